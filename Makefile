@@ -1,0 +1,70 @@
+# manygil: the two commands a newcomer needs are `make demo` and `make test`.
+# Both provision what is missing (CPython 3.13/3.14/3.15, venvs, tools) into
+# ${XDG_CACHE_HOME:-~/.cache}/manygil and .venv/, then build and run.
+
+VERSIONS      ?= 3.13 3.14 3.15
+DEBUG_VERSION := 3.13d
+DEMO_VERSION  ?= 3.14
+PYTEST_ARGS   ?=
+SHELL         := /bin/bash
+ROOT          := $(CURDIR)
+# One target dir for the pure-Rust parts; one per Python version for the extension,
+# because pyo3-ffi's build configuration differs per interpreter and a shared dir
+# would rebuild it on every switch.
+export CARGO_TARGET_DIR = $(ROOT)/target
+# cargo test/clippy of the glue crate embed CPython: link the shared 3.13 build.
+PY313          = $(shell toolchain/python.sh 3.13)
+
+.PHONY: all demo test provision venvs build rust-test rust-lint py-lint py-test debug-test clean
+
+all: build
+
+provision:
+	@for v in $(VERSIONS) $(DEBUG_VERSION); do toolchain/python.sh $$v >/dev/null || exit 1; done
+
+venvs: provision
+	@for v in $(VERSIONS) $(DEBUG_VERSION); do toolchain/venv.sh $$v || exit 1; done
+
+# Build manygil._native in development mode into every venv.
+build: venvs
+	@for v in $(VERSIONS) $(DEBUG_VERSION); do \
+	    echo "== build manygil for $$v"; \
+	    VIRTUAL_ENV=$(ROOT)/.venv/$$v CARGO_TARGET_DIR=$(ROOT)/target/py$$v \
+	    .venv/$$v/bin/maturin develop --release --quiet 2>&1 \
+	        | grep -vE '^(📦|🔗|🐍|🛠|⚠️ Warning: .*pyproject|💻|📖|✏️|🔍|Finished)' || true; \
+	    test "$${PIPESTATUS[0]}" = 0 || exit 1; \
+	    .venv/$$v/bin/python -c 'import manygil._native' || exit 1; \
+	done
+
+rust-lint: venvs
+	cargo fmt --all --check
+	PYO3_PYTHON=$(PY313) cargo clippy --workspace --all-targets -- -D warnings
+
+rust-test: venvs
+	cargo test -p manygil-core
+	PYO3_PYTHON=$(PY313) cargo test -p manygil-python
+
+py-lint: venvs
+	.venv/3.13/bin/ruff check python tests bench
+	.venv/3.13/bin/ruff format --check python tests bench
+
+py-test: build
+	@for v in $(VERSIONS); do \
+	    echo "== pytest on $$v"; \
+	    .venv/$$v/bin/python -m pytest -q $(PYTEST_ARGS) || exit 1; \
+	done
+
+# The runtime-core tests under a --with-pydebug build, whose assertions catch objects
+# used in the wrong interpreter and reference-count errors.
+debug-test: build
+	@echo "== pytest (core) on the 3.13 debug build"
+	.venv/$(DEBUG_VERSION)/bin/python -X dev -m pytest -q -m "not slow" $(PYTEST_ARGS) \
+	    tests/test_native_module.py tests/test_codec.py tests/test_interpreters.py
+
+test: rust-lint py-lint rust-test py-test debug-test
+
+demo: build
+	.venv/$(DEMO_VERSION)/bin/python -m manygil demo
+
+clean:
+	rm -rf target .venv python/manygil/*.so

@@ -1,0 +1,28 @@
+//! Errors of the shared-memory operations.
+
+use thiserror::Error;
+
+/// Why a [`SharedMemory`](super::SharedMemory) or [`SharedBuffer`](super::SharedBuffer)
+/// operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum BufferError {
+    /// `offset..offset + len` does not lie within the `size` bytes of the memory.
+    #[error("range {offset}..{offset}+{len} is out of bounds for {size} bytes")]
+    OutOfBounds {
+        /// Start of the requested range.
+        offset: usize,
+        /// Length of the requested range.
+        len: usize,
+        /// Size of the memory.
+        size: usize,
+    },
+    /// A write through a read-only [`SharedBuffer`](super::SharedBuffer).
+    #[error("shared buffer is read-only")]
+    ReadOnly,
+    /// The memory could not be allocated (Python's `MemoryError`).
+    #[error("cannot allocate {len} bytes")]
+    AllocFailed {
+        /// The requested size.
+        len: usize,
+    },
+}

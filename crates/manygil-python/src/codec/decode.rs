@@ -1,0 +1,165 @@
+//! [`Value`] → fresh objects of the attached interpreter.
+
+use std::ffi::c_char;
+
+use manygil_core::value::MAX_DEPTH;
+use manygil_core::Value;
+
+use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::*;
+
+use super::refs;
+
+/// Build an object of the attached interpreter from `value`.
+pub(crate) fn decode(py: Attached<'_>, value: &Value) -> PyResult<Owned> {
+    decode_at(py, value, 0)
+}
+
+fn decode_at(py: Attached<'_>, value: &Value, depth: usize) -> PyResult<Owned> {
+    if depth > MAX_DEPTH {
+        return Err(err::value_error(py, "value nests too deeply to decode"));
+    }
+    let d = depth + 1;
+    // SAFETY: (whole match) attached (py); each constructor returns a new reference or NULL
+    // with an exception set, which `Owned::from_new` turns into `Err`; pointer/length pairs
+    // describe memory owned by `value` for the duration of the call.
+    unsafe {
+        match value {
+            Value::None => Ok(Owned::from_borrowed(py, Py_None())),
+            Value::Bool(b) => Ok(Owned::from_borrowed(
+                py,
+                if *b { Py_True() } else { Py_False() },
+            )),
+            Value::Int(i) => Owned::from_new(py, PyLong_FromLongLong(*i)),
+            Value::BigInt(bytes) => Owned::from_new(
+                py,
+                PyLong_FromNativeBytes(
+                    bytes.as_ptr().cast(),
+                    bytes.len(),
+                    Py_ASNATIVEBYTES_LITTLE_ENDIAN,
+                ),
+            ),
+            Value::Float(f) => Owned::from_new(py, PyFloat_FromDouble(*f)),
+            Value::Complex(re, im) => Owned::from_new(py, PyComplex_FromDoubles(*re, *im)),
+            Value::Str(s) => new_str(py, s),
+            Value::StrSurrogates(b) => Owned::from_new(
+                py,
+                PyUnicode_DecodeUTF8(
+                    b.as_ptr().cast::<c_char>(),
+                    b.len() as Py_ssize_t,
+                    c"surrogatepass".as_ptr(),
+                ),
+            ),
+            Value::Bytes(b) => Owned::from_new(
+                py,
+                PyBytes_FromStringAndSize(b.as_ptr().cast::<c_char>(), b.len() as Py_ssize_t),
+            ),
+            Value::ByteArray(b) => Owned::from_new(
+                py,
+                PyByteArray_FromStringAndSize(b.as_ptr().cast::<c_char>(), b.len() as Py_ssize_t),
+            ),
+            Value::Tuple(items) => {
+                let objs = items
+                    .iter()
+                    .map(|v| decode_at(py, v, d))
+                    .collect::<PyResult<Vec<_>>>()?;
+                new_tuple(py, objs)
+            }
+            Value::List(items) => {
+                let list = Owned::from_new(py, PyList_New(items.len() as Py_ssize_t))?;
+                for (i, v) in items.iter().enumerate() {
+                    let o = decode_at(py, v, d)?;
+                    // SAFETY: fresh list of the right length; slot i empty; steals `o`.
+                    PyList_SET_ITEM(list.as_ptr(), i as Py_ssize_t, o.into_raw());
+                }
+                Ok(list)
+            }
+            Value::Dict(items) => {
+                let dict = Owned::from_new(py, PyDict_New())?;
+                for (k, v) in items {
+                    let (k, v) = (decode_at(py, k, d)?, decode_at(py, v, d)?);
+                    if PyDict_SetItem(dict.as_ptr(), k.as_ptr(), v.as_ptr()) < 0 {
+                        return Err(PyErrSet);
+                    }
+                }
+                Ok(dict)
+            }
+            Value::Set(items) | Value::FrozenSet(items) => {
+                let set = Owned::from_new(py, PySet_New(std::ptr::null_mut()))?;
+                for v in items {
+                    let o = decode_at(py, v, d)?;
+                    if PySet_Add(set.as_ptr(), o.as_ptr()) < 0 {
+                        return Err(PyErrSet);
+                    }
+                }
+                if matches!(value, Value::FrozenSet(_)) {
+                    return Owned::from_new(py, PyFrozenSet_New(set.as_ptr()));
+                }
+                Ok(set)
+            }
+            Value::Ref { module, qualname } => refs::resolve(py, module, qualname),
+            Value::Code {
+                code,
+                module,
+                attrs,
+            } => decode_code(py, code, module, attrs, d),
+            Value::Pickle(bytes) => {
+                let loads = import_attr(py, c"manygil._pickle", c"loads")?;
+                let data = Owned::from_new(
+                    py,
+                    PyBytes_FromStringAndSize(
+                        bytes.as_ptr().cast::<c_char>(),
+                        bytes.len() as Py_ssize_t,
+                    ),
+                )?;
+                call(py, &loads, &[&data])
+            }
+            Value::Shared(shared) => crate::module::handles::decode_handle(py, shared),
+        }
+    }
+}
+
+/// Rebuild a closure-free function: its globals are its module's namespace when that module
+/// can be imported here (for `__main__`: the main script), else a namespace with builtins.
+fn decode_code(
+    py: Attached<'_>,
+    code: &[u8],
+    module: &str,
+    attrs: &Value,
+    d: usize,
+) -> PyResult<Owned> {
+    // SAFETY: attached; the bytes came from PyMarshal_WriteObjectToString of a code object.
+    let code = unsafe {
+        Owned::from_new(
+            py,
+            PyMarshal_ReadObjectFromString(
+                code.as_ptr().cast::<c_char>(),
+                code.len() as Py_ssize_t,
+            ),
+        )?
+    };
+    let helper = import_attr(py, c"manygil._mainscript", c"globals_for")?;
+    let module_name = new_str(py, module)?;
+    let globals = call(py, &helper, &[&module_name])?;
+    // SAFETY: attached; `code` is a code object, `globals` a dict.
+    let func = unsafe { Owned::from_new(py, PyFunction_New(code.as_ptr(), globals.as_ptr()))? };
+    let Value::Tuple(parts) = attrs else {
+        return Err(err::value_error(py, "malformed code value"));
+    };
+    for (name, v) in [
+        c"__name__",
+        c"__qualname__",
+        c"__defaults__",
+        c"__kwdefaults__",
+    ]
+    .iter()
+    .zip(parts)
+    {
+        let obj = decode_at(py, v, d)?;
+        // SAFETY: attached; `func` valid; name NUL-terminated.
+        if unsafe { PyObject_SetAttrString(func.as_ptr(), name.as_ptr(), obj.as_ptr()) } < 0 {
+            return Err(PyErrSet);
+        }
+    }
+    Ok(func)
+}

@@ -1,0 +1,434 @@
+//! Objects → [`Value`].
+
+use manygil_core::value::MAX_DEPTH;
+use manygil_core::Value;
+
+use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::*;
+
+use super::refs;
+
+/// What the encoder may fall back to for objects it cannot encode natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EncodeMode {
+    /// References, code and pickle are all allowed (calls, queues).
+    Full,
+    /// Only native values: used by `is_shareable()`.
+    NativeOnly,
+}
+
+/// Encode `obj`. On failure a Python exception is set: `NotShareableError` naming the
+/// object, or whatever the object's own methods raised.
+///
+/// # Safety
+///
+/// `obj` is a valid object of the attached interpreter.
+pub(crate) unsafe fn encode(
+    py: Attached<'_>,
+    obj: *mut PyObject,
+    mode: EncodeMode,
+) -> PyResult<Value> {
+    let mut enc = Encoder { py, mode, depth: 0 };
+    // SAFETY: forwarded from the caller.
+    match unsafe { enc.encode(obj) } {
+        Err(Failure::Raised) => Err(PyErrSet),
+        Err(Failure::TooDeep) if mode == EncodeMode::Full => {
+            // A cycle or very deep nesting: pickle copes with cycles, so try it whole.
+            // SAFETY: forwarded from the caller.
+            unsafe { enc.pickle(obj) }.map_err(|_| {
+                // SAFETY: attached; replace pickle's error with ours.
+                unsafe { PyErr_Clear() };
+                not_shareable(
+                    py,
+                    &format!(
+                        "{} object nests deeper than {MAX_DEPTH} levels or contains a reference \
+                         cycle; flatten it or share it in parts",
+                        err::type_name(py, obj)
+                    ),
+                )
+            })
+        }
+        Err(Failure::TooDeep) => Err(not_shareable(
+            py,
+            &format!("object nests deeper than {MAX_DEPTH} levels"),
+        )),
+        Ok(v) => Ok(v),
+    }
+}
+
+/// Raise `manygil.NotShareableError(msg)`.
+pub(crate) fn not_shareable(py: Attached<'_>, msg: &str) -> PyErrSet {
+    err::raise_manygil(py, c"NotShareableError", msg)
+}
+
+enum Failure {
+    /// A Python exception is set.
+    Raised,
+    /// Nesting passed [`MAX_DEPTH`]; no exception is set.
+    TooDeep,
+}
+
+impl From<PyErrSet> for Failure {
+    fn from(_: PyErrSet) -> Self {
+        Failure::Raised
+    }
+}
+
+struct Encoder<'py> {
+    py: Attached<'py>,
+    mode: EncodeMode,
+    depth: usize,
+}
+
+type EncResult<T> = Result<T, Failure>;
+
+impl Encoder<'_> {
+    /// # Safety
+    ///
+    /// `obj` is a valid object of the attached interpreter.
+    unsafe fn encode(&mut self, obj: *mut PyObject) -> EncResult<Value> {
+        // SAFETY: (whole function) attached (self.py); `obj` valid per the caller; every
+        // exact-type check below makes the following type-specific call valid.
+        unsafe {
+            let tp = Py_TYPE(obj);
+            if obj == Py_None() {
+                return Ok(Value::None);
+            }
+            if tp == &raw mut PyBool_Type {
+                return Ok(Value::Bool(obj == Py_True()));
+            }
+            if tp == &raw mut PyLong_Type {
+                return self.int(obj).map_err(Into::into);
+            }
+            if tp == &raw mut PyFloat_Type {
+                return Ok(Value::Float(PyFloat_AsDouble(obj)));
+            }
+            if tp == &raw mut PyUnicode_Type {
+                return self.str(obj).map_err(Into::into);
+            }
+            if tp == &raw mut PyBytes_Type {
+                let p = PyBytes_AsString(obj);
+                let n = PyBytes_Size(obj) as usize;
+                return Ok(Value::Bytes(
+                    std::slice::from_raw_parts(p.cast::<u8>(), n).into(),
+                ));
+            }
+            if tp == &raw mut PyByteArray_Type {
+                let p = PyByteArray_AsString(obj);
+                let n = PyByteArray_Size(obj) as usize;
+                return Ok(Value::ByteArray(
+                    std::slice::from_raw_parts(p.cast::<u8>(), n).to_vec(),
+                ));
+            }
+            if tp == &raw mut PyComplex_Type {
+                return Ok(Value::Complex(
+                    PyComplex_RealAsDouble(obj),
+                    PyComplex_ImagAsDouble(obj),
+                ));
+            }
+            if tp == &raw mut PyTuple_Type {
+                return self.nested(|e| e.tuple(obj)).map(Value::Tuple);
+            }
+            if tp == &raw mut PyList_Type {
+                return self.nested(|e| e.list(obj)).map(Value::List);
+            }
+            if tp == &raw mut PyDict_Type {
+                return self.nested(|e| e.dict(obj)).map(Value::Dict);
+            }
+            if tp == &raw mut PySet_Type {
+                return self.nested(|e| e.iterable(obj)).map(Value::Set);
+            }
+            if tp == &raw mut PyFrozenSet_Type {
+                return self.nested(|e| e.iterable(obj)).map(Value::FrozenSet);
+            }
+            if let Some(shared) = crate::module::handles::encode_handle(self.py, obj)? {
+                return Ok(Value::Shared(shared));
+            }
+            if self.mode == EncodeMode::NativeOnly {
+                return Err(not_shareable(
+                    self.py,
+                    &format!(
+                        "{} objects are not natively shareable",
+                        err::type_name(self.py, obj)
+                    ),
+                )
+                .into());
+            }
+            if tp == &raw mut PyFunction_Type {
+                return self.function(obj);
+            }
+            if PyType_Check(obj) != 0 || PyCFunction_Check(obj) != 0 {
+                if let Some(v) = refs::reference_to(self.py, obj)? {
+                    return Ok(v);
+                }
+            }
+            self.pickle(obj)
+        }
+    }
+
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> EncResult<T>) -> EncResult<T> {
+        if self.depth >= MAX_DEPTH {
+            return Err(Failure::TooDeep);
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
+    /// # Safety
+    /// `obj` is an exact `int` of the attached interpreter.
+    unsafe fn int(&mut self, obj: *mut PyObject) -> PyResult<Value> {
+        let mut overflow = 0;
+        // SAFETY: attached; exact int.
+        let v = unsafe { PyLong_AsLongLongAndOverflow(obj, &mut overflow) };
+        if overflow == 0 {
+            // SAFETY: attached.
+            if v == -1 && unsafe { !PyErr_Occurred().is_null() } {
+                return Err(PyErrSet);
+            }
+            return Ok(Value::Int(v));
+        }
+        let flags = Py_ASNATIVEBYTES_LITTLE_ENDIAN;
+        // SAFETY: attached; a NULL buffer of size 0 asks for the size needed.
+        let needed = unsafe { PyLong_AsNativeBytes(obj, std::ptr::null_mut(), 0, flags) };
+        if needed < 0 {
+            return Err(PyErrSet);
+        }
+        let mut buf = vec![0u8; needed as usize];
+        // SAFETY: `buf` has `needed` writable bytes.
+        let n = unsafe { PyLong_AsNativeBytes(obj, buf.as_mut_ptr().cast(), needed, flags) };
+        if n < 0 {
+            return Err(PyErrSet);
+        }
+        Ok(Value::BigInt(buf))
+    }
+
+    /// # Safety
+    /// `obj` is an exact `str` of the attached interpreter.
+    unsafe fn str(&mut self, obj: *mut PyObject) -> PyResult<Value> {
+        let mut len: Py_ssize_t = 0;
+        // SAFETY: attached; exact str.
+        let p = unsafe { PyUnicode_AsUTF8AndSize(obj, &mut len) };
+        if !p.is_null() {
+            // SAFETY: CPython guarantees `len` bytes of valid UTF-8 at `p` while `obj` lives.
+            let s = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len as usize) };
+            // SAFETY: the bytes are valid UTF-8 (see above).
+            return Ok(Value::Str(
+                unsafe { std::str::from_utf8_unchecked(s) }.into(),
+            ));
+        }
+        // Lone surrogates: keep them with surrogatepass.
+        // SAFETY: attached; clear the UnicodeEncodeError and re-encode.
+        unsafe { PyErr_Clear() };
+        // SAFETY: attached; NUL-terminated codec and error-handler names.
+        let b = unsafe {
+            Owned::from_new(
+                self.py,
+                PyUnicode_AsEncodedString(obj, c"utf-8".as_ptr(), c"surrogatepass".as_ptr()),
+            )?
+        };
+        // SAFETY: `b` is a bytes object.
+        let (p, n) = unsafe { (PyBytes_AsString(b.as_ptr()), PyBytes_Size(b.as_ptr())) };
+        // SAFETY: `n` bytes at `p`, alive while `b` is.
+        Ok(Value::StrSurrogates(
+            unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n as usize) }.into(),
+        ))
+    }
+
+    /// # Safety
+    /// `obj` is an exact tuple of the attached interpreter.
+    unsafe fn tuple(&mut self, obj: *mut PyObject) -> EncResult<Vec<Value>> {
+        // SAFETY: exact tuple.
+        let n = unsafe { PyTuple_GET_SIZE(obj) };
+        let mut out = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            // SAFETY: i < n; tuples are immutable and `obj` (held by our caller) keeps the
+            // item alive; encoding holds it with a strong reference anyway.
+            let item = unsafe { Owned::from_borrowed(self.py, PyTuple_GET_ITEM(obj, i)) };
+            // SAFETY: a valid object of this interpreter.
+            out.push(unsafe { self.encode(item.as_ptr()) }?);
+        }
+        Ok(out)
+    }
+
+    /// # Safety
+    /// `obj` is an exact list of the attached interpreter.
+    unsafe fn list(&mut self, obj: *mut PyObject) -> EncResult<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        // The list may change while pickle runs user code: re-read its size every step and
+        // hold each item with a strong reference (PyList_GetItemRef).
+        // SAFETY: exact list; size read each iteration.
+        while i < unsafe { PyList_GET_SIZE(obj) } {
+            // SAFETY: attached; returns a new reference or NULL (IndexError).
+            let item = unsafe { Owned::from_new(self.py, PyList_GetItemRef(obj, i))? };
+            // SAFETY: valid object of this interpreter.
+            out.push(unsafe { self.encode(item.as_ptr()) }?);
+            i += 1;
+        }
+        Ok(out)
+    }
+
+    /// # Safety
+    /// `obj` is an exact dict of the attached interpreter.
+    unsafe fn dict(&mut self, obj: *mut PyObject) -> EncResult<Vec<(Value, Value)>> {
+        // Snapshot the items first (PyDict_Items gives strong references in a list), so
+        // user code run by pickle cannot invalidate what we iterate.
+        // SAFETY: attached; exact dict.
+        let items = unsafe { Owned::from_new(self.py, PyDict_Items(obj))? };
+        // SAFETY: a fresh list we own.
+        let n = unsafe { PyList_GET_SIZE(items.as_ptr()) };
+        let mut out = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            // SAFETY: `items` is a list of (key, value) 2-tuples that only we reference.
+            let (k, v) = unsafe {
+                let pair = PyList_GET_ITEM(items.as_ptr(), i);
+                (PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1))
+            };
+            // SAFETY: valid objects kept alive by `items`.
+            let key = unsafe { self.encode(k) }?;
+            // SAFETY: as above.
+            let value = unsafe { self.encode(v) }?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    /// # Safety
+    /// `obj` is a valid iterable object of the attached interpreter.
+    unsafe fn iterable(&mut self, obj: *mut PyObject) -> EncResult<Vec<Value>> {
+        // SAFETY: attached.
+        let it = unsafe { Owned::from_new(self.py, PyObject_GetIter(obj))? };
+        let mut out = Vec::new();
+        loop {
+            // SAFETY: attached; new reference or NULL (end or error).
+            let next = unsafe { PyIter_Next(it.as_ptr()) };
+            if next.is_null() {
+                // SAFETY: attached.
+                if unsafe { !PyErr_Occurred().is_null() } {
+                    return Err(Failure::Raised);
+                }
+                return Ok(out);
+            }
+            // SAFETY: non-NULL new reference.
+            let item = unsafe { Owned::from_new(self.py, next)? };
+            // SAFETY: valid object.
+            out.push(unsafe { self.encode(item.as_ptr()) }?);
+        }
+    }
+
+    /// A Python function: by reference when it can be found by name, as code when it has
+    /// no closure, otherwise refused.
+    ///
+    /// # Safety
+    /// `obj` is an exact function of the attached interpreter.
+    unsafe fn function(&mut self, obj: *mut PyObject) -> EncResult<Value> {
+        if let Some(v) = refs::reference_to(self.py, obj)? {
+            return Ok(v);
+        }
+        // SAFETY: exact function; borrowed closure (NULL or None when there is none).
+        let closure = unsafe { PyFunction_GetClosure(obj) };
+        // SAFETY: comparing with the None singleton.
+        if !closure.is_null() && closure != unsafe { Py_None() } {
+            let name = refs::qualname_of(self.py, obj);
+            return Err(not_shareable(
+                self.py,
+                &format!(
+                    "function {name:?} is a closure (it captures variables of an enclosing \
+                     function) and cannot be rebuilt in another interpreter; define it at \
+                     module level and pass the captured values as arguments"
+                ),
+            )
+            .into());
+        }
+        // SAFETY: forwarded.
+        unsafe { self.code(obj) }
+    }
+
+    /// # Safety
+    /// `obj` is an exact function with no closure.
+    unsafe fn code(&mut self, obj: *mut PyObject) -> EncResult<Value> {
+        let py = self.py;
+        // SAFETY: attached; `obj` valid; attribute names are NUL-terminated.
+        let get = |name: &std::ffi::CStr| unsafe {
+            Owned::from_new(py, PyObject_GetAttrString(obj, name.as_ptr()))
+        };
+        let code = get(c"__code__")?;
+        // SAFETY: attached; `code` is a code object; version 4 is readable by 3.13+.
+        let marshalled =
+            unsafe { Owned::from_new(py, PyMarshal_WriteObjectToString(code.as_ptr(), 4))? };
+        // SAFETY: marshal returns bytes.
+        let bytes: Box<[u8]> = unsafe {
+            std::slice::from_raw_parts(
+                PyBytes_AsString(marshalled.as_ptr()).cast::<u8>(),
+                PyBytes_Size(marshalled.as_ptr()) as usize,
+            )
+        }
+        .into();
+        let module = get(c"__module__")?;
+        // SAFETY: valid object.
+        let module = if unsafe { PyUnicode_Check(module.as_ptr()) } != 0 {
+            // SAFETY: a str.
+            unsafe { str_to_string(py, module.as_ptr()) }?
+        } else {
+            "__main__".to_owned()
+        };
+        let mut attrs = Vec::new();
+        for name in [
+            c"__name__",
+            c"__qualname__",
+            c"__defaults__",
+            c"__kwdefaults__",
+        ] {
+            let a = get(name)?;
+            // SAFETY: valid object.
+            attrs.push(self.nested(|e| unsafe { e.encode(a.as_ptr()) })?);
+        }
+        Ok(Value::Code {
+            code: bytes,
+            module: refs::canonical_module(&module).into(),
+            attrs: Box::new(Value::Tuple(attrs)),
+        })
+    }
+
+    /// # Safety
+    /// `obj` is a valid object of the attached interpreter.
+    unsafe fn pickle(&mut self, obj: *mut PyObject) -> EncResult<Value> {
+        let py = self.py;
+        let dumps = import_attr(py, c"manygil._pickle", c"dumps")?;
+        // SAFETY: valid object.
+        let arg = unsafe { Owned::from_borrowed(py, obj) };
+        match call(py, &dumps, &[&arg]) {
+            Ok(b) => {
+                // SAFETY: manygil._pickle.dumps returns bytes.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(
+                        PyBytes_AsString(b.as_ptr()).cast::<u8>(),
+                        PyBytes_Size(b.as_ptr()) as usize,
+                    )
+                };
+                Ok(Value::Pickle(bytes.into()))
+            }
+            Err(PyErrSet) => {
+                let cause = err::take(py);
+                let why = err::describe(py, cause.as_ptr());
+                let e = not_shareable(
+                    py,
+                    &format!(
+                        "{} object cannot be shared between interpreters: it is not a \
+                         natively shareable type and pickling it failed ({why}); use \
+                         module-level functions and picklable data",
+                        err::type_name(py, obj)
+                    ),
+                );
+                // Chain pickle's error as the cause.
+                let ours = err::take(py);
+                // SAFETY: both are exception instances; PyException_SetCause steals `cause`.
+                unsafe { PyException_SetCause(ours.as_ptr(), cause.into_raw()) };
+                err::restore(py, ours);
+                Err(e.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Python exceptions at the boundary: [`PyErrSet`], raising helpers and exception text.
+
+use std::ffi::{c_char, CString};
+
+use super::owned::{Attached, Owned};
+use pyo3_ffi::*;
+
+/// Marker: a Python exception is set on the current thread state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PyErrSet;
+
+/// Result of an operation that may leave a Python exception set.
+pub(crate) type PyResult<T> = Result<T, PyErrSet>;
+
+fn cstring(msg: &str) -> CString {
+    CString::new(msg.replace('\0', "\\0")).unwrap_or_default()
+}
+
+/// Raise `exc_type(msg)` and return the marker.
+///
+/// # Safety
+///
+/// `exc_type` is a valid exception class of the attached interpreter.
+pub(crate) unsafe fn raise(_py: Attached<'_>, exc_type: *mut PyObject, msg: &str) -> PyErrSet {
+    let msg = cstring(msg);
+    // SAFETY: attached; caller guarantees the type; the message is NUL-terminated.
+    unsafe { PyErr_SetString(exc_type, msg.as_ptr()) };
+    PyErrSet
+}
+
+/// Raise a builtin `ValueError`.
+pub(crate) fn value_error(py: Attached<'_>, msg: &str) -> PyErrSet {
+    // SAFETY: PyExc_ValueError is a builtin exception class, valid in every interpreter.
+    unsafe { raise(py, PyExc_ValueError, msg) }
+}
+
+/// Raise a builtin `TypeError`.
+pub(crate) fn type_error(py: Attached<'_>, msg: &str) -> PyErrSet {
+    // SAFETY: builtin exception class.
+    unsafe { raise(py, PyExc_TypeError, msg) }
+}
+
+/// Raise a builtin `RuntimeError`.
+pub(crate) fn runtime_error(py: Attached<'_>, msg: &str) -> PyErrSet {
+    // SAFETY: builtin exception class.
+    unsafe { raise(py, PyExc_RuntimeError, msg) }
+}
+
+/// Raise an exception class from the pure-Python module `manygil._errors` (the package's
+/// exception hierarchy), falling back to `RuntimeError` if that module cannot be imported.
+pub(crate) fn raise_manygil(py: Attached<'_>, class: &std::ffi::CStr, msg: &str) -> PyErrSet {
+    match super::import_attr(py, c"manygil._errors", class) {
+        // SAFETY: the attribute is one of manygil's exception classes, alive while `cls` is.
+        Ok(cls) => unsafe { raise(py, cls.as_ptr(), msg) },
+        Err(PyErrSet) => {
+            // SAFETY: attached; clear the import error before raising ours.
+            unsafe { PyErr_Clear() };
+            runtime_error(py, msg)
+        }
+    }
+}
+
+/// Take the currently set exception (there must be one).
+pub(crate) fn take(py: Attached<'_>) -> Owned {
+    // SAFETY: attached; returns a new reference or NULL when nothing is set.
+    let exc = unsafe { PyErr_GetRaisedException() };
+    if exc.is_null() {
+        // SAFETY: attached; build a placeholder so callers always get an exception.
+        unsafe { PyErr_SetString(PyExc_SystemError, c"error indicator unset".as_ptr()) };
+        // SAFETY: an exception is set now.
+        let exc = unsafe { PyErr_GetRaisedException() };
+        // SAFETY: a new reference to the SystemError just raised.
+        return unsafe { Owned::from_new(py, exc) }.expect("exception just set");
+    }
+    // SAFETY: non-NULL new reference.
+    unsafe { Owned::from_new(py, exc) }.expect("non-null")
+}
+
+/// Put an exception taken with [`take`] back as the current exception.
+pub(crate) fn restore(_py: Attached<'_>, exc: Owned) -> PyErrSet {
+    // SAFETY: attached; PyErr_SetRaisedException steals the reference.
+    unsafe { PyErr_SetRaisedException(exc.into_raw()) };
+    PyErrSet
+}
+
+/// `str(obj)`, or a placeholder when even that fails (the failure is cleared).
+pub(crate) fn describe(py: Attached<'_>, obj: *mut PyObject) -> String {
+    // SAFETY: attached; `obj` is valid (callers pass objects they hold).
+    match unsafe { Owned::from_new(py, PyObject_Str(obj)) } {
+        // SAFETY: a valid str object.
+        Ok(s) => unsafe { super::str_to_string(py, s.as_ptr()) }.unwrap_or_default(),
+        Err(PyErrSet) => {
+            // SAFETY: attached.
+            unsafe { PyErr_Clear() };
+            "<unprintable object>".to_owned()
+        }
+    }
+}
+
+/// The qualified type name of `obj` (e.g. `collections.OrderedDict`).
+pub(crate) fn type_name(py: Attached<'_>, obj: *mut PyObject) -> String {
+    // SAFETY: attached; `obj` valid; Py_TYPE is never NULL for a valid object.
+    let tp = unsafe { Py_TYPE(obj) };
+    // SAFETY: attached; a type object; returns a new str reference or NULL.
+    match unsafe { Owned::from_new(py, PyType_GetFullyQualifiedName(tp)) } {
+        // SAFETY: valid str.
+        Ok(s) => unsafe { super::str_to_string(py, s.as_ptr()) }.unwrap_or_default(),
+        Err(PyErrSet) => {
+            // SAFETY: attached.
+            unsafe { PyErr_Clear() };
+            // SAFETY: tp_name is a NUL-terminated C string owned by the type.
+            unsafe { std::ffi::CStr::from_ptr((*tp).tp_name.cast::<c_char>()) }
+                .to_string_lossy()
+                .into_owned()
+        }
+    }
+}

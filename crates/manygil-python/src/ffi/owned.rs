@@ -1,0 +1,101 @@
+//! [`Owned`] references and the [`Attached`] token.
+
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use super::err::{PyErrSet, PyResult};
+use pyo3_ffi::*;
+
+/// Proof that the current thread has an attached thread state (it holds its
+/// interpreter's GIL). It cannot leave the thread (`!Send`), and its lifetime ends before
+/// the thread state is detached.
+#[derive(Clone, Copy)]
+pub(crate) struct Attached<'py> {
+    /// Ties the token to the scope where the thread state is known to be attached, and
+    /// makes it `!Send`/`!Sync`.
+    _scope: PhantomData<&'py *mut ()>,
+}
+
+impl Attached<'_> {
+    /// Assert that a thread state is attached.
+    ///
+    /// # Safety
+    ///
+    /// The caller must know that the current thread has an attached thread state for the
+    /// whole lifetime chosen for the token (e.g. it is inside a C-API callback, or it just
+    /// called `PyEval_RestoreThread` and will not detach before the token is gone).
+    pub(crate) unsafe fn assume() -> Self {
+        // SAFETY: only a cheap consistency check; reading the current tstate is always allowed.
+        debug_assert!(unsafe { !PyThreadState_GetUnchecked().is_null() });
+        Attached {
+            _scope: PhantomData,
+        }
+    }
+}
+
+/// A strong reference to an object of the interpreter that is attached on this thread.
+///
+/// Dropping it releases the reference, so an `Owned` must only be dropped while its own
+/// interpreter is attached on the current thread. It is `!Send`, which keeps it on the
+/// thread (and, by construction of every code path, the interpreter) that created it.
+#[derive(Debug)]
+pub(crate) struct Owned {
+    /// Never NULL; one strong reference owned by this value.
+    ptr: NonNull<PyObject>,
+}
+
+impl Owned {
+    /// Take ownership of a new reference, turning NULL into `Err(PyErrSet)`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is NULL with a Python exception set, or a new (owned) reference to a valid
+    /// object of the attached interpreter.
+    pub(crate) unsafe fn from_new(_py: Attached<'_>, ptr: *mut PyObject) -> PyResult<Owned> {
+        NonNull::new(ptr).map(|ptr| Owned { ptr }).ok_or(PyErrSet)
+    }
+
+    /// Take a new strong reference to a borrowed object.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a valid, non-NULL object of the attached interpreter.
+    pub(crate) unsafe fn from_borrowed(_py: Attached<'_>, ptr: *mut PyObject) -> Owned {
+        debug_assert!(!ptr.is_null());
+        // SAFETY: caller guarantees a valid object and an attached thread state.
+        unsafe { Py_INCREF(ptr) };
+        Owned {
+            // SAFETY: caller guarantees non-NULL.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+        }
+    }
+
+    /// The raw pointer (still owned by `self`).
+    pub(crate) fn as_ptr(&self) -> *mut PyObject {
+        self.ptr.as_ptr()
+    }
+
+    /// Give up ownership and return the raw new reference.
+    pub(crate) fn into_raw(self) -> *mut PyObject {
+        let p = self.ptr.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+}
+
+impl Clone for Owned {
+    fn clone(&self) -> Self {
+        // SAFETY: an `Owned` only exists on a thread where its interpreter is attached
+        // (it is `!Send` and created under an `Attached` token), so incref is allowed.
+        unsafe { Py_INCREF(self.ptr.as_ptr()) };
+        Owned { ptr: self.ptr }
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // SAFETY: see `Clone`: the owning interpreter is attached on this thread whenever an
+        // `Owned` is dropped (every code path drops them inside the attached scope).
+        unsafe { Py_DECREF(self.ptr.as_ptr()) };
+    }
+}

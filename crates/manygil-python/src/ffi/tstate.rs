@@ -1,0 +1,33 @@
+//! Detaching the current thread state around blocking waits, and re-attaching after.
+
+use super::owned::Attached;
+use pyo3_ffi::*;
+
+/// Run `f` with the current thread state detached (the GIL released), then re-attach.
+///
+/// `f` must not touch Python objects; it gets no [`Attached`] token. The `py` token proves
+/// a thread state was attached on entry.
+pub(crate) fn detached<R>(py: Attached<'_>, f: impl FnOnce() -> R) -> R {
+    let _ = py;
+    // SAFETY: a thread state is attached (py); SaveThread detaches it and returns it.
+    let ts = unsafe { PyEval_SaveThread() };
+    struct Reattach(*mut PyThreadState);
+    impl Drop for Reattach {
+        fn drop(&mut self) {
+            // SAFETY: `self.0` is the thread state this thread detached above; no thread
+            // state is attached now (f cannot attach one without detaching it again).
+            unsafe { PyEval_RestoreThread(self.0) };
+        }
+    }
+    let _guard = Reattach(ts);
+    f()
+}
+
+/// Whether this thread is the main thread of the main interpreter, the only place where
+/// Python signal handlers (Ctrl-C) run.
+pub(crate) fn in_main_thread_of_main_interpreter(_py: Attached<'_>) -> bool {
+    // SAFETY: attached; both calls only read runtime state.
+    let main = unsafe { PyInterpreterState_Get() == PyInterpreterState_Main() };
+    // SAFETY: always callable.
+    main && unsafe { PyThread_get_thread_ident() } as u64 == crate::module::main_thread_ident()
+}

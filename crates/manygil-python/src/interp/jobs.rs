@@ -1,0 +1,176 @@
+//! What runs inside a worker's interpreter: calls, `exec`, `prepare_main`, and capturing
+//! the exception of a failed one as a [`Value`].
+
+use std::ffi::CString;
+
+use manygil_core::Value;
+
+use crate::codec::{decode, encode, EncodeMode};
+use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::*;
+
+use super::worker::{InterruptReason, JobCtx};
+
+/// The result of a job: a value, or a captured exception (see [`capture_exception`]).
+pub(crate) type Outcome = Result<Value, Value>;
+
+/// Call `func(*args, **kwargs)`, all three decoded here; encode the result.
+pub(crate) fn run_call(
+    py: Attached<'_>,
+    ctx: &JobCtx<'_>,
+    func: &Value,
+    args: &Value,
+    kwargs: &Value,
+) -> Outcome {
+    let r = (|| -> PyResult<Value> {
+        let func = decode(py, func)?;
+        let args = decode(py, args)?;
+        let kwargs = decode(py, kwargs)?;
+        // SAFETY: attached; `args` is a tuple and `kwargs` a dict by construction of the
+        // caller (module functions check both before encoding).
+        let res = unsafe {
+            Owned::from_new(
+                py,
+                PyObject_Call(func.as_ptr(), args.as_ptr(), kwargs.as_ptr()),
+            )?
+        };
+        // SAFETY: a valid object of this interpreter.
+        unsafe { encode(py, res.as_ptr(), EncodeMode::Full) }
+    })();
+    finish(py, ctx, r)
+}
+
+/// `exec(source, __main__.__dict__)`.
+pub(crate) fn run_exec(py: Attached<'_>, ctx: &JobCtx<'_>, source: &str) -> Outcome {
+    let r = (|| -> PyResult<Value> {
+        let src = CString::new(source)
+            .map_err(|_| err::value_error(py, "source code contains a NUL character"))?;
+        let globals = main_dict(py)?;
+        // SAFETY: attached; NUL-terminated source and filename; Py_file_input mode.
+        let code = unsafe {
+            Owned::from_new(
+                py,
+                Py_CompileString(src.as_ptr(), c"<string>".as_ptr(), Py_file_input),
+            )?
+        };
+        // SAFETY: attached; a code object and the __main__ dict as globals and locals.
+        unsafe {
+            Owned::from_new(
+                py,
+                PyEval_EvalCode(code.as_ptr(), globals.as_ptr(), globals.as_ptr()),
+            )?
+        };
+        Ok(Value::None)
+    })();
+    finish(py, ctx, r)
+}
+
+/// Bind the items of `ns` (a dict value) into `__main__`.
+pub(crate) fn run_set_main(py: Attached<'_>, ctx: &JobCtx<'_>, ns: &Value) -> Outcome {
+    let r = (|| -> PyResult<Value> {
+        let ns = decode(py, ns)?;
+        let globals = main_dict(py)?;
+        // SAFETY: attached; both are dicts.
+        if unsafe { PyDict_Update(globals.as_ptr(), ns.as_ptr()) } < 0 {
+            return Err(PyErrSet);
+        }
+        Ok(Value::None)
+    })();
+    finish(py, ctx, r)
+}
+
+fn main_dict(py: Attached<'_>) -> PyResult<Owned> {
+    // SAFETY: attached; returns a new reference to sys.modules['__main__'] (created if absent).
+    let main = unsafe { Owned::from_new(py, PyImport_AddModuleRef(c"__main__".as_ptr()))? };
+    // SAFETY: a module object; PyModule_GetDict returns a borrowed reference kept alive by it.
+    Ok(unsafe { Owned::from_borrowed(py, PyModule_GetDict(main.as_ptr())) })
+}
+
+/// Turn a job's result into an [`Outcome`], taking interrupts into account: an interrupted
+/// job reports the interrupt's reason whatever the code did with the exception.
+fn finish(py: Attached<'_>, ctx: &JobCtx<'_>, r: PyResult<Value>) -> Outcome {
+    let interrupted = ctx.interrupted();
+    match (r, interrupted) {
+        (_, Some(reason)) => {
+            // SAFETY: attached.
+            unsafe { PyErr_Clear() };
+            Err(interrupt_value(reason))
+        }
+        (Ok(v), None) => Ok(v),
+        (Err(PyErrSet), None) => Err(capture_exception(py)),
+    }
+}
+
+/// The exception record of an interrupt, as the caller's side expects it.
+fn interrupt_value(reason: InterruptReason) -> Value {
+    let (name, msg) = match reason {
+        InterruptReason::KeyboardInterrupt => ("KeyboardInterrupt", ""),
+        InterruptReason::Timeout => (
+            "TimeoutError",
+            "the task ran past its timeout and was interrupted",
+        ),
+        InterruptReason::Cancelled => ("CancelledError", "the task was cancelled while running"),
+        InterruptReason::Shutdown => (
+            "SystemExit",
+            "the interpreter was closed while the task ran",
+        ),
+    };
+    exc_record(
+        name,
+        "builtins",
+        msg,
+        &format!("{name}: {msg}"),
+        "",
+        Value::None,
+    )
+}
+
+/// The tuple the caller's `manygil._remote.rebuild` reads:
+/// `(name, qualname, module, msg, formatted, errdisplay, pickled_or_None)`.
+fn exc_record(
+    name: &str,
+    module: &str,
+    msg: &str,
+    formatted: &str,
+    errdisplay: &str,
+    pickled: Value,
+) -> Value {
+    Value::Tuple(vec![
+        Value::Str(name.into()),
+        Value::Str(name.into()),
+        Value::Str(module.into()),
+        Value::Str(msg.into()),
+        Value::Str(formatted.into()),
+        Value::Str(errdisplay.into()),
+        pickled,
+    ])
+}
+
+/// Capture the current exception (there must be one) as an exception record, using
+/// `manygil._remote.capture`; if even that fails, a minimal record built here.
+pub(crate) fn capture_exception(py: Attached<'_>) -> Value {
+    let exc = err::take(py);
+    let captured = (|| -> PyResult<Value> {
+        let capture = import_attr(py, c"manygil._remote", c"capture")?;
+        let record = call(py, &capture, &[&exc])?;
+        // SAFETY: a tuple of str/bytes/None built by manygil._remote.
+        unsafe { encode(py, record.as_ptr(), EncodeMode::Full) }
+    })();
+    match captured {
+        Ok(v) => v,
+        Err(PyErrSet) => {
+            // SAFETY: attached; drop the helper's own failure.
+            unsafe { PyErr_Clear() };
+            let name = err::type_name(py, exc.as_ptr());
+            let msg = err::describe(py, exc.as_ptr());
+            exc_record(
+                &name,
+                "builtins",
+                &msg,
+                &format!("{name}: {msg}"),
+                "",
+                Value::None,
+            )
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Own-GIL interpreters on worker threads: lifecycle, jobs, interrupts, and the public
+//! Rust API ([`Worker`]).
+//!
+//! - `lifecycle`: creating and ending interpreters under the process-wide mutex.
+//! - `worker`: the worker thread, its inbox and interrupts.
+//! - `jobs`: calls / exec / prepare_main as run inside the interpreter.
+//! - `registry`: live interpreters by id.
+
+pub(crate) mod jobs;
+pub(crate) mod lifecycle;
+pub(crate) mod registry;
+pub(crate) mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use manygil_core::worker::{completion, Completion, WaitError};
+use manygil_core::Value;
+
+use crate::ffi::*;
+use worker::{InterruptReason, WorkerShared};
+
+/// An error from the Rust API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// Python is not initialized, or is shutting down.
+    NoRuntime,
+    /// The interpreter could not be created.
+    Create(String),
+    /// The interpreter is closed (or closing).
+    Closed,
+    /// Code raised an exception inside the interpreter.
+    Raised(RemoteError),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::NoRuntime => {
+                f.write_str("the Python runtime is not initialized or is finalizing")
+            }
+            Error::Create(m) => write!(f, "could not create an interpreter: {m}"),
+            Error::Closed => f.write_str("the interpreter is closed"),
+            Error::Raised(e) => write!(f, "{}", e.formatted),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// An exception raised inside a worker's interpreter, as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteError {
+    /// The exception type's qualified name, e.g. `ValueError`.
+    pub type_name: String,
+    /// The exception type's module, e.g. `builtins`.
+    pub module: String,
+    /// `str(exc)`.
+    pub message: String,
+    /// `Type: message`, as `traceback.format_exception_only` gives it.
+    pub formatted: String,
+    /// The full traceback text.
+    pub traceback: String,
+}
+
+impl RemoteError {
+    fn from_record(record: &Value) -> RemoteError {
+        let text = |i: usize| match record {
+            Value::Tuple(items) => match items.get(i) {
+                Some(Value::Str(s)) => s.to_string(),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        };
+        RemoteError {
+            type_name: text(1),
+            module: text(2),
+            message: text(3),
+            formatted: text(4),
+            traceback: text(5),
+        }
+    }
+}
+
+/// An own-GIL sub-interpreter that lives on its own OS thread, driven from Rust.
+///
+/// The embedding program must have initialized Python (`Py_InitializeEx`) in the main
+/// interpreter. The methods block the calling thread until the interpreter has done the
+/// work; if the calling thread has an attached thread state, it is detached while waiting
+/// (so other Python threads, and the worker's need for the main GIL at creation, are not
+/// blocked) and re-attached afterwards.
+///
+/// # Examples
+///
+/// ```no_run
+/// use manygil_native::{Value, Worker};
+///
+/// // Python must be initialized by the embedding program first.
+/// let worker = Worker::spawn().expect("interpreter");
+/// worker.exec("import math").unwrap();
+/// let v = worker.call("math", "factorial", vec![Value::Int(20)]).unwrap();
+/// assert_eq!(v, Value::Int(2432902008176640000));
+/// worker.close().unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Worker {
+    /// The worker thread's shared state.
+    shared: Arc<WorkerShared>,
+}
+
+impl Worker {
+    /// Create an own-GIL interpreter on a new thread.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoRuntime`] if Python is not initialized or is finalizing;
+    /// [`Error::Create`] if CPython refuses to create the interpreter.
+    pub fn spawn() -> Result<Worker, Error> {
+        // SAFETY: both only read runtime flags.
+        if unsafe { Py_IsInitialized() == 0 || Py_IsFinalizing() != 0 } {
+            return Err(Error::NoRuntime);
+        }
+        let shared =
+            with_detached(|| worker::spawn(Box::new(|_py| Ok(())))).map_err(Error::Create)?;
+        registry::insert(shared.clone());
+        Ok(Worker { shared })
+    }
+
+    /// The CPython interpreter id.
+    pub fn id(&self) -> i64 {
+        self.shared.id
+    }
+
+    /// Run `source` as a module-level script in the interpreter's `__main__`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Raised`] with the exception's text; [`Error::Closed`].
+    pub fn exec(&self, source: &str) -> Result<(), Error> {
+        let source = source.to_owned();
+        self.run(move |py, ctx| jobs::run_exec(py, ctx, &source))
+            .map(|_| ())
+    }
+
+    /// Call `module.qualname(*args)` in the interpreter and return its result.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Raised`] with the exception's text; [`Error::Closed`].
+    pub fn call(&self, module: &str, qualname: &str, args: Vec<Value>) -> Result<Value, Error> {
+        let func = Value::Ref {
+            module: module.into(),
+            qualname: qualname.into(),
+        };
+        self.run(move |py, ctx| {
+            jobs::run_call(
+                py,
+                ctx,
+                &func,
+                &Value::Tuple(args),
+                &Value::Dict(Vec::new()),
+            )
+        })
+    }
+
+    /// End the interpreter and join its thread, after the jobs already queued.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] if it was already closed.
+    pub fn close(self) -> Result<(), Error> {
+        let shared = registry::remove_if(self.shared.id, |_| None)
+            .map_err(|_| Error::Closed)?
+            .map_err(|_| Error::Closed)?;
+        shared.stop();
+        with_detached(|| shared.join());
+        Ok(())
+    }
+
+    fn run(
+        &self,
+        f: impl for<'py> FnOnce(Attached<'py>, &worker::JobCtx<'_>) -> jobs::Outcome + Send + 'static,
+    ) -> Result<Value, Error> {
+        let (done, result) = completion::<jobs::Outcome>();
+        self.shared
+            .send(Box::new(move |py, ctx| {
+                let outcome = f(py, ctx);
+                ctx.mark_done();
+                done.complete(outcome);
+            }))
+            .map_err(|_| Error::Closed)?;
+        match with_detached(|| result.wait(None)) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(record)) => Err(Error::Raised(RemoteError::from_record(&record))),
+            Err(_) => Err(Error::Closed),
+        }
+    }
+}
+
+/// Run `f` with this thread's thread state detached if one is attached.
+pub(crate) fn with_detached<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: reading the current thread state is always allowed.
+    let ts = unsafe { PyThreadState_GetUnchecked() };
+    if ts.is_null() {
+        return f();
+    }
+    // SAFETY: `ts` is attached on this thread; it is re-attached right after `f`.
+    unsafe { PyEval_SaveThread() };
+    let r = f();
+    // SAFETY: `ts` was detached by this thread above and nothing is attached now.
+    unsafe { PyEval_RestoreThread(ts) };
+    r
+}
+
+/// Wait for a job's completion from Python code. In the main thread of the main
+/// interpreter the wait is cut in slices so Ctrl-C is seen promptly: on a signal the running
+/// job is interrupted and the signal's exception (normally `KeyboardInterrupt`) is returned.
+pub(crate) fn wait_for_python<T>(
+    py: Attached<'_>,
+    worker: &WorkerShared,
+    seq: u64,
+    result: &Completion<T>,
+    timeout: Option<Duration>,
+) -> Result<Result<T, WaitError>, crate::ffi::err::PyErrSet> {
+    const SLICE: Duration = Duration::from_millis(20);
+    let interruptible = crate::ffi::tstate::in_main_thread_of_main_interpreter(py);
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let slice = match (interruptible, deadline) {
+            (false, None) => None,
+            (false, Some(d)) => Some(d.saturating_duration_since(std::time::Instant::now())),
+            (true, None) => Some(SLICE),
+            (true, Some(d)) => Some(
+                d.saturating_duration_since(std::time::Instant::now())
+                    .min(SLICE),
+            ),
+        };
+        let got = crate::ffi::tstate::detached(py, || result.wait(slice));
+        match got {
+            Err(WaitError::Timeout) => {
+                if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    return Ok(Err(WaitError::Timeout));
+                }
+                // SAFETY: attached (py); runs Python signal handlers in the main thread.
+                if unsafe { PyErr_CheckSignals() } < 0 {
+                    crate::ffi::tstate::detached(py, || {
+                        // SAFETY: detached here, as `interrupt` requires.
+                        unsafe { worker.interrupt(seq, InterruptReason::KeyboardInterrupt) }
+                    });
+                    return Err(crate::ffi::err::PyErrSet);
+                }
+            }
+            other => return Ok(other),
+        }
+    }
+}

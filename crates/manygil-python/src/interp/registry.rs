@@ -1,0 +1,81 @@
+//! The process-wide table of live manygil interpreters, by CPython interpreter id.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::worker::WorkerShared;
+
+/// Live workers by interpreter id. An entry is removed when its interpreter starts
+/// closing, so a lookup never returns a worker that is being ended. Plain Rust data: no
+/// Python object is reachable from here.
+static LIVE: Mutex<BTreeMap<i64, Arc<WorkerShared>>> = Mutex::new(BTreeMap::new());
+
+/// Ids of interpreters that belonged to the parent of this (forked) process.
+static FORKED_AWAY: Mutex<Vec<i64>> = Mutex::new(Vec::new());
+
+/// Why a lookup failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// No such manygil interpreter (never existed, or closed).
+    NotFound,
+    /// It existed in the parent process before `fork()`.
+    ForkedAway,
+}
+
+pub(crate) fn insert(worker: Arc<WorkerShared>) {
+    LIVE.lock().insert(worker.id, worker);
+}
+
+pub(crate) fn get(id: i64) -> Result<Arc<WorkerShared>, Missing> {
+    if let Some(w) = LIVE.lock().get(&id) {
+        return Ok(w.clone());
+    }
+    if FORKED_AWAY.lock().contains(&id) {
+        return Err(Missing::ForkedAway);
+    }
+    Err(Missing::NotFound)
+}
+
+/// Remove and return the worker, unless `refuse` says no (checked under the table's lock,
+/// so two closers cannot both succeed).
+pub(crate) fn remove_if(
+    id: i64,
+    refuse: impl FnOnce(&WorkerShared) -> Option<String>,
+) -> Result<Result<Arc<WorkerShared>, String>, Missing> {
+    let mut live = LIVE.lock();
+    let Some(w) = live.get(&id) else {
+        drop(live);
+        return Err(get(id).err().unwrap_or(Missing::NotFound));
+    };
+    if let Some(why) = refuse(w) {
+        return Ok(Err(why));
+    }
+    Ok(Ok(live.remove(&id).expect("present")))
+}
+
+pub(crate) fn ids() -> Vec<i64> {
+    LIVE.lock().keys().copied().collect()
+}
+
+pub(crate) fn take_all() -> Vec<Arc<WorkerShared>> {
+    std::mem::take(&mut *LIVE.lock()).into_values().collect()
+}
+
+/// In a forked child: forget every worker (their threads do not exist here) without
+/// running any destructor that could touch them.
+pub(crate) fn forget_after_fork() {
+    if LIVE.is_locked() {
+        // SAFETY: in the child only the forking thread exists; a holder from the parent
+        // will never unlock.
+        unsafe { LIVE.force_unlock() };
+    }
+    if FORKED_AWAY.is_locked() {
+        // SAFETY: as above.
+        unsafe { FORKED_AWAY.force_unlock() };
+    }
+    let old = std::mem::take(&mut *LIVE.lock());
+    FORKED_AWAY.lock().extend(old.keys().copied());
+    std::mem::forget(old);
+}

@@ -1,0 +1,339 @@
+//! One worker: an OS thread that owns one own-GIL interpreter for its whole life.
+//!
+//! The thread creates the interpreter, keeps its one thread state, runs jobs from its
+//! [`Inbox`] with the interpreter attached, and ends the interpreter on the same thread.
+//! Between jobs it waits with no thread state attached.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use manygil_core::worker::{completion, Inbox};
+use parking_lot::Mutex;
+
+use crate::ffi::*;
+
+use super::lifecycle;
+
+/// Stack size of worker threads: room for deep Python recursion before RecursionError.
+const WORKER_STACK: usize = 16 << 20;
+
+/// First thing a new interpreter runs (e.g. copying `sys.path`); an error ends it.
+pub(crate) type SetupFn = Box<dyn for<'py> FnOnce(Attached<'py>) -> Result<(), String> + Send>;
+
+/// Work for a worker, run with its interpreter attached.
+pub(crate) type JobFn = Box<dyn for<'py> FnOnce(Attached<'py>, &JobCtx<'_>) + Send>;
+
+/// What a running job may ask about itself.
+pub(crate) struct JobCtx<'a> {
+    /// The worker running the job.
+    shared: &'a WorkerShared,
+}
+
+impl JobCtx<'_> {
+    /// Mark the job as no longer running, before its result is handed over, so that a
+    /// caller who sees the result also sees the interpreter idle (e.g. can close it).
+    pub(crate) fn mark_done(&self) {
+        self.shared.current_job.store(0, Ordering::Release);
+    }
+
+    /// Why the job was interrupted, if it was (consumes the record).
+    pub(crate) fn interrupted(&self) -> Option<InterruptReason> {
+        self.shared.take_interrupt()
+    }
+}
+
+/// What a worker's inbox carries.
+pub(crate) enum Job {
+    /// Run this with the interpreter attached; `u64` is the job's sequence number.
+    Run(u64, JobFn),
+    /// End the interpreter and the thread.
+    Stop,
+}
+
+/// Why a running job was interrupted (stored in [`WorkerShared::interrupt_reason`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub(crate) enum InterruptReason {
+    /// Ctrl-C in the caller.
+    KeyboardInterrupt = 1,
+    /// The job ran past its timeout.
+    Timeout = 2,
+    /// The caller cancelled the job.
+    Cancelled = 3,
+    /// The interpreter is being closed (process exit).
+    Shutdown = 4,
+}
+
+/// The thread-shareable part of a worker.
+pub(crate) struct WorkerShared {
+    /// CPython's id of the interpreter; fixed at creation.
+    pub(crate) id: i64,
+    /// Jobs for the worker. Sends happen only under `accepting` (see [`Self::send`]).
+    inbox: Inbox<Job>,
+    /// `true` until the worker stops taking jobs. Protects the hand-off between a late
+    /// `send` and the worker's final drain: a job is either sent while this is `true`
+    /// (and then drained and failed by the worker) or refused.
+    accepting: Mutex<bool>,
+    /// Sequence number of the job running now; 0 when idle. Written only by the worker
+    /// thread while its interpreter is attached, so an interrupter that holds the
+    /// interpreter's GIL sees a stable value.
+    current_job: AtomicU64,
+    /// Source of job sequence numbers (starts at 1).
+    next_seq: AtomicU64,
+    /// The worker thread's `PyThread_get_thread_ident`, the key for
+    /// `PyThreadState_SetAsyncExc`. Fixed at creation.
+    thread_ident: u64,
+    /// The interpreter, valid while `ended` (inside `lifecycle`) is false.
+    interp: InterpPtr,
+    /// `ended`: the interpreter is gone. Held by interrupters for as long as their
+    /// temporary thread state exists, and by the worker while it ends the interpreter, so
+    /// the two never overlap ("not the last thread" otherwise).
+    lifecycle: Mutex<bool>,
+    /// Reason for an interrupt of job `current_job` (an [`InterruptReason`] as u64), 0 if none.
+    interrupt_reason: AtomicU64,
+    /// The worker thread, taken by whoever joins it.
+    join: Mutex<Option<JoinHandle<()>>>,
+    /// Set once a Stop was sent (closing has begun).
+    stopping: AtomicBool,
+}
+
+/// `*mut PyInterpreterState` that may be shared: it is only dereferenced by CPython while
+/// the interpreter is alive, which `WorkerShared::lifecycle` guarantees.
+struct InterpPtr(*mut PyInterpreterState);
+// SAFETY: the pointer is only passed to CPython under `lifecycle` while the interpreter
+// exists; it is never dereferenced by Rust code.
+unsafe impl Send for InterpPtr {}
+// SAFETY: as above.
+unsafe impl Sync for InterpPtr {}
+
+/// Why a job could not be delivered.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+impl WorkerShared {
+    /// Queue `f` to run in the interpreter; returns its sequence number.
+    pub(crate) fn send(&self, f: JobFn) -> Result<u64, Closed> {
+        let accepting = self.accepting.lock();
+        if !*accepting {
+            return Err(Closed);
+        }
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        self.inbox.send(Job::Run(seq, f)).map_err(|_| Closed)?;
+        Ok(seq)
+    }
+
+    /// Ask the worker to end its interpreter once the jobs queued before are done.
+    pub(crate) fn stop(&self) {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let accepting = self.accepting.lock();
+        if *accepting {
+            let _ = self.inbox.send(Job::Stop);
+        }
+    }
+
+    /// Whether a job is running now.
+    pub(crate) fn is_running(&self) -> bool {
+        self.current_job.load(Ordering::Acquire) != 0
+    }
+
+    /// Whether jobs are waiting or running.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.is_running() || !self.inbox.is_empty()
+    }
+
+    /// Wait for the worker thread to finish (after [`Self::stop`]).
+    ///
+    /// Must be called with no thread state attached (the worker may need GILs to finish).
+    pub(crate) fn join(&self) {
+        let handle = self.join.lock().take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+
+    /// The reason recorded for interrupting the running job, if it was interrupted.
+    fn take_interrupt(&self) -> Option<InterruptReason> {
+        match self.interrupt_reason.swap(0, Ordering::AcqRel) {
+            1 => Some(InterruptReason::KeyboardInterrupt),
+            2 => Some(InterruptReason::Timeout),
+            3 => Some(InterruptReason::Cancelled),
+            4 => Some(InterruptReason::Shutdown),
+            _ => None,
+        }
+    }
+
+    /// Raise `KeyboardInterrupt` inside job `seq` if it is still running (`seq == 0`: any
+    /// running job). Returns whether an exception was scheduled.
+    ///
+    /// Takes the interpreter's GIL on this thread through a temporary thread state, so it
+    /// waits until the running code reaches an eval-breaker check (at most the switch
+    /// interval while Python code runs). Code blocked in C that never checks signals is
+    /// not interrupted until it returns.
+    ///
+    /// # Safety
+    ///
+    /// No thread state is attached on the calling thread.
+    pub(crate) unsafe fn interrupt(&self, seq: u64, reason: InterruptReason) -> bool {
+        let ended = self.lifecycle.lock();
+        if *ended || !self.is_running() {
+            return false;
+        }
+        // SAFETY: the interpreter is alive (`ended` is false and we hold `lifecycle`, so the
+        // worker cannot end it); no thread state is attached on this thread (caller's
+        // duty), so attaching a fresh one of the target interpreter, made on this thread,
+        // is allowed. It is cleared and deleted here before `lifecycle` is released.
+        unsafe {
+            let ts = PyThreadState_New(self.interp.0);
+            if ts.is_null() {
+                return false;
+            }
+            PyEval_RestoreThread(ts);
+            // Holding the target's GIL: `current_job` cannot change under us.
+            let current = self.current_job.load(Ordering::Acquire);
+            let hit = current != 0 && (seq == 0 || current == seq);
+            if hit {
+                self.interrupt_reason
+                    .store(reason as u64, Ordering::Release);
+                PyThreadState_SetAsyncExc(self.thread_ident as _, PyExc_KeyboardInterrupt);
+            }
+            PyThreadState_Clear(ts);
+            PyThreadState_DeleteCurrent();
+            hit
+        }
+    }
+}
+
+/// Start a worker thread and wait until its interpreter is ready.
+///
+/// `setup` runs first in the new interpreter (e.g. to copy `sys.path`); if it fails, the
+/// interpreter is ended and the error returned.
+///
+/// Must be called with no thread state attached.
+pub(crate) fn spawn(setup: SetupFn) -> Result<Arc<WorkerShared>, String> {
+    let (ready_tx, ready_rx) = completion::<Result<Arc<WorkerShared>, String>>();
+    let handle = std::thread::Builder::new()
+        .name("manygil-worker".to_owned())
+        .stack_size(WORKER_STACK)
+        .spawn(move || worker_main(setup, ready_tx))
+        .map_err(|e| format!("could not start a worker thread: {e}"))?;
+    match ready_rx.wait(None) {
+        Ok(Ok(shared)) => {
+            *shared.join.lock() = Some(handle);
+            Ok(shared)
+        }
+        Ok(Err(msg)) => {
+            let _ = handle.join();
+            Err(msg)
+        }
+        Err(_) => {
+            let _ = handle.join();
+            Err("the worker thread died while creating its interpreter".to_owned())
+        }
+    }
+}
+
+fn worker_main(
+    setup: SetupFn,
+    ready: manygil_core::worker::Completer<Result<Arc<WorkerShared>, String>>,
+) {
+    // SAFETY: a brand-new thread has no thread state attached.
+    let new = match unsafe { lifecycle::create() } {
+        Ok(n) => n,
+        Err(msg) => return ready.complete(Err(msg)),
+    };
+    let ts = new.tstate;
+    // SAFETY: `ts` was created on this thread and is detached; attach it to set up.
+    let (id, interp) = unsafe {
+        PyEval_RestoreThread(ts);
+        let interp = PyThreadState_GetInterpreter(ts);
+        (PyInterpreterState_GetID(interp), interp)
+    };
+    // SAFETY: `ts` is attached on this thread until the SaveThread below.
+    let setup_result = setup(unsafe { Attached::assume() });
+    // SAFETY: attached; detach until the first job.
+    unsafe { PyEval_SaveThread() };
+    if let Err(msg) = setup_result {
+        // SAFETY: `ts` is the only thread state, made on this thread, detached.
+        unsafe { lifecycle::end(ts) };
+        return ready.complete(Err(msg));
+    }
+    let shared = Arc::new(WorkerShared {
+        id,
+        inbox: Inbox::new(),
+        accepting: Mutex::new(true),
+        current_job: AtomicU64::new(0),
+        next_seq: AtomicU64::new(1),
+        // SAFETY: always callable.
+        thread_ident: unsafe { PyThread_get_thread_ident() } as u64,
+        interp: InterpPtr(interp),
+        lifecycle: Mutex::new(false),
+        interrupt_reason: AtomicU64::new(0),
+        join: Mutex::new(None),
+        stopping: AtomicBool::new(false),
+    });
+    ready.complete(Ok(shared.clone()));
+    run_jobs(&shared, ts);
+    // Refuse new jobs, then fail the queued ones (dropping a job drops its completer, so
+    // its waiter sees the job abandoned instead of hanging).
+    *shared.accepting.lock() = false;
+    drop(shared.inbox.drain());
+    let mut ended = shared.lifecycle.lock();
+    *ended = true;
+    // SAFETY: `ts` is this interpreter's only thread state (interrupters delete theirs
+    // under `lifecycle`, which we hold), made on this thread, detached.
+    unsafe { lifecycle::end(ts) };
+    drop(ended);
+}
+
+/// Run jobs until a Stop arrives. Jobs already queued when one finishes run without
+/// detaching in between.
+fn run_jobs(shared: &WorkerShared, ts: *mut PyThreadState) {
+    while let Some(job) = shared.inbox.recv(None) {
+        let Job::Run(seq, f) = job else { return };
+        // SAFETY: `ts` belongs to this thread and is detached.
+        unsafe { PyEval_RestoreThread(ts) };
+        let mut next = Some((seq, f));
+        let mut stop = false;
+        while let Some((seq, f)) = next.take() {
+            run_one(shared, seq, f);
+            match shared.inbox.recv(Some(Duration::ZERO)) {
+                Some(Job::Run(s, g)) => next = Some((s, g)),
+                Some(Job::Stop) => stop = true,
+                None => {}
+            }
+        }
+        // SAFETY: attached above; detach while idle.
+        unsafe { PyEval_SaveThread() };
+        if stop {
+            return;
+        }
+    }
+}
+
+fn run_one(shared: &WorkerShared, seq: u64, f: JobFn) {
+    shared.current_job.store(seq, Ordering::Release);
+    // SAFETY: this thread's thread state is attached for the whole job.
+    let py = unsafe { Attached::assume() };
+    let ctx = JobCtx { shared };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(py, &ctx)));
+    // A job must never leak an exception, or a pending interrupt, into the next one.
+    // SAFETY: attached; clearing is always allowed; a NULL exception cancels a pending
+    // asynchronous exception of this thread.
+    unsafe {
+        PyThreadState_SetAsyncExc(shared.thread_ident as _, std::ptr::null_mut());
+        PyErr_Clear();
+    }
+    shared.current_job.store(0, Ordering::Release);
+    shared.interrupt_reason.store(0, Ordering::Release);
+    if result.is_err() {
+        // The job's completer was dropped during unwinding: its waiter sees "abandoned".
+        eprintln!(
+            "manygil: internal error: a job panicked in interpreter {}",
+            shared.id
+        );
+    }
+}

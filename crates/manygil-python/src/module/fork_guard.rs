@@ -1,0 +1,60 @@
+//! Refuse `os.fork()` while manygil interpreters are alive.
+//!
+//! After `fork()`, CPython's child-side cleanup (`PyOS_AfterFork_Child` →
+//! `_PyInterpreterState_DeleteExceptMain`) clears every sub-interpreter with no thread
+//! state attached, which crashes the child (CPython gh-139759; the stdlib's
+//! `concurrent.interpreters` is affected too). No hook runs before that cleanup, so the only
+//! safe behaviour is to refuse the fork in the parent, with a clear error, while any manygil
+//! interpreter exists. `os.fork` raises an audit event before forking; a C audit hook that
+//! raises makes `os.fork()` raise instead (multiprocessing's "fork" start method included).
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::ffi::missing::PySys_AddAuditHook;
+use crate::ffi::*;
+
+/// Whether the hook is installed (once per process). Plain data.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Install the hook once per process. Called from the main interpreter's module exec.
+pub(crate) fn install() -> Result<(), crate::ffi::err::PyErrSet> {
+    if INSTALLED.swap(true, Ordering::AcqRel) {
+        return Ok(());
+    }
+    // SAFETY: attached (called from module exec); the hook is a plain C function.
+    if unsafe { PySys_AddAuditHook(fork_hook, std::ptr::null_mut()) } < 0 {
+        INSTALLED.store(false, Ordering::Release);
+        return Err(crate::ffi::err::PyErrSet);
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn fork_hook(
+    event: *const c_char,
+    _args: *mut PyObject,
+    _data: *mut c_void,
+) -> c_int {
+    let r = std::panic::catch_unwind(|| {
+        // SAFETY: CPython passes a NUL-terminated event name.
+        let event = unsafe { CStr::from_ptr(event) };
+        if event.to_bytes() != b"os.fork" {
+            return 0;
+        }
+        let live = crate::interp::registry::ids();
+        if live.is_empty() {
+            return 0;
+        }
+        let msg = format!(
+            "os.fork() refused: {} manygil interpreter(s) are alive (ids {:?}), and CPython \
+             crashes a forked child while sub-interpreters exist (gh-139759); close them \
+             first, or use the 'spawn' or 'forkserver' multiprocessing start method",
+            live.len(),
+            live
+        );
+        // SAFETY: audit hooks run with an attached thread state; RuntimeError is builtin.
+        unsafe { crate::ffi::err::raise(Attached::assume(), PyExc_RuntimeError, &msg) };
+        -1
+    });
+    r.unwrap_or(0)
+}

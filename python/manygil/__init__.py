@@ -1,0 +1,48 @@
+"""manygil: use every core from Python with own-GIL sub-interpreters (PEP 684).
+
+``manygil.interpreters`` mirrors 3.14's ``concurrent.interpreters`` on 3.13+.
+``manygil.Interpreter`` / ``manygil.create`` are its main names, re-exported here.
+"""
+
+from __future__ import annotations
+
+import atexit as _atexit
+import os as _os
+
+from . import _native
+from ._errors import (
+    ExecutionFailed,
+    InterpreterError,
+    InterpreterNotFoundError,
+    NotShareableError,
+)
+from .interpreters import Interpreter, create, get_current, get_main, is_shareable, list_all
+
+__all__ = [
+    "Interpreter",
+    "create",
+    "get_current",
+    "get_main",
+    "list_all",
+    "is_shareable",
+    "InterpreterError",
+    "InterpreterNotFoundError",
+    "ExecutionFailed",
+    "NotShareableError",
+]
+
+__version__ = "0.1.0"
+
+
+def _init_main_interpreter() -> None:
+    """Main interpreter only: remember the main script, close every interpreter at exit
+    (before CPython finalizes), and make forked children forget the parent's."""
+    from ._mainscript import record_main_script
+
+    record_main_script()
+    _atexit.register(_native.shutdown)
+    _os.register_at_fork(after_in_child=_native.after_fork_child)
+
+
+if _native.get_current()[0] == 0:
+    _init_main_interpreter()

@@ -1,0 +1,63 @@
+"""manygil's exception classes (the native module raises these by name)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "InterpreterError",
+    "InterpreterNotFoundError",
+    "ExecutionFailed",
+    "NotShareableError",
+]
+
+
+class InterpreterError(Exception):
+    """A manygil interpreter cannot do what was asked (e.g. closing a running one)."""
+
+
+class InterpreterNotFoundError(InterpreterError):
+    """The interpreter does not exist (any more), or was not created by manygil."""
+
+
+class NotShareableError(TypeError):
+    """An object cannot be sent to another interpreter.
+
+    Raised on the sending side, before anything is sent. The message names the object's
+    type and, where there is one, the way to make it shareable.
+    """
+
+
+_EXEC_FAILURE_STR = """
+{superstr}
+
+Uncaught in the interpreter:
+
+{formatted}
+""".strip()
+
+
+class ExecutionFailed(InterpreterError):
+    """An unhandled exception happened during ``exec()`` or ``call()``.
+
+    ``excinfo`` summarizes it (``type`` with ``__name__``/``__qualname__``/``__module__``,
+    ``msg``, ``formatted``, ``errdisplay``), as in 3.14's ``concurrent.interpreters``.
+    Where the original exception could be rebuilt it is chained as ``__cause__``.
+    """
+
+    def __init__(self, excinfo):
+        msg = excinfo.formatted
+        if not msg:
+            if excinfo.type and excinfo.msg:
+                msg = f"{excinfo.type.__name__}: {excinfo.msg}"
+            else:
+                msg = excinfo.type.__name__ or excinfo.msg
+        super().__init__(msg)
+        self.excinfo = excinfo
+
+    def __str__(self):
+        try:
+            formatted = self.excinfo.errdisplay
+        except Exception:
+            return super().__str__()
+        if not formatted:
+            return super().__str__()
+        return _EXEC_FAILURE_STR.format(superstr=super().__str__(), formatted=formatted)

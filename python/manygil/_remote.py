@@ -1,0 +1,109 @@
+"""Exceptions across interpreters: captured as plain data where raised, rebuilt where
+the result is read."""
+
+from __future__ import annotations
+
+import traceback
+import types
+
+from ._errors import ExecutionFailed
+
+_NOT_ISOLATED = "does not support loading in subinterpreters"
+
+
+def _explain_not_isolated(exc: BaseException) -> None:
+    """Make CPython's refusal to load a non-isolated extension say what to do."""
+    if isinstance(exc, ImportError) and exc.msg and _NOT_ISOLATED in str(exc.msg):
+        if "own-GIL" in exc.msg:
+            return
+        exc.msg = (
+            f"{exc.msg}: extension module {exc.name!r} cannot load in an own-GIL "
+            "sub-interpreter because it does not declare per-interpreter GIL support; "
+            "import it only in the main interpreter, or use a pure-Python alternative"
+        )
+        exc.args = (exc.msg,) + exc.args[1:]
+
+
+def capture(exc: BaseException) -> tuple:
+    """Describe ``exc`` as ``(name, qualname, module, msg, formatted, errdisplay, pickled)``."""
+    _explain_not_isolated(exc)
+    tp = type(exc)
+    try:
+        msg = str(exc)
+    except Exception:
+        msg = "<exception str() failed>"
+    formatted = "".join(traceback.format_exception_only(tp, exc)).rstrip("\n")
+    errdisplay = "".join(traceback.format_exception(tp, exc, exc.__traceback__)).rstrip("\n")
+    try:
+        from ._pickle import dumps
+
+        pickled = dumps(exc)
+    except Exception:
+        pickled = None
+    module = tp.__module__
+    if module == "__mp_main__":
+        module = "__main__"
+    return (tp.__name__, tp.__qualname__, module, msg, formatted, errdisplay, pickled)
+
+
+class RemoteTraceback(Exception):
+    """The traceback text of an exception raised in another interpreter."""
+
+    def __init__(self, tb: str):
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self):
+        return self.tb
+
+
+def excinfo(record: tuple) -> types.SimpleNamespace:
+    """The 3.14-style ``excinfo`` namespace of an exception record."""
+    name, qualname, module, msg, formatted, errdisplay, _ = record
+    return types.SimpleNamespace(
+        type=types.SimpleNamespace(__name__=name, __qualname__=qualname, __module__=module),
+        msg=msg,
+        formatted=formatted,
+        errdisplay=errdisplay,
+    )
+
+
+def rebuild(record: tuple) -> BaseException:
+    """The original exception rebuilt in this interpreter, with the remote traceback as its
+    ``__cause__`` (as ProcessPoolExecutor does); ``ExecutionFailed`` when it cannot be
+    rebuilt (its class is not importable here, or it does not unpickle)."""
+    pickled = record[6]
+    exc = None
+    if pickled is not None:
+        try:
+            from ._pickle import loads
+
+            exc = loads(pickled)
+        except Exception:
+            exc = None
+    if exc is None and pickled is None:
+        exc = _builtin_exception(record[0], record[2], record[3])
+    if not isinstance(exc, BaseException):
+        return ExecutionFailed(excinfo(record))
+    if record[5]:
+        exc.__cause__ = RemoteTraceback(record[5])
+    return exc
+
+
+def _builtin_exception(name: str, module: str, msg: str) -> BaseException | None:
+    """Interrupt records (timeouts, cancellation, Ctrl-C) carry no pickle: rebuild them."""
+    if name == "CancelledError":
+        import concurrent.futures
+
+        return concurrent.futures.CancelledError(msg)
+    if module != "builtins":
+        return None
+    import builtins
+
+    cls = getattr(builtins, name, None)
+    if isinstance(cls, type) and issubclass(cls, BaseException):
+        try:
+            return cls(msg) if msg else cls()
+        except Exception:
+            return None
+    return None

@@ -1,0 +1,207 @@
+"""Own-GIL interpreters with the names and behaviour of 3.14's ``concurrent.interpreters``
+(PEP 734), on Python 3.13, 3.14 and 3.15.
+
+Each interpreter made by :func:`create` lives on its own OS thread and has its own GIL, so
+calls into different interpreters run in parallel. Calls block the calling thread (with its
+GIL released) until done; Ctrl-C in the main thread interrupts the call.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+from . import _native
+from ._errors import (
+    ExecutionFailed,
+    InterpreterError,
+    InterpreterNotFoundError,
+    NotShareableError,
+)
+from ._remote import excinfo as _excinfo
+from ._remote import rebuild as _rebuild
+
+__all__ = [
+    "get_current",
+    "get_main",
+    "create",
+    "list_all",
+    "is_shareable",
+    "Interpreter",
+    "InterpreterError",
+    "InterpreterNotFoundError",
+    "ExecutionFailed",
+    "NotShareableError",
+]
+
+
+def is_shareable(obj) -> bool:
+    """Whether ``obj`` crosses interpreters natively (copied without pickle): None, bool,
+    int, float, complex, str, bytes, bytearray and tuple/list/dict/set/frozenset of those."""
+    return _native.is_shareable(obj)
+
+
+def create() -> Interpreter:
+    """Return a new idle interpreter (own GIL, own thread, this process's ``sys.path``).
+
+    Raises InterpreterError if CPython cannot create it (e.g. at shutdown).
+    """
+    import sys
+
+    id = _native.create(list(sys.path))
+    return Interpreter(id, _whence=_native.WHENCE_MANYGIL)
+
+
+def list_all() -> list[Interpreter]:
+    """Return the main interpreter and every live manygil interpreter."""
+    out = []
+    for id, whence in _native.list_all():
+        try:
+            out.append(Interpreter(id, _whence=whence))
+        except InterpreterNotFoundError:
+            pass
+    return out
+
+
+def get_current() -> Interpreter:
+    """Return the interpreter the calling code runs in."""
+    id, whence = _native.get_current()
+    return Interpreter(id, _whence=whence)
+
+
+def get_main() -> Interpreter:
+    """Return the main interpreter."""
+    id, whence = _native.get_main()
+    return Interpreter(id, _whence=whence)
+
+
+_known: weakref.WeakValueDictionary[int, Interpreter] = weakref.WeakValueDictionary()
+
+_WHENCE_TO_STR = {
+    _native.WHENCE_UNKNOWN: "unknown",
+    _native.WHENCE_RUNTIME: "runtime init",
+    _native.WHENCE_MANYGIL: "manygil",
+}
+
+
+class Interpreter:
+    """A single Python interpreter.
+
+    ``id`` is the process-unique interpreter id; ``whence`` says where it was created
+    (``"runtime init"`` for the main interpreter, ``"manygil"`` for those from
+    :func:`create`). Only manygil's interpreters accept ``close``, ``prepare_main``,
+    ``exec`` and ``call``. Usable as a context manager that closes the interpreter.
+    """
+
+    def __new__(cls, id, /, _whence=None):
+        if not isinstance(id, int):
+            raise TypeError(f"id must be an int, got {id!r}")
+        id = int(id)
+        self = _known.get(id)
+        if self is None:
+            if _whence is None:
+                _whence = _native.whence(id)
+            self = super().__new__(cls)
+            self._id = id
+            self._whence = _whence
+            _known[id] = self
+        return self
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self._id})"
+
+    def __hash__(self):
+        return hash(self._id)
+
+    def __reduce__(self):
+        return (type(self), (self._id,))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.close()
+        except InterpreterNotFoundError:
+            pass
+
+    @property
+    def id(self) -> int:
+        return self._id
+
+    @property
+    def whence(self) -> str:
+        return _WHENCE_TO_STR.get(self._whence, "unknown")
+
+    def is_running(self) -> bool:
+        """Whether the interpreter is executing code right now."""
+        return _native.is_running(self._id)
+
+    def close(self) -> None:
+        """Finalize and destroy the interpreter, joining its thread.
+
+        This blocks until the interpreter has finished (including its own atexit handlers
+        and non-daemon threads). Raises InterpreterError if it is running or is the
+        current interpreter, InterpreterNotFoundError if it is already closed.
+        """
+        _native.destroy(self._id)
+
+    def prepare_main(self, ns=None, /, **kwargs) -> None:
+        """Bind the given values into the interpreter's ``__main__`` (copied through the
+        codec; raises NotShareableError, with nothing bound, if one cannot be shared)."""
+        ns = dict(ns, **kwargs) if ns is not None else kwargs
+        ok, value = _native.set_main_attrs(self._id, ns)
+        if not ok:
+            raise ExecutionFailed(_excinfo(value))
+
+    def exec(self, code, /) -> None:
+        """Run source code in the interpreter's ``__main__`` namespace.
+
+        The code is compiled here first, so a syntax error raises SyntaxError at once.
+        If the code raises, ExecutionFailed is raised summarizing the exception (the
+        rebuilt original, where possible, is its ``__cause__``).
+
+        This blocks the current Python thread until done; other threads (and
+        interpreters) keep running. Ctrl-C in the main thread interrupts the code.
+        """
+        if not isinstance(code, str):
+            raise TypeError(f"exec() expects source code as a str, got {type(code).__name__}")
+        compile(code, "<string>", "exec")
+        ok, value = _native.exec(self._id, code)
+        if not ok:
+            _raise_failed(value)
+
+    def call(self, callable, /, *args, **kwargs):
+        """Call ``callable(*args, **kwargs)`` in the interpreter and return its result.
+
+        Functions and classes travel by reference (module and name, including ones defined
+        in the main script), closure-free functions such as lambdas as code, values
+        natively or by pickle. A closure raises NotShareableError before anything is sent.
+        If the call raises, ExecutionFailed is raised (the rebuilt original exception is
+        its ``__cause__``). Blocks like :meth:`exec`.
+        """
+        ok, value = _native.call(self._id, callable, args, kwargs)
+        if not ok:
+            _raise_failed(value)
+        return value
+
+    def call_in_thread(self, callable, /, *args, **kwargs) -> threading.Thread:
+        """Start and return a thread that calls ``callable`` in the interpreter.
+
+        The return value and any raised exception are discarded.
+        """
+        t = threading.Thread(target=self._call_quietly, args=(callable, args, kwargs))
+        t.start()
+        return t
+
+    def _call_quietly(self, callable, args, kwargs):
+        _native.call(self._id, callable, args, kwargs)
+
+
+def _raise_failed(record):
+    info = _excinfo(record)
+    original = _rebuild(record)
+    failure = ExecutionFailed(info)
+    if isinstance(original, ExecutionFailed):
+        raise failure
+    raise failure from original

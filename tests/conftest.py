@@ -1,0 +1,48 @@
+"""Shared fixtures: real manygil interpreters, closed after each test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import manygil
+import pytest
+
+
+@pytest.fixture
+def interp():
+    """A fresh manygil interpreter, closed at the end of the test."""
+    i = manygil.create()
+    yield i
+    _close_quietly(i)
+
+
+@pytest.fixture
+def two_interps():
+    a, b = manygil.create(), manygil.create()
+    yield a, b
+    _close_quietly(a)
+    _close_quietly(b)
+
+
+def _close_quietly(i):
+    try:
+        i.close()
+    except manygil.InterpreterNotFoundError:
+        pass
+
+
+def write_script(tmp_path, source: str, name: str = "main_script.py") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    return str(path)
+
+
+def run_file(path: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run a script file with the same Python; sys.path entries of this run are inherited."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    return subprocess.run(
+        [sys.executable, path, *args], capture_output=True, text=True, timeout=timeout, env=env
+    )

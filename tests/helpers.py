@@ -1,0 +1,122 @@
+"""Module-level functions the tests send into interpreters (found by module + name)."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+# A closure-free lambda: not reachable by name, so it travels as code and runs with this
+# module's globals.
+PI_LAMBDA = lambda: math.pi  # noqa: E731
+
+
+def identity(x):
+    return x
+
+
+def add(a, b=0, *, c=0):
+    return a + b + c
+
+
+def current_id():
+    import manygil
+
+    return manygil.get_current().id
+
+
+def native_ids():
+    """Identities of the native module and its heap type in the calling interpreter."""
+    from manygil import _native
+
+    return id(_native), id(_native.PendingCall)
+
+
+def raise_value_error(*args):
+    raise ValueError(*args)
+
+
+def raise_system_exit(code):
+    sys.exit(code)
+
+
+def raise_keyboard_interrupt():
+    raise KeyboardInterrupt
+
+
+def recurse(n):
+    return recurse(n + 1)
+
+
+def spin(seconds):
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+    return "finished"
+
+
+def spin_forever():
+    while True:
+        pass
+
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+def import_module(name):
+    import importlib
+
+    importlib.import_module(name)
+    return name
+
+
+def sqlite_with_python_function():
+    """sqlite3 calls Python callbacks through PyGILState_*: must work in an isolate."""
+    import sqlite3
+
+    con = sqlite3.connect(":memory:")
+    con.create_function("twice", 1, lambda x: 2 * x)
+    return con.execute("select twice(21)").fetchone()[0]
+
+
+class Point:
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __eq__(self, other):
+        return isinstance(other, Point) and (self.x, self.y) == (other.x, other.y)
+
+    def __hash__(self):
+        return hash((self.x, self.y))
+
+
+class CustomError(Exception):
+    def __init__(self, code, detail):
+        super().__init__(code, detail)
+        self.code, self.detail = code, detail
+
+
+def raise_custom(code):
+    raise CustomError(code, "detail")
+
+
+def make_local_class_instance():
+    class Local:
+        pass
+
+    return Local()
+
+
+def main_dict_keys():
+    import __main__
+
+    return sorted(k for k in vars(__main__) if not k.startswith("__"))
+
+
+def main_value(name):
+    """``__main__.<name>`` in the calling interpreter."""
+    import __main__
+
+    return getattr(__main__, name)

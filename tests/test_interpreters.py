@@ -1,0 +1,240 @@
+"""manygil.interpreters: the PEP 734 / 3.14 `concurrent.interpreters` API on 3.13+."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import helpers
+import manygil
+import pytest
+from manygil import interpreters
+
+# --- module functions -----------------------------------------------------------------
+
+
+def test_get_main_and_current_in_main():
+    main = interpreters.get_main()
+    assert main.id == 0 and main.whence == "runtime init"
+    assert interpreters.get_current() is main
+
+
+def test_create_lists_and_identity(interp):
+    assert interp.whence == "manygil"
+    assert interp in interpreters.list_all()
+    assert interpreters.Interpreter(interp.id) is interp
+    assert repr(interp) == f"Interpreter({interp.id})"
+    assert hash(interp) == hash(interp.id)
+
+
+def test_interpreter_id_must_be_int():
+    with pytest.raises(TypeError):
+        interpreters.Interpreter("1")
+
+
+def test_get_current_inside_is_that_interpreter(interp):
+    assert interp.call(helpers.current_id) == interp.id
+
+
+def test_public_names_mirror_concurrent_interpreters():
+    for name in (
+        "get_current",
+        "get_main",
+        "create",
+        "list_all",
+        "is_shareable",
+        "Interpreter",
+        "InterpreterError",
+        "InterpreterNotFoundError",
+        "ExecutionFailed",
+        "NotShareableError",
+    ):
+        assert hasattr(interpreters, name), name
+    assert issubclass(interpreters.InterpreterNotFoundError, interpreters.InterpreterError)
+    assert issubclass(interpreters.ExecutionFailed, interpreters.InterpreterError)
+    assert issubclass(interpreters.NotShareableError, TypeError)
+
+
+# --- exec / call / prepare_main -------------------------------------------------------
+
+
+def test_exec_runs_in_main_namespace(interp):
+    interp.exec("x = 40")
+    interp.exec("x += 2")
+    assert interp.call(helpers.main_value, "x") == 42
+
+
+def test_exec_failure_carries_excinfo_like_314(interp):
+    with pytest.raises(interpreters.ExecutionFailed) as e:
+        interp.exec("def f():\n    raise ValueError('boom', 3)\nf()")
+    info = e.value.excinfo
+    assert info.type.__name__ == "ValueError"
+    assert info.type.__qualname__ == "ValueError"
+    assert info.type.__module__ == "builtins"
+    assert info.msg == "('boom', 3)"
+    assert info.formatted == "ValueError: ('boom', 3)"
+    assert info.errdisplay.startswith("Traceback (most recent call last):")
+    assert "line 2, in f" in info.errdisplay
+    assert str(e.value).startswith("ValueError: ('boom', 3)\n\nUncaught in the interpreter:")
+    cause = e.value.__cause__
+    assert type(cause) is ValueError and cause.args == ("boom", 3)
+
+
+def test_exec_syntax_error_is_raised_directly(interp):
+    with pytest.raises(SyntaxError):
+        interp.exec("def (:")
+
+
+def test_exec_rejects_non_str(interp):
+    with pytest.raises(TypeError, match="str"):
+        interp.exec(b"x = 1")
+
+
+def test_call_with_args_and_kwargs(interp):
+    assert interp.call(helpers.add, 1, 2, c=3) == 6
+
+
+def test_call_exception_chains_rebuilt_original(interp):
+    with pytest.raises(interpreters.ExecutionFailed) as e:
+        interp.call(helpers.raise_custom, 7)
+    original = e.value.__cause__
+    assert type(original) is helpers.CustomError
+    assert (original.code, original.detail) == (7, "detail")
+    assert "raise_custom" in str(original.__cause__), "remote traceback is attached"
+
+
+def test_system_exit_and_keyboard_interrupt_travel_as_data(interp):
+    with pytest.raises(interpreters.ExecutionFailed) as e:
+        interp.call(helpers.raise_system_exit, 3)
+    assert e.value.excinfo.type.__name__ == "SystemExit"
+    assert type(e.value.__cause__) is SystemExit
+    with pytest.raises(interpreters.ExecutionFailed) as e:
+        interp.call(helpers.raise_keyboard_interrupt)
+    assert e.value.excinfo.type.__name__ == "KeyboardInterrupt"
+    assert interp.call(helpers.add, 1, 1) == 2, "the interpreter still works"
+
+
+def test_recursion_error_leaves_interpreter_usable(interp):
+    with pytest.raises(interpreters.ExecutionFailed) as e:
+        interp.call(helpers.recurse, 0)
+    assert e.value.excinfo.type.__name__ == "RecursionError"
+    assert interp.call(helpers.fib, 10) == 55
+
+
+def test_prepare_main_binds_values(interp):
+    interp.prepare_main({"a": 1}, b=[2, 3])
+    assert interp.call(helpers.main_dict_keys) == ["a", "b"]
+    interp.exec("assert a == 1 and b == [2, 3]")
+
+
+def test_prepare_main_unshareable_binds_nothing(interp):
+    with pytest.raises(manygil.NotShareableError):
+        interp.prepare_main(ok=1, bad=threading.Lock())
+    assert interp.call(helpers.main_dict_keys) == []
+
+
+def test_functions_defined_via_exec_are_found_in_that_interpreter(interp):
+    interp.exec("def triple(x):\n    return 3 * x")
+    # A function of this interpreter's __main__ with the same name is looked up there.
+    import __main__
+
+    def triple(x):  # noqa: ARG001 - stand-in with the same qualname
+        raise AssertionError("must not run here")
+
+    __main__.triple = triple
+    try:
+        triple.__module__ = "__main__"
+        triple.__qualname__ = "triple"
+        assert interp.call(triple, 5) == 15
+    finally:
+        del __main__.triple
+
+
+def test_call_in_thread_runs_in_parallel(two_interps):
+    a, b = two_interps
+    t = a.call_in_thread(helpers.spin, 0.2)
+    assert isinstance(t, threading.Thread)
+    assert b.call(helpers.add, 2, 3) == 5
+    t.join(10)
+    assert not t.is_alive()
+
+
+def test_calls_into_two_interpreters_overlap(two_interps):
+    a, b = two_interps
+    results = []
+    t = threading.Thread(target=lambda: results.append(a.call(helpers.spin, 0.3)))
+    t.start()
+    time.sleep(0.05)
+    assert a.is_running()
+    assert b.call(helpers.add, 1, 2) == 3, "b is not blocked by a"
+    t.join(10)
+    assert results == ["finished"]
+    assert not a.is_running()
+
+
+def test_sqlite_python_callbacks_work_inside(interp):
+    assert interp.call(helpers.sqlite_with_python_function) == 42
+
+
+def test_non_isolated_extension_import_error_is_clear(interp):
+    with pytest.raises(interpreters.ExecutionFailed) as e:
+        interp.call(helpers.import_module, "readline")
+    assert e.value.excinfo.type.__name__ == "ImportError"
+    assert "readline" in e.value.excinfo.msg
+    assert "own-GIL sub-interpreter" in e.value.excinfo.msg
+    assert interp.call(helpers.import_module, "json") == "json", "pure-Python modules load"
+
+
+# --- close / lifecycle errors -----------------------------------------------------------
+
+
+def test_close_then_use_raises_not_found():
+    i = manygil.create()
+    i.close()
+    with pytest.raises(interpreters.InterpreterNotFoundError):
+        i.call(helpers.add, 1)
+    with pytest.raises(interpreters.InterpreterNotFoundError):
+        i.exec("pass")
+    with pytest.raises(interpreters.InterpreterNotFoundError):
+        i.close()
+    assert i not in interpreters.list_all()
+
+
+def test_closing_a_running_interpreter_is_refused(interp):
+    t = interp.call_in_thread(helpers.spin, 0.3)
+    time.sleep(0.05)
+    with pytest.raises(interpreters.InterpreterError, match="running"):
+        interp.close()
+    t.join(10)
+    interp.close()
+
+
+def test_an_interpreter_cannot_close_itself(interp):
+    with pytest.raises(interpreters.ExecutionFailed, match="cannot close itself"):
+        interp.exec("import manygil; manygil.get_current().close()")
+
+
+def test_main_interpreter_refuses_work():
+    main = interpreters.get_main()
+    with pytest.raises(interpreters.InterpreterError, match="main interpreter"):
+        main.call(helpers.add, 1)
+    with pytest.raises(interpreters.InterpreterError):
+        main.close()
+
+
+def test_context_manager_closes():
+    with manygil.create() as i:
+        assert i.call(helpers.add, 1, 1) == 2
+    with pytest.raises(interpreters.InterpreterNotFoundError):
+        i.call(helpers.add, 1)
+
+
+def test_nested_interpreter_created_from_inside(interp):
+    interp.exec(
+        "import manygil, helpers\n"
+        "inner = manygil.create()\n"
+        "result = inner.call(helpers.current_id)\n"
+        "inner.close()\n"
+    )
+    inner_id = interp.call(helpers.main_value, "result")
+    assert inner_id not in (0, interp.id)

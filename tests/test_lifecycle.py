@@ -1,0 +1,197 @@
+"""Process-level behaviour, each in a fresh subprocess: clean exit with interpreters still
+open, functions from the main script, fork, and Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import run_file, write_script
+
+
+def test_exit_is_clean_with_interpreters_still_open(tmp_path):
+    path = write_script(
+        tmp_path,
+        """
+        import threading, manygil, helpers
+        a, b = manygil.create(), manygil.create()
+        a.exec("import json")
+        t = b.call_in_thread(helpers.spin, 0.2)
+        print("ok", a.call(helpers.add, 1, 2))
+        """,
+    )
+    r = run_file(path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok 3"
+    assert r.stderr == "", "no warnings (3.14's stdlib warns about remaining interpreters)"
+
+
+def test_exit_interrupts_a_task_that_never_ends(tmp_path):
+    path = write_script(
+        tmp_path,
+        """
+        import time, manygil, helpers
+        from manygil import _native
+        a = manygil.create()
+        pending = _native.submit(a.id, helpers.spin_forever, (), {})  # nobody waits for it
+        time.sleep(0.2)
+        print("exiting", a.is_running())
+        """,
+    )
+    r = run_file(path, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "exiting True"
+
+
+def test_functions_and_classes_from_the_main_script(tmp_path):
+    path = write_script(
+        tmp_path,
+        """
+        import manygil
+
+        RAN_MAIN_BLOCK = False
+
+        class Box:
+            def __init__(self, v):
+                self.v = v
+
+        def square(x):
+            return Box(x.v * x.v)
+
+        def ran_main_block():
+            return RAN_MAIN_BLOCK
+
+        if __name__ == "__main__":
+            RAN_MAIN_BLOCK = True
+            i = manygil.create()
+            out = i.call(square, Box(7))
+            assert type(out) is Box, type(out)
+            print(out.v, i.call(ran_main_block))
+            i.close()
+        """,
+    )
+    r = run_file(path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "49 False", "guarded block does not run again in the worker"
+
+
+def test_functions_from_a_dash_m_main_module(tmp_path):
+    pkg = tmp_path / "mainpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "app.py").write_text(
+        "import manygil\n"
+        "def cube(x):\n    return x ** 3\n"
+        "if __name__ == '__main__':\n"
+        "    with manygil.create() as i:\n"
+        "        print(i.call(cube, 3))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]))
+    r = subprocess.run(
+        [sys.executable, "-m", "mainpkg.app"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "27"
+
+
+def test_lambda_from_dash_c_travels_as_code():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    code = "import manygil\nwith manygil.create() as i:\n    print(i.call(lambda x: x + 1, 41))"
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "42"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_is_refused_while_interpreters_are_alive(tmp_path):
+    path = write_script(
+        tmp_path,
+        """
+        import os, manygil, helpers
+        a = manygil.create()
+        try:
+            os.fork()
+            print("forked!")
+        except RuntimeError as e:
+            print("refused", "gh-139759" in str(e), "close them" in str(e))
+        print("still works", a.call(helpers.add, 1, 1))
+        """,
+    )
+    r = run_file(path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["refused True True", "still works 2"], r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_after_close_starts_over(tmp_path):
+    path = write_script(
+        tmp_path,
+        """
+        import os, warnings, manygil, helpers
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+        a = manygil.create()
+        assert a.call(helpers.add, 1, 1) == 2
+        a.close()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                a.call(helpers.add, 1, 1)
+                code = 10
+            except manygil.InterpreterNotFoundError:
+                pass
+            with manygil.create() as b:
+                if b.call(helpers.add, 2, 2) != 4:
+                    code = 12
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status))
+        """,
+    )
+    r = run_file(path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["child", "0"], r.stdout + r.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_interrupts_a_blocked_call_promptly(tmp_path):
+    path = write_script(
+        tmp_path,
+        """
+        import sys, manygil, helpers
+        i = manygil.create()
+        print("ready", flush=True)
+        try:
+            i.call(helpers.spin_forever)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+        print("still usable", i.call(helpers.add, 1, 1), flush=True)
+        """,
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    p = subprocess.Popen(
+        [sys.executable, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        elapsed = time.monotonic() - t0
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert out.split("\n")[:2] == ["interrupted", "still usable 2"], out + err
+    assert elapsed < 10, "returned without waiting for the task"
