@@ -41,6 +41,31 @@ def _rss_kib() -> int:
     raise RuntimeError("no VmRSS")
 
 
+def _growth_per_cycle_kib(cycle, warmup: int = 15, cycles: int = 40) -> float:
+    for _ in range(warmup):  # caches, allocator arenas
+        cycle()
+    start = _rss_kib()
+    for _ in range(cycles):
+        cycle()
+    return (_rss_kib() - start) / cycles
+
+
+def _bare_cpython_cycle():
+    """The same work through CPython's own ``_interpreters`` module, without manygil."""
+    import _interpreters
+    import sys
+
+    i = _interpreters.create()
+    _interpreters.exec(
+        i,
+        f"import sys; sys.path[:] = {sys.path!r}\n"
+        "import helpers\n"
+        "helpers.fib(12)\n"
+        "helpers.identity(list(range(1000)))\n",
+    )
+    _interpreters.destroy(i)
+
+
 def test_memory_is_flat_over_create_call_destroy():
     def cycle():
         i = manygil.create()
@@ -48,11 +73,11 @@ def test_memory_is_flat_over_create_call_destroy():
         i.call(helpers.identity, list(range(1000)))
         i.close()
 
-    for _ in range(15):  # warm-up: caches, allocator arenas
-        cycle()
-    start = _rss_kib()
-    for _ in range(60):
-        cycle()
-    growth_kib = _rss_kib() - start
-    # An interpreter costs several MiB; leaking one per cycle would add far more than this.
-    assert growth_kib < 8 * 1024, f"RSS grew by {growth_kib} KiB over 60 cycles"
+    # CPython 3.13 itself keeps most of a destroyed isolated interpreter's memory (~2 MiB;
+    # fixed in 3.14), so compare against the same work done without manygil, in this process.
+    baseline = _growth_per_cycle_kib(_bare_cpython_cycle)
+    ours = _growth_per_cycle_kib(cycle)
+    assert ours - baseline < 256, (
+        f"manygil adds {ours - baseline:.0f} KiB per interpreter cycle "
+        f"(CPython alone: {baseline:.0f} KiB)"
+    )
