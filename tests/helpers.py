@@ -120,3 +120,49 @@ def main_value(name):
     import __main__
 
     return getattr(__main__, name)
+
+
+def raise_memory_error():
+    raise MemoryError("simulated")
+
+
+def interp_id_after(seconds=0.0):
+    """This interpreter's id (after an optional pause, to spread tasks over workers)."""
+    import time
+
+    import manygil
+
+    time.sleep(seconds)
+    return manygil.get_current().id
+
+
+def initializer_sets(value):
+    import builtins
+
+    builtins._manygil_test_init = value
+
+
+def read_initialized():
+    import builtins
+
+    return getattr(builtins, "_manygil_test_init", None)
+
+
+def failing_initializer():
+    raise ValueError("error in initializer")
+
+
+def sleep_then(seconds, value):
+    import time
+
+    time.sleep(seconds)
+    return value
+
+
+def square(x):
+    return x * x
+
+
+def spin_forever_arg(_):
+    while True:
+        pass

@@ -8,10 +8,11 @@ VERSION="${1:?usage: toolchain/venv.sh 3.13|3.13d|3.14|3.15}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$ROOT/.venv/$VERSION"
 REQS="$ROOT/toolchain/requirements-dev.txt"
+EXTRAS="$ROOT/toolchain/requirements-extras.txt"
 log() { printf '[venv %s] %s\n' "$VERSION" "$*" >&2; }
 
 PY="$("$ROOT/toolchain/python.sh" "$VERSION")"
-want="$(cat "$REQS" | sha256sum | cut -c1-16) $PY"
+want="$(cat "$REQS" "$EXTRAS" | sha256sum | cut -c1-16) $PY"
 stamp="$VENV/.manygil-stamp"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
     exit 0
@@ -29,4 +30,9 @@ else
     "$VENV/bin/python" -m ensurepip >/dev/null
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQS" >&2
+case "$VERSION" in
+    *d) ;;  # debug build: binary wheels do not match its ABI tag
+    *) "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+           --only-binary=:all: -r "$EXTRAS" >&2 ;;
+esac
 echo "$want" > "$stamp"

@@ -16,6 +16,18 @@ from ._errors import (
     InterpreterNotFoundError,
     NotShareableError,
 )
+from ._native import SharedBuffer
+from ._queue import Queue, QueueClosed, QueueEmpty, QueueError, QueueFull, wait_any
+from ._sync import (
+    AtomicInt,
+    Barrier,
+    BoundedSemaphore,
+    Condition,
+    Event,
+    Lock,
+    RLock,
+    Semaphore,
+)
 from .interpreters import Interpreter, create, get_current, get_main, is_shareable, list_all
 
 __all__ = [
@@ -29,9 +41,36 @@ __all__ = [
     "InterpreterNotFoundError",
     "ExecutionFailed",
     "NotShareableError",
+    "Queue",
+    "QueueError",
+    "QueueEmpty",
+    "QueueFull",
+    "QueueClosed",
+    "wait_any",
+    "SharedBuffer",
+    "Lock",
+    "RLock",
+    "Semaphore",
+    "BoundedSemaphore",
+    "Event",
+    "Condition",
+    "Barrier",
+    "AtomicInt",
+    "Pool",
+    "BrokenPool",
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # The pool pulls in concurrent.futures; load it on first use so that interpreters
+    # which only need the codec helpers stay quick to start.
+    if name in ("Pool", "BrokenPool"):
+        from . import pool
+
+        return getattr(pool, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _init_main_interpreter() -> None:

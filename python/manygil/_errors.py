@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = [
+__all__ = [  # and BrokenPool, defined lazily below
     "InterpreterError",
     "InterpreterNotFoundError",
     "ExecutionFailed",
@@ -61,3 +61,19 @@ class ExecutionFailed(InterpreterError):
         if not formatted:
             return super().__str__()
         return _EXEC_FAILURE_STR.format(superstr=super().__str__(), formatted=formatted)
+
+
+def __getattr__(name: str):
+    # BrokenPool subclasses concurrent.futures.BrokenExecutor; defining it lazily keeps
+    # `import manygil` (done in every interpreter that decodes an error) light.
+    if name == "BrokenPool":
+        from concurrent.futures import BrokenExecutor
+
+        class BrokenPool(BrokenExecutor):
+            """A ``manygil.Pool`` cannot go on (e.g. an initializer raised); the message
+            says why."""
+
+        BrokenPool.__module__ = __name__
+        globals()["BrokenPool"] = BrokenPool
+        return BrokenPool
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,6 +19,7 @@ mod codec;
 mod ffi;
 mod interp;
 mod module;
+mod pool;
 
 pub use interp::{Error, RemoteError, Worker};
 pub use manygil_core::Value;

@@ -8,8 +8,10 @@
 //!   code, pickles and shared handles.
 //! - [`MAX_DEPTH`]: how deeply containers may nest before encoding refuses.
 
+mod external;
 mod shared;
 
+pub use external::{ExternalBytes, ExternalSource};
 pub use shared::{Shared, SharedKind};
 
 /// How many container levels a [`Value`] may nest. Encoders refuse deeper input with a
@@ -51,6 +53,9 @@ pub enum Value {
     StrSurrogates(Box<[u8]>),
     /// `bytes`.
     Bytes(Box<[u8]>),
+    /// `bytes` whose memory is still owned by the sending side (large payloads: the
+    /// receiver makes the one and only copy).
+    BytesView(ExternalBytes),
     /// `bytearray`.
     ByteArray(Vec<u8>),
     /// `tuple`.
@@ -98,7 +103,7 @@ impl Value {
             Value::Float(_) => "float",
             Value::Complex(..) => "complex",
             Value::Str(_) | Value::StrSurrogates(_) => "str",
-            Value::Bytes(_) => "bytes",
+            Value::Bytes(_) | Value::BytesView(_) => "bytes",
             Value::ByteArray(_) => "bytearray",
             Value::Tuple(_) => "tuple",
             Value::List(_) => "list",
@@ -144,6 +149,7 @@ impl Value {
             Value::BigInt(b) | Value::ByteArray(b) => b.len(),
             Value::Str(s) => s.len(),
             Value::StrSurrogates(b) | Value::Bytes(b) | Value::Pickle(b) => b.len(),
+            Value::BytesView(b) => b.as_slice().len(),
             Value::Tuple(v) | Value::List(v) | Value::Set(v) | Value::FrozenSet(v) => v
                 .iter()
                 .map(|x| x.heap_size() + std::mem::size_of::<Value>())

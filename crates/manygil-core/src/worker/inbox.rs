@@ -25,12 +25,21 @@ pub struct InboxClosed<J>(pub J);
 /// inbox.send(7).unwrap();
 /// assert_eq!(inbox.recv(None), Some(7));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Inbox<J> {
     /// Sending end; any thread.
     tx: Sender<J>,
     /// Receiving end; only the worker thread calls `recv`/`drain`.
     rx: Receiver<J>,
+}
+
+impl<J> Clone for Inbox<J> {
+    fn clone(&self) -> Self {
+        Inbox {
+            tx: self.tx.clone(),
+            rx: self.rx.clone(),
+        }
+    }
 }
 
 impl<J> Default for Inbox<J> {

@@ -54,6 +54,13 @@ fn decode_at(py: Attached<'_>, value: &Value, depth: usize) -> PyResult<Owned> {
                 py,
                 PyBytes_FromStringAndSize(b.as_ptr().cast::<c_char>(), b.len() as Py_ssize_t),
             ),
+            Value::BytesView(b) => {
+                let b = b.as_slice();
+                Owned::from_new(
+                    py,
+                    PyBytes_FromStringAndSize(b.as_ptr().cast::<c_char>(), b.len() as Py_ssize_t),
+                )
+            }
             Value::ByteArray(b) => Owned::from_new(
                 py,
                 PyByteArray_FromStringAndSize(b.as_ptr().cast::<c_char>(), b.len() as Py_ssize_t),

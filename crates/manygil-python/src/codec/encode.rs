@@ -28,6 +28,7 @@ pub(crate) unsafe fn encode(
     obj: *mut PyObject,
     mode: EncodeMode,
 ) -> PyResult<Value> {
+    crate::pool::main_tstate::release_deferred(py);
     let mut enc = Encoder { py, mode, depth: 0 };
     // SAFETY: forwarded from the caller.
     match unsafe { enc.encode(obj) } {
@@ -109,6 +110,11 @@ impl Encoder<'_> {
             if tp == &raw mut PyBytes_Type {
                 let p = PyBytes_AsString(obj);
                 let n = PyBytes_Size(obj) as usize;
+                if n >= super::borrowed::BORROW_AT_LEAST {
+                    if let Some(v) = super::borrowed::borrow_bytes(self.py, obj) {
+                        return Ok(v);
+                    }
+                }
                 return Ok(Value::Bytes(
                     std::slice::from_raw_parts(p.cast::<u8>(), n).into(),
                 ));

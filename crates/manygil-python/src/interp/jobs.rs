@@ -88,7 +88,7 @@ fn main_dict(py: Attached<'_>) -> PyResult<Owned> {
 
 /// Turn a job's result into an [`Outcome`], taking interrupts into account: an interrupted
 /// job reports the interrupt's reason whatever the code did with the exception.
-fn finish(py: Attached<'_>, ctx: &JobCtx<'_>, r: PyResult<Value>) -> Outcome {
+pub(crate) fn finish(py: Attached<'_>, ctx: &JobCtx<'_>, r: PyResult<Value>) -> Outcome {
     let interrupted = ctx.interrupted();
     match (r, interrupted) {
         (_, Some(reason)) => {

@@ -212,12 +212,36 @@ pub(crate) fn with_detached<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Something whose jobs can be interrupted by sequence number (a worker, a pool).
+pub(crate) trait Interrupt: Send + Sync {
+    /// Interrupt job `seq` if it runs now (or keep it from running, for a pool).
+    ///
+    /// # Safety
+    ///
+    /// No thread state is attached on the calling thread.
+    unsafe fn interrupt_job(&self, seq: u64, reason: InterruptReason) -> bool;
+
+    /// What to call it in messages ("interpreter 3", "the pool").
+    fn describe(&self) -> String;
+}
+
+impl Interrupt for WorkerShared {
+    unsafe fn interrupt_job(&self, seq: u64, reason: InterruptReason) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.interrupt(seq, reason) }
+    }
+
+    fn describe(&self) -> String {
+        format!("interpreter {}", self.id)
+    }
+}
+
 /// Wait for a job's completion from Python code. In the main thread of the main
 /// interpreter the wait is cut in slices so Ctrl-C is seen promptly: on a signal the running
 /// job is interrupted and the signal's exception (normally `KeyboardInterrupt`) is returned.
 pub(crate) fn wait_for_python<T>(
     py: Attached<'_>,
-    worker: &WorkerShared,
+    worker: &dyn Interrupt,
     seq: u64,
     result: &Completion<T>,
     timeout: Option<Duration>,
@@ -245,7 +269,7 @@ pub(crate) fn wait_for_python<T>(
                 if unsafe { PyErr_CheckSignals() } < 0 {
                     crate::ffi::tstate::detached(py, || {
                         // SAFETY: detached here, as `interrupt` requires.
-                        unsafe { worker.interrupt(seq, InterruptReason::KeyboardInterrupt) }
+                        unsafe { worker.interrupt_job(seq, InterruptReason::KeyboardInterrupt) }
                     });
                     return Err(crate::ffi::err::PyErrSet);
                 }

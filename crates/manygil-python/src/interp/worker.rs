@@ -28,10 +28,15 @@ pub(crate) type JobFn = Box<dyn for<'py> FnOnce(Attached<'py>, &JobCtx<'_>) + Se
 /// What a running job may ask about itself.
 pub(crate) struct JobCtx<'a> {
     /// The worker running the job.
-    shared: &'a WorkerShared,
+    shared: &'a Arc<WorkerShared>,
 }
 
 impl JobCtx<'_> {
+    /// The worker running the job.
+    pub(crate) fn worker(&self) -> &Arc<WorkerShared> {
+        self.shared
+    }
+
     /// Mark the job as no longer running, before its result is handed over, so that a
     /// caller who sees the result also sees the interpreter idle (e.g. can close it).
     pub(crate) fn mark_done(&self) {
@@ -80,8 +85,13 @@ pub(crate) struct WorkerShared {
     /// thread while its interpreter is attached, so an interrupter that holds the
     /// interpreter's GIL sees a stable value.
     current_job: AtomicU64,
-    /// Source of job sequence numbers (starts at 1).
-    next_seq: AtomicU64,
+    /// Whether `inbox` belongs to this worker alone (a pool's workers share one, and the
+    /// pool fails what is left in it once all of them are gone).
+    owns_inbox: bool,
+    /// Set to make the worker end after its current job (recycling).
+    retire: AtomicBool,
+    /// Jobs this worker has run.
+    jobs_run: AtomicU64,
     /// The worker thread's `PyThread_get_thread_ident`, the key for
     /// `PyThreadState_SetAsyncExc`. Fixed at creation.
     thread_ident: u64,
@@ -108,6 +118,14 @@ unsafe impl Send for InterpPtr {}
 // SAFETY: as above.
 unsafe impl Sync for InterpPtr {}
 
+/// Source of job sequence numbers, unique in the process (0 means "no job").
+static NEXT_SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh, process-unique job sequence number.
+pub(crate) fn next_seq() -> u64 {
+    NEXT_SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Why a job could not be delivered.
 #[derive(Debug)]
 pub(crate) struct Closed;
@@ -119,7 +137,7 @@ impl WorkerShared {
         if !*accepting {
             return Err(Closed);
         }
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let seq = next_seq();
         self.inbox.send(Job::Run(seq, f)).map_err(|_| Closed)?;
         Ok(seq)
     }
@@ -133,6 +151,21 @@ impl WorkerShared {
         if *accepting {
             let _ = self.inbox.send(Job::Stop);
         }
+    }
+
+    /// Make the worker end once its current job is done (it takes no further job).
+    pub(crate) fn retire(&self) {
+        self.retire.store(true, Ordering::Release);
+    }
+
+    /// Jobs this worker has run so far.
+    pub(crate) fn jobs_run(&self) -> u64 {
+        self.jobs_run.load(Ordering::Relaxed)
+    }
+
+    /// Whether `seq` is the job running now.
+    pub(crate) fn is_running_job(&self, seq: u64) -> bool {
+        seq != 0 && self.current_job.load(Ordering::Acquire) == seq
     }
 
     /// Whether a job is running now.
@@ -214,11 +247,19 @@ impl WorkerShared {
 ///
 /// Must be called with no thread state attached.
 pub(crate) fn spawn(setup: SetupFn) -> Result<Arc<WorkerShared>, String> {
+    spawn_on(setup, None)
+}
+
+/// [`spawn`], taking jobs from `shared_inbox` (shared with other workers) when given.
+pub(crate) fn spawn_on(
+    setup: SetupFn,
+    shared_inbox: Option<Inbox<Job>>,
+) -> Result<Arc<WorkerShared>, String> {
     let (ready_tx, ready_rx) = completion::<Result<Arc<WorkerShared>, String>>();
     let handle = std::thread::Builder::new()
         .name("manygil-worker".to_owned())
         .stack_size(WORKER_STACK)
-        .spawn(move || worker_main(setup, ready_tx))
+        .spawn(move || worker_main(setup, shared_inbox, ready_tx))
         .map_err(|e| format!("could not start a worker thread: {e}"))?;
     match ready_rx.wait(None) {
         Ok(Ok(shared)) => {
@@ -238,6 +279,7 @@ pub(crate) fn spawn(setup: SetupFn) -> Result<Arc<WorkerShared>, String> {
 
 fn worker_main(
     setup: SetupFn,
+    shared_inbox: Option<Inbox<Job>>,
     ready: manygil_core::worker::Completer<Result<Arc<WorkerShared>, String>>,
 ) {
     // SAFETY: a brand-new thread has no thread state attached.
@@ -263,10 +305,12 @@ fn worker_main(
     }
     let shared = Arc::new(WorkerShared {
         id,
-        inbox: Inbox::new(),
+        owns_inbox: shared_inbox.is_none(),
+        inbox: shared_inbox.unwrap_or_default(),
+        retire: AtomicBool::new(false),
+        jobs_run: AtomicU64::new(0),
         accepting: Mutex::new(true),
         current_job: AtomicU64::new(0),
-        next_seq: AtomicU64::new(1),
         // SAFETY: always callable.
         thread_ident: unsafe { PyThread_get_thread_ident() } as u64,
         interp: InterpPtr(interp),
@@ -280,7 +324,10 @@ fn worker_main(
     // Refuse new jobs, then fail the queued ones (dropping a job drops its completer, so
     // its waiter sees the job abandoned instead of hanging).
     *shared.accepting.lock() = false;
-    drop(shared.inbox.drain());
+    if shared.owns_inbox {
+        drop(shared.inbox.drain());
+    }
+    crate::pool::main_tstate::release_for_this_thread();
     let mut ended = shared.lifecycle.lock();
     *ended = true;
     // SAFETY: `ts` is this interpreter's only thread state (interrupters delete theirs
@@ -291,8 +338,25 @@ fn worker_main(
 
 /// Run jobs until a Stop arrives. Jobs already queued when one finishes run without
 /// detaching in between.
-fn run_jobs(shared: &WorkerShared, ts: *mut PyThreadState) {
-    while let Some(job) = shared.inbox.recv(None) {
+/// How long an idle worker keeps checking its inbox before parking: a job sent within this
+/// window starts without a cross-thread wake-up (which costs tens of microseconds on busy
+/// or virtualized machines). The check yields the CPU between polls.
+const IDLE_SPIN: Duration = Duration::from_micros(50);
+
+/// The next job: polled for [`IDLE_SPIN`], then waited for with the thread parked.
+fn next_job(inbox: &Inbox<Job>) -> Option<Job> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < IDLE_SPIN {
+        if let Some(job) = inbox.recv(Some(Duration::ZERO)) {
+            return Some(job);
+        }
+        std::thread::yield_now();
+    }
+    inbox.recv(None)
+}
+
+fn run_jobs(shared: &Arc<WorkerShared>, ts: *mut PyThreadState) {
+    while let Some(job) = next_job(&shared.inbox) {
         let Job::Run(seq, f) = job else { return };
         // SAFETY: `ts` belongs to this thread and is detached.
         unsafe { PyEval_RestoreThread(ts) };
@@ -300,6 +364,10 @@ fn run_jobs(shared: &WorkerShared, ts: *mut PyThreadState) {
         let mut stop = false;
         while let Some((seq, f)) = next.take() {
             run_one(shared, seq, f);
+            if shared.retire.load(Ordering::Acquire) {
+                stop = true;
+                break;
+            }
             match shared.inbox.recv(Some(Duration::ZERO)) {
                 Some(Job::Run(s, g)) => next = Some((s, g)),
                 Some(Job::Stop) => stop = true,
@@ -314,8 +382,9 @@ fn run_jobs(shared: &WorkerShared, ts: *mut PyThreadState) {
     }
 }
 
-fn run_one(shared: &WorkerShared, seq: u64, f: JobFn) {
+fn run_one(shared: &Arc<WorkerShared>, seq: u64, f: JobFn) {
     shared.current_job.store(seq, Ordering::Release);
+    shared.jobs_run.fetch_add(1, Ordering::Relaxed);
     // SAFETY: this thread's thread state is attached for the whole job.
     let py = unsafe { Attached::assume() };
     let ctx = JobCtx { shared };

@@ -42,15 +42,16 @@ unsafe extern "C" fn fork_hook(
             return 0;
         }
         let live = crate::interp::registry::ids();
-        if live.is_empty() {
+        let pool_workers = crate::pool::live_workers();
+        if live.is_empty() && pool_workers == 0 {
             return 0;
         }
         let msg = format!(
-            "os.fork() refused: {} manygil interpreter(s) are alive (ids {:?}), and CPython \
-             crashes a forked child while sub-interpreters exist (gh-139759); close them \
-             first, or use the 'spawn' or 'forkserver' multiprocessing start method",
+            "os.fork() refused: {} manygil interpreter(s) and {pool_workers} pool worker(s) \
+             are alive, and CPython crashes a forked child while sub-interpreters exist \
+             (gh-139759); close them (Interpreter.close(), Pool.shutdown()) first, or use \
+             the 'spawn' or 'forkserver' multiprocessing start method",
             live.len(),
-            live
         );
         // SAFETY: audit hooks run with an attached thread state; RuntimeError is builtin.
         unsafe { crate::ffi::err::raise(Attached::assume(), PyExc_RuntimeError, &msg) };

@@ -396,6 +396,7 @@ pub(crate) fn outcome_to_python(py: Attached<'_>, outcome: Outcome) -> PyResult<
         Ok(v) => (true, v),
         Err(rec) => (false, rec),
     };
+    crate::pool::main_tstate::release_deferred(py);
     let obj = decode(py, v)?;
     // Drop the value's memory while still attached is not required (Rust memory), but do it
     // before building the tuple to keep peak memory low for large results.
@@ -486,6 +487,10 @@ fn shutdown(py: Attached<'_>, _m: *mut PyObject, argv: &[*mut PyObject]) -> PyRe
             "shutdown() can only be called from the main interpreter",
         ));
     }
+    // Pools first (their queued tasks still run and complete their futures, as with the
+    // stdlib executors), then the interpreters made with create().
+    crate::ffi::tstate::detached(py, crate::pool::shutdown_all);
+    crate::pool::main_tstate::release_deferred(py);
     let workers = registry::take_all();
     crate::ffi::tstate::detached(py, || close_all(&workers));
     Ok(none(py))

@@ -7,10 +7,18 @@
 //! - `args`: argument checking helpers.
 
 mod args;
+mod blocking;
+mod buffer;
 mod fork_guard;
 mod functions;
 pub(crate) mod handles;
+mod params;
 mod pending;
+mod pool_core;
+mod queue;
+mod sync;
+mod sync_barrier;
+mod sync_cond;
 
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +34,8 @@ use crate::ffi::*;
 pub(crate) struct ModuleState {
     /// The `PendingCall` heap type of this interpreter (NULL before exec / after clear).
     pub(crate) pending_type: *mut PyObject,
+    /// The shared-handle types (Queue, SharedBuffer, Lock, ...) of this interpreter.
+    pub(crate) handles: handles::HandleTypes,
 }
 
 /// `threading.main_thread().ident` of the process, recorded when the module is first
@@ -107,6 +117,12 @@ unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
         if unsafe { PyModule_AddType(module, st.pending_type.cast()) } < 0 {
             return Err(PyErrSet);
         }
+        st.handles.init(py, module)?;
+        let pool_type = pool_core::create_type(py, module)?;
+        // SAFETY: attached; a type object we own; AddType does not steal.
+        if unsafe { PyModule_AddType(module, pool_type.as_ptr().cast()) } < 0 {
+            return Err(PyErrSet);
+        }
         functions::add_constants(py, module)?;
         if is_main_interpreter(py) {
             fork_guard::install()?;
@@ -150,10 +166,13 @@ unsafe extern "C" fn module_traverse(
     unsafe {
         let t = (*st).pending_type;
         if !t.is_null() {
-            return visit(t, arg);
+            let r = visit(t, arg);
+            if r != 0 {
+                return r;
+            }
         }
+        (*st).handles.traverse(visit, arg)
     }
-    0
 }
 
 unsafe extern "C" fn module_clear(module: *mut PyObject) -> c_int {
@@ -166,6 +185,7 @@ unsafe extern "C" fn module_clear(module: *mut PyObject) -> c_int {
             if !t.is_null() {
                 Py_DECREF(t);
             }
+            (*st).handles.clear();
         }
     }
     0

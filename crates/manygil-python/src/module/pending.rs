@@ -12,14 +12,15 @@ use manygil_core::worker::{Completion, WaitError};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 use crate::interp::jobs::Outcome;
-use crate::interp::worker::{InterruptReason, WorkerShared};
+use crate::interp::worker::InterruptReason;
+use crate::interp::Interrupt;
 
 use super::{args, guard, state};
 
 /// The Rust side of a `PendingCall`.
 struct Inner {
-    /// The worker running the call.
-    worker: Arc<WorkerShared>,
+    /// The worker (or pool) running the call.
+    worker: Arc<dyn Interrupt>,
     /// The job's sequence number (for targeted interrupts).
     seq: u64,
     /// Where the outcome arrives.
@@ -95,7 +96,7 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
 pub(crate) fn new(
     py: Attached<'_>,
     module: *mut PyObject,
-    worker: Arc<WorkerShared>,
+    worker: Arc<dyn Interrupt>,
     seq: u64,
     result: Completion<Outcome>,
 ) -> PyResult<Owned> {
@@ -159,7 +160,7 @@ unsafe extern "C" fn pending_wait(
         // SAFETY: `slf` is a PendingCall (method of our type).
         let me = unsafe { inner(slf) };
         if me.outcome.is_none() {
-            let got = crate::interp::wait_for_python(py, &me.worker, me.seq, &me.result, timeout)?;
+            let got = crate::interp::wait_for_python(py, &*me.worker, me.seq, &me.result, timeout)?;
             match got {
                 Ok(o) => me.outcome = Some(o),
                 Err(WaitError::Timeout) => {
@@ -174,7 +175,7 @@ unsafe extern "C" fn pending_wait(
                         c"InterpreterNotFoundError",
                         &format!(
                             "interpreter {} was closed before the call completed",
-                            me.worker.id
+                            me.worker.describe()
                         ),
                     ))
                 }
@@ -211,7 +212,7 @@ unsafe extern "C" fn pending_interrupt(
         let (w, seq) = (me.worker.clone(), me.seq);
         let hit = crate::ffi::tstate::detached(py, || {
             // SAFETY: detached, as `interrupt` requires.
-            unsafe { w.interrupt(seq, InterruptReason::Cancelled) }
+            unsafe { w.interrupt_job(seq, InterruptReason::Cancelled) }
         });
         Ok(boolean(py, hit))
     })

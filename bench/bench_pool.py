@@ -1,0 +1,147 @@
+"""manygil.Pool against the stdlib executors, measured in one run (issue 5's goals).
+
+Reports, as ratios against baselines from the same run: round trip of one trivial task,
+tiny tasks per second through chunked map, CPU-bound speedup against serial, a 16 MiB
+bytes argument against one memcpy of it, pool start (until every worker answered) and
+RSS per idle worker.
+
+    python bench/bench_pool.py [--workers N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import math
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+
+import manygil
+
+
+def noop():
+    return None
+
+
+def square(x):
+    return x * x
+
+
+def nbytes(b):
+    return len(b)
+
+
+def burn(n):
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+
+def _best(fn, repeats=5):
+    xs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        xs.append(time.perf_counter() - t0)
+    return min(xs), statistics.median(xs)
+
+
+def _rss_kib(pid="self"):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _executors(workers):
+    ctx = multiprocessing.get_context("forkserver")
+    out = {
+        "threads": lambda: cf.ThreadPoolExecutor(workers),
+        "processes": lambda: cf.ProcessPoolExecutor(workers, mp_context=ctx),
+        "manygil": lambda: manygil.Pool(workers),
+    }
+    if hasattr(cf, "InterpreterPoolExecutor"):
+        out["interpreters"] = lambda: cf.InterpreterPoolExecutor(workers)
+    return out
+
+
+def _start_ms(make, workers):
+    """Construct the executor and wait until every worker has answered a trivial task
+    (math.sqrt: importable everywhere, so no worker imports this script for it)."""
+    t0 = time.perf_counter()
+    ex = make()
+    list(ex.map(math.sqrt, [1.0] * workers * 4, chunksize=1))
+    dt = (time.perf_counter() - t0) * 1e3
+    return ex, dt
+
+
+def _measure(ex, workers, n_rt, n_map, cpu_n, payload) -> dict:
+    """Round trip, chunked map rate, CPU-bound wall time and a 16 MiB argument on `ex`."""
+    r = {}
+    ex.submit(noop).result()
+    r["rt_us"] = _best(lambda: [ex.submit(noop).result() for _ in range(n_rt)])[0] / n_rt * 1e6
+    chunk = max(1, n_map // (workers * 8))
+    t = _best(lambda: sum(ex.map(square, range(n_map), chunksize=chunk)), 3)[0]
+    r["map_per_s"] = n_map / t
+    r["cpu_s"] = _best(lambda: list(ex.map(burn, [cpu_n] * workers)), 2)[0]
+    r["bytes_ms"] = _best(lambda: ex.submit(nbytes, payload).result(), 3)[0] * 1e3
+    return r
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--quick", action="store_true", help="fewer iterations")
+    a = ap.parse_args(argv)
+    n_rt = 500 if a.quick else 3000
+    n_map = 200_000 if a.quick else 1_000_000
+    payload = os.urandom(16 << 20)
+    cpu_n = 2_000_000 if a.quick else 6_000_000
+
+    serial_cpu = _best(lambda: [burn(cpu_n) for _ in range(a.workers)], 2)[0]
+    memcpy = _best(lambda: bytearray(payload), 5)[0]
+    rows = {}
+    for name, make in _executors(a.workers).items():
+        before = _rss_kib()
+        ex, start_ms = _start_ms(make, a.workers)
+        r = {"start_ms": start_ms}
+        # RSS per idle worker, right after start-up (before any task imports this script)
+        if name == "processes":
+            kids = multiprocessing.active_children()
+            r["rss_mib"] = sum(_rss_kib(p.pid) for p in kids) / max(1, len(kids)) / 1024
+        elif name != "threads":
+            r["rss_mib"] = (_rss_kib() - before) / a.workers / 1024
+        r.update(_measure(ex, a.workers, n_rt, n_map, cpu_n, payload))
+        ex.shutdown(wait=True)
+        rows[name] = r
+
+    t = rows["threads"]
+    print(
+        f"Python {sys.version.split()[0]}, {a.workers} workers, best of repeats; "
+        f"serial CPU {serial_cpu:.2f}s, one 16 MiB memcpy {memcpy * 1e3:.2f} ms"
+    )
+    hdr = f"{'':14}{'round trip':>16}{'map tasks/s':>22}{'CPU speedup':>14}"
+    print(hdr + f"{'16 MiB arg':>22}{'start':>10}{'RSS/worker':>12}")
+    for name, r in rows.items():
+        rss = f"{r['rss_mib']:.1f} MiB" if "rss_mib" in r else "-"
+        print(
+            f"{name:14}{r['rt_us']:8.1f} us {r['rt_us'] / t['rt_us']:4.2f}x"
+            f"{r['map_per_s']:>14,.0f} {r['map_per_s'] / t['map_per_s']:5.1f}x"
+            f"{serial_cpu / r['cpu_s']:>13.2f}x"
+            f"{r['bytes_ms']:>10.2f} ms {r['bytes_ms'] / (memcpy * 1e3):5.2f}xcpy"
+            f"{r['start_ms']:>8.1f}ms{rss:>12}"
+        )
+    print("ratios: round trip and map vs threads; 16 MiB vs one memcpy; speedup vs serial")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

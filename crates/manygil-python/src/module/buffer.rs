@@ -1,0 +1,296 @@
+//! `manygil.SharedBuffer`: fixed-size memory owned by Rust ([`SharedMemory`]), exposed to
+//! every interpreter through the buffer protocol.
+//!
+//! Lifetime: each handle object holds an `Arc<SharedMemory>`, and every exported
+//! `Py_buffer` holds one more in its `internal` field (released by `bf_releasebuffer`), on
+//! top of CPython keeping the exporting handle alive through `view.obj`. So the memory is
+//! freed exactly when the last handle, the last view and the last value in transit (a
+//! `Value::Shared` in a queue or a call) are gone, in whatever interpreters and order.
+
+use std::ffi::{c_int, c_void};
+use std::sync::Arc;
+
+use manygil_core::buffer::{BufferError, SharedBuffer, SharedMemory};
+
+use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::tstate::detached;
+use crate::ffi::*;
+
+use super::handles::{make_type, new_object, this, Handle, TypeDef};
+use super::params::{self, getter, guard_c, kw_entry, kw_method, property, Call};
+
+/// Copies larger than this release the GIL.
+const DETACH_COPY: usize = 1 << 20;
+
+const DOC: &std::ffi::CStr = c"SharedBuffer(size)
+--
+
+size bytes of zero-initialised memory shared by every interpreter of the process.
+
+The memory is owned by manygil, not by an interpreter: it supports the buffer protocol
+(memoryview(buf), struct.pack_into/unpack_from, numpy.frombuffer, file.readinto, ...),
+and every interpreter that holds the buffer sees the same bytes, so a write in one is
+visible in all. Passing it to another interpreter (call argument, prepare_main, a queue)
+copies nothing. buf[i], buf[a:b] (bytes) and buf[a:b] = data work as on a bytearray of
+fixed size; out-of-range access raises the errors bytearray gives. The memory is freed
+when the last handle and the last memoryview in every interpreter are gone.
+
+Concurrent writes are not synchronised: coordinate them with a Lock, a Queue message or
+an Event, as with multiprocessing.shared_memory. A negative size raises ValueError, a
+size that cannot be allocated MemoryError.";
+
+/// Create the `SharedBuffer` type for `module`'s interpreter.
+pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+    static mut METHODS: [PyMethodDef; 3] = [
+        kw_method!(c"from_bytes", c_from_bytes, c"from_bytes($type, data, /)\n--\n\nA new SharedBuffer holding a copy of data (any C-contiguous bytes-like object).", class),
+        kw_method!(c"readonly", c_readonly, c"readonly($self, /)\n--\n\nA read-only handle on the same memory: writes through it (memoryview, buf[i] = x)\nraise TypeError; writable handles are unaffected. It travels as read-only."),
+        PyMethodDef::zeroed(),
+    ];
+    static mut GETSET: [PyGetSetDef; 4] = [
+        property!(c"nbytes", g_nbytes, c"The size in bytes."),
+        property!(c"writable", g_writable, c"False for a handle made by readonly()."),
+        property!(c"_shares", g_shares, c"How many references to the memory exist in the process (handles, exported views and values in transit): for tests."),
+        PyGetSetDef {
+            name: std::ptr::null(),
+            get: None,
+            set: None,
+            doc: std::ptr::null(),
+            closure: std::ptr::null_mut(),
+        },
+    ];
+    let slot = |slot: c_int, pfunc: *mut c_void| PyType_Slot { slot, pfunc };
+    let extra = [
+        slot(Py_bf_getbuffer, buffer_get as *mut c_void),
+        slot(Py_bf_releasebuffer, buffer_release as *mut c_void),
+        slot(Py_mp_length, buffer_len as *mut c_void),
+        slot(Py_sq_length, buffer_len as *mut c_void),
+        slot(Py_mp_subscript, buffer_getitem as *mut c_void),
+        slot(Py_mp_ass_subscript, buffer_setitem as *mut c_void),
+        slot(Py_tp_iter, buffer_iter as *mut c_void),
+    ];
+    make_type(
+        py,
+        module,
+        TypeDef {
+            name: c"manygil.SharedBuffer",
+            doc: DOC,
+            new: buffer_new,
+            methods: (&raw mut METHODS).cast(),
+            getset: Some((&raw mut GETSET).cast()),
+            extra: &extra,
+        },
+    )
+}
+
+kw_entry!(c_from_bytes => from_bytes);
+kw_entry!(c_readonly => readonly);
+getter!(g_nbytes => nbytes);
+getter!(g_writable => writable);
+getter!(g_shares => shares);
+
+fn alloc_error(py: Attached<'_>, e: BufferError) -> PyErrSet {
+    // SAFETY: builtin exception class.
+    unsafe { err::raise(py, PyExc_MemoryError, &e.to_string()) }
+}
+
+unsafe extern "C" fn buffer_new(
+    subtype: *mut PyTypeObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: what CPython passed to this running tp_new.
+    let call = unsafe { Call::tuple_dict(args, kwargs) };
+    super::guard(|py| {
+        let [size] = call.bind(py, "SharedBuffer", [c"size"], 1)?;
+        let size = params::count(py, "size", size.ok_or(PyErrSet)?)?;
+        let memory = SharedMemory::new(size).map_err(|e| alloc_error(py, e))?;
+        let handle = Handle::Buffer(SharedBuffer::new(Arc::new(memory)));
+        // SAFETY: `subtype` is our SharedBuffer type (it is final).
+        unsafe { new_object(py, subtype, handle) }
+    })
+}
+
+fn buffer_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a SharedBuffer> {
+    match this(py, slf)? {
+        Handle::Buffer(b) => Ok(b),
+        _ => Err(err::type_error(py, "expected a manygil.SharedBuffer")),
+    }
+}
+
+fn from_bytes(py: Attached<'_>, cls: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [data] = call.bind(py, "from_bytes", [c"data"], 1)?;
+    let data = data.ok_or(PyErrSet)?;
+    // SAFETY: a zeroed Py_buffer is the documented starting state for PyObject_GetBuffer.
+    let mut view: Py_buffer = unsafe { std::mem::zeroed() };
+    // SAFETY: attached; `data` is a borrowed argument; PyBUF_SIMPLE asks for contiguous bytes.
+    if unsafe { PyObject_GetBuffer(data, &mut view, PyBUF_SIMPLE) } < 0 {
+        return Err(PyErrSet);
+    }
+    struct Release(Py_buffer);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            // SAFETY: a view obtained above, released once; the GIL is held again here
+            // (the copy below re-attaches before returning).
+            unsafe { PyBuffer_Release(&mut self.0) };
+        }
+    }
+    let view = Release(view);
+    let len = view.0.len as usize;
+    let bytes: &[u8] = if len == 0 {
+        &[] // an empty view may have any pointer, even NULL
+    } else {
+        // SAFETY: the exporter guarantees `len` readable bytes at `buf` while the view is
+        // held (a bytearray cannot resize while exported).
+        unsafe { std::slice::from_raw_parts(view.0.buf.cast::<u8>(), len) }
+    };
+    let memory = if len > DETACH_COPY {
+        detached(py, || SharedMemory::from_bytes(bytes))
+    } else {
+        SharedMemory::from_bytes(bytes)
+    }
+    .map_err(|e| alloc_error(py, e))?;
+    drop(view);
+    let handle = Handle::Buffer(SharedBuffer::new(Arc::new(memory)));
+    // SAFETY: a class method of the (final) SharedBuffer type: `cls` is that type.
+    unsafe { new_object(py, cls.cast(), handle) }
+}
+
+fn readonly(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "readonly", [], 0)?;
+    let ro = buffer_of(py, slf)?.to_readonly();
+    // SAFETY: `slf` is a SharedBuffer, so its type is this interpreter's SharedBuffer type.
+    unsafe { new_object(py, Py_TYPE(slf), Handle::Buffer(ro)) }
+}
+
+fn nbytes(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    new_int(py, buffer_of(py, slf)?.len() as i64)
+}
+
+fn writable(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    Ok(boolean(py, !buffer_of(py, slf)?.is_readonly()))
+}
+
+fn shares(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    new_int(py, Arc::strong_count(buffer_of(py, slf)?.memory()) as i64)
+}
+
+unsafe extern "C" fn buffer_get(slf: *mut PyObject, view: *mut Py_buffer, flags: c_int) -> c_int {
+    guard_c(-1, |py| {
+        let b = buffer_of(py, slf)?;
+        // SAFETY: attached; `view` is the caller's Py_buffer to fill; the memory is valid
+        // for `len` bytes while the Arc stored below (and the handle in view.obj) live.
+        // FillInfo raises BufferError if a writable view of a read-only handle is asked.
+        let r = unsafe {
+            PyBuffer_FillInfo(
+                view,
+                slf,
+                b.memory().as_ptr().cast(),
+                b.len() as Py_ssize_t,
+                c_int::from(b.is_readonly()),
+                flags,
+            )
+        };
+        if r < 0 {
+            return Err(PyErrSet);
+        }
+        let keep: Box<Arc<SharedMemory>> = Box::new(b.memory().clone());
+        // SAFETY: FillInfo succeeded, `view` is ours to annotate until released.
+        unsafe { (*view).internal = Box::into_raw(keep).cast() };
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn buffer_release(_slf: *mut PyObject, view: *mut Py_buffer) {
+    guard_c((), |_py| {
+        // SAFETY: `view` was filled by `buffer_get`, whose `internal` is a Box<Arc<..>>
+        // released exactly once, here.
+        unsafe {
+            let keep = std::mem::replace(&mut (*view).internal, std::ptr::null_mut());
+            if !keep.is_null() {
+                drop(Box::from_raw(keep.cast::<Arc<SharedMemory>>()));
+            }
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn buffer_len(slf: *mut PyObject) -> Py_ssize_t {
+    guard_c(-1, |py| Ok(buffer_of(py, slf)?.len() as Py_ssize_t))
+}
+
+/// `memoryview(slf)`, released when dropped.
+struct View(Owned);
+
+impl View {
+    fn new(py: Attached<'_>, slf: *mut PyObject) -> PyResult<View> {
+        // SAFETY: attached; `slf` is a live SharedBuffer.
+        unsafe { Owned::from_new(py, PyMemoryView_FromObject(slf)) }.map(View)
+    }
+}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        // SAFETY: attached (Views only live inside entry points). A pending exception is
+        // set aside around the call and restored; release() keeps no reference, and its
+        // failure (views still exported from it) is impossible here and only cleared.
+        unsafe {
+            let pending = PyErr_GetRaisedException();
+            let r = PyObject_CallMethod(self.0.as_ptr(), c"release".as_ptr(), std::ptr::null());
+            if r.is_null() {
+                PyErr_Clear();
+            } else {
+                Py_DECREF(r);
+            }
+            if !pending.is_null() {
+                PyErr_SetRaisedException(pending);
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn buffer_getitem(slf: *mut PyObject, key: *mut PyObject) -> *mut PyObject {
+    super::guard(|py| {
+        let view = View::new(py, slf)?;
+        // SAFETY: attached; both valid.
+        let item = unsafe { Owned::from_new(py, PyObject_GetItem(view.0.as_ptr(), key))? };
+        // SAFETY: a valid object.
+        if unsafe { PySlice_Check(key) } != 0 {
+            // A slice of the memoryview: copy it out as bytes (as bytearray gives a copy).
+            // SAFETY: attached; a memoryview.
+            return unsafe { Owned::from_new(py, PyObject_Bytes(item.as_ptr())) };
+        }
+        Ok(item)
+    })
+}
+
+unsafe extern "C" fn buffer_setitem(
+    slf: *mut PyObject,
+    key: *mut PyObject,
+    value: *mut PyObject,
+) -> c_int {
+    guard_c(-1, |py| {
+        if value.is_null() {
+            return Err(err::type_error(
+                py,
+                "SharedBuffer has a fixed size: items cannot be deleted",
+            ));
+        }
+        let view = View::new(py, slf)?;
+        // SAFETY: attached; all valid; memoryview checks ranges, sizes and read-only.
+        if unsafe { PyObject_SetItem(view.0.as_ptr(), key, value) } < 0 {
+            return Err(PyErrSet);
+        }
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn buffer_iter(slf: *mut PyObject) -> *mut PyObject {
+    super::guard(|py| {
+        // `iter(memoryview(buf))`: the iterator keeps the view (and so the memory) alive
+        // until it is dropped; the view is not released early (unlike `View`).
+        // SAFETY: attached; `slf` is a live SharedBuffer.
+        let view = unsafe { Owned::from_new(py, PyMemoryView_FromObject(slf))? };
+        // SAFETY: attached; a memoryview is iterable.
+        unsafe { Owned::from_new(py, PyObject_GetIter(view.as_ptr())) }
+    })
+}

@@ -1,0 +1,442 @@
+//! `PoolCore`: the native half of `manygil.Pool` (the Python class keeps the
+//! `concurrent.futures.Executor` protocol; this type owns the workers).
+//!
+//! Created with `PoolCore(workers, sys_path, initializer, initargs, max_tasks_per_worker,
+//! task_timeout)`; a heap type per interpreter (made by `create_type`, exposed as a module
+//! attribute), instances hold an `Arc` of the Rust pool only.
+
+use std::ffi::{c_int, c_void};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use manygil_core::worker::completion;
+use manygil_core::Value;
+
+use crate::codec::{encode, EncodeMode};
+use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::*;
+use crate::interp::jobs::Outcome;
+use crate::interp::worker::InterruptReason;
+use crate::pool::main_tstate::{self, MainRef};
+use crate::pool::{Payload, Pool, PoolConfig, Refused, Reply, Task};
+
+use super::{args, guard};
+
+/// Instance layout.
+#[repr(C)]
+struct PoolObject {
+    /// The object header.
+    ob_base: PyObject,
+    /// `Arc::into_raw` of the pool; NULL only after dealloc.
+    pool: *const Pool,
+}
+
+macro_rules! pool_method {
+    ($name:literal, $func:ident, $doc:literal) => {
+        PyMethodDef {
+            ml_name: $name.as_ptr(),
+            ml_meth: PyMethodDefPointer {
+                PyCFunctionFast: $func,
+            },
+            ml_flags: METH_FASTCALL,
+            ml_doc: $doc.as_ptr(),
+        }
+    };
+}
+
+macro_rules! pool_entry {
+    ($c_name:ident => $body:ident) => {
+        unsafe extern "C" fn $c_name(
+            slf: *mut PyObject,
+            argv: *mut *mut PyObject,
+            nargs: Py_ssize_t,
+        ) -> *mut PyObject {
+            // SAFETY: exactly the arguments CPython passed to this running method.
+            let argv = unsafe { fastcall_args(argv, nargs) };
+            // SAFETY: `slf` is a PoolCore instance (a method of our type).
+            let pool = unsafe { pool_of(slf) };
+            guard(|py| $body(py, slf, &pool, argv))
+        }
+    };
+}
+
+pool_entry!(c_submit => submit);
+pool_entry!(c_submit_chunk => submit_chunk);
+pool_entry!(c_cancel => cancel);
+pool_entry!(c_cancel_all => cancel_all);
+pool_entry!(c_shutdown => shutdown);
+pool_entry!(c_stats => stats);
+pool_entry!(c_broken => broken);
+pool_entry!(c_is_running => is_running);
+
+/// Create the `PoolCore` type for `module`'s interpreter.
+pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+    static mut METHODS: [PyMethodDef; 9] = [
+        pool_method!(c"is_running", c_is_running, c"is_running(seq, /) -> bool"),
+        pool_method!(c"submit", c_submit, c"submit(future, fn, args, kwargs, timeout, /) -> int"),
+        pool_method!(c"submit_chunk", c_submit_chunk, c"submit_chunk(fn, items, timeout, /) -> PendingCall"),
+        pool_method!(c"cancel", c_cancel, c"cancel(seq, /) -> bool\n\nInterrupt task seq if running (True), else skip it when dequeued."),
+        pool_method!(c"cancel_all", c_cancel_all, c"cancel_all(interrupt, /)\n\nCancel all queued tasks; interrupt running ones if interrupt."),
+        pool_method!(c"shutdown", c_shutdown, c"shutdown(wait, /)"),
+        pool_method!(c"stats", c_stats, c"stats() -> dict"),
+        pool_method!(c"broken", c_broken, c"broken() -> str | None"),
+        PyMethodDef::zeroed(),
+    ];
+    static mut SLOTS: [PyType_Slot; 4] = [
+        PyType_Slot {
+            slot: Py_tp_new,
+            pfunc: pool_new as *mut c_void,
+        },
+        PyType_Slot {
+            slot: Py_tp_dealloc,
+            pfunc: pool_dealloc as *mut c_void,
+        },
+        PyType_Slot {
+            slot: Py_tp_methods,
+            pfunc: (&raw mut METHODS).cast(),
+        },
+        PyType_Slot {
+            slot: 0,
+            pfunc: std::ptr::null_mut(),
+        },
+    ];
+    static mut SPEC: PyType_Spec = PyType_Spec {
+        name: c"manygil._native.PoolCore".as_ptr(),
+        basicsize: std::mem::size_of::<PoolObject>() as c_int,
+        itemsize: 0,
+        flags: (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE) as _,
+        slots: (&raw mut SLOTS).cast(),
+    };
+    // SAFETY: attached; the spec is static data CPython only reads; `module` is ours.
+    unsafe {
+        Owned::from_new(
+            py,
+            PyType_FromModuleAndSpec(module, &raw mut SPEC, std::ptr::null_mut()),
+        )
+    }
+}
+
+/// A new strong `Arc` to the pool of `slf`.
+///
+/// # Safety
+/// `slf` is a live PoolCore instance.
+unsafe fn pool_of(slf: *mut PyObject) -> Arc<Pool> {
+    // SAFETY: set by `pool_new` and valid until dealloc; we add a strong count for the copy.
+    unsafe {
+        let p = (*slf.cast::<PoolObject>()).pool;
+        Arc::increment_strong_count(p);
+        Arc::from_raw(p)
+    }
+}
+
+unsafe extern "C" fn pool_new(
+    tp: *mut PyTypeObject,
+    argv: *mut PyObject,
+    _kw: *mut PyObject,
+) -> *mut PyObject {
+    guard(|py| {
+        if !crate::module::is_main_interpreter(py) {
+            return Err(err::raise_manygil(
+                py,
+                c"InterpreterError",
+                "manygil.Pool can only be created in the main interpreter",
+            ));
+        }
+        // SAFETY: CPython passes the positional arguments as a tuple.
+        let n = unsafe { PyTuple_GET_SIZE(argv) };
+        if n != 6 {
+            return Err(err::type_error(
+                py,
+                "PoolCore() takes 6 positional arguments",
+            ));
+        }
+        // SAFETY: index < n.
+        let item = |i| unsafe { PyTuple_GET_ITEM(argv, i) };
+        // SAFETY: attached; an int argument (the Python layer validated it).
+        let workers = unsafe { PyLong_AsSsize_t(item(0)) };
+        if workers < 1 {
+            return Err(err::value_error(py, "max_workers must be greater than 0"));
+        }
+        // SAFETY: (three encodes) valid borrowed arguments of this interpreter.
+        let sys_path = Some(unsafe { encode(py, item(1), EncodeMode::NativeOnly) }?);
+        // SAFETY: comparing with None.
+        let initializer = if item(2) == unsafe { Py_None() } {
+            None
+        } else {
+            // SAFETY: valid borrowed arguments.
+            let f = unsafe { encode(py, item(2), EncodeMode::Full) }?;
+            // SAFETY: as above.
+            let a = unsafe { encode(py, item(3), EncodeMode::Full) }?;
+            Some((f, a))
+        };
+        // SAFETY: comparing with None.
+        let max_tasks = if item(4) == unsafe { Py_None() } {
+            None
+        } else {
+            // SAFETY: attached; an int argument.
+            Some(unsafe { PyLong_AsUnsignedLongLong(item(4)) })
+        };
+        // SAFETY: attached.
+        if unsafe { !PyErr_Occurred().is_null() } {
+            return Err(PyErrSet);
+        }
+        let task_timeout = args::timeout(py, Some(item(5)))?;
+        let config = PoolConfig {
+            workers: workers as usize,
+            sys_path,
+            initializer,
+            max_tasks_per_worker: max_tasks,
+            task_timeout,
+        };
+        let pool = crate::ffi::tstate::detached(py, || Pool::start(config)).map_err(|m| {
+            err::raise_manygil(
+                py,
+                c"InterpreterError",
+                &format!("could not start the pool: {m}"),
+            )
+        })?;
+        // SAFETY: attached; `tp` is our heap type; GenericAlloc zero-fills and increfs it.
+        let obj = unsafe { Owned::from_new(py, PyType_GenericAlloc(tp, 0))? };
+        // SAFETY: a fresh PoolObject; we own its `pool` field.
+        unsafe { (*obj.as_ptr().cast::<PoolObject>()).pool = Arc::into_raw(pool) };
+        Ok(obj)
+    })
+}
+
+unsafe extern "C" fn pool_dealloc(slf: *mut PyObject) {
+    // SAFETY: CPython calls dealloc once, attached, when the refcount reaches zero.
+    unsafe {
+        let tp = Py_TYPE(slf);
+        let p = std::mem::replace(&mut (*slf.cast::<PoolObject>()).pool, std::ptr::null());
+        if !p.is_null() {
+            let pool = Arc::from_raw(p);
+            pool.shutdown(false); // workers finish what is queued, then stop
+        }
+        let free: freefunc = std::mem::transmute(PyType_GetSlot(tp, Py_tp_free));
+        free(slf.cast());
+        Py_DECREF(tp.cast());
+    }
+}
+
+fn refused(py: Attached<'_>, why: Refused) -> PyErrSet {
+    match why {
+        Refused::ShutDown => err::runtime_error(py, "cannot schedule new futures after shutdown"),
+        Refused::Broken(text) => {
+            err::raise_manygil(py, c"BrokenPool", &format!("the pool is broken: {text}"))
+        }
+    }
+}
+
+/// Encode `(fn, args, kwargs)` after checking their types (as `Interpreter.call` does).
+fn encode_call(
+    py: Attached<'_>,
+    f: *mut PyObject,
+    a: *mut PyObject,
+    kw: *mut PyObject,
+) -> PyResult<(Value, Value, Value)> {
+    if !args::is_instance(a, &raw mut PyTuple_Type) || !args::is_instance(kw, &raw mut PyDict_Type)
+    {
+        return Err(err::type_error(
+            py,
+            "args must be a tuple and kwargs a dict",
+        ));
+    }
+    // SAFETY: attached; a borrowed argument.
+    if unsafe { PyCallable_Check(f) } == 0 {
+        return Err(err::type_error(
+            py,
+            &format!("{} object is not callable", err::type_name(py, f)),
+        ));
+    }
+    // SAFETY: (three encodes) valid borrowed arguments of this interpreter.
+    let fv = unsafe { encode(py, f, EncodeMode::Full) }?;
+    // SAFETY: as above.
+    let av = unsafe { encode(py, a, EncodeMode::Full) }?;
+    // SAFETY: as above.
+    let kv = unsafe { encode(py, kw, EncodeMode::Full) }?;
+    Ok((fv, av, kv))
+}
+
+fn submit(
+    py: Attached<'_>,
+    _slf: *mut PyObject,
+    pool: &Arc<Pool>,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::count(py, "submit", argv, 5, 5)?;
+    main_tstate::release_deferred(py);
+    let (func, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
+    let timeout = args::timeout(py, Some(argv[4]))?;
+    // SAFETY: PoolCore exists only in the main interpreter (checked in tp_new), which is
+    // attached here; the future is a main-interpreter object.
+    let fut = unsafe { MainRef::new(py, argv[0]) };
+    let task = Task {
+        payload: Payload::Call {
+            func,
+            args: a,
+            kwargs: kw,
+        },
+        timeout,
+        reply: Reply::Future(fut),
+    };
+    match pool.submit(task) {
+        Ok(seq) => new_int(py, seq as i64),
+        Err(refused_task) => {
+            let (why, task) = *refused_task;
+            drop(task); // releases the future reference (main is attached)
+            Err(refused(py, why))
+        }
+    }
+}
+
+fn submit_chunk(
+    py: Attached<'_>,
+    slf: *mut PyObject,
+    pool: &Arc<Pool>,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::count(py, "submit_chunk", argv, 3, 3)?;
+    let (f, items) = (argv[0], argv[1]);
+    if !args::is_instance(items, &raw mut PyList_Type) {
+        return Err(err::type_error(
+            py,
+            "items must be a list of argument tuples",
+        ));
+    }
+    // SAFETY: attached; a borrowed argument.
+    if unsafe { PyCallable_Check(f) } == 0 {
+        return Err(err::type_error(
+            py,
+            &format!("{} object is not callable", err::type_name(py, f)),
+        ));
+    }
+    // SAFETY: valid borrowed argument.
+    let func = unsafe { encode(py, f, EncodeMode::Full) }?;
+    // SAFETY: a list argument of this interpreter.
+    let Value::List(items) = unsafe { encode(py, items, EncodeMode::Full) }? else {
+        return Err(err::type_error(py, "items must be a list"));
+    };
+    let timeout = args::timeout(py, Some(argv[2]))?;
+    let (done, result) = completion::<Outcome>();
+    let task = Task {
+        payload: Payload::Chunk { func, items },
+        timeout,
+        reply: Reply::Slot(done),
+    };
+    let seq = pool
+        .submit(task)
+        .map_err(|refused_task| refused(py, refused_task.0))?;
+    // SAFETY: attached; `slf`'s type was made by PyType_FromModuleAndSpec with our module.
+    let module = unsafe { PyType_GetModule(Py_TYPE(slf)) };
+    if module.is_null() {
+        return Err(PyErrSet);
+    }
+    super::pending::new(py, module, pool.clone(), seq, result)
+}
+
+fn cancel(
+    py: Attached<'_>,
+    _slf: *mut PyObject,
+    pool: &Arc<Pool>,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::count(py, "cancel", argv, 1, 1)?;
+    // SAFETY: attached; an int argument.
+    let seq = unsafe { PyLong_AsUnsignedLongLong(argv[0]) };
+    // SAFETY: attached.
+    if unsafe { !PyErr_Occurred().is_null() } {
+        return Err(PyErrSet);
+    }
+    let running = crate::ffi::tstate::detached(py, || pool.cancel(seq, InterruptReason::Cancelled));
+    Ok(boolean(py, running))
+}
+
+fn cancel_all(
+    py: Attached<'_>,
+    _slf: *mut PyObject,
+    pool: &Arc<Pool>,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::count(py, "cancel_all", argv, 1, 1)?;
+    // SAFETY: attached; any object's truth value.
+    let interrupt = unsafe { PyObject_IsTrue(argv[0]) } > 0;
+    crate::ffi::tstate::detached(py, || pool.cancel_all(interrupt));
+    Ok(none(py))
+}
+
+fn shutdown(
+    py: Attached<'_>,
+    _slf: *mut PyObject,
+    pool: &Arc<Pool>,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::count(py, "shutdown", argv, 1, 1)?;
+    // SAFETY: attached; any object's truth value.
+    let wait = unsafe { PyObject_IsTrue(argv[0]) } > 0;
+    crate::ffi::tstate::detached(py, || pool.shutdown(wait));
+    main_tstate::release_deferred(py);
+    Ok(none(py))
+}
+
+fn stats(
+    py: Attached<'_>,
+    _slf: *mut PyObject,
+    pool: &Arc<Pool>,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::count(py, "stats", argv, 0, 0)?;
+    let s = &pool.stats;
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as i64;
+    let running = pool.running() as i64;
+    let started = load(&s.started);
+    let finished = load(&s.succeeded) + load(&s.failed);
+    let rows = [
+        (c"workers", pool.worker_count() as i64),
+        (c"submitted", load(&s.submitted)),
+        (c"done", load(&s.succeeded)),
+        (c"failed", load(&s.failed)),
+        (c"cancelled", load(&s.cancelled)),
+        (c"running", running.max(started - finished).max(0)),
+        (c"queued", pool.queued() as i64),
+        (c"recycled", load(&s.recycled)),
+    ];
+    // SAFETY: attached.
+    let d = unsafe { Owned::from_new(py, PyDict_New())? };
+    for (k, v) in rows {
+        let v = new_int(py, v)?;
+        // SAFETY: attached; NUL-terminated key; does not steal.
+        if unsafe { PyDict_SetItemString(d.as_ptr(), k.as_ptr(), v.as_ptr()) } < 0 {
+            return Err(PyErrSet);
+        }
+    }
+    Ok(d)
+}
+
+fn broken(
+    py: Attached<'_>,
+    _slf: *mut PyObject,
+    pool: &Arc<Pool>,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::count(py, "broken", argv, 0, 0)?;
+    match pool.broken() {
+        Some(t) => new_str(py, &t),
+        None => Ok(none(py)),
+    }
+}
+
+fn is_running(
+    py: Attached<'_>,
+    _slf: *mut PyObject,
+    pool: &Arc<Pool>,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::count(py, "is_running", argv, 1, 1)?;
+    // SAFETY: attached; an int argument.
+    let seq = unsafe { PyLong_AsUnsignedLongLong(argv[0]) };
+    // SAFETY: attached.
+    if unsafe { !PyErr_Occurred().is_null() } {
+        return Err(PyErrSet);
+    }
+    Ok(boolean(py, pool.is_running(seq)))
+}

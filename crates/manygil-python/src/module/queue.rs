@@ -1,0 +1,403 @@
+//! `manygil.Queue`: a handle on a [`Queue<Value>`] of the core, shared by every
+//! interpreter. Items are encoded when put (so an unshareable item raises before the queue
+//! changes) and decoded into the getting interpreter.
+
+use std::ffi::c_void;
+use std::io::Write;
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use manygil_core::queue::{wait_any, Callback, GetError, PutError, Queue, SubscriptionId};
+use manygil_core::Value;
+
+use crate::codec::{decode, encode, EncodeMode};
+use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::*;
+
+use super::args;
+use super::blocking::block_on;
+use super::handles::{make_type, new_object, raise_from, this, Handle, TypeDef};
+use super::params::{self, getter, kw_entry, kw_method, property, Call};
+
+const DOC: &std::ffi::CStr = c"Queue(maxsize=0)
+--
+
+A FIFO queue shared by every interpreter and thread of the process (multi-producer,
+multi-consumer).
+
+maxsize > 0 bounds the number of items (put blocks while full); 0 means unbounded; a
+negative maxsize raises ValueError. Items are copied through manygil's codec as they are
+put (unshareable ones raise NotShareableError and leave the queue unchanged) and rebuilt
+in the interpreter that gets them; manygil handles (queues, buffers, locks, ...) travel
+as themselves. Passing the queue to another interpreter (call argument, prepare_main, or
+another queue) gives that interpreter the same queue.
+
+Blocking calls release the GIL and wake as soon as the queue changes; Ctrl-C in the main
+thread interrupts them. close() ends the queue: later puts raise QueueClosed, gets drain
+what is left and then raise QueueClosed, and iteration stops.";
+
+/// Create the `Queue` type for `module`'s interpreter.
+pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+    static mut METHODS: [PyMethodDef; 14] = [
+        kw_method!(c"put", c_put, c"put($self, obj, block=True, timeout=None)\n--\n\nPut obj at the end of the queue.\n\nIf the queue is full, block (with the GIL released) until there is room, for at most\ntimeout seconds (None: forever); raise QueueFull if it is still full then, or at once\nif block is false. Raise QueueClosed if the queue is (or becomes) closed, and\nNotShareableError if obj cannot be shared; the queue is unchanged in every case."),
+        kw_method!(c"put_nowait", c_put_nowait, c"put_nowait($self, obj, /)\n--\n\nPut obj without blocking: put(obj, block=False)."),
+        kw_method!(c"get", c_get, c"get($self, block=True, timeout=None)\n--\n\nRemove and return the oldest item.\n\nIf the queue is empty, block (with the GIL released) until an item arrives, for at most\ntimeout seconds (None: forever); raise QueueEmpty if none came, or at once if block is\nfalse. Once the queue is closed, the remaining items are still returned, then\nQueueClosed is raised."),
+        kw_method!(c"get_nowait", c_get_nowait, c"get_nowait($self, /)\n--\n\nRemove and return the oldest item without blocking: get(block=False)."),
+        kw_method!(c"qsize", c_qsize, c"qsize($self, /)\n--\n\nThe number of items (a snapshot: other threads may change it at once)."),
+        kw_method!(c"empty", c_empty, c"empty($self, /)\n--\n\nWhether the queue holds no item (a snapshot)."),
+        kw_method!(c"full", c_full, c"full($self, /)\n--\n\nWhether the queue is bounded and holds maxsize items (a snapshot)."),
+        kw_method!(c"close", c_close, c"close($self, /)\n--\n\nClose the queue in every interpreter; idempotent.\n\nWaiting putters raise QueueClosed; waiting getters get the remaining items, then\nQueueClosed."),
+        kw_method!(c"aget", c_aget, c"aget($self, /)\n--\n\nasync: remove and return the oldest item.\n\nAwait it inside a running asyncio loop: the loop is never blocked (it is woken through\nan eventfd when the queue changes). Raises QueueClosed as get() does; cancelling the\nawait takes nothing from the queue."),
+        kw_method!(c"aput", c_aput, c"aput($self, obj, /)\n--\n\nasync: put obj, waiting for room without blocking the event loop.\n\nRaises QueueClosed and NotShareableError as put() does; cancelling the await puts\nnothing."),
+        kw_method!(c"_subscribe", c_subscribe, c"_subscribe($self, fd, space, /)\n--\n\nWrite 8 bytes (an eventfd increment) to a duplicate of fd after every put and at close\n(space=False), or after every get and at close (space=True); returns an id for\n_unsubscribe. The duplicate is closed once unsubscribed."),
+        kw_method!(c"_unsubscribe", c_unsubscribe, c"_unsubscribe($self, id, /)\n--\n\nUndo _subscribe; returns whether the subscription existed."),
+        kw_method!(c"_wait_any", c_wait_any, c"_wait_any(queues, timeout=None, /)\n--\n\nIndex of the first queue that has an item or is closed, or None at the timeout.", static),
+        PyMethodDef::zeroed(),
+    ];
+    static mut GETSET: [PyGetSetDef; 3] = [
+        property!(
+            c"maxsize",
+            g_maxsize,
+            c"The capacity given at creation (0: unbounded)."
+        ),
+        property!(
+            c"closed",
+            g_closed,
+            c"Whether close() was called (in any interpreter)."
+        ),
+        PyGetSetDef {
+            name: std::ptr::null(),
+            get: None,
+            set: None,
+            doc: std::ptr::null(),
+            closure: std::ptr::null_mut(),
+        },
+    ];
+    let extra = [
+        PyType_Slot {
+            slot: Py_tp_iter,
+            pfunc: queue_iter as *mut c_void,
+        },
+        PyType_Slot {
+            slot: Py_tp_iternext,
+            pfunc: queue_next as *mut c_void,
+        },
+    ];
+    make_type(
+        py,
+        module,
+        TypeDef {
+            name: c"manygil.Queue",
+            doc: DOC,
+            new: queue_new,
+            methods: (&raw mut METHODS).cast(),
+            getset: Some((&raw mut GETSET).cast()),
+            extra: &extra,
+        },
+    )
+}
+
+kw_entry!(c_put => put);
+kw_entry!(c_put_nowait => put_nowait);
+kw_entry!(c_get => get);
+kw_entry!(c_get_nowait => get_nowait);
+kw_entry!(c_qsize => qsize);
+kw_entry!(c_empty => empty);
+kw_entry!(c_full => full);
+kw_entry!(c_close => close);
+kw_entry!(c_aget => aget);
+kw_entry!(c_aput => aput);
+kw_entry!(c_subscribe => subscribe);
+kw_entry!(c_unsubscribe => unsubscribe);
+kw_entry!(c_wait_any => wait_any_fn);
+getter!(g_maxsize => maxsize);
+getter!(g_closed => closed);
+
+unsafe extern "C" fn queue_new(
+    subtype: *mut PyTypeObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: what CPython passed to this running tp_new.
+    let call = unsafe { Call::tuple_dict(args, kwargs) };
+    super::guard(|py| {
+        let [maxsize] = call.bind(py, "Queue", [c"maxsize"], 0)?;
+        let maxsize = match maxsize {
+            Some(m) => params::count(py, "maxsize", m)?,
+            None => 0,
+        };
+        // SAFETY: `subtype` is our Queue type (it is final).
+        unsafe { new_object(py, subtype, Handle::Queue(Arc::new(Queue::new(maxsize)))) }
+    })
+}
+
+/// The queue of `slf` (a `Queue` or, for `_wait_any`, any object).
+fn queue_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<Queue<Value>>> {
+    match this(py, slf) {
+        Ok(Handle::Queue(q)) => Ok(q),
+        _ => Err(err::type_error(
+            py,
+            &format!("expected a manygil.Queue, got {}", err::type_name(py, slf)),
+        )),
+    }
+}
+
+fn raise_queue(py: Attached<'_>, class: &std::ffi::CStr, msg: &str) -> PyErrSet {
+    raise_from(py, c"manygil._queue", class, msg)
+}
+
+fn closed_error(py: Attached<'_>) -> PyErrSet {
+    raise_queue(py, c"QueueClosed", "the queue is closed")
+}
+
+/// `block`/`timeout` as one wait bound: `Some(ZERO)` for a non-blocking call.
+fn wait_bound(
+    py: Attached<'_>,
+    block: Option<*mut PyObject>,
+    timeout: Option<*mut PyObject>,
+) -> PyResult<Option<Duration>> {
+    if !params::truth(block, true)? {
+        return Ok(Some(Duration::ZERO));
+    }
+    args::timeout(py, timeout)
+}
+
+fn put(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [obj, block, timeout] = call.bind(py, "put", [c"obj", c"block", c"timeout"], 1)?;
+    let wait = wait_bound(py, block, timeout)?;
+    put_item(py, slf, obj.ok_or(PyErrSet)?, wait)
+}
+
+fn put_nowait(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [obj] = call.bind(py, "put_nowait", [c"obj"], 1)?;
+    put_item(py, slf, obj.ok_or(PyErrSet)?, Some(Duration::ZERO))
+}
+
+fn put_item(
+    py: Attached<'_>,
+    slf: *mut PyObject,
+    obj: *mut PyObject,
+    wait: Option<Duration>,
+) -> PyResult<Owned> {
+    let q = queue_of(py, slf)?;
+    // SAFETY: a valid borrowed argument of this interpreter.
+    let item = unsafe { encode(py, obj, EncodeMode::Full) }?;
+    let item = match q.try_put(item) {
+        Ok(()) => return Ok(none(py)),
+        Err(PutError::Closed(_)) => return Err(closed_error(py)),
+        Err(PutError::Full(item)) => item,
+    };
+    if wait == Some(Duration::ZERO) {
+        return Err(raise_queue(py, c"QueueFull", "the queue is full"));
+    }
+    let mut slot = Some(item);
+    let done = block_on(py, wait, true, |w| {
+        let item = slot.take()?;
+        match q.put(item, w) {
+            Ok(()) => Some(true),
+            Err(PutError::Closed(_)) => Some(false),
+            Err(PutError::Full(item)) => {
+                slot = Some(item);
+                None
+            }
+        }
+    })?;
+    match done {
+        Some(true) => Ok(none(py)),
+        Some(false) => Err(closed_error(py)),
+        None => Err(raise_queue(py, c"QueueFull", "the queue is full")),
+    }
+}
+
+fn get(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [block, timeout] = call.bind(py, "get", [c"block", c"timeout"], 0)?;
+    let wait = wait_bound(py, block, timeout)?;
+    get_item(py, slf, wait)
+}
+
+fn get_nowait(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "get_nowait", [], 0)?;
+    get_item(py, slf, Some(Duration::ZERO))
+}
+
+/// Take one item, waiting at most `wait`, as a Rust result (no exception set for
+/// `Empty`/`Closed`).
+fn take(
+    py: Attached<'_>,
+    q: &Queue<Value>,
+    wait: Option<Duration>,
+) -> PyResult<Result<Value, GetError>> {
+    match q.try_get() {
+        Err(GetError::Empty) if wait != Some(Duration::ZERO) => {}
+        other => return Ok(other),
+    }
+    let got = block_on(py, wait, true, |w| match q.get(w) {
+        Err(GetError::Empty) => None,
+        other => Some(other),
+    })?;
+    Ok(got.unwrap_or(Err(GetError::Empty)))
+}
+
+fn get_item(py: Attached<'_>, slf: *mut PyObject, wait: Option<Duration>) -> PyResult<Owned> {
+    let q = queue_of(py, slf)?;
+    match take(py, q, wait)? {
+        Ok(v) => decode(py, &v),
+        Err(GetError::Empty) => Err(raise_queue(py, c"QueueEmpty", "the queue is empty")),
+        Err(GetError::Closed) => Err(closed_error(py)),
+    }
+}
+
+fn qsize(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "qsize", [], 0)?;
+    new_int(py, queue_of(py, slf)?.len() as i64)
+}
+
+fn empty(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "empty", [], 0)?;
+    Ok(boolean(py, queue_of(py, slf)?.is_empty()))
+}
+
+fn full(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "full", [], 0)?;
+    Ok(boolean(py, queue_of(py, slf)?.is_full()))
+}
+
+fn close(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "close", [], 0)?;
+    let q = queue_of(py, slf)?;
+    // Closing wakes subscribers, which only write to file descriptors: no GIL needed, but
+    // nothing is gained by releasing it for so short a call.
+    q.close();
+    Ok(none(py))
+}
+
+fn maxsize(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    new_int(py, queue_of(py, slf)?.maxsize() as i64)
+}
+
+fn closed(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    Ok(boolean(py, queue_of(py, slf)?.is_closed()))
+}
+
+/// Call `manygil._queue.<helper>(self, *rest)` (the asyncio side lives in Python).
+fn delegate(
+    py: Attached<'_>,
+    helper: &std::ffi::CStr,
+    slf: *mut PyObject,
+    rest: &[*mut PyObject],
+) -> PyResult<Owned> {
+    let f = import_attr(py, c"manygil._queue", helper)?;
+    let args: Vec<Owned> = std::iter::once(slf)
+        .chain(rest.iter().copied())
+        // SAFETY: `slf` and `rest` are borrowed arguments of the running call.
+        .map(|o| unsafe { Owned::from_borrowed(py, o) })
+        .collect();
+    call(py, &f, &args.iter().collect::<Vec<_>>())
+}
+
+fn aget(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "aget", [], 0)?;
+    queue_of(py, slf)?;
+    delegate(py, c"_aget", slf, &[])
+}
+
+fn aput(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [obj] = call.bind(py, "aput", [c"obj"], 1)?;
+    queue_of(py, slf)?;
+    delegate(py, c"_aput", slf, &[obj.ok_or(PyErrSet)?])
+}
+
+fn subscribe(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [fd, space] = call.bind(py, "_subscribe", [c"fd", c"space"], 2)?;
+    let q = queue_of(py, slf)?;
+    let fd = params::int(py, "fd", fd.ok_or(PyErrSet)?)?;
+    let space = params::truth(space, false)?;
+    let fd = i32::try_from(fd)
+        .ok()
+        .filter(|&f| f >= 0)
+        .ok_or_else(|| err::value_error(py, &format!("invalid file descriptor {fd}")))?;
+    // SAFETY: `fd` is not -1; it is only duplicated (F_DUPFD_CLOEXEC), which fails cleanly
+    // with EBADF if it is not open.
+    let dup = unsafe { BorrowedFd::borrow_raw(fd) }
+        .try_clone_to_owned()
+        .map_err(|e| {
+            // SAFETY: builtin exception class.
+            unsafe { err::raise(py, PyExc_OSError, &format!("cannot use fd {fd}: {e}")) }
+        })?;
+    let file = std::fs::File::from(dup);
+    // The callback owns its duplicate, so it can never write to a descriptor number that
+    // was closed and reused by the Python side; it is closed when the subscription goes.
+    let callback: Callback = Arc::new(move || {
+        let _ = (&file).write(&1u64.to_ne_bytes());
+    });
+    let id = if space {
+        q.subscribe_space(callback)
+    } else {
+        q.subscribe(callback)
+    };
+    new_int(py, id.as_u64() as i64)
+}
+
+fn unsubscribe(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [id] = call.bind(py, "_unsubscribe", [c"id"], 1)?;
+    let q = queue_of(py, slf)?;
+    let id = params::int(py, "id", id.ok_or(PyErrSet)?)?;
+    Ok(boolean(
+        py,
+        q.unsubscribe(SubscriptionId::from_u64(id as u64)),
+    ))
+}
+
+fn wait_any_fn(py: Attached<'_>, _slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [queues, timeout] = call.bind(py, "wait_any", [c"queues", c"timeout"], 1)?;
+    let queues = queues.ok_or(PyErrSet)?;
+    let timeout = args::timeout(py, timeout)?;
+    // SAFETY: attached; a borrowed argument; returns a new list/tuple or NULL.
+    let seq = unsafe {
+        Owned::from_new(
+            py,
+            PySequence_Fast(
+                queues,
+                c"queues must be an iterable of manygil.Queue".as_ptr(),
+            ),
+        )?
+    };
+    // SAFETY: `seq` is a list or tuple we own.
+    let n = unsafe { PySequence_Fast_GET_SIZE(seq.as_ptr()) };
+    let mut held: Vec<Arc<Queue<Value>>> = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        // SAFETY: index in range; borrowed item kept alive by `seq`.
+        let item = unsafe { PySequence_Fast_GET_ITEM(seq.as_ptr(), i) };
+        held.push(queue_of(py, item)?.clone());
+    }
+    if held.is_empty() {
+        return Err(err::value_error(py, "wait_any() needs at least one queue"));
+    }
+    let refs: Vec<&Queue<Value>> = held.iter().map(|q| &**q).collect();
+    let found = match wait_any(&refs, Some(Duration::ZERO)) {
+        Some(i) => Some(i),
+        None if timeout == Some(Duration::ZERO) => None,
+        None => block_on(py, timeout, false, |w| wait_any(&refs, w))?,
+    };
+    match found {
+        Some(i) => new_int(py, i as i64),
+        None => Ok(none(py)),
+    }
+}
+
+unsafe extern "C" fn queue_iter(slf: *mut PyObject) -> *mut PyObject {
+    // SAFETY: `slf` is a live Queue; iter(q) returns q itself.
+    super::guard(|py| Ok(unsafe { Owned::from_borrowed(py, slf) }))
+}
+
+unsafe extern "C" fn queue_next(slf: *mut PyObject) -> *mut PyObject {
+    super::guard(|py| {
+        let q = queue_of(py, slf)?;
+        match take(py, q, None)? {
+            Ok(v) => decode(py, &v),
+            // NULL with no exception set: the iteration is over.
+            Err(_) => Err(PyErrSet),
+        }
+    })
+}

@@ -1,0 +1,375 @@
+//! `manygil.Event` and `manygil.Condition`.
+//!
+//! The condition is [`CondState`]: the core's [`CondLock`] plus a FIFO of waiters, each
+//! parked on its own core [`Semaphore`] (the algorithm of `threading.Condition`). It is
+//! built here from core parts rather than on the core's `Condition` because a wait must
+//! be cut into slices for Ctrl-C (see `blocking`), and the core's `Condition::wait`
+//! registers, sleeps and re-acquires the lock in one call: slicing it would re-register
+//! between slices, and a notify sent in between would be lost. Here the registration
+//! lasts for the whole wait and each slice is a side-effect-free semaphore acquire.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use manygil_core::sync::{CondLock, Event, Lock, RLock, Semaphore};
+use parking_lot::Mutex;
+
+use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::tstate::detached;
+use crate::ffi::*;
+
+use super::blocking::{block_on, owner_id};
+use super::handles::{handle_of, make_type, new_object, this, Handle, TypeDef};
+use super::params::{self, kw_entry, kw_method, Call};
+use super::sync::{acquire_with, lock_args, sync_error};
+
+// --- Event -----------------------------------------------------------------------------
+
+const EVENT_DOC: &std::ffi::CStr = c"Event()
+--
+
+A flag shared by every interpreter and thread, with threading.Event's API: set(),
+clear(), is_set() and wait(timeout=None), which blocks (GIL released; Ctrl-C in the main
+thread interrupts) until the flag is set.";
+
+pub(crate) fn create_event_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+    static mut METHODS: [PyMethodDef; 5] = [
+        kw_method!(c"is_set", c_event_is_set, c"is_set($self, /)\n--\n\nWhether the flag is set."),
+        kw_method!(c"set", c_event_set, c"set($self, /)\n--\n\nSet the flag and wake every waiter, in every interpreter."),
+        kw_method!(c"clear", c_event_clear, c"clear($self, /)\n--\n\nClear the flag."),
+        kw_method!(c"wait", c_event_wait, c"wait($self, timeout=None)\n--\n\nBlock (GIL released) until the flag is set, for at most timeout seconds (None:\nforever); return True if it is (or was set during the wait), False on timeout."),
+        PyMethodDef::zeroed(),
+    ];
+    make_type(
+        py,
+        module,
+        TypeDef {
+            name: c"manygil.Event",
+            doc: EVENT_DOC,
+            new: event_new,
+            methods: (&raw mut METHODS).cast(),
+            getset: None,
+            extra: &[],
+        },
+    )
+}
+
+kw_entry!(c_event_is_set => event_is_set);
+kw_entry!(c_event_set => event_set);
+kw_entry!(c_event_clear => event_clear);
+kw_entry!(c_event_wait => event_wait);
+
+unsafe extern "C" fn event_new(
+    subtype: *mut PyTypeObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: what CPython passed to this running tp_new.
+    let call = unsafe { Call::tuple_dict(args, kwargs) };
+    super::guard(|py| {
+        call.bind(py, "Event", [], 0)?;
+        // SAFETY: `subtype` is our (final) Event type.
+        unsafe { new_object(py, subtype, Handle::Event(Arc::new(Event::new()))) }
+    })
+}
+
+fn event_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<Event>> {
+    match this(py, slf)? {
+        Handle::Event(e) => Ok(e),
+        _ => Err(err::type_error(py, "expected a manygil.Event")),
+    }
+}
+
+fn event_is_set(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "is_set", [], 0)?;
+    Ok(boolean(py, event_of(py, slf)?.is_set()))
+}
+
+fn event_set(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "set", [], 0)?;
+    event_of(py, slf)?.set();
+    Ok(none(py))
+}
+
+fn event_clear(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "clear", [], 0)?;
+    event_of(py, slf)?.clear();
+    Ok(none(py))
+}
+
+fn event_wait(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let event = event_of(py, slf)?;
+    let [timeout] = call.bind(py, "wait", [c"timeout"], 0)?;
+    let timeout = params::sync_timeout(py, timeout)?;
+    if event.is_set() {
+        return Ok(boolean(py, true));
+    }
+    if timeout == Some(Duration::ZERO) {
+        return Ok(boolean(py, false));
+    }
+    // A set-then-clear that happens exactly between two slices (main thread only) is not
+    // seen; one during a slice is (the core counts sets).
+    let got = block_on(py, timeout, true, |w| event.wait(w).then_some(()))?;
+    Ok(boolean(py, got.is_some()))
+}
+
+// --- Condition -------------------------------------------------------------------------
+
+/// A condition variable's shared state.
+pub(crate) struct CondState {
+    /// The user-visible lock, shared with the `Lock`/`RLock` handle it was made from.
+    lock: CondLock,
+    /// Waiters in arrival order, each parked on its own semaphore (value 0 until
+    /// notified). A waiter is in here from before it releases the lock until a notify pops
+    /// it (and releases its semaphore, under this mutex) or it removes itself; whichever
+    /// happens first decides whether its wait returns True.
+    waiters: Mutex<VecDeque<Arc<Semaphore>>>,
+}
+
+impl CondState {
+    /// Remove `me`; `false` if a notify already took it.
+    fn unregister(&self, me: &Arc<Semaphore>) -> bool {
+        let mut waiters = self.waiters.lock();
+        match waiters.iter().position(|w| Arc::ptr_eq(w, me)) {
+            Some(i) => {
+                waiters.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Wake up to `n` waiters, oldest first.
+    fn notify(&self, n: usize) {
+        let mut waiters = self.waiters.lock();
+        for _ in 0..n.min(waiters.len()) {
+            if let Some(w) = waiters.pop_front() {
+                let _ = w.release(1);
+            }
+        }
+    }
+}
+
+const CONDITION_DOC: &std::ffi::CStr = c"Condition(lock=None)
+--
+
+A condition variable shared by every interpreter and thread, with threading.Condition's
+API. lock must be a manygil.Lock or manygil.RLock (None: a new RLock); it can be shared
+with other code. wait() releases the lock and blocks (GIL released; Ctrl-C in the main
+thread interrupts) until notified or the timeout passes, then re-acquires the lock.
+wait(), notify() and notify_all() raise RuntimeError unless the caller holds the lock.";
+
+pub(crate) fn create_condition_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+    static mut METHODS: [PyMethodDef; 10] = [
+        kw_method!(c"acquire", c_cond_acquire, c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the underlying lock (see Lock.acquire / RLock.acquire)."),
+        kw_method!(c"release", c_cond_release, c"release($self, /)\n--\n\nRelease the underlying lock."),
+        kw_method!(c"__enter__", c_cond_acquire, c"__enter__($self, /)\n--\n\nacquire()"),
+        kw_method!(c"__exit__", c_cond_exit, c"__exit__($self, *exc)\n--\n\nrelease()"),
+        kw_method!(c"wait", c_cond_wait, c"wait($self, timeout=None)\n--\n\nRelease the lock, block until notified or for at most timeout seconds (None:\nforever), re-acquire the lock; return False on timeout, else True. RuntimeError if the\ncaller does not hold the lock."),
+        kw_method!(c"wait_for", c_cond_wait_for, c"wait_for($self, predicate, timeout=None)\n--\n\nWait until predicate() is true, for at most timeout seconds; return the last result\nof predicate()."),
+        kw_method!(c"notify", c_cond_notify, c"notify($self, n=1)\n--\n\nWake up to n waiters (in any interpreter), oldest first. RuntimeError if the caller\ndoes not hold the lock."),
+        kw_method!(c"notify_all", c_cond_notify_all, c"notify_all($self, /)\n--\n\nWake every waiter. RuntimeError if the caller does not hold the lock."),
+        kw_method!(c"_is_owned", c_cond_is_owned, c"_is_owned($self, /)\n--\n\nWhether the caller holds the lock."),
+        PyMethodDef::zeroed(),
+    ];
+    make_type(
+        py,
+        module,
+        TypeDef {
+            name: c"manygil.Condition",
+            doc: CONDITION_DOC,
+            new: condition_new,
+            methods: (&raw mut METHODS).cast(),
+            getset: None,
+            extra: &[],
+        },
+    )
+}
+
+kw_entry!(c_cond_acquire => cond_acquire);
+kw_entry!(c_cond_release => cond_release);
+kw_entry!(c_cond_exit => cond_exit);
+kw_entry!(c_cond_wait => cond_wait);
+kw_entry!(c_cond_wait_for => cond_wait_for);
+kw_entry!(c_cond_notify => cond_notify);
+kw_entry!(c_cond_notify_all => cond_notify_all);
+kw_entry!(c_cond_is_owned => cond_is_owned);
+
+unsafe extern "C" fn condition_new(
+    subtype: *mut PyTypeObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: what CPython passed to this running tp_new.
+    let call = unsafe { Call::tuple_dict(args, kwargs) };
+    super::guard(|py| {
+        let [lock] = call.bind(py, "Condition", [c"lock"], 0)?;
+        let lock = match lock.filter(|&l| !params::is_none(Some(l))) {
+            None => CondLock::RLock(Arc::new(RLock::new())),
+            // SAFETY: a borrowed argument, alive for the call.
+            Some(l) => match unsafe { handle_of(l) } {
+                Some(Handle::Lock(l)) => CondLock::Lock(Arc::<Lock>::clone(l)),
+                Some(Handle::RLock(l)) => CondLock::RLock(l.clone()),
+                _ => {
+                    return Err(err::type_error(
+                        py,
+                        &format!(
+                            "Condition lock must be a manygil.Lock or manygil.RLock, not {}",
+                            err::type_name(py, l)
+                        ),
+                    ))
+                }
+            },
+        };
+        let state = CondState {
+            lock,
+            waiters: Mutex::new(VecDeque::new()),
+        };
+        // SAFETY: `subtype` is our (final) Condition type.
+        unsafe { new_object(py, subtype, Handle::Condition(Arc::new(state))) }
+    })
+}
+
+fn cond_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<CondState>> {
+    match this(py, slf)? {
+        Handle::Condition(c) => Ok(c),
+        _ => Err(err::type_error(py, "expected a manygil.Condition")),
+    }
+}
+
+fn cond_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let cond = cond_of(py, slf)?;
+    let (blocking, timeout) = lock_args(py, call)?;
+    let me = owner_id(py);
+    let got = acquire_with(
+        py,
+        blocking,
+        timeout,
+        || cond.lock.acquire(me, false, None),
+        |w| cond.lock.acquire(me, true, w),
+    )?;
+    Ok(boolean(py, got))
+}
+
+fn cond_release(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "release", [], 0)?;
+    cond_exit(py, slf, call)
+}
+
+fn cond_exit(py: Attached<'_>, slf: *mut PyObject, _call: &Call<'_>) -> PyResult<Owned> {
+    let cond = cond_of(py, slf)?;
+    cond.lock
+        .release(owner_id(py))
+        .map_err(|e| sync_error(py, e))?;
+    Ok(none(py))
+}
+
+fn cond_is_owned(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "_is_owned", [], 0)?;
+    Ok(boolean(py, cond_of(py, slf)?.lock.is_owned(owner_id(py))))
+}
+
+/// Release the lock, wait to be notified (at most `timeout`), re-acquire; whether notified.
+fn wait_once(py: Attached<'_>, cond: &CondState, timeout: Option<Duration>) -> PyResult<bool> {
+    let owner = owner_id(py);
+    if !cond.lock.is_owned(owner) {
+        return Err(err::runtime_error(py, "cannot wait on un-acquired lock"));
+    }
+    let me = Arc::new(Semaphore::new(0));
+    cond.waiters.lock().push_back(me.clone());
+    let saved = match &cond.lock {
+        CondLock::Lock(l) => l.release().map(|()| 1),
+        CondLock::RLock(l) => l.release_all(owner),
+    };
+    let saved = match saved {
+        Ok(s) => s,
+        Err(e) => {
+            cond.unregister(&me);
+            return Err(sync_error(py, e));
+        }
+    };
+    let waited = if timeout == Some(Duration::ZERO) {
+        Ok(None)
+    } else {
+        block_on(py, timeout, true, |w| me.acquire(true, w).then_some(()))
+    };
+    // Timed out or interrupted: leave the queue, unless a notify took us meanwhile (then
+    // its unit is already on our semaphore, released under the waiters' mutex).
+    let notified = match waited {
+        Ok(Some(())) => true,
+        _ if !cond.unregister(&me) => me.acquire(false, None),
+        _ => false,
+    };
+    // Re-acquire as threading does (in its `finally`): even on Ctrl-C, and without a
+    // timeout; only the wait for a notify above is interruptible.
+    let reacquire = || match &cond.lock {
+        CondLock::Lock(l) => l.acquire(true, None),
+        CondLock::RLock(l) => l.acquire_restore(owner, saved, None),
+    };
+    let now = match &cond.lock {
+        CondLock::Lock(l) => l.acquire(false, None),
+        CondLock::RLock(l) => l.acquire_restore(owner, saved, Some(Duration::ZERO)),
+    };
+    if !now {
+        detached(py, reacquire);
+    }
+    waited?;
+    Ok(notified)
+}
+
+fn cond_wait(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let cond = cond_of(py, slf)?;
+    let [timeout] = call.bind(py, "wait", [c"timeout"], 0)?;
+    let timeout = params::sync_timeout(py, timeout)?;
+    Ok(boolean(py, wait_once(py, cond, timeout)?))
+}
+
+fn cond_wait_for(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let cond = cond_of(py, slf)?;
+    let [predicate, timeout] = call.bind(py, "wait_for", [c"predicate", c"timeout"], 1)?;
+    let predicate = predicate.ok_or(PyErrSet)?;
+    let timeout = params::sync_timeout(py, timeout)?;
+    let end = timeout.and_then(|t| Instant::now().checked_add(t));
+    loop {
+        // SAFETY: attached; a borrowed callable argument.
+        let result = unsafe { Owned::from_new(py, PyObject_CallNoArgs(predicate))? };
+        if params::truth(Some(result.as_ptr()), false)? {
+            return Ok(result);
+        }
+        let left = match (timeout, end) {
+            (None, _) | (Some(_), None) => None,
+            (Some(_), Some(end)) => {
+                let left = end.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(result);
+                }
+                Some(left)
+            }
+        };
+        wait_once(py, cond, left)?;
+    }
+}
+
+fn notify_checked(py: Attached<'_>, slf: *mut PyObject, n: usize) -> PyResult<Owned> {
+    let cond = cond_of(py, slf)?;
+    if !cond.lock.is_owned(owner_id(py)) {
+        return Err(err::runtime_error(py, "cannot notify on un-acquired lock"));
+    }
+    cond.notify(n);
+    Ok(none(py))
+}
+
+fn cond_notify(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [n] = call.bind(py, "notify", [c"n"], 0)?;
+    let n = match n {
+        Some(n) => params::int(py, "n", n)?.max(0) as usize,
+        None => 1,
+    };
+    notify_checked(py, slf, n)
+}
+
+fn cond_notify_all(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "notify_all", [], 0)?;
+    notify_checked(py, slf, usize::MAX)
+}

@@ -1,0 +1,340 @@
+//! A pool of own-GIL workers behind `manygil.Pool`.
+//!
+//! - `task`: what a worker does with one pool task, and how the result reaches the caller.
+//! - `watchdog`: interrupts tasks that run past their timeout.
+//! - `main_tstate`: a worker thread's thread state for the main interpreter, and
+//!   [`main_tstate::MainRef`], a main-interpreter object held from Rust.
+//!
+//! All workers take tasks from one shared [`Inbox`] (first free worker wins). Task sequence
+//! numbers are process-unique, so a task can be cancelled or interrupted by number whether it
+//! is queued (skipped when dequeued) or running (interrupted in its interpreter).
+
+pub(crate) mod main_tstate;
+pub(crate) mod task;
+mod watchdog;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use manygil_core::worker::Inbox;
+use manygil_core::Value;
+use parking_lot::Mutex;
+
+use crate::interp::worker::{self, InterruptReason, Job, WorkerShared};
+pub(crate) use task::{Payload, Reply, Task};
+
+/// How a pool is set up; fixed at creation.
+pub(crate) struct PoolConfig {
+    /// Number of workers kept alive.
+    pub(crate) workers: usize,
+    /// `sys.path` each worker adopts (a list value).
+    pub(crate) sys_path: Option<Value>,
+    /// `(initializer, initargs)` run first in each worker.
+    pub(crate) initializer: Option<(Value, Value)>,
+    /// Recycle a worker after this many tasks.
+    pub(crate) max_tasks_per_worker: Option<u64>,
+    /// Default timeout of each task.
+    pub(crate) task_timeout: Option<Duration>,
+}
+
+/// Counters for `Pool.stats()`; each is only ever added to (gauges are derived).
+#[derive(Default)]
+pub(crate) struct Stats {
+    /// Tasks accepted by `submit`.
+    pub(crate) submitted: AtomicU64,
+    /// Tasks that returned a value.
+    pub(crate) succeeded: AtomicU64,
+    /// Tasks that raised (or were interrupted).
+    pub(crate) failed: AtomicU64,
+    /// Tasks skipped because they were cancelled while queued.
+    pub(crate) cancelled: AtomicU64,
+    /// Tasks that started running.
+    pub(crate) started: AtomicU64,
+    /// Workers replaced after `max_tasks_per_worker`.
+    pub(crate) recycled: AtomicU64,
+}
+
+/// Why a task was not accepted.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// `shutdown()` was called.
+    ShutDown,
+    /// The pool cannot go on (e.g. an initializer failed); the text says why.
+    Broken(String),
+}
+
+/// A pool's shared state.
+pub(crate) struct Pool {
+    /// Set-up, fixed.
+    pub(crate) config: PoolConfig,
+    /// The queue all workers take tasks from.
+    inbox: Inbox<Job>,
+    /// Workers taking tasks now (retired ones move to `retired`).
+    workers: Mutex<Vec<Arc<WorkerShared>>>,
+    /// Workers that left after recycling, joined at shutdown.
+    retired: Mutex<Vec<Arc<WorkerShared>>>,
+    /// `true` until shutdown; sends happen under this lock, so a task is either queued
+    /// before the workers' stop signals (and run) or refused.
+    accepting: Mutex<bool>,
+    /// Why the pool is broken, once it is.
+    broken: Mutex<Option<String>>,
+    /// Tasks cancelled while queued (removed when dequeued).
+    cancelled: Mutex<HashSet<u64>>,
+    /// Every task numbered below this is cancelled (`shutdown(cancel_futures=True)`).
+    cancel_below: AtomicU64,
+    /// Counters.
+    pub(crate) stats: Stats,
+    /// Interrupts tasks past their deadline.
+    watchdog: watchdog::Watchdog,
+}
+
+/// Every pool not yet joined, so that process exit can stop and join them (their worker
+/// threads must be gone before the main interpreter finalizes). Plain Rust data.
+static POOLS: Mutex<Vec<Arc<Pool>>> = Mutex::new(Vec::new());
+
+impl Pool {
+    /// Start a pool and its workers. Must be called with no thread state attached.
+    ///
+    /// An initializer that raises does not make this fail: the pool is then broken and
+    /// refuses tasks with the initializer's error (as the stdlib executors do).
+    ///
+    /// # Errors
+    ///
+    /// The text of why an interpreter could not be created.
+    pub(crate) fn start(config: PoolConfig) -> Result<Arc<Pool>, String> {
+        let pool = Arc::new(Pool {
+            config,
+            inbox: Inbox::new(),
+            workers: Mutex::new(Vec::new()),
+            retired: Mutex::new(Vec::new()),
+            accepting: Mutex::new(true),
+            broken: Mutex::new(None),
+            cancelled: Mutex::new(HashSet::new()),
+            cancel_below: AtomicU64::new(0),
+            stats: Stats::default(),
+            watchdog: watchdog::Watchdog::start(),
+        });
+        for _ in 0..pool.config.workers {
+            match pool.spawn_worker() {
+                Ok(()) => {}
+                Err(WorkerStart::Initializer(text)) => {
+                    *pool.broken.lock() = Some(text);
+                    break;
+                }
+                Err(WorkerStart::Interpreter(text)) => {
+                    pool.shutdown(true);
+                    return Err(text);
+                }
+            }
+        }
+        POOLS.lock().push(pool.clone());
+        Ok(pool)
+    }
+
+    /// Add one worker. Must be called with no thread state attached.
+    fn spawn_worker(self: &Arc<Self>) -> Result<(), WorkerStart> {
+        let sys_path = self.config.sys_path.clone();
+        let init = self.config.initializer.clone();
+        let failed_init = Arc::new(Mutex::new(None::<String>));
+        let failed = failed_init.clone();
+        let setup: worker::SetupFn = Box::new(move |py| {
+            task::setup_worker(py, sys_path.as_ref(), init.as_ref()).inspect_err(|e| {
+                *failed.lock() = Some(e.clone());
+            })
+        });
+        match worker::spawn_on(setup, Some(self.inbox.clone())) {
+            Ok(w) => {
+                self.workers.lock().push(w);
+                Ok(())
+            }
+            Err(text) => match failed_init.lock().take() {
+                Some(init_error) => Err(WorkerStart::Initializer(init_error)),
+                None => Err(WorkerStart::Interpreter(text)),
+            },
+        }
+    }
+
+    /// Queue a task; returns its sequence number, or the task back with why it was refused.
+    pub(crate) fn submit(self: &Arc<Self>, task: Task) -> Result<u64, Box<(Refused, Task)>> {
+        if let Some(why) = self.broken.lock().clone() {
+            return Err(Box::new((Refused::Broken(why), task)));
+        }
+        let accepting = self.accepting.lock();
+        if !*accepting {
+            return Err(Box::new((Refused::ShutDown, task)));
+        }
+        let seq = worker::next_seq();
+        let pool = self.clone();
+        self.stats.submitted.fetch_add(1, Ordering::Relaxed);
+        let job: worker::JobFn = Box::new(move |py, ctx| task::run(py, ctx, &pool, seq, task));
+        // The inbox's receivers live in `self` too, so this send cannot fail.
+        let _ = self.inbox.send(Job::Run(seq, job));
+        Ok(seq)
+    }
+
+    /// Whether task `seq` was cancelled while queued (forgets it).
+    pub(crate) fn take_cancelled(&self, seq: u64) -> bool {
+        seq < self.cancel_below.load(Ordering::Acquire) || self.cancelled.lock().remove(&seq)
+    }
+
+    /// Cancel task `seq`: interrupt it if it is running (returns `true`), otherwise make
+    /// workers skip it. Must be called with no thread state attached.
+    pub(crate) fn cancel(&self, seq: u64, reason: InterruptReason) -> bool {
+        for w in self.workers.lock().clone() {
+            if w.is_running_job(seq) {
+                // SAFETY: no thread state attached (caller's duty).
+                return unsafe { w.interrupt(seq, reason) };
+            }
+        }
+        self.cancelled.lock().insert(seq);
+        false
+    }
+
+    /// Cancel every task queued now, and interrupt the running ones if `interrupt`.
+    /// Must be called with no thread state attached.
+    pub(crate) fn cancel_all(&self, interrupt: bool) {
+        self.cancel_below
+            .store(worker::next_seq(), Ordering::Release);
+        if interrupt {
+            for w in self.workers.lock().clone() {
+                // SAFETY: no thread state attached (caller's duty).
+                unsafe { w.interrupt(0, InterruptReason::Cancelled) };
+            }
+        }
+    }
+
+    /// Stop taking tasks; the workers stop after the tasks already queued. With `wait`,
+    /// block until they have. Must be called with no thread state attached.
+    pub(crate) fn shutdown(&self, wait: bool) {
+        {
+            let mut accepting = self.accepting.lock();
+            if *accepting {
+                *accepting = false;
+                for _ in 0..self.workers.lock().len() {
+                    let _ = self.inbox.send(Job::Stop);
+                }
+            }
+        }
+        if wait {
+            self.join_workers();
+            POOLS.lock().retain(|p| !std::ptr::eq(&**p, self));
+        }
+    }
+
+    fn join_workers(&self) {
+        loop {
+            // Recycling may add workers while we join: repeat until none is left.
+            let batch: Vec<_> = std::mem::take(&mut *self.workers.lock());
+            let retired: Vec<_> = std::mem::take(&mut *self.retired.lock());
+            if batch.is_empty() && retired.is_empty() {
+                return;
+            }
+            for w in batch.iter().chain(&retired) {
+                w.join();
+            }
+        }
+    }
+
+    /// Replace `old` (recycled after `max_tasks_per_worker`) with a fresh worker.
+    /// Must be called with no thread state attached.
+    pub(crate) fn recycle(self: &Arc<Self>, old: &Arc<WorkerShared>) {
+        {
+            let mut workers = self.workers.lock();
+            workers.retain(|w| !Arc::ptr_eq(w, old));
+            self.retired.lock().push(old.clone());
+        }
+        old.retire();
+        if !*self.accepting.lock() {
+            let _ = self.inbox.send(Job::Stop); // replaces the Stop the retiring worker skips
+            return;
+        }
+        self.stats.recycled.fetch_add(1, Ordering::Relaxed);
+        // Never hold `accepting` while a worker starts: starting takes the main GIL, and a
+        // submitting thread holds that GIL while it waits for `accepting`.
+        match self.spawn_worker() {
+            Ok(()) => {}
+            Err(WorkerStart::Initializer(t) | WorkerStart::Interpreter(t)) => {
+                *self.broken.lock() = Some(format!("a replacement worker could not start: {t}"));
+            }
+        }
+        if !*self.accepting.lock() {
+            // Shut down while the replacement started: it may have missed its Stop (a
+            // surplus Stop is harmless, a missing one would leave a worker waiting).
+            let _ = self.inbox.send(Job::Stop);
+        }
+    }
+
+    /// Whether the pool cannot take tasks any more, and why.
+    pub(crate) fn broken(&self) -> Option<String> {
+        self.broken.lock().clone()
+    }
+
+    /// Workers taking tasks now.
+    pub(crate) fn worker_count(&self) -> usize {
+        self.workers.lock().len()
+    }
+
+    /// Tasks waiting in the queue.
+    pub(crate) fn queued(&self) -> usize {
+        self.inbox.len()
+    }
+
+    /// Whether task `seq` runs now.
+    pub(crate) fn is_running(&self, seq: u64) -> bool {
+        self.workers.lock().iter().any(|w| w.is_running_job(seq))
+    }
+
+    /// Tasks running now.
+    pub(crate) fn running(&self) -> usize {
+        self.workers
+            .lock()
+            .iter()
+            .filter(|w| w.is_running())
+            .count()
+    }
+
+    pub(crate) fn watchdog(&self) -> &watchdog::Watchdog {
+        &self.watchdog
+    }
+}
+
+impl crate::interp::Interrupt for Pool {
+    unsafe fn interrupt_job(&self, seq: u64, reason: InterruptReason) -> bool {
+        self.cancel(seq, reason)
+    }
+
+    fn describe(&self) -> String {
+        "the pool".to_owned()
+    }
+}
+
+/// Why a worker did not start.
+enum WorkerStart {
+    /// The initializer raised; the formatted exception.
+    Initializer(String),
+    /// The interpreter could not be created.
+    Interpreter(String),
+}
+
+/// How many pool workers are alive in the process.
+pub(crate) fn live_workers() -> usize {
+    POOLS
+        .lock()
+        .iter()
+        .map(|p| p.worker_count() + p.retired.lock().len())
+        .sum()
+}
+
+/// Stop every pool at process exit: the tasks already queued still run (as with the
+/// stdlib executors), then the workers end. Must be called with no thread state attached.
+pub(crate) fn shutdown_all() {
+    let pools: Vec<_> = std::mem::take(&mut *POOLS.lock());
+    for p in &pools {
+        p.shutdown(false);
+    }
+    for p in &pools {
+        p.join_workers();
+    }
+}

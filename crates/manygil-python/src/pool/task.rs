@@ -1,0 +1,261 @@
+//! One pool task: what the worker runs, and how the outcome reaches the caller.
+//!
+//! A task's reply goes either to a `concurrent.futures.Future` of the main interpreter
+//! (`submit`: the worker attaches the main interpreter with its own thread state and calls
+//! the future's `_deliver`, so the caller wakes directly — two cross-thread wake-ups per
+//! round trip), or into a completion slot that the caller reads itself (`map`'s chunks).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use manygil_core::worker::Completer;
+use manygil_core::Value;
+
+use crate::codec::{decode, encode, EncodeMode};
+use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::*;
+use crate::interp::jobs::{self, Outcome};
+use crate::interp::worker::JobCtx;
+
+use super::main_tstate::{self, MainRef};
+use super::Pool;
+
+/// What to run.
+pub(crate) enum Payload {
+    /// `func(*args, **kwargs)`.
+    Call {
+        /// The callable.
+        func: Value,
+        /// A tuple.
+        args: Value,
+        /// A dict.
+        kwargs: Value,
+    },
+    /// `[func(*a) for a in items]` (one `map` chunk); stops at the first exception.
+    Chunk {
+        /// The callable.
+        func: Value,
+        /// Argument tuples.
+        items: Vec<Value>,
+    },
+}
+
+/// Where the outcome goes.
+pub(crate) enum Reply {
+    /// A `manygil.pool._PoolFuture` of the main interpreter.
+    Future(MainRef),
+    /// A slot the caller waits on.
+    Slot(Completer<Outcome>),
+}
+
+/// A task as queued.
+pub(crate) struct Task {
+    /// What to run.
+    pub(crate) payload: Payload,
+    /// Its own timeout (overrides the pool's `task_timeout`).
+    pub(crate) timeout: Option<Duration>,
+    /// Where the outcome goes.
+    pub(crate) reply: Reply,
+}
+
+/// A new worker's set-up: adopt `sys_path`, then run the initializer.
+pub(crate) fn setup_worker(
+    py: Attached<'_>,
+    sys_path: Option<&Value>,
+    initializer: Option<&(Value, Value)>,
+) -> Result<(), String> {
+    let r = (|| -> PyResult<()> {
+        if let Some(paths) = sys_path {
+            let list = decode(py, paths)?;
+            // SAFETY: attached; name NUL-terminated; borrows the list.
+            if unsafe { PySys_SetObject(c"path".as_ptr(), list.as_ptr()) } < 0 {
+                return Err(PyErrSet);
+            }
+        }
+        if let Some((func, args)) = initializer {
+            let func = decode(py, func)?;
+            let args = decode(py, args)?;
+            // SAFETY: attached; `args` is a tuple (checked by the Python layer).
+            unsafe {
+                Owned::from_new(
+                    py,
+                    PyObject_Call(func.as_ptr(), args.as_ptr(), std::ptr::null_mut()),
+                )?
+            };
+        }
+        Ok(())
+    })();
+    r.map_err(|PyErrSet| {
+        let record = jobs::capture_exception(py);
+        match record {
+            Value::Tuple(items) => match items.get(5).or(items.get(4)) {
+                Some(Value::Str(s)) if !s.is_empty() => s.to_string(),
+                _ => match items.get(4) {
+                    Some(Value::Str(s)) => s.to_string(),
+                    _ => "the initializer raised".to_owned(),
+                },
+            },
+            _ => "the initializer raised".to_owned(),
+        }
+    })
+}
+
+/// Run task `seq` on the current worker (its interpreter attached).
+pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64, task: Task) {
+    if pool.take_cancelled(seq) {
+        pool.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+        ctx.mark_done();
+        return deliver_cancelled(py, task.reply);
+    }
+    pool.stats.started.fetch_add(1, Ordering::Relaxed);
+    let deadline = task
+        .timeout
+        .or(pool.config.task_timeout)
+        .map(|t| Instant::now() + t);
+    if let Some(d) = deadline {
+        pool.watchdog().arm(d, seq, ctx.worker());
+    }
+    let outcome = match &task.payload {
+        Payload::Call { func, args, kwargs } => jobs::run_call(py, ctx, func, args, kwargs),
+        Payload::Chunk { func, items } => run_chunk(py, ctx, func, items),
+    };
+    if let Some(d) = deadline {
+        pool.watchdog().disarm(d, seq);
+    }
+    let counter = if outcome.is_ok() {
+        &pool.stats.succeeded
+    } else {
+        &pool.stats.failed
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    ctx.mark_done();
+    deliver(py, task.reply, outcome);
+    if let Some(max) = pool.config.max_tasks_per_worker {
+        if ctx.worker().jobs_run() >= max {
+            let (pool, worker) = (pool.clone(), ctx.worker().clone());
+            crate::ffi::tstate::detached(py, || pool.recycle(&worker));
+        }
+    }
+}
+
+/// `[func(*a) for a in items]`, encoded as one list; the first exception ends the chunk.
+fn run_chunk(py: Attached<'_>, ctx: &JobCtx<'_>, func: &Value, items: &[Value]) -> Outcome {
+    let r = (|| -> PyResult<Value> {
+        let func = decode(py, func)?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let args = decode(py, item)?;
+            // SAFETY: attached; `args` is a tuple (the Python layer sends tuples).
+            let res = unsafe {
+                Owned::from_new(
+                    py,
+                    PyObject_Call(func.as_ptr(), args.as_ptr(), std::ptr::null_mut()),
+                )?
+            };
+            // SAFETY: a valid object of this interpreter.
+            out.push(unsafe { encode(py, res.as_ptr(), EncodeMode::Full) }?);
+        }
+        Ok(Value::List(out))
+    })();
+    jobs::finish(py, ctx, r)
+}
+
+/// Hand `outcome` to whoever waits for it.
+fn deliver(py: Attached<'_>, reply: Reply, outcome: Outcome) {
+    match reply {
+        Reply::Slot(done) => done.complete(outcome),
+        Reply::Future(fut) => {
+            main_tstate::with_main(py, move |m| {
+                // SAFETY: the main interpreter is attached (inside with_main).
+                let fut = unsafe { fut.into_owned(m) };
+                main_tstate::release_deferred(m);
+                if call_deliver(m, &fut, outcome).is_err() {
+                    report_unraisable(m, &fut);
+                }
+            });
+        }
+    }
+}
+
+/// `fut._deliver(ok, value)`: `ok` True → result, False → exception record, None → an
+/// exception object (the result could not be decoded here).
+fn call_deliver(m: Attached<'_>, fut: &Owned, outcome: Outcome) -> PyResult<()> {
+    let (ok, value) = match &outcome {
+        Ok(v) => (true, v),
+        Err(v) => (false, v),
+    };
+    let (flag, obj) = match decode(m, value) {
+        Ok(obj) => (boolean(m, ok), obj),
+        Err(PyErrSet) => (none(m), err::take(m)),
+    };
+    drop(outcome);
+    let name = new_str(m, "_deliver")?;
+    let argv = [fut.as_ptr(), flag.as_ptr(), obj.as_ptr()];
+    // SAFETY: attached (main); method name and arguments are valid objects of main.
+    unsafe {
+        Owned::from_new(
+            m,
+            PyObject_VectorcallMethod(
+                name.as_ptr(),
+                argv.as_ptr(),
+                3 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                std::ptr::null_mut(),
+            ),
+        )?
+    };
+    Ok(())
+}
+
+/// A task cancelled while queued: let its future know (it may already say cancelled).
+fn deliver_cancelled(py: Attached<'_>, reply: Reply) {
+    match reply {
+        Reply::Slot(done) => done.complete(Err(cancelled_record())),
+        Reply::Future(fut) => {
+            main_tstate::with_main(py, move |m| {
+                // SAFETY: main is attached.
+                let fut = unsafe { fut.into_owned(m) };
+                main_tstate::release_deferred(m);
+                let r = (|| -> PyResult<()> {
+                    let name = new_str(m, "_deliver_cancelled")?;
+                    let argv = [fut.as_ptr()];
+                    // SAFETY: attached (main); valid objects.
+                    unsafe {
+                        Owned::from_new(
+                            m,
+                            PyObject_VectorcallMethod(
+                                name.as_ptr(),
+                                argv.as_ptr(),
+                                1 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                std::ptr::null_mut(),
+                            ),
+                        )?
+                    };
+                    Ok(())
+                })();
+                if r.is_err() {
+                    report_unraisable(m, &fut);
+                }
+            });
+        }
+    }
+}
+
+fn cancelled_record() -> Value {
+    let msg = "the task was cancelled before it started";
+    Value::Tuple(vec![
+        Value::Str("CancelledError".into()),
+        Value::Str("CancelledError".into()),
+        Value::Str("concurrent.futures".into()),
+        Value::Str(msg.into()),
+        Value::Str(format!("CancelledError: {msg}").into()),
+        Value::Str("".into()),
+        Value::None,
+    ])
+}
+
+fn report_unraisable(m: Attached<'_>, fut: &Owned) {
+    let _ = m;
+    // SAFETY: attached (main); an exception is set; `fut` is the context object.
+    unsafe { PyErr_WriteUnraisable(fut.as_ptr()) };
+}

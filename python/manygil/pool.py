@@ -1,0 +1,316 @@
+"""``manygil.Pool``: a ``concurrent.futures.Executor`` whose workers are own-GIL
+interpreters in this process.
+
+Tasks travel as Rust-owned copies (functions by module and name, data natively or by
+pickle), run truly in parallel, and complete real ``concurrent.futures.Future`` objects
+(so ``as_completed``, ``wait``, ``asyncio.wrap_future`` and ``loop.run_in_executor`` work).
+Extensions over the stdlib executors:
+
+- ``task_timeout`` / ``apply(..., timeout=)``: a task running past its timeout is
+  interrupted *inside its interpreter* (an asynchronous exception), its future gets
+  ``TimeoutError`` and the worker is reused.
+- ``future.cancel()`` also cancels a *running* task, by interrupting it.
+- ``max_tasks_per_worker`` recycles workers; ``stats()`` reports activity;
+  ``map(..., progress=True)`` draws a progress bar.
+
+What cannot be interrupted: code blocked inside a C function that never checks for signals
+(a long ``time.sleep`` does check; a long C computation may not). Such a task is interrupted
+when it returns to Python; until then its worker stays busy.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import itertools
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+from . import _native
+from ._errors import BrokenPool
+from ._remote import rebuild
+
+__all__ = ["Pool", "BrokenPool"]
+
+
+class _PoolFuture(cf.Future):
+    """A ``concurrent.futures.Future`` whose running task can be cancelled (interrupted)."""
+
+    _core = None
+    _seq = 0
+
+    def cancel(self) -> bool:
+        """Cancel the task: a queued one is dropped, a running one is interrupted in its
+        interpreter. Returns False only if the task has already completed."""
+        if not super().cancel():
+            return False
+        core = self._core
+        if core is not None:
+            core.cancel(self._seq)
+        return True
+
+    def running(self) -> bool:
+        """Whether the task is executing in a worker right now."""
+        with self._condition:
+            if self._state != "PENDING":
+                return self._state == "RUNNING"
+        core = self._core
+        return core is not None and core.is_running(self._seq)
+
+    def result(self, timeout=None):
+        try:
+            return super().result(timeout)
+        except KeyboardInterrupt:
+            self.cancel()
+            raise
+
+    def exception(self, timeout=None):
+        try:
+            return super().exception(timeout)
+        except KeyboardInterrupt:
+            self.cancel()
+            raise
+
+    # Called by the worker that ran the task, with the main interpreter attached.
+    def _deliver(self, ok, value):
+        if not self.set_running_or_notify_cancel():
+            return
+        if ok:
+            self.set_result(value)
+        elif ok is None:
+            self.set_exception(value)
+        else:
+            self.set_exception(rebuild(value))
+
+    def _deliver_cancelled(self):
+        super().cancel()
+        self.set_running_or_notify_cancel()
+
+
+def _default_workers() -> int:
+    count = getattr(os, "process_cpu_count", os.cpu_count)()
+    return count or 1
+
+
+def _check_timeout(name: str, value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None, not {type(value).__name__}")
+    if not value >= 0:  # also rejects NaN
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return float(value)
+
+
+class Pool(cf.Executor):
+    """A pool of own-GIL interpreters that runs callables in parallel.
+
+    Args:
+        max_workers: number of interpreters (default: ``os.process_cpu_count()``).
+        initializer: called as ``initializer(*initargs)`` at the start of each worker; if it
+            raises, the pool is broken: ``submit`` raises ``BrokenPool``.
+        max_tasks_per_worker: replace a worker with a fresh interpreter after this many tasks.
+        task_timeout: default timeout in seconds for every task (``None``: no limit).
+
+    Raises:
+        ValueError: ``max_workers <= 0``, negative timeouts or ``max_tasks_per_worker``.
+        InterpreterError: the interpreters could not be created (or not from the main
+            interpreter).
+
+    The workers start in the constructor (a few ms each) and adopt this process's
+    ``sys.path``. Functions run in the workers must be importable there by module and
+    name (module-level functions, including those of the main script), or be closure-free.
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        *,
+        initializer: Callable | None = None,
+        initargs: tuple = (),
+        max_tasks_per_worker: int | None = None,
+        task_timeout: float | None = None,
+    ):
+        if max_workers is None:
+            max_workers = _default_workers()
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int):
+            raise TypeError(f"max_workers must be an int, not {type(max_workers).__name__}")
+        if max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        if max_tasks_per_worker is not None:
+            if not isinstance(max_tasks_per_worker, int) or isinstance(max_tasks_per_worker, bool):
+                raise TypeError("max_tasks_per_worker must be an int or None")
+            if max_tasks_per_worker <= 0:
+                raise ValueError("max_tasks_per_worker must be >= 1")
+        self._task_timeout = _check_timeout("task_timeout", task_timeout)
+        self._max_workers = max_workers
+        self._shutdown_lock = threading.Lock()
+        self._shutdown = False
+        self._core = _native.PoolCore(
+            max_workers,
+            list(sys.path),
+            initializer,
+            tuple(initargs),
+            max_tasks_per_worker,
+            self._task_timeout,
+        )
+
+    # --- the Executor protocol ------------------------------------------------------
+
+    def submit(self, fn, /, *args, **kwargs) -> cf.Future:
+        """Schedule ``fn(*args, **kwargs)``; return a Future for its result.
+
+        Raises NotShareableError (nothing is scheduled) if ``fn`` or an argument cannot be
+        sent to another interpreter; RuntimeError after shutdown; BrokenPool if broken.
+        """
+        return self._submit(fn, args, kwargs, None)
+
+    def apply(self, fn, args=(), kwargs=None, *, timeout=None) -> cf.Future:
+        """Like :meth:`submit` with a per-task ``timeout`` in seconds: past it the task is
+        interrupted in its interpreter and the future raises ``TimeoutError``."""
+        return self._submit(fn, tuple(args), dict(kwargs or {}), _check_timeout("timeout", timeout))
+
+    def _submit(self, fn, args, kwargs, timeout) -> cf.Future:
+        f = _PoolFuture()
+        f._core = self._core
+        f._seq = self._core.submit(f, fn, args, kwargs, timeout)
+        return f
+
+    def map(
+        self,
+        fn,
+        *iterables,
+        timeout=None,
+        chunksize: int = 1,
+        buffersize: int | None = None,
+        progress: bool = False,
+    ) -> Iterator:
+        """Return an iterator equivalent to ``map(fn, *iterables)``, computed in parallel.
+
+        Each chunk of ``chunksize`` items travels as one message; results are yielded in
+        order. ``timeout`` (seconds, from this call) raises ``TimeoutError`` from
+        ``__next__`` when a result is not ready in time; ``buffersize`` bounds how many
+        chunks are submitted ahead of the consumer. ``progress=True`` draws a progress bar
+        on stderr (tqdm when installed). If the iterator is closed early or raises
+        (including KeyboardInterrupt), its remaining chunks are cancelled and running ones
+        interrupted.
+        """
+        if isinstance(chunksize, bool) or not isinstance(chunksize, int):
+            raise TypeError("chunksize must be an int")
+        if chunksize < 1:
+            raise ValueError("chunksize must be >= 1")
+        if buffersize is not None:
+            if isinstance(buffersize, bool) or not isinstance(buffersize, int):
+                raise TypeError("buffersize must be an int or None")
+            if buffersize < 1:
+                raise ValueError("buffersize must be >= 1")
+        timeout = _check_timeout("timeout", timeout)
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        total = _length_hint(iterables)
+        end_time = None if timeout is None else time.monotonic() + timeout
+        chunks = _chunks(zip(*iterables, strict=False), chunksize)
+        results = self._map_results(fn, chunks, end_time, buffersize)
+        if progress:
+            from ._progress import track
+
+            results = track(results, total)
+        return results
+
+    def _map_results(self, fn, chunks, end_time, buffersize) -> Iterator:
+        pending: collections.deque = collections.deque()
+        core = self._core
+        ahead = buffersize if buffersize is not None else None
+        chunks = iter(chunks)
+
+        def refill():
+            while ahead is None or len(pending) < ahead:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                pending.append(core.submit_chunk(fn, chunk, None))
+
+        # Submit eagerly (like the stdlib) unless buffersize bounds it.
+        refill()
+
+        def generator():
+            try:
+                while pending:
+                    call = pending.popleft()
+                    if end_time is None:
+                        ok, value = call.wait()
+                    else:
+                        try:
+                            ok, value = call.wait(max(0.0, end_time - time.monotonic()))
+                        except TimeoutError:
+                            call.interrupt()
+                            raise
+                    if ahead is not None:
+                        refill()
+                    if not ok:
+                        raise rebuild(value)
+                    yield from value
+            finally:
+                # Closed early, failed or interrupted: drop this map's remaining chunks
+                # (queued ones are skipped, running ones interrupted).
+                for call in pending:
+                    call.interrupt()
+
+        return generator()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop accepting tasks. Queued tasks still run unless ``cancel_futures``; with
+        ``wait``, block (GIL released) until every worker has finished and ended."""
+        with self._shutdown_lock:
+            self._shutdown = True
+        if cancel_futures:
+            self._core.cancel_all(False)
+        self._core.shutdown(wait)
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            # KeyboardInterrupt / SystemExit: stop everything now instead of waiting.
+            self._core.cancel_all(True)
+            self.shutdown(wait=True, cancel_futures=True)
+        else:
+            self.shutdown(wait=True)
+        return False
+
+    # --- extras ---------------------------------------------------------------------------
+
+    async def run(self, fn, /, *args, **kwargs):
+        """``await pool.run(fn, *args, **kwargs)``: submit and await the result without
+        blocking the event loop."""
+        import asyncio
+
+        return await asyncio.wrap_future(self.submit(fn, *args, **kwargs))
+
+    def stats(self) -> dict:
+        """Counters: ``workers``, ``submitted``, ``done``, ``failed``, ``cancelled``,
+        ``running``, ``queued``, ``recycled``."""
+        return self._core.stats()
+
+    @property
+    def max_workers(self) -> int:
+        return self._max_workers
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    it = iter(items)
+    while True:
+        chunk = list(itertools.islice(it, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+def _length_hint(iterables) -> int | None:
+    try:
+        return min(len(it) for it in iterables)
+    except TypeError:
+        return None
