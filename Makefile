@@ -64,7 +64,7 @@ debug-test: build
 test: rust-lint py-lint rust-test py-test debug-test
 
 demo: build
-	.venv/$(DEMO_VERSION)/bin/python -m manygil demo
+	.venv/$(DEMO_VERSION)/bin/python -m manygil bench --quick
 
 clean:
 	rm -rf target .venv python/manygil/*.so
