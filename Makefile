@@ -25,15 +25,22 @@ provision:
 venvs: provision
 	@for v in $(VERSIONS) $(DEBUG_VERSION); do toolchain/venv.sh $$v || exit 1; done
 
-# Build manygil._native in development mode into every venv.
+# Build manygil._native in development mode into every venv (skipped for a venv whose
+# build inputs have not changed since its last build).
+BUILD_INPUTS = $(shell find crates python/manygil -name '*.rs' -o -name '*.toml' -o -name 'build.rs' | sort) Cargo.lock pyproject.toml
 build: venvs
-	@for v in $(VERSIONS) $(DEBUG_VERSION); do \
+	@sum=$$(cat $(BUILD_INPUTS) | sha256sum | cut -c1-16); \
+	for v in $(VERSIONS) $(DEBUG_VERSION); do \
+	    if [ "$$(cat .venv/$$v/.manygil-build 2>/dev/null)" = "$$sum" ] \
+	        && .venv/$$v/bin/python -c 'import manygil._native' 2>/dev/null; then continue; fi; \
 	    echo "== build manygil for $$v"; \
-	    VIRTUAL_ENV=$(ROOT)/.venv/$$v CARGO_TARGET_DIR=$(ROOT)/target/py$$v \
-	    .venv/$$v/bin/maturin develop --release --quiet 2>&1 \
-	        | grep -vE '^(📦|🔗|🐍|🛠|⚠️ Warning: .*pyproject|💻|📖|✏️|🔍|Finished)' || true; \
-	    test "$${PIPESTATUS[0]}" = 0 || exit 1; \
+	    log=target/build-$$v.log; mkdir -p target; \
+	    if ! VIRTUAL_ENV=$(ROOT)/.venv/$$v CARGO_TARGET_DIR=$(ROOT)/target/py$$v \
+	        .venv/$$v/bin/maturin develop --release --quiet >$$log 2>&1; then \
+	        cat $$log; echo "build for $$v failed"; exit 1; \
+	    fi; \
 	    .venv/$$v/bin/python -c 'import manygil._native' || exit 1; \
+	    echo "$$sum" > .venv/$$v/.manygil-build; \
 	done
 
 rust-lint: venvs
@@ -51,7 +58,8 @@ py-lint: venvs
 py-test: build
 	@for v in $(VERSIONS); do \
 	    echo "== pytest on $$v"; \
-	    .venv/$$v/bin/python -m pytest -q $(PYTEST_ARGS) || exit 1; \
+	    if [ "$$v" = "$(DEMO_VERSION)" ]; then sel=""; else sel="not bench"; fi; \
+	    .venv/$$v/bin/python -m pytest -q -m "$$sel" $(PYTEST_ARGS) || exit 1; \
 	done
 
 # The runtime-core tests under a --with-pydebug build, whose assertions catch objects

@@ -166,3 +166,9 @@ def square(x):
 def spin_forever_arg(_):
     while True:
         pass
+
+
+def spin_then(seconds, value):
+    """Busy-wait in Python code (interruptible), then return ``value``."""
+    spin(seconds)
+    return value

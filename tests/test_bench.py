@@ -18,6 +18,10 @@ if str(PYTHON_DIR) not in sys.path:
 from manygil.bench import backends, cases, cli, report, runner, scenarios, table  # noqa: E402
 from manygil.bench.server import THREAD_PREFIX, LoopbackServer  # noqa: E402
 
+# The bench tool is tested on one Python (make test runs it on 3.14, which has every
+# backend); the runtime it drives is tested on all three by the other files.
+pytestmark = pytest.mark.bench
+
 SCENARIOS = ["web", "image", "download", "micro"]
 DIRECT = ["web", "image", "download", "micro.cpu"]
 OK_STATUSES = {"ok", "skipped", "unavailable"}

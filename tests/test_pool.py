@@ -65,7 +65,9 @@ def test_map_raises_at_the_failing_item(pool):
 
 
 def test_map_timeout(pool):
-    it = pool.map(helpers.sleep_then, [5, 0], ["slow", "fast"], timeout=0.2)
+    # spin_then runs Python code, so the timed-out chunk can be interrupted (a C-level
+    # time.sleep would only notice once it returns).
+    it = pool.map(helpers.spin_then, [30, 0], ["slow", "fast"], timeout=0.2)
     with pytest.raises(TimeoutError):
         list(it)
     assert pool.submit(helpers.add, 1, 1).result(10) == 2, "pool keeps working"
@@ -216,6 +218,11 @@ def test_workers_are_recycled():
     with Pool(1, max_tasks_per_worker=2) as p:
         ids = [p.submit(helpers.interp_id_after).result(10) for _ in range(6)]
         assert len(set(ids)) == 3, ids
+        # The last recycle (after task 6) happens just after its result is delivered.
+        deadline = time.monotonic() + 10
+        while p.stats()["recycled"] < 3:
+            assert time.monotonic() < deadline, p.stats()
+            time.sleep(0.01)
         assert p.stats()["recycled"] == 3  # after tasks 2, 4 and 6
 
 
