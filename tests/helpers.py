@@ -172,3 +172,11 @@ def spin_then(seconds, value):
     """Busy-wait in Python code (interruptible), then return ``value``."""
     spin(seconds)
     return value
+
+
+def stuck_in_c(seconds):
+    """Block in one C call that does not run Python code (interrupts wait until it returns)."""
+    import time
+
+    time.sleep(seconds)
+    return "returned"

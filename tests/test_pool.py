@@ -392,3 +392,14 @@ def test_fork_is_refused_while_a_pool_lives(tmp_path):
     r = run_file(path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["refused", "True", "2", "child", "0"], r.stdout + r.stderr
+
+
+def test_a_worker_stuck_in_c_code_is_replaced():
+    with Pool(1, task_timeout=0.2) as p:
+        stuck = p.submit(helpers.stuck_in_c, 4)
+        # The timeout interrupts it, but the C sleep cannot notice before it returns: after
+        # the grace period the worker is replaced and the pool keeps serving.
+        assert p.submit(helpers.add, 1, 1).result(15) == 2
+        assert p.stats()["replaced"] == 1
+        with pytest.raises(TimeoutError):
+            stuck.result(15)

@@ -13,9 +13,11 @@ Extensions over the stdlib executors:
 - ``max_tasks_per_worker`` recycles workers; ``stats()`` reports activity;
   ``map(..., progress=True)`` draws a progress bar.
 
-What cannot be interrupted: code blocked inside a C function that never checks for signals
-(a long ``time.sleep`` does check; a long C computation may not). Such a task is interrupted
-when it returns to Python; until then its worker stays busy.
+What cannot be interrupted: code blocked inside one C call (``time.sleep`` in a worker, a long
+C computation, a blocking read) notices the interrupt only when that call returns to Python.
+Its future then gets ``TimeoutError``/``CancelledError``; meanwhile, if it has not stopped
+2 s after the interrupt, its worker is retired (it leaves when the call returns) and a fresh
+worker takes its place, so the pool keeps its capacity (``stats()["replaced"]``).
 """
 
 from __future__ import annotations
@@ -292,7 +294,8 @@ class Pool(cf.Executor):
 
     def stats(self) -> dict:
         """Counters: ``workers``, ``submitted``, ``done``, ``failed``, ``cancelled``,
-        ``running``, ``queued``, ``recycled``."""
+        ``running``, ``queued``, ``recycled`` (after ``max_tasks_per_worker``) and
+        ``replaced`` (stuck in code that did not stop when interrupted)."""
         return self._core.stats()
 
     @property

@@ -399,6 +399,7 @@ fn stats(
         (c"running", running.max(started - finished).max(0)),
         (c"queued", pool.queued() as i64),
         (c"recycled", load(&s.recycled)),
+        (c"replaced", load(&s.replaced)),
     ];
     // SAFETY: attached.
     let d = unsafe { Owned::from_new(py, PyDict_New())? };

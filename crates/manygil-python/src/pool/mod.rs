@@ -54,6 +54,8 @@ pub(crate) struct Stats {
     pub(crate) started: AtomicU64,
     /// Workers replaced after `max_tasks_per_worker`.
     pub(crate) recycled: AtomicU64,
+    /// Workers replaced because a task did not stop when interrupted.
+    pub(crate) replaced: AtomicU64,
 }
 
 /// Why a task was not accepted.
@@ -129,6 +131,7 @@ impl Pool {
                 }
             }
         }
+        pool.watchdog.set_owner(Arc::downgrade(&pool));
         POOLS.lock().push(pool.clone());
         Ok(pool)
     }
@@ -185,7 +188,11 @@ impl Pool {
         for w in self.workers.lock().clone() {
             if w.is_running_job(seq) {
                 // SAFETY: no thread state attached (caller's duty).
-                return unsafe { w.interrupt(seq, reason) };
+                let hit = unsafe { w.interrupt(seq, reason) };
+                if hit {
+                    self.watchdog.watch_interrupted(seq, &w);
+                }
+                return hit;
             }
         }
         self.cancelled.lock().insert(seq);
@@ -237,9 +244,23 @@ impl Pool {
         }
     }
 
+    /// Replace `old`, whose task does not respond to interruption, with a fresh worker;
+    /// `old` leaves once that task returns. Must be called with no thread state attached.
+    pub(crate) fn replace_stuck(self: &Arc<Self>, old: &Arc<WorkerShared>) {
+        if !self.workers.lock().iter().any(|w| Arc::ptr_eq(w, old)) {
+            return; // already retired or replaced
+        }
+        self.replace_worker(old, &self.stats.replaced);
+    }
+
     /// Replace `old` (recycled after `max_tasks_per_worker`) with a fresh worker.
     /// Must be called with no thread state attached.
     pub(crate) fn recycle(self: &Arc<Self>, old: &Arc<WorkerShared>) {
+        self.replace_worker(old, &self.stats.recycled);
+    }
+
+    /// Retire `old` and start a fresh worker in its place, counting it in `counter`.
+    fn replace_worker(self: &Arc<Self>, old: &Arc<WorkerShared>, counter: &AtomicU64) {
         {
             let mut workers = self.workers.lock();
             workers.retain(|w| !Arc::ptr_eq(w, old));
@@ -250,7 +271,7 @@ impl Pool {
             let _ = self.inbox.send(Job::Stop); // replaces the Stop the retiring worker skips
             return;
         }
-        self.stats.recycled.fetch_add(1, Ordering::Relaxed);
+        counter.fetch_add(1, Ordering::Relaxed);
         // Never hold `accepting` while a worker starts: starting takes the main GIL, and a
         // submitting thread holds that GIL while it waits for `accepting`.
         match self.spawn_worker() {

@@ -3,19 +3,33 @@
 //! Workers register a running task's deadline with [`Watchdog::arm`] and remove it with
 //! [`Watchdog::disarm`] when it ends. The thread sleeps until the earliest deadline (no
 //! polling), then interrupts that task inside its interpreter; the task's future gets
-//! `TimeoutError` and the worker is reused.
+//! `TimeoutError` and the worker is reused. A task that is still running [`GRACE`] after its
+//! interrupt is stuck in code that does not check for signals: its worker is retired (it
+//! leaves once the call returns) and the pool starts a replacement, so capacity is kept.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::interp::worker::{InterruptReason, WorkerShared};
 
-/// Deadlines of running tasks: `(deadline, task seq)` → the worker running it.
-type Deadlines = BTreeMap<(Instant, u64), Weak<WorkerShared>>;
+/// How long an interrupted task may take to stop before its worker is replaced.
+pub(crate) const GRACE: Duration = Duration::from_secs(2);
+
+/// What a deadline does when it passes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// Interrupt the task (its timeout passed).
+    Interrupt,
+    /// The task was interrupted [`GRACE`] ago: replace its worker if it still runs it.
+    Replace,
+}
+
+/// Deadlines of running tasks: `(deadline, task seq)` → the worker running it and what to do.
+type Deadlines = BTreeMap<(Instant, u64), (Weak<WorkerShared>, Action)>;
 
 /// Shared state of the watchdog thread.
 struct State {
@@ -23,6 +37,8 @@ struct State {
     inner: Mutex<(Deadlines, bool)>,
     /// Signalled when a new earliest deadline appears or on stop.
     wake: Condvar,
+    /// The pool whose stuck workers get replaced (set once after the pool exists).
+    owner: OnceLock<Weak<super::Pool>>,
 }
 
 /// A running watchdog thread (stopped and joined on drop).
@@ -38,6 +54,7 @@ impl Watchdog {
         let state = Arc::new(State {
             inner: Mutex::new((BTreeMap::new(), false)),
             wake: Condvar::new(),
+            owner: OnceLock::new(),
         });
         let s = state.clone();
         let thread = std::thread::Builder::new()
@@ -47,19 +64,41 @@ impl Watchdog {
         Watchdog { state, thread }
     }
 
+    /// Let the watchdog replace stuck workers of `pool`.
+    pub(crate) fn set_owner(&self, pool: Weak<super::Pool>) {
+        let _ = self.state.owner.set(pool);
+    }
+
     /// Interrupt task `seq` on `worker` if it still runs at `deadline`.
     pub(crate) fn arm(&self, deadline: Instant, seq: u64, worker: &Arc<WorkerShared>) {
-        let mut g = self.state.inner.lock();
-        let earliest = g.0.keys().next().map(|k| k.0);
-        g.0.insert((deadline, seq), Arc::downgrade(worker));
-        if earliest.is_none_or(|e| deadline < e) {
-            self.state.wake.notify_one();
-        }
+        self.state
+            .add(deadline, seq, Arc::downgrade(worker), Action::Interrupt);
+    }
+
+    /// Replace `worker` if it still runs task `seq` (already interrupted) [`GRACE`] from now.
+    pub(crate) fn watch_interrupted(&self, seq: u64, worker: &Arc<WorkerShared>) {
+        self.state.add(
+            Instant::now() + GRACE,
+            seq,
+            Arc::downgrade(worker),
+            Action::Replace,
+        );
     }
 
     /// Forget the deadline of task `seq` (it ended).
     pub(crate) fn disarm(&self, deadline: Instant, seq: u64) {
         self.state.inner.lock().0.remove(&(deadline, seq));
+    }
+}
+
+impl State {
+    fn add(&self, deadline: Instant, seq: u64, worker: Weak<WorkerShared>, action: Action) {
+        let mut g = self.inner.lock();
+        let earliest = g.0.keys().next().map(|k| k.0);
+        g.0.insert((deadline, seq), (worker, action));
+        if earliest.is_none_or(|e| deadline < e) {
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -87,12 +126,37 @@ fn run(state: &State) {
             state.wake.wait_until(&mut g, deadline);
             continue;
         }
-        let worker = g.0.remove(&(deadline, seq)).and_then(|w| w.upgrade());
+        let entry = g.0.remove(&(deadline, seq));
         drop(g);
-        if let Some(w) = worker {
-            // SAFETY: the watchdog thread never has a thread state attached.
-            unsafe { w.interrupt(seq, InterruptReason::Timeout) };
+        if let Some((worker, action)) = entry {
+            if let Some(w) = worker.upgrade() {
+                act(state, &w, seq, action);
+            }
         }
         g = state.inner.lock();
+    }
+}
+
+fn act(state: &State, w: &Arc<WorkerShared>, seq: u64, action: Action) {
+    match action {
+        Action::Interrupt => {
+            // SAFETY: the watchdog thread never has a thread state attached.
+            if unsafe { w.interrupt(seq, InterruptReason::Timeout) } {
+                state.add(
+                    Instant::now() + GRACE,
+                    seq,
+                    Arc::downgrade(w),
+                    Action::Replace,
+                );
+            }
+        }
+        Action::Replace => {
+            if w.is_running_job(seq) {
+                if let Some(pool) = state.owner.get().and_then(Weak::upgrade) {
+                    // Starting the replacement needs no thread state: the watchdog has none.
+                    pool.replace_stuck(w);
+                }
+            }
+        }
     }
 }
