@@ -15,7 +15,7 @@ export CARGO_TARGET_DIR = $(ROOT)/target
 # cargo test/clippy of the glue crate embed CPython: link the shared 3.13 build.
 PY313          = $(shell toolchain/python.sh 3.13)
 
-.PHONY: all demo test provision venvs build rust-test rust-lint py-lint py-test debug-test clean
+.PHONY: all demo test provision venvs build rust-test rust-lint py-lint py-test pytest-debug clean
 
 all: build
 
@@ -55,21 +55,33 @@ py-lint: venvs
 	.venv/3.13/bin/ruff check python tests bench
 	.venv/3.13/bin/ruff format --check python tests bench
 
+# One pytest run per version (the bench command's own tests only on DEMO_VERSION, which has
+# every backend), two at a time: most tests wait on interpreters, threads and subprocesses
+# rather than compute. Each run logs to target/pytest-<version>.log, printed when done.
+PYTEST_RUNS = $(addprefix pytest-,$(VERSIONS)) pytest-debug
+
 py-test: build
-	@for v in $(VERSIONS); do \
-	    echo "== pytest on $$v"; \
-	    if [ "$$v" = "$(DEMO_VERSION)" ]; then sel=""; else sel="not bench"; fi; \
-	    .venv/$$v/bin/python -m pytest -q -m "$$sel" $(PYTEST_ARGS) || exit 1; \
-	done
+	@mkdir -p target
+	@$(MAKE) --no-print-directory -j2 $(PYTEST_RUNS)
 
-# The runtime-core tests under a --with-pydebug build, whose assertions catch objects
-# used in the wrong interpreter and reference-count errors.
-debug-test: build
-	@echo "== pytest (core) on the 3.13 debug build"
-	.venv/$(DEBUG_VERSION)/bin/python -X dev -m pytest -q -m "not slow" $(PYTEST_ARGS) \
-	    tests/test_native_module.py tests/test_codec.py tests/test_interpreters.py
+pytest-%: build
+	@sel="not bench"; [ "$*" = "$(DEMO_VERSION)" ] && sel=""; \
+	if .venv/$*/bin/python -m pytest -q -p no:cacheprovider -m "$$sel" $(PYTEST_ARGS) \
+	    >target/pytest-$*.log 2>&1; then \
+	    echo "== pytest on $*: $$(tail -n 1 target/pytest-$*.log)"; \
+	else cat target/pytest-$*.log; echo "== pytest on $* FAILED"; exit 1; fi
 
-test: rust-lint py-lint rust-test py-test debug-test
+# The core tests under a --with-pydebug build, whose assertions catch objects used in the
+# wrong interpreter and reference-count errors.
+pytest-debug: build
+	@if .venv/$(DEBUG_VERSION)/bin/python -X dev -m pytest -q -p no:cacheprovider -m "not slow" \
+	    $(PYTEST_ARGS) tests/test_native_module.py tests/test_codec.py tests/test_interpreters.py \
+	    tests/test_pool.py tests/test_queue.py tests/test_sync.py tests/test_shared_buffer.py \
+	    >target/pytest-debug.log 2>&1; then \
+	    echo "== pytest on the 3.13 debug build: $$(tail -n 1 target/pytest-debug.log)"; \
+	else cat target/pytest-debug.log; echo "== pytest on the 3.13 debug build FAILED"; exit 1; fi
+
+test: rust-lint py-lint rust-test py-test
 
 demo: build
 	.venv/$(DEMO_VERSION)/bin/python -m manygil bench --quick

@@ -77,7 +77,11 @@ def test_memory_is_flat_over_create_call_destroy():
     # fixed in 3.14), so compare against the same work done without manygil, in this process.
     baseline = _growth_per_cycle_kib(_bare_cpython_cycle)
     ours = _growth_per_cycle_kib(cycle)
-    assert ours - baseline < 256, (
+    # Where CPython keeps memory itself (3.13), what it keeps depends on each interpreter's
+    # peak allocations, so allow a quarter of its own figure on top; on 3.14+ the baseline
+    # is ~0 and the bound is 256 KiB per cycle. Leaking an interpreter would add MiBs.
+    allowance = 256 + 0.25 * max(baseline, 0)
+    assert ours - baseline < allowance, (
         f"manygil adds {ours - baseline:.0f} KiB per interpreter cycle "
-        f"(CPython alone: {baseline:.0f} KiB)"
+        f"(CPython alone: {baseline:.0f} KiB; allowed: {allowance:.0f} KiB)"
     )
