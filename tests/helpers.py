@@ -180,3 +180,13 @@ def stuck_in_c(seconds):
 
     time.sleep(seconds)
     return "returned"
+
+
+def call_into(target_id, *then):
+    """Synchronously call ``call_into(*then)`` (or ``add(1, 1)`` at the end) in ``target_id``."""
+    from manygil import interpreters
+
+    target = interpreters.Interpreter(target_id)
+    if then:
+        return target.call(call_into, *then)
+    return target.call(add, 1, 1)

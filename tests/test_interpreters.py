@@ -238,3 +238,17 @@ def test_nested_interpreter_created_from_inside(interp):
     )
     inner_id = interp.call(helpers.main_value, "result")
     assert inner_id not in (0, interp.id)
+
+
+def test_nested_synchronous_calls_work_without_a_cycle(two_interps):
+    a, b = two_interps
+    assert a.call(helpers.call_into, b.id) == 2  # a waits for b: fine
+
+
+def test_a_call_cycle_is_refused_instead_of_hanging(two_interps):
+    a, b = two_interps
+    # a's job calls into b, whose job calls back into a: a's only thread is busy waiting.
+    with pytest.raises(interpreters.ExecutionFailed, match="would deadlock") as e:
+        a.call(helpers.call_into, b.id, a.id)
+    assert f"{a.id} -> {b.id} -> {a.id}" in str(e.value) or f"{b.id} -> {a.id}" in str(e.value)
+    assert a.call(helpers.add, 2, 2) == 4 and b.call(helpers.add, 3, 3) == 6

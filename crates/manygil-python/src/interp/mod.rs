@@ -5,10 +5,12 @@
 //! - `worker`: the worker thread, its inbox and interrupts.
 //! - `jobs`: calls / exec / prepare_main as run inside the interpreter.
 //! - `registry`: live interpreters by id.
+//! - `waits`: refusing synchronous calls that would wait in a cycle.
 
 pub(crate) mod jobs;
 pub(crate) mod lifecycle;
 pub(crate) mod registry;
+pub(crate) mod waits;
 pub(crate) mod worker;
 
 use std::sync::Arc;

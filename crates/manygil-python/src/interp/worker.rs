@@ -163,6 +163,12 @@ impl WorkerShared {
         self.jobs_run.load(Ordering::Relaxed)
     }
 
+    /// Whether the calling thread is this worker's thread.
+    pub(crate) fn is_current_thread(&self) -> bool {
+        // SAFETY: always callable.
+        self.thread_ident == unsafe { PyThread_get_thread_ident() } as u64
+    }
+
     /// Whether `seq` is the job running now.
     pub(crate) fn is_running_job(&self, seq: u64) -> bool {
         seq != 0 && self.current_job.load(Ordering::Acquire) == seq

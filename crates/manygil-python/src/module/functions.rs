@@ -311,6 +311,28 @@ fn encode_call(py: Attached<'_>, argv: &[*mut PyObject]) -> PyResult<(Value, Val
     Ok((f, a, kw))
 }
 
+/// Record that the calling thread waits synchronously for interpreter `id`; refuse the call
+/// (with nothing sent) if that would close a cycle of interpreters waiting on each other.
+fn wait_edge(py: Attached<'_>, id: i64) -> PyResult<crate::interp::waits::WaitEdge> {
+    let cur = current_id(py);
+    let from = registry::get(cur)
+        .ok()
+        .filter(|w| w.is_current_thread())
+        .map(|_| cur);
+    crate::interp::waits::WaitEdge::enter(from, id).map_err(|cycle| {
+        let path: Vec<String> = cycle.iter().map(i64::to_string).collect();
+        interpreter_error(
+            py,
+            &format!(
+                "calling into interpreter {id} would deadlock: interpreters wait for each \
+                 other in a cycle ({}), and each runs one job at a time; use call_in_thread \
+                 or a Queue instead of a nested synchronous call",
+                path.join(" -> ")
+            ),
+        )
+    })
+}
+
 /// Send a job to interpreter `id` (not the current one) and return its completion.
 fn dispatch(
     py: Attached<'_>,
@@ -409,6 +431,7 @@ fn call_fn(py: Attached<'_>, _m: *mut PyObject, argv: &[*mut PyObject]) -> PyRes
     let id = args::interp_id(py, argv[0])?;
     let timeout = args::timeout(py, argv.get(4).copied())?;
     let (f, a, kw) = encode_call(py, argv)?;
+    let _waiting = wait_edge(py, id)?;
     let (w, seq, result) = dispatch(py, id, "call into", move |py, ctx| {
         jobs::run_call(py, ctx, &f, &a, &kw)
     })?;
@@ -420,6 +443,7 @@ fn exec_fn(py: Attached<'_>, _m: *mut PyObject, argv: &[*mut PyObject]) -> PyRes
     let id = args::interp_id(py, argv[0])?;
     let source = args::string(py, "code", argv[1])?;
     let timeout = args::timeout(py, argv.get(2).copied())?;
+    let _waiting = wait_edge(py, id)?;
     let (w, seq, result) = dispatch(py, id, "run code in", move |py, ctx| {
         jobs::run_exec(py, ctx, &source)
     })?;
@@ -434,6 +458,7 @@ fn set_main_attrs(py: Attached<'_>, _m: *mut PyObject, argv: &[*mut PyObject]) -
     }
     // SAFETY: a valid dict argument.
     let ns = unsafe { encode(py, argv[1], EncodeMode::Full) }?;
+    let _waiting = wait_edge(py, id)?;
     let (w, seq, result) = dispatch(py, id, "prepare", move |py, ctx| {
         jobs::run_set_main(py, ctx, &ns)
     })?;
