@@ -51,9 +51,11 @@ rust-test: venvs
 	cargo test -p manygil-core
 	PYO3_PYTHON=$(PY313) cargo test -p manygil-python
 
-py-lint: venvs
+py-lint: build
 	.venv/3.13/bin/ruff check python tests bench
 	.venv/3.13/bin/ruff format --check python tests bench
+	@# The .pyi stub must match the built native module (names and signatures).
+	cd target && ../.venv/$(DEMO_VERSION)/bin/python -m mypy.stubtest manygil._native
 
 # One pytest run per version (the bench command's own tests only on DEMO_VERSION, which has
 # every backend), two at a time: most tests wait on interpreters, threads and subprocesses

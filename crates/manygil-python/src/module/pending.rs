@@ -45,19 +45,19 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
             ml_name: c"wait".as_ptr(),
             ml_meth: PyMethodDefPointer { PyCFunctionFast: pending_wait },
             ml_flags: METH_FASTCALL,
-            ml_doc: c"wait(timeout=None, /) -> tuple[bool, object]\n\nBlock until the call completes; TimeoutError if it does not within timeout.".as_ptr(),
+            ml_doc: c"wait($self, timeout=None, /)\n--\n\nBlock until the call completes; TimeoutError if it does not within timeout.".as_ptr(),
         },
         PyMethodDef {
             ml_name: c"done".as_ptr(),
             ml_meth: PyMethodDefPointer { PyCFunctionFast: pending_done },
             ml_flags: METH_FASTCALL,
-            ml_doc: c"done() -> bool".as_ptr(),
+            ml_doc: c"done($self, /)\n--\n\nWhether the outcome has arrived.".as_ptr(),
         },
         PyMethodDef {
             ml_name: c"interrupt".as_ptr(),
             ml_meth: PyMethodDefPointer { PyCFunctionFast: pending_interrupt },
             ml_flags: METH_FASTCALL,
-            ml_doc: c"interrupt() -> bool\n\nRaise KeyboardInterrupt inside the call if it is running.".as_ptr(),
+            ml_doc: c"interrupt($self, /)\n--\n\nRaise KeyboardInterrupt inside the call if it is running.".as_ptr(),
         },
         PyMethodDef::zeroed(),
     ];

@@ -72,14 +72,14 @@ pool_entry!(c_is_running => is_running);
 /// Create the `PoolCore` type for `module`'s interpreter.
 pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 9] = [
-        pool_method!(c"is_running", c_is_running, c"is_running(seq, /) -> bool"),
-        pool_method!(c"submit", c_submit, c"submit(future, fn, args, kwargs, timeout, /) -> int"),
-        pool_method!(c"submit_chunk", c_submit_chunk, c"submit_chunk(fn, items, timeout, /) -> PendingCall"),
-        pool_method!(c"cancel", c_cancel, c"cancel(seq, /) -> bool\n\nInterrupt task seq if running (True), else skip it when dequeued."),
-        pool_method!(c"cancel_all", c_cancel_all, c"cancel_all(interrupt, /)\n\nCancel all queued tasks; interrupt running ones if interrupt."),
-        pool_method!(c"shutdown", c_shutdown, c"shutdown(wait, /)"),
-        pool_method!(c"stats", c_stats, c"stats() -> dict"),
-        pool_method!(c"broken", c_broken, c"broken() -> str | None"),
+        pool_method!(c"is_running", c_is_running, c"is_running($self, seq, /)\n--\n\nWhether task seq runs now."),
+        pool_method!(c"submit", c_submit, c"submit($self, future, fn, args, kwargs, timeout, /)\n--\n\nQueue fn(*args, **kwargs); its outcome completes future. Returns the task number."),
+        pool_method!(c"submit_chunk", c_submit_chunk, c"submit_chunk($self, fn, items, timeout, /)\n--\n\nQueue [fn(*a) for a in items] as one task; returns a PendingCall."),
+        pool_method!(c"cancel", c_cancel, c"cancel($self, seq, /)\n--\n\nInterrupt task seq if running (True), else skip it when dequeued."),
+        pool_method!(c"cancel_all", c_cancel_all, c"cancel_all($self, interrupt, /)\n--\n\nCancel all queued tasks; interrupt running ones if interrupt."),
+        pool_method!(c"shutdown", c_shutdown, c"shutdown($self, wait, /)\n--\n\nStop taking tasks; with wait, join the workers."),
+        pool_method!(c"stats", c_stats, c"stats($self, /)\n--\n\nActivity counters."),
+        pool_method!(c"broken", c_broken, c"broken($self, /)\n--\n\nWhy the pool is broken, or None."),
         PyMethodDef::zeroed(),
     ];
     static mut SLOTS: [PyType_Slot; 4] = [
