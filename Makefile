@@ -65,6 +65,11 @@ PYTEST_RUNS = $(addprefix pytest-,$(VERSIONS)) pytest-debug
 py-test: build
 	@mkdir -p target
 	@$(MAKE) --no-print-directory -j2 $(PYTEST_RUNS)
+	@# One closing line with the totals of every run above.
+	@for f in $(addprefix target/,$(addsuffix .log,$(PYTEST_RUNS))); do tail -n 1 $$f; done \
+	    | awk '{for (i = 1; i < NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; \
+	        if ($$(i+1) ~ /^failed/) f += $$i; if ($$(i+1) ~ /^skipped/) s += $$i } } \
+	        END { printf "pytest: %d passed, %d failed, %d skipped\n", p, f, s }'
 
 pytest-%: build
 	@sel="not bench"; [ "$*" = "$(DEMO_VERSION)" ] && sel=""; \
