@@ -252,3 +252,11 @@ def test_a_call_cycle_is_refused_instead_of_hanging(two_interps):
         a.call(helpers.call_into, b.id, a.id)
     assert f"{a.id} -> {b.id} -> {a.id}" in str(e.value) or f"{b.id} -> {a.id}" in str(e.value)
     assert a.call(helpers.add, 2, 2) == 4 and b.call(helpers.add, 3, 3) == 6
+
+
+def test_call_eval_and_exec_use_main_like_the_stdlib(interp):
+    interp.exec("y = 40")
+    assert interp.call(eval, "y + 2") == 42
+    interp.call(exec, "z = y * 2")
+    assert interp.call(helpers.main_value, "z") == 80
+    assert interp.call(eval, "y", {"y": 1}) == 1, "an explicit namespace is respected"

@@ -24,8 +24,15 @@ pub(crate) fn run_call(
 ) -> Outcome {
     let r = (|| -> PyResult<Value> {
         let func = decode(py, func)?;
-        let args = decode(py, args)?;
+        let mut args = decode(py, args)?;
         let kwargs = decode(py, kwargs)?;
+        if frameless_eval_or_exec(py, &func, &args, &kwargs)? {
+            // As in 3.14's stdlib: call(eval, "expr") evaluates in the interpreter's __main__
+            // (a job has no Python frame for eval/exec to take globals from).
+            // SAFETY: a 1-tuple (checked above); borrowed item kept alive by `args`.
+            let source = unsafe { Owned::from_borrowed(py, PyTuple_GET_ITEM(args.as_ptr(), 0)) };
+            args = new_tuple(py, vec![source, main_dict(py)?])?;
+        }
         // SAFETY: attached; `args` is a tuple and `kwargs` a dict by construction of the
         // caller (module functions check both before encoding).
         let res = unsafe {
@@ -77,6 +84,32 @@ pub(crate) fn run_set_main(py: Attached<'_>, ctx: &JobCtx<'_>, ns: &Value) -> Ou
         Ok(Value::None)
     })();
     finish(py, ctx, r)
+}
+
+/// Whether this is `eval(source)` or `exec(source)` with no namespace given.
+fn frameless_eval_or_exec(
+    py: Attached<'_>,
+    func: &Owned,
+    args: &Owned,
+    kwargs: &Owned,
+) -> PyResult<bool> {
+    // SAFETY: attached; `args` is a tuple and `kwargs` a dict (decoded from the caller's).
+    let one_arg =
+        unsafe { PyTuple_GET_SIZE(args.as_ptr()) == 1 && PyDict_Size(kwargs.as_ptr()) == 0 };
+    if !one_arg {
+        return Ok(false);
+    }
+    // SAFETY: attached; returns a borrowed dict of this interpreter's builtins.
+    let builtins = unsafe { PyEval_GetBuiltins() };
+    for name in [c"eval", c"exec"] {
+        // SAFETY: attached; borrowed lookup in a dict; NUL-terminated key.
+        let f = unsafe { PyDict_GetItemString(builtins, name.as_ptr()) };
+        if f == func.as_ptr() {
+            return Ok(true);
+        }
+    }
+    let _ = py;
+    Ok(false)
 }
 
 fn main_dict(py: Attached<'_>) -> PyResult<Owned> {
