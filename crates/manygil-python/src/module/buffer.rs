@@ -16,8 +16,10 @@ use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::tstate::detached;
 use crate::ffi::*;
 
-use super::handles::{make_type, new_object, this, Handle, TypeDef};
-use super::params::{self, getter, guard_c, kw_entry, kw_method, property, Call};
+use super::handles::{make_type, new_object, Handle, TypeDef};
+use super::params::{
+    self, getter, guard_c, handle_accessor, kw_entry, kw_method, kw_new, property, Call,
+};
 
 /// Copies larger than this release the GIL.
 const DETACH_COPY: usize = 1 << 20;
@@ -74,7 +76,7 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
         TypeDef {
             name: c"manygil.SharedBuffer",
             doc: DOC,
-            new: buffer_new,
+            new: c_buffer_new,
             methods: (&raw mut METHODS).cast(),
             getset: Some((&raw mut GETSET).cast()),
             extra: &extra,
@@ -93,29 +95,18 @@ fn alloc_error(py: Attached<'_>, e: BufferError) -> PyErrSet {
     unsafe { err::raise(py, PyExc_MemoryError, &e.to_string()) }
 }
 
-unsafe extern "C" fn buffer_new(
-    subtype: *mut PyTypeObject,
-    args: *mut PyObject,
-    kwargs: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: what CPython passed to this running tp_new.
-    let call = unsafe { Call::tuple_dict(args, kwargs) };
-    super::guard(|py| {
-        let [size] = call.bind(py, "SharedBuffer", [c"size"], 1)?;
-        let size = params::count(py, "size", size.ok_or(PyErrSet)?)?;
-        let memory = SharedMemory::new(size).map_err(|e| alloc_error(py, e))?;
-        let handle = Handle::Buffer(SharedBuffer::new(Arc::new(memory)));
-        // SAFETY: `subtype` is our SharedBuffer type (it is final).
-        unsafe { new_object(py, subtype, handle) }
-    })
+kw_new!(c_buffer_new => buffer_new);
+
+fn buffer_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [size] = call.bind(py, "SharedBuffer", [c"size"], 1)?;
+    let size = params::count(py, "size", size.ok_or(PyErrSet)?)?;
+    let memory = SharedMemory::new(size).map_err(|e| alloc_error(py, e))?;
+    let handle = Handle::Buffer(SharedBuffer::new(Arc::new(memory)));
+    // SAFETY: `subtype` is our SharedBuffer type (it is final).
+    unsafe { new_object(py, subtype, handle) }
 }
 
-fn buffer_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a SharedBuffer> {
-    match this(py, slf)? {
-        Handle::Buffer(b) => Ok(b),
-        _ => Err(err::type_error(py, "expected a manygil.SharedBuffer")),
-    }
-}
+handle_accessor!(buffer_of, Buffer, SharedBuffer, "manygil.SharedBuffer");
 
 fn from_bytes(py: Attached<'_>, cls: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     let [data] = call.bind(py, "from_bytes", [c"data"], 1)?;

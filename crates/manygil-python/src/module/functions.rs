@@ -40,6 +40,7 @@ macro_rules! entry {
     };
 }
 
+/// A METH_FASTCALL `PyMethodDef` (shared by the module's functions and its types' methods).
 macro_rules! method {
     ($name:literal, $c_name:ident, $doc:literal) => {
         PyMethodDef {
@@ -52,6 +53,8 @@ macro_rules! method {
         }
     };
 }
+
+pub(crate) use method;
 
 entry!(c_create => create);
 entry!(c_destroy => destroy);
@@ -281,8 +284,12 @@ fn is_running(py: Attached<'_>, _m: *mut PyObject, argv: &[*mut PyObject]) -> Py
 }
 
 /// Encode `(callable, args, kwargs)` after checking their types.
-fn encode_call(py: Attached<'_>, argv: &[*mut PyObject]) -> PyResult<(Value, Value, Value)> {
-    let (func, a, kw) = (argv[1], argv[2], argv[3]);
+pub(crate) fn encode_call(
+    py: Attached<'_>,
+    func: *mut PyObject,
+    a: *mut PyObject,
+    kw: *mut PyObject,
+) -> PyResult<(Value, Value, Value)> {
     if !args::is_instance(a, &raw mut PyTuple_Type) {
         return Err(err::type_error(
             py,
@@ -430,7 +437,7 @@ fn call_fn(py: Attached<'_>, _m: *mut PyObject, argv: &[*mut PyObject]) -> PyRes
     args::count(py, "call", argv, 4, 5)?;
     let id = args::interp_id(py, argv[0])?;
     let timeout = args::timeout(py, argv.get(4).copied())?;
-    let (f, a, kw) = encode_call(py, argv)?;
+    let (f, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
     let _waiting = wait_edge(py, id)?;
     let (w, seq, result) = dispatch(py, id, "call into", move |py, ctx| {
         jobs::run_call(py, ctx, &f, &a, &kw)
@@ -468,7 +475,7 @@ fn set_main_attrs(py: Attached<'_>, _m: *mut PyObject, argv: &[*mut PyObject]) -
 fn submit(py: Attached<'_>, module: *mut PyObject, argv: &[*mut PyObject]) -> PyResult<Owned> {
     args::count(py, "submit", argv, 4, 4)?;
     let id = args::interp_id(py, argv[0])?;
-    let (f, a, kw) = encode_call(py, argv)?;
+    let (f, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
     let (w, seq, result) = dispatch(py, id, "call into", move |py, ctx| {
         jobs::run_call(py, ctx, &f, &a, &kw)
     })?;

@@ -28,6 +28,36 @@ macro_rules! kw_entry {
 }
 pub(crate) use kw_entry;
 
+/// Define a handle type's `tp_new` around `fn(py, subtype, &Call) -> PyResult<Owned>`.
+macro_rules! kw_new {
+    ($c_name:ident => $body:path) => {
+        unsafe extern "C" fn $c_name(
+            subtype: *mut PyTypeObject,
+            args: *mut PyObject,
+            kwargs: *mut PyObject,
+        ) -> *mut PyObject {
+            // SAFETY: what CPython passed to this running tp_new.
+            let call = unsafe { $crate::module::params::Call::tuple_dict(args, kwargs) };
+            $crate::module::guard(|py| $body(py, subtype, &call))
+        }
+    };
+}
+pub(crate) use kw_new;
+
+/// Define `fn $name(py, slf) -> PyResult<&State>`: the state of a handle of one kind, or a
+/// `TypeError` naming the expected type.
+macro_rules! handle_accessor {
+    ($name:ident, $variant:ident, $state:ty, $type_name:literal) => {
+        fn $name<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a $state> {
+            match $crate::module::handles::this(py, slf)? {
+                $crate::module::handles::Handle::$variant(state) => Ok(state),
+                _ => Err(err::type_error(py, concat!("expected a ", $type_name))),
+            }
+        }
+    };
+}
+pub(crate) use handle_accessor;
+
 /// A `PyMethodDef` for an entry made by [`kw_entry!`] (`static` for a static method).
 macro_rules! kw_method {
     (@ $name:literal, $c_name:ident, $doc:expr, $flags:expr) => {

@@ -15,6 +15,7 @@ use crate::interp::jobs::Outcome;
 use crate::interp::worker::InterruptReason;
 use crate::interp::Interrupt;
 
+use super::functions::method;
 use super::{args, guard, state};
 
 /// The Rust side of a `PendingCall`.
@@ -41,24 +42,9 @@ struct PendingObject {
 /// Create the `PendingCall` type for `module`'s interpreter.
 pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 4] = [
-        PyMethodDef {
-            ml_name: c"wait".as_ptr(),
-            ml_meth: PyMethodDefPointer { PyCFunctionFast: pending_wait },
-            ml_flags: METH_FASTCALL,
-            ml_doc: c"wait($self, timeout=None, /)\n--\n\nBlock until the call completes; TimeoutError if it does not within timeout.".as_ptr(),
-        },
-        PyMethodDef {
-            ml_name: c"done".as_ptr(),
-            ml_meth: PyMethodDefPointer { PyCFunctionFast: pending_done },
-            ml_flags: METH_FASTCALL,
-            ml_doc: c"done($self, /)\n--\n\nWhether the outcome has arrived.".as_ptr(),
-        },
-        PyMethodDef {
-            ml_name: c"interrupt".as_ptr(),
-            ml_meth: PyMethodDefPointer { PyCFunctionFast: pending_interrupt },
-            ml_flags: METH_FASTCALL,
-            ml_doc: c"interrupt($self, /)\n--\n\nRaise KeyboardInterrupt inside the call if it is running.".as_ptr(),
-        },
+        method!(c"wait", pending_wait, c"wait($self, timeout=None, /)\n--\n\nBlock until the call completes; TimeoutError if it does not within timeout."),
+        method!(c"done", pending_done, c"done($self, /)\n--\n\nWhether the outcome has arrived."),
+        method!(c"interrupt", pending_interrupt, c"interrupt($self, /)\n--\n\nRaise KeyboardInterrupt inside the call if it is running."),
         PyMethodDef::zeroed(),
     ];
     static mut SLOTS: [PyType_Slot; 3] = [

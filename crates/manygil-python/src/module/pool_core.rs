@@ -20,6 +20,7 @@ use crate::interp::worker::InterruptReason;
 use crate::pool::main_tstate::{self, MainRef};
 use crate::pool::{Payload, Pool, PoolConfig, Refused, Reply, Task};
 
+use super::functions::{encode_call, method};
 use super::{args, guard};
 
 /// Instance layout.
@@ -29,19 +30,6 @@ struct PoolObject {
     ob_base: PyObject,
     /// `Arc::into_raw` of the pool; NULL only after dealloc.
     pool: *const Pool,
-}
-
-macro_rules! pool_method {
-    ($name:literal, $func:ident, $doc:literal) => {
-        PyMethodDef {
-            ml_name: $name.as_ptr(),
-            ml_meth: PyMethodDefPointer {
-                PyCFunctionFast: $func,
-            },
-            ml_flags: METH_FASTCALL,
-            ml_doc: $doc.as_ptr(),
-        }
-    };
 }
 
 macro_rules! pool_entry {
@@ -72,14 +60,14 @@ pool_entry!(c_is_running => is_running);
 /// Create the `PoolCore` type for `module`'s interpreter.
 pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 9] = [
-        pool_method!(c"is_running", c_is_running, c"is_running($self, seq, /)\n--\n\nWhether task seq runs now."),
-        pool_method!(c"submit", c_submit, c"submit($self, future, fn, args, kwargs, timeout, /)\n--\n\nQueue fn(*args, **kwargs); its outcome completes future. Returns the task number."),
-        pool_method!(c"submit_chunk", c_submit_chunk, c"submit_chunk($self, fn, items, timeout, /)\n--\n\nQueue [fn(*a) for a in items] as one task; returns a PendingCall."),
-        pool_method!(c"cancel", c_cancel, c"cancel($self, seq, /)\n--\n\nInterrupt task seq if running (True), else skip it when dequeued."),
-        pool_method!(c"cancel_all", c_cancel_all, c"cancel_all($self, interrupt, /)\n--\n\nCancel all queued tasks; interrupt running ones if interrupt."),
-        pool_method!(c"shutdown", c_shutdown, c"shutdown($self, wait, /)\n--\n\nStop taking tasks; with wait, join the workers."),
-        pool_method!(c"stats", c_stats, c"stats($self, /)\n--\n\nActivity counters."),
-        pool_method!(c"broken", c_broken, c"broken($self, /)\n--\n\nWhy the pool is broken, or None."),
+        method!(c"is_running", c_is_running, c"is_running($self, seq, /)\n--\n\nWhether task seq runs now."),
+        method!(c"submit", c_submit, c"submit($self, future, fn, args, kwargs, timeout, /)\n--\n\nQueue fn(*args, **kwargs); its outcome completes future. Returns the task number."),
+        method!(c"submit_chunk", c_submit_chunk, c"submit_chunk($self, fn, items, timeout, /)\n--\n\nQueue [fn(*a) for a in items] as one task; returns a PendingCall."),
+        method!(c"cancel", c_cancel, c"cancel($self, seq, /)\n--\n\nInterrupt task seq if running (True), else skip it when dequeued."),
+        method!(c"cancel_all", c_cancel_all, c"cancel_all($self, interrupt, /)\n--\n\nCancel all queued tasks; interrupt running ones if interrupt."),
+        method!(c"shutdown", c_shutdown, c"shutdown($self, wait, /)\n--\n\nStop taking tasks; with wait, join the workers."),
+        method!(c"stats", c_stats, c"stats($self, /)\n--\n\nActivity counters."),
+        method!(c"broken", c_broken, c"broken($self, /)\n--\n\nWhy the pool is broken, or None."),
         PyMethodDef::zeroed(),
     ];
     static mut SLOTS: [PyType_Slot; 4] = [
@@ -225,36 +213,6 @@ fn refused(py: Attached<'_>, why: Refused) -> PyErrSet {
             err::raise_manygil(py, c"BrokenPool", &format!("the pool is broken: {text}"))
         }
     }
-}
-
-/// Encode `(fn, args, kwargs)` after checking their types (as `Interpreter.call` does).
-fn encode_call(
-    py: Attached<'_>,
-    f: *mut PyObject,
-    a: *mut PyObject,
-    kw: *mut PyObject,
-) -> PyResult<(Value, Value, Value)> {
-    if !args::is_instance(a, &raw mut PyTuple_Type) || !args::is_instance(kw, &raw mut PyDict_Type)
-    {
-        return Err(err::type_error(
-            py,
-            "args must be a tuple and kwargs a dict",
-        ));
-    }
-    // SAFETY: attached; a borrowed argument.
-    if unsafe { PyCallable_Check(f) } == 0 {
-        return Err(err::type_error(
-            py,
-            &format!("{} object is not callable", err::type_name(py, f)),
-        ));
-    }
-    // SAFETY: (three encodes) valid borrowed arguments of this interpreter.
-    let fv = unsafe { encode(py, f, EncodeMode::Full) }?;
-    // SAFETY: as above.
-    let av = unsafe { encode(py, a, EncodeMode::Full) }?;
-    // SAFETY: as above.
-    let kv = unsafe { encode(py, kw, EncodeMode::Full) }?;
-    Ok((fv, av, kv))
 }
 
 fn submit(

@@ -18,7 +18,7 @@ use crate::ffi::*;
 use super::args;
 use super::blocking::block_on;
 use super::handles::{make_type, new_object, raise_from, this, Handle, TypeDef};
-use super::params::{self, getter, kw_entry, kw_method, property, Call};
+use super::params::{self, getter, kw_entry, kw_method, kw_new, property, Call};
 
 const DOC: &std::ffi::CStr = c"Queue(maxsize=0)
 --
@@ -90,7 +90,7 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
         TypeDef {
             name: c"manygil.Queue",
             doc: DOC,
-            new: queue_new,
+            new: c_queue_new,
             methods: (&raw mut METHODS).cast(),
             getset: Some((&raw mut GETSET).cast()),
             extra: &extra,
@@ -114,22 +114,16 @@ kw_entry!(c_wait_any => wait_any_fn);
 getter!(g_maxsize => maxsize);
 getter!(g_closed => closed);
 
-unsafe extern "C" fn queue_new(
-    subtype: *mut PyTypeObject,
-    args: *mut PyObject,
-    kwargs: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: what CPython passed to this running tp_new.
-    let call = unsafe { Call::tuple_dict(args, kwargs) };
-    super::guard(|py| {
-        let [maxsize] = call.bind(py, "Queue", [c"maxsize"], 0)?;
-        let maxsize = match maxsize {
-            Some(m) => params::count(py, "maxsize", m)?,
-            None => 0,
-        };
-        // SAFETY: `subtype` is our Queue type (it is final).
-        unsafe { new_object(py, subtype, Handle::Queue(Arc::new(Queue::new(maxsize)))) }
-    })
+kw_new!(c_queue_new => queue_new);
+
+fn queue_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [maxsize] = call.bind(py, "Queue", [c"maxsize"], 0)?;
+    let maxsize = match maxsize {
+        Some(m) => params::count(py, "maxsize", m)?,
+        None => 0,
+    };
+    // SAFETY: `subtype` is our Queue type (it is final).
+    unsafe { new_object(py, subtype, Handle::Queue(Arc::new(Queue::new(maxsize)))) }
 }
 
 /// The queue of `slf` (a `Queue` or, for `_wait_any`, any object).

@@ -14,7 +14,7 @@ use crate::ffi::*;
 
 use super::blocking::{block_on, owner_id};
 use super::handles::{make_type, new_object, this, Handle, TypeDef};
-use super::params::{self, getter, kw_entry, kw_method, property, Call};
+use super::params::{self, getter, handle_accessor, kw_entry, kw_method, kw_new, property, Call};
 
 /// `acquire`: try now (GIL held), then, if `blocking`, wait up to `timeout` (GIL released).
 pub(crate) fn acquire_with(
@@ -82,7 +82,7 @@ pub(crate) fn create_lock_type(py: Attached<'_>, module: *mut PyObject) -> PyRes
         TypeDef {
             name: c"manygil.Lock",
             doc: LOCK_DOC,
-            new: lock_new,
+            new: c_lock_new,
             methods: (&raw mut METHODS).cast(),
             getset: None,
             extra: &[],
@@ -95,26 +95,15 @@ kw_entry!(c_lock_release => lock_release);
 kw_entry!(c_lock_exit => lock_exit);
 kw_entry!(c_lock_locked => lock_locked);
 
-unsafe extern "C" fn lock_new(
-    subtype: *mut PyTypeObject,
-    args: *mut PyObject,
-    kwargs: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: what CPython passed to this running tp_new.
-    let call = unsafe { Call::tuple_dict(args, kwargs) };
-    super::guard(|py| {
-        call.bind(py, "Lock", [], 0)?;
-        // SAFETY: `subtype` is our (final) Lock type.
-        unsafe { new_object(py, subtype, Handle::Lock(Arc::new(Lock::new()))) }
-    })
+kw_new!(c_lock_new => lock_new);
+
+fn lock_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "Lock", [], 0)?;
+    // SAFETY: `subtype` is our (final) Lock type.
+    unsafe { new_object(py, subtype, Handle::Lock(Arc::new(Lock::new()))) }
 }
 
-fn lock_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<Lock>> {
-    match this(py, slf)? {
-        Handle::Lock(l) => Ok(l),
-        _ => Err(err::type_error(py, "expected a manygil.Lock")),
-    }
-}
+handle_accessor!(lock_of, Lock, Arc<Lock>, "manygil.Lock");
 
 fn lock_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     let lock = lock_of(py, slf)?;
@@ -172,7 +161,7 @@ pub(crate) fn create_rlock_type(py: Attached<'_>, module: *mut PyObject) -> PyRe
         TypeDef {
             name: c"manygil.RLock",
             doc: RLOCK_DOC,
-            new: rlock_new,
+            new: c_rlock_new,
             methods: (&raw mut METHODS).cast(),
             getset: None,
             extra: &[],
@@ -187,26 +176,15 @@ kw_entry!(c_rlock_locked => rlock_locked);
 kw_entry!(c_rlock_is_owned => rlock_is_owned);
 kw_entry!(c_rlock_count => rlock_count);
 
-unsafe extern "C" fn rlock_new(
-    subtype: *mut PyTypeObject,
-    args: *mut PyObject,
-    kwargs: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: what CPython passed to this running tp_new.
-    let call = unsafe { Call::tuple_dict(args, kwargs) };
-    super::guard(|py| {
-        call.bind(py, "RLock", [], 0)?;
-        // SAFETY: `subtype` is our (final) RLock type.
-        unsafe { new_object(py, subtype, Handle::RLock(Arc::new(RLock::new()))) }
-    })
+kw_new!(c_rlock_new => rlock_new);
+
+fn rlock_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "RLock", [], 0)?;
+    // SAFETY: `subtype` is our (final) RLock type.
+    unsafe { new_object(py, subtype, Handle::RLock(Arc::new(RLock::new()))) }
 }
 
-fn rlock_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<RLock>> {
-    match this(py, slf)? {
-        Handle::RLock(l) => Ok(l),
-        _ => Err(err::type_error(py, "expected a manygil.RLock")),
-    }
-}
+handle_accessor!(rlock_of, RLock, Arc<RLock>, "manygil.RLock");
 
 fn rlock_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     let lock = rlock_of(py, slf)?;
@@ -295,7 +273,7 @@ pub(crate) fn create_semaphore_type(py: Attached<'_>, module: *mut PyObject) -> 
         TypeDef {
             name: c"manygil.Semaphore",
             doc: SEMAPHORE_DOC,
-            new: semaphore_new,
+            new: c_semaphore_new,
             methods: (&raw mut METHODS).cast(),
             getset: Some((&raw mut GETSET).cast()),
             extra: &[],
@@ -329,7 +307,7 @@ pub(crate) fn create_bounded_semaphore_type(
         TypeDef {
             name: c"manygil.BoundedSemaphore",
             doc: BOUNDED_DOC,
-            new: bounded_semaphore_new,
+            new: c_bounded_semaphore_new,
             methods: (&raw mut METHODS).cast(),
             getset: Some((&raw mut GETSET).cast()),
             extra: &[],
@@ -350,33 +328,25 @@ fn initial_value(py: Attached<'_>, func: &str, call: &Call<'_>) -> PyResult<usiz
     usize::try_from(v).map_err(|_| err::value_error(py, "semaphore initial value must be >= 0"))
 }
 
-unsafe extern "C" fn semaphore_new(
-    subtype: *mut PyTypeObject,
-    args: *mut PyObject,
-    kwargs: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: what CPython passed to this running tp_new.
-    let call = unsafe { Call::tuple_dict(args, kwargs) };
-    super::guard(|py| {
-        let v = initial_value(py, "Semaphore", &call)?;
-        // SAFETY: `subtype` is our (final) Semaphore type.
-        unsafe { new_object(py, subtype, Handle::Semaphore(Arc::new(Semaphore::new(v)))) }
-    })
+kw_new!(c_semaphore_new => semaphore_new);
+
+fn semaphore_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+    let v = initial_value(py, "Semaphore", call)?;
+    // SAFETY: `subtype` is our (final) Semaphore type.
+    unsafe { new_object(py, subtype, Handle::Semaphore(Arc::new(Semaphore::new(v)))) }
 }
 
-unsafe extern "C" fn bounded_semaphore_new(
+kw_new!(c_bounded_semaphore_new => bounded_semaphore_new);
+
+fn bounded_semaphore_new(
+    py: Attached<'_>,
     subtype: *mut PyTypeObject,
-    args: *mut PyObject,
-    kwargs: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: what CPython passed to this running tp_new.
-    let call = unsafe { Call::tuple_dict(args, kwargs) };
-    super::guard(|py| {
-        let v = initial_value(py, "BoundedSemaphore", &call)?;
-        let sem = Arc::new(BoundedSemaphore::new(v));
-        // SAFETY: `subtype` is our (final) BoundedSemaphore type.
-        unsafe { new_object(py, subtype, Handle::BoundedSemaphore(sem)) }
-    })
+    call: &Call<'_>,
+) -> PyResult<Owned> {
+    let v = initial_value(py, "BoundedSemaphore", call)?;
+    let sem = Arc::new(BoundedSemaphore::new(v));
+    // SAFETY: `subtype` is our (final) BoundedSemaphore type.
+    unsafe { new_object(py, subtype, Handle::BoundedSemaphore(sem)) }
 }
 
 /// Either kind of semaphore.

@@ -11,8 +11,8 @@ use crate::ffi::tstate::detached;
 use crate::ffi::*;
 
 use super::blocking::block_on;
-use super::handles::{make_type, new_object, raise_from, this, Handle, TypeDef};
-use super::params::{self, getter, kw_entry, kw_method, property, Call};
+use super::handles::{make_type, new_object, raise_from, Handle, TypeDef};
+use super::params::{self, getter, handle_accessor, kw_entry, kw_method, kw_new, property, Call};
 
 const NO_GETSET: PyGetSetDef = PyGetSetDef {
     name: std::ptr::null(),
@@ -65,7 +65,7 @@ pub(crate) fn create_barrier_type(py: Attached<'_>, module: *mut PyObject) -> Py
         TypeDef {
             name: c"manygil.Barrier",
             doc: BARRIER_DOC,
-            new: barrier_new,
+            new: c_barrier_new,
             methods: (&raw mut METHODS).cast(),
             getset: Some((&raw mut GETSET).cast()),
             extra: &[],
@@ -80,44 +80,33 @@ getter!(g_parties => parties);
 getter!(g_n_waiting => n_waiting);
 getter!(g_broken => broken);
 
-unsafe extern "C" fn barrier_new(
-    subtype: *mut PyTypeObject,
-    args: *mut PyObject,
-    kwargs: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: what CPython passed to this running tp_new.
-    let call = unsafe { Call::tuple_dict(args, kwargs) };
-    super::guard(|py| {
-        let [parties, action, timeout] =
-            call.bind(py, "Barrier", [c"parties", c"action", c"timeout"], 1)?;
-        let parties = params::int(py, "parties", parties.ok_or(PyErrSet)?)?;
-        let parties = usize::try_from(parties)
-            .ok()
-            .and_then(NonZeroUsize::new)
-            .ok_or_else(|| err::value_error(py, &format!("parties must be >= 1, got {parties}")))?;
-        if !params::is_none(action) {
-            return Err(err::value_error(
-                py,
-                "manygil.Barrier does not support an action (it would have to run in one \
-                 interpreter while all wait): run it where wait() returned 0",
-            ));
-        }
-        let timeout = params::sync_timeout(py, timeout)?;
-        let state = BarrierState {
-            barrier: Barrier::new(parties, None),
-            timeout,
-        };
-        // SAFETY: `subtype` is our (final) Barrier type.
-        unsafe { new_object(py, subtype, Handle::Barrier(Arc::new(state))) }
-    })
+kw_new!(c_barrier_new => barrier_new);
+
+fn barrier_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [parties, action, timeout] =
+        call.bind(py, "Barrier", [c"parties", c"action", c"timeout"], 1)?;
+    let parties = params::int(py, "parties", parties.ok_or(PyErrSet)?)?;
+    let parties = usize::try_from(parties)
+        .ok()
+        .and_then(NonZeroUsize::new)
+        .ok_or_else(|| err::value_error(py, &format!("parties must be >= 1, got {parties}")))?;
+    if !params::is_none(action) {
+        return Err(err::value_error(
+            py,
+            "manygil.Barrier does not support an action (it would have to run in one \
+             interpreter while all wait): run it where wait() returned 0",
+        ));
+    }
+    let timeout = params::sync_timeout(py, timeout)?;
+    let state = BarrierState {
+        barrier: Barrier::new(parties, None),
+        timeout,
+    };
+    // SAFETY: `subtype` is our (final) Barrier type.
+    unsafe { new_object(py, subtype, Handle::Barrier(Arc::new(state))) }
 }
 
-fn barrier_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<BarrierState>> {
-    match this(py, slf)? {
-        Handle::Barrier(b) => Ok(b),
-        _ => Err(err::type_error(py, "expected a manygil.Barrier")),
-    }
-}
+handle_accessor!(barrier_of, Barrier, Arc<BarrierState>, "manygil.Barrier");
 
 fn broken_error(py: Attached<'_>) -> PyErrSet {
     raise_from(py, c"threading", c"BrokenBarrierError", "")
@@ -201,7 +190,7 @@ pub(crate) fn create_atomic_int_type(py: Attached<'_>, module: *mut PyObject) ->
         TypeDef {
             name: c"manygil.AtomicInt",
             doc: ATOMIC_DOC,
-            new: atomic_new,
+            new: c_atomic_new,
             methods: (&raw mut METHODS).cast(),
             getset: None,
             extra: &[],
@@ -215,36 +204,25 @@ kw_entry!(c_atomic_add => atomic_add);
 kw_entry!(c_atomic_swap => atomic_swap);
 kw_entry!(c_atomic_cas => atomic_cas);
 
-unsafe extern "C" fn atomic_new(
-    subtype: *mut PyTypeObject,
-    args: *mut PyObject,
-    kwargs: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: what CPython passed to this running tp_new.
-    let call = unsafe { Call::tuple_dict(args, kwargs) };
-    super::guard(|py| {
-        let [value] = call.bind(py, "AtomicInt", [c"value"], 0)?;
-        let value = match value {
-            Some(v) => params::int(py, "value", v)?,
-            None => 0,
-        };
-        // SAFETY: `subtype` is our (final) AtomicInt type.
-        unsafe {
-            new_object(
-                py,
-                subtype,
-                Handle::AtomicInt(Arc::new(AtomicInt::new(value))),
-            )
-        }
-    })
-}
+kw_new!(c_atomic_new => atomic_new);
 
-fn atomic_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<AtomicInt>> {
-    match this(py, slf)? {
-        Handle::AtomicInt(a) => Ok(a),
-        _ => Err(err::type_error(py, "expected a manygil.AtomicInt")),
+fn atomic_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [value] = call.bind(py, "AtomicInt", [c"value"], 0)?;
+    let value = match value {
+        Some(v) => params::int(py, "value", v)?,
+        None => 0,
+    };
+    // SAFETY: `subtype` is our (final) AtomicInt type.
+    unsafe {
+        new_object(
+            py,
+            subtype,
+            Handle::AtomicInt(Arc::new(AtomicInt::new(value))),
+        )
     }
 }
+
+handle_accessor!(atomic_of, AtomicInt, Arc<AtomicInt>, "manygil.AtomicInt");
 
 fn atomic_get(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     call.bind(py, "get", [], 0)?;

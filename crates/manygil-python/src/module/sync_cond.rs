@@ -20,8 +20,8 @@ use crate::ffi::tstate::detached;
 use crate::ffi::*;
 
 use super::blocking::{block_on, owner_id};
-use super::handles::{handle_of, make_type, new_object, this, Handle, TypeDef};
-use super::params::{self, kw_entry, kw_method, Call};
+use super::handles::{handle_of, make_type, new_object, Handle, TypeDef};
+use super::params::{self, handle_accessor, kw_entry, kw_method, kw_new, Call};
 use super::sync::{acquire_with, lock_args, sync_error};
 
 // --- Event -----------------------------------------------------------------------------
@@ -47,7 +47,7 @@ pub(crate) fn create_event_type(py: Attached<'_>, module: *mut PyObject) -> PyRe
         TypeDef {
             name: c"manygil.Event",
             doc: EVENT_DOC,
-            new: event_new,
+            new: c_event_new,
             methods: (&raw mut METHODS).cast(),
             getset: None,
             extra: &[],
@@ -60,26 +60,15 @@ kw_entry!(c_event_set => event_set);
 kw_entry!(c_event_clear => event_clear);
 kw_entry!(c_event_wait => event_wait);
 
-unsafe extern "C" fn event_new(
-    subtype: *mut PyTypeObject,
-    args: *mut PyObject,
-    kwargs: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: what CPython passed to this running tp_new.
-    let call = unsafe { Call::tuple_dict(args, kwargs) };
-    super::guard(|py| {
-        call.bind(py, "Event", [], 0)?;
-        // SAFETY: `subtype` is our (final) Event type.
-        unsafe { new_object(py, subtype, Handle::Event(Arc::new(Event::new()))) }
-    })
+kw_new!(c_event_new => event_new);
+
+fn event_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "Event", [], 0)?;
+    // SAFETY: `subtype` is our (final) Event type.
+    unsafe { new_object(py, subtype, Handle::Event(Arc::new(Event::new()))) }
 }
 
-fn event_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<Event>> {
-    match this(py, slf)? {
-        Handle::Event(e) => Ok(e),
-        _ => Err(err::type_error(py, "expected a manygil.Event")),
-    }
-}
+handle_accessor!(event_of, Event, Arc<Event>, "manygil.Event");
 
 fn event_is_set(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     call.bind(py, "is_set", [], 0)?;
@@ -179,7 +168,7 @@ pub(crate) fn create_condition_type(py: Attached<'_>, module: *mut PyObject) -> 
         TypeDef {
             name: c"manygil.Condition",
             doc: CONDITION_DOC,
-            new: condition_new,
+            new: c_condition_new,
             methods: (&raw mut METHODS).cast(),
             getset: None,
             extra: &[],
@@ -196,47 +185,36 @@ kw_entry!(c_cond_notify => cond_notify);
 kw_entry!(c_cond_notify_all => cond_notify_all);
 kw_entry!(c_cond_is_owned => cond_is_owned);
 
-unsafe extern "C" fn condition_new(
-    subtype: *mut PyTypeObject,
-    args: *mut PyObject,
-    kwargs: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: what CPython passed to this running tp_new.
-    let call = unsafe { Call::tuple_dict(args, kwargs) };
-    super::guard(|py| {
-        let [lock] = call.bind(py, "Condition", [c"lock"], 0)?;
-        let lock = match lock.filter(|&l| !params::is_none(Some(l))) {
-            None => CondLock::RLock(Arc::new(RLock::new())),
-            // SAFETY: a borrowed argument, alive for the call.
-            Some(l) => match unsafe { handle_of(l) } {
-                Some(Handle::Lock(l)) => CondLock::Lock(Arc::<Lock>::clone(l)),
-                Some(Handle::RLock(l)) => CondLock::RLock(l.clone()),
-                _ => {
-                    return Err(err::type_error(
-                        py,
-                        &format!(
-                            "Condition lock must be a manygil.Lock or manygil.RLock, not {}",
-                            err::type_name(py, l)
-                        ),
-                    ))
-                }
-            },
-        };
-        let state = CondState {
-            lock,
-            waiters: Mutex::new(VecDeque::new()),
-        };
-        // SAFETY: `subtype` is our (final) Condition type.
-        unsafe { new_object(py, subtype, Handle::Condition(Arc::new(state))) }
-    })
+kw_new!(c_condition_new => condition_new);
+
+fn condition_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [lock] = call.bind(py, "Condition", [c"lock"], 0)?;
+    let lock = match lock.filter(|&l| !params::is_none(Some(l))) {
+        None => CondLock::RLock(Arc::new(RLock::new())),
+        // SAFETY: a borrowed argument, alive for the call.
+        Some(l) => match unsafe { handle_of(l) } {
+            Some(Handle::Lock(l)) => CondLock::Lock(Arc::<Lock>::clone(l)),
+            Some(Handle::RLock(l)) => CondLock::RLock(l.clone()),
+            _ => {
+                return Err(err::type_error(
+                    py,
+                    &format!(
+                        "Condition lock must be a manygil.Lock or manygil.RLock, not {}",
+                        err::type_name(py, l)
+                    ),
+                ))
+            }
+        },
+    };
+    let state = CondState {
+        lock,
+        waiters: Mutex::new(VecDeque::new()),
+    };
+    // SAFETY: `subtype` is our (final) Condition type.
+    unsafe { new_object(py, subtype, Handle::Condition(Arc::new(state))) }
 }
 
-fn cond_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<CondState>> {
-    match this(py, slf)? {
-        Handle::Condition(c) => Ok(c),
-        _ => Err(err::type_error(py, "expected a manygil.Condition")),
-    }
-}
+handle_accessor!(cond_of, Condition, Arc<CondState>, "manygil.Condition");
 
 fn cond_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     let cond = cond_of(py, slf)?;
