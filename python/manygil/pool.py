@@ -227,7 +227,7 @@ class Pool(cf.Executor):
     def _map_results(self, fn, chunks, end_time, buffersize) -> Iterator:
         pending: collections.deque = collections.deque()
         core = self._core
-        ahead = buffersize if buffersize is not None else None
+        ahead = buffersize
         chunks = iter(chunks)
 
         def refill():

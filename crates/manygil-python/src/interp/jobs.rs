@@ -160,7 +160,7 @@ fn interrupt_value(reason: InterruptReason) -> Value {
 
 /// The tuple the caller's `manygil._remote.rebuild` reads:
 /// `(name, qualname, module, msg, formatted, errdisplay, pickled_or_None)`.
-fn exc_record(
+pub(crate) fn exc_record(
     name: &str,
     module: &str,
     msg: &str,

@@ -66,7 +66,7 @@ pub struct RemoteError {
 }
 
 impl RemoteError {
-    fn from_record(record: &Value) -> RemoteError {
+    pub(crate) fn from_record(record: &Value) -> RemoteError {
         let text = |i: usize| match record {
             Value::Tuple(items) => match items.get(i) {
                 Some(Value::Str(s)) => s.to_string(),

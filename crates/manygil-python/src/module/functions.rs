@@ -408,15 +408,14 @@ fn stuck_record() -> Value {
     let msg = "the task ran past its timeout and could not be interrupted: it is running code \
                that does not check for signals (e.g. a long C call); its interpreter stays busy \
                until that code returns";
-    Value::Tuple(vec![
-        Value::Str("TimeoutError".into()),
-        Value::Str("TimeoutError".into()),
-        Value::Str("builtins".into()),
-        Value::Str(msg.into()),
-        Value::Str(format!("TimeoutError: {msg}").into()),
-        Value::Str("".into()),
+    jobs::exc_record(
+        "TimeoutError",
+        "builtins",
+        msg,
+        &format!("TimeoutError: {msg}"),
+        "",
         Value::None,
-    ])
+    )
 }
 
 /// `(True, result)` or `(False, exception_record)`.

@@ -87,17 +87,12 @@ pub(crate) fn setup_worker(
         Ok(())
     })();
     r.map_err(|PyErrSet| {
-        let record = jobs::capture_exception(py);
-        match record {
-            Value::Tuple(items) => match items.get(5).or(items.get(4)) {
-                Some(Value::Str(s)) if !s.is_empty() => s.to_string(),
-                _ => match items.get(4) {
-                    Some(Value::Str(s)) => s.to_string(),
-                    _ => "the initializer raised".to_owned(),
-                },
-            },
-            _ => "the initializer raised".to_owned(),
-        }
+        // The full traceback when there is one, else `Type: message`.
+        let e = crate::interp::RemoteError::from_record(&jobs::capture_exception(py));
+        [e.traceback, e.formatted]
+            .into_iter()
+            .find(|t| !t.is_empty())
+            .unwrap_or_else(|| "the initializer raised".to_owned())
     })
 }
 
@@ -243,15 +238,14 @@ fn deliver_cancelled(py: Attached<'_>, reply: Reply) {
 
 fn cancelled_record() -> Value {
     let msg = "the task was cancelled before it started";
-    Value::Tuple(vec![
-        Value::Str("CancelledError".into()),
-        Value::Str("CancelledError".into()),
-        Value::Str("concurrent.futures".into()),
-        Value::Str(msg.into()),
-        Value::Str(format!("CancelledError: {msg}").into()),
-        Value::Str("".into()),
+    jobs::exc_record(
+        "CancelledError",
+        "concurrent.futures",
+        msg,
+        &format!("CancelledError: {msg}"),
+        "",
         Value::None,
-    ])
+    )
 }
 
 fn report_unraisable(m: Attached<'_>, fut: &Owned) {
