@@ -46,3 +46,27 @@ def run_file(path: str, *args: str, timeout: float = 60) -> subprocess.Completed
     return subprocess.run(
         [sys.executable, path, *args], capture_output=True, text=True, timeout=timeout, env=env
     )
+
+
+def sigint_when_ready(path: str, *, settle: float = 0.3, timeout: float = 30):
+    """Run script ``path``; once it prints ``ready``, wait ``settle`` seconds and send SIGINT.
+
+    Returns ``(returncode, stdout after "ready", stderr, seconds from the signal to exit)``.
+    """
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.Popen(
+        [sys.executable, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(settle)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=timeout)
+        elapsed = time.monotonic() - t0
+    finally:
+        proc.kill()
+    return proc.returncode, out, err, elapsed

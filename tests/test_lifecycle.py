@@ -4,13 +4,11 @@ open, functions from the main script, fork, and Ctrl-C."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from conftest import run_file, write_script
+from conftest import run_file, sigint_when_ready, write_script
 
 
 def test_exit_is_clean_with_interpreters_still_open(tmp_path):
@@ -179,19 +177,7 @@ def test_ctrl_c_interrupts_a_blocked_call_promptly(tmp_path):
         print("still usable", i.call(helpers.add, 1, 1), flush=True)
         """,
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    p = subprocess.Popen(
-        [sys.executable, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        assert p.stdout.readline().strip() == "ready"
-        time.sleep(0.3)
-        t0 = time.monotonic()
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
-        elapsed = time.monotonic() - t0
-    finally:
-        p.kill()
-    assert p.returncode == 0, err
+    rc, out, err, elapsed = sigint_when_ready(path, settle=0.3)
+    assert rc == 0, err
     assert out.split("\n")[:2] == ["interrupted", "still usable 2"], out + err
     assert elapsed < 10, "returned without waiting for the task"

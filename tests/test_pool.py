@@ -8,7 +8,6 @@ import concurrent.futures as cf
 import gc
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -17,7 +16,7 @@ import weakref
 import helpers
 import manygil
 import pytest
-from conftest import run_file, write_script
+from conftest import run_file, sigint_when_ready, write_script
 from manygil import BrokenPool, Pool
 
 
@@ -350,21 +349,9 @@ def test_ctrl_c_during_map_returns_promptly_and_exits_cleanly(tmp_path):
             list(p.map(helpers.spin_forever_arg, range(100)))
         """,
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.Popen(
-        [sys.executable, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(0.5)
-        t0 = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-        elapsed = time.monotonic() - t0
-    finally:
-        proc.kill()
+    rc, out, err, elapsed = sigint_when_ready(path, settle=0.5)
     assert "KeyboardInterrupt" in err, err
-    assert proc.returncode != 0 and proc.returncode != -signal.SIGSEGV
+    assert rc != 0 and rc != -signal.SIGSEGV
     assert "Fatal Python error" not in err and "Segmentation" not in err
     assert elapsed < 15
 

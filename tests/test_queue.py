@@ -6,7 +6,6 @@ import asyncio
 import collections
 import os
 import queue as stdqueue
-import signal
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ import handle_helpers as hh
 import helpers
 import manygil
 import pytest
-from conftest import write_script
+from conftest import sigint_when_ready, write_script
 
 # --- basics ----------------------------------------------------------------------------
 
@@ -406,20 +405,8 @@ def test_ctrl_c_interrupts_a_blocked_get(tmp_path):
         print("still usable", q.get(timeout=5), flush=True)
         """,
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    p = subprocess.Popen(
-        [sys.executable, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        assert p.stdout.readline().strip() == "ready"
-        time.sleep(0.3)
-        t0 = time.monotonic()
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
-        elapsed = time.monotonic() - t0
-    finally:
-        p.kill()
-    assert p.returncode == 0, err
+    rc, out, err, elapsed = sigint_when_ready(path, settle=0.3)
+    assert rc == 0, err
     assert out.split("\n")[:2] == ["interrupted", "still usable 1"], out + err
     assert elapsed < 10
 

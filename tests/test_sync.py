@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -13,7 +10,7 @@ import handle_helpers as hh
 import helpers
 import manygil
 import pytest
-from conftest import write_script
+from conftest import sigint_when_ready, write_script
 
 # --- Lock ------------------------------------------------------------------------------
 
@@ -354,16 +351,6 @@ def test_ctrl_c_interrupts_a_blocked_acquire(tmp_path):
             print("interrupted", lock.locked(), flush=True)
         """,
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    p = subprocess.Popen(
-        [sys.executable, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        assert p.stdout.readline().strip() == "ready"
-        time.sleep(0.3)
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
-    finally:
-        p.kill()
-    assert p.returncode == 0, err
+    rc, out, err, _ = sigint_when_ready(path, settle=0.3)
+    assert rc == 0, err
     assert out.strip() == "interrupted True", out + err
