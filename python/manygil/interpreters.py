@@ -127,10 +127,12 @@ class Interpreter:
 
     @property
     def id(self) -> int:
+        """The process-unique interpreter id (0 is the main interpreter)."""
         return self._id
 
     @property
     def whence(self) -> str:
+        """Where the interpreter was created: "runtime init", "manygil" or "unknown"."""
         return _WHENCE_TO_STR.get(self._whence, "unknown")
 
     def is_running(self) -> bool:

@@ -300,6 +300,7 @@ class Pool(cf.Executor):
 
     @property
     def max_workers(self) -> int:
+        """The number of workers the pool keeps."""
         return self._max_workers
 
 
