@@ -190,3 +190,9 @@ def call_into(target_id, *then):
     if then:
         return target.call(call_into, *then)
     return target.call(add, 1, 1)
+
+
+def wait_event_then(event, value):
+    """Block on a manygil.Event (shared with the caller), then return value."""
+    event.wait()
+    return value

@@ -83,3 +83,42 @@ def test_bad_arguments_name_the_problem(interp):
 def test_shutdown_is_refused_outside_main(interp):
     with pytest.raises(manygil.ExecutionFailed, match="only be called from the main"):
         interp.exec("from manygil import _native; _native.shutdown()")
+
+
+def test_pending_call_waited_by_two_threads_gives_both_the_result(interp):
+    """Two threads of one interpreter block in wait() on the same PendingCall at once.
+
+    Both must get the result: a waiter must never take the result from under another one
+    (which then reported the interpreter as closed), nor see a second mutable borrow of
+    the call's state.
+    """
+    import threading
+
+    for round_ in range(5):
+        gate = manygil.Event()
+        pending = _native.submit(interp.id, helpers.wait_event_then, (gate, round_), {})
+        got: list[object] = []
+
+        def waiter(pending=pending, got=got):
+            try:
+                got.append(pending.wait(30))
+            except BaseException as e:  # noqa: BLE001 - recorded and asserted below
+                got.append(e)
+
+        threads = [threading.Thread(target=waiter) for _ in range(2)]
+        for t in threads:
+            t.start()
+        deadline = 30.0
+        import time
+
+        start = time.monotonic()
+        while pending.waiting() < 2:  # both threads are blocked inside wait()
+            assert time.monotonic() - start < deadline, "waiters never blocked"
+            time.sleep(0.001)
+        assert not pending.done()
+        gate.set()
+        for t in threads:
+            t.join(30)
+        assert got == [(True, round_), (True, round_)], got
+        assert pending.waiting() == 0
+        assert pending.wait(0) == (True, round_)

@@ -1,4 +1,4 @@
-"""manygil's exception classes (the native module raises these by name)."""
+"""manygil's exception classes."""
 
 from __future__ import annotations
 
@@ -10,21 +10,13 @@ __all__ = [  # and BrokenPool, defined lazily below
 ]
 
 
-class InterpreterError(Exception):
-    """A manygil interpreter cannot do what was asked (e.g. closing a running one)."""
-
-
-class InterpreterNotFoundError(InterpreterError):
-    """The interpreter does not exist (any more), or was not created by manygil."""
-
-
-class NotShareableError(TypeError):
-    """An object cannot be sent to another interpreter.
-
-    Raised on the sending side, before anything is sent. The message names the object's
-    type and, where there is one, the way to make it shareable.
-    """
-
+# Made by the native module in each interpreter (with these stdlib bases), so that Rust
+# raises them without looking anything up: see crates/manygil-python/src/handles/errors.rs.
+from ._native import (  # noqa: E402
+    InterpreterError,  # Exception
+    InterpreterNotFoundError,  # InterpreterError
+    NotShareableError,  # TypeError
+)
 
 _EXEC_FAILURE_STR = """
 {superstr}

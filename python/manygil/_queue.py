@@ -15,7 +15,6 @@ on the readable fd, resolves the futures its waiting coroutines sleep on, and ea
 from __future__ import annotations
 
 import os
-import queue as _stdqueue
 import weakref
 
 from . import _native
@@ -32,30 +31,12 @@ __all__ = [
 Queue = _native.Queue
 
 
-class QueueError(Exception):
-    """Base class of the errors of :class:`manygil.Queue` operations."""
-
-
-class QueueEmpty(QueueError, _stdqueue.Empty):
-    """``get(block=False)``, ``get_nowait()``, or ``get(timeout=...)`` found no item.
-
-    Also a :class:`queue.Empty`, so code written for :mod:`queue` catches it.
-    """
-
-
-class QueueFull(QueueError, _stdqueue.Full):
-    """``put(block=False)``, ``put_nowait()``, or ``put(timeout=...)`` found no room.
-
-    Also a :class:`queue.Full`.
-    """
-
-
-_ShutDown = getattr(_stdqueue, "ShutDown", None)  # 3.13+
-
-
-class QueueClosed(QueueError, *((_ShutDown,) if _ShutDown is not None else ())):
-    """The queue was closed with ``close()``: raised by every put, and by gets once the
-    remaining items are taken. Also a :class:`queue.ShutDown` (Python 3.13+)."""
+# QueueError, QueueEmpty (also a queue.Empty), QueueFull (also a queue.Full) and
+# QueueClosed (also a queue.ShutDown) are made by the native module in each interpreter.
+QueueError = _native.QueueError
+QueueEmpty = _native.QueueEmpty
+QueueFull = _native.QueueFull
+QueueClosed = _native.QueueClosed
 
 
 def wait_any(queues, timeout=None):

@@ -35,9 +35,3 @@ __all__ = [
     "BrokenBarrierError",
     "AtomicInt",
 ]
-
-
-def _check_interrupts():
-    """Called by blocking waits in sub-interpreters between wait slices: entering this
-    frame is where CPython raises an exception scheduled for this thread by an
-    ``Interpreter`` interrupt (``PyThreadState_SetAsyncExc``)."""

@@ -14,6 +14,7 @@ pub mod buffer;
 pub mod queue;
 pub mod sync;
 pub mod value;
+pub mod waits;
 pub mod worker;
 
 pub use value::Value;

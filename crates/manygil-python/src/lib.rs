@@ -1,11 +1,21 @@
 //! manygil's CPython glue, written on `pyo3-ffi` (PyO3's module machinery cannot load in
 //! own-GIL sub-interpreters).
 //!
-//! - [`Worker`]: the Rust API: an own-GIL interpreter on its own thread, driven from Rust.
-//! - `module`: the `manygil._native` extension module (imports in every interpreter).
-//! - `interp`: interpreter lifecycle on worker threads, jobs, interrupts, the registry.
+//! Folders, each depending only on those listed before it (a lower folder never reaches
+//! up; `docs/design.md` draws the picture):
+//!
+//! - `ffi`: the C-API gate: attach tokens, owned references, errors, thread-state
+//!   switching, entry points (panics caught), argument parsing.
+//! - `runtime`: process-wide facts: the main thread, the main script, main-interpreter
+//!   references held by Rust, the blocking-wait policy, the fork guard.
+//! - `handles`: the shared handle types (SharedBuffer, Lock, RLock, Semaphore, Event,
+//!   Condition, Barrier, AtomicInt), one object layout, their encode/decode, module state.
 //! - `codec`: Python objects ⇄ [`Value`].
-//! - `ffi`: the only module that touches the C-API directly.
+//! - `queue`: `manygil.Queue`, the handle that carries values (so it sits above the codec).
+//! - `interp`: interpreters on worker threads, jobs, interrupts, `PendingCall`, the
+//!   interpreter functions of the module, and the Rust [`Worker`] API.
+//! - `pool`: the executor core behind `manygil.Pool`.
+//! - `module`: the `manygil._native` module definition, slots and method table.
 //!
 //! Invariants held throughout:
 //! - No `PyObject*` is reachable from another interpreter: data crosses as [`Value`].
@@ -13,13 +23,16 @@
 //!   called.
 //! - Interpreters are created and ended under one process-wide mutex, never while a GIL is
 //!   held; each is ended on the thread that created it.
-//! - Every `extern "C"` entry catches panics.
+//! - Every `extern "C"` entry catches panics (`ffi::entry`).
 
 mod codec;
 mod ffi;
+mod handles;
 mod interp;
 mod module;
 mod pool;
+mod queue;
+mod runtime;
 
 pub use interp::{Error, RemoteError, Worker};
 pub use manygil_core::Value;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Select, Sender, TryRecvError};
 
 /// Why [`Completion::wait`] returned without a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -75,5 +75,57 @@ impl<T> Completion<T> {
     /// The result if it is already there.
     pub fn try_take(&self) -> Option<T> {
         self.rx.try_recv().ok()
+    }
+
+    /// The result if it is there (`Ok(Some)`), nothing yet (`Ok(None)`), or
+    /// [`WaitError::Abandoned`] if it will never come (or was already taken).
+    pub fn poll(&self) -> Result<Option<T>, WaitError> {
+        match self.rx.try_recv() {
+            Ok(v) => Ok(Some(v)),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(WaitError::Abandoned),
+        }
+    }
+
+    /// Block until [`poll`](Self::poll) would not return `Ok(None)` (the result arrived or
+    /// the completer is gone), without consuming anything, or until `timeout` passes
+    /// (`None`: forever). Returns whether it is ready. Lets several waiters wait on one
+    /// completion while one of them, under their own lock, takes the result.
+    pub fn wait_ready(&self, timeout: Option<Duration>) -> bool {
+        let mut sel = Select::new();
+        sel.recv(&self.rx);
+        match timeout {
+            None => {
+                sel.ready();
+                true
+            }
+            Some(t) => sel.ready_timeout(t).is_ok(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_ready_does_not_consume_and_poll_sees_abandoned_after_take() {
+        let (done, result) = completion::<u32>();
+        assert!(!result.wait_ready(Some(Duration::from_millis(1))));
+        done.complete(7);
+        assert!(result.wait_ready(None));
+        assert!(result.wait_ready(Some(Duration::ZERO)));
+        assert_eq!(result.poll(), Ok(Some(7)));
+        // Taken: the completer is gone, so every later poll says so at once.
+        assert!(result.wait_ready(None));
+        assert_eq!(result.poll(), Err(WaitError::Abandoned));
+    }
+
+    #[test]
+    fn dropped_completer_is_ready_and_abandoned() {
+        let (done, result) = completion::<u32>();
+        drop(done);
+        assert!(result.wait_ready(None));
+        assert_eq!(result.poll(), Err(WaitError::Abandoned));
     }
 }

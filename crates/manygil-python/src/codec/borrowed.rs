@@ -2,7 +2,7 @@
 //!
 //! A `bytes` object is immutable and its buffer never moves, so another thread may read it
 //! while the object is alive. The value keeps the object alive through a
-//! [`MainRef`](crate::pool::main_tstate::MainRef), released in the main interpreter once the
+//! [`MainRef`](crate::runtime::main_ref::MainRef), released in the main interpreter once the
 //! receiver has made its copy and the value is dropped. Only the main interpreter lends
 //! (its lifetime covers every worker's); other interpreters copy.
 
@@ -12,7 +12,7 @@ use manygil_core::value::{ExternalBytes, ExternalSource};
 use manygil_core::Value;
 
 use crate::ffi::*;
-use crate::pool::main_tstate::MainRef;
+use crate::runtime::main_ref::MainRef;
 
 /// Payloads from this size up are lent instead of copied (below it a copy is cheaper than
 /// the bookkeeping).
@@ -48,7 +48,7 @@ impl ExternalSource for LentBytes {
 ///
 /// `obj` is an exact `bytes` object of the attached interpreter.
 pub(crate) unsafe fn borrow_bytes(py: Attached<'_>, obj: *mut PyObject) -> Option<Value> {
-    if !crate::module::is_main_interpreter(py) {
+    if !crate::ffi::is_main_interpreter(py) {
         return None;
     }
     // SAFETY: exact bytes (caller's duty); AsString/Size cannot fail for it.

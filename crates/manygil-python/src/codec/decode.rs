@@ -121,7 +121,7 @@ fn decode_at(py: Attached<'_>, value: &Value, depth: usize) -> PyResult<Owned> {
                 )?;
                 call(py, &loads, &[&data])
             }
-            Value::Shared(shared) => crate::module::handles::decode_handle(py, shared),
+            Value::Shared(shared) => crate::handles::decode_handle(py, shared),
         }
     }
 }

@@ -28,7 +28,7 @@ pub(crate) unsafe fn encode(
     obj: *mut PyObject,
     mode: EncodeMode,
 ) -> PyResult<Value> {
-    crate::pool::main_tstate::release_deferred(py);
+    crate::runtime::main_ref::release_deferred(py);
     let mut enc = Encoder { py, mode, depth: 0 };
     // SAFETY: forwarded from the caller.
     match unsafe { enc.encode(obj) } {
@@ -59,7 +59,7 @@ pub(crate) unsafe fn encode(
 
 /// Raise `manygil.NotShareableError(msg)`.
 pub(crate) fn not_shareable(py: Attached<'_>, msg: &str) -> PyErrSet {
-    err::raise_manygil(py, c"NotShareableError", msg)
+    crate::handles::errors::raise(py, crate::handles::errors::Exc::NotShareable, msg)
 }
 
 enum Failure {
@@ -147,7 +147,7 @@ impl Encoder<'_> {
             if tp == &raw mut PyFrozenSet_Type {
                 return self.nested(|e| e.iterable(obj)).map(Value::FrozenSet);
             }
-            if let Some(shared) = crate::module::handles::encode_handle(self.py, obj)? {
+            if let Some(shared) = crate::handles::encode_handle(self.py, obj)? {
                 return Ok(Value::Shared(shared));
             }
             if self.mode == EncodeMode::NativeOnly {

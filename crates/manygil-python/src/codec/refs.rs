@@ -67,7 +67,7 @@ pub(crate) fn reference_to(py: Attached<'_>, obj: *mut PyObject) -> PyResult<Opt
         return Ok(None); // <locals>, <lambda>: not reachable by name
     }
     let module = canonical_module(&module).to_owned();
-    if module == "__main__" && !crate::module::main_script_known() {
+    if module == "__main__" && !crate::runtime::main_script::known() {
         return Ok(None); // interactive session / -c: other interpreters cannot load it
     }
     match lookup_here(py, &module, &qualname) {
@@ -121,7 +121,7 @@ pub(crate) fn resolve(py: Attached<'_>, module: &str, qualname: &str) -> PyResul
         }
         // SAFETY: attached.
         unsafe { PyErr_Clear() };
-        if crate::module::is_main_interpreter(py) {
+        if crate::ffi::is_main_interpreter(py) {
             return real_err(py, module, qualname);
         }
         let loader = import_attr(py, c"manygil._mainscript", c"main_module")?;
@@ -130,9 +130,9 @@ pub(crate) fn resolve(py: Attached<'_>, module: &str, qualname: &str) -> PyResul
             let cause = err::take(py);
             let why = err::describe(py, cause.as_ptr());
             let _ = e;
-            err::raise_manygil(
+            crate::handles::errors::raise(
                 py,
-                c"NotShareableError",
+                crate::handles::errors::Exc::NotShareable,
                 &format!(
                     "cannot find {qualname:?} in the main script from this interpreter ({why}): \
                      other interpreters load the script without running its \

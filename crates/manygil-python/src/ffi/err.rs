@@ -46,20 +46,6 @@ pub(crate) fn runtime_error(py: Attached<'_>, msg: &str) -> PyErrSet {
     unsafe { raise(py, PyExc_RuntimeError, msg) }
 }
 
-/// Raise an exception class from the pure-Python module `manygil._errors` (the package's
-/// exception hierarchy), falling back to `RuntimeError` if that module cannot be imported.
-pub(crate) fn raise_manygil(py: Attached<'_>, class: &std::ffi::CStr, msg: &str) -> PyErrSet {
-    match super::import_attr(py, c"manygil._errors", class) {
-        // SAFETY: the attribute is one of manygil's exception classes, alive while `cls` is.
-        Ok(cls) => unsafe { raise(py, cls.as_ptr(), msg) },
-        Err(PyErrSet) => {
-            // SAFETY: attached; clear the import error before raising ours.
-            unsafe { PyErr_Clear() };
-            runtime_error(py, msg)
-        }
-    }
-}
-
 /// Take the currently set exception (there must be one).
 pub(crate) fn take(py: Attached<'_>) -> Owned {
     // SAFETY: attached; returns a new reference or NULL when nothing is set.

@@ -4,10 +4,14 @@
 //! - [`Attached`]: proof that the current thread has an attached thread state.
 //! - [`err`]: fetching, raising and describing Python exceptions.
 //! - [`tstate`]: detaching and re-attaching around blocking waits.
+//! - [`entry`]: entry points (panics caught) and the macros that define them.
+//! - [`args`]: binding and converting arguments, with errors that name them.
 //!
 //! Other modules use `crate::ffi::*` and these wrappers; the raw C-API names they need are
 //! re-exported from here so that every use of the C-API can be found in one place.
 
+pub(crate) mod args;
+pub(crate) mod entry;
 pub(crate) mod err;
 mod owned;
 pub(crate) mod tstate;
@@ -116,6 +120,41 @@ pub(crate) fn call(py: Attached<'_>, callable: &Owned, args: &[&Owned]) -> err::
             ),
         )
     }
+}
+
+/// Whether the attached interpreter is the main interpreter.
+pub(crate) fn is_main_interpreter(_py: Attached<'_>) -> bool {
+    // SAFETY: a thread state is attached (py); both calls only read runtime state.
+    unsafe { PyInterpreterState_Get() == PyInterpreterState_Main() }
+}
+
+/// The id of the attached interpreter.
+pub(crate) fn current_interpreter_id(_py: Attached<'_>) -> i64 {
+    // SAFETY: a thread state is attached (py), so the current interpreter is valid.
+    unsafe { PyInterpreterState_GetID(PyInterpreterState_Get()) }
+}
+
+/// The OS-level ident of the current thread (`threading.get_ident()`).
+pub(crate) fn current_thread_ident() -> u64 {
+    // SAFETY: callable from any thread, attached or not.
+    unsafe { PyThread_get_thread_ident() as u64 }
+}
+
+/// `obj.name` as a new reference.
+pub(crate) fn get_attr(py: Attached<'_>, obj: &Owned, name: &CStr) -> err::PyResult<Owned> {
+    // SAFETY: attached (py); `obj` is a valid object; `name` is NUL-terminated.
+    unsafe { Owned::from_new(py, PyObject_GetAttrString(obj.as_ptr(), name.as_ptr())) }
+}
+
+/// An `int` object's value as `u64` (`OverflowError` if it does not fit).
+pub(crate) fn as_u64(_py: Attached<'_>, obj: &Owned) -> err::PyResult<u64> {
+    // SAFETY: attached (py); `obj` is a valid object (TypeError if not an int).
+    let v = unsafe { PyLong_AsUnsignedLongLong(obj.as_ptr()) };
+    // SAFETY: attached.
+    if v == u64::MAX && unsafe { !PyErr_Occurred().is_null() } {
+        return Err(err::PyErrSet);
+    }
+    Ok(v)
 }
 
 /// C-API functions pyo3-ffi does not declare.

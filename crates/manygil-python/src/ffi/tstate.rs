@@ -22,12 +22,3 @@ pub(crate) fn detached<R>(py: Attached<'_>, f: impl FnOnce() -> R) -> R {
     let _guard = Reattach(ts);
     f()
 }
-
-/// Whether this thread is the main thread of the main interpreter, the only place where
-/// Python signal handlers (Ctrl-C) run.
-pub(crate) fn in_main_thread_of_main_interpreter(_py: Attached<'_>) -> bool {
-    // SAFETY: attached; both calls only read runtime state.
-    let main = unsafe { PyInterpreterState_Get() == PyInterpreterState_Main() };
-    // SAFETY: always callable.
-    main && unsafe { PyThread_get_thread_ident() } as u64 == crate::module::main_thread_ident()
-}

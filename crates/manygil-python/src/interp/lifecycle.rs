@@ -7,6 +7,8 @@
 use std::ffi::CStr;
 use std::ptr;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use parking_lot::Mutex;
 
 use crate::ffi::*;
@@ -15,6 +17,15 @@ use crate::ffi::*;
 /// (concurrent creation is unsafe on 3.12 and not well-tested after: gh-123134).
 /// Holds no data; only its critical sections matter.
 pub(crate) static LIFECYCLE: Mutex<()> = Mutex::new(());
+
+/// Number of interpreters made by [`create`] and not yet ended by [`end`] (pool workers
+/// included). Changed only while [`LIFECYCLE`] is held.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// How many manygil interpreters exist now (pool workers included).
+pub(crate) fn live() -> usize {
+    LIVE.load(Ordering::Acquire)
+}
 
 /// The configuration of every manygil interpreter: its own GIL and allocator, only
 /// extensions that declare per-interpreter-GIL support, no fork/exec/daemon threads.
@@ -83,6 +94,7 @@ pub(crate) unsafe fn create() -> Result<NewInterpreter, String> {
             };
             return Err(msg);
         }
+        LIVE.fetch_add(1, Ordering::AcqRel);
         Ok(NewInterpreter { tstate: sub })
     }
 }
@@ -102,6 +114,7 @@ pub(crate) unsafe fn end(tstate: *mut PyThreadState) {
         PyEval_RestoreThread(tstate);
         Py_EndInterpreter(tstate);
     }
+    LIVE.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// Release [`LIFECYCLE`] if a thread that no longer exists (in a forked child) held it.

@@ -5,12 +5,18 @@
 //! - `worker`: the worker thread, its inbox and interrupts.
 //! - `jobs`: calls / exec / prepare_main as run inside the interpreter.
 //! - `registry`: live interpreters by id.
-//! - `waits`: refusing synchronous calls that would wait in a cycle.
+//! - `api`, `calls`: the interpreter functions of `manygil._native`.
+//! - `pending`: `PendingCall`, a call running in another interpreter.
+//!
+//! Refusing synchronous calls that would wait in a cycle is the core's `waits`.
 
+pub(crate) mod api;
+pub(crate) mod calls;
+pub(crate) mod fork_guard;
 pub(crate) mod jobs;
 pub(crate) mod lifecycle;
+pub(crate) mod pending;
 pub(crate) mod registry;
-pub(crate) mod waits;
 pub(crate) mod worker;
 
 use std::sync::Arc;
@@ -248,9 +254,23 @@ pub(crate) fn wait_for_python<T>(
     result: &Completion<T>,
     timeout: Option<Duration>,
 ) -> Result<Result<T, WaitError>, crate::ffi::err::PyErrSet> {
+    wait_in_slices(py, worker, seq, timeout, |slice| result.wait(slice))
+}
+
+/// The waiting policy of [`wait_for_python`] around any `step`, which waits (detached) for
+/// at most the slice it is given (`None`: forever) and returns `Err(WaitError::Timeout)` if
+/// nothing happened.
+pub(crate) fn wait_in_slices<T>(
+    py: Attached<'_>,
+    worker: &dyn Interrupt,
+    seq: u64,
+    timeout: Option<Duration>,
+    mut step: impl FnMut(Option<Duration>) -> Result<T, WaitError>,
+) -> Result<Result<T, WaitError>, crate::ffi::err::PyErrSet> {
     const SLICE: Duration = Duration::from_millis(20);
-    let interruptible = crate::ffi::tstate::in_main_thread_of_main_interpreter(py);
-    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let interruptible = crate::runtime::main_thread::is_current(py);
+    // A deadline too far to represent is no deadline.
+    let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
     loop {
         let slice = match (interruptible, deadline) {
             (false, None) => None,
@@ -261,7 +281,7 @@ pub(crate) fn wait_for_python<T>(
                     .min(SLICE),
             ),
         };
-        let got = crate::ffi::tstate::detached(py, || result.wait(slice));
+        let got = crate::ffi::tstate::detached(py, || step(slice));
         match got {
             Err(WaitError::Timeout) => {
                 if deadline.is_some_and(|d| std::time::Instant::now() >= d) {

@@ -333,7 +333,7 @@ fn worker_main(
     if shared.owns_inbox {
         drop(shared.inbox.drain());
     }
-    crate::pool::main_tstate::release_for_this_thread();
+    crate::runtime::main_ref::release_for_this_thread();
     let mut ended = shared.lifecycle.lock();
     *ended = true;
     // SAFETY: `ts` is this interpreter's only thread state (interrupters delete theirs

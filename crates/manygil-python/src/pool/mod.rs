@@ -2,14 +2,15 @@
 //!
 //! - `task`: what a worker does with one pool task, and how the result reaches the caller.
 //! - `watchdog`: interrupts tasks that run past their timeout.
-//! - `main_tstate`: a worker thread's thread state for the main interpreter, and
-//!   [`main_tstate::MainRef`], a main-interpreter object held from Rust.
+//! - `at_exit`: the main interpreter's exit hook (pools, then interpreters).
+//! - `native`: the `manygil._native.PoolCore` type the Python `Pool` drives.
 //!
 //! All workers take tasks from one shared [`Inbox`] (first free worker wins). Task sequence
 //! numbers are process-unique, so a task can be cancelled or interrupted by number whether it
 //! is queued (skipped when dequeued) or running (interrupted in its interpreter).
 
-pub(crate) mod main_tstate;
+pub(crate) mod at_exit;
+pub(crate) mod native;
 pub(crate) mod task;
 mod watchdog;
 
@@ -337,15 +338,6 @@ enum WorkerStart {
     Initializer(String),
     /// The interpreter could not be created.
     Interpreter(String),
-}
-
-/// How many pool workers are alive in the process.
-pub(crate) fn live_workers() -> usize {
-    POOLS
-        .lock()
-        .iter()
-        .map(|p| p.worker_count() + p.retired.lock().len())
-        .sum()
 }
 
 /// Stop every pool at process exit: the tasks already queued still run (as with the

@@ -18,8 +18,8 @@ use crate::ffi::*;
 use crate::interp::jobs::{self, Outcome};
 use crate::interp::worker::JobCtx;
 
-use super::main_tstate::{self, MainRef};
 use super::Pool;
+use crate::runtime::main_ref::{self, MainRef};
 
 /// What to run.
 pub(crate) enum Payload {
@@ -161,10 +161,10 @@ fn deliver(py: Attached<'_>, reply: Reply, outcome: Outcome) {
     match reply {
         Reply::Slot(done) => done.complete(outcome),
         Reply::Future(fut) => {
-            main_tstate::with_main(py, move |m| {
+            main_ref::with_main(py, move |m| {
                 // SAFETY: the main interpreter is attached (inside with_main).
                 let fut = unsafe { fut.into_owned(m) };
-                main_tstate::release_deferred(m);
+                main_ref::release_deferred(m);
                 if call_deliver(m, &fut, outcome).is_err() {
                     report_unraisable(m, &fut);
                 }
@@ -207,10 +207,10 @@ fn deliver_cancelled(py: Attached<'_>, reply: Reply) {
     match reply {
         Reply::Slot(done) => done.complete(Err(cancelled_record())),
         Reply::Future(fut) => {
-            main_tstate::with_main(py, move |m| {
+            main_ref::with_main(py, move |m| {
                 // SAFETY: main is attached.
                 let fut = unsafe { fut.into_owned(m) };
-                main_tstate::release_deferred(m);
+                main_ref::release_deferred(m);
                 let r = (|| -> PyResult<()> {
                     let name = new_str(m, "_deliver_cancelled")?;
                     let argv = [fut.as_ptr()];

@@ -1,4 +1,4 @@
-//! `manygil.Event` and `manygil.Condition`.
+//! `manygil.Condition`.
 //!
 //! The condition is [`CondState`]: the core's [`CondLock`] plus a FIFO of waiters, each
 //! parked on its own core [`Semaphore`] (the algorithm of `threading.Condition`). It is
@@ -12,96 +12,18 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use manygil_core::sync::{CondLock, Event, Lock, RLock, Semaphore};
+use manygil_core::sync::{CondLock, Lock, RLock, Semaphore};
 use parking_lot::Mutex;
 
+use crate::ffi::args::{self, Call};
+use crate::ffi::entry::{kw_entry, kw_method, kw_new};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::tstate::detached;
 use crate::ffi::*;
+use crate::handles::blocking::{block_on, owner_id};
 
-use super::blocking::{block_on, owner_id};
-use super::handles::{handle_of, make_type, new_object, Handle, TypeDef};
-use super::params::{self, handle_accessor, kw_entry, kw_method, kw_new, Call};
-use super::sync::{acquire_with, lock_args, sync_error};
-
-// --- Event -----------------------------------------------------------------------------
-
-const EVENT_DOC: &std::ffi::CStr = c"Event()
---
-
-A flag shared by every interpreter and thread, with threading.Event's API: set(),
-clear(), is_set() and wait(timeout=None), which blocks (GIL released; Ctrl-C in the main
-thread interrupts) until the flag is set.";
-
-pub(crate) fn create_event_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
-    static mut METHODS: [PyMethodDef; 5] = [
-        kw_method!(c"is_set", c_event_is_set, c"is_set($self, /)\n--\n\nWhether the flag is set."),
-        kw_method!(c"set", c_event_set, c"set($self, /)\n--\n\nSet the flag and wake every waiter, in every interpreter."),
-        kw_method!(c"clear", c_event_clear, c"clear($self, /)\n--\n\nClear the flag."),
-        kw_method!(c"wait", c_event_wait, c"wait($self, timeout=None)\n--\n\nBlock (GIL released) until the flag is set, for at most timeout seconds (None:\nforever); return True if it is (or was set during the wait), False on timeout."),
-        PyMethodDef::zeroed(),
-    ];
-    make_type(
-        py,
-        module,
-        TypeDef {
-            name: c"manygil.Event",
-            doc: EVENT_DOC,
-            new: c_event_new,
-            methods: (&raw mut METHODS).cast(),
-            getset: None,
-            extra: &[],
-        },
-    )
-}
-
-kw_entry!(c_event_is_set => event_is_set);
-kw_entry!(c_event_set => event_set);
-kw_entry!(c_event_clear => event_clear);
-kw_entry!(c_event_wait => event_wait);
-
-kw_new!(c_event_new => event_new);
-
-fn event_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
-    call.bind(py, "Event", [], 0)?;
-    // SAFETY: `subtype` is our (final) Event type.
-    unsafe { new_object(py, subtype, Handle::Event(Arc::new(Event::new()))) }
-}
-
-handle_accessor!(event_of, Event, Arc<Event>, "manygil.Event");
-
-fn event_is_set(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
-    call.bind(py, "is_set", [], 0)?;
-    Ok(boolean(py, event_of(py, slf)?.is_set()))
-}
-
-fn event_set(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
-    call.bind(py, "set", [], 0)?;
-    event_of(py, slf)?.set();
-    Ok(none(py))
-}
-
-fn event_clear(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
-    call.bind(py, "clear", [], 0)?;
-    event_of(py, slf)?.clear();
-    Ok(none(py))
-}
-
-fn event_wait(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
-    let event = event_of(py, slf)?;
-    let [timeout] = call.bind(py, "wait", [c"timeout"], 0)?;
-    let timeout = params::sync_timeout(py, timeout)?;
-    if event.is_set() {
-        return Ok(boolean(py, true));
-    }
-    if timeout == Some(Duration::ZERO) {
-        return Ok(boolean(py, false));
-    }
-    // A set-then-clear that happens exactly between two slices (main thread only) is not
-    // seen; one during a slice is (the core counts sets).
-    let got = block_on(py, timeout, true, |w| event.wait(w).then_some(()))?;
-    Ok(boolean(py, got.is_some()))
-}
+use super::lock::{acquire_with, lock_args, sync_error};
+use super::{handle_of, make_type, new_object, this, Handle, TypeDef};
 
 // --- Condition -------------------------------------------------------------------------
 
@@ -149,7 +71,7 @@ with other code. wait() releases the lock and blocks (GIL released; Ctrl-C in th
 thread interrupts) until notified or the timeout passes, then re-acquires the lock.
 wait(), notify() and notify_all() raise RuntimeError unless the caller holds the lock.";
 
-pub(crate) fn create_condition_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 10] = [
         kw_method!(c"acquire", c_cond_acquire, c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the underlying lock (see Lock.acquire / RLock.acquire)."),
         kw_method!(c"release", c_cond_release, c"release($self, /)\n--\n\nRelease the underlying lock."),
@@ -189,7 +111,7 @@ kw_new!(c_condition_new => condition_new);
 
 fn condition_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
     let [lock] = call.bind(py, "Condition", [c"lock"], 0)?;
-    let lock = match lock.filter(|&l| !params::is_none(Some(l))) {
+    let lock = match lock.filter(|&l| !args::is_none(Some(l))) {
         None => CondLock::RLock(Arc::new(RLock::new())),
         // SAFETY: a borrowed argument, alive for the call.
         Some(l) => match unsafe { handle_of(l) } {
@@ -214,7 +136,13 @@ fn condition_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) 
     unsafe { new_object(py, subtype, Handle::Condition(Arc::new(state))) }
 }
 
-handle_accessor!(cond_of, Condition, Arc<CondState>, "manygil.Condition");
+/// The state of `slf`, a `manygil.Condition` (`TypeError` for any other object).
+fn cond_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<CondState>> {
+    match this(py, slf)? {
+        Handle::Condition(state) => Ok(state),
+        _ => Err(err::type_error(py, "expected a manygil.Condition")),
+    }
+}
 
 fn cond_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     let cond = cond_of(py, slf)?;
@@ -299,7 +227,7 @@ fn wait_once(py: Attached<'_>, cond: &CondState, timeout: Option<Duration>) -> P
 fn cond_wait(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     let cond = cond_of(py, slf)?;
     let [timeout] = call.bind(py, "wait", [c"timeout"], 0)?;
-    let timeout = params::sync_timeout(py, timeout)?;
+    let timeout = args::sync_timeout(py, timeout)?;
     Ok(boolean(py, wait_once(py, cond, timeout)?))
 }
 
@@ -307,12 +235,12 @@ fn cond_wait_for(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyRes
     let cond = cond_of(py, slf)?;
     let [predicate, timeout] = call.bind(py, "wait_for", [c"predicate", c"timeout"], 1)?;
     let predicate = predicate.ok_or(PyErrSet)?;
-    let timeout = params::sync_timeout(py, timeout)?;
+    let timeout = args::sync_timeout(py, timeout)?;
     let end = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         // SAFETY: attached; a borrowed callable argument.
         let result = unsafe { Owned::from_new(py, PyObject_CallNoArgs(predicate))? };
-        if params::truth(Some(result.as_ptr()), false)? {
+        if args::truth(Some(result.as_ptr()), false)? {
             return Ok(result);
         }
         let left = match (timeout, end) {
@@ -341,7 +269,7 @@ fn notify_checked(py: Attached<'_>, slf: *mut PyObject, n: usize) -> PyResult<Ow
 fn cond_notify(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     let [n] = call.bind(py, "notify", [c"n"], 0)?;
     let n = match n {
-        Some(n) => params::int(py, "n", n)?.max(0) as usize,
+        Some(n) => args::int(py, "n", n)?.max(0) as usize,
         None => 1,
     };
     notify_checked(py, slf, n)

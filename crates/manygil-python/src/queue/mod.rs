@@ -15,10 +15,11 @@ use crate::codec::{decode, encode, EncodeMode};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 
-use super::args;
-use super::blocking::block_on;
-use super::handles::{make_type, new_object, raise_from, this, Handle, TypeDef};
-use super::params::{self, getter, kw_entry, kw_method, kw_new, property, Call};
+use crate::ffi::args::{self, Call};
+use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
+use crate::handles::blocking::block_on;
+use crate::handles::errors::{self, Exc};
+use crate::handles::{make_type, new_object, this, Handle, TypeDef};
 
 const DOC: &std::ffi::CStr = c"Queue(maxsize=0)
 --
@@ -119,7 +120,7 @@ kw_new!(c_queue_new => queue_new);
 fn queue_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
     let [maxsize] = call.bind(py, "Queue", [c"maxsize"], 0)?;
     let maxsize = match maxsize {
-        Some(m) => params::count(py, "maxsize", m)?,
+        Some(m) => args::count(py, "maxsize", m)?,
         None => 0,
     };
     // SAFETY: `subtype` is our Queue type (it is final).
@@ -137,12 +138,12 @@ fn queue_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<Queue<
     }
 }
 
-fn raise_queue(py: Attached<'_>, class: &std::ffi::CStr, msg: &str) -> PyErrSet {
-    raise_from(py, c"manygil._queue", class, msg)
+fn raise_queue(py: Attached<'_>, exc: Exc, msg: &str) -> PyErrSet {
+    errors::raise(py, exc, msg)
 }
 
 fn closed_error(py: Attached<'_>) -> PyErrSet {
-    raise_queue(py, c"QueueClosed", "the queue is closed")
+    raise_queue(py, Exc::QueueClosed, "the queue is closed")
 }
 
 /// `block`/`timeout` as one wait bound: `Some(ZERO)` for a non-blocking call.
@@ -151,7 +152,7 @@ fn wait_bound(
     block: Option<*mut PyObject>,
     timeout: Option<*mut PyObject>,
 ) -> PyResult<Option<Duration>> {
-    if !params::truth(block, true)? {
+    if !args::truth(block, true)? {
         return Ok(Some(Duration::ZERO));
     }
     args::timeout(py, timeout)
@@ -183,7 +184,7 @@ fn put_item(
         Err(PutError::Full(item)) => item,
     };
     if wait == Some(Duration::ZERO) {
-        return Err(raise_queue(py, c"QueueFull", "the queue is full"));
+        return Err(raise_queue(py, Exc::QueueFull, "the queue is full"));
     }
     let mut slot = Some(item);
     let done = block_on(py, wait, true, |w| {
@@ -200,7 +201,7 @@ fn put_item(
     match done {
         Some(true) => Ok(none(py)),
         Some(false) => Err(closed_error(py)),
-        None => Err(raise_queue(py, c"QueueFull", "the queue is full")),
+        None => Err(raise_queue(py, Exc::QueueFull, "the queue is full")),
     }
 }
 
@@ -237,7 +238,7 @@ fn get_item(py: Attached<'_>, slf: *mut PyObject, wait: Option<Duration>) -> PyR
     let q = queue_of(py, slf)?;
     match take(py, q, wait)? {
         Ok(v) => decode(py, &v),
-        Err(GetError::Empty) => Err(raise_queue(py, c"QueueEmpty", "the queue is empty")),
+        Err(GetError::Empty) => Err(raise_queue(py, Exc::QueueEmpty, "the queue is empty")),
         Err(GetError::Closed) => Err(closed_error(py)),
     }
 }
@@ -305,8 +306,8 @@ fn aput(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned
 fn subscribe(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     let [fd, space] = call.bind(py, "_subscribe", [c"fd", c"space"], 2)?;
     let q = queue_of(py, slf)?;
-    let fd = params::int(py, "fd", fd.ok_or(PyErrSet)?)?;
-    let space = params::truth(space, false)?;
+    let fd = args::int(py, "fd", fd.ok_or(PyErrSet)?)?;
+    let space = args::truth(space, false)?;
     let fd = i32::try_from(fd)
         .ok()
         .filter(|&f| f >= 0)
@@ -336,7 +337,7 @@ fn subscribe(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<
 fn unsubscribe(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     let [id] = call.bind(py, "_unsubscribe", [c"id"], 1)?;
     let q = queue_of(py, slf)?;
-    let id = params::int(py, "id", id.ok_or(PyErrSet)?)?;
+    let id = args::int(py, "id", id.ok_or(PyErrSet)?)?;
     Ok(boolean(
         py,
         q.unsubscribe(SubscriptionId::from_u64(id as u64)),
@@ -382,11 +383,11 @@ fn wait_any_fn(py: Attached<'_>, _slf: *mut PyObject, call: &Call<'_>) -> PyResu
 
 unsafe extern "C" fn queue_iter(slf: *mut PyObject) -> *mut PyObject {
     // SAFETY: `slf` is a live Queue; iter(q) returns q itself.
-    super::guard(|py| Ok(unsafe { Owned::from_borrowed(py, slf) }))
+    crate::ffi::entry::guard(|py| Ok(unsafe { Owned::from_borrowed(py, slf) }))
 }
 
 unsafe extern "C" fn queue_next(slf: *mut PyObject) -> *mut PyObject {
-    super::guard(|py| {
+    crate::ffi::entry::guard(|py| {
         let q = queue_of(py, slf)?;
         match take(py, q, None)? {
             Ok(v) => decode(py, &v),

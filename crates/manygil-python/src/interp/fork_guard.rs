@@ -41,17 +41,15 @@ unsafe extern "C" fn fork_hook(
         if event.to_bytes() != b"os.fork" {
             return 0;
         }
-        let live = crate::interp::registry::ids();
-        let pool_workers = crate::pool::live_workers();
-        if live.is_empty() && pool_workers == 0 {
+        let live = super::lifecycle::live();
+        if live == 0 {
             return 0;
         }
         let msg = format!(
-            "os.fork() refused: {} manygil interpreter(s) and {pool_workers} pool worker(s) \
-             are alive, and CPython crashes a forked child while sub-interpreters exist \
+            "os.fork() refused: {live} manygil interpreter(s) (pool workers included) are \
+             alive, and CPython crashes a forked child while sub-interpreters exist \
              (gh-139759); close them (Interpreter.close(), Pool.shutdown()) first, or use \
              the 'spawn' or 'forkserver' multiprocessing start method",
-            live.len(),
         );
         // SAFETY: audit hooks run with an attached thread state; RuntimeError is builtin.
         unsafe { crate::ffi::err::raise(Attached::assume(), PyExc_RuntimeError, &msg) };

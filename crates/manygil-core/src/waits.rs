@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 static WAITS: Mutex<BTreeMap<i64, i64>> = Mutex::new(BTreeMap::new());
 
 /// A recorded wait, removed on drop.
-pub(crate) struct WaitEdge {
+pub struct WaitEdge {
     /// The waiting interpreter, if the wait was recorded.
     from: Option<i64>,
 }
@@ -23,7 +23,7 @@ impl WaitEdge {
     /// # Errors
     ///
     /// The cycle (`[from, to, ..., from]`) the wait would close.
-    pub(crate) fn enter(from: Option<i64>, to: i64) -> Result<WaitEdge, Vec<i64>> {
+    pub fn enter(from: Option<i64>, to: i64) -> Result<WaitEdge, Vec<i64>> {
         let Some(from) = from else {
             return Ok(WaitEdge { from: None });
         };

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::ffi::err::{PyErrSet, PyResult};
-use crate::ffi::tstate::{detached, in_main_thread_of_main_interpreter};
+use crate::ffi::tstate::detached;
 use crate::ffi::*;
 
 /// How long a wait spins (GIL released, retrying without sleeping) before it sleeps: a
@@ -47,10 +47,10 @@ enum Mode {
 
 impl Mode {
     fn current(py: Attached<'_>) -> Mode {
-        if in_main_thread_of_main_interpreter(py) {
+        if crate::runtime::main_thread::is_current(py) {
             return Mode::Signals;
         }
-        if super::is_main_interpreter(py) {
+        if is_main_interpreter(py) {
             Mode::Plain
         } else {
             Mode::Interrupts
@@ -76,15 +76,18 @@ impl Mode {
                 Ok(())
             }
             Mode::Interrupts => {
-                // Entering a Python frame checks the eval breaker, which raises an
+                // Entering the eval loop checks the eval breaker, which raises an
                 // exception set by PyThreadState_SetAsyncExc (Interpreter interrupts).
-                let Ok(f) = import_attr(py, c"manygil._sync", c"_check_interrupts") else {
-                    // Cannot happen once manygil is imported; never fail a wait for it.
-                    // SAFETY: attached.
-                    unsafe { PyErr_Clear() };
-                    return Ok(());
-                };
-                call(py, &f, &[]).map(drop)
+                match super::state::current(py) {
+                    Ok(st) => st.check_interrupts(py),
+                    Err(PyErrSet) => {
+                        // Cannot happen once manygil._native is imported; never fail a wait
+                        // for it.
+                        // SAFETY: attached.
+                        unsafe { PyErr_Clear() };
+                        Ok(())
+                    }
+                }
             }
             Mode::Plain => Ok(()),
         }

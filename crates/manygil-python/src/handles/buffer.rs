@@ -16,10 +16,9 @@ use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::tstate::detached;
 use crate::ffi::*;
 
-use super::handles::{make_type, new_object, Handle, TypeDef};
-use super::params::{
-    self, getter, guard_c, handle_accessor, kw_entry, kw_method, kw_new, property, Call,
-};
+use super::{make_type, new_object, this, Handle, TypeDef};
+use crate::ffi::args::{self, Call};
+use crate::ffi::entry::{getter, guard_c, kw_entry, kw_method, kw_new, property};
 
 /// Copies larger than this release the GIL.
 const DETACH_COPY: usize = 1 << 20;
@@ -99,14 +98,20 @@ kw_new!(c_buffer_new => buffer_new);
 
 fn buffer_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
     let [size] = call.bind(py, "SharedBuffer", [c"size"], 1)?;
-    let size = params::count(py, "size", size.ok_or(PyErrSet)?)?;
+    let size = args::count(py, "size", size.ok_or(PyErrSet)?)?;
     let memory = SharedMemory::new(size).map_err(|e| alloc_error(py, e))?;
     let handle = Handle::Buffer(SharedBuffer::new(Arc::new(memory)));
     // SAFETY: `subtype` is our SharedBuffer type (it is final).
     unsafe { new_object(py, subtype, handle) }
 }
 
-handle_accessor!(buffer_of, Buffer, SharedBuffer, "manygil.SharedBuffer");
+/// The state of `slf`, a `manygil.SharedBuffer` (`TypeError` for any other object).
+fn buffer_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a SharedBuffer> {
+    match this(py, slf)? {
+        Handle::Buffer(state) => Ok(state),
+        _ => Err(err::type_error(py, "expected a manygil.SharedBuffer")),
+    }
+}
 
 fn from_bytes(py: Attached<'_>, cls: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     let [data] = call.bind(py, "from_bytes", [c"data"], 1)?;
@@ -240,7 +245,7 @@ impl Drop for View {
 }
 
 unsafe extern "C" fn buffer_getitem(slf: *mut PyObject, key: *mut PyObject) -> *mut PyObject {
-    super::guard(|py| {
+    crate::ffi::entry::guard(|py| {
         let view = View::new(py, slf)?;
         // SAFETY: attached; both valid.
         let item = unsafe { Owned::from_new(py, PyObject_GetItem(view.0.as_ptr(), key))? };
@@ -276,7 +281,7 @@ unsafe extern "C" fn buffer_setitem(
 }
 
 unsafe extern "C" fn buffer_iter(slf: *mut PyObject) -> *mut PyObject {
-    super::guard(|py| {
+    crate::ffi::entry::guard(|py| {
         // `iter(memoryview(buf))`: the iterator keeps the view (and so the memory) alive
         // until it is dropped; the view is not released early (unlike `View`).
         // SAFETY: attached; `slf` is a live SharedBuffer.

@@ -12,16 +12,17 @@ use std::sync::Arc;
 use manygil_core::worker::completion;
 use manygil_core::Value;
 
+use super::{Payload, Pool, PoolConfig, Refused, Reply, Task};
 use crate::codec::{encode, EncodeMode};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 use crate::interp::jobs::Outcome;
 use crate::interp::worker::InterruptReason;
-use crate::pool::main_tstate::{self, MainRef};
-use crate::pool::{Payload, Pool, PoolConfig, Refused, Reply, Task};
+use crate::runtime::main_ref::{self, MainRef};
 
-use super::functions::{encode_call, method};
-use super::{args, guard};
+use crate::ffi::args;
+use crate::ffi::entry::{guard, method};
+use crate::interp::calls::encode_call;
 
 /// Instance layout.
 #[repr(C)]
@@ -123,10 +124,10 @@ unsafe extern "C" fn pool_new(
     _kw: *mut PyObject,
 ) -> *mut PyObject {
     guard(|py| {
-        if !crate::module::is_main_interpreter(py) {
-            return Err(err::raise_manygil(
+        if !crate::ffi::is_main_interpreter(py) {
+            return Err(crate::handles::errors::raise(
                 py,
-                c"InterpreterError",
+                crate::handles::errors::Exc::Interpreter,
                 "manygil.Pool can only be created in the main interpreter",
             ));
         }
@@ -177,9 +178,9 @@ unsafe extern "C" fn pool_new(
             task_timeout,
         };
         let pool = crate::ffi::tstate::detached(py, || Pool::start(config)).map_err(|m| {
-            err::raise_manygil(
+            crate::handles::errors::raise(
                 py,
-                c"InterpreterError",
+                crate::handles::errors::Exc::Interpreter,
                 &format!("could not start the pool: {m}"),
             )
         })?;
@@ -209,9 +210,11 @@ unsafe extern "C" fn pool_dealloc(slf: *mut PyObject) {
 fn refused(py: Attached<'_>, why: Refused) -> PyErrSet {
     match why {
         Refused::ShutDown => err::runtime_error(py, "cannot schedule new futures after shutdown"),
-        Refused::Broken(text) => {
-            err::raise_manygil(py, c"BrokenPool", &format!("the pool is broken: {text}"))
-        }
+        Refused::Broken(text) => crate::handles::errors::raise(
+            py,
+            crate::handles::errors::Exc::BrokenPool,
+            &format!("the pool is broken: {text}"),
+        ),
     }
 }
 
@@ -221,8 +224,8 @@ fn submit(
     pool: &Arc<Pool>,
     argv: &[*mut PyObject],
 ) -> PyResult<Owned> {
-    args::count(py, "submit", argv, 5, 5)?;
-    main_tstate::release_deferred(py);
+    args::positional(py, "submit", argv, 5, 5)?;
+    main_ref::release_deferred(py);
     let (func, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
     let timeout = args::timeout(py, Some(argv[4]))?;
     // SAFETY: PoolCore exists only in the main interpreter (checked in tp_new), which is
@@ -253,7 +256,7 @@ fn submit_chunk(
     pool: &Arc<Pool>,
     argv: &[*mut PyObject],
 ) -> PyResult<Owned> {
-    args::count(py, "submit_chunk", argv, 3, 3)?;
+    args::positional(py, "submit_chunk", argv, 3, 3)?;
     let (f, items) = (argv[0], argv[1]);
     if !args::is_instance(items, &raw mut PyList_Type) {
         return Err(err::type_error(
@@ -289,7 +292,7 @@ fn submit_chunk(
     if module.is_null() {
         return Err(PyErrSet);
     }
-    super::pending::new(py, module, pool.clone(), seq, result)
+    crate::interp::pending::new(py, module, pool.clone(), seq, result)
 }
 
 fn cancel(
@@ -298,7 +301,7 @@ fn cancel(
     pool: &Arc<Pool>,
     argv: &[*mut PyObject],
 ) -> PyResult<Owned> {
-    args::count(py, "cancel", argv, 1, 1)?;
+    args::positional(py, "cancel", argv, 1, 1)?;
     // SAFETY: attached; an int argument.
     let seq = unsafe { PyLong_AsUnsignedLongLong(argv[0]) };
     // SAFETY: attached.
@@ -315,7 +318,7 @@ fn cancel_all(
     pool: &Arc<Pool>,
     argv: &[*mut PyObject],
 ) -> PyResult<Owned> {
-    args::count(py, "cancel_all", argv, 1, 1)?;
+    args::positional(py, "cancel_all", argv, 1, 1)?;
     // SAFETY: attached; any object's truth value.
     let interrupt = unsafe { PyObject_IsTrue(argv[0]) } > 0;
     crate::ffi::tstate::detached(py, || pool.cancel_all(interrupt));
@@ -328,11 +331,11 @@ fn shutdown(
     pool: &Arc<Pool>,
     argv: &[*mut PyObject],
 ) -> PyResult<Owned> {
-    args::count(py, "shutdown", argv, 1, 1)?;
+    args::positional(py, "shutdown", argv, 1, 1)?;
     // SAFETY: attached; any object's truth value.
     let wait = unsafe { PyObject_IsTrue(argv[0]) } > 0;
     crate::ffi::tstate::detached(py, || pool.shutdown(wait));
-    main_tstate::release_deferred(py);
+    main_ref::release_deferred(py);
     Ok(none(py))
 }
 
@@ -342,7 +345,7 @@ fn stats(
     pool: &Arc<Pool>,
     argv: &[*mut PyObject],
 ) -> PyResult<Owned> {
-    args::count(py, "stats", argv, 0, 0)?;
+    args::positional(py, "stats", argv, 0, 0)?;
     let s = &pool.stats;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as i64;
     let running = pool.running() as i64;
@@ -377,7 +380,7 @@ fn broken(
     pool: &Arc<Pool>,
     argv: &[*mut PyObject],
 ) -> PyResult<Owned> {
-    args::count(py, "broken", argv, 0, 0)?;
+    args::positional(py, "broken", argv, 0, 0)?;
     match pool.broken() {
         Some(t) => new_str(py, &t),
         None => Ok(none(py)),
@@ -390,7 +393,7 @@ fn is_running(
     pool: &Arc<Pool>,
     argv: &[*mut PyObject],
 ) -> PyResult<Owned> {
-    args::count(py, "is_running", argv, 1, 1)?;
+    args::positional(py, "is_running", argv, 1, 1)?;
     // SAFETY: attached; an int argument.
     let seq = unsafe { PyLong_AsUnsignedLongLong(argv[0]) };
     // SAFETY: attached.

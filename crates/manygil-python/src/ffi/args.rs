@@ -1,133 +1,12 @@
-//! The handle types' entry points: macros defining `METH_FASTCALL | METH_KEYWORDS`
-//! methods and properties, [`guard_c`], binding arguments (positional or by keyword, as
-//! Python functions take them), and converting the common ones.
+//! Arguments of entry points: binding them (positional or by keyword, as Python functions
+//! take them), checking positional-only ones, and converting the common ones (ints,
+//! counts, strings, timeouts) with errors that name the argument.
 
 use std::ffi::CStr;
 use std::time::Duration;
 
-use crate::ffi::err::{self, PyErrSet, PyResult};
-use crate::ffi::*;
-
-use super::guard;
-
-/// Define a `METH_FASTCALL | METH_KEYWORDS` entry point around
-/// `fn(py, slf, &Call) -> PyResult<Owned>`.
-macro_rules! kw_entry {
-    ($c_name:ident => $body:path) => {
-        unsafe extern "C" fn $c_name(
-            slf: *mut PyObject,
-            argv: *const *mut PyObject,
-            nargs: Py_ssize_t,
-            kwnames: *mut PyObject,
-        ) -> *mut PyObject {
-            // SAFETY: exactly the arguments CPython passed to this running method.
-            let call = unsafe { $crate::module::params::Call::fastcall(argv, nargs, kwnames) };
-            $crate::module::guard(|py| $body(py, slf, &call))
-        }
-    };
-}
-pub(crate) use kw_entry;
-
-/// Define a handle type's `tp_new` around `fn(py, subtype, &Call) -> PyResult<Owned>`.
-macro_rules! kw_new {
-    ($c_name:ident => $body:path) => {
-        unsafe extern "C" fn $c_name(
-            subtype: *mut PyTypeObject,
-            args: *mut PyObject,
-            kwargs: *mut PyObject,
-        ) -> *mut PyObject {
-            // SAFETY: what CPython passed to this running tp_new.
-            let call = unsafe { $crate::module::params::Call::tuple_dict(args, kwargs) };
-            $crate::module::guard(|py| $body(py, subtype, &call))
-        }
-    };
-}
-pub(crate) use kw_new;
-
-/// Define `fn $name(py, slf) -> PyResult<&State>`: the state of a handle of one kind, or a
-/// `TypeError` naming the expected type.
-macro_rules! handle_accessor {
-    ($name:ident, $variant:ident, $state:ty, $type_name:literal) => {
-        fn $name<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a $state> {
-            match $crate::module::handles::this(py, slf)? {
-                $crate::module::handles::Handle::$variant(state) => Ok(state),
-                _ => Err(err::type_error(py, concat!("expected a ", $type_name))),
-            }
-        }
-    };
-}
-pub(crate) use handle_accessor;
-
-/// A `PyMethodDef` for an entry made by [`kw_entry!`] (`static` for a static method).
-macro_rules! kw_method {
-    (@ $name:literal, $c_name:ident, $doc:expr, $flags:expr) => {
-        PyMethodDef {
-            ml_name: $name.as_ptr(),
-            ml_meth: PyMethodDefPointer {
-                PyCFunctionFastWithKeywords: $c_name,
-            },
-            ml_flags: $flags,
-            ml_doc: $doc.as_ptr(),
-        }
-    };
-    ($name:literal, $c_name:ident, $doc:expr, static) => {
-        $crate::module::params::kw_method!(
-            @ $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS | METH_STATIC
-        )
-    };
-    ($name:literal, $c_name:ident, $doc:expr, class) => {
-        $crate::module::params::kw_method!(
-            @ $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS | METH_CLASS
-        )
-    };
-    ($name:literal, $c_name:ident, $doc:expr) => {
-        $crate::module::params::kw_method!(@ $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS)
-    };
-}
-pub(crate) use kw_method;
-
-/// Define a getter (`fn(py, slf) -> PyResult<Owned>`) for a `PyGetSetDef`.
-macro_rules! getter {
-    ($c_name:ident => $body:path) => {
-        unsafe extern "C" fn $c_name(
-            slf: *mut PyObject,
-            _closure: *mut std::ffi::c_void,
-        ) -> *mut PyObject {
-            $crate::module::guard(|py| $body(py, slf))
-        }
-    };
-}
-pub(crate) use getter;
-
-/// A read-only property of a handle type.
-macro_rules! property {
-    ($name:literal, $c_name:ident, $doc:expr) => {
-        PyGetSetDef {
-            name: $name.as_ptr(),
-            get: Some($c_name),
-            set: None,
-            doc: $doc.as_ptr(),
-            closure: std::ptr::null_mut(),
-        }
-    };
-}
-pub(crate) use property;
-
-/// [`guard`] for entries that return a C value: `error` when an exception is raised (or a
-/// panic caught, which becomes `SystemError`).
-pub(crate) fn guard_c<R: Copy>(error: R, f: impl FnOnce(Attached<'_>) -> PyResult<R>) -> R {
-    let mut out = error;
-    let r = guard(|py| {
-        out = f(py)?;
-        Ok(none(py))
-    });
-    if r.is_null() {
-        return error;
-    }
-    // SAFETY: `r` is the new reference to None returned above.
-    unsafe { Py_DECREF(r) };
-    out
-}
+use super::err::{self, PyErrSet, PyResult};
+use super::*;
 
 /// The arguments of one call, borrowed from CPython for the call's duration.
 pub(crate) struct Call<'a> {
@@ -363,4 +242,112 @@ fn seconds(py: Attached<'_>, obj: *mut PyObject) -> PyResult<f64> {
         return Err(err::value_error(py, "timeout must be a number, not NaN"));
     }
     Ok(secs)
+}
+
+/// Check the number of positional arguments of a positional-only entry.
+pub(crate) fn positional(
+    py: Attached<'_>,
+    func: &str,
+    args: &[*mut PyObject],
+    min: usize,
+    max: usize,
+) -> PyResult<()> {
+    if args.len() < min || args.len() > max {
+        let want = if min == max {
+            format!("{min}")
+        } else {
+            format!("{min} to {max}")
+        };
+        return Err(err::type_error(
+            py,
+            &format!(
+                "{func}() takes {want} positional arguments ({} given)",
+                args.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// An interpreter id argument.
+pub(crate) fn interp_id(py: Attached<'_>, obj: *mut PyObject) -> PyResult<i64> {
+    // SAFETY: attached; `obj` is a borrowed argument.
+    if unsafe { PyLong_Check(obj) } == 0 {
+        return Err(err::type_error(
+            py,
+            &format!(
+                "interpreter id must be an int, not {}",
+                err::type_name(py, obj)
+            ),
+        ));
+    }
+    // SAFETY: an int.
+    let v = unsafe { PyLong_AsLongLong(obj) };
+    // SAFETY: attached.
+    if v == -1 && unsafe { !PyErr_Occurred().is_null() } {
+        return Err(PyErrSet);
+    }
+    if v < 0 {
+        return Err(err::value_error(
+            py,
+            &format!("interpreter id must be >= 0, got {v}"),
+        ));
+    }
+    Ok(v)
+}
+
+/// A `str` argument.
+pub(crate) fn string(py: Attached<'_>, what: &str, obj: *mut PyObject) -> PyResult<String> {
+    // SAFETY: attached; borrowed argument.
+    if unsafe { PyUnicode_Check(obj) } == 0 {
+        return Err(err::type_error(
+            py,
+            &format!("{what} must be a str, not {}", err::type_name(py, obj)),
+        ));
+    }
+    // SAFETY: a str.
+    unsafe { str_to_string(py, obj) }
+}
+
+/// An optional `str` argument (`None` allowed).
+pub(crate) fn opt_string(
+    py: Attached<'_>,
+    what: &str,
+    obj: *mut PyObject,
+) -> PyResult<Option<String>> {
+    // SAFETY: comparing with the None singleton.
+    if obj == unsafe { Py_None() } {
+        return Ok(None);
+    }
+    string(py, what, obj).map(Some)
+}
+
+/// A timeout in seconds: `None` means forever; negative or NaN is a `ValueError`.
+pub(crate) fn timeout(py: Attached<'_>, obj: Option<*mut PyObject>) -> PyResult<Option<Duration>> {
+    let Some(obj) = obj else { return Ok(None) };
+    // SAFETY: comparing with the None singleton.
+    if obj == unsafe { Py_None() } {
+        return Ok(None);
+    }
+    // SAFETY: attached; converts int/float (raises TypeError otherwise).
+    let secs = unsafe { PyFloat_AsDouble(obj) };
+    // SAFETY: attached.
+    if secs == -1.0 && unsafe { !PyErr_Occurred().is_null() } {
+        return Err(PyErrSet);
+    }
+    if secs.is_nan() || secs < 0.0 {
+        return Err(err::value_error(
+            py,
+            &format!("timeout must be a non-negative number or None, got {secs}"),
+        ));
+    }
+    Ok(Some(
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
+    ))
+}
+
+/// Whether `obj` is exactly of a builtin type (checked with `PyObject_TypeCheck`).
+pub(crate) fn is_instance(obj: *mut PyObject, tp: *mut PyTypeObject) -> bool {
+    // SAFETY: both valid; type checks only read the type chain.
+    unsafe { PyObject_TypeCheck(obj, tp) != 0 }
 }

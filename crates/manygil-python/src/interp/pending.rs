@@ -5,29 +5,51 @@
 //! interpreter, so the type needs no GC support.
 
 use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use manygil_core::worker::{Completion, WaitError};
+use parking_lot::Mutex;
 
-use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 use crate::interp::jobs::Outcome;
 use crate::interp::worker::InterruptReason;
 use crate::interp::Interrupt;
 
-use super::functions::method;
-use super::{args, guard, state};
+use crate::ffi::args;
+use crate::ffi::entry::{guard, method};
+use crate::handles::state::state;
 
-/// The Rust side of a `PendingCall`.
+/// The Rust side of a `PendingCall`. Never mutated through a shared reference except
+/// through `outcome`'s mutex, so any number of threads of the interpreter may use one
+/// `PendingCall` at once (each `wait()` detaches, so they really do run concurrently).
 struct Inner {
-    /// The worker (or pool) running the call.
+    /// The worker (or pool) running the call. Immutable.
     worker: Arc<dyn Interrupt>,
-    /// The job's sequence number (for targeted interrupts).
+    /// The job's sequence number (for targeted interrupts). Immutable.
     seq: u64,
-    /// Where the outcome arrives.
+    /// Where the outcome arrives. Its value is taken only while `outcome` is locked, and
+    /// stored there in the same critical section, so a waiter that finds `result` empty
+    /// and disconnected under the lock knows the call was truly abandoned.
     result: Completion<Outcome>,
-    /// The outcome once received (it can be read only once from `result`).
-    outcome: Option<Outcome>,
+    /// The outcome once received (it can be read only once from `result`); `None` until
+    /// then. Locked only briefly, never across a wait.
+    outcome: Mutex<Option<Outcome>>,
+    /// How many threads are inside `wait()` now (for `waiting()`; diagnostics and tests).
+    waiters: AtomicUsize,
+}
+
+impl Inner {
+    /// The outcome if it has arrived: `Ok(Some)`; `Ok(None)` if not yet; `Err(Abandoned)`
+    /// if it never will.
+    fn poll(&self) -> Result<Option<Outcome>, WaitError> {
+        let mut outcome = self.outcome.lock();
+        if outcome.is_none() {
+            *outcome = self.result.poll()?;
+        }
+        Ok(outcome.clone())
+    }
 }
 
 /// Instance layout.
@@ -41,9 +63,10 @@ struct PendingObject {
 
 /// Create the `PendingCall` type for `module`'s interpreter.
 pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
-    static mut METHODS: [PyMethodDef; 4] = [
+    static mut METHODS: [PyMethodDef; 5] = [
         method!(c"wait", pending_wait, c"wait($self, timeout=None, /)\n--\n\nBlock until the call completes; TimeoutError if it does not within timeout."),
         method!(c"done", pending_done, c"done($self, /)\n--\n\nWhether the outcome has arrived."),
+        method!(c"waiting", pending_waiting, c"waiting($self, /)\n--\n\nHow many threads are blocked in wait() on this call now."),
         method!(c"interrupt", pending_interrupt, c"interrupt($self, /)\n--\n\nRaise KeyboardInterrupt inside the call if it is running."),
         PyMethodDef::zeroed(),
     ];
@@ -100,7 +123,8 @@ pub(crate) fn new(
         worker,
         seq,
         result,
-        outcome: None,
+        outcome: Mutex::new(None),
+        waiters: AtomicUsize::new(0),
     });
     // SAFETY: `obj` is a fresh PendingObject; we own its `inner` field.
     unsafe { (*obj.as_ptr().cast::<PendingObject>()).inner = Box::into_raw(inner) };
@@ -109,10 +133,11 @@ pub(crate) fn new(
 
 /// # Safety
 /// `slf` is a live PendingCall instance.
-unsafe fn inner<'a>(slf: *mut PyObject) -> &'a mut Inner {
+unsafe fn inner<'a>(slf: *mut PyObject) -> &'a Inner {
     // SAFETY: instances are created only by `new`, which sets `inner`; it stays valid until
-    // dealloc, and the GIL of this interpreter serializes access.
-    unsafe { &mut *(*slf.cast::<PendingObject>()).inner }
+    // dealloc (the caller's `slf` keeps the object alive), and `Inner` is only ever shared
+    // (`&`), its one mutable part behind a mutex.
+    unsafe { &*(*slf.cast::<PendingObject>()).inner }
 }
 
 unsafe extern "C" fn pending_dealloc(slf: *mut PyObject) {
@@ -141,34 +166,49 @@ unsafe extern "C" fn pending_wait(
     // SAFETY: exactly the arguments CPython passed to this running method.
     let argv = unsafe { fastcall_args(argv, nargs) };
     guard(|py| {
-        args::count(py, "wait", argv, 0, 1)?;
+        args::positional(py, "wait", argv, 0, 1)?;
         let timeout = args::timeout(py, argv.first().copied())?;
         // SAFETY: `slf` is a PendingCall (method of our type).
         let me = unsafe { inner(slf) };
-        if me.outcome.is_none() {
-            let got = crate::interp::wait_for_python(py, &*me.worker, me.seq, &me.result, timeout)?;
-            match got {
-                Ok(o) => me.outcome = Some(o),
-                Err(WaitError::Timeout) => {
-                    // SAFETY: builtin exception class.
-                    return Err(unsafe {
-                        err::raise(py, PyExc_TimeoutError, "the call has not completed yet")
-                    });
-                }
-                Err(WaitError::Abandoned) => {
-                    return Err(err::raise_manygil(
-                        py,
-                        c"InterpreterNotFoundError",
-                        &format!(
-                            "interpreter {} was closed before the call completed",
-                            me.worker.describe()
-                        ),
-                    ))
-                }
+        let abandoned = |py| {
+            crate::handles::errors::raise(
+                py,
+                crate::handles::errors::Exc::InterpreterNotFound,
+                &format!(
+                    "interpreter {} was closed before the call completed",
+                    me.worker.describe()
+                ),
+            )
+        };
+        me.waiters.fetch_add(1, Ordering::SeqCst);
+        struct Leave<'a>(&'a AtomicUsize);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
             }
         }
-        let outcome = me.outcome.clone().ok_or(PyErrSet)?;
-        super::functions::outcome_to_python(py, outcome)
+        let _leave = Leave(&me.waiters);
+        let outcome = loop {
+            match me.poll() {
+                Ok(Some(outcome)) => break outcome,
+                Err(_) => return Err(abandoned(py)),
+                Ok(None) => {}
+            }
+            let ready = crate::interp::wait_in_slices(py, &*me.worker, me.seq, timeout, |slice| {
+                if me.result.wait_ready(slice) {
+                    Ok(())
+                } else {
+                    Err(WaitError::Timeout)
+                }
+            })?;
+            if ready.is_err() {
+                // SAFETY: builtin exception class.
+                return Err(unsafe {
+                    err::raise(py, PyExc_TimeoutError, "the call has not completed yet")
+                });
+            }
+        };
+        super::calls::outcome_to_python(py, outcome)
     })
 }
 
@@ -180,10 +220,20 @@ unsafe extern "C" fn pending_done(
     guard(|py| {
         // SAFETY: `slf` is a PendingCall.
         let me = unsafe { inner(slf) };
-        if me.outcome.is_none() {
-            me.outcome = me.result.try_take();
-        }
-        Ok(boolean(py, me.outcome.is_some()))
+        // An abandoned call is done too: `wait()` then raises at once.
+        Ok(boolean(py, !matches!(me.poll(), Ok(None))))
+    })
+}
+
+unsafe extern "C" fn pending_waiting(
+    slf: *mut PyObject,
+    _argv: *mut *mut PyObject,
+    _n: Py_ssize_t,
+) -> *mut PyObject {
+    guard(|py| {
+        // SAFETY: `slf` is a PendingCall.
+        let me = unsafe { inner(slf) };
+        new_int(py, me.waiters.load(Ordering::SeqCst) as i64)
     })
 }
 

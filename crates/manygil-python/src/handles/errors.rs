@@ -1,0 +1,256 @@
+//! manygil's exception types, made per interpreter at module exec with their stdlib bases
+//! and kept in the module state, and [`raise`], the one function that turns a Rust error
+//! into one of them.
+//!
+//! | type | bases |
+//! |---|---|
+//! | `InterpreterError` | `Exception` |
+//! | `InterpreterNotFoundError` | `InterpreterError` |
+//! | `NotShareableError` | `TypeError` |
+//! | `QueueError` | `Exception` |
+//! | `QueueEmpty` | `QueueError`, `queue.Empty` |
+//! | `QueueFull` | `QueueError`, `queue.Full` |
+//! | `QueueClosed` | `QueueError`, `queue.ShutDown` |
+//!
+//! Two more are other modules' classes, looked up once per interpreter on first use and
+//! then kept in the module state: `BrokenPool` (defined by `manygil._errors` on top of
+//! `concurrent.futures.BrokenExecutor`, which is too heavy to import in every interpreter)
+//! and `threading.BrokenBarrierError`.
+
+use std::ffi::{c_int, c_void, CStr};
+
+use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::*;
+
+/// One of manygil's exception types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exc {
+    /// `manygil.InterpreterError`.
+    Interpreter,
+    /// `manygil.InterpreterNotFoundError`.
+    InterpreterNotFound,
+    /// `manygil.NotShareableError`.
+    NotShareable,
+    /// `manygil.QueueError`.
+    Queue,
+    /// `manygil.QueueEmpty`.
+    QueueEmpty,
+    /// `manygil.QueueFull`.
+    QueueFull,
+    /// `manygil.QueueClosed`.
+    QueueClosed,
+    /// `manygil.BrokenPool` (looked up on first use).
+    BrokenPool,
+    /// `threading.BrokenBarrierError` (looked up on first use).
+    BrokenBarrier,
+}
+
+/// Number of [`Exc`] variants.
+const COUNT: usize = 9;
+
+/// Where a base class comes from.
+#[derive(Clone, Copy)]
+enum Base {
+    /// A builtin exception class.
+    Builtin(fn() -> *mut PyObject),
+    /// An exception type made earlier in [`MADE_AT_EXEC`].
+    Own(Exc),
+    /// `module.attr` of the stdlib (skipped if it does not exist in this Python version).
+    Stdlib(&'static CStr, &'static CStr),
+}
+
+/// One type made at module exec: (which, `manygil.Name`, docstring, bases).
+type Made = (Exc, &'static CStr, &'static CStr, &'static [Base]);
+
+fn exception() -> *mut PyObject {
+    // SAFETY: reading a builtin exception class pointer (valid in every interpreter).
+    unsafe { PyExc_Exception }
+}
+
+fn type_error() -> *mut PyObject {
+    // SAFETY: as above.
+    unsafe { PyExc_TypeError }
+}
+
+/// The types made at module exec, in an order where bases come first.
+const MADE_AT_EXEC: [Made; 7] = [
+    (
+        Exc::Interpreter,
+        c"manygil.InterpreterError",
+        c"A manygil interpreter cannot do what was asked (e.g. closing a running one).",
+        &[Base::Builtin(exception)],
+    ),
+    (
+        Exc::InterpreterNotFound,
+        c"manygil.InterpreterNotFoundError",
+        c"The interpreter does not exist (any more), or was not created by manygil.",
+        &[Base::Own(Exc::Interpreter)],
+    ),
+    (
+        Exc::NotShareable,
+        c"manygil.NotShareableError",
+        c"An object cannot be sent to another interpreter.\n\nRaised on the sending side, before anything is sent. The message names the object's\ntype and, where there is one, the way to make it shareable.",
+        &[Base::Builtin(type_error)],
+    ),
+    (
+        Exc::Queue,
+        c"manygil.QueueError",
+        c"Base class of the errors of manygil.Queue operations.",
+        &[Base::Builtin(exception)],
+    ),
+    (
+        Exc::QueueEmpty,
+        c"manygil.QueueEmpty",
+        c"get(block=False), get_nowait(), or get(timeout=...) found no item.\n\nAlso a queue.Empty, so code written for the queue module catches it.",
+        &[Base::Own(Exc::Queue), Base::Stdlib(c"queue", c"Empty")],
+    ),
+    (
+        Exc::QueueFull,
+        c"manygil.QueueFull",
+        c"put(block=False), put_nowait(), or put(timeout=...) found no room.\n\nAlso a queue.Full.",
+        &[Base::Own(Exc::Queue), Base::Stdlib(c"queue", c"Full")],
+    ),
+    (
+        Exc::QueueClosed,
+        c"manygil.QueueClosed",
+        c"The queue was closed with close(): raised by every put, and by gets once the\nremaining items are taken. Also a queue.ShutDown.",
+        &[Base::Own(Exc::Queue), Base::Stdlib(c"queue", c"ShutDown")],
+    ),
+];
+
+/// This interpreter's exception types: strong references owned by the module state (NULL
+/// before exec, after clear, and for the looked-up-on-use ones until first used).
+/// Zero-initialised memory is a valid empty value.
+#[repr(C)]
+pub(crate) struct ErrorTypes {
+    /// Indexed by `Exc as usize`.
+    types: [*mut PyObject; COUNT],
+}
+
+impl ErrorTypes {
+    /// Make the exception types of [`MADE_AT_EXEC`] and add them to `module`.
+    pub(crate) fn init(&mut self, py: Attached<'_>, module: *mut PyObject) -> PyResult<()> {
+        for (exc, name, doc, bases) in MADE_AT_EXEC {
+            let mut items = Vec::with_capacity(bases.len());
+            for base in bases {
+                match *base {
+                    // SAFETY: a builtin class, immortal in every interpreter.
+                    Base::Builtin(f) => items.push(unsafe { Owned::from_borrowed(py, f()) }),
+                    Base::Own(e) => {
+                        // SAFETY: made earlier in this loop (bases come first), owned here.
+                        items.push(unsafe { Owned::from_borrowed(py, self.types[e as usize]) })
+                    }
+                    Base::Stdlib(m, a) => match import_attr(py, m, a) {
+                        Ok(cls) => items.push(cls),
+                        Err(PyErrSet) => {
+                            // Not in this version (queue.ShutDown is 3.13+): go without it.
+                            // SAFETY: attached; clearing the AttributeError just raised.
+                            unsafe { PyErr_Clear() };
+                        }
+                    },
+                }
+            }
+            let bases = new_tuple(py, items)?;
+            // SAFETY: attached; NUL-terminated name and doc; `bases` is a tuple of classes;
+            // no dict. Returns a new reference or NULL.
+            let tp = unsafe {
+                Owned::from_new(
+                    py,
+                    PyErr_NewExceptionWithDoc(
+                        name.as_ptr(),
+                        doc.as_ptr(),
+                        bases.as_ptr(),
+                        std::ptr::null_mut(),
+                    ),
+                )?
+            };
+            let short = name.to_str().unwrap_or("").trim_start_matches("manygil.");
+            let short = std::ffi::CString::new(short).unwrap_or_default();
+            // SAFETY: attached; `module` is ours; AddObjectRef does not steal `tp`.
+            if unsafe { PyModule_AddObjectRef(module, short.as_ptr(), tp.as_ptr()) } < 0 {
+                return Err(PyErrSet);
+            }
+            self.set(exc, tp);
+        }
+        Ok(())
+    }
+
+    /// Keep `tp` as the type of `exc` (releasing any earlier one).
+    fn set(&mut self, exc: Exc, tp: Owned) {
+        let old = std::mem::replace(&mut self.types[exc as usize], tp.into_raw());
+        if !old.is_null() {
+            // SAFETY: a strong reference this state owned; the interpreter is attached
+            // (every caller holds an `Attached` token or runs in module exec).
+            unsafe { Py_DECREF(old) };
+        }
+    }
+
+    /// The type of `exc`, looking it up first if it is one made on first use.
+    fn get(&mut self, py: Attached<'_>, exc: Exc) -> PyResult<*mut PyObject> {
+        let tp = self.types[exc as usize];
+        if !tp.is_null() {
+            return Ok(tp);
+        }
+        let looked_up = match exc {
+            Exc::BrokenPool => import_attr(py, c"manygil._errors", c"BrokenPool")?,
+            Exc::BrokenBarrier => import_attr(py, c"threading", c"BrokenBarrierError")?,
+            _ => {
+                return Err(err::runtime_error(
+                    py,
+                    "manygil._native is not initialized in this interpreter",
+                ))
+            }
+        };
+        let tp = looked_up.as_ptr();
+        self.set(exc, looked_up);
+        Ok(tp)
+    }
+
+    /// `tp_traverse` of the module state.
+    ///
+    /// # Safety
+    ///
+    /// Called from the module's traverse with CPython's `visit`/`arg`.
+    pub(crate) unsafe fn traverse(&self, visit: visitproc, arg: *mut c_void) -> c_int {
+        for &t in &self.types {
+            if !t.is_null() {
+                // SAFETY: visiting a strong reference this state owns.
+                let r = unsafe { visit(t, arg) };
+                if r != 0 {
+                    return r;
+                }
+            }
+        }
+        0
+    }
+
+    /// Release every type (module clear/free).
+    ///
+    /// # Safety
+    ///
+    /// The owning interpreter is attached.
+    pub(crate) unsafe fn clear(&mut self) {
+        for t in &mut self.types {
+            let old = std::mem::replace(t, std::ptr::null_mut());
+            if !old.is_null() {
+                // SAFETY: a strong reference this state owned; attached per the caller.
+                unsafe { Py_DECREF(old) };
+            }
+        }
+    }
+}
+
+/// Raise `exc(msg)` in the attached interpreter. If manygil's module state cannot be
+/// reached (never once `manygil._native` is imported), raises `RuntimeError(msg)`.
+pub(crate) fn raise(py: Attached<'_>, exc: Exc, msg: &str) -> PyErrSet {
+    let tp = super::state::current(py).and_then(|st| st.errors.get(py, exc));
+    match tp {
+        // SAFETY: an exception class owned by the module state, alive for this call.
+        Ok(tp) => unsafe { err::raise(py, tp, msg) },
+        Err(PyErrSet) => {
+            // SAFETY: attached; replacing the lookup error by ours.
+            unsafe { PyErr_Clear() };
+            err::runtime_error(py, msg)
+        }
+    }
+}

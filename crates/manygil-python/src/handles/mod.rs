@@ -1,0 +1,256 @@
+//! Shared handles (queues, buffers, sync primitives) as [`Value::Shared`]: encoding a
+//! handle object gives its Rust state; decoding gives this interpreter's handle type
+//! around the same state.
+//!
+//! Every handle type is a per-interpreter heap type (`PyType_FromModuleAndSpec`, kept in
+//! [`HandleTypes`] in the module state) whose instances are a [`HandleObject`]: the object
+//! header and a boxed [`Handle`], which holds only `Arc`s of Rust state, never a Python
+//! object. So the same state can be wrapped by one object in each interpreter at once,
+//! and lives until the last wrapper (and the last value in transit) is gone.
+//!
+//! Recognising a handle (on the encoder's path for every non-native object) costs one
+//! load and compare: all handle types, and only they, use [`handle_dealloc`] as
+//! `tp_dealloc`; the types are final (no `Py_TPFLAGS_BASETYPE`), so no subclass can
+//! inherit a different layout. No module lookup is needed to encode. Decoding finds this
+//! interpreter's types through `sys.modules["manygil._native"]` (a dict lookup; the module
+//! is imported if it was not yet).
+
+use std::any::Any;
+use std::sync::Arc;
+
+use manygil_core::buffer::{SharedBuffer, SharedMemory};
+use manygil_core::queue::Queue;
+use manygil_core::sync::{AtomicInt, BoundedSemaphore, Event, Lock, RLock, Semaphore};
+use manygil_core::value::{Shared, SharedKind};
+use manygil_core::Value;
+
+use crate::ffi::err::{self, PyResult};
+use crate::ffi::*;
+
+pub(crate) use barrier::BarrierState;
+pub(crate) use condition::CondState;
+pub(crate) use object::{handle_of, make_type, new_object, TypeDef};
+
+pub(crate) mod atomic_int;
+pub(crate) mod barrier;
+pub(crate) mod blocking;
+pub(crate) mod buffer;
+pub(crate) mod condition;
+pub(crate) mod errors;
+pub(crate) mod event;
+pub(crate) mod lock;
+mod object;
+pub(crate) mod rlock;
+pub(crate) mod semaphore;
+pub(crate) mod state;
+
+/// A function that makes one handle type for a module (each handle file has one).
+pub(crate) type MakeType = fn(Attached<'_>, *mut PyObject) -> PyResult<Owned>;
+
+/// The Rust state behind one handle object. Only `Arc`s of `Send + Sync` Rust data.
+pub(crate) enum Handle {
+    Queue(Arc<Queue<Value>>),
+    Buffer(SharedBuffer),
+    Lock(Arc<Lock>),
+    RLock(Arc<RLock>),
+    Semaphore(Arc<Semaphore>),
+    BoundedSemaphore(Arc<BoundedSemaphore>),
+    Event(Arc<Event>),
+    Condition(Arc<CondState>),
+    Barrier(Arc<BarrierState>),
+    AtomicInt(Arc<AtomicInt>),
+}
+
+/// Which handle type; indexes [`HandleTypes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Queue,
+    Buffer,
+    Lock,
+    RLock,
+    Semaphore,
+    BoundedSemaphore,
+    Event,
+    Condition,
+    Barrier,
+    AtomicInt,
+}
+
+/// Number of [`Kind`]s.
+pub(crate) const KINDS: usize = 10;
+
+impl Handle {
+    pub(crate) fn kind(&self) -> Kind {
+        match self {
+            Handle::Queue(_) => Kind::Queue,
+            Handle::Buffer(_) => Kind::Buffer,
+            Handle::Lock(_) => Kind::Lock,
+            Handle::RLock(_) => Kind::RLock,
+            Handle::Semaphore(_) => Kind::Semaphore,
+            Handle::BoundedSemaphore(_) => Kind::BoundedSemaphore,
+            Handle::Event(_) => Kind::Event,
+            Handle::Condition(_) => Kind::Condition,
+            Handle::Barrier(_) => Kind::Barrier,
+            Handle::AtomicInt(_) => Kind::AtomicInt,
+        }
+    }
+
+    /// The shared state (what identifies the handle across interpreters).
+    fn state(&self) -> Arc<dyn Any + Send + Sync> {
+        match self {
+            Handle::Queue(a) => a.clone(),
+            Handle::Buffer(b) => b.memory().clone(),
+            Handle::Lock(a) => a.clone(),
+            Handle::RLock(a) => a.clone(),
+            Handle::Semaphore(a) => a.clone(),
+            Handle::BoundedSemaphore(a) => a.clone(),
+            Handle::Event(a) => a.clone(),
+            Handle::Condition(a) => a.clone(),
+            Handle::Barrier(a) => a.clone(),
+            Handle::AtomicInt(a) => a.clone(),
+        }
+    }
+
+    /// The state's address, and for buffers whether the handle is read-only: two handles
+    /// are the same object (`==`) exactly when these are equal.
+    pub(crate) fn identity(&self) -> (usize, bool) {
+        fn addr<T>(a: &Arc<T>) -> usize {
+            Arc::as_ptr(a) as usize
+        }
+        match self {
+            Handle::Queue(a) => (addr(a), false),
+            Handle::Buffer(b) => (addr(b.memory()), b.is_readonly()),
+            Handle::Lock(a) => (addr(a), false),
+            Handle::RLock(a) => (addr(a), false),
+            Handle::Semaphore(a) => (addr(a), false),
+            Handle::BoundedSemaphore(a) => (addr(a), false),
+            Handle::Event(a) => (addr(a), false),
+            Handle::Condition(a) => (addr(a), false),
+            Handle::Barrier(a) => (addr(a), false),
+            Handle::AtomicInt(a) => (addr(a), false),
+        }
+    }
+
+    fn to_shared(&self) -> Shared {
+        let kind = match self {
+            Handle::Queue(_) => SharedKind::Queue,
+            Handle::Buffer(b) if b.is_readonly() => SharedKind::ReadOnlyBuffer,
+            Handle::Buffer(_) => SharedKind::Buffer,
+            _ => SharedKind::Sync,
+        };
+        Shared::new(kind, self.state())
+    }
+
+    fn from_shared(shared: &Shared) -> Option<Handle> {
+        Some(match shared.kind() {
+            SharedKind::Queue => Handle::Queue(shared.downcast()?),
+            SharedKind::Buffer => {
+                Handle::Buffer(SharedBuffer::new(shared.downcast::<SharedMemory>()?))
+            }
+            SharedKind::ReadOnlyBuffer => {
+                Handle::Buffer(SharedBuffer::new(shared.downcast::<SharedMemory>()?).to_readonly())
+            }
+            SharedKind::Sync => {
+                if let Some(a) = shared.downcast() {
+                    Handle::Lock(a)
+                } else if let Some(a) = shared.downcast() {
+                    Handle::RLock(a)
+                } else if let Some(a) = shared.downcast() {
+                    Handle::Semaphore(a)
+                } else if let Some(a) = shared.downcast() {
+                    Handle::BoundedSemaphore(a)
+                } else if let Some(a) = shared.downcast() {
+                    Handle::Event(a)
+                } else if let Some(a) = shared.downcast() {
+                    Handle::Condition(a)
+                } else if let Some(a) = shared.downcast() {
+                    Handle::Barrier(a)
+                } else {
+                    Handle::AtomicInt(shared.downcast()?)
+                }
+            }
+        })
+    }
+
+    /// The `repr()` text.
+    pub(crate) fn describe(&self, type_name: &str) -> String {
+        let (addr, _) = self.identity();
+        let detail = match self {
+            Handle::Queue(q) => format!(
+                "maxsize={} qsize={}{}",
+                q.maxsize(),
+                q.len(),
+                if q.is_closed() { " closed" } else { "" }
+            ),
+            Handle::Buffer(b) => format!(
+                "size={}{}",
+                b.len(),
+                if b.is_readonly() { " readonly" } else { "" }
+            ),
+            Handle::Lock(l) => (if l.locked() { "locked" } else { "unlocked" }).to_owned(),
+            Handle::RLock(l) => (if l.locked() { "locked" } else { "unlocked" }).to_owned(),
+            Handle::Semaphore(s) => format!("value={}", s.value()),
+            Handle::BoundedSemaphore(s) => {
+                format!("value={}/{}", s.value(), s.initial_value())
+            }
+            Handle::Event(e) => (if e.is_set() { "set" } else { "unset" }).to_owned(),
+            Handle::Condition(_) => String::new(),
+            Handle::Barrier(b) => format!(
+                "parties={} waiting={}{}",
+                b.barrier.parties(),
+                b.barrier.n_waiting(),
+                if b.barrier.broken() { " broken" } else { "" }
+            ),
+            Handle::AtomicInt(a) => format!("value={}", a.get()),
+        };
+        let sep = if detail.is_empty() { "" } else { " " };
+        format!("<{type_name}{sep}{detail} shared at {addr:#x}>")
+    }
+}
+
+/// The handle of `slf`, a method's self (raises `TypeError` if it is not a handle).
+pub(crate) fn this<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Handle> {
+    // SAFETY: `slf` is the running method's self, alive for the call.
+    unsafe { handle_of(slf) }.ok_or_else(|| {
+        err::type_error(
+            py,
+            &format!("expected a manygil handle, got {}", err::type_name(py, slf)),
+        )
+    })
+}
+
+/// If `obj` is one of manygil's handle objects, its shared state.
+pub(crate) fn encode_handle(_py: Attached<'_>, obj: *mut PyObject) -> PyResult<Option<Shared>> {
+    // SAFETY: the encoder passes a valid object it holds.
+    Ok(unsafe { handle_of(obj) }.map(Handle::to_shared))
+}
+
+/// A handle object of this interpreter for `shared`.
+pub(crate) fn decode_handle(py: Attached<'_>, shared: &Shared) -> PyResult<Owned> {
+    let Some(handle) = Handle::from_shared(shared) else {
+        return Err(err::type_error(
+            py,
+            &format!(
+                "cannot decode a {} handle in this build",
+                shared.kind().name()
+            ),
+        ));
+    };
+    let module = state::native_module(py)?;
+    wrap(py, module.as_ptr(), handle)
+}
+
+/// A new handle object of this interpreter for `handle` (finds the type in the module
+/// state of `module`, any object of this interpreter's `manygil._native`).
+pub(crate) fn wrap(py: Attached<'_>, module: *mut PyObject, handle: Handle) -> PyResult<Owned> {
+    // SAFETY: the caller passes our module.
+    let tp = unsafe { state::state(module) }.handles.get(handle.kind());
+    if tp.is_null() {
+        return Err(err::runtime_error(
+            py,
+            "manygil._native is not initialized in this interpreter",
+        ));
+    }
+    // SAFETY: one of our handle types.
+    unsafe { new_object(py, tp.cast(), handle) }
+}

@@ -1,0 +1,113 @@
+//! `manygil.RLock`: a handle on the core's reentrant lock, with `threading.RLock`'s API.
+
+use std::sync::Arc;
+
+use manygil_core::sync::RLock;
+
+use crate::ffi::args::Call;
+use crate::ffi::entry::{kw_entry, kw_method, kw_new};
+use crate::ffi::err::{self, PyResult};
+use crate::ffi::*;
+use crate::handles::blocking::owner_id;
+
+use super::lock::{acquire_with, lock_args, sync_error};
+use super::{make_type, new_object, this, Handle, TypeDef};
+
+// --- RLock -----------------------------------------------------------------------------
+
+const RLOCK_DOC: &std::ffi::CStr = c"RLock()
+--
+
+A reentrant lock shared by every interpreter and thread, with threading.RLock's API: the
+thread (of the interpreter) that acquired it may acquire it again, and must release it as
+many times; releasing it from another thread or interpreter raises RuntimeError. Waiting
+releases the GIL; Ctrl-C in the main thread interrupts it.";
+
+pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+    static mut METHODS: [PyMethodDef; 8] = [
+        kw_method!(c"acquire", c_rlock_acquire, c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the lock, or add a level if this thread holds it; return whether it did.\n\nBlocks (GIL released) while another thread or interpreter holds it, for at most\ntimeout seconds (-1 or None: forever); never with blocking false."),
+        kw_method!(c"release", c_rlock_release, c"release($self, /)\n--\n\nRelease one level; RuntimeError if the calling thread does not hold the lock."),
+        kw_method!(c"locked", c_rlock_locked, c"locked($self, /)\n--\n\nWhether any thread holds the lock."),
+        kw_method!(c"_is_owned", c_rlock_is_owned, c"_is_owned($self, /)\n--\n\nWhether the calling thread holds the lock."),
+        kw_method!(c"_recursion_count", c_rlock_count, c"_recursion_count($self, /)\n--\n\nHow many times the calling thread holds the lock."),
+        kw_method!(c"__enter__", c_rlock_acquire, c"__enter__($self, /)\n--\n\nacquire()"),
+        kw_method!(c"__exit__", c_rlock_exit, c"__exit__($self, *exc)\n--\n\nrelease()"),
+        PyMethodDef::zeroed(),
+    ];
+    make_type(
+        py,
+        module,
+        TypeDef {
+            name: c"manygil.RLock",
+            doc: RLOCK_DOC,
+            new: c_rlock_new,
+            methods: (&raw mut METHODS).cast(),
+            getset: None,
+            extra: &[],
+        },
+    )
+}
+
+kw_entry!(c_rlock_acquire => rlock_acquire);
+kw_entry!(c_rlock_release => rlock_release);
+kw_entry!(c_rlock_exit => rlock_exit);
+kw_entry!(c_rlock_locked => rlock_locked);
+kw_entry!(c_rlock_is_owned => rlock_is_owned);
+kw_entry!(c_rlock_count => rlock_count);
+
+kw_new!(c_rlock_new => rlock_new);
+
+fn rlock_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "RLock", [], 0)?;
+    // SAFETY: `subtype` is our (final) RLock type.
+    unsafe { new_object(py, subtype, Handle::RLock(Arc::new(RLock::new()))) }
+}
+
+/// The state of `slf`, a `manygil.RLock` (`TypeError` for any other object).
+fn rlock_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<RLock>> {
+    match this(py, slf)? {
+        Handle::RLock(state) => Ok(state),
+        _ => Err(err::type_error(py, "expected a manygil.RLock")),
+    }
+}
+
+fn rlock_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let lock = rlock_of(py, slf)?;
+    let (blocking, timeout) = lock_args(py, call)?;
+    let me = owner_id(py);
+    let got = acquire_with(
+        py,
+        blocking,
+        timeout,
+        || lock.acquire(me, false, None),
+        |w| lock.acquire(me, true, w),
+    )?;
+    Ok(boolean(py, got))
+}
+
+fn rlock_release(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "release", [], 0)?;
+    rlock_exit(py, slf, call)
+}
+
+fn rlock_exit(py: Attached<'_>, slf: *mut PyObject, _call: &Call<'_>) -> PyResult<Owned> {
+    rlock_of(py, slf)?
+        .release(owner_id(py))
+        .map_err(|e| sync_error(py, e))?;
+    Ok(none(py))
+}
+
+fn rlock_locked(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "locked", [], 0)?;
+    Ok(boolean(py, rlock_of(py, slf)?.locked()))
+}
+
+fn rlock_is_owned(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "_is_owned", [], 0)?;
+    Ok(boolean(py, rlock_of(py, slf)?.is_owned(owner_id(py))))
+}
+
+fn rlock_count(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    call.bind(py, "_recursion_count", [], 0)?;
+    new_int(py, rlock_of(py, slf)?.recursion_count(owner_id(py)) as i64)
+}

@@ -1,0 +1,224 @@
+//! `manygil.Semaphore` and `manygil.BoundedSemaphore`: handles on the core's semaphores,
+//! with `threading`'s names, arguments, return values and errors.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use manygil_core::sync::{BoundedSemaphore, Semaphore, SyncError};
+
+use crate::ffi::args::{self, Call};
+use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
+use crate::ffi::err::{self, PyResult};
+use crate::ffi::*;
+
+use super::lock::{acquire_with, sync_error, NO_GETSET};
+use super::{make_type, new_object, this, Handle, TypeDef};
+
+// --- Semaphore / BoundedSemaphore ------------------------------------------------------
+
+const SEMAPHORE_DOC: &std::ffi::CStr = c"Semaphore(value=1)
+--
+
+A counting semaphore shared by every interpreter and thread, with threading.Semaphore's
+API: acquire() takes a unit, waiting (GIL released; Ctrl-C in the main thread interrupts)
+while there is none; release(n=1) returns units. A negative value raises ValueError.";
+
+const BOUNDED_DOC: &std::ffi::CStr = c"BoundedSemaphore(value=1)
+--
+
+A Semaphore that raises ValueError when released above its initial value, as
+threading.BoundedSemaphore.";
+
+const SEM_ACQUIRE_DOC: &std::ffi::CStr = c"acquire($self, blocking=True, timeout=None)\n--\n\nTake one unit; return whether it did.\n\nWith blocking true, wait (GIL released) while the value is 0, for at most timeout\nseconds (None: forever). With blocking false, never wait (a timeout raises ValueError).";
+
+const SEM_RELEASE_DOC: &std::ffi::CStr =
+    c"release($self, n=1)\n--\n\nReturn n units, waking up to n waiters; n < 1 raises ValueError.";
+
+pub(crate) fn create_semaphore_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+    static mut METHODS: [PyMethodDef; 5] = [
+        kw_method!(c"acquire", c_sem_acquire, SEM_ACQUIRE_DOC),
+        kw_method!(c"release", c_sem_release, SEM_RELEASE_DOC),
+        kw_method!(
+            c"__enter__",
+            c_sem_acquire,
+            c"__enter__($self, /)\n--\n\nacquire()"
+        ),
+        kw_method!(
+            c"__exit__",
+            c_sem_exit,
+            c"__exit__($self, *exc)\n--\n\nrelease()"
+        ),
+        PyMethodDef::zeroed(),
+    ];
+    static mut GETSET: [PyGetSetDef; 2] = [
+        property!(c"_value", g_sem_value, c"The current value."),
+        NO_GETSET,
+    ];
+    make_type(
+        py,
+        module,
+        TypeDef {
+            name: c"manygil.Semaphore",
+            doc: SEMAPHORE_DOC,
+            new: c_semaphore_new,
+            methods: (&raw mut METHODS).cast(),
+            getset: Some((&raw mut GETSET).cast()),
+            extra: &[],
+        },
+    )
+}
+
+pub(crate) fn create_bounded_semaphore_type(
+    py: Attached<'_>,
+    module: *mut PyObject,
+) -> PyResult<Owned> {
+    static mut METHODS: [PyMethodDef; 5] = [
+        kw_method!(c"acquire", c_sem_acquire, SEM_ACQUIRE_DOC),
+        kw_method!(c"release", c_sem_release, c"release($self, n=1)\n--\n\nReturn n units, waking up to n waiters; ValueError if the value would exceed the\ninitial value (nothing is released then), or if n < 1."),
+        kw_method!(c"__enter__", c_sem_acquire, c"__enter__($self, /)\n--\n\nacquire()"),
+        kw_method!(c"__exit__", c_sem_exit, c"__exit__($self, *exc)\n--\n\nrelease()"),
+        PyMethodDef::zeroed(),
+    ];
+    static mut GETSET: [PyGetSetDef; 3] = [
+        property!(c"_value", g_sem_value, c"The current value."),
+        property!(
+            c"_initial_value",
+            g_sem_initial,
+            c"The initial (and maximum) value."
+        ),
+        NO_GETSET,
+    ];
+    make_type(
+        py,
+        module,
+        TypeDef {
+            name: c"manygil.BoundedSemaphore",
+            doc: BOUNDED_DOC,
+            new: c_bounded_semaphore_new,
+            methods: (&raw mut METHODS).cast(),
+            getset: Some((&raw mut GETSET).cast()),
+            extra: &[],
+        },
+    )
+}
+
+kw_entry!(c_sem_acquire => sem_acquire);
+kw_entry!(c_sem_release => sem_release);
+kw_entry!(c_sem_exit => sem_exit);
+getter!(g_sem_value => sem_value);
+getter!(g_sem_initial => sem_initial);
+
+fn initial_value(py: Attached<'_>, func: &str, call: &Call<'_>) -> PyResult<usize> {
+    let [value] = call.bind(py, func, [c"value"], 0)?;
+    let Some(value) = value else { return Ok(1) };
+    let v = args::int(py, "value", value)?;
+    usize::try_from(v).map_err(|_| err::value_error(py, "semaphore initial value must be >= 0"))
+}
+
+kw_new!(c_semaphore_new => semaphore_new);
+
+fn semaphore_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+    let v = initial_value(py, "Semaphore", call)?;
+    // SAFETY: `subtype` is our (final) Semaphore type.
+    unsafe { new_object(py, subtype, Handle::Semaphore(Arc::new(Semaphore::new(v)))) }
+}
+
+kw_new!(c_bounded_semaphore_new => bounded_semaphore_new);
+
+fn bounded_semaphore_new(
+    py: Attached<'_>,
+    subtype: *mut PyTypeObject,
+    call: &Call<'_>,
+) -> PyResult<Owned> {
+    let v = initial_value(py, "BoundedSemaphore", call)?;
+    let sem = Arc::new(BoundedSemaphore::new(v));
+    // SAFETY: `subtype` is our (final) BoundedSemaphore type.
+    unsafe { new_object(py, subtype, Handle::BoundedSemaphore(sem)) }
+}
+
+/// Either kind of semaphore.
+enum Sem<'a> {
+    Plain(&'a Semaphore),
+    Bounded(&'a BoundedSemaphore),
+}
+
+impl Sem<'_> {
+    fn acquire(&self, blocking: bool, timeout: Option<Duration>) -> bool {
+        match self {
+            Sem::Plain(s) => s.acquire(blocking, timeout),
+            Sem::Bounded(s) => s.acquire(blocking, timeout),
+        }
+    }
+    fn release(&self, n: usize) -> Result<(), SyncError> {
+        match self {
+            Sem::Plain(s) => s.release(n),
+            Sem::Bounded(s) => s.release(n),
+        }
+    }
+    fn value(&self) -> usize {
+        match self {
+            Sem::Plain(s) => s.value(),
+            Sem::Bounded(s) => s.value(),
+        }
+    }
+}
+
+fn sem_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Sem<'a>> {
+    match this(py, slf)? {
+        Handle::Semaphore(s) => Ok(Sem::Plain(s)),
+        Handle::BoundedSemaphore(s) => Ok(Sem::Bounded(s)),
+        _ => Err(err::type_error(py, "expected a manygil.Semaphore")),
+    }
+}
+
+fn sem_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let sem = sem_of(py, slf)?;
+    let [blocking, timeout] = call.bind(py, "acquire", [c"blocking", c"timeout"], 0)?;
+    let blocking = args::truth(blocking, true)?;
+    if !blocking && !args::is_none(timeout) {
+        return Err(err::value_error(
+            py,
+            "can't specify timeout for non-blocking acquire",
+        ));
+    }
+    let timeout = args::sync_timeout(py, timeout)?;
+    let got = acquire_with(
+        py,
+        blocking,
+        timeout,
+        || sem.acquire(false, None),
+        |w| sem.acquire(true, w),
+    )?;
+    Ok(boolean(py, got))
+}
+
+fn sem_release(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let sem = sem_of(py, slf)?;
+    let [n] = call.bind(py, "release", [c"n"], 0)?;
+    let n = match n {
+        Some(n) => args::int(py, "n", n)?,
+        None => 1,
+    };
+    if n < 1 {
+        return Err(err::value_error(py, "n must be one or more"));
+    }
+    let n = usize::try_from(n).map_err(|_| err::value_error(py, "n is too large"))?;
+    sem.release(n).map_err(|e| sync_error(py, e))?;
+    Ok(none(py))
+}
+
+fn sem_exit(py: Attached<'_>, slf: *mut PyObject, _call: &Call<'_>) -> PyResult<Owned> {
+    sem_of(py, slf)?.release(1).map_err(|e| sync_error(py, e))?;
+    Ok(none(py))
+}
+
+fn sem_value(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    new_int(py, sem_of(py, slf)?.value() as i64)
+}
+
+fn sem_initial(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    match this(py, slf)? {
+        Handle::BoundedSemaphore(s) => new_int(py, s.initial_value() as i64),
+        _ => Err(err::type_error(py, "expected a manygil.BoundedSemaphore")),
+    }
+}

@@ -1,0 +1,317 @@
+//! The interpreter functions of `manygil._native` (create, destroy, list_all, whence,
+//! ...; calls into interpreters are in `calls`). Each checks its arguments, does its work in Rust (waiting with the GIL released),
+//! and reports errors as the exceptions documented in `manygil/_native.pyi`. Their entry
+//! points and method table are in `module::methods`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use manygil_core::Value;
+
+use crate::codec::{decode, encode, EncodeMode};
+use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::*;
+use crate::interp::registry::{self, Missing};
+use crate::interp::worker::{self, InterruptReason, WorkerShared};
+
+use crate::ffi::args;
+
+/// `whence` values, as in 3.14's `_interpreters` (plus manygil's own).
+pub(crate) const WHENCE_UNKNOWN: i64 = 0;
+pub(crate) const WHENCE_RUNTIME: i64 = 1;
+pub(crate) const WHENCE_MANYGIL: i64 = 100;
+
+pub(crate) fn current_id(py: Attached<'_>) -> i64 {
+    current_interpreter_id(py)
+}
+
+pub(crate) fn interpreter_error(py: Attached<'_>, msg: &str) -> PyErrSet {
+    crate::handles::errors::raise(py, crate::handles::errors::Exc::Interpreter, msg)
+}
+
+/// Look up a manygil interpreter for an operation that needs one.
+pub(crate) fn worker_for(py: Attached<'_>, id: i64, action: &str) -> PyResult<Arc<WorkerShared>> {
+    match registry::get(id) {
+        Ok(w) => Ok(w),
+        Err(Missing::ForkedAway) => Err(interpreter_error(
+            py,
+            &format!(
+                "interpreter {id} belonged to the parent process: manygil interpreters do not \
+                 survive fork(); create new ones in the child"
+            ),
+        )),
+        Err(Missing::NotFound) if id == 0 => Err(interpreter_error(
+            py,
+            &format!("cannot {action} the main interpreter: manygil only runs work in interpreters it created"),
+        )),
+        Err(Missing::NotFound) => Err(crate::handles::errors::raise(py, crate::handles::errors::Exc::InterpreterNotFound,
+            &format!("interpreter {id} not found (it was closed, or was not created by manygil)"),
+        )),
+    }
+}
+
+pub(crate) fn create(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "create", argv, 0, 1)?;
+    let paths = match argv.first() {
+        // SAFETY: comparing with None.
+        Some(&p) if p != unsafe { Py_None() } => {
+            if !args::is_instance(p, &raw mut PyList_Type) {
+                return Err(err::type_error(
+                    py,
+                    "sys_path must be a list of str or None",
+                ));
+            }
+            // SAFETY: a valid list of the attached interpreter.
+            Some(unsafe { encode(py, p, EncodeMode::NativeOnly) }?)
+        }
+        _ => None,
+    };
+    let made = crate::ffi::tstate::detached(py, || {
+        worker::spawn(Box::new(move |py| setup_worker(py, paths.as_ref())))
+    });
+    match made {
+        Ok(w) => {
+            let id = w.id;
+            registry::insert(w);
+            new_int(py, id)
+        }
+        Err(msg) => Err(interpreter_error(
+            py,
+            &format!("could not create an interpreter: {msg}"),
+        )),
+    }
+}
+
+/// First thing a new interpreter runs: adopt the creator's `sys.path`.
+fn setup_worker(py: Attached<'_>, paths: Option<&Value>) -> Result<(), String> {
+    let Some(paths) = paths else { return Ok(()) };
+    let r = (|| -> PyResult<()> {
+        let list = decode(py, paths)?;
+        // SAFETY: attached; name NUL-terminated; PySys_SetObject borrows the list.
+        if unsafe { PySys_SetObject(c"path".as_ptr(), list.as_ptr()) } < 0 {
+            return Err(PyErrSet);
+        }
+        Ok(())
+    })();
+    r.map_err(|_| {
+        let e = err::take(py);
+        err::describe(py, e.as_ptr())
+    })
+}
+
+pub(crate) fn destroy(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "destroy", argv, 1, 1)?;
+    let id = args::interp_id(py, argv[0])?;
+    if id == current_id(py) {
+        return Err(interpreter_error(
+            py,
+            &format!("interpreter {id} cannot close itself (it is the current interpreter)"),
+        ));
+    }
+    let removed = registry::remove_if(id, |w| {
+        w.is_busy()
+            .then(|| format!("interpreter {id} is running; close it once its work is done"))
+    });
+    let w = match removed {
+        Ok(Ok(w)) => w,
+        Ok(Err(why)) => return Err(interpreter_error(py, &why)),
+        Err(_) => {
+            worker_for(py, id, "close")?;
+            unreachable!("worker_for raises for a missing interpreter")
+        }
+    };
+    w.stop();
+    crate::ffi::tstate::detached(py, || w.join());
+    Ok(none(py))
+}
+
+fn id_whence(py: Attached<'_>, id: i64) -> PyResult<Owned> {
+    let whence = if id == 0 {
+        WHENCE_RUNTIME
+    } else if registry::get(id).is_ok() {
+        WHENCE_MANYGIL
+    } else {
+        WHENCE_UNKNOWN
+    };
+    new_tuple(py, vec![new_int(py, id)?, new_int(py, whence)?])
+}
+
+pub(crate) fn list_all(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "list_all", argv, 0, 0)?;
+    let mut ids = vec![0];
+    ids.extend(registry::ids());
+    let cur = current_id(py);
+    if !ids.contains(&cur) {
+        ids.push(cur);
+    }
+    // SAFETY: attached.
+    let list = unsafe { Owned::from_new(py, PyList_New(0))? };
+    for id in ids {
+        let item = id_whence(py, id)?;
+        // SAFETY: attached; both valid; PyList_Append does not steal.
+        if unsafe { PyList_Append(list.as_ptr(), item.as_ptr()) } < 0 {
+            return Err(PyErrSet);
+        }
+    }
+    Ok(list)
+}
+
+pub(crate) fn get_current(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "get_current", argv, 0, 0)?;
+    id_whence(py, current_id(py))
+}
+
+pub(crate) fn get_main(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "get_main", argv, 0, 0)?;
+    id_whence(py, 0)
+}
+
+pub(crate) fn whence(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "whence", argv, 1, 1)?;
+    let id = args::interp_id(py, argv[0])?;
+    if id != 0 && id != current_id(py) {
+        worker_for(py, id, "inspect")?;
+    }
+    let t = id_whence(py, id)?;
+    // SAFETY: a 2-tuple we just built; borrowed item kept alive by `t`.
+    Ok(unsafe { Owned::from_borrowed(py, PyTuple_GET_ITEM(t.as_ptr(), 1)) })
+}
+
+pub(crate) fn is_running(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "is_running", argv, 1, 1)?;
+    let id = args::interp_id(py, argv[0])?;
+    if id == 0 || id == current_id(py) {
+        return Ok(boolean(py, true));
+    }
+    let w = worker_for(py, id, "inspect")?;
+    Ok(boolean(py, w.is_running()))
+}
+
+pub(crate) fn is_shareable(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "is_shareable", argv, 1, 1)?;
+    // SAFETY: a valid borrowed argument.
+    let ok = unsafe { encode(py, argv[0], EncodeMode::NativeOnly) }.is_ok();
+    if !ok {
+        // SAFETY: attached.
+        unsafe { PyErr_Clear() };
+    }
+    Ok(boolean(py, ok))
+}
+
+pub(crate) fn roundtrip(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "roundtrip", argv, 1, 1)?;
+    // SAFETY: a valid borrowed argument.
+    let v = unsafe { encode(py, argv[0], EncodeMode::Full) }?;
+    decode(py, &v)
+}
+
+/// Stop every worker, interrupting running jobs, and join them all. A job stuck in code
+/// that does not check for signals delays exit until it returns; a warning says so.
+pub(crate) fn close_all(workers: &[Arc<WorkerShared>]) {
+    for w in workers {
+        w.stop();
+    }
+    let start = std::time::Instant::now();
+    let mut warned = false;
+    loop {
+        let busy: Vec<_> = workers.iter().filter(|w| w.is_running()).collect();
+        if busy.is_empty() {
+            break;
+        }
+        for w in &busy {
+            // SAFETY: called with no thread state attached (see `shutdown`).
+            unsafe { w.interrupt(0, InterruptReason::Shutdown) };
+        }
+        if !warned && start.elapsed() > Duration::from_secs(5) {
+            eprintln!(
+                "manygil: waiting at exit for {} interpreter(s) running code that does not respond \
+                 to interruption",
+                busy.len()
+            );
+            warned = true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for w in workers {
+        w.join();
+    }
+}
+
+pub(crate) fn after_fork_child(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "after_fork_child", argv, 0, 0)?;
+    crate::interp::lifecycle::reset_after_fork();
+    registry::forget_after_fork();
+    Ok(none(py))
+}
+
+pub(crate) fn set_main_script(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "set_main_script", argv, 2, 2)?;
+    if !is_main_interpreter(py) {
+        return Err(err::runtime_error(
+            py,
+            "set_main_script() can only be called from the main interpreter",
+        ));
+    }
+    let path = args::opt_string(py, "path", argv[0])?;
+    let module = args::opt_string(py, "module", argv[1])?;
+    crate::runtime::main_script::set(path, module);
+    Ok(none(py))
+}
+
+pub(crate) fn main_script(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "main_script", argv, 0, 0)?;
+    let (path, module) = crate::runtime::main_script::get();
+    let to_obj = |s: Option<String>| match s {
+        Some(s) => new_str(py, &s),
+        None => Ok(none(py)),
+    };
+    new_tuple(py, vec![to_obj(path)?, to_obj(module)?])
+}

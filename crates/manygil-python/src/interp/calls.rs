@@ -1,0 +1,253 @@
+//! Calls into interpreters from `manygil._native` (call, exec, set_main_attrs, submit,
+//! interrupt): encode, dispatch to the worker, wait with the GIL released, decode. Each checks its arguments, does its work in Rust (waiting with the GIL released),
+//! and reports errors as the exceptions documented in `manygil/_native.pyi`. Their entry
+//! points and method table are in `module::methods`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use manygil_core::worker::{completion, Completion, WaitError};
+use manygil_core::Value;
+
+use crate::codec::{decode, encode, EncodeMode};
+use crate::ffi::err::{self, PyResult};
+use crate::ffi::*;
+use crate::interp::jobs::{self, Outcome};
+use crate::interp::registry::{self};
+use crate::interp::worker::{self, InterruptReason, WorkerShared};
+
+use crate::ffi::args;
+
+use super::api::{current_id, interpreter_error, worker_for};
+
+/// How long to wait for an interrupted job to stop before reporting it as stuck.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
+
+/// Encode `(callable, args, kwargs)` after checking their types.
+pub(crate) fn encode_call(
+    py: Attached<'_>,
+    func: *mut PyObject,
+    a: *mut PyObject,
+    kw: *mut PyObject,
+) -> PyResult<(Value, Value, Value)> {
+    if !args::is_instance(a, &raw mut PyTuple_Type) {
+        return Err(err::type_error(
+            py,
+            &format!("args must be a tuple, not {}", err::type_name(py, a)),
+        ));
+    }
+    if !args::is_instance(kw, &raw mut PyDict_Type) {
+        return Err(err::type_error(
+            py,
+            &format!("kwargs must be a dict, not {}", err::type_name(py, kw)),
+        ));
+    }
+    // SAFETY: attached; `func` is a borrowed argument.
+    if unsafe { PyCallable_Check(func) } == 0 {
+        return Err(err::type_error(
+            py,
+            &format!("{} object is not callable", err::type_name(py, func)),
+        ));
+    }
+    // SAFETY: (three calls) valid borrowed arguments of the attached interpreter.
+    let f = unsafe { encode(py, func, EncodeMode::Full) }?;
+    // SAFETY: as above.
+    let a = unsafe { encode(py, a, EncodeMode::Full) }?;
+    // SAFETY: as above.
+    let kw = unsafe { encode(py, kw, EncodeMode::Full) }?;
+    Ok((f, a, kw))
+}
+
+/// Record that the calling thread waits synchronously for interpreter `id`; refuse the call
+/// (with nothing sent) if that would close a cycle of interpreters waiting on each other.
+fn wait_edge(py: Attached<'_>, id: i64) -> PyResult<manygil_core::waits::WaitEdge> {
+    let cur = current_id(py);
+    let from = registry::get(cur)
+        .ok()
+        .filter(|w| w.is_current_thread())
+        .map(|_| cur);
+    manygil_core::waits::WaitEdge::enter(from, id).map_err(|cycle| {
+        let path: Vec<String> = cycle.iter().map(i64::to_string).collect();
+        interpreter_error(
+            py,
+            &format!(
+                "calling into interpreter {id} would deadlock: interpreters wait for each \
+                 other in a cycle ({}), and each runs one job at a time; use call_in_thread \
+                 or a Queue instead of a nested synchronous call",
+                path.join(" -> ")
+            ),
+        )
+    })
+}
+
+/// Send a job to interpreter `id` (not the current one) and return its completion.
+fn dispatch(
+    py: Attached<'_>,
+    id: i64,
+    action: &str,
+    job: impl for<'p> FnOnce(Attached<'p>, &worker::JobCtx<'_>) -> Outcome + Send + 'static,
+) -> PyResult<(Arc<WorkerShared>, u64, Completion<Outcome>)> {
+    if id != 0 && id == current_id(py) {
+        return Err(interpreter_error(
+            py,
+            &format!("cannot {action} interpreter {id} from inside itself (it is the current interpreter)"),
+        ));
+    }
+    let w = worker_for(py, id, action)?;
+    let (done, result) = completion::<Outcome>();
+    let seq = w
+        .send(Box::new(move |py, ctx| {
+            let outcome = job(py, ctx);
+            ctx.mark_done();
+            done.complete(outcome);
+        }))
+        .map_err(|_| {
+            crate::handles::errors::raise(
+                py,
+                crate::handles::errors::Exc::InterpreterNotFound,
+                &format!("interpreter {id} was closed"),
+            )
+        })?;
+    Ok((w, seq, result))
+}
+
+/// Wait for a dispatched job (interruptibly), applying `timeout` by interrupting it.
+fn finish(
+    py: Attached<'_>,
+    id: i64,
+    w: &WorkerShared,
+    seq: u64,
+    result: &Completion<Outcome>,
+    timeout: Option<Duration>,
+) -> PyResult<Owned> {
+    let outcome = match crate::interp::wait_for_python(py, w, seq, result, timeout)? {
+        Ok(o) => o,
+        Err(WaitError::Abandoned) => {
+            return Err(crate::handles::errors::raise(
+                py,
+                crate::handles::errors::Exc::InterpreterNotFound,
+                &format!("interpreter {id} was closed before the call completed"),
+            ))
+        }
+        Err(WaitError::Timeout) => {
+            crate::ffi::tstate::detached(py, || {
+                // SAFETY: detached, as `interrupt` requires.
+                unsafe { w.interrupt(seq, InterruptReason::Timeout) }
+            });
+            match crate::interp::wait_for_python(py, w, seq, result, Some(INTERRUPT_GRACE))? {
+                Ok(o) => o,
+                Err(_) => Err(stuck_record()),
+            }
+        }
+    };
+    outcome_to_python(py, outcome)
+}
+
+/// The record of a job that ran past its timeout and did not stop when interrupted.
+fn stuck_record() -> Value {
+    let msg = "the task ran past its timeout and could not be interrupted: it is running code \
+               that does not check for signals (e.g. a long C call); its interpreter stays busy \
+               until that code returns";
+    jobs::exc_record(
+        "TimeoutError",
+        "builtins",
+        msg,
+        &format!("TimeoutError: {msg}"),
+        "",
+        Value::None,
+    )
+}
+
+/// `(True, result)` or `(False, exception_record)`.
+pub(crate) fn outcome_to_python(py: Attached<'_>, outcome: Outcome) -> PyResult<Owned> {
+    let (ok, v) = match &outcome {
+        Ok(v) => (true, v),
+        Err(rec) => (false, rec),
+    };
+    crate::runtime::main_ref::release_deferred(py);
+    let obj = decode(py, v)?;
+    // Drop the value's memory while still attached is not required (Rust memory), but do it
+    // before building the tuple to keep peak memory low for large results.
+    drop(outcome);
+    new_tuple(py, vec![boolean(py, ok), obj])
+}
+
+pub(crate) fn call_fn(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "call", argv, 4, 5)?;
+    let id = args::interp_id(py, argv[0])?;
+    let timeout = args::timeout(py, argv.get(4).copied())?;
+    let (f, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
+    let _waiting = wait_edge(py, id)?;
+    let (w, seq, result) = dispatch(py, id, "call into", move |py, ctx| {
+        jobs::run_call(py, ctx, &f, &a, &kw)
+    })?;
+    finish(py, id, &w, seq, &result, timeout)
+}
+
+pub(crate) fn exec_fn(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "exec", argv, 2, 3)?;
+    let id = args::interp_id(py, argv[0])?;
+    let source = args::string(py, "code", argv[1])?;
+    let timeout = args::timeout(py, argv.get(2).copied())?;
+    let _waiting = wait_edge(py, id)?;
+    let (w, seq, result) = dispatch(py, id, "run code in", move |py, ctx| {
+        jobs::run_exec(py, ctx, &source)
+    })?;
+    finish(py, id, &w, seq, &result, timeout)
+}
+
+pub(crate) fn set_main_attrs(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "set_main_attrs", argv, 2, 2)?;
+    let id = args::interp_id(py, argv[0])?;
+    if !args::is_instance(argv[1], &raw mut PyDict_Type) {
+        return Err(err::type_error(py, "ns must be a dict"));
+    }
+    // SAFETY: a valid dict argument.
+    let ns = unsafe { encode(py, argv[1], EncodeMode::Full) }?;
+    let _waiting = wait_edge(py, id)?;
+    let (w, seq, result) = dispatch(py, id, "prepare", move |py, ctx| {
+        jobs::run_set_main(py, ctx, &ns)
+    })?;
+    finish(py, id, &w, seq, &result, None)
+}
+
+pub(crate) fn submit(
+    py: Attached<'_>,
+    module: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "submit", argv, 4, 4)?;
+    let id = args::interp_id(py, argv[0])?;
+    let (f, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
+    let (w, seq, result) = dispatch(py, id, "call into", move |py, ctx| {
+        jobs::run_call(py, ctx, &f, &a, &kw)
+    })?;
+    super::pending::new(py, module, w, seq, result)
+}
+
+pub(crate) fn interrupt(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "interrupt", argv, 1, 1)?;
+    let id = args::interp_id(py, argv[0])?;
+    let w = worker_for(py, id, "interrupt")?;
+    let hit = crate::ffi::tstate::detached(py, || {
+        // SAFETY: detached, as `interrupt` requires.
+        unsafe { w.interrupt(0, InterruptReason::KeyboardInterrupt) }
+    });
+    Ok(boolean(py, hit))
+}
