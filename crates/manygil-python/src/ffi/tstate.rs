@@ -5,9 +5,12 @@ use pyo3_ffi::*;
 
 /// Run `f` with the current thread state detached (the GIL released), then re-attach.
 ///
-/// `f` must not touch Python objects; it gets no [`Attached`] token. The `py` token proves
-/// a thread state was attached on entry.
-pub(crate) fn detached<R>(py: Attached<'_>, f: impl FnOnce() -> R) -> R {
+/// `f` must not touch Python objects: it gets no [`Attached`] token, and it must be `Send`,
+/// so the compiler refuses a closure that captures a raw `*mut PyObject` or an [`Owned`]
+/// (neither is `Send`). The `py` token proves a thread state was attached on entry.
+///
+/// [`Owned`]: super::Owned
+pub(crate) fn detached<R>(py: Attached<'_>, f: impl FnOnce() -> R + Send) -> R {
     let _ = py;
     // SAFETY: a thread state is attached (py); SaveThread detaches it and returns it.
     let ts = unsafe { PyEval_SaveThread() };

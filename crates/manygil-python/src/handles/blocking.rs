@@ -106,7 +106,7 @@ pub(crate) fn block_on<T>(
     py: Attached<'_>,
     timeout: Option<Duration>,
     spin: bool,
-    mut attempt: impl FnMut(Option<Duration>) -> Option<T>,
+    mut attempt: impl FnMut(Option<Duration>) -> Option<T> + Send,
 ) -> PyResult<Option<T>> {
     let mode = Mode::current(py);
     let start = Instant::now();

@@ -23,7 +23,7 @@ pub(crate) fn acquire_with(
     blocking: bool,
     timeout: Option<Duration>,
     try_now: impl FnOnce() -> bool,
-    mut wait: impl FnMut(Option<Duration>) -> bool,
+    mut wait: impl FnMut(Option<Duration>) -> bool + Send,
 ) -> PyResult<bool> {
     if try_now() {
         return Ok(true);

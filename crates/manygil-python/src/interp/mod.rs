@@ -247,7 +247,7 @@ impl Interrupt for WorkerShared {
 /// Wait for a job's completion from Python code. In the main thread of the main
 /// interpreter the wait is cut in slices so Ctrl-C is seen promptly: on a signal the running
 /// job is interrupted and the signal's exception (normally `KeyboardInterrupt`) is returned.
-pub(crate) fn wait_for_python<T>(
+pub(crate) fn wait_for_python<T: Send>(
     py: Attached<'_>,
     worker: &dyn Interrupt,
     seq: u64,
@@ -265,7 +265,7 @@ pub(crate) fn wait_in_slices<T>(
     worker: &dyn Interrupt,
     seq: u64,
     timeout: Option<Duration>,
-    mut step: impl FnMut(Option<Duration>) -> Result<T, WaitError>,
+    mut step: impl FnMut(Option<Duration>) -> Result<T, WaitError> + Send,
 ) -> Result<Result<T, WaitError>, crate::ffi::err::PyErrSet> {
     const SLICE: Duration = Duration::from_millis(20);
     let interruptible = crate::runtime::main_thread::is_current(py);
