@@ -202,15 +202,15 @@ class Pool(cf.Executor):
         (including KeyboardInterrupt), its remaining chunks are cancelled and running ones
         interrupted.
         """
+        # The stdlib's checks and messages (concurrent.futures._base.Executor.map).
+        if buffersize is not None and not isinstance(buffersize, int):
+            raise TypeError("buffersize must be an integer or None")
+        if buffersize is not None and buffersize < 1:
+            raise ValueError("buffersize must be None or > 0")
         if isinstance(chunksize, bool) or not isinstance(chunksize, int):
             raise TypeError("chunksize must be an int")
         if chunksize < 1:
-            raise ValueError("chunksize must be >= 1")
-        if buffersize is not None:
-            if isinstance(buffersize, bool) or not isinstance(buffersize, int):
-                raise TypeError("buffersize must be an int or None")
-            if buffersize < 1:
-                raise ValueError("buffersize must be >= 1")
+            raise ValueError("chunksize must be >= 1.")
         timeout = _check_timeout("timeout", timeout)
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
@@ -244,19 +244,25 @@ class Pool(cf.Executor):
             try:
                 while pending:
                     call = pending.popleft()
-                    if end_time is None:
-                        ok, value = call.wait()
-                    else:
-                        try:
-                            ok, value = call.wait(max(0.0, end_time - time.monotonic()))
-                        except TimeoutError:
-                            call.interrupt()
-                            raise
                     if ahead is not None:
-                        refill()
+                        refill()  # keep `buffersize` chunks in flight while waiting
+                    try:
+                        if end_time is None:
+                            ok, value = call.wait()
+                        else:
+                            ok, value = call.wait(max(0.0, end_time - time.monotonic()))
+                    except BaseException:  # timeout, Ctrl-C: this chunk is dropped too
+                        call.interrupt()
+                        raise
+                    del call
                     if not ok:
                         raise rebuild(value)
-                    yield from value
+                    # Hand each result over without keeping a reference to it here: a
+                    # result the consumer has dropped must be freed (the stdlib's contract).
+                    value.reverse()
+                    while value:
+                        yield value.pop()
+                    del value
             finally:
                 # Closed early, failed or interrupted: drop this map's remaining chunks
                 # (queued ones are skipped, running ones interrupted).
@@ -314,6 +320,8 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
 
 
 def _length_hint(iterables) -> int | None:
+    if not iterables:
+        return 0
     try:
         return min(len(it) for it in iterables)
     except TypeError:
