@@ -1,15 +1,17 @@
 """``python -m manygil <command>``: ``bench`` (compare threads, processes and manygil on
-this machine) or ``demo`` (a short parallel-CPU demonstration)."""
+this machine), ``demo`` (a short parallel-CPU demonstration) or ``check`` (which modules
+import in own-GIL interpreters)."""
 
 from __future__ import annotations
 
 import sys
 
-USAGE = """usage: python -m manygil {bench,demo} [options]
+USAGE = """usage: python -m manygil {bench,demo,check} [options]
 
 commands:
   bench   measure threads, processes and manygil on this machine (see --help)
   demo    run CPU-bound Python in parallel interpreters next to threads
+  check   import modules in own-GIL interpreters: ok, refused or error (see --help)
 """
 
 
@@ -27,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         from .bench.cli import main as bench
 
         return bench(rest)
+    if command == "check":
+        from .check import main as check
+
+        return check(rest)
     print(f"python -m manygil: unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)
     return 2
 

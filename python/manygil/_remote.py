@@ -7,26 +7,12 @@ import traceback
 import types
 
 from ._errors import ExecutionFailed
-
-_NOT_ISOLATED = "does not support loading in subinterpreters"
-
-
-def _explain_not_isolated(exc: BaseException) -> None:
-    """Make CPython's refusal to load a non-isolated extension say what to do."""
-    if isinstance(exc, ImportError) and exc.msg and _NOT_ISOLATED in str(exc.msg):
-        if "own-GIL" in exc.msg:
-            return
-        exc.msg = (
-            f"{exc.msg}: extension module {exc.name!r} cannot load in an own-GIL "
-            "sub-interpreter because it does not declare per-interpreter GIL support; "
-            "import it only in the main interpreter, or use a pure-Python alternative"
-        )
-        exc.args = (exc.msg,) + exc.args[1:]
+from ._refusal import explain as _explain_refusal
 
 
 def capture(exc: BaseException) -> tuple:
     """Describe ``exc`` as ``(name, qualname, module, msg, formatted, errdisplay, pickled)``."""
-    _explain_not_isolated(exc)
+    _explain_refusal(exc)
     tp = type(exc)
     try:
         msg = str(exc)
