@@ -189,3 +189,53 @@ def test_numpy_sees_the_shared_memory():
     a[:] = [1.0, 2.0, 3.0, 4.0]
     assert struct.unpack_from("<4d", b) == (1.0, 2.0, 3.0, 4.0)
     del a
+
+
+# --- shared with other processes (memfd + MAP_SHARED; pickling sends the descriptor) ----
+
+
+def _spawn_pool():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def test_pickling_shares_the_memory_instead_of_copying():
+    import pickle
+
+    b = manygil.SharedBuffer(16)
+    again = pickle.loads(pickle.dumps(b))
+    again[3] = 9
+    assert b[3] == 9, "the same memory, mapped twice"
+    ro = pickle.loads(pickle.dumps(b.readonly()))
+    assert not ro.writable and ro[3] == 9
+
+
+def test_a_process_writes_the_same_memory():
+    import ext_helpers
+
+    b = manygil.SharedBuffer(64)
+    b[0:4] = b"main"
+    with _spawn_pool() as ex:
+        assert ex.submit(ext_helpers.write_byte, b, 1, ord("A")).result(timeout=120) == b"mAin"
+    assert bytes(b[:4]) == b"mAin"
+
+
+def test_memory_made_in_a_process_outlives_it():
+    import ext_helpers
+
+    with _spawn_pool() as ex:
+        b = ex.submit(ext_helpers.new_buffer, b"from the child").result(timeout=120)
+    # The child process has exited; the parent's mapping keeps the memory.
+    assert bytes(b) == b"from the child"
+    b[0:4] = b"FROM"
+    assert bytes(b[:4]) == b"FROM"
+
+
+def test_from_fd_rejects_bad_descriptors():
+    with pytest.raises(OSError):
+        manygil.SharedBuffer._from_fd(-1, 8)
+    b = manygil.SharedBuffer(8)
+    with pytest.raises(ValueError, match="fewer than"):
+        manygil.SharedBuffer._from_fd(b._fd(), 1 << 20)

@@ -83,5 +83,16 @@ def _init_main_interpreter() -> None:
     _os.register_at_fork(after_in_child=_native.after_fork_child)
 
 
+def _register_buffer_pickling() -> None:
+    """Pickling a SharedBuffer (for another process) sends its memory, not a copy."""
+    import copyreg
+
+    from ._buffer_share import reduce
+
+    copyreg.pickle(SharedBuffer, reduce)
+
+
+_register_buffer_pickling()
+
 if _native.get_current()[0] == 0:
     _init_main_interpreter()

@@ -151,3 +151,35 @@ fn concurrent_writers_to_disjoint_ranges_do_not_disturb_each_other() {
         assert!(bytes[range].iter().all(|&b| b == 199 ^ t), "writer {t}");
     }
 }
+
+#[test]
+fn a_second_mapping_of_the_fd_shares_the_bytes_and_outlives_the_first() {
+    let first = SharedMemory::new(100).unwrap();
+    let second = SharedMemory::from_fd(first.fd().try_clone_to_owned().unwrap(), 100).unwrap();
+    assert_ne!(first.as_ptr(), second.as_ptr(), "two mappings");
+    first.write_from(10, b"shared").unwrap();
+    let mut out = [0; 6];
+    second.read_into(10, &mut out).unwrap();
+    assert_eq!(&out, b"shared");
+    second.write_from(0, b"back").unwrap();
+    drop(first);
+    // The bytes live while any mapping or descriptor of the file does.
+    assert_eq!(&second.to_vec()[..4], b"back");
+    assert_eq!(&second.to_vec()[10..16], b"shared");
+}
+
+#[test]
+fn from_fd_refuses_a_file_smaller_than_the_region() {
+    let small = SharedMemory::new(8).unwrap();
+    let err = SharedMemory::from_fd(small.fd().try_clone_to_owned().unwrap(), 4096).unwrap_err();
+    assert_eq!(
+        err,
+        BufferError::TooSmall {
+            len: 4096,
+            actual: 8
+        }
+    );
+    let empty = SharedMemory::new(0).unwrap();
+    let again = SharedMemory::from_fd(empty.fd().try_clone_to_owned().unwrap(), 0).unwrap();
+    assert!(again.is_empty());
+}

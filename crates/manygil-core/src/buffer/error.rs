@@ -25,4 +25,21 @@ pub enum BufferError {
         /// The requested size.
         len: usize,
     },
+    /// A system call creating or mapping the memory failed (e.g. too many open files).
+    #[error("{op} failed: {}", std::io::Error::from_raw_os_error(*errno))]
+    Os {
+        /// The failing call (`memfd_create`, `ftruncate`, `mmap`, `fstat`, `dup`).
+        op: &'static str,
+        /// The `errno` it set.
+        errno: i32,
+    },
+    /// A file descriptor given to [`SharedMemory::from_fd`](super::SharedMemory::from_fd)
+    /// is smaller than the size it was said to hold.
+    #[error("the shared memory file holds {actual} bytes, fewer than the {len} expected")]
+    TooSmall {
+        /// The size expected.
+        len: usize,
+        /// The file's size.
+        actual: u64,
+    },
 }

@@ -1,14 +1,15 @@
-//! [`SharedMemory`]: a fixed, zero-initialised, 64-byte-aligned byte region.
+//! [`SharedMemory`]: a fixed, zero-initialised, page-aligned byte region backed by a memfd,
+//! so that other processes can map the same bytes.
 
 use super::BufferError;
-use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::fmt;
 use std::mem::{align_of, size_of};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// Alignment of [`SharedMemory::as_ptr`]: 64 bytes, a cache line and enough for any numpy
-/// dtype or SIMD access.
+/// dtype or SIMD access (the mapping is page-aligned).
 pub const ALIGN: usize = 64;
 
 /// Bytes per word of the region: every Rust-side access is a word-sized atomic operation.
@@ -19,11 +20,18 @@ const WORD: usize = size_of::<usize>();
 struct Aligned;
 const _: () = assert!(align_of::<Aligned>() == ALIGN);
 
-/// A fixed-size, zero-initialised byte region shared by every interpreter.
+/// A fixed-size, zero-initialised byte region shared by every interpreter, and by other
+/// processes that map its file.
 ///
-/// The region is allocated once by [`SharedMemory::new`] and never moves or resizes: the
-/// pointer from [`SharedMemory::as_ptr`] is valid, [`ALIGN`]-aligned and `len()` bytes long for
-/// as long as this value lives, so for as long as any `Arc<SharedMemory>` lives.
+/// The bytes live in an anonymous memory file (`memfd_create`) mapped with `MAP_SHARED`:
+/// [`SharedMemory::fd`] can be sent to another process (over a Unix socket, as
+/// `multiprocessing` does), which maps the same bytes with [`SharedMemory::from_fd`].
+/// The kernel keeps the bytes while any process maps the file or holds a descriptor of
+/// it, so each process's `SharedMemory` is independent of the others' lifetimes.
+///
+/// The region is mapped once and never moves or resizes: the pointer from
+/// [`SharedMemory::as_ptr`] is valid, [`ALIGN`]-aligned and `len()` bytes long for as long
+/// as this value lives, so for as long as any `Arc<SharedMemory>` lives.
 ///
 /// Rust code reads and writes it only through word-sized relaxed atomic operations
 /// ([`SharedMemory::read_into`], [`SharedMemory::write_from`]), so concurrent use from safe Rust
@@ -46,15 +54,20 @@ const _: () = assert!(align_of::<Aligned>() == ALIGN);
 /// assert_eq!(&out, b"\0hi\0");
 /// assert!(mem.write_from(7, b"xy").is_err()); // out of bounds
 /// assert_eq!(mem.as_ptr() as usize % ALIGN, 0);
+///
+/// // A second mapping of the same file (as another process would make) sees the bytes.
+/// let other = SharedMemory::from_fd(mem.fd().try_clone_to_owned().unwrap(), 8).unwrap();
+/// assert_eq!(&other.to_vec()[2..4], b"hi");
 /// ```
 pub struct SharedMemory {
-    /// Start of the allocation, for `dealloc`; dangling when `layout` is `None`. Immutable.
-    base: NonNull<u8>,
-    /// Layout of the allocation, `None` when `len == 0` (nothing allocated). Immutable.
-    layout: Option<Layout>,
-    /// First byte of the region: [`ALIGN`]-aligned, inside the allocation, followed by `words`
-    /// zero-initialised `AtomicUsize`s. Immutable; the words are only accessed atomically
-    /// from Rust (through `&self`), and freed only by `Drop`.
+    /// The memory file. Immutable; closed by `Drop` (after the mapping is removed).
+    fd: OwnedFd,
+    /// Size of the mapping in bytes (`words * WORD`), 0 when nothing is mapped. Immutable.
+    mapped: usize,
+    /// First byte of the region: the start of a `mapped`-byte `MAP_SHARED` mapping of `fd`
+    /// (page-aligned, so [`ALIGN`]-aligned), followed by `words` `AtomicUsize`s; dangling
+    /// and aligned when `words == 0`. Immutable; the words are only accessed atomically
+    /// from Rust (through `&self`), and unmapped only by `Drop`.
     data: NonNull<AtomicUsize>,
     /// Number of words in the region, `len.div_ceil(WORD)`. Immutable.
     words: usize,
@@ -62,61 +75,169 @@ pub struct SharedMemory {
     len: usize,
 }
 
-// SAFETY: `SharedMemory` owns its allocation exclusively (it is freed only by `Drop`, which
-// has exclusive access), and shared access from Rust goes only through `&AtomicUsize`, which
-// is `Send + Sync`; moving the owner to another thread moves nothing but the pointers.
+// SAFETY: `SharedMemory` owns its mapping and descriptor exclusively (both are released
+// only by `Drop`, which has exclusive access), and shared access from Rust goes only through
+// `&AtomicUsize`, which is `Send + Sync`; moving the owner moves nothing but the handles.
 unsafe impl Send for SharedMemory {}
 // SAFETY: see `Send`: every access through `&SharedMemory` is an atomic operation.
 unsafe impl Sync for SharedMemory {}
 
+/// The `errno` of the last failed system call.
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
 impl SharedMemory {
-    /// Allocates a zero-initialised region of `len` bytes (`0` allocates nothing).
+    /// Allocates a zero-initialised region of `len` bytes (`0` maps nothing) in a new
+    /// memory file.
     ///
-    /// Large regions come from `calloc`, so untouched pages cost no memory.
+    /// Pages are allocated on first touch, so untouched pages cost no memory.
     ///
     /// # Errors
     ///
-    /// [`BufferError::AllocFailed`] if `len` is too large or the allocation fails.
+    /// [`BufferError::AllocFailed`] if `len` is too large or the memory cannot be reserved;
+    /// [`BufferError::Os`] if the memory file cannot be created (e.g. too many open files).
     pub fn new(len: usize) -> Result<Self, BufferError> {
-        if len == 0 {
+        let bytes = Self::mapped_size(len)?;
+        // SAFETY: a NUL-terminated name and valid flags; returns a new descriptor or -1.
+        let raw =
+            unsafe { libc::memfd_create(c"manygil-shared-buffer".as_ptr(), libc::MFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(BufferError::Os {
+                op: "memfd_create",
+                errno: errno(),
+            });
+        }
+        // SAFETY: `raw` is a descriptor just returned to us, owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: a valid descriptor of a memory file; extending it reads as zeros.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), bytes as libc::off_t) } < 0 {
+            let errno = errno();
+            return Err(
+                if errno == libc::EFBIG || errno == libc::EINVAL || errno == libc::ENOSPC {
+                    BufferError::AllocFailed { len }
+                } else {
+                    BufferError::Os {
+                        op: "ftruncate",
+                        errno,
+                    }
+                },
+            );
+        }
+        Self::map(fd, len)
+    }
+
+    /// Maps `len` bytes of the memory file `fd` (made by [`SharedMemory::new`] here or in
+    /// another process, and received from it): the new region shares its bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`BufferError::TooSmall`] if the file holds fewer bytes than the region needs;
+    /// [`BufferError::Os`] if it cannot be inspected or mapped.
+    pub fn from_fd(fd: OwnedFd, len: usize) -> Result<Self, BufferError> {
+        let bytes = Self::mapped_size(len)?;
+        // SAFETY: `stat` is plain data that fstat fills; `fd` is a valid open descriptor.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } < 0 {
+            return Err(BufferError::Os {
+                op: "fstat",
+                errno: errno(),
+            });
+        }
+        if (stat.st_size as u64) < bytes as u64 {
+            return Err(BufferError::TooSmall {
+                len,
+                actual: stat.st_size as u64,
+            });
+        }
+        Self::map(fd, len)
+    }
+
+    /// [`SharedMemory::from_fd`] on a duplicate of the descriptor number `fd`, which stays
+    /// the caller's (an invalid number is an error, not undefined behaviour).
+    ///
+    /// # Errors
+    ///
+    /// [`BufferError::Os`] (`EBADF`) if `fd` is not an open descriptor; as
+    /// [`SharedMemory::from_fd`] otherwise.
+    pub fn from_dup(fd: RawFd, len: usize) -> Result<Self, BufferError> {
+        // SAFETY: F_DUPFD_CLOEXEC only reads the descriptor table; an invalid or closed
+        // number fails with EBADF and touches nothing.
+        let raw = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(BufferError::Os {
+                op: "dup",
+                errno: errno(),
+            });
+        }
+        // SAFETY: `raw` is a descriptor just created for us, owned by nobody else.
+        Self::from_fd(unsafe { OwnedFd::from_raw_fd(raw) }, len)
+    }
+
+    /// Bytes mapped for a region of `len` bytes: whole words, as Rust accesses words.
+    fn mapped_size(len: usize) -> Result<usize, BufferError> {
+        len.div_ceil(WORD)
+            .checked_mul(WORD)
+            .filter(|&b| b <= isize::MAX as usize)
+            .ok_or(BufferError::AllocFailed { len })
+    }
+
+    fn map(fd: OwnedFd, len: usize) -> Result<Self, BufferError> {
+        let words = len.div_ceil(WORD);
+        let mapped = words * WORD; // checked by `mapped_size`
+        if mapped == 0 {
             return Ok(Self {
-                base: NonNull::dangling(),
-                layout: None,
+                fd,
+                mapped: 0,
                 data: NonNull::<Aligned>::dangling().cast(),
                 words: 0,
                 len: 0,
             });
         }
-        let failed = BufferError::AllocFailed { len };
-        let words = len.div_ceil(WORD);
-        // Over-allocate with the word's alignment (which keeps `calloc`'s lazily zeroed pages)
-        // and round the start up to `ALIGN` inside the allocation.
-        let size = words
-            .checked_mul(WORD)
-            .and_then(|bytes| bytes.checked_add(ALIGN - align_of::<AtomicUsize>()))
-            .ok_or(failed)?;
-        let layout =
-            Layout::from_size_align(size, align_of::<AtomicUsize>()).map_err(|_| failed)?;
-        // SAFETY: `layout` has a non-zero size (`len > 0`).
-        let base = NonNull::new(unsafe { alloc_zeroed(layout) }).ok_or(failed)?;
-        let offset = base.as_ptr().addr().wrapping_neg() % ALIGN;
-        // `offset < ALIGN` is a multiple of the word alignment, so `offset + words * WORD`
-        // is at most `size`: the region lies inside the allocation and is word-aligned.
-        let data = base.as_ptr().wrapping_add(offset).cast::<AtomicUsize>();
+        // SAFETY: a fresh shared mapping chosen by the kernel (no fixed address, so nothing
+        // existing is replaced) of a descriptor open for reading and writing, at least
+        // `mapped` bytes long (ftruncate'd in `new`, checked with fstat in `from_fd`).
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                mapped,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            let errno = errno();
+            return Err(if errno == libc::ENOMEM {
+                BufferError::AllocFailed { len }
+            } else {
+                BufferError::Os { op: "mmap", errno }
+            });
+        }
+        let data =
+            NonNull::new(ptr.cast::<AtomicUsize>()).ok_or(BufferError::AllocFailed { len })?;
         Ok(Self {
-            base,
-            layout: Some(layout),
-            data: NonNull::new(data).ok_or(failed)?,
+            fd,
+            mapped,
+            data,
             words,
             len,
         })
+    }
+
+    /// The memory file, to hand to another process (which maps it with
+    /// [`SharedMemory::from_fd`]); valid while `self` lives.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     /// Allocates a region holding a copy of `bytes`.
     ///
     /// # Errors
     ///
-    /// [`BufferError::AllocFailed`] as [`SharedMemory::new`].
+    /// As [`SharedMemory::new`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BufferError> {
         let memory = Self::new(bytes.len())?;
         memory.write_from(0, bytes)?;
@@ -220,7 +341,8 @@ impl SharedMemory {
     /// The region as atomic words.
     fn words(&self) -> &[AtomicUsize] {
         // SAFETY: `data` is non-null and aligned for `AtomicUsize`, and (when `words > 0`)
-        // points to `words` zero-initialised words inside our allocation, valid for reads and
+        // points to `words` initialised words inside our mapping (a memory file reads as zeros until
+        // written), valid for reads and
         // writes until `Drop`, which cannot run while `&self` is borrowed. Zero is a valid
         // `AtomicUsize`, and shared references to atomics may alias each other and writes made
         // through them. When `words == 0` a dangling aligned pointer is valid for an empty slice.
@@ -239,11 +361,13 @@ fn store_part(word: &AtomicUsize, at: usize, bytes: &[u8]) {
 
 impl Drop for SharedMemory {
     fn drop(&mut self) {
-        if let Some(layout) = self.layout {
-            // SAFETY: `base` was returned by `alloc_zeroed(layout)` in `new` and is freed only
-            // here, once; `&mut self` proves no reference into the region is left.
-            unsafe { dealloc(self.base.as_ptr(), layout) };
+        if self.mapped > 0 {
+            // SAFETY: `data` is the start of a `mapped`-byte mapping made in `map` and
+            // unmapped only here, once; `&mut self` proves no reference into it is left.
+            // (Views handed to Python hold an `Arc`, so they are gone too.)
+            unsafe { libc::munmap(self.data.as_ptr().cast(), self.mapped) };
         }
+        // `fd` closes itself after this.
     }
 }
 
@@ -252,6 +376,7 @@ impl fmt::Debug for SharedMemory {
         f.debug_struct("SharedMemory")
             .field("len", &self.len)
             .field("ptr", &self.as_ptr())
+            .field("fd", &self.fd.as_raw_fd())
             .finish()
     }
 }

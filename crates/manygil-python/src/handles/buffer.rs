@@ -36,14 +36,21 @@ copies nothing. buf[i], buf[a:b] (bytes) and buf[a:b] = data work as on a bytear
 fixed size; out-of-range access raises the errors bytearray gives. The memory is freed
 when the last handle and the last memoryview in every interpreter are gone.
 
+The memory is an anonymous memory file (memfd) mapped shared: pickling a SharedBuffer
+for a process started by multiprocessing (ProcessPoolExecutor, Pool(fallback=\"process\"))
+sends the file, not the bytes, and that process maps the same memory, which lives while
+any process holds it.
+
 Concurrent writes are not synchronised: coordinate them with a Lock, a Queue message or
 an Event, as with multiprocessing.shared_memory. A negative size raises ValueError, a
 size that cannot be allocated MemoryError.";
 
 /// Create the `SharedBuffer` type for `module`'s interpreter.
 pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
-    static mut METHODS: [PyMethodDef; 3] = [
+    static mut METHODS: [PyMethodDef; 5] = [
         kw_method!(c"from_bytes", c_from_bytes, c"from_bytes($type, data, /)\n--\n\nA new SharedBuffer holding a copy of data (any C-contiguous bytes-like object).", class),
+        kw_method!(c"_from_fd", c_from_fd, c"_from_fd($type, fd, size, readonly=False, /)\n--\n\nA SharedBuffer on the memory file fd (a duplicate is kept; fd stays the caller's),\nas sent by another process: the same bytes. For pickling.", class),
+        kw_method!(c"_fd", c_fd, c"_fd($self, /)\n--\n\nThe memory file's descriptor (valid while this buffer lives; do not close it).\nFor pickling to another process."),
         kw_method!(c"readonly", c_readonly, c"readonly($self, /)\n--\n\nA read-only handle on the same memory: writes through it (memoryview, buf[i] = x)\nraise TypeError; writable handles are unaffected. It travels as read-only."),
         PyMethodDef::zeroed(),
     ];
@@ -85,13 +92,23 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
 
 kw_entry!(c_from_bytes => from_bytes);
 kw_entry!(c_readonly => readonly);
+kw_entry!(c_from_fd => from_fd);
+kw_entry!(c_fd => fd);
 getter!(g_nbytes => nbytes);
 getter!(g_writable => writable);
 getter!(g_shares => shares);
 
 fn alloc_error(py: Attached<'_>, e: BufferError) -> PyErrSet {
-    // SAFETY: builtin exception class.
-    unsafe { err::raise(py, PyExc_MemoryError, &e.to_string()) }
+    // SAFETY: reading the builtin exception classes' pointers, set once at startup.
+    let class = unsafe {
+        match e {
+            BufferError::AllocFailed { .. } => PyExc_MemoryError,
+            BufferError::Os { .. } => PyExc_OSError,
+            _ => PyExc_ValueError,
+        }
+    };
+    // SAFETY: builtin exception classes.
+    unsafe { err::raise(py, class, &e.to_string()) }
 }
 
 kw_new!(c_buffer_new => buffer_new);
@@ -149,6 +166,27 @@ fn from_bytes(py: Attached<'_>, cls: *mut PyObject, call: &Call<'_>) -> PyResult
     let handle = Handle::Buffer(SharedBuffer::new(Arc::new(memory)));
     // SAFETY: a class method of the (final) SharedBuffer type: `cls` is that type.
     unsafe { new_object(py, cls.cast(), handle) }
+}
+
+fn from_fd(py: Attached<'_>, cls: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    let [fd, size, ro] = call.bind(py, "_from_fd", [c"fd", c"size", c"readonly"], 2)?;
+    let fd = args::int(py, "fd", fd.ok_or(PyErrSet)?)?;
+    let fd = i32::try_from(fd).map_err(|_| err::value_error(py, "fd out of range"))?;
+    let size = args::count(py, "size", size.ok_or(PyErrSet)?)?;
+    let readonly = args::truth(ro, false)?;
+    let memory = SharedMemory::from_dup(fd, size).map_err(|e| alloc_error(py, e))?;
+    let mut buffer = SharedBuffer::new(Arc::new(memory));
+    if readonly {
+        buffer = buffer.to_readonly();
+    }
+    // SAFETY: a class method of the (final) SharedBuffer type: `cls` is that type.
+    unsafe { new_object(py, cls.cast(), Handle::Buffer(buffer)) }
+}
+
+fn fd(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+    use std::os::fd::AsRawFd;
+    call.bind(py, "_fd", [], 0)?;
+    new_int(py, i64::from(buffer_of(py, slf)?.memory().fd().as_raw_fd()))
 }
 
 fn readonly(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {

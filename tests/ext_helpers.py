@@ -1,0 +1,29 @@
+"""Pure-Python task functions for tests/test_extensions.py (this module itself loads in
+own-GIL interpreters)."""
+
+from __future__ import annotations
+
+import importlib
+
+
+def count_then_import(buf, name):
+    """Count a run in buf[0], then import ``name`` (fails mid-run if it is refused)."""
+    buf[0] += 1
+    importlib.import_module(name)
+    return "imported"
+
+
+def box_value(box):
+    return box.value
+
+
+def write_byte(buf, at, value):
+    buf[at] = value
+    return bytes(buf[:4])
+
+
+def new_buffer(data):
+    """Return a SharedBuffer made here (in a process: the parent maps the same file)."""
+    import manygil
+
+    return manygil.SharedBuffer.from_bytes(data)
