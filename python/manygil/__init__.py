@@ -12,6 +12,7 @@ import os as _os
 from . import _native
 from ._errors import (
     ExecutionFailed,
+    FallbackWarning,
     InterpreterError,
     InterpreterNotFoundError,
     NotShareableError,
@@ -58,6 +59,7 @@ __all__ = [
     "AtomicInt",
     "Pool",
     "BrokenPool",
+    "FallbackWarning",
 ]
 
 __version__ = "0.1.0"

@@ -7,6 +7,7 @@ __all__ = [  # and BrokenPool, defined lazily below
     "InterpreterNotFoundError",
     "ExecutionFailed",
     "NotShareableError",
+    "FallbackWarning",
 ]
 
 
@@ -17,6 +18,13 @@ from ._native import (  # noqa: E402
     InterpreterNotFoundError,  # InterpreterError
     NotShareableError,  # TypeError
 )
+
+
+class FallbackWarning(RuntimeWarning):
+    """A ``Pool(fallback="process")`` sends a function's tasks to process workers, because
+    a module it needs (named in the message) cannot be imported in an own-GIL interpreter.
+    Issued once per top-level module and pool."""
+
 
 _EXEC_FAILURE_STR = """
 {superstr}

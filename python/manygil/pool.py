@@ -43,6 +43,9 @@ class _PoolFuture(cf.Future):
 
     _core = None
     _seq = 0
+    _fallback = None  # fallback="process": the ProcessFallback, and the task to reroute
+    _task = None
+    _process = None  # running in a process: (ProcessFallback, process future, token)
 
     def cancel(self) -> bool:
         """Cancel the task: a queued one is dropped, a running one is interrupted in its
@@ -52,6 +55,9 @@ class _PoolFuture(cf.Future):
         core = self._core
         if core is not None:
             core.cancel(self._seq)
+        if self._process is not None:
+            fallback, pf, token = self._process
+            fallback.cancel(pf, token)
         return True
 
     def running(self) -> bool:
@@ -59,6 +65,8 @@ class _PoolFuture(cf.Future):
         with self._condition:
             if self._state != "PENDING":
                 return self._state == "RUNNING"
+        if self._process is not None:
+            return self._process[1].running()
         core = self._core
         return core is not None and core.is_running(self._seq)
 
@@ -78,6 +86,10 @@ class _PoolFuture(cf.Future):
 
     # Called by the worker that ran the task, with the main interpreter attached.
     def _deliver(self, ok, value):
+        if ok is False and self._fallback is not None:
+            value, ok = rebuild(value), None
+            if self._fallback.reroute(self, value):
+                return
         if not self.set_running_or_notify_cancel():
             return
         if ok:
@@ -116,9 +128,14 @@ class Pool(cf.Executor):
             raises, the pool is broken: ``submit`` raises ``BrokenPool``.
         max_tasks_per_worker: replace a worker with a fresh interpreter after this many tasks.
         task_timeout: default timeout in seconds for every task (``None``: no limit).
+        fallback: ``"process"`` runs in process workers the tasks whose function cannot be
+            loaded in an own-GIL interpreter because it needs a non-isolated extension
+            module (numpy, Pillow, ...); see docs/extensions.md. ``None`` (default): such
+            tasks raise ImportError.
 
     Raises:
-        ValueError: ``max_workers <= 0``, negative timeouts or ``max_tasks_per_worker``.
+        ValueError: ``max_workers <= 0``, negative timeouts or ``max_tasks_per_worker``, or
+            an unknown ``fallback``.
         InterpreterError: the interpreters could not be created (or not from the main
             interpreter).
 
@@ -135,6 +152,7 @@ class Pool(cf.Executor):
         initargs: tuple = (),
         max_tasks_per_worker: int | None = None,
         task_timeout: float | None = None,
+        fallback: str | None = None,
     ):
         if max_workers is None:
             max_workers = _default_workers()
@@ -150,6 +168,8 @@ class Pool(cf.Executor):
             if max_tasks_per_worker <= 0:
                 raise ValueError("max_tasks_per_worker must be >= 1")
         self._task_timeout = _check_timeout("task_timeout", task_timeout)
+        if fallback not in (None, "process"):
+            raise ValueError(f'fallback must be None or "process", got {fallback!r}')
         self._max_workers = max_workers
         self._shutdown_lock = threading.Lock()
         self._shutdown = False
@@ -161,6 +181,13 @@ class Pool(cf.Executor):
             max_tasks_per_worker,
             self._task_timeout,
         )
+        self._fallback = None
+        if fallback == "process":
+            from ._fallback import ProcessFallback
+
+            self._fallback = ProcessFallback(
+                max_workers, initializer, tuple(initargs), max_tasks_per_worker, task_timeout
+            )
 
     # --- the Executor protocol ------------------------------------------------------
 
@@ -179,6 +206,8 @@ class Pool(cf.Executor):
 
     def _submit(self, fn, args, kwargs, timeout) -> cf.Future:
         f = _PoolFuture()
+        if self._fallback is not None and self._fallback.route(f, fn, args, kwargs, timeout):
+            return f
         f._core = self._core
         f._seq = self._core.submit(f, fn, args, kwargs, timeout)
         return f
@@ -217,7 +246,12 @@ class Pool(cf.Executor):
         total = _length_hint(iterables)
         end_time = None if timeout is None else time.monotonic() + timeout
         chunks = _chunks(zip(*iterables, strict=False), chunksize)
-        results = self._map_results(fn, chunks, end_time, buffersize)
+        if self._fallback is not None:
+            from ._fallback import map_results
+
+            results = map_results(self, self._fallback, fn, chunks, end_time, buffersize)
+        else:
+            results = self._map_results(fn, chunks, end_time, buffersize)
         if progress:
             from ._progress import track
 
@@ -279,6 +313,8 @@ class Pool(cf.Executor):
         if cancel_futures:
             self._core.cancel_all(False)
         self._core.shutdown(wait)
+        if self._fallback is not None:
+            self._fallback.shutdown(wait, cancel_futures)
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None and not issubclass(exc_type, Exception):
@@ -300,9 +336,12 @@ class Pool(cf.Executor):
 
     def stats(self) -> dict:
         """Counters: ``workers``, ``submitted``, ``done``, ``failed``, ``cancelled``,
-        ``running``, ``queued``, ``recycled`` (after ``max_tasks_per_worker``) and
-        ``replaced`` (stuck in code that did not stop when interrupted)."""
-        return self._core.stats()
+        ``running``, ``queued``, ``recycled`` (after ``max_tasks_per_worker``),
+        ``replaced`` (stuck in code that did not stop when interrupted) and ``fallback``
+        (tasks and map chunks sent to process workers by ``fallback="process"``)."""
+        stats = self._core.stats()
+        stats["fallback"] = 0 if self._fallback is None else self._fallback.count
+        return stats
 
     @property
     def max_workers(self) -> int:

@@ -23,9 +23,9 @@ pub(crate) fn run_call(
     kwargs: &Value,
 ) -> Outcome {
     let r = (|| -> PyResult<Value> {
-        let func = decode(py, func)?;
-        let mut args = decode(py, args)?;
-        let kwargs = decode(py, kwargs)?;
+        let (func, mut args, kwargs) = before_call(py, || {
+            Ok((decode(py, func)?, decode(py, args)?, decode(py, kwargs)?))
+        })?;
         if frameless_eval_or_exec(py, &func, &args, &kwargs)? {
             // As in 3.14's stdlib: call(eval, "expr") evaluates in the interpreter's __main__
             // (a job has no Python frame for eval/exec to take globals from).
@@ -45,6 +45,29 @@ pub(crate) fn run_call(
         unsafe { encode(py, res.as_ptr(), EncodeMode::Full) }
     })();
     finish(py, ctx, r)
+}
+
+/// Run `resolve` (decoding a job's callable and arguments, which may import modules); if
+/// it fails, tag the exception as raised before the callable ran
+/// (`exc._manygil_unresolved = True`, which survives the trip to the caller with the
+/// exception's pickle), so that the caller knows the job can be run elsewhere with no
+/// effect repeated (`manygil.Pool(fallback="process")`).
+pub(crate) fn before_call<T>(
+    py: Attached<'_>,
+    resolve: impl FnOnce() -> PyResult<T>,
+) -> PyResult<T> {
+    resolve().map_err(|PyErrSet| {
+        let exc = err::take(py);
+        // SAFETY: attached; `exc` is a live exception object; True is immortal. A failure
+        // (an exception type refusing attributes) only loses the tag and is cleared.
+        unsafe {
+            if PyObject_SetAttrString(exc.as_ptr(), c"_manygil_unresolved".as_ptr(), Py_True()) < 0
+            {
+                PyErr_Clear();
+            }
+        }
+        err::restore(py, exc)
+    })
 }
 
 /// `exec(source, __main__.__dict__)`.

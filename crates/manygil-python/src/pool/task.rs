@@ -137,10 +137,19 @@ pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64
 /// `[func(*a) for a in items]`, encoded as one list; the first exception ends the chunk.
 fn run_chunk(py: Attached<'_>, ctx: &JobCtx<'_>, func: &Value, items: &[Value]) -> Outcome {
     let r = (|| -> PyResult<Value> {
-        let func = decode(py, func)?;
+        // Until the first call starts, a failure to decode can be retried elsewhere.
+        let (func, first) = jobs::before_call(py, || {
+            let func = decode(py, func)?;
+            let first = items.first().map(|item| decode(py, item)).transpose()?;
+            Ok((func, first))
+        })?;
         let mut out = Vec::with_capacity(items.len());
+        let mut first = first;
         for item in items {
-            let args = decode(py, item)?;
+            let args = match first.take() {
+                Some(args) => args,
+                None => decode(py, item)?,
+            };
             // SAFETY: attached; `args` is a tuple (the Python layer sends tuples).
             let res = unsafe {
                 Owned::from_new(

@@ -1,0 +1,179 @@
+"""``Pool(fallback="process")``: tasks whose function needs a non-isolated extension run
+in process workers; everything else behaves as for interpreter tasks.
+
+``refused_helpers`` imports readline (refused in own-GIL interpreters in every CPython
+build), so most tests need no third-party package; numpy/Pillow tests skip where their
+wheels are not installed (the 3.13 debug build)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import time
+import warnings
+
+import ext_helpers
+import helpers
+import manygil
+import pytest
+import refused_helpers
+from manygil import FallbackWarning, Pool
+
+
+@pytest.fixture
+def pool():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FallbackWarning)
+        p = Pool(2, fallback="process")
+        yield p
+        p.shutdown(wait=True, cancel_futures=True)
+
+
+def test_submit_runs_refused_functions_in_a_process_and_warns_once():
+    with Pool(2, fallback="process") as p:
+        with pytest.warns(FallbackWarning, match=r"readline cannot be imported") as w:
+            assert p.submit(refused_helpers.square, 7).result(timeout=120) == 49
+        assert "refused_helpers.square" in str(w[0].message)
+        assert w[0].filename == __file__, "the warning points at the caller's submit"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FallbackWarning)
+            assert p.submit(refused_helpers.pid).result(timeout=60) != os.getpid()
+            assert p.submit(refused_helpers.square, 3).result(timeout=60) == 9
+        assert p.submit(helpers.current_id).result(timeout=60) > 0, "others stay in interpreters"
+        stats = p.stats()
+        assert stats["fallback"] == 3
+        assert stats["done"] == 1
+
+
+def test_map_in_order_with_chunks(pool):
+    got = list(pool.map(refused_helpers.square, range(20), chunksize=3, timeout=120))
+    assert got == [x * x for x in range(20)]
+    assert pool.stats()["fallback"] == 7  # ceil(20 / 3) chunks
+
+
+def test_exceptions_come_back_as_raised(pool):
+    f = pool.submit(refused_helpers.raise_value_error, "bad input")
+    with pytest.raises(ValueError, match="bad input"):
+        f.result(timeout=120)
+    with pytest.raises(ValueError, match="in map"):
+        list(pool.map(refused_helpers.raise_value_error, ["in map"]))
+
+
+def test_timeout_interrupts_the_process_task_and_the_worker_is_reused():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FallbackWarning)
+        with Pool(1, fallback="process") as p:
+            assert p.submit(refused_helpers.square, 2).result(timeout=120) == 4
+            first_pid = p.submit(refused_helpers.pid).result(timeout=60)
+            f = p.apply(refused_helpers.sleep_for, (60,), timeout=0.5)
+            with pytest.raises(TimeoutError, match="past its timeout"):
+                f.result(timeout=30)
+            assert p.submit(refused_helpers.pid).result(timeout=30) == first_pid
+
+
+def test_pool_task_timeout_applies_to_map_chunks():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FallbackWarning)
+        with Pool(1, fallback="process", task_timeout=0.5) as p:
+            with pytest.raises(TimeoutError):
+                list(p.map(refused_helpers.sleep_for, [60]))
+
+
+def test_map_timeout_raises_from_next(pool):
+    it = pool.map(refused_helpers.sleep_for, [30, 30], timeout=0.5)
+    with pytest.raises(TimeoutError):
+        next(it)
+
+
+def test_cancel_interrupts_a_running_process_task():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FallbackWarning)
+        with Pool(1, fallback="process") as p:
+            buf = manygil.SharedBuffer(1)
+            f = p.submit(refused_helpers.flag_then_sleep, buf, 60)
+            deadline = time.monotonic() + 120
+            while buf[0] != 1:
+                assert time.monotonic() < deadline, "the task never started"
+                time.sleep(0.01)
+            assert f.cancel()
+            assert f.cancelled()
+            # One process worker: the next task runs only if the sleeping one stopped.
+            assert p.submit(refused_helpers.square, 5).result(timeout=30) == 25
+
+
+def test_cancel_a_queued_process_task(pool):
+    pool.submit(refused_helpers.square, 1).result(timeout=120)  # processes started
+    blockers = [pool.submit(refused_helpers.sleep_for, 1) for _ in range(2)]
+    queued = pool.submit(refused_helpers.square, 4)
+    assert queued.cancel()
+    with pytest.raises(cf.CancelledError):
+        queued.result()
+    assert [b.result(timeout=60) for b in blockers] == ["slept", "slept"]
+
+
+def test_a_task_that_fails_mid_run_is_reported_not_rerun(pool):
+    runs = manygil.SharedBuffer(1)  # the same memory in interpreters and processes
+    f = pool.submit(ext_helpers.count_then_import, runs, "readline")
+    with pytest.raises(ImportError, match="readline cannot be imported"):
+        f.result(timeout=60)
+    assert runs[0] == 1, "ran once, in an interpreter, and was not re-run in a process"
+    assert pool.stats()["fallback"] == 0
+
+
+def test_an_argument_that_needs_a_refused_module_reroutes_the_task(pool):
+    box = refused_helpers.Box(41)
+    assert pool.submit(ext_helpers.box_value, box).result(timeout=120) == 41
+    assert pool.stats()["fallback"] == 1
+
+
+def test_without_fallback_the_task_fails_with_the_clear_error():
+    with Pool(1) as p:
+        with pytest.raises(ImportError) as e:
+            p.submit(refused_helpers.square, 2).result(timeout=60)
+    assert str(e.value).splitlines()[0].startswith("the extension module readline cannot")
+    assert p.stats()["fallback"] == 0
+
+
+def test_warnings_as_errors_fail_the_task_with_the_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FallbackWarning)
+        with Pool(1, fallback="process") as p:
+            with pytest.raises(FallbackWarning):
+                p.submit(refused_helpers.square, 2)
+
+
+def test_bad_fallback_value():
+    with pytest.raises(ValueError, match='fallback must be None or "process"'):
+        Pool(1, fallback="thread")
+
+
+def test_submit_after_shutdown_raises(pool):
+    pool.submit(refused_helpers.square, 1).result(timeout=120)
+    pool.shutdown()
+    with pytest.raises(RuntimeError):
+        pool.submit(refused_helpers.square, 1)
+
+
+# --- numpy and Pillow ---------------------------------------------------------------------
+
+
+def test_numpy_tasks_fall_back_and_share_a_buffer_with_the_process(pool):
+    np = pytest.importorskip("numpy", reason="numpy wheels are not installed for this build")
+    import numpy_helpers
+
+    assert pool.submit(numpy_helpers.total, 10).result(timeout=120) == 45.0
+    buf = manygil.SharedBuffer(1 << 20)
+    assert pool.submit(numpy_helpers.fill, buf, 3).result(timeout=60) == 3 << 20
+    view = np.frombuffer(buf, dtype=np.uint8)
+    assert (view == 3).all(), "the process wrote the main interpreter's memory"
+    view[:] = 1
+    assert pool.submit(numpy_helpers.read_sum, buf).result(timeout=60) == 1 << 20
+    del view
+
+
+def test_pillow_tasks_fall_back(pool):
+    pytest.importorskip("PIL", reason="Pillow wheels are not installed for this build")
+    import pillow_helpers
+
+    expected = [pillow_helpers.blur_checksum(s) for s in range(4)]
+    assert list(pool.map(pillow_helpers.blur_checksum, range(4), timeout=120)) == expected
