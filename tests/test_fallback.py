@@ -17,6 +17,7 @@ import helpers
 import manygil
 import pytest
 import refused_helpers
+from conftest import run_file, write_script
 from manygil import FallbackWarning, Pool
 
 
@@ -177,3 +178,32 @@ def test_pillow_tasks_fall_back(pool):
 
     expected = [pillow_helpers.blur_checksum(s) for s in range(4)]
     assert list(pool.map(pillow_helpers.blur_checksum, range(4), timeout=120)) == expected
+
+
+def test_functions_of_a_main_script_that_imports_a_refused_module(tmp_path):
+    # The usual script: the refused import at the top, tasks defined next to it. The
+    # probe interpreter loads the script as __mp_main__ (its guarded block does not run)
+    # and the process workers import it the same way.
+    script = write_script(
+        tmp_path,
+        """
+        import readline  # refused in own-GIL interpreters
+        import warnings
+        import manygil
+
+        def square(x):
+            return x * x
+
+        if __name__ == "__main__":
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                with manygil.Pool(2, fallback="process") as pool:
+                    print(pool.submit(square, 6).result(timeout=120))
+                    print(list(pool.map(square, range(4), timeout=120)))
+                    print(pool.stats()["fallback"])
+            print([type(w.message).__name__ for w in caught])
+        """,
+    )
+    r = run_file(script, timeout=240)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:4] == ["36", "[0, 1, 4, 9]", "5", "['FallbackWarning']"]
