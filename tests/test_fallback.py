@@ -207,3 +207,21 @@ def test_functions_of_a_main_script_that_imports_a_refused_module(tmp_path):
     r = run_file(script, timeout=240)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:4] == ["36", "[0, 1, 4, 9]", "5", "['FallbackWarning']"]
+
+
+def test_leaving_the_pool_on_keyboard_interrupt_interrupts_process_tasks():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FallbackWarning)
+        p = Pool(1, fallback="process")
+        started = manygil.SharedBuffer(1)
+        running = p.submit(refused_helpers.flag_then_sleep, started, 600)
+        queued = p.submit(refused_helpers.sleep_for, 600)
+        deadline = time.monotonic() + 120
+        while started[0] != 1:
+            assert time.monotonic() < deadline, "the task never started"
+            time.sleep(0.01)
+        # What `with Pool(...)` does when Ctrl-C leaves the block: it must not wait for
+        # the 600 s tasks (pytest-timeout would fail this test).
+        p.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)
+        assert running.done() and queued.done()
+        assert running.cancelled() or isinstance(running.exception(), cf.CancelledError)

@@ -65,6 +65,7 @@ class ProcessFallback:
         self._warned: set[str] = set()
         self._count = 0
         self._tokens = itertools.count(1)
+        self._live: dict = {}  # token -> process future not done yet
         # The interpreter where new functions are resolved (created on first need).
         self._probe_lock = threading.Lock()
         self._probe_id = None
@@ -215,13 +216,33 @@ class ProcessFallback:
             future._deliver(None, exc)
             return
         future._process = (self, pf, token)
+        self._track(pf, token)
         pf.add_done_callback(lambda pf: _transfer(pf, future))
 
     def start_chunk(self, fn, items, timeout=None) -> ProcessCall:
         """Run one ``map`` chunk in a process; wait on the returned call."""
         executor, token = self._get_executor()
         pf = executor.submit(_process.run_chunk, token, self._timeout(timeout), fn, items)
+        self._track(pf, token)
         return ProcessCall(self, pf, token)
+
+    def _track(self, pf, token) -> None:
+        """Remember ``pf`` until it is done, for :meth:`interrupt_all`."""
+        with self._lock:
+            self._live[token] = pf
+        pf.add_done_callback(lambda _: self._forget(token))
+
+    def _forget(self, token) -> None:
+        with self._lock:
+            self._live.pop(token, None)
+
+    def interrupt_all(self) -> None:
+        """Cancel every process task not done yet (queued: dropped; running: interrupted),
+        as ``Pool.__exit__`` does on KeyboardInterrupt / SystemExit."""
+        with self._lock:
+            live = list(self._live.items())
+        for token, pf in live:
+            self.cancel(pf, token)
 
     def cancel(self, pf, token) -> None:
         """Cancel a process task: dropped if still queued, else interrupted."""

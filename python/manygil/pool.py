@@ -320,6 +320,8 @@ class Pool(cf.Executor):
         if exc_type is not None and not issubclass(exc_type, Exception):
             # KeyboardInterrupt / SystemExit: stop everything now instead of waiting.
             self._core.cancel_all(True)
+            if self._fallback is not None:
+                self._fallback.interrupt_all()
             self.shutdown(wait=True, cancel_futures=True)
         else:
             self.shutdown(wait=True)
