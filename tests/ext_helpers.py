@@ -27,3 +27,12 @@ def new_buffer(data):
     import manygil
 
     return manygil.SharedBuffer.from_bytes(data)
+
+
+REMEMBERED = None
+
+
+def remember(value):
+    """A pool initializer: set a module global in each worker."""
+    global REMEMBERED
+    REMEMBERED = value

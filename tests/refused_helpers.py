@@ -37,3 +37,10 @@ def flag_then_sleep(buf, seconds):
     buf[0] = 1
     time.sleep(seconds)
     return "slept"
+
+
+def remembered():
+    """What the pool's initializer stored in this worker (see ext_helpers.remember)."""
+    import ext_helpers
+
+    return ext_helpers.REMEMBERED

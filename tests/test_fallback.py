@@ -225,3 +225,11 @@ def test_leaving_the_pool_on_keyboard_interrupt_interrupts_process_tasks():
         p.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)
         assert running.done() and queued.done()
         assert running.cancelled() or isinstance(running.exception(), cf.CancelledError)
+
+
+def test_the_initializer_runs_in_process_workers_too():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FallbackWarning)
+        with Pool(1, fallback="process", initializer=ext_helpers.remember, initargs=(7,)) as p:
+            assert p.submit(refused_helpers.remembered).result(timeout=120) == 7
+            assert p.stats()["fallback"] == 1
