@@ -131,6 +131,27 @@ def test_fork_is_refused_while_interpreters_are_alive(tmp_path):
     assert r.stdout.split("\n")[:2] == ["refused True True", "still works 2"], r.stdout + r.stderr
 
 
+@pytest.mark.skipif(not hasattr(os, "forkpty"), reason="needs forkpty")
+def test_pty_fork_is_refused_while_interpreters_are_alive(tmp_path):
+    """pty.fork() (os.forkpty) crashes a child the same way os.fork() does."""
+    path = write_script(
+        tmp_path,
+        """
+        import pty, manygil, helpers
+        a = manygil.create()
+        try:
+            pid, fd = pty.fork()
+            print("forked!" if pid else "child", flush=True)
+        except RuntimeError as e:
+            print("refused", "gh-139759" in str(e))
+        print("still works", a.call(helpers.add, 1, 1))
+        """,
+    )
+    r = run_file(path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["refused True", "still works 2"], r.stdout + r.stderr
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_forked_child_after_close_starts_over(tmp_path):
     path = write_script(

@@ -7,13 +7,14 @@
 //! - `ffi`: the C-API gate: attach tokens, owned references, errors, thread-state
 //!   switching, entry points (panics caught), argument parsing.
 //! - `runtime`: process-wide facts: the main thread, the main script, main-interpreter
-//!   references held by Rust, the blocking-wait policy, the fork guard.
+//!   references held by Rust.
 //! - `handles`: the shared handle types (SharedBuffer, Lock, RLock, Semaphore, Event,
-//!   Condition, Barrier, AtomicInt), one object layout, their encode/decode, module state.
+//!   Condition, Barrier, AtomicInt), one object layout, their encode/decode, module state,
+//!   manygil's exception types, the blocking-wait policy.
 //! - `codec`: Python objects ⇄ [`Value`].
 //! - `queue`: `manygil.Queue`, the handle that carries values (so it sits above the codec).
 //! - `interp`: interpreters on worker threads, jobs, interrupts, `PendingCall`, the
-//!   interpreter functions of the module, and the Rust [`Worker`] API.
+//!   interpreter functions of the module, the fork guard, and the Rust [`Worker`] API.
 //! - `pool`: the executor core behind `manygil.Pool`.
 //! - `module`: the `manygil._native` module definition, slots and method table.
 //!

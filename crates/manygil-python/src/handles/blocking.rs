@@ -5,8 +5,9 @@
 //!   cut into slices of [`SIGNAL_SLICE`]; between slices `PyErr_CheckSignals()` runs the
 //!   signal handlers with the GIL held, so Ctrl-C raises `KeyboardInterrupt` within ~20 ms.
 //! - In a sub-interpreter the wait is cut into slices of [`INTERRUPT_SLICE`]; between
-//!   slices a trivial Python function runs, whose frame start is where CPython raises an
-//!   exception scheduled with `PyThreadState_SetAsyncExc`. That is how `Interpreter.call`
+//!   slices a code object compiled at module exec (`None`) is evaluated: entering the eval
+//!   loop (its `RESUME`) is where CPython raises an exception scheduled with
+//!   `PyThreadState_SetAsyncExc`. That is how `Interpreter.call`
 //!   timeouts, Ctrl-C forwarded to a call, and exit-time shutdown reach code blocked in
 //!   `q.get()`: without it, a worker blocked forever could never be interrupted.
 //! - Elsewhere (other threads of the main interpreter) the wait is one uninterrupted wait,
@@ -79,7 +80,7 @@ impl Mode {
                 // Entering the eval loop checks the eval breaker, which raises an
                 // exception set by PyThreadState_SetAsyncExc (Interpreter interrupts).
                 match super::state::current(py) {
-                    Ok(st) => st.check_interrupts(py),
+                    Ok(m) => m.state().check_interrupts(py),
                     Err(PyErrSet) => {
                         // Cannot happen once manygil._native is imported; never fail a wait
                         // for it.

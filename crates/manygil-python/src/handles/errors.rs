@@ -17,6 +17,7 @@
 //! `concurrent.futures.BrokenExecutor`, which is too heavy to import in every interpreter)
 //! and `threading.BrokenBarrierError`.
 
+use std::cell::Cell;
 use std::ffi::{c_int, c_void, CStr};
 
 use crate::ffi::err::{self, PyErrSet, PyResult};
@@ -123,13 +124,15 @@ const MADE_AT_EXEC: [Made; 7] = [
 /// Zero-initialised memory is a valid empty value.
 #[repr(C)]
 pub(crate) struct ErrorTypes {
-    /// Indexed by `Exc as usize`.
-    types: [*mut PyObject; COUNT],
+    /// Indexed by `Exc as usize`. A `Cell` because the looked-up-on-use slots are filled
+    /// through a shared reference (Python code runs during the lookup, which may reach
+    /// the module state again); only ever touched with this interpreter's GIL held.
+    types: [Cell<*mut PyObject>; COUNT],
 }
 
 impl ErrorTypes {
     /// Make the exception types of [`MADE_AT_EXEC`] and add them to `module`.
-    pub(crate) fn init(&mut self, py: Attached<'_>, module: *mut PyObject) -> PyResult<()> {
+    pub(crate) fn init(&self, py: Attached<'_>, module: *mut PyObject) -> PyResult<()> {
         for (exc, name, doc, bases) in MADE_AT_EXEC {
             let mut items = Vec::with_capacity(bases.len());
             for base in bases {
@@ -138,16 +141,12 @@ impl ErrorTypes {
                     Base::Builtin(f) => items.push(unsafe { Owned::from_borrowed(py, f()) }),
                     Base::Own(e) => {
                         // SAFETY: made earlier in this loop (bases come first), owned here.
-                        items.push(unsafe { Owned::from_borrowed(py, self.types[e as usize]) })
+                        items
+                            .push(unsafe { Owned::from_borrowed(py, self.types[e as usize].get()) })
                     }
-                    Base::Stdlib(m, a) => match import_attr(py, m, a) {
-                        Ok(cls) => items.push(cls),
-                        Err(PyErrSet) => {
-                            // Not in this version (queue.ShutDown is 3.13+): go without it.
-                            // SAFETY: attached; clearing the AttributeError just raised.
-                            unsafe { PyErr_Clear() };
-                        }
-                    },
+                    // Every supported version has these (queue.ShutDown is 3.13+): a failure
+                    // fails the import of the module rather than making a type without it.
+                    Base::Stdlib(m, a) => items.push(import_attr(py, m, a)?),
                 }
             }
             let bases = new_tuple(py, items)?;
@@ -176,8 +175,8 @@ impl ErrorTypes {
     }
 
     /// Keep `tp` as the type of `exc` (releasing any earlier one).
-    fn set(&mut self, exc: Exc, tp: Owned) {
-        let old = std::mem::replace(&mut self.types[exc as usize], tp.into_raw());
+    fn set(&self, exc: Exc, tp: Owned) {
+        let old = self.types[exc as usize].replace(tp.into_raw());
         if !old.is_null() {
             // SAFETY: a strong reference this state owned; the interpreter is attached
             // (every caller holds an `Attached` token or runs in module exec).
@@ -186,8 +185,8 @@ impl ErrorTypes {
     }
 
     /// The type of `exc`, looking it up first if it is one made on first use.
-    fn get(&mut self, py: Attached<'_>, exc: Exc) -> PyResult<*mut PyObject> {
-        let tp = self.types[exc as usize];
+    fn get(&self, py: Attached<'_>, exc: Exc) -> PyResult<*mut PyObject> {
+        let tp = self.types[exc as usize].get();
         if !tp.is_null() {
             return Ok(tp);
         }
@@ -212,7 +211,8 @@ impl ErrorTypes {
     ///
     /// Called from the module's traverse with CPython's `visit`/`arg`.
     pub(crate) unsafe fn traverse(&self, visit: visitproc, arg: *mut c_void) -> c_int {
-        for &t in &self.types {
+        for t in &self.types {
+            let t = t.get();
             if !t.is_null() {
                 // SAFETY: visiting a strong reference this state owns.
                 let r = unsafe { visit(t, arg) };
@@ -229,9 +229,9 @@ impl ErrorTypes {
     /// # Safety
     ///
     /// The owning interpreter is attached.
-    pub(crate) unsafe fn clear(&mut self) {
-        for t in &mut self.types {
-            let old = std::mem::replace(t, std::ptr::null_mut());
+    pub(crate) unsafe fn clear(&self) {
+        for t in &self.types {
+            let old = t.replace(std::ptr::null_mut());
             if !old.is_null() {
                 // SAFETY: a strong reference this state owned; attached per the caller.
                 unsafe { Py_DECREF(old) };
@@ -243,7 +243,7 @@ impl ErrorTypes {
 /// Raise `exc(msg)` in the attached interpreter. If manygil's module state cannot be
 /// reached (never once `manygil._native` is imported), raises `RuntimeError(msg)`.
 pub(crate) fn raise(py: Attached<'_>, exc: Exc, msg: &str) -> PyErrSet {
-    let tp = super::state::current(py).and_then(|st| st.errors.get(py, exc));
+    let tp = super::state::current(py).and_then(|m| m.state().errors.get(py, exc));
     match tp {
         // SAFETY: an exception class owned by the module state, alive for this call.
         Ok(tp) => unsafe { err::raise(py, tp, msg) },

@@ -137,24 +137,81 @@ fn replace(slot: &mut *mut PyObject, new: Owned) {
     }
 }
 
-/// The module state of this interpreter's `manygil._native` (found in `sys.modules`, a
-/// dict lookup; imported if it was not yet).
-pub(crate) fn current<'a>(py: Attached<'_>) -> PyResult<&'a mut ModuleState> {
-    let module = native_module(py)?;
-    // SAFETY: `sys.modules["manygil._native"]` of this interpreter is our module; its state
-    // lives as long as the module, which `sys.modules` keeps alive while the interpreter
-    // runs the caller.
-    Ok(unsafe { state(module.as_ptr()) })
+/// This interpreter's `manygil._native` module, held for as long as its state is used.
+pub(crate) struct CurrentModule {
+    /// A strong reference to the module, which owns the state.
+    module: Owned,
 }
 
-/// The module state of `module`.
+impl CurrentModule {
+    /// The module state (shared: its lazily filled parts use interior mutability).
+    pub(crate) fn state(&self) -> &ModuleState {
+        // SAFETY: `current` checked this is our module with a state; `self.module` keeps
+        // the module, hence the state, alive while the borrow lasts.
+        unsafe { state(self.module.as_ptr()) }
+    }
+}
+
+/// This interpreter's `manygil._native` (found in `sys.modules`, a dict lookup; imported if
+/// it was not yet). Anything else found under that name is refused with `RuntimeError`.
+pub(crate) fn current(py: Attached<'_>) -> PyResult<CurrentModule> {
+    let module = native_module(py)?;
+    // SAFETY: attached; `module` is a valid object; PyModule_GetState returns NULL with an
+    // exception set for a non-module, and NULL without one for a module with no state.
+    let ok = unsafe {
+        PyModule_Check(module.as_ptr()) != 0 && {
+            let st = PyModule_GetState(module.as_ptr());
+            if st.is_null() {
+                PyErr_Clear();
+            }
+            !st.is_null() && PyModule_GetDef(module.as_ptr()) == own_def()
+        }
+    };
+    if !ok {
+        return Err(crate::ffi::err::runtime_error(
+            py,
+            "sys.modules['manygil._native'] is not manygil's native module",
+        ));
+    }
+    Ok(CurrentModule { module })
+}
+
+/// The module definition every `manygil._native` module is created from (`module/` owns
+/// it and records it here at exec, since this layer cannot name it).
+static OWN_DEF: std::sync::atomic::AtomicPtr<PyModuleDef> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// Record the module's definition (from module exec).
+pub(crate) fn record_def(module: *mut PyObject) {
+    // SAFETY: called from exec with our module object; GetDef only reads it.
+    let def = unsafe { PyModule_GetDef(module) };
+    OWN_DEF.store(def, std::sync::atomic::Ordering::Release);
+}
+
+fn own_def() -> *mut PyModuleDef {
+    OWN_DEF.load(std::sync::atomic::Ordering::Acquire)
+}
+
+/// The module state of `module`, shared.
 ///
 /// # Safety
 ///
-/// `module` is a `manygil._native` module object of the attached interpreter.
-pub(crate) unsafe fn state<'a>(module: *mut PyObject) -> &'a mut ModuleState {
+/// `module` is a `manygil._native` module object of the attached interpreter, kept alive
+/// while the result is used.
+pub(crate) unsafe fn state<'a>(module: *mut PyObject) -> &'a ModuleState {
     // SAFETY: per the caller, the module was created from our definition, whose state is
     // a zero-initialised `ModuleState` of the declared size.
+    unsafe { &*PyModule_GetState(module).cast::<ModuleState>() }
+}
+
+/// The module state of `module`, for filling it at exec and emptying it at clear.
+///
+/// # Safety
+///
+/// As [`state`], and no other reference to the state exists while the result is used
+/// (module exec and clear/free run before/after any other use).
+pub(crate) unsafe fn state_mut<'a>(module: *mut PyObject) -> &'a mut ModuleState {
+    // SAFETY: per the caller.
     unsafe { &mut *PyModule_GetState(module).cast::<ModuleState>() }
 }
 

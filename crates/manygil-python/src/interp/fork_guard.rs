@@ -38,7 +38,7 @@ unsafe extern "C" fn fork_hook(
     let r = std::panic::catch_unwind(|| {
         // SAFETY: CPython passes a NUL-terminated event name.
         let event = unsafe { CStr::from_ptr(event) };
-        if event.to_bytes() != b"os.fork" {
+        if event.to_bytes() != b"os.fork" && event.to_bytes() != b"os.forkpty" {
             return 0;
         }
         let live = super::lifecycle::live();

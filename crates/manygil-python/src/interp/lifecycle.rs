@@ -65,8 +65,12 @@ pub(crate) unsafe fn create() -> Result<NewInterpreter, String> {
         if Py_IsFinalizing() != 0 {
             return Err("Python is shutting down".to_owned());
         }
+        // Counted before the main GIL is first taken (creation releases it midway), so the
+        // fork guard never sees 0 while a sub-interpreter exists; undone on failure.
+        LIVE.fetch_add(1, Ordering::AcqRel);
         let main_ts = PyThreadState_New(PyInterpreterState_Main());
         if main_ts.is_null() {
+            LIVE.fetch_sub(1, Ordering::AcqRel);
             return Err("could not create a thread state for the main interpreter".to_owned());
         }
         PyEval_RestoreThread(main_ts);
@@ -92,9 +96,9 @@ pub(crate) unsafe fn create() -> Result<NewInterpreter, String> {
                     .to_string_lossy()
                     .into_owned()
             };
+            LIVE.fetch_sub(1, Ordering::AcqRel);
             return Err(msg);
         }
-        LIVE.fetch_add(1, Ordering::AcqRel);
         Ok(NewInterpreter { tstate: sub })
     }
 }
@@ -124,4 +128,6 @@ pub(crate) fn reset_after_fork() {
         // lock in the parent has no counterpart here, so nobody will unlock it otherwise.
         unsafe { LIFECYCLE.force_unlock() };
     }
+    // The parent's interpreters do not exist in the child.
+    LIVE.store(0, Ordering::Release);
 }

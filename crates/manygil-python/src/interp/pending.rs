@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use manygil_core::worker::{Completion, WaitError};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
@@ -41,14 +41,26 @@ struct Inner {
 }
 
 impl Inner {
-    /// The outcome if it has arrived: `Ok(Some)`; `Ok(None)` if not yet; `Err(Abandoned)`
-    /// if it never will.
-    fn poll(&self) -> Result<Option<Outcome>, WaitError> {
+    /// The outcome slot, locked, with the result moved in if it has arrived;
+    /// `Err(Abandoned)` if it never will.
+    fn filled(&self) -> Result<MutexGuard<'_, Option<Outcome>>, WaitError> {
         let mut outcome = self.outcome.lock();
         if outcome.is_none() {
             *outcome = self.result.poll()?;
         }
-        Ok(outcome.clone())
+        Ok(outcome)
+    }
+
+    /// The outcome if it has arrived: `Ok(Some)`; `Ok(None)` if not yet; `Err(Abandoned)`
+    /// if it never will.
+    fn poll(&self) -> Result<Option<Outcome>, WaitError> {
+        Ok(self.filled()?.clone())
+    }
+
+    /// Whether the outcome has arrived (`Err(Abandoned)` if it never will), without
+    /// copying it.
+    fn arrived(&self) -> Result<bool, WaitError> {
+        Ok(self.filled()?.is_some())
     }
 }
 
@@ -65,7 +77,7 @@ struct PendingObject {
 pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 5] = [
         method!(c"wait", pending_wait, c"wait($self, timeout=None, /)\n--\n\nBlock until the call completes; TimeoutError if it does not within timeout."),
-        method!(c"done", pending_done, c"done($self, /)\n--\n\nWhether the outcome has arrived."),
+        method!(c"done", pending_done, c"done($self, /)\n--\n\nWhether wait() would return at once: the outcome arrived, or the interpreter was closed first (wait() then raises)."),
         method!(c"waiting", pending_waiting, c"waiting($self, /)\n--\n\nHow many threads are blocked in wait() on this call now."),
         method!(c"interrupt", pending_interrupt, c"interrupt($self, /)\n--\n\nRaise KeyboardInterrupt inside the call if it is running."),
         PyMethodDef::zeroed(),
@@ -188,13 +200,16 @@ unsafe extern "C" fn pending_wait(
             }
         }
         let _leave = Leave(&me.waiters);
+        // One deadline for the whole wait, however often `wait_ready` wakes early.
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         let outcome = loop {
             match me.poll() {
                 Ok(Some(outcome)) => break outcome,
                 Err(_) => return Err(abandoned(py)),
                 Ok(None) => {}
             }
-            let ready = crate::interp::wait_in_slices(py, &*me.worker, me.seq, timeout, |slice| {
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            let ready = crate::interp::wait_in_slices(py, &*me.worker, me.seq, left, |slice| {
                 if me.result.wait_ready(slice) {
                     Ok(())
                 } else {
@@ -221,7 +236,7 @@ unsafe extern "C" fn pending_done(
         // SAFETY: `slf` is a PendingCall.
         let me = unsafe { inner(slf) };
         // An abandoned call is done too: `wait()` then raises at once.
-        Ok(boolean(py, !matches!(me.poll(), Ok(None))))
+        Ok(boolean(py, !matches!(me.arrived(), Ok(false))))
     })
 }
 

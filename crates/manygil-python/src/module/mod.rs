@@ -9,7 +9,7 @@ use std::ffi::{c_int, c_void};
 use crate::ffi::entry::guard;
 use crate::ffi::err::PyErrSet;
 use crate::ffi::*;
-use crate::handles::state::{state, ModuleState};
+use crate::handles::state::{record_def, state_mut, ModuleState};
 use crate::handles::Kind;
 
 /// Each handle kind with the function that makes its type for a module.
@@ -35,12 +35,13 @@ const HANDLE_TYPES: [(Kind, crate::handles::MakeType); crate::handles::KINDS] = 
 unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
     let r = guard(|py| {
         // SAFETY: CPython calls exec with our freshly created module.
-        let st = unsafe { state(module) };
+        let st = unsafe { state_mut(module) };
         st.pending_type = crate::interp::pending::create_type(py, module)?.into_raw();
         // SAFETY: attached; a type object we own a reference to; AddType does not steal.
         if unsafe { PyModule_AddType(module, st.pending_type.cast()) } < 0 {
             return Err(PyErrSet);
         }
+        record_def(module);
         st.init(py, module, &HANDLE_TYPES)?;
         let pool_type = crate::pool::native::create_type(py, module)?;
         // SAFETY: attached; a type object we own; AddType does not steal.
