@@ -62,7 +62,10 @@ __all__ = [
     "FallbackWarning",
 ]
 
-__version__ = "0.1.0"
+# The installed distribution's version (pyproject.toml is its one source), read from the
+# package metadata on first access: importlib.metadata is too slow to import in every
+# interpreter a pool starts.
+__version__: str
 
 
 def __getattr__(name: str):
@@ -72,6 +75,14 @@ def __getattr__(name: str):
         from . import pool
 
         return getattr(pool, name)
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            globals()[name] = value = version("manygil")
+        except PackageNotFoundError:  # imported from a source tree that was never installed
+            value = "0+unknown"
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

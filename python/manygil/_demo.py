@@ -45,8 +45,16 @@ def _in_threads(fn, args: list) -> list:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     import manygil
 
+    argparse.ArgumentParser(
+        prog="python -m manygil demo",
+        description="Count primes in serial, on threads and in manygil interpreters, one job "
+        "per CPU, and print the speedups (a few seconds). `python -m manygil bench --quick` "
+        "is the full comparison.",
+    ).parse_args(argv)
     workers = max(2, os.cpu_count() or 2)
     limit = 250_000
     jobs = [limit] * workers
