@@ -1,10 +1,13 @@
 # manygil: the two commands a newcomer needs are `make demo` and `make test`.
-# Both provision what is missing (CPython 3.13/3.14/3.15, venvs, tools) into
-# ${XDG_CACHE_HOME:-~/.cache}/manygil and .venv/, then build and run.
+# Both provision what is missing (CPython, venvs, tools) into
+# ${XDG_CACHE_HOME:-~/.cache}/manygil and .venv/, then build and run: `make demo` only
+# DEMO_VERSION, `make test` every version in VERSIONS plus the debug build.
+# `make wheel` builds release wheels for WHEEL_VERSIONS and an sdist into dist/.
 
 VERSIONS      ?= 3.13 3.14 3.15
 DEBUG_VERSION := 3.13d
 DEMO_VERSION  ?= 3.14
+WHEEL_VERSIONS ?= 3.13 3.14 3.15
 PYTEST_ARGS   ?=
 SHELL         := /bin/bash
 ROOT          := $(CURDIR)
@@ -14,16 +17,22 @@ ROOT          := $(CURDIR)
 export CARGO_TARGET_DIR = $(ROOT)/target
 # cargo test/clippy of the glue crate embed CPython: link the shared 3.13 build.
 PY313          = $(shell toolchain/python.sh 3.13)
+# Each step says what it does and how long it took (toolchain/step.sh).
+STEP          := toolchain/step.sh
+START         := $(shell date +%s)
 
-.PHONY: all demo test provision venvs build rust-test rust-lint py-lint py-test pytest-debug clean
+.PHONY: all demo test provision venvs build rust-test rust-lint py-lint py-test pytest-debug clean \
+	wheel test-wheel
 
 all: build
 
 provision:
-	@for v in $(VERSIONS) $(DEBUG_VERSION); do toolchain/python.sh $$v >/dev/null || exit 1; done
+	@for v in $(VERSIONS) $(DEBUG_VERSION); do \
+	    $(STEP) "provision CPython $$v" toolchain/python.sh $$v || exit 1; done
 
 venvs: provision
-	@for v in $(VERSIONS) $(DEBUG_VERSION); do toolchain/venv.sh $$v || exit 1; done
+	@for v in $(VERSIONS) $(DEBUG_VERSION); do \
+	    $(STEP) "virtual environment .venv/$$v" toolchain/venv.sh $$v || exit 1; done
 
 # Build manygil._native in development mode into every venv (skipped for a venv whose
 # build inputs have not changed since its last build).
@@ -32,47 +41,49 @@ build: venvs
 	@sum=$$(cat $(BUILD_INPUTS) | sha256sum | cut -c1-16); \
 	for v in $(VERSIONS) $(DEBUG_VERSION); do \
 	    if [ "$$(cat .venv/$$v/.manygil-build 2>/dev/null)" = "$$sum" ] \
-	        && .venv/$$v/bin/python -c 'import manygil._native' 2>/dev/null; then continue; fi; \
-	    echo "== build manygil for $$v"; \
-	    log=target/build-$$v.log; mkdir -p target; \
-	    if ! VIRTUAL_ENV=$(ROOT)/.venv/$$v CARGO_TARGET_DIR=$(ROOT)/target/py$$v \
-	        .venv/$$v/bin/maturin develop --release --quiet >$$log 2>&1; then \
-	        cat $$log; echo "build for $$v failed"; exit 1; \
-	    fi; \
+	        && .venv/$$v/bin/python -c 'import manygil._native' 2>/dev/null; then \
+	        echo "== build manygil for $$v: up to date"; continue; fi; \
+	    $(STEP) --log target/build-$$v.log "build manygil for $$v (maturin develop --release)" \
+	        env VIRTUAL_ENV=$(ROOT)/.venv/$$v CARGO_TARGET_DIR=$(ROOT)/target/py$$v \
+	        .venv/$$v/bin/maturin develop --release --quiet || exit 1; \
 	    .venv/$$v/bin/python -c 'import manygil._native' || exit 1; \
 	    echo "$$sum" > .venv/$$v/.manygil-build; \
 	done
 
 rust-lint: venvs
-	cargo fmt --all --check
-	PYO3_PYTHON=$(PY313) cargo clippy --workspace --all-targets -- -D warnings
+	@$(STEP) "cargo fmt --check" cargo fmt --all --check
+	@$(STEP) "cargo clippy" env PYO3_PYTHON=$(PY313) cargo clippy --workspace --all-targets -- -D warnings
 
 rust-test: venvs
-	cargo test -p manygil-core
-	PYO3_PYTHON=$(PY313) cargo test -p manygil-python
+	@$(STEP) "cargo test -p manygil-core" cargo test -q -p manygil-core
+	@$(STEP) "cargo test -p manygil-python" env PYO3_PYTHON=$(PY313) cargo test -q -p manygil-python
 
 py-lint: build
-	.venv/3.13/bin/ruff check python tests bench
-	.venv/3.13/bin/ruff format --check python tests bench
+	@$(STEP) "ruff check" .venv/3.13/bin/ruff check python tests bench
+	@$(STEP) "ruff format --check" .venv/3.13/bin/ruff format --check python tests bench
 	@# The .pyi stub must match the built native module (names and signatures).
-	cd target && ../.venv/$(DEMO_VERSION)/bin/python -m mypy.stubtest manygil._native
+	@cd target && ../$(STEP) "stubtest manygil._native" \
+	    ../.venv/$(DEMO_VERSION)/bin/python -m mypy.stubtest manygil._native
 
 # One pytest run per version (the bench command's own tests only on DEMO_VERSION, which has
 # every backend), two at a time: most tests wait on interpreters, threads and subprocesses
 # rather than compute. Each run logs to target/pytest-<version>.log, printed when done.
 PYTEST_RUNS = $(addprefix pytest-,$(VERSIONS)) pytest-debug
+# What a pytest-<version> run needs first; py-test has built it already and passes nothing.
+PYTEST_NEEDS ?= build
 
-py-test: build
+py-test: build test-wheel
 	@mkdir -p target
-	@$(MAKE) --no-print-directory -j2 $(PYTEST_RUNS)
+	@$(STEP) "pytest on $(VERSIONS) and the debug build, two runs at a time" \
+	    $(MAKE) --no-print-directory -j2 $(PYTEST_RUNS) PYTEST_NEEDS=
 	@# One closing line with the totals of every run above.
 	@for f in $(addprefix target/,$(addsuffix .log,$(PYTEST_RUNS))); do tail -n 1 $$f; done \
 	    | awk '{for (i = 1; i < NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; \
 	        if ($$(i+1) ~ /^failed/) f += $$i; if ($$(i+1) ~ /^skipped/) s += $$i } } \
 	        END { printf "pytest: %d passed, %d failed, %d skipped\n", p, f, s }'
 
-pytest-%: build
-	@sel="not bench"; [ "$*" = "$(DEMO_VERSION)" ] && sel=""; \
+pytest-%: $(PYTEST_NEEDS)
+	@sel="not bench and not wheel"; [ "$*" = "$(DEMO_VERSION)" ] && sel=""; \
 	if .venv/$*/bin/python -m pytest -q -p no:cacheprovider -m "$$sel" $(PYTEST_ARGS) \
 	    >target/pytest-$*.log 2>&1; then \
 	    echo "== pytest on $*: $$(tail -n 1 target/pytest-$*.log)"; \
@@ -80,7 +91,7 @@ pytest-%: build
 
 # The core tests under a --with-pydebug build, whose assertions catch objects used in the
 # wrong interpreter and reference-count errors.
-pytest-debug: build
+pytest-debug: $(PYTEST_NEEDS)
 	@if .venv/$(DEBUG_VERSION)/bin/python -X dev -m pytest -q -p no:cacheprovider -m "not slow" \
 	    $(PYTEST_ARGS) tests/test_native_module.py tests/test_codec.py tests/test_interpreters.py \
 	    tests/test_pool.py tests/test_queue.py tests/test_sync.py tests/test_shared_buffer.py \
@@ -89,9 +100,25 @@ pytest-debug: build
 	else cat target/pytest-debug.log; echo "== pytest on the 3.13 debug build FAILED"; exit 1; fi
 
 test: rust-lint py-lint rust-test py-test
+	@echo "== make test: everything passed, $$(( $$(date +%s) - $(START) )) s in all"
 
-demo: build
-	.venv/$(DEMO_VERSION)/bin/python -m manygil bench --quick
+# Only what the demo runs: DEMO_VERSION's interpreter, venv and build (no 3.13 source build).
+demo:
+	@$(MAKE) --no-print-directory build VERSIONS=$(DEMO_VERSION) DEBUG_VERSION=
+	@$(STEP) "python -m manygil bench --quick (Python $(DEMO_VERSION))" \
+	    .venv/$(DEMO_VERSION)/bin/python -m manygil bench --quick
+	@echo "== make demo: $$(( $$(date +%s) - $(START) )) s in all"
+
+# Release wheels (stripped; the manylinux tag maturin's audit allows) and an sdist in dist/.
+# toolchain/wheel.sh skips a wheel whose inputs have not changed since it was built.
+wheel:
+	@$(STEP) "release wheels for $(WHEEL_VERSIONS)" toolchain/wheel.sh --dist dist $(WHEEL_VERSIONS)
+	@$(STEP) "sdist" .venv/$(firstword $(WHEEL_VERSIONS))/bin/maturin sdist --out dist
+
+# The wheel tests/test_wheel.py installs (DEMO_VERSION's), built before the pytest runs start.
+test-wheel: build
+	@$(STEP) "release wheel for $(DEMO_VERSION) (for tests/test_wheel.py)" \
+	    toolchain/wheel.sh $(DEMO_VERSION)
 
 clean:
 	rm -rf target .venv python/manygil/*.so
