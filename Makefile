@@ -32,7 +32,7 @@ provision:
 
 venvs: provision
 	@for v in $(VERSIONS) $(DEBUG_VERSION); do \
-	    $(STEP) "virtual environment .venv/$$v" toolchain/venv.sh $$v || exit 1; done
+	    $(STEP) "virtual environment .venv/$$v" toolchain/venv.sh $$v $(VENV_OPTIONS) || exit 1; done
 
 # Build manygil._native in development mode into every venv (skipped for a venv whose
 # build inputs have not changed since its last build).
@@ -62,8 +62,8 @@ py-lint: build
 	@$(STEP) "ruff check" .venv/3.13/bin/ruff check python tests bench
 	@$(STEP) "ruff format --check" .venv/3.13/bin/ruff format --check python tests bench
 	@# The .pyi stub must match the built native module (names and signatures).
-	@cd target && ../$(STEP) "stubtest manygil._native" \
-	    ../.venv/$(DEMO_VERSION)/bin/python -m mypy.stubtest manygil._native
+	@cd target && $(ROOT)/$(STEP) "stubtest manygil._native" \
+	    $(ROOT)/.venv/$(DEMO_VERSION)/bin/python -m mypy.stubtest manygil._native
 
 # One pytest run per version (the bench command's own tests only on DEMO_VERSION, which has
 # every backend), two at a time: most tests wait on interpreters, threads and subprocesses
@@ -102,9 +102,11 @@ pytest-debug: $(PYTEST_NEEDS)
 test: rust-lint py-lint rust-test py-test
 	@echo "== make test: everything passed, $$(( $$(date +%s) - $(START) )) s in all"
 
-# Only what the demo runs: DEMO_VERSION's interpreter, venv and build (no 3.13 source build).
+# Only what the demo runs: DEMO_VERSION's interpreter, a venv with maturin alone, the build
+# (no 3.13 source build, no test tools).
 demo:
-	@$(MAKE) --no-print-directory build VERSIONS=$(DEMO_VERSION) DEBUG_VERSION=
+	@$(MAKE) --no-print-directory build VERSIONS=$(DEMO_VERSION) DEBUG_VERSION= \
+	    VENV_OPTIONS=--build-only
 	@$(STEP) "python -m manygil bench --quick (Python $(DEMO_VERSION))" \
 	    .venv/$(DEMO_VERSION)/bin/python -m manygil bench --quick
 	@echo "== make demo: $$(( $$(date +%s) - $(START) )) s in all"
