@@ -57,38 +57,42 @@ mirror_uri() {
     echo "$uri"
 }
 
-private_apt() { # $@ = apt-get arguments; uses $APT_DIR/sources.list
+APT_LISTS=   # $APT_DIR/<sid|trixie-src>, set by prepare_private_apt
+
+private_apt() { # $@ = apt-get arguments; uses $APT_LISTS/sources.list
     # Run as root, apt warns on every file it downloads into a directory its _apt user
     # cannot reach (ours, under $CACHE); the download works, so that one message is dropped.
     # Every other line of stderr (real errors) stays, and apt-get's status is returned.
     { apt-get -q \
-        -o Dir::Etc::sourcelist="$APT_DIR/sources.list" \
+        -o Dir::Etc::sourcelist="$APT_LISTS/sources.list" \
         -o Dir::Etc::sourceparts=/dev/null \
-        -o Dir::State::Lists="$APT_DIR/lists" \
-        -o Dir::Cache="$APT_DIR/cache" \
+        -o Dir::State::Lists="$APT_LISTS/lists" \
+        -o Dir::Cache="$APT_LISTS/cache" \
         -o APT::Get::List-Cleanup=0 \
         -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false \
         "$@" 2>&1 1>&3 3>&- \
         | sed -u '/^[WN]: Download is performed unsandboxed as root/d' >&2 3>&-; } 3>&1
 }
 
-prepare_private_apt() {
-    local mirror stamp
+prepare_private_apt() { # $1 = sid (binaries for 3.14/3.15) | trixie-src (3.13's source)
+    # One list set per purpose: the 3.14 demo needs only sid's Packages (~11 MB), not
+    # trixie's Sources (another ~11 MB). apt-get download/source write to the cwd.
+    local mirror stamp keyring=/usr/share/keyrings/debian-archive-keyring.gpg
     mirror=$(mirror_uri)
-    mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
-    local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-    cat > "$APT_DIR/sources.list.new" <<LIST
-deb-src [signed-by=$keyring] $mirror trixie main
-deb [signed-by=$keyring arch=amd64] $mirror sid main
-LIST
-    if ! cmp -s "$APT_DIR/sources.list.new" "$APT_DIR/sources.list" 2>/dev/null; then
-        mv "$APT_DIR/sources.list.new" "$APT_DIR/sources.list"
-        rm -f "$APT_DIR/updated"
+    APT_LISTS="$APT_DIR/$1"
+    mkdir -p "$APT_LISTS/lists/partial" "$APT_LISTS/cache/archives/partial"
+    case "$1" in
+        sid) echo "deb [signed-by=$keyring arch=amd64] $mirror sid main" ;;
+        trixie-src) echo "deb-src [signed-by=$keyring] $mirror trixie main" ;;
+    esac > "$APT_LISTS/sources.list.new"
+    if ! cmp -s "$APT_LISTS/sources.list.new" "$APT_LISTS/sources.list" 2>/dev/null; then
+        mv "$APT_LISTS/sources.list.new" "$APT_LISTS/sources.list"
+        rm -f "$APT_LISTS/updated"
     fi
     # Refresh the private lists at most once a day.
-    stamp="$APT_DIR/updated"
+    stamp="$APT_LISTS/updated"
     if [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +1440)" ]; then
-        log "apt-get update (private lists, mirror $mirror)"
+        log "apt-get update (private $1 lists, mirror $mirror)"
         private_apt update >&2 || die "private apt-get update failed"
         touch "$stamp"
     fi
@@ -113,7 +117,7 @@ build_313() { # $1 = prefix, $2.. = extra configure flags
     local tarball
     tarball=$(ls "$src"/python3.13_3.13.*.orig.tar.xz 2>/dev/null | sort -V | tail -n1 || true)
     if [ -z "$tarball" ]; then
-        prepare_private_apt
+        prepare_private_apt trixie-src
         log "downloading trixie's python3.13 source package"
         (cd "$src" && private_apt source --download-only python3.13 >&2) \
             || die "apt-get source --download-only python3.13 failed"
@@ -143,7 +147,7 @@ SID_LIBS=(libc6 libssl3t64 libffi8 libsqlite3-0 libzstd1 libreadline8t64 libncur
 unpack_sid() { # $1 = minor ("14"), $2 = prefix
     local v="3.$1" prefix="$2"
     ensure_system_packages patchelf
-    prepare_private_apt
+    prepare_private_apt sid
     local debs="$CACHE/debs/$v"
     rm -rf "$debs"; mkdir -p "$debs"
     local pkgs=("python$v" "python$v-minimal" "libpython$v-minimal" "libpython$v-stdlib" "libpython$v"
