@@ -20,9 +20,20 @@ else
     rc=$?
 fi
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
-if [ "$ms" -lt 10000 ]; then took=$(printf '%d.%01d s' $((ms / 1000)) $((ms % 1000 / 100)))
-elif [ "$ms" -lt 60000 ]; then took="$((ms / 1000)) s"
-else took=$(printf '%d min %02d s' $((ms / 60000)) $((ms % 60000 / 1000))); fi
+# CPU time (user + system) of everything the step ran: on a busy machine the wall time
+# says little; the CPU time says what the step costs.
+times_file=$(mktemp)
+times >"$times_file"   # in this shell: a pipe or $(...) would ask a subshell
+cpu_ms=$(tail -n 1 "$times_file" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/);
+    t += a[1] * 60 + a[2] } printf "%d", t * 1000 }')
+rm -f "$times_file"
+duration() { # milliseconds -> "1.2 s", "12 s", "2 min 05 s"
+    if [ "$1" -lt 10000 ]; then printf '%d.%01d s' $(($1 / 1000)) $(($1 % 1000 / 100))
+    elif [ "$1" -lt 60000 ]; then printf '%d s' $(($1 / 1000))
+    else printf '%d min %02d s' $(($1 / 60000)) $(($1 % 60000 / 1000)); fi
+}
+took="$(duration "$ms")"
+[ "$ms" -lt 1000 ] || took="$took (CPU $(duration "$cpu_ms"))"
 if [ "$rc" -eq 0 ]; then echo "== $label: ok in $took"
 else echo "== $label: FAILED (exit status $rc) after $took"; fi
 exit "$rc"
