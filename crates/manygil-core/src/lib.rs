@@ -12,6 +12,7 @@
 
 pub mod buffer;
 pub mod queue;
+mod shim;
 pub mod sync;
 pub mod value;
 pub mod waits;

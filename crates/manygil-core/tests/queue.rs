@@ -7,7 +7,20 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const MS: Duration = Duration::from_millis(1);
-const GENEROUS: Duration = Duration::from_secs(2);
+/// A bound no correct run comes near, even on a loaded machine: timeouts of waits that are
+/// expected to be woken, and the limit of [`wait_for_state`].
+const GENEROUS: Duration = Duration::from_secs(30);
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits (yielding) until `ready()` holds: the tests wait on observable state, never on a
+/// sleep. Panics with `what` if it never does (a hang would be a bug).
+fn wait_for_state(what: &str, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < PATIENCE, "never happened: {what}");
+        thread::yield_now();
+    }
+}
 
 #[test]
 fn items_come_out_in_fifo_order() {
@@ -94,7 +107,7 @@ fn blocked_getter_receives_a_later_put() {
     let q = Arc::new(Queue::new(0));
     let q2 = Arc::clone(&q);
     let getter = thread::spawn(move || q2.get(None));
-    thread::sleep(20 * MS);
+    wait_for_state("the getter blocks", || q.getters_waiting() == 1);
     q.put(42, None).unwrap();
     assert_eq!(getter.join().unwrap(), Ok(42));
 }
@@ -105,7 +118,7 @@ fn blocked_putter_proceeds_when_space_is_freed() {
     q.put(1, None).unwrap();
     let q2 = Arc::clone(&q);
     let putter = thread::spawn(move || q2.put(2, Some(GENEROUS)));
-    thread::sleep(20 * MS);
+    wait_for_state("the putter blocks", || q.putters_waiting() == 1);
     assert_eq!(q.get(None), Ok(1));
     assert!(putter.join().unwrap().is_ok());
     assert_eq!(q.get(None), Ok(2));
@@ -116,7 +129,7 @@ fn close_wakes_blocked_getter() {
     let q: Arc<Queue<u8>> = Arc::new(Queue::new(0));
     let q2 = Arc::clone(&q);
     let getter = thread::spawn(move || q2.get(None));
-    thread::sleep(20 * MS);
+    wait_for_state("the getter blocks", || q.getters_waiting() == 1);
     assert!(q.close());
     assert_eq!(getter.join().unwrap(), Err(GetError::Closed));
 }
@@ -127,7 +140,7 @@ fn close_wakes_blocked_putter_and_returns_its_item() {
     q.put(1, None).unwrap();
     let q2 = Arc::clone(&q);
     let putter = thread::spawn(move || q2.put(2, None));
-    thread::sleep(20 * MS);
+    wait_for_state("the putter blocks", || q.putters_waiting() == 1);
     q.close();
     assert!(matches!(putter.join().unwrap(), Err(PutError::Closed(2))));
 }
@@ -293,7 +306,8 @@ fn wait_any_returns_the_ready_queue_without_consuming() {
     let b = Arc::new(Queue::new(0));
     let b2 = Arc::clone(&b);
     let putter = thread::spawn(move || {
-        thread::sleep(20 * MS);
+        // Put only once wait_any has subscribed (it then waits for the wake-up).
+        wait_for_state("wait_any subscribes", || b2.n_subscribed() == 1);
         b2.put(7, None).unwrap();
     });
     assert_eq!(wait_any(&[&a, &b], Some(GENEROUS)), Some(1));

@@ -11,7 +11,20 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const MS: Duration = Duration::from_millis(1);
-const GENEROUS: Duration = Duration::from_secs(2);
+/// A bound no correct run comes near, even on a loaded machine: timeouts of waits that are
+/// expected to be woken, and the limit of [`wait_for_state`].
+const GENEROUS: Duration = Duration::from_secs(30);
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits (yielding) until `ready()` holds: the tests wait on observable state, never on a
+/// sleep. Panics with `what` if it never does (a hang would be a bug).
+fn wait_for_state(what: &str, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < PATIENCE, "never happened: {what}");
+        thread::yield_now();
+    }
+}
 
 /// Asserts that `f` took at least `at_least` (and less than a generous bound).
 fn assert_waited<R>(at_least: Duration, f: impl FnOnce() -> R) -> R {
@@ -62,7 +75,7 @@ fn lock_blocked_acquirer_gets_it_on_release() {
     lock.acquire(true, None);
     let l2 = Arc::clone(&lock);
     let waiter = thread::spawn(move || l2.acquire(true, Some(GENEROUS)));
-    thread::sleep(20 * MS);
+    wait_for_state("the acquirer blocks", || lock.n_waiting() == 1);
     lock.release().unwrap();
     assert!(waiter.join().unwrap());
     assert!(lock.locked());
@@ -138,7 +151,7 @@ fn rlock_release_all_and_acquire_restore_round_trip() {
     assert!(lock.acquire(2, true, None));
     let l2 = Arc::clone(&lock);
     let restorer = thread::spawn(move || l2.acquire_restore(1, 3, Some(GENEROUS)));
-    thread::sleep(20 * MS);
+    wait_for_state("the restorer blocks", || lock.n_waiting() == 1);
     lock.release(2).unwrap();
     assert!(restorer.join().unwrap());
     assert_eq!(lock.recursion_count(1), 3);
@@ -186,7 +199,7 @@ fn semaphore_release_n_wakes_n_waiters() {
             thread::spawn(move || tx.send(sem.acquire(true, Some(GENEROUS))).unwrap())
         })
         .collect();
-    thread::sleep(20 * MS);
+    wait_for_state("three acquirers block", || sem.n_waiting() == 3);
     sem.release(2).unwrap();
     assert!(rx.recv().unwrap());
     assert!(rx.recv().unwrap());
@@ -246,7 +259,7 @@ fn event_wakes_every_waiter() {
             thread::spawn(move || e.wait(Some(GENEROUS)))
         })
         .collect();
-    thread::sleep(20 * MS);
+    wait_for_state("every waiter blocks", || event.n_waiting() == waiters.len());
     event.set();
     for w in waiters {
         assert!(w.join().unwrap());
@@ -270,7 +283,7 @@ fn event_set_then_cleared_still_wakes_waiters_with_true() {
     let event = Arc::new(Event::new());
     let e2 = Arc::clone(&event);
     let waiter = thread::spawn(move || e2.wait(Some(GENEROUS)));
-    thread::sleep(20 * MS);
+    wait_for_state("the waiter blocks", || event.n_waiting() == 1);
     event.set();
     event.clear();
     assert!(waiter.join().unwrap());
@@ -365,37 +378,36 @@ fn condition_timed_out_waiter_does_not_consume_a_later_notify() {
 #[test]
 fn condition_notify_wakes_at_most_n_waiters_in_fifo_order() {
     let cond = rlock_condition();
-    let woken = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = mpsc::channel();
+    // Waiter i registers only after waiter i-1 has: the arrival order is 0, 1, 2.
     let waiters: Vec<_> = (0..3u64)
         .map(|owner| {
-            let (c, woken, tx) = (cond.clone(), woken.clone(), tx.clone());
-            thread::spawn(move || {
+            let (c, tx) = (cond.clone(), tx.clone());
+            let waiter = thread::spawn(move || {
                 c.lock().acquire(owner, true, None);
-                tx.send(()).unwrap();
-                let notified = c.wait(owner, Some(GENEROUS)).unwrap();
-                woken.fetch_add(1, Ordering::SeqCst);
+                let notified = c.wait(owner, None).unwrap();
                 c.lock().release(owner).unwrap();
+                tx.send(owner).unwrap();
                 notified
-            })
+            });
+            let registered = owner as usize + 1;
+            wait_for_state("the waiter registers", || cond.n_waiting() == registered);
+            waiter
         })
         .collect();
-    for _ in 0..3 {
-        rx.recv().unwrap();
-    }
-    // Waiters register before releasing the lock, so this ends once all three wait.
-    while cond.n_waiting() < 3 {
-        thread::yield_now();
-    }
-    let owner = 99;
-    cond.lock().acquire(owner, true, None);
+    let notifier = 99;
+    cond.lock().acquire(notifier, true, None);
     assert_eq!(cond.notify(2), 2);
-    cond.lock().release(owner).unwrap();
-    thread::sleep(50 * MS);
-    assert_eq!(woken.load(Ordering::SeqCst), 2);
-    cond.lock().acquire(owner, true, None);
+    cond.lock().release(notifier).unwrap();
+    // The two oldest wake (in either order); the youngest cannot, it waits without timeout.
+    let mut first_two = [rx.recv().unwrap(), rx.recv().unwrap()];
+    first_two.sort_unstable();
+    assert_eq!(first_two, [0, 1]);
+    assert_eq!(cond.n_waiting(), 1);
+    cond.lock().acquire(notifier, true, None);
     assert_eq!(cond.notify_all(), 1);
-    cond.lock().release(owner).unwrap();
+    cond.lock().release(notifier).unwrap();
+    assert_eq!(rx.recv().unwrap(), 2);
     for w in waiters {
         assert!(w.join().unwrap());
     }
@@ -437,6 +449,165 @@ fn condition_every_notify_reaches_exactly_one_waiter_despite_timeouts() {
     assert!(sent > 0);
 }
 
+// ---- Condition, split into phases (as the glue waits) ----
+
+#[test]
+fn condition_split_wait_keeps_its_registration_across_slices() {
+    let cond = rlock_condition();
+    let slices = Arc::new(AtomicUsize::new(0));
+    let (c2, s2) = (Arc::clone(&cond), Arc::clone(&slices));
+    let waiter = thread::spawn(move || {
+        c2.lock().acquire(1, true, None);
+        let mut wait = c2.begin_wait(1).unwrap();
+        while !wait.wait(Some(MS)) {
+            s2.fetch_add(1, Ordering::SeqCst);
+        }
+        let notified = wait.reacquire();
+        let held = c2.is_owned(1);
+        c2.lock().release(1).unwrap();
+        (notified, held)
+    });
+    // Notify only after the waiter's slices have timed out twice: a notify between slices
+    // must still reach it.
+    wait_for_state("two slices time out", || slices.load(Ordering::SeqCst) >= 2);
+    cond.lock().acquire(2, true, None);
+    assert_eq!(cond.n_waiting(), 1, "registered for the whole wait");
+    assert_eq!(cond.notify(1), 1);
+    cond.lock().release(2).unwrap();
+    assert_eq!(waiter.join().unwrap(), (true, true));
+}
+
+#[test]
+fn condition_split_wait_times_out_without_trace_and_restores_the_rlock() {
+    let cond = rlock_condition();
+    cond.lock().acquire(1, true, None);
+    cond.lock().acquire(1, true, None);
+    let mut wait = cond.begin_wait(1).unwrap();
+    assert!(!cond.is_owned(1), "every level released while waiting");
+    assert!(!wait.wait(Some(Duration::ZERO)));
+    assert!(!assert_waited(20 * MS, || wait.wait(Some(20 * MS))));
+    assert!(!wait.is_notified());
+    assert!(wait.try_reacquire());
+    assert!(!wait.reacquire(), "timed out, not notified");
+    let CondLock::RLock(rlock) = cond.lock() else {
+        unreachable!()
+    };
+    assert_eq!(rlock.recursion_count(1), 2);
+    assert_eq!(cond.n_waiting(), 0);
+    assert_eq!(
+        cond.notify(1),
+        0,
+        "no registration left to consume a notify"
+    );
+}
+
+#[test]
+fn condition_split_wait_reacquires_only_once_the_lock_is_free() {
+    let cond = rlock_condition();
+    cond.lock().acquire(1, true, None);
+    let mut wait = cond.begin_wait(1).unwrap();
+    assert!(
+        cond.lock().acquire(2, false, None),
+        "released by begin_wait"
+    );
+    assert_eq!(cond.notify(1), 1);
+    assert!(wait.is_notified());
+    assert!(wait.wait(None), "notified: returns at once");
+    assert!(!wait.try_reacquire(), "owner 2 holds the lock");
+    assert!(
+        wait.wait(None),
+        "still reports the notify after giving up waiting"
+    );
+    cond.lock().release(2).unwrap();
+    assert!(wait.try_reacquire());
+    assert!(wait.reacquire());
+    assert!(cond.is_owned(1));
+}
+
+#[test]
+fn condition_split_waiters_are_notified_in_registration_order() {
+    let cond = rlock_condition();
+    let mut waits: Vec<_> = (1..=4u64)
+        .map(|owner| {
+            assert!(cond.lock().acquire(owner, false, None));
+            cond.begin_wait(owner).unwrap()
+        })
+        .collect();
+    assert_eq!(cond.n_waiting(), 4);
+    assert_eq!(cond.notify(1), 1);
+    let notified = |waits: &mut Vec<_>| -> Vec<bool> {
+        waits
+            .iter_mut()
+            .map(|w: &mut manygil_core::sync::CondWait<'_>| w.wait(Some(Duration::ZERO)))
+            .collect()
+    };
+    assert_eq!(notified(&mut waits), [true, false, false, false]);
+    // The second waiter gives up: the next notify goes to the third, not to it.
+    assert!(waits[1].try_reacquire());
+    cond.lock().release(2).unwrap();
+    assert_eq!(cond.notify(1), 1);
+    assert_eq!(notified(&mut waits), [true, false, true, false]);
+    assert_eq!(cond.notify_all(), 1);
+    assert_eq!(notified(&mut waits), [true, false, true, true]);
+    assert_eq!(cond.notify_all(), 0);
+    // Each re-acquires in turn (the lock is free once the previous one releases it).
+    for (owner, wait) in (1..=4u64).zip(waits) {
+        let was_notified = owner != 2;
+        if owner == 2 {
+            cond.lock().acquire(2, false, None);
+        }
+        assert_eq!(wait.reacquire(), was_notified);
+        assert!(cond.is_owned(owner));
+        cond.lock().release(owner).unwrap();
+    }
+}
+
+#[test]
+fn condition_split_wait_dropped_midway_reacquires_and_unregisters() {
+    let cond = Condition::new(CondLock::Lock(Arc::new(Lock::new())));
+    cond.lock().acquire(0, true, None);
+    let wait = cond.begin_wait(0).unwrap();
+    assert!(!cond.is_owned(0));
+    drop(wait);
+    assert!(
+        cond.is_owned(0),
+        "dropping re-acquires, as threading's finally does"
+    );
+    assert_eq!(cond.n_waiting(), 0);
+    assert_eq!(
+        cond.begin_wait(1).map(|_| ()),
+        Ok(()),
+        "plain lock: any owner"
+    );
+    cond.lock().release(0).unwrap();
+    assert!(matches!(cond.begin_wait(0), Err(SyncError::NotOwned)));
+}
+
+#[test]
+fn condition_split_notify_all_wakes_every_thread() {
+    let cond = rlock_condition();
+    let waiters: Vec<_> = (0..3u64)
+        .map(|owner| {
+            let c = Arc::clone(&cond);
+            thread::spawn(move || {
+                c.lock().acquire(owner, true, None);
+                let mut wait = c.begin_wait(owner).unwrap();
+                while !wait.wait(Some(MS)) {}
+                let notified = wait.reacquire();
+                c.lock().release(owner).unwrap();
+                notified
+            })
+        })
+        .collect();
+    wait_for_state("three waiters register", || cond.n_waiting() == 3);
+    cond.lock().acquire(9, true, None);
+    assert_eq!(cond.notify_all(), 3);
+    cond.lock().release(9).unwrap();
+    for w in waiters {
+        assert!(w.join().unwrap());
+    }
+}
+
 // ---- Barrier ----
 
 #[test]
@@ -463,7 +634,7 @@ fn barrier_timeout_breaks_it_for_everyone() {
     let barrier = Arc::new(Barrier::new(parties(3), None));
     let b2 = Arc::clone(&barrier);
     let patient = thread::spawn(move || b2.wait(Some(GENEROUS)));
-    thread::sleep(20 * MS);
+    wait_for_state("the patient party waits", || barrier.n_waiting() == 1);
     assert_eq!(
         assert_waited(30 * MS, || barrier.wait(Some(30 * MS))),
         Err(BarrierError::Broken)

@@ -2,8 +2,8 @@
 
 use super::subscribers::{Callback, Subscribers, SubscriptionId};
 use super::{GetError, PutError};
-use crate::sync::deadline::{deadline, wait_while};
-use parking_lot::{Condvar, Mutex};
+use crate::shim::Mutex;
+use crate::sync::deadline::{deadline, Sleepers};
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
@@ -44,9 +44,9 @@ pub struct Queue<T> {
     /// while a callback runs.
     state: Mutex<State<T>>,
     /// Getters waiting for an item; one is woken per put, all on close.
-    not_empty: Condvar,
+    not_empty: Sleepers,
     /// Putters waiting for room; one is woken per get, all on close.
-    not_full: Condvar,
+    not_full: Sleepers,
     /// Capacity, `0` for unbounded. Immutable.
     maxsize: usize,
     /// Callbacks invoked after every put and after close.
@@ -63,8 +63,8 @@ impl<T> Queue<T> {
                 items: VecDeque::new(),
                 closed: false,
             }),
-            not_empty: Condvar::new(),
-            not_full: Condvar::new(),
+            not_empty: Sleepers::new(),
+            not_full: Sleepers::new(),
             maxsize,
             readable: Subscribers::default(),
             writable: Subscribers::default(),
@@ -80,9 +80,9 @@ impl<T> Queue<T> {
     pub fn put(&self, item: T, timeout: Option<Duration>) -> Result<(), PutError<T>> {
         let end = deadline(timeout);
         let mut state = self.state.lock();
-        let room = wait_while(&self.not_full, &mut state, end, |s| {
-            !s.closed && self.is_full_state(s)
-        });
+        let room = self
+            .not_full
+            .wait_while(&mut state, end, |s| !s.closed && self.is_full_state(s));
         if state.closed {
             return Err(PutError::Closed(item));
         }
@@ -115,9 +115,8 @@ impl<T> Queue<T> {
     pub fn get(&self, timeout: Option<Duration>) -> Result<T, GetError> {
         let end = deadline(timeout);
         let mut state = self.state.lock();
-        wait_while(&self.not_empty, &mut state, end, |s| {
-            s.items.is_empty() && !s.closed
-        });
+        self.not_empty
+            .wait_while(&mut state, end, |s| s.items.is_empty() && !s.closed);
         match state.items.pop_front() {
             Some(item) => {
                 drop(state);
@@ -152,6 +151,23 @@ impl<T> Queue<T> {
     /// Whether the queue is bounded and holds `maxsize` items (a snapshot).
     pub fn is_full(&self) -> bool {
         self.is_full_state(&self.state.lock())
+    }
+
+    /// The number of threads blocked in [`Queue::get`] now, waiting for an item (a snapshot; a
+    /// put or close issued after seeing a getter counted here wakes it).
+    pub fn getters_waiting(&self) -> usize {
+        self.not_empty.count()
+    }
+
+    /// The number of threads blocked in [`Queue::put`] now, waiting for room (a snapshot).
+    pub fn putters_waiting(&self) -> usize {
+        self.not_full.count()
+    }
+
+    /// The number of readiness callbacks registered with [`Queue::subscribe`] (a snapshot;
+    /// e.g. to see that a [`wait_any`](super::wait_any) is waiting on this queue).
+    pub fn n_subscribed(&self) -> usize {
+        self.readable.len()
     }
 
     /// The capacity given to [`Queue::new`] (`0`: unbounded).

@@ -1,7 +1,8 @@
 //! Readiness callbacks: a list of `Fn()`s invoked after a queue's state changes.
 
-use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::shim::AtomicUsize;
+use crate::shim::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// A readiness callback. It runs on the thread that changed the queue, outside the queue's
@@ -26,7 +27,8 @@ impl SubscriptionId {
     }
 }
 
-/// Source of subscription ids; only ever incremented.
+/// Source of subscription ids; only ever incremented. A plain `std` atomic even under loom:
+/// a process-wide counter is not part of any model.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The callbacks of one kind of readiness of one queue.

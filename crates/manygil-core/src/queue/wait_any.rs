@@ -1,8 +1,8 @@
 //! [`wait_any`]: block until one of several queues can be read.
 
 use super::Queue;
-use crate::sync::deadline::{deadline, wait_while};
-use parking_lot::{Condvar, Mutex};
+use crate::shim::Mutex;
+use crate::sync::deadline::{deadline, Sleepers};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ struct Signal {
     /// Set by a subscription callback, cleared by the waiter before each scan.
     raised: Mutex<bool>,
     /// The waiter sleeps here.
-    wake: Condvar,
+    wake: Sleepers,
 }
 
 /// Blocks until one of `queues` holds an item or is closed, for at most `timeout`
@@ -58,7 +58,7 @@ pub fn wait_any<T>(queues: &[&Queue<T>], timeout: Option<Duration>) -> Option<us
             break Some(index);
         }
         let mut raised = signal.raised.lock();
-        if !wait_while(&signal.wake, &mut raised, end, |&r| !r) {
+        if !signal.wake.wait_while(&mut raised, end, |&r| !r) {
             drop(raised);
             break ready();
         }

@@ -1,8 +1,8 @@
 //! [`Barrier`]: a reusable rendezvous for a fixed number of parties (`threading.Barrier`).
 
-use super::deadline::{deadline, wait_while};
+use super::deadline::{deadline, Sleepers};
 use super::BarrierError;
-use parking_lot::{Condvar, Mutex};
+use crate::shim::Mutex;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
@@ -62,7 +62,7 @@ pub struct Barrier {
     /// Phase and arrivals; protected by this mutex, held only briefly.
     state: Mutex<State>,
     /// Every phase change wakes all waiters (arriving parties and parties waiting to enter).
-    changed: Condvar,
+    changed: Sleepers,
 }
 
 /// One party's stay inside a [`Barrier`], from [`Barrier::arrive`] until it is dropped.
@@ -103,7 +103,7 @@ impl Barrier {
                 phase: Phase::Filling,
                 inside: 0,
             }),
-            changed: Condvar::new(),
+            changed: Sleepers::new(),
         }
     }
 
@@ -134,7 +134,7 @@ impl Barrier {
     /// [`BarrierError::Broken`] if the barrier is broken.
     pub fn arrive(&self) -> Result<BarrierWait<'_>, BarrierError> {
         let mut state = self.state.lock();
-        wait_while(&self.changed, &mut state, None, |s| {
+        self.changed.wait_while(&mut state, None, |s| {
             matches!(s.phase, Phase::Draining | Phase::Resetting)
         });
         if state.phase == Phase::Broken {
@@ -239,9 +239,10 @@ impl BarrierWait<'_> {
     ) -> Result<Option<usize>, BarrierError> {
         let barrier = self.barrier;
         let mut state = barrier.state.lock();
-        if !wait_while(&barrier.changed, &mut state, end, |s| {
-            s.phase == Phase::Filling
-        }) {
+        if !barrier
+            .changed
+            .wait_while(&mut state, end, |s| s.phase == Phase::Filling)
+        {
             return Ok(None);
         }
         match state.phase {

@@ -55,6 +55,11 @@ impl BoundedSemaphore {
         self.sem.value()
     }
 
+    /// The number of threads blocked in [`BoundedSemaphore::acquire`] now (a snapshot).
+    pub fn n_waiting(&self) -> usize {
+        self.sem.n_waiting()
+    }
+
     /// The initial (and maximum) value.
     pub fn initial_value(&self) -> usize {
         self.bound

@@ -1,7 +1,7 @@
 //! [`Event`]: a flag that threads can wait for (`threading.Event`).
 
-use super::deadline::{deadline, wait_while};
-use parking_lot::{Condvar, Mutex};
+use super::deadline::{deadline, Sleepers};
+use crate::shim::Mutex;
 use std::time::Duration;
 
 /// The flag and how many times it was set.
@@ -36,7 +36,7 @@ pub struct Event {
     /// The flag and its set counter; protected by this mutex, held only briefly.
     flag: Mutex<Flag>,
     /// Every waiter sleeps here; [`Event::set`] wakes them all.
-    changed: Condvar,
+    changed: Sleepers,
 }
 
 impl Event {
@@ -64,6 +64,12 @@ impl Event {
         self.flag.lock().set
     }
 
+    /// The number of threads blocked in [`Event::wait`] now (a snapshot; a [`Event::set`]
+    /// issued after seeing a waiter counted here wakes it).
+    pub fn n_waiting(&self) -> usize {
+        self.changed.count()
+    }
+
     /// Blocks until the flag is set, for at most `timeout` (`None`: forever).
     ///
     /// Returns `true` if the flag was set at the start or was set during the wait (even if
@@ -72,6 +78,7 @@ impl Event {
         let end = deadline(timeout);
         let mut flag = self.flag.lock();
         let start = flag.sets;
-        wait_while(&self.changed, &mut flag, end, |f| !f.set && f.sets == start)
+        self.changed
+            .wait_while(&mut flag, end, |f| !f.set && f.sets == start)
     }
 }

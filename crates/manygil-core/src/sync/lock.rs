@@ -1,8 +1,8 @@
 //! [`Lock`]: a non-reentrant lock that any thread may release (`threading.Lock`).
 
-use super::deadline::{acquire_deadline, wait_while};
+use super::deadline::{acquire_deadline, Sleepers};
 use super::SyncError;
-use parking_lot::{Condvar, Mutex};
+use crate::shim::Mutex;
 use std::time::Duration;
 
 /// A non-reentrant lock with the semantics of `threading.Lock`.
@@ -32,7 +32,7 @@ pub struct Lock {
     /// the few instructions that test or set the flag, never across calls.
     locked: Mutex<bool>,
     /// Waiters for `locked` to become false; [`Lock::release`] wakes one of them.
-    unlocked: Condvar,
+    unlocked: Sleepers,
 }
 
 impl Lock {
@@ -49,7 +49,7 @@ impl Lock {
     pub fn acquire(&self, blocking: bool, timeout: Option<Duration>) -> bool {
         let end = acquire_deadline(blocking, timeout);
         let mut locked = self.locked.lock();
-        if !wait_while(&self.unlocked, &mut locked, end, |&held| held) {
+        if !self.unlocked.wait_while(&mut locked, end, |&held| held) {
             return false;
         }
         *locked = true;
@@ -75,5 +75,12 @@ impl Lock {
     /// Whether the lock is currently held (by anyone).
     pub fn locked(&self) -> bool {
         *self.locked.lock()
+    }
+
+    /// The number of threads blocked in [`Lock::acquire`] now (a snapshot). A thread counted
+    /// here is asleep or about to sleep, and a [`Lock::release`] issued after seeing it
+    /// reaches it.
+    pub fn n_waiting(&self) -> usize {
+        self.unlocked.count()
     }
 }

@@ -19,7 +19,7 @@ mod semaphore;
 pub use atomic_int::AtomicInt;
 pub use barrier::{Barrier, BarrierWait};
 pub use bounded_semaphore::BoundedSemaphore;
-pub use condition::{CondLock, Condition};
+pub use condition::{CondLock, CondWait, Condition};
 pub use error::{BarrierError, SyncError};
 pub use event::Event;
 pub use lock::Lock;

@@ -1,8 +1,8 @@
 //! [`RLock`]: a reentrant lock owned by a caller-supplied identity (`threading.RLock`).
 
-use super::deadline::{acquire_deadline, wait_while};
+use super::deadline::{acquire_deadline, Sleepers};
 use super::SyncError;
-use parking_lot::{Condvar, Mutex};
+use crate::shim::Mutex;
 use std::time::Duration;
 
 /// Who holds an [`RLock`] and how many times.
@@ -41,7 +41,7 @@ pub struct RLock {
     /// inside a call, never across calls.
     held: Mutex<Held>,
     /// Waiters for the lock to become free; a full release wakes one of them.
-    freed: Condvar,
+    freed: Sleepers,
 }
 
 impl RLock {
@@ -128,12 +128,18 @@ impl RLock {
         self.held.lock().owner.is_some()
     }
 
+    /// The number of threads blocked in [`RLock::acquire`] or [`RLock::acquire_restore`] now
+    /// (a snapshot; see [`Lock::n_waiting`](super::Lock::n_waiting)).
+    pub fn n_waiting(&self) -> usize {
+        self.freed.count()
+    }
+
     /// Waits until the lock is free or owned by `owner` (or `end` passes), then adds `levels`.
     fn acquire_count(&self, owner: u64, levels: usize, end: Option<std::time::Instant>) -> bool {
         let mut held = self.held.lock();
-        let free = wait_while(&self.freed, &mut held, end, |h| {
-            h.owner.is_some_and(|o| o != owner)
-        });
+        let free = self
+            .freed
+            .wait_while(&mut held, end, |h| h.owner.is_some_and(|o| o != owner));
         if !free {
             return false;
         }

@@ -1,8 +1,8 @@
 //! [`Semaphore`]: a counting semaphore (`threading.Semaphore`).
 
-use super::deadline::{acquire_deadline, wait_while};
+use super::deadline::{acquire_deadline, Sleepers};
 use super::SyncError;
-use parking_lot::{Condvar, Mutex};
+use crate::shim::Mutex;
 use std::time::Duration;
 
 /// A counting semaphore with the semantics of `threading.Semaphore`.
@@ -24,7 +24,7 @@ pub struct Semaphore {
     /// The current value (units available); protected by this mutex, held only briefly.
     value: Mutex<usize>,
     /// Waiters for `value > 0`; a release of `n` wakes up to `n` of them.
-    available: Condvar,
+    available: Sleepers,
 }
 
 impl Semaphore {
@@ -32,7 +32,7 @@ impl Semaphore {
     pub fn new(value: usize) -> Self {
         Self {
             value: Mutex::new(value),
-            available: Condvar::new(),
+            available: Sleepers::new(),
         }
     }
 
@@ -44,7 +44,7 @@ impl Semaphore {
     pub fn acquire(&self, blocking: bool, timeout: Option<Duration>) -> bool {
         let end = acquire_deadline(blocking, timeout);
         let mut value = self.value.lock();
-        if !wait_while(&self.available, &mut value, end, |&v| v == 0) {
+        if !self.available.wait_while(&mut value, end, |&v| v == 0) {
             return false;
         }
         *value -= 1;
@@ -64,6 +64,12 @@ impl Semaphore {
     /// The current value.
     pub fn value(&self) -> usize {
         *self.value.lock()
+    }
+
+    /// The number of threads blocked in [`Semaphore::acquire`] now (a snapshot; see
+    /// [`Lock::n_waiting`](super::Lock::n_waiting)).
+    pub fn n_waiting(&self) -> usize {
+        self.available.count()
     }
 
     /// Adds `n` units unless the value would exceed `bound` (then fails with `error`).
