@@ -1,43 +1,49 @@
-//! [`Inbox`]: a worker's job queue.
+//! [`Inbox`]: a worker's job queue, which can be closed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crate::queue::Queue;
 
-/// The job could not be delivered: the worker has stopped and dropped its receiving end.
+/// The job could not be delivered: the inbox was closed (its worker stopped or is stopping).
 /// The job is handed back so nothing is lost silently.
 #[derive(Debug, thiserror::Error)]
 #[error("the worker has stopped")]
 pub struct InboxClosed<J>(pub J);
 
-/// An unbounded multi-producer FIFO of jobs for one worker thread.
+/// An unbounded multi-producer multi-consumer FIFO of jobs for one worker thread, or for a
+/// pool of workers that share it. Built on the core [`Queue`].
 ///
-/// Cloning an `Inbox` gives another sending end to the same worker. When the worker stops
-/// it calls [`Inbox::drain`] to fail whatever is still queued; a job sent after that is
-/// returned to its sender by [`Inbox::send`] once the worker drops its inbox.
+/// Cloning an `Inbox` gives another handle to the same queue. [`Inbox::close`] ends it:
+/// every later [`Inbox::send`] fails with the job handed back, while the jobs sent before
+/// stay and can still be received (or [`Inbox::drain`]ed to fail them); once they are gone a
+/// blocked [`Inbox::recv`] returns `None`. A send either happens before the close (and its
+/// job is received or drained) or fails: no job can slip in unseen.
 ///
 /// # Examples
 ///
 /// ```
-/// use manygil_core::worker::Inbox;
+/// use manygil_core::worker::{Inbox, InboxClosed};
 ///
 /// let inbox = Inbox::new();
 /// inbox.send(7).unwrap();
-/// assert_eq!(inbox.recv(None), Some(7));
+/// inbox.send(8).unwrap();
+/// assert!(inbox.close());
+/// assert!(matches!(inbox.send(9), Err(InboxClosed(9))));
+/// assert_eq!(inbox.recv(None), Some(7)); // jobs sent before the close stay
+/// assert_eq!(inbox.drain(), vec![8]);
+/// assert_eq!(inbox.recv(None), None); // closed and empty: does not block
 /// ```
 #[derive(Debug)]
 pub struct Inbox<J> {
-    /// Sending end; any thread.
-    tx: Sender<J>,
-    /// Receiving end; only the worker thread calls `recv`/`drain`.
-    rx: Receiver<J>,
+    /// The jobs, shared by every clone; unbounded, so a put fails only once closed.
+    queue: Arc<Queue<J>>,
 }
 
 impl<J> Clone for Inbox<J> {
     fn clone(&self) -> Self {
         Inbox {
-            tx: self.tx.clone(),
-            rx: self.rx.clone(),
+            queue: Arc::clone(&self.queue),
         }
     }
 }
@@ -49,42 +55,65 @@ impl<J> Default for Inbox<J> {
 }
 
 impl<J> Inbox<J> {
-    /// An empty inbox.
+    /// An empty, open inbox.
     pub fn new() -> Self {
-        let (tx, rx) = unbounded();
-        Inbox { tx, rx }
+        Inbox {
+            queue: Arc::new(Queue::new(0)),
+        }
     }
 
     /// Queue a job. Never blocks.
     ///
     /// # Errors
     ///
-    /// [`InboxClosed`] with the job if no receiver is left.
+    /// [`InboxClosed`] with the job once the inbox is closed.
     pub fn send(&self, job: J) -> Result<(), InboxClosed<J>> {
-        self.tx.send(job).map_err(|e| InboxClosed(e.into_inner()))
+        // Unbounded: the only way a put fails is a closed queue.
+        self.queue
+            .put(job, None)
+            .map_err(|e| InboxClosed(e.into_inner()))
     }
 
     /// Take the next job. Blocks until one arrives or `timeout` passes (`None`: forever);
-    /// returns `None` on timeout.
+    /// returns `None` on timeout, or at once when the inbox is closed and empty.
     pub fn recv(&self, timeout: Option<Duration>) -> Option<J> {
-        match timeout {
-            None => self.rx.recv().ok(),
-            Some(t) => self.rx.recv_timeout(t).ok(),
-        }
+        self.queue.get(timeout).ok()
     }
 
-    /// Take every job queued right now, without blocking.
+    /// Take the next job if one is queued now, never blocking.
+    pub fn try_recv(&self) -> Option<J> {
+        self.queue.try_get().ok()
+    }
+
+    /// Refuse every later job and wake every blocked receiver; returns `false` if the inbox
+    /// was already closed. Jobs already queued stay.
+    pub fn close(&self) -> bool {
+        self.queue.close()
+    }
+
+    /// Whether [`Inbox::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.queue.is_closed()
+    }
+
+    /// Take every job queued right now, without blocking (after [`Inbox::close`]: every job
+    /// that will ever be there).
     pub fn drain(&self) -> Vec<J> {
-        self.rx.try_iter().collect()
+        std::iter::from_fn(|| self.try_recv()).collect()
     }
 
     /// Jobs waiting right now.
     pub fn len(&self) -> usize {
-        self.rx.len()
+        self.queue.len()
     }
 
     /// Whether no job is waiting.
     pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
+        self.queue.is_empty()
+    }
+
+    /// Receivers blocked in [`Inbox::recv`] now (e.g. idle workers), a snapshot.
+    pub fn receivers_waiting(&self) -> usize {
+        self.queue.getters_waiting()
     }
 }

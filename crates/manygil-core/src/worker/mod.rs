@@ -1,6 +1,6 @@
 //! The parts a worker thread is made of, with no CPython in them.
 //!
-//! - [`Inbox`]: the worker's FIFO of jobs; senders never block.
+//! - [`Inbox`]: the worker's FIFO of jobs; senders never block, and fail once it is closed.
 //! - [`completion`]: a one-shot slot a job's result travels back through.
 //!
 //! A job travels: caller encodes a [`crate::Value`], [`Inbox::send`]s a job holding it and a
