@@ -22,7 +22,7 @@ STEP          := toolchain/step.sh
 START         := $(shell date +%s)
 
 .PHONY: all demo test provision venvs build rust-test rust-lint py-lint py-test pytest-debug clean \
-	wheel test-wheel
+	wheel test-wheel loom
 
 all: build
 
@@ -99,8 +99,15 @@ pytest-debug: $(PYTEST_NEEDS)
 	    echo "== pytest on the 3.13 debug build: $$(tail -n 1 target/pytest-debug.log)"; \
 	else cat target/pytest-debug.log; echo "== pytest on the 3.13 debug build FAILED"; exit 1; fi
 
-test: rust-lint py-lint rust-test py-test
+test: rust-lint py-lint rust-test loom py-test
 	@echo "== make test: everything passed, $$(( $$(date +%s) - $(START) )) s in all"
+
+# loom models of the core's blocking primitives (crates/manygil-core/tests/loom.rs): every
+# interleaving within the preemption bound; a few seconds once built.
+loom:
+	@$(STEP) "loom models of the core's primitives" env RUSTFLAGS="--cfg loom" \
+	    CARGO_TARGET_DIR=$(ROOT)/target/loom LOOM_MAX_PREEMPTIONS=3 \
+	    cargo test -q -p manygil-core --release --test loom
 
 # Only what the demo runs: DEMO_VERSION's interpreter, a venv with maturin alone, the build
 # (no 3.13 source build, no test tools).
