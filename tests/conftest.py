@@ -48,6 +48,19 @@ def run_file(path: str, *args: str, timeout: float = 60) -> subprocess.Completed
     )
 
 
+def wait_for_state(ready, what: str, timeout: float = 60.0) -> None:
+    """Poll ``ready()`` until it is true: tests wait on observable state, never on a sleep.
+
+    Fails naming ``what`` after ``timeout`` seconds (a bound no correct run comes near).
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.001)
+
+
 def sigint_when_ready(path: str, *, settle: float = 0.3, timeout: float = 30):
     """Run script ``path``; once it prints ``ready``, wait ``settle`` seconds and send SIGINT.
 

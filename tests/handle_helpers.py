@@ -35,6 +35,13 @@ def put_after(q, item, delay):
     return True
 
 
+def put_when_set(event, q, item, timeout):
+    """Wait for `event` (at most timeout seconds, then put anyway), then put `item`."""
+    event.wait(timeout)
+    q.put(item, timeout=30)
+    return True
+
+
 def echo(qin, qout, n):
     """Move n items from qin to qout."""
     for _ in range(n):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 
+import handle_helpers as hh
 import helpers
 import manygil
 import pytest
+from conftest import wait_for_state
 from manygil import interpreters
 
 # --- module functions -----------------------------------------------------------------
@@ -162,13 +163,16 @@ def test_call_in_thread_runs_in_parallel(two_interps):
 def test_calls_into_two_interpreters_overlap(two_interps):
     a, b = two_interps
     results = []
-    t = threading.Thread(target=lambda: results.append(a.call(helpers.spin, 0.3)))
+    release = manygil.Event()
+    t = threading.Thread(target=lambda: results.append(a.call(hh.wait_event, release, 60)))
     t.start()
-    time.sleep(0.05)
-    assert a.is_running()
+    wait_for_state(a.is_running, "a's call starts")
+    # a's call cannot end before `release` is set: b's call completes while a's runs.
     assert b.call(helpers.add, 1, 2) == 3, "b is not blocked by a"
+    assert a.is_running() and not results
+    release.set()
     t.join(10)
-    assert results == ["finished"]
+    assert results == [True]
     assert not a.is_running()
 
 
@@ -201,11 +205,14 @@ def test_close_then_use_raises_not_found():
 
 
 def test_closing_a_running_interpreter_is_refused(interp):
-    t = interp.call_in_thread(helpers.spin, 0.3)
-    time.sleep(0.05)
+    release = manygil.Event()
+    t = interp.call_in_thread(hh.wait_event, release, 60)
+    wait_for_state(interp.is_running, "the call starts")
     with pytest.raises(interpreters.InterpreterError, match="running"):
         interp.close()
+    release.set()
     t.join(10)
+    wait_for_state(lambda: not interp.is_running(), "the call ends")
     interp.close()
 
 

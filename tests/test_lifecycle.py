@@ -36,7 +36,9 @@ def test_exit_interrupts_a_task_that_never_ends(tmp_path):
         from manygil import _native
         a = manygil.create()
         pending = _native.submit(a.id, helpers.spin_forever, (), {})  # nobody waits for it
-        time.sleep(0.2)
+        deadline = time.monotonic() + 60
+        while not a.is_running() and time.monotonic() < deadline:
+            time.sleep(0.001)
         print("exiting", a.is_running())
         """,
     )

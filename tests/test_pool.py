@@ -13,10 +13,11 @@ import threading
 import time
 import weakref
 
+import handle_helpers as hh
 import helpers
 import manygil
 import pytest
-from conftest import run_file, sigint_when_ready, write_script
+from conftest import run_file, sigint_when_ready, wait_for_state, write_script
 from manygil import BrokenPool, Pool
 
 
@@ -129,11 +130,16 @@ def test_shutdown_wait_runs_queued_tasks():
 
 def test_shutdown_cancel_futures_cancels_queued_ones():
     p = Pool(1)
-    first = p.submit(helpers.sleep_then, 0.3, "first")
-    time.sleep(0.1)
-    rest = [p.submit(helpers.sleep_then, 0.3, i) for i in range(4)]
-    p.shutdown(wait=True, cancel_futures=True)
-    assert first.result(0) == "first"
+    release = manygil.Event()
+    first = p.submit(hh.wait_event, release, 60)
+    wait_for_state(first.running, "the first task starts")
+    # The only worker is busy until `release` is set: these stay queued.
+    rest = [p.submit(helpers.add, i) for i in range(4)]
+    p.shutdown(wait=False, cancel_futures=True)
+    assert first.running(), "the running task is not cancelled"
+    release.set()
+    p.shutdown(wait=True)
+    assert first.result(0) is True
     assert all(f.cancelled() for f in rest)
 
 

@@ -314,6 +314,8 @@ def test_wait_any_bad_input():
 def test_aget_does_not_block_the_loop(interp):
     q = manygil.Queue()
 
+    ticked = manygil.Event()
+
     async def main():
         ticks = 0
         done = asyncio.Event()
@@ -322,11 +324,16 @@ def test_aget_does_not_block_the_loop(interp):
             nonlocal ticks
             while not done.is_set():
                 ticks += 1
-                await asyncio.sleep(0.01)
+                if ticks == 3:
+                    ticked.set()
+                await asyncio.sleep(0.001)
 
+        # The item comes only once the loop has ticked 3 times while aget waits (or, if aget
+        # blocked the loop, after 30 s with no tick: then the assertion below fails).
+        t = interp.call_in_thread(hh.put_when_set, ticked, q, "hello", 30)
+        getter = asyncio.ensure_future(q.aget())
         tick = asyncio.ensure_future(ticker())
-        t = interp.call_in_thread(hh.put_after, q, "hello", 0.3)
-        got = await asyncio.wait_for(q.aget(), 10)
+        got = await asyncio.wait_for(getter, 60)
         done.set()
         await tick
         t.join(10)
@@ -420,7 +427,9 @@ def test_exit_interrupts_an_interpreter_blocked_in_get(tmp_path):
         a = manygil.create()
         q = manygil.Queue()
         pending = _native.submit(a.id, handle_helpers.get_one, (q,), {})  # blocks forever
-        time.sleep(0.3)
+        deadline = time.monotonic() + 60
+        while not a.is_running() and time.monotonic() < deadline:
+            time.sleep(0.001)
         print("exiting", a.is_running(), flush=True)
         """,
     )

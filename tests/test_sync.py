@@ -10,7 +10,7 @@ import handle_helpers as hh
 import helpers
 import manygil
 import pytest
-from conftest import sigint_when_ready, write_script
+from conftest import sigint_when_ready, wait_for_state, write_script
 
 # --- Lock ------------------------------------------------------------------------------
 
@@ -256,8 +256,8 @@ def test_barrier_over_four_interpreters():
 
 def test_barrier_timeout_breaks_it_for_everyone(interp):
     barrier = manygil.Barrier(3)
-    t = interp.call_in_thread(hh.barrier_wait_catch, barrier, 30)
-    time.sleep(0.1)
+    t = interp.call_in_thread(hh.barrier_wait_catch, barrier, 60)
+    wait_for_state(lambda: barrier.n_waiting == 1, "the other party waits")
     with pytest.raises(threading.BrokenBarrierError):
         barrier.wait(0.1)
     t.join(10)
