@@ -1,19 +1,15 @@
 //! `manygil.Condition`.
 //!
-//! The condition is [`CondState`]: the core's [`CondLock`] plus a FIFO of waiters, each
-//! parked on its own core [`Semaphore`] (the algorithm of `threading.Condition`). It is
-//! built here from core parts rather than on the core's `Condition` because a wait must
-//! be cut into slices for Ctrl-C (see `blocking`), and the core's `Condition::wait`
-//! registers, sleeps and re-acquires the lock in one call: slicing it would re-register
-//! between slices, and a notify sent in between would be lost. Here the registration
-//! lasts for the whole wait and each slice is a side-effect-free semaphore acquire.
+//! The condition is the core's [`Condition`], waited on in its phases
+//! ([`Condition::begin_wait`]): register and release the lock with the GIL held, wait for
+//! a notify with the GIL released in slices (Ctrl-C is checked between them, see
+//! `blocking`; the registration lasts for the whole wait, so no notify is lost between
+//! slices), then re-acquire the lock, releasing the GIL only if it is not free at once.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use manygil_core::sync::{CondLock, Lock, RLock, Semaphore};
-use parking_lot::Mutex;
+use manygil_core::sync::{CondLock, Condition, Lock, RLock, SyncError};
 
 use crate::ffi::args::{self, Call};
 use crate::ffi::entry::{kw_entry, kw_method, kw_new};
@@ -26,41 +22,6 @@ use super::lock::{acquire_with, lock_args, sync_error};
 use super::{handle_of, make_type, new_object, this, Handle, TypeDef};
 
 // --- Condition -------------------------------------------------------------------------
-
-/// A condition variable's shared state.
-pub(crate) struct CondState {
-    /// The user-visible lock, shared with the `Lock`/`RLock` handle it was made from.
-    lock: CondLock,
-    /// Waiters in arrival order, each parked on its own semaphore (value 0 until
-    /// notified). A waiter is in here from before it releases the lock until a notify pops
-    /// it (and releases its semaphore, under this mutex) or it removes itself; whichever
-    /// happens first decides whether its wait returns True.
-    waiters: Mutex<VecDeque<Arc<Semaphore>>>,
-}
-
-impl CondState {
-    /// Remove `me`; `false` if a notify already took it.
-    fn unregister(&self, me: &Arc<Semaphore>) -> bool {
-        let mut waiters = self.waiters.lock();
-        match waiters.iter().position(|w| Arc::ptr_eq(w, me)) {
-            Some(i) => {
-                waiters.remove(i);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Wake up to `n` waiters, oldest first.
-    fn notify(&self, n: usize) {
-        let mut waiters = self.waiters.lock();
-        for _ in 0..n.min(waiters.len()) {
-            if let Some(w) = waiters.pop_front() {
-                let _ = w.release(1);
-            }
-        }
-    }
-}
 
 const CONDITION_DOC: &std::ffi::CStr = c"Condition(lock=None)
 --
@@ -128,18 +89,15 @@ fn condition_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) 
             }
         },
     };
-    let state = CondState {
-        lock,
-        waiters: Mutex::new(VecDeque::new()),
-    };
+    let cond = Condition::new(lock);
     // SAFETY: `subtype` is our (final) Condition type.
-    unsafe { new_object(py, subtype, Handle::Condition(Arc::new(state))) }
+    unsafe { new_object(py, subtype, Handle::Condition(Arc::new(cond))) }
 }
 
-/// The state of `slf`, a `manygil.Condition` (`TypeError` for any other object).
-fn cond_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<CondState>> {
+/// The condition of `slf`, a `manygil.Condition` (`TypeError` for any other object).
+fn cond_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<Condition>> {
     match this(py, slf)? {
-        Handle::Condition(state) => Ok(state),
+        Handle::Condition(cond) => Ok(cond),
         _ => Err(err::type_error(py, "expected a manygil.Condition")),
     }
 }
@@ -152,8 +110,8 @@ fn cond_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResu
         py,
         blocking,
         timeout,
-        || cond.lock.acquire(me, false, None),
-        |w| cond.lock.acquire(me, true, w),
+        || cond.lock().acquire(me, false, None),
+        |w| cond.lock().acquire(me, true, w),
     )?;
     Ok(boolean(py, got))
 }
@@ -165,7 +123,7 @@ fn cond_release(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResu
 
 fn cond_exit(py: Attached<'_>, slf: *mut PyObject, _call: &Call<'_>) -> PyResult<Owned> {
     let cond = cond_of(py, slf)?;
-    cond.lock
+    cond.lock()
         .release(owner_id(py))
         .map_err(|e| sync_error(py, e))?;
     Ok(none(py))
@@ -173,53 +131,28 @@ fn cond_exit(py: Attached<'_>, slf: *mut PyObject, _call: &Call<'_>) -> PyResult
 
 fn cond_is_owned(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     call.bind(py, "_is_owned", [], 0)?;
-    Ok(boolean(py, cond_of(py, slf)?.lock.is_owned(owner_id(py))))
+    Ok(boolean(py, cond_of(py, slf)?.is_owned(owner_id(py))))
 }
 
 /// Release the lock, wait to be notified (at most `timeout`), re-acquire; whether notified.
-fn wait_once(py: Attached<'_>, cond: &CondState, timeout: Option<Duration>) -> PyResult<bool> {
-    let owner = owner_id(py);
-    if !cond.lock.is_owned(owner) {
-        return Err(err::runtime_error(py, "cannot wait on un-acquired lock"));
-    }
-    let me = Arc::new(Semaphore::new(0));
-    cond.waiters.lock().push_back(me.clone());
-    let saved = match &cond.lock {
-        CondLock::Lock(l) => l.release().map(|()| 1),
-        CondLock::RLock(l) => l.release_all(owner),
-    };
-    let saved = match saved {
-        Ok(s) => s,
-        Err(e) => {
-            cond.unregister(&me);
-            return Err(sync_error(py, e));
-        }
-    };
+fn wait_once(py: Attached<'_>, cond: &Condition, timeout: Option<Duration>) -> PyResult<bool> {
+    let mut wait = cond.begin_wait(owner_id(py)).map_err(|e| match e {
+        SyncError::NotOwned => err::runtime_error(py, "cannot wait on un-acquired lock"),
+        other => sync_error(py, other),
+    })?;
     let waited = if timeout == Some(Duration::ZERO) {
         Ok(None)
     } else {
-        block_on(py, timeout, true, |w| me.acquire(true, w).then_some(()))
-    };
-    // Timed out or interrupted: leave the queue, unless a notify took us meanwhile (then
-    // its unit is already on our semaphore, released under the waiters' mutex).
-    let notified = match waited {
-        Ok(Some(())) => true,
-        _ if !cond.unregister(&me) => me.acquire(false, None),
-        _ => false,
+        block_on(py, timeout, true, |w| wait.wait(w).then_some(()))
     };
     // Re-acquire as threading does (in its `finally`): even on Ctrl-C, and without a
-    // timeout; only the wait for a notify above is interruptible.
-    let reacquire = || match &cond.lock {
-        CondLock::Lock(l) => l.acquire(true, None),
-        CondLock::RLock(l) => l.acquire_restore(owner, saved, None),
+    // timeout; only the wait for a notify above is interruptible. A notify that picked
+    // this waiter before it stopped waiting counts, even if the last slice missed it.
+    let notified = if wait.try_reacquire() {
+        wait.reacquire()
+    } else {
+        detached(py, move || wait.reacquire())
     };
-    let now = match &cond.lock {
-        CondLock::Lock(l) => l.acquire(false, None),
-        CondLock::RLock(l) => l.acquire_restore(owner, saved, Some(Duration::ZERO)),
-    };
-    if !now {
-        detached(py, reacquire);
-    }
     waited?;
     Ok(notified)
 }
@@ -259,7 +192,7 @@ fn cond_wait_for(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyRes
 
 fn notify_checked(py: Attached<'_>, slf: *mut PyObject, n: usize) -> PyResult<Owned> {
     let cond = cond_of(py, slf)?;
-    if !cond.lock.is_owned(owner_id(py)) {
+    if !cond.lock().is_owned(owner_id(py)) {
         return Err(err::runtime_error(py, "cannot notify on un-acquired lock"));
     }
     cond.notify(n);

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use manygil_core::buffer::{SharedBuffer, SharedMemory};
 use manygil_core::queue::Queue;
-use manygil_core::sync::{AtomicInt, BoundedSemaphore, Event, Lock, RLock, Semaphore};
+use manygil_core::sync::{AtomicInt, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 use manygil_core::value::{Shared, SharedKind};
 use manygil_core::Value;
 
@@ -28,7 +28,6 @@ use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 
 pub(crate) use barrier::BarrierState;
-pub(crate) use condition::CondState;
 pub(crate) use object::{handle_of, make_type, new_object, TypeDef};
 
 pub(crate) mod atomic_int;
@@ -56,7 +55,7 @@ pub(crate) enum Handle {
     Semaphore(Arc<Semaphore>),
     BoundedSemaphore(Arc<BoundedSemaphore>),
     Event(Arc<Event>),
-    Condition(Arc<CondState>),
+    Condition(Arc<Condition>),
     Barrier(Arc<BarrierState>),
     AtomicInt(Arc<AtomicInt>),
 }
