@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crossbeam_utils::Backoff;
 use manygil_core::worker::{completion, Inbox};
 use parking_lot::Mutex;
 
@@ -49,12 +50,13 @@ impl JobCtx<'_> {
     }
 }
 
-/// What a worker's inbox carries.
-pub(crate) enum Job {
-    /// Run this with the interpreter attached; `u64` is the job's sequence number.
-    Run(u64, JobFn),
-    /// End the interpreter and the thread.
-    Stop,
+/// What a worker's inbox carries: work to run with the interpreter attached. A worker
+/// ends when its inbox is closed and empty (or when it is retired).
+pub(crate) struct Job {
+    /// The job's sequence number (see [`next_seq`]).
+    pub(crate) seq: u64,
+    /// The work.
+    pub(crate) run: JobFn,
 }
 
 /// Why a running job was interrupted (stored in [`WorkerShared::interrupt_reason`]).
@@ -75,18 +77,16 @@ pub(crate) enum InterruptReason {
 pub(crate) struct WorkerShared {
     /// CPython's id of the interpreter; fixed at creation.
     pub(crate) id: i64,
-    /// Jobs for the worker. Sends happen only under `accepting` (see [`Self::send`]).
+    /// Jobs for the worker. Closed by [`Self::stop`] (own inbox) or by the pool (shared):
+    /// a job is either sent before the close, and then run or drained and failed, or
+    /// refused; the closable inbox decides, no lock of ours is needed.
     inbox: Inbox<Job>,
-    /// `true` until the worker stops taking jobs. Protects the hand-off between a late
-    /// `send` and the worker's final drain: a job is either sent while this is `true`
-    /// (and then drained and failed by the worker) or refused.
-    accepting: Mutex<bool>,
     /// Sequence number of the job running now; 0 when idle. Written only by the worker
     /// thread while its interpreter is attached, so an interrupter that holds the
     /// interpreter's GIL sees a stable value.
     current_job: AtomicU64,
-    /// Whether `inbox` belongs to this worker alone (a pool's workers share one, and the
-    /// pool fails what is left in it once all of them are gone).
+    /// Whether `inbox` belongs to this worker alone (a pool's workers share one, which
+    /// the pool closes; its workers run what was queued before, then end).
     owns_inbox: bool,
     /// Set to make the worker end after its current job (recycling).
     retire: AtomicBool,
@@ -105,8 +105,6 @@ pub(crate) struct WorkerShared {
     interrupt_reason: AtomicU64,
     /// The worker thread, taken by whoever joins it.
     join: Mutex<Option<JoinHandle<()>>>,
-    /// Set once a Stop was sent (closing has begun).
-    stopping: AtomicBool,
 }
 
 /// `*mut PyInterpreterState` that may be shared: it is only dereferenced by CPython while
@@ -133,23 +131,18 @@ pub(crate) struct Closed;
 impl WorkerShared {
     /// Queue `f` to run in the interpreter; returns its sequence number.
     pub(crate) fn send(&self, f: JobFn) -> Result<u64, Closed> {
-        let accepting = self.accepting.lock();
-        if !*accepting {
-            return Err(Closed);
-        }
         let seq = next_seq();
-        self.inbox.send(Job::Run(seq, f)).map_err(|_| Closed)?;
+        // A refused job is dropped here, which drops its completer: nobody waits for it.
+        self.inbox.send(Job { seq, run: f }).map_err(|_| Closed)?;
         Ok(seq)
     }
 
-    /// Ask the worker to end its interpreter once the jobs queued before are done.
+    /// Ask the worker to end its interpreter once the jobs queued before are done: closes
+    /// its inbox (later sends fail). A pool's workers are stopped by the pool instead,
+    /// which closes their shared inbox; for them this does nothing.
     pub(crate) fn stop(&self) {
-        if self.stopping.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let accepting = self.accepting.lock();
-        if *accepting {
-            let _ = self.inbox.send(Job::Stop);
+        if self.owns_inbox {
+            self.inbox.close();
         }
     }
 
@@ -315,7 +308,6 @@ fn worker_main(
         inbox: shared_inbox.unwrap_or_default(),
         retire: AtomicBool::new(false),
         jobs_run: AtomicU64::new(0),
-        accepting: Mutex::new(true),
         current_job: AtomicU64::new(0),
         // SAFETY: always callable.
         thread_ident: unsafe { PyThread_get_thread_ident() } as u64,
@@ -323,14 +315,13 @@ fn worker_main(
         lifecycle: Mutex::new(false),
         interrupt_reason: AtomicU64::new(0),
         join: Mutex::new(None),
-        stopping: AtomicBool::new(false),
     });
     ready.complete(Ok(shared.clone()));
     run_jobs(&shared, ts);
     // Refuse new jobs, then fail the queued ones (dropping a job drops its completer, so
-    // its waiter sees the job abandoned instead of hanging).
-    *shared.accepting.lock() = false;
+    // its waiter sees the job abandoned instead of hanging). A shared inbox is the pool's.
     if shared.owns_inbox {
+        shared.inbox.close();
         drop(shared.inbox.drain());
     }
     crate::runtime::main_ref::release_for_this_thread();
@@ -342,43 +333,40 @@ fn worker_main(
     drop(ended);
 }
 
-/// Run jobs until a Stop arrives. Jobs already queued when one finishes run without
-/// detaching in between.
 /// How long an idle worker keeps checking its inbox before parking: a job sent within this
 /// window starts without a cross-thread wake-up (which costs tens of microseconds on busy
-/// or virtualized machines). The check yields the CPU between polls.
+/// or virtualized machines). Between polls it backs off (spins, then yields the CPU).
 const IDLE_SPIN: Duration = Duration::from_micros(50);
 
-/// The next job: polled for [`IDLE_SPIN`], then waited for with the thread parked.
+/// The next job: polled for [`IDLE_SPIN`], then waited for with the thread asleep; `None`
+/// once the inbox is closed and empty.
 fn next_job(inbox: &Inbox<Job>) -> Option<Job> {
     let start = std::time::Instant::now();
+    let backoff = Backoff::new();
     while start.elapsed() < IDLE_SPIN {
-        if let Some(job) = inbox.recv(Some(Duration::ZERO)) {
+        if let Some(job) = inbox.try_recv() {
             return Some(job);
         }
-        std::thread::yield_now();
+        backoff.snooze();
     }
     inbox.recv(None)
 }
 
+/// Run jobs until the inbox is closed and empty, or the worker is retired. Jobs already
+/// queued when one finishes run without detaching in between.
 fn run_jobs(shared: &Arc<WorkerShared>, ts: *mut PyThreadState) {
     while let Some(job) = next_job(&shared.inbox) {
-        let Job::Run(seq, f) = job else { return };
         // SAFETY: `ts` belongs to this thread and is detached.
         unsafe { PyEval_RestoreThread(ts) };
-        let mut next = Some((seq, f));
+        let mut next = Some(job);
         let mut stop = false;
-        while let Some((seq, f)) = next.take() {
-            run_one(shared, seq, f);
+        while let Some(job) = next.take() {
+            run_one(shared, job.seq, job.run);
             if shared.retire.load(Ordering::Acquire) {
                 stop = true;
                 break;
             }
-            match shared.inbox.recv(Some(Duration::ZERO)) {
-                Some(Job::Run(s, g)) => next = Some((s, g)),
-                Some(Job::Stop) => stop = true,
-                None => {}
-            }
+            next = shared.inbox.try_recv();
         }
         // SAFETY: attached above; detach while idle.
         unsafe { PyEval_SaveThread() };

@@ -72,15 +72,13 @@ pub(crate) enum Refused {
 pub(crate) struct Pool {
     /// Set-up, fixed.
     pub(crate) config: PoolConfig,
-    /// The queue all workers take tasks from.
+    /// The queue all workers take tasks from. Closed by `shutdown`: a task is either queued
+    /// before the close (and run: workers end only once it is closed and empty) or refused.
     inbox: Inbox<Job>,
     /// Workers taking tasks now (retired ones move to `retired`).
     workers: Mutex<Vec<Arc<WorkerShared>>>,
     /// Workers that left after recycling, joined at shutdown.
     retired: Mutex<Vec<Arc<WorkerShared>>>,
-    /// `true` until shutdown; sends happen under this lock, so a task is either queued
-    /// before the workers' stop signals (and run) or refused.
-    accepting: Mutex<bool>,
     /// Why the pool is broken, once it is.
     broken: Mutex<Option<String>>,
     /// Tasks cancelled while queued (removed when dequeued).
@@ -112,7 +110,6 @@ impl Pool {
             inbox: Inbox::new(),
             workers: Mutex::new(Vec::new()),
             retired: Mutex::new(Vec::new()),
-            accepting: Mutex::new(true),
             broken: Mutex::new(None),
             cancelled: Mutex::new(HashSet::new()),
             cancel_below: AtomicU64::new(0),
@@ -160,22 +157,27 @@ impl Pool {
         }
     }
 
-    /// Queue a task; returns its sequence number, or the task back with why it was refused.
-    pub(crate) fn submit(self: &Arc<Self>, task: Task) -> Result<u64, Box<(Refused, Task)>> {
+    /// Queue a task; returns its sequence number, or why it was refused (the task is then
+    /// dropped here, on the calling thread).
+    pub(crate) fn submit(self: &Arc<Self>, task: Task) -> Result<u64, Refused> {
         if let Some(why) = self.broken.lock().clone() {
-            return Err(Box::new((Refused::Broken(why), task)));
-        }
-        let accepting = self.accepting.lock();
-        if !*accepting {
-            return Err(Box::new((Refused::ShutDown, task)));
+            return Err(Refused::Broken(why));
         }
         let seq = worker::next_seq();
         let pool = self.clone();
-        self.stats.submitted.fetch_add(1, Ordering::Relaxed);
-        let job: worker::JobFn = Box::new(move |py, ctx| task::run(py, ctx, &pool, seq, task));
-        // The inbox's receivers live in `self` too, so this send cannot fail.
-        let _ = self.inbox.send(Job::Run(seq, job));
-        Ok(seq)
+        let run: worker::JobFn = Box::new(move |py, ctx| task::run(py, ctx, &pool, seq, task));
+        match self.inbox.send(Job { seq, run }) {
+            Ok(()) => {
+                self.stats.submitted.fetch_add(1, Ordering::Relaxed);
+                Ok(seq)
+            }
+            Err(refused) => {
+                // Dropping the job here drops the task: its future reference is released at
+                // once if main is attached (it is, for a submit), deferred otherwise.
+                drop(refused);
+                Err(Refused::ShutDown)
+            }
+        }
     }
 
     /// Whether task `seq` was cancelled while queued (forgets it).
@@ -216,15 +218,7 @@ impl Pool {
     /// Stop taking tasks; the workers stop after the tasks already queued. With `wait`,
     /// block until they have. Must be called with no thread state attached.
     pub(crate) fn shutdown(&self, wait: bool) {
-        {
-            let mut accepting = self.accepting.lock();
-            if *accepting {
-                *accepting = false;
-                for _ in 0..self.workers.lock().len() {
-                    let _ = self.inbox.send(Job::Stop);
-                }
-            }
-        }
+        self.inbox.close();
         if wait {
             self.join_workers();
             POOLS.lock().retain(|p| !std::ptr::eq(&**p, self));
@@ -268,23 +262,17 @@ impl Pool {
             self.retired.lock().push(old.clone());
         }
         old.retire();
-        if !*self.accepting.lock() {
-            let _ = self.inbox.send(Job::Stop); // replaces the Stop the retiring worker skips
-            return;
+        if self.inbox.is_closed() && self.inbox.is_empty() {
+            return; // shut down and nothing left to run: no replacement needed
         }
         counter.fetch_add(1, Ordering::Relaxed);
-        // Never hold `accepting` while a worker starts: starting takes the main GIL, and a
-        // submitting thread holds that GIL while it waits for `accepting`.
+        // Also after shutdown while tasks are still queued: the replacement runs them and
+        // ends once the inbox is closed and empty (the pool might have no other worker).
         match self.spawn_worker() {
             Ok(()) => {}
             Err(WorkerStart::Initializer(t) | WorkerStart::Interpreter(t)) => {
                 *self.broken.lock() = Some(format!("a replacement worker could not start: {t}"));
             }
-        }
-        if !*self.accepting.lock() {
-            // Shut down while the replacement started: it may have missed its Stop (a
-            // surplus Stop is harmless, a missing one would leave a worker waiting).
-            let _ = self.inbox.send(Job::Stop);
         }
     }
 

@@ -242,11 +242,8 @@ fn submit(
     };
     match pool.submit(task) {
         Ok(seq) => new_int(py, seq as i64),
-        Err(refused_task) => {
-            let (why, task) = *refused_task;
-            drop(task); // releases the future reference (main is attached)
-            Err(refused(py, why))
-        }
+        // The refused task was dropped with main attached: its future reference is released.
+        Err(why) => Err(refused(py, why)),
     }
 }
 
@@ -284,9 +281,7 @@ fn submit_chunk(
         timeout,
         reply: Reply::Slot(done),
     };
-    let seq = pool
-        .submit(task)
-        .map_err(|refused_task| refused(py, refused_task.0))?;
+    let seq = pool.submit(task).map_err(|why| refused(py, why))?;
     // SAFETY: attached; `slf`'s type was made by PyType_FromModuleAndSpec with our module.
     let module = unsafe { PyType_GetModule(Py_TYPE(slf)) };
     if module.is_null() {
