@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use manygil_core::sync::{CondLock, Condition, Lock, RLock, SyncError};
 
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{kw_entry, kw_method, kw_new};
+use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::tstate::detached;
 use crate::ffi::*;
 use crate::handles::blocking::{block_on, owner_id};
 
-use super::lock::{acquire_with, lock_args, sync_error};
+use super::lock::{acquire_with, lock_args, sync_error, NO_GETSET};
 use super::{handle_of, make_type, new_object, this, Handle, TypeDef};
 
 // --- Condition -------------------------------------------------------------------------
@@ -45,6 +45,10 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
         kw_method!(c"_is_owned", c_cond_is_owned, c"_is_owned($self, /)\n--\n\nWhether the caller holds the lock."),
         PyMethodDef::zeroed(),
     ];
+    static mut GETSET: [PyGetSetDef; 2] = [
+        property!(c"_n_waiting", g_cond_n_waiting, c"Threads blocked in wait() for a notify (registered\nand not yet notified) now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping)."),
+        NO_GETSET,
+    ];
     make_type(
         py,
         module,
@@ -53,7 +57,7 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
             doc: CONDITION_DOC,
             new: c_condition_new,
             methods: (&raw mut METHODS).cast(),
-            getset: None,
+            getset: Some((&raw mut GETSET).cast()),
             extra: &[],
         },
     )
@@ -211,4 +215,10 @@ fn cond_notify(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResul
 fn cond_notify_all(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     call.bind(py, "notify_all", [], 0)?;
     notify_checked(py, slf, usize::MAX)
+}
+
+getter!(g_cond_n_waiting => cond_n_waiting);
+
+fn cond_n_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    new_int(py, cond_of(py, slf)?.n_waiting() as i64)
 }

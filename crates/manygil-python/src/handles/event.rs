@@ -8,9 +8,10 @@ use manygil_core::sync::Event;
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 
+use super::lock::NO_GETSET;
 use super::{make_type, new_object, this, Handle, TypeDef};
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{kw_entry, kw_method, kw_new};
+use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
 use crate::handles::blocking::block_on;
 
 // --- Event -----------------------------------------------------------------------------
@@ -30,6 +31,10 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
         kw_method!(c"wait", c_event_wait, c"wait($self, timeout=None)\n--\n\nBlock (GIL released) until the flag is set, for at most timeout seconds (None:\nforever); return True if it is (or was set during the wait), False on timeout."),
         PyMethodDef::zeroed(),
     ];
+    static mut GETSET: [PyGetSetDef; 2] = [
+        property!(c"_n_waiting", g_event_n_waiting, c"Threads blocked in wait() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping)."),
+        NO_GETSET,
+    ];
     make_type(
         py,
         module,
@@ -38,7 +43,7 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
             doc: EVENT_DOC,
             new: c_event_new,
             methods: (&raw mut METHODS).cast(),
-            getset: None,
+            getset: Some((&raw mut GETSET).cast()),
             extra: &[],
         },
     )
@@ -96,4 +101,10 @@ fn event_wait(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult
     // seen; one during a slice is (the core counts sets).
     let got = block_on(py, timeout, true, |w| event.wait(w).then_some(()))?;
     Ok(boolean(py, got.is_some()))
+}
+
+getter!(g_event_n_waiting => event_n_waiting);
+
+fn event_n_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    new_int(py, event_of(py, slf)?.n_waiting() as i64)
 }

@@ -14,7 +14,7 @@ use crate::ffi::*;
 
 use super::{make_type, new_object, this, Handle, TypeDef};
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{kw_entry, kw_method, kw_new};
+use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
 use crate::handles::blocking::block_on;
 
 /// `acquire`: try now (GIL held), then, if `blocking`, wait up to `timeout` (GIL released).
@@ -77,6 +77,10 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
         kw_method!(c"__exit__", c_lock_exit, c"__exit__($self, *exc)\n--\n\nrelease()"),
         PyMethodDef::zeroed(),
     ];
+    static mut GETSET: [PyGetSetDef; 2] = [
+        property!(c"_n_waiting", g_lock_n_waiting, c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping)."),
+        NO_GETSET,
+    ];
     make_type(
         py,
         module,
@@ -85,7 +89,7 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
             doc: LOCK_DOC,
             new: c_lock_new,
             methods: (&raw mut METHODS).cast(),
-            getset: None,
+            getset: Some((&raw mut GETSET).cast()),
             extra: &[],
         },
     )
@@ -139,4 +143,10 @@ fn lock_exit(py: Attached<'_>, slf: *mut PyObject, _call: &Call<'_>) -> PyResult
 fn lock_locked(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     call.bind(py, "locked", [], 0)?;
     Ok(boolean(py, lock_of(py, slf)?.locked()))
+}
+
+getter!(g_lock_n_waiting => lock_n_waiting);
+
+fn lock_n_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    new_int(py, lock_of(py, slf)?.n_waiting() as i64)
 }

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use manygil_core::sync::RLock;
 
 use crate::ffi::args::Call;
-use crate::ffi::entry::{kw_entry, kw_method, kw_new};
+use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 use crate::handles::blocking::owner_id;
 
-use super::lock::{acquire_with, lock_args, sync_error};
+use super::lock::{acquire_with, lock_args, sync_error, NO_GETSET};
 use super::{make_type, new_object, this, Handle, TypeDef};
 
 // --- RLock -----------------------------------------------------------------------------
@@ -34,6 +34,10 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
         kw_method!(c"__exit__", c_rlock_exit, c"__exit__($self, *exc)\n--\n\nrelease()"),
         PyMethodDef::zeroed(),
     ];
+    static mut GETSET: [PyGetSetDef; 2] = [
+        property!(c"_n_waiting", g_rlock_n_waiting, c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping)."),
+        NO_GETSET,
+    ];
     make_type(
         py,
         module,
@@ -42,7 +46,7 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
             doc: RLOCK_DOC,
             new: c_rlock_new,
             methods: (&raw mut METHODS).cast(),
-            getset: None,
+            getset: Some((&raw mut GETSET).cast()),
             extra: &[],
         },
     )
@@ -110,4 +114,10 @@ fn rlock_is_owned(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyRe
 fn rlock_count(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
     call.bind(py, "_recursion_count", [], 0)?;
     new_int(py, rlock_of(py, slf)?.recursion_count(owner_id(py)) as i64)
+}
+
+getter!(g_rlock_n_waiting => rlock_n_waiting);
+
+fn rlock_n_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    new_int(py, rlock_of(py, slf)?.n_waiting() as i64)
 }

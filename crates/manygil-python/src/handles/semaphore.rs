@@ -50,8 +50,9 @@ pub(crate) fn create_semaphore_type(py: Attached<'_>, module: *mut PyObject) -> 
         ),
         PyMethodDef::zeroed(),
     ];
-    static mut GETSET: [PyGetSetDef; 2] = [
+    static mut GETSET: [PyGetSetDef; 3] = [
         property!(c"_value", g_sem_value, c"The current value."),
+        property!(c"_n_waiting", g_sem_n_waiting, c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping)."),
         NO_GETSET,
     ];
     make_type(
@@ -79,8 +80,9 @@ pub(crate) fn create_bounded_semaphore_type(
         kw_method!(c"__exit__", c_sem_exit, c"__exit__($self, *exc)\n--\n\nrelease()"),
         PyMethodDef::zeroed(),
     ];
-    static mut GETSET: [PyGetSetDef; 3] = [
+    static mut GETSET: [PyGetSetDef; 4] = [
         property!(c"_value", g_sem_value, c"The current value."),
+        property!(c"_n_waiting", g_sem_n_waiting, c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping)."),
         property!(
             c"_initial_value",
             g_sem_initial,
@@ -107,6 +109,7 @@ kw_entry!(c_sem_release => sem_release);
 kw_entry!(c_sem_exit => sem_exit);
 getter!(g_sem_value => sem_value);
 getter!(g_sem_initial => sem_initial);
+getter!(g_sem_n_waiting => sem_n_waiting);
 
 fn initial_value(py: Attached<'_>, func: &str, call: &Call<'_>) -> PyResult<usize> {
     let [value] = call.bind(py, func, [c"value"], 0)?;
@@ -214,6 +217,14 @@ fn sem_exit(py: Attached<'_>, slf: *mut PyObject, _call: &Call<'_>) -> PyResult<
 
 fn sem_value(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
     new_int(py, sem_of(py, slf)?.value() as i64)
+}
+
+fn sem_n_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    let n = match sem_of(py, slf)? {
+        Sem::Plain(s) => s.n_waiting(),
+        Sem::Bounded(s) => s.n_waiting(),
+    };
+    new_int(py, n as i64)
 }
 
 fn sem_initial(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {

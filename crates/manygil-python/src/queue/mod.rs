@@ -56,7 +56,7 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
         kw_method!(c"_wait_any", c_wait_any, c"_wait_any(queues, timeout=None, /)\n--\n\nIndex of the first queue that has an item or is closed, or None at the timeout.", static),
         PyMethodDef::zeroed(),
     ];
-    static mut GETSET: [PyGetSetDef; 3] = [
+    static mut GETSET: [PyGetSetDef; 6] = [
         property!(
             c"maxsize",
             g_maxsize,
@@ -66,6 +66,21 @@ pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<O
             c"closed",
             g_closed,
             c"Whether close() was called (in any interpreter)."
+        ),
+        property!(
+            c"_getters_waiting",
+            g_getters_waiting,
+            c"Threads blocked in get() now, in every interpreter (a snapshot, for tests)."
+        ),
+        property!(
+            c"_putters_waiting",
+            g_putters_waiting,
+            c"Threads blocked in put() now, in every interpreter (a snapshot, for tests)."
+        ),
+        property!(
+            c"_n_subscribed",
+            g_n_subscribed,
+            c"Readiness subscriptions for items (aget, wait_any) now (a snapshot, for tests)."
         ),
         PyGetSetDef {
             name: std::ptr::null(),
@@ -114,6 +129,9 @@ kw_entry!(c_unsubscribe => unsubscribe);
 kw_entry!(c_wait_any => wait_any_fn);
 getter!(g_maxsize => maxsize);
 getter!(g_closed => closed);
+getter!(g_getters_waiting => getters_waiting);
+getter!(g_putters_waiting => putters_waiting);
+getter!(g_n_subscribed => n_subscribed);
 
 kw_new!(c_queue_new => queue_new);
 
@@ -273,6 +291,18 @@ fn maxsize(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
 
 fn closed(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
     Ok(boolean(py, queue_of(py, slf)?.is_closed()))
+}
+
+fn getters_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    new_int(py, queue_of(py, slf)?.getters_waiting() as i64)
+}
+
+fn putters_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    new_int(py, queue_of(py, slf)?.putters_waiting() as i64)
+}
+
+fn n_subscribed(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+    new_int(py, queue_of(py, slf)?.n_subscribed() as i64)
 }
 
 /// Call `manygil._queue.<helper>(self, *rest)` (the asyncio side lives in Python).
