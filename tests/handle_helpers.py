@@ -29,10 +29,32 @@ def put_one(q, item):
     return True
 
 
-def put_after(q, item, delay):
-    time.sleep(delay)
+def acquire_release(prim, timeout):
+    """Acquire `prim` (a lock or semaphore, waiting at most timeout seconds), then release."""
+    assert prim.acquire(timeout=timeout)
+    prim.release()
+    return True
+
+
+def wait_for_state(ready, what, timeout=60.0):
+    """Poll ready() until true (the tests wait on observable state, never on a sleep)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.001)
+
+
+def put_once_subscribed(q, item):
+    """Put `item` once someone (wait_any, aget) waits on `q` through a subscription."""
+    wait_for_state(lambda: q._n_subscribed > 0, "a subscriber waits")
     q.put(item, timeout=30)
     return True
+
+
+def set_once_waited(event):
+    """Set `event` once a thread is blocked in event.wait()."""
+    wait_for_state(lambda: event._n_waiting > 0, "a thread waits on the event")
+    event.set()
 
 
 def put_when_set(event, q, item, timeout):
@@ -183,11 +205,6 @@ def atomic_adds(counter, n):
 
 def wait_event(event, timeout):
     return event.wait(timeout)
-
-
-def set_event_after(event, delay):
-    time.sleep(delay)
-    event.set()
 
 
 def barrier_rounds(barrier, rounds, timeout=30):

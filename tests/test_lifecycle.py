@@ -190,9 +190,15 @@ def test_ctrl_c_interrupts_a_blocked_call_promptly(tmp_path):
     path = write_script(
         tmp_path,
         """
-        import sys, manygil, helpers
+        import sys, threading, time, manygil, helpers
         i = manygil.create()
-        print("ready", flush=True)
+
+        def ready_once_running():
+            while not i.is_running():
+                time.sleep(0.001)
+            print("ready", flush=True)
+
+        threading.Thread(target=ready_once_running, daemon=True).start()
         try:
             i.call(helpers.spin_forever)
         except KeyboardInterrupt:
@@ -200,7 +206,7 @@ def test_ctrl_c_interrupts_a_blocked_call_promptly(tmp_path):
         print("still usable", i.call(helpers.add, 1, 1), flush=True)
         """,
     )
-    rc, out, err, elapsed = sigint_when_ready(path, settle=0.3)
+    rc, out, err, elapsed = sigint_when_ready(path, settle=0)
     assert rc == 0, err
     assert out.split("\n")[:2] == ["interrupted", "still usable 2"], out + err
     assert elapsed < 10, "returned without waiting for the task"

@@ -231,6 +231,14 @@ def test_workers_are_recycled():
         assert p.stats()["recycled"] == 3  # after tasks 2, 4 and 6
 
 
+def test_tasks_queued_at_shutdown_run_even_when_the_last_worker_is_recycled():
+    p = Pool(1, max_tasks_per_worker=1)
+    fs = [p.submit(helpers.add, i, 1) for i in range(4)]
+    p.shutdown(wait=True)
+    assert [f.result(0) for f in fs] == [1, 2, 3, 4]
+    assert p.stats()["workers"] == 0
+
+
 def test_initializer_runs_in_each_worker():
     with Pool(2, initializer=helpers.initializer_sets, initargs=("hello",)) as p:
         assert p.submit(helpers.read_initialized).result(10) == "hello"
@@ -349,13 +357,19 @@ def test_ctrl_c_during_map_returns_promptly_and_exits_cleanly(tmp_path):
     path = write_script(
         tmp_path,
         """
-        import threading, manygil, helpers
+        import threading, time, manygil, helpers
         with manygil.Pool(2) as p:
-            print("ready", flush=True)
+
+            def ready_once_running():
+                while p.stats()["running"] < 2:
+                    time.sleep(0.001)
+                print("ready", flush=True)
+
+            threading.Thread(target=ready_once_running, daemon=True).start()
             list(p.map(helpers.spin_forever_arg, range(100)))
         """,
     )
-    rc, out, err, elapsed = sigint_when_ready(path, settle=0.5)
+    rc, out, err, elapsed = sigint_when_ready(path, settle=0)
     assert "KeyboardInterrupt" in err, err
     assert rc != 0 and rc != -signal.SIGSEGV
     assert "Fatal Python error" not in err and "Segmentation" not in err

@@ -15,7 +15,7 @@ import handle_helpers as hh
 import helpers
 import manygil
 import pytest
-from conftest import sigint_when_ready, write_script
+from conftest import sigint_when_ready, wait_for_state, write_script
 
 # --- basics ----------------------------------------------------------------------------
 
@@ -160,7 +160,10 @@ def test_close_wakes_blocked_getters_and_putters():
     ]
     for t in threads:
         t.start()
-    time.sleep(0.2)
+    wait_for_state(
+        lambda: empty._getters_waiting == 1 and full._putters_waiting == 1,
+        "the getter and the putter block",
+    )
     empty.close()
     full.close()
     for t in threads:
@@ -292,7 +295,7 @@ def test_wait_any(interp):
     a.put(2)
     assert manygil.wait_any((a, b), timeout=0) is a, "the first ready one"
     assert [a.get(), b.get()] == [2, 1]
-    t = interp.call_in_thread(hh.put_after, c, "late", 0.2)
+    t = interp.call_in_thread(hh.put_once_subscribed, c, "late")
     assert manygil.wait_any(iter([a, b, c]), timeout=30) is c
     t.join(10)
     b.close()
@@ -354,7 +357,8 @@ def test_aput_waits_for_room_and_many_agets(interp):
         t.join(10)
         assert q.get_nowait() == "second"
         getters = [asyncio.ensure_future(q.aget()) for _ in range(5)]
-        await asyncio.sleep(0.05)
+        while q._n_subscribed < 5:  # every aget waits on the queue
+            await asyncio.sleep(0.001)
         p = interp.call_in_thread(hh.produce, q, 100, 5)
         got = await asyncio.wait_for(asyncio.gather(*getters), 20)
         p.join(10)
@@ -372,7 +376,8 @@ def test_cancelled_aget_takes_nothing_and_closed_raises():
         q.put("kept")
         assert q.get_nowait() == "kept"
         waiter = asyncio.ensure_future(q.aget())
-        await asyncio.sleep(0.05)
+        while q._n_subscribed < 1:  # the aget waits on the queue
+            await asyncio.sleep(0.001)
         q.close()
         with pytest.raises(manygil.QueueClosed):
             await asyncio.wait_for(waiter, 10)
@@ -401,9 +406,15 @@ def test_ctrl_c_interrupts_a_blocked_get(tmp_path):
     path = write_script(
         tmp_path,
         """
-        import manygil
+        import threading, time, manygil
         q = manygil.Queue()
-        print("ready", flush=True)
+
+        def ready_once_blocked():
+            while q._getters_waiting == 0:
+                time.sleep(0.001)
+            print("ready", flush=True)
+
+        threading.Thread(target=ready_once_blocked, daemon=True).start()
         try:
             q.get()
         except KeyboardInterrupt:
@@ -412,7 +423,7 @@ def test_ctrl_c_interrupts_a_blocked_get(tmp_path):
         print("still usable", q.get(timeout=5), flush=True)
         """,
     )
-    rc, out, err, elapsed = sigint_when_ready(path, settle=0.3)
+    rc, out, err, elapsed = sigint_when_ready(path, settle=0)
     assert rc == 0, err
     assert out.split("\n")[:2] == ["interrupted", "still usable 1"], out + err
     assert elapsed < 10
@@ -428,12 +439,12 @@ def test_exit_interrupts_an_interpreter_blocked_in_get(tmp_path):
         q = manygil.Queue()
         pending = _native.submit(a.id, handle_helpers.get_one, (q,), {})  # blocks forever
         deadline = time.monotonic() + 60
-        while not a.is_running() and time.monotonic() < deadline:
+        while not q._getters_waiting and time.monotonic() < deadline:
             time.sleep(0.001)
-        print("exiting", a.is_running(), flush=True)
+        print("exiting", a.is_running(), q._getters_waiting, flush=True)
         """,
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     r = subprocess.run([sys.executable, path], capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "exiting True"
+    assert r.stdout.strip() == "exiting True 1"

@@ -157,12 +157,25 @@ def test_semaphore_bounds_holders_across_interpreters(two_interps):
 def test_event(interp):
     e = manygil.Event()
     assert not e.is_set() and e.wait(0.05) is False and e.wait(-1) is False
-    t = interp.call_in_thread(hh.set_event_after, e, 0.2)
+    t = interp.call_in_thread(hh.set_once_waited, e)
     assert e.wait(30) is True and e.is_set()
     t.join(10)
     assert interp.call(hh.wait_event, e, 0) is True
     e.clear()
     assert interp.call(hh.wait_event, e, 0.05) is False
+
+
+def test_blocked_waiters_are_counted_across_interpreters(interp):
+    rlock, sem, bsem = manygil.RLock(), manygil.Semaphore(0), manygil.BoundedSemaphore(1)
+    rlock.acquire()
+    assert bsem.acquire()
+    for prim in (rlock, sem, bsem):
+        assert prim._n_waiting == 0
+        t = interp.call_in_thread(hh.acquire_release, prim, 60)
+        wait_for_state(lambda p=prim: p._n_waiting == 1, f"a thread blocks on {prim!r}")
+        prim.release()
+        t.join(30)
+        assert not t.is_alive() and prim._n_waiting == 0
 
 
 # --- Condition -------------------------------------------------------------------------
@@ -175,7 +188,7 @@ def test_condition_producer_consumer_across_interpreters(interp):
         target=lambda: result.setdefault("got", interp.call(hh.condition_consumer, cond, items, 20))
     )
     t.start()
-    time.sleep(0.1)
+    wait_for_state(lambda: cond._n_waiting == 1, "the consumer waits")
     assert hh.condition_producer(cond, items, list(range(20))) == 20
     t.join(60)
     assert result["got"] == list(range(20))
@@ -341,16 +354,22 @@ def test_ctrl_c_interrupts_a_blocked_acquire(tmp_path):
     path = write_script(
         tmp_path,
         """
-        import manygil
+        import threading, time, manygil
         lock = manygil.Lock()
         lock.acquire()
-        print("ready", flush=True)
+
+        def ready_once_blocked():
+            while lock._n_waiting == 0:
+                time.sleep(0.001)
+            print("ready", flush=True)
+
+        threading.Thread(target=ready_once_blocked, daemon=True).start()
         try:
             lock.acquire()
         except KeyboardInterrupt:
             print("interrupted", lock.locked(), flush=True)
         """,
     )
-    rc, out, err, _ = sigint_when_ready(path, settle=0.3)
+    rc, out, err, _ = sigint_when_ready(path, settle=0)
     assert rc == 0, err
     assert out.strip() == "interrupted True", out + err
