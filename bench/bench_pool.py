@@ -3,7 +3,8 @@
 Reports, as ratios against baselines from the same run: round trip of one trivial task,
 tiny tasks per second through chunked map, CPU-bound speedup against serial, a 16 MiB
 bytes argument against one memcpy of it, pool start (until every worker answered) and
-RSS per idle worker.
+RSS per idle worker. Then, on one manygil pool, the same functions sent by value (defined
+in ``__main__``) against by reference (importable module), after their first call.
 
     python bench/bench_pool.py [--workers N] [--quick]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import importlib
 import math
 import multiprocessing
 import os
@@ -39,6 +41,68 @@ def burn(n):
     for i in range(n):
         total += i * i % 7
     return total
+
+
+# The same functions defined in a `__main__` namespace: sent by value (cloudpickle), however
+# this file is run.
+_MAIN_NS: dict = {"__name__": "__main__"}
+exec("def noop():\n    return None\n\ndef square(x):\n    return x * x\n", _MAIN_NS)
+
+
+def _module_functions():
+    """This file as an importable module (sent by reference)."""
+    if __name__ != "__main__":
+        return sys.modules[__name__]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    return importlib.import_module("bench_pool")
+
+
+def _main_vs_module(workers, n_rt, n_map) -> None:
+    """Round trip (Pool.submit and Interpreter.call) and chunked map of a `__main__`
+    function against a module function, interleaved on the same pool and interpreter."""
+    mod = _module_functions()
+    kinds = {
+        "module": (mod.noop, mod.square),
+        "__main__": (_MAIN_NS["noop"], _MAIN_NS["square"]),
+    }
+    chunk = max(1, n_map // (workers * 8))
+    rounds, batch = 25, max(20, n_rt // 10)
+    times: dict = {k: {"submit": [], "call": [], "map": []} for k in kinds}
+
+    def per_call(f, n):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            f()
+        return (time.perf_counter() - t0) / n * 1e6
+
+    with manygil.Pool(workers) as p, manygil.create() as it:
+        for noop_fn, square_fn in kinds.values():  # first calls: encode and decode once
+            for _ in range(workers * 4):
+                p.submit(noop_fn).result()
+            it.call(noop_fn)
+            sum(p.map(square_fn, range(workers * 4), chunksize=1))
+        # Short batches, alternating kinds (and which goes first), so both see the same
+        # machine load; the ratio of each round's pair is what is reported.
+        for r in range(rounds):
+            order = list(kinds.items())
+            if r % 2:
+                order.reverse()
+            for k, (noop_fn, square_fn) in order:
+                times[k]["submit"].append(per_call(lambda f=noop_fn: p.submit(f).result(), batch))
+                times[k]["call"].append(per_call(lambda f=noop_fn: it.call(f), batch))
+                t0 = time.perf_counter()
+                sum(p.map(square_fn, range(n_map // 10), chunksize=max(1, chunk // 10)))
+                times[k]["map"].append((time.perf_counter() - t0) / (n_map // 10) * 1e6)
+    m, v = times["module"], times["__main__"]
+    print("manygil, a __main__ function (by value) vs a module function (by reference),")
+    print(f"after the first call; median of {rounds} interleaved rounds:")
+    label = {"submit": "Pool round trip", "call": "Interpreter.call", "map": "chunked map/item"}
+    for what in ("submit", "call", "map"):
+        ratio = statistics.median(b / a for a, b in zip(m[what], v[what], strict=True))
+        print(
+            f"  {label[what]:18}{statistics.median(v[what]):>9.2f} us vs "
+            f"{statistics.median(m[what]):>7.2f} us   __main__/module {ratio:5.3f}x"
+        )
 
 
 def _best(fn, repeats=5):
@@ -100,11 +164,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--quick", action="store_true", help="fewer iterations")
+    ap.add_argument(
+        "--callables-only", action="store_true", help="only the __main__ vs module comparison"
+    )
     a = ap.parse_args(argv)
     n_rt = 500 if a.quick else 3000
     n_map = 200_000 if a.quick else 1_000_000
     payload = os.urandom(16 << 20)
     cpu_n = 2_000_000 if a.quick else 6_000_000
+    if a.callables_only:
+        _main_vs_module(a.workers, n_rt, n_map)
+        return 0
 
     serial_cpu = _best(lambda: [burn(cpu_n) for _ in range(a.workers)], 2)[0]
     memcpy = _best(lambda: bytearray(payload), 5)[0]
@@ -140,6 +210,7 @@ def main(argv=None) -> int:
             f"{r['start_ms']:>8.1f}ms{rss:>12}"
         )
     print("ratios: round trip and map vs threads; 16 MiB vs one memcpy; speedup vs serial")
+    _main_vs_module(a.workers, n_rt, n_map)
     return 0
 
 

@@ -109,6 +109,10 @@ def make_local_class_instance():
     return Local()
 
 
+def make_generator():
+    return (i for i in range(3))
+
+
 def main_dict_keys():
     import __main__
 

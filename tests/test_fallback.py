@@ -181,9 +181,10 @@ def test_pillow_tasks_fall_back(pool):
 
 
 def test_functions_of_a_main_script_that_imports_a_refused_module(tmp_path):
-    # The usual script: the refused import at the top, tasks defined next to it. The
-    # probe interpreter loads the script as __mp_main__ (its guarded block does not run)
-    # and the process workers import it the same way.
+    # The usual script: the refused import at the top, tasks defined next to it. A
+    # function of the script travels by value with the modules it uses: one that does not
+    # use the refused module runs in interpreters, one that does falls back (the process
+    # workers import the script as multiprocessing does, without its guarded block).
     script = write_script(
         tmp_path,
         """
@@ -194,19 +195,30 @@ def test_functions_of_a_main_script_that_imports_a_refused_module(tmp_path):
         def square(x):
             return x * x
 
+        def square_with_readline(x):
+            readline.get_current_history_length()
+            return x * x
+
         if __name__ == "__main__":
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 with manygil.Pool(2, fallback="process") as pool:
-                    print(pool.submit(square, 6).result(timeout=120))
-                    print(list(pool.map(square, range(4), timeout=120)))
+                    print(list(pool.map(square, range(3), timeout=120)), pool.stats()["fallback"])
+                    print(pool.submit(square_with_readline, 6).result(timeout=120))
+                    print(list(pool.map(square_with_readline, range(4), timeout=120)))
                     print(pool.stats()["fallback"])
             print([type(w.message).__name__ for w in caught])
         """,
     )
     r = run_file(script, timeout=240)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split("\n")[:4] == ["36", "[0, 1, 4, 9]", "5", "['FallbackWarning']"]
+    assert r.stdout.split("\n")[:5] == [
+        "[0, 1, 4] 0",
+        "36",
+        "[0, 1, 4, 9]",
+        "5",
+        "['FallbackWarning']",
+    ]
 
 
 def test_leaving_the_pool_on_keyboard_interrupt_interrupts_process_tasks():

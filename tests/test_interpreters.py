@@ -134,19 +134,19 @@ def test_prepare_main_unshareable_binds_nothing(interp):
     assert interp.call(helpers.main_dict_keys) == []
 
 
-def test_functions_defined_via_exec_are_found_in_that_interpreter(interp):
-    interp.exec("def triple(x):\n    return 3 * x")
-    # A function of this interpreter's __main__ with the same name is looked up there.
+def test_the_passed_function_runs_not_a_namesake_of_the_interpreter(interp):
+    interp.exec("def triple(x):\n    return 'theirs'")
     import __main__
 
-    def triple(x):  # noqa: ARG001 - stand-in with the same qualname
-        raise AssertionError("must not run here")
+    def triple(x):
+        return 3 * x
 
     __main__.triple = triple
     try:
         triple.__module__ = "__main__"
         triple.__qualname__ = "triple"
         assert interp.call(triple, 5) == 15
+        assert interp.call(eval, "triple")(5) == "theirs", "and theirs comes back as theirs"
     finally:
         del __main__.triple
 

@@ -278,12 +278,12 @@ def test_unshareable_task_is_refused_before_queueing(pool):
     before = pool.stats()["submitted"]
     with pytest.raises(manygil.NotShareableError, match="lock"):
         pool.submit(helpers.identity, threading.Lock())
-    z = 1
+    lock = threading.Lock()
 
     def closure():
-        return z
+        return lock
 
-    with pytest.raises(manygil.NotShareableError, match="closure"):
+    with pytest.raises(manygil.NotShareableError, match=r"closure.__closure__\['lock'\]"):
         pool.submit(closure)
     assert pool.stats()["submitted"] == before
 

@@ -87,11 +87,8 @@ def __getattr__(name: str):
 
 
 def _init_main_interpreter() -> None:
-    """Main interpreter only: remember the main script, close every interpreter at exit
-    (before CPython finalizes), and make forked children forget the parent's."""
-    from ._mainscript import record_main_script
-
-    record_main_script()
+    """Main interpreter only: close every interpreter at exit (before CPython finalizes),
+    and make forked children forget the parent's."""
     _atexit.register(_native.shutdown)
     _os.register_at_fork(after_in_child=_native.after_fork_child)
 

@@ -21,14 +21,12 @@ def capture(exc: BaseException) -> tuple:
     formatted = "".join(traceback.format_exception_only(tp, exc)).rstrip("\n")
     errdisplay = "".join(traceback.format_exception(tp, exc, exc.__traceback__)).rstrip("\n")
     try:
-        from ._pickle import dumps
+        from ._pickle import pickle_bytes
 
-        pickled = dumps(exc)
+        pickled = pickle_bytes(exc)
     except Exception:
         pickled = None
     module = tp.__module__
-    if module == "__mp_main__":
-        module = "__main__"
     return (tp.__name__, tp.__qualname__, module, msg, formatted, errdisplay, pickled)
 
 

@@ -176,11 +176,17 @@ class Interpreter:
     def call(self, callable, /, *args, **kwargs):
         """Call ``callable(*args, **kwargs)`` in the interpreter and return its result.
 
-        Functions and classes travel by reference (module and name, including ones defined
-        in the main script), closure-free functions such as lambdas as code, values
-        natively or by pickle. A closure raises NotShareableError before anything is sent.
-        If the call raises, ExecutionFailed is raised (the rebuilt original exception is
-        its ``__cause__``). Blocks like :meth:`exec`.
+        ``callable`` is the object that runs, never a namesake found in the interpreter:
+        functions and classes importable from a module travel by reference (module and
+        name); those of ``__main__`` (a script, ``-c``, the REPL, Jupyter), lambdas,
+        closures and local functions travel by value with cloudpickle, carrying a
+        snapshot of the globals and closure variables they use as they are at this call
+        (as Dask and loky do); values travel natively or by pickle, and manygil handles
+        anywhere inside them are the same objects there. The script is never run again.
+        Something that cannot be sent (a socket, an open file, a generator, a
+        ``threading`` lock...) raises NotShareableError naming the path to it, before
+        anything is sent. If the call raises, ExecutionFailed is raised (the rebuilt
+        original exception is its ``__cause__``). Blocks like :meth:`exec`.
         """
         ok, value = _native.call(self._id, callable, args, kwargs)
         if not ok:

@@ -1,8 +1,10 @@
 """``manygil.Pool``: a ``concurrent.futures.Executor`` whose workers are own-GIL
 interpreters in this process.
 
-Tasks travel as Rust-owned copies (functions by module and name, data natively or by
-pickle), run truly in parallel, and complete real ``concurrent.futures.Future`` objects
+Tasks travel as Rust-owned copies (importable functions by module and name; functions,
+lambdas and closures of ``__main__`` or local to a function by value with cloudpickle,
+encoded once per function object and decoded once per worker; data natively or by pickle,
+with manygil handles inside it as the same objects), run truly in parallel, and complete real ``concurrent.futures.Future`` objects
 (so ``as_completed``, ``wait``, ``asyncio.wrap_future`` and ``loop.run_in_executor`` work).
 Extensions over the stdlib executors:
 
@@ -140,8 +142,12 @@ class Pool(cf.Executor):
             interpreter).
 
     The workers start in the constructor (a few ms each) and adopt this process's
-    ``sys.path``. Functions run in the workers must be importable there by module and
-    name (module-level functions, including those of the main script), or be closure-free.
+    ``sys.path``. Any function can be submitted: importable ones are found by module and
+    name in the workers; those of ``__main__`` (script, ``-c``, REPL, Jupyter), lambdas and
+    closures are sent by value, with a snapshot of the globals and closure variables they
+    use as they are at submission (as Dask and loky do; ``manygil._pickle`` tells how the
+    encoding is reused without going stale). The script is never run again in a worker,
+    so no ``if __name__ == "__main__":`` guard is needed.
     """
 
     def __init__(

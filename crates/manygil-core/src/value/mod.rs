@@ -85,11 +85,38 @@ pub enum Value {
         /// `__name__`, `__qualname__`, `__defaults__`, `__kwdefaults__` as a tuple.
         attrs: Box<Value>,
     },
-    /// Anything else that pickle (protocol 5) accepts.
-    Pickle(Box<[u8]>),
+    /// Anything else that pickle (protocol 5) accepts, with the handles it holds.
+    Pickle(Box<Pickled>),
     /// A handle to Rust-owned shared state (queue, buffer, lock...): every interpreter
     /// that decodes it gets a handle to the *same* state.
     Shared(Shared),
+}
+
+/// A pickle (protocol 5) and the shared handles it refers to by persistent ID.
+///
+/// Persistent ID `i` in `data` means `handles[i]`: the value owns each handle's state, so a
+/// handle inside a pickled object lives exactly as long as the message that carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pickled {
+    /// The pickle bytes.
+    pub data: Box<[u8]>,
+    /// The handles `data` refers to, in persistent-ID order.
+    pub handles: Vec<Shared>,
+    /// For functions sent by value: a digest of `data` and of the handles' identities. A
+    /// receiver may reuse the object it decoded earlier for the same key instead of
+    /// unpickling again.
+    pub key: Option<u64>,
+}
+
+impl Pickled {
+    /// A pickle without handles or key.
+    pub fn plain(data: Box<[u8]>) -> Self {
+        Pickled {
+            data,
+            handles: Vec::new(),
+            key: None,
+        }
+    }
 }
 
 impl Value {
@@ -148,7 +175,8 @@ impl Value {
         match self {
             Value::BigInt(b) | Value::ByteArray(b) => b.len(),
             Value::Str(s) => s.len(),
-            Value::StrSurrogates(b) | Value::Bytes(b) | Value::Pickle(b) => b.len(),
+            Value::StrSurrogates(b) | Value::Bytes(b) => b.len(),
+            Value::Pickle(p) => p.data.len(),
             Value::BytesView(b) => b.as_slice().len(),
             Value::Tuple(v) | Value::List(v) | Value::Set(v) | Value::FrozenSet(v) => v
                 .iter()

@@ -20,7 +20,10 @@ fn native_excludes_refs_code_and_pickles() {
         Value::Bytes(Box::new([1, 2])),
     )]);
     assert!(native.is_native());
-    let with_pickle = Value::List(vec![Value::Int(1), Value::Pickle(Box::new([0x80]))]);
+    let with_pickle = Value::List(vec![
+        Value::Int(1),
+        Value::Pickle(Box::new(Pickled::plain(Box::new([0x80])))),
+    ]);
     assert!(!with_pickle.is_native());
     let r = Value::Ref {
         module: "m".into(),

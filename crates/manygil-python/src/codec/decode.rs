@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use manygil_core::value::MAX_DEPTH;
+use manygil_core::value::{Pickled, MAX_DEPTH};
 use manygil_core::Value;
 
 use crate::ffi::err::{self, PyErrSet, PyResult};
@@ -110,24 +110,49 @@ fn decode_at(py: Attached<'_>, value: &Value, depth: usize) -> PyResult<Owned> {
                 module,
                 attrs,
             } => decode_code(py, code, module, attrs, d),
-            Value::Pickle(bytes) => {
-                let loads = import_attr(py, c"manygil._pickle", c"loads")?;
-                let data = Owned::from_new(
-                    py,
-                    PyBytes_FromStringAndSize(
-                        bytes.as_ptr().cast::<c_char>(),
-                        bytes.len() as Py_ssize_t,
-                    ),
-                )?;
-                call(py, &loads, &[&data])
-            }
+            Value::Pickle(p) => decode_pickle(py, p),
             Value::Shared(shared) => crate::handles::decode_handle(py, shared),
         }
     }
 }
 
-/// Rebuild a closure-free function: its globals are its module's namespace when that module
-/// can be imported here (for `__main__`: the main script), else a namespace with builtins.
+/// Unpickle `p` with this interpreter's handle objects for its persistent IDs; a keyed
+/// pickle (a function sent by value) decoded here before is reused without unpickling.
+fn decode_pickle(py: Attached<'_>, p: &Pickled) -> PyResult<Owned> {
+    let key = match p.key {
+        // SAFETY: attached; returns a new reference or NULL with an exception set.
+        Some(k) => unsafe { Owned::from_new(py, PyLong_FromUnsignedLongLong(k))? },
+        // SAFETY: attached; the None singleton.
+        None => unsafe { Owned::from_borrowed(py, Py_None()) },
+    };
+    if p.key.is_some() {
+        let cached = import_attr(py, c"manygil._pickle", c"cached")?;
+        let hit = call(py, &cached, &[&key])?;
+        // SAFETY: comparing with the None singleton.
+        if hit.as_ptr() != unsafe { Py_None() } {
+            return Ok(hit);
+        }
+    }
+    // SAFETY: attached; new reference or NULL with an exception set.
+    let handles = unsafe { Owned::from_new(py, PyTuple_New(p.handles.len() as Py_ssize_t))? };
+    for (i, shared) in p.handles.iter().enumerate() {
+        let h = crate::handles::decode_handle(py, shared)?;
+        // SAFETY: a fresh tuple of the right length; slot i is empty; steals `h`.
+        unsafe { PyTuple_SET_ITEM(handles.as_ptr(), i as Py_ssize_t, h.into_raw()) };
+    }
+    // SAFETY: attached; `p.data` is valid for its length during the call.
+    let data = unsafe {
+        Owned::from_new(
+            py,
+            PyBytes_FromStringAndSize(p.data.as_ptr().cast::<c_char>(), p.data.len() as Py_ssize_t),
+        )?
+    };
+    let loads = import_attr(py, c"manygil._pickle", c"loads")?;
+    call(py, &loads, &[&data, &handles, &key])
+}
+
+/// Rebuild a closure-free function of a module other than `__main__`: its globals are its
+/// module's namespace when that module can be imported here, else a namespace with builtins.
 fn decode_code(
     py: Attached<'_>,
     code: &[u8],
@@ -145,7 +170,7 @@ fn decode_code(
             ),
         )?
     };
-    let helper = import_attr(py, c"manygil._mainscript", c"globals_for")?;
+    let helper = import_attr(py, c"manygil._codeglobals", c"globals_for")?;
     let module_name = new_str(py, module)?;
     let globals = call(py, &helper, &[&module_name])?;
     // SAFETY: attached; `code` is a code object, `globals` a dict.

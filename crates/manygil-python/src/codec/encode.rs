@@ -1,6 +1,6 @@
 //! Objects → [`Value`].
 
-use manygil_core::value::MAX_DEPTH;
+use manygil_core::value::{Pickled, MAX_DEPTH};
 use manygil_core::Value;
 
 use crate::ffi::err::{self, PyErrSet, PyResult};
@@ -324,8 +324,11 @@ impl Encoder<'_> {
         }
     }
 
-    /// A Python function: by reference when it can be found by name, as code when it has
-    /// no closure, otherwise refused.
+    /// A Python function: by reference when it can be found by name in an importable
+    /// module; as code (running with its module's globals) when it has no closure and its
+    /// module is not `__main__`; otherwise by value (cloudpickle, see `manygil._pickle`).
+    /// A `__main__` function is never sent by reference: the receiver's `__main__` is not
+    /// the sender's (and the user's script never runs again elsewhere).
     ///
     /// # Safety
     /// `obj` is an exact function of the attached interpreter.
@@ -336,25 +339,20 @@ impl Encoder<'_> {
         // SAFETY: exact function; borrowed closure (NULL or None when there is none).
         let closure = unsafe { PyFunction_GetClosure(obj) };
         // SAFETY: comparing with the None singleton.
-        if !closure.is_null() && closure != unsafe { Py_None() } {
-            let name = refs::qualname_of(self.py, obj);
-            return Err(not_shareable(
-                self.py,
-                &format!(
-                    "function {name:?} is a closure (it captures variables of an enclosing \
-                     function) and cannot be rebuilt in another interpreter; define it at \
-                     module level and pass the captured values as arguments"
-                ),
-            )
-            .into());
+        let has_closure = !closure.is_null() && closure != unsafe { Py_None() };
+        match refs::module_of(self.py, obj)? {
+            Some(module) if !has_closure && module != "__main__" => {
+                // SAFETY: forwarded; no closure.
+                unsafe { self.code(obj, module) }
+            }
+            // SAFETY: forwarded.
+            _ => unsafe { self.pickle(obj) },
         }
-        // SAFETY: forwarded.
-        unsafe { self.code(obj) }
     }
 
     /// # Safety
-    /// `obj` is an exact function with no closure.
-    unsafe fn code(&mut self, obj: *mut PyObject) -> EncResult<Value> {
+    /// `obj` is an exact function with no closure; `module` is its `__module__`.
+    unsafe fn code(&mut self, obj: *mut PyObject, module: String) -> EncResult<Value> {
         let py = self.py;
         // SAFETY: attached; `obj` valid; attribute names are NUL-terminated.
         let get = |name: &std::ffi::CStr| unsafe {
@@ -372,14 +370,6 @@ impl Encoder<'_> {
             )
         }
         .into();
-        let module = get(c"__module__")?;
-        // SAFETY: valid object.
-        let module = if unsafe { PyUnicode_Check(module.as_ptr()) } != 0 {
-            // SAFETY: a str.
-            unsafe { str_to_string(py, module.as_ptr()) }?
-        } else {
-            "__main__".to_owned()
-        };
         let mut attrs = Vec::new();
         for name in [
             c"__name__",
@@ -393,11 +383,16 @@ impl Encoder<'_> {
         }
         Ok(Value::Code {
             code: bytes,
-            module: refs::canonical_module(&module).into(),
+            module: module.into(),
             attrs: Box::new(Value::Tuple(attrs)),
         })
     }
 
+    /// By pickle: `manygil._pickle.dumps(obj)` gives the bytes, the handles they refer to
+    /// by persistent ID (each becomes a [`Shared`](manygil_core::value::Shared) owned by
+    /// the value) and, for functions, the key receivers may cache them under. A failure is
+    /// raised by `dumps` as `NotShareableError` naming the path to the culprit.
+    ///
     /// # Safety
     /// `obj` is a valid object of the attached interpreter.
     unsafe fn pickle(&mut self, obj: *mut PyObject) -> EncResult<Value> {
@@ -405,36 +400,67 @@ impl Encoder<'_> {
         let dumps = import_attr(py, c"manygil._pickle", c"dumps")?;
         // SAFETY: valid object.
         let arg = unsafe { Owned::from_borrowed(py, obj) };
-        match call(py, &dumps, &[&arg]) {
-            Ok(b) => {
-                // SAFETY: manygil._pickle.dumps returns bytes.
-                let bytes = unsafe {
-                    std::slice::from_raw_parts(
-                        PyBytes_AsString(b.as_ptr()).cast::<u8>(),
-                        PyBytes_Size(b.as_ptr()) as usize,
+        let out = call(py, &dumps, &[&arg])?;
+        // SAFETY: attached; checking the shape `dumps` returns before reading it.
+        let ok = unsafe {
+            PyTuple_CheckExact(out.as_ptr()) != 0
+                && PyTuple_GET_SIZE(out.as_ptr()) == 3
+                && PyBytes_CheckExact(PyTuple_GET_ITEM(out.as_ptr(), 0)) != 0
+                && PyTuple_CheckExact(PyTuple_GET_ITEM(out.as_ptr(), 1)) != 0
+        };
+        if !ok {
+            return Err(
+                err::type_error(py, "manygil._pickle.dumps returned a malformed result").into(),
+            );
+        }
+        // SAFETY: checked above: a 3-tuple (bytes, tuple, int | None) that `out` keeps alive.
+        let (data, handles, key) = unsafe {
+            let t = out.as_ptr();
+            (
+                PyTuple_GET_ITEM(t, 0),
+                PyTuple_GET_ITEM(t, 1),
+                PyTuple_GET_ITEM(t, 2),
+            )
+        };
+        // SAFETY: `data` is a bytes object alive while `out` is.
+        let data: Box<[u8]> = unsafe {
+            std::slice::from_raw_parts(
+                PyBytes_AsString(data).cast::<u8>(),
+                PyBytes_Size(data) as usize,
+            )
+        }
+        .into();
+        // SAFETY: a tuple alive while `out` is.
+        let n = unsafe { PyTuple_GET_SIZE(handles) };
+        let mut shared = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            // SAFETY: i < n; the item is alive while `out` is.
+            let h = unsafe { PyTuple_GET_ITEM(handles, i) };
+            match crate::handles::encode_handle(py, h)? {
+                Some(s) => shared.push(s),
+                None => {
+                    return Err(
+                        err::type_error(py, "manygil._pickle.dumps returned a non-handle").into(),
                     )
-                };
-                Ok(Value::Pickle(bytes.into()))
-            }
-            Err(PyErrSet) => {
-                let cause = err::take(py);
-                let why = err::describe(py, cause.as_ptr());
-                let e = not_shareable(
-                    py,
-                    &format!(
-                        "{} object cannot be shared between interpreters: it is not a \
-                         natively shareable type and pickling it failed ({why}); use \
-                         module-level functions and picklable data",
-                        err::type_name(py, obj)
-                    ),
-                );
-                // Chain pickle's error as the cause.
-                let ours = err::take(py);
-                // SAFETY: both are exception instances; PyException_SetCause steals `cause`.
-                unsafe { PyException_SetCause(ours.as_ptr(), cause.into_raw()) };
-                err::restore(py, ours);
-                Err(e.into())
+                }
             }
         }
+        // SAFETY: comparing with the None singleton.
+        let key = if key == unsafe { Py_None() } {
+            None
+        } else {
+            // SAFETY: attached; an int (or an error for anything else).
+            let k = unsafe { PyLong_AsUnsignedLongLong(key) };
+            // SAFETY: attached.
+            if k == u64::MAX && unsafe { !PyErr_Occurred().is_null() } {
+                return Err(Failure::Raised);
+            }
+            Some(k)
+        };
+        Ok(Value::Pickle(Box::new(Pickled {
+            data,
+            handles: shared,
+            key,
+        })))
     }
 }

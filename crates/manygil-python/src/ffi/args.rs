@@ -309,19 +309,6 @@ pub(crate) fn string(py: Attached<'_>, what: &str, obj: *mut PyObject) -> PyResu
     unsafe { str_to_string(py, obj) }
 }
 
-/// An optional `str` argument (`None` allowed).
-pub(crate) fn opt_string(
-    py: Attached<'_>,
-    what: &str,
-    obj: *mut PyObject,
-) -> PyResult<Option<String>> {
-    // SAFETY: comparing with the None singleton.
-    if obj == unsafe { Py_None() } {
-        return Ok(None);
-    }
-    string(py, what, obj).map(Some)
-}
-
 /// A timeout in seconds: `None` means forever; negative or NaN is a `ValueError`.
 pub(crate) fn timeout(py: Attached<'_>, obj: Option<*mut PyObject>) -> PyResult<Option<Duration>> {
     let Some(obj) = obj else { return Ok(None) };

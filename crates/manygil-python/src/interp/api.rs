@@ -283,35 +283,3 @@ pub(crate) fn after_fork_child(
     registry::forget_after_fork();
     Ok(none(py))
 }
-
-pub(crate) fn set_main_script(
-    py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
-) -> PyResult<Owned> {
-    args::positional(py, "set_main_script", argv, 2, 2)?;
-    if !is_main_interpreter(py) {
-        return Err(err::runtime_error(
-            py,
-            "set_main_script() can only be called from the main interpreter",
-        ));
-    }
-    let path = args::opt_string(py, "path", argv[0])?;
-    let module = args::opt_string(py, "module", argv[1])?;
-    crate::runtime::main_script::set(path, module);
-    Ok(none(py))
-}
-
-pub(crate) fn main_script(
-    py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
-) -> PyResult<Owned> {
-    args::positional(py, "main_script", argv, 0, 0)?;
-    let (path, module) = crate::runtime::main_script::get();
-    let to_obj = |s: Option<String>| match s {
-        Some(s) => new_str(py, &s),
-        None => Ok(none(py)),
-    };
-    new_tuple(py, vec![to_obj(path)?, to_obj(module)?])
-}

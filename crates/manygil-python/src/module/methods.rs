@@ -23,11 +23,9 @@ entry!(c_is_shareable => api::is_shareable);
 entry!(c_roundtrip => api::roundtrip);
 entry!(c_shutdown => at_exit::shutdown);
 entry!(c_after_fork_child => api::after_fork_child);
-entry!(c_set_main_script => api::set_main_script);
-entry!(c_main_script => api::main_script);
 
 /// The method table (static C data; CPython only reads it).
-pub(crate) static mut METHODS: [PyMethodDef; 19] = [
+pub(crate) static mut METHODS: [PyMethodDef; 17] = [
     method!(c"create", c_create, c"create($module, sys_path=None, /)\n--\n\nCreate an own-GIL interpreter on its own thread; return its id."),
     method!(c"destroy", c_destroy, c"destroy($module, id, /)\n--\n\nEnd an idle interpreter and join its thread."),
     method!(c"list_all", c_list_all, c"list_all($module, /)\n--\n\n(id, whence) of the main and every manygil interpreter."),
@@ -44,8 +42,6 @@ pub(crate) static mut METHODS: [PyMethodDef; 19] = [
     method!(c"roundtrip", c_roundtrip, c"roundtrip($module, obj, /)\n--\n\nEncode then decode obj (codec test helper)."),
     method!(c"shutdown", c_shutdown, c"shutdown($module, /)\n--\n\nClose every manygil interpreter (atexit hook of the main interpreter)."),
     method!(c"after_fork_child", c_after_fork_child, c"after_fork_child($module, /)\n--\n\nForget the interpreters of the parent process (os.register_at_fork hook)."),
-    method!(c"set_main_script", c_set_main_script, c"set_main_script($module, path, module, /)\n--\n\nRecord the main script (path, or module name for -m) for other interpreters."),
-    method!(c"main_script", c_main_script, c"main_script($module, /)\n--\n\n(path, module) recorded by set_main_script."),
     PyMethodDef::zeroed(),
 ];
 

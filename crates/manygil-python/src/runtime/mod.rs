@@ -2,10 +2,8 @@
 //! Python object):
 //!
 //! - `main_thread`: which OS thread is the main thread of the main interpreter.
-//! - `main_script`: the user's main script, as the main interpreter reported it.
 //! - `main_ref`: reaching the main interpreter from a worker thread, and main-interpreter
 //!   objects held by Rust (released only while the main interpreter is attached).
 
 pub(crate) mod main_ref;
-pub(crate) mod main_script;
 pub(crate) mod main_thread;
