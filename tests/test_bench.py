@@ -45,6 +45,7 @@ def _port_closed(port):
 # --- the whole command ---------------------------------------------------------------------
 
 
+@pytest.mark.timeout(360)  # the whole bench run; its subprocess has its own 300 s limit
 def test_quick_json_matches_schema(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(

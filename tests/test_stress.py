@@ -6,8 +6,10 @@ import threading
 
 import helpers
 import manygil
+import pytest
 
 
+@pytest.mark.timeout(300)  # 200 create/destroy cycles: minutes on a loaded 2-core machine
 def test_create_and_destroy_200_interpreters_from_several_threads():
     errors, ids = [], []
     lock = threading.Lock()
