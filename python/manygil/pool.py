@@ -73,15 +73,18 @@ class _PoolFuture(cf.Future):
         return core is not None and core.is_running(self._seq)
 
     def result(self, timeout=None):
+        """As ``Future.result``; a ``timeout`` of ``inf`` (or too large to matter) waits
+        without limit instead of raising OverflowError."""
         try:
-            return super().result(timeout)
+            return super().result(_wait_timeout(timeout))
         except KeyboardInterrupt:
             self.cancel()
             raise
 
     def exception(self, timeout=None):
+        """As ``Future.exception``; ``timeout`` as in :meth:`result`."""
         try:
-            return super().exception(timeout)
+            return super().exception(_wait_timeout(timeout))
         except KeyboardInterrupt:
             self.cancel()
             raise
@@ -106,19 +109,36 @@ class _PoolFuture(cf.Future):
         self.set_running_or_notify_cancel()
 
 
+def _wait_timeout(timeout):
+    """A wait's timeout for ``threading``: too large ones (``inf``) become no limit."""
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 1e9:
+        return None
+    return timeout
+
+
 def _default_workers() -> int:
     count = getattr(os, "process_cpu_count", os.cpu_count)()
     return count or 1
 
 
+# Timeouts from this many seconds up mean "no limit" (as inf does).
+_NO_LIMIT = 2.0**63 / 1e9
+
+
 def _check_timeout(name: str, value) -> float | None:
+    """A timeout in seconds: None or inf (or any value too large to matter) is no limit."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number of seconds or None, not {type(value).__name__}")
     if not value >= 0:  # also rejects NaN
         raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond float's range
+        return None
+    # inf (and anything beyond ~292 years, where no deadline can be represented) is no limit.
+    return None if seconds >= _NO_LIMIT else seconds
 
 
 class Pool(cf.Executor):

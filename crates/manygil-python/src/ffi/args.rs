@@ -232,12 +232,7 @@ pub(crate) fn lock_timeout(
 
 /// A number of seconds (int or float); NaN raises `ValueError`.
 fn seconds(py: Attached<'_>, obj: *mut PyObject) -> PyResult<f64> {
-    // SAFETY: attached; converts int/float (TypeError otherwise).
-    let secs = unsafe { PyFloat_AsDouble(obj) };
-    // SAFETY: attached.
-    if secs == -1.0 && unsafe { !PyErr_Occurred().is_null() } {
-        return Err(PyErrSet);
-    }
+    let secs = float_seconds(py, obj)?;
     if secs.is_nan() {
         return Err(err::value_error(py, "timeout must be a number, not NaN"));
     }
@@ -309,28 +304,57 @@ pub(crate) fn string(py: Attached<'_>, what: &str, obj: *mut PyObject) -> PyResu
     unsafe { str_to_string(py, obj) }
 }
 
-/// A timeout in seconds: `None` means forever; negative or NaN is a `ValueError`.
+/// A timeout in seconds: `None` means forever, and so does a timeout too large to reach
+/// (`float("inf")`, `2**64`, ...: no deadline could be represented); negative or NaN is a
+/// `ValueError` naming the value.
 pub(crate) fn timeout(py: Attached<'_>, obj: Option<*mut PyObject>) -> PyResult<Option<Duration>> {
     let Some(obj) = obj else { return Ok(None) };
     // SAFETY: comparing with the None singleton.
     if obj == unsafe { Py_None() } {
         return Ok(None);
     }
-    // SAFETY: attached; converts int/float (raises TypeError otherwise).
-    let secs = unsafe { PyFloat_AsDouble(obj) };
-    // SAFETY: attached.
-    if secs == -1.0 && unsafe { !PyErr_Occurred().is_null() } {
-        return Err(PyErrSet);
-    }
+    let secs = float_seconds(py, obj)?;
     if secs.is_nan() || secs < 0.0 {
         return Err(err::value_error(
             py,
             &format!("timeout must be a non-negative number or None, got {secs}"),
         ));
     }
-    Ok(Some(
-        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
+    Ok(no_limit_if_unreachable(
+        Duration::try_from_secs_f64(secs).ok(),
     ))
+}
+
+/// A number of seconds as a float (int or float; TypeError otherwise). An int beyond
+/// float's range becomes an infinity of its sign (a huge timeout is no limit).
+fn float_seconds(py: Attached<'_>, obj: *mut PyObject) -> PyResult<f64> {
+    // SAFETY: attached; converts int/float (raises TypeError otherwise).
+    let secs = unsafe { PyFloat_AsDouble(obj) };
+    // SAFETY: attached.
+    if secs == -1.0 && unsafe { !PyErr_Occurred().is_null() } {
+        // SAFETY: attached; an exception is set; `obj` is a borrowed argument.
+        let too_big_int =
+            unsafe { PyErr_ExceptionMatches(PyExc_OverflowError) != 0 && PyLong_Check(obj) != 0 };
+        if !too_big_int {
+            return Err(PyErrSet);
+        }
+        // SAFETY: attached; drop the OverflowError handled here before calling back in.
+        unsafe { PyErr_Clear() };
+        let zero = new_int(py, 0)?;
+        // SAFETY: attached; two valid ints.
+        return match unsafe { PyObject_RichCompareBool(obj, zero.as_ptr(), Py_GT) } {
+            1 => Ok(f64::INFINITY),
+            0 => Ok(f64::NEG_INFINITY),
+            _ => Err(PyErrSet),
+        };
+    }
+    Ok(secs)
+}
+
+/// `None` ("no limit") for a timeout whose deadline cannot be represented from now: a
+/// timeout of centuries is no limit in practice, and computing its deadline would overflow.
+pub(crate) fn no_limit_if_unreachable(timeout: Option<Duration>) -> Option<Duration> {
+    timeout.filter(|&t| std::time::Instant::now().checked_add(t).is_some())
 }
 
 /// Whether `obj` is exactly of a builtin type (checked with `PyObject_TypeCheck`).

@@ -107,7 +107,8 @@ pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64
     let deadline = task
         .timeout
         .or(pool.config.task_timeout)
-        .map(|t| Instant::now() + t);
+        // A timeout too large to have a deadline (`inf`, centuries) is no timeout.
+        .and_then(|t| Instant::now().checked_add(t));
     if let Some(d) = deadline {
         pool.watchdog().arm(d, seq, ctx.worker());
     }
