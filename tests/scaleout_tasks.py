@@ -77,3 +77,30 @@ def pool_size(dask_worker, name="manygil"):
 def executor_names(dask_worker):
     """Run with ``client.run``: the worker's executors by name, with their class names."""
     return {name: type(e).__name__ for name, e in dask_worker.executors.items()}
+
+
+def add_one(x):
+    return x + 1
+
+
+_MARKER = None
+
+
+def set_marker(value):
+    """A pool initializer: remember ``value`` in this interpreter."""
+    global _MARKER
+    _MARKER = value
+
+
+def read_marker():
+    return _MARKER
+
+
+def fail_on_7(x):
+    return fail(x) if x == "item 7" else x
+
+
+def spin_or_fail(x):
+    if x == "stop":
+        raise ValueError("stop")
+    return spin(x)

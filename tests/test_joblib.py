@@ -1,0 +1,153 @@
+"""manygil.joblib: the "manygil" joblib backend runs batches in the interpreters.
+
+Task functions live in scaleout_tasks: this module imports joblib, which does not import in
+own-GIL interpreters, so its own functions cannot be found there by module and name."""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+joblib = pytest.importorskip("joblib")
+import manygil  # noqa: E402
+import manygil.joblib as mj  # noqa: E402
+import scaleout_tasks as tasks  # noqa: E402
+from joblib import Parallel, delayed, parallel_config  # noqa: E402
+
+MAIN = 0
+
+
+def _run(n_jobs, items, fn=tasks.square_where, **kwargs):
+    with parallel_config(backend="manygil", n_jobs=n_jobs):
+        return Parallel(**kwargs)(delayed(fn)(x) for x in items)
+
+
+def _wait_until(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def test_importing_manygil_never_imports_dask_distributed_or_joblib():
+    code = (
+        "import sys, manygil; manygil.Pool; import manygil.pool, manygil.interpreters;"
+        "print(sorted(m for m in ('dask', 'distributed', 'joblib') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_backend_is_registered_and_claims_no_shared_memory():
+    assert joblib.parallel.BACKENDS[mj.BACKEND_NAME] is mj.ManygilBackend
+    assert mj.ManygilBackend.supports_sharedmem is False
+    assert mj.ManygilBackend.uses_threads is False
+
+
+def test_results_in_order_computed_in_interpreters():
+    out = _run(2, range(50))
+    assert [v for v, _ in out] == [x * x for x in range(50)]
+    interps = {i for _, i in out}
+    assert interps and MAIN not in interps
+
+
+def test_n_jobs_minus_one_uses_every_cpu():
+    with parallel_config(backend="manygil", n_jobs=-1):
+        assert joblib.effective_n_jobs(None) == joblib.cpu_count()
+    with parallel_config(backend="manygil", n_jobs=-2):
+        assert joblib.effective_n_jobs(None) == max(joblib.cpu_count() - 1, 1)
+    # n_jobs left unset under parallel_config(backend="manygil") means every CPU too.
+    with parallel_config(backend="manygil"):
+        assert joblib.effective_n_jobs(None) == joblib.cpu_count()
+    out = _run(-1, range(8))
+    assert MAIN not in {i for _, i in out} or joblib.cpu_count() == 1
+
+
+def test_n_jobs_zero_is_an_error():
+    with pytest.raises(ValueError, match="n_jobs == 0"):
+        _run(0, range(3))
+
+
+def test_one_job_runs_sequentially_like_other_backends():
+    out = _run(1, range(4))
+    assert out == [(x * x, MAIN) for x in range(4)]
+
+
+def test_require_sharedmem_falls_back_to_threads():
+    with parallel_config(backend="manygil", n_jobs=2):
+        out = Parallel(require="sharedmem")(delayed(tasks.square_where)(x) for x in range(4))
+    assert {i for _, i in out} == {MAIN}
+
+
+def test_exceptions_propagate_with_the_remote_traceback():
+    with pytest.raises(ValueError, match="item 7") as info:
+        _run(2, [f"item {i}" for i in range(20)], fn=tasks.fail_on_7)
+    assert "item 7" in str(info.value.__cause__)
+
+
+def test_auto_batching_groups_tiny_tasks():
+    pool_before = mj._shared_pool(2)
+    submitted = pool_before.stats()["submitted"]
+    n = 20_000
+    out = _run(2, range(n), fn=tasks.add_one)
+    assert out == [x + 1 for x in range(n)]
+    batches = mj._shared_pool(2).stats()["submitted"] - submitted
+    assert 0 < batches < n // 10  # joblib grew the batches: far fewer messages than items
+
+
+def test_the_pool_is_reused_between_calls():
+    _run(2, range(4))
+    first = mj._shared_pool(2)
+    _run(2, range(4))
+    assert mj._shared_pool(2) is first
+
+
+def test_return_as_generator_yields_in_order():
+    with parallel_config(backend="manygil", n_jobs=2):
+        gen = Parallel(return_as="generator")(delayed(tasks.square_where)(x) for x in range(10))
+        assert [v for v, _ in gen] == [x * x for x in range(10)]
+
+
+def test_timeout_interrupts_the_running_batches():
+    pool = mj._shared_pool(2)
+    # joblib raises multiprocessing's TimeoutError for Parallel(timeout=...).
+    with pytest.raises((TimeoutError, multiprocessing.TimeoutError)):
+        _run(2, [30, 30], fn=tasks.spin, timeout=0.5, batch_size=1)
+    # The spinning tasks were interrupted in their interpreters, not left running 30 s.
+    _wait_until(lambda: pool.stats()["running"] == 0, timeout=20)
+    assert [v for v, _ in _run(2, range(3))] == [0, 1, 4]
+
+
+def test_a_failure_cancels_the_rest():
+    pool = mj._shared_pool(2)
+    before = pool.stats()
+    with pytest.raises(ValueError, match="stop"):
+        _run(2, [0.01, "stop"] + [30] * 6, fn=tasks.spin_or_fail, batch_size=1, pre_dispatch="all")
+    _wait_until(lambda: pool.stats()["running"] == 0, timeout=20)
+    after = pool.stats()
+    assert after["cancelled"] > before["cancelled"]
+
+
+def test_arguments_that_cannot_cross_raise_not_shareable():
+    lock = threading.Lock()
+    with pytest.raises(manygil.NotShareableError):
+        _run(2, [lock, lock], fn=tasks.add_one)
+
+
+def test_a_pool_of_your_own():
+    with manygil.Pool(2, initializer=tasks.set_marker, initargs=("mine",)) as pool:
+        with parallel_config(backend=mj.ManygilBackend(pool=pool), n_jobs=-1):
+            assert joblib.effective_n_jobs(None) == 2
+            out = Parallel()(delayed(tasks.read_marker)() for _ in range(6))
+        assert out == ["mine"] * 6
+        assert pool.stats()["done"] >= 1
+    with pytest.raises(TypeError, match="manygil.Pool"):
+        mj.ManygilBackend(pool=object())
