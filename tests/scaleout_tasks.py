@@ -104,3 +104,7 @@ def spin_or_fail(x):
     if x == "stop":
         raise ValueError("stop")
     return spin(x)
+
+
+def apply(fn, x):
+    return fn(x)

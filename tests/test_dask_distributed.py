@@ -255,3 +255,25 @@ def test_preload_refuses_a_scheduler(tmp_path):
     assert proc.returncode != 0
     assert "--preload manygil.dask is for workers" in proc.stderr
     assert manygil.get_current().id == MAIN
+
+
+def test_closures_lambdas_and_client_script_functions_travel_by_value(client, plugin):
+    plugin(default=True)
+    k = 7
+
+    def times_k(x):  # a closure: the client sends it by value
+        return x * k, tasks.where()[1]
+
+    out = _gather(client, client.map(times_k, range(5), pure=False))
+    assert [v for v, _ in out] == [x * 7 for x in range(5)]
+    assert MAIN not in {i for _, i in out}
+    b = db.from_sequence(range(10), npartitions=2).map(lambda x: x + k).filter(lambda x: x % 2)
+    assert sorted(b.compute()) == [x + 7 for x in range(10) if (x + 7) % 2]
+    # A function of a module that imports distributed (this one) cannot be found by name in
+    # an interpreter: it travels by value too.
+    value, interp = client.submit(_here, 4, pure=False).result(timeout=WAIT)
+    assert (value, interp != MAIN) == (16, True)
+
+
+def _here(x):
+    return x * x, tasks.where()[1]

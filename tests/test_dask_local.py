@@ -134,3 +134,13 @@ def test_main_script_objects_survive_a_task_importing_multiprocessing(tmp_path):
     proc = run_file(path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "5 True"
+
+
+def test_closures_with_cloudpickle_as_the_graph_codec(pool):
+    import cloudpickle
+
+    k = 3
+    xs = [dask.delayed(lambda x: (x * k, manygil.get_current().id))(i) for i in range(4)]
+    (out,) = dask.compute(xs, scheduler=pool, dumps=cloudpickle.dumps, loads=cloudpickle.loads)
+    assert [v for v, _ in out] == [0, 3, 6, 9]
+    assert MAIN not in {i for _, i in out}

@@ -151,3 +151,46 @@ def test_a_pool_of_your_own():
         assert pool.stats()["done"] >= 1
     with pytest.raises(TypeError, match="manygil.Pool"):
         mj.ManygilBackend(pool=object())
+
+
+def test_main_script_functions_closures_and_lambdas(tmp_path):
+    # The script imports joblib at its top, so it cannot be loaded in an interpreter: its
+    # functions travel by value (as loky sends them).
+    from conftest import run_file, write_script
+
+    path = write_script(
+        tmp_path,
+        """
+        import joblib
+        import manygil
+        import manygil.joblib
+
+        SCALE = 3
+
+        def scaled(x):
+            return x * SCALE, manygil.get_current().id
+
+        if __name__ == "__main__":
+            offset = 100
+            with joblib.parallel_config(backend="manygil", n_jobs=2):
+                out = joblib.Parallel()(joblib.delayed(scaled)(i) for i in range(6))
+                shifted = joblib.Parallel()(
+                    joblib.delayed(lambda x: x + offset)(i) for i in range(3))
+            print([v for v, _ in out], 0 not in {i for _, i in out}, shifted)
+        """,
+    )
+    proc = run_file(path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[0, 3, 6, 9, 12, 15] True [100, 101, 102]"
+
+
+def test_a_lambda_inside_the_arguments_travels_by_value():
+    k = 5
+    out = _run(2, range(6), fn=lambda x: tasks.apply(lambda y: y * k, x))
+    assert out == [x * 5 for x in range(6)]
+    out = _run(2, [lambda y: y + k] * 4, fn=_apply_to_one)
+    assert out == [6] * 4
+
+
+def _apply_to_one(fn):  # this module imports joblib: sent by value
+    return fn(1)

@@ -30,3 +30,85 @@ def call_node_timed(node, values: dict) -> tuple:
     start = time.time()
     result = node(values)
     return result, start, time.time(), threading.get_ident()
+
+
+def by_value(func, frameworks: tuple[str, ...] = ()) -> bool:
+    """Whether ``func`` should travel by value (cloudpickle) rather than by module and name:
+    defined in the main script (whose top level may import what does not load in an
+    interpreter, or which a Dask client sent by value), in a function, or a lambda; or
+    defined in a module that imports one of ``frameworks`` (``"joblib"``, ``"distributed"``:
+    such a module cannot be imported in an interpreter)."""
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", "") or ""
+    if module in ("__main__", "__mp_main__") or "<" in qualname:
+        return True
+    return bool(frameworks) and isinstance(module, str) and _imports_any(module, frameworks)
+
+
+_imports_seen: dict = {}  # (module name, frameworks) -> bool
+
+
+def _imports_any(modname: str, frameworks: tuple[str, ...]) -> bool:
+    """Whether module ``modname`` holds a module, class or function of ``frameworks``
+    (``import joblib``, ``from joblib import Parallel``...)."""
+    import sys
+    import types
+
+    key = (modname, frameworks)
+    seen = _imports_seen.get(key)
+    if seen is not None:
+        return seen
+    found = False
+    mod = sys.modules.get(modname)
+    for value in list(vars(mod).values()) if mod is not None else ():
+        if isinstance(value, types.ModuleType):
+            name = value.__name__
+        elif isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+            name = getattr(value, "__module__", None)
+        else:
+            continue
+        if isinstance(name, str) and name.partition(".")[0] in frameworks:
+            found = True
+            break
+    _imports_seen[key] = found
+    return found
+
+
+def value_copy(func):
+    """A copy of a plain function that cloudpickle sends by value (code, referenced globals,
+    closure) because it is not the object found by its module and name."""
+    import types
+
+    if not isinstance(func, types.FunctionType):
+        return func
+    copy = types.FunctionType(
+        func.__code__, func.__globals__, func.__name__, func.__defaults__, func.__closure__
+    )
+    copy.__kwdefaults__ = func.__kwdefaults__
+    copy.__qualname__ = func.__qualname__
+    copy.__module__ = func.__module__
+    copy.__doc__ = func.__doc__
+    copy.__dict__.update(func.__dict__)
+    return copy
+
+
+def call_timed_pickled(blob: bytes, args: tuple, kwargs: dict) -> tuple:
+    """:func:`call_timed` of a function pickled by value with cloudpickle (code, referenced
+    globals and closure cells; modules by reference)."""
+    import pickle
+
+    return call_timed(pickle.loads(blob), args, kwargs)
+
+
+def call_node_timed_pickled(blob: bytes, values: dict) -> tuple:
+    """:func:`call_node_timed` of a graph node pickled with cloudpickle."""
+    import pickle
+
+    return call_node_timed(pickle.loads(blob), values)
+
+
+def call_batch_pickled(blob: bytes) -> list:
+    """:func:`call_batch` over items pickled by value with cloudpickle."""
+    import pickle
+
+    return call_batch(pickle.loads(blob))

@@ -35,12 +35,20 @@ import threading
 import time
 
 import click
+import cloudpickle
 from distributed import WorkerPlugin
 from distributed.core import error_message
 from distributed.sizeof import safe_sizeof
 from distributed.worker import _run_task_simple
 
-from ._calls import call_node_timed, call_timed
+from ._calls import (
+    by_value,
+    call_node_timed_pickled,
+    call_timed,
+    call_timed_pickled,
+    value_copy,
+)
+from ._errors import NotShareableError
 from ._remote import RemoteTraceback
 from .pool import Pool, _check_timeout
 
@@ -121,7 +129,16 @@ class PoolExecutor(cf.Executor):
                 return outer
             fn, args = call
             timeout = self._timeout_for(task)
-            inner = self.pool.apply(fn, args, timeout=timeout)
+            try:
+                inner = self.pool.apply(fn, args, timeout=timeout)
+            except NotShareableError as e:
+                # An argument manygil cannot send (a lambda handed to a dask function...):
+                # send the whole task with cloudpickle, as Dask itself does.
+                try:
+                    whole = (cloudpickle.dumps(task), _values_for(task, data))
+                except Exception:
+                    raise e from None
+                inner = self.pool.apply(call_node_timed_pickled, whole, timeout=timeout)
         except BaseException as e:  # NotShareableError, KeyError...: the task fails
             outer.set_result(_erred(e, submitted, time_delay))
             return outer
@@ -212,11 +229,31 @@ def _erred(exc: BaseException, start, time_delay) -> dict:
 
 _NESTED = object()
 
+# Functions pickled by value, by function object (a worker sees the same few functions
+# many times); cleared when full.
+_by_value_blobs: dict = {}
+
+
+def _dumps_by_value(func) -> bytes:
+    try:
+        return _by_value_blobs[func]
+    except (KeyError, TypeError):
+        pass
+    blob = cloudpickle.dumps(value_copy(func))
+    try:
+        if len(_by_value_blobs) >= 128:
+            _by_value_blobs.clear()
+        _by_value_blobs[func] = blob
+    except TypeError:  # unhashable callable
+        pass
+    return blob
+
 
 def _task_call(task, data: dict):
     """What to send to the pool for a Dask graph node: ``(call_timed, (func, args, kwargs))``
-    for a plain task, ``(call_node_timed, (node, values))`` for one that nests other tasks,
-    ``None`` for a data node or an alias (no user code to run)."""
+    for a plain task (the function by value when the client sent it so), the node pickled
+    whole with ``values`` for one that nests other tasks, ``None`` for a data node or an
+    alias (no user code to run)."""
     from dask._task_spec import Alias, DataNode, GraphNode, Task, TaskRef
 
     def plain(a):
@@ -232,11 +269,20 @@ def _task_call(task, data: dict):
         args = tuple(plain(a) for a in task.args)
         kwargs = {k: plain(v) for k, v in task.kwargs.items()}
         if not any(v is _NESTED for v in args) and not any(v is _NESTED for v in kwargs.values()):
+            if by_value(task.func, ("distributed",)):
+                # Sent by value by the client (its script, a notebook, a closure: the
+                # worker's own main script is not where it lives), or from a module that
+                # imports distributed (which does not import in an interpreter).
+                return call_timed_pickled, (_dumps_by_value(task.func), args, kwargs)
             return call_timed, (task.func, args, kwargs)
     elif isinstance(task, (DataNode, Alias)):
         return None
-    values = {k: data[k] for k in getattr(task, "dependencies", ())}
-    return call_node_timed, (task, values)
+    # A node nesting other tasks may hold functions of any kind: cloudpickle it whole.
+    return call_node_timed_pickled, (cloudpickle.dumps(task), _values_for(task, data))
+
+
+def _values_for(task, data: dict) -> dict:
+    return {k: data[k] for k in getattr(task, "dependencies", ())}
 
 
 class PoolPlugin(WorkerPlugin):

@@ -15,6 +15,10 @@ an exception raised by a task is raised by ``Parallel`` (with the remote traceba
 ``__cause__``), and ``Parallel(timeout=...)`` or a failing task cancels the batches still
 queued and interrupts the running ones.
 
+Functions defined in the main script or in a module that imports joblib (neither can be
+imported in an interpreter), closures and lambdas travel by value with cloudpickle (as loky
+sends them); other module-level functions by module and name.
+
 The backend never claims shared memory (``require="sharedmem"`` makes joblib pick its
 threading backend instead). ``n_jobs=-1`` means one interpreter per CPU (``joblib.cpu_count()``);
 ``n_jobs=None`` inside ``parallel_config(backend="manygil")`` means the same; ``n_jobs=1``
@@ -41,12 +45,17 @@ from joblib._parallel_backends import (
 )
 from joblib.parallel import register_parallel_backend
 
-from ._calls import call_batch
+from ._calls import by_value, call_batch, call_batch_pickled, value_copy
+from ._errors import NotShareableError
 from .pool import Pool
 
 __all__ = ["ManygilBackend", "BACKEND_NAME"]
 
 BACKEND_NAME = "manygil"
+
+# A module that imports these cannot be imported in an interpreter: its functions travel
+# by value.
+_FRAMEWORKS = ("joblib",)
 
 # The pool shared by every ManygilBackend that was not given one: (size, Pool) or None.
 _shared: tuple[int, Pool] | None = None
@@ -74,6 +83,12 @@ def _shutdown_shared_pool() -> None:
         old, _shared = _shared, None
     if old is not None:
         old[1].shutdown(wait=True, cancel_futures=True)
+
+
+def _cloudpickle(items) -> bytes:
+    import cloudpickle
+
+    return cloudpickle.dumps(list(items))
 
 
 class ManygilBackend(AutoBatchingMixin, ParallelBackendBase):
@@ -136,10 +151,24 @@ class ManygilBackend(AutoBatchingMixin, ParallelBackendBase):
         if pool is None:
             raise RuntimeError("ManygilBackend.submit called before configure")
         items = getattr(func, "items", None)
-        if items is not None:
-            future = pool.submit(call_batch, list(items))
-        else:
+        if items is None:
             future = pool.submit(func)
+        elif any(by_value(f, _FRAMEWORKS) for f, _, _ in items):
+            # Functions of the main script or of modules that import joblib (neither loads
+            # in an interpreter), closures and lambdas travel by value, as loky sends them.
+            items = [(value_copy(f) if by_value(f, _FRAMEWORKS) else f, a, k) for f, a, k in items]
+            future = pool.submit(call_batch_pickled, _cloudpickle(items))
+        else:
+            try:
+                future = pool.submit(call_batch, list(items))
+            except NotShareableError as e:
+                # Something manygil cannot send (a lambda inside an argument...): try
+                # cloudpickle on the whole batch; if that fails too, say what manygil said.
+                try:
+                    blob = _cloudpickle(items)
+                except Exception:
+                    raise e from None
+                future = pool.submit(call_batch_pickled, blob)
         with self._futures_lock:
             self._futures.add(future)
         future.add_done_callback(self._forget)
