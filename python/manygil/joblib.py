@@ -70,10 +70,11 @@ def _shared_pool(size: int) -> Pool:
         if _shared is not None and _shared[0] == size:
             return _shared[1]
         old = _shared
-        _shared = (size, Pool(size))
+        pool = Pool(size)
+        _shared = (size, pool)
     if old is not None:
         old[1].shutdown(wait=False)
-    return _shared[1]
+    return pool
 
 
 @atexit.register
