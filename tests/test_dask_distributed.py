@@ -8,6 +8,7 @@ and take tens of seconds). Every wait is bounded.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import dask.bag as db  # noqa: E402
 import manygil  # noqa: E402
 import manygil.dask as md  # noqa: E402
 import scaleout_tasks as tasks  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
+from distributed import Client, LocalCluster, wait  # noqa: E402
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 
@@ -38,7 +39,7 @@ def client():
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
-            silence_logs=50,
+            silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster, timeout=WAIT) as c,
     ):
@@ -67,7 +68,9 @@ def plugin(client):
 
 
 def _gather(client, futures):
-    return client.gather(futures, errors="raise", direct=False) if futures else []
+    """The futures' results, waiting at most WAIT seconds (TimeoutError past it)."""
+    wait(futures, timeout=WAIT)
+    return client.gather(futures, errors="raise", direct=False)
 
 
 def test_annotated_tasks_run_in_the_workers_interpreters(client, plugin):
@@ -96,8 +99,9 @@ def test_bag_on_the_cluster(client, plugin):
     plugin(default=True)
     records = [{"name": f"p{i}", "age": (i * 7) % 60} for i in range(300)]
     b = db.from_sequence(records, npartitions=6).map(tasks.tag).filter(tasks.is_adult)
-    total, interps = dask.compute(
-        b.fold(tasks.add_age, tasks.add, initial=0), b.pluck("interp").distinct()
+    total, interps = _gather(
+        client,
+        client.compute([b.fold(tasks.add_age, tasks.add, initial=0), b.pluck("interp").distinct()]),
     )
     assert total == sum(r["age"] for r in records if r["age"] >= 18)
     assert interps and MAIN not in set(interps)
@@ -153,15 +157,30 @@ def test_bad_arguments():
         md.PoolPlugin(task_timeout=-1)
 
 
-def test_restarted_workers_get_the_plugin_again(client, plugin):
-    plugin(default=True)
-    before = set(client.run(os.getpid).values())
-    client.restart(timeout=WAIT, wait_for_workers=True)
-    after = set(client.run(os.getpid).values())
-    assert after and not (after & before)
-    out = _gather(client, [client.submit(tasks.where, pure=False) for _ in range(6)])
-    assert {pid for pid, _ in out} <= after
-    assert MAIN not in {i for _, i in out}
+def test_restarted_workers_get_the_plugin_again():
+    # A cluster of its own: a restart must not disturb the other tests' cluster.
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster, timeout=WAIT) as c,
+    ):
+        c.wait_for_workers(1, timeout=WAIT)
+        c.register_plugin(md.PoolPlugin(default=True))
+        before = set(c.run(os.getpid).values())
+        c.restart(timeout=WAIT, wait_for_workers=True)
+        c.wait_for_workers(1, timeout=WAIT)
+        after = set(c.run(os.getpid).values())
+        assert after and not (after & before)
+        assert set(c.run(tasks.pool_size).values()) == {2}
+        out = _gather(c, [c.submit(tasks.where, pure=False) for _ in range(6)])
+        assert {pid for pid, _ in out} <= after
+        assert MAIN not in {i for _, i in out}
 
 
 def test_the_pool_is_shut_down_when_the_worker_closes():
@@ -169,9 +188,11 @@ def test_the_pool_is_shut_down_when_the_worker_closes():
         LocalCluster(
             n_workers=1,
             threads_per_worker=2,
-            processes=False,  # in-process (inproc://): the test can reach the worker
+            processes=False,  # in-process: the test can reach the worker object
+            protocol="tcp://",
+            host="127.0.0.1",
             dashboard_address=None,
-            silence_logs=50,
+            silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster, timeout=WAIT) as c,
     ):
@@ -231,7 +252,7 @@ def test_dask_worker_cli_with_preload(tmp_path):
         with Client(scheduler_file=str(scheduler_file), timeout=WAIT) as c:
             c.wait_for_workers(1, timeout=WAIT)
             assert set(c.run(tasks.pool_size).values()) == {2}
-            out = c.gather(c.map(tasks.square_where, range(10), pure=False))
+            out = _gather(c, c.map(tasks.square_where, range(10), pure=False))
             assert [v for v, _ in out] == [x * x for x in range(10)]
             assert MAIN not in {i for _, i in out}
             with pytest.raises(ValueError, match="from the cli"):
@@ -268,7 +289,8 @@ def test_closures_lambdas_and_client_script_functions_travel_by_value(client, pl
     assert [v for v, _ in out] == [x * 7 for x in range(5)]
     assert MAIN not in {i for _, i in out}
     b = db.from_sequence(range(10), npartitions=2).map(lambda x: x + k).filter(lambda x: x % 2)
-    assert sorted(b.compute()) == [x + 7 for x in range(10) if (x + 7) % 2]
+    (odd,) = _gather(client, [client.compute(b)])
+    assert sorted(odd) == [x + 7 for x in range(10) if (x + 7) % 2]
     # A function of a module that imports distributed (this one) cannot be found by name in
     # an interpreter: it travels by value too.
     value, interp = client.submit(_here, 4, pure=False).result(timeout=WAIT)
