@@ -178,8 +178,11 @@ def _table(title: str, rows: dict, columns: list[tuple[str, str, str]], base: st
             if value is None:
                 cells.append(f"{'-':>22}")
                 continue
-            ratio = value / rows[base][key] if rows[base].get(key) else float("nan")
-            cells.append(f"{format(value, fmt):>12} ({ratio:5.2f}x)")
+            ref = rows[base].get(key)
+            if ref is None or ref <= 1:  # e.g. ~0 MiB added by threads: no useful ratio
+                cells.append(f"{format(value, fmt):>12}        ")
+            else:
+                cells.append(f"{format(value, fmt):>12} ({value / ref:5.2f}x)")
         print(f"{name:<12}" + "".join(cells))
     print(f"(ratios: against {base!r} of this run)")
 
@@ -263,6 +266,12 @@ def main(argv=None) -> int:
                 ("rss_added_mib", "RSS added MiB", ".0f"),
             ],
             "threading",
+        )
+        m, lk = rows["manygil"], rows["loky"]
+        print(
+            f"manygil vs loky: CPU throughput {m['cpu_tasks_per_s'] / lk['cpu_tasks_per_s']:.2f}x, "
+            f"tiny-task cost {m['tiny_us_per_task'] / lk['tiny_us_per_task']:.2f}x, RSS added "
+            f"{m['rss_added_mib'] / max(lk['rss_added_mib'], 1):.2f}x"
         )
 
     if args.json:
