@@ -56,6 +56,7 @@ rust-lint: venvs
 
 rust-test: venvs
 	@$(STEP) "cargo test -p manygil-core" cargo test -q -p manygil-core
+	@$(STEP) "cargo test -p manygil-serve" cargo test -q -p manygil-serve
 	@$(STEP) "cargo test -p manygil-python" env PYO3_PYTHON=$(PY313) cargo test -q -p manygil-python
 
 py-lint: build

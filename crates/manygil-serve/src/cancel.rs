@@ -1,0 +1,178 @@
+//! Cancelling one request: the deadline passed, the server is shutting down, or the
+//! client went away.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+/// Why a request was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CancelReason {
+    /// It ran past [`crate::Config::request_timeout`]; the client got 504.
+    Timeout = 1,
+    /// The server's grace period ended with the request still running; the client got 503
+    /// (or a cut-off body).
+    Shutdown = 2,
+    /// The connection closed before the answer was complete.
+    ClientGone = 3,
+}
+
+impl CancelReason {
+    fn from_u8(v: u8) -> Option<CancelReason> {
+        match v {
+            1 => Some(CancelReason::Timeout),
+            2 => Some(CancelReason::Shutdown),
+            3 => Some(CancelReason::ClientGone),
+            _ => None,
+        }
+    }
+}
+
+/// A hook that stops whoever works on a request (e.g. interrupts a Python thread).
+pub type CancelHook = Box<dyn FnOnce(CancelReason) + Send>;
+
+/// The cancellation state of one request, shared by the front and the worker.
+pub struct Cancel {
+    /// 0 until cancelled, then the [`CancelReason`]; set once, never reset.
+    state: AtomicU8,
+    /// Wakes async waiters (body reads and writes blocked on the connection) once `state`
+    /// is set; they register before re-checking `state`, so no wake-up is lost.
+    notify: Notify,
+    /// Run at most once, by the first Timeout or Shutdown cancellation after it was set.
+    /// Taken under this lock, run after releasing it.
+    hook: Mutex<Option<CancelHook>>,
+}
+
+impl std::fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cancel")
+            .field("reason", &self.reason())
+            .finish()
+    }
+}
+
+impl Cancel {
+    pub(crate) fn new() -> Cancel {
+        Cancel {
+            state: AtomicU8::new(0),
+            notify: Notify::new(),
+            hook: Mutex::new(None),
+        }
+    }
+
+    /// Why the request was cancelled, or `None` while it is not.
+    pub fn reason(&self) -> Option<CancelReason> {
+        CancelReason::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Set the hook that stops the worker if the request times out or the server's grace
+    /// period ends (not on [`CancelReason::ClientGone`]: the worker's next write fails
+    /// instead). Replaces an earlier hook. If the request is already cancelled for one of
+    /// those reasons, the hook is not kept and the reason is returned: the caller stops on
+    /// its own.
+    ///
+    /// The hook runs on a thread of the front's blocking pool, and may block there.
+    pub fn set_hook(&self, hook: CancelHook) -> Result<(), CancelReason> {
+        let mut slot = self.hook.lock();
+        // Checked under the lock: `fire` sets `state` before taking the hook under it.
+        match self.reason() {
+            Some(r @ (CancelReason::Timeout | CancelReason::Shutdown)) => Err(r),
+            _ => {
+                *slot = Some(hook);
+                Ok(())
+            }
+        }
+    }
+
+    /// Remove the hook (the worker is done with the request); after this returns the
+    /// hook is neither running nor going to run.
+    pub fn clear_hook(&self) {
+        self.hook.lock().take();
+    }
+
+    /// Cancel for `reason` ([`Self::reason`] keeps the first one). Returns the hook to run,
+    /// if any: a Timeout or Shutdown takes it even after a ClientGone (the worker may still
+    /// be computing for a client that left).
+    #[must_use]
+    pub(crate) fn fire(&self, reason: CancelReason) -> Option<CancelHook> {
+        if self
+            .state
+            .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.notify.notify_waiters();
+        }
+        match reason {
+            CancelReason::ClientGone => None,
+            _ => self.hook.lock().take(),
+        }
+    }
+
+    /// Cancel for `reason` and run the hook on the runtime's blocking pool.
+    pub(crate) fn fire_on(&self, reason: CancelReason, handle: &tokio::runtime::Handle) {
+        if let Some(hook) = self.fire(reason) {
+            handle.spawn_blocking(move || hook(reason));
+        }
+    }
+
+    /// Wait until cancelled; returns the reason.
+    pub(crate) async fn cancelled(&self) -> CancelReason {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(r) = self.reason() {
+                return r;
+            }
+            notified.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    #[test]
+    fn first_reason_wins_and_hook_runs_once() {
+        let c = Cancel::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r2 = runs.clone();
+        c.set_hook(Box::new(move |r| {
+            assert_eq!(r, CancelReason::Timeout);
+            r2.fetch_add(1, Ordering::SeqCst);
+        }))
+        .unwrap();
+        c.fire(CancelReason::Timeout).unwrap()(CancelReason::Timeout);
+        assert!(c.fire(CancelReason::Shutdown).is_none());
+        assert!(c.fire(CancelReason::ClientGone).is_none());
+        assert_eq!(c.reason(), Some(CancelReason::Timeout));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            c.set_hook(Box::new(|_| {})).unwrap_err(),
+            CancelReason::Timeout
+        );
+    }
+
+    #[test]
+    fn client_gone_keeps_the_hook_for_a_later_timeout() {
+        let c = Cancel::new();
+        c.set_hook(Box::new(|_| {})).unwrap();
+        assert!(c.fire(CancelReason::ClientGone).is_none());
+        assert_eq!(c.reason(), Some(CancelReason::ClientGone));
+        assert!(c.fire(CancelReason::Timeout).is_some());
+        assert_eq!(c.reason(), Some(CancelReason::ClientGone));
+    }
+
+    #[test]
+    fn a_cleared_hook_never_runs() {
+        let c = Cancel::new();
+        c.set_hook(Box::new(|_| panic!("must not run"))).unwrap();
+        c.clear_hook();
+        assert!(c.fire(CancelReason::Timeout).is_none());
+    }
+}

@@ -1,0 +1,66 @@
+//! What a server listens on and the limits it enforces.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One address to listen on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// A TCP address; port 0 picks a free port (read it back from [`crate::Server::addrs`]).
+    Tcp(SocketAddr),
+    /// A Unix domain socket path. A stale socket file (nobody accepting) is replaced; a
+    /// live one is an "address in use" error.
+    Unix(PathBuf),
+}
+
+/// Server settings. [`Config::default`] gives production-minded values.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen (at least one).
+    pub listen: Vec<Listen>,
+    /// tokio I/O threads (at least 1).
+    pub io_threads: usize,
+    /// Largest request head in bytes (request line + headers); larger gets 431.
+    pub max_header_bytes: usize,
+    /// Most header fields in a request; more gets 431.
+    pub max_headers: usize,
+    /// Largest request body in bytes: a larger `Content-Length` gets 413 before any worker
+    /// sees the request; a chunked body that grows past it fails the worker's read with
+    /// [`crate::BodyError::TooLarge`].
+    pub max_body: u64,
+    /// Time a client has to send a complete request head, counted from when the
+    /// connection is ready for a request (so it also bounds idle keep-alive connections).
+    pub header_timeout: Duration,
+    /// Longest wait for the next piece of a request body when a worker reads it.
+    pub body_timeout: Duration,
+    /// Time from dispatch until the worker's answer head; past it the client gets 504 and
+    /// the request is cancelled ([`crate::CancelReason::Timeout`]). A streamed answer
+    /// still running at the deadline is cut off. `None`: no limit.
+    pub request_timeout: Option<Duration>,
+    /// Response body chunks buffered between a worker and the connection before
+    /// [`crate::BodyWriter::write`] blocks.
+    pub response_buffer: usize,
+    /// Pending connections the kernel queues per listener.
+    pub backlog: u32,
+    /// Write one access-log line per request to stderr.
+    pub access_log: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec![Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], 8000)))],
+            io_threads: 1,
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            max_body: 100 * 1024 * 1024,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            request_timeout: Some(Duration::from_secs(30)),
+            response_buffer: 8,
+            backlog: 1024,
+            access_log: false,
+        }
+    }
+}

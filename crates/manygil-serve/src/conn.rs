@@ -1,0 +1,422 @@
+//! One connection: hyper's HTTP/1 state machine, and the service that turns each request
+//! into a [`Request`] for the workers and waits for the answer.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Response, StatusCode, Version};
+use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::runtime::Handle;
+use tokio::sync::{oneshot, watch, Notify};
+use tokio::time::Sleep;
+
+use crate::body::BodyReader;
+use crate::cancel::{Cancel, CancelReason};
+use crate::config::Config;
+use crate::request::{Peer, Request, RequestHead};
+use crate::response::{Aborted, Chunk, Chunks, Reply, Responder, ResponseHead};
+
+/// State shared by the accept loops, connections and the [`crate::Server`].
+pub(crate) struct Shared {
+    /// Settings, fixed at bind time.
+    pub(crate) config: Config,
+    /// hyper's connection settings, derived from `config`.
+    pub(crate) http: http1::Builder,
+    /// Into the workers' queue. Sending never blocks (unbounded: the number of queued
+    /// requests is bounded by the number of open connections, hyper reads one request
+    /// per connection at a time).
+    pub(crate) queue: crossbeam_channel::Sender<Box<Request>>,
+    /// Cancellation of every request dispatched and not yet fully answered, by id.
+    pub(crate) inflight: Mutex<HashMap<u64, Arc<Cancel>>>,
+    /// Next request id.
+    pub(crate) next_id: AtomicU64,
+    /// The runtime (for blocking hooks and workers' blocking calls).
+    pub(crate) handle: Handle,
+    /// Open connections.
+    pub(crate) conns: AtomicUsize,
+    /// Notified whenever `conns` drops to zero.
+    pub(crate) conns_gone: Notify,
+    /// `true` once the server stops accepting: connections finish their current request
+    /// and close.
+    pub(crate) stop: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Wait until no connection is open.
+    pub(crate) async fn all_conns_closed(&self) {
+        loop {
+            let gone = self.conns_gone.notified();
+            tokio::pin!(gone);
+            gone.as_mut().enable();
+            if self.conns.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            gone.await;
+        }
+    }
+}
+
+/// Counts one open connection for as long as it lives.
+struct ConnCount(Arc<Shared>);
+
+impl ConnCount {
+    fn new(shared: &Arc<Shared>) -> ConnCount {
+        shared.conns.fetch_add(1, Ordering::AcqRel);
+        ConnCount(shared.clone())
+    }
+}
+
+impl Drop for ConnCount {
+    fn drop(&mut self) {
+        if self.0.conns.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.conns_gone.notify_waiters();
+        }
+    }
+}
+
+/// Both ends of a connection.
+struct ConnInfo {
+    /// The client.
+    peer: Peer,
+    /// The server's end.
+    local: Peer,
+}
+
+/// Serve HTTP/1.1 on `io` until the client closes, an error, or the server stops (then
+/// the request in progress is finished first).
+pub(crate) async fn serve<I>(io: I, peer: Peer, local: Peer, shared: Arc<Shared>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let _count = ConnCount::new(&shared);
+    let mut stop = shared.stop.subscribe();
+    let info = Arc::new(ConnInfo { peer, local });
+    let svc_shared = shared.clone();
+    let svc = service_fn(move |req| handle(req, info.clone(), svc_shared.clone()));
+    let conn = shared.http.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = stop.wait_for(|stopped| *stopped) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
+/// Registers a dispatched request in [`Shared::inflight`] until it is fully answered.
+/// Dropped before the answer (the client left: hyper dropped the service future), it
+/// cancels the request with [`CancelReason::ClientGone`] and keeps the deadline armed so
+/// a worker still computing for nobody is interrupted all the same.
+struct Inflight {
+    /// The server.
+    shared: Arc<Shared>,
+    /// The request.
+    id: u64,
+    /// Its cancellation.
+    cancel: Arc<Cancel>,
+    /// Whether the worker's answer head arrived.
+    answered: bool,
+    /// The request's deadline.
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Inflight {
+    fn new(shared: &Arc<Shared>, id: u64, cancel: &Arc<Cancel>) -> Inflight {
+        shared.inflight.lock().insert(id, cancel.clone());
+        Inflight {
+            shared: shared.clone(),
+            id,
+            cancel: cancel.clone(),
+            answered: false,
+            deadline: shared
+                .config
+                .request_timeout
+                .map(|t| tokio::time::Instant::now() + t),
+        }
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.shared.inflight.lock().remove(&self.id);
+        if self.answered {
+            return;
+        }
+        let _ = self.cancel.fire(CancelReason::ClientGone);
+        if let Some(deadline) = self.deadline {
+            let cancel = self.cancel.clone();
+            let handle = self.shared.handle.clone();
+            self.shared.handle.spawn(async move {
+                tokio::time::sleep_until(deadline).await;
+                cancel.fire_on(CancelReason::Timeout, &handle);
+            });
+        }
+    }
+}
+
+/// A response body: all at once, or streamed from a worker.
+enum RespBody {
+    /// The whole body (`None` once sent).
+    Full(Option<Bytes>),
+    /// Chunks from a worker's [`crate::BodyWriter`].
+    Stream {
+        /// The chunks.
+        rx: Chunks,
+        /// Cuts the body off at the request's deadline.
+        deadline: Option<Pin<Box<Sleep>>>,
+        /// Keeps the request registered until the body ends.
+        inflight: Inflight,
+        /// Whether [`Chunk::End`] arrived.
+        ended: bool,
+    },
+}
+
+impl Body for RespBody {
+    type Data = Bytes;
+    type Error = Aborted;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
+        match self.get_mut() {
+            RespBody::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            RespBody::Stream {
+                rx,
+                deadline,
+                inflight,
+                ended,
+            } => {
+                if *ended {
+                    return Poll::Ready(None);
+                }
+                if let Some(d) = deadline {
+                    if d.as_mut().poll(cx).is_ready() {
+                        let shared = &inflight.shared;
+                        inflight
+                            .cancel
+                            .fire_on(CancelReason::Timeout, &shared.handle);
+                        return Poll::Ready(Some(Err(Aborted("the request timed out"))));
+                    }
+                }
+                match rx.poll_recv(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Some(Chunk::Data(d))) => Poll::Ready(Some(Ok(Frame::data(d)))),
+                    Poll::Ready(Some(Chunk::End)) => {
+                        *ended = true;
+                        Poll::Ready(None)
+                    }
+                    Poll::Ready(Some(Chunk::Abort(why))) => Poll::Ready(Some(Err(Aborted(why)))),
+                    Poll::Ready(None) => Poll::Ready(Some(Err(Aborted(
+                        "the response body was abandoned unfinished",
+                    )))),
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RespBody::Full(d) => d.is_none(),
+            RespBody::Stream { ended, .. } => *ended,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RespBody::Full(d) => SizeHint::with_exact(d.as_ref().map_or(0, |d| d.len() as u64)),
+            RespBody::Stream { .. } => SizeHint::default(),
+        }
+    }
+}
+
+/// A short plain-text response from the front itself.
+fn simple(status: StatusCode, close: bool) -> Response<RespBody> {
+    let text = format!(
+        "{} {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let mut r = Response::new(RespBody::Full(Some(Bytes::from(text))));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if close {
+        r.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    r
+}
+
+fn version_str(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_09 => "HTTP/0.9",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// What the access log needs about a request.
+struct LogLine {
+    method: String,
+    target: String,
+    version: &'static str,
+    started: Instant,
+}
+
+fn log(shared: &Shared, info: &ConnInfo, line: &LogLine, status: StatusCode, bytes: Option<usize>) {
+    if shared.config.access_log {
+        crate::access_log::write(
+            &info.peer,
+            (&line.method, &line.target, line.version),
+            status.as_u16(),
+            bytes,
+            line.started.elapsed(),
+        );
+    }
+}
+
+/// The service: one request in, one response out.
+async fn handle(
+    req: hyper::Request<Incoming>,
+    info: Arc<ConnInfo>,
+    shared: Arc<Shared>,
+) -> Result<Response<RespBody>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let line = LogLine {
+        method: parts.method.as_str().to_owned(),
+        target: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.to_string(), |p| p.as_str().to_owned()),
+        version: version_str(parts.version),
+        started: Instant::now(),
+    };
+    let head = RequestHead {
+        id: shared.next_id.fetch_add(1, Ordering::Relaxed),
+        method: line.method.clone(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        version: line.version,
+        peer: info.peer.clone(),
+        local: info.local.clone(),
+        headers: parts.headers,
+    };
+    if head
+        .content_length()
+        .is_some_and(|n| n > shared.config.max_body)
+    {
+        let status = StatusCode::PAYLOAD_TOO_LARGE;
+        log(&shared, &info, &line, status, None);
+        return Ok(simple(status, true));
+    }
+    let id = head.id;
+    let cancel = Arc::new(Cancel::new());
+    let (tx, rx) = oneshot::channel();
+    let request = Box::new(Request {
+        body: BodyReader::new(
+            body,
+            shared.config.max_body,
+            shared.config.body_timeout,
+            cancel.clone(),
+            shared.handle.clone(),
+        ),
+        responder: Responder::new(
+            tx,
+            cancel.clone(),
+            shared.config.response_buffer,
+            shared.handle.clone(),
+        ),
+        cancel: cancel.clone(),
+        head,
+    });
+    let mut inflight = Inflight::new(&shared, id, &cancel);
+    if shared.queue.send(request).is_err() {
+        inflight.answered = true;
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        log(&shared, &info, &line, status, None);
+        return Ok(simple(status, true));
+    }
+    let deadline = inflight.deadline;
+    let reply = tokio::select! {
+        reply = rx => reply,
+        _ = sleep_until(deadline) => {
+            inflight.answered = true;
+            cancel.fire_on(CancelReason::Timeout, &shared.handle);
+            let status = StatusCode::GATEWAY_TIMEOUT;
+            log(&shared, &info, &line, status, None);
+            return Ok(simple(status, true));
+        }
+        _ = cancel.cancelled() => {
+            // Only the server cancels a request whose service is still waiting: shutdown.
+            inflight.answered = true;
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            log(&shared, &info, &line, status, None);
+            return Ok(simple(status, true));
+        }
+    };
+    inflight.answered = true;
+    let (head, body, bytes) = match reply {
+        Ok(Reply::Full(head, data)) => {
+            let n = data.len();
+            (head, RespBody::Full(Some(data)), Some(n))
+        }
+        Ok(Reply::Stream(head, rx)) => {
+            let deadline = deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
+            let body = RespBody::Stream {
+                rx,
+                deadline,
+                inflight,
+                ended: false,
+            };
+            (head, body, None)
+        }
+        Err(_) => {
+            // The worker dropped the responder without answering: it failed, or it
+            // stopped because the request was cancelled.
+            let status = match cancel.reason() {
+                Some(CancelReason::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+                Some(CancelReason::Shutdown) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            log(&shared, &info, &line, status, None);
+            return Ok(simple(status, status != StatusCode::INTERNAL_SERVER_ERROR));
+        }
+    };
+    log(&shared, &info, &line, head.status, bytes);
+    Ok(into_response(head, body))
+}
+
+fn into_response(head: ResponseHead, body: RespBody) -> Response<RespBody> {
+    let mut r = Response::new(body);
+    *r.status_mut() = head.status;
+    *r.headers_mut() = head.headers;
+    if let Some(reason) = head.reason {
+        r.extensions_mut().insert(reason);
+    }
+    r
+}
+
+/// Sleep until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

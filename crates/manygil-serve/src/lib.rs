@@ -1,0 +1,40 @@
+//! The HTTP front of `manygil serve`: hyper 1.x connections on a few tokio I/O threads,
+//! handing each request to whichever worker thread takes it first.
+//!
+//! No CPython here: the workers are whatever pulls from the [`RequestQueue`] (in manygil,
+//! one or more threads inside each own-GIL interpreter; in this crate's tests, plain Rust
+//! threads). The flow of one request:
+//!
+//! 1. An I/O thread parses the request head (hyper). Malformed heads get 400, oversized
+//!    heads 431, a declared body over [`Config::max_body`] 413, without any worker seeing
+//!    them.
+//! 2. The head becomes a [`Request`] (plain data), with a [`BodyReader`] that streams the
+//!    body from the connection when the worker reads it (so `Expect: 100-continue` is
+//!    answered only then) and a [`Responder`] for the answer. It goes straight from the
+//!    I/O thread into the [`RequestQueue`].
+//! 3. A worker takes it, and answers with [`Responder::send_full`] or
+//!    [`Responder::start_stream`] + [`BodyWriter::write`] (bounded: a slow client slows
+//!    the writer down instead of filling memory).
+//! 4. If no answer head arrives within [`Config::request_timeout`], the client gets 504 and
+//!    the request's [`Cancel`] fires: its hook (set by the worker) interrupts the worker.
+//!
+//! [`Server::shutdown`] stops accepting, lets in-flight requests finish within a grace
+//! period, then cancels what is left and closes the queue.
+
+mod access_log;
+mod body;
+mod cancel;
+mod config;
+mod conn;
+mod queue;
+mod request;
+mod response;
+mod server;
+
+pub use body::{BodyError, BodyReader};
+pub use cancel::{Cancel, CancelHook, CancelReason};
+pub use config::{Config, Listen};
+pub use queue::{Recv, RequestQueue};
+pub use request::{percent_decode, Peer, Request, RequestHead};
+pub use response::{BodyWriter, HeadError, Responder, ResponseHead, SendError};
+pub use server::{BindError, BoundAddr, Server, ShutdownReport};

@@ -1,0 +1,730 @@
+//! The front over real loopback connections, with plain Rust threads as workers.
+//! Clients are raw `TcpStream`s so malformed input can be sent as is.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use manygil_serve::{
+    BindError, BodyError, BoundAddr, CancelReason, Config, Listen, Recv, Request, RequestQueue,
+    ResponseHead, Server,
+};
+
+/// A bound on every client read: a hang fails the test instead of blocking CI.
+const IO_BOUND: Duration = Duration::from_secs(30);
+
+fn config() -> Config {
+    Config {
+        listen: vec![Listen::Tcp("127.0.0.1:0".parse().unwrap())],
+        ..Config::default()
+    }
+}
+
+fn start(config: Config) -> (Server, SocketAddr) {
+    let server = Server::bind(config).expect("bind");
+    let addr = match &server.addrs()[0] {
+        BoundAddr::Tcp(a) => *a,
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(addr.port(), 0);
+    server.start();
+    (server, addr)
+}
+
+/// Workers that answer each request with `f`, counting the requests they saw.
+fn workers<F>(queue: RequestQueue, n: usize, seen: Arc<AtomicUsize>, f: F) -> Vec<JoinHandle<()>>
+where
+    F: Fn(Box<Request>) + Send + Sync + 'static,
+{
+    let f = Arc::new(f);
+    (0..n)
+        .map(|_| {
+            let (q, f, seen) = (queue.clone(), f.clone(), seen.clone());
+            std::thread::spawn(move || loop {
+                match q.recv(None) {
+                    Recv::Request(r) => {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        f(r)
+                    }
+                    Recv::Closed => return,
+                    Recv::Timeout => unreachable!(),
+                }
+            })
+        })
+        .collect()
+}
+
+/// Answer with a text describing the request and echoing its body.
+fn echo(mut r: Box<Request>) {
+    let body = match r.body.read_to_end(None) {
+        Ok(b) => b,
+        Err(BodyError::TooLarge(_)) => {
+            let _ = r
+                .responder
+                .send_full(ResponseHead::new(413).unwrap(), Bytes::new());
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let h = &r.head;
+    let mut text = format!(
+        "{} {} {} q={} decoded={}\n",
+        h.method,
+        h.path,
+        h.version,
+        h.query,
+        String::from_utf8_lossy(&h.decoded_path())
+    );
+    for (n, v) in h.headers() {
+        if n.starts_with("x-") {
+            text += &format!("{n}: {}\n", String::from_utf8_lossy(v));
+        }
+    }
+    text += &format!("body {}: ", body.len());
+    let mut out = text.into_bytes();
+    out.extend_from_slice(&body);
+    let mut head = ResponseHead::from_status_line("200 OK").unwrap();
+    head.push_header("Content-Type", b"text/plain").unwrap();
+    let _ = r.responder.send_full(head, Bytes::from(out));
+}
+
+struct Client {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    reason: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(IO_BOUND)).unwrap();
+        Client { s, buf: Vec::new() }
+    }
+
+    fn send(&mut self, raw: &[u8]) {
+        self.s.write_all(raw).unwrap();
+    }
+
+    /// Read more bytes; `false` at EOF.
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 65536];
+        match self.s.read(&mut chunk) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+
+    fn take_until(&mut self, pat: &[u8]) -> Option<Vec<u8>> {
+        loop {
+            if let Some(i) = self.buf.windows(pat.len()).position(|w| w == pat) {
+                let out = self.buf[..i].to_vec();
+                self.buf.drain(..i + pat.len());
+                return Some(out);
+            }
+            if !self.fill() {
+                return None;
+            }
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            assert!(self.fill(), "EOF inside a body");
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// The next response head and body; `None` if the server closed the connection.
+    fn response(&mut self) -> Option<Resp> {
+        let head = String::from_utf8(self.take_until(b"\r\n\r\n")?).unwrap();
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        let mut parts = status_line.splitn(3, ' ');
+        assert!(parts.next().unwrap().starts_with("HTTP/1."));
+        let status: u16 = parts.next().unwrap().parse().unwrap();
+        let reason = parts.next().unwrap_or("").to_owned();
+        let headers: Vec<(String, String)> = lines
+            .map(|l| {
+                let (n, v) = l.split_once(':').unwrap();
+                (n.trim().to_owned(), v.trim().to_owned())
+            })
+            .collect();
+        let mut r = Resp {
+            status,
+            reason,
+            headers,
+            body: Vec::new(),
+        };
+        if status < 200 || status == 204 || status == 304 {
+            return Some(r);
+        }
+        if let Some(n) = r.header("content-length") {
+            let n: usize = n.parse().unwrap();
+            r.body = self.take(n);
+        } else if r.header("transfer-encoding") == Some("chunked") {
+            loop {
+                let size = String::from_utf8(self.take_until(b"\r\n").unwrap()).unwrap();
+                let size = usize::from_str_radix(size.trim(), 16).unwrap();
+                let data = self.take(size + 2);
+                if size == 0 {
+                    break;
+                }
+                r.body.extend_from_slice(&data[..size]);
+            }
+        } else {
+            while self.fill() {}
+            r.body = std::mem::take(&mut self.buf);
+        }
+        Some(r)
+    }
+
+    /// Whether the server closed the connection (reads EOF, with nothing else first).
+    fn closed(&mut self) -> bool {
+        !self.fill() && self.buf.is_empty()
+    }
+}
+
+fn get(addr: SocketAddr, target: &str) -> Resp {
+    let mut c = Client::connect(addr);
+    c.send(format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+    c.response().expect("a response")
+}
+
+#[test]
+fn serves_keep_alive_requests_with_path_query_and_headers() {
+    let (server, addr) = start(config());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let ws = workers(server.queue(), 2, seen.clone(), echo);
+    let mut c = Client::connect(addr);
+    for i in 0..3 {
+        c.send(
+            format!("GET /a%20b/{i}?x=1&y=%20 HTTP/1.1\r\nHost: x\r\nX-One: 1\r\nX-One: 2\r\n\r\n")
+                .as_bytes(),
+        );
+        let r = c.response().unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.reason, "OK");
+        assert_eq!(r.header("content-type"), Some("text/plain"));
+        let t = r.text();
+        assert!(
+            t.starts_with(&format!(
+                "GET /a%20b/{i} HTTP/1.1 q=x=1&y=%20 decoded=/a b/{i}\n"
+            )),
+            "{t}"
+        );
+        assert!(t.contains("x-one: 1\nx-one: 2\n"), "{t}");
+        assert!(t.ends_with("body 0: "), "{t}");
+    }
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+    drop(c);
+    assert!(server.shutdown(Duration::from_secs(10)).graceful);
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn answers_pipelined_requests_in_order() {
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 2, Arc::default(), echo);
+    let mut c = Client::connect(addr);
+    let mut batch = String::new();
+    for i in 0..5 {
+        batch += &format!("POST /p{i} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nab{i}");
+    }
+    c.send(batch.as_bytes());
+    for i in 0..5 {
+        let r = c.response().unwrap();
+        assert!(
+            r.text().starts_with(&format!("POST /p{i} ")),
+            "{}",
+            r.text()
+        );
+        assert!(
+            r.text().ends_with(&format!("body 3: ab{i}")),
+            "{}",
+            r.text()
+        );
+    }
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn reads_chunked_request_bodies() {
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 1, Arc::default(), echo);
+    let mut c = Client::connect(addr);
+    c.send(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1;ext=1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n");
+    let r = c.response().unwrap();
+    assert!(r.text().ends_with("body 11: hello world"), "{}", r.text());
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn reads_lines_and_pieces_of_a_body() {
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 1, Arc::default(), |mut r| {
+        let a = r.body.read_line(None).unwrap();
+        let b = r.body.read_line(Some(3)).unwrap();
+        let c = r.body.read(2).unwrap();
+        let rest = r.body.read_to_end(None).unwrap();
+        let eof = r.body.read(10).unwrap();
+        let text = format!("{a:?}|{b:?}|{:?}|{rest:?}|{}", c.to_vec(), eof.len());
+        let _ = r
+            .responder
+            .send_full(ResponseHead::new(200).unwrap(), Bytes::from(text));
+    });
+    let mut c = Client::connect(addr);
+    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\none\nlonger\nrest!");
+    let r = c.response().unwrap();
+    let expect = format!(
+        "{:?}|{:?}|{:?}|{:?}|0",
+        b"one\n".to_vec(),
+        b"lon".to_vec(),
+        b"ge".to_vec(),
+        b"r\nrest!".to_vec()
+    );
+    assert_eq!(r.text(), expect);
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn streams_a_response_in_chunks() {
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 1, Arc::default(), |r| {
+        let mut head = ResponseHead::from_status_line("201 Made Here").unwrap();
+        head.push_header("X-Stream", b"yes").unwrap();
+        let mut w = r.responder.start_stream(head).unwrap();
+        for i in 0..20 {
+            w.write(Bytes::from(format!("part{i};"))).unwrap();
+        }
+        w.finish().unwrap();
+    });
+    let mut c = Client::connect(addr);
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = c.response().unwrap();
+    assert_eq!((r.status, r.reason.as_str()), (201, "Made Here"));
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(r.header("x-stream"), Some("yes"));
+    let expect: String = (0..20).map(|i| format!("part{i};")).collect();
+    assert_eq!(r.text(), expect);
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn a_body_dropped_unfinished_cuts_the_connection() {
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 1, Arc::default(), |r| {
+        let mut w = r
+            .responder
+            .start_stream(ResponseHead::new(200).unwrap())
+            .unwrap();
+        w.write(Bytes::from_static(b"partial")).unwrap();
+        w.abort();
+    });
+    let mut c = Client::connect(addr);
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    // The connection is cut: whatever was flushed before (maybe the head and the first
+    // chunk), the chunked body never gets its terminating zero-size chunk.
+    while c.fill() {}
+    assert!(!c.buf.windows(5).any(|w| w == b"0\r\n\r\n"), "{:?}", c.buf);
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn expect_100_continue_is_answered_when_the_worker_reads() {
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 1, Arc::default(), echo);
+    let mut c = Client::connect(addr);
+    c.send(b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    let interim = c.response().unwrap();
+    assert_eq!(interim.status, 100);
+    c.send(b"12345");
+    let r = c.response().unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.text().ends_with("body 5: 12345"));
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn a_declared_body_over_the_limit_gets_413_without_a_worker() {
+    let (server, addr) = start(Config {
+        max_body: 10,
+        ..config()
+    });
+    let seen = Arc::new(AtomicUsize::new(0));
+    let ws = workers(server.queue(), 1, seen.clone(), echo);
+    let mut c = Client::connect(addr);
+    // With Expect: 100-continue the client gets the 413 instead of a 100.
+    c.send(b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n");
+    let r = c.response().unwrap();
+    assert_eq!(r.status, 413);
+    assert!(c.closed());
+    // Exactly at the limit is fine.
+    let mut c = Client::connect(addr);
+    c.send(b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789");
+    assert_eq!(c.response().unwrap().status, 200);
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn a_chunked_body_over_the_limit_fails_the_read() {
+    let (server, addr) = start(Config {
+        max_body: 10,
+        ..config()
+    });
+    let ws = workers(server.queue(), 1, Arc::default(), echo);
+    let mut c = Client::connect(addr);
+    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n123456\r\n6\r\n789012\r\n0\r\n\r\n");
+    assert_eq!(c.response().unwrap().status, 413);
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn malformed_and_oversized_heads_never_reach_a_worker() {
+    let (server, addr) = start(Config {
+        max_header_bytes: 1024,
+        max_headers: 10,
+        ..config()
+    });
+    let seen = Arc::new(AtomicUsize::new(0));
+    let ws = workers(server.queue(), 1, seen.clone(), echo);
+    let many: String = (0..11).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let big = format!("X-Big: {}\r\n", "a".repeat(2000));
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (b"GARBAGE\r\n\r\n".to_vec(), 400),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"
+                .to_vec(),
+            400,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").into_bytes(),
+            431,
+        ),
+        (
+            format!("GET / HTTP/1.1\r\nHost: x\r\n{big}\r\n").into_bytes(),
+            431,
+        ),
+    ];
+    for (raw, status) in cases {
+        let mut c = Client::connect(addr);
+        c.send(&raw);
+        let r = c
+            .response()
+            .unwrap_or_else(|| panic!("no answer to {raw:?}"));
+        assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&raw));
+        assert!(c.closed());
+    }
+    assert_eq!(seen.load(Ordering::SeqCst), 0);
+    // Ten headers are allowed.
+    let ten: String = (0..9).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let mut c = Client::connect(addr);
+    c.send(format!("GET / HTTP/1.1\r\nHost: x\r\n{ten}\r\n").as_bytes());
+    assert_eq!(c.response().unwrap().status, 200);
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn a_request_past_its_deadline_gets_504_and_interrupts_the_worker() {
+    let (server, addr) = start(Config {
+        request_timeout: Some(Duration::from_millis(200)),
+        ..config()
+    });
+    let (hook_tx, hook_rx) = mpsc::channel::<CancelReason>();
+    let hook_tx = std::sync::Mutex::new(hook_tx);
+    let (done_tx, done_rx) = mpsc::channel::<bool>();
+    let done_tx = std::sync::Mutex::new(done_tx);
+    let ws = workers(server.queue(), 1, Arc::default(), move |r| {
+        // A "handler" that only stops when interrupted.
+        let (stop_tx, stop_rx) = mpsc::channel();
+        let notify = hook_tx.lock().unwrap().clone();
+        r.cancel
+            .set_hook(Box::new(move |reason| {
+                notify.send(reason).unwrap();
+                stop_tx.send(()).unwrap();
+            }))
+            .unwrap();
+        stop_rx.recv().unwrap();
+        let late = r
+            .responder
+            .send_full(ResponseHead::new(200).unwrap(), Bytes::new());
+        done_tx.lock().unwrap().send(late.is_err()).unwrap();
+    });
+    let r = get(addr, "/slow");
+    assert_eq!(r.status, 504);
+    assert_eq!(hook_rx.recv().unwrap(), CancelReason::Timeout);
+    assert!(done_rx.recv().unwrap(), "a late answer must be refused");
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn a_worker_that_drops_the_request_gives_500() {
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 1, Arc::default(), drop);
+    assert_eq!(get(addr, "/").status, 500);
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn slow_and_idle_clients_are_disconnected() {
+    let (server, addr) = start(Config {
+        header_timeout: Duration::from_millis(200),
+        ..config()
+    });
+    let ws = workers(server.queue(), 1, Arc::default(), echo);
+    // A head that never completes.
+    let mut c = Client::connect(addr);
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n");
+    assert!(c.closed());
+    // An idle keep-alive connection after one request.
+    let mut c = Client::connect(addr);
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.response().unwrap().status, 200);
+    assert!(c.closed());
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn a_stalled_body_fails_the_read_after_the_body_timeout() {
+    let (server, addr) = start(Config {
+        body_timeout: Duration::from_millis(200),
+        ..config()
+    });
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let ws = workers(server.queue(), 1, Arc::default(), move |mut r| {
+        tx.lock().unwrap().send(r.body.read_to_end(None)).unwrap();
+    });
+    let mut c = Client::connect(addr);
+    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+    assert!(matches!(rx.recv().unwrap(), Err(BodyError::Timeout(_))));
+    drop(c);
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn http_1_0_requests_are_answered_and_closed() {
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 1, Arc::default(), echo);
+    let mut c = Client::connect(addr);
+    c.send(b"GET /old HTTP/1.0\r\n\r\n");
+    let r = c.response().unwrap();
+    assert!(r.text().starts_with("GET /old HTTP/1.0 "), "{}", r.text());
+    assert!(c.closed());
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn serves_on_a_unix_socket_and_removes_it() {
+    let dir = std::env::temp_dir().join(format!("manygil-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let server = Server::bind(Config {
+        listen: vec![Listen::Unix(path.clone())],
+        ..Config::default()
+    })
+    .unwrap();
+    server.start();
+    // A second server on the live socket is refused.
+    let again = Server::bind(Config {
+        listen: vec![Listen::Unix(path.clone())],
+        ..Config::default()
+    });
+    assert!(matches!(again, Err(BindError::InUse(_))));
+    let ws = workers(server.queue(), 1, Arc::default(), echo);
+    let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    s.set_read_timeout(Some(IO_BOUND)).unwrap();
+    s.write_all(b"GET /u HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains("GET /u HTTP/1.1"), "{out}");
+    server.shutdown(Duration::from_secs(10));
+    assert!(!path.exists());
+    ws.into_iter().for_each(|w| w.join().unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_port_in_use_is_reported_as_such() {
+    let (server, addr) = start(config());
+    let err = Server::bind(Config {
+        listen: vec![Listen::Tcp(addr)],
+        ..Config::default()
+    })
+    .unwrap_err();
+    assert_eq!(err, BindError::InUse(addr.to_string()));
+    assert!(err.to_string().contains("already in use"));
+    server.shutdown(Duration::ZERO);
+}
+
+#[test]
+fn shutdown_finishes_in_flight_requests_and_stops_accepting() {
+    let (server, addr) = start(config());
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let started_tx = std::sync::Mutex::new(started_tx);
+    let release_rx = std::sync::Mutex::new(release_rx);
+    let ws = workers(server.queue(), 1, Arc::default(), move |r| {
+        started_tx.lock().unwrap().send(()).unwrap();
+        release_rx.lock().unwrap().recv().unwrap();
+        r.responder
+            .send_full(ResponseHead::new(200).unwrap(), Bytes::from_static(b"done"))
+            .unwrap();
+    });
+    let mut c = Client::connect(addr);
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    started_rx.recv().unwrap();
+    let server = Arc::new(server);
+    let s2 = server.clone();
+    let stopping = std::thread::spawn(move || s2.shutdown(Duration::from_secs(60)));
+    // Wait until the listener is gone: new connections are refused.
+    while TcpStream::connect(addr).is_ok() {
+        std::thread::yield_now();
+    }
+    release_tx.send(()).unwrap();
+    let r = c.response().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "done"));
+    assert!(
+        c.closed(),
+        "the connection closes after the in-flight request"
+    );
+    let report = stopping.join().unwrap();
+    assert!(report.graceful);
+    assert_eq!(report.cancelled, 0);
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn shutdown_cancels_what_outlives_the_grace_period() {
+    let (server, addr) = start(config());
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let started_tx = std::sync::Mutex::new(started_tx);
+    let (hook_tx, hook_rx) = mpsc::channel::<CancelReason>();
+    let hook_tx = std::sync::Mutex::new(hook_tx);
+    let ws = workers(server.queue(), 1, Arc::default(), move |r| {
+        let (stop_tx, stop_rx) = mpsc::channel();
+        let notify = hook_tx.lock().unwrap().clone();
+        r.cancel
+            .set_hook(Box::new(move |reason| {
+                notify.send(reason).unwrap();
+                stop_tx.send(()).unwrap();
+            }))
+            .unwrap();
+        started_tx.lock().unwrap().send(()).unwrap();
+        stop_rx.recv().unwrap();
+    });
+    let mut c = Client::connect(addr);
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    started_rx.recv().unwrap();
+    let report = server.shutdown(Duration::from_millis(100));
+    assert!(!report.graceful);
+    assert_eq!(report.cancelled, 1);
+    assert_eq!(hook_rx.recv().unwrap(), CancelReason::Shutdown);
+    assert_eq!(c.response().unwrap().status, 503);
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn a_writer_learns_that_the_client_left() {
+    let (server, addr) = start(Config {
+        response_buffer: 2,
+        ..config()
+    });
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let ws = workers(server.queue(), 1, Arc::default(), move |r| {
+        let mut w = r
+            .responder
+            .start_stream(ResponseHead::new(200).unwrap())
+            .unwrap();
+        let chunk = Bytes::from(vec![b'x'; 1 << 16]);
+        let mut sent = 0usize;
+        // Bounded: the socket buffers hold a few MiB at most.
+        while w.write(chunk.clone()).is_ok() {
+            sent += 1;
+            assert!(sent < 100_000, "writes never failed");
+        }
+        tx.lock().unwrap().send(sent).unwrap();
+    });
+    let mut c = Client::connect(addr);
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.take_until(b"\r\n\r\n").unwrap();
+    drop(c);
+    // The write loop ends (with an error) instead of blocking forever.
+    rx.recv().unwrap();
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn queued_requests_wait_for_a_free_worker() {
+    let (server, addr) = start(config());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let ws = workers(server.queue(), 2, seen.clone(), echo);
+    let clients: Vec<_> = (0..16)
+        .map(|i| std::thread::spawn(move || get(addr, &format!("/{i}")).status))
+        .collect();
+    for c in clients {
+        assert_eq!(c.join().unwrap(), 200);
+    }
+    assert_eq!(seen.load(Ordering::SeqCst), 16);
+    assert_eq!(server.in_flight(), 0);
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
