@@ -16,6 +16,8 @@
 //! - `interp`: interpreters on worker threads, jobs, interrupts, `PendingCall`, the
 //!   interpreter functions of the module, the fork guard, and the Rust [`Worker`] API.
 //! - `pool`: the executor core behind `manygil.Pool`.
+//! - `serve`: `manygil serve`'s servers and the requests that threads of worker
+//!   interpreters answer (the HTTP front itself is the `manygil-serve` crate).
 //! - `module`: the `manygil._native` module definition, slots and method table.
 //!
 //! Invariants held throughout:
@@ -34,6 +36,7 @@ mod module;
 mod pool;
 mod queue;
 mod runtime;
+mod serve;
 
 pub use interp::{Error, RemoteError, Worker};
 pub use manygil_core::Value;

@@ -49,6 +49,7 @@ unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
             return Err(PyErrSet);
         }
         methods::add_constants(py, module)?;
+        crate::serve::add_functions(py, module)?;
         if is_main_interpreter(py) {
             crate::interp::fork_guard::install()?;
         }

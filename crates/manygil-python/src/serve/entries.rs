@@ -1,0 +1,672 @@
+//! The `serve_*` functions of `manygil._native`.
+
+use std::collections::HashMap;
+use std::ffi::c_char;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use manygil_serve::{
+    BindError, BodyError, BodyWriter, Cancel, CancelReason, Config, Listen, Recv, Responder,
+    ResponseHead, Server,
+};
+use parking_lot::Mutex;
+
+use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::*;
+
+use super::environ;
+use super::interrupt::{self, ServeThread};
+
+/// Servers of this process by id (bound in the main interpreter, used from all).
+static SERVERS: Mutex<Option<HashMap<u64, Arc<Server>>>> = Mutex::new(None);
+/// Source of server ids.
+static NEXT_SERVER: AtomicU64 = AtomicU64::new(1);
+/// Requests being answered, by id. A request is used by one thread at a time (the one
+/// that took it); the map lock is held only to find or remove it.
+static ACTIVE: Mutex<Option<HashMap<u64, Arc<Mutex<Active>>>>> = Mutex::new(None);
+/// Source of request ids (0 means "none").
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+
+/// A request taken by a worker thread and not yet done.
+struct Active {
+    /// The request body.
+    body: manygil_serve::BodyReader,
+    /// Set until the answer head is sent.
+    responder: Option<Responder>,
+    /// Set while a streamed answer is being written.
+    writer: Option<BodyWriter>,
+    /// The request's cancellation (shared with the front).
+    cancel: Arc<Cancel>,
+    /// The last body read error.
+    body_error: Option<BodyError>,
+    /// The thread working on it.
+    thread: Arc<ServeThread>,
+}
+
+fn server(py: Attached<'_>, id: u64) -> PyResult<Arc<Server>> {
+    SERVERS
+        .lock()
+        .as_ref()
+        .and_then(|m| m.get(&id).cloned())
+        .ok_or_else(|| err::value_error(py, &format!("no server with id {id} (closed?)")))
+}
+
+fn active(py: Attached<'_>, rid: u64) -> PyResult<Arc<Mutex<Active>>> {
+    ACTIVE
+        .lock()
+        .as_ref()
+        .and_then(|m| m.get(&rid).cloned())
+        .ok_or_else(|| err::value_error(py, &format!("no active request {rid} (already done?)")))
+}
+
+// ---- argument helpers -------------------------------------------------------------
+
+fn nargs(py: Attached<'_>, f: &str, a: &[*mut PyObject], n: usize) -> PyResult<()> {
+    if a.len() != n {
+        return Err(err::type_error(
+            py,
+            &format!("{f}() takes {n} positional arguments ({} given)", a.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn arg_u64(py: Attached<'_>, what: &str, o: *mut PyObject) -> PyResult<u64> {
+    // SAFETY: attached; `o` is a borrowed argument.
+    if unsafe { PyLong_Check(o) } == 0 {
+        return Err(err::type_error(
+            py,
+            &format!("{what} must be an int, not {}", err::type_name(py, o)),
+        ));
+    }
+    // SAFETY: an int.
+    let v = unsafe { PyLong_AsUnsignedLongLong(o) };
+    // SAFETY: attached.
+    if unsafe { !PyErr_Occurred().is_null() } {
+        // SAFETY: attached.
+        unsafe { PyErr_Clear() };
+        return Err(err::value_error(py, &format!("{what} must be >= 0")));
+    }
+    Ok(v)
+}
+
+fn arg_i64(py: Attached<'_>, what: &str, o: *mut PyObject) -> PyResult<i64> {
+    // SAFETY: attached; `o` is a borrowed argument.
+    if unsafe { PyLong_Check(o) } == 0 {
+        return Err(err::type_error(
+            py,
+            &format!("{what} must be an int, not {}", err::type_name(py, o)),
+        ));
+    }
+    // SAFETY: an int.
+    let v = unsafe { PyLong_AsLongLong(o) };
+    // SAFETY: attached.
+    if v == -1 && unsafe { !PyErr_Occurred().is_null() } {
+        return Err(PyErrSet);
+    }
+    Ok(v)
+}
+
+/// Seconds as a float or int; `None` or a value <= 0 gives `None`.
+fn arg_secs(py: Attached<'_>, what: &str, o: *mut PyObject) -> PyResult<Option<Duration>> {
+    // SAFETY: attached; `o` is a borrowed argument.
+    if unsafe { o == Py_None() } {
+        return Ok(None);
+    }
+    // SAFETY: attached; valid object.
+    let v = unsafe { PyFloat_AsDouble(o) };
+    // SAFETY: attached.
+    if v == -1.0 && unsafe { !PyErr_Occurred().is_null() } {
+        // SAFETY: attached.
+        unsafe { PyErr_Clear() };
+        return Err(err::type_error(
+            py,
+            &format!(
+                "{what} must be a number of seconds, not {}",
+                err::type_name(py, o)
+            ),
+        ));
+    }
+    if !v.is_finite() || v <= 0.0 {
+        return Ok(None);
+    }
+    Ok(Some(Duration::from_secs_f64(v.min(1e9))))
+}
+
+fn arg_str(py: Attached<'_>, what: &str, o: *mut PyObject) -> PyResult<String> {
+    // SAFETY: attached; `o` is a borrowed argument.
+    if unsafe { PyUnicode_Check(o) } == 0 {
+        return Err(err::type_error(
+            py,
+            &format!("{what} must be a str, not {}", err::type_name(py, o)),
+        ));
+    }
+    // SAFETY: a str object.
+    unsafe { str_to_string(py, o) }
+}
+
+/// The bytes of a `bytes` object (copied).
+fn arg_bytes(py: Attached<'_>, what: &str, o: *mut PyObject) -> PyResult<Bytes> {
+    // SAFETY: attached; `o` is a borrowed argument.
+    if unsafe { PyBytes_Check(o) } == 0 {
+        return Err(err::type_error(
+            py,
+            &format!("{what} must be bytes, not {}", err::type_name(py, o)),
+        ));
+    }
+    // SAFETY: a bytes object; its buffer is valid for its size while we hold it.
+    let data = unsafe {
+        std::slice::from_raw_parts(PyBytes_AsString(o).cast::<u8>(), PyBytes_Size(o) as usize)
+    };
+    Ok(Bytes::copy_from_slice(data))
+}
+
+fn new_bytes(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
+    // SAFETY: attached; pointer/length describe `b`.
+    unsafe {
+        Owned::from_new(
+            py,
+            PyBytes_FromStringAndSize(b.as_ptr().cast::<c_char>(), b.len() as Py_ssize_t),
+        )
+    }
+}
+
+fn os_error(py: Attached<'_>, msg: &str) -> PyErrSet {
+    // SAFETY: builtin exception class.
+    unsafe { err::raise(py, PyExc_OSError, msg) }
+}
+
+/// A WSGI status line and header list as a validated head. Header values are native
+/// strings encoded as latin-1 (PEP 3333).
+fn head_from(
+    py: Attached<'_>,
+    status: *mut PyObject,
+    headers: *mut PyObject,
+) -> PyResult<ResponseHead> {
+    let status = arg_str(py, "status", status)?;
+    let mut head = ResponseHead::from_status_line(&status)
+        .map_err(|e| err::value_error(py, &e.to_string()))?;
+    // SAFETY: attached; `headers` is a borrowed argument.
+    if unsafe { PyList_Check(headers) } == 0 {
+        return Err(err::type_error(
+            py,
+            &format!(
+                "response headers must be a list, not {}",
+                err::type_name(py, headers)
+            ),
+        ));
+    }
+    // SAFETY: a list.
+    let n = unsafe { PyList_Size(headers) };
+    for i in 0..n {
+        // SAFETY: a list; `i` in range; borrowed item alive while the list is.
+        let item = unsafe { PyList_GetItem(headers, i) };
+        // SAFETY: attached; valid object.
+        if unsafe { PyTuple_Check(item) } == 0 || unsafe { PyTuple_Size(item) } != 2 {
+            return Err(err::type_error(
+                py,
+                &format!(
+                    "response header {i} must be a (name, value) tuple, not {}",
+                    err::describe(py, item)
+                ),
+            ));
+        }
+        // SAFETY: a 2-tuple; borrowed items.
+        let (name, value) = unsafe { (PyTuple_GetItem(item, 0), PyTuple_GetItem(item, 1)) };
+        let name = arg_str(py, "a response header name", name)?;
+        // SAFETY: attached; `value` is valid.
+        if unsafe { PyUnicode_Check(value) } == 0 {
+            return Err(err::type_error(
+                py,
+                &format!(
+                    "the value of response header {name:?} must be a str, not {}",
+                    err::type_name(py, value)
+                ),
+            ));
+        }
+        // SAFETY: a str; returns a new bytes reference or NULL (not latin-1).
+        let encoded =
+            unsafe { Owned::from_new(py, PyUnicode_AsLatin1String(value)) }.map_err(|_| {
+                // SAFETY: attached.
+                unsafe { PyErr_Clear() };
+                err::value_error(
+                    py,
+                    &format!(
+                        "the value of response header {name:?} is not latin-1 text (PEP 3333)"
+                    ),
+                )
+            })?;
+        let bytes = arg_bytes(py, "header value", encoded.as_ptr())?;
+        head.push_header(&name, &bytes)
+            .map_err(|e| err::value_error(py, &e.to_string()))?;
+    }
+    Ok(head)
+}
+
+// ---- main interpreter: servers ------------------------------------------------------
+
+/// `serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body,
+/// header_timeout, body_timeout, request_timeout, access_log) -> (id, [address])`.
+fn bind(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_bind", a, 9)?;
+    // SAFETY: attached; borrowed argument.
+    if unsafe { PyList_Check(a[0]) } == 0 {
+        return Err(err::type_error(py, "listen must be a list of str"));
+    }
+    let mut listen = Vec::new();
+    // SAFETY: a list.
+    for i in 0..unsafe { PyList_Size(a[0]) } {
+        // SAFETY: a list; `i` in range.
+        let s = arg_str(py, "a listen address", unsafe { PyList_GetItem(a[0], i) })?;
+        if let Some(path) = s.strip_prefix("unix:") {
+            listen.push(Listen::Unix(path.into()));
+        } else {
+            use std::net::ToSocketAddrs;
+            let addr = s
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut it| it.next())
+                .ok_or_else(|| {
+                    err::value_error(
+                        py,
+                        &format!("cannot use {s:?} as an address: expected HOST:PORT, e.g. 127.0.0.1:8000"),
+                    )
+                })?;
+            listen.push(Listen::Tcp(addr));
+        }
+    }
+    let default = Config::default();
+    let config = Config {
+        listen,
+        io_threads: arg_u64(py, "io_threads", a[1])?.clamp(1, 64) as usize,
+        max_header_bytes: arg_u64(py, "max_header_bytes", a[2])?.max(1024) as usize,
+        max_headers: arg_u64(py, "max_headers", a[3])?.max(1) as usize,
+        max_body: arg_u64(py, "max_body", a[4])?,
+        header_timeout: arg_secs(py, "header_timeout", a[5])?.unwrap_or(default.header_timeout),
+        body_timeout: arg_secs(py, "body_timeout", a[6])?.unwrap_or(default.body_timeout),
+        request_timeout: arg_secs(py, "request_timeout", a[7])?,
+        // SAFETY: attached; valid object.
+        access_log: unsafe { PyObject_IsTrue(a[8]) } == 1,
+        ..default
+    };
+    let bound = tstate::detached(py, || Server::bind(config));
+    let server = bound.map_err(|e| match e {
+        BindError::InUse(_) | BindError::Other(_) => os_error(py, &e.to_string()),
+    })?;
+    let addrs: Vec<String> = server.addrs().iter().map(|a| a.to_string()).collect();
+    let id = NEXT_SERVER.fetch_add(1, Ordering::Relaxed);
+    SERVERS
+        .lock()
+        .get_or_insert_with(HashMap::new)
+        .insert(id, Arc::new(server));
+    let mut items = Vec::new();
+    for s in &addrs {
+        items.push(new_str(py, s)?);
+    }
+    // SAFETY: attached.
+    let list = unsafe { Owned::from_new(py, PyList_New(0))? };
+    for it in &items {
+        // SAFETY: a list; Append does not steal.
+        if unsafe { PyList_Append(list.as_ptr(), it.as_ptr()) } < 0 {
+            return Err(PyErrSet);
+        }
+    }
+    new_tuple(py, vec![new_int(py, id as i64)?, list])
+}
+
+/// `serve_start(id)`: start accepting connections.
+fn start(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_start", a, 1)?;
+    let s = server(py, arg_u64(py, "server id", a[0])?)?;
+    s.start();
+    Ok(none(py))
+}
+
+/// `serve_shutdown(id, grace) -> (graceful, cancelled)`: blocks with the GIL released.
+fn shutdown(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_shutdown", a, 2)?;
+    let s = server(py, arg_u64(py, "server id", a[0])?)?;
+    let grace = arg_secs(py, "grace", a[1])?.unwrap_or(Duration::ZERO);
+    let report = tstate::detached(py, || s.shutdown(grace));
+    new_tuple(
+        py,
+        vec![
+            boolean(py, report.graceful),
+            new_int(py, report.cancelled as i64)?,
+        ],
+    )
+}
+
+/// `serve_close(id)`: forget the server (shutting it down at once if still running).
+fn close(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_close", a, 1)?;
+    let id = arg_u64(py, "server id", a[0])?;
+    let s = SERVERS.lock().as_mut().and_then(|m| m.remove(&id));
+    if let Some(s) = s {
+        tstate::detached(py, || drop(s));
+    }
+    Ok(none(py))
+}
+
+/// `serve_stats(id) -> (in_flight, queued)`.
+fn stats(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_stats", a, 1)?;
+    let s = server(py, arg_u64(py, "server id", a[0])?)?;
+    let q = s.queue();
+    new_tuple(
+        py,
+        vec![
+            new_int(py, s.in_flight() as i64)?,
+            new_int(py, q.len() as i64)?,
+        ],
+    )
+}
+
+// ---- worker threads: requests ----------------------------------------------------------
+
+/// `serve_next(id, timeout) -> (rid, environ) | False | None`: the next request (False on
+/// timeout, None once the server is closed). Waits with the GIL released.
+fn next(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_next", a, 2)?;
+    let queue = server(py, arg_u64(py, "server id", a[0])?)?.queue();
+    let timeout = arg_secs(py, "timeout", a[1])?;
+    let thread = interrupt::this_thread(py);
+    let got = tstate::detached(py, || queue.recv(timeout));
+    let request = match got {
+        Recv::Closed => return Ok(none(py)),
+        Recv::Timeout => return Ok(boolean(py, false)),
+        Recv::Request(r) => *r,
+    };
+    let env = environ::build(py, &request.head)?;
+    let rid = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+    thread.current.store(rid, Ordering::Release);
+    let hook_thread = thread.clone();
+    // Already cancelled: the app still runs, its answer is refused.
+    let _ = request.cancel.set_hook(Box::new(move |_| {
+        interrupt::interrupt(&hook_thread, rid);
+    }));
+    let act = Active {
+        body: request.body,
+        responder: Some(request.responder),
+        writer: None,
+        cancel: request.cancel,
+        body_error: None,
+        thread,
+    };
+    ACTIVE
+        .lock()
+        .get_or_insert_with(HashMap::new)
+        .insert(rid, Arc::new(Mutex::new(act)));
+    new_tuple(py, vec![new_int(py, rid as i64)?, env])
+}
+
+/// `serve_done(rid)`: the worker is done with the request (an unanswered one gets 500; an
+/// unfinished streamed body is cut). Cancels an interrupt not yet delivered.
+fn done(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_done", a, 1)?;
+    let rid = arg_u64(py, "request id", a[0])?;
+    let act = ACTIVE.lock().as_mut().and_then(|m| m.remove(&rid));
+    if let Some(act) = act {
+        let act = act.lock();
+        act.cancel.clear_hook();
+        let _ = act
+            .thread
+            .current
+            .compare_exchange(rid, 0, Ordering::AcqRel, Ordering::Acquire);
+    }
+    interrupt::clear_pending(py);
+    Ok(none(py))
+}
+
+/// `serve_thread_exit()`: the calling thread leaves its serve loop.
+fn thread_exit(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_thread_exit", a, 0)?;
+    interrupt::leave(py);
+    interrupt::clear_pending(py);
+    Ok(none(py))
+}
+
+fn body_op(
+    py: Attached<'_>,
+    rid: u64,
+    f: impl FnOnce(&mut manygil_serve::BodyReader) -> Result<Vec<u8>, BodyError> + Send,
+) -> PyResult<Owned> {
+    let act = active(py, rid)?;
+    let mut act = act.lock();
+    let body = &mut act.body;
+    let r = tstate::detached(py, || f(body));
+    match r {
+        Ok(data) => new_bytes(py, &data),
+        Err(e) => {
+            let msg = e.to_string();
+            act.body_error = Some(e);
+            Err(os_error(py, &msg))
+        }
+    }
+}
+
+fn size_arg(py: Attached<'_>, o: *mut PyObject) -> PyResult<Option<usize>> {
+    // SAFETY: attached; borrowed argument.
+    if unsafe { o == Py_None() } {
+        return Ok(None);
+    }
+    let n = arg_i64(py, "size", o)?;
+    Ok((n >= 0).then_some(n as usize))
+}
+
+/// `serve_read(rid, size)`: up to `size` bytes (`size` < 0 or None: the rest).
+fn read(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_read", a, 2)?;
+    let rid = arg_u64(py, "request id", a[0])?;
+    match size_arg(py, a[1])? {
+        None => body_op(py, rid, |b| b.read_to_end(None)),
+        // A read of n returns n bytes unless the body ends first (file semantics).
+        Some(n) => body_op(py, rid, |b| b.read_to_end(Some(n))),
+    }
+}
+
+/// `serve_readline(rid, size)`: one line, at most `size` bytes.
+fn readline(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_readline", a, 2)?;
+    let rid = arg_u64(py, "request id", a[0])?;
+    let size = size_arg(py, a[1])?;
+    body_op(py, rid, |b| b.read_line(size))
+}
+
+/// `serve_respond(rid, status, headers, body) -> bool`: the whole answer at once;
+/// False if the client can no longer receive it.
+fn respond(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_respond", a, 4)?;
+    let rid = arg_u64(py, "request id", a[0])?;
+    let head = head_from(py, a[1], a[2])?;
+    let body = arg_bytes(py, "the response body", a[3])?;
+    let act = active(py, rid)?;
+    let responder = act.lock().responder.take();
+    let Some(responder) = responder else {
+        return Err(err::runtime_error(py, "the response was already sent"));
+    };
+    Ok(boolean(py, responder.send_full(head, body).is_ok()))
+}
+
+/// `serve_start_stream(rid, status, headers) -> bool`: send the head; the body follows by
+/// `serve_write`.
+fn start_stream(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_start_stream", a, 3)?;
+    let rid = arg_u64(py, "request id", a[0])?;
+    let head = head_from(py, a[1], a[2])?;
+    let act = active(py, rid)?;
+    let mut act = act.lock();
+    let Some(responder) = act.responder.take() else {
+        return Err(err::runtime_error(py, "the response was already sent"));
+    };
+    match responder.start_stream(head) {
+        Ok(w) => {
+            act.writer = Some(w);
+            Ok(boolean(py, true))
+        }
+        Err(_) => Ok(boolean(py, false)),
+    }
+}
+
+/// `serve_write(rid, data) -> bool`: one body chunk (blocks, GIL released, while the
+/// client is slow); False if the client is gone.
+fn write(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_write", a, 2)?;
+    let rid = arg_u64(py, "request id", a[0])?;
+    let data = arg_bytes(py, "a body chunk", a[1])?;
+    let act = active(py, rid)?;
+    let mut act = act.lock();
+    let Some(w) = act.writer.as_mut() else {
+        return Err(err::runtime_error(py, "the response head was not sent"));
+    };
+    let ok = tstate::detached(py, || w.write(data).is_ok());
+    Ok(boolean(py, ok))
+}
+
+/// `serve_finish(rid) -> bool`: end a streamed body.
+fn finish(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_finish", a, 1)?;
+    let rid = arg_u64(py, "request id", a[0])?;
+    let act = active(py, rid)?;
+    let w = act.lock().writer.take();
+    let ok = match w {
+        Some(w) => tstate::detached(py, || w.finish().is_ok()),
+        None => false,
+    };
+    Ok(boolean(py, ok))
+}
+
+/// `serve_abort(rid)`: cut a streamed body (the application failed mid-body).
+fn abort(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_abort", a, 1)?;
+    let rid = arg_u64(py, "request id", a[0])?;
+    let act = active(py, rid)?;
+    let w = act.lock().writer.take();
+    if let Some(w) = w {
+        w.abort();
+    }
+    Ok(none(py))
+}
+
+/// `serve_status(rid) -> (cancelled, body_error)`: why the request was cancelled
+/// ("timeout", "shutdown", "client_gone" or None) and how its body read failed
+/// ("too_large", "timeout", "cancelled", "broken" or None).
+fn status(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_status", a, 1)?;
+    let rid = arg_u64(py, "request id", a[0])?;
+    let act = active(py, rid)?;
+    let act = act.lock();
+    let cancelled = match act.cancel.reason() {
+        None => none(py),
+        Some(CancelReason::Timeout) => new_str(py, "timeout")?,
+        Some(CancelReason::Shutdown) => new_str(py, "shutdown")?,
+        Some(CancelReason::ClientGone) => new_str(py, "client_gone")?,
+    };
+    let body = match &act.body_error {
+        None => none(py),
+        Some(BodyError::TooLarge(_)) => new_str(py, "too_large")?,
+        Some(BodyError::Timeout(_)) => new_str(py, "timeout")?,
+        Some(BodyError::Cancelled(_)) => new_str(py, "cancelled")?,
+        Some(BodyError::Broken(_)) => new_str(py, "broken")?,
+    };
+    new_tuple(py, vec![cancelled, body])
+}
+
+// ---- registration -----------------------------------------------------------------------
+
+/// Run an entry's body: catch panics (as `SystemError`), turn `Err` into NULL.
+fn guarded(
+    argv: *mut *mut PyObject,
+    nargs: Py_ssize_t,
+    f: fn(Attached<'_>, &[*mut PyObject]) -> PyResult<Owned>,
+) -> *mut PyObject {
+    // SAFETY: called from a METH_FASTCALL entry point, with CPython's arguments and an
+    // attached thread state for the whole call.
+    let (py, args) = unsafe { (Attached::assume(), fastcall_args(argv, nargs)) };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(py, args))) {
+        Ok(Ok(obj)) => obj.into_raw(),
+        Ok(Err(PyErrSet)) => std::ptr::null_mut(),
+        Err(_) => {
+            // SAFETY: builtin exception class.
+            unsafe { err::raise(py, PyExc_SystemError, "manygil internal error in serve") };
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// One METH_FASTCALL entry per function; each only forwards to [`guarded`].
+macro_rules! serve_entry {
+    ($c_name:ident, $body:path) => {
+        unsafe extern "C" fn $c_name(
+            _module: *mut PyObject,
+            argv: *mut *mut PyObject,
+            nargs: Py_ssize_t,
+        ) -> *mut PyObject {
+            guarded(argv, nargs, $body)
+        }
+    };
+}
+
+serve_entry!(c_serve_bind, bind);
+serve_entry!(c_serve_start, start);
+serve_entry!(c_serve_shutdown, shutdown);
+serve_entry!(c_serve_close, close);
+serve_entry!(c_serve_stats, stats);
+serve_entry!(c_serve_next, next);
+serve_entry!(c_serve_done, done);
+serve_entry!(c_serve_thread_exit, thread_exit);
+serve_entry!(c_serve_read, read);
+serve_entry!(c_serve_readline, readline);
+serve_entry!(c_serve_respond, respond);
+serve_entry!(c_serve_start_stream, start_stream);
+serve_entry!(c_serve_write, write);
+serve_entry!(c_serve_finish, finish);
+serve_entry!(c_serve_abort, abort);
+serve_entry!(c_serve_status, status);
+
+const fn def(
+    name: &'static std::ffi::CStr,
+    f: unsafe extern "C" fn(*mut PyObject, *mut *mut PyObject, Py_ssize_t) -> *mut PyObject,
+    doc: &'static std::ffi::CStr,
+) -> PyMethodDef {
+    PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: PyMethodDefPointer { PyCFunctionFast: f },
+        ml_flags: METH_FASTCALL,
+        ml_doc: doc.as_ptr(),
+    }
+}
+
+/// The `serve_*` method table (static C data; CPython only reads it).
+static mut METHODS: [PyMethodDef; 17] = [
+    def(c"serve_bind", c_serve_bind, c"serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body, header_timeout, body_timeout, request_timeout, access_log, /)\n--\n\nBind an HTTP server (not accepting yet); return (id, [address])."),
+    def(c"serve_start", c_serve_start, c"serve_start(id, /)\n--\n\nStart accepting connections."),
+    def(c"serve_shutdown", c_serve_shutdown, c"serve_shutdown(id, grace, /)\n--\n\nStop accepting, finish in-flight requests within grace seconds, cancel the rest; return (graceful, cancelled)."),
+    def(c"serve_close", c_serve_close, c"serve_close(id, /)\n--\n\nForget a server, shutting it down at once if needed."),
+    def(c"serve_stats", c_serve_stats, c"serve_stats(id, /)\n--\n\nReturn (requests in flight, requests queued)."),
+    def(c"serve_next", c_serve_next, c"serve_next(id, timeout, /)\n--\n\nWait for the next request: (rid, environ), False on timeout, None once closed."),
+    def(c"serve_done", c_serve_done, c"serve_done(rid, /)\n--\n\nRelease a request (unanswered: 500)."),
+    def(c"serve_thread_exit", c_serve_thread_exit, c"serve_thread_exit()\n--\n\nThe calling thread stops serving."),
+    def(c"serve_read", c_serve_read, c"serve_read(rid, size, /)\n--\n\nRead up to size bytes of the request body (None or < 0: all)."),
+    def(c"serve_readline", c_serve_readline, c"serve_readline(rid, size, /)\n--\n\nRead one line of the request body."),
+    def(c"serve_respond", c_serve_respond, c"serve_respond(rid, status, headers, body, /)\n--\n\nSend the whole response; False if the client is gone."),
+    def(c"serve_start_stream", c_serve_start_stream, c"serve_start_stream(rid, status, headers, /)\n--\n\nSend the response head; False if the client is gone."),
+    def(c"serve_write", c_serve_write, c"serve_write(rid, data, /)\n--\n\nSend a body chunk; False if the client is gone."),
+    def(c"serve_finish", c_serve_finish, c"serve_finish(rid, /)\n--\n\nEnd a streamed body."),
+    def(c"serve_abort", c_serve_abort, c"serve_abort(rid, /)\n--\n\nCut a streamed body."),
+    def(c"serve_status", c_serve_status, c"serve_status(rid, /)\n--\n\nReturn (cancel reason, body error) as strings or None."),
+    PyMethodDef::zeroed(),
+];
+
+/// Add the `serve_*` functions to `module` (in every interpreter).
+pub(crate) fn add_functions(py: Attached<'_>, module: *mut PyObject) -> PyResult<()> {
+    let _ = py;
+    // SAFETY: attached; `module` is the module being executed; the table is static,
+    // NULL-terminated, and only read by CPython.
+    if unsafe { PyModule_AddFunctions(module, (&raw mut METHODS).cast()) } < 0 {
+        return Err(PyErrSet);
+    }
+    Ok(())
+}

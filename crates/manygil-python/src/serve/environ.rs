@@ -1,0 +1,102 @@
+//! The CGI part of a PEP 3333 environ, built from a request head.
+
+use std::ffi::{c_char, CString};
+
+use manygil_serve::{Peer, RequestHead};
+
+use crate::ffi::err::{PyErrSet, PyResult};
+use crate::ffi::*;
+
+/// A native string (PEP 3333): the bytes decoded as latin-1.
+pub(crate) fn latin1(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
+    // SAFETY: attached (py); pointer/length describe `b`; latin-1 decoding cannot fail.
+    unsafe {
+        Owned::from_new(
+            py,
+            PyUnicode_DecodeLatin1(
+                b.as_ptr().cast::<c_char>(),
+                b.len() as Py_ssize_t,
+                std::ptr::null(),
+            ),
+        )
+    }
+}
+
+fn set(py: Attached<'_>, d: &Owned, key: &str, value: &Owned) -> PyResult<()> {
+    let key = CString::new(key).map_err(|_| crate::ffi::err::value_error(py, "NUL in key"))?;
+    // SAFETY: attached; `d` is a dict; key NUL-terminated; SetItemString does not steal.
+    if unsafe { PyDict_SetItemString(d.as_ptr(), key.as_ptr(), value.as_ptr()) } < 0 {
+        return Err(PyErrSet);
+    }
+    Ok(())
+}
+
+fn set_str(py: Attached<'_>, d: &Owned, key: &str, value: &[u8]) -> PyResult<()> {
+    set(py, d, key, &latin1(py, value)?)
+}
+
+/// The environ keys that come from the request: REQUEST_METHOD, SCRIPT_NAME, PATH_INFO,
+/// QUERY_STRING, CONTENT_TYPE, CONTENT_LENGTH, SERVER_NAME, SERVER_PORT, SERVER_PROTOCOL,
+/// REMOTE_ADDR, REMOTE_PORT, HTTP_*, and wsgi.version / url_scheme / multiprocess /
+/// run_once. (wsgi.input, wsgi.errors, wsgi.multithread, wsgi.file_wrapper are added by
+/// the Python worker.)
+///
+/// Header fields whose name contains `_` are dropped (as nginx and gunicorn do), so
+/// `X_Forwarded_For` cannot pose as `X-Forwarded-For`; repeated fields are joined with
+/// `, ` (cookies with `; `).
+pub(crate) fn build(py: Attached<'_>, head: &RequestHead) -> PyResult<Owned> {
+    // SAFETY: attached (py).
+    let d = unsafe { Owned::from_new(py, PyDict_New())? };
+    set_str(py, &d, "REQUEST_METHOD", head.method.as_bytes())?;
+    set_str(py, &d, "SCRIPT_NAME", b"")?;
+    set_str(py, &d, "PATH_INFO", &head.decoded_path())?;
+    set_str(py, &d, "QUERY_STRING", head.query.as_bytes())?;
+    set_str(py, &d, "SERVER_PROTOCOL", head.version.as_bytes())?;
+    match &head.local {
+        Peer::Tcp(a) => {
+            set_str(py, &d, "SERVER_NAME", a.ip().to_string().as_bytes())?;
+            set_str(py, &d, "SERVER_PORT", a.port().to_string().as_bytes())?;
+        }
+        Peer::Unix(p) => {
+            let name = p
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            set_str(py, &d, "SERVER_NAME", name.as_bytes())?;
+            set_str(py, &d, "SERVER_PORT", b"")?;
+        }
+    }
+    match &head.peer {
+        Peer::Tcp(a) => {
+            set_str(py, &d, "REMOTE_ADDR", a.ip().to_string().as_bytes())?;
+            set_str(py, &d, "REMOTE_PORT", a.port().to_string().as_bytes())?;
+        }
+        Peer::Unix(_) => set_str(py, &d, "REMOTE_ADDR", b"")?,
+    }
+    let mut fields: Vec<(String, Vec<u8>)> = Vec::new();
+    for (name, value) in head.headers() {
+        let key = match name {
+            "content-type" => "CONTENT_TYPE".to_owned(),
+            "content-length" => "CONTENT_LENGTH".to_owned(),
+            n if n.contains('_') => continue,
+            n => format!("HTTP_{}", n.to_ascii_uppercase().replace('-', "_")),
+        };
+        match fields.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => {
+                v.extend_from_slice(if key == "HTTP_COOKIE" { b"; " } else { b", " });
+                v.extend_from_slice(value);
+            }
+            None => fields.push((key, value.to_vec())),
+        }
+    }
+    for (k, v) in &fields {
+        set_str(py, &d, k, v)?;
+    }
+    let one = new_int(py, 1)?;
+    let zero = new_int(py, 0)?;
+    set(py, &d, "wsgi.version", &new_tuple(py, vec![one, zero])?)?;
+    set_str(py, &d, "wsgi.url_scheme", b"http")?;
+    set(py, &d, "wsgi.multiprocess", &boolean(py, false))?;
+    set(py, &d, "wsgi.run_once", &boolean(py, false))?;
+    Ok(d)
+}

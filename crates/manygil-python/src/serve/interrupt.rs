@@ -1,0 +1,109 @@
+//! Interrupting the Python thread that runs a request, from a thread of the HTTP front.
+//!
+//! Each thread that serves requests (in any interpreter) has one [`ServeThread`]. The
+//! front's cancel hook of a request calls [`interrupt`] for the thread working on it, which
+//! raises `KeyboardInterrupt` in that thread if it still works on that request.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::ffi::*;
+
+/// One Python thread that serves requests.
+pub(crate) struct ServeThread {
+    /// The interpreter the thread runs in; only passed to CPython under `alive` while it
+    /// is `true` (the thread is still inside the serve loop, so the interpreter exists).
+    interp: InterpPtr,
+    /// `PyThread_get_thread_ident` of the thread; fixed.
+    thread_ident: u64,
+    /// `true` from registration until the thread leaves the serve loop. Held by an
+    /// interrupter for as long as its temporary thread state exists; set to `false` by the
+    /// thread itself with its GIL released (so the two never wait on each other).
+    alive: Mutex<bool>,
+    /// Id of the request the thread works on, 0 between requests. Written only by the
+    /// thread with its interpreter attached, so an interrupter holding that interpreter's
+    /// GIL reads a stable value.
+    pub(crate) current: AtomicU64,
+}
+
+/// `*mut PyInterpreterState` shared between threads: only handed to CPython while the
+/// interpreter is known alive (see [`ServeThread::alive`]).
+struct InterpPtr(*mut PyInterpreterState);
+// SAFETY: never dereferenced by Rust; passed to CPython only under `alive` (see above).
+unsafe impl Send for InterpPtr {}
+// SAFETY: as above.
+unsafe impl Sync for InterpPtr {}
+
+thread_local! {
+    /// This OS thread's registration, while it is inside a serve loop.
+    static CURRENT: RefCell<Option<Arc<ServeThread>>> = const { RefCell::new(None) };
+}
+
+/// The calling thread's registration, made on first use.
+pub(crate) fn this_thread(_py: Attached<'_>) -> Arc<ServeThread> {
+    CURRENT.with(|c| {
+        c.borrow_mut()
+            .get_or_insert_with(|| {
+                Arc::new(ServeThread {
+                    // SAFETY: attached (py): the current interpreter is valid.
+                    interp: InterpPtr(unsafe { PyInterpreterState_Get() }),
+                    // SAFETY: always callable.
+                    thread_ident: unsafe { PyThread_get_thread_ident() } as u64,
+                    alive: Mutex::new(true),
+                    current: AtomicU64::new(0),
+                })
+            })
+            .clone()
+    })
+}
+
+/// The calling thread leaves the serve loop: interrupters no longer touch it.
+pub(crate) fn leave(py: Attached<'_>) {
+    let Some(t) = CURRENT.with(|c| c.borrow_mut().take()) else {
+        return;
+    };
+    t.current.store(0, Ordering::Release);
+    // The GIL is released while waiting for `alive`: an interrupter may hold it while it
+    // waits for this interpreter's GIL.
+    tstate::detached(py, || *t.alive.lock() = false);
+}
+
+/// Raise `KeyboardInterrupt` in `thread` if it still works on request `rid`.
+///
+/// Waits for the thread's interpreter GIL (at most a switch interval while Python code
+/// runs there). Must be called on a thread with no thread state attached (the front's
+/// blocking pool).
+pub(crate) fn interrupt(thread: &ServeThread, rid: u64) {
+    let alive = thread.alive.lock();
+    if !*alive || thread.current.load(Ordering::Acquire) != rid {
+        return;
+    }
+    // SAFETY: the interpreter is alive: `alive` is true and we hold it, so the thread is
+    // still in the serve loop and cannot end it. This thread has no thread state attached
+    // (the caller's duty), so attaching a fresh one of the target interpreter, made here,
+    // is allowed; it is cleared and deleted before `alive` is released.
+    unsafe {
+        let ts = PyThreadState_New(thread.interp.0);
+        if ts.is_null() {
+            return;
+        }
+        PyEval_RestoreThread(ts);
+        // Holding the target's GIL: `current` cannot change under us.
+        if thread.current.load(Ordering::Acquire) == rid {
+            PyThreadState_SetAsyncExc(thread.thread_ident as _, PyExc_KeyboardInterrupt);
+        }
+        PyThreadState_Clear(ts);
+        PyThreadState_DeleteCurrent();
+    }
+    drop(alive);
+}
+
+/// Cancel an interrupt scheduled for the calling thread that has not fired yet.
+pub(crate) fn clear_pending(_py: Attached<'_>) {
+    // SAFETY: attached (py); a NULL exception cancels a pending asynchronous exception of
+    // the given thread, here the calling one.
+    unsafe { PyThreadState_SetAsyncExc(PyThread_get_thread_ident() as _, std::ptr::null_mut()) };
+}

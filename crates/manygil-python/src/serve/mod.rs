@@ -1,0 +1,18 @@
+//! `manygil serve`'s glue: the servers of this process (HTTP front in `manygil-serve`),
+//! and the requests that Python threads in worker interpreters are answering.
+//!
+//! The WSGI protocol itself lives in `manygil/_serve_worker.py`, running in each worker
+//! interpreter; it calls the functions here (registered on `manygil._native` as
+//! `serve_*`) to take a request with its environ, read its body, send the answer and mark
+//! it done. Neither a server nor a request holds a Python object: both are plain Rust data,
+//! reached by integer ids from any interpreter.
+//!
+//! - `entries`: the module functions.
+//! - `environ`: the CGI part of the PEP 3333 environ.
+//! - `interrupt`: interrupting the thread that runs a request past its deadline.
+
+mod entries;
+mod environ;
+mod interrupt;
+
+pub(crate) use entries::add_functions;

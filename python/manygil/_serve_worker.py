@@ -1,0 +1,354 @@
+"""The WSGI side of ``manygil serve``, running inside each worker interpreter.
+
+:func:`load` imports the application once per interpreter; :func:`run` then serves
+requests taken from the server's queue (natively, with the GIL released) until the
+server closes or the worker has served its quota. The main interpreter never imports
+this module's application.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import traceback
+
+from . import _native
+
+_app = None
+_spec = ""
+
+
+def _refused_in_subinterpreter(exc: BaseException) -> str | None:
+    """The message of an extension module refusing own-GIL interpreters, if that is
+    what ``exc`` (or an exception it chains from) says."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        msg = str(exc)
+        if "subinterpreter" in msg or "sub-interpreter" in msg:
+            return msg
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def load(spec: str) -> str | None:
+    """Import the application ``MODULE:ATTR`` (ATTR defaults to ``application``).
+
+    Returns None on success, or one line naming the cause of the failure.
+    """
+    global _app, _spec
+    module_name, _, attr = spec.partition(":")
+    attr = attr or "application"
+    if not module_name:
+        return f"{spec!r} is not MODULE:APP (e.g. myproject.wsgi:application)"
+    try:
+        module = importlib.import_module(module_name)
+    except BaseException as e:
+        refused = _refused_in_subinterpreter(e)
+        if refused:
+            return (
+                f"cannot import {module_name!r} in an own-GIL interpreter: {refused} "
+                "(an extension module it needs does not support sub-interpreters)"
+            )
+        if (
+            isinstance(e, ModuleNotFoundError)
+            and e.name
+            and (module_name == e.name or module_name.startswith(e.name + "."))
+        ):
+            return f"cannot import {module_name!r}: no module named {e.name!r} (check sys.path and the current directory)"
+        traceback.print_exc(file=sys.stderr)
+        return f"importing {module_name!r} failed: {type(e).__name__}: {e}"
+    obj = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            return f"module {module_name!r} has no attribute {attr!r}"
+    if not callable(obj):
+        return f"{module_name}:{attr} is not callable (it is a {type(obj).__name__}); expected a WSGI application"
+    _app = obj
+    _spec = spec
+    return None
+
+
+class _Quota:
+    """Requests this interpreter may still take (shared by its serving threads)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.served = 0
+        self.lock = threading.Lock()
+
+    def count(self) -> None:
+        with self.lock:
+            self.served += 1
+
+    @property
+    def exhausted(self) -> bool:
+        return bool(self.limit) and self.served >= self.limit
+
+
+def run(server_id: int, threads: int, max_requests: int) -> str:
+    """Serve requests with ``threads`` threads until the server closes (returns
+    ``"closed"``) or ``max_requests`` requests were taken (returns ``"recycle"``)."""
+    if _app is None:
+        raise RuntimeError("manygil serve: run() before load()")
+    quota = _Quota(max_requests)
+    multithread = threads > 1
+    # With a quota and several threads, waiting threads poll so that all of them notice
+    # when another one took the last request.
+    poll = 0.2 if (max_requests and multithread) else None
+    if threads <= 1:
+        _serve(server_id, quota, multithread, poll)
+    else:
+        ts = [
+            threading.Thread(
+                target=_serve,
+                args=(server_id, quota, multithread, poll),
+                name=f"manygil-serve-{i}",
+            )
+            for i in range(threads)
+        ]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    return "recycle" if quota.exhausted else "closed"
+
+
+def _serve(server_id: int, quota: _Quota, multithread: bool, poll) -> None:
+    app = _app
+    try:
+        while not quota.exhausted:
+            try:
+                got = _native.serve_next(server_id, poll)
+                if got is None:
+                    return
+                if got is False:
+                    continue
+                rid, environ = got
+                try:
+                    # A request taken is always served, even if another thread took the
+                    # last one of the quota meanwhile (at most threads - 1 over).
+                    quota.count()
+                    _handle(app, rid, environ, multithread)
+                finally:
+                    _native.serve_done(rid)
+            except KeyboardInterrupt:
+                # Only manygil interrupts worker threads (timeouts, shutdown); the
+                # request was already answered by the front.
+                continue
+    finally:
+        _native.serve_thread_exit()
+
+
+class _Input:
+    """``wsgi.input``: the request body, streamed from the connection."""
+
+    __slots__ = ("_rid",)
+
+    def __init__(self, rid: int):
+        self._rid = rid
+
+    def read(self, size: int | None = -1) -> bytes:
+        return _native.serve_read(self._rid, -1 if size is None else size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return _native.serve_readline(self._rid, -1 if size is None else size)
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        lines, total = [], 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                return lines
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: iterate a file-like object in blocks; ``close()`` closes it."""
+
+    def __init__(self, filelike, blksize: int = 65536):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+_ERROR_BODY = b"Internal Server Error\n"
+
+
+def _log_error(environ, what: str) -> None:
+    line = f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+    if environ.get("QUERY_STRING"):
+        line += "?" + environ["QUERY_STRING"]
+    print(f"manygil serve: {what} in {line} ({_spec}):", file=sys.stderr)
+    traceback.print_exc(file=sys.stderr)
+    sys.stderr.flush()
+
+
+def _handle(app, rid: int, environ: dict, multithread: bool) -> None:
+    """Run the application for one request and send its answer (PEP 3333)."""
+    environ["wsgi.input"] = _Input(rid)
+    environ["wsgi.errors"] = sys.stderr
+    environ["wsgi.multithread"] = multithread
+    environ["wsgi.file_wrapper"] = FileWrapper
+    head = None  # [status, headers] from start_response
+    streaming = False  # head sent, body chunks follow
+
+    def start_response(status, headers, exc_info=None):
+        nonlocal head
+        if exc_info is not None:
+            try:
+                if streaming:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif head is not None:
+            raise AssertionError("start_response() called again without exc_info")
+        if type(status) is not str:
+            raise TypeError(f"status must be a str, not {type(status).__name__}")
+        if type(headers) is not list:
+            raise TypeError(f"response headers must be a list, not {type(headers).__name__}")
+        head = [status, headers]
+        return write
+
+    def begin_stream() -> None:
+        nonlocal streaming
+        if head is None:
+            raise AssertionError("the application sent body data before calling start_response()")
+        streaming = True
+        if not _native.serve_start_stream(rid, head[0], head[1]):
+            raise _ClientGone
+
+    def write(data) -> None:
+        if type(data) is not bytes:
+            data = _as_bytes(data)
+        if not streaming:
+            begin_stream()
+        if data and not _native.serve_write(rid, data):
+            raise _ClientGone
+
+    try:
+        result = app(environ, start_response)
+        try:
+            if not streaming and type(result) is list and len(result) <= 1:
+                # The common case: the whole body at once, sent with a Content-Length.
+                body = _as_bytes(result[0]) if result else b""
+                if head is None:
+                    raise AssertionError(
+                        "the application returned without calling start_response()"
+                    )
+                _native.serve_respond(rid, head[0], head[1], body)
+                return
+            it = iter(result)
+            first = b""
+            if not streaming:
+                # Hold the head until the first non-empty chunk (PEP 3333), and answer in
+                # one piece if that is the only one.
+                for chunk in it:
+                    first = _as_bytes(chunk)
+                    if first:
+                        break
+                else:
+                    if head is None:
+                        raise AssertionError(
+                            "the application returned without calling start_response()"
+                        )
+                    _native.serve_respond(rid, head[0], head[1], first)
+                    return
+                second = b""
+                for chunk in it:
+                    second = _as_bytes(chunk)
+                    if second:
+                        break
+                else:
+                    _native.serve_respond(rid, head[0], head[1], first)
+                    return
+                begin_stream()
+                for data in (first, second):
+                    if not _native.serve_write(rid, data):
+                        raise _ClientGone
+            for chunk in it:
+                data = _as_bytes(chunk)
+                if data and not _native.serve_write(rid, data):
+                    raise _ClientGone
+            if not streaming:
+                begin_stream()
+            _native.serve_finish(rid)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+    except _ClientGone:
+        return
+    except KeyboardInterrupt:
+        cancelled, _ = _native.serve_status(rid)
+        if cancelled is None:
+            raise
+        if cancelled == "timeout":
+            print(
+                f"manygil serve: {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')} "
+                "ran past --timeout: answered 504, handler interrupted",
+                file=sys.stderr,
+            )
+        return
+    except BaseException:
+        cancelled, body_error = _native.serve_status(rid)
+        if body_error == "too_large" and not streaming:
+            _native.serve_respond(
+                rid,
+                "413 Content Too Large",
+                [("Content-Type", "text/plain")],
+                b"Request body too large\n",
+            )
+            return
+        if cancelled in ("client_gone", "timeout", "shutdown") or body_error in (
+            "broken",
+            "cancelled",
+        ):
+            return
+        _log_error(environ, "unhandled exception")
+        if streaming:
+            _native.serve_abort(rid)
+        else:
+            _native.serve_respond(
+                rid,
+                "500 Internal Server Error",
+                [("Content-Type", "text/plain; charset=utf-8")],
+                _ERROR_BODY,
+            )
+
+
+class _ClientGone(Exception):
+    """The client can no longer receive the response."""
+
+
+def _as_bytes(chunk) -> bytes:
+    if type(chunk) is bytes:
+        return chunk
+    if isinstance(chunk, (bytes, bytearray, memoryview)):
+        return bytes(chunk)
+    raise TypeError(f"the application must yield bytes, not {type(chunk).__name__}")

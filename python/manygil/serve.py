@@ -1,0 +1,351 @@
+"""``manygil serve``: a WSGI server whose requests run in own-GIL interpreters.
+
+An HTTP front in Rust (hyper on tokio I/O threads) parses requests and hands each one
+straight to a worker: one own-GIL interpreter per worker, each with ``threads`` request
+threads, each interpreter importing the application once. The main interpreter only
+supervises: it never imports the application.
+
+Command line::
+
+    python -m manygil serve MODULE:APP [--workers N] [--threads T] [--bind HOST:PORT]
+        [--uds PATH] [--timeout S] [--graceful-timeout S] [--max-body BYTES]
+        [--max-requests-per-worker N] [--access-log]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+
+from . import _native, _serve_worker
+from .interpreters import Interpreter, create
+
+__all__ = ["serve", "StartupError", "main"]
+
+DEFAULT_BIND = "127.0.0.1:8000"
+
+
+class StartupError(RuntimeError):
+    """The server could not start (bad option, address in use, application that does
+    not import in an own-GIL interpreter, ...). The message is one line naming the cause."""
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _check_positive(name: str, value, *, allow_zero: bool = False, kind=int):
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise StartupError(
+            f"{name} must be {'a number' if kind is float else 'an integer'}, got {value!r}"
+        )
+    if value < 0 or (value == 0 and not allow_zero):
+        raise StartupError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return value
+
+
+def _load_in(spec: str) -> tuple[Interpreter | None, str | None]:
+    """A new interpreter with the application loaded, or the reason it failed."""
+    try:
+        interp = create()
+    except Exception as e:  # noqa: BLE001 - reported as one line
+        return None, f"cannot create an interpreter: {e}"
+    try:
+        error = interp.call(_serve_worker.load, spec)
+    except Exception as e:  # noqa: BLE001
+        error = f"loading {spec!r} failed: {e}"
+    if error:
+        interp.close()
+        return None, error
+    return interp, None
+
+
+class _Server:
+    """One running ``manygil serve``: the native server, the worker interpreters and the
+    threads of the main interpreter that supervise them."""
+
+    def __init__(
+        self, app: str, workers: int, threads: int, max_requests: int, server_id: int, addrs
+    ):
+        self.app = app
+        self.workers = workers
+        self.threads = threads
+        self.max_requests = max_requests
+        self.id = server_id
+        self.addrs = addrs
+        self.stopping = threading.Event()
+        self.slots: list[threading.Thread] = []
+        self.errors: list[str] = []
+        self.recycled = 0
+
+    def run_slot(self, interp: Interpreter) -> None:
+        """Serve with ``interp``; replace it each time it has served its quota."""
+        while True:
+            try:
+                outcome = interp.call(_serve_worker.run, self.id, self.threads, self.max_requests)
+            except Exception as e:  # noqa: BLE001
+                print(f"manygil serve: a worker failed: {e}", file=sys.stderr)
+                outcome = "failed"
+            if outcome == "closed" or self.stopping.is_set():
+                interp.close()
+                return
+            # Recycle: the other workers keep taking requests meanwhile (queued ones wait).
+            new, error = _load_in(self.app)
+            interp.close()
+            if new is None:
+                print(f"manygil serve: cannot replace a worker: {error}", file=sys.stderr)
+                return
+            self.recycled += 1
+            interp = new
+
+
+def serve(
+    app: str,
+    *,
+    workers: int | None = None,
+    threads: int = 1,
+    bind: str | list[str] | None = None,
+    uds: str | None = None,
+    timeout: float = 30.0,
+    graceful_timeout: float = 30.0,
+    max_body: int = 100 * 1024 * 1024,
+    max_requests_per_worker: int = 0,
+    access_log: bool = False,
+    io_threads: int | None = None,
+    max_header_bytes: int = 64 * 1024,
+    max_headers: int = 100,
+    header_timeout: float = 30.0,
+    ready=None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Serve the WSGI application ``app`` (``"MODULE:ATTR"``) until stopped.
+
+    Blocks until SIGTERM/SIGINT (when called from the main thread) or until ``stop`` is
+    set; then stops accepting, lets in-flight requests finish within
+    ``graceful_timeout`` seconds, interrupts what is left and returns.
+
+    ``ready`` is called with the list of bound addresses (``http://host:port`` or
+    ``unix:path``) once every worker has loaded the application and the server accepts.
+
+    Raises StartupError (a RuntimeError), before serving anything, if an option is invalid,
+    an address cannot be bound, or the application cannot be loaded in a worker
+    interpreter (module not found, attribute missing, not callable, an extension module
+    that refuses own-GIL interpreters).
+    """
+    if not isinstance(app, str) or ":" not in app and not app:
+        raise StartupError(f"application must be 'MODULE:APP', got {app!r}")
+    workers = _usable_cpus() if workers is None else _check_positive("workers", workers)
+    threads = _check_positive("threads", threads)
+    _check_positive("timeout", timeout, allow_zero=True, kind=float)
+    _check_positive("graceful_timeout", graceful_timeout, allow_zero=True, kind=float)
+    _check_positive("max_body", max_body, allow_zero=True)
+    _check_positive("max_requests_per_worker", max_requests_per_worker, allow_zero=True)
+    if io_threads is None:
+        io_threads = 1 if workers * threads <= 4 else 2
+    listen = []
+    binds = [bind] if isinstance(bind, str) else list(bind or [])
+    if not binds and not uds:
+        binds = [DEFAULT_BIND]
+    for b in binds:
+        if b.startswith("unix:"):
+            listen.append(b)
+            continue
+        host, sep, port = b.rpartition(":")
+        if not sep or not port.isdigit() or int(port) > 65535:
+            raise StartupError(f"--bind {b!r}: expected HOST:PORT, e.g. 127.0.0.1:8000")
+        listen.append(f"{host or '0.0.0.0'}:{port}")
+    if uds:
+        listen.append(f"unix:{uds}")
+    try:
+        server_id, addrs = _native.serve_bind(
+            listen,
+            io_threads,
+            max_header_bytes,
+            max_headers,
+            max_body,
+            header_timeout,
+            header_timeout,
+            timeout or None,
+            access_log,
+        )
+    except (OSError, ValueError) as e:
+        raise StartupError(str(e)) from None
+    try:
+        _run(
+            app,
+            workers,
+            threads,
+            max_requests_per_worker,
+            graceful_timeout,
+            server_id,
+            addrs,
+            ready,
+            stop,
+        )
+    finally:
+        _native.serve_close(server_id)
+
+
+def _run(
+    app, workers, threads, max_requests, graceful_timeout, server_id, addrs, ready, stop
+) -> None:
+    server = _Server(app, workers, threads, max_requests, server_id, addrs)
+    # Load the application in every worker (in parallel) before accepting anything.
+    loaded: list = [None] * workers
+
+    def load(i: int) -> None:
+        loaded[i] = _load_in(app)
+
+    loaders = [threading.Thread(target=load, args=(i,)) for i in range(workers)]
+    for t in loaders:
+        t.start()
+    for t in loaders:
+        t.join()
+    errors = [err for interp, err in loaded if err]
+    if errors:
+        for interp, _ in loaded:
+            if interp is not None:
+                interp.close()
+        _native.serve_shutdown(server_id, 0)
+        raise StartupError(errors[0])
+    for interp, _ in loaded:
+        t = threading.Thread(target=server.run_slot, args=(interp,), name="manygil-serve-slot")
+        t.start()
+        server.slots.append(t)
+    _native.serve_start(server_id)
+    stop = stop or threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        if ready is not None:
+            ready(list(addrs))
+        # Also wake up if every worker has gone (e.g. none could be replaced).
+        while not stop.wait(1.0):
+            if not any(t.is_alive() for t in server.slots):
+                print("manygil serve: no worker left; stopping", file=sys.stderr)
+                break
+    finally:
+        server.stopping.set()
+        graceful, cancelled = _native.serve_shutdown(server_id, graceful_timeout)
+        if cancelled:
+            print(
+                f"manygil serve: {cancelled} request(s) still running after --graceful-timeout "
+                f"{graceful_timeout:g}s were interrupted",
+                file=sys.stderr,
+            )
+        # Interrupted handlers get a bounded time to unwind.
+        deadline = time.monotonic() + 10.0
+        for t in server.slots:
+            t.join(max(0.0, deadline - time.monotonic()))
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        stuck = sum(t.is_alive() for t in server.slots)
+        if stuck:
+            print(
+                f"manygil serve: {stuck} worker(s) did not stop (a handler blocked in C?); exiting anyway",
+                file=sys.stderr,
+            )
+            sys.stderr.flush()
+            sys.stdout.flush()
+            os._exit(0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m manygil serve",
+        description="Serve a WSGI application with its requests running in own-GIL interpreters.",
+    )
+    p.add_argument(
+        "app", metavar="MODULE:APP", help="the WSGI application, e.g. myproject.wsgi:application"
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="worker interpreters (default: usable CPUs)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=1, help="request threads per interpreter (default 1)"
+    )
+    p.add_argument(
+        "--bind",
+        action="append",
+        default=None,
+        metavar="HOST:PORT",
+        help=f"TCP address (default {DEFAULT_BIND}; port 0 picks a free one); repeatable",
+    )
+    p.add_argument(
+        "--uds", default=None, metavar="PATH", help="also (or only) listen on this Unix socket"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="per-request deadline: 504 and the handler is interrupted (0: none; default 30)",
+    )
+    p.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="on SIGTERM/SIGINT, time in-flight requests get to finish (default 30)",
+    )
+    p.add_argument(
+        "--max-body",
+        type=int,
+        default=100 * 1024 * 1024,
+        metavar="BYTES",
+        help="largest request body; larger gets 413 (default 100 MiB)",
+    )
+    p.add_argument(
+        "--max-requests-per-worker",
+        type=int,
+        default=0,
+        metavar="N",
+        help="replace a worker interpreter after N requests (0: never)",
+    )
+    p.add_argument("--access-log", action="store_true", help="one line per request on stderr")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m manygil serve``: returns the exit status."""
+    args = _parser().parse_args(argv)
+
+    def ready(addrs) -> None:
+        workers = args.workers or _usable_cpus()
+        print(
+            f"manygil serve: {args.app} listening on {', '.join(addrs)} "
+            f"({workers} worker interpreter(s) x {args.threads} thread(s))",
+            flush=True,
+        )
+
+    try:
+        serve(
+            args.app,
+            workers=args.workers,
+            threads=args.threads,
+            bind=args.bind,
+            uds=args.uds,
+            timeout=args.timeout,
+            graceful_timeout=args.graceful_timeout,
+            max_body=args.max_body,
+            max_requests_per_worker=args.max_requests_per_worker,
+            access_log=args.access_log,
+            ready=ready,
+        )
+    except StartupError as e:
+        print(f"manygil serve: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""WSGI applications that tests/test_serve.py serves through ``manygil serve``.
+
+Imported only inside worker interpreters (importing it in the main interpreter raises).
+"""
+
+from __future__ import annotations
+
+import _interpreters
+import io
+import json
+import os
+import threading
+import time
+import warnings
+import wsgiref.validate
+
+if _interpreters.get_current()[0] == 0:
+    raise RuntimeError("serve_apps was imported in the main interpreter")
+
+# Any PEP 3333 complaint from the validator fails the request.
+warnings.simplefilter("error", wsgiref.validate.WSGIWarning)
+
+_state = {"closed": 0, "requests": 0, "spinning": 0}
+_barrier = threading.Barrier(2)
+_CGI_KEYS = (
+    "REQUEST_METHOD SCRIPT_NAME PATH_INFO QUERY_STRING CONTENT_TYPE CONTENT_LENGTH "
+    "SERVER_NAME SERVER_PORT SERVER_PROTOCOL REMOTE_ADDR REMOTE_PORT"
+).split()
+
+
+class _Closing:
+    """An iterable that records its close()."""
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+
+    def __iter__(self):
+        return iter(self.chunks)
+
+    def close(self):
+        _state["closed"] += 1
+
+
+def _text(start_response, text: str, status: str = "200 OK"):
+    body = text.encode()
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _wait_for(path: str) -> None:
+    while not os.path.exists(path):
+        time.sleep(0.005)
+
+
+def raw_app(environ, start_response):
+    _state["requests"] += 1
+    path = environ["PATH_INFO"]
+    if path == "/hello":
+        return _text(start_response, "hello")
+    if path == "/environ":
+        env = {k: environ.get(k) for k in _CGI_KEYS}
+        env.update({k: v for k, v in environ.items() if k.startswith("HTTP_")})
+        env["wsgi"] = {
+            "version": list(environ["wsgi.version"]),
+            "url_scheme": environ["wsgi.url_scheme"],
+            "multithread": environ["wsgi.multithread"],
+            "multiprocess": environ["wsgi.multiprocess"],
+            "run_once": environ["wsgi.run_once"],
+            "has_file_wrapper": "wsgi.file_wrapper" in environ,
+        }
+        return _text(start_response, json.dumps(env))
+    if path == "/echo":
+        n = int(environ.get("CONTENT_LENGTH") or 0)
+        data = environ["wsgi.input"].read(n) if n else b""
+        # Chunked bodies (no CONTENT_LENGTH): read in pieces until the end.
+        while not n:
+            piece = environ["wsgi.input"].read(7)
+            if not piece:
+                break
+            data += piece
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return [data]
+    if path == "/lines":
+        inp = environ["wsgi.input"]
+        first = inp.readline()
+        rest = list(inp)
+        return _text(start_response, json.dumps([first.decode()] + [x.decode() for x in rest]))
+    if path == "/stream":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return _Closing([f"chunk{i};".encode() for i in range(50)])
+    if path == "/closed":
+        return _text(start_response, str(_state["closed"]))
+    if path == "/count":
+        return _text(start_response, str(_state["requests"]))
+    if path == "/write":
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"written;")
+        return [b"returned"]
+    if path == "/file":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](io.BytesIO(b"x" * 100_000), 4096)
+    if path == "/error":
+        raise ValueError("boom from the test app")
+    if path == "/exc-info":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise KeyError("handled")
+        except KeyError:
+            import sys
+
+            start_response("418 I'm a teapot", [("Content-Type", "text/plain")], sys.exc_info())
+        return [b"teapot"]
+    if path == "/fail-mid-body":
+
+        def gen():
+            yield b"first"
+            yield b"second"
+            raise RuntimeError("failed mid-body")
+
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return gen()
+    if path == "/spin":
+        _state["spinning"] += 1
+        try:
+            while True:
+                pass
+        finally:
+            _state["spinning"] -= 1
+    if path == "/spinning":
+        return _text(start_response, str(_state["spinning"]))
+    if path == "/block":
+        # Wait (politely) for the test to release us; tell it we started.
+        q = dict(p.split("=", 1) for p in environ["QUERY_STRING"].split("&"))
+        open(q["started"], "w").close()
+        _wait_for(q["release"])
+        return _text(start_response, "released")
+    if path == "/barrier":
+        # Passes only if two requests run at the same time in this interpreter.
+        _barrier.wait(timeout=30)
+        return _text(start_response, "met")
+    if path == "/whoami":
+        return _text(start_response, f"{_interpreters.get_current()[0]} {os.getpid()}")
+    return _text(start_response, "not found", "404 Not Found")
+
+
+app = wsgiref.validate.validator(raw_app)
+
+not_callable = 42

@@ -1,0 +1,396 @@
+"""``python -m manygil serve`` end to end: a real server process, real HTTP clients on
+127.0.0.1, the test apps of serve_apps.py wrapped in ``wsgiref.validate.validator``."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Served:
+    """A ``manygil serve`` process, its address, and its stderr once stopped."""
+
+    def __init__(self, *args: str, app: str = "serve_apps:app"):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "manygil", "serve", app, "--bind", "127.0.0.1:0", *args],
+            cwd=HERE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            raise AssertionError(f"server did not start: {line}{out}{err}")
+        url = line.split("listening on ")[1].split()[0].rstrip(",")
+        self.host, port = url.removeprefix("http://").rsplit(":", 1)
+        self.port = int(port)
+        self.err = ""
+
+    def conn(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=60)
+
+    def request(self, method: str, path: str, body=None, headers=None) -> tuple[int, dict, bytes]:
+        c = self.conn()
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        status, _, body = self.request("GET", path)
+        return status, body
+
+    def stop(self, sig=signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            _, self.err = self.proc.communicate(timeout=60)
+        finally:
+            self.proc.kill()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def served():
+    servers = []
+
+    def start(*args, **kw):
+        s = Served(*args, **kw)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        assert s.stop() == 0, s.err
+
+
+def test_serves_a_validated_app_with_keep_alive(served):
+    s = served("--workers", "2")
+    c = s.conn()
+    for _ in range(5):
+        c.request("GET", "/hello")
+        r = c.getresponse()
+        assert (r.status, r.read()) == (200, b"hello")
+        assert r.getheader("Content-Type") == "text/plain"
+    c.close()
+
+
+def test_environ_is_complete_and_honest(served):
+    s = served("--workers", "1", "--threads", "2")
+    status, _, body = s.request(
+        "GET", "/environ?a=1&b=%20", headers={"X-Custom": "v", "Cookie": "a=1"}
+    )
+    assert status == 200
+    env = json.loads(body)
+    assert env["REQUEST_METHOD"] == "GET"
+    assert env["SCRIPT_NAME"] == ""
+    assert env["PATH_INFO"] == "/environ"
+    assert env["QUERY_STRING"] == "a=1&b=%20"
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert env["SERVER_NAME"] == "127.0.0.1" and env["SERVER_PORT"] == str(s.port)
+    assert env["REMOTE_ADDR"] == "127.0.0.1" and int(env["REMOTE_PORT"]) > 0
+    assert env["HTTP_X_CUSTOM"] == "v" and env["HTTP_COOKIE"] == "a=1"
+    assert env["HTTP_HOST"] == f"{s.host}:{s.port}"
+    assert env["wsgi"] == {
+        "version": [1, 0],
+        "url_scheme": "http",
+        "multithread": True,
+        "multiprocess": False,
+        "run_once": False,
+        "has_file_wrapper": True,
+    }
+
+
+def test_path_info_is_decoded_as_latin_1(served):
+    s = served("--workers", "1")
+    status, _, body = s.request("GET", "/a%20b/%E2%82%AC")
+    assert status == 404  # routed by the decoded path
+    status, _, body = s.request("GET", "/environ/%E2%82%AC")
+    assert status == 404
+
+
+def test_request_bodies_content_length_and_chunked(served):
+    s = served("--workers", "1")
+    data = os.urandom(300_000)
+    assert s.request("POST", "/echo", body=data)[2] == data
+    c = s.conn()
+    c.request("POST", "/echo", body=iter([b"abc", b"", b"defgh", b"ij"]), encode_chunked=True)
+    r = c.getresponse()
+    assert (r.status, r.read()) == (200, b"abcdefghij")
+    c.close()
+
+
+def test_readline_and_iteration_over_wsgi_input(served):
+    s = served("--workers", "1")
+    status, _, body = s.request("POST", "/lines", body=b"one\ntwo\nthree")
+    assert status == 200
+    assert json.loads(body) == ["one\n", "two\n", "three"]
+
+
+def test_streamed_iterable_is_closed_and_write_callable_works(served):
+    s = served("--workers", "1")
+    status, headers, body = s.request("GET", "/stream")
+    assert status == 200
+    assert headers.get("transfer-encoding") == "chunked"
+    assert body == b"".join(f"chunk{i};".encode() for i in range(50))
+    assert s.get("/closed") == (200, b"1")
+    assert s.get("/write") == (200, b"written;returned")
+    status, body = s.get("/file")
+    assert (status, body) == (200, b"x" * 100_000)
+
+
+def test_errors_give_500_with_the_traceback_in_the_log(served):
+    s = served("--workers", "1")
+    status, _, body = s.request("GET", "/error")
+    assert (status, body) == (500, b"Internal Server Error\n")
+    assert s.get("/exc-info") == (418, b"teapot")
+    # A failure after the head was sent cuts the connection: never a complete response.
+    c = s.conn()
+    c.request("GET", "/fail-mid-body")
+    try:
+        r = c.getresponse()
+        with pytest.raises(http.client.IncompleteRead):
+            r.read()
+    except (http.client.RemoteDisconnected, ConnectionError):
+        pass
+    c.close()
+    # The worker keeps serving.
+    assert s.get("/hello") == (200, b"hello")
+    assert s.stop() == 0
+    assert "unhandled exception in GET /error (serve_apps:app)" in s.err
+    assert "ValueError: boom from the test app" in s.err
+    assert "RuntimeError: failed mid-body" in s.err
+
+
+def test_a_request_past_the_timeout_gets_504_and_is_interrupted(served):
+    s = served("--workers", "1", "--timeout", "0.5")
+    assert s.get("/spin")[0] == 504
+    # The only worker was interrupted: it answers again.
+    assert s.get("/hello") == (200, b"hello")
+    assert s.stop() == 0
+    assert "GET /spin ran past --timeout: answered 504, handler interrupted" in s.err
+
+
+def _raw(s: Served, data: bytes) -> bytes:
+    with socket.create_connection((s.host, s.port), timeout=60) as sock:
+        sock.sendall(data)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+def test_malformed_requests_get_400_and_never_reach_the_app(served):
+    s = served("--workers", "1", "--max-body", "100")
+    before = int(s.get("/count")[1])
+    for raw in (
+        b"NONSENSE\r\n\r\n",
+        b"GET /hello HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+    ):
+        assert _raw(s, raw).startswith(b"HTTP/1.1 400 "), raw
+    out = _raw(s, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 413 ")
+    big = b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+    assert _raw(s, big).startswith(b"HTTP/1.1 431 ")
+    # Only the /count requests reached the app.
+    assert int(s.get("/count")[1]) == before + 1
+
+
+def test_a_chunked_body_over_the_limit_gets_413(served):
+    s = served("--workers", "1", "--max-body", "10")
+    c = s.conn()
+    c.request("POST", "/echo", body=iter([b"0123456789", b"x"]), encode_chunked=True)
+    assert c.getresponse().status == 413
+    c.close()
+
+
+def test_threads_run_requests_concurrently_in_one_interpreter(served):
+    s = served("--workers", "1", "--threads", "2")
+    results = []
+    ts = [threading.Thread(target=lambda: results.append(s.get("/barrier"))) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert results == [(200, b"met")] * 2
+
+
+def test_workers_are_recycled_without_dropping_requests(served):
+    s = served("--workers", "1", "--max-requests-per-worker", "3")
+    ids = []
+    for _ in range(7):
+        status, body = s.get("/whoami")
+        assert status == 200
+        ids.append(int(body.split()[0]))
+    assert 0 not in ids
+    assert len(set(ids[:3])) == 1 and len(set(ids[3:6])) == 1
+    assert len(set(ids)) == 3
+
+
+def test_serves_on_a_unix_socket(served, tmp_path):
+    path = str(tmp_path / "s.sock")
+    s = served("--workers", "1", "--uds", path)
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(60)
+        sock.connect(path)
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"hello")
+    assert s.stop() == 0
+    assert not os.path.exists(path)
+
+
+def test_sigterm_finishes_in_flight_requests_then_exits_0(served, tmp_path):
+    s = served("--workers", "1")
+    started, release = tmp_path / "started", tmp_path / "release"
+    result = []
+    t = threading.Thread(
+        target=lambda: result.append(s.get(f"/block?started={started}&release={release}"))
+    )
+    t.start()
+    while not started.exists():
+        pass
+    s.proc.send_signal(signal.SIGTERM)
+    # New connections are refused once the listener is closed.
+    while True:
+        try:
+            socket.create_connection((s.host, s.port), timeout=60).close()
+        except ConnectionRefusedError:
+            break
+    release.touch()
+    t.join()
+    assert result == [(200, b"released")]
+    assert s.stop() == 0
+
+
+def test_sigint_interrupts_what_outlives_the_graceful_timeout(served):
+    # Two threads: one spins, the other tells us when the spinning has started.
+    s = served("--workers", "1", "--threads", "2", "--graceful-timeout", "0.2", "--timeout", "0")
+    result = []
+
+    def spin():
+        try:
+            result.append(s.get("/spin"))
+        except (http.client.HTTPException, ConnectionError) as e:
+            result.append(e)
+
+    t = threading.Thread(target=spin)
+    t.start()
+    while s.get("/spinning") != (200, b"1"):
+        pass
+    s.proc.send_signal(signal.SIGINT)
+    t.join()
+    assert s.stop() == 0
+    assert result and result[0][0] == 503
+    assert "interrupted" in s.err
+
+
+@pytest.mark.parametrize(
+    ("app", "message"),
+    [
+        (
+            "no_such_module_xyz:app",
+            "cannot import 'no_such_module_xyz': no module named 'no_such_module_xyz'",
+        ),
+        ("serve_apps:missing", "module 'serve_apps' has no attribute 'missing'"),
+        ("serve_apps:not_callable", "serve_apps:not_callable is not callable"),
+        ("serve_refused:app", "cannot import 'serve_refused' in an own-GIL interpreter"),
+    ],
+)
+def test_startup_failures_print_one_line_and_exit_1(app, message):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    r = subprocess.run(
+        [sys.executable, "-m", "manygil", "serve", app, "--bind", "127.0.0.1:0", "--workers", "2"],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 1
+    assert r.stdout == ""
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("manygil serve: ") and message in last, r.stderr
+
+
+def test_a_port_in_use_is_a_startup_failure(served):
+    s = served("--workers", "1")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "manygil",
+            "serve",
+            "serve_apps:app",
+            "--bind",
+            f"127.0.0.1:{s.port}",
+        ],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 1
+    assert (
+        r.stderr.strip()
+        == f"manygil serve: address 127.0.0.1:{s.port} is already in use (another server runs there; pick another --bind or stop it)"
+    )
+
+
+def test_serve_api_in_process(tmp_path):
+    import manygil.serve as ms
+
+    sys.path.insert(0, HERE)
+    try:
+        stop = threading.Event()
+        addrs = []
+        ready = threading.Event()
+
+        def on_ready(a):
+            addrs.extend(a)
+            ready.set()
+
+        t = threading.Thread(
+            target=ms.serve,
+            args=("serve_apps:app",),
+            kwargs=dict(workers=1, bind="127.0.0.1:0", ready=on_ready, stop=stop),
+        )
+        t.start()
+        ready.wait(120)
+        assert addrs and addrs[0].startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(addrs[0] + "/hello", timeout=60) as r:
+            assert r.read() == b"hello"
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(addrs[0] + "/nope", timeout=60)
+        assert e.value.code == 404
+        assert "serve_apps" not in sys.modules
+        stop.set()
+        t.join(120)
+        assert not t.is_alive()
+    finally:
+        sys.path.remove(HERE)
+    with pytest.raises(ms.StartupError, match="workers must be > 0"):
+        ms.serve("serve_apps:app", workers=0)
