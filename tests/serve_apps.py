@@ -134,6 +134,15 @@ def raw_app(environ, start_response):
         open(q["started"], "w").close()
         _wait_for(q["release"])
         return _text(start_response, "released")
+    if path == "/stubborn":
+        # Ignores interrupts until released: a handler that does not stop.
+        release = environ["QUERY_STRING"].split("=", 1)[1]
+        while not os.path.exists(release):
+            try:
+                time.sleep(0.005)
+            except KeyboardInterrupt:
+                pass
+        return _text(start_response, "finally")
     if path == "/barrier":
         # Passes only if two requests run at the same time in this interpreter.
         _barrier.wait(timeout=30)

@@ -276,7 +276,8 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(served, tmp_path):
     while True:
         try:
             socket.create_connection((s.host, s.port), timeout=60).close()
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):
+            # Refused, or reset: accepted by the kernel just before the listener closed.
             break
     release.touch()
     t.join()
@@ -394,3 +395,21 @@ def test_serve_api_in_process(tmp_path):
         sys.path.remove(HERE)
     with pytest.raises(ms.StartupError, match="workers must be > 0"):
         ms.serve("serve_apps:app", workers=0)
+
+
+def test_a_worker_that_does_not_stop_is_replaced(served, tmp_path):
+    s = served("--workers", "1", "--timeout", "0.3")
+    release = tmp_path / "release"
+    assert s.get(f"/stubborn?release={release}")[0] == 504
+    # The only worker ignores its interrupt: the next request is served by a replacement.
+    assert s.get("/hello") == (200, b"hello")
+    release.touch()
+    assert s.stop() == 0
+    assert "did not stop 2s after its request was interrupted; started interpreter" in s.err
+
+
+def test_access_log(served):
+    s = served("--workers", "1", "--access-log")
+    assert s.get("/hello?x=1") == (200, b"hello")
+    assert s.stop() == 0
+    assert '"GET /hello?x=1 HTTP/1.1" 200 5 ' in s.err

@@ -27,6 +27,9 @@ from .interpreters import Interpreter, create
 __all__ = ["serve", "StartupError", "main"]
 
 DEFAULT_BIND = "127.0.0.1:8000"
+# Seconds a worker thread may stay busy after its request was interrupted (past --timeout
+# or the graceful period) before the worker is replaced.
+STUCK_AFTER = 2.0
 
 
 class StartupError(RuntimeError):
@@ -84,6 +87,30 @@ class _Server:
         self.slots: list[threading.Thread] = []
         self.errors: list[str] = []
         self.recycled = 0
+        self.retired: set[int] = set()
+
+    def replace_stuck(self) -> None:
+        """Start a new worker for each one still busy STUCK_AFTER seconds after its
+        request was interrupted; the stuck one takes no further request and ends when
+        its handler finally returns."""
+        for interp_id in _native.serve_stuck(STUCK_AFTER):
+            if interp_id in self.retired:
+                continue
+            self.retired.add(interp_id)
+            _native.serve_retire(interp_id)
+            new, error = _load_in(self.app)
+            if new is None:
+                print(f"manygil serve: cannot replace a stuck worker: {error}", file=sys.stderr)
+                continue
+            print(
+                f"manygil serve: worker interpreter {interp_id} did not stop {STUCK_AFTER:g}s "
+                f"after its request was interrupted; started interpreter {new.id} to replace it",
+                file=sys.stderr,
+                flush=True,
+            )
+            t = threading.Thread(target=self.run_slot, args=(new,), name="manygil-serve-slot")
+            t.start()
+            self.slots.append(t)
 
     def run_slot(self, interp: Interpreter) -> None:
         """Serve with ``interp``; replace it each time it has served its quota."""
@@ -93,7 +120,7 @@ class _Server:
             except Exception as e:  # noqa: BLE001
                 print(f"manygil serve: a worker failed: {e}", file=sys.stderr)
                 outcome = "failed"
-            if outcome == "closed" or self.stopping.is_set():
+            if outcome == "closed" or self.stopping.is_set() or interp.id in self.retired:
                 interp.close()
                 return
             # Recycle: the other workers keep taking requests meanwhile (queued ones wait).
@@ -228,8 +255,10 @@ def _run(
     try:
         if ready is not None:
             ready(list(addrs))
-        # Also wake up if every worker has gone (e.g. none could be replaced).
+        # Every second: replace workers stuck in an interrupted request; stop if every
+        # worker has gone (e.g. none could be replaced).
         while not stop.wait(1.0):
+            server.replace_stuck()
             if not any(t.is_alive() for t in server.slots):
                 print("manygil serve: no worker left; stopping", file=sys.stderr)
                 break

@@ -9,6 +9,8 @@ from manygil.bench import backends, plot, report, runner, table
 from manygil.bench.progress import Progress
 
 SCENARIOS = ("web", "image", "download", "micro")
+# Run only when named: needs the peer servers and wrk of toolchain/peers.sh.
+EXTRA_SCENARIOS = ("serve",)
 
 
 def _positive_int(text):
@@ -38,9 +40,9 @@ def parser():
         "--scenario",
         nargs="+",
         action="extend",
-        choices=SCENARIOS,
+        choices=SCENARIOS + EXTRA_SCENARIOS,
         metavar="NAME",
-        help=f"scenarios to run (default: all): {', '.join(SCENARIOS)}",
+        help=f"scenarios to run (default: all but serve): {', '.join(SCENARIOS + EXTRA_SCENARIOS)}",
     )
     p.add_argument(
         "--backend",
@@ -81,6 +83,21 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else 2
     mode = "quick" if args.quick else "full"
     wanted = set(args.scenario or SCENARIOS)
+    if "serve" in wanted:
+        # manygil serve against gunicorn and granian, over HTTP (manygil.bench.serve_bench).
+        from manygil.bench import serve_bench
+
+        serve_args = ["--quick"] if args.quick else []
+        if args.workers:
+            serve_args += ["--workers", str(args.workers)]
+        if args.repeat:
+            serve_args += ["--repeat", str(args.repeat)]
+        serve_status = serve_bench.main(serve_args)
+        if wanted == {"serve"}:
+            return serve_status
+        wanted.discard("serve")
+    else:
+        serve_status = 0
     chosen = set(args.backend or backends.NAMES)
     config = runner.Config(
         mode=mode,
@@ -100,7 +117,7 @@ def main(argv=None):
         progress.close()
     machine = report.machine_facts()
     print(table.table(run, machine))
-    status = 1 if run.failures else 0
+    status = 1 if run.failures or serve_status else 0
     if args.json:
         try:
             with open(args.json, "w") as f:

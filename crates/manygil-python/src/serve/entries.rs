@@ -373,6 +373,9 @@ fn next(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
     let queue = server(py, arg_u64(py, "server id", a[0])?)?.queue();
     let timeout = arg_secs(py, "timeout", a[1])?;
     let thread = interrupt::this_thread(py);
+    if interrupt::is_retired(&thread) {
+        return Ok(none(py));
+    }
     let got = tstate::detached(py, || queue.recv(timeout));
     let request = match got {
         Recv::Closed => return Ok(none(py)),
@@ -574,6 +577,31 @@ fn status(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
     new_tuple(py, vec![cancelled, body])
 }
 
+/// `serve_stuck(after) -> [interpreter id]`: interpreters with a request thread still
+/// busy `after` seconds after it was interrupted.
+fn stuck(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_stuck", a, 1)?;
+    let after = arg_secs(py, "after", a[0])?.unwrap_or(Duration::ZERO);
+    // SAFETY: attached.
+    let list = unsafe { Owned::from_new(py, PyList_New(0))? };
+    for id in interrupt::stuck(after) {
+        let item = new_int(py, id)?;
+        // SAFETY: a list; Append does not steal.
+        if unsafe { PyList_Append(list.as_ptr(), item.as_ptr()) } < 0 {
+            return Err(PyErrSet);
+        }
+    }
+    Ok(list)
+}
+
+/// `serve_retire(interp_id)`: that interpreter's threads take no further request
+/// (`serve_next` returns None there).
+fn retire(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_retire", a, 1)?;
+    interrupt::retire(arg_i64(py, "interpreter id", a[0])?);
+    Ok(none(py))
+}
+
 // ---- registration -----------------------------------------------------------------------
 
 /// Run an entry's body: catch panics (as `SystemError`), turn `Err` into NULL.
@@ -625,6 +653,8 @@ serve_entry!(c_serve_write, write);
 serve_entry!(c_serve_finish, finish);
 serve_entry!(c_serve_abort, abort);
 serve_entry!(c_serve_status, status);
+serve_entry!(c_serve_stuck, stuck);
+serve_entry!(c_serve_retire, retire);
 
 const fn def(
     name: &'static std::ffi::CStr,
@@ -640,7 +670,7 @@ const fn def(
 }
 
 /// The `serve_*` method table (static C data; CPython only reads it).
-static mut METHODS: [PyMethodDef; 17] = [
+static mut METHODS: [PyMethodDef; 19] = [
     def(c"serve_bind", c_serve_bind, c"serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body, header_timeout, body_timeout, request_timeout, access_log, /)\n--\n\nBind an HTTP server (not accepting yet); return (id, [address])."),
     def(c"serve_start", c_serve_start, c"serve_start(id, /)\n--\n\nStart accepting connections."),
     def(c"serve_shutdown", c_serve_shutdown, c"serve_shutdown(id, grace, /)\n--\n\nStop accepting, finish in-flight requests within grace seconds, cancel the rest; return (graceful, cancelled)."),
@@ -657,6 +687,8 @@ static mut METHODS: [PyMethodDef; 17] = [
     def(c"serve_finish", c_serve_finish, c"serve_finish(rid, /)\n--\n\nEnd a streamed body."),
     def(c"serve_abort", c_serve_abort, c"serve_abort(rid, /)\n--\n\nCut a streamed body."),
     def(c"serve_status", c_serve_status, c"serve_status(rid, /)\n--\n\nReturn (cancel reason, body error) as strings or None."),
+    def(c"serve_stuck", c_serve_stuck, c"serve_stuck(after, /)\n--\n\nIds of interpreters still busy with a request after seconds since it was interrupted."),
+    def(c"serve_retire", c_serve_retire, c"serve_retire(interp_id, /)\n--\n\nThe interpreter's threads take no further request."),
     PyMethodDef::zeroed(),
 ];
 

@@ -5,8 +5,10 @@
 //! raises `KeyboardInterrupt` in that thread if it still works on that request.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -19,6 +21,10 @@ pub(crate) struct ServeThread {
     interp: InterpPtr,
     /// `PyThread_get_thread_ident` of the thread; fixed.
     thread_ident: u64,
+    /// CPython's id of the interpreter; fixed.
+    interp_id: i64,
+    /// The last request interrupted in this thread and when; written by interrupters.
+    interrupted: Mutex<Option<(u64, Instant)>>,
     /// `true` from registration until the thread leaves the serve loop. Held by an
     /// interrupter for as long as its temporary thread state exists; set to `false` by the
     /// thread itself with its GIL released (so the two never wait on each other).
@@ -37,6 +43,12 @@ unsafe impl Send for InterpPtr {}
 // SAFETY: as above.
 unsafe impl Sync for InterpPtr {}
 
+/// Every registered thread (dead entries pruned when scanned).
+static THREADS: Mutex<Vec<Weak<ServeThread>>> = Mutex::new(Vec::new());
+
+/// Interpreters told to stop serving (see [`retire`]); ids are never reused.
+static RETIRED: Mutex<Option<HashSet<i64>>> = Mutex::new(None);
+
 thread_local! {
     /// This OS thread's registration, while it is inside a serve loop.
     static CURRENT: RefCell<Option<Arc<ServeThread>>> = const { RefCell::new(None) };
@@ -47,14 +59,20 @@ pub(crate) fn this_thread(_py: Attached<'_>) -> Arc<ServeThread> {
     CURRENT.with(|c| {
         c.borrow_mut()
             .get_or_insert_with(|| {
-                Arc::new(ServeThread {
-                    // SAFETY: attached (py): the current interpreter is valid.
-                    interp: InterpPtr(unsafe { PyInterpreterState_Get() }),
+                // SAFETY: attached (py): the current interpreter is valid.
+                let interp = unsafe { PyInterpreterState_Get() };
+                let t = Arc::new(ServeThread {
+                    interp: InterpPtr(interp),
                     // SAFETY: always callable.
                     thread_ident: unsafe { PyThread_get_thread_ident() } as u64,
+                    // SAFETY: a valid interpreter (above).
+                    interp_id: unsafe { PyInterpreterState_GetID(interp) },
+                    interrupted: Mutex::new(None),
                     alive: Mutex::new(true),
                     current: AtomicU64::new(0),
-                })
+                });
+                THREADS.lock().push(Arc::downgrade(&t));
+                t
             })
             .clone()
     })
@@ -94,6 +112,7 @@ pub(crate) fn interrupt(thread: &ServeThread, rid: u64) {
         // Holding the target's GIL: `current` cannot change under us.
         if thread.current.load(Ordering::Acquire) == rid {
             PyThreadState_SetAsyncExc(thread.thread_ident as _, PyExc_KeyboardInterrupt);
+            *thread.interrupted.lock() = Some((rid, Instant::now()));
         }
         PyThreadState_Clear(ts);
         PyThreadState_DeleteCurrent();
@@ -106,4 +125,36 @@ pub(crate) fn clear_pending(_py: Attached<'_>) {
     // SAFETY: attached (py); a NULL exception cancels a pending asynchronous exception of
     // the given thread, here the calling one.
     unsafe { PyThreadState_SetAsyncExc(PyThread_get_thread_ident() as _, std::ptr::null_mut()) };
+}
+
+/// Interpreters with a thread still working on a request it was interrupted in at least
+/// `after` ago (a handler that ignores or cannot see the interrupt, e.g. blocked in C).
+pub(crate) fn stuck(after: Duration) -> Vec<i64> {
+    let mut threads = THREADS.lock();
+    threads.retain(|w| w.strong_count() > 0);
+    let mut ids: Vec<i64> = threads
+        .iter()
+        .filter_map(Weak::upgrade)
+        .filter(|t| {
+            let current = t.current.load(Ordering::Acquire);
+            matches!(*t.interrupted.lock(), Some((rid, at)) if rid == current && at.elapsed() >= after)
+        })
+        .map(|t| t.interp_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Make the threads of interpreter `id` take no further request.
+pub(crate) fn retire(id: i64) {
+    RETIRED.lock().get_or_insert_with(HashSet::new).insert(id);
+}
+
+/// Whether the calling thread's interpreter was retired.
+pub(crate) fn is_retired(thread: &ServeThread) -> bool {
+    RETIRED
+        .lock()
+        .as_ref()
+        .is_some_and(|r| r.contains(&thread.interp_id))
 }

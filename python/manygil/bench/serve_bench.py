@@ -1,0 +1,260 @@
+"""The ``serve`` scenario of ``python -m manygil bench``: the same Flask app behind
+gunicorn (sync and gthread workers), granian (WSGI) and ``manygil serve``, loaded by
+``wrk`` on 127.0.0.1, one server at a time, interleaved.
+
+Reports req/s, p50/p99 latency and the RSS of each server's whole process tree, and
+ratios against the best peer on each route. Peers come from ``toolchain/peers.sh``
+(``make peers``); a missing peer is reported and skipped.
+
+    python -m manygil bench --scenario serve [--workers N] [--quick]
+    python bench/bench_serve.py [--workers N] [--duration S] [--connections C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+APP = "manygil.bench.flask_app:app"
+ROUTES = {"hello": "/", "cpu": "/cpu"}
+SERVERS = ("gunicorn-sync", "gunicorn-gthread", "granian", "manygil")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bin(name: str) -> str | None:
+    """A console script of this Python's environment, or on PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), name)
+    return here if os.path.exists(here) else shutil.which(name)
+
+
+def _command(server: str, workers: int, threads: int, port: int) -> list[str] | None:
+    addr = f"127.0.0.1:{port}"
+    if server.startswith("gunicorn"):
+        gunicorn = _bin("gunicorn")
+        if gunicorn is None:
+            return None
+        cmd = [gunicorn, "--workers", str(workers), "--bind", addr, "--log-level", "warning"]
+        if server == "gunicorn-gthread":
+            cmd += ["--worker-class", "gthread", "--threads", str(threads)]
+        return [*cmd, APP]
+    if server == "granian":
+        granian = _bin("granian")
+        if granian is None:
+            return None
+        return [
+            granian, "--interface", "wsgi", "--workers", str(workers), "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning", APP,
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "manygil", "serve", APP, "--workers", str(workers),
+        "--bind", addr,
+    ]  # fmt: skip
+
+
+def _tree_rss(pid: int) -> int:
+    """RSS in bytes of ``pid`` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+        except OSError:
+            continue
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server not ready after {timeout:.0f}s")
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    return float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
+
+
+def _wrk(url: str, duration: float, connections: int, threads: int) -> dict:
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    ).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50_ms": _ms(p50.group(1)) if p50 else float("nan"),
+        "p99_ms": _ms(p99.group(1)) if p99 else float("nan"),
+        "errors": (int(errors.group(1)) if errors else 0),
+        "socket_errors": socket_errors.group(1).strip() if socket_errors else "",
+    }
+
+
+def measure(
+    server: str, workers: int, threads: int, duration: float, connections: int
+) -> dict | None:
+    """One server: start it, load each route, record RSS, stop it. None if not installed."""
+    port = _free_port()
+    cmd = _command(server, workers, threads, port)
+    if cmd is None:
+        return None
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(base + "/", proc)
+        result = {"server": server, "routes": {}}
+        rss = 0
+        for route, path in ROUTES.items():
+            _wrk(base + path, min(1.0, duration), connections, 2)  # warm-up
+            result["routes"][route] = _wrk(base + path, duration, connections, 2)
+            rss = max(rss, _tree_rss(proc.pid))
+        result["rss_mib"] = rss / 2**20
+        return result
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run(
+    workers: int, threads: int, duration: float, connections: int, repeat: int, servers=SERVERS
+) -> dict:
+    """Measure every server ``repeat`` times, interleaved; keep each one's best run."""
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: run toolchain/peers.sh (make peers)")
+    best: dict[str, dict] = {}
+    missing = []
+    for _ in range(repeat):
+        for server in servers:
+            if server in missing:
+                continue
+            r = measure(server, workers, threads, duration, connections)
+            if r is None:
+                missing.append(server)
+                continue
+            prev = best.get(server)
+            if prev is None:
+                best[server] = r
+                continue
+            for route, m in r["routes"].items():
+                if m["rps"] > prev["routes"][route]["rps"]:
+                    prev["routes"][route] = m
+            prev["rss_mib"] = min(prev["rss_mib"], r["rss_mib"])
+    return {"results": best, "missing": missing}
+
+
+def table(data: dict, workers: int, threads: int, duration: float, connections: int) -> str:
+    res = data["results"]
+    lines = [
+        f"serve: same Flask app, {workers} workers (gthread/manygil threads: {threads}), "
+        f"wrk -t2 -c{connections} -d{duration:g}s on 127.0.0.1, best of the runs",
+        f"{'server':18} {'route':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8}",
+    ]
+    for server, r in res.items():
+        for route, m in r["routes"].items():
+            flag = f"  ({m['errors']} non-2xx)" if m["errors"] else ""
+            lines.append(
+                f"{server:18} {route:6} {m['rps']:9.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} "
+                f"{r['rss_mib']:8.0f}{flag}"
+            )
+    ours = res.get("manygil")
+    peers = {k: v for k, v in res.items() if k != "manygil"}
+    if ours and peers:
+        lines.append("manygil serve against the best peer on each route:")
+        for route in ROUTES:
+            best_rps = max(peers.items(), key=lambda kv: kv[1]["routes"][route]["rps"])
+            best_p99 = min(peers.items(), key=lambda kv: kv[1]["routes"][route]["p99_ms"])
+            m = ours["routes"][route]
+            lines.append(
+                f"  {route:6} req/s x{m['rps'] / best_rps[1]['routes'][route]['rps']:.2f} "
+                f"(vs {best_rps[0]}), p99 x{m['p99_ms'] / best_p99[1]['routes'][route]['p99_ms']:.2f} "
+                f"(vs {best_p99[0]}; lower is better)"
+            )
+        if "gunicorn-sync" in peers:
+            ratio = ours["rss_mib"] / peers["gunicorn-sync"]["rss_mib"]
+            lines.append(f"  RSS x{ratio:.2f} of gunicorn sync's process tree")
+    if data["missing"]:
+        lines.append(
+            f"not installed (skipped): {', '.join(data['missing'])}; run toolchain/peers.sh"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench_serve", description=__doc__.split("\n\n")[0])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=8, help="threads per gthread worker")
+    p.add_argument("--duration", type=float, default=6.0, help="seconds of load per route")
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="2 s per route, one run")
+    p.add_argument(
+        "--server", action="append", choices=SERVERS, help="servers to run (default: all)"
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        args.duration, args.repeat = 2.0, 1
+    try:
+        data = run(
+            args.workers,
+            args.threads,
+            args.duration,
+            args.connections,
+            args.repeat,
+            tuple(args.server or SERVERS),
+        )
+    except RuntimeError as e:
+        print(f"bench serve: {e}", file=sys.stderr)
+        return 1
+    print(table(data, args.workers, args.threads, args.duration, args.connections))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

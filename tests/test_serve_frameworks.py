@@ -1,0 +1,72 @@
+"""Flask and Django applications served by ``manygil serve`` through real HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from test_serve import Served
+
+pytest.importorskip("flask")
+pytest.importorskip("django")
+
+
+@pytest.fixture
+def served():
+    servers = []
+
+    def start(*args, **kw):
+        s = Served(*args, **kw)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        assert s.stop() == 0, s.err
+
+
+def test_flask_routes_json_errors_and_concurrency(served):
+    s = served("--workers", "2", "--threads", "2", app="serve_flask_app:app")
+    assert s.get("/") == (200, b"Hello, World!")
+    status, headers, body = s.request(
+        "POST", "/json", body=json.dumps([1, 2, 3]), headers={"Content-Type": "application/json"}
+    )
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert json.loads(body) == {"received": [1, 2, 3], "n": 3}
+    assert s.get("/missing")[0] == 404
+    assert s.get("/error")[0] == 500
+    # A bounded burst from several clients at once: every answer correct.
+    results = []
+
+    def client():
+        c = s.conn()
+        for _ in range(20):
+            c.request("GET", "/cpu?n=2000")
+            r = c.getresponse()
+            results.append((r.status, json.loads(r.read())["total"]))
+        c.close()
+
+    ts = [threading.Thread(target=client) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    expected = sum(i * i % 7 for i in range(2000))
+    assert results == [(200, expected)] * 80
+    assert s.stop() == 0
+    assert "RuntimeError: flask route failed" in s.err
+
+
+def test_django_routes_and_request_bodies(served):
+    s = served("--workers", "2", app="serve_django_app:application")
+    assert s.get("/") == (200, b"Hello from Django")
+    status, _, body = s.request(
+        "POST",
+        "/echo?q=search",
+        body=b"a=1&b=2",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 200
+    assert json.loads(body) == {"method": "POST", "body": "a=1&b=2", "q": "search"}
+    assert s.get("/nope")[0] == 404
