@@ -13,6 +13,7 @@ use manygil_serve::{
 };
 use parking_lot::Mutex;
 
+use crate::ffi::entry::{entry, method};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 
@@ -249,7 +250,7 @@ fn head_from(
 
 /// `serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body,
 /// header_timeout, body_timeout, request_timeout, access_log) -> (id, [address])`.
-fn bind(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn bind(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_bind", a, 9)?;
     // SAFETY: attached; borrowed argument.
     if unsafe { PyList_Check(a[0]) } == 0 {
@@ -317,7 +318,7 @@ fn bind(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 }
 
 /// `serve_start(id)`: start accepting connections.
-fn start(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn start(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_start", a, 1)?;
     let s = server(py, arg_u64(py, "server id", a[0])?)?;
     s.start();
@@ -325,7 +326,7 @@ fn start(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 }
 
 /// `serve_shutdown(id, grace) -> (graceful, cancelled)`: blocks with the GIL released.
-fn shutdown(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn shutdown(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_shutdown", a, 2)?;
     let s = server(py, arg_u64(py, "server id", a[0])?)?;
     let grace = arg_secs(py, "grace", a[1])?.unwrap_or(Duration::ZERO);
@@ -340,7 +341,7 @@ fn shutdown(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 }
 
 /// `serve_close(id)`: forget the server (shutting it down at once if still running).
-fn close(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn close(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_close", a, 1)?;
     let id = arg_u64(py, "server id", a[0])?;
     let s = SERVERS.lock().as_mut().and_then(|m| m.remove(&id));
@@ -351,7 +352,7 @@ fn close(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 }
 
 /// `serve_stats(id) -> (in_flight, queued)`.
-fn stats(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn stats(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_stats", a, 1)?;
     let s = server(py, arg_u64(py, "server id", a[0])?)?;
     let q = s.queue();
@@ -368,7 +369,7 @@ fn stats(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 
 /// `serve_next(id, timeout) -> (rid, environ) | False | None`: the next request (False on
 /// timeout, None once the server is closed). Waits with the GIL released.
-fn next(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn next(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_next", a, 2)?;
     let queue = server(py, arg_u64(py, "server id", a[0])?)?.queue();
     let timeout = arg_secs(py, "timeout", a[1])?;
@@ -407,7 +408,7 @@ fn next(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 
 /// `serve_done(rid)`: the worker is done with the request (an unanswered one gets 500; an
 /// unfinished streamed body is cut). Cancels an interrupt not yet delivered.
-fn done(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn done(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_done", a, 1)?;
     let rid = arg_u64(py, "request id", a[0])?;
     let act = ACTIVE.lock().as_mut().and_then(|m| m.remove(&rid));
@@ -424,7 +425,7 @@ fn done(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 }
 
 /// `serve_thread_exit()`: the calling thread leaves its serve loop.
-fn thread_exit(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn thread_exit(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_thread_exit", a, 0)?;
     interrupt::leave(py);
     interrupt::clear_pending(py);
@@ -460,7 +461,7 @@ fn size_arg(py: Attached<'_>, o: *mut PyObject) -> PyResult<Option<usize>> {
 }
 
 /// `serve_read(rid, size)`: up to `size` bytes (`size` < 0 or None: the rest).
-fn read(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn read(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_read", a, 2)?;
     let rid = arg_u64(py, "request id", a[0])?;
     match size_arg(py, a[1])? {
@@ -471,7 +472,7 @@ fn read(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 }
 
 /// `serve_readline(rid, size)`: one line, at most `size` bytes.
-fn readline(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn readline(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_readline", a, 2)?;
     let rid = arg_u64(py, "request id", a[0])?;
     let size = size_arg(py, a[1])?;
@@ -480,7 +481,7 @@ fn readline(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 
 /// `serve_respond(rid, status, headers, body) -> bool`: the whole answer at once;
 /// False if the client can no longer receive it.
-fn respond(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn respond(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_respond", a, 4)?;
     let rid = arg_u64(py, "request id", a[0])?;
     let head = head_from(py, a[1], a[2])?;
@@ -495,7 +496,7 @@ fn respond(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 
 /// `serve_start_stream(rid, status, headers) -> bool`: send the head; the body follows by
 /// `serve_write`.
-fn start_stream(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn start_stream(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_start_stream", a, 3)?;
     let rid = arg_u64(py, "request id", a[0])?;
     let head = head_from(py, a[1], a[2])?;
@@ -515,7 +516,7 @@ fn start_stream(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 
 /// `serve_write(rid, data) -> bool`: one body chunk (blocks, GIL released, while the
 /// client is slow); False if the client is gone.
-fn write(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn write(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_write", a, 2)?;
     let rid = arg_u64(py, "request id", a[0])?;
     let data = arg_bytes(py, "a body chunk", a[1])?;
@@ -529,7 +530,7 @@ fn write(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 }
 
 /// `serve_finish(rid) -> bool`: end a streamed body.
-fn finish(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn finish(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_finish", a, 1)?;
     let rid = arg_u64(py, "request id", a[0])?;
     let act = active(py, rid)?;
@@ -542,7 +543,7 @@ fn finish(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 }
 
 /// `serve_abort(rid)`: cut a streamed body (the application failed mid-body).
-fn abort(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn abort(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_abort", a, 1)?;
     let rid = arg_u64(py, "request id", a[0])?;
     let act = active(py, rid)?;
@@ -556,7 +557,7 @@ fn abort(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 /// `serve_status(rid) -> (cancelled, body_error)`: why the request was cancelled
 /// ("timeout", "shutdown", "client_gone" or None) and how its body read failed
 /// ("too_large", "timeout", "cancelled", "broken" or None).
-fn status(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn status(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_status", a, 1)?;
     let rid = arg_u64(py, "request id", a[0])?;
     let act = active(py, rid)?;
@@ -579,7 +580,7 @@ fn status(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 
 /// `serve_stuck(after) -> [interpreter id]`: interpreters with a request thread still
 /// busy `after` seconds after it was interrupted.
-fn stuck(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn stuck(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_stuck", a, 1)?;
     let after = arg_secs(py, "after", a[0])?.unwrap_or(Duration::ZERO);
     // SAFETY: attached.
@@ -596,7 +597,7 @@ fn stuck(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 
 /// `serve_retire(interp_id)`: that interpreter's threads take no further request
 /// (`serve_next` returns None there).
-fn retire(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn retire(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
     nargs(py, "serve_retire", a, 1)?;
     interrupt::retire(arg_i64(py, "interpreter id", a[0])?);
     Ok(none(py))
@@ -604,91 +605,45 @@ fn retire(py: Attached<'_>, a: &[*mut PyObject]) -> PyResult<Owned> {
 
 // ---- registration -----------------------------------------------------------------------
 
-/// Run an entry's body: catch panics (as `SystemError`), turn `Err` into NULL.
-fn guarded(
-    argv: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-    f: fn(Attached<'_>, &[*mut PyObject]) -> PyResult<Owned>,
-) -> *mut PyObject {
-    // SAFETY: called from a METH_FASTCALL entry point, with CPython's arguments and an
-    // attached thread state for the whole call.
-    let (py, args) = unsafe { (Attached::assume(), fastcall_args(argv, nargs)) };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(py, args))) {
-        Ok(Ok(obj)) => obj.into_raw(),
-        Ok(Err(PyErrSet)) => std::ptr::null_mut(),
-        Err(_) => {
-            // SAFETY: builtin exception class.
-            unsafe { err::raise(py, PyExc_SystemError, "manygil internal error in serve") };
-            std::ptr::null_mut()
-        }
-    }
-}
-
-/// One METH_FASTCALL entry per function; each only forwards to [`guarded`].
-macro_rules! serve_entry {
-    ($c_name:ident, $body:path) => {
-        unsafe extern "C" fn $c_name(
-            _module: *mut PyObject,
-            argv: *mut *mut PyObject,
-            nargs: Py_ssize_t,
-        ) -> *mut PyObject {
-            guarded(argv, nargs, $body)
-        }
-    };
-}
-
-serve_entry!(c_serve_bind, bind);
-serve_entry!(c_serve_start, start);
-serve_entry!(c_serve_shutdown, shutdown);
-serve_entry!(c_serve_close, close);
-serve_entry!(c_serve_stats, stats);
-serve_entry!(c_serve_next, next);
-serve_entry!(c_serve_done, done);
-serve_entry!(c_serve_thread_exit, thread_exit);
-serve_entry!(c_serve_read, read);
-serve_entry!(c_serve_readline, readline);
-serve_entry!(c_serve_respond, respond);
-serve_entry!(c_serve_start_stream, start_stream);
-serve_entry!(c_serve_write, write);
-serve_entry!(c_serve_finish, finish);
-serve_entry!(c_serve_abort, abort);
-serve_entry!(c_serve_status, status);
-serve_entry!(c_serve_stuck, stuck);
-serve_entry!(c_serve_retire, retire);
-
-const fn def(
-    name: &'static std::ffi::CStr,
-    f: unsafe extern "C" fn(*mut PyObject, *mut *mut PyObject, Py_ssize_t) -> *mut PyObject,
-    doc: &'static std::ffi::CStr,
-) -> PyMethodDef {
-    PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: PyMethodDefPointer { PyCFunctionFast: f },
-        ml_flags: METH_FASTCALL,
-        ml_doc: doc.as_ptr(),
-    }
-}
+entry!(c_serve_bind => bind);
+entry!(c_serve_start => start);
+entry!(c_serve_shutdown => shutdown);
+entry!(c_serve_close => close);
+entry!(c_serve_stats => stats);
+entry!(c_serve_next => next);
+entry!(c_serve_done => done);
+entry!(c_serve_thread_exit => thread_exit);
+entry!(c_serve_read => read);
+entry!(c_serve_readline => readline);
+entry!(c_serve_respond => respond);
+entry!(c_serve_start_stream => start_stream);
+entry!(c_serve_write => write);
+entry!(c_serve_finish => finish);
+entry!(c_serve_abort => abort);
+entry!(c_serve_status => status);
+entry!(c_serve_stuck => stuck);
+entry!(c_serve_retire => retire);
 
 /// The `serve_*` method table (static C data; CPython only reads it).
 static mut METHODS: [PyMethodDef; 19] = [
-    def(c"serve_bind", c_serve_bind, c"serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body, header_timeout, body_timeout, request_timeout, access_log, /)\n--\n\nBind an HTTP server (not accepting yet); return (id, [address])."),
-    def(c"serve_start", c_serve_start, c"serve_start(id, /)\n--\n\nStart accepting connections."),
-    def(c"serve_shutdown", c_serve_shutdown, c"serve_shutdown(id, grace, /)\n--\n\nStop accepting, finish in-flight requests within grace seconds, cancel the rest; return (graceful, cancelled)."),
-    def(c"serve_close", c_serve_close, c"serve_close(id, /)\n--\n\nForget a server, shutting it down at once if needed."),
-    def(c"serve_stats", c_serve_stats, c"serve_stats(id, /)\n--\n\nReturn (requests in flight, requests queued)."),
-    def(c"serve_next", c_serve_next, c"serve_next(id, timeout, /)\n--\n\nWait for the next request: (rid, environ), False on timeout, None once closed."),
-    def(c"serve_done", c_serve_done, c"serve_done(rid, /)\n--\n\nRelease a request (unanswered: 500)."),
-    def(c"serve_thread_exit", c_serve_thread_exit, c"serve_thread_exit()\n--\n\nThe calling thread stops serving."),
-    def(c"serve_read", c_serve_read, c"serve_read(rid, size, /)\n--\n\nRead up to size bytes of the request body (None or < 0: all)."),
-    def(c"serve_readline", c_serve_readline, c"serve_readline(rid, size, /)\n--\n\nRead one line of the request body."),
-    def(c"serve_respond", c_serve_respond, c"serve_respond(rid, status, headers, body, /)\n--\n\nSend the whole response; False if the client is gone."),
-    def(c"serve_start_stream", c_serve_start_stream, c"serve_start_stream(rid, status, headers, /)\n--\n\nSend the response head; False if the client is gone."),
-    def(c"serve_write", c_serve_write, c"serve_write(rid, data, /)\n--\n\nSend a body chunk; False if the client is gone."),
-    def(c"serve_finish", c_serve_finish, c"serve_finish(rid, /)\n--\n\nEnd a streamed body."),
-    def(c"serve_abort", c_serve_abort, c"serve_abort(rid, /)\n--\n\nCut a streamed body."),
-    def(c"serve_status", c_serve_status, c"serve_status(rid, /)\n--\n\nReturn (cancel reason, body error) as strings or None."),
-    def(c"serve_stuck", c_serve_stuck, c"serve_stuck(after, /)\n--\n\nIds of interpreters still busy with a request after seconds since it was interrupted."),
-    def(c"serve_retire", c_serve_retire, c"serve_retire(interp_id, /)\n--\n\nThe interpreter's threads take no further request."),
+    method!(c"serve_bind", c_serve_bind, c"serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body, header_timeout, body_timeout, request_timeout, access_log, /)\n--\n\nBind an HTTP server (not accepting yet); return (id, [address])."),
+    method!(c"serve_start", c_serve_start, c"serve_start(id, /)\n--\n\nStart accepting connections."),
+    method!(c"serve_shutdown", c_serve_shutdown, c"serve_shutdown(id, grace, /)\n--\n\nStop accepting, finish in-flight requests within grace seconds, cancel the rest; return (graceful, cancelled)."),
+    method!(c"serve_close", c_serve_close, c"serve_close(id, /)\n--\n\nForget a server, shutting it down at once if needed."),
+    method!(c"serve_stats", c_serve_stats, c"serve_stats(id, /)\n--\n\nReturn (requests in flight, requests queued)."),
+    method!(c"serve_next", c_serve_next, c"serve_next(id, timeout, /)\n--\n\nWait for the next request: (rid, environ), False on timeout, None once closed."),
+    method!(c"serve_done", c_serve_done, c"serve_done(rid, /)\n--\n\nRelease a request (unanswered: 500)."),
+    method!(c"serve_thread_exit", c_serve_thread_exit, c"serve_thread_exit()\n--\n\nThe calling thread stops serving."),
+    method!(c"serve_read", c_serve_read, c"serve_read(rid, size, /)\n--\n\nRead up to size bytes of the request body (None or < 0: all)."),
+    method!(c"serve_readline", c_serve_readline, c"serve_readline(rid, size, /)\n--\n\nRead one line of the request body."),
+    method!(c"serve_respond", c_serve_respond, c"serve_respond(rid, status, headers, body, /)\n--\n\nSend the whole response; False if the client is gone."),
+    method!(c"serve_start_stream", c_serve_start_stream, c"serve_start_stream(rid, status, headers, /)\n--\n\nSend the response head; False if the client is gone."),
+    method!(c"serve_write", c_serve_write, c"serve_write(rid, data, /)\n--\n\nSend a body chunk; False if the client is gone."),
+    method!(c"serve_finish", c_serve_finish, c"serve_finish(rid, /)\n--\n\nEnd a streamed body."),
+    method!(c"serve_abort", c_serve_abort, c"serve_abort(rid, /)\n--\n\nCut a streamed body."),
+    method!(c"serve_status", c_serve_status, c"serve_status(rid, /)\n--\n\nReturn (cancel reason, body error) as strings or None."),
+    method!(c"serve_stuck", c_serve_stuck, c"serve_stuck(after, /)\n--\n\nIds of interpreters still busy with a request after seconds since it was interrupted."),
+    method!(c"serve_retire", c_serve_retire, c"serve_retire(interp_id, /)\n--\n\nThe interpreter's threads take no further request."),
     PyMethodDef::zeroed(),
 ];
 
