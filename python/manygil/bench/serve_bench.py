@@ -192,7 +192,7 @@ def run(
 def table(data: dict, workers: int, threads: int, duration: float, connections: int) -> str:
     res = data["results"]
     lines = [
-        f"serve: same Flask app, {workers} workers (gthread/manygil threads: {threads}), "
+        f"serve: same Flask app, {workers} workers (gunicorn gthread: {threads} threads each), "
         f"wrk -t2 -c{connections} -d{duration:g}s on 127.0.0.1, best of the runs",
         f"{'server':18} {'route':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8}",
     ]
