@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 
 import pytest
@@ -10,6 +11,15 @@ from test_serve import Served
 
 pytest.importorskip("flask")
 pytest.importorskip("django")
+
+if sys.version_info < (3, 14):
+    # CPython 3.13.5 bug, not manygil's: once two own-GIL interpreters have imported
+    # datetime (Flask and Django do), ending the second one crashes the process
+    # (munmap_chunk/double free in _datetime's teardown); reproduced with the stdlib's own
+    # _interpreters.create/run_string("import datetime")/destroy, no manygil involved.
+    pytest.skip(
+        "CPython 3.13 crashes ending interpreters that imported datetime", allow_module_level=True
+    )
 
 
 @pytest.fixture

@@ -99,21 +99,21 @@ def run(server_id: int, threads: int, max_requests: int) -> str:
     # With a quota and several threads, waiting threads poll so that all of them notice
     # when another one took the last request.
     poll = 0.2 if (max_requests and multithread) else None
-    if threads <= 1:
-        _serve(server_id, quota, multithread, poll)
-    else:
-        ts = [
-            threading.Thread(
-                target=_serve,
-                args=(server_id, quota, multithread, poll),
-                name=f"manygil-serve-{i}",
-            )
-            for i in range(threads)
-        ]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
+    # Requests run in threads started here, even with one thread, so that applications
+    # calling threading.current_thread() (Flask, Django, logging) see a real Thread rather
+    # than a _DummyThread for the interpreter's own worker thread.
+    ts = [
+        threading.Thread(
+            target=_serve,
+            args=(server_id, quota, multithread, poll),
+            name=f"manygil-serve-{i}",
+        )
+        for i in range(max(1, threads))
+    ]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
     return "recycle" if quota.exhausted else "closed"
 
 
