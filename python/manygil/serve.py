@@ -294,7 +294,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve a WSGI application with its requests running in own-GIL interpreters.",
     )
     p.add_argument(
-        "app", metavar="MODULE:APP", help="the WSGI application, e.g. myproject.wsgi:application"
+        "app",
+        nargs="?",
+        metavar="MODULE:APP",
+        help="the WSGI application, e.g. myproject.wsgi:application",
     )
     p.add_argument(
         "--workers", type=int, default=None, help="worker interpreters (default: usable CPUs)"
@@ -346,7 +349,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m manygil serve``: returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    # Unknown options are reported before a missing MODULE:APP (the more useful error).
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.app is None:
+        parser.error("the following arguments are required: MODULE:APP")
 
     def ready(addrs) -> None:
         workers = args.workers or _usable_cpus()
