@@ -1,5 +1,6 @@
 //! [`Inbox`]: a worker's job queue, which can be closed.
 
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,12 +39,17 @@ pub struct InboxClosed<J>(pub J);
 pub struct Inbox<J> {
     /// The jobs, shared by every clone; unbounded, so a put fails only once closed.
     queue: Arc<Queue<J>>,
+    /// Jobs sent minus jobs received, shared by every clone: raised after a successful
+    /// send, lowered after a successful receive, so it may dip below zero for a moment.
+    /// Only a hint for pollers ([`Inbox::maybe_has_jobs`]), never a count to rely on.
+    hint: Arc<AtomicIsize>,
 }
 
 impl<J> Clone for Inbox<J> {
     fn clone(&self) -> Self {
         Inbox {
             queue: Arc::clone(&self.queue),
+            hint: Arc::clone(&self.hint),
         }
     }
 }
@@ -59,6 +65,7 @@ impl<J> Inbox<J> {
     pub fn new() -> Self {
         Inbox {
             queue: Arc::new(Queue::new(0)),
+            hint: Arc::new(AtomicIsize::new(0)),
         }
     }
 
@@ -71,18 +78,32 @@ impl<J> Inbox<J> {
         // Unbounded: the only way a put fails is a closed queue.
         self.queue
             .put(job, None)
-            .map_err(|e| InboxClosed(e.into_inner()))
+            .map_err(|e| InboxClosed(e.into_inner()))?;
+        self.hint.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether a job may be queued, without taking the queue's lock: a poller checks this
+    /// before [`Inbox::try_recv`] so that idle workers spinning on a shared inbox do not
+    /// contend for the lock a sender needs. `false` can be stale for a moment (a job whose
+    /// send has not finished yet), never for long.
+    pub fn maybe_has_jobs(&self) -> bool {
+        self.hint.load(Ordering::Acquire) > 0
     }
 
     /// Take the next job. Blocks until one arrives or `timeout` passes (`None`: forever);
     /// returns `None` on timeout, or at once when the inbox is closed and empty.
     pub fn recv(&self, timeout: Option<Duration>) -> Option<J> {
-        self.queue.get(timeout).ok()
+        let job = self.queue.get(timeout).ok()?;
+        self.hint.fetch_sub(1, Ordering::Release);
+        Some(job)
     }
 
     /// Take the next job if one is queued now, never blocking.
     pub fn try_recv(&self) -> Option<J> {
-        self.queue.try_get().ok()
+        let job = self.queue.try_get().ok()?;
+        self.hint.fetch_sub(1, Ordering::Release);
+        Some(job)
     }
 
     /// Refuse every later job and wake every blocked receiver; returns `false` if the inbox

@@ -344,8 +344,12 @@ fn next_job(inbox: &Inbox<Job>) -> Option<Job> {
     let start = std::time::Instant::now();
     let backoff = Backoff::new();
     while start.elapsed() < IDLE_SPIN {
-        if let Some(job) = inbox.try_recv() {
-            return Some(job);
+        // The lock-free hint first: idle workers polling a pool's shared inbox must not
+        // contend for the queue lock that the sender needs.
+        if inbox.maybe_has_jobs() {
+            if let Some(job) = inbox.try_recv() {
+                return Some(job);
+            }
         }
         backoff.snooze();
     }
