@@ -21,8 +21,10 @@ pub const MAX_DEPTH: usize = 512;
 
 /// One Python value, owned by Rust and independent of any interpreter.
 ///
-/// Containers keep their element order; `Dict` keeps insertion order. Identity is not
-/// preserved: an object reachable twice is encoded twice.
+/// Containers keep their element order; `Dict` keeps insertion order. Identity of
+/// containers and bytes is preserved inside a [`Value::Graph`]: an object reachable twice is
+/// encoded once, its later occurrences being [`Value::Backref`]s (so shared sub-objects cost
+/// their size once, and `r[0] is r[1]` survives the trip).
 ///
 /// # Examples
 ///
@@ -90,6 +92,17 @@ pub enum Value {
     /// A handle to Rust-owned shared state (queue, buffer, lock...): every interpreter
     /// that decodes it gets a handle to the *same* state.
     Shared(Shared),
+    /// A value in which some container or bytes object occurs more than once. Inside it,
+    /// the [`Value::Memo`]s are numbered in pre-order (0, 1, ...) and a [`Value::Backref`]
+    /// stands for a numbered object again. A `Graph` nested in another starts its own
+    /// numbering.
+    Graph(Box<Value>),
+    /// An object that may occur again (the encoder saw other references to it): inside a
+    /// [`Value::Graph`] it gets the next number; elsewhere it is just its content.
+    Memo(Box<Value>),
+    /// The object numbered `n` in the enclosing [`Value::Graph`], which appeared earlier
+    /// in pre-order and is complete (containers never refer back to themselves).
+    Backref(usize),
 }
 
 /// A pickle (protocol 5) and the shared handles it refers to by persistent ID.
@@ -141,6 +154,8 @@ impl Value {
             Value::Code { .. } => "code",
             Value::Pickle(_) => "pickle",
             Value::Shared(s) => s.kind().name(),
+            Value::Graph(v) | Value::Memo(v) => v.type_name(),
+            Value::Backref(_) => "backref",
         }
     }
 
@@ -152,6 +167,7 @@ impl Value {
             }
             Value::Dict(items) => Box::new(items.iter().flat_map(|(k, v)| [k, v])),
             Value::Code { attrs, .. } => Box::new(std::iter::once(&**attrs)),
+            Value::Graph(v) | Value::Memo(v) => return v.depth(),
             _ => return 1,
         };
         1 + children.map(Value::depth).max().unwrap_or(0)
@@ -166,6 +182,7 @@ impl Value {
                 v.iter().all(Value::is_native)
             }
             Value::Dict(items) => items.iter().all(|(k, v)| k.is_native() && v.is_native()),
+            Value::Graph(v) | Value::Memo(v) => v.is_native(),
             _ => true,
         }
     }
@@ -192,6 +209,7 @@ impl Value {
                 module,
                 attrs,
             } => code.len() + module.len() + attrs.heap_size(),
+            Value::Graph(v) | Value::Memo(v) => v.heap_size(),
             _ => 0,
         }
     }

@@ -12,13 +12,75 @@ use super::refs;
 
 /// Build an object of the attached interpreter from `value`.
 pub(crate) fn decode(py: Attached<'_>, value: &Value) -> PyResult<Owned> {
-    decode_at(py, value, 0)
+    decode_at(py, value, 0, &mut Memo::Off)
 }
 
-fn decode_at(py: Attached<'_>, value: &Value, depth: usize) -> PyResult<Owned> {
+/// The objects numbered so far inside a [`Value::Graph`]: those of its [`Value::Memo`]s.
+enum Memo {
+    /// Outside any graph: nothing is numbered.
+    Off,
+    /// Inside a graph: object number `i` is `objs[i]` (`None` while it is being built).
+    On(Vec<Option<Owned>>),
+}
+
+impl Memo {
+    /// Reserve the next number (pre-order) if inside a graph.
+    fn reserve(&mut self) -> Option<usize> {
+        match self {
+            Memo::Off => None,
+            Memo::On(objs) => {
+                objs.push(None);
+                Some(objs.len() - 1)
+            }
+        }
+    }
+
+    /// Record the object built for a number reserved with [`Self::reserve`].
+    fn fill(&mut self, py: Attached<'_>, slot: Option<usize>, obj: &Owned) {
+        if let (Memo::On(objs), Some(i)) = (self, slot) {
+            // SAFETY: attached; `obj` is a valid object of this interpreter.
+            objs[i] = Some(unsafe { Owned::from_borrowed(py, obj.as_ptr()) });
+        }
+    }
+
+    /// The object numbered `n`, again.
+    fn get(&self, py: Attached<'_>, n: usize) -> PyResult<Owned> {
+        match self {
+            Memo::On(objs) => match objs.get(n) {
+                // SAFETY: attached; a valid object of this interpreter.
+                Some(Some(obj)) => Ok(unsafe { Owned::from_borrowed(py, obj.as_ptr()) }),
+                _ => Err(err::value_error(
+                    py,
+                    "malformed value: a back-reference to an object not decoded yet",
+                )),
+            },
+            Memo::Off => Err(err::value_error(
+                py,
+                "malformed value: a back-reference outside a graph",
+            )),
+        }
+    }
+}
+
+fn decode_at(py: Attached<'_>, value: &Value, depth: usize, memo: &mut Memo) -> PyResult<Owned> {
     if depth > MAX_DEPTH {
         return Err(err::value_error(py, "value nests too deeply to decode"));
     }
+    match value {
+        Value::Graph(inner) => decode_at(py, inner, depth, &mut Memo::On(Vec::new())),
+        Value::Backref(n) => memo.get(py, *n),
+        Value::Memo(inner) => {
+            let slot = memo.reserve();
+            let obj = decode_at(py, inner, depth, memo)?;
+            memo.fill(py, slot, &obj);
+            Ok(obj)
+        }
+        _ => decode_one(py, value, depth, memo),
+    }
+}
+
+/// Build `value` itself (numbering is handled by [`decode_at`]).
+fn decode_one(py: Attached<'_>, value: &Value, depth: usize, memo: &mut Memo) -> PyResult<Owned> {
     let d = depth + 1;
     // SAFETY: (whole match) attached (py); each constructor returns a new reference or NULL
     // with an exception set, which `Owned::from_new` turns into `Err`; pointer/length pairs
@@ -68,14 +130,14 @@ fn decode_at(py: Attached<'_>, value: &Value, depth: usize) -> PyResult<Owned> {
             Value::Tuple(items) => {
                 let objs = items
                     .iter()
-                    .map(|v| decode_at(py, v, d))
+                    .map(|v| decode_at(py, v, d, memo))
                     .collect::<PyResult<Vec<_>>>()?;
                 new_tuple(py, objs)
             }
             Value::List(items) => {
                 let list = Owned::from_new(py, PyList_New(items.len() as Py_ssize_t))?;
                 for (i, v) in items.iter().enumerate() {
-                    let o = decode_at(py, v, d)?;
+                    let o = decode_at(py, v, d, memo)?;
                     // SAFETY: fresh list of the right length; slot i empty; steals `o`.
                     PyList_SET_ITEM(list.as_ptr(), i as Py_ssize_t, o.into_raw());
                 }
@@ -84,7 +146,8 @@ fn decode_at(py: Attached<'_>, value: &Value, depth: usize) -> PyResult<Owned> {
             Value::Dict(items) => {
                 let dict = Owned::from_new(py, PyDict_New())?;
                 for (k, v) in items {
-                    let (k, v) = (decode_at(py, k, d)?, decode_at(py, v, d)?);
+                    let k = decode_at(py, k, d, memo)?;
+                    let v = decode_at(py, v, d, memo)?;
                     if PyDict_SetItem(dict.as_ptr(), k.as_ptr(), v.as_ptr()) < 0 {
                         return Err(PyErrSet);
                     }
@@ -94,7 +157,7 @@ fn decode_at(py: Attached<'_>, value: &Value, depth: usize) -> PyResult<Owned> {
             Value::Set(items) | Value::FrozenSet(items) => {
                 let set = Owned::from_new(py, PySet_New(std::ptr::null_mut()))?;
                 for v in items {
-                    let o = decode_at(py, v, d)?;
+                    let o = decode_at(py, v, d, memo)?;
                     if PySet_Add(set.as_ptr(), o.as_ptr()) < 0 {
                         return Err(PyErrSet);
                     }
@@ -109,9 +172,13 @@ fn decode_at(py: Attached<'_>, value: &Value, depth: usize) -> PyResult<Owned> {
                 code,
                 module,
                 attrs,
-            } => decode_code(py, code, module, attrs, d),
+            } => decode_code(py, code, module, attrs, d, memo),
             Value::Pickle(p) => decode_pickle(py, p),
             Value::Shared(shared) => crate::handles::decode_handle(py, shared),
+            // Handled by `decode_at`; kept total without a panic path.
+            Value::Graph(_) | Value::Memo(_) | Value::Backref(_) => {
+                decode_at(py, value, depth, memo)
+            }
         }
     }
 }
@@ -159,6 +226,7 @@ fn decode_code(
     module: &str,
     attrs: &Value,
     d: usize,
+    memo: &mut Memo,
 ) -> PyResult<Owned> {
     // SAFETY: attached; the bytes came from PyMarshal_WriteObjectToString of a code object.
     let code = unsafe {
@@ -187,7 +255,7 @@ fn decode_code(
     .iter()
     .zip(parts)
     {
-        let obj = decode_at(py, v, d)?;
+        let obj = decode_at(py, v, d, memo)?;
         // SAFETY: attached; `func` valid; name NUL-terminated.
         if unsafe { PyObject_SetAttrString(func.as_ptr(), name.as_ptr(), obj.as_ptr()) } < 0 {
             return Err(PyErrSet);

@@ -29,7 +29,12 @@ pub(crate) unsafe fn encode(
     mode: EncodeMode,
 ) -> PyResult<Value> {
     crate::runtime::main_ref::release_deferred(py);
-    let mut enc = Encoder { py, mode, depth: 0 };
+    let mut enc = Encoder {
+        py,
+        mode,
+        depth: 0,
+        memo: Memo::default(),
+    };
     // SAFETY: forwarded from the caller.
     match unsafe { enc.encode(obj) } {
         Err(Failure::Raised) => Err(PyErrSet),
@@ -53,6 +58,8 @@ pub(crate) unsafe fn encode(
             py,
             &format!("object nests deeper than {MAX_DEPTH} levels"),
         )),
+        // Some object occurred twice: number the objects (see `Value::Graph`).
+        Ok(v) if enc.memo.backrefs => Ok(Value::Graph(Box::new(v))),
         Ok(v) => Ok(v),
     }
 }
@@ -79,6 +86,70 @@ struct Encoder<'py> {
     py: Attached<'py>,
     mode: EncodeMode,
     depth: usize,
+    /// Containers and bytes met so far, so each is encoded once (see `Value::Graph`).
+    memo: Memo,
+}
+
+/// pickle's memo, for the exact container and bytes types: an object that may be met
+/// again (it has other references) is encoded once, as a `Value::Memo` numbered in
+/// pre-order; a later occurrence becomes `Value::Backref(number)`. This keeps identity
+/// (`r[0] is r[1]`) and bounds the work by the input's size (a DAG whose expansion is
+/// exponential stays linear).
+#[derive(Default)]
+struct Memo {
+    /// Object address → its number.
+    seen: std::collections::HashMap<usize, usize, PtrHash>,
+    /// Addresses of the numbered objects being encoded now (at most `MAX_DEPTH`): meeting
+    /// one again means a reference cycle.
+    open: Vec<usize>,
+    /// Strong references to the numbered objects, so that no address is freed and reused
+    /// by another object while encoding runs (user code may run, e.g. in pickle).
+    keep: Vec<Owned>,
+    /// Whether a `Backref` was emitted (the result is then wrapped in `Value::Graph`).
+    backrefs: bool,
+}
+
+/// Hashes object addresses (already unique; only their bits need spreading).
+#[derive(Default, Clone, Copy)]
+struct PtrHash;
+
+impl std::hash::BuildHasher for PtrHash {
+    type Hasher = PtrHasher;
+    fn build_hasher(&self) -> PtrHasher {
+        PtrHasher(0)
+    }
+}
+
+struct PtrHasher(u64);
+
+impl std::hash::Hasher for PtrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        let x = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 29);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Whether objects of exact type `tp` go through the memo: the containers and bytes types
+/// (whose identity Python code can observe, and which can be large).
+fn memoized(tp: *mut PyTypeObject) -> bool {
+    [
+        &raw mut PyBytes_Type,
+        &raw mut PyByteArray_Type,
+        &raw mut PyTuple_Type,
+        &raw mut PyList_Type,
+        &raw mut PyDict_Type,
+        &raw mut PySet_Type,
+        &raw mut PyFrozenSet_Type,
+    ]
+    .contains(&tp)
 }
 
 type EncResult<T> = Result<T, Failure>;
@@ -88,6 +159,46 @@ impl Encoder<'_> {
     ///
     /// `obj` is a valid object of the attached interpreter.
     unsafe fn encode(&mut self, obj: *mut PyObject) -> EncResult<Value> {
+        // SAFETY: `obj` is valid (caller's duty).
+        let tp = unsafe { Py_TYPE(obj) };
+        if !memoized(tp) {
+            // SAFETY: forwarded from the caller.
+            return unsafe { self.encode_one(obj) };
+        }
+        // Only an object with other references than its container's (and ours, held
+        // while we encode it) can be met again: the others, most objects of tree-shaped
+        // data, cost nothing here.
+        // SAFETY: reading the reference count of a valid object.
+        if unsafe { Py_REFCNT(obj) } <= 2 {
+            // SAFETY: forwarded from the caller.
+            return unsafe { self.encode_one(obj) };
+        }
+        let key = obj as usize;
+        if let Some(&number) = self.memo.seen.get(&key) {
+            if self.memo.open.contains(&key) {
+                // A container that contains itself: the caller falls back to pickle.
+                return Err(Failure::TooDeep);
+            }
+            self.memo.backrefs = true;
+            return Ok(Value::Backref(number));
+        }
+        self.memo.seen.insert(key, self.memo.seen.len());
+        // SAFETY: attached; a valid object, kept alive for the whole encoding.
+        let held = unsafe { Owned::from_borrowed(self.py, obj) };
+        self.memo.keep.push(held);
+        self.memo.open.push(key);
+        // SAFETY: forwarded from the caller.
+        let r = unsafe { self.encode_one(obj) };
+        self.memo.open.pop();
+        Ok(Value::Memo(Box::new(r?)))
+    }
+
+    /// Encode `obj` itself (the memo is handled by [`Self::encode`]).
+    ///
+    /// # Safety
+    ///
+    /// `obj` is a valid object of the attached interpreter.
+    unsafe fn encode_one(&mut self, obj: *mut PyObject) -> EncResult<Value> {
         // SAFETY: (whole function) attached (self.py); `obj` valid per the caller; every
         // exact-type check below makes the following type-specific call valid.
         unsafe {

@@ -271,8 +271,11 @@ fn submit_chunk(
     // SAFETY: valid borrowed argument.
     let func = unsafe { encode(py, f, EncodeMode::Full) }?;
     // SAFETY: a list argument of this interpreter.
-    let Value::List(items) = unsafe { encode(py, items, EncodeMode::Full) }? else {
-        return Err(err::type_error(py, "items must be a list"));
+    let items = match unsafe { encode(py, items, EncodeMode::Full) }? {
+        Value::List(items) => items,
+        // The items share objects (a `Value::Graph`): each item is decoded on its own in
+        // the worker, so each is encoded on its own (sharing is kept within an item).
+        _ => encode_each(py, items)?,
     };
     let timeout = args::timeout(py, Some(argv[2]))?;
     let (done, result) = completion::<Outcome>();
@@ -288,6 +291,22 @@ fn submit_chunk(
         return Err(PyErrSet);
     }
     crate::interp::pending::new(py, module, pool.clone(), seq, result)
+}
+
+/// Encode every item of `list` separately.
+fn encode_each(py: Attached<'_>, list: *mut PyObject) -> PyResult<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    // SAFETY: `list` is an exact list (checked by the caller); its size is re-read each
+    // step (encoding may run user code that changes it).
+    while i < unsafe { PyList_GET_SIZE(list) } {
+        // SAFETY: attached; a new reference or NULL (IndexError).
+        let item = unsafe { Owned::from_new(py, PyList_GetItemRef(list, i))? };
+        // SAFETY: a valid object of this interpreter.
+        out.push(unsafe { encode(py, item.as_ptr(), EncodeMode::Full) }?);
+        i += 1;
+    }
+    Ok(out)
 }
 
 fn cancel(
