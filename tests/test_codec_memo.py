@@ -138,3 +138,45 @@ def shape(x, ids):
 def test_fuzz_shared_sub_objects_round_trip_with_their_aliasing(shared_interp, g):
     assert shape(_native.roundtrip(g), {}) == shape(g, {})
     assert shape(through(shared_interp, g), {}) == shape(g, {})
+
+
+# --- one nesting limit (issue 14, item 12) ------------------------------------------------
+
+
+def nested_lists(levels):
+    x = []
+    for _ in range(levels - 1):
+        x = [x]
+    return x
+
+
+def test_512_levels_cross_on_every_version(shared_interp):
+    x = nested_lists(512)
+    assert through(shared_interp, x) == x  # as a call argument and a result
+    with manygil.Pool(1) as p:
+        assert list(p.map(helpers.identity, [x, x], chunksize=2)) == [x, x]
+
+
+@pytest.mark.parametrize("levels", [513, 5000])
+def test_deeper_nesting_is_refused_naming_the_type_limit_and_path(shared_interp, levels):
+    with pytest.raises(manygil.NotShareableError) as e:
+        through(shared_interp, {"data": nested_lists(levels)})
+    msg = str(e.value)
+    assert "dict object nests containers deeper than 512 levels" in msg
+    assert "x['data'][0][0]" in msg and "a list starts level 513" in msg
+    with pytest.raises(manygil.NotShareableError, match="^list object nests"):
+        _native.roundtrip(nested_lists(levels))
+    with manygil.Pool(1) as p:
+        with pytest.raises(manygil.NotShareableError, match=r"list object nests .* at x\[0\]"):
+            list(p.map(len, [nested_lists(levels)]))
+
+
+def test_an_unpicklable_cycle_names_the_cycle_and_keeps_pickles_error():
+    import threading
+
+    x = []
+    x.append(x)
+    x.append(threading.Lock())
+    with pytest.raises(manygil.NotShareableError) as e:
+        _native.roundtrip(x)
+    assert isinstance(e.value.__cause__, TypeError)

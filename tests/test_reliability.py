@@ -57,3 +57,49 @@ def test_nan_and_negative_timeouts_are_refused_naming_the_parameter(bad):
             p.map(helpers.square, [1], timeout=bad)
     with pytest.raises(ValueError, match="timeout"):
         manygil.Queue().get(timeout=bad)
+
+
+# --- one rule for integer parameters -------------------------------------------------------
+
+HUGE = 2**64
+
+TOO_LARGE = [
+    ("maxsize", lambda: manygil.Queue(maxsize=HUGE)),
+    ("size", lambda: manygil.SharedBuffer(HUGE)),
+    ("value", lambda: manygil.Semaphore(HUGE)),
+    ("parties", lambda: manygil.Barrier(HUGE)),
+    ("value", lambda: manygil.AtomicInt(HUGE)),
+    ("interpreter id", lambda: manygil.Interpreter(HUGE)),
+    ("max_tasks_per_worker", lambda: Pool(1, max_tasks_per_worker=HUGE)),
+    ("max_workers", lambda: Pool(HUGE)),
+]
+
+
+@pytest.mark.parametrize(("name", "make"), TOO_LARGE, ids=[n for n, _ in TOO_LARGE])
+def test_integers_that_do_not_fit_raise_overflow_error_naming_the_parameter(name, make):
+    with pytest.raises(OverflowError, match=f"^{name} is out of range"):
+        make()
+
+
+BOOLS = {
+    "maxsize": lambda: manygil.Queue(maxsize=True),
+    "size": lambda: manygil.SharedBuffer(True),
+    "value": lambda: manygil.Semaphore(True),
+    "parties": lambda: manygil.Barrier(True),
+    "AtomicInt": lambda: manygil.AtomicInt(True),
+    "id": lambda: manygil.Interpreter(True),
+    "max_workers": lambda: Pool(True),
+    "max_tasks_per_worker": lambda: Pool(1, max_tasks_per_worker=True),
+}
+
+
+@pytest.mark.parametrize("name", list(BOOLS))
+def test_bool_is_not_accepted_as_an_integer_anywhere(name):
+    with pytest.raises(TypeError):
+        BOOLS[name]()
+
+
+def test_semaphore_value_past_2_63_is_not_negative():
+    s = manygil.Semaphore(2**63 - 1)
+    s.release()
+    assert s._value == 2**63

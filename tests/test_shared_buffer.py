@@ -81,6 +81,27 @@ def test_out_of_range_errors_match_bytearray(op):
     assert isinstance(got.value, type(expected.value)), (got.value, expected.value)
 
 
+MESSAGE_OPS = [
+    "index past the end",
+    "negative index past the start",
+    "store past the end",
+    "store a value over 255",
+    "store a negative value",
+    "store a str",
+    "index with a str",
+]
+
+
+@pytest.mark.parametrize("op", MESSAGE_OPS)
+def test_index_errors_read_like_bytearray(op):
+    fn = OPS[op]
+    with pytest.raises(Exception) as expected:
+        fn(bytearray(8))
+    with pytest.raises(Exception) as got:
+        fn(manygil.SharedBuffer(8))
+    assert str(got.value) == str(expected.value).replace("bytearray", "SharedBuffer")
+
+
 def test_slices_past_the_end_are_short_like_bytearray():
     b = manygil.SharedBuffer.from_bytes(b"abcdef")
     assert b[4:100] == bytes(bytearray(b"abcdef")[4:100]) == b"ef"

@@ -94,7 +94,7 @@ class Interpreter:
     """
 
     def __new__(cls, id, /, _whence=None):
-        if not isinstance(id, int):
+        if not isinstance(id, int) or isinstance(id, bool):
             raise TypeError(f"id must be an int, got {id!r}")
         id = int(id)
         self = _known.get(id)

@@ -186,6 +186,8 @@ class Pool(cf.Executor):
             raise TypeError(f"max_workers must be an int, not {type(max_workers).__name__}")
         if max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
+        if max_workers > sys.maxsize:
+            raise OverflowError(f"max_workers is out of range: it must be at most {sys.maxsize}")
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         if max_tasks_per_worker is not None:
@@ -193,6 +195,8 @@ class Pool(cf.Executor):
                 raise TypeError("max_tasks_per_worker must be an int or None")
             if max_tasks_per_worker <= 0:
                 raise ValueError("max_tasks_per_worker must be >= 1")
+            if max_tasks_per_worker >= 2**64:
+                raise OverflowError("max_tasks_per_worker is out of range: it must be below 2**64")
         self._task_timeout = _check_timeout("task_timeout", task_timeout)
         if fallback not in (None, "process"):
             raise ValueError(f'fallback must be None or "process", got {fallback!r}')

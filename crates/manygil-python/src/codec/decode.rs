@@ -63,7 +63,9 @@ impl Memo {
 }
 
 fn decode_at(py: Attached<'_>, value: &Value, depth: usize, memo: &mut Memo) -> PyResult<Owned> {
-    if depth > MAX_DEPTH {
+    // The encoder's limit, plus the levels of wrappers that do not count (call arguments
+    // and map chunks: see `encode_wrapper`).
+    if depth > MAX_DEPTH + 2 {
         return Err(err::value_error(py, "value nests too deeply to decode"));
     }
     match value {

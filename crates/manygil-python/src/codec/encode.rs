@@ -28,36 +28,67 @@ pub(crate) unsafe fn encode(
     obj: *mut PyObject,
     mode: EncodeMode,
 ) -> PyResult<Value> {
+    // SAFETY: forwarded from the caller.
+    unsafe { encode_wrapper(py, obj, mode, 0) }
+}
+
+/// [`encode`] for a container of values (a call's argument tuple or keyword dict: `wraps`
+/// = 1; a map chunk's list of argument tuples: 2) whose own `wraps` levels do not count
+/// towards the nesting limit: each value inside may nest [`MAX_DEPTH`] levels.
+///
+/// # Safety
+///
+/// `obj` is a valid object of the attached interpreter.
+pub(crate) unsafe fn encode_wrapper(
+    py: Attached<'_>,
+    obj: *mut PyObject,
+    mode: EncodeMode,
+    wraps: usize,
+) -> PyResult<Value> {
     crate::runtime::main_ref::release_deferred(py);
     let mut enc = Encoder {
         py,
         mode,
+        limit: MAX_DEPTH + wraps,
         depth: 0,
         memo: Memo::default(),
+        too_deep: TooDeep::default(),
     };
     // SAFETY: forwarded from the caller.
     match unsafe { enc.encode(obj) } {
         Err(Failure::Raised) => Err(PyErrSet),
-        Err(Failure::TooDeep) if mode == EncodeMode::Full => {
-            // A cycle or very deep nesting: pickle copes with cycles, so try it whole.
+        Err(Failure::TooDeep) if enc.too_deep.is_cycle() && mode == EncodeMode::Full => {
+            // A reference cycle: pickle keeps those, so send the whole object pickled (its
+            // own error, if any, is the cause of ours).
             // SAFETY: forwarded from the caller.
-            unsafe { enc.pickle(obj) }.map_err(|_| {
-                // SAFETY: attached; replace pickle's error with ours.
-                unsafe { PyErr_Clear() };
-                not_shareable(
-                    py,
-                    &format!(
-                        "{} object nests deeper than {MAX_DEPTH} levels or contains a reference \
-                         cycle; flatten it or share it in parts",
-                        err::type_name(py, obj)
-                    ),
-                )
-            })
+            unsafe { enc.pickle(obj) }.map_err(|_| PyErrSet)
         }
-        Err(Failure::TooDeep) => Err(not_shareable(
-            py,
-            &format!("object nests deeper than {MAX_DEPTH} levels"),
-        )),
+        Err(Failure::TooDeep) => {
+            let what = if enc.too_deep.is_cycle() {
+                "contains a reference cycle".to_owned()
+            } else {
+                format!(
+                    "nests containers deeper than {MAX_DEPTH} levels (manygil's limit; a {} \
+                     starts level {})",
+                    enc.too_deep.leaf_type,
+                    MAX_DEPTH + 1
+                )
+            };
+            // Inside a wrapper (call arguments, a map chunk) name the value itself.
+            let objs = &enc.too_deep.objs;
+            let root = objs
+                .len()
+                .checked_sub(1 + wraps)
+                .map_or_else(|| err::type_name(py, obj), |i| objs[i].1.clone());
+            Err(not_shareable(
+                py,
+                &format!(
+                    "{root} object {what} at {}; flatten it, or send pickle.dumps() of it as \
+                     bytes",
+                    enc.too_deep.path(wraps)
+                ),
+            ))
+        }
         // Some object occurred twice: number the objects (see `Value::Graph`).
         Ok(v) if enc.memo.backrefs => Ok(Value::Graph(Box::new(v))),
         Ok(v) => Ok(v),
@@ -69,10 +100,52 @@ pub(crate) fn not_shareable(py: Attached<'_>, msg: &str) -> PyErrSet {
     crate::handles::errors::raise(py, crate::handles::errors::Exc::NotShareable, msg)
 }
 
+/// Where nesting passed [`MAX_DEPTH`], recorded while the failure unwinds (leaf first).
+#[derive(Default)]
+struct TooDeep {
+    /// Addresses and type names of the objects on the failing path, innermost first.
+    objs: Vec<(usize, String)>,
+    /// Subscripts from each container to the next, innermost first (`[3]`, `['k']`).
+    subs: Vec<String>,
+    /// Type name of the innermost object (the one that would start the next level).
+    leaf_type: String,
+}
+
+impl TooDeep {
+    /// Whether the path meets an object twice: a reference cycle, not just depth.
+    fn is_cycle(&self) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        self.objs.iter().any(|(o, _)| !seen.insert(*o))
+    }
+
+    /// The path from the object to where it failed, e.g. `x[0][0]...[0]['k']`, with
+    /// long runs shortened.
+    fn path(&self, skip: usize) -> String {
+        let parts: Vec<&str> = self
+            .subs
+            .iter()
+            .rev()
+            .skip(skip)
+            .map(String::as_str)
+            .collect();
+        let shown = |ps: &[&str]| ps.concat();
+        if parts.len() <= 12 {
+            return format!("x{}", shown(&parts));
+        }
+        format!(
+            "x{}...({} more)...{}",
+            shown(&parts[..6]),
+            parts.len() - 12,
+            shown(&parts[parts.len() - 6..])
+        )
+    }
+}
+
 enum Failure {
     /// A Python exception is set.
     Raised,
-    /// Nesting passed [`MAX_DEPTH`]; no exception is set.
+    /// Nesting passed [`MAX_DEPTH`] (or a cycle was met); no exception is set; the path
+    /// is in `Encoder::too_deep`.
     TooDeep,
 }
 
@@ -85,9 +158,13 @@ impl From<PyErrSet> for Failure {
 struct Encoder<'py> {
     py: Attached<'py>,
     mode: EncodeMode,
+    /// Container levels allowed: [`MAX_DEPTH`] plus the wrapper's own levels.
+    limit: usize,
     depth: usize,
     /// Containers and bytes met so far, so each is encoded once (see `Value::Graph`).
     memo: Memo,
+    /// Where nesting went too deep, once it did.
+    too_deep: TooDeep,
 }
 
 /// pickle's memo, for the exact container and bytes types: an object that may be met
@@ -159,6 +236,33 @@ impl Encoder<'_> {
     ///
     /// `obj` is a valid object of the attached interpreter.
     unsafe fn encode(&mut self, obj: *mut PyObject) -> EncResult<Value> {
+        // SAFETY: forwarded from the caller.
+        let r = unsafe { self.encode_memo(obj) };
+        if let Err(Failure::TooDeep) = r {
+            if self.too_deep.objs.is_empty() {
+                self.too_deep.leaf_type = err::type_name(self.py, obj);
+            }
+            let name = err::type_name(self.py, obj);
+            self.too_deep.objs.push((obj as usize, name));
+        }
+        r
+    }
+
+    /// Record the subscript `sub` of a failure that went too deep inside a container.
+    fn at<T>(&mut self, r: EncResult<T>, sub: impl FnOnce(&mut Self) -> String) -> EncResult<T> {
+        if let Err(Failure::TooDeep) = r {
+            let s = sub(self);
+            self.too_deep.subs.push(s);
+        }
+        r
+    }
+
+    /// [`Self::encode`] through the memo.
+    ///
+    /// # Safety
+    ///
+    /// `obj` is a valid object of the attached interpreter.
+    unsafe fn encode_memo(&mut self, obj: *mut PyObject) -> EncResult<Value> {
         // SAFETY: `obj` is valid (caller's duty).
         let tp = unsafe { Py_TYPE(obj) };
         if !memoized(tp) {
@@ -283,8 +387,28 @@ impl Encoder<'_> {
         }
     }
 
+    /// `['key']` for a dict value whose key is a str or an int (their repr runs no user
+    /// code), `[<T key>]` otherwise.
+    fn key_subscript(&mut self, key: *mut PyObject) -> String {
+        // SAFETY: attached; `key` is valid; exact str/int reprs run no user code.
+        unsafe {
+            let tp = Py_TYPE(key);
+            if tp == &raw mut PyUnicode_Type || tp == &raw mut PyLong_Type {
+                if let Ok(r) = Owned::from_new(self.py, PyObject_Repr(key)) {
+                    if let Ok(text) = str_to_string(self.py, r.as_ptr()) {
+                        if text.len() <= 40 {
+                            return format!("[{text}]");
+                        }
+                    }
+                }
+                PyErr_Clear();
+            }
+        }
+        format!("[<{} key>]", err::type_name(self.py, key))
+    }
+
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> EncResult<T>) -> EncResult<T> {
-        if self.depth >= MAX_DEPTH {
+        if self.depth >= self.limit {
             return Err(Failure::TooDeep);
         }
         self.depth += 1;
@@ -364,7 +488,8 @@ impl Encoder<'_> {
             // item alive; encoding holds it with a strong reference anyway.
             let item = unsafe { Owned::from_borrowed(self.py, PyTuple_GET_ITEM(obj, i)) };
             // SAFETY: a valid object of this interpreter.
-            out.push(unsafe { self.encode(item.as_ptr()) }?);
+            let r = unsafe { self.encode(item.as_ptr()) };
+            out.push(self.at(r, |_| format!("[{i}]"))?);
         }
         Ok(out)
     }
@@ -381,7 +506,8 @@ impl Encoder<'_> {
             // SAFETY: attached; returns a new reference or NULL (IndexError).
             let item = unsafe { Owned::from_new(self.py, PyList_GetItemRef(obj, i))? };
             // SAFETY: valid object of this interpreter.
-            out.push(unsafe { self.encode(item.as_ptr()) }?);
+            let r = unsafe { self.encode(item.as_ptr()) };
+            out.push(self.at(r, |_| format!("[{i}]"))?);
             i += 1;
         }
         Ok(out)
@@ -404,9 +530,11 @@ impl Encoder<'_> {
                 (PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1))
             };
             // SAFETY: valid objects kept alive by `items`.
-            let key = unsafe { self.encode(k) }?;
+            let key = unsafe { self.encode(k) };
+            let key = self.at(key, |_| " (a dict key)".to_owned())?;
             // SAFETY: as above.
-            let value = unsafe { self.encode(v) }?;
+            let value = unsafe { self.encode(v) };
+            let value = self.at(value, |e| e.key_subscript(k))?;
             out.push((key, value));
         }
         Ok(out)
@@ -431,7 +559,8 @@ impl Encoder<'_> {
             // SAFETY: non-NULL new reference.
             let item = unsafe { Owned::from_new(self.py, next)? };
             // SAFETY: valid object.
-            out.push(unsafe { self.encode(item.as_ptr()) }?);
+            let r = unsafe { self.encode(item.as_ptr()) };
+            out.push(self.at(r, |_| " (a set element)".to_owned())?);
         }
     }
 

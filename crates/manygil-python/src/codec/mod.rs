@@ -15,7 +15,7 @@ mod encode;
 mod refs;
 
 pub(crate) use decode::decode;
-pub(crate) use encode::{encode, EncodeMode};
+pub(crate) use encode::{encode, encode_wrapper, EncodeMode};
 
 #[allow(unused_imports)]
 pub(crate) use manygil_core::Value;

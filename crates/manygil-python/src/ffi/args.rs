@@ -146,9 +146,17 @@ pub(crate) fn truth(obj: Option<*mut PyObject>, default: bool) -> PyResult<bool>
     }
 }
 
-/// An `int` argument that fits in `i64` (`OverflowError` otherwise, `TypeError` if not an
-/// integer).
+/// An `int` argument that fits in `i64`. The one rule for integer parameters: an `int` or
+/// an object with `__index__`, never a `bool` (`TypeError`); a value that does not fit
+/// raises `OverflowError` naming the parameter.
 pub(crate) fn int(py: Attached<'_>, what: &str, obj: *mut PyObject) -> PyResult<i64> {
+    // SAFETY: attached; a borrowed argument.
+    if unsafe { PyBool_Check(obj) } != 0 {
+        return Err(err::type_error(
+            py,
+            &format!("{what} must be an int, not bool"),
+        ));
+    }
     // SAFETY: attached; a borrowed argument.
     if unsafe { PyLong_Check(obj) } == 0 {
         // SAFETY: attached; PyNumber_Index accepts objects with __index__.
@@ -169,9 +177,28 @@ pub(crate) fn int(py: Attached<'_>, what: &str, obj: *mut PyObject) -> PyResult<
     let v = unsafe { PyLong_AsLongLong(obj) };
     // SAFETY: attached.
     if v == -1 && unsafe { !PyErr_Occurred().is_null() } {
-        return Err(PyErrSet);
+        return Err(overflow(py, what));
     }
     Ok(v)
+}
+
+/// Replace the pending `OverflowError` of a failed int conversion with one naming the
+/// parameter (other errors are kept).
+fn overflow(py: Attached<'_>, what: &str) -> PyErrSet {
+    // SAFETY: attached; an exception is set (the caller's conversion failed).
+    if unsafe { PyErr_ExceptionMatches(PyExc_OverflowError) } == 0 {
+        return PyErrSet;
+    }
+    // SAFETY: attached; the OverflowError is replaced below.
+    unsafe { PyErr_Clear() };
+    // SAFETY: attached; a builtin exception class.
+    unsafe {
+        err::raise(
+            py,
+            PyExc_OverflowError,
+            &format!("{what} is out of range: it must be between -2**63 and 2**63 - 1"),
+        )
+    }
 }
 
 /// A non-negative count (`ValueError` if negative).
@@ -267,7 +294,7 @@ pub(crate) fn positional(
 /// An interpreter id argument.
 pub(crate) fn interp_id(py: Attached<'_>, obj: *mut PyObject) -> PyResult<i64> {
     // SAFETY: attached; `obj` is a borrowed argument.
-    if unsafe { PyLong_Check(obj) } == 0 {
+    if unsafe { PyLong_Check(obj) } == 0 || unsafe { PyBool_Check(obj) } != 0 {
         return Err(err::type_error(
             py,
             &format!(
@@ -280,7 +307,7 @@ pub(crate) fn interp_id(py: Attached<'_>, obj: *mut PyObject) -> PyResult<i64> {
     let v = unsafe { PyLong_AsLongLong(obj) };
     // SAFETY: attached.
     if v == -1 && unsafe { !PyErr_Occurred().is_null() } {
-        return Err(PyErrSet);
+        return Err(overflow(py, "interpreter id"));
     }
     if v < 0 {
         return Err(err::value_error(

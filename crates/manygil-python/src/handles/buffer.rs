@@ -282,18 +282,61 @@ impl Drop for View {
     }
 }
 
+/// What a subscript key is, with bytearray's rules and errors.
+enum Key {
+    /// An index, made non-negative and checked against the length.
+    Index(Py_ssize_t),
+    /// A slice (handled by the memoryview).
+    Slice,
+}
+
+/// Classify `key` for a buffer of `len` bytes: `IndexError: SharedBuffer index out of
+/// range` and `TypeError: SharedBuffer indices must be integers or slices, not T`, as
+/// bytearray words them.
+fn key_of(py: Attached<'_>, key: *mut PyObject, len: usize) -> PyResult<Key> {
+    // SAFETY: attached; a valid object.
+    if unsafe { PySlice_Check(key) } != 0 {
+        return Ok(Key::Slice);
+    }
+    // SAFETY: attached; a valid object.
+    if unsafe { PyIndex_Check(key) } == 0 {
+        return Err(err::type_error(
+            py,
+            &format!(
+                "SharedBuffer indices must be integers or slices, not {}",
+                err::type_name(py, key)
+            ),
+        ));
+    }
+    // SAFETY: attached; an index-able object; too large values raise IndexError.
+    let i = unsafe { PyNumber_AsSsize_t(key, PyExc_IndexError) };
+    // SAFETY: attached.
+    if i == -1 && unsafe { !PyErr_Occurred().is_null() } {
+        return Err(PyErrSet);
+    }
+    let len = len as Py_ssize_t;
+    let i = if i < 0 { i + len } else { i };
+    if !(0..len).contains(&i) {
+        // SAFETY: attached; a builtin exception class.
+        return Err(unsafe { err::raise(py, PyExc_IndexError, "SharedBuffer index out of range") });
+    }
+    Ok(Key::Index(i))
+}
+
 unsafe extern "C" fn buffer_getitem(slf: *mut PyObject, key: *mut PyObject) -> *mut PyObject {
     crate::ffi::entry::guard(|py| {
+        let b = buffer_of(py, slf)?;
+        if let Key::Index(i) = key_of(py, key, b.len())? {
+            // SAFETY: `i` is within the `len` bytes of the live shared memory.
+            let byte = unsafe { *b.as_ptr().add(i as usize) };
+            return new_int(py, i64::from(byte));
+        }
         let view = View::new(py, slf)?;
         // SAFETY: attached; both valid.
         let item = unsafe { Owned::from_new(py, PyObject_GetItem(view.0.as_ptr(), key))? };
-        // SAFETY: a valid object.
-        if unsafe { PySlice_Check(key) } != 0 {
-            // A slice of the memoryview: copy it out as bytes (as bytearray gives a copy).
-            // SAFETY: attached; a memoryview.
-            return unsafe { Owned::from_new(py, PyObject_Bytes(item.as_ptr())) };
-        }
-        Ok(item)
+        // A slice of the memoryview: copy it out as bytes (as bytearray gives a copy).
+        // SAFETY: attached; a memoryview.
+        unsafe { Owned::from_new(py, PyObject_Bytes(item.as_ptr())) }
     })
 }
 
@@ -309,12 +352,50 @@ unsafe extern "C" fn buffer_setitem(
                 "SharedBuffer has a fixed size: items cannot be deleted",
             ));
         }
-        let view = View::new(py, slf)?;
-        // SAFETY: attached; all valid; memoryview checks ranges, sizes and read-only.
-        if unsafe { PyObject_SetItem(view.0.as_ptr(), key, value) } < 0 {
-            return Err(PyErrSet);
+        let b = buffer_of(py, slf)?;
+        if b.is_readonly() {
+            return Err(err::type_error(py, "this SharedBuffer handle is read-only"));
         }
-        Ok(0)
+        let len = b.len();
+        match key_of(py, key, len)? {
+            Key::Index(i) => {
+                // bytearray's rules: an int (or __index__) in range(0, 256).
+                // SAFETY: attached; a valid object; NULL + TypeError if not an integer.
+                let v = unsafe { Owned::from_new(py, PyNumber_Index(value))? };
+                let byte = args::int(py, "byte", v.as_ptr())
+                    .ok()
+                    .and_then(|v| u8::try_from(v).ok());
+                let Some(byte) = byte else {
+                    // SAFETY: attached.
+                    unsafe { PyErr_Clear() };
+                    return Err(err::value_error(py, "byte must be in range(0, 256)"));
+                };
+                // SAFETY: `i` is within the `len` bytes of the live, writable memory;
+                // unsynchronised byte writes are the documented contract.
+                unsafe { *b.memory().as_ptr().add(i as usize) = byte };
+                Ok(0)
+            }
+            Key::Slice => {
+                let view = View::new(py, slf)?;
+                // SAFETY: attached; all valid; memoryview checks ranges and sizes.
+                if unsafe { PyObject_SetItem(view.0.as_ptr(), key, value) } < 0 {
+                    // SAFETY: attached; an exception is set.
+                    if unsafe { PyErr_ExceptionMatches(PyExc_ValueError) } != 0 {
+                        // SAFETY: attached; replaced by ours below.
+                        unsafe { PyErr_Clear() };
+                        return Err(err::value_error(
+                            py,
+                            &format!(
+                                "SharedBuffer has a fixed size ({len} bytes): a slice \
+                                 assignment must not change its length"
+                            ),
+                        ));
+                    }
+                    return Err(PyErrSet);
+                }
+                Ok(0)
+            }
+        }
     })
 }
 

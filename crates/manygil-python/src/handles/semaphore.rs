@@ -216,7 +216,9 @@ fn sem_exit(py: Attached<'_>, slf: *mut PyObject, _call: &Call<'_>) -> PyResult<
 }
 
 fn sem_value(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
-    new_int(py, sem_of(py, slf)?.value() as i64)
+    let v = sem_of(py, slf)?.value();
+    // SAFETY: attached; the value is unsigned and may exceed i64 (released past 2**63 - 1).
+    unsafe { Owned::from_new(py, PyLong_FromSize_t(v)) }
 }
 
 fn sem_n_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {

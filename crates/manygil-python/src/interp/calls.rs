@@ -51,10 +51,11 @@ pub(crate) fn encode_call(
     }
     // SAFETY: (three calls) valid borrowed arguments of the attached interpreter.
     let f = unsafe { encode(py, func, EncodeMode::Full) }?;
+    // SAFETY: as above. (The tuple and dict themselves do not count towards the nesting
+    // limit: each argument may nest as deep as any value.)
+    let a = unsafe { crate::codec::encode_wrapper(py, a, EncodeMode::Full, 1) }?;
     // SAFETY: as above.
-    let a = unsafe { encode(py, a, EncodeMode::Full) }?;
-    // SAFETY: as above.
-    let kw = unsafe { encode(py, kw, EncodeMode::Full) }?;
+    let kw = unsafe { crate::codec::encode_wrapper(py, kw, EncodeMode::Full, 1) }?;
     Ok((f, a, kw))
 }
 

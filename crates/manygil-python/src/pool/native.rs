@@ -271,7 +271,8 @@ fn submit_chunk(
     // SAFETY: valid borrowed argument.
     let func = unsafe { encode(py, f, EncodeMode::Full) }?;
     // SAFETY: a list argument of this interpreter.
-    let items = match unsafe { encode(py, items, EncodeMode::Full) }? {
+    // The list and its argument tuples do not count towards the nesting limit.
+    let items = match unsafe { crate::codec::encode_wrapper(py, items, EncodeMode::Full, 2) }? {
         Value::List(items) => items,
         // The items share objects (a `Value::Graph`): each item is decoded on its own in
         // the worker, so each is encoded on its own (sharing is kept within an item).
@@ -303,7 +304,7 @@ fn encode_each(py: Attached<'_>, list: *mut PyObject) -> PyResult<Vec<Value>> {
         // SAFETY: attached; a new reference or NULL (IndexError).
         let item = unsafe { Owned::from_new(py, PyList_GetItemRef(list, i))? };
         // SAFETY: a valid object of this interpreter.
-        out.push(unsafe { encode(py, item.as_ptr(), EncodeMode::Full) }?);
+        out.push(unsafe { crate::codec::encode_wrapper(py, item.as_ptr(), EncodeMode::Full, 1) }?);
         i += 1;
     }
     Ok(out)
