@@ -299,3 +299,29 @@ def test_closures_lambdas_and_client_script_functions_travel_by_value(client, pl
 
 def _here(x):
     return x * x, tasks.where()[1]
+
+
+def test_by_value_pickles_are_reused_per_function_and_never_keep_it_alive():
+    import gc
+    import pickle
+    import weakref
+
+    def make(k):
+        def times_k(x):
+            return x * k
+
+        return times_k
+
+    f, g = make(3), make(5)  # same code, different closures: different pickles
+    blob = md._dumps_by_value(f)
+    assert md._dumps_by_value(f) is blob
+    assert pickle.loads(blob)(2) == 6
+    assert pickle.loads(md._dumps_by_value(g))(2) == 10
+    # On a worker every task brings a function object of its own: a cache that held them
+    # would keep each one's globals and closure alive.
+    alive, keys = weakref.ref(f), {id(f), id(g)}
+    assert keys <= md._by_value_blobs.keys()
+    del f, g
+    gc.collect()
+    assert alive() is None
+    assert not keys & md._by_value_blobs.keys()

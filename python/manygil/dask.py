@@ -33,6 +33,7 @@ import asyncio
 import concurrent.futures as cf
 import threading
 import time
+import weakref
 
 import click
 import cloudpickle
@@ -229,24 +230,32 @@ def _erred(exc: BaseException, start, time_delay) -> dict:
 
 _NESTED = object()
 
-# Functions pickled by value, by function object (a worker sees the same few functions
-# many times); cleared when full.
+# Functions pickled by value, by function object: id -> (weak reference, blob). An entry
+# goes when its function dies, so the cache never keeps a function (and the globals it
+# carries) alive. On a distributed worker every task arrives with a function object of its
+# own (each task is unpickled separately), so there it rarely hits; it does when tasks share
+# one function object (an in-process cluster, a graph built on the worker).
 _by_value_blobs: dict = {}
 
 
 def _dumps_by_value(func) -> bytes:
-    try:
-        return _by_value_blobs[func]
-    except (KeyError, TypeError):
-        pass
+    key = id(func)
+    entry = _by_value_blobs.get(key)
+    if entry is not None and entry[0]() is func:
+        return entry[1]
     blob = cloudpickle.dumps(value_copy(func))
     try:
-        if len(_by_value_blobs) >= 128:
-            _by_value_blobs.clear()
-        _by_value_blobs[func] = blob
-    except TypeError:  # unhashable callable
-        pass
+        ref = weakref.ref(func, lambda r, key=key: _forget_blob(key, r))
+    except TypeError:  # no weak references to this callable: no caching
+        return blob
+    _by_value_blobs[key] = (ref, blob)
     return blob
+
+
+def _forget_blob(key: int, ref) -> None:
+    entry = _by_value_blobs.get(key)
+    if entry is not None and entry[0] is ref:
+        del _by_value_blobs[key]
 
 
 def _task_call(task, data: dict):
