@@ -108,3 +108,22 @@ def spin_or_fail(x):
 
 def apply(fn, x):
     return fn(x)
+
+
+def meet(directory, me, others, timeout):
+    """Arrive at a rendezvous: create ``directory/me``, then wait (at most ``timeout``
+    seconds, polling) until the files of ``others`` exist too. Returns ``(process id,
+    interpreter id)``; raises TimeoutError naming the ones that never came, which is what
+    happens when the tasks do not run at the same time."""
+    import manygil
+
+    with open(os.path.join(directory, str(me)), "w"):
+        pass
+    end = time.monotonic() + timeout
+    while True:
+        missing = [o for o in others if not os.path.exists(os.path.join(directory, str(o)))]
+        if not missing:
+            return os.getpid(), manygil.get_current().id
+        if time.monotonic() > end:
+            raise TimeoutError(f"task {me}: tasks {missing} never started alongside it")
+        time.sleep(0.01)

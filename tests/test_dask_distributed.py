@@ -114,6 +114,20 @@ def test_pool_size_follows_nthreads(client, plugin):
     assert set(client.run(tasks.pool_size, name="one").values()) == {1}
 
 
+def test_a_worker_runs_nthreads_tasks_at_once_in_as_many_interpreters(client, plugin, tmp_path):
+    plugin(default=True)
+    worker = sorted(client.scheduler_info()["workers"])[0]  # 2 threads: 2 tasks meet there
+    futures = [
+        client.submit(
+            tasks.meet, str(tmp_path), me, [1 - me], WAIT / 2, workers=[worker], pure=False
+        )
+        for me in (0, 1)
+    ]
+    (pid0, interp0), (pid1, interp1) = _gather(client, futures)
+    assert pid0 == pid1 == client.run(os.getpid, workers=[worker])[worker]
+    assert MAIN not in {interp0, interp1} and interp0 != interp1
+
+
 def test_a_failing_task_fails_with_its_exception_and_the_worker_goes_on(client, plugin):
     plugin()
     with dask.annotate(executor="manygil"):
