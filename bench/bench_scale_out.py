@@ -11,10 +11,15 @@ shows.
 joblib: backends "threading", "loky" and "manygil" with n_jobs=W, on tiny tasks (joblib's
 auto-batching) and CPU-bound tasks; memory added to the process tree.
 
-Every number is reported with ratios against the other setups of the same run: the machine
-may be shared, so absolute numbers move between runs.
+The machine may be shared: absolute numbers move between runs, and a burst of load from
+elsewhere can hit one setup. So the setups run side by side in interleaved rounds (the same
+tasks on every setup in turn, the order rotating), every number comes with ratios against
+the other setups of the same run, and each setup reports the cores it obtained (the CPU
+seconds of its processes over the wall time): on 2 cores, parallel setups can only be ~2x
+the GIL-bound thread setup when they obtain ~2 cores.
 
-    python bench/bench_scale_out.py [--workers W] [--memory-workers M] [--quick] [--json PATH]
+    python bench/bench_scale_out.py [--workers W] [--memory-workers M] [--rounds R]
+                                    [--quick] [--json PATH] [--skip dask memory joblib]
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -89,31 +95,59 @@ def _gather(client, futures):
     return client.gather(futures, errors="raise")
 
 
-def bench_dask(setup: str, workers: int, n_cpu: int, work: int, n_tiny: int) -> dict:
-    cluster, client = _cluster(setup, workers)
+SETUPS = ("threads", "processes", "manygil")
+
+
+def bench_dask(workers: int, n_cpu: int, work: int, n_tiny: int, rounds: int) -> dict:
+    """The three setups side by side: their clusters all up, then ``rounds`` rounds that
+    each run the same CPU-bound and tiny tasks on every setup in turn (the order rotates),
+    so that a burst of load from elsewhere on a shared machine hits one round of every
+    setup rather than one setup's whole measurement. Per setup: the median over rounds of
+    the CPU throughput and of the cores the worker processes obtained (their CPU seconds
+    over the wall time), the per-round throughput ratios against threads, and the tiny
+    tasks' cost over all rounds."""
+    clusters: dict = {}
     try:
-        # Warm up every worker slot (imports, interpreters' first calls).
-        _gather(client, client.map(tasks.cpu_work, [1000] * (4 * workers), pure=False))
+        for setup in SETUPS:
+            clusters[setup] = _cluster(setup, workers)
         expected = tasks.cpu_work(work)
-        t0 = time.perf_counter()
-        out = _gather(client, client.map(tasks.cpu_work, [work] * n_cpu, pure=False))
-        cpu_s = time.perf_counter() - t0
-        if out != [expected] * n_cpu:
-            raise AssertionError(f"dask {setup}: wrong CPU results")
-        t0 = time.perf_counter()
-        out = _gather(client, client.map(tasks.add_one, range(n_tiny), pure=False))
-        tiny_s = time.perf_counter() - t0
-        if out != [x + 1 for x in range(n_tiny)]:
-            raise AssertionError(f"dask {setup}: wrong tiny-task results")
-        rss = sum(client.run(tasks.rss_kib).values())
+        for _, client in clusters.values():
+            # Warm up every worker slot (imports, interpreters' first calls).
+            _gather(client, client.map(tasks.cpu_work, [1000] * (4 * workers), pure=False))
+        rows = {s: {"cpu_rounds": [], "cores_rounds": [], "tiny_s": 0.0} for s in SETUPS}
+        tiny_per_round = max(n_tiny // rounds, 1)
+        for r in range(rounds):
+            order = SETUPS[r % len(SETUPS) :] + SETUPS[: r % len(SETUPS)]
+            for setup in order:
+                client = clusters[setup][1]
+                row = rows[setup]
+                cpu0 = sum(client.run(tasks.cpu_seconds).values())
+                t0 = time.perf_counter()
+                out = _gather(client, client.map(tasks.cpu_work, [work] * n_cpu, pure=False))
+                cpu_s = time.perf_counter() - t0
+                used = sum(client.run(tasks.cpu_seconds).values()) - cpu0
+                if out != [expected] * n_cpu:
+                    raise AssertionError(f"dask {setup}: wrong CPU results")
+                row["cpu_rounds"].append(n_cpu / cpu_s)
+                row["cores_rounds"].append(used / cpu_s)
+                t0 = time.perf_counter()
+                out = _gather(client, client.map(tasks.add_one, range(tiny_per_round), pure=False))
+                row["tiny_s"] += time.perf_counter() - t0
+                if out != [x + 1 for x in range(tiny_per_round)]:
+                    raise AssertionError(f"dask {setup}: wrong tiny-task results")
+        for setup, (_, client) in clusters.items():
+            rows[setup]["rss_mib"] = sum(client.run(tasks.rss_kib).values()) / 1024
     finally:
-        client.close(timeout=WAIT)
-        cluster.close(timeout=WAIT)
-    return {
-        "cpu_tasks_per_s": n_cpu / cpu_s,
-        "tiny_us_per_task": tiny_s / n_tiny * 1e6,
-        "rss_mib": rss / 1024,
-    }
+        for cluster, client in clusters.values():
+            client.close(timeout=WAIT)
+            cluster.close(timeout=WAIT)
+    base = rows["threads"]["cpu_rounds"]
+    for row in rows.values():
+        row["cpu_tasks_per_s"] = statistics.median(row["cpu_rounds"])
+        row["cores_used"] = statistics.median(row["cores_rounds"])
+        row["ratio_rounds"] = [x / b for x, b in zip(row["cpu_rounds"], base, strict=True)]
+        row["tiny_us_per_task"] = row.pop("tiny_s") / (tiny_per_round * rounds) * 1e6
+    return rows
 
 
 def bench_dask_memory(setup: str, workers: int) -> float:
@@ -130,38 +164,73 @@ def bench_dask_memory(setup: str, workers: int) -> float:
 # --- joblib ----------------------------------------------------------------------------
 
 
-def bench_joblib(backend: str, workers: int, n_cpu: int, work: int, n_tiny: int) -> dict:
+BACKENDS = ("threading", "loky", "manygil")
+
+
+def _tree_cpu_s() -> float:
+    """CPU seconds (user + system) used by this process and its live children."""
+    import psutil
+
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
+def bench_joblib(workers: int, n_cpu: int, work: int, n_tiny: int, rounds: int) -> dict:
+    """The three backends with n_jobs=workers: each warmed up in turn (the memory it adds
+    to the process tree is measured then), then ``rounds`` interleaved rounds of the same
+    tiny and CPU-bound tasks on every backend (the order rotates). Per backend: the median
+    CPU throughput and cores obtained over the rounds, the per-round throughput ratios
+    against threading, and the tiny tasks' cost over all rounds."""
     import manygil.joblib  # registers "manygil"
     from joblib import Parallel, delayed, parallel_config
 
-    rss0, children0 = _rss_kib(), _tree_rss_kib()
-    with parallel_config(backend=backend, n_jobs=workers):
-        Parallel()(delayed(tasks.cpu_work)(1000) for _ in range(4 * workers))  # warm up
-        t0 = time.perf_counter()
-        out = Parallel()(delayed(tasks.add_one)(x) for x in range(n_tiny))
-        tiny_s = time.perf_counter() - t0
-        if out != [x + 1 for x in range(n_tiny)]:
-            raise AssertionError(f"joblib {backend}: wrong tiny-task results")
+    rows = {b: {"cpu_rounds": [], "cores_rounds": [], "tiny_s": 0.0} for b in BACKENDS}
+    try:
+        for backend in BACKENDS:
+            rss0, children0 = _rss_kib(), _tree_rss_kib()
+            with parallel_config(backend=backend, n_jobs=workers):
+                Parallel()(delayed(tasks.cpu_work)(1000) for _ in range(4 * workers))
+            added = (_rss_kib() - rss0) + (_tree_rss_kib() - children0)
+            rows[backend]["rss_added_mib"] = added / 1024
         expected = tasks.cpu_work(work)
-        t0 = time.perf_counter()
-        out = Parallel()(delayed(tasks.cpu_work)(work) for _ in range(n_cpu))
-        cpu_s = time.perf_counter() - t0
-        if out != [expected] * n_cpu:
-            raise AssertionError(f"joblib {backend}: wrong CPU results")
-        added = (_rss_kib() - rss0) + (_tree_rss_kib() - children0)
-    if backend == "loky":
-        # loky keeps its worker processes for the next call: stop them so that they do not
-        # count for the next backend.
+        tiny_per_round = max(n_tiny // rounds, 1)
+        for r in range(rounds):
+            for backend in BACKENDS[r % 3 :] + BACKENDS[: r % 3]:
+                row = rows[backend]
+                with parallel_config(backend=backend, n_jobs=workers):
+                    t0 = time.perf_counter()
+                    out = Parallel()(delayed(tasks.add_one)(x) for x in range(tiny_per_round))
+                    row["tiny_s"] += time.perf_counter() - t0
+                    if out != [x + 1 for x in range(tiny_per_round)]:
+                        raise AssertionError(f"joblib {backend}: wrong tiny-task results")
+                    cpu0 = _tree_cpu_s()
+                    t0 = time.perf_counter()
+                    out = Parallel()(delayed(tasks.cpu_work)(work) for _ in range(n_cpu))
+                    cpu_s = time.perf_counter() - t0
+                    used = _tree_cpu_s() - cpu0
+                    if out != [expected] * n_cpu:
+                        raise AssertionError(f"joblib {backend}: wrong CPU results")
+                row["cpu_rounds"].append(n_cpu / cpu_s)
+                row["cores_rounds"].append(used / cpu_s)
+    finally:
+        # loky keeps its worker processes for the next call, manygil its pool.
         from joblib.externals.loky import get_reusable_executor
 
         get_reusable_executor().shutdown(wait=True)
-    elif backend == "manygil":
         manygil.joblib._shutdown_shared_pool()
-    return {
-        "cpu_tasks_per_s": n_cpu / cpu_s,
-        "tiny_us_per_task": tiny_s / n_tiny * 1e6,
-        "rss_added_mib": added / 1024,
-    }
+    base = rows["threading"]["cpu_rounds"]
+    for row in rows.values():
+        row["cpu_tasks_per_s"] = statistics.median(row["cpu_rounds"])
+        row["cores_used"] = statistics.median(row["cores_rounds"])
+        row["ratio_rounds"] = [x / b for x, b in zip(row["cpu_rounds"], base, strict=True)]
+        row["tiny_us_per_task"] = row.pop("tiny_s") / (tiny_per_round * rounds) * 1e6
+    return rows
 
 
 # --- report ----------------------------------------------------------------------------
@@ -193,6 +262,9 @@ def main(argv=None) -> int:
     parser.add_argument("--memory-workers", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--json", help="write the measurements to this file")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds of the Dask measurements"
+    )
     parser.add_argument("--skip", nargs="*", default=[], choices=["dask", "memory", "joblib"])
     args = parser.parse_args(argv)
     w = args.workers
@@ -213,29 +285,38 @@ def main(argv=None) -> int:
     results: dict = {"workers": w, "serial_task_s": serial_task_s}
 
     if "dask" not in args.skip:
-        dask_rows = {}
-        for setup in ("threads", "processes", "manygil"):
-            print(f"  dask: {setup}...", file=sys.stderr, flush=True)
-            dask_rows[setup] = bench_dask(setup, w, n_cpu, work, n_tiny)
+        print("  dask: starting the three clusters...", file=sys.stderr, flush=True)
+        dask_rows = bench_dask(w, n_cpu, work, n_tiny, args.rounds)
         results["dask"] = dask_rows
         _table(
             f"Dask LocalCluster, W={w}: threads = 1 worker x {w} threads; processes = {w} "
-            f"workers x 1 thread; manygil = 1 worker x {w} threads + PoolPlugin(default=True)",
+            f"workers x 1 thread; manygil = 1 worker x {w} threads + PoolPlugin(default=True); "
+            f"medians of {args.rounds} interleaved rounds",
             dask_rows,
             [
                 ("cpu_tasks_per_s", "CPU tasks/s", ".2f"),
+                ("cores_used", "cores obtained", ".2f"),
                 ("tiny_us_per_task", "tiny: us/task", ".0f"),
                 ("rss_mib", "worker RSS MiB", ".0f"),
             ],
             "threads",
         )
         d = dask_rows
+        for setup in ("processes", "manygil"):
+            print(
+                f"{setup} / threads, per round: "
+                + " ".join(f"{x:.2f}" for x in d[setup]["ratio_rounds"])
+                + "; cores obtained per round: "
+                + " ".join(f"{x:.2f}" for x in d[setup]["cores_rounds"])
+                + f" (threads: {' '.join(f'{x:.2f}' for x in d['threads']['cores_rounds'])})"
+            )
         print(
             f"manygil vs processes: CPU throughput "
             f"{d['manygil']['cpu_tasks_per_s'] / d['processes']['cpu_tasks_per_s']:.2f}x, "
             f"RSS {d['manygil']['rss_mib'] / d['processes']['rss_mib']:.2f}x; "
             f"vs threads: CPU {d['manygil']['cpu_tasks_per_s'] / d['threads']['cpu_tasks_per_s']:.2f}x"
         )
+        print(f"load after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
     if "memory" not in args.skip and not args.quick:
         m = args.memory_workers
@@ -252,27 +333,34 @@ def main(argv=None) -> int:
         )
 
     if "joblib" not in args.skip:
-        rows = {}
-        for backend in ("threading", "loky", "manygil"):
-            print(f"  joblib: {backend}...", file=sys.stderr, flush=True)
-            rows[backend] = bench_joblib(backend, w, n_cpu, work, n_tiny_joblib)
+        print("  joblib...", file=sys.stderr, flush=True)
+        rows = bench_joblib(w, n_cpu, work, n_tiny_joblib, args.rounds)
         results["joblib"] = rows
         _table(
-            f"joblib, n_jobs={w}",
+            f"joblib, n_jobs={w}; medians of {args.rounds} interleaved rounds",
             rows,
             [
                 ("cpu_tasks_per_s", "CPU tasks/s", ".2f"),
+                ("cores_used", "cores obtained", ".2f"),
                 ("tiny_us_per_task", "tiny: us/task", ".2f"),
                 ("rss_added_mib", "RSS added MiB", ".0f"),
             ],
             "threading",
         )
+        for backend in ("loky", "manygil"):
+            print(
+                f"{backend} / threading, per round: "
+                + " ".join(f"{x:.2f}" for x in rows[backend]["ratio_rounds"])
+                + "; cores obtained per round: "
+                + " ".join(f"{x:.2f}" for x in rows[backend]["cores_rounds"])
+            )
         m, lk = rows["manygil"], rows["loky"]
         print(
             f"manygil vs loky: CPU throughput {m['cpu_tasks_per_s'] / lk['cpu_tasks_per_s']:.2f}x, "
             f"tiny-task cost {m['tiny_us_per_task'] / lk['tiny_us_per_task']:.2f}x, RSS added "
             f"{m['rss_added_mib'] / max(lk['rss_added_mib'], 1):.2f}x"
         )
+        print(f"load after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
     if args.json:
         with open(args.json, "w") as f:
