@@ -145,6 +145,10 @@ def bench_dask(workers: int, n_cpu: int, work: int, n_tiny: int, rounds: int) ->
     for row in rows.values():
         row["cpu_tasks_per_s"] = statistics.median(row["cpu_rounds"])
         row["cores_used"] = statistics.median(row["cores_rounds"])
+        # Tasks per CPU-second: the setup's efficiency, whatever share of the machine it got.
+        row["tasks_per_cpu_s"] = statistics.median(
+            x / c for x, c in zip(row["cpu_rounds"], row["cores_rounds"], strict=True) if c > 0
+        )
         row["ratio_rounds"] = [x / b for x, b in zip(row["cpu_rounds"], base, strict=True)]
         row["tiny_us_per_task"] = row.pop("tiny_s") / (tiny_per_round * rounds) * 1e6
     return rows
@@ -228,6 +232,10 @@ def bench_joblib(workers: int, n_cpu: int, work: int, n_tiny: int, rounds: int) 
     for row in rows.values():
         row["cpu_tasks_per_s"] = statistics.median(row["cpu_rounds"])
         row["cores_used"] = statistics.median(row["cores_rounds"])
+        # Tasks per CPU-second: the setup's efficiency, whatever share of the machine it got.
+        row["tasks_per_cpu_s"] = statistics.median(
+            x / c for x, c in zip(row["cpu_rounds"], row["cores_rounds"], strict=True) if c > 0
+        )
         row["ratio_rounds"] = [x / b for x, b in zip(row["cpu_rounds"], base, strict=True)]
         row["tiny_us_per_task"] = row.pop("tiny_s") / (tiny_per_round * rounds) * 1e6
     return rows
@@ -296,6 +304,7 @@ def main(argv=None) -> int:
             [
                 ("cpu_tasks_per_s", "CPU tasks/s", ".2f"),
                 ("cores_used", "cores obtained", ".2f"),
+                ("tasks_per_cpu_s", "tasks/CPU-s", ".2f"),
                 ("tiny_us_per_task", "tiny: us/task", ".0f"),
                 ("rss_mib", "worker RSS MiB", ".0f"),
             ],
@@ -342,6 +351,7 @@ def main(argv=None) -> int:
             [
                 ("cpu_tasks_per_s", "CPU tasks/s", ".2f"),
                 ("cores_used", "cores obtained", ".2f"),
+                ("tasks_per_cpu_s", "tasks/CPU-s", ".2f"),
                 ("tiny_us_per_task", "tiny: us/task", ".2f"),
                 ("rss_added_mib", "RSS added MiB", ".0f"),
             ],
