@@ -60,6 +60,30 @@ def _tree_rss_kib() -> int:
     return total
 
 
+def cores_available(workers: int, seconds: float = 2.0) -> float:
+    """How many cores ``workers`` busy-looping processes obtain right now: the most any
+    setup of this run can use (on a shared machine, the share the kernel gives this run)."""
+    import subprocess
+
+    code = (
+        "import time\n"
+        f"end = time.monotonic() + {seconds}\n"
+        "while time.monotonic() < end:\n"
+        "    pass\n"
+    )
+    before = os.times()
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(workers)]
+    for p in procs:
+        p.wait()
+    wall = time.perf_counter() - t0
+    after = os.times()
+    used = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return used / wall
+
+
 # --- Dask ------------------------------------------------------------------------------
 
 
@@ -281,16 +305,17 @@ def main(argv=None) -> int:
     else:
         n_cpu, work, n_tiny, n_tiny_joblib = 16 * w, 1_000_000, 2_000, 100_000
 
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     tasks.cpu_work(work)
-    serial_task_s = time.perf_counter() - t0
+    serial_task_s = time.process_time() - t0
+    available = [cores_available(w)]
     print(
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load "
-        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; W={w} workers; CPU task "
-        f"~{serial_task_s * 1e3:.0f} ms serial ({n_cpu} tasks); tiny tasks: {n_tiny} (Dask), "
-        f"{n_tiny_joblib} (joblib)"
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; {w} busy processes obtain "
+        f"{available[0]:.2f} cores; W={w} workers; CPU task ~{serial_task_s * 1e3:.0f} ms "
+        f"CPU ({n_cpu} tasks); tiny tasks: {n_tiny} (Dask), {n_tiny_joblib} (joblib)"
     )
-    results: dict = {"workers": w, "serial_task_s": serial_task_s}
+    results: dict = {"workers": w, "serial_task_s": serial_task_s, "cores_available": available}
 
     if "dask" not in args.skip:
         print("  dask: starting the three clusters...", file=sys.stderr, flush=True)
@@ -372,6 +397,13 @@ def main(argv=None) -> int:
         )
         print(f"load after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
+    available.append(cores_available(w))
+    print(
+        f"\n{w} busy processes obtained {available[0]:.2f} cores before the run, "
+        f"{available[1]:.2f} after (load {' '.join(f'{x:.1f}' for x in os.getloadavg())}): "
+        f"a parallel setup can approach {w}x the GIL-bound threads only when it obtains "
+        f"~{w} cores"
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
