@@ -200,3 +200,29 @@ def wait_event_then(event, value):
     """Block on a manygil.Event (shared with the caller), then return value."""
     event.wait()
     return value
+
+
+def spin_unless_zero(x):
+    """Return 0 at once; spin (interruptibly) forever for anything else."""
+    if x == 0:
+        return 0
+    while True:
+        pass
+
+
+def read_fd(fd):
+    """Block in one C call (``os.read``) until a byte arrives on ``fd``: interrupts cannot
+    stop it; the test writes to the pipe to let it go."""
+    import os
+
+    return os.read(fd, 1)
+
+
+def ignore_interrupts_until_set(event):
+    """Keep running through interrupts (KeyboardInterrupt is swallowed) until ``event``."""
+    while not event.is_set():
+        try:
+            event.wait(0.01)
+        except KeyboardInterrupt:
+            pass
+    return "released"

@@ -42,7 +42,8 @@ def test_is_an_executor_returning_real_futures(pool):
 def test_default_max_workers_is_the_cpu_count():
     with Pool() as p:
         expected = getattr(os, "process_cpu_count", os.cpu_count)()
-        assert p.max_workers == expected == p.stats()["workers"]
+        assert p.max_workers == expected
+        assert 1 <= p.stats()["workers"] <= expected  # workers start as work arrives
 
 
 def test_tasks_run_in_different_interpreters_in_parallel(pool):
@@ -319,7 +320,7 @@ def test_stats_count_tasks(pool):
     pool.submit(helpers.add, 1).result(10)
     pool.submit(helpers.raise_value_error).exception(10)
     s = pool.stats()
-    assert s["workers"] == 2 and s["done"] >= 1 and s["failed"] >= 1
+    assert 1 <= s["workers"] <= 2 and s["done"] >= 1 and s["failed"] >= 1
     assert set(s) >= {"workers", "submitted", "done", "failed", "running", "queued"}
 
 

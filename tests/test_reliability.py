@@ -3,11 +3,15 @@ hang, leak or lose a future. Each test names the behaviour it guards."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import math
+import os
+import time
 
 import helpers
 import manygil
 import pytest
+from conftest import sigint_when_ready, write_script
 from manygil import Pool, _native
 
 # Timeouts that mean "no limit": inf, and values whose deadline cannot be represented.
@@ -57,6 +61,121 @@ def test_nan_and_negative_timeouts_are_refused_naming_the_parameter(bad):
             p.map(helpers.square, [1], timeout=bad)
     with pytest.raises(ValueError, match="timeout"):
         manygil.Queue().get(timeout=bad)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def wait_until(condition, what="the pool to settle", limit=60.0):
+    """Wait for observable state (polling), failing after ``limit`` seconds."""
+    end = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+def idle(p):
+    s = p.stats()
+    return s["queued"] == 0 and s["running"] == 0
+
+
+# --- cancellation: queued work is dropped, never started then interrupted -------------------
+
+
+def test_closing_a_map_early_skips_queued_chunks_before_interrupting_running_ones():
+    with Pool(2) as p:
+        it = p.map(helpers.spin_unless_zero, range(200))
+        assert next(it) == 0
+        wait_until(lambda: p.stats()["running"] == 2, "two chunks running")
+        it.close()
+        wait_until(lambda: idle(p))
+        s = p.stats()
+        # Exactly the two running chunks were interrupted; every queued one was skipped.
+        assert s["failed"] == 2
+        assert s["cancelled"] == s["submitted"] - 3
+
+
+def test_cancelling_futures_in_submission_order_starts_few_of_them():
+    with Pool(2) as p:
+        fs = [p.submit(helpers.spin_forever) for _ in range(200)]
+        wait_until(lambda: p.stats()["running"] == 2, "two tasks running")
+        assert all(f.cancel() for f in fs)
+        wait_until(lambda: idle(p))
+        # Cancelling a running task no longer blocks the canceller while a worker moves on
+        # to the next queued task: (nearly) all queued tasks are skipped, not started.
+        assert p.stats()["cancelled"] >= 150
+        assert all(f.cancelled() for f in fs)
+
+
+# --- stuck in C: the future times out at its timeout; shutdown does not wait -------------
+
+
+def test_task_stuck_in_c_times_out_at_its_timeout_and_shutdown_does_not_wait():
+    r, w = os.pipe()
+    try:
+        p = Pool(1, task_timeout=0.5)
+        f = p.submit(helpers.read_fd, r)
+        done, _ = cf.wait([f], timeout=60)
+        assert f in done
+        assert isinstance(f.exception(), TimeoutError)
+        # The pool replaces the stuck worker and keeps serving.
+        assert p.submit(helpers.add, 1, 2).result(60) == 3
+        wait_until(lambda: p.stats()["replaced"] == 1, "the stuck worker to be replaced")
+        p.shutdown(wait=True)  # returns although the old worker is still in os.read()
+    finally:
+        os.write(w, b"x")
+        os.close(w)
+        os.close(r)
+
+
+def test_ctrl_c_while_shutdown_waits_raises_promptly(tmp_path):
+    path = write_script(
+        tmp_path,
+        """
+        import manygil, helpers
+        with manygil.Pool(1) as p:
+            fs = [p.submit(helpers.spin_forever) for _ in range(20)]
+            print("ready", flush=True)
+        """,
+    )
+    rc, out, err, _ = sigint_when_ready(path, settle=0.5)
+    assert "KeyboardInterrupt" in err, err
+    assert rc != 0
+
+
+# --- workers start as work arrives; memory stays bounded -----------------------------------
+
+
+def test_workers_start_as_work_arrives_up_to_max_workers():
+    release = manygil.Event()
+    with Pool(10_000) as p:
+        assert p.stats()["workers"] == 1  # nothing proportional to max_workers up front
+        fs = [p.submit(helpers.ignore_interrupts_until_set, release) for _ in range(3)]
+        wait_until(lambda: p.stats()["running"] == 3, "three workers running")
+        assert p.stats()["workers"] == 3
+        release.set()
+        assert [f.result(60) for f in fs] == ["released"] * 3
+
+
+@pytest.mark.parametrize("n", [2**63, 2**64, 10**30])
+def test_max_workers_too_large_is_refused_naming_it(n):
+    with pytest.raises(OverflowError, match="max_workers"):
+        Pool(n)
+
+
+def test_huge_max_workers_that_fits_costs_nothing_up_front():
+    with Pool(2**62) as p:
+        assert p.submit(helpers.add, 2, 2).result(60) == 4
+        assert p.stats()["workers"] <= 2
+
+
+def test_map_submits_a_bounded_window_ahead_of_the_consumer():
+    with Pool(2) as p:
+        it = p.map(helpers.square, range(10**6))
+        assert [next(it) for _ in range(100)] == [x * x for x in range(100)]
+        # Memory is bounded by the window, not by the million items.
+        assert p.stats()["submitted"] < 1000
+        it.close()
 
 
 # --- one rule for integer parameters -------------------------------------------------------

@@ -145,7 +145,8 @@ class Pool(cf.Executor):
     """A pool of own-GIL interpreters that runs callables in parallel.
 
     Args:
-        max_workers: number of interpreters (default: ``os.process_cpu_count()``).
+        max_workers: most interpreters at once (default: ``os.process_cpu_count()``); at
+            most ``sys.maxsize``.
         initializer: called as ``initializer(*initargs)`` at the start of each worker; if it
             raises, the pool is broken: ``submit`` raises ``BrokenPool``.
         max_tasks_per_worker: replace a worker with a fresh interpreter after this many tasks.
@@ -161,9 +162,11 @@ class Pool(cf.Executor):
         InterpreterError: the interpreters could not be created (or not from the main
             interpreter).
 
-    The workers start in the constructor (a few ms each) and adopt this process's
-    ``sys.path``. Any function can be submitted: importable ones are found by module and
-    name in the workers; those of ``__main__`` (script, ``-c``, REPL, Jupyter), lambdas and
+    One worker starts in the constructor (a few ms); the others start as tasks arrive while
+    every worker is busy, up to ``max_workers`` (as ``ThreadPoolExecutor`` does), so a large
+    ``max_workers`` costs nothing until there is that much work. Workers adopt this
+    process's ``sys.path``. Any function can be submitted: importable ones are found by module
+    and name in the workers; those of ``__main__`` (script, ``-c``, REPL, Jupyter), lambdas and
     closures are sent by value, with a snapshot of the globals and closure variables they
     use as they are at submission (as Dask and loky do; ``manygil._pickle`` tells how the
     encoding is reused without going stale). The script is never run again in a worker,
@@ -256,7 +259,9 @@ class Pool(cf.Executor):
         Each chunk of ``chunksize`` items travels as one message; results are yielded in
         order. ``timeout`` (seconds, from this call) raises ``TimeoutError`` from
         ``__next__`` when a result is not ready in time; ``buffersize`` bounds how many
-        chunks are submitted ahead of the consumer. ``progress=True`` draws a progress bar
+        chunks are submitted ahead of the consumer (default: four per worker, at most
+        4096), so memory stays bounded however many items there are; chunks are submitted
+        as the results are consumed. ``progress=True`` draws a progress bar
         on stderr (tqdm when installed). If the iterator is closed early or raises
         (including KeyboardInterrupt), its remaining chunks are cancelled and running ones
         interrupted.
@@ -291,32 +296,33 @@ class Pool(cf.Executor):
     def _map_results(self, fn, chunks, end_time, buffersize) -> Iterator:
         pending: collections.deque = collections.deque()
         core = self._core
-        ahead = buffersize
+        # Without buffersize, still bound what is submitted ahead of the consumer (a few
+        # chunks per worker): memory stays flat for any number of items.
+        ahead = buffersize or min(_MAP_AHEAD_CAP, max(32, 4 * self._max_workers))
         chunks = iter(chunks)
 
         def refill():
-            while ahead is None or len(pending) < ahead:
+            while len(pending) < ahead:
                 chunk = next(chunks, None)
                 if chunk is None:
                     return
                 pending.append(core.submit_chunk(fn, chunk, None))
 
-        # Submit eagerly (like the stdlib) unless buffersize bounds it.
+        # Submit the first window now, so work starts before the first next().
         refill()
 
         def generator():
             try:
                 while pending:
                     call = pending.popleft()
-                    if ahead is not None:
-                        refill()  # keep `buffersize` chunks in flight while waiting
+                    refill()  # keep the window of chunks in flight while waiting
                     try:
                         if end_time is None:
                             ok, value = call.wait()
                         else:
                             ok, value = call.wait(max(0.0, end_time - time.monotonic()))
-                    except BaseException:  # timeout, Ctrl-C: this chunk is dropped too
-                        call.interrupt()
+                    except BaseException:  # timeout, Ctrl-C: this chunk is dropped too,
+                        pending.appendleft(call)  # interrupted last (see `finally`)
                         raise
                     del call
                     if not ok:
@@ -328,21 +334,36 @@ class Pool(cf.Executor):
                         yield value.pop()
                     del value
             finally:
-                # Closed early, failed or interrupted: drop this map's remaining chunks
-                # (queued ones are skipped, running ones interrupted).
-                for call in pending:
+                # Closed early, failed or interrupted: drop this map's remaining chunks.
+                # Latest first, so that every queued chunk is marked cancelled before the
+                # running ones (the oldest) are interrupted: a worker freed by an interrupt
+                # then skips the queued chunks instead of starting them.
+                for call in reversed(pending):
                     call.interrupt()
 
         return generator()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks. Queued tasks still run unless ``cancel_futures``; with
-        ``wait``, block (GIL released) until every worker has finished and ended."""
+        ``wait``, block (GIL released) until every worker has finished and ended.
+
+        Ctrl-C during the wait raises KeyboardInterrupt at once, after cancelling the queued
+        tasks and interrupting the running ones. A worker stuck in a C call that ignored its
+        interrupt (see the module docs) is not waited for: it leaves when the call returns,
+        and process exit waits for it (with a warning on stderr after 5 s)."""
         with self._shutdown_lock:
             self._shutdown = True
         if cancel_futures:
             self._core.cancel_all(False)
-        self._core.shutdown(wait)
+        try:
+            self._core.shutdown(wait)
+        except BaseException:
+            # Ctrl-C while waiting: stop everything now (queued tasks are dropped, running
+            # ones interrupted) and let the KeyboardInterrupt through without waiting more.
+            self._core.cancel_all(True)
+            if self._fallback is not None:
+                self._fallback.shutdown(False, True)
+            raise
         if self._fallback is not None:
             self._fallback.shutdown(wait, cancel_futures)
 
@@ -379,6 +400,10 @@ class Pool(cf.Executor):
     def max_workers(self) -> int:
         """The number of workers the pool keeps."""
         return self._max_workers
+
+
+# Most chunks a map submits ahead of its consumer when no buffersize is given.
+_MAP_AHEAD_CAP = 4096
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:

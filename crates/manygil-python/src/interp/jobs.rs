@@ -158,7 +158,7 @@ pub(crate) fn finish(py: Attached<'_>, ctx: &JobCtx<'_>, r: PyResult<Value>) -> 
 }
 
 /// The exception record of an interrupt, as the caller's side expects it.
-fn interrupt_value(reason: InterruptReason) -> Value {
+pub(crate) fn interrupt_value(reason: InterruptReason) -> Value {
     let (name, msg) = match reason {
         InterruptReason::KeyboardInterrupt => ("KeyboardInterrupt", ""),
         InterruptReason::Timeout => (

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crossbeam_utils::Backoff;
 use manygil_core::worker::{completion, Inbox};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::ffi::*;
 
@@ -22,6 +22,10 @@ const WORKER_STACK: usize = 16 << 20;
 
 /// First thing a new interpreter runs (e.g. copying `sys.path`); an error ends it.
 pub(crate) type SetupFn = Box<dyn for<'py> FnOnce(Attached<'py>) -> Result<(), String> + Send>;
+
+/// Runs on the new worker thread once its interpreter is ready, before it takes any job
+/// (e.g. a pool lists the worker there, so that it can find every task that runs).
+pub(crate) type OnReady = Box<dyn FnOnce(&Arc<WorkerShared>) + Send>;
 
 /// Work for a worker, run with its interpreter attached.
 pub(crate) type JobFn = Box<dyn for<'py> FnOnce(Attached<'py>, &JobCtx<'_>) + Send>;
@@ -105,6 +109,21 @@ pub(crate) struct WorkerShared {
     interrupt_reason: AtomicU64,
     /// The worker thread, taken by whoever joins it.
     join: Mutex<Option<JoinHandle<()>>>,
+    /// `true` once the worker thread has ended its interpreter and is about to return
+    /// (set by [`ExitSignal`] even if the thread unwinds); `exited_cv` is notified then.
+    exited: Mutex<bool>,
+    /// Signalled when `exited` becomes true.
+    exited_cv: Condvar,
+}
+
+/// Sets [`WorkerShared::exited`] when dropped at the end of the worker thread.
+struct ExitSignal(Arc<WorkerShared>);
+
+impl Drop for ExitSignal {
+    fn drop(&mut self) {
+        *self.0.exited.lock() = true;
+        self.0.exited_cv.notify_all();
+    }
 }
 
 /// `*mut PyInterpreterState` that may be shared: it is only dereferenced by CPython while
@@ -177,6 +196,23 @@ impl WorkerShared {
         self.is_running() || !self.inbox.is_empty()
     }
 
+    /// Wait until the worker thread has ended its interpreter, or `deadline` passes
+    /// (`None`: no limit). Returns whether it has; [`Self::join`] is then prompt.
+    pub(crate) fn wait_exited(&self, deadline: Option<std::time::Instant>) -> bool {
+        let mut exited = self.exited.lock();
+        while !*exited {
+            match deadline {
+                None => self.exited_cv.wait(&mut exited),
+                Some(d) => {
+                    if self.exited_cv.wait_until(&mut exited, d).timed_out() {
+                        return *exited;
+                    }
+                }
+            }
+        }
+        true
+    }
+
     /// Wait for the worker thread to finish (after [`Self::stop`]).
     ///
     /// Must be called with no thread state attached (the worker may need GILs to finish).
@@ -246,19 +282,20 @@ impl WorkerShared {
 ///
 /// Must be called with no thread state attached.
 pub(crate) fn spawn(setup: SetupFn) -> Result<Arc<WorkerShared>, String> {
-    spawn_on(setup, None)
+    spawn_on(setup, None, None)
 }
 
 /// [`spawn`], taking jobs from `shared_inbox` (shared with other workers) when given.
 pub(crate) fn spawn_on(
     setup: SetupFn,
     shared_inbox: Option<Inbox<Job>>,
+    on_ready: Option<OnReady>,
 ) -> Result<Arc<WorkerShared>, String> {
     let (ready_tx, ready_rx) = completion::<Result<Arc<WorkerShared>, String>>();
     let handle = std::thread::Builder::new()
         .name("manygil-worker".to_owned())
         .stack_size(WORKER_STACK)
-        .spawn(move || worker_main(setup, shared_inbox, ready_tx))
+        .spawn(move || worker_main(setup, shared_inbox, on_ready, ready_tx))
         .map_err(|e| format!("could not start a worker thread: {e}"))?;
     match ready_rx.wait(None) {
         Ok(Ok(shared)) => {
@@ -279,6 +316,7 @@ pub(crate) fn spawn_on(
 fn worker_main(
     setup: SetupFn,
     shared_inbox: Option<Inbox<Job>>,
+    on_ready: Option<OnReady>,
     ready: manygil_core::worker::Completer<Result<Arc<WorkerShared>, String>>,
 ) {
     // SAFETY: a brand-new thread has no thread state attached.
@@ -315,7 +353,13 @@ fn worker_main(
         lifecycle: Mutex::new(false),
         interrupt_reason: AtomicU64::new(0),
         join: Mutex::new(None),
+        exited: Mutex::new(false),
+        exited_cv: Condvar::new(),
     });
+    let _exit_signal = ExitSignal(shared.clone());
+    if let Some(f) = on_ready {
+        f(&shared);
+    }
     ready.complete(Ok(shared.clone()));
     run_jobs(&shared, ts);
     // Refuse new jobs, then fail the queued ones (dropping a job drops its completer, so

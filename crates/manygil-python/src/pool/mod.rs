@@ -17,7 +17,10 @@ mod watchdog;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long `join_workers` waits before looking again at which workers to wait for.
+const JOIN_SLICE: Duration = Duration::from_millis(50);
 
 use manygil_core::worker::Inbox;
 use manygil_core::Value;
@@ -28,7 +31,9 @@ pub(crate) use task::{Payload, Reply, Task};
 
 /// How a pool is set up; fixed at creation.
 pub(crate) struct PoolConfig {
-    /// Number of workers kept alive.
+    /// Most workers alive at once. One starts with the pool; the others start as work
+    /// arrives while every worker is busy (as `ThreadPoolExecutor` does), so a huge value
+    /// costs nothing until there is work for that many.
     pub(crate) workers: usize,
     /// `sys.path` each worker adopts (a list value).
     pub(crate) sys_path: Option<Value>,
@@ -79,6 +84,10 @@ pub(crate) struct Pool {
     workers: Mutex<Vec<Arc<WorkerShared>>>,
     /// Workers that left after recycling, joined at shutdown.
     retired: Mutex<Vec<Arc<WorkerShared>>>,
+    /// Workers replaced because their task ignored an interrupt (stuck in a C call): they
+    /// leave when that call returns. `shutdown(wait=True)` does not wait for them; process
+    /// exit does, for a bounded time (see [`shutdown_all`]).
+    stuck: Mutex<Vec<Arc<WorkerShared>>>,
     /// Why the pool is broken, once it is.
     broken: Mutex<Option<String>>,
     /// Tasks cancelled while queued (removed when dequeued).
@@ -89,6 +98,12 @@ pub(crate) struct Pool {
     pub(crate) stats: Stats,
     /// Interrupts tasks past their deadline.
     watchdog: watchdog::Watchdog,
+    /// Workers being started (see [`Pool::grow_if_busy`]) or replaced (see
+    /// [`Pool::replace_worker`]); they count towards `config.workers`. Lock order:
+    /// `workers`, then `spawning`.
+    spawning: Mutex<usize>,
+    /// Signalled when `spawning` decreases.
+    spawned: parking_lot::Condvar,
 }
 
 /// Every pool not yet joined, so that process exit can stop and join them (their worker
@@ -110,23 +125,22 @@ impl Pool {
             inbox: Inbox::new(),
             workers: Mutex::new(Vec::new()),
             retired: Mutex::new(Vec::new()),
+            stuck: Mutex::new(Vec::new()),
             broken: Mutex::new(None),
             cancelled: Mutex::new(HashSet::new()),
             cancel_below: AtomicU64::new(0),
             stats: Stats::default(),
             watchdog: watchdog::Watchdog::start(),
+            spawning: Mutex::new(0),
+            spawned: parking_lot::Condvar::new(),
         });
-        for _ in 0..pool.config.workers {
-            match pool.spawn_worker() {
-                Ok(()) => {}
-                Err(WorkerStart::Initializer(text)) => {
-                    *pool.broken.lock() = Some(text);
-                    break;
-                }
-                Err(WorkerStart::Interpreter(text)) => {
-                    pool.shutdown(true);
-                    return Err(text);
-                }
+        // One worker now (its errors are the constructor's), the others on demand.
+        match pool.spawn_worker() {
+            Ok(()) => {}
+            Err(WorkerStart::Initializer(text)) => *pool.broken.lock() = Some(text),
+            Err(WorkerStart::Interpreter(text)) => {
+                pool.shutdown(true);
+                return Err(text);
             }
         }
         pool.watchdog.set_owner(Arc::downgrade(&pool));
@@ -145,11 +159,11 @@ impl Pool {
                 *failed.lock() = Some(e.clone());
             })
         });
-        match worker::spawn_on(setup, Some(self.inbox.clone())) {
-            Ok(w) => {
-                self.workers.lock().push(w);
-                Ok(())
-            }
+        // Listed before it takes a task, so that `cancel` finds every running task.
+        let pool = self.clone();
+        let on_ready: worker::OnReady = Box::new(move |w| pool.workers.lock().push(w.clone()));
+        match worker::spawn_on(setup, Some(self.inbox.clone()), Some(on_ready)) {
+            Ok(_) => Ok(()),
             Err(text) => match failed_init.lock().take() {
                 Some(init_error) => Err(WorkerStart::Initializer(init_error)),
                 None => Err(WorkerStart::Interpreter(text)),
@@ -169,6 +183,7 @@ impl Pool {
         match self.inbox.send(Job { seq, run }) {
             Ok(()) => {
                 self.stats.submitted.fetch_add(1, Ordering::Relaxed);
+                self.grow_if_busy();
                 Ok(seq)
             }
             Err(refused) => {
@@ -180,25 +195,90 @@ impl Pool {
         }
     }
 
+    /// Start one more worker in the background if more tasks wait than workers are idle
+    /// and the pool is below its size. Needs no particular thread state: the worker is
+    /// started from a short-lived thread of its own (starting one takes the main GIL).
+    fn grow_if_busy(self: &Arc<Self>) {
+        {
+            let workers = self.workers.lock();
+            let mut spawning = self.spawning.lock();
+            if workers.len() + *spawning >= self.config.workers {
+                return;
+            }
+            let idle = workers.iter().filter(|w| !w.is_running()).count();
+            if self.inbox.len() <= idle + *spawning {
+                return;
+            }
+            *spawning += 1;
+        }
+        let pool = self.clone();
+        let started = std::thread::Builder::new()
+            .name("manygil-pool-grow".to_owned())
+            .spawn(move || pool.grow_one());
+        if started.is_err() {
+            // No thread for it: the pool keeps the workers it has.
+            self.spawn_done();
+        }
+    }
+
+    /// Start a worker (on a thread with no thread state), then count it as started. After
+    /// shutdown none is started: the workers there are run what is queued. A worker that
+    /// starts while the inbox is being closed simply ends once it is closed and empty.
+    fn grow_one(self: &Arc<Self>) {
+        if !self.inbox.is_closed() {
+            if let Err(WorkerStart::Initializer(t) | WorkerStart::Interpreter(t)) =
+                self.spawn_worker()
+            {
+                // The workers already running go on with the queued tasks.
+                *self.broken.lock() = Some(format!("a worker could not start: {t}"));
+            }
+        }
+        self.spawn_done();
+    }
+
+    fn spawn_done(&self) {
+        let mut spawning = self.spawning.lock();
+        *spawning -= 1;
+        self.spawned.notify_all();
+    }
+
+    /// Wait until no worker is being started, or `deadline` passes; returns whether none is.
+    fn wait_spawns(&self, deadline: Option<Instant>) -> bool {
+        let mut spawning = self.spawning.lock();
+        while *spawning > 0 {
+            match deadline {
+                None => self.spawned.wait(&mut spawning),
+                Some(d) => {
+                    if self.spawned.wait_until(&mut spawning, d).timed_out() {
+                        return *spawning == 0;
+                    }
+                }
+            }
+        }
+        true
+    }
+
     /// Whether task `seq` was cancelled while queued (forgets it).
     pub(crate) fn take_cancelled(&self, seq: u64) -> bool {
         seq < self.cancel_below.load(Ordering::Acquire) || self.cancelled.lock().remove(&seq)
     }
 
-    /// Cancel task `seq`: interrupt it if it is running (returns `true`), otherwise make
-    /// workers skip it. Must be called with no thread state attached.
+    /// Cancel task `seq`: if it is queued, workers skip it; if it is running, it is
+    /// interrupted (by the watchdog thread, without waiting). Returns whether it was running.
+    ///
+    /// The task is marked cancelled *before* looking for it among the running ones: a
+    /// worker checks the mark after it has published the task as running, so either the
+    /// worker sees the mark (and skips the task) or this sees the task running (and
+    /// interrupts it); a cancelled task can never run unnoticed.
     pub(crate) fn cancel(&self, seq: u64, reason: InterruptReason) -> bool {
-        for w in self.workers.lock().clone() {
+        self.cancelled.lock().insert(seq);
+        for w in self.workers.lock().iter() {
             if w.is_running_job(seq) {
-                // SAFETY: no thread state attached (caller's duty).
-                let hit = unsafe { w.interrupt(seq, reason) };
-                if hit {
-                    self.watchdog.watch_interrupted(seq, &w);
-                }
-                return hit;
+                self.cancelled.lock().remove(&seq);
+                self.watchdog.interrupt_soon(seq, w, reason);
+                return true;
             }
         }
-        self.cancelled.lock().insert(seq);
         false
     }
 
@@ -220,22 +300,57 @@ impl Pool {
     pub(crate) fn shutdown(&self, wait: bool) {
         self.inbox.close();
         if wait {
-            self.join_workers();
-            POOLS.lock().retain(|p| !std::ptr::eq(&**p, self));
+            self.join_workers(None);
+            self.forget_if_joined();
         }
     }
 
-    fn join_workers(&self) {
+    /// Wait until every worker has ended (stuck ones excepted) and join them, or until
+    /// `deadline` passes. Returns whether all have ended. Must be called with no thread
+    /// state attached, after [`Self::shutdown`] (workers end once the inbox is closed and
+    /// empty).
+    pub(crate) fn join_workers(&self, deadline: Option<Instant>) -> bool {
+        // A worker still starting is listed (before it takes a task) when it is ready.
+        if !self.wait_spawns(deadline) {
+            return false;
+        }
         loop {
             // Recycling may add workers while we join: repeat until none is left.
-            let batch: Vec<_> = std::mem::take(&mut *self.workers.lock());
-            let retired: Vec<_> = std::mem::take(&mut *self.retired.lock());
-            if batch.is_empty() && retired.is_empty() {
-                return;
+            let batch: Vec<_> = {
+                let workers = self.workers.lock();
+                let retired = self.retired.lock();
+                workers.iter().chain(retired.iter()).cloned().collect()
+            };
+            if batch.is_empty() {
+                return true;
             }
-            for w in batch.iter().chain(&retired) {
+            // Waits are sliced so that a worker that turns out to be stuck (moved to
+            // `stuck` by the watchdog meanwhile) stops being waited for.
+            let slice_end = Instant::now().checked_add(JOIN_SLICE);
+            let until = match (deadline, slice_end) {
+                (Some(d), Some(s)) => Some(d.min(s)),
+                (d, s) => d.or(s),
+            };
+            if !batch.iter().all(|w| w.wait_exited(until)) {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return false;
+                }
+                continue;
+            }
+            let joined = |w: &Arc<WorkerShared>| batch.iter().any(|b| Arc::ptr_eq(b, w));
+            self.workers.lock().retain(|w| !joined(w));
+            self.retired.lock().retain(|w| !joined(w));
+            for w in &batch {
                 w.join();
             }
+        }
+    }
+
+    /// Once every worker is joined (stuck ones aside), process exit need not visit this
+    /// pool again unless a worker is stuck.
+    pub(crate) fn forget_if_joined(&self) {
+        if self.stuck.lock().is_empty() {
+            POOLS.lock().retain(|p| !std::ptr::eq(&**p, self));
         }
     }
 
@@ -245,24 +360,34 @@ impl Pool {
         if !self.workers.lock().iter().any(|w| Arc::ptr_eq(w, old)) {
             return; // already retired or replaced
         }
-        self.replace_worker(old, &self.stats.replaced);
+        self.replace_worker(old, &self.stats.replaced, &self.stuck);
     }
 
     /// Replace `old` (recycled after `max_tasks_per_worker`) with a fresh worker.
     /// Must be called with no thread state attached.
     pub(crate) fn recycle(self: &Arc<Self>, old: &Arc<WorkerShared>) {
-        self.replace_worker(old, &self.stats.recycled);
+        self.replace_worker(old, &self.stats.recycled, &self.retired);
     }
 
-    /// Retire `old` and start a fresh worker in its place, counting it in `counter`.
-    fn replace_worker(self: &Arc<Self>, old: &Arc<WorkerShared>, counter: &AtomicU64) {
+    /// Retire `old` into `to` and start a fresh worker in its place, counting it in
+    /// `counter`.
+    fn replace_worker(
+        self: &Arc<Self>,
+        old: &Arc<WorkerShared>,
+        counter: &AtomicU64,
+        to: &Mutex<Vec<Arc<WorkerShared>>>,
+    ) {
         {
             let mut workers = self.workers.lock();
             workers.retain(|w| !Arc::ptr_eq(w, old));
-            self.retired.lock().push(old.clone());
+            to.lock().push(old.clone());
+            // The replacement counts as starting from now, so that `grow_if_busy` never
+            // sees a pool below its size meanwhile (it would start one worker too many).
+            *self.spawning.lock() += 1;
         }
         old.retire();
         if self.inbox.is_closed() && self.inbox.is_empty() {
+            self.spawn_done();
             return; // shut down and nothing left to run: no replacement needed
         }
         counter.fetch_add(1, Ordering::Relaxed);
@@ -274,6 +399,7 @@ impl Pool {
                 *self.broken.lock() = Some(format!("a replacement worker could not start: {t}"));
             }
         }
+        self.spawn_done();
     }
 
     /// Whether the pool cannot take tasks any more, and why.
@@ -329,13 +455,21 @@ enum WorkerStart {
 }
 
 /// Stop every pool at process exit: the tasks already queued still run (as with the
-/// stdlib executors), then the workers end. Must be called with no thread state attached.
+/// stdlib executors), then the workers end. Workers replaced because a task was stuck in
+/// a C call are interrupted again and waited for last (the main interpreter may not
+/// finalize while their interpreters exist), with a warning on stderr if that takes long.
+/// Must be called with no thread state attached.
 pub(crate) fn shutdown_all() {
     let pools: Vec<_> = std::mem::take(&mut *POOLS.lock());
     for p in &pools {
         p.shutdown(false);
     }
     for p in &pools {
-        p.join_workers();
+        p.join_workers(None);
     }
+    let stuck: Vec<_> = pools
+        .iter()
+        .flat_map(|p| std::mem::take(&mut *p.stuck.lock()))
+        .collect();
+    crate::interp::api::close_all(&stuck);
 }

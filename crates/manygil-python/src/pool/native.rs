@@ -349,9 +349,41 @@ fn shutdown(
     args::positional(py, "shutdown", argv, 1, 1)?;
     // SAFETY: attached; any object's truth value.
     let wait = unsafe { PyObject_IsTrue(argv[0]) } > 0;
-    crate::ffi::tstate::detached(py, || pool.shutdown(wait));
+    crate::ffi::tstate::detached(py, || pool.shutdown(false));
+    if wait {
+        let waited = wait_for_workers(py, pool);
+        main_ref::release_deferred(py);
+        waited?;
+        pool.forget_if_joined();
+    }
     main_ref::release_deferred(py);
     Ok(none(py))
+}
+
+/// Wait until the pool's workers have ended (not those stuck in a C call: they leave when
+/// it returns). In the main thread of the main interpreter the wait is cut into slices so
+/// that Ctrl-C raises `KeyboardInterrupt` promptly (the workers go on; the caller decides
+/// what to cancel).
+fn wait_for_workers(py: Attached<'_>, pool: &Arc<Pool>) -> PyResult<()> {
+    const SLICE: std::time::Duration = std::time::Duration::from_millis(20);
+    if !crate::runtime::main_thread::is_current(py) {
+        crate::ffi::tstate::detached(py, || pool.join_workers(None));
+        return Ok(());
+    }
+    loop {
+        let done = crate::ffi::tstate::detached(py, || {
+            pool.join_workers(std::time::Instant::now().checked_add(SLICE))
+        });
+        if done {
+            return Ok(());
+        }
+        // Completions delivered meanwhile may have dropped references to release.
+        main_ref::release_deferred(py);
+        // SAFETY: attached; runs the signal handlers (main thread of main).
+        if unsafe { PyErr_CheckSignals() } < 0 {
+            return Err(PyErrSet);
+        }
+    }
 }
 
 fn stats(

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use manygil_core::worker::Completer;
 use manygil_core::Value;
+use parking_lot::Mutex;
 
 use crate::codec::{decode, encode, EncodeMode};
 use crate::ffi::err::{self, PyErrSet, PyResult};
@@ -48,6 +49,11 @@ pub(crate) enum Reply {
     /// A slot the caller waits on.
     Slot(Completer<Outcome>),
 }
+
+/// A task's reply once the task runs, shared with the watchdog when the task has a
+/// deadline: whoever takes it first delivers (the worker the task's outcome, the watchdog a
+/// `TimeoutError` at the deadline, even if the task is stuck in a C call).
+pub(crate) type SharedReply = Arc<Mutex<Option<Reply>>>;
 
 /// A task as queued.
 pub(crate) struct Task {
@@ -98,24 +104,35 @@ pub(crate) fn setup_worker(
 
 /// Run task `seq` on the current worker (its interpreter attached).
 pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64, task: Task) {
+    let Task {
+        payload,
+        timeout,
+        reply,
+    } = task;
     if pool.take_cancelled(seq) {
         pool.stats.cancelled.fetch_add(1, Ordering::Relaxed);
         ctx.mark_done();
-        return deliver_cancelled(py, task.reply);
+        return deliver_cancelled(py, reply);
     }
     pool.stats.started.fetch_add(1, Ordering::Relaxed);
-    let deadline = task
-        .timeout
+    // A timeout too large to have a deadline (`inf`, centuries) is no timeout.
+    let deadline = timeout
         .or(pool.config.task_timeout)
-        // A timeout too large to have a deadline (`inf`, centuries) is no timeout.
         .and_then(|t| Instant::now().checked_add(t));
+    let reply: SharedReply = Arc::new(Mutex::new(Some(reply)));
     if let Some(d) = deadline {
-        pool.watchdog().arm(d, seq, ctx.worker());
+        pool.watchdog().arm(d, seq, ctx.worker(), &reply);
     }
-    let outcome = match &task.payload {
+    // A panic (a bug of ours) must fail this task's future, never leave it pending.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &payload {
         Payload::Call { func, args, kwargs } => jobs::run_call(py, ctx, func, args, kwargs),
         Payload::Chunk { func, items } => run_chunk(py, ctx, func, items),
-    };
+    }))
+    .unwrap_or_else(|panic| {
+        // SAFETY: attached; whatever the unwound code left set is dropped.
+        unsafe { PyErr_Clear() };
+        Err(internal_error_record(&*panic))
+    });
     if let Some(d) = deadline {
         pool.watchdog().disarm(d, seq);
     }
@@ -126,7 +143,11 @@ pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64
     };
     counter.fetch_add(1, Ordering::Relaxed);
     ctx.mark_done();
-    deliver(py, task.reply, outcome);
+    // Taken already if the watchdog delivered TimeoutError at the deadline.
+    let reply = reply.lock().take();
+    if let Some(reply) = reply {
+        deliver(py, reply, outcome);
+    }
     if let Some(max) = pool.config.max_tasks_per_worker {
         if ctx.worker().jobs_run() >= max {
             let (pool, worker) = (pool.clone(), ctx.worker().clone());
@@ -173,6 +194,24 @@ fn deliver(py: Attached<'_>, reply: Reply, outcome: Outcome) {
         Reply::Future(fut) => {
             main_ref::with_main(py, move |m| {
                 // SAFETY: the main interpreter is attached (inside with_main).
+                let fut = unsafe { fut.into_owned(m) };
+                main_ref::release_deferred(m);
+                if call_deliver(m, &fut, outcome).is_err() {
+                    report_unraisable(m, &fut);
+                }
+            });
+        }
+    }
+}
+
+/// Deliver `outcome` from a thread with no thread state attached (the watchdog).
+pub(crate) fn deliver_detached(reply: Reply, outcome: Outcome) {
+    match reply {
+        Reply::Slot(done) => done.complete(outcome),
+        Reply::Future(fut) => {
+            // If Python is finalizing nothing runs, and `fut` is released later.
+            main_ref::with_main_detached(move |m| {
+                // SAFETY: the main interpreter is attached (inside with_main_detached).
                 let fut = unsafe { fut.into_owned(m) };
                 main_ref::release_deferred(m);
                 if call_deliver(m, &fut, outcome).is_err() {
@@ -244,6 +283,24 @@ fn deliver_cancelled(py: Attached<'_>, reply: Reply) {
             });
         }
     }
+}
+
+/// The exception record of a task that failed because of a bug in manygil (a panic).
+fn internal_error_record(panic: &(dyn std::any::Any + Send)) -> Value {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    let msg = format!("manygil internal error while running the task (please report it): {what}");
+    jobs::exc_record(
+        "SystemError",
+        "builtins",
+        &msg,
+        &format!("SystemError: {msg}"),
+        "",
+        Value::None,
+    )
 }
 
 fn cancelled_record() -> Value {

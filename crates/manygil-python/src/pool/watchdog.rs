@@ -16,20 +16,26 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::interp::worker::{InterruptReason, WorkerShared};
 
+use super::task::SharedReply;
+
 /// How long an interrupted task may take to stop before its worker is replaced.
 pub(crate) const GRACE: Duration = Duration::from_secs(2);
 
 /// What a deadline does when it passes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Action {
-    /// Interrupt the task (its timeout passed).
-    Interrupt,
+    /// Interrupt the task (its timeout passed, or it was cancelled), for this reason.
+    Interrupt(InterruptReason),
     /// The task was interrupted [`GRACE`] ago: replace its worker if it still runs it.
     Replace,
 }
 
-/// Deadlines of running tasks: `(deadline, task seq)` → the worker running it and what to do.
-type Deadlines = BTreeMap<(Instant, u64), (Weak<WorkerShared>, Action)>;
+/// A deadline's entry: the worker running the task, what to do, and (for a timeout) the
+/// task's reply, which the watchdog completes with `TimeoutError` at the deadline.
+type Entry = (Weak<WorkerShared>, Action, Option<SharedReply>);
+
+/// Deadlines of running tasks: `(deadline, task seq)` → its entry.
+type Deadlines = BTreeMap<(Instant, u64), Entry>;
 
 /// Shared state of the watchdog thread.
 struct State {
@@ -69,19 +75,42 @@ impl Watchdog {
         let _ = self.state.owner.set(pool);
     }
 
-    /// Interrupt task `seq` on `worker` if it still runs at `deadline`.
-    pub(crate) fn arm(&self, deadline: Instant, seq: u64, worker: &Arc<WorkerShared>) {
-        self.state
-            .add(deadline, seq, Arc::downgrade(worker), Action::Interrupt);
+    /// At `deadline`, complete `reply` with `TimeoutError` if the task has not taken it
+    /// yet, and interrupt task `seq` on `worker` if it still runs.
+    pub(crate) fn arm(
+        &self,
+        deadline: Instant,
+        seq: u64,
+        worker: &Arc<WorkerShared>,
+        reply: &SharedReply,
+    ) {
+        self.state.add(
+            deadline,
+            seq,
+            (
+                Arc::downgrade(worker),
+                Action::Interrupt(InterruptReason::Timeout),
+                Some(reply.clone()),
+            ),
+        );
     }
 
-    /// Replace `worker` if it still runs task `seq` (already interrupted) [`GRACE`] from now.
-    pub(crate) fn watch_interrupted(&self, seq: u64, worker: &Arc<WorkerShared>) {
+    /// Interrupt task `seq` on `worker` as soon as possible, from the watchdog thread, for
+    /// `reason`; then replace the worker if the task has not stopped [`GRACE`] later.
+    ///
+    /// The caller does not wait: an interrupt waits for the target interpreter's GIL (up to
+    /// its switch interval), and a caller cancelling many tasks in a row must not let
+    /// workers start queued tasks meanwhile (see `Pool::cancel`).
+    pub(crate) fn interrupt_soon(
+        &self,
+        seq: u64,
+        worker: &Arc<WorkerShared>,
+        reason: InterruptReason,
+    ) {
         self.state.add(
-            Instant::now() + GRACE,
+            Instant::now(),
             seq,
-            Arc::downgrade(worker),
-            Action::Replace,
+            (Arc::downgrade(worker), Action::Interrupt(reason), None),
         );
     }
 
@@ -92,10 +121,10 @@ impl Watchdog {
 }
 
 impl State {
-    fn add(&self, deadline: Instant, seq: u64, worker: Weak<WorkerShared>, action: Action) {
+    fn add(&self, deadline: Instant, seq: u64, entry: Entry) {
         let mut g = self.inner.lock();
         let earliest = g.0.keys().next().map(|k| k.0);
-        g.0.insert((deadline, seq), (worker, action));
+        g.0.insert((deadline, seq), entry);
         if earliest.is_none_or(|e| deadline < e) {
             self.wake.notify_one();
         }
@@ -128,7 +157,12 @@ fn run(state: &State) {
         }
         let entry = g.0.remove(&(deadline, seq));
         drop(g);
-        if let Some((worker, action)) = entry {
+        if let Some((worker, action, reply)) = entry {
+            // The timeout has passed: the future learns it now, whatever the task does.
+            if let Some(reply) = reply.and_then(|r| r.lock().take()) {
+                let record = crate::interp::jobs::interrupt_value(InterruptReason::Timeout);
+                super::task::deliver_detached(reply, Err(record));
+            }
             if let Some(w) = worker.upgrade() {
                 act(state, &w, seq, action);
             }
@@ -139,15 +173,12 @@ fn run(state: &State) {
 
 fn act(state: &State, w: &Arc<WorkerShared>, seq: u64, action: Action) {
     match action {
-        Action::Interrupt => {
+        Action::Interrupt(reason) => {
             // SAFETY: the watchdog thread never has a thread state attached.
-            if unsafe { w.interrupt(seq, InterruptReason::Timeout) } {
-                state.add(
-                    Instant::now() + GRACE,
-                    seq,
-                    Arc::downgrade(w),
-                    Action::Replace,
-                );
+            if unsafe { w.interrupt(seq, reason) } {
+                if let Some(at) = Instant::now().checked_add(GRACE) {
+                    state.add(at, seq, (Arc::downgrade(w), Action::Replace, None));
+                }
             }
         }
         Action::Replace => {

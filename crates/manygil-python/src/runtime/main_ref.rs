@@ -66,6 +66,33 @@ pub(crate) fn with_main<R>(
     Some(r)
 }
 
+/// Run `f` with the main interpreter attached on this thread, which has no thread state
+/// attached (e.g. the pool's watchdog thread), through a temporary thread state deleted
+/// before returning (so the thread keeps none that would need the main GIL to delete when
+/// it ends). Returns `None` if Python is finalizing (nothing is run then).
+pub(crate) fn with_main_detached<R>(f: impl for<'m> FnOnce(Attached<'m>) -> R) -> Option<R> {
+    // SAFETY: reads a runtime flag.
+    if unsafe { Py_IsFinalizing() } != 0 {
+        return None;
+    }
+    // SAFETY: no thread state is attached (caller's duty), so making one for the main
+    // interpreter on this thread and attaching it is allowed.
+    let ts = unsafe { PyThreadState_New(PyInterpreterState_Main()) };
+    if ts.is_null() {
+        return None;
+    }
+    // SAFETY: `ts` was made on this thread; nothing is attached.
+    unsafe { PyEval_RestoreThread(ts) };
+    // SAFETY: the main interpreter is attached until the DeleteCurrent below.
+    let r = f(unsafe { Attached::assume() });
+    // SAFETY: `ts` is attached on this thread; clearing and deleting it detaches it.
+    unsafe {
+        PyThreadState_Clear(ts);
+        PyThreadState_DeleteCurrent();
+    }
+    Some(r)
+}
+
 /// Delete this thread's main-interpreter thread state, if it has one. Called by a worker
 /// thread before it exits, with no thread state attached.
 pub(crate) fn release_for_this_thread() {
