@@ -226,3 +226,12 @@ def ignore_interrupts_until_set(event):
         except KeyboardInterrupt:
             pass
     return "released"
+
+
+def double_queue_items(q_in, q_out):
+    """Move ``x * 2`` from ``q_in`` to ``q_out`` until a None arrives; return the count."""
+    n = 0
+    while (x := q_in.get()) is not None:
+        q_out.put(x * 2)
+        n += 1
+    return n

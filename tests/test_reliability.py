@@ -4,6 +4,7 @@ hang, leak or lose a future. Each test names the behaviour it guards."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import gc
 import math
 import os
 import time
@@ -176,6 +177,49 @@ def test_map_submits_a_bounded_window_ahead_of_the_consumer():
         # Memory is bounded by the window, not by the million items.
         assert p.stats()["submitted"] < 1000
         it.close()
+
+
+# --- leaks: dropped pools and interpreters are reclaimed ------------------------------------
+
+
+def os_threads():
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.parametrize("how", ["dropped", "shutdown(wait=False)"])
+def test_pools_not_waited_for_are_reclaimed(how):
+    before = os_threads()
+    for _ in range(20):
+        p = Pool(1)
+        assert p.submit(helpers.add, 1, 1).result(60) == 2
+        if how != "dropped":
+            p.shutdown(wait=False)
+        del p
+    gc.collect()
+    # Each pool had a worker and a watchdog thread: all of them end.
+    wait_until(lambda: os_threads() <= before, "the pools' threads to end")
+
+
+def test_dropped_interpreters_are_closed():
+    before = os_threads()
+    ids = []
+    for _ in range(10):
+        i = manygil.create()
+        assert i.call(helpers.add, 1, 1) == 2
+        ids.append(i.id)
+        del i
+    gc.collect()
+    alive = lambda: {i.id for i in manygil.list_all()} & set(ids)  # noqa: E731
+    wait_until(lambda: not alive(), "the dropped interpreters to close")
+    wait_until(lambda: os_threads() <= before, "their threads to end")
+
+
+def test_interpreters_not_owned_by_the_dropped_object_stay(interp):
+    other = manygil.Interpreter(interp.id)  # the owning object is alive: same object
+    assert other is interp
+    del other
+    gc.collect()
+    assert interp.call(helpers.add, 2, 2) == 4
 
 
 # --- one rule for integer parameters -------------------------------------------------------

@@ -49,7 +49,7 @@ def create() -> Interpreter:
     import sys
 
     id = _native.create(list(sys.path))
-    return Interpreter(id, _whence=_native.WHENCE_MANYGIL)
+    return Interpreter(id, _whence=_native.WHENCE_MANYGIL, _owned=True)
 
 
 def list_all() -> list[Interpreter]:
@@ -91,9 +91,15 @@ class Interpreter:
     (``"runtime init"`` for the main interpreter, ``"manygil"`` for those from
     :func:`create`). Only manygil's interpreters accept ``close``, ``prepare_main``,
     ``exec`` and ``call``. Usable as a context manager that closes the interpreter.
+
+    Ownership: the object :func:`create` returns owns its interpreter. When that object
+    is garbage-collected the interpreter is closed once its queued work is done (as 3.14's
+    ``concurrent.interpreters`` does). Objects obtained otherwise (``Interpreter(id)``,
+    :func:`list_all`, or one sent to another interpreter) do not own it: keep the created
+    object alive for as long as the interpreter is needed, or close it explicitly.
     """
 
-    def __new__(cls, id, /, _whence=None):
+    def __new__(cls, id, /, _whence=None, _owned=False):
         if not isinstance(id, int) or isinstance(id, bool):
             raise TypeError(f"id must be an int, got {id!r}")
         id = int(id)
@@ -104,8 +110,19 @@ class Interpreter:
             self = super().__new__(cls)
             self._id = id
             self._whence = _whence
+            self._owned = _owned
             _known[id] = self
         return self
+
+    def __del__(self):
+        # The object create() returned owns its interpreter (as in 3.14's
+        # concurrent.interpreters): once it is gone, so is the interpreter (when idle).
+        if getattr(self, "_owned", False):
+            self._owned = False
+            try:
+                _native.release(self._id)
+            except Exception:  # e.g. during interpreter shutdown
+                pass
 
     def __repr__(self):
         return f"{type(self).__name__}({self._id})"

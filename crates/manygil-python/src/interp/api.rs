@@ -133,6 +133,24 @@ pub(crate) fn destroy(
     Ok(none(py))
 }
 
+/// The owner of interpreter `id` (the `Interpreter` object `create()` returned) is gone:
+/// close it once idle, as 3.14's `concurrent.interpreters` does. A no-op if it is already
+/// closed or is the calling interpreter.
+pub(crate) fn release(
+    py: Attached<'_>,
+    _m: *mut PyObject,
+    argv: &[*mut PyObject],
+) -> PyResult<Owned> {
+    args::positional(py, "release", argv, 1, 1)?;
+    let id = args::interp_id(py, argv[0])?;
+    if id != current_id(py) {
+        if let Ok(Ok(w)) = registry::remove_if(id, |_| None) {
+            registry::release(w);
+        }
+    }
+    Ok(none(py))
+}
+
 fn id_whence(py: Attached<'_>, id: i64) -> PyResult<Owned> {
     let whence = if id == 0 {
         WHENCE_RUNTIME

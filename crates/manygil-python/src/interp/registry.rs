@@ -12,6 +12,10 @@ use super::worker::WorkerShared;
 /// Python object is reachable from here.
 static LIVE: Mutex<BTreeMap<i64, Arc<WorkerShared>>> = Mutex::new(BTreeMap::new());
 
+/// Interpreters released by their owner (`Interpreter` object dropped): stopped, ending
+/// on their own once idle; joined here when found finished, or at process exit.
+static CLOSING: Mutex<Vec<Arc<WorkerShared>>> = Mutex::new(Vec::new());
+
 /// Ids of interpreters that belonged to the parent of this (forked) process.
 static FORKED_AWAY: Mutex<Vec<i64>> = Mutex::new(Vec::new());
 
@@ -59,8 +63,27 @@ pub(crate) fn ids() -> Vec<i64> {
     LIVE.lock().keys().copied().collect()
 }
 
+/// Every live interpreter, and every released one not joined yet, removed from the tables.
 pub(crate) fn take_all() -> Vec<Arc<WorkerShared>> {
-    std::mem::take(&mut *LIVE.lock()).into_values().collect()
+    let mut all: Vec<_> = std::mem::take(&mut *LIVE.lock()).into_values().collect();
+    all.append(&mut CLOSING.lock());
+    all
+}
+
+/// Stop `worker` (already removed from the live table) once its queued jobs are done,
+/// without waiting; it is joined later (here, by a later release, or at process exit).
+/// Joins released workers that have finished meanwhile.
+pub(crate) fn release(worker: Arc<WorkerShared>) {
+    worker.stop();
+    let mut closing = CLOSING.lock();
+    closing.retain(|w| {
+        let done = w.wait_exited(Some(std::time::Instant::now()));
+        if done {
+            w.join(); // prompt: the thread has ended its interpreter
+        }
+        !done
+    });
+    closing.push(worker);
 }
 
 /// In a forked child: forget every worker (their threads do not exist here) without
@@ -75,6 +98,11 @@ pub(crate) fn forget_after_fork() {
         // SAFETY: as above.
         unsafe { FORKED_AWAY.force_unlock() };
     }
+    if CLOSING.is_locked() {
+        // SAFETY: as above.
+        unsafe { CLOSING.force_unlock() };
+    }
+    std::mem::forget(std::mem::take(&mut *CLOSING.lock()));
     let old = std::mem::take(&mut *LIVE.lock());
     FORKED_AWAY.lock().extend(old.keys().copied());
     std::mem::forget(old);

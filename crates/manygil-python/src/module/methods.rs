@@ -9,6 +9,7 @@ use crate::pool::at_exit;
 
 entry!(c_create => api::create);
 entry!(c_destroy => api::destroy);
+entry!(c_release => api::release);
 entry!(c_list_all => api::list_all);
 entry!(c_get_current => api::get_current);
 entry!(c_get_main => api::get_main);
@@ -25,7 +26,7 @@ entry!(c_shutdown => at_exit::shutdown);
 entry!(c_after_fork_child => api::after_fork_child);
 
 /// The method table (static C data; CPython only reads it).
-pub(crate) static mut METHODS: [PyMethodDef; 17] = [
+pub(crate) static mut METHODS: [PyMethodDef; 18] = [
     method!(c"create", c_create, c"create($module, sys_path=None, /)\n--\n\nCreate an own-GIL interpreter on its own thread; return its id."),
     method!(c"destroy", c_destroy, c"destroy($module, id, /)\n--\n\nEnd an idle interpreter and join its thread."),
     method!(c"list_all", c_list_all, c"list_all($module, /)\n--\n\n(id, whence) of the main and every manygil interpreter."),
@@ -42,6 +43,7 @@ pub(crate) static mut METHODS: [PyMethodDef; 17] = [
     method!(c"roundtrip", c_roundtrip, c"roundtrip($module, obj, /)\n--\n\nEncode then decode obj (codec test helper)."),
     method!(c"shutdown", c_shutdown, c"shutdown($module, /)\n--\n\nClose every manygil interpreter (atexit hook of the main interpreter)."),
     method!(c"after_fork_child", c_after_fork_child, c"after_fork_child($module, /)\n--\n\nForget the interpreters of the parent process (os.register_at_fork hook)."),
+    method!(c"release", c_release, c"release($module, id, /)\n--\n\nClose interpreter id once its queued work is done, without waiting (its owner was dropped)."),
     PyMethodDef::zeroed(),
 ];
 

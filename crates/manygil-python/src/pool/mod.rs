@@ -346,6 +346,22 @@ impl Pool {
         }
     }
 
+    /// After `shutdown(wait=False)` or when the pool's Python object is dropped: join the
+    /// workers on a background thread once they have finished the queued tasks, then let
+    /// the pool go (its watchdog thread ends when the last reference is dropped), as the
+    /// stdlib executors reclaim their threads. Process exit still joins whatever is left.
+    pub(crate) fn reap_in_background(self: &Arc<Self>) {
+        let pool = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("manygil-pool-reaper".to_owned())
+            .spawn(move || {
+                pool.join_workers(None);
+                pool.forget_if_joined();
+            });
+        // Without a thread the pool is reclaimed at process exit instead.
+        drop(spawned);
+    }
+
     /// Once every worker is joined (stuck ones aside), process exit need not visit this
     /// pool again unless a worker is stuck.
     pub(crate) fn forget_if_joined(&self) {

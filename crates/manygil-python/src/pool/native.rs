@@ -200,6 +200,7 @@ unsafe extern "C" fn pool_dealloc(slf: *mut PyObject) {
         if !p.is_null() {
             let pool = Arc::from_raw(p);
             pool.shutdown(false); // workers finish what is queued, then stop
+            pool.reap_in_background();
         }
         let free: freefunc = std::mem::transmute(PyType_GetSlot(tp, Py_tp_free));
         free(slf.cast());
@@ -355,6 +356,8 @@ fn shutdown(
         main_ref::release_deferred(py);
         waited?;
         pool.forget_if_joined();
+    } else {
+        pool.reap_in_background();
     }
     main_ref::release_deferred(py);
     Ok(none(py))

@@ -136,7 +136,11 @@ impl Drop for Watchdog {
         self.state.inner.lock().1 = true;
         self.state.wake.notify_one();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // The watchdog thread itself may drop the last reference to its pool (while
+            // it replaces a stuck worker): it then ends on its own, unjoined.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }

@@ -1,0 +1,114 @@
+"""CI-sized soak (issue 14): a million tiny tasks, a hundred thousand queue items across
+four interpreters, create/drop cycles and cancel storms. Each asserts what it names:
+nothing lost, memory (RSS) flat, threads and interpreters reclaimed. Sized for `make test`
+(a few seconds each); no timing assertions."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import gc
+import os
+import random
+import threading
+
+import helpers
+import manygil
+from manygil import Pool
+
+# RSS growth allowed between a warmed-up point and the end of a soak: far below what
+# holding the work would take (a million results alone are > 30 MiB as objects).
+FLAT_KIB = 24 << 10
+
+
+def rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_a_million_tiny_tasks_in_chunks_keep_memory_flat():
+    n = 10**6
+    with Pool(4) as p:
+        it = p.map(helpers.square, range(n), chunksize=2000)
+        total = 0
+        for i, r in enumerate(it):
+            total += r
+            if i == n // 10:
+                warm = rss_kib()
+        end = rss_kib()
+        s = p.stats()
+    assert total == sum(x * x for x in range(n))
+    assert s["failed"] == 0 and s["done"] == s["submitted"] == n // 2000
+    assert end - warm < FLAT_KIB, f"RSS grew {end - warm} KiB over 900k tasks"
+
+
+def test_a_hundred_thousand_queue_items_across_four_interpreters_keep_memory_flat():
+    n, k = 10**5, 4
+    q_in, q_out = manygil.Queue(maxsize=1000), manygil.Queue(maxsize=1000)
+    interps = [manygil.create() for _ in range(k)]
+    try:
+        threads = [i.call_in_thread(helpers.double_queue_items, q_in, q_out) for i in interps]
+
+        def produce():
+            for x in range(n):
+                q_in.put(x)
+            for _ in range(k):
+                q_in.put(None)
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        total = 0
+        for i in range(n):
+            total += q_out.get(timeout=60)
+            if i == n // 10:
+                warm = rss_kib()
+        end = rss_kib()
+        producer.join(60)
+        for t in threads:
+            t.join(60)
+        assert total == 2 * sum(range(n))
+        assert q_in.qsize() == q_out.qsize() == 0
+        assert end - warm < FLAT_KIB, f"RSS grew {end - warm} KiB over 90k items"
+    finally:
+        for i in interps:
+            i.close()
+
+
+def test_two_hundred_created_and_dropped_interpreters_are_all_reclaimed():
+    before = os_threads()
+    ids = set()
+    for _ in range(200):
+        i = manygil.create()
+        assert i.call(helpers.add, 1, 2) == 3
+        ids.add(i.id)
+        del i  # dropped, never closed explicitly
+    gc.collect()
+    end = 600
+    while {i.id for i in manygil.list_all()} & ids or os_threads() > before:
+        assert (end := end - 1) > 0, "dropped interpreters were not reclaimed"
+        threading.Event().wait(0.1)
+    assert len(ids) == 200
+
+
+def test_cancel_storm_loses_no_future():
+    rng = random.Random(14)
+    with Pool(4) as p:
+        for _ in range(10):
+            fs = [p.submit(helpers.spin_then, rng.choice([0, 0.001, 0.01]), i) for i in range(300)]
+            for f in rng.sample(fs, 200):
+                f.cancel()
+            done, not_done = cf.wait(fs, timeout=120)
+            assert not not_done
+            for i, f in enumerate(fs):
+                assert f.cancelled() or f.result() == i
+        end = 600
+        while (s := p.stats())["queued"] or s["running"]:
+            assert (end := end - 1) > 0, "the pool did not settle"
+            threading.Event().wait(0.1)
+        assert s["submitted"] == s["done"] + s["failed"] + s["cancelled"]
