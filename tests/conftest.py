@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 
 import manygil
 import pytest
+
+# The Ctrl-C tests send SIGINT to child scripts. A test run started in the background by a
+# shell without job control (`make test &` in a script) inherits SIGINT *ignored*, and so
+# would every child (Python keeps an inherited SIG_IGN): their Ctrl-C would be lost and
+# the tests would time out. A handled signal is reset to the default on exec, so children
+# start with Python's usual KeyboardInterrupt handler.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
