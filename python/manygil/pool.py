@@ -398,7 +398,7 @@ class Pool(cf.Executor):
 
     @property
     def max_workers(self) -> int:
-        """The number of workers the pool keeps."""
+        """The most workers the pool runs at once (they start as work arrives)."""
         return self._max_workers
 
 
