@@ -111,6 +111,7 @@ class _Server:
             t = threading.Thread(target=self.run_slot, args=(new,), name="manygil-serve-slot")
             t.start()
             self.slots.append(t)
+            _native.serve_release_memory()
 
     def run_slot(self, interp: Interpreter) -> None:
         """Serve with ``interp``; replace it each time it has served its quota."""
@@ -126,6 +127,7 @@ class _Server:
             # Recycle: the other workers keep taking requests meanwhile (queued ones wait).
             new, error = _load_in(self.app)
             interp.close()
+            _native.serve_release_memory()
             if new is None:
                 print(f"manygil serve: cannot replace a worker: {error}", file=sys.stderr)
                 return
@@ -242,6 +244,8 @@ def _run(
                 interp.close()
         _native.serve_shutdown(server_id, 0)
         raise StartupError(errors[0])
+    # The imports left megabytes of freed temporaries in the allocator's per-thread arenas.
+    _native.serve_release_memory()
     for interp, _ in loaded:
         t = threading.Thread(target=server.run_slot, args=(interp,), name="manygil-serve-slot")
         t.start()

@@ -64,8 +64,9 @@ def _command(server: str, workers: int, threads: int, port: int) -> list[str] | 
     ]  # fmt: skip
 
 
-def _tree_rss(pid: int) -> int:
-    """RSS in bytes of ``pid`` and all its descendants."""
+def _tree_rss(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) in bytes of ``pid`` and all its descendants. RSS counts a page shared by
+    forked processes once per process; PSS divides it among them."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -76,18 +77,21 @@ def _tree_rss(pid: int) -> int:
             children.setdefault(int(fields[1]), []).append(int(entry))
         except OSError:
             continue
-    total, todo = 0, [pid]
+    rss = pss = 0
+    todo = [pid]
     while todo:
         p = todo.pop()
         todo.extend(children.get(p, []))
         try:
-            with open(f"/proc/{p}/status") as f:
+            with open(f"/proc/{p}/smaps_rollup") as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
         except OSError:
             pass
-    return total
+    return rss, pss
 
 
 def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -146,12 +150,14 @@ def measure(
         base = f"http://127.0.0.1:{port}"
         _wait_ready(base + "/", proc)
         result = {"server": server, "routes": {}}
-        rss = 0
+        rss = pss = 0
         for route, path in ROUTES.items():
             _wrk(base + path, min(1.0, duration), connections, 2)  # warm-up
             result["routes"][route] = _wrk(base + path, duration, connections, 2)
-            rss = max(rss, _tree_rss(proc.pid))
+            mem = _tree_rss(proc.pid)
+            rss, pss = max(rss, mem[0]), max(pss, mem[1])
         result["rss_mib"] = rss / 2**20
+        result["pss_mib"] = pss / 2**20
         return result
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -186,6 +192,7 @@ def run(
                 if m["rps"] > prev["routes"][route]["rps"]:
                     prev["routes"][route] = m
             prev["rss_mib"] = min(prev["rss_mib"], r["rss_mib"])
+            prev["pss_mib"] = min(prev["pss_mib"], r["pss_mib"])
     return {"results": best, "missing": missing}
 
 
@@ -194,14 +201,15 @@ def table(data: dict, workers: int, threads: int, duration: float, connections: 
     lines = [
         f"serve: same Flask app, {workers} workers (gunicorn gthread: {threads} threads each), "
         f"wrk -t2 -c{connections} -d{duration:g}s on 127.0.0.1, best of the runs",
-        f"{'server':18} {'route':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8}",
+        f"{'server':18} {'route':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} "
+        f"{'PSS MiB':>8}",
     ]
     for server, r in res.items():
         for route, m in r["routes"].items():
             flag = f"  ({m['errors']} non-2xx)" if m["errors"] else ""
             lines.append(
                 f"{server:18} {route:6} {m['rps']:9.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} "
-                f"{r['rss_mib']:8.0f}{flag}"
+                f"{r['rss_mib']:8.0f} {r['pss_mib']:8.0f}{flag}"
             )
     ours = res.get("manygil")
     peers = {k: v for k, v in res.items() if k != "manygil"}
@@ -217,8 +225,17 @@ def table(data: dict, workers: int, threads: int, duration: float, connections: 
                 f"(vs {best_p99[0]}; lower is better)"
             )
         if "gunicorn-sync" in peers:
-            ratio = ours["rss_mib"] / peers["gunicorn-sync"]["rss_mib"]
-            lines.append(f"  RSS x{ratio:.2f} of gunicorn sync's process tree")
+            sync = peers["gunicorn-sync"]
+            lines.append(
+                f"  RSS x{ours['rss_mib'] / sync['rss_mib']:.2f} of gunicorn sync's process tree "
+                f"(PSS x{ours['pss_mib'] / sync['pss_mib']:.2f}: pages its forked processes share "
+                "counted once)"
+            )
+    load = os.getloadavg()
+    lines.append(
+        f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+        f"(on {os.cpu_count()} CPUs; above ~CPUs/2 the numbers are noisy: run again)"
+    )
     if data["missing"]:
         lines.append(
             f"not installed (skipped): {', '.join(data['missing'])}; run toolchain/peers.sh"

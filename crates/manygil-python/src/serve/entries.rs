@@ -603,6 +603,14 @@ fn retire(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<
     Ok(none(py))
 }
 
+/// `serve_release_memory() -> bool`: give the C allocator's free memory back to the
+/// system (after the workers imported the application); True if any was released.
+fn release_memory(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+    nargs(py, "serve_release_memory", a, 0)?;
+    let released = tstate::detached(py, manygil_serve::release_free_memory);
+    Ok(boolean(py, released))
+}
+
 // ---- registration -----------------------------------------------------------------------
 
 entry!(c_serve_bind => bind);
@@ -623,9 +631,10 @@ entry!(c_serve_abort => abort);
 entry!(c_serve_status => status);
 entry!(c_serve_stuck => stuck);
 entry!(c_serve_retire => retire);
+entry!(c_serve_release_memory => release_memory);
 
 /// The `serve_*` method table (static C data; CPython only reads it).
-static mut METHODS: [PyMethodDef; 19] = [
+static mut METHODS: [PyMethodDef; 20] = [
     method!(c"serve_bind", c_serve_bind, c"serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body, header_timeout, body_timeout, request_timeout, access_log, /)\n--\n\nBind an HTTP server (not accepting yet); return (id, [address])."),
     method!(c"serve_start", c_serve_start, c"serve_start(id, /)\n--\n\nStart accepting connections."),
     method!(c"serve_shutdown", c_serve_shutdown, c"serve_shutdown(id, grace, /)\n--\n\nStop accepting, finish in-flight requests within grace seconds, cancel the rest; return (graceful, cancelled)."),
@@ -644,6 +653,7 @@ static mut METHODS: [PyMethodDef; 19] = [
     method!(c"serve_status", c_serve_status, c"serve_status(rid, /)\n--\n\nReturn (cancel reason, body error) as strings or None."),
     method!(c"serve_stuck", c_serve_stuck, c"serve_stuck(after, /)\n--\n\nIds of interpreters still busy with a request after seconds since it was interrupted."),
     method!(c"serve_retire", c_serve_retire, c"serve_retire(interp_id, /)\n--\n\nThe interpreter's threads take no further request."),
+    method!(c"serve_release_memory", c_serve_release_memory, c"serve_release_memory()\n--\n\nGive the C allocator's free memory back to the system; True if any was released."),
     PyMethodDef::zeroed(),
 ];
 
