@@ -8,8 +8,8 @@ supervises: it never imports the application.
 Command line::
 
     python -m manygil serve MODULE:APP [--workers N] [--threads T] [--bind HOST:PORT]
-        [--uds PATH] [--timeout S] [--graceful-timeout S] [--max-body BYTES]
-        [--max-requests-per-worker N] [--access-log]
+        [--uds PATH] [--timeout S] [--stuck-after S] [--graceful-timeout S]
+        [--max-body BYTES] [--max-requests-per-worker N] [--access-log]
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from .interpreters import Interpreter, create
 __all__ = ["serve", "StartupError", "main"]
 
 DEFAULT_BIND = "127.0.0.1:8000"
-# Seconds a worker thread may stay busy after its request was interrupted (past --timeout
-# or the graceful period) before the worker is replaced.
+# Default of --stuck-after: seconds a request thread may stay busy after its request was
+# interrupted (past --timeout) before its worker interpreter is replaced.
 STUCK_AFTER = 2.0
 
 
@@ -75,9 +75,17 @@ class _Server:
     threads of the main interpreter that supervise them."""
 
     def __init__(
-        self, app: str, workers: int, threads: int, max_requests: int, server_id: int, addrs
+        self,
+        app: str,
+        workers: int,
+        threads: int,
+        max_requests: int,
+        stuck_after: float,
+        server_id: int,
+        addrs,
     ):
         self.app = app
+        self.stuck_after = stuck_after
         self.workers = workers
         self.threads = threads
         self.max_requests = max_requests
@@ -90,10 +98,10 @@ class _Server:
         self.retired: set[int] = set()
 
     def replace_stuck(self) -> None:
-        """Start a new worker for each one still busy STUCK_AFTER seconds after its
+        """Start a new worker for each one still busy ``stuck_after`` seconds after its
         request was interrupted; the stuck one takes no further request and ends when
         its handler finally returns."""
-        for interp_id in _native.serve_stuck(STUCK_AFTER):
+        for interp_id in _native.serve_stuck(self.stuck_after):
             if interp_id in self.retired:
                 continue
             self.retired.add(interp_id)
@@ -103,8 +111,9 @@ class _Server:
                 print(f"manygil serve: cannot replace a stuck worker: {error}", file=sys.stderr)
                 continue
             print(
-                f"manygil serve: worker interpreter {interp_id} did not stop {STUCK_AFTER:g}s "
-                f"after its request was interrupted; started interpreter {new.id} to replace it",
+                f"manygil serve: worker interpreter {interp_id} did not stop {self.stuck_after:g}s "
+                f"after its request was interrupted (--stuck-after); started interpreter "
+                f"{new.id} to replace it",
                 file=sys.stderr,
                 flush=True,
             )
@@ -143,6 +152,7 @@ def serve(
     bind: str | list[str] | None = None,
     uds: str | None = None,
     timeout: float = 30.0,
+    stuck_after: float = STUCK_AFTER,
     graceful_timeout: float = 30.0,
     max_body: int = 100 * 1024 * 1024,
     max_requests_per_worker: int = 0,
@@ -160,6 +170,11 @@ def serve(
     set; then stops accepting, lets in-flight requests finish within
     ``graceful_timeout`` seconds, interrupts what is left and returns.
 
+    ``timeout`` bounds each handler, counted from when a worker takes the request (time
+    waiting in the queue does not count): past it the client gets 504 and the handler is
+    interrupted; a handler still running ``stuck_after`` seconds later has its worker
+    interpreter replaced.
+
     ``ready`` is called with the list of bound addresses (``http://host:port`` or
     ``unix:path``) once every worker has loaded the application and the server accepts.
 
@@ -173,6 +188,7 @@ def serve(
     workers = _usable_cpus() if workers is None else _check_positive("workers", workers)
     threads = _check_positive("threads", threads)
     _check_positive("timeout", timeout, allow_zero=True, kind=float)
+    _check_positive("stuck_after", stuck_after, kind=float)
     _check_positive("graceful_timeout", graceful_timeout, allow_zero=True, kind=float)
     _check_positive("max_body", max_body, allow_zero=True)
     _check_positive("max_requests_per_worker", max_requests_per_worker, allow_zero=True)
@@ -212,6 +228,7 @@ def serve(
             workers,
             threads,
             max_requests_per_worker,
+            stuck_after,
             graceful_timeout,
             server_id,
             addrs,
@@ -223,9 +240,18 @@ def serve(
 
 
 def _run(
-    app, workers, threads, max_requests, graceful_timeout, server_id, addrs, ready, stop
+    app,
+    workers,
+    threads,
+    max_requests,
+    stuck_after,
+    graceful_timeout,
+    server_id,
+    addrs,
+    ready,
+    stop,
 ) -> None:
-    server = _Server(app, workers, threads, max_requests, server_id, addrs)
+    server = _Server(app, workers, threads, max_requests, stuck_after, server_id, addrs)
     # Load the application in every worker (in parallel) before accepting anything.
     loaded: list = [None] * workers
 
@@ -324,7 +350,16 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         metavar="S",
-        help="per-request deadline: 504 and the handler is interrupted (0: none; default 30)",
+        help="per-request deadline, counted from when a worker takes the request: 504 and "
+        "the handler is interrupted (0: none; default 30)",
+    )
+    p.add_argument(
+        "--stuck-after",
+        type=float,
+        default=STUCK_AFTER,
+        metavar="S",
+        help="replace a worker whose handler still runs S seconds after it was interrupted "
+        f"(default {STUCK_AFTER:g})",
     )
     p.add_argument(
         "--graceful-timeout",
@@ -377,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             bind=args.bind,
             uds=args.uds,
             timeout=args.timeout,
+            stuck_after=args.stuck_after,
             graceful_timeout=args.graceful_timeout,
             max_body=args.max_body,
             max_requests_per_worker=args.max_requests_per_worker,

@@ -1,7 +1,9 @@
 //! Cancelling one request: the deadline passed, the server is shutting down, or the
 //! client went away.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -10,7 +12,8 @@ use tokio::sync::Notify;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum CancelReason {
-    /// It ran past [`crate::Config::request_timeout`]; the client got 504.
+    /// It ran past [`crate::Config::request_timeout`] (counted from when a worker took
+    /// it); the client got 504.
     Timeout = 1,
     /// The server's grace period ended with the request still running; the client got 503
     /// (or a cut-off body).
@@ -43,6 +46,17 @@ pub struct Cancel {
     /// Run at most once, by the first Timeout or Shutdown cancellation after it was set.
     /// Taken under this lock, run after releasing it.
     hook: Mutex<Option<CancelHook>>,
+    /// 0 while the request waits in the queue; then 1 + nanoseconds from [`epoch`] to when
+    /// a worker took it (set once). Stored before the taker checks `state`, and `state` is
+    /// set before the front reads this (both SeqCst): a request cancelled while queued is
+    /// either skipped by the taker or seen as taken by the front.
+    taken: AtomicU64,
+}
+
+/// The origin of [`Cancel`]'s `taken` times.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 impl std::fmt::Debug for Cancel {
@@ -59,12 +73,31 @@ impl Cancel {
             state: AtomicU8::new(0),
             notify: Notify::new(),
             hook: Mutex::new(None),
+            taken: AtomicU64::new(0),
         }
     }
 
     /// Why the request was cancelled, or `None` while it is not.
     pub fn reason(&self) -> Option<CancelReason> {
-        CancelReason::from_u8(self.state.load(Ordering::Acquire))
+        CancelReason::from_u8(self.state.load(Ordering::SeqCst))
+    }
+
+    /// Record that a worker took the request off the queue (now): its
+    /// [`crate::Config::request_timeout`] counts from here. Later calls keep the first time.
+    pub(crate) fn mark_taken(&self) {
+        let since = Instant::now().saturating_duration_since(epoch());
+        let nanos = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1) + 1;
+        let _ = self
+            .taken
+            .compare_exchange(0, nanos, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// When a worker took the request, or `None` while it waits in the queue.
+    pub fn taken_at(&self) -> Option<Instant> {
+        match self.taken.load(Ordering::SeqCst) {
+            0 => None,
+            n => Some(epoch() + std::time::Duration::from_nanos(n - 1)),
+        }
     }
 
     /// Set the hook that stops the worker if the request times out or the server's grace
@@ -99,7 +132,7 @@ impl Cancel {
     pub(crate) fn fire(&self, reason: CancelReason) -> Option<CancelHook> {
         if self
             .state
-            .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
             self.notify.notify_waiters();
@@ -166,6 +199,19 @@ mod tests {
         assert_eq!(c.reason(), Some(CancelReason::ClientGone));
         assert!(c.fire(CancelReason::Timeout).is_some());
         assert_eq!(c.reason(), Some(CancelReason::ClientGone));
+    }
+
+    #[test]
+    fn taken_time_is_set_once() {
+        let c = Cancel::new();
+        assert_eq!(c.taken_at(), None);
+        let before = Instant::now();
+        c.mark_taken();
+        let at = c.taken_at().unwrap();
+        assert!(at >= before - std::time::Duration::from_micros(1) && at <= Instant::now());
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        c.mark_taken();
+        assert_eq!(c.taken_at(), Some(at));
     }
 
     #[test]

@@ -34,9 +34,11 @@ pub struct Config {
     pub header_timeout: Duration,
     /// Longest wait for the next piece of a request body when a worker reads it.
     pub body_timeout: Duration,
-    /// Time from dispatch until the worker's answer head; past it the client gets 504 and
-    /// the request is cancelled ([`crate::CancelReason::Timeout`]). A streamed answer
-    /// still running at the deadline is cut off. `None`: no limit.
+    /// Time from when a worker takes the request off the queue until its answer head
+    /// (time waiting in the queue does not count: a request that waited is not cut
+    /// short); past it the client gets 504 and the request is cancelled
+    /// ([`crate::CancelReason::Timeout`]). A streamed answer still running at the deadline
+    /// is cut off. `None`: no limit.
     pub request_timeout: Option<Duration>,
     /// Response body chunks buffered between a worker and the connection before
     /// [`crate::BodyWriter::write`] blocks.

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -117,8 +117,9 @@ where
 
 /// Registers a dispatched request in [`Shared::inflight`] until it is fully answered.
 /// Dropped before the answer (the client left: hyper dropped the service future), it
-/// cancels the request with [`CancelReason::ClientGone`] and keeps the deadline armed so
-/// a worker still computing for nobody is interrupted all the same.
+/// cancels the request with [`CancelReason::ClientGone`]: a queued request is then skipped,
+/// and for one a worker already took the deadline stays armed, so a worker still
+/// computing for nobody is interrupted all the same.
 struct Inflight {
     /// The server.
     shared: Arc<Shared>,
@@ -128,8 +129,8 @@ struct Inflight {
     cancel: Arc<Cancel>,
     /// Whether the worker's answer head arrived.
     answered: bool,
-    /// The request's deadline.
-    deadline: Option<tokio::time::Instant>,
+    /// [`crate::Config::request_timeout`], counted from when a worker takes the request.
+    timeout: Option<Duration>,
 }
 
 impl Inflight {
@@ -140,10 +141,7 @@ impl Inflight {
             id,
             cancel: cancel.clone(),
             answered: false,
-            deadline: shared
-                .config
-                .request_timeout
-                .map(|t| tokio::time::Instant::now() + t),
+            timeout: shared.config.request_timeout,
         }
     }
 }
@@ -155,7 +153,8 @@ impl Drop for Inflight {
             return;
         }
         let _ = self.cancel.fire(CancelReason::ClientGone);
-        if let Some(deadline) = self.deadline {
+        // Not taken yet: the taker sees ClientGone and skips it (see `Cancel::taken`).
+        if let Some(deadline) = deadline_of(&self.cancel, self.timeout) {
             let cancel = self.cancel.clone();
             let handle = self.shared.handle.clone();
             self.shared.handle.spawn(async move {
@@ -353,10 +352,10 @@ async fn handle(
         log(&shared, &info, &line, status, None);
         return Ok(simple(status, true));
     }
-    let deadline = inflight.deadline;
+    let timeout = inflight.timeout;
     let reply = tokio::select! {
         reply = rx => reply,
-        _ = sleep_until(deadline) => {
+        _ = handler_deadline(&cancel, timeout) => {
             inflight.answered = true;
             cancel.fire_on(CancelReason::Timeout, &shared.handle);
             let status = StatusCode::GATEWAY_TIMEOUT;
@@ -378,7 +377,8 @@ async fn handle(
             (head, RespBody::Full(Some(data)), Some(n))
         }
         Ok(Reply::Stream(head, rx)) => {
-            let deadline = deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
+            let deadline =
+                deadline_of(&cancel, timeout).map(|d| Box::pin(tokio::time::sleep_until(d)));
             let body = RespBody::Stream {
                 rx,
                 deadline,
@@ -413,10 +413,27 @@ fn into_response(head: ResponseHead, body: RespBody) -> Response<RespBody> {
     r
 }
 
-/// Sleep until `deadline`, or forever without one.
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+/// The request's deadline: `timeout` after a worker took it (`None` while it is queued,
+/// or without a timeout).
+fn deadline_of(cancel: &Cancel, timeout: Option<Duration>) -> Option<tokio::time::Instant> {
+    let taken = cancel.taken_at()?;
+    Some(tokio::time::Instant::from_std(taken) + timeout?)
+}
+
+/// Resolves once the request has run `timeout` since a worker took it; never without a
+/// timeout. Time in the queue does not count: the timer is armed at dispatch and, while
+/// the request still waits, re-armed one `timeout` later (no wake-up per take).
+async fn handler_deadline(cancel: &Cancel, timeout: Option<Duration>) {
+    let Some(timeout) = timeout else {
+        return std::future::pending().await;
+    };
+    let mut check = tokio::time::Instant::now() + timeout;
+    loop {
+        tokio::time::sleep_until(check).await;
+        match deadline_of(cancel, Some(timeout)) {
+            Some(deadline) if deadline <= tokio::time::Instant::now() => return,
+            Some(deadline) => check = deadline,
+            None => check += timeout,
+        }
     }
 }

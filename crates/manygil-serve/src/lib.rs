@@ -15,8 +15,9 @@
 //! 3. A worker takes it, and answers with [`Responder::send_full`] or
 //!    [`Responder::start_stream`] + [`BodyWriter::write`] (bounded: a slow client slows
 //!    the writer down instead of filling memory).
-//! 4. If no answer head arrives within [`Config::request_timeout`], the client gets 504 and
-//!    the request's [`Cancel`] fires: its hook (set by the worker) interrupts the worker.
+//! 4. If no answer head arrives within [`Config::request_timeout`] of the worker taking
+//!    the request, the client gets 504 and the request's [`Cancel`] fires: its hook (set
+//!    by the worker) interrupts the worker.
 //!
 //! [`Server::shutdown`] stops accepting, lets in-flight requests finish within a grace
 //! period, then cancels what is left and closes the queue.

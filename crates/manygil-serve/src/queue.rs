@@ -34,14 +34,20 @@ const IDLE_SPIN: Duration = Duration::from_micros(50);
 
 impl RequestQueue {
     /// The next request, waiting at most `timeout` (`None`: until one comes or the server
-    /// shuts down). Requests already cancelled (their client left, or they timed out
-    /// while queued) are skipped.
+    /// shuts down). Requests already cancelled (their client left, or the server is
+    /// shutting down) are skipped. The request's deadline
+    /// ([`crate::Config::request_timeout`]) starts now.
     pub fn recv(&self, timeout: Option<Duration>) -> Recv {
         let start = Instant::now();
         loop {
-            let got = self.recv_any(start, timeout);
-            match got {
-                Recv::Request(r) if r.cancel.reason().is_some() => continue,
+            match self.recv_any(start, timeout) {
+                Recv::Request(r) => {
+                    // Marked before the check: see `Cancel::taken`.
+                    r.cancel.mark_taken();
+                    if r.cancel.reason().is_none() {
+                        return Recv::Request(r);
+                    }
+                }
                 other => return other,
             }
         }

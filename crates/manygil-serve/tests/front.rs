@@ -508,6 +508,42 @@ fn a_request_past_its_deadline_gets_504_and_interrupts_the_worker() {
 }
 
 #[test]
+fn time_in_the_queue_does_not_count_toward_the_deadline() {
+    let timeout = Duration::from_secs(1);
+    let (server, addr) = start(Config {
+        request_timeout: Some(timeout),
+        ..config()
+    });
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    // One worker: `/hold` keeps it busy (past its own deadline) until released.
+    let ws = workers(server.queue(), 1, Arc::default(), move |r| {
+        if r.head.path == "/hold" {
+            release_rx.lock().unwrap().recv().unwrap();
+        }
+        let _ = r
+            .responder
+            .send_full(ResponseHead::new(200).unwrap(), Bytes::new());
+    });
+    let held = std::thread::spawn(move || get(addr, "/hold").status);
+    while !server.queue().is_empty() || server.in_flight() == 0 {
+        std::thread::yield_now();
+    }
+    let queued = std::thread::spawn(move || get(addr, "/quick").status);
+    while server.queue().is_empty() {
+        std::thread::yield_now();
+    }
+    // `/quick` waits in the queue for longer than the timeout...
+    std::thread::sleep(timeout + Duration::from_millis(300));
+    assert_eq!(held.join().unwrap(), 504);
+    release_tx.send(()).unwrap();
+    // ...and still gets its answer: its deadline starts when the worker takes it.
+    assert_eq!(queued.join().unwrap(), 200);
+    server.shutdown(Duration::from_secs(10));
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
 fn a_worker_that_drops_the_request_gives_500() {
     let (server, addr) = start(config());
     let ws = workers(server.queue(), 1, Arc::default(), drop);
