@@ -117,6 +117,12 @@ def test_environ_is_complete_and_honest(served):
         "run_once": False,
         "has_file_wrapper": True,
     }
+    # As gunicorn: SERVER_NAME/PORT name the socket; the Host header is HTTP_HOST (PEP
+    # 3333's URL reconstruction reads HTTP_HOST first).
+    _, _, body = s.request("GET", "/environ", headers={"Host": "example.com:9999"})
+    env = json.loads(body)
+    assert env["HTTP_HOST"] == "example.com:9999"
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("127.0.0.1", str(s.port))
 
 
 def test_path_info_is_decoded_as_latin_1(served):
@@ -257,6 +263,22 @@ def test_serves_on_a_unix_socket(served, tmp_path):
         while chunk := sock.recv(65536):
             out += chunk
     assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"hello")
+    # A Unix socket has no address: SERVER_NAME/PORT come from the Host header (port 80
+    # when it has none), or are the socket's path and "" without one (as gunicorn).
+    for head, expected in [
+        (b"Host: example.com:8080\r\n", ["example.com", "8080"]),
+        (b"Host: example.com\r\n", ["example.com", "80"]),
+        (b"", [path, ""]),
+    ]:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(60)
+            sock.connect(path)
+            sock.sendall(b"GET /environ HTTP/1.0\r\n" + head + b"\r\n")
+            out = b""
+            while chunk := sock.recv(65536):
+                out += chunk
+        env = json.loads(out.split(b"\r\n\r\n", 1)[1])
+        assert [env["SERVER_NAME"], env["SERVER_PORT"]] == expected, head
     assert s.stop() == 0
     assert not os.path.exists(path)
 

@@ -61,6 +61,51 @@ impl RequestHead {
     pub fn decoded_path(&self) -> Vec<u8> {
         percent_decode(self.path.as_bytes())
     }
+
+    /// `SERVER_NAME` and `SERVER_PORT` as gunicorn gives them. On TCP: the address and port
+    /// of the socket the request came in on (PEP 3333's URL reconstruction reads
+    /// `HTTP_HOST` first; `SERVER_NAME` is the server's own name). On a Unix socket, which
+    /// has no address to give: the `Host` header's name and port (80 when it names none),
+    /// or the socket's path and an empty port when there is no `Host` header.
+    pub fn server_name_port(&self) -> (String, String) {
+        match &self.local {
+            Peer::Tcp(a) => (a.ip().to_string(), a.port().to_string()),
+            Peer::Unix(path) => {
+                let host = self
+                    .headers
+                    .get(hyper::header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty());
+                match host {
+                    Some(host) => split_host(host),
+                    None => (
+                        path.as_ref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
+                        String::new(),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// A `Host` header value as (name, port): `[v6]:port` keeps its brackets; no port gives 80
+/// (the server speaks plain HTTP).
+fn split_host(host: &str) -> (String, String) {
+    let (name, port) = match host.strip_prefix('[').and_then(|rest| rest.find(']')) {
+        Some(end) => {
+            let (name, rest) = host.split_at(end + 2);
+            (name, rest.strip_prefix(':'))
+        }
+        None => match host.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
+    };
+    let port = port.filter(|p| !p.is_empty()).unwrap_or("80");
+    (name.to_owned(), port.to_owned())
 }
 
 /// Decode `%XX` escapes; a `%` not followed by two hex digits is kept literally.
@@ -104,7 +149,17 @@ pub struct Request {
 
 #[cfg(test)]
 mod tests {
-    use super::percent_decode;
+    use super::{percent_decode, split_host};
+
+    #[test]
+    fn host_headers_split_into_name_and_port() {
+        let pair = |n: &str, p: &str| (n.to_owned(), p.to_owned());
+        assert_eq!(split_host("example.com:8080"), pair("example.com", "8080"));
+        assert_eq!(split_host("example.com"), pair("example.com", "80"));
+        assert_eq!(split_host("example.com:"), pair("example.com", "80"));
+        assert_eq!(split_host("[::1]:8000"), pair("[::1]", "8000"));
+        assert_eq!(split_host("[::1]"), pair("[::1]", "80"));
+    }
 
     #[test]
     fn decodes_escapes_and_keeps_broken_ones() {

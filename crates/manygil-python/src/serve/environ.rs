@@ -52,20 +52,9 @@ pub(crate) fn build(py: Attached<'_>, head: &RequestHead) -> PyResult<Owned> {
     set_str(py, &d, "PATH_INFO", &head.decoded_path())?;
     set_str(py, &d, "QUERY_STRING", head.query.as_bytes())?;
     set_str(py, &d, "SERVER_PROTOCOL", head.version.as_bytes())?;
-    match &head.local {
-        Peer::Tcp(a) => {
-            set_str(py, &d, "SERVER_NAME", a.ip().to_string().as_bytes())?;
-            set_str(py, &d, "SERVER_PORT", a.port().to_string().as_bytes())?;
-        }
-        Peer::Unix(p) => {
-            let name = p
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            set_str(py, &d, "SERVER_NAME", name.as_bytes())?;
-            set_str(py, &d, "SERVER_PORT", b"")?;
-        }
-    }
+    let (server_name, server_port) = head.server_name_port();
+    set_str(py, &d, "SERVER_NAME", server_name.as_bytes())?;
+    set_str(py, &d, "SERVER_PORT", server_port.as_bytes())?;
     match &head.peer {
         Peer::Tcp(a) => {
             set_str(py, &d, "REMOTE_ADDR", a.ip().to_string().as_bytes())?;
