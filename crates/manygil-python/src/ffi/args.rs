@@ -389,3 +389,23 @@ pub(crate) fn is_instance(obj: *mut PyObject, tp: *mut PyTypeObject) -> bool {
     // SAFETY: both valid; type checks only read the type chain.
     unsafe { PyObject_TypeCheck(obj, tp) != 0 }
 }
+
+/// A `bytes` argument, copied out (`TypeError` naming `what` for anything else).
+pub(crate) fn bytes(py: Attached<'_>, what: &str, obj: *mut PyObject) -> PyResult<Vec<u8>> {
+    // SAFETY: attached; a borrowed argument.
+    if unsafe { PyBytes_Check(obj) } == 0 {
+        return Err(err::type_error(
+            py,
+            &format!("{what} must be bytes, not {}", err::type_name(py, obj)),
+        ));
+    }
+    // SAFETY: a bytes object, kept alive by the caller for the call: its buffer holds
+    // PyBytes_Size bytes; they are copied before returning.
+    let data = unsafe {
+        std::slice::from_raw_parts(
+            PyBytes_AsString(obj).cast::<u8>(),
+            PyBytes_Size(obj) as usize,
+        )
+    };
+    Ok(data.to_vec())
+}

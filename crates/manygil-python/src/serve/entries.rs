@@ -13,6 +13,7 @@ use manygil_serve::{
 };
 use parking_lot::Mutex;
 
+use crate::ffi::args;
 use crate::ffi::entry::{entry, method};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
@@ -62,106 +63,16 @@ fn active(py: Attached<'_>, rid: u64) -> PyResult<Arc<Mutex<Active>>> {
         .ok_or_else(|| err::value_error(py, &format!("no active request {rid} (already done?)")))
 }
 
-// ---- argument helpers -------------------------------------------------------------
+// ---- arguments: converted by ffi::args ---------------------------------------------
 
-fn nargs(py: Attached<'_>, f: &str, a: &[*mut PyObject], n: usize) -> PyResult<()> {
-    if a.len() != n {
-        return Err(err::type_error(
-            py,
-            &format!("{f}() takes {n} positional arguments ({} given)", a.len()),
-        ));
-    }
-    Ok(())
+/// A server or request id (a non-negative int).
+fn id_arg(py: Attached<'_>, what: &str, o: *mut PyObject) -> PyResult<u64> {
+    Ok(args::count(py, what, o)? as u64)
 }
 
-fn arg_u64(py: Attached<'_>, what: &str, o: *mut PyObject) -> PyResult<u64> {
-    // SAFETY: attached; `o` is a borrowed argument.
-    if unsafe { PyLong_Check(o) } == 0 {
-        return Err(err::type_error(
-            py,
-            &format!("{what} must be an int, not {}", err::type_name(py, o)),
-        ));
-    }
-    // SAFETY: an int.
-    let v = unsafe { PyLong_AsUnsignedLongLong(o) };
-    // SAFETY: attached.
-    if unsafe { !PyErr_Occurred().is_null() } {
-        // SAFETY: attached.
-        unsafe { PyErr_Clear() };
-        return Err(err::value_error(py, &format!("{what} must be >= 0")));
-    }
-    Ok(v)
-}
-
-fn arg_i64(py: Attached<'_>, what: &str, o: *mut PyObject) -> PyResult<i64> {
-    // SAFETY: attached; `o` is a borrowed argument.
-    if unsafe { PyLong_Check(o) } == 0 {
-        return Err(err::type_error(
-            py,
-            &format!("{what} must be an int, not {}", err::type_name(py, o)),
-        ));
-    }
-    // SAFETY: an int.
-    let v = unsafe { PyLong_AsLongLong(o) };
-    // SAFETY: attached.
-    if v == -1 && unsafe { !PyErr_Occurred().is_null() } {
-        return Err(PyErrSet);
-    }
-    Ok(v)
-}
-
-/// Seconds as a float or int; `None` or a value <= 0 gives `None`.
-fn arg_secs(py: Attached<'_>, what: &str, o: *mut PyObject) -> PyResult<Option<Duration>> {
-    // SAFETY: attached; `o` is a borrowed argument.
-    if unsafe { o == Py_None() } {
-        return Ok(None);
-    }
-    // SAFETY: attached; valid object.
-    let v = unsafe { PyFloat_AsDouble(o) };
-    // SAFETY: attached.
-    if v == -1.0 && unsafe { !PyErr_Occurred().is_null() } {
-        // SAFETY: attached.
-        unsafe { PyErr_Clear() };
-        return Err(err::type_error(
-            py,
-            &format!(
-                "{what} must be a number of seconds, not {}",
-                err::type_name(py, o)
-            ),
-        ));
-    }
-    if !v.is_finite() || v <= 0.0 {
-        return Ok(None);
-    }
-    Ok(Some(Duration::from_secs_f64(v.min(1e9))))
-}
-
-fn arg_str(py: Attached<'_>, what: &str, o: *mut PyObject) -> PyResult<String> {
-    // SAFETY: attached; `o` is a borrowed argument.
-    if unsafe { PyUnicode_Check(o) } == 0 {
-        return Err(err::type_error(
-            py,
-            &format!("{what} must be a str, not {}", err::type_name(py, o)),
-        ));
-    }
-    // SAFETY: a str object.
-    unsafe { str_to_string(py, o) }
-}
-
-/// The bytes of a `bytes` object (copied).
-fn arg_bytes(py: Attached<'_>, what: &str, o: *mut PyObject) -> PyResult<Bytes> {
-    // SAFETY: attached; `o` is a borrowed argument.
-    if unsafe { PyBytes_Check(o) } == 0 {
-        return Err(err::type_error(
-            py,
-            &format!("{what} must be bytes, not {}", err::type_name(py, o)),
-        ));
-    }
-    // SAFETY: a bytes object; its buffer is valid for its size while we hold it.
-    let data = unsafe {
-        std::slice::from_raw_parts(PyBytes_AsString(o).cast::<u8>(), PyBytes_Size(o) as usize)
-    };
-    Ok(Bytes::copy_from_slice(data))
+/// Seconds (int or float), `None` or infinite meaning no limit; negative or NaN raise.
+fn seconds_arg(py: Attached<'_>, o: *mut PyObject) -> PyResult<Option<Duration>> {
+    args::timeout(py, Some(o))
 }
 
 fn new_bytes(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
@@ -186,7 +97,7 @@ fn head_from(
     status: *mut PyObject,
     headers: *mut PyObject,
 ) -> PyResult<ResponseHead> {
-    let status = arg_str(py, "status", status)?;
+    let status = args::string(py, "status", status)?;
     let mut head = ResponseHead::from_status_line(&status)
         .map_err(|e| err::value_error(py, &e.to_string()))?;
     // SAFETY: attached; `headers` is a borrowed argument.
@@ -216,7 +127,7 @@ fn head_from(
         }
         // SAFETY: a 2-tuple; borrowed items.
         let (name, value) = unsafe { (PyTuple_GetItem(item, 0), PyTuple_GetItem(item, 1)) };
-        let name = arg_str(py, "a response header name", name)?;
+        let name = args::string(py, "a response header name", name)?;
         // SAFETY: attached; `value` is valid.
         if unsafe { PyUnicode_Check(value) } == 0 {
             return Err(err::type_error(
@@ -239,7 +150,7 @@ fn head_from(
                     ),
                 )
             })?;
-        let bytes = arg_bytes(py, "header value", encoded.as_ptr())?;
+        let bytes = args::bytes(py, "header value", encoded.as_ptr())?;
         head.push_header(&name, &bytes)
             .map_err(|e| err::value_error(py, &e.to_string()))?;
     }
@@ -251,7 +162,7 @@ fn head_from(
 /// `serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body,
 /// header_timeout, body_timeout, request_timeout, access_log) -> (id, [address])`.
 fn bind(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_bind", a, 9)?;
+    args::positional(py, "serve_bind", a, 9, 9)?;
     // SAFETY: attached; borrowed argument.
     if unsafe { PyList_Check(a[0]) } == 0 {
         return Err(err::type_error(py, "listen must be a list of str"));
@@ -260,7 +171,7 @@ fn bind(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Ow
     // SAFETY: a list.
     for i in 0..unsafe { PyList_Size(a[0]) } {
         // SAFETY: a list; `i` in range.
-        let s = arg_str(py, "a listen address", unsafe { PyList_GetItem(a[0], i) })?;
+        let s = args::string(py, "a listen address", unsafe { PyList_GetItem(a[0], i) })?;
         if let Some(path) = s.strip_prefix("unix:") {
             listen.push(Listen::Unix(path.into()));
         } else {
@@ -281,13 +192,19 @@ fn bind(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Ow
     let default = Config::default();
     let config = Config {
         listen,
-        io_threads: arg_u64(py, "io_threads", a[1])?.clamp(1, 64) as usize,
-        max_header_bytes: arg_u64(py, "max_header_bytes", a[2])?.max(1024) as usize,
-        max_headers: arg_u64(py, "max_headers", a[3])?.max(1) as usize,
-        max_body: arg_u64(py, "max_body", a[4])?,
-        header_timeout: arg_secs(py, "header_timeout", a[5])?.unwrap_or(default.header_timeout),
-        body_timeout: arg_secs(py, "body_timeout", a[6])?.unwrap_or(default.body_timeout),
-        request_timeout: arg_secs(py, "request_timeout", a[7])?,
+        io_threads: args::count(py, "io_threads", a[1])?.clamp(1, 64),
+        max_header_bytes: args::count(py, "max_header_bytes", a[2])?.max(1024),
+        max_headers: args::count(py, "max_headers", a[3])?.max(1),
+        max_body: args::count(py, "max_body", a[4])? as u64,
+        // None, infinite or 0: the default.
+        header_timeout: seconds_arg(py, a[5])?
+            .filter(|d| !d.is_zero())
+            .unwrap_or(default.header_timeout),
+        body_timeout: seconds_arg(py, a[6])?
+            .filter(|d| !d.is_zero())
+            .unwrap_or(default.body_timeout),
+        // None, infinite or 0: no limit.
+        request_timeout: seconds_arg(py, a[7])?.filter(|d| !d.is_zero()),
         // SAFETY: attached; valid object.
         access_log: unsafe { PyObject_IsTrue(a[8]) } == 1,
         ..default
@@ -319,17 +236,18 @@ fn bind(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Ow
 
 /// `serve_start(id)`: start accepting connections.
 fn start(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_start", a, 1)?;
-    let s = server(py, arg_u64(py, "server id", a[0])?)?;
+    args::positional(py, "serve_start", a, 1, 1)?;
+    let s = server(py, id_arg(py, "server id", a[0])?)?;
     s.start();
     Ok(none(py))
 }
 
 /// `serve_shutdown(id, grace) -> (graceful, cancelled)`: blocks with the GIL released.
 fn shutdown(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_shutdown", a, 2)?;
-    let s = server(py, arg_u64(py, "server id", a[0])?)?;
-    let grace = arg_secs(py, "grace", a[1])?.unwrap_or(Duration::ZERO);
+    args::positional(py, "serve_shutdown", a, 2, 2)?;
+    let s = server(py, id_arg(py, "server id", a[0])?)?;
+    // None or infinite: wait for every connection.
+    let grace = seconds_arg(py, a[1])?.unwrap_or(Duration::MAX);
     let report = tstate::detached(py, || s.shutdown(grace));
     new_tuple(
         py,
@@ -342,8 +260,8 @@ fn shutdown(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResul
 
 /// `serve_close(id)`: forget the server (shutting it down at once if still running).
 fn close(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_close", a, 1)?;
-    let id = arg_u64(py, "server id", a[0])?;
+    args::positional(py, "serve_close", a, 1, 1)?;
+    let id = id_arg(py, "server id", a[0])?;
     let s = SERVERS.lock().as_mut().and_then(|m| m.remove(&id));
     if let Some(s) = s {
         tstate::detached(py, || drop(s));
@@ -353,8 +271,8 @@ fn close(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<O
 
 /// `serve_stats(id) -> (in_flight, queued)`.
 fn stats(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_stats", a, 1)?;
-    let s = server(py, arg_u64(py, "server id", a[0])?)?;
+    args::positional(py, "serve_stats", a, 1, 1)?;
+    let s = server(py, id_arg(py, "server id", a[0])?)?;
     let q = s.queue();
     new_tuple(
         py,
@@ -370,9 +288,9 @@ fn stats(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<O
 /// `serve_next(id, timeout) -> (rid, environ) | False | None`: the next request (False on
 /// timeout, None once the server is closed). Waits with the GIL released.
 fn next(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_next", a, 2)?;
-    let queue = server(py, arg_u64(py, "server id", a[0])?)?.queue();
-    let timeout = arg_secs(py, "timeout", a[1])?;
+    args::positional(py, "serve_next", a, 2, 2)?;
+    let queue = server(py, id_arg(py, "server id", a[0])?)?.queue();
+    let timeout = seconds_arg(py, a[1])?;
     let thread = interrupt::this_thread(py);
     if interrupt::is_retired(&thread) {
         return Ok(none(py));
@@ -409,8 +327,8 @@ fn next(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Ow
 /// `serve_done(rid)`: the worker is done with the request (an unanswered one gets 500; an
 /// unfinished streamed body is cut). Cancels an interrupt not yet delivered.
 fn done(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_done", a, 1)?;
-    let rid = arg_u64(py, "request id", a[0])?;
+    args::positional(py, "serve_done", a, 1, 1)?;
+    let rid = id_arg(py, "request id", a[0])?;
     let act = ACTIVE.lock().as_mut().and_then(|m| m.remove(&rid));
     if let Some(act) = act {
         let act = act.lock();
@@ -426,7 +344,7 @@ fn done(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Ow
 
 /// `serve_thread_exit()`: the calling thread leaves its serve loop.
 fn thread_exit(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_thread_exit", a, 0)?;
+    args::positional(py, "serve_thread_exit", a, 0, 0)?;
     interrupt::leave(py);
     interrupt::clear_pending(py);
     Ok(none(py))
@@ -451,19 +369,19 @@ fn body_op(
     }
 }
 
+/// A read size: None or negative means "all".
 fn size_arg(py: Attached<'_>, o: *mut PyObject) -> PyResult<Option<usize>> {
-    // SAFETY: attached; borrowed argument.
-    if unsafe { o == Py_None() } {
+    if args::is_none(Some(o)) {
         return Ok(None);
     }
-    let n = arg_i64(py, "size", o)?;
-    Ok((n >= 0).then_some(n as usize))
+    let n = args::int(py, "size", o)?;
+    Ok(usize::try_from(n).ok())
 }
 
 /// `serve_read(rid, size)`: up to `size` bytes (`size` < 0 or None: the rest).
 fn read(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_read", a, 2)?;
-    let rid = arg_u64(py, "request id", a[0])?;
+    args::positional(py, "serve_read", a, 2, 2)?;
+    let rid = id_arg(py, "request id", a[0])?;
     match size_arg(py, a[1])? {
         None => body_op(py, rid, |b| b.read_to_end(None)),
         // A read of n returns n bytes unless the body ends first (file semantics).
@@ -473,8 +391,8 @@ fn read(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Ow
 
 /// `serve_readline(rid, size)`: one line, at most `size` bytes.
 fn readline(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_readline", a, 2)?;
-    let rid = arg_u64(py, "request id", a[0])?;
+    args::positional(py, "serve_readline", a, 2, 2)?;
+    let rid = id_arg(py, "request id", a[0])?;
     let size = size_arg(py, a[1])?;
     body_op(py, rid, |b| b.read_line(size))
 }
@@ -482,10 +400,10 @@ fn readline(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResul
 /// `serve_respond(rid, status, headers, body) -> bool`: the whole answer at once;
 /// False if the client can no longer receive it.
 fn respond(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_respond", a, 4)?;
-    let rid = arg_u64(py, "request id", a[0])?;
+    args::positional(py, "serve_respond", a, 4, 4)?;
+    let rid = id_arg(py, "request id", a[0])?;
     let head = head_from(py, a[1], a[2])?;
-    let body = arg_bytes(py, "the response body", a[3])?;
+    let body = Bytes::from(args::bytes(py, "the response body", a[3])?);
     let act = active(py, rid)?;
     let responder = act.lock().responder.take();
     let Some(responder) = responder else {
@@ -497,8 +415,8 @@ fn respond(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult
 /// `serve_start_stream(rid, status, headers) -> bool`: send the head; the body follows by
 /// `serve_write`.
 fn start_stream(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_start_stream", a, 3)?;
-    let rid = arg_u64(py, "request id", a[0])?;
+    args::positional(py, "serve_start_stream", a, 3, 3)?;
+    let rid = id_arg(py, "request id", a[0])?;
     let head = head_from(py, a[1], a[2])?;
     let act = active(py, rid)?;
     let mut act = act.lock();
@@ -517,9 +435,9 @@ fn start_stream(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyR
 /// `serve_write(rid, data) -> bool`: one body chunk (blocks, GIL released, while the
 /// client is slow); False if the client is gone.
 fn write(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_write", a, 2)?;
-    let rid = arg_u64(py, "request id", a[0])?;
-    let data = arg_bytes(py, "a body chunk", a[1])?;
+    args::positional(py, "serve_write", a, 2, 2)?;
+    let rid = id_arg(py, "request id", a[0])?;
+    let data = Bytes::from(args::bytes(py, "a body chunk", a[1])?);
     let act = active(py, rid)?;
     let mut act = act.lock();
     let Some(w) = act.writer.as_mut() else {
@@ -531,8 +449,8 @@ fn write(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<O
 
 /// `serve_finish(rid) -> bool`: end a streamed body.
 fn finish(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_finish", a, 1)?;
-    let rid = arg_u64(py, "request id", a[0])?;
+    args::positional(py, "serve_finish", a, 1, 1)?;
+    let rid = id_arg(py, "request id", a[0])?;
     let act = active(py, rid)?;
     let w = act.lock().writer.take();
     let ok = match w {
@@ -544,8 +462,8 @@ fn finish(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<
 
 /// `serve_abort(rid)`: cut a streamed body (the application failed mid-body).
 fn abort(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_abort", a, 1)?;
-    let rid = arg_u64(py, "request id", a[0])?;
+    args::positional(py, "serve_abort", a, 1, 1)?;
+    let rid = id_arg(py, "request id", a[0])?;
     let act = active(py, rid)?;
     let w = act.lock().writer.take();
     if let Some(w) = w {
@@ -558,8 +476,8 @@ fn abort(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<O
 /// ("timeout", "shutdown", "client_gone" or None) and how its body read failed
 /// ("too_large", "timeout", "cancelled", "broken" or None).
 fn status(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_status", a, 1)?;
-    let rid = arg_u64(py, "request id", a[0])?;
+    args::positional(py, "serve_status", a, 1, 1)?;
+    let rid = id_arg(py, "request id", a[0])?;
     let act = active(py, rid)?;
     let act = act.lock();
     let cancelled = match act.cancel.reason() {
@@ -581,11 +499,12 @@ fn status(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<
 /// `serve_stuck(after) -> [interpreter id]`: interpreters with a request thread still
 /// busy `after` seconds after it was interrupted.
 fn stuck(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_stuck", a, 1)?;
-    let after = arg_secs(py, "after", a[0])?.unwrap_or(Duration::ZERO);
+    args::positional(py, "serve_stuck", a, 1, 1)?;
+    // None or infinite: no worker is ever stuck.
+    let after = seconds_arg(py, a[0])?;
     // SAFETY: attached.
     let list = unsafe { Owned::from_new(py, PyList_New(0))? };
-    for id in interrupt::stuck(after) {
+    for id in after.map(interrupt::stuck).unwrap_or_default() {
         let item = new_int(py, id)?;
         // SAFETY: a list; Append does not steal.
         if unsafe { PyList_Append(list.as_ptr(), item.as_ptr()) } < 0 {
@@ -598,15 +517,15 @@ fn stuck(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<O
 /// `serve_retire(interp_id)`: that interpreter's threads take no further request
 /// (`serve_next` returns None there).
 fn retire(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_retire", a, 1)?;
-    interrupt::retire(arg_i64(py, "interpreter id", a[0])?);
+    args::positional(py, "serve_retire", a, 1, 1)?;
+    interrupt::retire(args::interp_id(py, a[0])?);
     Ok(none(py))
 }
 
 /// `serve_release_memory() -> bool`: give the C allocator's free memory back to the
 /// system (after the workers imported the application); True if any was released.
 fn release_memory(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
-    nargs(py, "serve_release_memory", a, 0)?;
+    args::positional(py, "serve_release_memory", a, 0, 0)?;
     let released = tstate::detached(py, manygil_serve::release_free_memory);
     Ok(boolean(py, released))
 }
