@@ -92,3 +92,21 @@ def sigint_when_ready(path: str, *, settle: float = 0.3, timeout: float = 30):
     finally:
         proc.kill()
     return proc.returncode, out, err, elapsed
+
+
+@pytest.fixture
+def served():
+    """Start ``manygil serve`` processes: ``served(*options, app="serve_apps:app")`` returns
+    a running ``serve_helpers.Served``; each one must exit 0 when the test ends."""
+    from serve_helpers import Served
+
+    servers = []
+
+    def start(*args, **kw):
+        s = Served(*args, **kw)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        assert s.stop() == 0, s.err

@@ -8,78 +8,13 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import urllib.error
 import urllib.request
 
 import pytest
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-class Served:
-    """A ``manygil serve`` process, its address, and its stderr once stopped."""
-
-    def __init__(self, *args: str, app: str = "serve_apps:app"):
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "manygil", "serve", app, "--bind", "127.0.0.1:0", *args],
-            cwd=HERE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        line = self.proc.stdout.readline()
-        if "listening on" not in line:
-            self.proc.kill()
-            out, err = self.proc.communicate()
-            raise AssertionError(f"server did not start: {line}{out}{err}")
-        url = line.split("listening on ")[1].split()[0].rstrip(",")
-        self.host, port = url.removeprefix("http://").rsplit(":", 1)
-        self.port = int(port)
-        self.err = ""
-
-    def conn(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(self.host, self.port, timeout=60)
-
-    def request(self, method: str, path: str, body=None, headers=None) -> tuple[int, dict, bytes]:
-        c = self.conn()
-        try:
-            c.request(method, path, body=body, headers=headers or {})
-            r = c.getresponse()
-            return r.status, dict(r.getheaders()), r.read()
-        finally:
-            c.close()
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        status, _, body = self.request("GET", path)
-        return status, body
-
-    def stop(self, sig=signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            _, self.err = self.proc.communicate(timeout=60)
-        finally:
-            self.proc.kill()
-        return self.proc.returncode
-
-
-@pytest.fixture
-def served():
-    servers = []
-
-    def start(*args, **kw):
-        s = Served(*args, **kw)
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        assert s.stop() == 0, s.err
+from serve_helpers import HERE, Served, run_serve
 
 
 def test_serves_a_validated_app_with_keep_alive(served):
@@ -342,15 +277,7 @@ def test_sigint_interrupts_what_outlives_the_graceful_timeout(served):
     ],
 )
 def test_startup_failures_print_one_line_and_exit_1(app, message):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    r = subprocess.run(
-        [sys.executable, "-m", "manygil", "serve", app, "--bind", "127.0.0.1:0", "--workers", "2"],
-        cwd=HERE,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    r = run_serve(app, "--bind", "127.0.0.1:0", "--workers", "2")
     assert r.returncode == 1
     assert r.stdout == ""
     last = r.stderr.strip().splitlines()[-1]
@@ -359,23 +286,7 @@ def test_startup_failures_print_one_line_and_exit_1(app, message):
 
 def test_a_port_in_use_is_a_startup_failure(served):
     s = served("--workers", "1")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "manygil",
-            "serve",
-            "serve_apps:app",
-            "--bind",
-            f"127.0.0.1:{s.port}",
-        ],
-        cwd=HERE,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    r = run_serve("serve_apps:app", "--bind", f"127.0.0.1:{s.port}")
     assert r.returncode == 1
     assert (
         r.stderr.strip()

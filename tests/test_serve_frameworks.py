@@ -7,7 +7,6 @@ import sys
 import threading
 
 import pytest
-from test_serve import Served
 
 pytest.importorskip("flask")
 pytest.importorskip("django")
@@ -20,20 +19,6 @@ if sys.version_info < (3, 14):
     pytest.skip(
         "CPython 3.13 crashes ending interpreters that imported datetime", allow_module_level=True
     )
-
-
-@pytest.fixture
-def served():
-    servers = []
-
-    def start(*args, **kw):
-        s = Served(*args, **kw)
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        assert s.stop() == 0, s.err
 
 
 def test_flask_routes_json_errors_and_concurrency(served):

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use manygil_serve::{
     BindError, BodyError, BoundAddr, CancelReason, Config, Listen, Recv, Request, RequestQueue,
-    ResponseHead, Server,
+    ResponseHead, Server, ShutdownReport,
 };
 
 /// A bound on every client read: a hang fails the test instead of blocking CI.
@@ -92,10 +92,15 @@ fn echo(mut r: Box<Request>) {
     let _ = r.responder.send_full(head, Bytes::from(out));
 }
 
+/// A raw HTTP/1.1 client over TCP or a Unix socket: sends bytes as given, parses the
+/// answers (every read bounded by [`IO_BOUND`]).
 struct Client {
-    s: TcpStream,
+    s: Box<dyn Stream>,
     buf: Vec<u8>,
 }
+
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
 
 #[derive(Debug)]
 struct Resp {
@@ -121,7 +126,26 @@ impl Client {
     fn connect(addr: SocketAddr) -> Client {
         let s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(IO_BOUND)).unwrap();
-        Client { s, buf: Vec::new() }
+        Client {
+            s: Box::new(s),
+            buf: Vec::new(),
+        }
+    }
+
+    fn connect_unix(path: &std::path::Path) -> Client {
+        let s = std::os::unix::net::UnixStream::connect(path).unwrap();
+        s.set_read_timeout(Some(IO_BOUND)).unwrap();
+        Client {
+            s: Box::new(s),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Connect and send `raw`.
+    fn sending(addr: SocketAddr, raw: &[u8]) -> Client {
+        let mut c = Client::connect(addr);
+        c.send(raw);
+        c
     }
 
     fn send(&mut self, raw: &[u8]) {
@@ -213,9 +237,18 @@ impl Client {
 }
 
 fn get(addr: SocketAddr, target: &str) -> Resp {
-    let mut c = Client::connect(addr);
-    c.send(format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+    let mut c = Client::sending(
+        addr,
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
     c.response().expect("a response")
+}
+
+/// Shut the server down (10 s of grace) and join its workers.
+fn stop(server: Server, workers: Vec<JoinHandle<()>>) -> ShutdownReport {
+    let report = server.shutdown(Duration::from_secs(10));
+    workers.into_iter().for_each(|w| w.join().unwrap());
+    report
 }
 
 #[test]
@@ -245,8 +278,7 @@ fn serves_keep_alive_requests_with_path_query_and_headers() {
     }
     assert_eq!(seen.load(Ordering::SeqCst), 3);
     drop(c);
-    assert!(server.shutdown(Duration::from_secs(10)).graceful);
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    assert!(stop(server, ws).graceful);
 }
 
 #[test]
@@ -272,20 +304,17 @@ fn answers_pipelined_requests_in_order() {
             r.text()
         );
     }
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
 fn reads_chunked_request_bodies() {
     let (server, addr) = start(config());
     let ws = workers(server.queue(), 1, Arc::default(), echo);
-    let mut c = Client::connect(addr);
-    c.send(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1;ext=1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n");
+    let mut c = Client::sending(addr, b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1;ext=1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n");
     let r = c.response().unwrap();
     assert!(r.text().ends_with("body 11: hello world"), "{}", r.text());
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
@@ -302,8 +331,10 @@ fn reads_lines_and_pieces_of_a_body() {
             .responder
             .send_full(ResponseHead::new(200).unwrap(), Bytes::from(text));
     });
-    let mut c = Client::connect(addr);
-    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\none\nlonger\nrest!");
+    let mut c = Client::sending(
+        addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\none\nlonger\nrest!",
+    );
     let r = c.response().unwrap();
     let expect = format!(
         "{:?}|{:?}|{:?}|{:?}|0",
@@ -313,8 +344,7 @@ fn reads_lines_and_pieces_of_a_body() {
         b"r\nrest!".to_vec()
     );
     assert_eq!(r.text(), expect);
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
@@ -329,16 +359,14 @@ fn streams_a_response_in_chunks() {
         }
         w.finish().unwrap();
     });
-    let mut c = Client::connect(addr);
-    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut c = Client::sending(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     let r = c.response().unwrap();
     assert_eq!((r.status, r.reason.as_str()), (201, "Made Here"));
     assert_eq!(r.header("transfer-encoding"), Some("chunked"));
     assert_eq!(r.header("x-stream"), Some("yes"));
     let expect: String = (0..20).map(|i| format!("part{i};")).collect();
     assert_eq!(r.text(), expect);
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
@@ -352,30 +380,29 @@ fn a_body_dropped_unfinished_cuts_the_connection() {
         w.write(Bytes::from_static(b"partial")).unwrap();
         w.abort();
     });
-    let mut c = Client::connect(addr);
-    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut c = Client::sending(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     // The connection is cut: whatever was flushed before (maybe the head and the first
     // chunk), the chunked body never gets its terminating zero-size chunk.
     while c.fill() {}
     assert!(!c.buf.windows(5).any(|w| w == b"0\r\n\r\n"), "{:?}", c.buf);
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
 fn expect_100_continue_is_answered_when_the_worker_reads() {
     let (server, addr) = start(config());
     let ws = workers(server.queue(), 1, Arc::default(), echo);
-    let mut c = Client::connect(addr);
-    c.send(b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    let mut c = Client::sending(
+        addr,
+        b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    );
     let interim = c.response().unwrap();
     assert_eq!(interim.status, 100);
     c.send(b"12345");
     let r = c.response().unwrap();
     assert_eq!(r.status, 200);
     assert!(r.text().ends_with("body 5: 12345"));
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
@@ -393,12 +420,13 @@ fn a_declared_body_over_the_limit_gets_413_without_a_worker() {
     assert_eq!(r.status, 413);
     assert!(c.closed());
     // Exactly at the limit is fine.
-    let mut c = Client::connect(addr);
-    c.send(b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789");
+    let mut c = Client::sending(
+        addr,
+        b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789",
+    );
     assert_eq!(c.response().unwrap().status, 200);
     assert_eq!(seen.load(Ordering::SeqCst), 1);
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
@@ -408,11 +436,9 @@ fn a_chunked_body_over_the_limit_fails_the_read() {
         ..config()
     });
     let ws = workers(server.queue(), 1, Arc::default(), echo);
-    let mut c = Client::connect(addr);
-    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n123456\r\n6\r\n789012\r\n0\r\n\r\n");
+    let mut c = Client::sending(addr, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n123456\r\n6\r\n789012\r\n0\r\n\r\n");
     assert_eq!(c.response().unwrap().status, 413);
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
@@ -466,11 +492,12 @@ fn malformed_and_oversized_heads_never_reach_a_worker() {
     assert_eq!(seen.load(Ordering::SeqCst), 0);
     // Ten headers are allowed.
     let ten: String = (0..9).map(|i| format!("X-H{i}: v\r\n")).collect();
-    let mut c = Client::connect(addr);
-    c.send(format!("GET / HTTP/1.1\r\nHost: x\r\n{ten}\r\n").as_bytes());
+    let mut c = Client::sending(
+        addr,
+        format!("GET / HTTP/1.1\r\nHost: x\r\n{ten}\r\n").as_bytes(),
+    );
     assert_eq!(c.response().unwrap().status, 200);
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
@@ -503,8 +530,7 @@ fn a_request_past_its_deadline_gets_504_and_interrupts_the_worker() {
     assert_eq!(r.status, 504);
     assert_eq!(hook_rx.recv().unwrap(), CancelReason::Timeout);
     assert!(done_rx.recv().unwrap(), "a late answer must be refused");
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
@@ -539,8 +565,7 @@ fn time_in_the_queue_does_not_count_toward_the_deadline() {
     release_tx.send(()).unwrap();
     // ...and still gets its answer: its deadline starts when the worker takes it.
     assert_eq!(queued.join().unwrap(), 200);
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
@@ -548,8 +573,7 @@ fn a_worker_that_drops_the_request_gives_500() {
     let (server, addr) = start(config());
     let ws = workers(server.queue(), 1, Arc::default(), drop);
     assert_eq!(get(addr, "/").status, 500);
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
@@ -560,16 +584,13 @@ fn slow_and_idle_clients_are_disconnected() {
     });
     let ws = workers(server.queue(), 1, Arc::default(), echo);
     // A head that never completes.
-    let mut c = Client::connect(addr);
-    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n");
+    let mut c = Client::sending(addr, b"GET / HTTP/1.1\r\nHost: x\r\n");
     assert!(c.closed());
     // An idle keep-alive connection after one request.
-    let mut c = Client::connect(addr);
-    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut c = Client::sending(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(c.response().unwrap().status, 200);
     assert!(c.closed());
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
@@ -583,25 +604,24 @@ fn a_stalled_body_fails_the_read_after_the_body_timeout() {
     let ws = workers(server.queue(), 1, Arc::default(), move |mut r| {
         tx.lock().unwrap().send(r.body.read_to_end(None)).unwrap();
     });
-    let mut c = Client::connect(addr);
-    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+    let c = Client::sending(
+        addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+    );
     assert!(matches!(rx.recv().unwrap(), Err(BodyError::Timeout(_))));
     drop(c);
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
 fn http_1_0_requests_are_answered_and_closed() {
     let (server, addr) = start(config());
     let ws = workers(server.queue(), 1, Arc::default(), echo);
-    let mut c = Client::connect(addr);
-    c.send(b"GET /old HTTP/1.0\r\n\r\n");
+    let mut c = Client::sending(addr, b"GET /old HTTP/1.0\r\n\r\n");
     let r = c.response().unwrap();
     assert!(r.text().starts_with("GET /old HTTP/1.0 "), "{}", r.text());
     assert!(c.closed());
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
@@ -622,17 +642,13 @@ fn serves_on_a_unix_socket_and_removes_it() {
     });
     assert!(matches!(again, Err(BindError::InUse(_))));
     let ws = workers(server.queue(), 1, Arc::default(), echo);
-    let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();
-    s.set_read_timeout(Some(IO_BOUND)).unwrap();
-    s.write_all(b"GET /u HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    assert!(out.contains("GET /u HTTP/1.1"), "{out}");
-    server.shutdown(Duration::from_secs(10));
+    let mut c = Client::connect_unix(&path);
+    c.send(b"GET /u HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let r = c.response().unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.text().starts_with("GET /u HTTP/1.1"), "{}", r.text());
+    stop(server, ws);
     assert!(!path.exists());
-    ws.into_iter().for_each(|w| w.join().unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -663,8 +679,7 @@ fn shutdown_finishes_in_flight_requests_and_stops_accepting() {
             .send_full(ResponseHead::new(200).unwrap(), Bytes::from_static(b"done"))
             .unwrap();
     });
-    let mut c = Client::connect(addr);
-    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut c = Client::sending(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     started_rx.recv().unwrap();
     let server = Arc::new(server);
     let s2 = server.clone();
@@ -705,8 +720,7 @@ fn shutdown_cancels_what_outlives_the_grace_period() {
         started_tx.lock().unwrap().send(()).unwrap();
         stop_rx.recv().unwrap();
     });
-    let mut c = Client::connect(addr);
-    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut c = Client::sending(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     started_rx.recv().unwrap();
     let report = server.shutdown(Duration::from_millis(100));
     assert!(!report.graceful);
@@ -738,14 +752,12 @@ fn a_writer_learns_that_the_client_left() {
         }
         tx.lock().unwrap().send(sent).unwrap();
     });
-    let mut c = Client::connect(addr);
-    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut c = Client::sending(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     c.take_until(b"\r\n\r\n").unwrap();
     drop(c);
     // The write loop ends (with an error) instead of blocking forever.
     rx.recv().unwrap();
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }
 
 #[test]
@@ -761,6 +773,5 @@ fn queued_requests_wait_for_a_free_worker() {
     }
     assert_eq!(seen.load(Ordering::SeqCst), 16);
     assert_eq!(server.in_flight(), 0);
-    server.shutdown(Duration::from_secs(10));
-    ws.into_iter().for_each(|w| w.join().unwrap());
+    stop(server, ws);
 }

@@ -1,0 +1,77 @@
+"""``manygil serve`` processes for the tests (tests/test_serve*.py; the ``served`` fixture
+is in conftest.py): real servers on 127.0.0.1, serving the apps of this directory."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Served:
+    """A ``manygil serve`` process, its address, and its stderr once stopped."""
+
+    def __init__(self, *args: str, app: str = "serve_apps:app"):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "manygil", "serve", app, "--bind", "127.0.0.1:0", *args],
+            cwd=HERE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            raise AssertionError(f"server did not start: {line}{out}{err}")
+        url = line.split("listening on ")[1].split()[0].rstrip(",")
+        self.host, port = url.removeprefix("http://").rsplit(":", 1)
+        self.port = int(port)
+        self.err = ""
+
+    def conn(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=60)
+
+    def request(self, method: str, path: str, body=None, headers=None) -> tuple[int, dict, bytes]:
+        c = self.conn()
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        status, _, body = self.request("GET", path)
+        return status, body
+
+    def stop(self, sig=signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            _, self.err = self.proc.communicate(timeout=60)
+        finally:
+            self.proc.kill()
+        return self.proc.returncode
+
+
+def run_serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``python -m manygil serve *args`` to its end (for startup failures)."""
+    return subprocess.run(
+        [sys.executable, "-m", "manygil", "serve", *args],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=timeout,
+    )
+
+
+def _env() -> dict[str, str]:
+    """This run's environment, with its sys.path for the server process."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
