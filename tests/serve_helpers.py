@@ -33,6 +33,7 @@ class Served:
         self.host, port = url.removeprefix("http://").rsplit(":", 1)
         self.port = int(port)
         self.err = ""
+        self.signalled = False
 
     def conn(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self.host, self.port, timeout=60)
@@ -50,9 +51,16 @@ class Served:
         status, _, body = self.request("GET", path)
         return status, body
 
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` (SIGTERM/SIGINT start a graceful stop); :meth:`stop` then only waits."""
+        self.signalled = True
+        self.proc.send_signal(sig)
+
     def stop(self, sig=signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+        """Stop the server with ``sig`` (unless already signalled: a second signal could
+        reach it after it restored the default handlers on its way out) and wait."""
+        if self.proc.poll() is None and not self.signalled:
+            self.send_signal(sig)
         try:
             _, self.err = self.proc.communicate(timeout=60)
         finally:

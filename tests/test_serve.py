@@ -228,7 +228,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(served, tmp_path):
     t.start()
     while not started.exists():
         pass
-    s.proc.send_signal(signal.SIGTERM)
+    s.send_signal(signal.SIGTERM)
     # New connections are refused once the listener is closed.
     while True:
         try:
@@ -257,7 +257,7 @@ def test_sigint_interrupts_what_outlives_the_graceful_timeout(served):
     t.start()
     while s.get("/spinning") != (200, b"1"):
         pass
-    s.proc.send_signal(signal.SIGINT)
+    s.send_signal(signal.SIGINT)
     t.join()
     assert s.stop() == 0
     assert result and result[0][0] == 503
