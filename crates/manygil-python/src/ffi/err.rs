@@ -101,3 +101,17 @@ pub(crate) fn type_name(py: Attached<'_>, obj: *mut PyObject) -> String {
         }
     }
 }
+
+/// Whether an exception is set on the current thread state.
+#[inline]
+pub(crate) fn occurred(_py: Attached<'_>) -> bool {
+    // SAFETY: attached (py); only reads the thread state's exception slot.
+    unsafe { !PyErr_Occurred().is_null() }
+}
+
+/// Discard the current exception, if any (the caller has decided it does not matter).
+#[inline]
+pub(crate) fn clear(_py: Attached<'_>) {
+    // SAFETY: attached (py); clearing is always allowed.
+    unsafe { PyErr_Clear() }
+}

@@ -1,6 +1,7 @@
 //! The only module that talks to `pyo3_ffi` directly.
 //!
 //! - [`Owned`]: a strong reference that is released on drop (never `Send`).
+//! - [`Borrowed`]: a reference someone else keeps alive; [`object`] has the operations on it.
 //! - [`Attached`]: proof that the current thread has an attached thread state.
 //! - [`err`]: fetching, raising and describing Python exceptions.
 //! - [`tstate`]: detaching and re-attaching around blocking waits.
@@ -13,10 +14,11 @@
 pub(crate) mod args;
 pub(crate) mod entry;
 pub(crate) mod err;
+mod object;
 mod owned;
 pub(crate) mod tstate;
 
-pub(crate) use owned::{Attached, Owned};
+pub(crate) use owned::{Attached, Borrowed, Owned};
 #[allow(unreachable_pub)]
 pub use pyo3_ffi::*;
 

@@ -1,4 +1,4 @@
-//! [`Owned`] references and the [`Attached`] token.
+//! [`Owned`] and [`Borrowed`] references, and the [`Attached`] token.
 
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -97,5 +97,69 @@ impl Drop for Owned {
         // SAFETY: see `Clone`: the owning interpreter is attached on this thread whenever an
         // `Owned` is dropped (every code path drops them inside the attached scope).
         unsafe { Py_DECREF(self.ptr.as_ptr()) };
+    }
+}
+
+/// A borrowed reference to an object of the attached interpreter, valid for `'a` (the
+/// call's arguments, an item of a container the caller holds, an [`Owned`] it borrows
+/// from) and only while the thread state of `'py` is attached. `Copy` and `!Send`.
+///
+/// Safe functions take `Borrowed` instead of a raw `*mut PyObject`: whoever makes one
+/// (an entry point, [`Owned::borrow`]) has argued that the object is alive, so the
+/// functions that receive it need not trust their caller.
+#[derive(Clone, Copy)]
+pub(crate) struct Borrowed<'a, 'py> {
+    /// Never NULL; kept alive by someone else for `'a`.
+    ptr: NonNull<PyObject>,
+    /// The borrow and the attach scope; `!Send`/`!Sync` through `Attached`.
+    _life: PhantomData<(&'a PyObject, Attached<'py>)>,
+}
+
+impl<'a, 'py> Borrowed<'a, 'py> {
+    /// Borrow a raw reference.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a valid, non-NULL object of the attached interpreter that stays alive for
+    /// `'a` (a reference CPython lent to a running entry point, or one held by the caller).
+    pub(crate) unsafe fn from_ptr(_py: Attached<'py>, ptr: *mut PyObject) -> Self {
+        debug_assert!(!ptr.is_null());
+        Borrowed {
+            // SAFETY: non-NULL per the caller's duty.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+            _life: PhantomData,
+        }
+    }
+
+    /// The raw pointer (borrowed; do not release it).
+    pub(crate) fn as_ptr(self) -> *mut PyObject {
+        self.ptr.as_ptr()
+    }
+
+    /// The attach token this borrow was made under.
+    pub(crate) fn py(self) -> Attached<'py> {
+        Attached {
+            _scope: PhantomData,
+        }
+    }
+
+    /// A new strong reference to the same object.
+    pub(crate) fn to_owned(self) -> Owned {
+        // SAFETY: valid and alive for 'a (the type's invariant), attached ('py).
+        unsafe { Owned::from_borrowed(self.py(), self.as_ptr()) }
+    }
+
+    /// Whether both are the same object.
+    pub(crate) fn is(self, other: Borrowed<'_, '_>) -> bool {
+        self.ptr == other.ptr
+    }
+}
+
+impl Owned {
+    /// Borrow this reference for as long as `self` lives.
+    pub(crate) fn borrow<'a, 'py>(&'a self, py: Attached<'py>) -> Borrowed<'a, 'py> {
+        // SAFETY: `self` holds a strong reference for 'a; an `Owned` only exists where its
+        // interpreter is attached (py).
+        unsafe { Borrowed::from_ptr(py, self.as_ptr()) }
     }
 }

@@ -1,0 +1,196 @@
+//! Operations on any object, through a [`Borrowed`] reference: identity and type checks,
+//! attributes, calls, truth, `repr`/`str`, items and iteration. Each is a thin, inlined
+//! wrapper over one C-API call that turns NULL/-1 into `Err(PyErrSet)`.
+
+use std::ffi::CStr;
+
+use super::err::{PyErrSet, PyResult};
+use super::owned::{Borrowed, Owned};
+use pyo3_ffi::*;
+
+impl<'a, 'py> Borrowed<'a, 'py> {
+    /// Whether this is `None`.
+    #[inline]
+    pub(crate) fn is_none(self) -> bool {
+        // SAFETY: reading the address of the None singleton is always allowed.
+        self.as_ptr() == unsafe { Py_None() }
+    }
+
+    /// The object's type (borrowed; a type outlives its instances).
+    #[inline]
+    pub(crate) fn type_ptr(self) -> *mut PyTypeObject {
+        // SAFETY: a valid object (the type's invariant); `ob_type` is never NULL.
+        unsafe { Py_TYPE(self.as_ptr()) }
+    }
+
+    /// Whether the object's type is exactly `tp` (no subclass).
+    #[inline]
+    pub(crate) fn is_exact(self, tp: *mut PyTypeObject) -> bool {
+        self.type_ptr() == tp
+    }
+
+    /// `isinstance(obj, tp)` for a type object `tp` (no `__instancecheck__` involved).
+    #[inline]
+    pub(crate) fn is_instance(self, tp: *mut PyTypeObject) -> bool {
+        // SAFETY: valid object; `tp` is a type object (callers pass builtin or our types);
+        // the check only walks the MRO.
+        unsafe { PyObject_TypeCheck(self.as_ptr(), tp) != 0 }
+    }
+
+    /// `callable(obj)`.
+    #[inline]
+    pub(crate) fn is_callable(self) -> bool {
+        // SAFETY: valid object; only reads its type's slots.
+        unsafe { PyCallable_Check(self.as_ptr()) != 0 }
+    }
+
+    /// The current reference count (a hint: other threads of this interpreter cannot run
+    /// while we are attached, but the count includes references we hold ourselves).
+    #[inline]
+    pub(crate) fn refcnt(self) -> isize {
+        // SAFETY: valid object.
+        unsafe { Py_REFCNT(self.as_ptr()) }
+    }
+
+    /// `obj.name`.
+    #[inline]
+    pub(crate) fn get_attr(self, name: &CStr) -> PyResult<Owned> {
+        // SAFETY: attached (self.py()); valid object; `name` is NUL-terminated.
+        unsafe {
+            Owned::from_new(
+                self.py(),
+                PyObject_GetAttrString(self.as_ptr(), name.as_ptr()),
+            )
+        }
+    }
+
+    /// `obj.<name>` for a `str` object `name`.
+    #[inline]
+    pub(crate) fn get_attr_obj(self, name: Borrowed<'_, 'py>) -> PyResult<Owned> {
+        // SAFETY: attached; both valid.
+        unsafe { Owned::from_new(self.py(), PyObject_GetAttr(self.as_ptr(), name.as_ptr())) }
+    }
+
+    /// `getattr(obj, name, None)` without the `None`: `Ok(None)` when the attribute is
+    /// missing (`AttributeError` cleared), `Err` for any other failure.
+    pub(crate) fn get_attr_opt(self, name: &CStr) -> PyResult<Option<Owned>> {
+        let mut out = std::ptr::null_mut();
+        // SAFETY: attached; valid object; NUL-terminated name; `out` receives a new
+        // reference or NULL (return 1 found, 0 missing with nothing raised, -1 error).
+        match unsafe { PyObject_GetOptionalAttrString(self.as_ptr(), name.as_ptr(), &mut out) } {
+            // SAFETY: a new reference.
+            1 => Ok(Some(unsafe { Owned::from_new(self.py(), out) }?)),
+            0 => Ok(None),
+            _ => Err(PyErrSet),
+        }
+    }
+
+    /// `obj.name = value`.
+    #[inline]
+    pub(crate) fn set_attr(self, name: &CStr, value: Borrowed<'_, 'py>) -> PyResult<()> {
+        // SAFETY: attached; valid objects; NUL-terminated name.
+        let r = unsafe { PyObject_SetAttrString(self.as_ptr(), name.as_ptr(), value.as_ptr()) };
+        if r < 0 {
+            Err(PyErrSet)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `obj(*args)`.
+    #[inline]
+    pub(crate) fn call(self, args: &[Borrowed<'_, 'py>]) -> PyResult<Owned> {
+        // A `Borrowed` is a non-NULL pointer with the layout of `*mut PyObject`, but build
+        // the vector explicitly rather than rely on that.
+        let mut argv: Vec<*mut PyObject> = args.iter().map(|a| a.as_ptr()).collect();
+        // SAFETY: attached; `argv` holds valid borrowed references for the call.
+        unsafe {
+            Owned::from_new(
+                self.py(),
+                PyObject_Vectorcall(
+                    self.as_ptr(),
+                    argv.as_mut_ptr(),
+                    argv.len(),
+                    std::ptr::null_mut(),
+                ),
+            )
+        }
+    }
+
+    /// `obj(*args, **kwargs)` for a tuple `args` and a dict (or `None` for no keywords).
+    pub(crate) fn call_tuple_dict(
+        self,
+        args: Borrowed<'_, 'py>,
+        kwargs: Option<Borrowed<'_, 'py>>,
+    ) -> PyResult<Owned> {
+        let kw = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
+        // SAFETY: attached; `args` is a tuple and `kw` a dict or NULL (callers check).
+        unsafe { Owned::from_new(self.py(), PyObject_Call(self.as_ptr(), args.as_ptr(), kw)) }
+    }
+
+    /// `obj.name(*args)`.
+    pub(crate) fn call_method(self, name: &CStr, args: &[Borrowed<'_, 'py>]) -> PyResult<Owned> {
+        let method = self.get_attr(name)?;
+        method.borrow(self.py()).call(args)
+    }
+
+    /// `bool(obj)`.
+    #[inline]
+    pub(crate) fn is_true(self) -> PyResult<bool> {
+        // SAFETY: attached; valid object; returns -1 with an exception set on failure.
+        match unsafe { PyObject_IsTrue(self.as_ptr()) } {
+            -1 => Err(PyErrSet),
+            r => Ok(r != 0),
+        }
+    }
+
+    /// `repr(obj)`.
+    pub(crate) fn repr(self) -> PyResult<Owned> {
+        // SAFETY: attached; valid object.
+        unsafe { Owned::from_new(self.py(), PyObject_Repr(self.as_ptr())) }
+    }
+
+    /// `str(obj)`.
+    pub(crate) fn str(self) -> PyResult<Owned> {
+        // SAFETY: attached; valid object.
+        unsafe { Owned::from_new(self.py(), PyObject_Str(self.as_ptr())) }
+    }
+
+    /// `obj[key]`.
+    pub(crate) fn get_item(self, key: Borrowed<'_, 'py>) -> PyResult<Owned> {
+        // SAFETY: attached; valid objects.
+        unsafe { Owned::from_new(self.py(), PyObject_GetItem(self.as_ptr(), key.as_ptr())) }
+    }
+
+    /// `obj[key] = value`.
+    pub(crate) fn set_item(self, key: Borrowed<'_, 'py>, value: Borrowed<'_, 'py>) -> PyResult<()> {
+        // SAFETY: attached; valid objects.
+        if unsafe { PyObject_SetItem(self.as_ptr(), key.as_ptr(), value.as_ptr()) } < 0 {
+            Err(PyErrSet)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `iter(obj)`.
+    pub(crate) fn iter(self) -> PyResult<Owned> {
+        // SAFETY: attached; valid object.
+        unsafe { Owned::from_new(self.py(), PyObject_GetIter(self.as_ptr())) }
+    }
+
+    /// `next(it)` for an iterator: `Ok(None)` when exhausted (no exception set).
+    pub(crate) fn next(self) -> PyResult<Option<Owned>> {
+        // SAFETY: attached; `self` is an iterator (made by `iter`); NULL means exhausted
+        // or failed, told apart by whether an exception is set.
+        let item = unsafe { PyIter_Next(self.as_ptr()) };
+        if item.is_null() {
+            return if super::err::occurred(self.py()) {
+                Err(PyErrSet)
+            } else {
+                Ok(None)
+            };
+        }
+        // SAFETY: a new reference.
+        unsafe { Owned::from_new(self.py(), item) }.map(Some)
+    }
+}
