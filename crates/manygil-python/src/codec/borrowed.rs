@@ -11,7 +11,8 @@ use std::sync::Arc;
 use manygil_core::value::{ExternalBytes, ExternalSource};
 use manygil_core::Value;
 
-use crate::ffi::*;
+use crate::ffi::err;
+use crate::ffi::Borrowed;
 use crate::runtime::main_ref::MainRef;
 
 /// Payloads from this size up are lent instead of copied (below it a copy is cheaper than
@@ -43,26 +44,21 @@ impl ExternalSource for LentBytes {
 }
 
 /// Lend `obj` (an exact `bytes` object) if the attached interpreter is the main one.
-///
-/// # Safety
-///
-/// `obj` is an exact `bytes` object of the attached interpreter.
-pub(crate) unsafe fn borrow_bytes(py: Attached<'_>, obj: *mut PyObject) -> Option<Value> {
+pub(crate) fn borrow_bytes(obj: Borrowed<'_, '_>) -> Option<Value> {
+    let py = obj.py();
     if !crate::ffi::is_main_interpreter(py) {
         return None;
     }
-    // SAFETY: exact bytes (caller's duty); AsString/Size cannot fail for it.
-    let (ptr, len) = unsafe {
-        (
-            PyBytes_AsString(obj).cast::<u8>().cast_const(),
-            PyBytes_Size(obj) as usize,
-        )
+    let Ok(data) = obj.bytes_data() else {
+        err::clear(py); // not bytes: the caller copies (and reports) instead
+        return None;
     };
-    // SAFETY: the main interpreter is attached and `obj` is one of its objects.
-    let keep = unsafe { MainRef::new(py, obj) };
+    // SAFETY: the main interpreter is attached (checked above) and `obj` is one of its
+    // objects, alive for this call; `MainRef` takes its own strong reference.
+    let keep = unsafe { MainRef::new(py, obj.as_ptr()) };
     Some(Value::BytesView(ExternalBytes::new(Arc::new(LentBytes {
-        ptr,
-        len,
+        ptr: data.as_ptr(),
+        len: data.len(),
         _keep: keep,
     }))))
 }

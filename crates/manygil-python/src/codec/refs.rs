@@ -9,42 +9,35 @@ use std::ffi::CString;
 use manygil_core::Value;
 
 use crate::ffi::err::{self, PyErrSet, PyResult};
-use crate::ffi::*;
+use crate::ffi::{import_module, new_str, Attached, Borrowed, Owned};
 
-/// `getattr(obj, name)` as a Rust string; `None` when missing or not a `str`.
-fn string_attr(
-    py: Attached<'_>,
-    obj: *mut PyObject,
-    name: &std::ffi::CStr,
-) -> PyResult<Option<String>> {
-    // SAFETY: attached; `obj` valid (callers hold it); name NUL-terminated.
-    let v = unsafe { PyObject_GetAttrString(obj, name.as_ptr()) };
-    if v.is_null() {
-        // SAFETY: attached.
-        unsafe { PyErr_Clear() };
+/// `getattr(obj, name)` as a Rust string; `None` when missing (any error is cleared) or
+/// not a `str`.
+fn string_attr(obj: Borrowed<'_, '_>, name: &std::ffi::CStr) -> PyResult<Option<String>> {
+    let py = obj.py();
+    let Ok(v) = obj.get_attr(name) else {
+        err::clear(py);
+        return Ok(None);
+    };
+    let v = v.borrow(py);
+    if !v.is_str() {
         return Ok(None);
     }
-    // SAFETY: non-NULL new reference.
-    let v = unsafe { Owned::from_new(py, v)? };
-    // SAFETY: valid object.
-    if unsafe { PyUnicode_Check(v.as_ptr()) } == 0 {
-        return Ok(None);
-    }
-    // SAFETY: a str object.
-    unsafe { str_to_string(py, v.as_ptr()) }.map(Some)
+    v.str_utf8().map(|s| Some(s.to_owned()))
 }
 
 /// `obj.__module__` as a Rust string; `None` when missing or not a `str`.
-pub(crate) fn module_of(py: Attached<'_>, obj: *mut PyObject) -> PyResult<Option<String>> {
-    string_attr(py, obj, c"__module__")
+pub(crate) fn module_of(obj: Borrowed<'_, '_>) -> PyResult<Option<String>> {
+    string_attr(obj, c"__module__")
 }
 
 /// A [`Value::Ref`] to `obj` if it can be found again by module and qualname (the check
 /// pickle does), else `None` with no exception set.
-pub(crate) fn reference_to(py: Attached<'_>, obj: *mut PyObject) -> PyResult<Option<Value>> {
+pub(crate) fn reference_to(obj: Borrowed<'_, '_>) -> PyResult<Option<Value>> {
+    let py = obj.py();
     let (Some(module), Some(qualname)) = (
-        string_attr(py, obj, c"__module__")?,
-        string_attr(py, obj, c"__qualname__")?,
+        string_attr(obj, c"__module__")?,
+        string_attr(obj, c"__qualname__")?,
     ) else {
         return Ok(None);
     };
@@ -55,14 +48,13 @@ pub(crate) fn reference_to(py: Attached<'_>, obj: *mut PyObject) -> PyResult<Opt
         return Ok(None); // this interpreter's own main module: sent by value
     }
     match lookup_here(py, &module, &qualname) {
-        Ok(found) if found.as_ptr() == obj => Ok(Some(Value::Ref {
+        Ok(found) if found.borrow(py).is(obj) => Ok(Some(Value::Ref {
             module: module.into(),
             qualname: qualname.into(),
         })),
         Ok(_) => Ok(None),
         Err(PyErrSet) => {
-            // SAFETY: attached.
-            unsafe { PyErr_Clear() };
+            err::clear(py);
             Ok(None)
         }
     }
@@ -80,16 +72,14 @@ pub(crate) fn resolve(py: Attached<'_>, module: &str, qualname: &str) -> PyResul
 
 fn import(py: Attached<'_>, module: &str) -> PyResult<Owned> {
     let name = CString::new(module).map_err(|_| err::value_error(py, "NUL in module name"))?;
-    // SAFETY: attached; NUL-terminated name.
-    unsafe { Owned::from_new(py, PyImport_ImportModule(name.as_ptr())) }
+    import_module(py, &name)
 }
 
 fn walk(py: Attached<'_>, start: &Owned, qualname: &str) -> PyResult<Owned> {
     let mut cur = start.clone();
     for part in qualname.split('.') {
         let name = new_str(py, part)?;
-        // SAFETY: attached; both objects valid.
-        cur = unsafe { Owned::from_new(py, PyObject_GetAttr(cur.as_ptr(), name.as_ptr()))? };
+        cur = cur.borrow(py).get_attr_obj(name.borrow(py))?;
     }
     Ok(cur)
 }

@@ -7,6 +7,8 @@
 //! - [`tstate`]: detaching and re-attaching around blocking waits.
 //! - [`entry`]: entry points (panics caught) and the macros that define them.
 //! - [`args`]: binding and converting arguments, with errors that name them.
+//! - [`values`]: the builtin value types (int, float, str, bytes, containers, ...): telling
+//!   them apart, reading and making them.
 //!
 //! Other modules use `crate::ffi::*` and these wrappers; the raw C-API names they need are
 //! re-exported from here so that every use of the C-API can be found in one place.
@@ -17,7 +19,9 @@ pub(crate) mod err;
 mod object;
 mod owned;
 pub(crate) mod tstate;
+pub(crate) mod values;
 
+pub(crate) use object::import_module;
 pub(crate) use owned::{Attached, Borrowed, Owned};
 #[allow(unreachable_pub)]
 pub use pyo3_ffi::*;

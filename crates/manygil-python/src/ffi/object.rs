@@ -194,3 +194,25 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         unsafe { Owned::from_new(self.py(), item) }.map(Some)
     }
 }
+
+impl Borrowed<'_, '_> {
+    /// Whether the object is a type (a class).
+    #[inline]
+    pub(crate) fn is_type(self) -> bool {
+        // SAFETY: a valid object; only reads its type's flags.
+        unsafe { PyType_Check(self.as_ptr()) != 0 }
+    }
+
+    /// Whether the object is a builtin function or method (implemented in C).
+    #[inline]
+    pub(crate) fn is_builtin_function(self) -> bool {
+        // SAFETY: a valid object; only reads its type.
+        unsafe { PyCFunction_Check(self.as_ptr()) != 0 }
+    }
+}
+
+/// `importlib.import_module(name)`.
+pub(crate) fn import_module(py: super::Attached<'_>, name: &CStr) -> PyResult<Owned> {
+    // SAFETY: attached (py); NUL-terminated name; returns a new reference or NULL.
+    unsafe { Owned::from_new(py, PyImport_ImportModule(name.as_ptr())) }
+}

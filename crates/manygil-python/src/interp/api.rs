@@ -66,7 +66,10 @@ pub(crate) fn create(
                 ));
             }
             // SAFETY: a valid list of the attached interpreter.
-            Some(unsafe { encode(py, p, EncodeMode::NativeOnly) }?)
+            Some(encode(
+                unsafe { Borrowed::from_ptr(py, p) },
+                EncodeMode::NativeOnly,
+            )?)
         }
         _ => None,
     };
@@ -240,7 +243,11 @@ pub(crate) fn is_shareable(
 ) -> PyResult<Owned> {
     args::positional(py, "is_shareable", argv, 1, 1)?;
     // SAFETY: a valid borrowed argument.
-    let ok = unsafe { encode(py, argv[0], EncodeMode::NativeOnly) }.is_ok();
+    let ok = encode(
+        unsafe { Borrowed::from_ptr(py, argv[0]) },
+        EncodeMode::NativeOnly,
+    )
+    .is_ok();
     if !ok {
         // SAFETY: attached.
         unsafe { PyErr_Clear() };
@@ -255,7 +262,7 @@ pub(crate) fn roundtrip(
 ) -> PyResult<Owned> {
     args::positional(py, "roundtrip", argv, 1, 1)?;
     // SAFETY: a valid borrowed argument.
-    let v = unsafe { encode(py, argv[0], EncodeMode::Full) }?;
+    let v = encode(unsafe { Borrowed::from_ptr(py, argv[0]) }, EncodeMode::Full)?;
     decode(py, &v)
 }
 

@@ -50,12 +50,14 @@ pub(crate) fn encode_call(
         ));
     }
     // SAFETY: (three calls) valid borrowed arguments of the attached interpreter.
-    let f = unsafe { encode(py, func, EncodeMode::Full) }?;
+    let f = encode(unsafe { Borrowed::from_ptr(py, func) }, EncodeMode::Full)?;
     // SAFETY: as above. (The tuple and dict themselves do not count towards the nesting
     // limit: each argument may nest as deep as any value.)
-    let a = unsafe { crate::codec::encode_wrapper(py, a, EncodeMode::Full, 1) }?;
+    let a =
+        crate::codec::encode_wrapper(unsafe { Borrowed::from_ptr(py, a) }, EncodeMode::Full, 1)?;
     // SAFETY: as above.
-    let kw = unsafe { crate::codec::encode_wrapper(py, kw, EncodeMode::Full, 1) }?;
+    let kw =
+        crate::codec::encode_wrapper(unsafe { Borrowed::from_ptr(py, kw) }, EncodeMode::Full, 1)?;
     Ok((f, a, kw))
 }
 
@@ -216,7 +218,7 @@ pub(crate) fn set_main_attrs(
         return Err(err::type_error(py, "ns must be a dict"));
     }
     // SAFETY: a valid dict argument.
-    let ns = unsafe { encode(py, argv[1], EncodeMode::Full) }?;
+    let ns = encode(unsafe { Borrowed::from_ptr(py, argv[1]) }, EncodeMode::Full)?;
     let _waiting = wait_edge(py, id)?;
     let (w, seq, result) = dispatch(py, id, "prepare", move |py, ctx| {
         jobs::run_set_main(py, ctx, &ns)

@@ -41,8 +41,7 @@ pub(crate) fn run_call(
                 PyObject_Call(func.as_ptr(), args.as_ptr(), kwargs.as_ptr()),
             )?
         };
-        // SAFETY: a valid object of this interpreter.
-        unsafe { encode(py, res.as_ptr(), EncodeMode::Full) }
+        encode(res.borrow(py), EncodeMode::Full)
     })();
     finish(py, ctx, r)
 }
@@ -209,8 +208,7 @@ pub(crate) fn capture_exception(py: Attached<'_>) -> Value {
     let captured = (|| -> PyResult<Value> {
         let capture = import_attr(py, c"manygil._remote", c"capture")?;
         let record = call(py, &capture, &[&exc])?;
-        // SAFETY: a tuple of str/bytes/None built by manygil._remote.
-        unsafe { encode(py, record.as_ptr(), EncodeMode::Full) }
+        encode(record.borrow(py), EncodeMode::Full)
     })();
     match captured {
         Ok(v) => v,

@@ -147,15 +147,18 @@ unsafe extern "C" fn pool_new(
             return Err(err::value_error(py, "max_workers must be greater than 0"));
         }
         // SAFETY: (three encodes) valid borrowed arguments of this interpreter.
-        let sys_path = Some(unsafe { encode(py, item(1), EncodeMode::NativeOnly) }?);
+        let sys_path = Some(encode(
+            unsafe { Borrowed::from_ptr(py, item(1)) },
+            EncodeMode::NativeOnly,
+        )?);
         // SAFETY: comparing with None.
         let initializer = if item(2) == unsafe { Py_None() } {
             None
         } else {
             // SAFETY: valid borrowed arguments.
-            let f = unsafe { encode(py, item(2), EncodeMode::Full) }?;
+            let f = encode(unsafe { Borrowed::from_ptr(py, item(2)) }, EncodeMode::Full)?;
             // SAFETY: as above.
-            let a = unsafe { encode(py, item(3), EncodeMode::Full) }?;
+            let a = encode(unsafe { Borrowed::from_ptr(py, item(3)) }, EncodeMode::Full)?;
             Some((f, a))
         };
         // SAFETY: comparing with None.
@@ -270,10 +273,14 @@ fn submit_chunk(
         ));
     }
     // SAFETY: valid borrowed argument.
-    let func = unsafe { encode(py, f, EncodeMode::Full) }?;
+    let func = encode(unsafe { Borrowed::from_ptr(py, f) }, EncodeMode::Full)?;
     // SAFETY: a list argument of this interpreter.
     // The list and its argument tuples do not count towards the nesting limit.
-    let items = match unsafe { crate::codec::encode_wrapper(py, items, EncodeMode::Full, 2) }? {
+    let items = match crate::codec::encode_wrapper(
+        unsafe { Borrowed::from_ptr(py, items) },
+        EncodeMode::Full,
+        2,
+    )? {
         Value::List(items) => items,
         // The items share objects (a `Value::Graph`): each item is decoded on its own in
         // the worker, so each is encoded on its own (sharing is kept within an item).
@@ -304,8 +311,11 @@ fn encode_each(py: Attached<'_>, list: *mut PyObject) -> PyResult<Vec<Value>> {
     while i < unsafe { PyList_GET_SIZE(list) } {
         // SAFETY: attached; a new reference or NULL (IndexError).
         let item = unsafe { Owned::from_new(py, PyList_GetItemRef(list, i))? };
-        // SAFETY: a valid object of this interpreter.
-        out.push(unsafe { crate::codec::encode_wrapper(py, item.as_ptr(), EncodeMode::Full, 1) }?);
+        out.push(crate::codec::encode_wrapper(
+            item.borrow(py),
+            EncodeMode::Full,
+            1,
+        )?);
         i += 1;
     }
     Ok(out)

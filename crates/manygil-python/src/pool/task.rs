@@ -179,8 +179,7 @@ fn run_chunk(py: Attached<'_>, ctx: &JobCtx<'_>, func: &Value, items: &[Value]) 
                     PyObject_Call(func.as_ptr(), args.as_ptr(), std::ptr::null_mut()),
                 )?
             };
-            // SAFETY: a valid object of this interpreter.
-            out.push(unsafe { encode(py, res.as_ptr(), EncodeMode::Full) }?);
+            out.push(encode(res.borrow(py), EncodeMode::Full)?);
         }
         Ok(Value::List(out))
     })();

@@ -195,7 +195,7 @@ fn put_item(
 ) -> PyResult<Owned> {
     let q = queue_of(py, slf)?;
     // SAFETY: a valid borrowed argument of this interpreter.
-    let item = unsafe { encode(py, obj, EncodeMode::Full) }?;
+    let item = encode(unsafe { Borrowed::from_ptr(py, obj) }, EncodeMode::Full)?;
     let item = match q.try_put(item) {
         Ok(()) => return Ok(none(py)),
         Err(PutError::Closed(_)) => return Err(closed_error(py)),

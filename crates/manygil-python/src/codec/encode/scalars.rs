@@ -1,0 +1,38 @@
+//! Numbers, text and bytes.
+
+use manygil_core::Value;
+
+use crate::ffi::err::{self, PyResult};
+use crate::ffi::Borrowed;
+
+/// An exact `int`: `Value::Int` when it fits in 64 bits, else `Value::BigInt`.
+pub(super) fn int(obj: Borrowed<'_, '_>) -> PyResult<Value> {
+    match obj.int_to_i64()? {
+        Some(v) => Ok(Value::Int(v)),
+        None => Ok(Value::BigInt(obj.int_to_le_bytes()?)),
+    }
+}
+
+/// An exact `str`; one holding lone surrogates keeps them (`surrogatepass`).
+pub(super) fn str(obj: Borrowed<'_, '_>) -> PyResult<Value> {
+    if let Ok(s) = obj.str_utf8() {
+        return Ok(Value::Str(s.into()));
+    }
+    // Lone surrogates: clear the UnicodeEncodeError and re-encode keeping them.
+    err::clear(obj.py());
+    let b = obj.str_surrogatepass()?;
+    Ok(Value::StrSurrogates(
+        b.borrow(obj.py()).bytes_data()?.into(),
+    ))
+}
+
+/// An exact `bytes`: copied, or lent when large (see `codec::borrowed`).
+pub(super) fn bytes(obj: Borrowed<'_, '_>) -> PyResult<Value> {
+    let data = obj.bytes_data()?;
+    if data.len() >= super::super::borrowed::BORROW_AT_LEAST {
+        if let Some(v) = super::super::borrowed::borrow_bytes(obj) {
+            return Ok(v);
+        }
+    }
+    Ok(Value::Bytes(data.into()))
+}

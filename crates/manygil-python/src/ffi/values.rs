@@ -1,0 +1,439 @@
+//! Values of the builtin types: telling them apart ([`ExactType`]), reading them (methods on
+//! [`Borrowed`]) and making them (free functions taking [`Attached`]). Each wrapper is one
+//! C-API call (two for sizes-then-data) that checks the object's type itself, so a wrong
+//! object raises `TypeError`/`SystemError` instead of being undefined behaviour; NULL/-1
+//! become `Err(PyErrSet)`.
+
+use std::ffi::c_char;
+
+use super::err::{PyErrSet, PyResult};
+use super::owned::{Attached, Borrowed, Owned};
+use pyo3_ffi::*;
+
+/// The builtin type an object is exactly an instance of (subclasses are [`ExactType::Other`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExactType {
+    None,
+    Bool,
+    Int,
+    Float,
+    Complex,
+    Str,
+    Bytes,
+    ByteArray,
+    Tuple,
+    List,
+    Dict,
+    Set,
+    FrozenSet,
+    /// A function defined in Python (`types.FunctionType`).
+    Function,
+    Other,
+}
+
+/// `Py_ssize_t` length → `usize` (CPython lengths are never negative once checked).
+#[inline]
+fn len_of(n: Py_ssize_t) -> PyResult<usize> {
+    usize::try_from(n).map_err(|_| PyErrSet)
+}
+
+/// A slice's length as `Py_ssize_t` (a Rust allocation never exceeds `isize::MAX` bytes).
+#[inline]
+fn ssize(b: &[u8]) -> Py_ssize_t {
+    b.len() as Py_ssize_t
+}
+
+impl<'a, 'py> Borrowed<'a, 'py> {
+    /// Which builtin type the object is exactly.
+    #[inline]
+    pub(crate) fn exact_type(self) -> ExactType {
+        let tp = self.type_ptr();
+        // Most common types first: this runs for every object the codec meets.
+        let table: [(*mut PyTypeObject, ExactType); 13] = [
+            (&raw mut PyLong_Type, ExactType::Int),
+            (&raw mut PyUnicode_Type, ExactType::Str),
+            (&raw mut PyFloat_Type, ExactType::Float),
+            (&raw mut PyTuple_Type, ExactType::Tuple),
+            (&raw mut PyList_Type, ExactType::List),
+            (&raw mut PyDict_Type, ExactType::Dict),
+            (&raw mut PyBytes_Type, ExactType::Bytes),
+            (&raw mut PyBool_Type, ExactType::Bool),
+            (&raw mut PyByteArray_Type, ExactType::ByteArray),
+            (&raw mut PyComplex_Type, ExactType::Complex),
+            (&raw mut PySet_Type, ExactType::Set),
+            (&raw mut PyFrozenSet_Type, ExactType::FrozenSet),
+            (&raw mut PyFunction_Type, ExactType::Function),
+        ];
+        if self.is_none() {
+            return ExactType::None;
+        }
+        table
+            .iter()
+            .find(|(t, _)| *t == tp)
+            .map_or(ExactType::Other, |&(_, k)| k)
+    }
+
+    /// Whether the object is a `str` (or a subclass).
+    #[inline]
+    pub(crate) fn is_str(self) -> bool {
+        // SAFETY: a valid object (the type's invariant); only reads its type's flags.
+        unsafe { PyUnicode_Check(self.as_ptr()) != 0 }
+    }
+
+    /// Whether this is `True` (by identity).
+    #[inline]
+    pub(crate) fn is_true_singleton(self) -> bool {
+        // SAFETY: reading the address of the True singleton is always allowed.
+        self.as_ptr() == unsafe { Py_True() }
+    }
+
+    /// An `int`'s value as `i64`: `Ok(None)` when it does not fit (no exception set).
+    #[inline]
+    pub(crate) fn int_to_i64(self) -> PyResult<Option<i64>> {
+        let mut overflow = 0;
+        // SAFETY: attached (self.py()); a valid object (TypeError unless an int or
+        // `__index__`); `overflow` is a writable int.
+        let v = unsafe { PyLong_AsLongLongAndOverflow(self.as_ptr(), &mut overflow) };
+        if overflow != 0 {
+            return Ok(None);
+        }
+        if v == -1 && super::err::occurred(self.py()) {
+            return Err(PyErrSet);
+        }
+        Ok(Some(v))
+    }
+
+    /// An `int`'s value as `u64` (`OverflowError` if negative or too large).
+    pub(crate) fn int_to_u64(self) -> PyResult<u64> {
+        // SAFETY: attached; a valid object (TypeError unless an int).
+        let v = unsafe { PyLong_AsUnsignedLongLong(self.as_ptr()) };
+        if v == u64::MAX && super::err::occurred(self.py()) {
+            return Err(PyErrSet);
+        }
+        Ok(v)
+    }
+
+    /// An `int` of any size as little-endian two's-complement bytes (as many as needed to
+    /// keep the sign), readable back with [`int_from_le_bytes`].
+    pub(crate) fn int_to_le_bytes(self) -> PyResult<Vec<u8>> {
+        let flags = Py_ASNATIVEBYTES_LITTLE_ENDIAN;
+        // SAFETY: attached; a valid object; a NULL buffer of size 0 asks for the size needed.
+        let needed = unsafe { PyLong_AsNativeBytes(self.as_ptr(), std::ptr::null_mut(), 0, flags) };
+        let mut buf = vec![0u8; len_of(needed)?];
+        // SAFETY: attached; `buf` has `needed` writable bytes.
+        let n =
+            unsafe { PyLong_AsNativeBytes(self.as_ptr(), buf.as_mut_ptr().cast(), needed, flags) };
+        len_of(n)?;
+        Ok(buf)
+    }
+
+    /// A `float`'s value (or `__float__`'s for other objects).
+    #[inline]
+    pub(crate) fn float_to_f64(self) -> PyResult<f64> {
+        // SAFETY: attached; a valid object; -1.0 with an exception set on failure.
+        let v = unsafe { PyFloat_AsDouble(self.as_ptr()) };
+        if v == -1.0 && super::err::occurred(self.py()) {
+            return Err(PyErrSet);
+        }
+        Ok(v)
+    }
+
+    /// A `complex`'s real and imaginary parts.
+    pub(crate) fn complex_parts(self) -> PyResult<(f64, f64)> {
+        // SAFETY: attached; a valid object (non-complex objects go through `__complex__`
+        // or `__float__`, -1.0 with an exception set on failure).
+        let re = unsafe { PyComplex_RealAsDouble(self.as_ptr()) };
+        if re == -1.0 && super::err::occurred(self.py()) {
+            return Err(PyErrSet);
+        }
+        // SAFETY: as above.
+        let im = unsafe { PyComplex_ImagAsDouble(self.as_ptr()) };
+        if im == -1.0 && super::err::occurred(self.py()) {
+            return Err(PyErrSet);
+        }
+        Ok((re, im))
+    }
+
+    /// A `bytes` object's contents (`TypeError` for anything else). A `bytes` object is
+    /// immutable and its buffer never moves, so the slice is valid as long as the object.
+    #[inline]
+    pub(crate) fn bytes_data(self) -> PyResult<&'a [u8]> {
+        let mut p: *mut c_char = std::ptr::null_mut();
+        let mut n: Py_ssize_t = 0;
+        // SAFETY: attached; a valid object (the call checks it is bytes); `p`/`n` writable.
+        if unsafe { PyBytes_AsStringAndSize(self.as_ptr(), &mut p, &mut n) } < 0 {
+            return Err(PyErrSet);
+        }
+        // SAFETY: CPython gave `n` bytes at `p`, owned by the immutable object, alive for 'a.
+        Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len_of(n)?) })
+    }
+
+    /// A copy of a `bytearray`'s contents (`TypeError` for anything else). A copy, because a
+    /// bytearray can be resized by any code that runs.
+    pub(crate) fn bytearray_to_vec(self) -> PyResult<Vec<u8>> {
+        // SAFETY: a valid object; only reads its type.
+        if unsafe { PyByteArray_Check(self.as_ptr()) } == 0 {
+            return Err(super::err::type_error(self.py(), "expected a bytearray"));
+        }
+        // SAFETY: attached; a bytearray (checked); Size and AsString cannot fail for one and
+        // describe its current buffer, copied before any other code runs.
+        unsafe {
+            let n = len_of(PyByteArray_Size(self.as_ptr()))?;
+            let p = PyByteArray_AsString(self.as_ptr());
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            Ok(std::slice::from_raw_parts(p.cast::<u8>(), n).to_vec())
+        }
+    }
+
+    /// A `str`'s text (`TypeError` for anything else, `UnicodeEncodeError` when it holds
+    /// lone surrogates: see [`Self::str_surrogatepass`]). CPython caches the UTF-8 inside
+    /// the immutable object, so the text is valid as long as the object.
+    #[inline]
+    pub(crate) fn str_utf8(self) -> PyResult<&'a str> {
+        let mut n: Py_ssize_t = 0;
+        // SAFETY: attached; a valid object (the call checks it is a str); `n` writable.
+        let p = unsafe { PyUnicode_AsUTF8AndSize(self.as_ptr(), &mut n) };
+        if p.is_null() {
+            return Err(PyErrSet);
+        }
+        // SAFETY: CPython guarantees `n` bytes of valid UTF-8 at `p`, cached in the object,
+        // alive for 'a.
+        Ok(unsafe {
+            std::str::from_utf8_unchecked(std::slice::from_raw_parts(p.cast::<u8>(), len_of(n)?))
+        })
+    }
+
+    /// A `str` as UTF-8 `bytes` with lone surrogates kept (`surrogatepass`).
+    pub(crate) fn str_surrogatepass(self) -> PyResult<Owned> {
+        // SAFETY: attached; a valid object (TypeError unless a str); NUL-terminated names.
+        unsafe {
+            Owned::from_new(
+                self.py(),
+                PyUnicode_AsEncodedString(
+                    self.as_ptr(),
+                    c"utf-8".as_ptr(),
+                    c"surrogatepass".as_ptr(),
+                ),
+            )
+        }
+    }
+
+    /// `len(t)` for a `tuple` (`SystemError` for anything else).
+    #[inline]
+    pub(crate) fn tuple_len(self) -> PyResult<usize> {
+        // SAFETY: attached; a valid object; the call checks it is a tuple (-1 if not).
+        len_of(unsafe { PyTuple_Size(self.as_ptr()) })
+    }
+
+    /// `t[i]` for a `tuple` (`IndexError`/`SystemError` otherwise). A tuple never changes,
+    /// so the item lives as long as the tuple.
+    #[inline]
+    pub(crate) fn tuple_get(self, i: usize) -> PyResult<Borrowed<'a, 'py>> {
+        // SAFETY: attached; a valid object; the call checks the type and the index and
+        // returns a borrowed reference or NULL.
+        let p = unsafe { PyTuple_GetItem(self.as_ptr(), i as Py_ssize_t) };
+        if p.is_null() {
+            return Err(PyErrSet);
+        }
+        // SAFETY: non-NULL, owned by the immutable tuple, which lives for 'a.
+        Ok(unsafe { Borrowed::from_ptr(self.py(), p) })
+    }
+
+    /// `len(l)` for a `list` (`SystemError` for anything else).
+    #[inline]
+    pub(crate) fn list_len(self) -> PyResult<usize> {
+        // SAFETY: attached; a valid object; the call checks it is a list (-1 if not).
+        len_of(unsafe { PyList_Size(self.as_ptr()) })
+    }
+
+    /// `l[i]` for a `list`, as a strong reference (the list may change meanwhile).
+    #[inline]
+    pub(crate) fn list_get(self, i: usize) -> PyResult<Owned> {
+        // SAFETY: attached; a valid object; the call checks the type and the index and
+        // returns a new reference or NULL.
+        unsafe { Owned::from_new(self.py(), PyList_GetItemRef(self.as_ptr(), i as Py_ssize_t)) }
+    }
+
+    /// `list(d.items())` for a `dict`: a snapshot of (key, value) tuples.
+    pub(crate) fn dict_items(self) -> PyResult<Owned> {
+        // SAFETY: attached; a valid object; the call checks it is a dict.
+        unsafe { Owned::from_new(self.py(), PyDict_Items(self.as_ptr())) }
+    }
+
+    /// `d[key] = value` for a `dict`.
+    #[inline]
+    pub(crate) fn dict_set(self, key: Borrowed<'_, 'py>, value: Borrowed<'_, 'py>) -> PyResult<()> {
+        // SAFETY: attached; valid objects; the call checks `self` is a dict.
+        if unsafe { PyDict_SetItem(self.as_ptr(), key.as_ptr(), value.as_ptr()) } < 0 {
+            return Err(PyErrSet);
+        }
+        Ok(())
+    }
+
+    /// `s.add(item)` for a `set`.
+    #[inline]
+    pub(crate) fn set_add(self, item: Borrowed<'_, 'py>) -> PyResult<()> {
+        // SAFETY: attached; valid objects; the call checks `self` is a set.
+        if unsafe { PySet_Add(self.as_ptr(), item.as_ptr()) } < 0 {
+            return Err(PyErrSet);
+        }
+        Ok(())
+    }
+
+    /// `marshal.dumps(obj, version)`.
+    pub(crate) fn marshal_dumps(self, version: i32) -> PyResult<Owned> {
+        // SAFETY: attached; a valid object (ValueError if marshal cannot write it).
+        unsafe {
+            Owned::from_new(
+                self.py(),
+                PyMarshal_WriteObjectToString(self.as_ptr(), version),
+            )
+        }
+    }
+
+    /// A Python function's closure cells: `None` when it has none, or when this is not a
+    /// Python function.
+    pub(crate) fn function_closure(self) -> Option<Borrowed<'a, 'py>> {
+        // SAFETY: a valid object; only reads its type.
+        if unsafe { PyFunction_Check(self.as_ptr()) } == 0 {
+            return None;
+        }
+        // SAFETY: a function (checked); returns its borrowed closure or NULL.
+        let c = unsafe { PyFunction_GetClosure(self.as_ptr()) };
+        // SAFETY: reading the address of the None singleton.
+        if c.is_null() || c == unsafe { Py_None() } {
+            return None;
+        }
+        // SAFETY: non-NULL; `__closure__` is read-only, so the function (alive for 'a)
+        // keeps the tuple alive.
+        Some(unsafe { Borrowed::from_ptr(self.py(), c) })
+    }
+}
+
+/// An `int` from a `u64`.
+pub(crate) fn int_from_u64(py: Attached<'_>, v: u64) -> PyResult<Owned> {
+    // SAFETY: attached (py); returns a new reference or NULL.
+    unsafe { Owned::from_new(py, PyLong_FromUnsignedLongLong(v)) }
+}
+
+/// An `int` from little-endian two's-complement bytes (see [`Borrowed::int_to_le_bytes`]).
+pub(crate) fn int_from_le_bytes(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
+    // SAFETY: attached; `b` is readable for its length during the call.
+    unsafe {
+        Owned::from_new(
+            py,
+            PyLong_FromNativeBytes(b.as_ptr().cast(), b.len(), Py_ASNATIVEBYTES_LITTLE_ENDIAN),
+        )
+    }
+}
+
+/// A `float`.
+#[inline]
+pub(crate) fn new_float(py: Attached<'_>, v: f64) -> PyResult<Owned> {
+    // SAFETY: attached; returns a new reference or NULL.
+    unsafe { Owned::from_new(py, PyFloat_FromDouble(v)) }
+}
+
+/// A `complex`.
+pub(crate) fn new_complex(py: Attached<'_>, re: f64, im: f64) -> PyResult<Owned> {
+    // SAFETY: attached; returns a new reference or NULL.
+    unsafe { Owned::from_new(py, PyComplex_FromDoubles(re, im)) }
+}
+
+/// A `str` from UTF-8 that may hold encoded lone surrogates (`surrogatepass`).
+pub(crate) fn str_from_surrogatepass(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
+    // SAFETY: attached; `b` readable for its length; NUL-terminated error-handler name.
+    unsafe {
+        Owned::from_new(
+            py,
+            PyUnicode_DecodeUTF8(
+                b.as_ptr().cast::<c_char>(),
+                ssize(b),
+                c"surrogatepass".as_ptr(),
+            ),
+        )
+    }
+}
+
+/// A `bytes` object holding a copy of `b`.
+#[inline]
+pub(crate) fn new_bytes(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
+    // SAFETY: attached; `b` readable for its length during the call (copied).
+    unsafe {
+        Owned::from_new(
+            py,
+            PyBytes_FromStringAndSize(b.as_ptr().cast::<c_char>(), ssize(b)),
+        )
+    }
+}
+
+/// A `bytearray` holding a copy of `b`.
+pub(crate) fn new_bytearray(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
+    // SAFETY: attached; `b` readable for its length during the call (copied).
+    unsafe {
+        Owned::from_new(
+            py,
+            PyByteArray_FromStringAndSize(b.as_ptr().cast::<c_char>(), ssize(b)),
+        )
+    }
+}
+
+/// A `list` of the given items (their references move into the list).
+pub(crate) fn new_list(py: Attached<'_>, items: Vec<Owned>) -> PyResult<Owned> {
+    // SAFETY: attached; returns a new reference or NULL.
+    let list = unsafe { Owned::from_new(py, PyList_New(items.len() as Py_ssize_t))? };
+    for (i, item) in items.into_iter().enumerate() {
+        // SAFETY: a fresh list of the right length nobody else has seen; slot i is empty;
+        // PyList_SET_ITEM steals the reference `into_raw` gives up.
+        unsafe { PyList_SET_ITEM(list.as_ptr(), i as Py_ssize_t, item.into_raw()) };
+    }
+    Ok(list)
+}
+
+/// An empty `dict`.
+pub(crate) fn new_dict(py: Attached<'_>) -> PyResult<Owned> {
+    // SAFETY: attached; returns a new reference or NULL.
+    unsafe { Owned::from_new(py, PyDict_New()) }
+}
+
+/// An empty `set`.
+pub(crate) fn new_set(py: Attached<'_>) -> PyResult<Owned> {
+    // SAFETY: attached; a NULL iterable means empty; returns a new reference or NULL.
+    unsafe { Owned::from_new(py, PySet_New(std::ptr::null_mut())) }
+}
+
+/// `frozenset(iterable)`.
+pub(crate) fn new_frozenset(iterable: Borrowed<'_, '_>) -> PyResult<Owned> {
+    // SAFETY: attached (iterable.py()); a valid object; returns a new reference or NULL.
+    unsafe { Owned::from_new(iterable.py(), PyFrozenSet_New(iterable.as_ptr())) }
+}
+
+/// `marshal.loads(data)`.
+pub(crate) fn marshal_loads(py: Attached<'_>, data: &[u8]) -> PyResult<Owned> {
+    // SAFETY: attached; `data` readable for its length; malformed data raises.
+    unsafe {
+        Owned::from_new(
+            py,
+            PyMarshal_ReadObjectFromString(data.as_ptr().cast::<c_char>(), ssize(data)),
+        )
+    }
+}
+
+/// `types.FunctionType(code, globals)` (`TypeError` unless `code` is a code object and
+/// `globals` a dict).
+pub(crate) fn new_function(code: Borrowed<'_, '_>, globals: Borrowed<'_, '_>) -> PyResult<Owned> {
+    let py = code.py();
+    // SAFETY: valid objects; only their types are read. PyFunction_New reads code-object
+    // fields without checking the type, so check both here.
+    let ok = unsafe { PyCode_Check(code.as_ptr()) != 0 && PyDict_Check(globals.as_ptr()) != 0 };
+    if !ok {
+        return Err(super::err::type_error(
+            py,
+            "a function needs a code object and a dict of globals",
+        ));
+    }
+    // SAFETY: attached; a code object and a dict (checked); new reference or NULL.
+    unsafe { Owned::from_new(py, PyFunction_New(code.as_ptr(), globals.as_ptr())) }
+}
