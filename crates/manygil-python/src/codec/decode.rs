@@ -6,7 +6,8 @@ use manygil_core::Value;
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::values::{
     int_from_le_bytes, int_from_u64, marshal_loads, new_bytearray, new_bytes, new_complex,
-    new_dict, new_float, new_frozenset, new_function, new_list, new_set, str_from_surrogatepass,
+    new_dict, new_float, new_frozenset, new_function, new_list, new_set, new_tuple_from,
+    str_from_surrogatepass,
 };
 use crate::ffi::{boolean, import_attr, new_int, new_str, new_tuple, none, Attached, Owned};
 
@@ -14,7 +15,20 @@ use super::refs;
 
 /// Build an object of the attached interpreter from `value`.
 pub(crate) fn decode(py: Attached<'_>, value: &Value) -> PyResult<Owned> {
-    decode_at(py, value, 0, &mut Memo::Off)
+    let mut st = State {
+        memo: Memo::Off,
+        items: Vec::new(),
+    };
+    decode_at(py, value, 0, &mut st)
+}
+
+/// What decoding carries along.
+struct State {
+    /// The numbered objects of the innermost [`Value::Graph`] being decoded.
+    memo: Memo,
+    /// A stack of the items of the tuples and lists being built (innermost on top), one
+    /// allocation for the whole value.
+    items: Vec<Owned>,
 }
 
 /// The objects numbered so far inside a [`Value::Graph`]: those of its [`Value::Memo`]s.
@@ -62,27 +76,32 @@ impl Memo {
     }
 }
 
-fn decode_at(py: Attached<'_>, value: &Value, depth: usize, memo: &mut Memo) -> PyResult<Owned> {
+fn decode_at(py: Attached<'_>, value: &Value, depth: usize, st: &mut State) -> PyResult<Owned> {
     // The encoder's limit, plus the levels of wrappers that do not count (call arguments
     // and map chunks: see `encode_wrapper`).
     if depth > MAX_DEPTH + 2 {
         return Err(err::value_error(py, "value nests too deeply to decode"));
     }
     match value {
-        Value::Graph(inner) => decode_at(py, inner, depth, &mut Memo::On(Vec::new())),
-        Value::Backref(n) => memo.get(py, *n),
+        Value::Graph(inner) => {
+            let outer = std::mem::replace(&mut st.memo, Memo::On(Vec::new()));
+            let r = decode_at(py, inner, depth, st);
+            st.memo = outer;
+            r
+        }
+        Value::Backref(n) => st.memo.get(py, *n),
         Value::Memo(inner) => {
-            let slot = memo.reserve();
-            let obj = decode_at(py, inner, depth, memo)?;
-            memo.fill(slot, &obj);
+            let slot = st.memo.reserve();
+            let obj = decode_at(py, inner, depth, st)?;
+            st.memo.fill(slot, &obj);
             Ok(obj)
         }
-        _ => decode_one(py, value, depth, memo),
+        _ => decode_one(py, value, depth, st),
     }
 }
 
 /// Build `value` itself (numbering is handled by [`decode_at`]).
-fn decode_one(py: Attached<'_>, value: &Value, depth: usize, memo: &mut Memo) -> PyResult<Owned> {
+fn decode_one(py: Attached<'_>, value: &Value, depth: usize, st: &mut State) -> PyResult<Owned> {
     let d = depth + 1;
     match value {
         Value::None => Ok(none(py)),
@@ -97,24 +116,18 @@ fn decode_one(py: Attached<'_>, value: &Value, depth: usize, memo: &mut Memo) ->
         Value::BytesView(b) => new_bytes(py, b.as_slice()),
         Value::ByteArray(b) => new_bytearray(py, b),
         Value::Tuple(items) => {
-            let objs = items
-                .iter()
-                .map(|v| decode_at(py, v, d, memo))
-                .collect::<PyResult<Vec<_>>>()?;
-            new_tuple(py, objs)
+            let base = decode_items(py, items, d, st)?;
+            new_tuple_from(py, st.items.drain(base..))
         }
         Value::List(items) => {
-            let objs = items
-                .iter()
-                .map(|v| decode_at(py, v, d, memo))
-                .collect::<PyResult<Vec<_>>>()?;
-            new_list(py, objs)
+            let base = decode_items(py, items, d, st)?;
+            new_list(py, st.items.drain(base..))
         }
         Value::Dict(items) => {
             let dict = new_dict(py)?;
             for (k, v) in items {
-                let k = decode_at(py, k, d, memo)?;
-                let v = decode_at(py, v, d, memo)?;
+                let k = decode_at(py, k, d, st)?;
+                let v = decode_at(py, v, d, st)?;
                 dict.borrow(py).dict_set(k.borrow(py), v.borrow(py))?;
             }
             Ok(dict)
@@ -122,7 +135,7 @@ fn decode_one(py: Attached<'_>, value: &Value, depth: usize, memo: &mut Memo) ->
         Value::Set(items) | Value::FrozenSet(items) => {
             let set = new_set(py)?;
             for v in items {
-                let o = decode_at(py, v, d, memo)?;
+                let o = decode_at(py, v, d, st)?;
                 set.borrow(py).set_add(o.borrow(py))?;
             }
             if matches!(value, Value::FrozenSet(_)) {
@@ -135,12 +148,28 @@ fn decode_one(py: Attached<'_>, value: &Value, depth: usize, memo: &mut Memo) ->
             code,
             module,
             attrs,
-        } => decode_code(py, code, module, attrs, d, memo),
+        } => decode_code(py, code, module, attrs, d, st),
         Value::Pickle(p) => decode_pickle(py, p),
         Value::Shared(shared) => crate::handles::decode_handle(py, shared),
         // Handled by `decode_at`; kept total without a panic path.
-        Value::Graph(_) | Value::Memo(_) | Value::Backref(_) => decode_at(py, value, depth, memo),
+        Value::Graph(_) | Value::Memo(_) | Value::Backref(_) => decode_at(py, value, depth, st),
     }
+}
+
+/// Decode `items` onto the top of `st.items`; returns where they start there. On failure
+/// the items decoded so far are dropped.
+fn decode_items(py: Attached<'_>, items: &[Value], d: usize, st: &mut State) -> PyResult<usize> {
+    let base = st.items.len();
+    for v in items {
+        match decode_at(py, v, d, st) {
+            Ok(o) => st.items.push(o),
+            Err(e) => {
+                st.items.truncate(base);
+                return Err(e);
+            }
+        }
+    }
+    Ok(base)
 }
 
 /// Unpickle `p` with this interpreter's handle objects for its persistent IDs; a keyed
@@ -178,7 +207,7 @@ fn decode_code(
     module: &str,
     attrs: &Value,
     d: usize,
-    memo: &mut Memo,
+    st: &mut State,
 ) -> PyResult<Owned> {
     let code = marshal_loads(py, code)?;
     let helper = import_attr(py, c"manygil._codeglobals", c"globals_for")?;
@@ -197,7 +226,7 @@ fn decode_code(
     .iter()
     .zip(parts)
     {
-        let obj = decode_at(py, v, d, memo)?;
+        let obj = decode_at(py, v, d, st)?;
         func.borrow(py).set_attr(name, obj.borrow(py))?;
     }
     Ok(func)

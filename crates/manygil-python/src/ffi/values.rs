@@ -49,28 +49,37 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     pub(crate) fn exact_type(self) -> ExactType {
         let tp = self.type_ptr();
         // Most common types first: this runs for every object the codec meets.
-        let table: [(*mut PyTypeObject, ExactType); 13] = [
-            (&raw mut PyLong_Type, ExactType::Int),
-            (&raw mut PyUnicode_Type, ExactType::Str),
-            (&raw mut PyFloat_Type, ExactType::Float),
-            (&raw mut PyTuple_Type, ExactType::Tuple),
-            (&raw mut PyList_Type, ExactType::List),
-            (&raw mut PyDict_Type, ExactType::Dict),
-            (&raw mut PyBytes_Type, ExactType::Bytes),
-            (&raw mut PyBool_Type, ExactType::Bool),
-            (&raw mut PyByteArray_Type, ExactType::ByteArray),
-            (&raw mut PyComplex_Type, ExactType::Complex),
-            (&raw mut PySet_Type, ExactType::Set),
-            (&raw mut PyFrozenSet_Type, ExactType::FrozenSet),
-            (&raw mut PyFunction_Type, ExactType::Function),
-        ];
-        if self.is_none() {
-            return ExactType::None;
+        if tp == &raw mut PyLong_Type {
+            ExactType::Int
+        } else if tp == &raw mut PyUnicode_Type {
+            ExactType::Str
+        } else if tp == &raw mut PyFloat_Type {
+            ExactType::Float
+        } else if tp == &raw mut PyTuple_Type {
+            ExactType::Tuple
+        } else if tp == &raw mut PyList_Type {
+            ExactType::List
+        } else if tp == &raw mut PyDict_Type {
+            ExactType::Dict
+        } else if self.is_none() {
+            ExactType::None
+        } else if tp == &raw mut PyBool_Type {
+            ExactType::Bool
+        } else if tp == &raw mut PyBytes_Type {
+            ExactType::Bytes
+        } else if tp == &raw mut PyByteArray_Type {
+            ExactType::ByteArray
+        } else if tp == &raw mut PyComplex_Type {
+            ExactType::Complex
+        } else if tp == &raw mut PySet_Type {
+            ExactType::Set
+        } else if tp == &raw mut PyFrozenSet_Type {
+            ExactType::FrozenSet
+        } else if tp == &raw mut PyFunction_Type {
+            ExactType::Function
+        } else {
+            ExactType::Other
         }
-        table
-            .iter()
-            .find(|(t, _)| *t == tp)
-            .map_or(ExactType::Other, |&(_, k)| k)
     }
 
     /// Whether the object is a `str` (or a subclass).
@@ -220,40 +229,59 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         }
     }
 
-    /// `len(t)` for a `tuple` (`SystemError` for anything else).
+    /// `len(t)` for a `tuple` (`TypeError` for anything else).
     #[inline]
     pub(crate) fn tuple_len(self) -> PyResult<usize> {
-        // SAFETY: attached; a valid object; the call checks it is a tuple (-1 if not).
-        len_of(unsafe { PyTuple_Size(self.as_ptr()) })
+        // SAFETY: a valid object (the type's invariant); only reads its type's flags.
+        if unsafe { PyTuple_Check(self.as_ptr()) } == 0 {
+            return Err(super::err::type_error(self.py(), "expected a tuple"));
+        }
+        // SAFETY: a tuple (checked): reads its size field.
+        Ok(unsafe { PyTuple_GET_SIZE(self.as_ptr()) } as usize)
     }
 
-    /// `t[i]` for a `tuple` (`IndexError`/`SystemError` otherwise). A tuple never changes,
+    /// `t[i]` for a `tuple` (`TypeError`/`IndexError` otherwise). A tuple never changes,
     /// so the item lives as long as the tuple.
     #[inline]
     pub(crate) fn tuple_get(self, i: usize) -> PyResult<Borrowed<'a, 'py>> {
-        // SAFETY: attached; a valid object; the call checks the type and the index and
-        // returns a borrowed reference or NULL.
-        let p = unsafe { PyTuple_GetItem(self.as_ptr(), i as Py_ssize_t) };
+        if i >= self.tuple_len()? {
+            return Err(index_error(self.py()));
+        }
+        // SAFETY: a tuple (checked by `tuple_len`) and `i` below its size.
+        let p = unsafe { PyTuple_GET_ITEM(self.as_ptr(), i as Py_ssize_t) };
         if p.is_null() {
-            return Err(PyErrSet);
+            return Err(unfilled(self.py()));
         }
         // SAFETY: non-NULL, owned by the immutable tuple, which lives for 'a.
         Ok(unsafe { Borrowed::from_ptr(self.py(), p) })
     }
 
-    /// `len(l)` for a `list` (`SystemError` for anything else).
+    /// `len(l)` for a `list` (`TypeError` for anything else).
     #[inline]
     pub(crate) fn list_len(self) -> PyResult<usize> {
-        // SAFETY: attached; a valid object; the call checks it is a list (-1 if not).
-        len_of(unsafe { PyList_Size(self.as_ptr()) })
+        // SAFETY: a valid object; only reads its type's flags.
+        if unsafe { PyList_Check(self.as_ptr()) } == 0 {
+            return Err(super::err::type_error(self.py(), "expected a list"));
+        }
+        // SAFETY: a list (checked): reads its current size.
+        Ok(unsafe { PyList_GET_SIZE(self.as_ptr()) } as usize)
     }
 
     /// `l[i]` for a `list`, as a strong reference (the list may change meanwhile).
     #[inline]
     pub(crate) fn list_get(self, i: usize) -> PyResult<Owned> {
-        // SAFETY: attached; a valid object; the call checks the type and the index and
-        // returns a new reference or NULL.
-        unsafe { Owned::from_new(self.py(), PyList_GetItemRef(self.as_ptr(), i as Py_ssize_t)) }
+        if i >= self.list_len()? {
+            return Err(index_error(self.py()));
+        }
+        // SAFETY: a list (checked by `list_len`) and `i` below its current size; nothing
+        // runs between the check and the read (GIL build, attached).
+        let p = unsafe { PyList_GET_ITEM(self.as_ptr(), i as Py_ssize_t) };
+        if p.is_null() {
+            return Err(unfilled(self.py()));
+        }
+        // SAFETY: a valid item of the list; the new strong reference keeps it alive however
+        // the list changes afterwards.
+        Ok(unsafe { Owned::from_borrowed(self.py(), p) })
     }
 
     /// `list(d.items())` for a `dict`: a snapshot of (key, value) tuples.
@@ -309,6 +337,26 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         // SAFETY: non-NULL; `__closure__` is read-only, so the function (alive for 'a)
         // keeps the tuple alive.
         Some(unsafe { Borrowed::from_ptr(self.py(), c) })
+    }
+}
+
+/// Raise `IndexError` for an index past a sequence's end.
+#[cold]
+fn index_error(py: Attached<'_>) -> PyErrSet {
+    // SAFETY: PyExc_IndexError is a builtin exception class, valid in every interpreter.
+    unsafe { super::err::raise(py, PyExc_IndexError, "index out of range") }
+}
+
+/// Raise `SystemError` for a slot of a tuple or list that C code has not filled yet.
+#[cold]
+fn unfilled(py: Attached<'_>) -> PyErrSet {
+    // SAFETY: PyExc_SystemError is a builtin exception class.
+    unsafe {
+        super::err::raise(
+            py,
+            PyExc_SystemError,
+            "an item of a container under construction",
+        )
     }
 }
 
@@ -381,15 +429,32 @@ pub(crate) fn new_bytearray(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
 }
 
 /// A `list` of the given items (their references move into the list).
-pub(crate) fn new_list(py: Attached<'_>, items: Vec<Owned>) -> PyResult<Owned> {
+pub(crate) fn new_list(py: Attached<'_>, items: std::vec::Drain<'_, Owned>) -> PyResult<Owned> {
     // SAFETY: attached; returns a new reference or NULL.
     let list = unsafe { Owned::from_new(py, PyList_New(items.len() as Py_ssize_t))? };
-    for (i, item) in items.into_iter().enumerate() {
+    // A `Drain` yields exactly `len()` items and runs no Python code, so every slot is
+    // filled before anyone can see the list.
+    for (i, item) in items.enumerate() {
         // SAFETY: a fresh list of the right length nobody else has seen; slot i is empty;
         // PyList_SET_ITEM steals the reference `into_raw` gives up.
         unsafe { PyList_SET_ITEM(list.as_ptr(), i as Py_ssize_t, item.into_raw()) };
     }
     Ok(list)
+}
+
+/// A `tuple` of the given items (their references move into the tuple).
+pub(crate) fn new_tuple_from(
+    py: Attached<'_>,
+    items: std::vec::Drain<'_, Owned>,
+) -> PyResult<Owned> {
+    // SAFETY: attached; returns a new reference or NULL.
+    let tuple = unsafe { Owned::from_new(py, PyTuple_New(items.len() as Py_ssize_t))? };
+    // As in `new_list`: every slot is filled before anyone can see the tuple.
+    for (i, item) in items.enumerate() {
+        // SAFETY: a fresh tuple of the right length; slot i is empty; steals the reference.
+        unsafe { PyTuple_SET_ITEM(tuple.as_ptr(), i as Py_ssize_t, item.into_raw()) };
+    }
+    Ok(tuple)
 }
 
 /// An empty `dict`.
