@@ -23,27 +23,6 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         unsafe { Py_TYPE(self.as_ptr()) }
     }
 
-    /// Whether the object's type is exactly `tp` (no subclass).
-    #[inline]
-    pub(crate) fn is_exact(self, tp: *mut PyTypeObject) -> bool {
-        self.type_ptr() == tp
-    }
-
-    /// `isinstance(obj, tp)` for a type object `tp` (no `__instancecheck__` involved).
-    #[inline]
-    pub(crate) fn is_instance(self, tp: *mut PyTypeObject) -> bool {
-        // SAFETY: valid object; `tp` is a type object (callers pass builtin or our types);
-        // the check only walks the MRO.
-        unsafe { PyObject_TypeCheck(self.as_ptr(), tp) != 0 }
-    }
-
-    /// `callable(obj)`.
-    #[inline]
-    pub(crate) fn is_callable(self) -> bool {
-        // SAFETY: valid object; only reads its type's slots.
-        unsafe { PyCallable_Check(self.as_ptr()) != 0 }
-    }
-
     /// The current reference count (a hint: other threads of this interpreter cannot run
     /// while we are attached, but the count includes references we hold ourselves).
     #[inline]
@@ -69,20 +48,6 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     pub(crate) fn get_attr_obj(self, name: Borrowed<'_, 'py>) -> PyResult<Owned> {
         // SAFETY: attached; both valid.
         unsafe { Owned::from_new(self.py(), PyObject_GetAttr(self.as_ptr(), name.as_ptr())) }
-    }
-
-    /// `getattr(obj, name, None)` without the `None`: `Ok(None)` when the attribute is
-    /// missing (`AttributeError` cleared), `Err` for any other failure.
-    pub(crate) fn get_attr_opt(self, name: &CStr) -> PyResult<Option<Owned>> {
-        let mut out = std::ptr::null_mut();
-        // SAFETY: attached; valid object; NUL-terminated name; `out` receives a new
-        // reference or NULL (return 1 found, 0 missing with nothing raised, -1 error).
-        match unsafe { PyObject_GetOptionalAttrString(self.as_ptr(), name.as_ptr(), &mut out) } {
-            // SAFETY: a new reference.
-            1 => Ok(Some(unsafe { Owned::from_new(self.py(), out) }?)),
-            0 => Ok(None),
-            _ => Err(PyErrSet),
-        }
     }
 
     /// `obj.name = value`.
@@ -117,59 +82,10 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         }
     }
 
-    /// `obj(*args, **kwargs)` for a tuple `args` and a dict (or `None` for no keywords).
-    pub(crate) fn call_tuple_dict(
-        self,
-        args: Borrowed<'_, 'py>,
-        kwargs: Option<Borrowed<'_, 'py>>,
-    ) -> PyResult<Owned> {
-        let kw = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
-        // SAFETY: attached; `args` is a tuple and `kw` a dict or NULL (callers check).
-        unsafe { Owned::from_new(self.py(), PyObject_Call(self.as_ptr(), args.as_ptr(), kw)) }
-    }
-
-    /// `obj.name(*args)`.
-    pub(crate) fn call_method(self, name: &CStr, args: &[Borrowed<'_, 'py>]) -> PyResult<Owned> {
-        let method = self.get_attr(name)?;
-        method.borrow(self.py()).call(args)
-    }
-
-    /// `bool(obj)`.
-    #[inline]
-    pub(crate) fn is_true(self) -> PyResult<bool> {
-        // SAFETY: attached; valid object; returns -1 with an exception set on failure.
-        match unsafe { PyObject_IsTrue(self.as_ptr()) } {
-            -1 => Err(PyErrSet),
-            r => Ok(r != 0),
-        }
-    }
-
     /// `repr(obj)`.
     pub(crate) fn repr(self) -> PyResult<Owned> {
         // SAFETY: attached; valid object.
         unsafe { Owned::from_new(self.py(), PyObject_Repr(self.as_ptr())) }
-    }
-
-    /// `str(obj)`.
-    pub(crate) fn str(self) -> PyResult<Owned> {
-        // SAFETY: attached; valid object.
-        unsafe { Owned::from_new(self.py(), PyObject_Str(self.as_ptr())) }
-    }
-
-    /// `obj[key]`.
-    pub(crate) fn get_item(self, key: Borrowed<'_, 'py>) -> PyResult<Owned> {
-        // SAFETY: attached; valid objects.
-        unsafe { Owned::from_new(self.py(), PyObject_GetItem(self.as_ptr(), key.as_ptr())) }
-    }
-
-    /// `obj[key] = value`.
-    pub(crate) fn set_item(self, key: Borrowed<'_, 'py>, value: Borrowed<'_, 'py>) -> PyResult<()> {
-        // SAFETY: attached; valid objects.
-        if unsafe { PyObject_SetItem(self.as_ptr(), key.as_ptr(), value.as_ptr()) } < 0 {
-            Err(PyErrSet)
-        } else {
-            Ok(())
-        }
     }
 
     /// `iter(obj)`.
