@@ -4,13 +4,15 @@
 //! Folders, each depending only on those listed before it (a lower folder never reaches
 //! up; `docs/design.md` draws the picture):
 //!
-//! - `ffi`: the C-API gate: attach tokens, owned references, errors, thread-state
-//!   switching, entry points (panics caught), argument parsing.
-//! - `runtime`: process-wide facts: the main thread, the main script, main-interpreter
-//!   references held by Rust.
-//! - `handles`: the shared handle types (SharedBuffer, Lock, RLock, Semaphore, Event,
-//!   Condition, Barrier, AtomicInt), one object layout, their encode/decode, module state,
-//!   manygil's exception types, the blocking-wait policy.
+//! - `ffi`: the C-API gate, the only folder that names `pyo3_ffi`: attach tokens, owned
+//!   and borrowed references, operations on objects and builtin values, errors, all
+//!   thread-state switching, the native-type kit, module state, entry points (panics
+//!   caught), argument parsing. Outside it, safe functions never take a raw `PyObject*`.
+//! - `runtime`: process-wide facts: the main thread, main-interpreter references held by
+//!   Rust.
+//! - `handles`: the shared handle types (SharedBuffer; in `sync/`: Lock, RLock, Semaphore,
+//!   Event, Condition, Barrier, AtomicInt), their encode/decode, module state, manygil's
+//!   exception types, the blocking-wait policy.
 //! - `codec`: Python objects ⇄ [`Value`].
 //! - `queue`: `manygil.Queue`, the handle that carries values (so it sits above the codec).
 //! - `interp`: interpreters on worker threads, jobs, interrupts, `PendingCall`, the

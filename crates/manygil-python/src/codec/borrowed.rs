@@ -55,7 +55,7 @@ pub(crate) fn borrow_bytes(obj: Borrowed<'_, '_>) -> Option<Value> {
     };
     // SAFETY: the main interpreter is attached (checked above) and `obj` is one of its
     // objects, alive for this call; `MainRef` takes its own strong reference.
-    let keep = unsafe { MainRef::new(py, obj.as_ptr()) };
+    let keep = unsafe { MainRef::new(obj) };
     Some(Value::BytesView(ExternalBytes::new(Arc::new(LentBytes {
         ptr: data.as_ptr(),
         len: data.len(),

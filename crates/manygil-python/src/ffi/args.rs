@@ -9,34 +9,41 @@ use super::err::{self, PyErrSet, PyResult};
 use super::*;
 
 /// The arguments of one call, borrowed from CPython for the call's duration.
-pub(crate) struct Call<'a> {
+pub(crate) struct Call<'a, 'py> {
     /// Positional arguments.
-    pos: &'a [*mut PyObject],
+    pos: &'a [Borrowed<'a, 'py>],
     /// Keyword arguments as (name, value).
-    kw: Vec<(*mut PyObject, *mut PyObject)>,
+    kw: Vec<(Borrowed<'a, 'py>, Borrowed<'a, 'py>)>,
 }
 
-impl<'a> Call<'a> {
+impl<'a, 'py> Call<'a, 'py> {
     /// The arguments of a `METH_FASTCALL | METH_KEYWORDS` call.
     ///
     /// # Safety
     ///
-    /// `argv`, `nargs` and `kwnames` are exactly what CPython passed to the running entry.
+    /// `argv`, `nargs` and `kwnames` are exactly what CPython passed to the running entry,
+    /// which outlives `'a`.
     pub(crate) unsafe fn fastcall(
+        py: Attached<'py>,
         argv: *const *mut PyObject,
         nargs: Py_ssize_t,
         kwnames: *mut PyObject,
-    ) -> Call<'a> {
-        // SAFETY: per the caller; `fastcall_args` only reads `nargs` pointers.
-        let pos = unsafe { fastcall_args(argv.cast_mut(), nargs) };
+    ) -> Call<'a, 'py> {
+        let nargs = nargs.max(0) as usize;
+        // SAFETY: CPython passes `nargs` valid references at `argv`, alive for the call.
+        let pos = unsafe { Borrowed::slice(py, argv, nargs) };
         let mut kw = Vec::new();
         if !kwnames.is_null() {
-            // SAFETY: `kwnames` is a tuple of str; the values follow the positionals in argv.
+            // SAFETY: `kwnames` is a tuple of str alive for the call; the values follow the
+            // positionals in argv, one per name.
             unsafe {
-                let n = PyTuple_GET_SIZE(kwnames);
-                for i in 0..n {
-                    kw.push((PyTuple_GET_ITEM(kwnames, i), *argv.offset(nargs.max(0) + i)));
-                }
+                let names = Borrowed::slice(
+                    py,
+                    PySequence_Fast_ITEMS(kwnames),
+                    PyTuple_GET_SIZE(kwnames) as usize,
+                );
+                let values = Borrowed::slice(py, argv.add(nargs), names.len());
+                kw.extend(names.iter().copied().zip(values.iter().copied()));
             }
         }
         Call { pos, kw }
@@ -46,39 +53,49 @@ impl<'a> Call<'a> {
     ///
     /// # Safety
     ///
-    /// `args`/`kwargs` are what CPython passed to the running `tp_new`.
-    pub(crate) unsafe fn tuple_dict(args: *mut PyObject, kwargs: *mut PyObject) -> Call<'a> {
+    /// `args`/`kwargs` are what CPython passed to the running `tp_new`, which outlives `'a`.
+    pub(crate) unsafe fn tuple_dict(
+        py: Attached<'py>,
+        args: *mut PyObject,
+        kwargs: *mut PyObject,
+    ) -> Call<'a, 'py> {
         // SAFETY: `args` is a tuple kept alive by the caller for the call; its items are
         // stored contiguously (`ob_item`), which is what PySequence_Fast_ITEMS exposes.
-        let pos: &[*mut PyObject] = unsafe {
-            let n = PyTuple_GET_SIZE(args);
-            if n == 0 {
-                &[]
-            } else {
-                std::slice::from_raw_parts(PySequence_Fast_ITEMS(args), n as usize)
-            }
+        let pos = unsafe {
+            Borrowed::slice(
+                py,
+                PySequence_Fast_ITEMS(args),
+                PyTuple_GET_SIZE(args) as usize,
+            )
         };
         let mut kw = Vec::new();
         if !kwargs.is_null() {
             let mut at: Py_ssize_t = 0;
             let (mut k, mut v) = (std::ptr::null_mut(), std::ptr::null_mut());
-            // SAFETY: a dict alive for the call; PyDict_Next yields borrowed references.
+            // SAFETY: a dict alive for the call, not mutated during it; PyDict_Next yields
+            // borrowed, non-NULL references that the dict keeps alive.
             while unsafe { PyDict_Next(kwargs, &mut at, &mut k, &mut v) } != 0 {
-                kw.push((k, v));
+                // SAFETY: see above.
+                kw.push(unsafe { (Borrowed::from_ptr(py, k), Borrowed::from_ptr(py, v)) });
             }
         }
         Call { pos, kw }
+    }
+
+    /// The positional arguments (for positional-only entries; see [`positional`]).
+    pub(crate) fn positionals(&self) -> &'a [Borrowed<'a, 'py>] {
+        self.pos
     }
 
     /// Bind to parameters `names` (the first `required` must be given); unknown keywords,
     /// duplicates and extra positionals raise `TypeError` as Python functions do.
     pub(crate) fn bind<const N: usize>(
         &self,
-        py: Attached<'_>,
+        py: Attached<'py>,
         func: &str,
         names: [&CStr; N],
         required: usize,
-    ) -> PyResult<[Option<*mut PyObject>; N]> {
+    ) -> PyResult<[Option<Borrowed<'a, 'py>>; N]> {
         let mut out = [None; N];
         if self.pos.len() > N {
             return Err(err::type_error(
@@ -95,7 +112,7 @@ impl<'a> Call<'a> {
         'kw: for &(name, value) in &self.kw {
             for (i, want) in names.iter().enumerate() {
                 // SAFETY: `name` is a str (CPython checks keyword names); `want` is NUL-terminated.
-                if unsafe { PyUnicode_CompareWithASCIIString(name, want.as_ptr()) } == 0 {
+                if unsafe { PyUnicode_CompareWithASCIIString(name.as_ptr(), want.as_ptr()) } == 0 {
                     if out[i].is_some() {
                         return Err(err::type_error(
                             py,
@@ -131,39 +148,37 @@ impl<'a> Call<'a> {
 }
 
 /// Whether `obj` is None (a missing argument counts as None).
-pub(crate) fn is_none(obj: Option<*mut PyObject>) -> bool {
-    // SAFETY: comparing with the None singleton.
-    obj.is_none_or(|o| o == unsafe { Py_None() })
+pub(crate) fn is_none(obj: Option<Borrowed<'_, '_>>) -> bool {
+    obj.is_none_or(Borrowed::is_none)
+}
+
+/// A present argument that is not None.
+pub(crate) fn given<'a, 'py>(obj: Option<Borrowed<'a, 'py>>) -> Option<Borrowed<'a, 'py>> {
+    obj.filter(|o| !o.is_none())
 }
 
 /// `bool(obj)`, or `default` when the argument is missing.
-pub(crate) fn truth(obj: Option<*mut PyObject>, default: bool) -> PyResult<bool> {
-    let Some(obj) = obj else { return Ok(default) };
-    // SAFETY: attached (every caller runs inside an entry point); a borrowed argument.
-    match unsafe { PyObject_IsTrue(obj) } {
-        -1 => Err(PyErrSet),
-        v => Ok(v != 0),
-    }
+pub(crate) fn truth(obj: Option<Borrowed<'_, '_>>, default: bool) -> PyResult<bool> {
+    obj.map_or(Ok(default), Borrowed::is_true)
 }
 
 /// An `int` argument that fits in `i64`. The one rule for integer parameters: an `int` or
 /// an object with `__index__`, never a `bool` (`TypeError`); a value that does not fit
 /// raises `OverflowError` naming the parameter.
-pub(crate) fn int(py: Attached<'_>, what: &str, obj: *mut PyObject) -> PyResult<i64> {
+pub(crate) fn int(py: Attached<'_>, what: &str, obj: Borrowed<'_, '_>) -> PyResult<i64> {
     // SAFETY: attached; a borrowed argument.
-    if unsafe { PyBool_Check(obj) } != 0 {
+    if unsafe { PyBool_Check(obj.as_ptr()) } != 0 {
         return Err(err::type_error(
             py,
             &format!("{what} must be an int, not bool"),
         ));
     }
     // SAFETY: attached; a borrowed argument.
-    if unsafe { PyLong_Check(obj) } == 0 {
+    if unsafe { PyLong_Check(obj.as_ptr()) } == 0 {
         // SAFETY: attached; PyNumber_Index accepts objects with __index__.
-        let idx = unsafe { PyNumber_Index(obj) };
+        let idx = unsafe { PyNumber_Index(obj.as_ptr()) };
         if idx.is_null() {
-            // SAFETY: attached.
-            unsafe { PyErr_Clear() };
+            err::clear(py);
             return Err(err::type_error(
                 py,
                 &format!("{what} must be an int, not {}", err::type_name(py, obj)),
@@ -171,12 +186,11 @@ pub(crate) fn int(py: Attached<'_>, what: &str, obj: *mut PyObject) -> PyResult<
         }
         // SAFETY: a new reference to an int.
         let idx = unsafe { Owned::from_new(py, idx)? };
-        return int(py, what, idx.as_ptr());
+        return int(py, what, idx.borrow(py));
     }
     // SAFETY: an int.
-    let v = unsafe { PyLong_AsLongLong(obj) };
-    // SAFETY: attached.
-    if v == -1 && unsafe { !PyErr_Occurred().is_null() } {
+    let v = unsafe { PyLong_AsLongLong(obj.as_ptr()) };
+    if v == -1 && err::occurred(py) {
         return Err(overflow(py, what));
     }
     Ok(v)
@@ -189,8 +203,8 @@ fn overflow(py: Attached<'_>, what: &str) -> PyErrSet {
     if unsafe { PyErr_ExceptionMatches(PyExc_OverflowError) } == 0 {
         return PyErrSet;
     }
-    // SAFETY: attached; the OverflowError is replaced below.
-    unsafe { PyErr_Clear() };
+    // The OverflowError is replaced below.
+    err::clear(py);
     // SAFETY: attached; a builtin exception class.
     unsafe {
         err::raise(
@@ -202,7 +216,7 @@ fn overflow(py: Attached<'_>, what: &str) -> PyErrSet {
 }
 
 /// A non-negative count (`ValueError` if negative).
-pub(crate) fn count(py: Attached<'_>, what: &str, obj: *mut PyObject) -> PyResult<usize> {
+pub(crate) fn count(py: Attached<'_>, what: &str, obj: Borrowed<'_, '_>) -> PyResult<usize> {
     let v = int(py, what, obj)?;
     usize::try_from(v).map_err(|_| err::value_error(py, &format!("{what} must be >= 0, got {v}")))
 }
@@ -211,9 +225,9 @@ pub(crate) fn count(py: Attached<'_>, what: &str, obj: *mut PyObject) -> PyResul
 /// means "do not wait" (as in `threading.Event.wait`).
 pub(crate) fn sync_timeout(
     py: Attached<'_>,
-    obj: Option<*mut PyObject>,
+    obj: Option<Borrowed<'_, '_>>,
 ) -> PyResult<Option<Duration>> {
-    let Some(obj) = obj.filter(|&o| !is_none(Some(o))) else {
+    let Some(obj) = given(obj) else {
         return Ok(None);
     };
     let secs = seconds(py, obj)?;
@@ -230,9 +244,9 @@ pub(crate) fn sync_timeout(
 pub(crate) fn lock_timeout(
     py: Attached<'_>,
     blocking: bool,
-    obj: Option<*mut PyObject>,
+    obj: Option<Borrowed<'_, '_>>,
 ) -> PyResult<(bool, Option<Duration>)> {
-    let Some(obj) = obj.filter(|&o| !is_none(Some(o))) else {
+    let Some(obj) = given(obj) else {
         return Ok((blocking, None));
     };
     let secs = seconds(py, obj)?;
@@ -258,7 +272,7 @@ pub(crate) fn lock_timeout(
 }
 
 /// A number of seconds (int or float); NaN raises `ValueError`.
-fn seconds(py: Attached<'_>, obj: *mut PyObject) -> PyResult<f64> {
+fn seconds(py: Attached<'_>, obj: Borrowed<'_, '_>) -> PyResult<f64> {
     let secs = float_seconds(py, obj)?;
     if secs.is_nan() {
         return Err(err::value_error(py, "timeout must be a number, not NaN"));
@@ -270,7 +284,7 @@ fn seconds(py: Attached<'_>, obj: *mut PyObject) -> PyResult<f64> {
 pub(crate) fn positional(
     py: Attached<'_>,
     func: &str,
-    args: &[*mut PyObject],
+    args: &[Borrowed<'_, '_>],
     min: usize,
     max: usize,
 ) -> PyResult<()> {
@@ -292,9 +306,9 @@ pub(crate) fn positional(
 }
 
 /// An interpreter id argument.
-pub(crate) fn interp_id(py: Attached<'_>, obj: *mut PyObject) -> PyResult<i64> {
+pub(crate) fn interp_id(py: Attached<'_>, obj: Borrowed<'_, '_>) -> PyResult<i64> {
     // SAFETY: attached; `obj` is a borrowed argument.
-    if unsafe { PyLong_Check(obj) } == 0 || unsafe { PyBool_Check(obj) } != 0 {
+    if unsafe { PyLong_Check(obj.as_ptr()) } == 0 || unsafe { PyBool_Check(obj.as_ptr()) } != 0 {
         return Err(err::type_error(
             py,
             &format!(
@@ -304,9 +318,8 @@ pub(crate) fn interp_id(py: Attached<'_>, obj: *mut PyObject) -> PyResult<i64> {
         ));
     }
     // SAFETY: an int.
-    let v = unsafe { PyLong_AsLongLong(obj) };
-    // SAFETY: attached.
-    if v == -1 && unsafe { !PyErr_Occurred().is_null() } {
+    let v = unsafe { PyLong_AsLongLong(obj.as_ptr()) };
+    if v == -1 && err::occurred(py) {
         return Err(overflow(py, "interpreter id"));
     }
     if v < 0 {
@@ -319,27 +332,28 @@ pub(crate) fn interp_id(py: Attached<'_>, obj: *mut PyObject) -> PyResult<i64> {
 }
 
 /// A `str` argument.
-pub(crate) fn string(py: Attached<'_>, what: &str, obj: *mut PyObject) -> PyResult<String> {
+pub(crate) fn string(py: Attached<'_>, what: &str, obj: Borrowed<'_, '_>) -> PyResult<String> {
     // SAFETY: attached; borrowed argument.
-    if unsafe { PyUnicode_Check(obj) } == 0 {
+    if unsafe { PyUnicode_Check(obj.as_ptr()) } == 0 {
         return Err(err::type_error(
             py,
             &format!("{what} must be a str, not {}", err::type_name(py, obj)),
         ));
     }
     // SAFETY: a str.
-    unsafe { str_to_string(py, obj) }
+    unsafe { str_to_string(py, obj.as_ptr()) }
 }
 
 /// A timeout in seconds: `None` means forever, and so does a timeout too large to reach
 /// (`float("inf")`, `2**64`, ...: no deadline could be represented); negative or NaN is a
 /// `ValueError` naming the value.
-pub(crate) fn timeout(py: Attached<'_>, obj: Option<*mut PyObject>) -> PyResult<Option<Duration>> {
-    let Some(obj) = obj else { return Ok(None) };
-    // SAFETY: comparing with the None singleton.
-    if obj == unsafe { Py_None() } {
+pub(crate) fn timeout(
+    py: Attached<'_>,
+    obj: Option<Borrowed<'_, '_>>,
+) -> PyResult<Option<Duration>> {
+    let Some(obj) = given(obj) else {
         return Ok(None);
-    }
+    };
     let secs = float_seconds(py, obj)?;
     if secs.is_nan() || secs < 0.0 {
         return Err(err::value_error(
@@ -354,22 +368,22 @@ pub(crate) fn timeout(py: Attached<'_>, obj: Option<*mut PyObject>) -> PyResult<
 
 /// A number of seconds as a float (int or float; TypeError otherwise). An int beyond
 /// float's range becomes an infinity of its sign (a huge timeout is no limit).
-fn float_seconds(py: Attached<'_>, obj: *mut PyObject) -> PyResult<f64> {
+fn float_seconds(py: Attached<'_>, obj: Borrowed<'_, '_>) -> PyResult<f64> {
     // SAFETY: attached; converts int/float (raises TypeError otherwise).
-    let secs = unsafe { PyFloat_AsDouble(obj) };
-    // SAFETY: attached.
-    if secs == -1.0 && unsafe { !PyErr_Occurred().is_null() } {
+    let secs = unsafe { PyFloat_AsDouble(obj.as_ptr()) };
+    if secs == -1.0 && err::occurred(py) {
         // SAFETY: attached; an exception is set; `obj` is a borrowed argument.
-        let too_big_int =
-            unsafe { PyErr_ExceptionMatches(PyExc_OverflowError) != 0 && PyLong_Check(obj) != 0 };
+        let too_big_int = unsafe {
+            PyErr_ExceptionMatches(PyExc_OverflowError) != 0 && PyLong_Check(obj.as_ptr()) != 0
+        };
         if !too_big_int {
             return Err(PyErrSet);
         }
-        // SAFETY: attached; drop the OverflowError handled here before calling back in.
-        unsafe { PyErr_Clear() };
+        // Drop the OverflowError handled here before calling back in.
+        err::clear(py);
         let zero = new_int(py, 0)?;
         // SAFETY: attached; two valid ints.
-        return match unsafe { PyObject_RichCompareBool(obj, zero.as_ptr(), Py_GT) } {
+        return match unsafe { PyObject_RichCompareBool(obj.as_ptr(), zero.as_ptr(), Py_GT) } {
             1 => Ok(f64::INFINITY),
             0 => Ok(f64::NEG_INFINITY),
             _ => Err(PyErrSet),
@@ -383,17 +397,10 @@ fn float_seconds(py: Attached<'_>, obj: *mut PyObject) -> PyResult<f64> {
 pub(crate) fn no_limit_if_unreachable(timeout: Option<Duration>) -> Option<Duration> {
     timeout.filter(|&t| std::time::Instant::now().checked_add(t).is_some())
 }
-
-/// Whether `obj` is exactly of a builtin type (checked with `PyObject_TypeCheck`).
-pub(crate) fn is_instance(obj: *mut PyObject, tp: *mut PyTypeObject) -> bool {
-    // SAFETY: both valid; type checks only read the type chain.
-    unsafe { PyObject_TypeCheck(obj, tp) != 0 }
-}
-
 /// A `bytes` argument, copied out (`TypeError` naming `what` for anything else).
-pub(crate) fn bytes(py: Attached<'_>, what: &str, obj: *mut PyObject) -> PyResult<Vec<u8>> {
+pub(crate) fn bytes(py: Attached<'_>, what: &str, obj: Borrowed<'_, '_>) -> PyResult<Vec<u8>> {
     // SAFETY: attached; a borrowed argument.
-    if unsafe { PyBytes_Check(obj) } == 0 {
+    if unsafe { PyBytes_Check(obj.as_ptr()) } == 0 {
         return Err(err::type_error(
             py,
             &format!("{what} must be bytes, not {}", err::type_name(py, obj)),
@@ -403,8 +410,8 @@ pub(crate) fn bytes(py: Attached<'_>, what: &str, obj: *mut PyObject) -> PyResul
     // PyBytes_Size bytes; they are copied before returning.
     let data = unsafe {
         std::slice::from_raw_parts(
-            PyBytes_AsString(obj).cast::<u8>(),
-            PyBytes_Size(obj) as usize,
+            PyBytes_AsString(obj.as_ptr()).cast::<u8>(),
+            PyBytes_Size(obj.as_ptr()) as usize,
         )
     };
     Ok(data.to_vec())

@@ -35,7 +35,8 @@ pub(crate) fn guard(f: impl FnOnce(Attached<'_>) -> PyResult<Owned>) -> *mut PyO
     }
 }
 
-/// Define a METH_FASTCALL entry point around `fn(py, module, args) -> PyResult<Owned>`.
+/// Define a METH_FASTCALL entry point around
+/// `fn(py, module: Borrowed, args: &[Borrowed]) -> PyResult<Owned>`.
 macro_rules! entry {
     ($c_name:ident => $body:path) => {
         unsafe extern "C" fn $c_name(
@@ -43,9 +44,17 @@ macro_rules! entry {
             argv: *mut *mut PyObject,
             nargs: Py_ssize_t,
         ) -> *mut PyObject {
-            // SAFETY: exactly the arguments CPython passed to this running entry point.
-            let argv = unsafe { $crate::ffi::fastcall_args(argv, nargs) };
-            $crate::ffi::entry::guard(|py| $body(py, module, argv))
+            $crate::ffi::entry::guard(|py| {
+                // SAFETY: exactly the arguments CPython passed to this running entry point:
+                // the module and `nargs` valid references, all alive for the call.
+                let (module, argv) = unsafe {
+                    (
+                        $crate::ffi::Borrowed::from_ptr(py, module),
+                        $crate::ffi::Borrowed::slice(py, argv, nargs.max(0) as usize),
+                    )
+                };
+                $body(py, module, argv)
+            })
         }
     };
 }
@@ -68,7 +77,7 @@ pub(crate) use entry;
 pub(crate) use method;
 
 /// Define a `METH_FASTCALL | METH_KEYWORDS` entry point around
-/// `fn(py, slf, &Call) -> PyResult<Owned>`.
+/// `fn(py, slf: Borrowed, &Call) -> PyResult<Owned>`.
 macro_rules! kw_entry {
     ($c_name:ident => $body:path) => {
         unsafe extern "C" fn $c_name(
@@ -77,9 +86,17 @@ macro_rules! kw_entry {
             nargs: Py_ssize_t,
             kwnames: *mut PyObject,
         ) -> *mut PyObject {
-            // SAFETY: exactly the arguments CPython passed to this running method.
-            let call = unsafe { $crate::ffi::args::Call::fastcall(argv, nargs, kwnames) };
-            $crate::ffi::entry::guard(|py| $body(py, slf, &call))
+            $crate::ffi::entry::guard(|py| {
+                // SAFETY: exactly the arguments CPython passed to this running method: `slf`
+                // and the arguments are valid references alive for the call.
+                let (slf, call) = unsafe {
+                    (
+                        $crate::ffi::Borrowed::from_ptr(py, slf),
+                        $crate::ffi::args::Call::fastcall(py, argv, nargs, kwnames),
+                    )
+                };
+                $body(py, slf, &call)
+            })
         }
     };
 }
@@ -93,9 +110,11 @@ macro_rules! kw_new {
             args: *mut PyObject,
             kwargs: *mut PyObject,
         ) -> *mut PyObject {
-            // SAFETY: what CPython passed to this running tp_new.
-            let call = unsafe { $crate::ffi::args::Call::tuple_dict(args, kwargs) };
-            $crate::ffi::entry::guard(|py| $body(py, subtype, &call))
+            $crate::ffi::entry::guard(|py| {
+                // SAFETY: what CPython passed to this running tp_new, alive for the call.
+                let call = unsafe { $crate::ffi::args::Call::tuple_dict(py, args, kwargs) };
+                $body(py, subtype, &call)
+            })
         }
     };
 }
@@ -129,14 +148,17 @@ macro_rules! kw_method {
 }
 pub(crate) use kw_method;
 
-/// Define a getter (`fn(py, slf) -> PyResult<Owned>`) for a `PyGetSetDef`.
+/// Define a getter (`fn(py, slf: Borrowed) -> PyResult<Owned>`) for a `PyGetSetDef`.
 macro_rules! getter {
     ($c_name:ident => $body:path) => {
         unsafe extern "C" fn $c_name(
             slf: *mut PyObject,
             _closure: *mut std::ffi::c_void,
         ) -> *mut PyObject {
-            $crate::ffi::entry::guard(|py| $body(py, slf))
+            $crate::ffi::entry::guard(|py| {
+                // SAFETY: the object CPython is getting the attribute of, alive for the call.
+                $body(py, unsafe { $crate::ffi::Borrowed::from_ptr(py, slf) })
+            })
         }
     };
 }

@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, CString};
 
-use super::owned::{Attached, Owned};
+use super::owned::{Attached, Borrowed, Owned};
 use pyo3_ffi::*;
 
 /// Marker: a Python exception is set on the current thread state.
@@ -70,35 +70,49 @@ pub(crate) fn restore(_py: Attached<'_>, exc: Owned) -> PyErrSet {
 }
 
 /// `str(obj)`, or a placeholder when even that fails (the failure is cleared).
-pub(crate) fn describe(py: Attached<'_>, obj: *mut PyObject) -> String {
-    // SAFETY: attached; `obj` is valid (callers pass objects they hold).
-    match unsafe { Owned::from_new(py, PyObject_Str(obj)) } {
+pub(crate) fn describe(py: Attached<'_>, obj: Borrowed<'_, '_>) -> String {
+    match obj.str() {
         // SAFETY: a valid str object.
         Ok(s) => unsafe { super::str_to_string(py, s.as_ptr()) }.unwrap_or_default(),
         Err(PyErrSet) => {
-            // SAFETY: attached.
-            unsafe { PyErr_Clear() };
+            clear(py);
             "<unprintable object>".to_owned()
         }
     }
 }
 
 /// The qualified type name of `obj` (e.g. `collections.OrderedDict`).
-pub(crate) fn type_name(py: Attached<'_>, obj: *mut PyObject) -> String {
-    // SAFETY: attached; `obj` valid; Py_TYPE is never NULL for a valid object.
-    let tp = unsafe { Py_TYPE(obj) };
+pub(crate) fn type_name(py: Attached<'_>, obj: Borrowed<'_, '_>) -> String {
+    let tp = obj.type_ptr();
     // SAFETY: attached; a type object; returns a new str reference or NULL.
     match unsafe { Owned::from_new(py, PyType_GetFullyQualifiedName(tp)) } {
         // SAFETY: valid str.
         Ok(s) => unsafe { super::str_to_string(py, s.as_ptr()) }.unwrap_or_default(),
         Err(PyErrSet) => {
-            // SAFETY: attached.
-            unsafe { PyErr_Clear() };
+            clear(py);
             // SAFETY: tp_name is a NUL-terminated C string owned by the type.
             unsafe { std::ffi::CStr::from_ptr((*tp).tp_name.cast::<c_char>()) }
                 .to_string_lossy()
                 .into_owned()
         }
+    }
+}
+
+/// Report the current exception as unraisable (printed through `sys.unraisablehook`, with
+/// `obj` as the context), and clear it.
+pub(crate) fn write_unraisable(_py: Attached<'_>, obj: Borrowed<'_, '_>) {
+    // SAFETY: attached; an exception is set (callers just failed); `obj` is valid.
+    unsafe { PyErr_WriteUnraisable(obj.as_ptr()) }
+}
+
+/// Run pending signal handlers (in the main thread of the main interpreter; a no-op
+/// elsewhere); `Err` with their exception (e.g. `KeyboardInterrupt`) set.
+pub(crate) fn check_signals(_py: Attached<'_>) -> PyResult<()> {
+    // SAFETY: attached (py); runs Python signal handlers when this is the main thread.
+    if unsafe { PyErr_CheckSignals() } < 0 {
+        Err(PyErrSet)
+    } else {
+        Ok(())
     }
 }
 

@@ -10,21 +10,55 @@
 //! - [`values`]: the builtin value types (int, float, str, bytes, containers, ...): telling
 //!   them apart, reading and making them.
 //!
-//! Other modules use `crate::ffi::*` and these wrappers; the raw C-API names they need are
-//! re-exported from here so that every use of the C-API can be found in one place.
+//! Other modules use `crate::ffi::*` and these wrappers. There is no glob re-export of
+//! `pyo3_ffi`: the few raw C-API names the rest of the crate still needs are listed below,
+//! so every use of the C-API outside this folder can be found from here.
 
 pub(crate) mod args;
 pub(crate) mod entry;
 pub(crate) mod err;
+pub(crate) mod module;
 mod object;
 mod owned;
 pub(crate) mod tstate;
+pub(crate) mod types;
 pub(crate) mod values;
 
-pub(crate) use object::import_module;
 pub(crate) use owned::{Attached, Borrowed, Owned};
-#[allow(unreachable_pub)]
-pub use pyo3_ffi::*;
+use pyo3_ffi::*;
+
+// The C-API names the rest of the crate uses, listed so that the gate can be audited here:
+// declarations (types, constants, slot ids, exception classes) first, then the C-API
+// functions still called outside `ffi/` (each a candidate for a wrapper of its own).
+pub(crate) use pyo3_ffi::{
+    newfunc, visitproc, PyBUF_SIMPLE, PyDict_Type, PyExc_Exception, PyExc_IndexError,
+    PyExc_MemoryError, PyExc_OSError, PyExc_OverflowError, PyExc_RuntimeError, PyExc_TimeoutError,
+    PyExc_TypeError, PyExc_ValueError, PyGetSetDef, PyInterpreterConfig,
+    PyInterpreterConfig_OWN_GIL, PyList_Type, PyMethodDef, PyMethodDefPointer, PyModuleDef,
+    PyObject, PyTuple_Type, PyTypeObject, PyType_Slot, PyUnicode_Type, Py_EQ, Py_MOD_GIL_NOT_USED,
+    Py_MOD_PER_INTERPRETER_GIL_SUPPORTED, Py_NE, Py_bf_getbuffer, Py_bf_releasebuffer, Py_buffer,
+    Py_hash_t, Py_mod_exec, Py_mod_gil, Py_mod_multiple_interpreters, Py_mp_ass_subscript,
+    Py_mp_length, Py_mp_subscript, Py_sq_length, Py_ssize_t, Py_tp_doc, Py_tp_getset, Py_tp_hash,
+    Py_tp_iter, Py_tp_iternext, Py_tp_methods, Py_tp_new, Py_tp_repr, Py_tp_richcompare,
+    METH_CLASS, METH_FASTCALL, METH_KEYWORDS, METH_STATIC,
+};
+/// The 3.15 module export (PEP 793) declarations.
+#[cfg(Py_3_15)]
+pub(crate) use pyo3_ffi::{
+    PyABIInfo_VAR, PySlot, PySlot_DATA, PySlot_END, PySlot_FUNC, PySlot_SIZE, PySlot_STATIC_DATA,
+    Py_mod_abi, Py_mod_doc, Py_mod_methods, Py_mod_name, Py_mod_state_clear, Py_mod_state_free,
+    Py_mod_state_size, Py_mod_state_traverse,
+};
+pub(crate) use pyo3_ffi::{
+    PyBuffer_FillInfo, PyBuffer_Release, PyBytes_FromStringAndSize, PyErr_Clear,
+    PyErr_ExceptionMatches, PyErr_GetRaisedException, PyErr_NewExceptionWithDoc,
+    PyErr_SetRaisedException, PyIndex_Check, PyMemoryView_FromObject, PyNumber_AsSsize_t,
+    PyNumber_Index, PyObject_Bytes, PyObject_CallMethod, PyObject_GetBuffer, PySequence_Tuple,
+    PySlice_Check, PyUnicode_AsLatin1String, PyUnicode_DecodeLatin1, Py_DECREF,
+};
+/// The module definition of 3.13 and 3.14 (multi-phase init, PEP 489).
+#[cfg(not(Py_3_15))]
+pub(crate) use pyo3_ffi::{PyModuleDef_HEAD_INIT, PyModuleDef_Init, PyModuleDef_Slot};
 
 use std::ffi::{c_char, CStr};
 
@@ -45,32 +79,146 @@ pub(crate) fn none(py: Attached<'_>) -> Owned {
     unsafe { Owned::from_borrowed(py, Py_None()) }
 }
 
+/// `NotImplemented` (what a rich comparison returns for types it does not know).
+pub(crate) fn not_implemented(py: Attached<'_>) -> Owned {
+    // SAFETY: attached (py); NotImplemented is immortal and valid in every interpreter.
+    unsafe { Owned::from_borrowed(py, Py_NotImplemented()) }
+}
+
+/// The hash of an address, as `object.__hash__` computes it (for identity-hashed objects).
+pub(crate) fn hash_address(addr: usize) -> Py_hash_t {
+    // SAFETY: hashes the pointer value only; never dereferenced, never fails.
+    unsafe { Py_HashPointer(addr as *const std::ffi::c_void) }
+}
+
 /// `True` or `False`.
 pub(crate) fn boolean(py: Attached<'_>, b: bool) -> Owned {
     // SAFETY: attached (py); True/False are immortal and valid in every interpreter.
     unsafe { Owned::from_borrowed(py, if b { Py_True() } else { Py_False() }) }
 }
 
-/// The positional arguments of a METH_FASTCALL entry as a slice.
-///
-/// # Safety
-///
-/// `argv`/`nargs` are exactly what CPython passed to the entry point, which is still running.
-pub(crate) unsafe fn fastcall_args<'a>(
-    argv: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> &'a [*mut PyObject] {
-    if nargs <= 0 || argv.is_null() {
-        return &[];
-    }
-    // SAFETY: CPython passes `nargs` valid borrowed references at `argv`, alive for the call.
-    unsafe { std::slice::from_raw_parts(argv, nargs as usize) }
-}
-
 /// An `int` object.
 pub(crate) fn new_int(py: Attached<'_>, v: i64) -> err::PyResult<Owned> {
     // SAFETY: attached (py).
     unsafe { Owned::from_new(py, PyLong_FromLongLong(v)) }
+}
+
+/// A `list` of the given items (references are stolen into the list).
+pub(crate) fn new_list(py: Attached<'_>, items: Vec<Owned>) -> err::PyResult<Owned> {
+    // SAFETY: attached (py); PyList_New returns a new reference or NULL.
+    let list = unsafe { Owned::from_new(py, PyList_New(items.len() as Py_ssize_t))? };
+    for (i, item) in items.into_iter().enumerate() {
+        // SAFETY: `list` is a fresh list of the right length, slot i is empty;
+        // PyList_SET_ITEM steals the item's reference, which `into_raw` gives up.
+        unsafe { PyList_SET_ITEM(list.as_ptr(), i as Py_ssize_t, item.into_raw()) };
+    }
+    Ok(list)
+}
+
+/// The namespace of the attached interpreter's `__main__` module (created if absent).
+pub(crate) fn main_dict(py: Attached<'_>) -> err::PyResult<Owned> {
+    // SAFETY: attached (py); a new reference to sys.modules['__main__'], or NULL.
+    let main = unsafe { Owned::from_new(py, PyImport_AddModuleRef(c"__main__".as_ptr()))? };
+    // SAFETY: a module object; PyModule_GetDict returns a borrowed reference it keeps alive.
+    Ok(unsafe { Owned::from_borrowed(py, PyModule_GetDict(main.as_ptr())) })
+}
+
+/// The builtin `name` of the attached interpreter (`builtins.<name>`), if it exists.
+pub(crate) fn builtin(py: Attached<'_>, name: &CStr) -> Option<Owned> {
+    // SAFETY: attached (py); a borrowed reference to this interpreter's builtins dict.
+    let builtins = unsafe { PyEval_GetBuiltins() };
+    // SAFETY: a dict; borrowed lookup (NULL if missing, no exception); NUL-terminated key.
+    let f = unsafe { PyDict_GetItemString(builtins, name.as_ptr()) };
+    // SAFETY: non-NULL items are kept alive by the builtins dict; we take a reference.
+    (!f.is_null()).then(|| unsafe { Owned::from_borrowed(py, f) })
+}
+
+/// `sys.<name> = value` in the attached interpreter.
+pub(crate) fn set_sys_attr(
+    _py: Attached<'_>,
+    name: &CStr,
+    value: Borrowed<'_, '_>,
+) -> err::PyResult<()> {
+    // SAFETY: attached; NUL-terminated name; PySys_SetObject does not steal `value`.
+    if unsafe { PySys_SetObject(name.as_ptr(), value.as_ptr()) } < 0 {
+        return Err(err::PyErrSet);
+    }
+    Ok(())
+}
+
+/// An empty `dict`.
+pub(crate) fn new_dict(py: Attached<'_>) -> err::PyResult<Owned> {
+    // SAFETY: attached (py); a new reference or NULL.
+    unsafe { Owned::from_new(py, PyDict_New()) }
+}
+
+/// What [`compile`] compiles: an expression or statements.
+#[derive(Clone, Copy)]
+pub(crate) enum Mode {
+    /// One expression (`eval`).
+    Eval,
+    /// Statements (`exec`).
+    Exec,
+}
+
+/// `compile(source, filename, mode)`: a code object.
+pub(crate) fn compile(
+    py: Attached<'_>,
+    source: &CStr,
+    filename: &CStr,
+    mode: Mode,
+) -> err::PyResult<Owned> {
+    let start = match mode {
+        Mode::Eval => Py_eval_input,
+        Mode::Exec => Py_file_input,
+    };
+    // SAFETY: attached (py); NUL-terminated strings; a new reference or NULL.
+    unsafe {
+        Owned::from_new(
+            py,
+            Py_CompileString(source.as_ptr(), filename.as_ptr(), start),
+        )
+    }
+}
+
+/// Run `code` (from [`compile`]) with `globals` as its globals and locals; its value.
+pub(crate) fn eval_code(
+    py: Attached<'_>,
+    code: Borrowed<'_, '_>,
+    globals: Borrowed<'_, '_>,
+) -> err::PyResult<Owned> {
+    debug_assert!(code.is_instance(&raw mut PyCode_Type));
+    debug_assert!(globals.is_instance(&raw mut PyDict_Type));
+    // SAFETY: attached (py); a code object and a dict (callers pass what `compile` and a
+    // dict constructor made); a new reference or NULL.
+    unsafe {
+        Owned::from_new(
+            py,
+            PyEval_EvalCode(code.as_ptr(), globals.as_ptr(), globals.as_ptr()),
+        )
+    }
+}
+
+/// An `int` object from an unsigned value.
+pub(crate) fn new_uint(py: Attached<'_>, v: u64) -> err::PyResult<Owned> {
+    // SAFETY: attached (py); a new reference or NULL.
+    unsafe { Owned::from_new(py, PyLong_FromUnsignedLongLong(v)) }
+}
+
+/// `sys.modules[name]` if the module is imported (a dict lookup), else `import name`.
+pub(crate) fn import_module(py: Attached<'_>, name: &CStr) -> err::PyResult<Owned> {
+    let key = new_str(py, &name.to_string_lossy())?;
+    // SAFETY: attached; a str; a new reference, or NULL (with an exception only on error).
+    let m = unsafe { PyImport_GetModule(key.as_ptr()) };
+    if !m.is_null() {
+        // SAFETY: a non-NULL new reference.
+        return unsafe { Owned::from_new(py, m) };
+    }
+    if err::occurred(py) {
+        return Err(err::PyErrSet);
+    }
+    // SAFETY: attached; NUL-terminated name; a new reference or NULL.
+    unsafe { Owned::from_new(py, PyImport_ImportModule(name.as_ptr())) }
 }
 
 /// A `tuple` of the given items (references are stolen into the tuple).
@@ -103,11 +251,11 @@ pub(crate) unsafe fn str_to_string(py: Attached<'_>, obj: *mut PyObject) -> err:
     Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
-/// `module.attr` as a new reference, importing `module` if needed.
+/// `module.attr` as a new reference, importing `module` if needed (a dict lookup when it is
+/// imported already).
 pub(crate) fn import_attr(py: Attached<'_>, module: &CStr, attr: &CStr) -> err::PyResult<Owned> {
-    // SAFETY: attached (py); both strings are NUL-terminated.
-    let m = unsafe { Owned::from_new(py, PyImport_ImportModule(module.as_ptr()))? };
-    // SAFETY: attached; `m` is a valid module object.
+    let m = import_module(py, module)?;
+    // SAFETY: attached; `m` is a valid module object; `attr` is NUL-terminated.
     unsafe { Owned::from_new(py, PyObject_GetAttrString(m.as_ptr(), attr.as_ptr())) }
 }
 

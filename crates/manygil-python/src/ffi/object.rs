@@ -23,6 +23,21 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         unsafe { Py_TYPE(self.as_ptr()) }
     }
 
+    /// `isinstance(obj, tp)` for a type object `tp` (no `__instancecheck__` involved).
+    #[inline]
+    pub(crate) fn is_instance(self, tp: *mut PyTypeObject) -> bool {
+        // SAFETY: valid object; `tp` is a type object (callers pass builtin or our types);
+        // the check only walks the MRO.
+        unsafe { PyObject_TypeCheck(self.as_ptr(), tp) != 0 }
+    }
+
+    /// `callable(obj)`.
+    #[inline]
+    pub(crate) fn is_callable(self) -> bool {
+        // SAFETY: valid object; only reads its type's slots.
+        unsafe { PyCallable_Check(self.as_ptr()) != 0 }
+    }
+
     /// The current reference count (a hint: other threads of this interpreter cannot run
     /// while we are attached, but the count includes references we hold ourselves).
     #[inline]
@@ -82,6 +97,73 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         }
     }
 
+    /// `obj(*args, **kwargs)` for a tuple `args` and a dict (or `None` for no keywords).
+    pub(crate) fn call_tuple_dict(
+        self,
+        args: Borrowed<'_, 'py>,
+        kwargs: Option<Borrowed<'_, 'py>>,
+    ) -> PyResult<Owned> {
+        let kw = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
+        // SAFETY: attached; `args` is a tuple and `kw` a dict or NULL (callers check).
+        unsafe { Owned::from_new(self.py(), PyObject_Call(self.as_ptr(), args.as_ptr(), kw)) }
+    }
+
+    /// `obj.<name>(*args)` for a `str` object `name` (vectorcall: no bound method made).
+    pub(crate) fn call_method(
+        self,
+        name: Borrowed<'_, 'py>,
+        args: &[Borrowed<'_, 'py>],
+    ) -> PyResult<Owned> {
+        let argv: Vec<*mut PyObject> = std::iter::once(self.as_ptr())
+            .chain(args.iter().map(|a| a.as_ptr()))
+            .collect();
+        // SAFETY: attached; `name` is a str; `argv` holds the receiver and the arguments,
+        // valid borrowed references for the call.
+        unsafe {
+            Owned::from_new(
+                self.py(),
+                PyObject_VectorcallMethod(
+                    name.as_ptr(),
+                    argv.as_ptr(),
+                    argv.len() | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                    std::ptr::null_mut(),
+                ),
+            )
+        }
+    }
+
+    /// `bool(obj)`.
+    #[inline]
+    pub(crate) fn is_true(self) -> PyResult<bool> {
+        // SAFETY: attached; valid object; returns -1 with an exception set on failure.
+        match unsafe { PyObject_IsTrue(self.as_ptr()) } {
+            -1 => Err(PyErrSet),
+            r => Ok(r != 0),
+        }
+    }
+
+    /// `str(obj)`.
+    pub(crate) fn str(self) -> PyResult<Owned> {
+        // SAFETY: attached; valid object.
+        unsafe { Owned::from_new(self.py(), PyObject_Str(self.as_ptr())) }
+    }
+
+    /// `obj[key]`.
+    pub(crate) fn get_item(self, key: Borrowed<'_, 'py>) -> PyResult<Owned> {
+        // SAFETY: attached; valid objects.
+        unsafe { Owned::from_new(self.py(), PyObject_GetItem(self.as_ptr(), key.as_ptr())) }
+    }
+
+    /// `obj[key] = value`.
+    pub(crate) fn set_item(self, key: Borrowed<'_, 'py>, value: Borrowed<'_, 'py>) -> PyResult<()> {
+        // SAFETY: attached; valid objects.
+        if unsafe { PyObject_SetItem(self.as_ptr(), key.as_ptr(), value.as_ptr()) } < 0 {
+            Err(PyErrSet)
+        } else {
+            Ok(())
+        }
+    }
+
     /// `repr(obj)`.
     pub(crate) fn repr(self) -> PyResult<Owned> {
         // SAFETY: attached; valid object.
@@ -109,6 +191,77 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         // SAFETY: a new reference.
         unsafe { Owned::from_new(self.py(), item) }.map(Some)
     }
+
+    /// `obj` as a list or tuple (itself if it is one, else `list(obj)`), raising
+    /// `TypeError(msg)` if it is not iterable.
+    pub(crate) fn to_sequence(self, msg: &CStr) -> PyResult<Owned> {
+        // SAFETY: attached; valid object; `msg` is NUL-terminated.
+        unsafe { Owned::from_new(self.py(), PySequence_Fast(self.as_ptr(), msg.as_ptr())) }
+    }
+
+    /// The items of a list or tuple (as made by [`Borrowed::to_sequence`]), borrowed from it.
+    ///
+    /// # Safety
+    ///
+    /// `self` is a list or tuple, and (if a list) it is not changed while the slice is used:
+    /// no Python code that could reach it runs meanwhile.
+    pub(crate) unsafe fn sequence_items(self) -> &'a [Borrowed<'a, 'py>] {
+        // SAFETY: per the caller, a list or tuple: its items are stored contiguously and
+        // are valid, non-NULL, and kept alive by it for as long as it is unchanged.
+        unsafe {
+            Borrowed::slice(
+                self.py(),
+                PySequence_Fast_ITEMS(self.as_ptr()),
+                PySequence_Fast_GET_SIZE(self.as_ptr()) as usize,
+            )
+        }
+    }
+
+    /// The module a heap type made with `PyType_FromModuleAndSpec` belongs to, for an
+    /// instance of such a type (borrowed: the type holds the module, the instance its type).
+    pub(crate) fn type_module(self) -> PyResult<Borrowed<'a, 'py>> {
+        // SAFETY: attached; a valid object, so its type is valid; NULL + TypeError if the
+        // type is not a heap type with a module.
+        let m = unsafe { PyType_GetModule(self.type_ptr()) };
+        if m.is_null() {
+            return Err(PyErrSet);
+        }
+        // SAFETY: non-NULL, kept alive by the type, which `self` keeps alive for 'a.
+        Ok(unsafe { Borrowed::from_ptr(self.py(), m) })
+    }
+
+    /// The items of a tuple (`None` for any other object), borrowed from it: a tuple
+    /// never changes, so they stay valid for as long as it lives.
+    pub(crate) fn tuple_items(self) -> Option<&'a [Borrowed<'a, 'py>]> {
+        if !self.is_instance(&raw mut PyTuple_Type) {
+            return None;
+        }
+        // SAFETY: a tuple (checked above): immutable, items valid for 'a.
+        Some(unsafe { self.sequence_items() })
+    }
+
+    /// `len(obj)`.
+    pub(crate) fn len(self) -> PyResult<usize> {
+        // SAFETY: attached; a valid object; -1 with an exception set on failure.
+        let n = unsafe { PyObject_Length(self.as_ptr()) };
+        usize::try_from(n).map_err(|_| PyErrSet)
+    }
+
+    /// `d.update(other)` for a dict `d` and a mapping `other`.
+    pub(crate) fn dict_update(self, other: Borrowed<'_, 'py>) -> PyResult<()> {
+        if !self.is_instance(&raw mut PyDict_Type) {
+            return Err(super::err::type_error(
+                self.py(),
+                "dict_update() needs a dict",
+            ));
+        }
+        // SAFETY: attached; `self` is a dict (checked), `other` a valid object.
+        if unsafe { PyDict_Update(self.as_ptr(), other.as_ptr()) } < 0 {
+            Err(PyErrSet)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl Borrowed<'_, '_> {
@@ -125,10 +278,4 @@ impl Borrowed<'_, '_> {
         // SAFETY: a valid object; only reads its type.
         unsafe { PyCFunction_Check(self.as_ptr()) != 0 }
     }
-}
-
-/// `importlib.import_module(name)`.
-pub(crate) fn import_module(py: super::Attached<'_>, name: &CStr) -> PyResult<Owned> {
-    // SAFETY: attached (py); NUL-terminated name; returns a new reference or NULL.
-    unsafe { Owned::from_new(py, PyImport_ImportModule(name.as_ptr())) }
 }

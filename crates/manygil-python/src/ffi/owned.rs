@@ -108,6 +108,7 @@ impl Drop for Owned {
 /// (an entry point, [`Owned::borrow`]) has argued that the object is alive, so the
 /// functions that receive it need not trust their caller.
 #[derive(Clone, Copy)]
+#[repr(transparent)] // the layout of `*mut PyObject`: `Borrowed::slice` relies on it
 pub(crate) struct Borrowed<'a, 'py> {
     /// Never NULL; kept alive by someone else for `'a`.
     ptr: NonNull<PyObject>,
@@ -129,6 +130,26 @@ impl<'a, 'py> Borrowed<'a, 'py> {
             ptr: unsafe { NonNull::new_unchecked(ptr) },
             _life: PhantomData,
         }
+    }
+
+    /// Borrow `n` raw references stored contiguously (a vectorcall's arguments, a tuple's
+    /// items).
+    ///
+    /// # Safety
+    ///
+    /// `items` points to `n` valid, non-NULL objects of the attached interpreter that stay
+    /// alive, at that place, for `'a` (or `n` is 0).
+    pub(crate) unsafe fn slice(
+        _py: Attached<'py>,
+        items: *const *mut PyObject,
+        n: usize,
+    ) -> &'a [Borrowed<'a, 'py>] {
+        if n == 0 || items.is_null() {
+            return &[];
+        }
+        // SAFETY: `Borrowed` is `repr(transparent)` over a non-NULL pointer, and the caller
+        // guarantees `n` non-NULL valid pointers alive for 'a.
+        unsafe { std::slice::from_raw_parts(items.cast::<Borrowed<'a, 'py>>(), n) }
     }
 
     /// The raw pointer (borrowed; do not release it).

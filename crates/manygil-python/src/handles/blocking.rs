@@ -70,8 +70,7 @@ impl Mode {
     fn check(self, py: Attached<'_>) -> PyResult<()> {
         match self {
             Mode::Signals => {
-                // SAFETY: attached; runs Python signal handlers (main thread).
-                if unsafe { PyErr_CheckSignals() } < 0 {
+                if crate::ffi::err::check_signals(py).is_err() {
                     return Err(PyErrSet);
                 }
                 Ok(())
@@ -84,8 +83,7 @@ impl Mode {
                     Err(PyErrSet) => {
                         // Cannot happen once manygil._native is imported; never fail a wait
                         // for it.
-                        // SAFETY: attached.
-                        unsafe { PyErr_Clear() };
+                        err::clear(py);
                         Ok(())
                     }
                 }
@@ -213,9 +211,8 @@ thread_local! {
 /// first time it asks, kept in a thread-local: distinct pairs can never collide, and
 /// interpreter ids are never reused by CPython. A lock held by a thread that ends stays
 /// held, as with `threading.RLock`.
-pub(crate) fn owner_id(_py: Attached<'_>) -> u64 {
-    // SAFETY: attached; reads the current interpreter's id.
-    let interp = unsafe { PyInterpreterState_GetID(PyInterpreterState_Get()) };
+pub(crate) fn owner_id(py: Attached<'_>) -> u64 {
+    let interp = current_interpreter_id(py);
     OWNERS.with(|owners| {
         let mut owners = owners.borrow_mut();
         if let Some(&(_, id)) = owners.iter().find(|(i, _)| *i == interp) {

@@ -46,7 +46,7 @@ an Event, as with multiprocessing.shared_memory. A negative size raises ValueErr
 size that cannot be allocated MemoryError.";
 
 /// Create the `SharedBuffer` type for `module`'s interpreter.
-pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 5] = [
         kw_method!(c"from_bytes", c_from_bytes, c"from_bytes($type, data, /)\n--\n\nA new SharedBuffer holding a copy of data (any C-contiguous bytes-like object).", class),
         kw_method!(c"_from_fd", c_from_fd, c"_from_fd($type, fd, size, readonly=False, /)\n--\n\nA SharedBuffer on the memory file fd (a duplicate is kept; fd stays the caller's),\nas sent by another process: the same bytes. For pickling.", class),
@@ -113,7 +113,11 @@ fn alloc_error(py: Attached<'_>, e: BufferError) -> PyErrSet {
 
 kw_new!(c_buffer_new => buffer_new);
 
-fn buffer_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+fn buffer_new(
+    py: Attached<'_>,
+    subtype: *mut PyTypeObject,
+    call: &Call<'_, '_>,
+) -> PyResult<Owned> {
     let [size] = call.bind(py, "SharedBuffer", [c"size"], 1)?;
     let size = args::count(py, "size", size.ok_or(PyErrSet)?)?;
     let memory = SharedMemory::new(size).map_err(|e| alloc_error(py, e))?;
@@ -123,20 +127,20 @@ fn buffer_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> 
 }
 
 /// The state of `slf`, a `manygil.SharedBuffer` (`TypeError` for any other object).
-fn buffer_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a SharedBuffer> {
+fn buffer_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a SharedBuffer> {
     match this(py, slf)? {
         Handle::Buffer(state) => Ok(state),
         _ => Err(err::type_error(py, "expected a manygil.SharedBuffer")),
     }
 }
 
-fn from_bytes(py: Attached<'_>, cls: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn from_bytes(py: Attached<'_>, cls: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let [data] = call.bind(py, "from_bytes", [c"data"], 1)?;
     let data = data.ok_or(PyErrSet)?;
     // SAFETY: a zeroed Py_buffer is the documented starting state for PyObject_GetBuffer.
     let mut view: Py_buffer = unsafe { std::mem::zeroed() };
     // SAFETY: attached; `data` is a borrowed argument; PyBUF_SIMPLE asks for contiguous bytes.
-    if unsafe { PyObject_GetBuffer(data, &mut view, PyBUF_SIMPLE) } < 0 {
+    if unsafe { PyObject_GetBuffer(data.as_ptr(), &mut view, PyBUF_SIMPLE) } < 0 {
         return Err(PyErrSet);
     }
     struct Release(Py_buffer);
@@ -165,10 +169,10 @@ fn from_bytes(py: Attached<'_>, cls: *mut PyObject, call: &Call<'_>) -> PyResult
     drop(view);
     let handle = Handle::Buffer(SharedBuffer::new(Arc::new(memory)));
     // SAFETY: a class method of the (final) SharedBuffer type: `cls` is that type.
-    unsafe { new_object(py, cls.cast(), handle) }
+    unsafe { new_object(py, cls.as_ptr().cast(), handle) }
 }
 
-fn from_fd(py: Attached<'_>, cls: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn from_fd(py: Attached<'_>, cls: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let [fd, size, ro] = call.bind(py, "_from_fd", [c"fd", c"size", c"readonly"], 2)?;
     let fd = args::int(py, "fd", fd.ok_or(PyErrSet)?)?;
     let fd = i32::try_from(fd).map_err(|_| err::value_error(py, "fd out of range"))?;
@@ -180,37 +184,38 @@ fn from_fd(py: Attached<'_>, cls: *mut PyObject, call: &Call<'_>) -> PyResult<Ow
         buffer = buffer.to_readonly();
     }
     // SAFETY: a class method of the (final) SharedBuffer type: `cls` is that type.
-    unsafe { new_object(py, cls.cast(), Handle::Buffer(buffer)) }
+    unsafe { new_object(py, cls.as_ptr().cast(), Handle::Buffer(buffer)) }
 }
 
-fn fd(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn fd(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     use std::os::fd::AsRawFd;
     call.bind(py, "_fd", [], 0)?;
     new_int(py, i64::from(buffer_of(py, slf)?.memory().fd().as_raw_fd()))
 }
 
-fn readonly(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn readonly(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "readonly", [], 0)?;
     let ro = buffer_of(py, slf)?.to_readonly();
     // SAFETY: `slf` is a SharedBuffer, so its type is this interpreter's SharedBuffer type.
-    unsafe { new_object(py, Py_TYPE(slf), Handle::Buffer(ro)) }
+    unsafe { new_object(py, slf.type_ptr(), Handle::Buffer(ro)) }
 }
 
-fn nbytes(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn nbytes(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     new_int(py, buffer_of(py, slf)?.len() as i64)
 }
 
-fn writable(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn writable(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     Ok(boolean(py, !buffer_of(py, slf)?.is_readonly()))
 }
 
-fn shares(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn shares(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     new_int(py, Arc::strong_count(buffer_of(py, slf)?.memory()) as i64)
 }
 
 unsafe extern "C" fn buffer_get(slf: *mut PyObject, view: *mut Py_buffer, flags: c_int) -> c_int {
     guard_c(-1, |py| {
-        let b = buffer_of(py, slf)?;
+        // SAFETY: the object CPython asks a buffer of, alive for the call.
+        let b = buffer_of(py, unsafe { Borrowed::from_ptr(py, slf) })?;
         // SAFETY: attached; `view` is the caller's Py_buffer to fill; the memory is valid
         // for `len` bytes while the Arc stored below (and the handle in view.obj) live.
         // FillInfo raises BufferError if a writable view of a read-only handle is asked.
@@ -249,16 +254,20 @@ unsafe extern "C" fn buffer_release(_slf: *mut PyObject, view: *mut Py_buffer) {
 }
 
 unsafe extern "C" fn buffer_len(slf: *mut PyObject) -> Py_ssize_t {
-    guard_c(-1, |py| Ok(buffer_of(py, slf)?.len() as Py_ssize_t))
+    guard_c(-1, |py| {
+        // SAFETY: the object CPython asks the length of, alive for the call.
+        let slf = unsafe { Borrowed::from_ptr(py, slf) };
+        Ok(buffer_of(py, slf)?.len() as Py_ssize_t)
+    })
 }
 
 /// `memoryview(slf)`, released when dropped.
 struct View(Owned);
 
 impl View {
-    fn new(py: Attached<'_>, slf: *mut PyObject) -> PyResult<View> {
+    fn new(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<View> {
         // SAFETY: attached; `slf` is a live SharedBuffer.
-        unsafe { Owned::from_new(py, PyMemoryView_FromObject(slf)) }.map(View)
+        unsafe { Owned::from_new(py, PyMemoryView_FromObject(slf.as_ptr())) }.map(View)
     }
 }
 
@@ -293,13 +302,13 @@ enum Key {
 /// Classify `key` for a buffer of `len` bytes: `IndexError: SharedBuffer index out of
 /// range` and `TypeError: SharedBuffer indices must be integers or slices, not T`, as
 /// bytearray words them.
-fn key_of(py: Attached<'_>, key: *mut PyObject, len: usize) -> PyResult<Key> {
+fn key_of(py: Attached<'_>, key: Borrowed<'_, '_>, len: usize) -> PyResult<Key> {
     // SAFETY: attached; a valid object.
-    if unsafe { PySlice_Check(key) } != 0 {
+    if unsafe { PySlice_Check(key.as_ptr()) } != 0 {
         return Ok(Key::Slice);
     }
     // SAFETY: attached; a valid object.
-    if unsafe { PyIndex_Check(key) } == 0 {
+    if unsafe { PyIndex_Check(key.as_ptr()) } == 0 {
         return Err(err::type_error(
             py,
             &format!(
@@ -309,9 +318,8 @@ fn key_of(py: Attached<'_>, key: *mut PyObject, len: usize) -> PyResult<Key> {
         ));
     }
     // SAFETY: attached; an index-able object; too large values raise IndexError.
-    let i = unsafe { PyNumber_AsSsize_t(key, PyExc_IndexError) };
-    // SAFETY: attached.
-    if i == -1 && unsafe { !PyErr_Occurred().is_null() } {
+    let i = unsafe { PyNumber_AsSsize_t(key.as_ptr(), PyExc_IndexError) };
+    if i == -1 && err::occurred(py) {
         return Err(PyErrSet);
     }
     let len = len as Py_ssize_t;
@@ -325,6 +333,8 @@ fn key_of(py: Attached<'_>, key: *mut PyObject, len: usize) -> PyResult<Key> {
 
 unsafe extern "C" fn buffer_getitem(slf: *mut PyObject, key: *mut PyObject) -> *mut PyObject {
     crate::ffi::entry::guard(|py| {
+        // SAFETY: the object CPython subscripts and the key, alive for the call.
+        let (slf, key) = unsafe { (Borrowed::from_ptr(py, slf), Borrowed::from_ptr(py, key)) };
         let b = buffer_of(py, slf)?;
         if let Key::Index(i) = key_of(py, key, b.len())? {
             // SAFETY: `i` is within the `len` bytes of the live shared memory.
@@ -332,8 +342,7 @@ unsafe extern "C" fn buffer_getitem(slf: *mut PyObject, key: *mut PyObject) -> *
             return new_int(py, i64::from(byte));
         }
         let view = View::new(py, slf)?;
-        // SAFETY: attached; both valid.
-        let item = unsafe { Owned::from_new(py, PyObject_GetItem(view.0.as_ptr(), key))? };
+        let item = view.0.borrow(py).get_item(key)?;
         // A slice of the memoryview: copy it out as bytes (as bytearray gives a copy).
         // SAFETY: attached; a memoryview.
         unsafe { Owned::from_new(py, PyObject_Bytes(item.as_ptr())) }
@@ -352,6 +361,15 @@ unsafe extern "C" fn buffer_setitem(
                 "SharedBuffer has a fixed size: items cannot be deleted",
             ));
         }
+        // SAFETY: the object CPython assigns into, the key and the value, alive for the call
+        // (`value` is non-NULL: checked above).
+        let (slf, key, value) = unsafe {
+            (
+                Borrowed::from_ptr(py, slf),
+                Borrowed::from_ptr(py, key),
+                Borrowed::from_ptr(py, value),
+            )
+        };
         let b = buffer_of(py, slf)?;
         if b.is_readonly() {
             return Err(err::type_error(py, "this SharedBuffer handle is read-only"));
@@ -361,13 +379,12 @@ unsafe extern "C" fn buffer_setitem(
             Key::Index(i) => {
                 // bytearray's rules: an int (or __index__) in range(0, 256).
                 // SAFETY: attached; a valid object; NULL + TypeError if not an integer.
-                let v = unsafe { Owned::from_new(py, PyNumber_Index(value))? };
-                let byte = args::int(py, "byte", v.as_ptr())
+                let v = unsafe { Owned::from_new(py, PyNumber_Index(value.as_ptr()))? };
+                let byte = args::int(py, "byte", v.borrow(py))
                     .ok()
                     .and_then(|v| u8::try_from(v).ok());
                 let Some(byte) = byte else {
-                    // SAFETY: attached.
-                    unsafe { PyErr_Clear() };
+                    err::clear(py);
                     return Err(err::value_error(py, "byte must be in range(0, 256)"));
                 };
                 // SAFETY: `i` is within the `len` bytes of the live, writable memory;
@@ -377,12 +394,11 @@ unsafe extern "C" fn buffer_setitem(
             }
             Key::Slice => {
                 let view = View::new(py, slf)?;
-                // SAFETY: attached; all valid; memoryview checks ranges and sizes.
-                if unsafe { PyObject_SetItem(view.0.as_ptr(), key, value) } < 0 {
+                // The memoryview checks ranges and sizes.
+                if view.0.borrow(py).set_item(key, value).is_err() {
                     // SAFETY: attached; an exception is set.
                     if unsafe { PyErr_ExceptionMatches(PyExc_ValueError) } != 0 {
-                        // SAFETY: attached; replaced by ours below.
-                        unsafe { PyErr_Clear() };
+                        err::clear(py); // replaced by ours below
                         return Err(err::value_error(
                             py,
                             &format!(
@@ -403,9 +419,8 @@ unsafe extern "C" fn buffer_iter(slf: *mut PyObject) -> *mut PyObject {
     crate::ffi::entry::guard(|py| {
         // `iter(memoryview(buf))`: the iterator keeps the view (and so the memory) alive
         // until it is dropped; the view is not released early (unlike `View`).
-        // SAFETY: attached; `slf` is a live SharedBuffer.
+        // SAFETY: attached; `slf` is the live SharedBuffer CPython iterates.
         let view = unsafe { Owned::from_new(py, PyMemoryView_FromObject(slf))? };
-        // SAFETY: attached; a memoryview is iterable.
-        unsafe { Owned::from_new(py, PyObject_GetIter(view.as_ptr())) }
+        view.borrow(py).iter()
     })
 }

@@ -21,6 +21,7 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_void, CStr};
 
 use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::module::add_object;
 use crate::ffi::*;
 
 /// One of manygil's exception types.
@@ -132,7 +133,7 @@ pub(crate) struct ErrorTypes {
 
 impl ErrorTypes {
     /// Make the exception types of [`MADE_AT_EXEC`] and add them to `module`.
-    pub(crate) fn init(&self, py: Attached<'_>, module: *mut PyObject) -> PyResult<()> {
+    pub(crate) fn init(&self, py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<()> {
         for (exc, name, doc, bases) in MADE_AT_EXEC {
             let mut items = Vec::with_capacity(bases.len());
             for base in bases {
@@ -165,22 +166,19 @@ impl ErrorTypes {
             };
             let short = name.to_str().unwrap_or("").trim_start_matches("manygil.");
             let short = std::ffi::CString::new(short).unwrap_or_default();
-            // SAFETY: attached; `module` is ours; AddObjectRef does not steal `tp`.
-            if unsafe { PyModule_AddObjectRef(module, short.as_ptr(), tp.as_ptr()) } < 0 {
-                return Err(PyErrSet);
-            }
-            self.set(exc, tp);
+            add_object(module, &short, tp.borrow(py))?;
+            self.set(py, exc, tp);
         }
         Ok(())
     }
 
     /// Keep `tp` as the type of `exc` (releasing any earlier one).
-    fn set(&self, exc: Exc, tp: Owned) {
+    fn set(&self, py: Attached<'_>, exc: Exc, tp: Owned) {
         let old = self.types[exc as usize].replace(tp.into_raw());
         if !old.is_null() {
-            // SAFETY: a strong reference this state owned; the interpreter is attached
-            // (every caller holds an `Attached` token or runs in module exec).
-            unsafe { Py_DECREF(old) };
+            // SAFETY: a strong reference this state owned (released as the `Owned` drops,
+            // attached: py).
+            drop(unsafe { Owned::from_new(py, old) });
         }
     }
 
@@ -201,7 +199,7 @@ impl ErrorTypes {
             }
         };
         let tp = looked_up.as_ptr();
-        self.set(exc, looked_up);
+        self.set(py, exc, looked_up);
         Ok(tp)
     }
 
@@ -230,11 +228,13 @@ impl ErrorTypes {
     ///
     /// The owning interpreter is attached.
     pub(crate) unsafe fn clear(&self) {
+        // SAFETY: attached per the caller, for this call.
+        let py = unsafe { Attached::assume() };
         for t in &self.types {
             let old = t.replace(std::ptr::null_mut());
             if !old.is_null() {
-                // SAFETY: a strong reference this state owned; attached per the caller.
-                unsafe { Py_DECREF(old) };
+                // SAFETY: a strong reference this state owned, released as it drops.
+                drop(unsafe { Owned::from_new(py, old) });
             }
         }
     }
@@ -248,8 +248,7 @@ pub(crate) fn raise(py: Attached<'_>, exc: Exc, msg: &str) -> PyErrSet {
         // SAFETY: an exception class owned by the module state, alive for this call.
         Ok(tp) => unsafe { err::raise(py, tp, msg) },
         Err(PyErrSet) => {
-            // SAFETY: attached; replacing the lookup error by ours.
-            unsafe { PyErr_Clear() };
+            err::clear(py); // replaced by ours
             err::runtime_error(py, msg)
         }
     }

@@ -3,9 +3,9 @@
 //! around the same state.
 //!
 //! Every handle type is a per-interpreter heap type (`PyType_FromModuleAndSpec`, kept in
-//! [`HandleTypes`] in the module state) whose instances are a [`HandleObject`]: the object
-//! header and a boxed [`Handle`], which holds only `Arc`s of Rust state, never a Python
-//! object. So the same state can be wrapped by one object in each interpreter at once,
+//! [`HandleTypes`] in the module state) whose instances are `ffi::types::BoxObject<Handle>`:
+//! the object header and a boxed [`Handle`], which holds only `Arc`s of Rust state, never a
+//! Python object. So the same state can be wrapped by one object in each interpreter at once,
 //! and lives until the last wrapper (and the last value in transit) is gone.
 //!
 //! Recognising a handle (on the encoder's path for every non-native object) costs one
@@ -27,24 +27,18 @@ use manygil_core::Value;
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 
-pub(crate) use barrier::BarrierState;
 pub(crate) use object::{handle_of, make_type, new_object, TypeDef};
+pub(crate) use sync::barrier::BarrierState;
 
-pub(crate) mod atomic_int;
-pub(crate) mod barrier;
 pub(crate) mod blocking;
 pub(crate) mod buffer;
-pub(crate) mod condition;
 pub(crate) mod errors;
-pub(crate) mod event;
-pub(crate) mod lock;
 mod object;
-pub(crate) mod rlock;
-pub(crate) mod semaphore;
 pub(crate) mod state;
+pub(crate) mod sync;
 
 /// A function that makes one handle type for a module (each handle file has one).
-pub(crate) type MakeType = fn(Attached<'_>, *mut PyObject) -> PyResult<Owned>;
+pub(crate) type MakeType = fn(Attached<'_>, Borrowed<'_, '_>) -> PyResult<Owned>;
 
 /// The Rust state behind one handle object. Only `Arc`s of `Send + Sync` Rust data.
 pub(crate) enum Handle {
@@ -208,9 +202,8 @@ impl Handle {
 }
 
 /// The handle of `slf`, a method's self (raises `TypeError` if it is not a handle).
-pub(crate) fn this<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Handle> {
-    // SAFETY: `slf` is the running method's self, alive for the call.
-    unsafe { handle_of(slf) }.ok_or_else(|| {
+pub(crate) fn this<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Handle> {
+    handle_of(slf).ok_or_else(|| {
         err::type_error(
             py,
             &format!("expected a manygil handle, got {}", err::type_name(py, slf)),
@@ -219,9 +212,8 @@ pub(crate) fn this<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Han
 }
 
 /// If `obj` is one of manygil's handle objects, its shared state.
-pub(crate) fn encode_handle(_py: Attached<'_>, obj: *mut PyObject) -> PyResult<Option<Shared>> {
-    // SAFETY: the encoder passes a valid object it holds.
-    Ok(unsafe { handle_of(obj) }.map(Handle::to_shared))
+pub(crate) fn encode_handle(_py: Attached<'_>, obj: Borrowed<'_, '_>) -> PyResult<Option<Shared>> {
+    Ok(handle_of(obj).map(Handle::to_shared))
 }
 
 /// A handle object of this interpreter for `shared`.
@@ -235,15 +227,16 @@ pub(crate) fn decode_handle(py: Attached<'_>, shared: &Shared) -> PyResult<Owned
             ),
         ));
     };
-    let module = state::native_module(py)?;
-    wrap(py, module.as_ptr(), handle)
+    wrap(py, &state::current(py)?, handle)
 }
 
-/// A new handle object of this interpreter for `handle` (finds the type in the module
-/// state of `module`, any object of this interpreter's `manygil._native`).
-pub(crate) fn wrap(py: Attached<'_>, module: *mut PyObject, handle: Handle) -> PyResult<Owned> {
-    // SAFETY: the caller passes our module.
-    let tp = unsafe { state::state(module) }.handles.get(handle.kind());
+/// A new handle object of this interpreter for `handle` (its type is in the module state).
+pub(crate) fn wrap(
+    py: Attached<'_>,
+    module: &state::CurrentModule,
+    handle: Handle,
+) -> PyResult<Owned> {
+    let tp = module.state().handles.get(handle.kind());
     if tp.is_null() {
         return Err(err::runtime_error(
             py,

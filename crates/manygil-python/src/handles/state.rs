@@ -3,7 +3,8 @@
 
 use std::ffi::{c_int, c_void};
 
-use crate::ffi::err::{PyErrSet, PyResult};
+use crate::ffi::err::PyResult;
+use crate::ffi::module::{add_type, StateRef};
 use crate::ffi::*;
 
 use super::errors::ErrorTypes;
@@ -14,16 +15,16 @@ use super::{Kind, MakeType, KINDS};
 #[repr(C)]
 pub(crate) struct ModuleState {
     /// The `PendingCall` heap type of this interpreter (NULL before exec / after clear).
-    pub(crate) pending_type: *mut PyObject,
+    pub(crate) pending_type: StateRef,
     /// The shared-handle types (Queue, SharedBuffer, Lock, ...) of this interpreter.
     pub(crate) handles: HandleTypes,
     /// manygil's exception types in this interpreter.
     pub(crate) errors: ErrorTypes,
     /// A compiled `None` expression: evaluating it enters the eval loop, which raises an
     /// exception scheduled by `PyThreadState_SetAsyncExc` (see `blocking`).
-    pub(crate) interrupt_check: *mut PyObject,
+    pub(crate) interrupt_check: StateRef,
     /// The globals `interrupt_check` is evaluated in (an empty dict).
-    pub(crate) interrupt_globals: *mut PyObject,
+    pub(crate) interrupt_globals: StateRef,
 }
 
 impl ModuleState {
@@ -31,48 +32,26 @@ impl ModuleState {
     pub(crate) fn init(
         &mut self,
         py: Attached<'_>,
-        module: *mut PyObject,
+        module: Borrowed<'_, '_>,
         makers: &[(Kind, MakeType); KINDS],
     ) -> PyResult<()> {
         self.errors.init(py, module)?;
         self.handles.init(py, module, makers)?;
-        // SAFETY: attached; NUL-terminated source and name; a new reference or NULL.
-        let code = unsafe {
-            Owned::from_new(
-                py,
-                Py_CompileString(
-                    c"None".as_ptr(),
-                    c"<manygil interrupt check>".as_ptr(),
-                    Py_eval_input,
-                ),
-            )?
-        };
-        // SAFETY: attached; a new empty dict or NULL.
-        let globals = unsafe { Owned::from_new(py, PyDict_New())? };
-        replace(&mut self.interrupt_check, code);
-        replace(&mut self.interrupt_globals, globals);
+        let code = compile(py, c"None", c"<manygil interrupt check>", Mode::Eval)?;
+        self.interrupt_check.set(code);
+        self.interrupt_globals.set(new_dict(py)?);
         Ok(())
     }
 
     /// Raise what is pending for this thread from `PyThreadState_SetAsyncExc`, by entering
     /// the eval loop once.
     pub(crate) fn check_interrupts(&self, py: Attached<'_>) -> PyResult<()> {
-        if self.interrupt_check.is_null() {
+        let (Some(code), Some(globals)) =
+            (self.interrupt_check.get(py), self.interrupt_globals.get(py))
+        else {
             return Ok(());
-        }
-        // SAFETY: attached; a code object and a dict owned by this state, alive for the
-        // call; returns a new reference (None) or NULL with the pending exception set.
-        unsafe {
-            Owned::from_new(
-                py,
-                PyEval_EvalCode(
-                    self.interrupt_check,
-                    self.interrupt_globals,
-                    self.interrupt_globals,
-                ),
-            )
-        }
-        .map(drop)
+        };
+        eval_code(py, code, globals).map(drop)
     }
 
     /// `tp_traverse` of the module state.
@@ -82,16 +61,14 @@ impl ModuleState {
     /// Called from the module's traverse with CPython's `visit`/`arg`.
     pub(crate) unsafe fn traverse(&self, visit: visitproc, arg: *mut c_void) -> c_int {
         for t in [
-            self.pending_type,
-            self.interrupt_check,
-            self.interrupt_globals,
+            &self.pending_type,
+            &self.interrupt_check,
+            &self.interrupt_globals,
         ] {
-            if !t.is_null() {
-                // SAFETY: visiting a strong reference this state owns.
-                let r = unsafe { visit(t, arg) };
-                if r != 0 {
-                    return r;
-                }
+            // SAFETY: per this function's contract.
+            let r = unsafe { t.visit(visit, arg) };
+            if r != 0 {
+                return r;
             }
         }
         // SAFETY: per this function's contract.
@@ -114,26 +91,14 @@ impl ModuleState {
             &mut self.interrupt_check,
             &mut self.interrupt_globals,
         ] {
-            let old = std::mem::replace(t, std::ptr::null_mut());
-            if !old.is_null() {
-                // SAFETY: a strong reference this state owned; attached per the caller.
-                unsafe { Py_DECREF(old) };
-            }
+            // SAFETY: attached per the caller.
+            unsafe { t.clear() };
         }
         // SAFETY: attached per the caller.
         unsafe {
             self.handles.clear();
             self.errors.clear();
         }
-    }
-}
-
-/// Store `new` in `slot`, releasing what was there.
-fn replace(slot: &mut *mut PyObject, new: Owned) {
-    let old = std::mem::replace(slot, new.into_raw());
-    if !old.is_null() {
-        // SAFETY: a strong reference the state owned; module exec runs attached.
-        unsafe { Py_DECREF(old) };
     }
 }
 
@@ -156,18 +121,10 @@ impl CurrentModule {
 /// it was not yet). Anything else found under that name is refused with `RuntimeError`.
 pub(crate) fn current(py: Attached<'_>) -> PyResult<CurrentModule> {
     let module = native_module(py)?;
-    // SAFETY: attached; `module` is a valid object; PyModule_GetState returns NULL with an
-    // exception set for a non-module, and NULL without one for a module with no state.
-    let ok = unsafe {
-        PyModule_Check(module.as_ptr()) != 0 && {
-            let st = PyModule_GetState(module.as_ptr());
-            if st.is_null() {
-                PyErr_Clear();
-            }
-            !st.is_null() && PyModule_GetDef(module.as_ptr()) == own_def()
-        }
-    };
-    if !ok {
+    // A module with a state, made from our definition (none on 3.15, where the module is
+    // made from export slots), hence with a `ModuleState` (allocated at creation).
+    let ours = crate::ffi::module::stateful_definition(py, module.borrow(py));
+    if ours != Some(own_def()) {
         return Err(crate::ffi::err::runtime_error(
             py,
             "sys.modules['manygil._native'] is not manygil's native module",
@@ -182,9 +139,8 @@ static OWN_DEF: std::sync::atomic::AtomicPtr<PyModuleDef> =
     std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
 
 /// Record the module's definition (from module exec).
-pub(crate) fn record_def(module: *mut PyObject) {
-    // SAFETY: called from exec with our module object; GetDef only reads it.
-    let def = unsafe { PyModule_GetDef(module) };
+pub(crate) fn record_def(py: Attached<'_>, module: Borrowed<'_, '_>) {
+    let def = crate::ffi::module::stateful_definition(py, module).unwrap_or_default();
     OWN_DEF.store(def, std::sync::atomic::Ordering::Release);
 }
 
@@ -201,7 +157,7 @@ fn own_def() -> *mut PyModuleDef {
 pub(crate) unsafe fn state<'a>(module: *mut PyObject) -> &'a ModuleState {
     // SAFETY: per the caller, the module was created from our definition, whose state is
     // a zero-initialised `ModuleState` of the declared size.
-    unsafe { &*PyModule_GetState(module).cast::<ModuleState>() }
+    unsafe { &*crate::ffi::module::state_ptr::<ModuleState>(module) }
 }
 
 /// The module state of `module`, for filling it at exec and emptying it at clear.
@@ -212,14 +168,14 @@ pub(crate) unsafe fn state<'a>(module: *mut PyObject) -> &'a ModuleState {
 /// (module exec and clear/free run before/after any other use).
 pub(crate) unsafe fn state_mut<'a>(module: *mut PyObject) -> &'a mut ModuleState {
     // SAFETY: per the caller.
-    unsafe { &mut *PyModule_GetState(module).cast::<ModuleState>() }
+    unsafe { &mut *crate::ffi::module::state_ptr::<ModuleState>(module) }
 }
 
 /// The handle types of one interpreter: strong references owned by the module state
 /// (NULL before exec and after clear). Zero-initialised memory is a valid empty value.
 #[repr(C)]
 pub(crate) struct HandleTypes {
-    types: [*mut PyObject; KINDS],
+    types: [StateRef; KINDS],
 }
 
 impl HandleTypes {
@@ -227,27 +183,20 @@ impl HandleTypes {
     pub(crate) fn init(
         &mut self,
         py: Attached<'_>,
-        module: *mut PyObject,
+        module: Borrowed<'_, '_>,
         makers: &[(Kind, MakeType); KINDS],
     ) -> PyResult<()> {
         for &(kind, make) in makers {
             let tp = make(py, module)?;
-            // SAFETY: attached; a type object we own; PyModule_AddType does not steal it.
-            if unsafe { PyModule_AddType(module, tp.as_ptr().cast()) } < 0 {
-                return Err(PyErrSet);
-            }
-            let old = std::mem::replace(&mut self.types[kind as usize], tp.into_raw());
-            if !old.is_null() {
-                // SAFETY: a reference this state owned (exec runs once; defensive).
-                unsafe { Py_DECREF(old) };
-            }
+            add_type(module, tp.borrow(py))?;
+            self.types[kind as usize].set(tp);
         }
         Ok(())
     }
 
     /// The type of `kind` (NULL before exec / after clear).
     pub(crate) fn get(&self, kind: Kind) -> *mut PyObject {
-        self.types[kind as usize]
+        self.types[kind as usize].as_ptr()
     }
 
     /// `tp_traverse` of the module state.
@@ -256,13 +205,11 @@ impl HandleTypes {
     ///
     /// Called from the module's traverse with CPython's `visit`/`arg`.
     pub(crate) unsafe fn traverse(&self, visit: visitproc, arg: *mut c_void) -> c_int {
-        for &t in &self.types {
-            if !t.is_null() {
-                // SAFETY: visiting a strong reference this state owns.
-                let r = unsafe { visit(t, arg) };
-                if r != 0 {
-                    return r;
-                }
+        for t in &self.types {
+            // SAFETY: per this function's contract.
+            let r = unsafe { t.visit(visit, arg) };
+            if r != 0 {
+                return r;
             }
         }
         0
@@ -275,28 +222,13 @@ impl HandleTypes {
     /// The owning interpreter is attached.
     pub(crate) unsafe fn clear(&mut self) {
         for t in &mut self.types {
-            let old = std::mem::replace(t, std::ptr::null_mut());
-            if !old.is_null() {
-                // SAFETY: a strong reference this state owned; attached per the caller.
-                unsafe { Py_DECREF(old) };
-            }
+            // SAFETY: attached per the caller.
+            unsafe { t.clear() };
         }
     }
 }
 
 /// This interpreter's `manygil._native` (from `sys.modules`, imported if needed).
 pub(crate) fn native_module(py: Attached<'_>) -> PyResult<Owned> {
-    let name = new_str(py, "manygil._native")?;
-    // SAFETY: attached; a new reference, or NULL (with an exception only on error).
-    let m = unsafe { PyImport_GetModule(name.as_ptr()) };
-    if !m.is_null() {
-        // SAFETY: non-NULL new reference.
-        return unsafe { Owned::from_new(py, m) };
-    }
-    // SAFETY: attached.
-    if unsafe { !PyErr_Occurred().is_null() } {
-        return Err(PyErrSet);
-    }
-    // SAFETY: attached; NUL-terminated name.
-    unsafe { Owned::from_new(py, PyImport_ImportModule(c"manygil._native".as_ptr())) }
+    import_module(py, c"manygil._native")
 }

@@ -52,26 +52,21 @@ pub(crate) fn worker_for(py: Attached<'_>, id: i64, action: &str) -> PyResult<Ar
 
 pub(crate) fn create(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "create", argv, 0, 1)?;
-    let paths = match argv.first() {
-        // SAFETY: comparing with None.
-        Some(&p) if p != unsafe { Py_None() } => {
-            if !args::is_instance(p, &raw mut PyList_Type) {
+    let paths = match args::given(argv.first().copied()) {
+        Some(p) => {
+            if !p.is_instance(&raw mut PyList_Type) {
                 return Err(err::type_error(
                     py,
                     "sys_path must be a list of str or None",
                 ));
             }
-            // SAFETY: a valid list of the attached interpreter.
-            Some(encode(
-                unsafe { Borrowed::from_ptr(py, p) },
-                EncodeMode::NativeOnly,
-            )?)
+            Some(encode(p, EncodeMode::NativeOnly)?)
         }
-        _ => None,
+        None => None,
     };
     let made = crate::ffi::tstate::detached(py, || {
         worker::spawn(Box::new(move |py| setup_worker(py, paths.as_ref())))
@@ -94,22 +89,18 @@ fn setup_worker(py: Attached<'_>, paths: Option<&Value>) -> Result<(), String> {
     let Some(paths) = paths else { return Ok(()) };
     let r = (|| -> PyResult<()> {
         let list = decode(py, paths)?;
-        // SAFETY: attached; name NUL-terminated; PySys_SetObject borrows the list.
-        if unsafe { PySys_SetObject(c"path".as_ptr(), list.as_ptr()) } < 0 {
-            return Err(PyErrSet);
-        }
-        Ok(())
+        set_sys_attr(py, c"path", list.borrow(py))
     })();
     r.map_err(|_| {
         let e = err::take(py);
-        err::describe(py, e.as_ptr())
+        err::describe(py, e.borrow(py))
     })
 }
 
 pub(crate) fn destroy(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "destroy", argv, 1, 1)?;
     let id = args::interp_id(py, argv[0])?;
@@ -141,8 +132,8 @@ pub(crate) fn destroy(
 /// closed or is the calling interpreter.
 pub(crate) fn release(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "release", argv, 1, 1)?;
     let id = args::interp_id(py, argv[0])?;
@@ -154,21 +145,25 @@ pub(crate) fn release(
     Ok(none(py))
 }
 
-fn id_whence(py: Attached<'_>, id: i64) -> PyResult<Owned> {
-    let whence = if id == 0 {
+/// Where interpreter `id` was created (a `WHENCE_*` constant).
+fn whence_of(id: i64) -> i64 {
+    if id == 0 {
         WHENCE_RUNTIME
     } else if registry::get(id).is_ok() {
         WHENCE_MANYGIL
     } else {
         WHENCE_UNKNOWN
-    };
-    new_tuple(py, vec![new_int(py, id)?, new_int(py, whence)?])
+    }
+}
+
+fn id_whence(py: Attached<'_>, id: i64) -> PyResult<Owned> {
+    new_tuple(py, vec![new_int(py, id)?, new_int(py, whence_of(id))?])
 }
 
 pub(crate) fn list_all(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "list_all", argv, 0, 0)?;
     let mut ids = vec![0];
@@ -177,22 +172,17 @@ pub(crate) fn list_all(
     if !ids.contains(&cur) {
         ids.push(cur);
     }
-    // SAFETY: attached.
-    let list = unsafe { Owned::from_new(py, PyList_New(0))? };
-    for id in ids {
-        let item = id_whence(py, id)?;
-        // SAFETY: attached; both valid; PyList_Append does not steal.
-        if unsafe { PyList_Append(list.as_ptr(), item.as_ptr()) } < 0 {
-            return Err(PyErrSet);
-        }
-    }
-    Ok(list)
+    let items = ids
+        .into_iter()
+        .map(|id| id_whence(py, id))
+        .collect::<PyResult<_>>()?;
+    new_list(py, items)
 }
 
 pub(crate) fn get_current(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "get_current", argv, 0, 0)?;
     id_whence(py, current_id(py))
@@ -200,8 +190,8 @@ pub(crate) fn get_current(
 
 pub(crate) fn get_main(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "get_main", argv, 0, 0)?;
     id_whence(py, 0)
@@ -209,23 +199,21 @@ pub(crate) fn get_main(
 
 pub(crate) fn whence(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "whence", argv, 1, 1)?;
     let id = args::interp_id(py, argv[0])?;
     if id != 0 && id != current_id(py) {
         worker_for(py, id, "inspect")?;
     }
-    let t = id_whence(py, id)?;
-    // SAFETY: a 2-tuple we just built; borrowed item kept alive by `t`.
-    Ok(unsafe { Owned::from_borrowed(py, PyTuple_GET_ITEM(t.as_ptr(), 1)) })
+    new_int(py, whence_of(id))
 }
 
 pub(crate) fn is_running(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "is_running", argv, 1, 1)?;
     let id = args::interp_id(py, argv[0])?;
@@ -238,31 +226,24 @@ pub(crate) fn is_running(
 
 pub(crate) fn is_shareable(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "is_shareable", argv, 1, 1)?;
-    // SAFETY: a valid borrowed argument.
-    let ok = encode(
-        unsafe { Borrowed::from_ptr(py, argv[0]) },
-        EncodeMode::NativeOnly,
-    )
-    .is_ok();
+    let ok = encode(argv[0], EncodeMode::NativeOnly).is_ok();
     if !ok {
-        // SAFETY: attached.
-        unsafe { PyErr_Clear() };
+        err::clear(py);
     }
     Ok(boolean(py, ok))
 }
 
 pub(crate) fn roundtrip(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "roundtrip", argv, 1, 1)?;
-    // SAFETY: a valid borrowed argument.
-    let v = encode(unsafe { Borrowed::from_ptr(py, argv[0]) }, EncodeMode::Full)?;
+    let v = encode(argv[0], EncodeMode::Full)?;
     decode(py, &v)
 }
 
@@ -300,8 +281,8 @@ pub(crate) fn close_all(workers: &[Arc<WorkerShared>]) {
 
 pub(crate) fn after_fork_child(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "after_fork_child", argv, 0, 0)?;
     crate::interp::lifecycle::reset_after_fork();

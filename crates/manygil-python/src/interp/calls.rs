@@ -26,38 +26,32 @@ const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
 /// Encode `(callable, args, kwargs)` after checking their types.
 pub(crate) fn encode_call(
     py: Attached<'_>,
-    func: *mut PyObject,
-    a: *mut PyObject,
-    kw: *mut PyObject,
+    func: Borrowed<'_, '_>,
+    a: Borrowed<'_, '_>,
+    kw: Borrowed<'_, '_>,
 ) -> PyResult<(Value, Value, Value)> {
-    if !args::is_instance(a, &raw mut PyTuple_Type) {
+    if !a.is_instance(&raw mut PyTuple_Type) {
         return Err(err::type_error(
             py,
             &format!("args must be a tuple, not {}", err::type_name(py, a)),
         ));
     }
-    if !args::is_instance(kw, &raw mut PyDict_Type) {
+    if !kw.is_instance(&raw mut PyDict_Type) {
         return Err(err::type_error(
             py,
             &format!("kwargs must be a dict, not {}", err::type_name(py, kw)),
         ));
     }
-    // SAFETY: attached; `func` is a borrowed argument.
-    if unsafe { PyCallable_Check(func) } == 0 {
+    if !func.is_callable() {
         return Err(err::type_error(
             py,
             &format!("{} object is not callable", err::type_name(py, func)),
         ));
     }
-    // SAFETY: (three calls) valid borrowed arguments of the attached interpreter.
-    let f = encode(unsafe { Borrowed::from_ptr(py, func) }, EncodeMode::Full)?;
-    // SAFETY: as above. (The tuple and dict themselves do not count towards the nesting
+    let f = encode(func, EncodeMode::Full)?;
     // limit: each argument may nest as deep as any value.)
-    let a =
-        crate::codec::encode_wrapper(unsafe { Borrowed::from_ptr(py, a) }, EncodeMode::Full, 1)?;
-    // SAFETY: as above.
-    let kw =
-        crate::codec::encode_wrapper(unsafe { Borrowed::from_ptr(py, kw) }, EncodeMode::Full, 1)?;
+    let a = crate::codec::encode_wrapper(a, EncodeMode::Full, 1)?;
+    let kw = crate::codec::encode_wrapper(kw, EncodeMode::Full, 1)?;
     Ok((f, a, kw))
 }
 
@@ -177,8 +171,8 @@ pub(crate) fn outcome_to_python(py: Attached<'_>, outcome: Outcome) -> PyResult<
 
 pub(crate) fn call_fn(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "call", argv, 4, 5)?;
     let id = args::interp_id(py, argv[0])?;
@@ -193,8 +187,8 @@ pub(crate) fn call_fn(
 
 pub(crate) fn exec_fn(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "exec", argv, 2, 3)?;
     let id = args::interp_id(py, argv[0])?;
@@ -209,16 +203,15 @@ pub(crate) fn exec_fn(
 
 pub(crate) fn set_main_attrs(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "set_main_attrs", argv, 2, 2)?;
     let id = args::interp_id(py, argv[0])?;
-    if !args::is_instance(argv[1], &raw mut PyDict_Type) {
+    if !argv[1].is_instance(&raw mut PyDict_Type) {
         return Err(err::type_error(py, "ns must be a dict"));
     }
-    // SAFETY: a valid dict argument.
-    let ns = encode(unsafe { Borrowed::from_ptr(py, argv[1]) }, EncodeMode::Full)?;
+    let ns = encode(argv[1], EncodeMode::Full)?;
     let _waiting = wait_edge(py, id)?;
     let (w, seq, result) = dispatch(py, id, "prepare", move |py, ctx| {
         jobs::run_set_main(py, ctx, &ns)
@@ -228,8 +221,8 @@ pub(crate) fn set_main_attrs(
 
 pub(crate) fn submit(
     py: Attached<'_>,
-    module: *mut PyObject,
-    argv: &[*mut PyObject],
+    module: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "submit", argv, 4, 4)?;
     let id = args::interp_id(py, argv[0])?;
@@ -242,8 +235,8 @@ pub(crate) fn submit(
 
 pub(crate) fn interrupt(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "interrupt", argv, 1, 1)?;
     let id = args::interp_id(py, argv[0])?;

@@ -29,18 +29,15 @@ pub(crate) fn run_call(
         if frameless_eval_or_exec(py, &func, &args, &kwargs)? {
             // As in 3.14's stdlib: call(eval, "expr") evaluates in the interpreter's __main__
             // (a job has no Python frame for eval/exec to take globals from).
-            // SAFETY: a 1-tuple (checked above); borrowed item kept alive by `args`.
-            let source = unsafe { Owned::from_borrowed(py, PyTuple_GET_ITEM(args.as_ptr(), 0)) };
+            let source = args.borrow(py).tuple_items().map(|a| a[0].to_owned());
+            let source = source.ok_or_else(|| err::type_error(py, "args must be a tuple"))?;
             args = new_tuple(py, vec![source, main_dict(py)?])?;
         }
-        // SAFETY: attached; `args` is a tuple and `kwargs` a dict by construction of the
-        // caller (module functions check both before encoding).
-        let res = unsafe {
-            Owned::from_new(
-                py,
-                PyObject_Call(func.as_ptr(), args.as_ptr(), kwargs.as_ptr()),
-            )?
-        };
+        // `args` is a tuple and `kwargs` a dict: the caller's module functions check both
+        // before encoding.
+        let res = func
+            .borrow(py)
+            .call_tuple_dict(args.borrow(py), Some(kwargs.borrow(py)))?;
         encode(res.borrow(py), EncodeMode::Full)
     })();
     finish(py, ctx, r)
@@ -57,13 +54,12 @@ pub(crate) fn before_call<T>(
 ) -> PyResult<T> {
     resolve().map_err(|PyErrSet| {
         let exc = err::take(py);
-        // SAFETY: attached; `exc` is a live exception object; True is immortal. A failure
-        // (an exception type refusing attributes) only loses the tag and is cleared.
-        unsafe {
-            if PyObject_SetAttrString(exc.as_ptr(), c"_manygil_unresolved".as_ptr(), Py_True()) < 0
-            {
-                PyErr_Clear();
-            }
+        // A failure (an exception type refusing attributes) only loses the tag.
+        let tagged = exc
+            .borrow(py)
+            .set_attr(c"_manygil_unresolved", boolean(py, true).borrow(py));
+        if tagged.is_err() {
+            err::clear(py);
         }
         err::restore(py, exc)
     })
@@ -75,20 +71,8 @@ pub(crate) fn run_exec(py: Attached<'_>, ctx: &JobCtx<'_>, source: &str) -> Outc
         let src = CString::new(source)
             .map_err(|_| err::value_error(py, "source code contains a NUL character"))?;
         let globals = main_dict(py)?;
-        // SAFETY: attached; NUL-terminated source and filename; Py_file_input mode.
-        let code = unsafe {
-            Owned::from_new(
-                py,
-                Py_CompileString(src.as_ptr(), c"<string>".as_ptr(), Py_file_input),
-            )?
-        };
-        // SAFETY: attached; a code object and the __main__ dict as globals and locals.
-        unsafe {
-            Owned::from_new(
-                py,
-                PyEval_EvalCode(code.as_ptr(), globals.as_ptr(), globals.as_ptr()),
-            )?
-        };
+        let code = compile(py, &src, c"<string>", Mode::Exec)?;
+        eval_code(py, code.borrow(py), globals.borrow(py))?;
         Ok(Value::None)
     })();
     finish(py, ctx, r)
@@ -99,10 +83,7 @@ pub(crate) fn run_set_main(py: Attached<'_>, ctx: &JobCtx<'_>, ns: &Value) -> Ou
     let r = (|| -> PyResult<Value> {
         let ns = decode(py, ns)?;
         let globals = main_dict(py)?;
-        // SAFETY: attached; both are dicts.
-        if unsafe { PyDict_Update(globals.as_ptr(), ns.as_ptr()) } < 0 {
-            return Err(PyErrSet);
-        }
+        globals.borrow(py).dict_update(ns.borrow(py))?;
         Ok(Value::None)
     })();
     finish(py, ctx, r)
@@ -115,30 +96,13 @@ fn frameless_eval_or_exec(
     args: &Owned,
     kwargs: &Owned,
 ) -> PyResult<bool> {
-    // SAFETY: attached; `args` is a tuple and `kwargs` a dict (decoded from the caller's).
-    let one_arg =
-        unsafe { PyTuple_GET_SIZE(args.as_ptr()) == 1 && PyDict_Size(kwargs.as_ptr()) == 0 };
+    let one_arg = args.borrow(py).tuple_items().is_some_and(|a| a.len() == 1)
+        && kwargs.borrow(py).len()? == 0;
     if !one_arg {
         return Ok(false);
     }
-    // SAFETY: attached; returns a borrowed dict of this interpreter's builtins.
-    let builtins = unsafe { PyEval_GetBuiltins() };
-    for name in [c"eval", c"exec"] {
-        // SAFETY: attached; borrowed lookup in a dict; NUL-terminated key.
-        let f = unsafe { PyDict_GetItemString(builtins, name.as_ptr()) };
-        if f == func.as_ptr() {
-            return Ok(true);
-        }
-    }
-    let _ = py;
-    Ok(false)
-}
-
-fn main_dict(py: Attached<'_>) -> PyResult<Owned> {
-    // SAFETY: attached; returns a new reference to sys.modules['__main__'] (created if absent).
-    let main = unsafe { Owned::from_new(py, PyImport_AddModuleRef(c"__main__".as_ptr()))? };
-    // SAFETY: a module object; PyModule_GetDict returns a borrowed reference kept alive by it.
-    Ok(unsafe { Owned::from_borrowed(py, PyModule_GetDict(main.as_ptr())) })
+    let is_builtin = |name| builtin(py, name).is_some_and(|f| f.as_ptr() == func.as_ptr());
+    Ok(is_builtin(c"eval") || is_builtin(c"exec"))
 }
 
 /// Turn a job's result into an [`Outcome`], taking interrupts into account: an interrupted
@@ -147,8 +111,7 @@ pub(crate) fn finish(py: Attached<'_>, ctx: &JobCtx<'_>, r: PyResult<Value>) -> 
     let interrupted = ctx.interrupted();
     match (r, interrupted) {
         (_, Some(reason)) => {
-            // SAFETY: attached.
-            unsafe { PyErr_Clear() };
+            err::clear(py);
             Err(interrupt_value(reason))
         }
         (Ok(v), None) => Ok(v),
@@ -213,10 +176,10 @@ pub(crate) fn capture_exception(py: Attached<'_>) -> Value {
     match captured {
         Ok(v) => v,
         Err(PyErrSet) => {
-            // SAFETY: attached; drop the helper's own failure.
-            unsafe { PyErr_Clear() };
-            let name = err::type_name(py, exc.as_ptr());
-            let msg = err::describe(py, exc.as_ptr());
+            // Drop the helper's own failure.
+            err::clear(py);
+            let name = err::type_name(py, exc.borrow(py));
+            let msg = err::describe(py, exc.borrow(py));
             exc_record(
                 &name,
                 "builtins",

@@ -124,12 +124,12 @@ impl Worker {
     /// [`Error::NoRuntime`] if Python is not initialized or is finalizing;
     /// [`Error::Create`] if CPython refuses to create the interpreter.
     pub fn spawn() -> Result<Worker, Error> {
-        // SAFETY: both only read runtime flags.
-        if unsafe { Py_IsInitialized() == 0 || Py_IsFinalizing() != 0 } {
+        if !crate::ffi::tstate::is_running() {
             return Err(Error::NoRuntime);
         }
         let shared =
-            with_detached(|| worker::spawn(Box::new(|_py| Ok(())))).map_err(Error::Create)?;
+            crate::ffi::tstate::detached_if_attached(|| worker::spawn(Box::new(|_py| Ok(()))))
+                .map_err(Error::Create)?;
         registry::insert(shared.clone());
         Ok(Worker { shared })
     }
@@ -181,7 +181,7 @@ impl Worker {
             .map_err(|_| Error::Closed)?
             .map_err(|_| Error::Closed)?;
         shared.stop();
-        with_detached(|| shared.join());
+        crate::ffi::tstate::detached_if_attached(|| shared.join());
         Ok(())
     }
 
@@ -197,27 +197,12 @@ impl Worker {
                 done.complete(outcome);
             }))
             .map_err(|_| Error::Closed)?;
-        match with_detached(|| result.wait(None)) {
+        match crate::ffi::tstate::detached_if_attached(|| result.wait(None)) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(record)) => Err(Error::Raised(RemoteError::from_record(&record))),
             Err(_) => Err(Error::Closed),
         }
     }
-}
-
-/// Run `f` with this thread's thread state detached if one is attached.
-pub(crate) fn with_detached<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: reading the current thread state is always allowed.
-    let ts = unsafe { PyThreadState_GetUnchecked() };
-    if ts.is_null() {
-        return f();
-    }
-    // SAFETY: `ts` is attached on this thread; it is re-attached right after `f`.
-    unsafe { PyEval_SaveThread() };
-    let r = f();
-    // SAFETY: `ts` was detached by this thread above and nothing is attached now.
-    unsafe { PyEval_RestoreThread(ts) };
-    r
 }
 
 /// Something whose jobs can be interrupted by sequence number (a worker, a pool).
@@ -287,8 +272,7 @@ pub(crate) fn wait_in_slices<T>(
                 if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                     return Ok(Err(WaitError::Timeout));
                 }
-                // SAFETY: attached (py); runs Python signal handlers in the main thread.
-                if unsafe { PyErr_CheckSignals() } < 0 {
+                if crate::ffi::err::check_signals(py).is_err() {
                     crate::ffi::tstate::detached(py, || {
                         // SAFETY: detached here, as `interrupt` requires.
                         unsafe { worker.interrupt_job(seq, InterruptReason::KeyboardInterrupt) }

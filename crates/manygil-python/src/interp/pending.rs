@@ -4,7 +4,6 @@
 //! Rust data (the worker handle and the completion slot), never a Python object of another
 //! interpreter, so the type needs no GC support.
 
-use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -18,7 +17,8 @@ use crate::interp::worker::InterruptReason;
 use crate::interp::Interrupt;
 
 use crate::ffi::args;
-use crate::ffi::entry::{guard, method};
+use crate::ffi::entry::{entry, method};
+use crate::ffi::types::{self, slot, TypeSpec};
 use crate::handles::state::state;
 
 /// The Rust side of a `PendingCall`. Never mutated through a shared reference except
@@ -64,124 +64,79 @@ impl Inner {
     }
 }
 
-/// Instance layout.
-#[repr(C)]
-struct PendingObject {
-    /// The object header.
-    ob_base: PyObject,
-    /// Owned `Box<Inner>`; NULL only after dealloc.
-    inner: *mut Inner,
-}
-
 /// Create the `PendingCall` type for `module`'s interpreter.
-pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 5] = [
-        method!(c"wait", pending_wait, c"wait($self, timeout=None, /)\n--\n\nBlock until the call completes; TimeoutError if it does not within timeout."),
-        method!(c"done", pending_done, c"done($self, /)\n--\n\nWhether wait() would return at once: the outcome arrived, or the interpreter was closed first (wait() then raises)."),
-        method!(c"waiting", pending_waiting, c"waiting($self, /)\n--\n\nHow many threads are blocked in wait() on this call now."),
-        method!(c"interrupt", pending_interrupt, c"interrupt($self, /)\n--\n\nRaise KeyboardInterrupt inside the call if it is running."),
+        method!(c"wait", c_pending_wait, c"wait($self, timeout=None, /)\n--\n\nBlock until the call completes; TimeoutError if it does not within timeout."),
+        method!(c"done", c_pending_done, c"done($self, /)\n--\n\nWhether wait() would return at once: the outcome arrived, or the interpreter was closed first (wait() then raises)."),
+        method!(c"waiting", c_pending_waiting, c"waiting($self, /)\n--\n\nHow many threads are blocked in wait() on this call now."),
+        method!(c"interrupt", c_pending_interrupt, c"interrupt($self, /)\n--\n\nRaise KeyboardInterrupt inside the call if it is running."),
         PyMethodDef::zeroed(),
     ];
-    static mut SLOTS: [PyType_Slot; 3] = [
-        PyType_Slot {
-            slot: Py_tp_dealloc,
-            pfunc: pending_dealloc as *mut c_void,
-        },
-        PyType_Slot {
-            slot: Py_tp_methods,
-            pfunc: (&raw mut METHODS).cast(),
-        },
-        PyType_Slot {
-            slot: 0,
-            pfunc: std::ptr::null_mut(),
-        },
-    ];
-    static mut SPEC: PyType_Spec = PyType_Spec {
-        name: c"manygil._native.PendingCall".as_ptr(),
-        basicsize: std::mem::size_of::<PendingObject>() as c_int,
-        itemsize: 0,
-        flags: (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_IMMUTABLETYPE)
-            as _,
-        slots: (&raw mut SLOTS).cast(),
+    let spec = TypeSpec {
+        name: c"manygil._native.PendingCall",
+        dealloc: pending_dealloc,
+        instantiable: false,
+        slots: &[slot(Py_tp_methods, (&raw mut METHODS).cast())],
     };
-    // SAFETY: attached; the spec is static data CPython only reads; `module` is ours.
-    unsafe {
-        Owned::from_new(
-            py,
-            PyType_FromModuleAndSpec(module, &raw mut SPEC, std::ptr::null_mut()),
-        )
-    }
+    // SAFETY: `module` is ours (called at module exec); the method table is static;
+    // `pending_dealloc` frees `BoxObject<Inner>` instances.
+    unsafe { types::make_type::<Inner>(py, module, spec) }
 }
 
 /// A new `PendingCall` of `module`'s interpreter.
 pub(crate) fn new(
     py: Attached<'_>,
-    module: *mut PyObject,
+    module: Borrowed<'_, '_>,
     worker: Arc<dyn Interrupt>,
     seq: u64,
     result: Completion<Outcome>,
 ) -> PyResult<Owned> {
-    // SAFETY: `module` is our module (entry points receive it as `self`).
-    let tp = unsafe { state(module) }.pending_type;
+    // SAFETY: `module` is our module (module functions receive it as `self`).
+    let tp = unsafe { state(module.as_ptr()) }.pending_type.as_ptr();
     if tp.is_null() {
         return Err(err::runtime_error(
             py,
             "manygil._native is not initialized in this interpreter",
         ));
     }
-    // SAFETY: attached; `tp` is our heap type; PyType_GenericAlloc zero-fills and increfs it.
-    let obj = unsafe { Owned::from_new(py, PyType_GenericAlloc(tp.cast(), 0))? };
-    let inner = Box::new(Inner {
+    let inner = Inner {
         worker,
         seq,
         result,
         outcome: Mutex::new(None),
         waiters: AtomicUsize::new(0),
-    });
-    // SAFETY: `obj` is a fresh PendingObject; we own its `inner` field.
-    unsafe { (*obj.as_ptr().cast::<PendingObject>()).inner = Box::into_raw(inner) };
-    Ok(obj)
+    };
+    // SAFETY: `tp` is the PendingCall type, made by `create_type`.
+    unsafe { types::new_instance(py, tp.cast(), inner) }
 }
 
-/// # Safety
-/// `slf` is a live PendingCall instance.
-unsafe fn inner<'a>(slf: *mut PyObject) -> &'a Inner {
-    // SAFETY: instances are created only by `new`, which sets `inner`; it stays valid until
-    // dealloc (the caller's `slf` keeps the object alive), and `Inner` is only ever shared
-    // (`&`), its one mutable part behind a mutex.
-    unsafe { &*(*slf.cast::<PendingObject>()).inner }
+/// The state of `slf`, a method's self: a `PendingCall` (the type's methods are only ever
+/// called with an instance of it, which CPython checks for METH_FASTCALL methods).
+fn inner<'a>(slf: Borrowed<'a, '_>) -> &'a Inner {
+    // SAFETY: `slf` is a PendingCall (see above), made by `new`.
+    unsafe { types::value_of::<Inner>(slf) }
 }
 
 unsafe extern "C" fn pending_dealloc(slf: *mut PyObject) {
-    // SAFETY: CPython calls dealloc once, attached, when the refcount reaches zero.
-    unsafe {
-        let tp = Py_TYPE(slf);
-        let p = std::mem::replace(
-            &mut (*slf.cast::<PendingObject>()).inner,
-            std::ptr::null_mut(),
-        );
-        if !p.is_null() {
-            drop(Box::from_raw(p));
-        }
-        let free = PyType_GetSlot(tp, Py_tp_free);
-        let free: freefunc = std::mem::transmute(free);
-        free(slf.cast());
-        Py_DECREF(tp.cast());
-    }
+    // SAFETY: CPython's tp_dealloc of the PendingCall type, made by `create_type`.
+    unsafe { types::dealloc::<Inner>(slf) }
 }
 
-unsafe extern "C" fn pending_wait(
-    slf: *mut PyObject,
-    argv: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: exactly the arguments CPython passed to this running method.
-    let argv = unsafe { fastcall_args(argv, nargs) };
-    guard(|py| {
+entry!(c_pending_wait => pending_wait);
+entry!(c_pending_done => pending_done);
+entry!(c_pending_waiting => pending_waiting);
+entry!(c_pending_interrupt => pending_interrupt);
+
+fn pending_wait(
+    py: Attached<'_>,
+    slf: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
+) -> PyResult<Owned> {
+    {
         args::positional(py, "wait", argv, 0, 1)?;
         let timeout = args::timeout(py, argv.first().copied())?;
-        // SAFETY: `slf` is a PendingCall (method of our type).
-        let me = unsafe { inner(slf) };
+        let me = inner(slf);
         let abandoned = |py| {
             crate::handles::errors::raise(
                 py,
@@ -224,47 +179,39 @@ unsafe extern "C" fn pending_wait(
             }
         };
         super::calls::outcome_to_python(py, outcome)
-    })
+    }
 }
 
-unsafe extern "C" fn pending_done(
-    slf: *mut PyObject,
-    _argv: *mut *mut PyObject,
-    _n: Py_ssize_t,
-) -> *mut PyObject {
-    guard(|py| {
-        // SAFETY: `slf` is a PendingCall.
-        let me = unsafe { inner(slf) };
-        // An abandoned call is done too: `wait()` then raises at once.
-        Ok(boolean(py, !matches!(me.arrived(), Ok(false))))
-    })
+fn pending_done(
+    py: Attached<'_>,
+    slf: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
+) -> PyResult<Owned> {
+    args::positional(py, "done", argv, 0, 0)?;
+    // An abandoned call is done too: `wait()` then raises at once.
+    Ok(boolean(py, !matches!(inner(slf).arrived(), Ok(false))))
 }
 
-unsafe extern "C" fn pending_waiting(
-    slf: *mut PyObject,
-    _argv: *mut *mut PyObject,
-    _n: Py_ssize_t,
-) -> *mut PyObject {
-    guard(|py| {
-        // SAFETY: `slf` is a PendingCall.
-        let me = unsafe { inner(slf) };
-        new_int(py, me.waiters.load(Ordering::SeqCst) as i64)
-    })
+fn pending_waiting(
+    py: Attached<'_>,
+    slf: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
+) -> PyResult<Owned> {
+    args::positional(py, "waiting", argv, 0, 0)?;
+    new_int(py, inner(slf).waiters.load(Ordering::SeqCst) as i64)
 }
 
-unsafe extern "C" fn pending_interrupt(
-    slf: *mut PyObject,
-    _argv: *mut *mut PyObject,
-    _n: Py_ssize_t,
-) -> *mut PyObject {
-    guard(|py| {
-        // SAFETY: `slf` is a PendingCall.
-        let me = unsafe { inner(slf) };
-        let (w, seq) = (me.worker.clone(), me.seq);
-        let hit = crate::ffi::tstate::detached(py, || {
-            // SAFETY: detached, as `interrupt` requires.
-            unsafe { w.interrupt_job(seq, InterruptReason::Cancelled) }
-        });
-        Ok(boolean(py, hit))
-    })
+fn pending_interrupt(
+    py: Attached<'_>,
+    slf: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
+) -> PyResult<Owned> {
+    args::positional(py, "interrupt", argv, 0, 0)?;
+    let me = inner(slf);
+    let (w, seq) = (me.worker.clone(), me.seq);
+    let hit = crate::ffi::tstate::detached(py, || {
+        // SAFETY: detached, as `interrupt` requires.
+        unsafe { w.interrupt_job(seq, InterruptReason::Cancelled) }
+    });
+    Ok(boolean(py, hit))
 }

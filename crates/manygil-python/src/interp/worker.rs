@@ -13,6 +13,8 @@ use crossbeam_utils::Backoff;
 use manygil_core::worker::{completion, Inbox};
 use parking_lot::{Condvar, Mutex};
 
+use crate::ffi::err;
+use crate::ffi::tstate::{self, Interp, ThreadState};
 use crate::ffi::*;
 
 use super::lifecycle;
@@ -100,7 +102,7 @@ pub(crate) struct WorkerShared {
     /// `PyThreadState_SetAsyncExc`. Fixed at creation.
     thread_ident: u64,
     /// The interpreter, valid while `ended` (inside `lifecycle`) is false.
-    interp: InterpPtr,
+    interp: Interp,
     /// `ended`: the interpreter is gone. Held by interrupters for as long as their
     /// temporary thread state exists, and by the worker while it ends the interpreter, so
     /// the two never overlap ("not the last thread" otherwise).
@@ -125,15 +127,6 @@ impl Drop for ExitSignal {
         self.0.exited_cv.notify_all();
     }
 }
-
-/// `*mut PyInterpreterState` that may be shared: it is only dereferenced by CPython while
-/// the interpreter is alive, which `WorkerShared::lifecycle` guarantees.
-struct InterpPtr(*mut PyInterpreterState);
-// SAFETY: the pointer is only passed to CPython under `lifecycle` while the interpreter
-// exists; it is never dereferenced by Rust code.
-unsafe impl Send for InterpPtr {}
-// SAFETY: as above.
-unsafe impl Sync for InterpPtr {}
 
 /// Source of job sequence numbers, unique in the process (0 means "no job").
 static NEXT_SEQ: AtomicU64 = AtomicU64::new(1);
@@ -178,7 +171,7 @@ impl WorkerShared {
     /// Whether the calling thread is this worker's thread.
     pub(crate) fn is_current_thread(&self) -> bool {
         // SAFETY: always callable.
-        self.thread_ident == unsafe { PyThread_get_thread_ident() } as u64
+        self.thread_ident == current_thread_ident()
     }
 
     /// Whether `seq` is the job running now.
@@ -250,28 +243,23 @@ impl WorkerShared {
         if *ended || !self.is_running() {
             return false;
         }
-        // SAFETY: the interpreter is alive (`ended` is false and we hold `lifecycle`, so the
-        // worker cannot end it); no thread state is attached on this thread (caller's
-        // duty), so attaching a fresh one of the target interpreter, made on this thread,
-        // is allowed. It is cleared and deleted here before `lifecycle` is released.
-        unsafe {
-            let ts = PyThreadState_New(self.interp.0);
-            if ts.is_null() {
-                return false;
-            }
-            PyEval_RestoreThread(ts);
-            // Holding the target's GIL: `current_job` cannot change under us.
-            let current = self.current_job.load(Ordering::Acquire);
-            let hit = current != 0 && (seq == 0 || current == seq);
-            if hit {
-                self.interrupt_reason
-                    .store(reason as u64, Ordering::Release);
-                PyThreadState_SetAsyncExc(self.thread_ident as _, PyExc_KeyboardInterrupt);
-            }
-            PyThreadState_Clear(ts);
-            PyThreadState_DeleteCurrent();
-            hit
-        }
+        // SAFETY: the interpreter is alive and cannot be ended meanwhile (`ended` is false
+        // and we hold `lifecycle`, which the worker takes to end it); no thread state is
+        // attached on this thread (caller's duty).
+        let hit = unsafe {
+            tstate::with_temporary(self.interp, |py| {
+                // Holding the target's GIL: `current_job` cannot change under us.
+                let current = self.current_job.load(Ordering::Acquire);
+                let hit = current != 0 && (seq == 0 || current == seq);
+                if hit {
+                    self.interrupt_reason
+                        .store(reason as u64, Ordering::Release);
+                    tstate::set_async_interrupt(py, self.thread_ident, true);
+                }
+                hit
+            })
+        };
+        hit.unwrap_or(false)
     }
 }
 
@@ -324,17 +312,13 @@ fn worker_main(
         Ok(n) => n,
         Err(msg) => return ready.complete(Err(msg)),
     };
-    let ts = new.tstate;
-    // SAFETY: `ts` was created on this thread and is detached; attach it to set up.
-    let (id, interp) = unsafe {
-        PyEval_RestoreThread(ts);
-        let interp = PyThreadState_GetInterpreter(ts);
-        (PyInterpreterState_GetID(interp), interp)
-    };
-    // SAFETY: `ts` is attached on this thread until the SaveThread below.
-    let setup_result = setup(unsafe { Attached::assume() });
-    // SAFETY: attached; detach until the first job.
-    unsafe { PyEval_SaveThread() };
+    let (ts, id) = (new.tstate, new.id);
+    let interp = ts.interp();
+    // SAFETY: `ts` was created on this thread and is detached; nothing else is attached.
+    let py = unsafe { ts.attach() };
+    let setup_result = setup(py);
+    // SAFETY: attached above; `py` is not used after; detach until the first job.
+    unsafe { ts.detach() };
     if let Err(msg) = setup_result {
         // SAFETY: `ts` is the only thread state, made on this thread, detached.
         unsafe { lifecycle::end(ts) };
@@ -347,9 +331,8 @@ fn worker_main(
         retire: AtomicBool::new(false),
         jobs_run: AtomicU64::new(0),
         current_job: AtomicU64::new(0),
-        // SAFETY: always callable.
-        thread_ident: unsafe { PyThread_get_thread_ident() } as u64,
-        interp: InterpPtr(interp),
+        thread_ident: current_thread_ident(),
+        interp,
         lifecycle: Mutex::new(false),
         interrupt_reason: AtomicU64::new(0),
         join: Mutex::new(None),
@@ -361,7 +344,7 @@ fn worker_main(
         f(&shared);
     }
     ready.complete(Ok(shared.clone()));
-    run_jobs(&shared, ts);
+    run_jobs(&shared, &ts);
     // Refuse new jobs, then fail the queued ones (dropping a job drops its completer, so
     // its waiter sees the job abandoned instead of hanging). A shared inbox is the pool's.
     if shared.owns_inbox {
@@ -402,42 +385,37 @@ fn next_job(inbox: &Inbox<Job>) -> Option<Job> {
 
 /// Run jobs until the inbox is closed and empty, or the worker is retired. Jobs already
 /// queued when one finishes run without detaching in between.
-fn run_jobs(shared: &Arc<WorkerShared>, ts: *mut PyThreadState) {
+fn run_jobs(shared: &Arc<WorkerShared>, ts: &ThreadState) {
     while let Some(job) = next_job(&shared.inbox) {
-        // SAFETY: `ts` belongs to this thread and is detached.
-        unsafe { PyEval_RestoreThread(ts) };
+        // SAFETY: `ts` belongs to this thread and is detached; nothing else is attached;
+        // its interpreter lives until this thread ends it after the loop.
+        let py = unsafe { ts.attach() };
         let mut next = Some(job);
         let mut stop = false;
         while let Some(job) = next.take() {
-            run_one(shared, job.seq, job.run);
+            run_one(py, shared, job.seq, job.run);
             if shared.retire.load(Ordering::Acquire) {
                 stop = true;
                 break;
             }
             next = shared.inbox.try_recv();
         }
-        // SAFETY: attached above; detach while idle.
-        unsafe { PyEval_SaveThread() };
+        // SAFETY: attached above; `py` is not used after; detach while idle.
+        unsafe { ts.detach() };
         if stop {
             return;
         }
     }
 }
 
-fn run_one(shared: &Arc<WorkerShared>, seq: u64, f: JobFn) {
+fn run_one(py: Attached<'_>, shared: &Arc<WorkerShared>, seq: u64, f: JobFn) {
     shared.current_job.store(seq, Ordering::Release);
     shared.jobs_run.fetch_add(1, Ordering::Relaxed);
-    // SAFETY: this thread's thread state is attached for the whole job.
-    let py = unsafe { Attached::assume() };
     let ctx = JobCtx { shared };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(py, &ctx)));
     // A job must never leak an exception, or a pending interrupt, into the next one.
-    // SAFETY: attached; clearing is always allowed; a NULL exception cancels a pending
-    // asynchronous exception of this thread.
-    unsafe {
-        PyThreadState_SetAsyncExc(shared.thread_ident as _, std::ptr::null_mut());
-        PyErr_Clear();
-    }
+    tstate::set_async_interrupt(py, shared.thread_ident, false);
+    err::clear(py);
     shared.current_job.store(0, Ordering::Release);
     shared.interrupt_reason.store(0, Ordering::Release);
     if result.is_err() {

@@ -2,7 +2,7 @@
 //! `entry!`, calling `interp::api::<name>`), the method table, and the module constants.
 
 use crate::ffi::entry::{entry, method};
-use crate::ffi::err::{PyErrSet, PyResult};
+use crate::ffi::err::PyResult;
 use crate::ffi::*;
 use crate::interp::{api, calls};
 use crate::pool::at_exit;
@@ -48,17 +48,13 @@ pub(crate) static mut METHODS: [PyMethodDef; 18] = [
 ];
 
 /// Module constants.
-pub(crate) fn add_constants(py: Attached<'_>, module: *mut PyObject) -> PyResult<()> {
+pub(crate) fn add_constants(module: Borrowed<'_, '_>) -> PyResult<()> {
     for (name, v) in [
         (c"WHENCE_UNKNOWN", api::WHENCE_UNKNOWN),
         (c"WHENCE_RUNTIME", api::WHENCE_RUNTIME),
         (c"WHENCE_MANYGIL", api::WHENCE_MANYGIL),
     ] {
-        let _ = py;
-        // SAFETY: attached; `module` is our module; name NUL-terminated.
-        if unsafe { PyModule_AddIntConstant(module, name.as_ptr(), v as _) } < 0 {
-            return Err(PyErrSet);
-        }
+        crate::ffi::module::add_int(module, name, v)?;
     }
     Ok(())
 }

@@ -6,8 +6,8 @@ mod methods;
 
 use std::ffi::{c_int, c_void};
 
-use crate::ffi::entry::guard;
-use crate::ffi::err::PyErrSet;
+use crate::ffi::entry::guard_c;
+use crate::ffi::module::add_type;
 use crate::ffi::*;
 use crate::handles::state::{record_def, state_mut, ModuleState};
 use crate::handles::Kind;
@@ -16,53 +16,48 @@ use crate::handles::Kind;
 const HANDLE_TYPES: [(Kind, crate::handles::MakeType); crate::handles::KINDS] = [
     (Kind::Queue, crate::queue::create_type),
     (Kind::Buffer, crate::handles::buffer::create_type),
-    (Kind::Lock, crate::handles::lock::create_type),
-    (Kind::RLock, crate::handles::rlock::create_type),
+    (Kind::Lock, crate::handles::sync::lock::create_type),
+    (Kind::RLock, crate::handles::sync::rlock::create_type),
     (
         Kind::Semaphore,
-        crate::handles::semaphore::create_semaphore_type,
+        crate::handles::sync::semaphore::create_semaphore_type,
     ),
     (
         Kind::BoundedSemaphore,
-        crate::handles::semaphore::create_bounded_semaphore_type,
+        crate::handles::sync::semaphore::create_bounded_semaphore_type,
     ),
-    (Kind::Event, crate::handles::event::create_type),
-    (Kind::Condition, crate::handles::condition::create_type),
-    (Kind::Barrier, crate::handles::barrier::create_type),
-    (Kind::AtomicInt, crate::handles::atomic_int::create_type),
+    (Kind::Event, crate::handles::sync::event::create_type),
+    (
+        Kind::Condition,
+        crate::handles::sync::condition::create_type,
+    ),
+    (Kind::Barrier, crate::handles::sync::barrier::create_type),
+    (
+        Kind::AtomicInt,
+        crate::handles::sync::atomic_int::create_type,
+    ),
 ];
 
 unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
-    let r = guard(|py| {
-        // SAFETY: CPython calls exec with our freshly created module.
-        let st = unsafe { state_mut(module) };
-        st.pending_type = crate::interp::pending::create_type(py, module)?.into_raw();
-        // SAFETY: attached; a type object we own a reference to; AddType does not steal.
-        if unsafe { PyModule_AddType(module, st.pending_type.cast()) } < 0 {
-            return Err(PyErrSet);
-        }
-        record_def(module);
+    guard_c(-1, |py| {
+        // SAFETY: CPython calls exec with our freshly created module, alive for the call;
+        // no other reference to its state exists yet.
+        let (st, module) = unsafe { (state_mut(module), Borrowed::from_ptr(py, module)) };
+        let pending_type = crate::interp::pending::create_type(py, module)?;
+        add_type(module, pending_type.borrow(py))?;
+        st.pending_type.set(pending_type);
+        record_def(py, module);
         st.init(py, module, &HANDLE_TYPES)?;
         let pool_type = crate::pool::native::create_type(py, module)?;
-        // SAFETY: attached; a type object we own; AddType does not steal.
-        if unsafe { PyModule_AddType(module, pool_type.as_ptr().cast()) } < 0 {
-            return Err(PyErrSet);
-        }
-        methods::add_constants(py, module)?;
-        crate::serve::add_functions(py, module)?;
+        add_type(module, pool_type.borrow(py))?;
+        methods::add_constants(module)?;
+        crate::serve::add_functions(module)?;
         if is_main_interpreter(py) {
             crate::interp::fork_guard::install()?;
         }
         crate::runtime::main_thread::record(py)?;
-        Ok(none(py))
-    });
-    if r.is_null() {
-        -1
-    } else {
-        // SAFETY: `r` is the new reference to None returned above.
-        unsafe { Py_DECREF(r) };
-        0
-    }
+        Ok(0)
+    })
 }
 
 unsafe extern "C" fn module_traverse(
@@ -71,7 +66,7 @@ unsafe extern "C" fn module_traverse(
     arg: *mut c_void,
 ) -> c_int {
     // SAFETY: called by the GC with our module; the state may be NULL before exec.
-    let st = unsafe { PyModule_GetState(module).cast::<ModuleState>() };
+    let st = unsafe { crate::ffi::module::state_ptr::<ModuleState>(module) };
     if st.is_null() {
         return 0;
     }
@@ -81,7 +76,7 @@ unsafe extern "C" fn module_traverse(
 
 unsafe extern "C" fn module_clear(module: *mut PyObject) -> c_int {
     // SAFETY: called with our module while its interpreter is attached.
-    let st = unsafe { PyModule_GetState(module).cast::<ModuleState>() };
+    let st = unsafe { crate::ffi::module::state_ptr::<ModuleState>(module) };
     if !st.is_null() {
         // SAFETY: `st` is our state; the interpreter is attached.
         unsafe { (*st).clear() };
@@ -145,7 +140,7 @@ mod export {
 mod export {
     use super::*;
 
-    pyo3_ffi::PyABIInfo_VAR!(ABI_INFO);
+    crate::ffi::PyABIInfo_VAR!(ABI_INFO);
 
     static mut SLOTS: [PySlot; 12] = [
         PySlot_STATIC_DATA(Py_mod_abi, (&raw mut ABI_INFO).cast()),
@@ -181,7 +176,7 @@ mod export {
     #[allow(non_snake_case)]
     #[no_mangle]
     pub unsafe extern "C" fn PyModExport__native() -> *mut PySlot {
-        // SAFETY: the slot array is static data that CPython only reads.
-        unsafe { (&raw mut SLOTS).cast() }
+        // The slot array is static data that CPython only reads.
+        (&raw mut SLOTS).cast()
     }
 }

@@ -12,8 +12,8 @@ use crate::interp::registry;
 /// every interpreter made with `create()`, interrupting running jobs.
 pub(crate) fn shutdown(
     py: Attached<'_>,
-    _m: *mut PyObject,
-    argv: &[*mut PyObject],
+    _m: Borrowed<'_, '_>,
+    argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     args::positional(py, "shutdown", argv, 0, 0)?;
     if !is_main_interpreter(py) {

@@ -74,21 +74,13 @@ pub(crate) fn setup_worker(
     let r = (|| -> PyResult<()> {
         if let Some(paths) = sys_path {
             let list = decode(py, paths)?;
-            // SAFETY: attached; name NUL-terminated; borrows the list.
-            if unsafe { PySys_SetObject(c"path".as_ptr(), list.as_ptr()) } < 0 {
-                return Err(PyErrSet);
-            }
+            set_sys_attr(py, c"path", list.borrow(py))?;
         }
         if let Some((func, args)) = initializer {
             let func = decode(py, func)?;
             let args = decode(py, args)?;
-            // SAFETY: attached; `args` is a tuple (checked by the Python layer).
-            unsafe {
-                Owned::from_new(
-                    py,
-                    PyObject_Call(func.as_ptr(), args.as_ptr(), std::ptr::null_mut()),
-                )?
-            };
+            // `args` is a tuple (checked by the Python layer).
+            func.borrow(py).call_tuple_dict(args.borrow(py), None)?;
         }
         Ok(())
     })();
@@ -129,8 +121,8 @@ pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64
         Payload::Chunk { func, items } => run_chunk(py, ctx, func, items),
     }))
     .unwrap_or_else(|panic| {
-        // SAFETY: attached; whatever the unwound code left set is dropped.
-        unsafe { PyErr_Clear() };
+        // Whatever the unwound code left set is dropped.
+        err::clear(py);
         Err(internal_error_record(&*panic))
     });
     if let Some(d) = deadline {
@@ -172,13 +164,8 @@ fn run_chunk(py: Attached<'_>, ctx: &JobCtx<'_>, func: &Value, items: &[Value]) 
                 Some(args) => args,
                 None => decode(py, item)?,
             };
-            // SAFETY: attached; `args` is a tuple (the Python layer sends tuples).
-            let res = unsafe {
-                Owned::from_new(
-                    py,
-                    PyObject_Call(func.as_ptr(), args.as_ptr(), std::ptr::null_mut()),
-                )?
-            };
+            // `args` is a tuple (the Python layer sends tuples).
+            let res = func.borrow(py).call_tuple_dict(args.borrow(py), None)?;
             out.push(encode(res.borrow(py), EncodeMode::Full)?);
         }
         Ok(Value::List(out))
@@ -204,19 +191,25 @@ fn deliver(py: Attached<'_>, reply: Reply, outcome: Outcome) {
 }
 
 /// Deliver `outcome` from a thread with no thread state attached (the watchdog).
-pub(crate) fn deliver_detached(reply: Reply, outcome: Outcome) {
+///
+/// # Safety
+///
+/// No thread state is attached on the calling thread.
+pub(crate) unsafe fn deliver_detached(reply: Reply, outcome: Outcome) {
     match reply {
         Reply::Slot(done) => done.complete(outcome),
         Reply::Future(fut) => {
             // If Python is finalizing nothing runs, and `fut` is released later.
-            main_ref::with_main_detached(move |m| {
+            let deliver = move |m: Attached<'_>| {
                 // SAFETY: the main interpreter is attached (inside with_main_detached).
                 let fut = unsafe { fut.into_owned(m) };
                 main_ref::release_deferred(m);
                 if call_deliver(m, &fut, outcome).is_err() {
                     report_unraisable(m, &fut);
                 }
-            });
+            };
+            // SAFETY: nothing attached on this thread (caller's duty).
+            let _ = unsafe { main_ref::with_main_detached(deliver) };
         }
     }
 }
@@ -234,19 +227,8 @@ fn call_deliver(m: Attached<'_>, fut: &Owned, outcome: Outcome) -> PyResult<()> 
     };
     drop(outcome);
     let name = new_str(m, "_deliver")?;
-    let argv = [fut.as_ptr(), flag.as_ptr(), obj.as_ptr()];
-    // SAFETY: attached (main); method name and arguments are valid objects of main.
-    unsafe {
-        Owned::from_new(
-            m,
-            PyObject_VectorcallMethod(
-                name.as_ptr(),
-                argv.as_ptr(),
-                3 | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                std::ptr::null_mut(),
-            ),
-        )?
-    };
+    fut.borrow(m)
+        .call_method(name.borrow(m), &[flag.borrow(m), obj.borrow(m)])?;
     Ok(())
 }
 
@@ -261,19 +243,7 @@ fn deliver_cancelled(py: Attached<'_>, reply: Reply) {
                 main_ref::release_deferred(m);
                 let r = (|| -> PyResult<()> {
                     let name = new_str(m, "_deliver_cancelled")?;
-                    let argv = [fut.as_ptr()];
-                    // SAFETY: attached (main); valid objects.
-                    unsafe {
-                        Owned::from_new(
-                            m,
-                            PyObject_VectorcallMethod(
-                                name.as_ptr(),
-                                argv.as_ptr(),
-                                1 | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                std::ptr::null_mut(),
-                            ),
-                        )?
-                    };
+                    fut.borrow(m).call_method(name.borrow(m), &[])?;
                     Ok(())
                 })();
                 if r.is_err() {
@@ -315,7 +285,5 @@ fn cancelled_record() -> Value {
 }
 
 fn report_unraisable(m: Attached<'_>, fut: &Owned) {
-    let _ = m;
-    // SAFETY: attached (main); an exception is set; `fut` is the context object.
-    unsafe { PyErr_WriteUnraisable(fut.as_ptr()) };
+    err::write_unraisable(m, fut.borrow(m));
 }

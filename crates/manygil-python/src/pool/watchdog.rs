@@ -165,7 +165,8 @@ fn run(state: &State) {
             // The timeout has passed: the future learns it now, whatever the task does.
             if let Some(reply) = reply.and_then(|r| r.lock().take()) {
                 let record = crate::interp::jobs::interrupt_value(InterruptReason::Timeout);
-                super::task::deliver_detached(reply, Err(record));
+                // SAFETY: the watchdog thread never attaches a thread state of its own.
+                unsafe { super::task::deliver_detached(reply, Err(record)) };
             }
             if let Some(w) = worker.upgrade() {
                 act(state, &w, seq, action);

@@ -39,7 +39,7 @@ thread interrupts them. close() ends the queue: later puts raise QueueClosed, ge
 what is left and then raise QueueClosed, and iteration stops.";
 
 /// Create the `Queue` type for `module`'s interpreter.
-pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 14] = [
         kw_method!(c"put", c_put, c"put($self, obj, block=True, timeout=None)\n--\n\nPut obj at the end of the queue.\n\nIf the queue is full, block (with the GIL released) until there is room, for at most\ntimeout seconds (None: forever); raise QueueFull if it is still full then, or at once\nif block is false. Raise QueueClosed if the queue is (or becomes) closed, and\nNotShareableError if obj cannot be shared; the queue is unchanged in every case."),
         kw_method!(c"put_nowait", c_put_nowait, c"put_nowait($self, obj, /)\n--\n\nPut obj without blocking: put(obj, block=False)."),
@@ -135,7 +135,7 @@ getter!(g_n_subscribed => n_subscribed);
 
 kw_new!(c_queue_new => queue_new);
 
-fn queue_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+fn queue_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_, '_>) -> PyResult<Owned> {
     let [maxsize] = call.bind(py, "Queue", [c"maxsize"], 0)?;
     let maxsize = match maxsize {
         Some(m) => args::count(py, "maxsize", m)?,
@@ -146,7 +146,7 @@ fn queue_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> P
 }
 
 /// The queue of `slf` (a `Queue` or, for `_wait_any`, any object).
-fn queue_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<Queue<Value>>> {
+fn queue_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Arc<Queue<Value>>> {
     match this(py, slf) {
         Ok(Handle::Queue(q)) => Ok(q),
         _ => Err(err::type_error(
@@ -167,8 +167,8 @@ fn closed_error(py: Attached<'_>) -> PyErrSet {
 /// `block`/`timeout` as one wait bound: `Some(ZERO)` for a non-blocking call.
 fn wait_bound(
     py: Attached<'_>,
-    block: Option<*mut PyObject>,
-    timeout: Option<*mut PyObject>,
+    block: Option<Borrowed<'_, '_>>,
+    timeout: Option<Borrowed<'_, '_>>,
 ) -> PyResult<Option<Duration>> {
     if !args::truth(block, true)? {
         return Ok(Some(Duration::ZERO));
@@ -176,26 +176,25 @@ fn wait_bound(
     args::timeout(py, timeout)
 }
 
-fn put(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn put(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let [obj, block, timeout] = call.bind(py, "put", [c"obj", c"block", c"timeout"], 1)?;
     let wait = wait_bound(py, block, timeout)?;
     put_item(py, slf, obj.ok_or(PyErrSet)?, wait)
 }
 
-fn put_nowait(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn put_nowait(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let [obj] = call.bind(py, "put_nowait", [c"obj"], 1)?;
     put_item(py, slf, obj.ok_or(PyErrSet)?, Some(Duration::ZERO))
 }
 
 fn put_item(
     py: Attached<'_>,
-    slf: *mut PyObject,
-    obj: *mut PyObject,
+    slf: Borrowed<'_, '_>,
+    obj: Borrowed<'_, '_>,
     wait: Option<Duration>,
 ) -> PyResult<Owned> {
     let q = queue_of(py, slf)?;
-    // SAFETY: a valid borrowed argument of this interpreter.
-    let item = encode(unsafe { Borrowed::from_ptr(py, obj) }, EncodeMode::Full)?;
+    let item = encode(obj, EncodeMode::Full)?;
     let item = match q.try_put(item) {
         Ok(()) => return Ok(none(py)),
         Err(PutError::Closed(_)) => return Err(closed_error(py)),
@@ -223,13 +222,13 @@ fn put_item(
     }
 }
 
-fn get(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn get(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let [block, timeout] = call.bind(py, "get", [c"block", c"timeout"], 0)?;
     let wait = wait_bound(py, block, timeout)?;
     get_item(py, slf, wait)
 }
 
-fn get_nowait(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn get_nowait(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "get_nowait", [], 0)?;
     get_item(py, slf, Some(Duration::ZERO))
 }
@@ -252,7 +251,7 @@ fn take(
     Ok(got.unwrap_or(Err(GetError::Empty)))
 }
 
-fn get_item(py: Attached<'_>, slf: *mut PyObject, wait: Option<Duration>) -> PyResult<Owned> {
+fn get_item(py: Attached<'_>, slf: Borrowed<'_, '_>, wait: Option<Duration>) -> PyResult<Owned> {
     let q = queue_of(py, slf)?;
     match take(py, q, wait)? {
         Ok(v) => decode(py, &v),
@@ -261,22 +260,22 @@ fn get_item(py: Attached<'_>, slf: *mut PyObject, wait: Option<Duration>) -> PyR
     }
 }
 
-fn qsize(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn qsize(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "qsize", [], 0)?;
     new_int(py, queue_of(py, slf)?.len() as i64)
 }
 
-fn empty(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn empty(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "empty", [], 0)?;
     Ok(boolean(py, queue_of(py, slf)?.is_empty()))
 }
 
-fn full(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn full(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "full", [], 0)?;
     Ok(boolean(py, queue_of(py, slf)?.is_full()))
 }
 
-fn close(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn close(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "close", [], 0)?;
     let q = queue_of(py, slf)?;
     // Closing wakes subscribers, which only write to file descriptors: no GIL needed, but
@@ -285,23 +284,23 @@ fn close(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owne
     Ok(none(py))
 }
 
-fn maxsize(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn maxsize(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     new_int(py, queue_of(py, slf)?.maxsize() as i64)
 }
 
-fn closed(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn closed(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     Ok(boolean(py, queue_of(py, slf)?.is_closed()))
 }
 
-fn getters_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn getters_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     new_int(py, queue_of(py, slf)?.getters_waiting() as i64)
 }
 
-fn putters_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn putters_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     new_int(py, queue_of(py, slf)?.putters_waiting() as i64)
 }
 
-fn n_subscribed(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn n_subscribed(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     new_int(py, queue_of(py, slf)?.n_subscribed() as i64)
 }
 
@@ -309,31 +308,27 @@ fn n_subscribed(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
 fn delegate(
     py: Attached<'_>,
     helper: &std::ffi::CStr,
-    slf: *mut PyObject,
-    rest: &[*mut PyObject],
+    slf: Borrowed<'_, '_>,
+    rest: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
     let f = import_attr(py, c"manygil._queue", helper)?;
-    let args: Vec<Owned> = std::iter::once(slf)
-        .chain(rest.iter().copied())
-        // SAFETY: `slf` and `rest` are borrowed arguments of the running call.
-        .map(|o| unsafe { Owned::from_borrowed(py, o) })
-        .collect();
-    call(py, &f, &args.iter().collect::<Vec<_>>())
+    let args: Vec<Borrowed<'_, '_>> = std::iter::once(slf).chain(rest.iter().copied()).collect();
+    f.borrow(py).call(&args)
 }
 
-fn aget(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn aget(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "aget", [], 0)?;
     queue_of(py, slf)?;
     delegate(py, c"_aget", slf, &[])
 }
 
-fn aput(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn aput(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let [obj] = call.bind(py, "aput", [c"obj"], 1)?;
     queue_of(py, slf)?;
     delegate(py, c"_aput", slf, &[obj.ok_or(PyErrSet)?])
 }
 
-fn subscribe(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn subscribe(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let [fd, space] = call.bind(py, "_subscribe", [c"fd", c"space"], 2)?;
     let q = queue_of(py, slf)?;
     let fd = args::int(py, "fd", fd.ok_or(PyErrSet)?)?;
@@ -364,7 +359,7 @@ fn subscribe(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<
     new_int(py, id.as_u64() as i64)
 }
 
-fn unsubscribe(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn unsubscribe(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let [id] = call.bind(py, "_unsubscribe", [c"id"], 1)?;
     let q = queue_of(py, slf)?;
     let id = args::int(py, "id", id.ok_or(PyErrSet)?)?;
@@ -374,26 +369,15 @@ fn unsubscribe(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResul
     ))
 }
 
-fn wait_any_fn(py: Attached<'_>, _slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn wait_any_fn(py: Attached<'_>, _slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let [queues, timeout] = call.bind(py, "wait_any", [c"queues", c"timeout"], 1)?;
     let queues = queues.ok_or(PyErrSet)?;
     let timeout = args::timeout(py, timeout)?;
-    // SAFETY: attached; a borrowed argument; returns a new list/tuple or NULL.
-    let seq = unsafe {
-        Owned::from_new(
-            py,
-            PySequence_Fast(
-                queues,
-                c"queues must be an iterable of manygil.Queue".as_ptr(),
-            ),
-        )?
-    };
-    // SAFETY: `seq` is a list or tuple we own.
-    let n = unsafe { PySequence_Fast_GET_SIZE(seq.as_ptr()) };
-    let mut held: Vec<Arc<Queue<Value>>> = Vec::with_capacity(n as usize);
-    for i in 0..n {
-        // SAFETY: index in range; borrowed item kept alive by `seq`.
-        let item = unsafe { PySequence_Fast_GET_ITEM(seq.as_ptr(), i) };
+    let seq = queues.to_sequence(c"queues must be an iterable of manygil.Queue")?;
+    // SAFETY: a list or tuple we own; `queue_of` runs no Python code.
+    let items = unsafe { seq.borrow(py).sequence_items() };
+    let mut held: Vec<Arc<Queue<Value>>> = Vec::with_capacity(items.len());
+    for &item in items {
         held.push(queue_of(py, item)?.clone());
     }
     if held.is_empty() {
@@ -418,7 +402,8 @@ unsafe extern "C" fn queue_iter(slf: *mut PyObject) -> *mut PyObject {
 
 unsafe extern "C" fn queue_next(slf: *mut PyObject) -> *mut PyObject {
     crate::ffi::entry::guard(|py| {
-        let q = queue_of(py, slf)?;
+        // SAFETY: the Queue CPython iterates, alive for the call.
+        let q = queue_of(py, unsafe { Borrowed::from_ptr(py, slf) })?;
         match take(py, q, None)? {
             Ok(v) => decode(py, &v),
             // NULL with no exception set: the iteration is over.

@@ -66,13 +66,19 @@ fn active(py: Attached<'_>, rid: u64) -> PyResult<Arc<Mutex<Active>>> {
 // ---- arguments: converted by ffi::args ---------------------------------------------
 
 /// A server or request id (a non-negative int).
-fn id_arg(py: Attached<'_>, what: &str, o: *mut PyObject) -> PyResult<u64> {
+fn id_arg(py: Attached<'_>, what: &str, o: Borrowed<'_, '_>) -> PyResult<u64> {
     Ok(args::count(py, what, o)? as u64)
 }
 
 /// Seconds (int or float), `None` or infinite meaning no limit; negative or NaN raise.
-fn seconds_arg(py: Attached<'_>, o: *mut PyObject) -> PyResult<Option<Duration>> {
+fn seconds_arg(py: Attached<'_>, o: Borrowed<'_, '_>) -> PyResult<Option<Duration>> {
     args::timeout(py, Some(o))
+}
+
+/// `tuple(obj)` for an iterable (a snapshot whose items cannot change).
+fn tuple_of(py: Attached<'_>, obj: Borrowed<'_, '_>) -> PyResult<Owned> {
+    // SAFETY: attached; a valid object; a new tuple reference or NULL.
+    unsafe { Owned::from_new(py, PySequence_Tuple(obj.as_ptr())) }
 }
 
 fn new_bytes(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
@@ -94,14 +100,13 @@ fn os_error(py: Attached<'_>, msg: &str) -> PyErrSet {
 /// strings encoded as latin-1 (PEP 3333).
 fn head_from(
     py: Attached<'_>,
-    status: *mut PyObject,
-    headers: *mut PyObject,
+    status: Borrowed<'_, '_>,
+    headers: Borrowed<'_, '_>,
 ) -> PyResult<ResponseHead> {
     let status = args::string(py, "status", status)?;
     let mut head = ResponseHead::from_status_line(&status)
         .map_err(|e| err::value_error(py, &e.to_string()))?;
-    // SAFETY: attached; `headers` is a borrowed argument.
-    if unsafe { PyList_Check(headers) } == 0 {
+    if !headers.is_instance(&raw mut PyList_Type) {
         return Err(err::type_error(
             py,
             &format!(
@@ -110,13 +115,20 @@ fn head_from(
             ),
         ));
     }
-    // SAFETY: a list.
-    let n = unsafe { PyList_Size(headers) };
-    for i in 0..n {
-        // SAFETY: a list; `i` in range; borrowed item alive while the list is.
-        let item = unsafe { PyList_GetItem(headers, i) };
-        // SAFETY: attached; valid object.
-        if unsafe { PyTuple_Check(item) } == 0 || unsafe { PyTuple_Size(item) } != 2 {
+    // A snapshot: the loop runs `str` conversions only, but a list could still be changed
+    // by them in theory, so hold a tuple of its items.
+    let items = headers.to_sequence(c"response headers must be a list")?;
+    let items = tuple_of(py, items.borrow(py))?;
+    // SAFETY: a tuple we own: its items cannot change.
+    for (i, &item) in unsafe { items.borrow(py).sequence_items() }
+        .iter()
+        .enumerate()
+    {
+        let pair = item.is_instance(&raw mut PyTuple_Type).then(|| {
+            // SAFETY: a tuple, kept alive by `items`; it cannot change.
+            unsafe { item.sequence_items() }
+        });
+        let Some(&[name, value]) = pair else {
             return Err(err::type_error(
                 py,
                 &format!(
@@ -124,12 +136,9 @@ fn head_from(
                     err::describe(py, item)
                 ),
             ));
-        }
-        // SAFETY: a 2-tuple; borrowed items.
-        let (name, value) = unsafe { (PyTuple_GetItem(item, 0), PyTuple_GetItem(item, 1)) };
+        };
         let name = args::string(py, "a response header name", name)?;
-        // SAFETY: attached; `value` is valid.
-        if unsafe { PyUnicode_Check(value) } == 0 {
+        if !value.is_instance(&raw mut PyUnicode_Type) {
             return Err(err::type_error(
                 py,
                 &format!(
@@ -139,10 +148,9 @@ fn head_from(
             ));
         }
         // SAFETY: a str; returns a new bytes reference or NULL (not latin-1).
-        let encoded =
-            unsafe { Owned::from_new(py, PyUnicode_AsLatin1String(value)) }.map_err(|_| {
-                // SAFETY: attached.
-                unsafe { PyErr_Clear() };
+        let encoded = unsafe { Owned::from_new(py, PyUnicode_AsLatin1String(value.as_ptr())) }
+            .map_err(|_| {
+                err::clear(py);
                 err::value_error(
                     py,
                     &format!(
@@ -150,7 +158,7 @@ fn head_from(
                     ),
                 )
             })?;
-        let bytes = args::bytes(py, "header value", encoded.as_ptr())?;
+        let bytes = args::bytes(py, "header value", encoded.borrow(py))?;
         head.push_header(&name, &bytes)
             .map_err(|e| err::value_error(py, &e.to_string()))?;
     }
@@ -161,17 +169,16 @@ fn head_from(
 
 /// `serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body,
 /// header_timeout, body_timeout, request_timeout, access_log) -> (id, [address])`.
-fn bind(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn bind(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_bind", a, 9, 9)?;
-    // SAFETY: attached; borrowed argument.
-    if unsafe { PyList_Check(a[0]) } == 0 {
+    if !a[0].is_instance(&raw mut PyList_Type) {
         return Err(err::type_error(py, "listen must be a list of str"));
     }
+    let listen_items = tuple_of(py, a[0])?;
     let mut listen = Vec::new();
-    // SAFETY: a list.
-    for i in 0..unsafe { PyList_Size(a[0]) } {
-        // SAFETY: a list; `i` in range.
-        let s = args::string(py, "a listen address", unsafe { PyList_GetItem(a[0], i) })?;
+    // SAFETY: a tuple we own: its items cannot change.
+    for &item in unsafe { listen_items.borrow(py).sequence_items() } {
+        let s = args::string(py, "a listen address", item)?;
         if let Some(path) = s.strip_prefix("unix:") {
             listen.push(Listen::Unix(path.into()));
         } else {
@@ -205,8 +212,7 @@ fn bind(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Ow
             .unwrap_or(default.body_timeout),
         // None, infinite or 0: no limit.
         request_timeout: seconds_arg(py, a[7])?.filter(|d| !d.is_zero()),
-        // SAFETY: attached; valid object.
-        access_log: unsafe { PyObject_IsTrue(a[8]) } == 1,
+        access_log: a[8].is_true()?,
         ..default
     };
     let bound = tstate::detached(py, || Server::bind(config));
@@ -219,23 +225,15 @@ fn bind(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Ow
         .lock()
         .get_or_insert_with(HashMap::new)
         .insert(id, Arc::new(server));
-    let mut items = Vec::new();
-    for s in &addrs {
-        items.push(new_str(py, s)?);
-    }
-    // SAFETY: attached.
-    let list = unsafe { Owned::from_new(py, PyList_New(0))? };
-    for it in &items {
-        // SAFETY: a list; Append does not steal.
-        if unsafe { PyList_Append(list.as_ptr(), it.as_ptr()) } < 0 {
-            return Err(PyErrSet);
-        }
-    }
-    new_tuple(py, vec![new_int(py, id as i64)?, list])
+    let items = addrs
+        .iter()
+        .map(|s| new_str(py, s))
+        .collect::<PyResult<Vec<_>>>()?;
+    new_tuple(py, vec![new_int(py, id as i64)?, new_list(py, items)?])
 }
 
 /// `serve_start(id)`: start accepting connections.
-fn start(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn start(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_start", a, 1, 1)?;
     let s = server(py, id_arg(py, "server id", a[0])?)?;
     s.start();
@@ -243,7 +241,7 @@ fn start(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<O
 }
 
 /// `serve_shutdown(id, grace) -> (graceful, cancelled)`: blocks with the GIL released.
-fn shutdown(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn shutdown(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_shutdown", a, 2, 2)?;
     let s = server(py, id_arg(py, "server id", a[0])?)?;
     // None or infinite: wait for every connection.
@@ -259,7 +257,7 @@ fn shutdown(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResul
 }
 
 /// `serve_close(id)`: forget the server (shutting it down at once if still running).
-fn close(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn close(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_close", a, 1, 1)?;
     let id = id_arg(py, "server id", a[0])?;
     let s = SERVERS.lock().as_mut().and_then(|m| m.remove(&id));
@@ -270,7 +268,7 @@ fn close(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<O
 }
 
 /// `serve_stats(id) -> (in_flight, queued)`.
-fn stats(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn stats(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_stats", a, 1, 1)?;
     let s = server(py, id_arg(py, "server id", a[0])?)?;
     let q = s.queue();
@@ -287,7 +285,7 @@ fn stats(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<O
 
 /// `serve_next(id, timeout) -> (rid, environ) | False | None`: the next request (False on
 /// timeout, None once the server is closed). Waits with the GIL released.
-fn next(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn next(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_next", a, 2, 2)?;
     let queue = server(py, id_arg(py, "server id", a[0])?)?.queue();
     let timeout = seconds_arg(py, a[1])?;
@@ -326,7 +324,7 @@ fn next(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Ow
 
 /// `serve_done(rid)`: the worker is done with the request (an unanswered one gets 500; an
 /// unfinished streamed body is cut). Cancels an interrupt not yet delivered.
-fn done(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn done(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_done", a, 1, 1)?;
     let rid = id_arg(py, "request id", a[0])?;
     let act = ACTIVE.lock().as_mut().and_then(|m| m.remove(&rid));
@@ -343,7 +341,7 @@ fn done(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Ow
 }
 
 /// `serve_thread_exit()`: the calling thread leaves its serve loop.
-fn thread_exit(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn thread_exit(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_thread_exit", a, 0, 0)?;
     interrupt::leave(py);
     interrupt::clear_pending(py);
@@ -370,7 +368,7 @@ fn body_op(
 }
 
 /// A read size: None or negative means "all".
-fn size_arg(py: Attached<'_>, o: *mut PyObject) -> PyResult<Option<usize>> {
+fn size_arg(py: Attached<'_>, o: Borrowed<'_, '_>) -> PyResult<Option<usize>> {
     if args::is_none(Some(o)) {
         return Ok(None);
     }
@@ -379,7 +377,7 @@ fn size_arg(py: Attached<'_>, o: *mut PyObject) -> PyResult<Option<usize>> {
 }
 
 /// `serve_read(rid, size)`: up to `size` bytes (`size` < 0 or None: the rest).
-fn read(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn read(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_read", a, 2, 2)?;
     let rid = id_arg(py, "request id", a[0])?;
     match size_arg(py, a[1])? {
@@ -390,7 +388,7 @@ fn read(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Ow
 }
 
 /// `serve_readline(rid, size)`: one line, at most `size` bytes.
-fn readline(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn readline(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_readline", a, 2, 2)?;
     let rid = id_arg(py, "request id", a[0])?;
     let size = size_arg(py, a[1])?;
@@ -399,7 +397,7 @@ fn readline(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResul
 
 /// `serve_respond(rid, status, headers, body) -> bool`: the whole answer at once;
 /// False if the client can no longer receive it.
-fn respond(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn respond(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_respond", a, 4, 4)?;
     let rid = id_arg(py, "request id", a[0])?;
     let head = head_from(py, a[1], a[2])?;
@@ -414,7 +412,7 @@ fn respond(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult
 
 /// `serve_start_stream(rid, status, headers) -> bool`: send the head; the body follows by
 /// `serve_write`.
-fn start_stream(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn start_stream(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_start_stream", a, 3, 3)?;
     let rid = id_arg(py, "request id", a[0])?;
     let head = head_from(py, a[1], a[2])?;
@@ -434,7 +432,7 @@ fn start_stream(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyR
 
 /// `serve_write(rid, data) -> bool`: one body chunk (blocks, GIL released, while the
 /// client is slow); False if the client is gone.
-fn write(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn write(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_write", a, 2, 2)?;
     let rid = id_arg(py, "request id", a[0])?;
     let data = Bytes::from(args::bytes(py, "a body chunk", a[1])?);
@@ -448,7 +446,7 @@ fn write(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<O
 }
 
 /// `serve_finish(rid) -> bool`: end a streamed body.
-fn finish(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn finish(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_finish", a, 1, 1)?;
     let rid = id_arg(py, "request id", a[0])?;
     let act = active(py, rid)?;
@@ -461,7 +459,7 @@ fn finish(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<
 }
 
 /// `serve_abort(rid)`: cut a streamed body (the application failed mid-body).
-fn abort(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn abort(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_abort", a, 1, 1)?;
     let rid = id_arg(py, "request id", a[0])?;
     let act = active(py, rid)?;
@@ -475,7 +473,7 @@ fn abort(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<O
 /// `serve_status(rid) -> (cancelled, body_error)`: why the request was cancelled
 /// ("timeout", "shutdown", "client_gone" or None) and how its body read failed
 /// ("too_large", "timeout", "cancelled", "broken" or None).
-fn status(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn status(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_status", a, 1, 1)?;
     let rid = id_arg(py, "request id", a[0])?;
     let act = active(py, rid)?;
@@ -498,25 +496,21 @@ fn status(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<
 
 /// `serve_stuck(after) -> [interpreter id]`: interpreters with a request thread still
 /// busy `after` seconds after it was interrupted.
-fn stuck(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn stuck(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_stuck", a, 1, 1)?;
     // None or infinite: no worker is ever stuck.
     let after = seconds_arg(py, a[0])?;
-    // SAFETY: attached.
-    let list = unsafe { Owned::from_new(py, PyList_New(0))? };
-    for id in after.map(interrupt::stuck).unwrap_or_default() {
-        let item = new_int(py, id)?;
-        // SAFETY: a list; Append does not steal.
-        if unsafe { PyList_Append(list.as_ptr(), item.as_ptr()) } < 0 {
-            return Err(PyErrSet);
-        }
-    }
-    Ok(list)
+    let ids = after.map(interrupt::stuck).unwrap_or_default();
+    let items = ids
+        .into_iter()
+        .map(|id| new_int(py, id))
+        .collect::<PyResult<_>>()?;
+    new_list(py, items)
 }
 
 /// `serve_retire(interp_id)`: that interpreter's threads take no further request
 /// (`serve_next` returns None there).
-fn retire(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn retire(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
     args::positional(py, "serve_retire", a, 1, 1)?;
     interrupt::retire(args::interp_id(py, a[0])?);
     Ok(none(py))
@@ -524,7 +518,11 @@ fn retire(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<
 
 /// `serve_release_memory() -> bool`: give the C allocator's free memory back to the
 /// system (after the workers imported the application); True if any was released.
-fn release_memory(py: Attached<'_>, _m: *mut PyObject, a: &[*mut PyObject]) -> PyResult<Owned> {
+fn release_memory(
+    py: Attached<'_>,
+    _m: Borrowed<'_, '_>,
+    a: &[Borrowed<'_, '_>],
+) -> PyResult<Owned> {
     args::positional(py, "serve_release_memory", a, 0, 0)?;
     let released = tstate::detached(py, manygil_serve::release_free_memory);
     Ok(boolean(py, released))
@@ -577,12 +575,7 @@ static mut METHODS: [PyMethodDef; 20] = [
 ];
 
 /// Add the `serve_*` functions to `module` (in every interpreter).
-pub(crate) fn add_functions(py: Attached<'_>, module: *mut PyObject) -> PyResult<()> {
-    let _ = py;
-    // SAFETY: attached; `module` is the module being executed; the table is static,
-    // NULL-terminated, and only read by CPython.
-    if unsafe { PyModule_AddFunctions(module, (&raw mut METHODS).cast()) } < 0 {
-        return Err(PyErrSet);
-    }
-    Ok(())
+pub(crate) fn add_functions(module: Borrowed<'_, '_>) -> PyResult<()> {
+    // SAFETY: the table is static, zero-terminated, made of `method!` entries.
+    unsafe { crate::ffi::module::add_functions(module, (&raw mut METHODS).cast()) }
 }

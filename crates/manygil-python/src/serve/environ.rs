@@ -1,10 +1,10 @@
 //! The CGI part of a PEP 3333 environ, built from a request head.
 
-use std::ffi::{c_char, CString};
+use std::ffi::c_char;
 
 use manygil_serve::{Peer, RequestHead};
 
-use crate::ffi::err::{PyErrSet, PyResult};
+use crate::ffi::err::PyResult;
 use crate::ffi::*;
 
 /// A native string (PEP 3333): the bytes decoded as latin-1.
@@ -23,12 +23,8 @@ pub(crate) fn latin1(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
 }
 
 fn set(py: Attached<'_>, d: &Owned, key: &str, value: &Owned) -> PyResult<()> {
-    let key = CString::new(key).map_err(|_| crate::ffi::err::value_error(py, "NUL in key"))?;
-    // SAFETY: attached; `d` is a dict; key NUL-terminated; SetItemString does not steal.
-    if unsafe { PyDict_SetItemString(d.as_ptr(), key.as_ptr(), value.as_ptr()) } < 0 {
-        return Err(PyErrSet);
-    }
-    Ok(())
+    d.borrow(py)
+        .set_item(new_str(py, key)?.borrow(py), value.borrow(py))
 }
 
 fn set_str(py: Attached<'_>, d: &Owned, key: &str, value: &[u8]) -> PyResult<()> {
@@ -45,8 +41,7 @@ fn set_str(py: Attached<'_>, d: &Owned, key: &str, value: &[u8]) -> PyResult<()>
 /// `X_Forwarded_For` cannot pose as `X-Forwarded-For`; repeated fields are joined with
 /// `, ` (cookies with `; `).
 pub(crate) fn build(py: Attached<'_>, head: &RequestHead) -> PyResult<Owned> {
-    // SAFETY: attached (py).
-    let d = unsafe { Owned::from_new(py, PyDict_New())? };
+    let d = new_dict(py)?;
     set_str(py, &d, "REQUEST_METHOD", head.method.as_bytes())?;
     set_str(py, &d, "SCRIPT_NAME", b"")?;
     set_str(py, &d, "PATH_INFO", &head.decoded_path())?;

@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::ffi::tstate::{self, Interp};
 use crate::ffi::*;
 
 /// One Python thread that serves requests.
 pub(crate) struct ServeThread {
     /// The interpreter the thread runs in; only passed to CPython under `alive` while it
     /// is `true` (the thread is still inside the serve loop, so the interpreter exists).
-    interp: InterpPtr,
+    interp: Interp,
     /// `PyThread_get_thread_ident` of the thread; fixed.
     thread_ident: u64,
     /// CPython's id of the interpreter; fixed.
@@ -35,14 +36,6 @@ pub(crate) struct ServeThread {
     pub(crate) current: AtomicU64,
 }
 
-/// `*mut PyInterpreterState` shared between threads: only handed to CPython while the
-/// interpreter is known alive (see [`ServeThread::alive`]).
-struct InterpPtr(*mut PyInterpreterState);
-// SAFETY: never dereferenced by Rust; passed to CPython only under `alive` (see above).
-unsafe impl Send for InterpPtr {}
-// SAFETY: as above.
-unsafe impl Sync for InterpPtr {}
-
 /// Every registered thread (dead entries pruned when scanned).
 static THREADS: Mutex<Vec<Weak<ServeThread>>> = Mutex::new(Vec::new());
 
@@ -55,18 +48,14 @@ thread_local! {
 }
 
 /// The calling thread's registration, made on first use.
-pub(crate) fn this_thread(_py: Attached<'_>) -> Arc<ServeThread> {
+pub(crate) fn this_thread(py: Attached<'_>) -> Arc<ServeThread> {
     CURRENT.with(|c| {
         c.borrow_mut()
             .get_or_insert_with(|| {
-                // SAFETY: attached (py): the current interpreter is valid.
-                let interp = unsafe { PyInterpreterState_Get() };
                 let t = Arc::new(ServeThread {
-                    interp: InterpPtr(interp),
-                    // SAFETY: always callable.
-                    thread_ident: unsafe { PyThread_get_thread_ident() } as u64,
-                    // SAFETY: a valid interpreter (above).
-                    interp_id: unsafe { PyInterpreterState_GetID(interp) },
+                    interp: Interp::current(py),
+                    thread_ident: current_thread_ident(),
+                    interp_id: current_interpreter_id(py),
                     interrupted: Mutex::new(None),
                     alive: Mutex::new(true),
                     current: AtomicU64::new(0),
@@ -92,39 +81,33 @@ pub(crate) fn leave(py: Attached<'_>) {
 /// Raise `KeyboardInterrupt` in `thread` if it still works on request `rid`.
 ///
 /// Waits for the thread's interpreter GIL (at most a switch interval while Python code
-/// runs there). Must be called on a thread with no thread state attached (the front's
-/// blocking pool).
+/// runs there). Called from the front's blocking pool (no thread state attached); a thread
+/// state attached on the calling thread is detached meanwhile.
 pub(crate) fn interrupt(thread: &ServeThread, rid: u64) {
-    let alive = thread.alive.lock();
-    if !*alive || thread.current.load(Ordering::Acquire) != rid {
-        return;
-    }
-    // SAFETY: the interpreter is alive: `alive` is true and we hold it, so the thread is
-    // still in the serve loop and cannot end it. This thread has no thread state attached
-    // (the caller's duty), so attaching a fresh one of the target interpreter, made here,
-    // is allowed; it is cleared and deleted before `alive` is released.
-    unsafe {
-        let ts = PyThreadState_New(thread.interp.0);
-        if ts.is_null() {
+    tstate::detached_if_attached(|| {
+        let alive = thread.alive.lock();
+        if !*alive || thread.current.load(Ordering::Acquire) != rid {
             return;
         }
-        PyEval_RestoreThread(ts);
-        // Holding the target's GIL: `current` cannot change under us.
-        if thread.current.load(Ordering::Acquire) == rid {
-            PyThreadState_SetAsyncExc(thread.thread_ident as _, PyExc_KeyboardInterrupt);
-            *thread.interrupted.lock() = Some((rid, Instant::now()));
-        }
-        PyThreadState_Clear(ts);
-        PyThreadState_DeleteCurrent();
-    }
-    drop(alive);
+        // SAFETY: nothing is attached here (detached above); the interpreter is alive and
+        // cannot end meanwhile: `alive` is true and we hold it, so the thread is still in
+        // the serve loop. The temporary thread state is deleted before `alive` is released.
+        unsafe {
+            tstate::with_temporary(thread.interp, |py| {
+                // Holding the target's GIL: `current` cannot change under us.
+                if thread.current.load(Ordering::Acquire) == rid {
+                    tstate::set_async_interrupt(py, thread.thread_ident, true);
+                    *thread.interrupted.lock() = Some((rid, Instant::now()));
+                }
+            })
+        };
+        drop(alive);
+    });
 }
 
 /// Cancel an interrupt scheduled for the calling thread that has not fired yet.
-pub(crate) fn clear_pending(_py: Attached<'_>) {
-    // SAFETY: attached (py); a NULL exception cancels a pending asynchronous exception of
-    // the given thread, here the calling one.
-    unsafe { PyThreadState_SetAsyncExc(PyThread_get_thread_ident() as _, std::ptr::null_mut()) };
+pub(crate) fn clear_pending(py: Attached<'_>) {
+    tstate::set_async_interrupt(py, current_thread_ident(), false);
 }
 
 /// Interpreters with a thread still working on a request it was interrupted in at least

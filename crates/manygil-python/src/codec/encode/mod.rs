@@ -159,13 +159,13 @@ impl<'py> Encoder<'py> {
     /// Anything that is not a builtin value: a handle, or (in [`EncodeMode::Full`]) a
     /// reference, code or a pickle.
     fn encode_object(&mut self, obj: Borrowed<'_, 'py>, t: ExactType) -> EncResult<Value> {
-        if let Some(shared) = crate::handles::encode_handle(self.py, obj.as_ptr())? {
+        if let Some(shared) = crate::handles::encode_handle(self.py, obj)? {
             return Ok(Value::Shared(shared));
         }
         if self.mode == EncodeMode::NativeOnly {
             let msg = format!(
                 "{} objects are not natively shareable",
-                err::type_name(self.py, obj.as_ptr())
+                err::type_name(self.py, obj)
             );
             return Err(not_shareable(self.py, &msg).into());
         }

@@ -43,7 +43,7 @@ impl<'py> Encoder<'py> {
         let mut shared = Vec::with_capacity(n);
         for i in 0..n {
             let h = handles.tuple_get(i)?;
-            match crate::handles::encode_handle(py, h.as_ptr())? {
+            match crate::handles::encode_handle(py, h)? {
                 Some(s) => shared.push(s),
                 None => {
                     return Err(

@@ -23,7 +23,7 @@ pub(super) struct TooDeep {
 impl TooDeep {
     /// Add `obj` to the failing path (called from the innermost object outwards).
     pub(super) fn record(&mut self, obj: Borrowed<'_, '_>) {
-        let name = err::type_name(obj.py(), obj.as_ptr());
+        let name = err::type_name(obj.py(), obj);
         if self.objs.is_empty() {
             self.leaf_type = name.clone();
         }
@@ -72,10 +72,11 @@ impl TooDeep {
             )
         };
         // Inside a wrapper (call arguments, a map chunk) name the value itself.
-        let root = self.objs.len().checked_sub(1 + wraps).map_or_else(
-            || err::type_name(py, obj.as_ptr()),
-            |i| self.objs[i].1.clone(),
-        );
+        let root = self
+            .objs
+            .len()
+            .checked_sub(1 + wraps)
+            .map_or_else(|| err::type_name(py, obj), |i| self.objs[i].1.clone());
         not_shareable(
             py,
             &format!(
@@ -100,5 +101,5 @@ pub(super) fn key_subscript(key: Borrowed<'_, '_>) -> String {
             Err(PyErrSet) => err::clear(py),
         }
     }
-    format!("[<{} key>]", err::type_name(py, key.as_ptr()))
+    format!("[<{} key>]", err::type_name(py, key))
 }

@@ -10,10 +10,10 @@ use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::tstate::detached;
 use crate::ffi::*;
 
-use super::{make_type, new_object, this, Handle, TypeDef};
 use crate::ffi::args::{self, Call};
 use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
 use crate::handles::blocking::block_on;
+use crate::handles::{make_type, new_object, this, Handle, TypeDef};
 
 const NO_GETSET: PyGetSetDef = PyGetSetDef {
     name: std::ptr::null(),
@@ -43,7 +43,7 @@ barrier intact) until parties callers have arrived, then returns each its arriva
 current or later until reset(), raise threading.BrokenBarrierError. action is not
 supported (ValueError): run it where wait() returned 0. parties < 1 raises ValueError.";
 
-pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 4] = [
         kw_method!(c"wait", c_barrier_wait, c"wait($self, timeout=None)\n--\n\nWait for all parties; return this party's arrival index.\n\nBlocks for at most timeout seconds (None: the barrier's timeout); on timeout the\nbarrier breaks and threading.BrokenBarrierError is raised, as it is if the barrier is\nbroken or reset while waiting."),
         kw_method!(c"reset", c_barrier_reset, c"reset($self, /)\n--\n\nReturn the barrier to its initial state; current waiters get BrokenBarrierError."),
@@ -83,7 +83,11 @@ getter!(g_broken => broken);
 
 kw_new!(c_barrier_new => barrier_new);
 
-fn barrier_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+fn barrier_new(
+    py: Attached<'_>,
+    subtype: *mut PyTypeObject,
+    call: &Call<'_, '_>,
+) -> PyResult<Owned> {
     let [parties, action, timeout] =
         call.bind(py, "Barrier", [c"parties", c"action", c"timeout"], 1)?;
     let parties = args::int(py, "parties", parties.ok_or(PyErrSet)?)?;
@@ -108,7 +112,7 @@ fn barrier_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) ->
 }
 
 /// The state of `slf`, a `manygil.Barrier` (`TypeError` for any other object).
-fn barrier_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<BarrierState>> {
+fn barrier_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Arc<BarrierState>> {
     match this(py, slf)? {
         Handle::Barrier(state) => Ok(state),
         _ => Err(err::type_error(py, "expected a manygil.Barrier")),
@@ -119,7 +123,7 @@ fn broken_error(py: Attached<'_>) -> PyErrSet {
     crate::handles::errors::raise(py, crate::handles::errors::Exc::BrokenBarrier, "")
 }
 
-fn barrier_wait(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn barrier_wait(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let state = barrier_of(py, slf)?;
     let [timeout] = call.bind(py, "wait", [c"timeout"], 0)?;
     let timeout = if args::is_none(timeout) {
@@ -149,26 +153,26 @@ fn barrier_wait(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResu
     }
 }
 
-fn barrier_reset(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn barrier_reset(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "reset", [], 0)?;
     barrier_of(py, slf)?.barrier.reset();
     Ok(none(py))
 }
 
-fn barrier_abort(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn barrier_abort(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "abort", [], 0)?;
     barrier_of(py, slf)?.barrier.abort();
     Ok(none(py))
 }
 
-fn parties(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn parties(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     new_int(py, barrier_of(py, slf)?.barrier.parties() as i64)
 }
 
-fn n_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn n_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     new_int(py, barrier_of(py, slf)?.barrier.n_waiting() as i64)
 }
 
-fn broken(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn broken(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     Ok(boolean(py, barrier_of(py, slf)?.barrier.broken()))
 }

@@ -9,7 +9,7 @@ use crate::ffi::entry::{kw_entry, kw_method, kw_new};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 
-use super::{make_type, new_object, this, Handle, TypeDef};
+use crate::handles::{make_type, new_object, this, Handle, TypeDef};
 
 // --- AtomicInt -------------------------------------------------------------------------
 
@@ -20,7 +20,7 @@ A signed 64-bit integer shared by every interpreter and thread, changed atomical
 lock, never blocks). Values outside the 64-bit range raise OverflowError, as does an
 add() whose result would not fit (the value is then unchanged).";
 
-pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 6] = [
         kw_method!(c"get", c_atomic_get, c"get($self, /)\n--\n\nThe current value."),
         kw_method!(c"set", c_atomic_set, c"set($self, value, /)\n--\n\nStore value."),
@@ -51,7 +51,11 @@ kw_entry!(c_atomic_cas => atomic_cas);
 
 kw_new!(c_atomic_new => atomic_new);
 
-fn atomic_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+fn atomic_new(
+    py: Attached<'_>,
+    subtype: *mut PyTypeObject,
+    call: &Call<'_, '_>,
+) -> PyResult<Owned> {
     let [value] = call.bind(py, "AtomicInt", [c"value"], 0)?;
     let value = match value {
         Some(v) => args::int(py, "value", v)?,
@@ -68,26 +72,26 @@ fn atomic_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> 
 }
 
 /// The state of `slf`, a `manygil.AtomicInt` (`TypeError` for any other object).
-fn atomic_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<AtomicInt>> {
+fn atomic_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Arc<AtomicInt>> {
     match this(py, slf)? {
         Handle::AtomicInt(state) => Ok(state),
         _ => Err(err::type_error(py, "expected a manygil.AtomicInt")),
     }
 }
 
-fn atomic_get(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn atomic_get(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "get", [], 0)?;
     new_int(py, atomic_of(py, slf)?.get())
 }
 
-fn atomic_set(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn atomic_set(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let a = atomic_of(py, slf)?;
     let [value] = call.bind(py, "set", [c"value"], 1)?;
     a.set(args::int(py, "value", value.ok_or(PyErrSet)?)?);
     Ok(none(py))
 }
 
-fn atomic_add(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn atomic_add(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let a = atomic_of(py, slf)?;
     let [delta] = call.bind(py, "add", [c"delta"], 0)?;
     let delta = match delta {
@@ -113,14 +117,14 @@ fn atomic_add(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult
     }
 }
 
-fn atomic_swap(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn atomic_swap(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let a = atomic_of(py, slf)?;
     let [value] = call.bind(py, "swap", [c"value"], 1)?;
     let value = args::int(py, "value", value.ok_or(PyErrSet)?)?;
     new_int(py, a.swap(value))
 }
 
-fn atomic_cas(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn atomic_cas(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let a = atomic_of(py, slf)?;
     let [expected, new] = call.bind(py, "compare_exchange", [c"expected", c"new"], 2)?;
     let expected = args::int(py, "expected", expected.ok_or(PyErrSet)?)?;

@@ -19,7 +19,7 @@ use crate::ffi::*;
 use crate::handles::blocking::{block_on, owner_id};
 
 use super::lock::{acquire_with, lock_args, sync_error, NO_GETSET};
-use super::{handle_of, make_type, new_object, this, Handle, TypeDef};
+use crate::handles::{handle_of, make_type, new_object, this, Handle, TypeDef};
 
 // --- Condition -------------------------------------------------------------------------
 
@@ -32,7 +32,7 @@ with other code. wait() releases the lock and blocks (GIL released; Ctrl-C in th
 thread interrupts) until notified or the timeout passes, then re-acquires the lock.
 wait(), notify() and notify_all() raise RuntimeError unless the caller holds the lock.";
 
-pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 10] = [
         kw_method!(c"acquire", c_cond_acquire, c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the underlying lock (see Lock.acquire / RLock.acquire)."),
         kw_method!(c"release", c_cond_release, c"release($self, /)\n--\n\nRelease the underlying lock."),
@@ -74,12 +74,15 @@ kw_entry!(c_cond_is_owned => cond_is_owned);
 
 kw_new!(c_condition_new => condition_new);
 
-fn condition_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+fn condition_new(
+    py: Attached<'_>,
+    subtype: *mut PyTypeObject,
+    call: &Call<'_, '_>,
+) -> PyResult<Owned> {
     let [lock] = call.bind(py, "Condition", [c"lock"], 0)?;
-    let lock = match lock.filter(|&l| !args::is_none(Some(l))) {
+    let lock = match args::given(lock) {
         None => CondLock::RLock(Arc::new(RLock::new())),
-        // SAFETY: a borrowed argument, alive for the call.
-        Some(l) => match unsafe { handle_of(l) } {
+        Some(l) => match handle_of(l) {
             Some(Handle::Lock(l)) => CondLock::Lock(Arc::<Lock>::clone(l)),
             Some(Handle::RLock(l)) => CondLock::RLock(l.clone()),
             _ => {
@@ -99,14 +102,14 @@ fn condition_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) 
 }
 
 /// The condition of `slf`, a `manygil.Condition` (`TypeError` for any other object).
-fn cond_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<Condition>> {
+fn cond_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Arc<Condition>> {
     match this(py, slf)? {
         Handle::Condition(cond) => Ok(cond),
         _ => Err(err::type_error(py, "expected a manygil.Condition")),
     }
 }
 
-fn cond_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn cond_acquire(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let cond = cond_of(py, slf)?;
     let (blocking, timeout) = lock_args(py, call)?;
     let me = owner_id(py);
@@ -120,12 +123,12 @@ fn cond_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResu
     Ok(boolean(py, got))
 }
 
-fn cond_release(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn cond_release(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "release", [], 0)?;
     cond_exit(py, slf, call)
 }
 
-fn cond_exit(py: Attached<'_>, slf: *mut PyObject, _call: &Call<'_>) -> PyResult<Owned> {
+fn cond_exit(py: Attached<'_>, slf: Borrowed<'_, '_>, _call: &Call<'_, '_>) -> PyResult<Owned> {
     let cond = cond_of(py, slf)?;
     cond.lock()
         .release(owner_id(py))
@@ -133,7 +136,7 @@ fn cond_exit(py: Attached<'_>, slf: *mut PyObject, _call: &Call<'_>) -> PyResult
     Ok(none(py))
 }
 
-fn cond_is_owned(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn cond_is_owned(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "_is_owned", [], 0)?;
     Ok(boolean(py, cond_of(py, slf)?.is_owned(owner_id(py))))
 }
@@ -161,23 +164,22 @@ fn wait_once(py: Attached<'_>, cond: &Condition, timeout: Option<Duration>) -> P
     Ok(notified)
 }
 
-fn cond_wait(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn cond_wait(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let cond = cond_of(py, slf)?;
     let [timeout] = call.bind(py, "wait", [c"timeout"], 0)?;
     let timeout = args::sync_timeout(py, timeout)?;
     Ok(boolean(py, wait_once(py, cond, timeout)?))
 }
 
-fn cond_wait_for(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn cond_wait_for(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let cond = cond_of(py, slf)?;
     let [predicate, timeout] = call.bind(py, "wait_for", [c"predicate", c"timeout"], 1)?;
     let predicate = predicate.ok_or(PyErrSet)?;
     let timeout = args::sync_timeout(py, timeout)?;
     let end = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
-        // SAFETY: attached; a borrowed callable argument.
-        let result = unsafe { Owned::from_new(py, PyObject_CallNoArgs(predicate))? };
-        if args::truth(Some(result.as_ptr()), false)? {
+        let result = predicate.call(&[])?;
+        if result.borrow(py).is_true()? {
             return Ok(result);
         }
         let left = match (timeout, end) {
@@ -194,7 +196,7 @@ fn cond_wait_for(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyRes
     }
 }
 
-fn notify_checked(py: Attached<'_>, slf: *mut PyObject, n: usize) -> PyResult<Owned> {
+fn notify_checked(py: Attached<'_>, slf: Borrowed<'_, '_>, n: usize) -> PyResult<Owned> {
     let cond = cond_of(py, slf)?;
     if !cond.lock().is_owned(owner_id(py)) {
         return Err(err::runtime_error(py, "cannot notify on un-acquired lock"));
@@ -203,7 +205,7 @@ fn notify_checked(py: Attached<'_>, slf: *mut PyObject, n: usize) -> PyResult<Ow
     Ok(none(py))
 }
 
-fn cond_notify(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn cond_notify(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let [n] = call.bind(py, "notify", [c"n"], 0)?;
     let n = match n {
         Some(n) => args::int(py, "n", n)?.max(0) as usize,
@@ -212,13 +214,17 @@ fn cond_notify(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResul
     notify_checked(py, slf, n)
 }
 
-fn cond_notify_all(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn cond_notify_all(
+    py: Attached<'_>,
+    slf: Borrowed<'_, '_>,
+    call: &Call<'_, '_>,
+) -> PyResult<Owned> {
     call.bind(py, "notify_all", [], 0)?;
     notify_checked(py, slf, usize::MAX)
 }
 
 getter!(g_cond_n_waiting => cond_n_waiting);
 
-fn cond_n_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn cond_n_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     new_int(py, cond_of(py, slf)?.n_waiting() as i64)
 }

@@ -12,7 +12,7 @@ use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 
 use super::lock::{acquire_with, sync_error, NO_GETSET};
-use super::{make_type, new_object, this, Handle, TypeDef};
+use crate::handles::{make_type, new_object, this, Handle, TypeDef};
 
 // --- Semaphore / BoundedSemaphore ------------------------------------------------------
 
@@ -34,7 +34,7 @@ const SEM_ACQUIRE_DOC: &std::ffi::CStr = c"acquire($self, blocking=True, timeout
 const SEM_RELEASE_DOC: &std::ffi::CStr =
     c"release($self, n=1)\n--\n\nReturn n units, waking up to n waiters; n < 1 raises ValueError.";
 
-pub(crate) fn create_semaphore_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+pub(crate) fn create_semaphore_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 5] = [
         kw_method!(c"acquire", c_sem_acquire, SEM_ACQUIRE_DOC),
         kw_method!(c"release", c_sem_release, SEM_RELEASE_DOC),
@@ -71,7 +71,7 @@ pub(crate) fn create_semaphore_type(py: Attached<'_>, module: *mut PyObject) -> 
 
 pub(crate) fn create_bounded_semaphore_type(
     py: Attached<'_>,
-    module: *mut PyObject,
+    module: Borrowed<'_, '_>,
 ) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 5] = [
         kw_method!(c"acquire", c_sem_acquire, SEM_ACQUIRE_DOC),
@@ -111,7 +111,7 @@ getter!(g_sem_value => sem_value);
 getter!(g_sem_initial => sem_initial);
 getter!(g_sem_n_waiting => sem_n_waiting);
 
-fn initial_value(py: Attached<'_>, func: &str, call: &Call<'_>) -> PyResult<usize> {
+fn initial_value(py: Attached<'_>, func: &str, call: &Call<'_, '_>) -> PyResult<usize> {
     let [value] = call.bind(py, func, [c"value"], 0)?;
     let Some(value) = value else { return Ok(1) };
     let v = args::int(py, "value", value)?;
@@ -120,7 +120,11 @@ fn initial_value(py: Attached<'_>, func: &str, call: &Call<'_>) -> PyResult<usiz
 
 kw_new!(c_semaphore_new => semaphore_new);
 
-fn semaphore_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+fn semaphore_new(
+    py: Attached<'_>,
+    subtype: *mut PyTypeObject,
+    call: &Call<'_, '_>,
+) -> PyResult<Owned> {
     let v = initial_value(py, "Semaphore", call)?;
     // SAFETY: `subtype` is our (final) Semaphore type.
     unsafe { new_object(py, subtype, Handle::Semaphore(Arc::new(Semaphore::new(v)))) }
@@ -131,7 +135,7 @@ kw_new!(c_bounded_semaphore_new => bounded_semaphore_new);
 fn bounded_semaphore_new(
     py: Attached<'_>,
     subtype: *mut PyTypeObject,
-    call: &Call<'_>,
+    call: &Call<'_, '_>,
 ) -> PyResult<Owned> {
     let v = initial_value(py, "BoundedSemaphore", call)?;
     let sem = Arc::new(BoundedSemaphore::new(v));
@@ -166,7 +170,7 @@ impl Sem<'_> {
     }
 }
 
-fn sem_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Sem<'a>> {
+fn sem_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<Sem<'a>> {
     match this(py, slf)? {
         Handle::Semaphore(s) => Ok(Sem::Plain(s)),
         Handle::BoundedSemaphore(s) => Ok(Sem::Bounded(s)),
@@ -174,7 +178,7 @@ fn sem_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Sem<'a>> {
     }
 }
 
-fn sem_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn sem_acquire(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let sem = sem_of(py, slf)?;
     let [blocking, timeout] = call.bind(py, "acquire", [c"blocking", c"timeout"], 0)?;
     let blocking = args::truth(blocking, true)?;
@@ -195,7 +199,7 @@ fn sem_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResul
     Ok(boolean(py, got))
 }
 
-fn sem_release(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn sem_release(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let sem = sem_of(py, slf)?;
     let [n] = call.bind(py, "release", [c"n"], 0)?;
     let n = match n {
@@ -210,18 +214,18 @@ fn sem_release(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResul
     Ok(none(py))
 }
 
-fn sem_exit(py: Attached<'_>, slf: *mut PyObject, _call: &Call<'_>) -> PyResult<Owned> {
+fn sem_exit(py: Attached<'_>, slf: Borrowed<'_, '_>, _call: &Call<'_, '_>) -> PyResult<Owned> {
     sem_of(py, slf)?.release(1).map_err(|e| sync_error(py, e))?;
     Ok(none(py))
 }
 
-fn sem_value(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn sem_value(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     let v = sem_of(py, slf)?.value();
-    // SAFETY: attached; the value is unsigned and may exceed i64 (released past 2**63 - 1).
-    unsafe { Owned::from_new(py, PyLong_FromSize_t(v)) }
+    // The value is unsigned and may exceed i64 (released past 2**63 - 1).
+    new_uint(py, v as u64)
 }
 
-fn sem_n_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn sem_n_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     let n = match sem_of(py, slf)? {
         Sem::Plain(s) => s.n_waiting(),
         Sem::Bounded(s) => s.n_waiting(),
@@ -229,7 +233,7 @@ fn sem_n_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
     new_int(py, n as i64)
 }
 
-fn sem_initial(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn sem_initial(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     match this(py, slf)? {
         Handle::BoundedSemaphore(s) => new_int(py, s.initial_value() as i64),
         _ => Err(err::type_error(py, "expected a manygil.BoundedSemaphore")),

@@ -12,10 +12,10 @@ use manygil_core::sync::{Lock, SyncError};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 
-use super::{make_type, new_object, this, Handle, TypeDef};
 use crate::ffi::args::{self, Call};
 use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
 use crate::handles::blocking::block_on;
+use crate::handles::{make_type, new_object, this, Handle, TypeDef};
 
 /// `acquire`: try now (GIL held), then, if `blocking`, wait up to `timeout` (GIL released).
 pub(crate) fn acquire_with(
@@ -45,7 +45,10 @@ pub(crate) fn sync_error(py: Attached<'_>, e: SyncError) -> PyErrSet {
 }
 
 /// `(blocking, timeout)` of `Lock.acquire`/`RLock.acquire` (timeout -1: forever).
-pub(crate) fn lock_args(py: Attached<'_>, call: &Call<'_>) -> PyResult<(bool, Option<Duration>)> {
+pub(crate) fn lock_args(
+    py: Attached<'_>,
+    call: &Call<'_, '_>,
+) -> PyResult<(bool, Option<Duration>)> {
     let [blocking, timeout] = call.bind(py, "acquire", [c"blocking", c"timeout"], 0)?;
     args::lock_timeout(py, args::truth(blocking, true)?, timeout)
 }
@@ -68,7 +71,7 @@ release(), locked() and use as a context manager. Any thread of any interpreter 
 release it. Waiting releases the GIL; Ctrl-C in the main thread interrupts it. Passing
 the lock to another interpreter gives that interpreter the same lock.";
 
-pub(crate) fn create_type(py: Attached<'_>, module: *mut PyObject) -> PyResult<Owned> {
+pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
     static mut METHODS: [PyMethodDef; 6] = [
         kw_method!(c"acquire", c_lock_acquire, c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the lock; return whether it was acquired.\n\nWith blocking true, wait (with the GIL released) while another party holds it, for at\nmost timeout seconds (-1 or None: forever). With blocking false, never wait (a timeout\nthen raises ValueError)."),
         kw_method!(c"release", c_lock_release, c"release($self, /)\n--\n\nRelease the lock (from any thread or interpreter); RuntimeError if it is not locked."),
@@ -102,21 +105,21 @@ kw_entry!(c_lock_locked => lock_locked);
 
 kw_new!(c_lock_new => lock_new);
 
-fn lock_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_>) -> PyResult<Owned> {
+fn lock_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "Lock", [], 0)?;
     // SAFETY: `subtype` is our (final) Lock type.
     unsafe { new_object(py, subtype, Handle::Lock(Arc::new(Lock::new()))) }
 }
 
 /// The state of `slf`, a `manygil.Lock` (`TypeError` for any other object).
-fn lock_of<'a>(py: Attached<'_>, slf: *mut PyObject) -> PyResult<&'a Arc<Lock>> {
+fn lock_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Arc<Lock>> {
     match this(py, slf)? {
         Handle::Lock(state) => Ok(state),
         _ => Err(err::type_error(py, "expected a manygil.Lock")),
     }
 }
 
-fn lock_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn lock_acquire(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     let lock = lock_of(py, slf)?;
     let (blocking, timeout) = lock_args(py, call)?;
     let got = acquire_with(
@@ -129,24 +132,24 @@ fn lock_acquire(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResu
     Ok(boolean(py, got))
 }
 
-fn lock_release(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn lock_release(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "release", [], 0)?;
     lock_of(py, slf)?.release().map_err(|e| sync_error(py, e))?;
     Ok(none(py))
 }
 
-fn lock_exit(py: Attached<'_>, slf: *mut PyObject, _call: &Call<'_>) -> PyResult<Owned> {
+fn lock_exit(py: Attached<'_>, slf: Borrowed<'_, '_>, _call: &Call<'_, '_>) -> PyResult<Owned> {
     lock_of(py, slf)?.release().map_err(|e| sync_error(py, e))?;
     Ok(none(py))
 }
 
-fn lock_locked(py: Attached<'_>, slf: *mut PyObject, call: &Call<'_>) -> PyResult<Owned> {
+fn lock_locked(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
     call.bind(py, "locked", [], 0)?;
     Ok(boolean(py, lock_of(py, slf)?.locked()))
 }
 
 getter!(g_lock_n_waiting => lock_n_waiting);
 
-fn lock_n_waiting(py: Attached<'_>, slf: *mut PyObject) -> PyResult<Owned> {
+fn lock_n_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     new_int(py, lock_of(py, slf)?.n_waiting() as i64)
 }

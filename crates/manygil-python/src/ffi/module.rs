@@ -1,0 +1,143 @@
+//! Module objects: their state, what module exec adds to them, and [`StateRef`], the strong
+//! references a module state holds.
+
+use std::ffi::{c_int, c_void, CStr};
+
+use super::err::{PyErrSet, PyResult};
+use super::owned::{Attached, Borrowed, Owned};
+use pyo3_ffi::*;
+
+/// A strong reference held by a module state: NULL (empty) or owned by the state. The
+/// module state is zero-initialised memory, which is a valid empty `StateRef`.
+#[repr(transparent)]
+#[derive(Debug)]
+pub(crate) struct StateRef(*mut PyObject);
+
+impl StateRef {
+    /// Hold `obj`, releasing what was held before.
+    pub(crate) fn set(&mut self, obj: Owned) {
+        let old = std::mem::replace(&mut self.0, obj.into_raw());
+        if !old.is_null() {
+            // SAFETY: a reference the state owned. An `Owned` exists only where its
+            // interpreter (the module's: states are filled with their own objects) is
+            // attached, so releasing is allowed.
+            unsafe { Py_DECREF(old) };
+        }
+    }
+
+    /// The object, borrowed from the state (`None` when empty).
+    pub(crate) fn get<'a, 'py>(&'a self, py: Attached<'py>) -> Option<Borrowed<'a, 'py>> {
+        // SAFETY: NULL or a strong reference the state keeps for as long as `self` lives.
+        (!self.0.is_null()).then(|| unsafe { Borrowed::from_ptr(py, self.0) })
+    }
+
+    /// The raw pointer (NULL when empty), still owned by the state.
+    pub(crate) fn as_ptr(&self) -> *mut PyObject {
+        self.0
+    }
+
+    /// Release the reference (module clear/free).
+    ///
+    /// # Safety
+    ///
+    /// The module's interpreter is attached.
+    pub(crate) unsafe fn clear(&mut self) {
+        let old = std::mem::replace(&mut self.0, std::ptr::null_mut());
+        if !old.is_null() {
+            // SAFETY: a reference the state owned; attached per the caller.
+            unsafe { Py_DECREF(old) };
+        }
+    }
+
+    /// Report the reference to the garbage collector (`tp_traverse` of the module state).
+    ///
+    /// # Safety
+    ///
+    /// `visit`/`arg` are what CPython passed to the running traverse.
+    pub(crate) unsafe fn visit(&self, visit: visitproc, arg: *mut c_void) -> c_int {
+        if self.0.is_null() {
+            return 0;
+        }
+        // SAFETY: a strong reference the state owns; per the caller's duty.
+        unsafe { visit(self.0, arg) }
+    }
+}
+
+/// The state of `module`.
+///
+/// # Safety
+///
+/// `module` is a module created from a definition whose state is a `T` (zero-initialised
+/// at creation), alive while the result is used.
+pub(crate) unsafe fn state_ptr<T>(module: *mut PyObject) -> *mut T {
+    // SAFETY: per the caller, a module with a state of type T.
+    unsafe { PyModule_GetState(module).cast::<T>() }
+}
+
+/// What identifies the kind of a module with a state: its definition (`Some(NULL)` for a
+/// module made without one, as 3.15's slot-based export makes them), or `None` for an object
+/// that is not a module or a module without a state. Any exception this raises is cleared.
+pub(crate) fn stateful_definition(
+    py: Attached<'_>,
+    module: Borrowed<'_, '_>,
+) -> Option<*mut PyModuleDef> {
+    if !module.is_instance(&raw mut PyModule_Type) {
+        return None;
+    }
+    // SAFETY: attached; a module object; reads its state pointer (NULL without a state).
+    if unsafe { PyModule_GetState(module.as_ptr()) }.is_null() {
+        super::err::clear(py);
+        return None;
+    }
+    // SAFETY: attached; a module object; reads its `md_def` (NULL without one).
+    let def = unsafe { PyModule_GetDef(module.as_ptr()) };
+    if def.is_null() {
+        super::err::clear(py);
+    }
+    Some(def)
+}
+
+/// Add type `tp` to `module` under its short name.
+pub(crate) fn add_type(module: Borrowed<'_, '_>, tp: Borrowed<'_, '_>) -> PyResult<()> {
+    debug_assert!(tp.is_instance(&raw mut PyType_Type));
+    // SAFETY: attached (the borrows' token); a module and a type object (every caller
+    // passes one it just made); AddType does not steal.
+    check(unsafe { PyModule_AddType(module.as_ptr(), tp.as_ptr().cast()) })
+}
+
+/// `module.name = obj`.
+pub(crate) fn add_object(
+    module: Borrowed<'_, '_>,
+    name: &CStr,
+    obj: Borrowed<'_, '_>,
+) -> PyResult<()> {
+    // SAFETY: attached; valid objects; NUL-terminated name; AddObjectRef does not steal.
+    check(unsafe { PyModule_AddObjectRef(module.as_ptr(), name.as_ptr(), obj.as_ptr()) })
+}
+
+/// `module.name = value` for an int constant.
+pub(crate) fn add_int(module: Borrowed<'_, '_>, name: &CStr, value: i64) -> PyResult<()> {
+    // SAFETY: attached; a module; NUL-terminated name.
+    check(unsafe { PyModule_AddIntConstant(module.as_ptr(), name.as_ptr(), value as _) })
+}
+
+/// Add the functions of a method table to `module`.
+///
+/// # Safety
+///
+/// `table` is a static, zero-terminated method table whose entries are valid.
+pub(crate) unsafe fn add_functions(
+    module: Borrowed<'_, '_>,
+    table: *mut PyMethodDef,
+) -> PyResult<()> {
+    // SAFETY: attached; a module; the table per the caller's duty (CPython only reads it).
+    check(unsafe { PyModule_AddFunctions(module.as_ptr(), table) })
+}
+
+fn check(r: c_int) -> PyResult<()> {
+    if r < 0 {
+        Err(PyErrSet)
+    } else {
+        Ok(())
+    }
+}
