@@ -5,11 +5,13 @@ use manygil_core::Value;
 
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::values::{
-    int_from_le_bytes, int_from_u64, marshal_loads, new_bytearray, new_bytes, new_complex,
-    new_dict, new_float, new_frozenset, new_function, new_list, new_set, new_tuple_from,
-    str_from_surrogatepass,
+    int_from_le_bytes, marshal_loads, new_bytearray, new_bytes, new_complex, new_float,
+    new_frozenset, new_function, new_set, str_from_surrogatepass,
 };
-use crate::ffi::{boolean, import_attr, new_int, new_str, new_tuple, none, Attached, Owned};
+use crate::ffi::{
+    boolean, import_attr, new_dict, new_int, new_list, new_str, new_tuple, new_uint, none,
+    Attached, Owned,
+};
 
 use super::refs;
 
@@ -117,7 +119,7 @@ fn decode_one(py: Attached<'_>, value: &Value, depth: usize, st: &mut State) -> 
         Value::ByteArray(b) => new_bytearray(py, b),
         Value::Tuple(items) => {
             let base = decode_items(py, items, d, st)?;
-            new_tuple_from(py, st.items.drain(base..))
+            new_tuple(py, st.items.drain(base..))
         }
         Value::List(items) => {
             let base = decode_items(py, items, d, st)?;
@@ -176,7 +178,7 @@ fn decode_items(py: Attached<'_>, items: &[Value], d: usize, st: &mut State) -> 
 /// pickle (a function sent by value) decoded here before is reused without unpickling.
 fn decode_pickle(py: Attached<'_>, p: &Pickled) -> PyResult<Owned> {
     let key = match p.key {
-        Some(k) => int_from_u64(py, k)?,
+        Some(k) => new_uint(py, k)?,
         None => none(py),
     };
     if p.key.is_some() {

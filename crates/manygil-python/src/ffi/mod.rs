@@ -26,6 +26,7 @@ pub(crate) mod values;
 
 pub(crate) use owned::{Attached, Borrowed, Owned};
 use pyo3_ffi::*;
+pub(crate) use values::{boolean, new_dict, new_int, new_list, new_str, new_tuple, new_uint, none};
 
 // The C-API names the rest of the crate uses, listed so that the gate can be audited here:
 // declarations (types, constants, slot ids, exception classes) first, then the C-API
@@ -50,34 +51,17 @@ pub(crate) use pyo3_ffi::{
     Py_mod_state_size, Py_mod_state_traverse,
 };
 pub(crate) use pyo3_ffi::{
-    PyBuffer_FillInfo, PyBuffer_Release, PyBytes_FromStringAndSize, PyErr_Clear,
-    PyErr_ExceptionMatches, PyErr_GetRaisedException, PyErr_NewExceptionWithDoc,
-    PyErr_SetRaisedException, PyIndex_Check, PyMemoryView_FromObject, PyNumber_AsSsize_t,
-    PyNumber_Index, PyObject_Bytes, PyObject_CallMethod, PyObject_GetBuffer, PySequence_Tuple,
-    PySlice_Check, PyUnicode_AsLatin1String, PyUnicode_DecodeLatin1, Py_DECREF,
+    PyBuffer_FillInfo, PyBuffer_Release, PyErr_Clear, PyErr_ExceptionMatches,
+    PyErr_GetRaisedException, PyErr_NewExceptionWithDoc, PyErr_SetRaisedException, PyIndex_Check,
+    PyMemoryView_FromObject, PyNumber_AsSsize_t, PyNumber_Index, PyObject_Bytes,
+    PyObject_CallMethod, PyObject_GetBuffer, PySequence_Tuple, PySlice_Check,
+    PyUnicode_AsLatin1String, PyUnicode_DecodeLatin1, Py_DECREF,
 };
 /// The module definition of 3.13 and 3.14 (multi-phase init, PEP 489).
 #[cfg(not(Py_3_15))]
 pub(crate) use pyo3_ffi::{PyModuleDef_HEAD_INIT, PyModuleDef_Init, PyModuleDef_Slot};
 
-use std::ffi::{c_char, CStr};
-
-/// A `str` object from Rust text.
-pub(crate) fn new_str(py: Attached<'_>, s: &str) -> err::PyResult<Owned> {
-    // SAFETY: attached (py); the pointer/length pair describes valid UTF-8 owned by `s`.
-    unsafe {
-        Owned::from_new(
-            py,
-            PyUnicode_FromStringAndSize(s.as_ptr().cast::<c_char>(), s.len() as Py_ssize_t),
-        )
-    }
-}
-
-/// `None`.
-pub(crate) fn none(py: Attached<'_>) -> Owned {
-    // SAFETY: attached (py); None is immortal and valid in every interpreter.
-    unsafe { Owned::from_borrowed(py, Py_None()) }
-}
+use std::ffi::CStr;
 
 /// `NotImplemented` (what a rich comparison returns for types it does not know).
 pub(crate) fn not_implemented(py: Attached<'_>) -> Owned {
@@ -89,30 +73,6 @@ pub(crate) fn not_implemented(py: Attached<'_>) -> Owned {
 pub(crate) fn hash_address(addr: usize) -> Py_hash_t {
     // SAFETY: hashes the pointer value only; never dereferenced, never fails.
     unsafe { Py_HashPointer(addr as *const std::ffi::c_void) }
-}
-
-/// `True` or `False`.
-pub(crate) fn boolean(py: Attached<'_>, b: bool) -> Owned {
-    // SAFETY: attached (py); True/False are immortal and valid in every interpreter.
-    unsafe { Owned::from_borrowed(py, if b { Py_True() } else { Py_False() }) }
-}
-
-/// An `int` object.
-pub(crate) fn new_int(py: Attached<'_>, v: i64) -> err::PyResult<Owned> {
-    // SAFETY: attached (py).
-    unsafe { Owned::from_new(py, PyLong_FromLongLong(v)) }
-}
-
-/// A `list` of the given items (references are stolen into the list).
-pub(crate) fn new_list(py: Attached<'_>, items: Vec<Owned>) -> err::PyResult<Owned> {
-    // SAFETY: attached (py); PyList_New returns a new reference or NULL.
-    let list = unsafe { Owned::from_new(py, PyList_New(items.len() as Py_ssize_t))? };
-    for (i, item) in items.into_iter().enumerate() {
-        // SAFETY: `list` is a fresh list of the right length, slot i is empty;
-        // PyList_SET_ITEM steals the item's reference, which `into_raw` gives up.
-        unsafe { PyList_SET_ITEM(list.as_ptr(), i as Py_ssize_t, item.into_raw()) };
-    }
-    Ok(list)
 }
 
 /// The namespace of the attached interpreter's `__main__` module (created if absent).
@@ -144,12 +104,6 @@ pub(crate) fn set_sys_attr(
         return Err(err::PyErrSet);
     }
     Ok(())
-}
-
-/// An empty `dict`.
-pub(crate) fn new_dict(py: Attached<'_>) -> err::PyResult<Owned> {
-    // SAFETY: attached (py); a new reference or NULL.
-    unsafe { Owned::from_new(py, PyDict_New()) }
 }
 
 /// What [`compile`] compiles: an expression or statements.
@@ -199,12 +153,6 @@ pub(crate) fn eval_code(
     }
 }
 
-/// An `int` object from an unsigned value.
-pub(crate) fn new_uint(py: Attached<'_>, v: u64) -> err::PyResult<Owned> {
-    // SAFETY: attached (py); a new reference or NULL.
-    unsafe { Owned::from_new(py, PyLong_FromUnsignedLongLong(v)) }
-}
-
 /// `sys.modules[name]` if the module is imported (a dict lookup), else `import name`.
 pub(crate) fn import_module(py: Attached<'_>, name: &CStr) -> err::PyResult<Owned> {
     let key = new_str(py, &name.to_string_lossy())?;
@@ -219,18 +167,6 @@ pub(crate) fn import_module(py: Attached<'_>, name: &CStr) -> err::PyResult<Owne
     }
     // SAFETY: attached; NUL-terminated name; a new reference or NULL.
     unsafe { Owned::from_new(py, PyImport_ImportModule(name.as_ptr())) }
-}
-
-/// A `tuple` of the given items (references are stolen into the tuple).
-pub(crate) fn new_tuple(py: Attached<'_>, items: Vec<Owned>) -> err::PyResult<Owned> {
-    // SAFETY: attached (py); PyTuple_New returns a new reference or NULL.
-    let tuple = unsafe { Owned::from_new(py, PyTuple_New(items.len() as Py_ssize_t))? };
-    for (i, item) in items.into_iter().enumerate() {
-        // SAFETY: `tuple` is a fresh tuple of the right length, slot i is empty;
-        // PyTuple_SET_ITEM steals the item's reference, which `into_raw` gives up.
-        unsafe { PyTuple_SET_ITEM(tuple.as_ptr(), i as Py_ssize_t, item.into_raw()) };
-    }
-    Ok(tuple)
 }
 
 /// The text of a `str` object as a Rust `String` (lossy for lone surrogates).

@@ -175,7 +175,7 @@ pub(crate) fn list_all(
     let items = ids
         .into_iter()
         .map(|id| id_whence(py, id))
-        .collect::<PyResult<_>>()?;
+        .collect::<PyResult<Vec<_>>>()?;
     new_list(py, items)
 }
 

@@ -1,7 +1,6 @@
 //! The `serve_*` functions of `manygil._native`.
 
 use std::collections::HashMap;
-use std::ffi::c_char;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +15,7 @@ use parking_lot::Mutex;
 use crate::ffi::args;
 use crate::ffi::entry::{entry, method};
 use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::values::new_bytes;
 use crate::ffi::*;
 
 use super::environ;
@@ -79,16 +79,6 @@ fn seconds_arg(py: Attached<'_>, o: Borrowed<'_, '_>) -> PyResult<Option<Duratio
 fn tuple_of(py: Attached<'_>, obj: Borrowed<'_, '_>) -> PyResult<Owned> {
     // SAFETY: attached; a valid object; a new tuple reference or NULL.
     unsafe { Owned::from_new(py, PySequence_Tuple(obj.as_ptr())) }
-}
-
-fn new_bytes(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
-    // SAFETY: attached; pointer/length describe `b`.
-    unsafe {
-        Owned::from_new(
-            py,
-            PyBytes_FromStringAndSize(b.as_ptr().cast::<c_char>(), b.len() as Py_ssize_t),
-        )
-    }
 }
 
 fn os_error(py: Attached<'_>, msg: &str) -> PyErrSet {
@@ -504,7 +494,7 @@ fn stuck(py: Attached<'_>, _m: Borrowed<'_, '_>, a: &[Borrowed<'_, '_>]) -> PyRe
     let items = ids
         .into_iter()
         .map(|id| new_int(py, id))
-        .collect::<PyResult<_>>()?;
+        .collect::<PyResult<Vec<_>>>()?;
     new_list(py, items)
 }
 

@@ -1,13 +1,10 @@
-//! Values of the builtin types: telling them apart ([`ExactType`]), reading them (methods on
-//! [`Borrowed`]) and making them (free functions taking [`Attached`]). Each wrapper is one
-//! C-API call (two for sizes-then-data) that checks the object's type itself, so a wrong
-//! object raises `TypeError`/`SystemError` instead of being undefined behaviour; NULL/-1
-//! become `Err(PyErrSet)`.
+//! Telling the builtin types apart ([`ExactType`]) and reading them (methods on
+//! [`Borrowed`]).
 
 use std::ffi::c_char;
 
-use super::err::{PyErrSet, PyResult};
-use super::owned::{Attached, Borrowed, Owned};
+use super::super::err::{PyErrSet, PyResult};
+use super::super::owned::{Attached, Borrowed, Owned};
 use pyo3_ffi::*;
 
 /// The builtin type an object is exactly an instance of (subclasses are [`ExactType::Other`]).
@@ -35,12 +32,6 @@ pub(crate) enum ExactType {
 #[inline]
 fn len_of(n: Py_ssize_t) -> PyResult<usize> {
     usize::try_from(n).map_err(|_| PyErrSet)
-}
-
-/// A slice's length as `Py_ssize_t` (a Rust allocation never exceeds `isize::MAX` bytes).
-#[inline]
-fn ssize(b: &[u8]) -> Py_ssize_t {
-    b.len() as Py_ssize_t
 }
 
 impl<'a, 'py> Borrowed<'a, 'py> {
@@ -106,7 +97,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         if overflow != 0 {
             return Ok(None);
         }
-        if v == -1 && super::err::occurred(self.py()) {
+        if v == -1 && super::super::err::occurred(self.py()) {
             return Err(PyErrSet);
         }
         Ok(Some(v))
@@ -116,7 +107,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     pub(crate) fn int_to_u64(self) -> PyResult<u64> {
         // SAFETY: attached; a valid object (TypeError unless an int).
         let v = unsafe { PyLong_AsUnsignedLongLong(self.as_ptr()) };
-        if v == u64::MAX && super::err::occurred(self.py()) {
+        if v == u64::MAX && super::super::err::occurred(self.py()) {
             return Err(PyErrSet);
         }
         Ok(v)
@@ -141,7 +132,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     pub(crate) fn float_to_f64(self) -> PyResult<f64> {
         // SAFETY: attached; a valid object; -1.0 with an exception set on failure.
         let v = unsafe { PyFloat_AsDouble(self.as_ptr()) };
-        if v == -1.0 && super::err::occurred(self.py()) {
+        if v == -1.0 && super::super::err::occurred(self.py()) {
             return Err(PyErrSet);
         }
         Ok(v)
@@ -152,12 +143,12 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         // SAFETY: attached; a valid object (non-complex objects go through `__complex__`
         // or `__float__`, -1.0 with an exception set on failure).
         let re = unsafe { PyComplex_RealAsDouble(self.as_ptr()) };
-        if re == -1.0 && super::err::occurred(self.py()) {
+        if re == -1.0 && super::super::err::occurred(self.py()) {
             return Err(PyErrSet);
         }
         // SAFETY: as above.
         let im = unsafe { PyComplex_ImagAsDouble(self.as_ptr()) };
-        if im == -1.0 && super::err::occurred(self.py()) {
+        if im == -1.0 && super::super::err::occurred(self.py()) {
             return Err(PyErrSet);
         }
         Ok((re, im))
@@ -182,7 +173,10 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     pub(crate) fn bytearray_to_vec(self) -> PyResult<Vec<u8>> {
         // SAFETY: a valid object; only reads its type.
         if unsafe { PyByteArray_Check(self.as_ptr()) } == 0 {
-            return Err(super::err::type_error(self.py(), "expected a bytearray"));
+            return Err(super::super::err::type_error(
+                self.py(),
+                "expected a bytearray",
+            ));
         }
         // SAFETY: attached; a bytearray (checked); Size and AsString cannot fail for one and
         // describe its current buffer, copied before any other code runs.
@@ -234,7 +228,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     pub(crate) fn tuple_len(self) -> PyResult<usize> {
         // SAFETY: a valid object (the type's invariant); only reads its type's flags.
         if unsafe { PyTuple_Check(self.as_ptr()) } == 0 {
-            return Err(super::err::type_error(self.py(), "expected a tuple"));
+            return Err(super::super::err::type_error(self.py(), "expected a tuple"));
         }
         // SAFETY: a tuple (checked): reads its size field.
         Ok(unsafe { PyTuple_GET_SIZE(self.as_ptr()) } as usize)
@@ -261,7 +255,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     pub(crate) fn list_len(self) -> PyResult<usize> {
         // SAFETY: a valid object; only reads its type's flags.
         if unsafe { PyList_Check(self.as_ptr()) } == 0 {
-            return Err(super::err::type_error(self.py(), "expected a list"));
+            return Err(super::super::err::type_error(self.py(), "expected a list"));
         }
         // SAFETY: a list (checked): reads its current size.
         Ok(unsafe { PyList_GET_SIZE(self.as_ptr()) } as usize)
@@ -344,161 +338,18 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 #[cold]
 fn index_error(py: Attached<'_>) -> PyErrSet {
     // SAFETY: PyExc_IndexError is a builtin exception class, valid in every interpreter.
-    unsafe { super::err::raise(py, PyExc_IndexError, "index out of range") }
+    unsafe { super::super::err::raise(py, PyExc_IndexError, "index out of range") }
 }
 
 /// Raise `SystemError` for a slot of a tuple or list that C code has not filled yet.
 #[cold]
-fn unfilled(py: Attached<'_>) -> PyErrSet {
+pub(super) fn unfilled(py: Attached<'_>) -> PyErrSet {
     // SAFETY: PyExc_SystemError is a builtin exception class.
     unsafe {
-        super::err::raise(
+        super::super::err::raise(
             py,
             PyExc_SystemError,
             "an item of a container under construction",
         )
     }
-}
-
-/// An `int` from a `u64`.
-pub(crate) fn int_from_u64(py: Attached<'_>, v: u64) -> PyResult<Owned> {
-    // SAFETY: attached (py); returns a new reference or NULL.
-    unsafe { Owned::from_new(py, PyLong_FromUnsignedLongLong(v)) }
-}
-
-/// An `int` from little-endian two's-complement bytes (see [`Borrowed::int_to_le_bytes`]).
-pub(crate) fn int_from_le_bytes(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
-    // SAFETY: attached; `b` is readable for its length during the call.
-    unsafe {
-        Owned::from_new(
-            py,
-            PyLong_FromNativeBytes(b.as_ptr().cast(), b.len(), Py_ASNATIVEBYTES_LITTLE_ENDIAN),
-        )
-    }
-}
-
-/// A `float`.
-#[inline]
-pub(crate) fn new_float(py: Attached<'_>, v: f64) -> PyResult<Owned> {
-    // SAFETY: attached; returns a new reference or NULL.
-    unsafe { Owned::from_new(py, PyFloat_FromDouble(v)) }
-}
-
-/// A `complex`.
-pub(crate) fn new_complex(py: Attached<'_>, re: f64, im: f64) -> PyResult<Owned> {
-    // SAFETY: attached; returns a new reference or NULL.
-    unsafe { Owned::from_new(py, PyComplex_FromDoubles(re, im)) }
-}
-
-/// A `str` from UTF-8 that may hold encoded lone surrogates (`surrogatepass`).
-pub(crate) fn str_from_surrogatepass(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
-    // SAFETY: attached; `b` readable for its length; NUL-terminated error-handler name.
-    unsafe {
-        Owned::from_new(
-            py,
-            PyUnicode_DecodeUTF8(
-                b.as_ptr().cast::<c_char>(),
-                ssize(b),
-                c"surrogatepass".as_ptr(),
-            ),
-        )
-    }
-}
-
-/// A `bytes` object holding a copy of `b`.
-#[inline]
-pub(crate) fn new_bytes(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
-    // SAFETY: attached; `b` readable for its length during the call (copied).
-    unsafe {
-        Owned::from_new(
-            py,
-            PyBytes_FromStringAndSize(b.as_ptr().cast::<c_char>(), ssize(b)),
-        )
-    }
-}
-
-/// A `bytearray` holding a copy of `b`.
-pub(crate) fn new_bytearray(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
-    // SAFETY: attached; `b` readable for its length during the call (copied).
-    unsafe {
-        Owned::from_new(
-            py,
-            PyByteArray_FromStringAndSize(b.as_ptr().cast::<c_char>(), ssize(b)),
-        )
-    }
-}
-
-/// A `list` of the given items (their references move into the list).
-pub(crate) fn new_list(py: Attached<'_>, items: std::vec::Drain<'_, Owned>) -> PyResult<Owned> {
-    // SAFETY: attached; returns a new reference or NULL.
-    let list = unsafe { Owned::from_new(py, PyList_New(items.len() as Py_ssize_t))? };
-    // A `Drain` yields exactly `len()` items and runs no Python code, so every slot is
-    // filled before anyone can see the list.
-    for (i, item) in items.enumerate() {
-        // SAFETY: a fresh list of the right length nobody else has seen; slot i is empty;
-        // PyList_SET_ITEM steals the reference `into_raw` gives up.
-        unsafe { PyList_SET_ITEM(list.as_ptr(), i as Py_ssize_t, item.into_raw()) };
-    }
-    Ok(list)
-}
-
-/// A `tuple` of the given items (their references move into the tuple).
-pub(crate) fn new_tuple_from(
-    py: Attached<'_>,
-    items: std::vec::Drain<'_, Owned>,
-) -> PyResult<Owned> {
-    // SAFETY: attached; returns a new reference or NULL.
-    let tuple = unsafe { Owned::from_new(py, PyTuple_New(items.len() as Py_ssize_t))? };
-    // As in `new_list`: every slot is filled before anyone can see the tuple.
-    for (i, item) in items.enumerate() {
-        // SAFETY: a fresh tuple of the right length; slot i is empty; steals the reference.
-        unsafe { PyTuple_SET_ITEM(tuple.as_ptr(), i as Py_ssize_t, item.into_raw()) };
-    }
-    Ok(tuple)
-}
-
-/// An empty `dict`.
-pub(crate) fn new_dict(py: Attached<'_>) -> PyResult<Owned> {
-    // SAFETY: attached; returns a new reference or NULL.
-    unsafe { Owned::from_new(py, PyDict_New()) }
-}
-
-/// An empty `set`.
-pub(crate) fn new_set(py: Attached<'_>) -> PyResult<Owned> {
-    // SAFETY: attached; a NULL iterable means empty; returns a new reference or NULL.
-    unsafe { Owned::from_new(py, PySet_New(std::ptr::null_mut())) }
-}
-
-/// `frozenset(iterable)`.
-pub(crate) fn new_frozenset(iterable: Borrowed<'_, '_>) -> PyResult<Owned> {
-    // SAFETY: attached (iterable.py()); a valid object; returns a new reference or NULL.
-    unsafe { Owned::from_new(iterable.py(), PyFrozenSet_New(iterable.as_ptr())) }
-}
-
-/// `marshal.loads(data)`.
-pub(crate) fn marshal_loads(py: Attached<'_>, data: &[u8]) -> PyResult<Owned> {
-    // SAFETY: attached; `data` readable for its length; malformed data raises.
-    unsafe {
-        Owned::from_new(
-            py,
-            PyMarshal_ReadObjectFromString(data.as_ptr().cast::<c_char>(), ssize(data)),
-        )
-    }
-}
-
-/// `types.FunctionType(code, globals)` (`TypeError` unless `code` is a code object and
-/// `globals` a dict).
-pub(crate) fn new_function(code: Borrowed<'_, '_>, globals: Borrowed<'_, '_>) -> PyResult<Owned> {
-    let py = code.py();
-    // SAFETY: valid objects; only their types are read. PyFunction_New reads code-object
-    // fields without checking the type, so check both here.
-    let ok = unsafe { PyCode_Check(code.as_ptr()) != 0 && PyDict_Check(globals.as_ptr()) != 0 };
-    if !ok {
-        return Err(super::err::type_error(
-            py,
-            "a function needs a code object and a dict of globals",
-        ));
-    }
-    // SAFETY: attached; a code object and a dict (checked); new reference or NULL.
-    unsafe { Owned::from_new(py, PyFunction_New(code.as_ptr(), globals.as_ptr())) }
 }
