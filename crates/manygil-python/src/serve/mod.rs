@@ -7,12 +7,16 @@
 //! it done. Neither a server nor a request holds a Python object: both are plain Rust data,
 //! reached by integer ids from any interpreter.
 //!
-//! - `entries`: the module functions.
+//! - `entries`: the module functions' registration and their shared argument helpers.
+//! - `servers`: the servers (bound, started and stopped from the main interpreter).
+//! - `requests`: the requests worker threads take, read and answer.
 //! - `environ`: the CGI part of the PEP 3333 environ.
 //! - `interrupt`: interrupting the thread that runs a request past its deadline.
 
 mod entries;
 mod environ;
 mod interrupt;
+mod requests;
+mod servers;
 
 pub(crate) use entries::add_functions;
