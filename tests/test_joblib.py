@@ -194,3 +194,28 @@ def test_a_lambda_inside_the_arguments_travels_by_value():
 
 def _apply_to_one(fn):  # this module imports joblib: sent by value
     return fn(1)
+
+
+def test_a_batch_pickles_a_function_sent_by_value_once(monkeypatch):
+    import pickle
+
+    k = 3
+
+    def times_k(x):  # a closure: sent by value
+        return x * k
+
+    sent = []
+    with manygil.Pool(1) as pool:
+        submit = pool.submit
+        monkeypatch.setattr(
+            pool, "submit", lambda fn, *args: sent.append(args) or submit(fn, *args)
+        )
+        batch = [(times_k, (i,), {}) for i in range(200)] + [(tasks.add_one, (1,), {})]
+        future = mj._submit_batch(pool, batch)
+        assert future.result(timeout=60) == [i * 3 for i in range(200)] + [2]
+    ((blob,),) = sent
+    items = pickle.loads(blob)
+    # One copy of the closure for the whole batch (not one per item); the module's function
+    # by reference.
+    assert len({id(f) for f, _, _ in items[:200]}) == 1
+    assert items[200][0] is tasks.add_one

@@ -34,6 +34,7 @@ the interpreters).
 from __future__ import annotations
 
 import atexit
+import concurrent.futures as cf
 import threading
 
 from joblib import cpu_count
@@ -90,6 +91,29 @@ def _cloudpickle(items) -> bytes:
     import cloudpickle
 
     return cloudpickle.dumps(list(items))
+
+
+def _submit_batch(pool: Pool, items) -> cf.Future:
+    """Send a batch of ``(func, args, kwargs)`` items as one task."""
+    # A batch usually repeats one function: decide (and copy) once per function object, so
+    # that a function sent by value is pickled once per batch, not once per item.
+    funcs = {id(f): f for f, _, _ in items}
+    copies = {i: value_copy(f) for i, f in funcs.items() if by_value(f, _FRAMEWORKS)}
+    if copies:
+        # Functions of the main script or of modules that import joblib (neither loads in
+        # an interpreter), closures and lambdas travel by value, as loky sends them.
+        items = [(copies.get(id(f), f), a, k) for f, a, k in items]
+        return pool.submit(call_batch_pickled, _cloudpickle(items))
+    try:
+        return pool.submit(call_batch, list(items))
+    except NotShareableError as e:
+        # Something manygil cannot send (a lambda inside an argument...): try cloudpickle
+        # on the whole batch; if that fails too, say what manygil said.
+        try:
+            blob = _cloudpickle(items)
+        except Exception:
+            raise e from None
+        return pool.submit(call_batch_pickled, blob)
 
 
 class ManygilBackend(AutoBatchingMixin, ParallelBackendBase):
@@ -152,24 +176,7 @@ class ManygilBackend(AutoBatchingMixin, ParallelBackendBase):
         if pool is None:
             raise RuntimeError("ManygilBackend.submit called before configure")
         items = getattr(func, "items", None)
-        if items is None:
-            future = pool.submit(func)
-        elif any(by_value(f, _FRAMEWORKS) for f, _, _ in items):
-            # Functions of the main script or of modules that import joblib (neither loads
-            # in an interpreter), closures and lambdas travel by value, as loky sends them.
-            items = [(value_copy(f) if by_value(f, _FRAMEWORKS) else f, a, k) for f, a, k in items]
-            future = pool.submit(call_batch_pickled, _cloudpickle(items))
-        else:
-            try:
-                future = pool.submit(call_batch, list(items))
-            except NotShareableError as e:
-                # Something manygil cannot send (a lambda inside an argument...): try
-                # cloudpickle on the whole batch; if that fails too, say what manygil said.
-                try:
-                    blob = _cloudpickle(items)
-                except Exception:
-                    raise e from None
-                future = pool.submit(call_batch_pickled, blob)
+        future = pool.submit(func) if items is None else _submit_batch(pool, items)
         with self._futures_lock:
             self._futures.add(future)
         future.add_done_callback(self._forget)
