@@ -9,7 +9,8 @@ RSS of the worker processes after the run; and the RSS with M idle-but-warmed wo
 shows.
 
 joblib: backends "threading", "loky" and "manygil" with n_jobs=W, on tiny tasks (joblib's
-auto-batching) and CPU-bound tasks; memory added to the process tree.
+auto-batching; a module's function, sent by name, and one of this script, sent by value)
+and CPU-bound tasks; memory added to the process tree.
 
 The machine may be shared: absolute numbers move between runs, and a burst of load from
 elsewhere can hit one setup. So the setups run side by side in interleaved rounds (the same
@@ -195,6 +196,11 @@ def bench_dask_memory(setup: str, workers: int) -> float:
 BACKENDS = ("threading", "loky", "manygil")
 
 
+def add_one_here(x: int) -> int:
+    """A tiny task defined in the script (``__main__``): it travels by value."""
+    return x + 1
+
+
 def _tree_cpu_s() -> float:
     """CPU seconds (user + system) used by this process and its live children."""
     import psutil
@@ -218,12 +224,16 @@ def bench_joblib(workers: int, n_cpu: int, work: int, n_tiny: int, rounds: int) 
     import manygil.joblib  # registers "manygil"
     from joblib import Parallel, delayed, parallel_config
 
-    rows = {b: {"cpu_rounds": [], "cores_rounds": [], "tiny_s": 0.0} for b in BACKENDS}
+    rows = {
+        b: {"cpu_rounds": [], "cores_rounds": [], "tiny_s": 0.0, "tiny_script_s": 0.0}
+        for b in BACKENDS
+    }
     try:
         for backend in BACKENDS:
             rss0, children0 = _rss_kib(), _tree_rss_kib()
             with parallel_config(backend=backend, n_jobs=workers):
                 Parallel()(delayed(tasks.cpu_work)(1000) for _ in range(4 * workers))
+                Parallel()(delayed(add_one_here)(x) for x in range(4 * workers))  # unpickling
             added = (_rss_kib() - rss0) + (_tree_rss_kib() - children0)
             rows[backend]["rss_added_mib"] = added / 1024
         expected = tasks.cpu_work(work)
@@ -235,6 +245,12 @@ def bench_joblib(workers: int, n_cpu: int, work: int, n_tiny: int, rounds: int) 
                     t0 = time.perf_counter()
                     out = Parallel()(delayed(tasks.add_one)(x) for x in range(tiny_per_round))
                     row["tiny_s"] += time.perf_counter() - t0
+                    if out != [x + 1 for x in range(tiny_per_round)]:
+                        raise AssertionError(f"joblib {backend}: wrong tiny-task results")
+                    # A function of the script itself: loky and manygil send it by value.
+                    t0 = time.perf_counter()
+                    out = Parallel()(delayed(add_one_here)(x) for x in range(tiny_per_round))
+                    row["tiny_script_s"] += time.perf_counter() - t0
                     if out != [x + 1 for x in range(tiny_per_round)]:
                         raise AssertionError(f"joblib {backend}: wrong tiny-task results")
                     cpu0 = _tree_cpu_s()
@@ -262,6 +278,7 @@ def bench_joblib(workers: int, n_cpu: int, work: int, n_tiny: int, rounds: int) 
         )
         row["ratio_rounds"] = [x / b for x, b in zip(row["cpu_rounds"], base, strict=True)]
         row["tiny_us_per_task"] = row.pop("tiny_s") / (tiny_per_round * rounds) * 1e6
+        row["tiny_script_us_per_task"] = row.pop("tiny_script_s") / (tiny_per_round * rounds) * 1e6
     return rows
 
 
@@ -378,6 +395,7 @@ def main(argv=None) -> int:
                 ("cores_used", "cores obtained", ".2f"),
                 ("tasks_per_cpu_s", "tasks/CPU-s", ".2f"),
                 ("tiny_us_per_task", "tiny: us/task", ".2f"),
+                ("tiny_script_us_per_task", "tiny, script fn", ".2f"),
                 ("rss_added_mib", "RSS added MiB", ".0f"),
             ],
             "threading",
