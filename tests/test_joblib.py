@@ -219,3 +219,13 @@ def test_a_batch_pickles_a_function_sent_by_value_once(monkeypatch):
     # by reference.
     assert len({id(f) for f, _, _ in items[:200]}) == 1
     assert items[200][0] is tasks.add_one
+
+
+def test_a_batch_mixing_functions_keeps_each_item_with_its_function():
+    fns = [tasks.add_one, tasks.square_where]
+    with parallel_config(backend="manygil", n_jobs=2):
+        out = Parallel(batch_size=50)(delayed(fns[x % 2])(x) for x in range(200))
+    assert [v if x % 2 == 0 else v[0] for x, v in enumerate(out)] == [
+        x + 1 if x % 2 == 0 else x * x for x in range(200)
+    ]
+    assert MAIN not in {v[1] for v in out[1::2]}

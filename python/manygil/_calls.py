@@ -16,6 +16,12 @@ def call_batch(items: list) -> list:
     return [func(*args, **kwargs) for func, args, kwargs in items]
 
 
+def call_batch_indexed(funcs: tuple, rows: list) -> list:
+    """joblib's batch with each function sent once: ``[funcs[i](*args, **kwargs) for i,
+    args, kwargs in rows]``."""
+    return [funcs[i](*args, **kwargs) for i, args, kwargs in rows]
+
+
 def call_timed(func, args: tuple, kwargs: dict) -> tuple:
     """``func(*args, **kwargs)`` with its wall-clock start and stop and the thread that ran
     it: ``(result, start, stop, thread_ident)``. Exceptions propagate unchanged."""

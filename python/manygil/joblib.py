@@ -46,7 +46,7 @@ from joblib._parallel_backends import (
 )
 from joblib.parallel import register_parallel_backend
 
-from ._calls import by_value, call_batch, call_batch_pickled, value_copy
+from ._calls import by_value, call_batch_indexed, call_batch_pickled, value_copy
 from ._errors import NotShareableError
 from .pool import Pool
 
@@ -104,8 +104,12 @@ def _submit_batch(pool: Pool, items) -> cf.Future:
         # an interpreter), closures and lambdas travel by value, as loky sends them.
         items = [(copies.get(id(f), f), a, k) for f, a, k in items]
         return pool.submit(call_batch_pickled, _cloudpickle(items))
+    # Each function crosses once (the codec encodes a function per occurrence); the items
+    # refer to it by index.
+    index = {key: i for i, key in enumerate(funcs)}
+    rows = [(index[id(f)], a, k) for f, a, k in items]
     try:
-        return pool.submit(call_batch, list(items))
+        return pool.submit(call_batch_indexed, tuple(funcs.values()), rows)
     except NotShareableError as e:
         # Something manygil cannot send (a lambda inside an argument...): try cloudpickle
         # on the whole batch; if that fails too, say what manygil said.
