@@ -120,6 +120,18 @@ def _gather(client, futures):
     return client.gather(futures, errors="raise")
 
 
+def _warm_up(setup: str, client, slots: int) -> None:
+    """Bring every worker slot up: tasks that wait side by side (thread pools and manygil
+    pools start their threads and interpreters on demand), then first calls of the CPU task.
+    Raises if the manygil worker did not start one interpreter per slot."""
+    _gather(client, client.map(time.sleep, [0.2] * (2 * slots), pure=False))
+    _gather(client, client.map(tasks.cpu_work, [1000] * (4 * slots), pure=False))
+    if setup == "manygil":
+        started = sum(client.run(tasks.pool_workers).values())
+        if started != slots:
+            raise AssertionError(f"dask manygil: {started} interpreters started, not {slots}")
+
+
 SETUPS = ("threads", "processes", "manygil")
 
 
@@ -136,9 +148,8 @@ def bench_dask(workers: int, n_cpu: int, work: int, n_tiny: int, rounds: int) ->
         for setup in SETUPS:
             clusters[setup] = _cluster(setup, workers)
         expected = tasks.cpu_work(work)
-        for _, client in clusters.values():
-            # Warm up every worker slot (imports, interpreters' first calls).
-            _gather(client, client.map(tasks.cpu_work, [1000] * (4 * workers), pure=False))
+        for setup, (_, client) in clusters.items():
+            _warm_up(setup, client, workers)
         rows = {s: {"cpu_rounds": [], "cores_rounds": [], "tiny_s": 0.0} for s in SETUPS}
         tiny_per_round = max(n_tiny // rounds, 1)
         for r in range(rounds):
@@ -183,6 +194,7 @@ def bench_dask_memory(setup: str, workers: int) -> float:
     """RSS (MiB) of the worker processes with ``workers`` warmed-up worker slots."""
     cluster, client = _cluster(setup, workers)
     try:
+        _warm_up(setup, client, workers)
         _gather(client, client.map(tasks.cpu_work, [20_000] * (4 * workers), pure=False))
         return sum(client.run(tasks.rss_kib).values()) / 1024
     finally:
@@ -232,9 +244,15 @@ def bench_joblib(workers: int, n_cpu: int, work: int, n_tiny: int, rounds: int) 
         for backend in BACKENDS:
             rss0, children0 = _rss_kib(), _tree_rss_kib()
             with parallel_config(backend=backend, n_jobs=workers):
+                # Side by side first: the pools start their workers on demand.
+                Parallel(batch_size=1)(delayed(time.sleep)(0.2) for _ in range(2 * workers))
                 Parallel()(delayed(tasks.cpu_work)(1000) for _ in range(4 * workers))
                 Parallel()(delayed(add_one_here)(x) for x in range(4 * workers))  # unpickling
             added = (_rss_kib() - rss0) + (_tree_rss_kib() - children0)
+            if backend == "manygil":
+                started = manygil.joblib._shared[1].stats()["workers"]
+                if started != workers:
+                    raise AssertionError(f"joblib manygil: {started} interpreters, not {workers}")
             rows[backend]["rss_added_mib"] = added / 1024
         expected = tasks.cpu_work(work)
         tiny_per_round = max(n_tiny // rounds, 1)

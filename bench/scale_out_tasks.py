@@ -34,3 +34,10 @@ def cpu_seconds() -> float:
 
     t = os.times()
     return t.user + t.system
+
+
+def pool_workers(dask_worker, name: str = "manygil") -> int:
+    """How many interpreters the worker's manygil pool has started (0 without one)."""
+    executor = dask_worker.executors.get(name)
+    pool = getattr(executor, "pool", None)
+    return 0 if pool is None else pool.stats()["workers"]
