@@ -107,6 +107,11 @@ pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64
         return deliver_cancelled(py, reply);
     }
     pool.stats.started.fetch_add(1, Ordering::Relaxed);
+    // This worker counts as busy from now on. If tasks still wait and no worker is idle,
+    // start another: `submit` alone can miss it, having counted this worker idle in the
+    // moment between its taking the task and starting it (a task then waited behind a
+    // long one although the pool was below `max_workers`).
+    pool.grow_if_busy();
     // A timeout too large to have a deadline (`inf`, centuries) is no timeout.
     let deadline = timeout
         .or(pool.config.task_timeout)
