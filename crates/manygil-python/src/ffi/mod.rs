@@ -155,7 +155,8 @@ pub(crate) fn eval_code(
 
 /// `sys.modules[name]` if the module is imported (a dict lookup), else `import name`.
 pub(crate) fn import_module(py: Attached<'_>, name: &CStr) -> err::PyResult<Owned> {
-    let key = new_str(py, &name.to_string_lossy())?;
+    // SAFETY: attached; NUL-terminated UTF-8 name; a new reference or NULL.
+    let key = unsafe { Owned::from_new(py, PyUnicode_FromString(name.as_ptr()))? };
     // SAFETY: attached; a str; a new reference, or NULL (with an exception only on error).
     let m = unsafe { PyImport_GetModule(key.as_ptr()) };
     if !m.is_null() {
@@ -195,23 +196,6 @@ pub(crate) fn import_attr(py: Attached<'_>, module: &CStr, attr: &CStr) -> err::
     unsafe { Owned::from_new(py, PyObject_GetAttrString(m.as_ptr(), attr.as_ptr())) }
 }
 
-/// `callable(*args)` as a new reference.
-pub(crate) fn call(py: Attached<'_>, callable: &Owned, args: &[&Owned]) -> err::PyResult<Owned> {
-    let mut argv: Vec<*mut PyObject> = args.iter().map(|a| a.as_ptr()).collect();
-    // SAFETY: attached (py); `argv` holds borrowed valid references for the call's length.
-    unsafe {
-        Owned::from_new(
-            py,
-            PyObject_Vectorcall(
-                callable.as_ptr(),
-                argv.as_mut_ptr(),
-                argv.len(),
-                std::ptr::null_mut(),
-            ),
-        )
-    }
-}
-
 /// Whether the attached interpreter is the main interpreter.
 pub(crate) fn is_main_interpreter(_py: Attached<'_>) -> bool {
     // SAFETY: a thread state is attached (py); both calls only read runtime state.
@@ -228,23 +212,6 @@ pub(crate) fn current_interpreter_id(_py: Attached<'_>) -> i64 {
 pub(crate) fn current_thread_ident() -> u64 {
     // SAFETY: callable from any thread, attached or not.
     unsafe { PyThread_get_thread_ident() as u64 }
-}
-
-/// `obj.name` as a new reference.
-pub(crate) fn get_attr(py: Attached<'_>, obj: &Owned, name: &CStr) -> err::PyResult<Owned> {
-    // SAFETY: attached (py); `obj` is a valid object; `name` is NUL-terminated.
-    unsafe { Owned::from_new(py, PyObject_GetAttrString(obj.as_ptr(), name.as_ptr())) }
-}
-
-/// An `int` object's value as `u64` (`OverflowError` if it does not fit).
-pub(crate) fn as_u64(_py: Attached<'_>, obj: &Owned) -> err::PyResult<u64> {
-    // SAFETY: attached (py); `obj` is a valid object (TypeError if not an int).
-    let v = unsafe { PyLong_AsUnsignedLongLong(obj.as_ptr()) };
-    // SAFETY: attached.
-    if v == u64::MAX && unsafe { !PyErr_Occurred().is_null() } {
-        return Err(err::PyErrSet);
-    }
-    Ok(v)
 }
 
 /// C-API functions pyo3-ffi does not declare.

@@ -80,17 +80,16 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// `obj(*args)`.
     #[inline]
     pub(crate) fn call(self, args: &[Borrowed<'_, 'py>]) -> PyResult<Owned> {
-        // A `Borrowed` is a non-NULL pointer with the layout of `*mut PyObject`, but build
-        // the vector explicitly rather than rely on that.
-        let mut argv: Vec<*mut PyObject> = args.iter().map(|a| a.as_ptr()).collect();
-        // SAFETY: attached; `argv` holds valid borrowed references for the call.
+        // SAFETY: attached; `Borrowed` is `repr(transparent)` over a non-NULL
+        // `*mut PyObject`, so `args` is an array of valid borrowed references for the call
+        // (vectorcall only reads it: no PY_VECTORCALL_ARGUMENTS_OFFSET).
         unsafe {
             Owned::from_new(
                 self.py(),
                 PyObject_Vectorcall(
                     self.as_ptr(),
-                    argv.as_mut_ptr(),
-                    argv.len(),
+                    args.as_ptr().cast::<*mut PyObject>(),
+                    args.len(),
                     std::ptr::null_mut(),
                 ),
             )
@@ -114,9 +113,21 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         name: Borrowed<'_, 'py>,
         args: &[Borrowed<'_, 'py>],
     ) -> PyResult<Owned> {
-        let argv: Vec<*mut PyObject> = std::iter::once(self.as_ptr())
-            .chain(args.iter().map(|a| a.as_ptr()))
-            .collect();
+        // The receiver and the arguments, on the stack for the usual few arguments (this
+        // delivers every pool result).
+        const ON_STACK: usize = 4;
+        let mut stack = [std::ptr::null_mut::<PyObject>(); ON_STACK];
+        let mut heap = Vec::new();
+        let argv: &mut [*mut PyObject] = if args.len() < ON_STACK {
+            &mut stack[..=args.len()]
+        } else {
+            heap.resize(args.len() + 1, std::ptr::null_mut());
+            &mut heap
+        };
+        argv[0] = self.as_ptr();
+        for (slot, a) in argv[1..].iter_mut().zip(args) {
+            *slot = a.as_ptr();
+        }
         // SAFETY: attached; `name` is a str; `argv` holds the receiver and the arguments,
         // valid borrowed references for the call.
         unsafe {

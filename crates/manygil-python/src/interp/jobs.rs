@@ -170,7 +170,7 @@ pub(crate) fn capture_exception(py: Attached<'_>) -> Value {
     let exc = err::take(py);
     let captured = (|| -> PyResult<Value> {
         let capture = import_attr(py, c"manygil._remote", c"capture")?;
-        let record = call(py, &capture, &[&exc])?;
+        let record = capture.borrow(py).call(&[exc.borrow(py)])?;
         encode(record.borrow(py), EncodeMode::Full)
     })();
     match captured {

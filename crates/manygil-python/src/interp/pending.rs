@@ -133,53 +133,51 @@ fn pending_wait(
     slf: Borrowed<'_, '_>,
     argv: &[Borrowed<'_, '_>],
 ) -> PyResult<Owned> {
-    {
-        args::positional(py, "wait", argv, 0, 1)?;
-        let timeout = args::timeout(py, argv.first().copied())?;
-        let me = inner(slf);
-        let abandoned = |py| {
-            crate::handles::errors::raise(
-                py,
-                crate::handles::errors::Exc::InterpreterNotFound,
-                &format!(
-                    "interpreter {} was closed before the call completed",
-                    me.worker.describe()
-                ),
-            )
-        };
-        me.waiters.fetch_add(1, Ordering::SeqCst);
-        struct Leave<'a>(&'a AtomicUsize);
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
-            }
+    args::positional(py, "wait", argv, 0, 1)?;
+    let timeout = args::timeout(py, argv.first().copied())?;
+    let me = inner(slf);
+    let abandoned = |py| {
+        crate::handles::errors::raise(
+            py,
+            crate::handles::errors::Exc::InterpreterNotFound,
+            &format!(
+                "interpreter {} was closed before the call completed",
+                me.worker.describe()
+            ),
+        )
+    };
+    me.waiters.fetch_add(1, Ordering::SeqCst);
+    struct Leave<'a>(&'a AtomicUsize);
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
         }
-        let _leave = Leave(&me.waiters);
-        // One deadline for the whole wait, however often `wait_ready` wakes early.
-        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
-        let outcome = loop {
-            match me.poll() {
-                Ok(Some(outcome)) => break outcome,
-                Err(_) => return Err(abandoned(py)),
-                Ok(None) => {}
-            }
-            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-            let ready = crate::interp::wait_in_slices(py, &*me.worker, me.seq, left, |slice| {
-                if me.result.wait_ready(slice) {
-                    Ok(())
-                } else {
-                    Err(WaitError::Timeout)
-                }
-            })?;
-            if ready.is_err() {
-                // SAFETY: builtin exception class.
-                return Err(unsafe {
-                    err::raise(py, PyExc_TimeoutError, "the call has not completed yet")
-                });
-            }
-        };
-        super::calls::outcome_to_python(py, outcome)
     }
+    let _leave = Leave(&me.waiters);
+    // One deadline for the whole wait, however often `wait_ready` wakes early.
+    let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+    let outcome = loop {
+        match me.poll() {
+            Ok(Some(outcome)) => break outcome,
+            Err(_) => return Err(abandoned(py)),
+            Ok(None) => {}
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        let ready = crate::interp::wait_in_slices(py, &*me.worker, me.seq, left, |slice| {
+            if me.result.wait_ready(slice) {
+                Ok(())
+            } else {
+                Err(WaitError::Timeout)
+            }
+        })?;
+        if ready.is_err() {
+            // SAFETY: builtin exception class.
+            return Err(unsafe {
+                err::raise(py, PyExc_TimeoutError, "the call has not completed yet")
+            });
+        }
+    };
+    super::calls::outcome_to_python(py, outcome)
 }
 
 fn pending_done(
