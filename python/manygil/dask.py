@@ -68,6 +68,8 @@ class _TaskFuture(cf.Future):
     _inner: cf.Future | None = None
 
     def cancel(self) -> bool:
+        """Cancel this future if it has not started (as ``Future.cancel``), and the pool
+        task behind it too; return whether it was cancelled. Never blocks."""
         if not super().cancel():
             return False
         inner = self._inner
