@@ -16,7 +16,7 @@ use crate::ffi::{
 use super::refs;
 
 /// Build an object of the attached interpreter from `value`.
-pub(crate) fn decode(py: Attached<'_>, value: &Value) -> PyResult<Owned> {
+pub(crate) fn decode<'py>(py: Attached<'py>, value: &Value) -> PyResult<Owned<'py>> {
     let mut st = State {
         memo: Memo::Off,
         items: Vec::new(),
@@ -25,23 +25,23 @@ pub(crate) fn decode(py: Attached<'_>, value: &Value) -> PyResult<Owned> {
 }
 
 /// What decoding carries along.
-struct State {
+struct State<'py> {
     /// The numbered objects of the innermost [`Value::Graph`] being decoded.
-    memo: Memo,
+    memo: Memo<'py>,
     /// A stack of the items of the tuples and lists being built (innermost on top), one
     /// allocation for the whole value.
-    items: Vec<Owned>,
+    items: Vec<Owned<'py>>,
 }
 
 /// The objects numbered so far inside a [`Value::Graph`]: those of its [`Value::Memo`]s.
-enum Memo {
+enum Memo<'py> {
     /// Outside any graph: nothing is numbered.
     Off,
     /// Inside a graph: object number `i` is `objs[i]` (`None` while it is being built).
-    On(Vec<Option<Owned>>),
+    On(Vec<Option<Owned<'py>>>),
 }
 
-impl Memo {
+impl<'py> Memo<'py> {
     /// Reserve the next number (pre-order) if inside a graph.
     fn reserve(&mut self) -> Option<usize> {
         match self {
@@ -54,14 +54,14 @@ impl Memo {
     }
 
     /// Record the object built for a number reserved with [`Self::reserve`].
-    fn fill(&mut self, slot: Option<usize>, obj: &Owned) {
+    fn fill(&mut self, slot: Option<usize>, obj: &Owned<'py>) {
         if let (Memo::On(objs), Some(i)) = (self, slot) {
             objs[i] = Some(obj.clone());
         }
     }
 
     /// The object numbered `n`, again.
-    fn get(&self, py: Attached<'_>, n: usize) -> PyResult<Owned> {
+    fn get(&self, py: Attached<'py>, n: usize) -> PyResult<Owned<'py>> {
         match self {
             Memo::On(objs) => match objs.get(n) {
                 Some(Some(obj)) => Ok(obj.clone()),
@@ -78,7 +78,12 @@ impl Memo {
     }
 }
 
-fn decode_at(py: Attached<'_>, value: &Value, depth: usize, st: &mut State) -> PyResult<Owned> {
+fn decode_at<'py>(
+    py: Attached<'py>,
+    value: &Value,
+    depth: usize,
+    st: &mut State<'py>,
+) -> PyResult<Owned<'py>> {
     // The encoder's limit, plus the levels of wrappers that do not count (call arguments
     // and map chunks: see `encode_wrapper`).
     if depth > MAX_DEPTH + 2 {
@@ -103,7 +108,12 @@ fn decode_at(py: Attached<'_>, value: &Value, depth: usize, st: &mut State) -> P
 }
 
 /// Build `value` itself (numbering is handled by [`decode_at`]).
-fn decode_one(py: Attached<'_>, value: &Value, depth: usize, st: &mut State) -> PyResult<Owned> {
+fn decode_one<'py>(
+    py: Attached<'py>,
+    value: &Value,
+    depth: usize,
+    st: &mut State<'py>,
+) -> PyResult<Owned<'py>> {
     let d = depth + 1;
     match value {
         Value::None => Ok(none(py)),
@@ -130,7 +140,7 @@ fn decode_one(py: Attached<'_>, value: &Value, depth: usize, st: &mut State) -> 
             for (k, v) in items {
                 let k = decode_at(py, k, d, st)?;
                 let v = decode_at(py, v, d, st)?;
-                dict.borrow(py).dict_set(k.borrow(py), v.borrow(py))?;
+                dict.borrow().dict_set(k.borrow(), v.borrow())?;
             }
             Ok(dict)
         }
@@ -138,10 +148,10 @@ fn decode_one(py: Attached<'_>, value: &Value, depth: usize, st: &mut State) -> 
             let set = new_set(py)?;
             for v in items {
                 let o = decode_at(py, v, d, st)?;
-                set.borrow(py).set_add(o.borrow(py))?;
+                set.borrow().set_add(o.borrow())?;
             }
             if matches!(value, Value::FrozenSet(_)) {
-                return new_frozenset(set.borrow(py));
+                return new_frozenset(set.borrow());
             }
             Ok(set)
         }
@@ -160,7 +170,12 @@ fn decode_one(py: Attached<'_>, value: &Value, depth: usize, st: &mut State) -> 
 
 /// Decode `items` onto the top of `st.items`; returns where they start there. On failure
 /// the items decoded so far are dropped.
-fn decode_items(py: Attached<'_>, items: &[Value], d: usize, st: &mut State) -> PyResult<usize> {
+fn decode_items<'py>(
+    py: Attached<'py>,
+    items: &[Value],
+    d: usize,
+    st: &mut State<'py>,
+) -> PyResult<usize> {
     let base = st.items.len();
     for v in items {
         match decode_at(py, v, d, st) {
@@ -176,15 +191,15 @@ fn decode_items(py: Attached<'_>, items: &[Value], d: usize, st: &mut State) -> 
 
 /// Unpickle `p` with this interpreter's handle objects for its persistent IDs; a keyed
 /// pickle (a function sent by value) decoded here before is reused without unpickling.
-fn decode_pickle(py: Attached<'_>, p: &Pickled) -> PyResult<Owned> {
+fn decode_pickle<'py>(py: Attached<'py>, p: &Pickled) -> PyResult<Owned<'py>> {
     let key = match p.key {
         Some(k) => new_uint(py, k)?,
         None => none(py),
     };
     if p.key.is_some() {
         let cached = import_attr(py, c"manygil._pickle", c"cached")?;
-        let hit = cached.borrow(py).call(&[key.borrow(py)])?;
-        if !hit.borrow(py).is_none() {
+        let hit = cached.borrow().call(&[key.borrow()])?;
+        if !hit.borrow().is_none() {
             return Ok(hit);
         }
     }
@@ -197,25 +212,25 @@ fn decode_pickle(py: Attached<'_>, p: &Pickled) -> PyResult<Owned> {
     let data = new_bytes(py, &p.data)?;
     let loads = import_attr(py, c"manygil._pickle", c"loads")?;
     loads
-        .borrow(py)
-        .call(&[data.borrow(py), handles.borrow(py), key.borrow(py)])
+        .borrow()
+        .call(&[data.borrow(), handles.borrow(), key.borrow()])
 }
 
 /// Rebuild a closure-free function of a module other than `__main__`: its globals are its
 /// module's namespace when that module can be imported here, else a namespace with builtins.
-fn decode_code(
-    py: Attached<'_>,
+fn decode_code<'py>(
+    py: Attached<'py>,
     code: &[u8],
     module: &str,
     attrs: &Value,
     d: usize,
-    st: &mut State,
-) -> PyResult<Owned> {
+    st: &mut State<'py>,
+) -> PyResult<Owned<'py>> {
     let code = marshal_loads(py, code)?;
     let helper = import_attr(py, c"manygil._codeglobals", c"globals_for")?;
     let module_name = new_str(py, module)?;
-    let globals = helper.borrow(py).call(&[module_name.borrow(py)])?;
-    let func = new_function(code.borrow(py), globals.borrow(py))?;
+    let globals = helper.borrow().call(&[module_name.borrow()])?;
+    let func = new_function(code.borrow(), globals.borrow())?;
     let Value::Tuple(parts) = attrs else {
         return Err(err::value_error(py, "malformed code value"));
     };
@@ -229,7 +244,7 @@ fn decode_code(
     .zip(parts)
     {
         let obj = decode_at(py, v, d, st)?;
-        func.borrow(py).set_attr(name, obj.borrow(py))?;
+        func.borrow().set_attr(name, obj.borrow())?;
     }
     Ok(func)
 }

@@ -19,7 +19,7 @@ fn string_attr(obj: Borrowed<'_, '_>, name: &std::ffi::CStr) -> PyResult<Option<
         err::clear(py);
         return Ok(None);
     };
-    let v = v.borrow(py);
+    let v = v.borrow();
     if !v.is_str() {
         return Ok(None);
     }
@@ -48,7 +48,7 @@ pub(crate) fn reference_to(obj: Borrowed<'_, '_>) -> PyResult<Option<Value>> {
         return Ok(None); // this interpreter's own main module: sent by value
     }
     match lookup_here(py, &module, &qualname) {
-        Ok(found) if found.borrow(py).is(obj) => Ok(Some(Value::Ref {
+        Ok(found) if found.borrow().is(obj) => Ok(Some(Value::Ref {
             module: module.into(),
             qualname: qualname.into(),
         })),
@@ -61,25 +61,29 @@ pub(crate) fn reference_to(obj: Borrowed<'_, '_>) -> PyResult<Option<Value>> {
 }
 
 /// Find `module.qualname` in this interpreter.
-fn lookup_here(py: Attached<'_>, module: &str, qualname: &str) -> PyResult<Owned> {
+fn lookup_here<'py>(py: Attached<'py>, module: &str, qualname: &str) -> PyResult<Owned<'py>> {
     walk(py, &import(py, module)?, qualname)
 }
 
 /// Resolve a [`Value::Ref`] in the attached interpreter (decoding side).
-pub(crate) fn resolve(py: Attached<'_>, module: &str, qualname: &str) -> PyResult<Owned> {
+pub(crate) fn resolve<'py>(
+    py: Attached<'py>,
+    module: &str,
+    qualname: &str,
+) -> PyResult<Owned<'py>> {
     walk(py, &import(py, module)?, qualname)
 }
 
-fn import(py: Attached<'_>, module: &str) -> PyResult<Owned> {
+fn import<'py>(py: Attached<'py>, module: &str) -> PyResult<Owned<'py>> {
     let name = CString::new(module).map_err(|_| err::value_error(py, "NUL in module name"))?;
     import_module(py, &name)
 }
 
-fn walk(py: Attached<'_>, start: &Owned, qualname: &str) -> PyResult<Owned> {
+fn walk<'py>(py: Attached<'py>, start: &Owned<'py>, qualname: &str) -> PyResult<Owned<'py>> {
     let mut cur = start.clone();
     for part in qualname.split('.') {
         let name = new_str(py, part)?;
-        cur = cur.borrow(py).get_attr_obj(name.borrow(py))?;
+        cur = cur.borrow().get_attr_obj(name.borrow())?;
     }
     Ok(cur)
 }

@@ -186,7 +186,7 @@ pub(crate) fn int(py: Attached<'_>, what: &str, obj: Borrowed<'_, '_>) -> PyResu
         }
         // SAFETY: a new reference to an int.
         let idx = unsafe { Owned::from_new(py, idx)? };
-        return int(py, what, idx.borrow(py));
+        return int(py, what, idx.borrow());
     }
     // SAFETY: an int.
     let v = unsafe { PyLong_AsLongLong(obj.as_ptr()) };

@@ -8,8 +8,11 @@ use super::err::{PyErrSet, PyResult};
 use super::*;
 
 /// Run an `extern "C"` entry's body: catch panics (turning them into `SystemError`), and
-/// turn `Err(PyErrSet)` into NULL.
-pub(crate) fn guard(f: impl FnOnce(Attached<'_>) -> PyResult<Owned>) -> *mut PyObject {
+/// turn `Err(PyErrSet)` into NULL. The body gets a token for the call only (`for<'py>`):
+/// nothing it makes can outlive the call but the result, handed to CPython as a new reference.
+pub(crate) fn guard(
+    f: impl for<'py> FnOnce(Attached<'py>) -> PyResult<Owned<'py>>,
+) -> *mut PyObject {
     // SAFETY: every caller is a C-API entry point called by CPython with an attached
     // thread state, which stays attached for the call.
     let py = unsafe { Attached::assume() };

@@ -47,7 +47,7 @@ pub(crate) fn runtime_error(py: Attached<'_>, msg: &str) -> PyErrSet {
 }
 
 /// Take the currently set exception (there must be one).
-pub(crate) fn take(py: Attached<'_>) -> Owned {
+pub(crate) fn take<'py>(py: Attached<'py>) -> Owned<'py> {
     // SAFETY: attached; returns a new reference or NULL when nothing is set.
     let exc = unsafe { PyErr_GetRaisedException() };
     if exc.is_null() {
@@ -63,7 +63,7 @@ pub(crate) fn take(py: Attached<'_>) -> Owned {
 }
 
 /// Put an exception taken with [`take`] back as the current exception.
-pub(crate) fn restore(_py: Attached<'_>, exc: Owned) -> PyErrSet {
+pub(crate) fn restore<'py>(_py: Attached<'py>, exc: Owned<'py>) -> PyErrSet {
     // SAFETY: attached; PyErr_SetRaisedException steals the reference.
     unsafe { PyErr_SetRaisedException(exc.into_raw()) };
     PyErrSet

@@ -64,7 +64,7 @@ pub(crate) use pyo3_ffi::{PyModuleDef_HEAD_INIT, PyModuleDef_Init, PyModuleDef_S
 use std::ffi::CStr;
 
 /// `NotImplemented` (what a rich comparison returns for types it does not know).
-pub(crate) fn not_implemented(py: Attached<'_>) -> Owned {
+pub(crate) fn not_implemented<'py>(py: Attached<'py>) -> Owned<'py> {
     // SAFETY: attached (py); NotImplemented is immortal and valid in every interpreter.
     unsafe { Owned::from_borrowed(py, Py_NotImplemented()) }
 }
@@ -76,7 +76,7 @@ pub(crate) fn hash_address(addr: usize) -> Py_hash_t {
 }
 
 /// The namespace of the attached interpreter's `__main__` module (created if absent).
-pub(crate) fn main_dict(py: Attached<'_>) -> err::PyResult<Owned> {
+pub(crate) fn main_dict<'py>(py: Attached<'py>) -> err::PyResult<Owned<'py>> {
     // SAFETY: attached (py); a new reference to sys.modules['__main__'], or NULL.
     let main = unsafe { Owned::from_new(py, PyImport_AddModuleRef(c"__main__".as_ptr()))? };
     // SAFETY: a module object; PyModule_GetDict returns a borrowed reference it keeps alive.
@@ -84,7 +84,7 @@ pub(crate) fn main_dict(py: Attached<'_>) -> err::PyResult<Owned> {
 }
 
 /// The builtin `name` of the attached interpreter (`builtins.<name>`), if it exists.
-pub(crate) fn builtin(py: Attached<'_>, name: &CStr) -> Option<Owned> {
+pub(crate) fn builtin<'py>(py: Attached<'py>, name: &CStr) -> Option<Owned<'py>> {
     // SAFETY: attached (py); a borrowed reference to this interpreter's builtins dict.
     let builtins = unsafe { PyEval_GetBuiltins() };
     // SAFETY: a dict; borrowed lookup (NULL if missing, no exception); NUL-terminated key.
@@ -116,12 +116,12 @@ pub(crate) enum Mode {
 }
 
 /// `compile(source, filename, mode)`: a code object.
-pub(crate) fn compile(
-    py: Attached<'_>,
+pub(crate) fn compile<'py>(
+    py: Attached<'py>,
     source: &CStr,
     filename: &CStr,
     mode: Mode,
-) -> err::PyResult<Owned> {
+) -> err::PyResult<Owned<'py>> {
     let start = match mode {
         Mode::Eval => Py_eval_input,
         Mode::Exec => Py_file_input,
@@ -136,11 +136,11 @@ pub(crate) fn compile(
 }
 
 /// Run `code` (from [`compile`]) with `globals` as its globals and locals; its value.
-pub(crate) fn eval_code(
-    py: Attached<'_>,
-    code: Borrowed<'_, '_>,
-    globals: Borrowed<'_, '_>,
-) -> err::PyResult<Owned> {
+pub(crate) fn eval_code<'py>(
+    py: Attached<'py>,
+    code: Borrowed<'_, 'py>,
+    globals: Borrowed<'_, 'py>,
+) -> err::PyResult<Owned<'py>> {
     debug_assert!(code.is_instance(&raw mut PyCode_Type));
     debug_assert!(globals.is_instance(&raw mut PyDict_Type));
     // SAFETY: attached (py); a code object and a dict (callers pass what `compile` and a
@@ -154,7 +154,7 @@ pub(crate) fn eval_code(
 }
 
 /// `sys.modules[name]` if the module is imported (a dict lookup), else `import name`.
-pub(crate) fn import_module(py: Attached<'_>, name: &CStr) -> err::PyResult<Owned> {
+pub(crate) fn import_module<'py>(py: Attached<'py>, name: &CStr) -> err::PyResult<Owned<'py>> {
     // SAFETY: attached; NUL-terminated UTF-8 name; a new reference or NULL.
     let key = unsafe { Owned::from_new(py, PyUnicode_FromString(name.as_ptr()))? };
     // SAFETY: attached; a str; a new reference, or NULL (with an exception only on error).
@@ -190,7 +190,11 @@ pub(crate) unsafe fn str_to_string(py: Attached<'_>, obj: *mut PyObject) -> err:
 
 /// `module.attr` as a new reference, importing `module` if needed (a dict lookup when it is
 /// imported already).
-pub(crate) fn import_attr(py: Attached<'_>, module: &CStr, attr: &CStr) -> err::PyResult<Owned> {
+pub(crate) fn import_attr<'py>(
+    py: Attached<'py>,
+    module: &CStr,
+    attr: &CStr,
+) -> err::PyResult<Owned<'py>> {
     let m = import_module(py, module)?;
     // SAFETY: attached; `m` is a valid module object; `attr` is NUL-terminated.
     unsafe { Owned::from_new(py, PyObject_GetAttrString(m.as_ptr(), attr.as_ptr())) }

@@ -15,7 +15,7 @@ pub(crate) struct StateRef(*mut PyObject);
 
 impl StateRef {
     /// Hold `obj`, releasing what was held before.
-    pub(crate) fn set(&mut self, obj: Owned) {
+    pub(crate) fn set<'py>(&mut self, obj: Owned<'py>) {
         let old = std::mem::replace(&mut self.0, obj.into_raw());
         if !old.is_null() {
             // SAFETY: a reference the state owned. An `Owned` exists only where its

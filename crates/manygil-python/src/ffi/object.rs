@@ -48,7 +48,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 
     /// `obj.name`.
     #[inline]
-    pub(crate) fn get_attr(self, name: &CStr) -> PyResult<Owned> {
+    pub(crate) fn get_attr(self, name: &CStr) -> PyResult<Owned<'py>> {
         // SAFETY: attached (self.py()); valid object; `name` is NUL-terminated.
         unsafe {
             Owned::from_new(
@@ -60,7 +60,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 
     /// `obj.<name>` for a `str` object `name`.
     #[inline]
-    pub(crate) fn get_attr_obj(self, name: Borrowed<'_, 'py>) -> PyResult<Owned> {
+    pub(crate) fn get_attr_obj(self, name: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
         // SAFETY: attached; both valid.
         unsafe { Owned::from_new(self.py(), PyObject_GetAttr(self.as_ptr(), name.as_ptr())) }
     }
@@ -79,7 +79,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 
     /// `obj(*args)`.
     #[inline]
-    pub(crate) fn call(self, args: &[Borrowed<'_, 'py>]) -> PyResult<Owned> {
+    pub(crate) fn call(self, args: &[Borrowed<'_, 'py>]) -> PyResult<Owned<'py>> {
         // SAFETY: attached; `Borrowed` is `repr(transparent)` over a non-NULL
         // `*mut PyObject`, so `args` is an array of valid borrowed references for the call
         // (vectorcall only reads it: no PY_VECTORCALL_ARGUMENTS_OFFSET).
@@ -101,7 +101,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         self,
         args: Borrowed<'_, 'py>,
         kwargs: Option<Borrowed<'_, 'py>>,
-    ) -> PyResult<Owned> {
+    ) -> PyResult<Owned<'py>> {
         let kw = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
         // SAFETY: attached; `args` is a tuple and `kw` a dict or NULL (callers check).
         unsafe { Owned::from_new(self.py(), PyObject_Call(self.as_ptr(), args.as_ptr(), kw)) }
@@ -112,7 +112,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         self,
         name: Borrowed<'_, 'py>,
         args: &[Borrowed<'_, 'py>],
-    ) -> PyResult<Owned> {
+    ) -> PyResult<Owned<'py>> {
         // The receiver and the arguments, on the stack for the usual few arguments (this
         // delivers every pool result).
         const ON_STACK: usize = 4;
@@ -154,13 +154,13 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     }
 
     /// `str(obj)`.
-    pub(crate) fn str(self) -> PyResult<Owned> {
+    pub(crate) fn str(self) -> PyResult<Owned<'py>> {
         // SAFETY: attached; valid object.
         unsafe { Owned::from_new(self.py(), PyObject_Str(self.as_ptr())) }
     }
 
     /// `obj[key]`.
-    pub(crate) fn get_item(self, key: Borrowed<'_, 'py>) -> PyResult<Owned> {
+    pub(crate) fn get_item(self, key: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
         // SAFETY: attached; valid objects.
         unsafe { Owned::from_new(self.py(), PyObject_GetItem(self.as_ptr(), key.as_ptr())) }
     }
@@ -176,19 +176,19 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     }
 
     /// `repr(obj)`.
-    pub(crate) fn repr(self) -> PyResult<Owned> {
+    pub(crate) fn repr(self) -> PyResult<Owned<'py>> {
         // SAFETY: attached; valid object.
         unsafe { Owned::from_new(self.py(), PyObject_Repr(self.as_ptr())) }
     }
 
     /// `iter(obj)`.
-    pub(crate) fn iter(self) -> PyResult<Owned> {
+    pub(crate) fn iter(self) -> PyResult<Owned<'py>> {
         // SAFETY: attached; valid object.
         unsafe { Owned::from_new(self.py(), PyObject_GetIter(self.as_ptr())) }
     }
 
     /// `next(it)` for an iterator: `Ok(None)` when exhausted (no exception set).
-    pub(crate) fn next(self) -> PyResult<Option<Owned>> {
+    pub(crate) fn next(self) -> PyResult<Option<Owned<'py>>> {
         // SAFETY: attached; `self` is an iterator (made by `iter`); NULL means exhausted
         // or failed, told apart by whether an exception is set.
         let item = unsafe { PyIter_Next(self.as_ptr()) };
@@ -205,7 +205,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 
     /// `obj` as a list or tuple (itself if it is one, else `list(obj)`), raising
     /// `TypeError(msg)` if it is not iterable.
-    pub(crate) fn to_sequence(self, msg: &CStr) -> PyResult<Owned> {
+    pub(crate) fn to_sequence(self, msg: &CStr) -> PyResult<Owned<'py>> {
         // SAFETY: attached; valid object; `msg` is NUL-terminated.
         unsafe { Owned::from_new(self.py(), PySequence_Fast(self.as_ptr(), msg.as_ptr())) }
     }

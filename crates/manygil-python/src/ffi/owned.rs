@@ -33,26 +33,36 @@ impl Attached<'_> {
     }
 }
 
-/// A strong reference to an object of the interpreter that is attached on this thread.
+/// A strong reference to an object of the interpreter that is attached on this thread,
+/// valid while the thread state of `'py` stays attached.
 ///
 /// Dropping it releases the reference, so an `Owned` must only be dropped while its own
-/// interpreter is attached on the current thread. It is `!Send`, which keeps it on the
-/// thread (and, by construction of every code path, the interpreter) that created it.
+/// interpreter is attached on the current thread: its lifetime is the [`Attached`] token's
+/// it was made under, so it cannot outlive the attached scope (nor be carried into
+/// [`detached`](super::detached), whose closure must be `Send`), and it is `!Send`, which
+/// keeps it on the thread that created it.
 #[derive(Debug)]
-pub(crate) struct Owned {
+pub(crate) struct Owned<'py> {
     /// Never NULL; one strong reference owned by this value.
     ptr: NonNull<PyObject>,
+    /// The attach scope; `!Send`/`!Sync` through `Attached`.
+    _py: PhantomData<Attached<'py>>,
 }
 
-impl Owned {
+impl<'py> Owned<'py> {
     /// Take ownership of a new reference, turning NULL into `Err(PyErrSet)`.
     ///
     /// # Safety
     ///
     /// `ptr` is NULL with a Python exception set, or a new (owned) reference to a valid
     /// object of the attached interpreter.
-    pub(crate) unsafe fn from_new(_py: Attached<'_>, ptr: *mut PyObject) -> PyResult<Owned> {
-        NonNull::new(ptr).map(|ptr| Owned { ptr }).ok_or(PyErrSet)
+    pub(crate) unsafe fn from_new(_py: Attached<'py>, ptr: *mut PyObject) -> PyResult<Self> {
+        NonNull::new(ptr)
+            .map(|ptr| Owned {
+                ptr,
+                _py: PhantomData,
+            })
+            .ok_or(PyErrSet)
     }
 
     /// Take a new strong reference to a borrowed object.
@@ -60,13 +70,21 @@ impl Owned {
     /// # Safety
     ///
     /// `ptr` is a valid, non-NULL object of the attached interpreter.
-    pub(crate) unsafe fn from_borrowed(_py: Attached<'_>, ptr: *mut PyObject) -> Owned {
+    pub(crate) unsafe fn from_borrowed(_py: Attached<'py>, ptr: *mut PyObject) -> Self {
         debug_assert!(!ptr.is_null());
         // SAFETY: caller guarantees a valid object and an attached thread state.
         unsafe { Py_INCREF(ptr) };
         Owned {
             // SAFETY: caller guarantees non-NULL.
             ptr: unsafe { NonNull::new_unchecked(ptr) },
+            _py: PhantomData,
+        }
+    }
+
+    /// The attach token this reference was made under.
+    pub(crate) fn py(&self) -> Attached<'py> {
+        Attached {
+            _scope: PhantomData,
         }
     }
 
@@ -83,19 +101,22 @@ impl Owned {
     }
 }
 
-impl Clone for Owned {
+impl Clone for Owned<'_> {
     fn clone(&self) -> Self {
-        // SAFETY: an `Owned` only exists on a thread where its interpreter is attached
-        // (it is `!Send` and created under an `Attached` token), so incref is allowed.
+        // SAFETY: an `Owned` lives within the attached scope of its token ('py) on the
+        // thread that made it (`!Send`), so its interpreter is attached: incref is allowed.
         unsafe { Py_INCREF(self.ptr.as_ptr()) };
-        Owned { ptr: self.ptr }
+        Owned {
+            ptr: self.ptr,
+            _py: PhantomData,
+        }
     }
 }
 
-impl Drop for Owned {
+impl Drop for Owned<'_> {
     fn drop(&mut self) {
-        // SAFETY: see `Clone`: the owning interpreter is attached on this thread whenever an
-        // `Owned` is dropped (every code path drops them inside the attached scope).
+        // SAFETY: see `Clone`: the owning interpreter is attached on this thread for as long
+        // as an `Owned` lives ('py), drop included.
         unsafe { Py_DECREF(self.ptr.as_ptr()) };
     }
 }
@@ -165,7 +186,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     }
 
     /// A new strong reference to the same object.
-    pub(crate) fn to_owned(self) -> Owned {
+    pub(crate) fn to_owned(self) -> Owned<'py> {
         // SAFETY: valid and alive for 'a (the type's invariant), attached ('py).
         unsafe { Owned::from_borrowed(self.py(), self.as_ptr()) }
     }
@@ -176,11 +197,11 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     }
 }
 
-impl Owned {
+impl<'py> Owned<'py> {
     /// Borrow this reference for as long as `self` lives.
-    pub(crate) fn borrow<'a, 'py>(&'a self, py: Attached<'py>) -> Borrowed<'a, 'py> {
-        // SAFETY: `self` holds a strong reference for 'a; an `Owned` only exists where its
-        // interpreter is attached (py).
-        unsafe { Borrowed::from_ptr(py, self.as_ptr()) }
+    pub(crate) fn borrow(&self) -> Borrowed<'_, 'py> {
+        // SAFETY: `self` holds a strong reference for as long as the borrow lasts, within
+        // the attached scope 'py.
+        unsafe { Borrowed::from_ptr(self.py(), self.as_ptr()) }
     }
 }

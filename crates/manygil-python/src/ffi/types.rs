@@ -44,11 +44,11 @@ pub(crate) fn slot(slot: c_int, pfunc: *mut c_void) -> PyType_Slot {
 /// `module` is this interpreter's `manygil._native` module; every pointer in `spec.slots`
 /// is valid for its slot and points to static data or functions; `spec.dealloc` frees
 /// instances as `BoxObject<T>` (calls [`dealloc::<T>`]).
-pub(crate) unsafe fn make_type<T>(
-    py: Attached<'_>,
-    module: Borrowed<'_, '_>,
+pub(crate) unsafe fn make_type<'py, T>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
     spec: TypeSpec<'_>,
-) -> PyResult<Owned> {
+) -> PyResult<Owned<'py>> {
     let mut slots = Vec::with_capacity(spec.slots.len() + 2);
     slots.push(slot(Py_tp_dealloc, spec.dealloc as *mut c_void));
     slots.extend(spec.slots.iter().map(|s| slot(s.slot, s.pfunc)));
@@ -80,11 +80,11 @@ pub(crate) unsafe fn make_type<T>(
 ///
 /// `tp` was made by [`make_type::<T>`] (or is a `tp_new` subtype argument of such a type,
 /// the same type since they are final).
-pub(crate) unsafe fn new_instance<T>(
-    py: Attached<'_>,
+pub(crate) unsafe fn new_instance<'py, T>(
+    py: Attached<'py>,
     tp: *mut PyTypeObject,
     value: T,
-) -> PyResult<Owned> {
+) -> PyResult<Owned<'py>> {
     // SAFETY: attached; a heap type of ours; GenericAlloc zero-fills and increfs the type.
     let obj = unsafe { Owned::from_new(py, PyType_GenericAlloc(tp, 0))? };
     // SAFETY: a fresh BoxObject<T> (caller's duty) whose `value` we own.

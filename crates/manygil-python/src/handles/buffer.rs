@@ -46,7 +46,10 @@ an Event, as with multiprocessing.shared_memory. A negative size raises ValueErr
 size that cannot be allocated MemoryError.";
 
 /// Create the `SharedBuffer` type for `module`'s interpreter.
-pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(crate) fn create_type<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     static mut METHODS: [PyMethodDef; 5] = [
         kw_method!(c"from_bytes", c_from_bytes, c"from_bytes($type, data, /)\n--\n\nA new SharedBuffer holding a copy of data (any C-contiguous bytes-like object).", class),
         kw_method!(c"_from_fd", c_from_fd, c"_from_fd($type, fd, size, readonly=False, /)\n--\n\nA SharedBuffer on the memory file fd (a duplicate is kept; fd stays the caller's),\nas sent by another process: the same bytes. For pickling.", class),
@@ -113,11 +116,11 @@ fn alloc_error(py: Attached<'_>, e: BufferError) -> PyErrSet {
 
 kw_new!(c_buffer_new => buffer_new);
 
-fn buffer_new(
-    py: Attached<'_>,
+fn buffer_new<'py>(
+    py: Attached<'py>,
     subtype: *mut PyTypeObject,
-    call: &Call<'_, '_>,
-) -> PyResult<Owned> {
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [size] = call.bind(py, "SharedBuffer", [c"size"], 1)?;
     let size = args::count(py, "size", size.ok_or(PyErrSet)?)?;
     let memory = SharedMemory::new(size).map_err(|e| alloc_error(py, e))?;
@@ -134,7 +137,11 @@ fn buffer_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Shared
     }
 }
 
-fn from_bytes(py: Attached<'_>, cls: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn from_bytes<'py>(
+    py: Attached<'py>,
+    cls: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [data] = call.bind(py, "from_bytes", [c"data"], 1)?;
     let data = data.ok_or(PyErrSet)?;
     // SAFETY: a zeroed Py_buffer is the documented starting state for PyObject_GetBuffer.
@@ -172,7 +179,11 @@ fn from_bytes(py: Attached<'_>, cls: Borrowed<'_, '_>, call: &Call<'_, '_>) -> P
     unsafe { new_object(py, cls.as_ptr().cast(), handle) }
 }
 
-fn from_fd(py: Attached<'_>, cls: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn from_fd<'py>(
+    py: Attached<'py>,
+    cls: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [fd, size, ro] = call.bind(py, "_from_fd", [c"fd", c"size", c"readonly"], 2)?;
     let fd = args::int(py, "fd", fd.ok_or(PyErrSet)?)?;
     let fd = i32::try_from(fd).map_err(|_| err::value_error(py, "fd out of range"))?;
@@ -187,28 +198,36 @@ fn from_fd(py: Attached<'_>, cls: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyRe
     unsafe { new_object(py, cls.as_ptr().cast(), Handle::Buffer(buffer)) }
 }
 
-fn fd(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn fd<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     use std::os::fd::AsRawFd;
     call.bind(py, "_fd", [], 0)?;
     new_int(py, i64::from(buffer_of(py, slf)?.memory().fd().as_raw_fd()))
 }
 
-fn readonly(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn readonly<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "readonly", [], 0)?;
     let ro = buffer_of(py, slf)?.to_readonly();
     // SAFETY: `slf` is a SharedBuffer, so its type is this interpreter's SharedBuffer type.
     unsafe { new_object(py, slf.type_ptr(), Handle::Buffer(ro)) }
 }
 
-fn nbytes(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn nbytes<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, buffer_of(py, slf)?.len() as i64)
 }
 
-fn writable(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn writable<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     Ok(boolean(py, !buffer_of(py, slf)?.is_readonly()))
 }
 
-fn shares(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn shares<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, Arc::strong_count(buffer_of(py, slf)?.memory()) as i64)
 }
 
@@ -262,16 +281,16 @@ unsafe extern "C" fn buffer_len(slf: *mut PyObject) -> Py_ssize_t {
 }
 
 /// `memoryview(slf)`, released when dropped.
-struct View(Owned);
+struct View<'py>(Owned<'py>);
 
-impl View {
-    fn new(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<View> {
+impl<'py> View<'py> {
+    fn new(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Self> {
         // SAFETY: attached; `slf` is a live SharedBuffer.
         unsafe { Owned::from_new(py, PyMemoryView_FromObject(slf.as_ptr())) }.map(View)
     }
 }
 
-impl Drop for View {
+impl Drop for View<'_> {
     fn drop(&mut self) {
         // SAFETY: attached (Views only live inside entry points). A pending exception is
         // set aside around the call and restored; release() keeps no reference, and its
@@ -342,7 +361,7 @@ unsafe extern "C" fn buffer_getitem(slf: *mut PyObject, key: *mut PyObject) -> *
             return new_int(py, i64::from(byte));
         }
         let view = View::new(py, slf)?;
-        let item = view.0.borrow(py).get_item(key)?;
+        let item = view.0.borrow().get_item(key)?;
         // A slice of the memoryview: copy it out as bytes (as bytearray gives a copy).
         // SAFETY: attached; a memoryview.
         unsafe { Owned::from_new(py, PyObject_Bytes(item.as_ptr())) }
@@ -380,7 +399,7 @@ unsafe extern "C" fn buffer_setitem(
                 // bytearray's rules: an int (or __index__) in range(0, 256).
                 // SAFETY: attached; a valid object; NULL + TypeError if not an integer.
                 let v = unsafe { Owned::from_new(py, PyNumber_Index(value.as_ptr()))? };
-                let byte = args::int(py, "byte", v.borrow(py))
+                let byte = args::int(py, "byte", v.borrow())
                     .ok()
                     .and_then(|v| u8::try_from(v).ok());
                 let Some(byte) = byte else {
@@ -395,7 +414,7 @@ unsafe extern "C" fn buffer_setitem(
             Key::Slice => {
                 let view = View::new(py, slf)?;
                 // The memoryview checks ranges and sizes.
-                if view.0.borrow(py).set_item(key, value).is_err() {
+                if view.0.borrow().set_item(key, value).is_err() {
                     // SAFETY: attached; an exception is set.
                     if unsafe { PyErr_ExceptionMatches(PyExc_ValueError) } != 0 {
                         err::clear(py); // replaced by ours below
@@ -421,6 +440,6 @@ unsafe extern "C" fn buffer_iter(slf: *mut PyObject) -> *mut PyObject {
         // until it is dropped; the view is not released early (unlike `View`).
         // SAFETY: attached; `slf` is the live SharedBuffer CPython iterates.
         let view = unsafe { Owned::from_new(py, PyMemoryView_FromObject(slf))? };
-        view.borrow(py).iter()
+        view.borrow().iter()
     })
 }

@@ -166,14 +166,14 @@ impl ErrorTypes {
             };
             let short = name.to_str().unwrap_or("").trim_start_matches("manygil.");
             let short = std::ffi::CString::new(short).unwrap_or_default();
-            add_object(module, &short, tp.borrow(py))?;
+            add_object(module, &short, tp.borrow())?;
             self.set(py, exc, tp);
         }
         Ok(())
     }
 
     /// Keep `tp` as the type of `exc` (releasing any earlier one).
-    fn set(&self, py: Attached<'_>, exc: Exc, tp: Owned) {
+    fn set<'py>(&self, py: Attached<'py>, exc: Exc, tp: Owned<'py>) {
         let old = self.types[exc as usize].replace(tp.into_raw());
         if !old.is_null() {
             // SAFETY: a strong reference this state owned (released as the `Owned` drops,

@@ -38,7 +38,7 @@ pub(crate) mod state;
 pub(crate) mod sync;
 
 /// A function that makes one handle type for a module (each handle file has one).
-pub(crate) type MakeType = fn(Attached<'_>, Borrowed<'_, '_>) -> PyResult<Owned>;
+pub(crate) type MakeType = for<'py> fn(Attached<'py>, Borrowed<'_, 'py>) -> PyResult<Owned<'py>>;
 
 /// The Rust state behind one handle object. Only `Arc`s of `Send + Sync` Rust data.
 pub(crate) enum Handle {
@@ -217,7 +217,7 @@ pub(crate) fn encode_handle(_py: Attached<'_>, obj: Borrowed<'_, '_>) -> PyResul
 }
 
 /// A handle object of this interpreter for `shared`.
-pub(crate) fn decode_handle(py: Attached<'_>, shared: &Shared) -> PyResult<Owned> {
+pub(crate) fn decode_handle<'py>(py: Attached<'py>, shared: &Shared) -> PyResult<Owned<'py>> {
     let Some(handle) = Handle::from_shared(shared) else {
         return Err(err::type_error(
             py,
@@ -231,11 +231,11 @@ pub(crate) fn decode_handle(py: Attached<'_>, shared: &Shared) -> PyResult<Owned
 }
 
 /// A new handle object of this interpreter for `handle` (its type is in the module state).
-pub(crate) fn wrap(
-    py: Attached<'_>,
+pub(crate) fn wrap<'py>(
+    py: Attached<'py>,
     module: &state::CurrentModule,
     handle: Handle,
-) -> PyResult<Owned> {
+) -> PyResult<Owned<'py>> {
     let tp = module.state().handles.get(handle.kind());
     if tp.is_null() {
         return Err(err::runtime_error(

@@ -28,11 +28,11 @@ pub(crate) struct TypeDef<'a> {
 
 /// Build a handle type (instances hold a [`Handle`]): the common slots (dealloc, compare,
 /// hash, repr) plus those of `def`, whose tables are static.
-pub(crate) fn make_type(
-    py: Attached<'_>,
-    module: Borrowed<'_, '_>,
+pub(crate) fn make_type<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
     def: TypeDef<'_>,
-) -> PyResult<Owned> {
+) -> PyResult<Owned<'py>> {
     let TypeDef {
         name,
         doc,
@@ -71,11 +71,11 @@ pub(crate) fn make_type(
 ///
 /// `tp` is one of this interpreter's handle types (or a `tp_new` subtype argument, which
 /// is the same since the types are final).
-pub(crate) unsafe fn new_object(
-    py: Attached<'_>,
+pub(crate) unsafe fn new_object<'py>(
+    py: Attached<'py>,
     tp: *mut PyTypeObject,
     handle: Handle,
-) -> PyResult<Owned> {
+) -> PyResult<Owned<'py>> {
     // SAFETY: a type made by `make_type`, i.e. by `types::make_type::<Handle>`.
     unsafe { types::new_instance(py, tp, handle) }
 }

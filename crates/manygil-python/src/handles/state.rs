@@ -103,12 +103,12 @@ impl ModuleState {
 }
 
 /// This interpreter's `manygil._native` module, held for as long as its state is used.
-pub(crate) struct CurrentModule {
+pub(crate) struct CurrentModule<'py> {
     /// A strong reference to the module, which owns the state.
-    module: Owned,
+    module: Owned<'py>,
 }
 
-impl CurrentModule {
+impl CurrentModule<'_> {
     /// The module state (shared: its lazily filled parts use interior mutability).
     pub(crate) fn state(&self) -> &ModuleState {
         // SAFETY: `current` checked this is our module with a state; `self.module` keeps
@@ -119,11 +119,11 @@ impl CurrentModule {
 
 /// This interpreter's `manygil._native` (found in `sys.modules`, a dict lookup; imported if
 /// it was not yet). Anything else found under that name is refused with `RuntimeError`.
-pub(crate) fn current(py: Attached<'_>) -> PyResult<CurrentModule> {
+pub(crate) fn current<'py>(py: Attached<'py>) -> PyResult<CurrentModule<'py>> {
     let module = native_module(py)?;
     // A module with a state, made from our definition (none on 3.15, where the module is
     // made from export slots), hence with a `ModuleState` (allocated at creation).
-    let ours = crate::ffi::module::stateful_definition(py, module.borrow(py));
+    let ours = crate::ffi::module::stateful_definition(py, module.borrow());
     if ours != Some(own_def()) {
         return Err(crate::ffi::err::runtime_error(
             py,
@@ -188,7 +188,7 @@ impl HandleTypes {
     ) -> PyResult<()> {
         for &(kind, make) in makers {
             let tp = make(py, module)?;
-            add_type(module, tp.borrow(py))?;
+            add_type(module, tp.borrow())?;
             self.types[kind as usize].set(tp);
         }
         Ok(())
@@ -229,6 +229,6 @@ impl HandleTypes {
 }
 
 /// This interpreter's `manygil._native` (from `sys.modules`, imported if needed).
-pub(crate) fn native_module(py: Attached<'_>) -> PyResult<Owned> {
+pub(crate) fn native_module<'py>(py: Attached<'py>) -> PyResult<Owned<'py>> {
     import_module(py, c"manygil._native")
 }

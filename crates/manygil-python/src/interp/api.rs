@@ -50,11 +50,11 @@ pub(crate) fn worker_for(py: Attached<'_>, id: i64, action: &str) -> PyResult<Ar
     }
 }
 
-pub(crate) fn create(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn create<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "create", argv, 0, 1)?;
     let paths = match args::given(argv.first().copied()) {
         Some(p) => {
@@ -89,19 +89,19 @@ fn setup_worker(py: Attached<'_>, paths: Option<&Value>) -> Result<(), String> {
     let Some(paths) = paths else { return Ok(()) };
     let r = (|| -> PyResult<()> {
         let list = decode(py, paths)?;
-        set_sys_attr(py, c"path", list.borrow(py))
+        set_sys_attr(py, c"path", list.borrow())
     })();
     r.map_err(|_| {
         let e = err::take(py);
-        err::describe(py, e.borrow(py))
+        err::describe(py, e.borrow())
     })
 }
 
-pub(crate) fn destroy(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn destroy<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "destroy", argv, 1, 1)?;
     let id = args::interp_id(py, argv[0])?;
     if id == current_id(py) {
@@ -130,11 +130,11 @@ pub(crate) fn destroy(
 /// The owner of interpreter `id` (the `Interpreter` object `create()` returned) is gone:
 /// close it once idle, as 3.14's `concurrent.interpreters` does. A no-op if it is already
 /// closed or is the calling interpreter.
-pub(crate) fn release(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn release<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "release", argv, 1, 1)?;
     let id = args::interp_id(py, argv[0])?;
     if id != current_id(py) {
@@ -156,15 +156,15 @@ fn whence_of(id: i64) -> i64 {
     }
 }
 
-fn id_whence(py: Attached<'_>, id: i64) -> PyResult<Owned> {
+fn id_whence<'py>(py: Attached<'py>, id: i64) -> PyResult<Owned<'py>> {
     new_tuple(py, vec![new_int(py, id)?, new_int(py, whence_of(id))?])
 }
 
-pub(crate) fn list_all(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn list_all<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "list_all", argv, 0, 0)?;
     let mut ids = vec![0];
     ids.extend(registry::ids());
@@ -179,29 +179,29 @@ pub(crate) fn list_all(
     new_list(py, items)
 }
 
-pub(crate) fn get_current(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn get_current<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "get_current", argv, 0, 0)?;
     id_whence(py, current_id(py))
 }
 
-pub(crate) fn get_main(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn get_main<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "get_main", argv, 0, 0)?;
     id_whence(py, 0)
 }
 
-pub(crate) fn whence(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn whence<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "whence", argv, 1, 1)?;
     let id = args::interp_id(py, argv[0])?;
     if id != 0 && id != current_id(py) {
@@ -210,11 +210,11 @@ pub(crate) fn whence(
     new_int(py, whence_of(id))
 }
 
-pub(crate) fn is_running(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn is_running<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "is_running", argv, 1, 1)?;
     let id = args::interp_id(py, argv[0])?;
     if id == 0 || id == current_id(py) {
@@ -224,11 +224,11 @@ pub(crate) fn is_running(
     Ok(boolean(py, w.is_running()))
 }
 
-pub(crate) fn is_shareable(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn is_shareable<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "is_shareable", argv, 1, 1)?;
     let ok = encode(argv[0], EncodeMode::NativeOnly).is_ok();
     if !ok {
@@ -237,11 +237,11 @@ pub(crate) fn is_shareable(
     Ok(boolean(py, ok))
 }
 
-pub(crate) fn roundtrip(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn roundtrip<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "roundtrip", argv, 1, 1)?;
     let v = encode(argv[0], EncodeMode::Full)?;
     decode(py, &v)
@@ -279,11 +279,11 @@ pub(crate) fn close_all(workers: &[Arc<WorkerShared>]) {
     }
 }
 
-pub(crate) fn after_fork_child(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn after_fork_child<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "after_fork_child", argv, 0, 0)?;
     crate::interp::lifecycle::reset_after_fork();
     registry::forget_after_fork();

@@ -109,14 +109,14 @@ fn dispatch(
 }
 
 /// Wait for a dispatched job (interruptibly), applying `timeout` by interrupting it.
-fn finish(
-    py: Attached<'_>,
+fn finish<'py>(
+    py: Attached<'py>,
     id: i64,
     w: &WorkerShared,
     seq: u64,
     result: &Completion<Outcome>,
     timeout: Option<Duration>,
-) -> PyResult<Owned> {
+) -> PyResult<Owned<'py>> {
     let outcome = match crate::interp::wait_for_python(py, w, seq, result, timeout)? {
         Ok(o) => o,
         Err(WaitError::Abandoned) => {
@@ -156,7 +156,7 @@ fn stuck_record() -> Value {
 }
 
 /// `(True, result)` or `(False, exception_record)`.
-pub(crate) fn outcome_to_python(py: Attached<'_>, outcome: Outcome) -> PyResult<Owned> {
+pub(crate) fn outcome_to_python<'py>(py: Attached<'py>, outcome: Outcome) -> PyResult<Owned<'py>> {
     let (ok, v) = match &outcome {
         Ok(v) => (true, v),
         Err(rec) => (false, rec),
@@ -169,11 +169,11 @@ pub(crate) fn outcome_to_python(py: Attached<'_>, outcome: Outcome) -> PyResult<
     new_tuple(py, vec![boolean(py, ok), obj])
 }
 
-pub(crate) fn call_fn(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn call_fn<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "call", argv, 4, 5)?;
     let id = args::interp_id(py, argv[0])?;
     let timeout = args::timeout(py, argv.get(4).copied())?;
@@ -185,11 +185,11 @@ pub(crate) fn call_fn(
     finish(py, id, &w, seq, &result, timeout)
 }
 
-pub(crate) fn exec_fn(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn exec_fn<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "exec", argv, 2, 3)?;
     let id = args::interp_id(py, argv[0])?;
     let source = args::string(py, "code", argv[1])?;
@@ -201,11 +201,11 @@ pub(crate) fn exec_fn(
     finish(py, id, &w, seq, &result, timeout)
 }
 
-pub(crate) fn set_main_attrs(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn set_main_attrs<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "set_main_attrs", argv, 2, 2)?;
     let id = args::interp_id(py, argv[0])?;
     if !argv[1].is_instance(&raw mut PyDict_Type) {
@@ -219,11 +219,11 @@ pub(crate) fn set_main_attrs(
     finish(py, id, &w, seq, &result, None)
 }
 
-pub(crate) fn submit(
-    py: Attached<'_>,
-    module: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn submit<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "submit", argv, 4, 4)?;
     let id = args::interp_id(py, argv[0])?;
     let (f, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
@@ -233,11 +233,11 @@ pub(crate) fn submit(
     super::pending::new(py, module, w, seq, result)
 }
 
-pub(crate) fn interrupt(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn interrupt<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "interrupt", argv, 1, 1)?;
     let id = args::interp_id(py, argv[0])?;
     let w = worker_for(py, id, "interrupt")?;

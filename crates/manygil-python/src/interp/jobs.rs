@@ -29,16 +29,16 @@ pub(crate) fn run_call(
         if frameless_eval_or_exec(py, &func, &args, &kwargs)? {
             // As in 3.14's stdlib: call(eval, "expr") evaluates in the interpreter's __main__
             // (a job has no Python frame for eval/exec to take globals from).
-            let source = args.borrow(py).tuple_items().map(|a| a[0].to_owned());
+            let source = args.borrow().tuple_items().map(|a| a[0].to_owned());
             let source = source.ok_or_else(|| err::type_error(py, "args must be a tuple"))?;
             args = new_tuple(py, vec![source, main_dict(py)?])?;
         }
         // `args` is a tuple and `kwargs` a dict: the caller's module functions check both
         // before encoding.
         let res = func
-            .borrow(py)
-            .call_tuple_dict(args.borrow(py), Some(kwargs.borrow(py)))?;
-        encode(res.borrow(py), EncodeMode::Full)
+            .borrow()
+            .call_tuple_dict(args.borrow(), Some(kwargs.borrow()))?;
+        encode(res.borrow(), EncodeMode::Full)
     })();
     finish(py, ctx, r)
 }
@@ -56,8 +56,8 @@ pub(crate) fn before_call<T>(
         let exc = err::take(py);
         // A failure (an exception type refusing attributes) only loses the tag.
         let tagged = exc
-            .borrow(py)
-            .set_attr(c"_manygil_unresolved", boolean(py, true).borrow(py));
+            .borrow()
+            .set_attr(c"_manygil_unresolved", boolean(py, true).borrow());
         if tagged.is_err() {
             err::clear(py);
         }
@@ -72,7 +72,7 @@ pub(crate) fn run_exec(py: Attached<'_>, ctx: &JobCtx<'_>, source: &str) -> Outc
             .map_err(|_| err::value_error(py, "source code contains a NUL character"))?;
         let globals = main_dict(py)?;
         let code = compile(py, &src, c"<string>", Mode::Exec)?;
-        eval_code(py, code.borrow(py), globals.borrow(py))?;
+        eval_code(py, code.borrow(), globals.borrow())?;
         Ok(Value::None)
     })();
     finish(py, ctx, r)
@@ -83,21 +83,21 @@ pub(crate) fn run_set_main(py: Attached<'_>, ctx: &JobCtx<'_>, ns: &Value) -> Ou
     let r = (|| -> PyResult<Value> {
         let ns = decode(py, ns)?;
         let globals = main_dict(py)?;
-        globals.borrow(py).dict_update(ns.borrow(py))?;
+        globals.borrow().dict_update(ns.borrow())?;
         Ok(Value::None)
     })();
     finish(py, ctx, r)
 }
 
 /// Whether this is `eval(source)` or `exec(source)` with no namespace given.
-fn frameless_eval_or_exec(
-    py: Attached<'_>,
-    func: &Owned,
-    args: &Owned,
-    kwargs: &Owned,
+fn frameless_eval_or_exec<'py>(
+    py: Attached<'py>,
+    func: &Owned<'py>,
+    args: &Owned<'py>,
+    kwargs: &Owned<'py>,
 ) -> PyResult<bool> {
-    let one_arg = args.borrow(py).tuple_items().is_some_and(|a| a.len() == 1)
-        && kwargs.borrow(py).len()? == 0;
+    let one_arg =
+        args.borrow().tuple_items().is_some_and(|a| a.len() == 1) && kwargs.borrow().len()? == 0;
     if !one_arg {
         return Ok(false);
     }
@@ -170,16 +170,16 @@ pub(crate) fn capture_exception(py: Attached<'_>) -> Value {
     let exc = err::take(py);
     let captured = (|| -> PyResult<Value> {
         let capture = import_attr(py, c"manygil._remote", c"capture")?;
-        let record = capture.borrow(py).call(&[exc.borrow(py)])?;
-        encode(record.borrow(py), EncodeMode::Full)
+        let record = capture.borrow().call(&[exc.borrow()])?;
+        encode(record.borrow(), EncodeMode::Full)
     })();
     match captured {
         Ok(v) => v,
         Err(PyErrSet) => {
             // Drop the helper's own failure.
             err::clear(py);
-            let name = err::type_name(py, exc.borrow(py));
-            let msg = err::describe(py, exc.borrow(py));
+            let name = err::type_name(py, exc.borrow());
+            let msg = err::describe(py, exc.borrow());
             exc_record(
                 &name,
                 "builtins",

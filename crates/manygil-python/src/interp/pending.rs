@@ -65,7 +65,10 @@ impl Inner {
 }
 
 /// Create the `PendingCall` type for `module`'s interpreter.
-pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(crate) fn create_type<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     static mut METHODS: [PyMethodDef; 5] = [
         method!(c"wait", c_pending_wait, c"wait($self, timeout=None, /)\n--\n\nBlock until the call completes; TimeoutError if it does not within timeout."),
         method!(c"done", c_pending_done, c"done($self, /)\n--\n\nWhether wait() would return at once: the outcome arrived, or the interpreter was closed first (wait() then raises)."),
@@ -85,13 +88,13 @@ pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResul
 }
 
 /// A new `PendingCall` of `module`'s interpreter.
-pub(crate) fn new(
-    py: Attached<'_>,
-    module: Borrowed<'_, '_>,
+pub(crate) fn new<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
     worker: Arc<dyn Interrupt>,
     seq: u64,
     result: Completion<Outcome>,
-) -> PyResult<Owned> {
+) -> PyResult<Owned<'py>> {
     // SAFETY: `module` is our module (module functions receive it as `self`).
     let tp = unsafe { state(module.as_ptr()) }.pending_type.as_ptr();
     if tp.is_null() {
@@ -128,11 +131,11 @@ entry!(c_pending_done => pending_done);
 entry!(c_pending_waiting => pending_waiting);
 entry!(c_pending_interrupt => pending_interrupt);
 
-fn pending_wait(
-    py: Attached<'_>,
-    slf: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+fn pending_wait<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "wait", argv, 0, 1)?;
     let timeout = args::timeout(py, argv.first().copied())?;
     let me = inner(slf);
@@ -180,30 +183,30 @@ fn pending_wait(
     super::calls::outcome_to_python(py, outcome)
 }
 
-fn pending_done(
-    py: Attached<'_>,
-    slf: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+fn pending_done<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "done", argv, 0, 0)?;
     // An abandoned call is done too: `wait()` then raises at once.
     Ok(boolean(py, !matches!(inner(slf).arrived(), Ok(false))))
 }
 
-fn pending_waiting(
-    py: Attached<'_>,
-    slf: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+fn pending_waiting<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "waiting", argv, 0, 0)?;
     new_int(py, inner(slf).waiters.load(Ordering::SeqCst) as i64)
 }
 
-fn pending_interrupt(
-    py: Attached<'_>,
-    slf: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+fn pending_interrupt<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "interrupt", argv, 0, 0)?;
     let me = inner(slf);
     let (w, seq) = (me.worker.clone(), me.seq);

@@ -44,12 +44,12 @@ unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
         // no other reference to its state exists yet.
         let (st, module) = unsafe { (state_mut(module), Borrowed::from_ptr(py, module)) };
         let pending_type = crate::interp::pending::create_type(py, module)?;
-        add_type(module, pending_type.borrow(py))?;
+        add_type(module, pending_type.borrow())?;
         st.pending_type.set(pending_type);
         record_def(py, module);
         st.init(py, module, &HANDLE_TYPES)?;
         let pool_type = crate::pool::native::create_type(py, module)?;
-        add_type(module, pool_type.borrow(py))?;
+        add_type(module, pool_type.borrow())?;
         methods::add_constants(module)?;
         crate::serve::add_functions(module)?;
         if is_main_interpreter(py) {

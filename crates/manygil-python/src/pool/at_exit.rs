@@ -10,11 +10,11 @@ use crate::interp::registry;
 
 /// Stop every pool (queued tasks still run, as with the stdlib executors), then close
 /// every interpreter made with `create()`, interrupting running jobs.
-pub(crate) fn shutdown(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(crate) fn shutdown<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "shutdown", argv, 0, 0)?;
     if !is_main_interpreter(py) {
         return Err(err::runtime_error(

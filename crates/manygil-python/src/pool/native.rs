@@ -46,7 +46,10 @@ entry!(c_broken => broken);
 entry!(c_is_running => is_running);
 
 /// Create the `PoolCore` type for `module`'s interpreter.
-pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(crate) fn create_type<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     static mut METHODS: [PyMethodDef; 9] = [
         method!(c"is_running", c_is_running, c"is_running($self, seq, /)\n--\n\nWhether task seq runs now."),
         method!(c"submit", c_submit, c"submit($self, future, fn, args, kwargs, timeout, /)\n--\n\nQueue fn(*args, **kwargs); its outcome completes future. Returns the task number."),
@@ -82,7 +85,11 @@ fn pool_of(slf: Borrowed<'_, '_>) -> Arc<Pool> {
 
 kw_new!(c_pool_new => pool_new);
 
-fn pool_new(py: Attached<'_>, tp: *mut PyTypeObject, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn pool_new<'py>(
+    py: Attached<'py>,
+    tp: *mut PyTypeObject,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     if !crate::ffi::is_main_interpreter(py) {
         return Err(crate::handles::errors::raise(
             py,
@@ -144,7 +151,11 @@ fn refused(py: Attached<'_>, why: Refused) -> PyErrSet {
     }
 }
 
-fn submit(py: Attached<'_>, slf: Borrowed<'_, '_>, argv: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
+fn submit<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     let pool = &pool_of(slf);
     args::positional(py, "submit", argv, 5, 5)?;
     main_ref::release_deferred(py);
@@ -169,11 +180,11 @@ fn submit(py: Attached<'_>, slf: Borrowed<'_, '_>, argv: &[Borrowed<'_, '_>]) ->
     }
 }
 
-fn submit_chunk(
-    py: Attached<'_>,
-    slf: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+fn submit_chunk<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     let pool = &pool_of(slf);
     args::positional(py, "submit_chunk", argv, 3, 3)?;
     let (f, items) = (argv[0], argv[1]);
@@ -195,7 +206,7 @@ fn submit_chunk(
         Value::List(items) => items,
         // The items share objects (a `Value::Graph`): each item is decoded on its own in
         // the worker, so each is encoded on its own (sharing is kept within an item).
-        _ => encode_each(py, items)?,
+        _ => encode_each(items)?,
     };
     let timeout = args::timeout(py, Some(argv[2]))?;
     let (done, result) = completion::<Outcome>();
@@ -211,13 +222,13 @@ fn submit_chunk(
 }
 
 /// Encode every item of `list` separately.
-fn encode_each(py: Attached<'_>, list: Borrowed<'_, '_>) -> PyResult<Vec<Value>> {
+fn encode_each(list: Borrowed<'_, '_>) -> PyResult<Vec<Value>> {
     let mut out = Vec::new();
     // A list iterator: encoding may run user code that changes the list.
     let items = list.iter()?;
-    while let Some(item) = items.borrow(py).next()? {
+    while let Some(item) = items.borrow().next()? {
         out.push(crate::codec::encode_wrapper(
-            item.borrow(py),
+            item.borrow(),
             EncodeMode::Full,
             1,
         )?);
@@ -225,7 +236,11 @@ fn encode_each(py: Attached<'_>, list: Borrowed<'_, '_>) -> PyResult<Vec<Value>>
     Ok(out)
 }
 
-fn cancel(py: Attached<'_>, slf: Borrowed<'_, '_>, argv: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
+fn cancel<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     let pool = &pool_of(slf);
     args::positional(py, "cancel", argv, 1, 1)?;
     let seq = args::count(py, "seq", argv[0])? as u64;
@@ -233,11 +248,11 @@ fn cancel(py: Attached<'_>, slf: Borrowed<'_, '_>, argv: &[Borrowed<'_, '_>]) ->
     Ok(boolean(py, running))
 }
 
-fn cancel_all(
-    py: Attached<'_>,
-    slf: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+fn cancel_all<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     let pool = &pool_of(slf);
     args::positional(py, "cancel_all", argv, 1, 1)?;
     let interrupt = argv[0].is_true()?;
@@ -245,7 +260,11 @@ fn cancel_all(
     Ok(none(py))
 }
 
-fn shutdown(py: Attached<'_>, slf: Borrowed<'_, '_>, argv: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
+fn shutdown<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     let pool = &pool_of(slf);
     args::positional(py, "shutdown", argv, 1, 1)?;
     let wait = argv[0].is_true()?;
@@ -285,7 +304,11 @@ fn wait_for_workers(py: Attached<'_>, pool: &Arc<Pool>) -> PyResult<()> {
     }
 }
 
-fn stats(py: Attached<'_>, slf: Borrowed<'_, '_>, argv: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
+fn stats<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     let pool = &pool_of(slf);
     args::positional(py, "stats", argv, 0, 0)?;
     let s = &pool.stats;
@@ -306,13 +329,17 @@ fn stats(py: Attached<'_>, slf: Borrowed<'_, '_>, argv: &[Borrowed<'_, '_>]) -> 
     ];
     let d = new_dict(py)?;
     for (k, v) in rows {
-        d.borrow(py)
-            .set_item(new_str(py, k)?.borrow(py), new_int(py, v)?.borrow(py))?;
+        d.borrow()
+            .set_item(new_str(py, k)?.borrow(), new_int(py, v)?.borrow())?;
     }
     Ok(d)
 }
 
-fn broken(py: Attached<'_>, slf: Borrowed<'_, '_>, argv: &[Borrowed<'_, '_>]) -> PyResult<Owned> {
+fn broken<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     let pool = &pool_of(slf);
     args::positional(py, "broken", argv, 0, 0)?;
     match pool.broken() {
@@ -321,11 +348,11 @@ fn broken(py: Attached<'_>, slf: Borrowed<'_, '_>, argv: &[Borrowed<'_, '_>]) ->
     }
 }
 
-fn is_running(
-    py: Attached<'_>,
-    slf: Borrowed<'_, '_>,
-    argv: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+fn is_running<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     let pool = &pool_of(slf);
     args::positional(py, "is_running", argv, 1, 1)?;
     let seq = args::count(py, "seq", argv[0])? as u64;

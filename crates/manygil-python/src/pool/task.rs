@@ -74,13 +74,13 @@ pub(crate) fn setup_worker(
     let r = (|| -> PyResult<()> {
         if let Some(paths) = sys_path {
             let list = decode(py, paths)?;
-            set_sys_attr(py, c"path", list.borrow(py))?;
+            set_sys_attr(py, c"path", list.borrow())?;
         }
         if let Some((func, args)) = initializer {
             let func = decode(py, func)?;
             let args = decode(py, args)?;
             // `args` is a tuple (checked by the Python layer).
-            func.borrow(py).call_tuple_dict(args.borrow(py), None)?;
+            func.borrow().call_tuple_dict(args.borrow(), None)?;
         }
         Ok(())
     })();
@@ -170,8 +170,8 @@ fn run_chunk(py: Attached<'_>, ctx: &JobCtx<'_>, func: &Value, items: &[Value]) 
                 None => decode(py, item)?,
             };
             // `args` is a tuple (the Python layer sends tuples).
-            let res = func.borrow(py).call_tuple_dict(args.borrow(py), None)?;
-            out.push(encode(res.borrow(py), EncodeMode::Full)?);
+            let res = func.borrow().call_tuple_dict(args.borrow(), None)?;
+            out.push(encode(res.borrow(), EncodeMode::Full)?);
         }
         Ok(Value::List(out))
     })();
@@ -221,7 +221,7 @@ pub(crate) unsafe fn deliver_detached(reply: Reply, outcome: Outcome) {
 
 /// `fut._deliver(ok, value)`: `ok` True → result, False → exception record, None → an
 /// exception object (the result could not be decoded here).
-fn call_deliver(m: Attached<'_>, fut: &Owned, outcome: Outcome) -> PyResult<()> {
+fn call_deliver<'py>(m: Attached<'py>, fut: &Owned<'py>, outcome: Outcome) -> PyResult<()> {
     let (ok, value) = match &outcome {
         Ok(v) => (true, v),
         Err(v) => (false, v),
@@ -232,8 +232,8 @@ fn call_deliver(m: Attached<'_>, fut: &Owned, outcome: Outcome) -> PyResult<()> 
     };
     drop(outcome);
     let name = new_str(m, "_deliver")?;
-    fut.borrow(m)
-        .call_method(name.borrow(m), &[flag.borrow(m), obj.borrow(m)])?;
+    fut.borrow()
+        .call_method(name.borrow(), &[flag.borrow(), obj.borrow()])?;
     Ok(())
 }
 
@@ -248,7 +248,7 @@ fn deliver_cancelled(py: Attached<'_>, reply: Reply) {
                 main_ref::release_deferred(m);
                 let r = (|| -> PyResult<()> {
                     let name = new_str(m, "_deliver_cancelled")?;
-                    fut.borrow(m).call_method(name.borrow(m), &[])?;
+                    fut.borrow().call_method(name.borrow(), &[])?;
                     Ok(())
                 })();
                 if r.is_err() {
@@ -289,6 +289,6 @@ fn cancelled_record() -> Value {
     )
 }
 
-fn report_unraisable(m: Attached<'_>, fut: &Owned) {
-    err::write_unraisable(m, fut.borrow(m));
+fn report_unraisable<'py>(m: Attached<'py>, fut: &Owned<'py>) {
+    err::write_unraisable(m, fut.borrow());
 }

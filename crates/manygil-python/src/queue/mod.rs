@@ -39,7 +39,10 @@ thread interrupts them. close() ends the queue: later puts raise QueueClosed, ge
 what is left and then raise QueueClosed, and iteration stops.";
 
 /// Create the `Queue` type for `module`'s interpreter.
-pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(crate) fn create_type<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     static mut METHODS: [PyMethodDef; 14] = [
         kw_method!(c"put", c_put, c"put($self, obj, block=True, timeout=None)\n--\n\nPut obj at the end of the queue.\n\nIf the queue is full, block (with the GIL released) until there is room, for at most\ntimeout seconds (None: forever); raise QueueFull if it is still full then, or at once\nif block is false. Raise QueueClosed if the queue is (or becomes) closed, and\nNotShareableError if obj cannot be shared; the queue is unchanged in every case."),
         kw_method!(c"put_nowait", c_put_nowait, c"put_nowait($self, obj, /)\n--\n\nPut obj without blocking: put(obj, block=False)."),
@@ -135,7 +138,11 @@ getter!(g_n_subscribed => n_subscribed);
 
 kw_new!(c_queue_new => queue_new);
 
-fn queue_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn queue_new<'py>(
+    py: Attached<'py>,
+    subtype: *mut PyTypeObject,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [maxsize] = call.bind(py, "Queue", [c"maxsize"], 0)?;
     let maxsize = match maxsize {
         Some(m) => args::count(py, "maxsize", m)?,
@@ -176,23 +183,31 @@ fn wait_bound(
     args::timeout(py, timeout)
 }
 
-fn put(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn put<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [obj, block, timeout] = call.bind(py, "put", [c"obj", c"block", c"timeout"], 1)?;
     let wait = wait_bound(py, block, timeout)?;
     put_item(py, slf, obj.ok_or(PyErrSet)?, wait)
 }
 
-fn put_nowait(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn put_nowait<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [obj] = call.bind(py, "put_nowait", [c"obj"], 1)?;
     put_item(py, slf, obj.ok_or(PyErrSet)?, Some(Duration::ZERO))
 }
 
-fn put_item(
-    py: Attached<'_>,
-    slf: Borrowed<'_, '_>,
-    obj: Borrowed<'_, '_>,
+fn put_item<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    obj: Borrowed<'_, 'py>,
     wait: Option<Duration>,
-) -> PyResult<Owned> {
+) -> PyResult<Owned<'py>> {
     let q = queue_of(py, slf)?;
     let item = encode(obj, EncodeMode::Full)?;
     let item = match q.try_put(item) {
@@ -222,13 +237,21 @@ fn put_item(
     }
 }
 
-fn get(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn get<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [block, timeout] = call.bind(py, "get", [c"block", c"timeout"], 0)?;
     let wait = wait_bound(py, block, timeout)?;
     get_item(py, slf, wait)
 }
 
-fn get_nowait(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn get_nowait<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "get_nowait", [], 0)?;
     get_item(py, slf, Some(Duration::ZERO))
 }
@@ -251,7 +274,11 @@ fn take(
     Ok(got.unwrap_or(Err(GetError::Empty)))
 }
 
-fn get_item(py: Attached<'_>, slf: Borrowed<'_, '_>, wait: Option<Duration>) -> PyResult<Owned> {
+fn get_item<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    wait: Option<Duration>,
+) -> PyResult<Owned<'py>> {
     let q = queue_of(py, slf)?;
     match take(py, q, wait)? {
         Ok(v) => decode(py, &v),
@@ -260,22 +287,38 @@ fn get_item(py: Attached<'_>, slf: Borrowed<'_, '_>, wait: Option<Duration>) -> 
     }
 }
 
-fn qsize(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn qsize<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "qsize", [], 0)?;
     new_int(py, queue_of(py, slf)?.len() as i64)
 }
 
-fn empty(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn empty<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "empty", [], 0)?;
     Ok(boolean(py, queue_of(py, slf)?.is_empty()))
 }
 
-fn full(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn full<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "full", [], 0)?;
     Ok(boolean(py, queue_of(py, slf)?.is_full()))
 }
 
-fn close(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn close<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "close", [], 0)?;
     let q = queue_of(py, slf)?;
     // Closing wakes subscribers, which only write to file descriptors: no GIL needed, but
@@ -284,51 +327,63 @@ fn close(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResu
     Ok(none(py))
 }
 
-fn maxsize(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn maxsize<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, queue_of(py, slf)?.maxsize() as i64)
 }
 
-fn closed(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn closed<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     Ok(boolean(py, queue_of(py, slf)?.is_closed()))
 }
 
-fn getters_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn getters_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, queue_of(py, slf)?.getters_waiting() as i64)
 }
 
-fn putters_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn putters_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, queue_of(py, slf)?.putters_waiting() as i64)
 }
 
-fn n_subscribed(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn n_subscribed<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, queue_of(py, slf)?.n_subscribed() as i64)
 }
 
 /// Call `manygil._queue.<helper>(self, *rest)` (the asyncio side lives in Python).
-fn delegate(
-    py: Attached<'_>,
+fn delegate<'py>(
+    py: Attached<'py>,
     helper: &std::ffi::CStr,
-    slf: Borrowed<'_, '_>,
-    rest: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+    slf: Borrowed<'_, 'py>,
+    rest: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     let f = import_attr(py, c"manygil._queue", helper)?;
     let args: Vec<Borrowed<'_, '_>> = std::iter::once(slf).chain(rest.iter().copied()).collect();
-    f.borrow(py).call(&args)
+    f.borrow().call(&args)
 }
 
-fn aget(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn aget<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "aget", [], 0)?;
     queue_of(py, slf)?;
     delegate(py, c"_aget", slf, &[])
 }
 
-fn aput(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn aput<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [obj] = call.bind(py, "aput", [c"obj"], 1)?;
     queue_of(py, slf)?;
     delegate(py, c"_aput", slf, &[obj.ok_or(PyErrSet)?])
 }
 
-fn subscribe(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn subscribe<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [fd, space] = call.bind(py, "_subscribe", [c"fd", c"space"], 2)?;
     let q = queue_of(py, slf)?;
     let fd = args::int(py, "fd", fd.ok_or(PyErrSet)?)?;
@@ -359,7 +414,11 @@ fn subscribe(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> Py
     new_int(py, id.as_u64() as i64)
 }
 
-fn unsubscribe(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn unsubscribe<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [id] = call.bind(py, "_unsubscribe", [c"id"], 1)?;
     let q = queue_of(py, slf)?;
     let id = args::int(py, "id", id.ok_or(PyErrSet)?)?;
@@ -369,13 +428,17 @@ fn unsubscribe(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> 
     ))
 }
 
-fn wait_any_fn(py: Attached<'_>, _slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn wait_any_fn<'py>(
+    py: Attached<'py>,
+    _slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [queues, timeout] = call.bind(py, "wait_any", [c"queues", c"timeout"], 1)?;
     let queues = queues.ok_or(PyErrSet)?;
     let timeout = args::timeout(py, timeout)?;
     let seq = queues.to_sequence(c"queues must be an iterable of manygil.Queue")?;
     // SAFETY: a list or tuple we own; `queue_of` runs no Python code.
-    let items = unsafe { seq.borrow(py).sequence_items() };
+    let items = unsafe { seq.borrow().sequence_items() };
     let mut held: Vec<Arc<Queue<Value>>> = Vec::with_capacity(items.len());
     for &item in items {
         held.push(queue_of(py, item)?.clone());

@@ -122,7 +122,7 @@ impl MainRef {
     /// # Safety
     ///
     /// The main interpreter is attached on this thread.
-    pub(crate) unsafe fn into_owned(self, py: Attached<'_>) -> Owned {
+    pub(crate) unsafe fn into_owned<'py>(self, py: Attached<'py>) -> Owned<'py> {
         let p = self.0.as_ptr();
         std::mem::forget(self);
         // SAFETY: we hand over the strong reference taken in `new`.

@@ -21,9 +21,9 @@ pub(crate) fn record(py: Attached<'_>) -> PyResult<()> {
         return Ok(());
     }
     let main = import_attr(py, c"threading", c"main_thread")?;
-    let thread = main.borrow(py).call(&[])?;
-    let ident = thread.borrow(py).get_attr(c"ident")?;
-    MAIN_THREAD_IDENT.store(ident.borrow(py).int_to_u64()?, Ordering::Relaxed);
+    let thread = main.borrow().call(&[])?;
+    let ident = thread.borrow().get_attr(c"ident")?;
+    MAIN_THREAD_IDENT.store(ident.borrow().int_to_u64()?, Ordering::Relaxed);
     Ok(())
 }
 

@@ -23,7 +23,7 @@ pub(super) fn seconds_arg(py: Attached<'_>, o: Borrowed<'_, '_>) -> PyResult<Opt
 }
 
 /// `tuple(obj)` for an iterable (a snapshot whose items cannot change).
-pub(super) fn tuple_of(py: Attached<'_>, obj: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(super) fn tuple_of<'py>(py: Attached<'py>, obj: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     // SAFETY: attached; a valid object; a new tuple reference or NULL.
     unsafe { Owned::from_new(py, PySequence_Tuple(obj.as_ptr())) }
 }

@@ -8,7 +8,7 @@ use crate::ffi::err::PyResult;
 use crate::ffi::*;
 
 /// A native string (PEP 3333): the bytes decoded as latin-1.
-pub(crate) fn latin1(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
+pub(crate) fn latin1<'py>(py: Attached<'py>, b: &[u8]) -> PyResult<Owned<'py>> {
     // SAFETY: attached (py); pointer/length describe `b`; latin-1 decoding cannot fail.
     unsafe {
         Owned::from_new(
@@ -22,12 +22,12 @@ pub(crate) fn latin1(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
     }
 }
 
-fn set(py: Attached<'_>, d: &Owned, key: &str, value: &Owned) -> PyResult<()> {
-    d.borrow(py)
-        .set_item(new_str(py, key)?.borrow(py), value.borrow(py))
+fn set<'py>(py: Attached<'py>, d: &Owned<'py>, key: &str, value: &Owned<'py>) -> PyResult<()> {
+    d.borrow()
+        .set_item(new_str(py, key)?.borrow(), value.borrow())
 }
 
-fn set_str(py: Attached<'_>, d: &Owned, key: &str, value: &[u8]) -> PyResult<()> {
+fn set_str<'py>(py: Attached<'py>, d: &Owned<'py>, key: &str, value: &[u8]) -> PyResult<()> {
     set(py, d, key, &latin1(py, value)?)
 }
 
@@ -40,7 +40,7 @@ fn set_str(py: Attached<'_>, d: &Owned, key: &str, value: &[u8]) -> PyResult<()>
 /// Header fields whose name contains `_` are dropped (as nginx and gunicorn do), so
 /// `X_Forwarded_For` cannot pose as `X-Forwarded-For`; repeated fields are joined with
 /// `, ` (cookies with `; `).
-pub(crate) fn build(py: Attached<'_>, head: &RequestHead) -> PyResult<Owned> {
+pub(crate) fn build<'py>(py: Attached<'py>, head: &RequestHead) -> PyResult<Owned<'py>> {
     let d = new_dict(py)?;
     set_str(py, &d, "REQUEST_METHOD", head.method.as_bytes())?;
     set_str(py, &d, "SCRIPT_NAME", b"")?;

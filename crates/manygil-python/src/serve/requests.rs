@@ -73,7 +73,7 @@ fn head_from(
     // A snapshot: the loop runs `str` conversions, which could change a list, so iterate
     // over a tuple of its items.
     let items = tuple_of(py, headers)?;
-    let items = items.borrow(py).tuple_items().unwrap_or_default();
+    let items = items.borrow().tuple_items().unwrap_or_default();
     for (i, &item) in items.iter().enumerate() {
         let Some(&[name, value]) = item.tuple_items() else {
             return Err(err::type_error(
@@ -105,7 +105,7 @@ fn head_from(
                     ),
                 )
             })?;
-        let bytes = args::bytes(py, "header value", encoded.borrow(py))?;
+        let bytes = args::bytes(py, "header value", encoded.borrow())?;
         head.push_header(&name, &bytes)
             .map_err(|e| err::value_error(py, &e.to_string()))?;
     }
@@ -114,11 +114,11 @@ fn head_from(
 
 /// `serve_next(id, timeout) -> (rid, environ) | False | None`: the next request (False on
 /// timeout, None once the server is closed). Waits with the GIL released.
-pub(super) fn next(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn next<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_next", a, 2, 2)?;
     let queue = server(py, id_arg(py, "server id", a[0])?)?.queue();
     let timeout = seconds_arg(py, a[1])?;
@@ -157,11 +157,11 @@ pub(super) fn next(
 
 /// `serve_done(rid)`: the worker is done with the request (an unanswered one gets 500; an
 /// unfinished streamed body is cut). Cancels an interrupt not yet delivered.
-pub(super) fn done(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn done<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_done", a, 1, 1)?;
     let rid = id_arg(py, "request id", a[0])?;
     let act = ACTIVE.lock().as_mut().and_then(|m| m.remove(&rid));
@@ -178,22 +178,22 @@ pub(super) fn done(
 }
 
 /// `serve_thread_exit()`: the calling thread leaves its serve loop.
-pub(super) fn thread_exit(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn thread_exit<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_thread_exit", a, 0, 0)?;
     interrupt::leave(py);
     interrupt::clear_pending(py);
     Ok(none(py))
 }
 
-fn body_op(
-    py: Attached<'_>,
+fn body_op<'py>(
+    py: Attached<'py>,
     rid: u64,
     f: impl FnOnce(&mut manygil_serve::BodyReader) -> Result<Vec<u8>, BodyError> + Send,
-) -> PyResult<Owned> {
+) -> PyResult<Owned<'py>> {
     let act = active(py, rid)?;
     let mut act = act.lock();
     let body = &mut act.body;
@@ -218,11 +218,11 @@ fn size_arg(py: Attached<'_>, o: Borrowed<'_, '_>) -> PyResult<Option<usize>> {
 }
 
 /// `serve_read(rid, size)`: up to `size` bytes (`size` < 0 or None: the rest).
-pub(super) fn read(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn read<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_read", a, 2, 2)?;
     let rid = id_arg(py, "request id", a[0])?;
     match size_arg(py, a[1])? {
@@ -233,11 +233,11 @@ pub(super) fn read(
 }
 
 /// `serve_readline(rid, size)`: one line, at most `size` bytes.
-pub(super) fn readline(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn readline<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_readline", a, 2, 2)?;
     let rid = id_arg(py, "request id", a[0])?;
     let size = size_arg(py, a[1])?;
@@ -246,11 +246,11 @@ pub(super) fn readline(
 
 /// `serve_respond(rid, status, headers, body) -> bool`: the whole answer at once;
 /// False if the client can no longer receive it.
-pub(super) fn respond(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn respond<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_respond", a, 4, 4)?;
     let rid = id_arg(py, "request id", a[0])?;
     let head = head_from(py, a[1], a[2])?;
@@ -265,11 +265,11 @@ pub(super) fn respond(
 
 /// `serve_start_stream(rid, status, headers) -> bool`: send the head; the body follows by
 /// `serve_write`.
-pub(super) fn start_stream(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn start_stream<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_start_stream", a, 3, 3)?;
     let rid = id_arg(py, "request id", a[0])?;
     let head = head_from(py, a[1], a[2])?;
@@ -289,11 +289,11 @@ pub(super) fn start_stream(
 
 /// `serve_write(rid, data) -> bool`: one body chunk (blocks, GIL released, while the
 /// client is slow); False if the client is gone.
-pub(super) fn write(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn write<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_write", a, 2, 2)?;
     let rid = id_arg(py, "request id", a[0])?;
     let data = Bytes::from(args::bytes(py, "a body chunk", a[1])?);
@@ -307,11 +307,11 @@ pub(super) fn write(
 }
 
 /// `serve_finish(rid) -> bool`: end a streamed body.
-pub(super) fn finish(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn finish<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_finish", a, 1, 1)?;
     let rid = id_arg(py, "request id", a[0])?;
     let act = active(py, rid)?;
@@ -324,11 +324,11 @@ pub(super) fn finish(
 }
 
 /// `serve_abort(rid)`: cut a streamed body (the application failed mid-body).
-pub(super) fn abort(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn abort<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_abort", a, 1, 1)?;
     let rid = id_arg(py, "request id", a[0])?;
     let act = active(py, rid)?;
@@ -342,11 +342,11 @@ pub(super) fn abort(
 /// `serve_status(rid) -> (cancelled, body_error)`: why the request was cancelled
 /// ("timeout", "shutdown", "client_gone" or None) and how its body read failed
 /// ("too_large", "timeout", "cancelled", "broken" or None).
-pub(super) fn status(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn status<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_status", a, 1, 1)?;
     let rid = id_arg(py, "request id", a[0])?;
     let act = active(py, rid)?;

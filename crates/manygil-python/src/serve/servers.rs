@@ -34,18 +34,18 @@ pub(super) fn server(py: Attached<'_>, id: u64) -> PyResult<Arc<Server>> {
 
 /// `serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body,
 /// header_timeout, body_timeout, request_timeout, access_log) -> (id, [address])`.
-pub(super) fn bind(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn bind<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_bind", a, 9, 9)?;
     if !a[0].is_instance(&raw mut PyList_Type) {
         return Err(err::type_error(py, "listen must be a list of str"));
     }
     let listen_items = tuple_of(py, a[0])?;
     let mut listen = Vec::new();
-    for &item in listen_items.borrow(py).tuple_items().unwrap_or_default() {
+    for &item in listen_items.borrow().tuple_items().unwrap_or_default() {
         let s = args::string(py, "a listen address", item)?;
         if let Some(path) = s.strip_prefix("unix:") {
             listen.push(Listen::Unix(path.into()));
@@ -101,11 +101,11 @@ pub(super) fn bind(
 }
 
 /// `serve_start(id)`: start accepting connections.
-pub(super) fn start(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn start<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_start", a, 1, 1)?;
     let s = server(py, id_arg(py, "server id", a[0])?)?;
     s.start();
@@ -113,11 +113,11 @@ pub(super) fn start(
 }
 
 /// `serve_shutdown(id, grace) -> (graceful, cancelled)`: blocks with the GIL released.
-pub(super) fn shutdown(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn shutdown<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_shutdown", a, 2, 2)?;
     let s = server(py, id_arg(py, "server id", a[0])?)?;
     // None or infinite: wait for every connection.
@@ -133,11 +133,11 @@ pub(super) fn shutdown(
 }
 
 /// `serve_close(id)`: forget the server (shutting it down at once if still running).
-pub(super) fn close(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn close<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_close", a, 1, 1)?;
     let id = id_arg(py, "server id", a[0])?;
     let s = SERVERS.lock().as_mut().and_then(|m| m.remove(&id));
@@ -148,11 +148,11 @@ pub(super) fn close(
 }
 
 /// `serve_stats(id) -> (in_flight, queued)`.
-pub(super) fn stats(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn stats<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_stats", a, 1, 1)?;
     let s = server(py, id_arg(py, "server id", a[0])?)?;
     let q = s.queue();
@@ -167,11 +167,11 @@ pub(super) fn stats(
 
 /// `serve_stuck(after) -> [interpreter id]`: interpreters with a request thread still
 /// busy `after` seconds after it was interrupted.
-pub(super) fn stuck(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn stuck<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_stuck", a, 1, 1)?;
     // None or infinite: no worker is ever stuck.
     let after = seconds_arg(py, a[0])?;
@@ -185,11 +185,11 @@ pub(super) fn stuck(
 
 /// `serve_retire(interp_id)`: that interpreter's threads take no further request
 /// (`serve_next` returns None there).
-pub(super) fn retire(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn retire<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_retire", a, 1, 1)?;
     interrupt::retire(args::interp_id(py, a[0])?);
     Ok(none(py))
@@ -197,11 +197,11 @@ pub(super) fn retire(
 
 /// `serve_release_memory() -> bool`: give the C allocator's free memory back to the
 /// system (after the workers imported the application); True if any was released.
-pub(super) fn release_memory(
-    py: Attached<'_>,
-    _m: Borrowed<'_, '_>,
-    a: &[Borrowed<'_, '_>],
-) -> PyResult<Owned> {
+pub(super) fn release_memory<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
     args::positional(py, "serve_release_memory", a, 0, 0)?;
     let released = tstate::detached(py, manygil_serve::release_free_memory);
     Ok(boolean(py, released))

@@ -16,7 +16,7 @@ impl<'py> Encoder<'py> {
             // Held with a strong reference like every item the encoder meets: the memo
             // counts on one reference besides the container's (see `encode_memo`).
             let item = obj.tuple_get(i)?.to_owned();
-            let r = self.encode(item.borrow(self.py));
+            let r = self.encode(item.borrow());
             out.push(self.at(r, |_| format!("[{i}]"))?);
         }
         Ok(out)
@@ -30,7 +30,7 @@ impl<'py> Encoder<'py> {
         // hold each item with a strong reference.
         while i < obj.list_len()? {
             let item = obj.list_get(i)?;
-            let r = self.encode(item.borrow(self.py));
+            let r = self.encode(item.borrow());
             out.push(self.at(r, |_| format!("[{i}]"))?);
             i += 1;
         }
@@ -42,12 +42,12 @@ impl<'py> Encoder<'py> {
         // Snapshot the items first (a list of (key, value) tuples holding strong
         // references), so user code run by pickle cannot invalidate what we iterate.
         let items = obj.dict_items()?;
-        let items = items.borrow(self.py);
+        let items = items.borrow();
         let n = items.list_len()?;
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             let pair = items.list_get(i)?;
-            let pair = pair.borrow(self.py);
+            let pair = pair.borrow();
             let (k, v) = (pair.tuple_get(0)?, pair.tuple_get(1)?);
             let key = self.encode(k);
             let key = self.at(key, |_| " (a dict key)".to_owned())?;
@@ -62,8 +62,8 @@ impl<'py> Encoder<'py> {
     pub(super) fn iterable(&mut self, obj: Borrowed<'_, 'py>) -> EncResult<Vec<Value>> {
         let it = obj.iter()?;
         let mut out = Vec::new();
-        while let Some(item) = it.borrow(self.py).next()? {
-            let r = self.encode(item.borrow(self.py));
+        while let Some(item) = it.borrow().next()? {
+            let r = self.encode(item.borrow());
             out.push(self.at(r, |_| " (a set element)".to_owned())?);
         }
         Ok(out)

@@ -29,10 +29,9 @@ impl<'py> Encoder<'py> {
 
     /// A function with no closure whose `__module__` is `module`.
     fn code(&mut self, obj: Borrowed<'_, 'py>, module: String) -> EncResult<Value> {
-        let py = self.py;
         let code = obj.get_attr(c"__code__")?;
-        let marshalled = code.borrow(py).marshal_dumps(MARSHAL_VERSION)?;
-        let bytes: Box<[u8]> = marshalled.borrow(py).bytes_data()?.into();
+        let marshalled = code.borrow().marshal_dumps(MARSHAL_VERSION)?;
+        let bytes: Box<[u8]> = marshalled.borrow().bytes_data()?.into();
         let mut attrs = Vec::new();
         for name in [
             c"__name__",
@@ -41,7 +40,7 @@ impl<'py> Encoder<'py> {
             c"__kwdefaults__",
         ] {
             let a = obj.get_attr(name)?;
-            attrs.push(self.nested(|e| e.encode(a.borrow(py)))?);
+            attrs.push(self.nested(|e| e.encode(a.borrow()))?);
         }
         Ok(Value::Code {
             code: bytes,

@@ -13,7 +13,7 @@ use super::{EncResult, Encoder, Failure};
 /// (`r[0] is r[1]`) and bounds the work by the input's size (a DAG whose expansion is
 /// exponential stays linear).
 #[derive(Default)]
-pub(super) struct Memo {
+pub(super) struct Memo<'py> {
     /// Object address → its number.
     seen: std::collections::HashMap<usize, usize, PtrHash>,
     /// Addresses of the numbered objects being encoded now (at most `MAX_DEPTH`): meeting
@@ -21,7 +21,7 @@ pub(super) struct Memo {
     open: Vec<usize>,
     /// Strong references to the numbered objects, so that no address is freed and reused
     /// by another object while encoding runs (user code may run, e.g. in pickle).
-    keep: Vec<Owned>,
+    keep: Vec<Owned<'py>>,
     /// Whether a `Backref` was emitted (the result is then wrapped in `Value::Graph`).
     pub(super) backrefs: bool,
 }

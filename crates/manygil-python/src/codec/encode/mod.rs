@@ -98,7 +98,7 @@ struct Encoder<'py> {
     limit: usize,
     depth: usize,
     /// Containers and bytes met so far, so each is encoded once (see `Value::Graph`).
-    memo: Memo,
+    memo: Memo<'py>,
     /// Where nesting went too deep, once it did.
     too_deep: TooDeep,
 }

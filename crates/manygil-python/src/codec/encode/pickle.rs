@@ -17,8 +17,8 @@ impl<'py> Encoder<'py> {
     pub(super) fn pickle(&mut self, obj: Borrowed<'_, 'py>) -> EncResult<Value> {
         let py = self.py;
         let dumps = import_attr(py, c"manygil._pickle", c"dumps")?;
-        let out = dumps.borrow(py).call(&[obj])?;
-        let out = out.borrow(py);
+        let out = dumps.borrow().call(&[obj])?;
+        let out = out.borrow();
         // Check the shape `dumps` returns, a 3-tuple (bytes, tuple, int | None), before
         // reading it.
         let shape = || -> Option<_> {

@@ -21,9 +21,7 @@ pub(super) fn str(obj: Borrowed<'_, '_>) -> PyResult<Value> {
     // Lone surrogates: clear the UnicodeEncodeError and re-encode keeping them.
     err::clear(obj.py());
     let b = obj.str_surrogatepass()?;
-    Ok(Value::StrSurrogates(
-        b.borrow(obj.py()).bytes_data()?.into(),
-    ))
+    Ok(Value::StrSurrogates(b.borrow().bytes_data()?.into()))
 }
 
 /// An exact `bytes`: copied, or lent when large (see `codec::borrowed`).

@@ -94,7 +94,7 @@ pub(super) fn key_subscript(key: Borrowed<'_, '_>) -> String {
     if matches!(key.exact_type(), ExactType::Str | ExactType::Int) {
         let text = key
             .repr()
-            .and_then(|r| r.borrow(py).str_utf8().map(str::to_owned));
+            .and_then(|r| r.borrow().str_utf8().map(str::to_owned));
         match text {
             Ok(text) if text.len() <= 40 => return format!("[{text}]"),
             Ok(_) => {}

@@ -14,25 +14,25 @@ fn ssize(b: &[u8]) -> Py_ssize_t {
 }
 
 /// `None`.
-pub(crate) fn none(py: Attached<'_>) -> Owned {
+pub(crate) fn none<'py>(py: Attached<'py>) -> Owned<'py> {
     // SAFETY: attached (py); None is immortal and valid in every interpreter.
     unsafe { Owned::from_borrowed(py, Py_None()) }
 }
 
 /// `True` or `False`.
-pub(crate) fn boolean(py: Attached<'_>, b: bool) -> Owned {
+pub(crate) fn boolean<'py>(py: Attached<'py>, b: bool) -> Owned<'py> {
     // SAFETY: attached (py); True/False are immortal and valid in every interpreter.
     unsafe { Owned::from_borrowed(py, if b { Py_True() } else { Py_False() }) }
 }
 
 /// An `int` object.
-pub(crate) fn new_int(py: Attached<'_>, v: i64) -> PyResult<Owned> {
+pub(crate) fn new_int<'py>(py: Attached<'py>, v: i64) -> PyResult<Owned<'py>> {
     // SAFETY: attached (py); a new reference or NULL.
     unsafe { Owned::from_new(py, PyLong_FromLongLong(v)) }
 }
 
 /// A `str` object from Rust text.
-pub(crate) fn new_str(py: Attached<'_>, s: &str) -> PyResult<Owned> {
+pub(crate) fn new_str<'py>(py: Attached<'py>, s: &str) -> PyResult<Owned<'py>> {
     // SAFETY: attached (py); the pointer/length pair describes valid UTF-8 owned by `s`.
     unsafe {
         Owned::from_new(
@@ -43,13 +43,13 @@ pub(crate) fn new_str(py: Attached<'_>, s: &str) -> PyResult<Owned> {
 }
 
 /// An `int` from a `u64` (for values that may exceed `i64`).
-pub(crate) fn new_uint(py: Attached<'_>, v: u64) -> PyResult<Owned> {
+pub(crate) fn new_uint<'py>(py: Attached<'py>, v: u64) -> PyResult<Owned<'py>> {
     // SAFETY: attached (py); returns a new reference or NULL.
     unsafe { Owned::from_new(py, PyLong_FromUnsignedLongLong(v)) }
 }
 
 /// An `int` from little-endian two's-complement bytes (see [`Borrowed::int_to_le_bytes`]).
-pub(crate) fn int_from_le_bytes(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
+pub(crate) fn int_from_le_bytes<'py>(py: Attached<'py>, b: &[u8]) -> PyResult<Owned<'py>> {
     // SAFETY: attached; `b` is readable for its length during the call.
     unsafe {
         Owned::from_new(
@@ -61,19 +61,19 @@ pub(crate) fn int_from_le_bytes(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
 
 /// A `float`.
 #[inline]
-pub(crate) fn new_float(py: Attached<'_>, v: f64) -> PyResult<Owned> {
+pub(crate) fn new_float<'py>(py: Attached<'py>, v: f64) -> PyResult<Owned<'py>> {
     // SAFETY: attached; returns a new reference or NULL.
     unsafe { Owned::from_new(py, PyFloat_FromDouble(v)) }
 }
 
 /// A `complex`.
-pub(crate) fn new_complex(py: Attached<'_>, re: f64, im: f64) -> PyResult<Owned> {
+pub(crate) fn new_complex<'py>(py: Attached<'py>, re: f64, im: f64) -> PyResult<Owned<'py>> {
     // SAFETY: attached; returns a new reference or NULL.
     unsafe { Owned::from_new(py, PyComplex_FromDoubles(re, im)) }
 }
 
 /// A `str` from UTF-8 that may hold encoded lone surrogates (`surrogatepass`).
-pub(crate) fn str_from_surrogatepass(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
+pub(crate) fn str_from_surrogatepass<'py>(py: Attached<'py>, b: &[u8]) -> PyResult<Owned<'py>> {
     // SAFETY: attached; `b` readable for its length; NUL-terminated error-handler name.
     unsafe {
         Owned::from_new(
@@ -89,7 +89,7 @@ pub(crate) fn str_from_surrogatepass(py: Attached<'_>, b: &[u8]) -> PyResult<Own
 
 /// A `bytes` object holding a copy of `b`.
 #[inline]
-pub(crate) fn new_bytes(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
+pub(crate) fn new_bytes<'py>(py: Attached<'py>, b: &[u8]) -> PyResult<Owned<'py>> {
     // SAFETY: attached; `b` readable for its length during the call (copied).
     unsafe {
         Owned::from_new(
@@ -100,7 +100,7 @@ pub(crate) fn new_bytes(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
 }
 
 /// A `bytearray` holding a copy of `b`.
-pub(crate) fn new_bytearray(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
+pub(crate) fn new_bytearray<'py>(py: Attached<'py>, b: &[u8]) -> PyResult<Owned<'py>> {
     // SAFETY: attached; `b` readable for its length during the call (copied).
     unsafe {
         Owned::from_new(
@@ -111,9 +111,9 @@ pub(crate) fn new_bytearray(py: Attached<'_>, b: &[u8]) -> PyResult<Owned> {
 }
 
 /// A `list` of the given items (their references move into the list).
-pub(crate) fn new_list<I>(py: Attached<'_>, items: I) -> PyResult<Owned>
+pub(crate) fn new_list<'py, I>(py: Attached<'py>, items: I) -> PyResult<Owned<'py>>
 where
-    I: IntoIterator<Item = Owned>,
+    I: IntoIterator<Item = Owned<'py>>,
     I::IntoIter: ExactSizeIterator,
 {
     let items = items.into_iter();
@@ -136,9 +136,9 @@ where
 }
 
 /// A `tuple` of the given items (their references move into the tuple).
-pub(crate) fn new_tuple<I>(py: Attached<'_>, items: I) -> PyResult<Owned>
+pub(crate) fn new_tuple<'py, I>(py: Attached<'py>, items: I) -> PyResult<Owned<'py>>
 where
-    I: IntoIterator<Item = Owned>,
+    I: IntoIterator<Item = Owned<'py>>,
     I::IntoIter: ExactSizeIterator,
 {
     let items = items.into_iter();
@@ -159,25 +159,25 @@ where
 }
 
 /// An empty `dict`.
-pub(crate) fn new_dict(py: Attached<'_>) -> PyResult<Owned> {
+pub(crate) fn new_dict<'py>(py: Attached<'py>) -> PyResult<Owned<'py>> {
     // SAFETY: attached; returns a new reference or NULL.
     unsafe { Owned::from_new(py, PyDict_New()) }
 }
 
 /// An empty `set`.
-pub(crate) fn new_set(py: Attached<'_>) -> PyResult<Owned> {
+pub(crate) fn new_set<'py>(py: Attached<'py>) -> PyResult<Owned<'py>> {
     // SAFETY: attached; a NULL iterable means empty; returns a new reference or NULL.
     unsafe { Owned::from_new(py, PySet_New(std::ptr::null_mut())) }
 }
 
 /// `frozenset(iterable)`.
-pub(crate) fn new_frozenset(iterable: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(crate) fn new_frozenset<'py>(iterable: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     // SAFETY: attached (iterable.py()); a valid object; returns a new reference or NULL.
     unsafe { Owned::from_new(iterable.py(), PyFrozenSet_New(iterable.as_ptr())) }
 }
 
 /// `marshal.loads(data)`.
-pub(crate) fn marshal_loads(py: Attached<'_>, data: &[u8]) -> PyResult<Owned> {
+pub(crate) fn marshal_loads<'py>(py: Attached<'py>, data: &[u8]) -> PyResult<Owned<'py>> {
     // SAFETY: attached; `data` readable for its length; malformed data raises.
     unsafe {
         Owned::from_new(
@@ -189,7 +189,10 @@ pub(crate) fn marshal_loads(py: Attached<'_>, data: &[u8]) -> PyResult<Owned> {
 
 /// `types.FunctionType(code, globals)` (`TypeError` unless `code` is a code object and
 /// `globals` a dict).
-pub(crate) fn new_function(code: Borrowed<'_, '_>, globals: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(crate) fn new_function<'py>(
+    code: Borrowed<'_, 'py>,
+    globals: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let py = code.py();
     // SAFETY: valid objects; only their types are read. PyFunction_New reads code-object
     // fields without checking the type, so check both here.

@@ -209,7 +209,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     }
 
     /// A `str` as UTF-8 `bytes` with lone surrogates kept (`surrogatepass`).
-    pub(crate) fn str_surrogatepass(self) -> PyResult<Owned> {
+    pub(crate) fn str_surrogatepass(self) -> PyResult<Owned<'py>> {
         // SAFETY: attached; a valid object (TypeError unless a str); NUL-terminated names.
         unsafe {
             Owned::from_new(
@@ -263,7 +263,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 
     /// `l[i]` for a `list`, as a strong reference (the list may change meanwhile).
     #[inline]
-    pub(crate) fn list_get(self, i: usize) -> PyResult<Owned> {
+    pub(crate) fn list_get(self, i: usize) -> PyResult<Owned<'py>> {
         if i >= self.list_len()? {
             return Err(index_error(self.py()));
         }
@@ -279,7 +279,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     }
 
     /// `list(d.items())` for a `dict`: a snapshot of (key, value) tuples.
-    pub(crate) fn dict_items(self) -> PyResult<Owned> {
+    pub(crate) fn dict_items(self) -> PyResult<Owned<'py>> {
         // SAFETY: attached; a valid object; the call checks it is a dict.
         unsafe { Owned::from_new(self.py(), PyDict_Items(self.as_ptr())) }
     }
@@ -305,7 +305,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     }
 
     /// `marshal.dumps(obj, version)`.
-    pub(crate) fn marshal_dumps(self, version: i32) -> PyResult<Owned> {
+    pub(crate) fn marshal_dumps(self, version: i32) -> PyResult<Owned<'py>> {
         // SAFETY: attached; a valid object (ValueError if marshal cannot write it).
         unsafe {
             Owned::from_new(

@@ -20,7 +20,10 @@ A signed 64-bit integer shared by every interpreter and thread, changed atomical
 lock, never blocks). Values outside the 64-bit range raise OverflowError, as does an
 add() whose result would not fit (the value is then unchanged).";
 
-pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(crate) fn create_type<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     static mut METHODS: [PyMethodDef; 6] = [
         kw_method!(c"get", c_atomic_get, c"get($self, /)\n--\n\nThe current value."),
         kw_method!(c"set", c_atomic_set, c"set($self, value, /)\n--\n\nStore value."),
@@ -51,11 +54,11 @@ kw_entry!(c_atomic_cas => atomic_cas);
 
 kw_new!(c_atomic_new => atomic_new);
 
-fn atomic_new(
-    py: Attached<'_>,
+fn atomic_new<'py>(
+    py: Attached<'py>,
     subtype: *mut PyTypeObject,
-    call: &Call<'_, '_>,
-) -> PyResult<Owned> {
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [value] = call.bind(py, "AtomicInt", [c"value"], 0)?;
     let value = match value {
         Some(v) => args::int(py, "value", v)?,
@@ -79,19 +82,31 @@ fn atomic_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Arc<At
     }
 }
 
-fn atomic_get(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn atomic_get<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "get", [], 0)?;
     new_int(py, atomic_of(py, slf)?.get())
 }
 
-fn atomic_set(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn atomic_set<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let a = atomic_of(py, slf)?;
     let [value] = call.bind(py, "set", [c"value"], 1)?;
     a.set(args::int(py, "value", value.ok_or(PyErrSet)?)?);
     Ok(none(py))
 }
 
-fn atomic_add(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn atomic_add<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let a = atomic_of(py, slf)?;
     let [delta] = call.bind(py, "add", [c"delta"], 0)?;
     let delta = match delta {
@@ -117,14 +132,22 @@ fn atomic_add(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> P
     }
 }
 
-fn atomic_swap(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn atomic_swap<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let a = atomic_of(py, slf)?;
     let [value] = call.bind(py, "swap", [c"value"], 1)?;
     let value = args::int(py, "value", value.ok_or(PyErrSet)?)?;
     new_int(py, a.swap(value))
 }
 
-fn atomic_cas(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn atomic_cas<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let a = atomic_of(py, slf)?;
     let [expected, new] = call.bind(py, "compare_exchange", [c"expected", c"new"], 2)?;
     let expected = args::int(py, "expected", expected.ok_or(PyErrSet)?)?;

@@ -43,7 +43,10 @@ barrier intact) until parties callers have arrived, then returns each its arriva
 current or later until reset(), raise threading.BrokenBarrierError. action is not
 supported (ValueError): run it where wait() returned 0. parties < 1 raises ValueError.";
 
-pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(crate) fn create_type<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     static mut METHODS: [PyMethodDef; 4] = [
         kw_method!(c"wait", c_barrier_wait, c"wait($self, timeout=None)\n--\n\nWait for all parties; return this party's arrival index.\n\nBlocks for at most timeout seconds (None: the barrier's timeout); on timeout the\nbarrier breaks and threading.BrokenBarrierError is raised, as it is if the barrier is\nbroken or reset while waiting."),
         kw_method!(c"reset", c_barrier_reset, c"reset($self, /)\n--\n\nReturn the barrier to its initial state; current waiters get BrokenBarrierError."),
@@ -83,11 +86,11 @@ getter!(g_broken => broken);
 
 kw_new!(c_barrier_new => barrier_new);
 
-fn barrier_new(
-    py: Attached<'_>,
+fn barrier_new<'py>(
+    py: Attached<'py>,
     subtype: *mut PyTypeObject,
-    call: &Call<'_, '_>,
-) -> PyResult<Owned> {
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [parties, action, timeout] =
         call.bind(py, "Barrier", [c"parties", c"action", c"timeout"], 1)?;
     let parties = args::int(py, "parties", parties.ok_or(PyErrSet)?)?;
@@ -123,7 +126,11 @@ fn broken_error(py: Attached<'_>) -> PyErrSet {
     crate::handles::errors::raise(py, crate::handles::errors::Exc::BrokenBarrier, "")
 }
 
-fn barrier_wait(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn barrier_wait<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let state = barrier_of(py, slf)?;
     let [timeout] = call.bind(py, "wait", [c"timeout"], 0)?;
     let timeout = if args::is_none(timeout) {
@@ -153,26 +160,34 @@ fn barrier_wait(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) ->
     }
 }
 
-fn barrier_reset(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn barrier_reset<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "reset", [], 0)?;
     barrier_of(py, slf)?.barrier.reset();
     Ok(none(py))
 }
 
-fn barrier_abort(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn barrier_abort<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "abort", [], 0)?;
     barrier_of(py, slf)?.barrier.abort();
     Ok(none(py))
 }
 
-fn parties(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn parties<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, barrier_of(py, slf)?.barrier.parties() as i64)
 }
 
-fn n_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn n_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, barrier_of(py, slf)?.barrier.n_waiting() as i64)
 }
 
-fn broken(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn broken<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     Ok(boolean(py, barrier_of(py, slf)?.barrier.broken()))
 }

@@ -32,7 +32,10 @@ with other code. wait() releases the lock and blocks (GIL released; Ctrl-C in th
 thread interrupts) until notified or the timeout passes, then re-acquires the lock.
 wait(), notify() and notify_all() raise RuntimeError unless the caller holds the lock.";
 
-pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(crate) fn create_type<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     static mut METHODS: [PyMethodDef; 10] = [
         kw_method!(c"acquire", c_cond_acquire, c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the underlying lock (see Lock.acquire / RLock.acquire)."),
         kw_method!(c"release", c_cond_release, c"release($self, /)\n--\n\nRelease the underlying lock."),
@@ -74,11 +77,11 @@ kw_entry!(c_cond_is_owned => cond_is_owned);
 
 kw_new!(c_condition_new => condition_new);
 
-fn condition_new(
-    py: Attached<'_>,
+fn condition_new<'py>(
+    py: Attached<'py>,
     subtype: *mut PyTypeObject,
-    call: &Call<'_, '_>,
-) -> PyResult<Owned> {
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [lock] = call.bind(py, "Condition", [c"lock"], 0)?;
     let lock = match args::given(lock) {
         None => CondLock::RLock(Arc::new(RLock::new())),
@@ -109,7 +112,11 @@ fn cond_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Arc<Cond
     }
 }
 
-fn cond_acquire(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn cond_acquire<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let cond = cond_of(py, slf)?;
     let (blocking, timeout) = lock_args(py, call)?;
     let me = owner_id(py);
@@ -123,12 +130,20 @@ fn cond_acquire(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) ->
     Ok(boolean(py, got))
 }
 
-fn cond_release(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn cond_release<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "release", [], 0)?;
     cond_exit(py, slf, call)
 }
 
-fn cond_exit(py: Attached<'_>, slf: Borrowed<'_, '_>, _call: &Call<'_, '_>) -> PyResult<Owned> {
+fn cond_exit<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    _call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let cond = cond_of(py, slf)?;
     cond.lock()
         .release(owner_id(py))
@@ -136,7 +151,11 @@ fn cond_exit(py: Attached<'_>, slf: Borrowed<'_, '_>, _call: &Call<'_, '_>) -> P
     Ok(none(py))
 }
 
-fn cond_is_owned(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn cond_is_owned<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "_is_owned", [], 0)?;
     Ok(boolean(py, cond_of(py, slf)?.is_owned(owner_id(py))))
 }
@@ -164,14 +183,22 @@ fn wait_once(py: Attached<'_>, cond: &Condition, timeout: Option<Duration>) -> P
     Ok(notified)
 }
 
-fn cond_wait(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn cond_wait<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let cond = cond_of(py, slf)?;
     let [timeout] = call.bind(py, "wait", [c"timeout"], 0)?;
     let timeout = args::sync_timeout(py, timeout)?;
     Ok(boolean(py, wait_once(py, cond, timeout)?))
 }
 
-fn cond_wait_for(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn cond_wait_for<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let cond = cond_of(py, slf)?;
     let [predicate, timeout] = call.bind(py, "wait_for", [c"predicate", c"timeout"], 1)?;
     let predicate = predicate.ok_or(PyErrSet)?;
@@ -179,7 +206,7 @@ fn cond_wait_for(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -
     let end = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         let result = predicate.call(&[])?;
-        if result.borrow(py).is_true()? {
+        if result.borrow().is_true()? {
             return Ok(result);
         }
         let left = match (timeout, end) {
@@ -196,7 +223,11 @@ fn cond_wait_for(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -
     }
 }
 
-fn notify_checked(py: Attached<'_>, slf: Borrowed<'_, '_>, n: usize) -> PyResult<Owned> {
+fn notify_checked<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    n: usize,
+) -> PyResult<Owned<'py>> {
     let cond = cond_of(py, slf)?;
     if !cond.lock().is_owned(owner_id(py)) {
         return Err(err::runtime_error(py, "cannot notify on un-acquired lock"));
@@ -205,7 +236,11 @@ fn notify_checked(py: Attached<'_>, slf: Borrowed<'_, '_>, n: usize) -> PyResult
     Ok(none(py))
 }
 
-fn cond_notify(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn cond_notify<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let [n] = call.bind(py, "notify", [c"n"], 0)?;
     let n = match n {
         Some(n) => args::int(py, "n", n)?.max(0) as usize,
@@ -214,17 +249,17 @@ fn cond_notify(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> 
     notify_checked(py, slf, n)
 }
 
-fn cond_notify_all(
-    py: Attached<'_>,
-    slf: Borrowed<'_, '_>,
-    call: &Call<'_, '_>,
-) -> PyResult<Owned> {
+fn cond_notify_all<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "notify_all", [], 0)?;
     notify_checked(py, slf, usize::MAX)
 }
 
 getter!(g_cond_n_waiting => cond_n_waiting);
 
-fn cond_n_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn cond_n_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, cond_of(py, slf)?.n_waiting() as i64)
 }

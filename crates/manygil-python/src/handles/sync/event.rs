@@ -23,7 +23,10 @@ A flag shared by every interpreter and thread, with threading.Event's API: set()
 clear(), is_set() and wait(timeout=None), which blocks (GIL released; Ctrl-C in the main
 thread interrupts) until the flag is set.";
 
-pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(crate) fn create_type<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     static mut METHODS: [PyMethodDef; 5] = [
         kw_method!(c"is_set", c_event_is_set, c"is_set($self, /)\n--\n\nWhether the flag is set."),
         kw_method!(c"set", c_event_set, c"set($self, /)\n--\n\nSet the flag and wake every waiter, in every interpreter."),
@@ -56,7 +59,11 @@ kw_entry!(c_event_wait => event_wait);
 
 kw_new!(c_event_new => event_new);
 
-fn event_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn event_new<'py>(
+    py: Attached<'py>,
+    subtype: *mut PyTypeObject,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "Event", [], 0)?;
     // SAFETY: `subtype` is our (final) Event type.
     unsafe { new_object(py, subtype, Handle::Event(Arc::new(Event::new()))) }
@@ -70,24 +77,40 @@ fn event_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Arc<Eve
     }
 }
 
-fn event_is_set(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn event_is_set<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "is_set", [], 0)?;
     Ok(boolean(py, event_of(py, slf)?.is_set()))
 }
 
-fn event_set(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn event_set<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "set", [], 0)?;
     event_of(py, slf)?.set();
     Ok(none(py))
 }
 
-fn event_clear(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn event_clear<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "clear", [], 0)?;
     event_of(py, slf)?.clear();
     Ok(none(py))
 }
 
-fn event_wait(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn event_wait<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let event = event_of(py, slf)?;
     let [timeout] = call.bind(py, "wait", [c"timeout"], 0)?;
     let timeout = args::sync_timeout(py, timeout)?;
@@ -105,6 +128,6 @@ fn event_wait(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> P
 
 getter!(g_event_n_waiting => event_n_waiting);
 
-fn event_n_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn event_n_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, event_of(py, slf)?.n_waiting() as i64)
 }

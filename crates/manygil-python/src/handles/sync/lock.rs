@@ -71,7 +71,10 @@ release(), locked() and use as a context manager. Any thread of any interpreter 
 release it. Waiting releases the GIL; Ctrl-C in the main thread interrupts it. Passing
 the lock to another interpreter gives that interpreter the same lock.";
 
-pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(crate) fn create_type<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     static mut METHODS: [PyMethodDef; 6] = [
         kw_method!(c"acquire", c_lock_acquire, c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the lock; return whether it was acquired.\n\nWith blocking true, wait (with the GIL released) while another party holds it, for at\nmost timeout seconds (-1 or None: forever). With blocking false, never wait (a timeout\nthen raises ValueError)."),
         kw_method!(c"release", c_lock_release, c"release($self, /)\n--\n\nRelease the lock (from any thread or interpreter); RuntimeError if it is not locked."),
@@ -105,7 +108,11 @@ kw_entry!(c_lock_locked => lock_locked);
 
 kw_new!(c_lock_new => lock_new);
 
-fn lock_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn lock_new<'py>(
+    py: Attached<'py>,
+    subtype: *mut PyTypeObject,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "Lock", [], 0)?;
     // SAFETY: `subtype` is our (final) Lock type.
     unsafe { new_object(py, subtype, Handle::Lock(Arc::new(Lock::new()))) }
@@ -119,7 +126,11 @@ fn lock_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Arc<Lock
     }
 }
 
-fn lock_acquire(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn lock_acquire<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let lock = lock_of(py, slf)?;
     let (blocking, timeout) = lock_args(py, call)?;
     let got = acquire_with(
@@ -132,24 +143,36 @@ fn lock_acquire(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) ->
     Ok(boolean(py, got))
 }
 
-fn lock_release(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn lock_release<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "release", [], 0)?;
     lock_of(py, slf)?.release().map_err(|e| sync_error(py, e))?;
     Ok(none(py))
 }
 
-fn lock_exit(py: Attached<'_>, slf: Borrowed<'_, '_>, _call: &Call<'_, '_>) -> PyResult<Owned> {
+fn lock_exit<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    _call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     lock_of(py, slf)?.release().map_err(|e| sync_error(py, e))?;
     Ok(none(py))
 }
 
-fn lock_locked(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn lock_locked<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "locked", [], 0)?;
     Ok(boolean(py, lock_of(py, slf)?.locked()))
 }
 
 getter!(g_lock_n_waiting => lock_n_waiting);
 
-fn lock_n_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn lock_n_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, lock_of(py, slf)?.n_waiting() as i64)
 }

@@ -23,7 +23,10 @@ thread (of the interpreter) that acquired it may acquire it again, and must rele
 many times; releasing it from another thread or interpreter raises RuntimeError. Waiting
 releases the GIL; Ctrl-C in the main thread interrupts it.";
 
-pub(crate) fn create_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(crate) fn create_type<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     static mut METHODS: [PyMethodDef; 8] = [
         kw_method!(c"acquire", c_rlock_acquire, c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the lock, or add a level if this thread holds it; return whether it did.\n\nBlocks (GIL released) while another thread or interpreter holds it, for at most\ntimeout seconds (-1 or None: forever); never with blocking false."),
         kw_method!(c"release", c_rlock_release, c"release($self, /)\n--\n\nRelease one level; RuntimeError if the calling thread does not hold the lock."),
@@ -61,7 +64,11 @@ kw_entry!(c_rlock_count => rlock_count);
 
 kw_new!(c_rlock_new => rlock_new);
 
-fn rlock_new(py: Attached<'_>, subtype: *mut PyTypeObject, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn rlock_new<'py>(
+    py: Attached<'py>,
+    subtype: *mut PyTypeObject,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "RLock", [], 0)?;
     // SAFETY: `subtype` is our (final) RLock type.
     unsafe { new_object(py, subtype, Handle::RLock(Arc::new(RLock::new()))) }
@@ -75,7 +82,11 @@ fn rlock_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Arc<RLo
     }
 }
 
-fn rlock_acquire(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn rlock_acquire<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let lock = rlock_of(py, slf)?;
     let (blocking, timeout) = lock_args(py, call)?;
     let me = owner_id(py);
@@ -89,35 +100,55 @@ fn rlock_acquire(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -
     Ok(boolean(py, got))
 }
 
-fn rlock_release(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn rlock_release<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "release", [], 0)?;
     rlock_exit(py, slf, call)
 }
 
-fn rlock_exit(py: Attached<'_>, slf: Borrowed<'_, '_>, _call: &Call<'_, '_>) -> PyResult<Owned> {
+fn rlock_exit<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    _call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     rlock_of(py, slf)?
         .release(owner_id(py))
         .map_err(|e| sync_error(py, e))?;
     Ok(none(py))
 }
 
-fn rlock_locked(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn rlock_locked<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "locked", [], 0)?;
     Ok(boolean(py, rlock_of(py, slf)?.locked()))
 }
 
-fn rlock_is_owned(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn rlock_is_owned<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "_is_owned", [], 0)?;
     Ok(boolean(py, rlock_of(py, slf)?.is_owned(owner_id(py))))
 }
 
-fn rlock_count(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn rlock_count<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     call.bind(py, "_recursion_count", [], 0)?;
     new_int(py, rlock_of(py, slf)?.recursion_count(owner_id(py)) as i64)
 }
 
 getter!(g_rlock_n_waiting => rlock_n_waiting);
 
-fn rlock_n_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn rlock_n_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, rlock_of(py, slf)?.n_waiting() as i64)
 }

@@ -34,7 +34,10 @@ const SEM_ACQUIRE_DOC: &std::ffi::CStr = c"acquire($self, blocking=True, timeout
 const SEM_RELEASE_DOC: &std::ffi::CStr =
     c"release($self, n=1)\n--\n\nReturn n units, waking up to n waiters; n < 1 raises ValueError.";
 
-pub(crate) fn create_semaphore_type(py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<Owned> {
+pub(crate) fn create_semaphore_type<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     static mut METHODS: [PyMethodDef; 5] = [
         kw_method!(c"acquire", c_sem_acquire, SEM_ACQUIRE_DOC),
         kw_method!(c"release", c_sem_release, SEM_RELEASE_DOC),
@@ -69,10 +72,10 @@ pub(crate) fn create_semaphore_type(py: Attached<'_>, module: Borrowed<'_, '_>) 
     )
 }
 
-pub(crate) fn create_bounded_semaphore_type(
-    py: Attached<'_>,
-    module: Borrowed<'_, '_>,
-) -> PyResult<Owned> {
+pub(crate) fn create_bounded_semaphore_type<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     static mut METHODS: [PyMethodDef; 5] = [
         kw_method!(c"acquire", c_sem_acquire, SEM_ACQUIRE_DOC),
         kw_method!(c"release", c_sem_release, c"release($self, n=1)\n--\n\nReturn n units, waking up to n waiters; ValueError if the value would exceed the\ninitial value (nothing is released then), or if n < 1."),
@@ -120,11 +123,11 @@ fn initial_value(py: Attached<'_>, func: &str, call: &Call<'_, '_>) -> PyResult<
 
 kw_new!(c_semaphore_new => semaphore_new);
 
-fn semaphore_new(
-    py: Attached<'_>,
+fn semaphore_new<'py>(
+    py: Attached<'py>,
     subtype: *mut PyTypeObject,
-    call: &Call<'_, '_>,
-) -> PyResult<Owned> {
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let v = initial_value(py, "Semaphore", call)?;
     // SAFETY: `subtype` is our (final) Semaphore type.
     unsafe { new_object(py, subtype, Handle::Semaphore(Arc::new(Semaphore::new(v)))) }
@@ -132,11 +135,11 @@ fn semaphore_new(
 
 kw_new!(c_bounded_semaphore_new => bounded_semaphore_new);
 
-fn bounded_semaphore_new(
-    py: Attached<'_>,
+fn bounded_semaphore_new<'py>(
+    py: Attached<'py>,
     subtype: *mut PyTypeObject,
-    call: &Call<'_, '_>,
-) -> PyResult<Owned> {
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let v = initial_value(py, "BoundedSemaphore", call)?;
     let sem = Arc::new(BoundedSemaphore::new(v));
     // SAFETY: `subtype` is our (final) BoundedSemaphore type.
@@ -178,7 +181,11 @@ fn sem_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<Sem<'a>> {
     }
 }
 
-fn sem_acquire(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn sem_acquire<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let sem = sem_of(py, slf)?;
     let [blocking, timeout] = call.bind(py, "acquire", [c"blocking", c"timeout"], 0)?;
     let blocking = args::truth(blocking, true)?;
@@ -199,7 +206,11 @@ fn sem_acquire(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> 
     Ok(boolean(py, got))
 }
 
-fn sem_release(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> PyResult<Owned> {
+fn sem_release<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     let sem = sem_of(py, slf)?;
     let [n] = call.bind(py, "release", [c"n"], 0)?;
     let n = match n {
@@ -214,18 +225,22 @@ fn sem_release(py: Attached<'_>, slf: Borrowed<'_, '_>, call: &Call<'_, '_>) -> 
     Ok(none(py))
 }
 
-fn sem_exit(py: Attached<'_>, slf: Borrowed<'_, '_>, _call: &Call<'_, '_>) -> PyResult<Owned> {
+fn sem_exit<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    _call: &Call<'_, 'py>,
+) -> PyResult<Owned<'py>> {
     sem_of(py, slf)?.release(1).map_err(|e| sync_error(py, e))?;
     Ok(none(py))
 }
 
-fn sem_value(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn sem_value<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     let v = sem_of(py, slf)?.value();
     // The value is unsigned and may exceed i64 (released past 2**63 - 1).
     new_uint(py, v as u64)
 }
 
-fn sem_n_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn sem_n_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     let n = match sem_of(py, slf)? {
         Sem::Plain(s) => s.n_waiting(),
         Sem::Bounded(s) => s.n_waiting(),
@@ -233,7 +248,7 @@ fn sem_n_waiting(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
     new_int(py, n as i64)
 }
 
-fn sem_initial(py: Attached<'_>, slf: Borrowed<'_, '_>) -> PyResult<Owned> {
+fn sem_initial<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     match this(py, slf)? {
         Handle::BoundedSemaphore(s) => new_int(py, s.initial_value() as i64),
         _ => Err(err::type_error(py, "expected a manygil.BoundedSemaphore")),
