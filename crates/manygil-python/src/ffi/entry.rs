@@ -1,8 +1,9 @@
-//! Entry points: how Rust functions become CPython callables. Every `extern "C"` function
-//! the module exposes is made by one of these macros, whose body runs inside [`guard`]
-//! (panics caught, errors turned into NULL/-1). Each macro is given the name of the C
-//! function it defines (`c_<name>`) next to the Rust body it calls, so grepping for a
-//! Python-visible name finds both.
+//! Entry points: how Rust functions become CPython callables. Every method and property
+//! the module exposes is a row of a [`methods!`] or [`getters!`] table, which defines the
+//! table and the `extern "C"` entry points together; slots (`tp_new` by [`kw_new!`], the
+//! others by hand) run their bodies inside [`guard`]/[`guard_c`] too (panics caught, errors
+//! turned into NULL/-1). Each row names the Python-visible name, the C function it defines
+//! (`c_<name>`) and the Rust body it calls, so grepping for any of them finds the others.
 
 use super::err::{PyErrSet, PyResult};
 use super::*;
@@ -38,51 +39,65 @@ pub(crate) fn guard(
     }
 }
 
-/// Define a METH_FASTCALL entry point around
-/// `fn(py, module: Borrowed, args: &[Borrowed]) -> PyResult<Owned>`.
-macro_rules! entry {
-    ($c_name:ident => $body:path) => {
+/// A method table and the entry points it names, written together. Each row names the
+/// Python-visible name, the `extern "C"` entry point (`c_<name>`) and, the first time that
+/// entry point appears, the Rust body it calls; a row without a body reuses an entry point
+/// made by an earlier row (of this table or another in the same module):
+///
+/// ```text
+/// methods! {
+///     /// The methods of `manygil.Lock` (static C data; CPython only reads it).
+///     static LOCK_METHODS = [
+///         call c"acquire" => c_lock_acquire(lock_acquire), c"acquire($self, ...)\n--\n\n...";
+///         call c"__enter__" => c_lock_acquire, c"__enter__($self, /)\n--\n\nacquire()";
+///     ];
+/// }
+/// ```
+///
+/// Kinds of row, by the body's signature:
+/// - `args`: `METH_FASTCALL`, `fn(py, slf: Borrowed, args: &[Borrowed]) -> PyResult<Owned>`
+///   (`slf` is the module for module functions);
+/// - `call`, `call_static`, `call_class`: `METH_FASTCALL | METH_KEYWORDS` (plus
+///   `METH_STATIC`/`METH_CLASS`), `fn(py, slf: Borrowed, call: &Call) -> PyResult<Owned>`.
+///
+/// It defines `static mut $table: [PyMethodDef; rows + 1]`, zero-terminated, and one
+/// `unsafe extern "C" fn` per row with a body, whose body runs inside [`guard`].
+macro_rules! methods {
+    (
+        $(#[$meta:meta])*
+        $vis:vis static $table:ident = [
+            $( $kind:ident $name:literal => $c_name:ident $(($body:path))?, $doc:expr; )*
+        ];
+    ) => {
+        $( $crate::ffi::entry::methods!(@entry $kind $c_name $(($body))?); )*
+        $(#[$meta])*
+        $vis static mut $table: [PyMethodDef; [$(stringify!($c_name)),*].len() + 1] = [
+            $( $crate::ffi::entry::methods!(@row $kind $name, $c_name, $doc), )*
+            PyMethodDef::zeroed(),
+        ];
+    };
+    // A row that reuses an entry point made elsewhere.
+    (@entry $kind:ident $c_name:ident) => {};
+    (@entry args $c_name:ident ($body:path)) => {
         unsafe extern "C" fn $c_name(
-            module: *mut PyObject,
+            slf: *mut PyObject,
             argv: *mut *mut PyObject,
             nargs: Py_ssize_t,
         ) -> *mut PyObject {
             $crate::ffi::entry::guard(|py| {
                 // SAFETY: exactly the arguments CPython passed to this running entry point:
-                // the module and `nargs` valid references, all alive for the call.
-                let (module, argv) = unsafe {
+                // self (or the module) and `nargs` valid references, all alive for the call.
+                let (slf, argv) = unsafe {
                     (
-                        $crate::ffi::Borrowed::from_ptr(py, module),
+                        $crate::ffi::Borrowed::from_ptr(py, slf),
                         $crate::ffi::Borrowed::slice(py, argv, nargs.max(0) as usize),
                     )
                 };
-                $body(py, module, argv)
+                $body(py, slf, argv)
             })
         }
     };
-}
-
-/// A METH_FASTCALL `PyMethodDef` (shared by the module's functions and its types' methods).
-macro_rules! method {
-    ($name:literal, $c_name:ident, $doc:literal) => {
-        PyMethodDef {
-            ml_name: $name.as_ptr(),
-            ml_meth: PyMethodDefPointer {
-                PyCFunctionFast: $c_name,
-            },
-            ml_flags: METH_FASTCALL,
-            ml_doc: $doc.as_ptr(),
-        }
-    };
-}
-
-pub(crate) use entry;
-pub(crate) use method;
-
-/// Define a `METH_FASTCALL | METH_KEYWORDS` entry point around
-/// `fn(py, slf: Borrowed, &Call) -> PyResult<Owned>`.
-macro_rules! kw_entry {
-    ($c_name:ident => $body:path) => {
+    (@entry $kind:ident $c_name:ident ($body:path)) => {
         unsafe extern "C" fn $c_name(
             slf: *mut PyObject,
             argv: *const *mut PyObject,
@@ -102,8 +117,89 @@ macro_rules! kw_entry {
             })
         }
     };
+    (@row args $name:literal, $c_name:ident, $doc:expr) => {
+        PyMethodDef {
+            ml_name: $name.as_ptr(),
+            ml_meth: PyMethodDefPointer {
+                PyCFunctionFast: $c_name,
+            },
+            ml_flags: METH_FASTCALL,
+            ml_doc: $doc.as_ptr(),
+        }
+    };
+    (@row call $name:literal, $c_name:ident, $doc:expr) => {
+        $crate::ffi::entry::methods!(@kw $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS)
+    };
+    (@row call_static $name:literal, $c_name:ident, $doc:expr) => {
+        $crate::ffi::entry::methods!(
+            @kw $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS | METH_STATIC
+        )
+    };
+    (@row call_class $name:literal, $c_name:ident, $doc:expr) => {
+        $crate::ffi::entry::methods!(
+            @kw $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS | METH_CLASS
+        )
+    };
+    (@kw $name:literal, $c_name:ident, $doc:expr, $flags:expr) => {
+        PyMethodDef {
+            ml_name: $name.as_ptr(),
+            ml_meth: PyMethodDefPointer {
+                PyCFunctionFastWithKeywords: $c_name,
+            },
+            ml_flags: $flags,
+            ml_doc: $doc.as_ptr(),
+        }
+    };
 }
-pub(crate) use kw_entry;
+pub(crate) use methods;
+
+/// A table of read-only properties and the getters it names, written together, in the
+/// style of [`methods!`]: `get c"name" => g_<name>(body), c"doc";` where the body is
+/// `fn(py, slf: Borrowed) -> PyResult<Owned>` (a row without a body reuses a getter made
+/// by an earlier row). Defines `static mut $table: [PyGetSetDef; rows + 1]`,
+/// zero-terminated.
+macro_rules! getters {
+    (
+        $(#[$meta:meta])*
+        $vis:vis static $table:ident = [
+            $( get $name:literal => $c_name:ident $(($body:path))?, $doc:expr; )*
+        ];
+    ) => {
+        $( $crate::ffi::entry::getters!(@getter $c_name $(($body))?); )*
+        $(#[$meta])*
+        $vis static mut $table: [PyGetSetDef; [$(stringify!($c_name)),*].len() + 1] = [
+            $(
+                PyGetSetDef {
+                    name: $name.as_ptr(),
+                    get: Some($c_name),
+                    set: None,
+                    doc: $doc.as_ptr(),
+                    closure: std::ptr::null_mut(),
+                },
+            )*
+            PyGetSetDef {
+                name: std::ptr::null(),
+                get: None,
+                set: None,
+                doc: std::ptr::null(),
+                closure: std::ptr::null_mut(),
+            },
+        ];
+    };
+    (@getter $c_name:ident) => {};
+    (@getter $c_name:ident ($body:path)) => {
+        unsafe extern "C" fn $c_name(
+            slf: *mut PyObject,
+            _closure: *mut std::ffi::c_void,
+        ) -> *mut PyObject {
+            $crate::ffi::entry::guard(|py| {
+                // SAFETY: the object CPython is getting the attribute of, alive for the call.
+                $body(py, unsafe { $crate::ffi::Borrowed::from_ptr(py, slf) })
+            })
+        }
+    };
+}
+pub(crate) use getters;
 
 /// Define a handle type's `tp_new` around `fn(py, subtype, &Call) -> PyResult<Owned>`.
 macro_rules! kw_new {
@@ -122,64 +218,6 @@ macro_rules! kw_new {
     };
 }
 pub(crate) use kw_new;
-
-/// A `PyMethodDef` for an entry made by [`kw_entry!`] (`static` for a static method).
-macro_rules! kw_method {
-    (@ $name:literal, $c_name:ident, $doc:expr, $flags:expr) => {
-        PyMethodDef {
-            ml_name: $name.as_ptr(),
-            ml_meth: PyMethodDefPointer {
-                PyCFunctionFastWithKeywords: $c_name,
-            },
-            ml_flags: $flags,
-            ml_doc: $doc.as_ptr(),
-        }
-    };
-    ($name:literal, $c_name:ident, $doc:expr, static) => {
-        $crate::ffi::entry::kw_method!(
-            @ $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS | METH_STATIC
-        )
-    };
-    ($name:literal, $c_name:ident, $doc:expr, class) => {
-        $crate::ffi::entry::kw_method!(
-            @ $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS | METH_CLASS
-        )
-    };
-    ($name:literal, $c_name:ident, $doc:expr) => {
-        $crate::ffi::entry::kw_method!(@ $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS)
-    };
-}
-pub(crate) use kw_method;
-
-/// Define a getter (`fn(py, slf: Borrowed) -> PyResult<Owned>`) for a `PyGetSetDef`.
-macro_rules! getter {
-    ($c_name:ident => $body:path) => {
-        unsafe extern "C" fn $c_name(
-            slf: *mut PyObject,
-            _closure: *mut std::ffi::c_void,
-        ) -> *mut PyObject {
-            $crate::ffi::entry::guard(|py| {
-                // SAFETY: the object CPython is getting the attribute of, alive for the call.
-                $body(py, unsafe { $crate::ffi::Borrowed::from_ptr(py, slf) })
-            })
-        }
-    };
-}
-pub(crate) use getter;
-
-/// A read-only property of a handle type.
-macro_rules! property {
-    ($name:literal, $c_name:ident, $doc:expr) => {
-        PyGetSetDef {
-            name: $name.as_ptr(),
-            get: Some($c_name),
-            set: None,
-            doc: $doc.as_ptr(),
-            closure: std::ptr::null_mut(),
-        }
-    };
-}
-pub(crate) use property;
 
 /// [`guard`] for entries that return a C value: `error` when an exception is raised (or a
 /// panic caught, which becomes `SystemError`).

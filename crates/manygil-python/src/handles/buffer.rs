@@ -18,7 +18,7 @@ use crate::ffi::*;
 
 use super::{make_type, new_object, this, Handle, TypeDef};
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{getter, guard_c, kw_entry, kw_method, kw_new, property};
+use crate::ffi::entry::{getters, guard_c, kw_new, methods};
 
 /// Copies larger than this release the GIL.
 const DETACH_COPY: usize = 1 << 20;
@@ -45,30 +45,30 @@ Concurrent writes are not synchronised: coordinate them with a Lock, a Queue mes
 an Event, as with multiprocessing.shared_memory. A negative size raises ValueError, a
 size that cannot be allocated MemoryError.";
 
+methods! {
+    /// The methods of `manygil.SharedBuffer` (static C data; CPython only reads it).
+    static TYPE_METHODS = [
+        call_class c"from_bytes" => c_from_bytes(from_bytes), c"from_bytes($type, data, /)\n--\n\nA new SharedBuffer holding a copy of data (any C-contiguous bytes-like object).";
+        call_class c"_from_fd" => c_from_fd(from_fd), c"_from_fd($type, fd, size, readonly=False, /)\n--\n\nA SharedBuffer on the memory file fd (a duplicate is kept; fd stays the caller's),\nas sent by another process: the same bytes. For pickling.";
+        call c"_fd" => c_fd(fd), c"_fd($self, /)\n--\n\nThe memory file's descriptor (valid while this buffer lives; do not close it).\nFor pickling to another process.";
+        call c"readonly" => c_readonly(readonly), c"readonly($self, /)\n--\n\nA read-only handle on the same memory: writes through it (memoryview, buf[i] = x)\nraise TypeError; writable handles are unaffected. It travels as read-only.";
+    ];
+}
+
+getters! {
+    /// The properties of `manygil.SharedBuffer` (static C data; CPython only reads it).
+    static TYPE_GETSET = [
+        get c"nbytes" => g_nbytes(nbytes), c"The size in bytes.";
+        get c"writable" => g_writable(writable), c"False for a handle made by readonly().";
+        get c"_shares" => g_shares(shares), c"How many references to the memory exist in the process (handles, exported views and values in transit): for tests.";
+    ];
+}
+
 /// Create the `SharedBuffer` type for `module`'s interpreter.
 pub(crate) fn create_type<'py>(
     py: Attached<'py>,
     module: Borrowed<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
-    static mut METHODS: [PyMethodDef; 5] = [
-        kw_method!(c"from_bytes", c_from_bytes, c"from_bytes($type, data, /)\n--\n\nA new SharedBuffer holding a copy of data (any C-contiguous bytes-like object).", class),
-        kw_method!(c"_from_fd", c_from_fd, c"_from_fd($type, fd, size, readonly=False, /)\n--\n\nA SharedBuffer on the memory file fd (a duplicate is kept; fd stays the caller's),\nas sent by another process: the same bytes. For pickling.", class),
-        kw_method!(c"_fd", c_fd, c"_fd($self, /)\n--\n\nThe memory file's descriptor (valid while this buffer lives; do not close it).\nFor pickling to another process."),
-        kw_method!(c"readonly", c_readonly, c"readonly($self, /)\n--\n\nA read-only handle on the same memory: writes through it (memoryview, buf[i] = x)\nraise TypeError; writable handles are unaffected. It travels as read-only."),
-        PyMethodDef::zeroed(),
-    ];
-    static mut GETSET: [PyGetSetDef; 4] = [
-        property!(c"nbytes", g_nbytes, c"The size in bytes."),
-        property!(c"writable", g_writable, c"False for a handle made by readonly()."),
-        property!(c"_shares", g_shares, c"How many references to the memory exist in the process (handles, exported views and values in transit): for tests."),
-        PyGetSetDef {
-            name: std::ptr::null(),
-            get: None,
-            set: None,
-            doc: std::ptr::null(),
-            closure: std::ptr::null_mut(),
-        },
-    ];
     let slot = |slot: c_int, pfunc: *mut c_void| PyType_Slot { slot, pfunc };
     let extra = [
         slot(Py_bf_getbuffer, buffer_get as *mut c_void),
@@ -86,20 +86,12 @@ pub(crate) fn create_type<'py>(
             name: c"manygil.SharedBuffer",
             doc: DOC,
             new: c_buffer_new,
-            methods: (&raw mut METHODS).cast(),
-            getset: Some((&raw mut GETSET).cast()),
+            methods: (&raw mut TYPE_METHODS).cast(),
+            getset: Some((&raw mut TYPE_GETSET).cast()),
             extra: &extra,
         },
     )
 }
-
-kw_entry!(c_from_bytes => from_bytes);
-kw_entry!(c_readonly => readonly);
-kw_entry!(c_from_fd => from_fd);
-kw_entry!(c_fd => fd);
-getter!(g_nbytes => nbytes);
-getter!(g_writable => writable);
-getter!(g_shares => shares);
 
 fn alloc_error(py: Attached<'_>, e: BufferError) -> PyErrSet {
     // SAFETY: reading the builtin exception classes' pointers, set once at startup.

@@ -17,7 +17,7 @@ use crate::interp::worker::InterruptReason;
 use crate::interp::Interrupt;
 
 use crate::ffi::args;
-use crate::ffi::entry::{entry, method};
+use crate::ffi::entry::methods;
 use crate::ffi::types::{self, slot, TypeSpec};
 use crate::handles::state::state;
 
@@ -64,23 +64,26 @@ impl Inner {
     }
 }
 
+methods! {
+    /// The methods of `manygil._native.PendingCall` (static C data; CPython only reads it).
+    static TYPE_METHODS = [
+        args c"wait" => c_pending_wait(pending_wait), c"wait($self, timeout=None, /)\n--\n\nBlock until the call completes; TimeoutError if it does not within timeout.";
+        args c"done" => c_pending_done(pending_done), c"done($self, /)\n--\n\nWhether wait() would return at once: the outcome arrived, or the interpreter was closed first (wait() then raises).";
+        args c"waiting" => c_pending_waiting(pending_waiting), c"waiting($self, /)\n--\n\nHow many threads are blocked in wait() on this call now.";
+        args c"interrupt" => c_pending_interrupt(pending_interrupt), c"interrupt($self, /)\n--\n\nRaise KeyboardInterrupt inside the call if it is running.";
+    ];
+}
+
 /// Create the `PendingCall` type for `module`'s interpreter.
 pub(crate) fn create_type<'py>(
     py: Attached<'py>,
     module: Borrowed<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
-    static mut METHODS: [PyMethodDef; 5] = [
-        method!(c"wait", c_pending_wait, c"wait($self, timeout=None, /)\n--\n\nBlock until the call completes; TimeoutError if it does not within timeout."),
-        method!(c"done", c_pending_done, c"done($self, /)\n--\n\nWhether wait() would return at once: the outcome arrived, or the interpreter was closed first (wait() then raises)."),
-        method!(c"waiting", c_pending_waiting, c"waiting($self, /)\n--\n\nHow many threads are blocked in wait() on this call now."),
-        method!(c"interrupt", c_pending_interrupt, c"interrupt($self, /)\n--\n\nRaise KeyboardInterrupt inside the call if it is running."),
-        PyMethodDef::zeroed(),
-    ];
     let spec = TypeSpec {
         name: c"manygil._native.PendingCall",
         dealloc: pending_dealloc,
         instantiable: false,
-        slots: &[slot(Py_tp_methods, (&raw mut METHODS).cast())],
+        slots: &[slot(Py_tp_methods, (&raw mut TYPE_METHODS).cast())],
     };
     // SAFETY: `module` is ours (called at module exec); the method table is static;
     // `pending_dealloc` frees `BoxObject<Inner>` instances.
@@ -125,11 +128,6 @@ unsafe extern "C" fn pending_dealloc(slf: *mut PyObject) {
     // SAFETY: CPython's tp_dealloc of the PendingCall type, made by `create_type`.
     unsafe { types::dealloc::<Inner>(slf) }
 }
-
-entry!(c_pending_wait => pending_wait);
-entry!(c_pending_done => pending_done);
-entry!(c_pending_waiting => pending_waiting);
-entry!(c_pending_interrupt => pending_interrupt);
 
 fn pending_wait<'py>(
     py: Attached<'py>,

@@ -22,7 +22,7 @@ use crate::runtime::main_ref::{self, MainRef};
 
 use crate::ffi::args;
 use crate::ffi::args::Call;
-use crate::ffi::entry::{entry, kw_new, method};
+use crate::ffi::entry::{kw_new, methods};
 use crate::ffi::types::{self, slot, TypeSpec};
 use crate::interp::calls::encode_call;
 
@@ -36,38 +36,32 @@ impl Drop for PoolBox {
     }
 }
 
-entry!(c_submit => submit);
-entry!(c_submit_chunk => submit_chunk);
-entry!(c_cancel => cancel);
-entry!(c_cancel_all => cancel_all);
-entry!(c_shutdown => shutdown);
-entry!(c_stats => stats);
-entry!(c_broken => broken);
-entry!(c_is_running => is_running);
+methods! {
+    /// The methods of `manygil._native.PoolCore` (static C data; CPython only reads it).
+    static TYPE_METHODS = [
+        args c"is_running" => c_is_running(is_running), c"is_running($self, seq, /)\n--\n\nWhether task seq runs now.";
+        args c"submit" => c_submit(submit), c"submit($self, future, fn, args, kwargs, timeout, /)\n--\n\nQueue fn(*args, **kwargs); its outcome completes future. Returns the task number.";
+        args c"submit_chunk" => c_submit_chunk(submit_chunk), c"submit_chunk($self, fn, items, timeout, /)\n--\n\nQueue [fn(*a) for a in items] as one task; returns a PendingCall.";
+        args c"cancel" => c_cancel(cancel), c"cancel($self, seq, /)\n--\n\nInterrupt task seq if running (True), else skip it when dequeued.";
+        args c"cancel_all" => c_cancel_all(cancel_all), c"cancel_all($self, interrupt, /)\n--\n\nCancel all queued tasks; interrupt running ones if interrupt.";
+        args c"shutdown" => c_shutdown(shutdown), c"shutdown($self, wait, /)\n--\n\nStop taking tasks; with wait, join the workers.";
+        args c"stats" => c_stats(stats), c"stats($self, /)\n--\n\nActivity counters.";
+        args c"broken" => c_broken(broken), c"broken($self, /)\n--\n\nWhy the pool is broken, or None.";
+    ];
+}
 
 /// Create the `PoolCore` type for `module`'s interpreter.
 pub(crate) fn create_type<'py>(
     py: Attached<'py>,
     module: Borrowed<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
-    static mut METHODS: [PyMethodDef; 9] = [
-        method!(c"is_running", c_is_running, c"is_running($self, seq, /)\n--\n\nWhether task seq runs now."),
-        method!(c"submit", c_submit, c"submit($self, future, fn, args, kwargs, timeout, /)\n--\n\nQueue fn(*args, **kwargs); its outcome completes future. Returns the task number."),
-        method!(c"submit_chunk", c_submit_chunk, c"submit_chunk($self, fn, items, timeout, /)\n--\n\nQueue [fn(*a) for a in items] as one task; returns a PendingCall."),
-        method!(c"cancel", c_cancel, c"cancel($self, seq, /)\n--\n\nInterrupt task seq if running (True), else skip it when dequeued."),
-        method!(c"cancel_all", c_cancel_all, c"cancel_all($self, interrupt, /)\n--\n\nCancel all queued tasks; interrupt running ones if interrupt."),
-        method!(c"shutdown", c_shutdown, c"shutdown($self, wait, /)\n--\n\nStop taking tasks; with wait, join the workers."),
-        method!(c"stats", c_stats, c"stats($self, /)\n--\n\nActivity counters."),
-        method!(c"broken", c_broken, c"broken($self, /)\n--\n\nWhy the pool is broken, or None."),
-        PyMethodDef::zeroed(),
-    ];
     let spec = TypeSpec {
         name: c"manygil._native.PoolCore",
         dealloc: pool_dealloc,
         instantiable: true,
         slots: &[
             slot(Py_tp_new, c_pool_new as *mut c_void),
-            slot(Py_tp_methods, (&raw mut METHODS).cast()),
+            slot(Py_tp_methods, (&raw mut TYPE_METHODS).cast()),
         ],
     };
     // SAFETY: `module` is ours (called at module exec); the tables are static;

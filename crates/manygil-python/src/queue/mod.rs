@@ -16,7 +16,7 @@ use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
+use crate::ffi::entry::{getters, kw_new, methods};
 use crate::handles::blocking::block_on;
 use crate::handles::errors::{self, Exc};
 use crate::handles::{make_type, new_object, this, Handle, TypeDef};
@@ -38,61 +38,41 @@ Blocking calls release the GIL and wake as soon as the queue changes; Ctrl-C in 
 thread interrupts them. close() ends the queue: later puts raise QueueClosed, gets drain
 what is left and then raise QueueClosed, and iteration stops.";
 
+methods! {
+    /// The methods of `manygil.Queue` (static C data; CPython only reads it).
+    static TYPE_METHODS = [
+        call c"put" => c_put(put), c"put($self, obj, block=True, timeout=None)\n--\n\nPut obj at the end of the queue.\n\nIf the queue is full, block (with the GIL released) until there is room, for at most\ntimeout seconds (None: forever); raise QueueFull if it is still full then, or at once\nif block is false. Raise QueueClosed if the queue is (or becomes) closed, and\nNotShareableError if obj cannot be shared; the queue is unchanged in every case.";
+        call c"put_nowait" => c_put_nowait(put_nowait), c"put_nowait($self, obj, /)\n--\n\nPut obj without blocking: put(obj, block=False).";
+        call c"get" => c_get(get), c"get($self, block=True, timeout=None)\n--\n\nRemove and return the oldest item.\n\nIf the queue is empty, block (with the GIL released) until an item arrives, for at most\ntimeout seconds (None: forever); raise QueueEmpty if none came, or at once if block is\nfalse. Once the queue is closed, the remaining items are still returned, then\nQueueClosed is raised.";
+        call c"get_nowait" => c_get_nowait(get_nowait), c"get_nowait($self, /)\n--\n\nRemove and return the oldest item without blocking: get(block=False).";
+        call c"qsize" => c_qsize(qsize), c"qsize($self, /)\n--\n\nThe number of items (a snapshot: other threads may change it at once).";
+        call c"empty" => c_empty(empty), c"empty($self, /)\n--\n\nWhether the queue holds no item (a snapshot).";
+        call c"full" => c_full(full), c"full($self, /)\n--\n\nWhether the queue is bounded and holds maxsize items (a snapshot).";
+        call c"close" => c_close(close), c"close($self, /)\n--\n\nClose the queue in every interpreter; idempotent.\n\nWaiting putters raise QueueClosed; waiting getters get the remaining items, then\nQueueClosed.";
+        call c"aget" => c_aget(aget), c"aget($self, /)\n--\n\nasync: remove and return the oldest item.\n\nAwait it inside a running asyncio loop: the loop is never blocked (it is woken through\nan eventfd when the queue changes). Raises QueueClosed as get() does; cancelling the\nawait takes nothing from the queue.";
+        call c"aput" => c_aput(aput), c"aput($self, obj, /)\n--\n\nasync: put obj, waiting for room without blocking the event loop.\n\nRaises QueueClosed and NotShareableError as put() does; cancelling the await puts\nnothing.";
+        call c"_subscribe" => c_subscribe(subscribe), c"_subscribe($self, fd, space, /)\n--\n\nWrite 8 bytes (an eventfd increment) to a duplicate of fd after every put and at close\n(space=False), or after every get and at close (space=True); returns an id for\n_unsubscribe. The duplicate is closed once unsubscribed.";
+        call c"_unsubscribe" => c_unsubscribe(unsubscribe), c"_unsubscribe($self, id, /)\n--\n\nUndo _subscribe; returns whether the subscription existed.";
+        call_static c"_wait_any" => c_wait_any(wait_any_fn), c"_wait_any(queues, timeout=None, /)\n--\n\nIndex of the first queue that has an item or is closed, or None at the timeout.";
+    ];
+}
+
+getters! {
+    /// The properties of `manygil.Queue` (static C data; CPython only reads it).
+    static TYPE_GETSET = [
+        get c"maxsize" => g_maxsize(maxsize), c"The capacity given at creation (0: unbounded).";
+        get c"closed" => g_closed(closed), c"Whether close() was called (in any interpreter).";
+        get c"_getters_waiting" => g_getters_waiting(getters_waiting), c"Threads blocked in get() now, in every interpreter (a snapshot, for tests).";
+        get c"_putters_waiting" => g_putters_waiting(putters_waiting), c"Threads blocked in put() now, in every interpreter (a snapshot, for tests).";
+        get c"_n_subscribed" => g_n_subscribed(n_subscribed), c"Readiness subscriptions for items (aget, wait_any) now (a snapshot, for tests).";
+    ];
+}
+
 /// Create the `Queue` type for `module`'s interpreter.
 pub(crate) fn create_type<'py>(
     py: Attached<'py>,
     module: Borrowed<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
-    static mut METHODS: [PyMethodDef; 14] = [
-        kw_method!(c"put", c_put, c"put($self, obj, block=True, timeout=None)\n--\n\nPut obj at the end of the queue.\n\nIf the queue is full, block (with the GIL released) until there is room, for at most\ntimeout seconds (None: forever); raise QueueFull if it is still full then, or at once\nif block is false. Raise QueueClosed if the queue is (or becomes) closed, and\nNotShareableError if obj cannot be shared; the queue is unchanged in every case."),
-        kw_method!(c"put_nowait", c_put_nowait, c"put_nowait($self, obj, /)\n--\n\nPut obj without blocking: put(obj, block=False)."),
-        kw_method!(c"get", c_get, c"get($self, block=True, timeout=None)\n--\n\nRemove and return the oldest item.\n\nIf the queue is empty, block (with the GIL released) until an item arrives, for at most\ntimeout seconds (None: forever); raise QueueEmpty if none came, or at once if block is\nfalse. Once the queue is closed, the remaining items are still returned, then\nQueueClosed is raised."),
-        kw_method!(c"get_nowait", c_get_nowait, c"get_nowait($self, /)\n--\n\nRemove and return the oldest item without blocking: get(block=False)."),
-        kw_method!(c"qsize", c_qsize, c"qsize($self, /)\n--\n\nThe number of items (a snapshot: other threads may change it at once)."),
-        kw_method!(c"empty", c_empty, c"empty($self, /)\n--\n\nWhether the queue holds no item (a snapshot)."),
-        kw_method!(c"full", c_full, c"full($self, /)\n--\n\nWhether the queue is bounded and holds maxsize items (a snapshot)."),
-        kw_method!(c"close", c_close, c"close($self, /)\n--\n\nClose the queue in every interpreter; idempotent.\n\nWaiting putters raise QueueClosed; waiting getters get the remaining items, then\nQueueClosed."),
-        kw_method!(c"aget", c_aget, c"aget($self, /)\n--\n\nasync: remove and return the oldest item.\n\nAwait it inside a running asyncio loop: the loop is never blocked (it is woken through\nan eventfd when the queue changes). Raises QueueClosed as get() does; cancelling the\nawait takes nothing from the queue."),
-        kw_method!(c"aput", c_aput, c"aput($self, obj, /)\n--\n\nasync: put obj, waiting for room without blocking the event loop.\n\nRaises QueueClosed and NotShareableError as put() does; cancelling the await puts\nnothing."),
-        kw_method!(c"_subscribe", c_subscribe, c"_subscribe($self, fd, space, /)\n--\n\nWrite 8 bytes (an eventfd increment) to a duplicate of fd after every put and at close\n(space=False), or after every get and at close (space=True); returns an id for\n_unsubscribe. The duplicate is closed once unsubscribed."),
-        kw_method!(c"_unsubscribe", c_unsubscribe, c"_unsubscribe($self, id, /)\n--\n\nUndo _subscribe; returns whether the subscription existed."),
-        kw_method!(c"_wait_any", c_wait_any, c"_wait_any(queues, timeout=None, /)\n--\n\nIndex of the first queue that has an item or is closed, or None at the timeout.", static),
-        PyMethodDef::zeroed(),
-    ];
-    static mut GETSET: [PyGetSetDef; 6] = [
-        property!(
-            c"maxsize",
-            g_maxsize,
-            c"The capacity given at creation (0: unbounded)."
-        ),
-        property!(
-            c"closed",
-            g_closed,
-            c"Whether close() was called (in any interpreter)."
-        ),
-        property!(
-            c"_getters_waiting",
-            g_getters_waiting,
-            c"Threads blocked in get() now, in every interpreter (a snapshot, for tests)."
-        ),
-        property!(
-            c"_putters_waiting",
-            g_putters_waiting,
-            c"Threads blocked in put() now, in every interpreter (a snapshot, for tests)."
-        ),
-        property!(
-            c"_n_subscribed",
-            g_n_subscribed,
-            c"Readiness subscriptions for items (aget, wait_any) now (a snapshot, for tests)."
-        ),
-        PyGetSetDef {
-            name: std::ptr::null(),
-            get: None,
-            set: None,
-            doc: std::ptr::null(),
-            closure: std::ptr::null_mut(),
-        },
-    ];
     let extra = [
         PyType_Slot {
             slot: Py_tp_iter,
@@ -110,31 +90,12 @@ pub(crate) fn create_type<'py>(
             name: c"manygil.Queue",
             doc: DOC,
             new: c_queue_new,
-            methods: (&raw mut METHODS).cast(),
-            getset: Some((&raw mut GETSET).cast()),
+            methods: (&raw mut TYPE_METHODS).cast(),
+            getset: Some((&raw mut TYPE_GETSET).cast()),
             extra: &extra,
         },
     )
 }
-
-kw_entry!(c_put => put);
-kw_entry!(c_put_nowait => put_nowait);
-kw_entry!(c_get => get);
-kw_entry!(c_get_nowait => get_nowait);
-kw_entry!(c_qsize => qsize);
-kw_entry!(c_empty => empty);
-kw_entry!(c_full => full);
-kw_entry!(c_close => close);
-kw_entry!(c_aget => aget);
-kw_entry!(c_aput => aput);
-kw_entry!(c_subscribe => subscribe);
-kw_entry!(c_unsubscribe => unsubscribe);
-kw_entry!(c_wait_any => wait_any_fn);
-getter!(g_maxsize => maxsize);
-getter!(g_closed => closed);
-getter!(g_getters_waiting => getters_waiting);
-getter!(g_putters_waiting => putters_waiting);
-getter!(g_n_subscribed => n_subscribed);
 
 kw_new!(c_queue_new => queue_new);
 

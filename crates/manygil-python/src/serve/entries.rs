@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::ffi::args;
-use crate::ffi::entry::{entry, method};
+use crate::ffi::entry::methods;
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 
@@ -39,49 +39,30 @@ pub(super) fn os_error(py: Attached<'_>, msg: &str) -> PyErrSet {
 
 // ---- registration -----------------------------------------------------------------------
 
-entry!(c_serve_bind => servers::bind);
-entry!(c_serve_start => servers::start);
-entry!(c_serve_shutdown => servers::shutdown);
-entry!(c_serve_close => servers::close);
-entry!(c_serve_stats => servers::stats);
-entry!(c_serve_next => requests::next);
-entry!(c_serve_done => requests::done);
-entry!(c_serve_thread_exit => requests::thread_exit);
-entry!(c_serve_read => requests::read);
-entry!(c_serve_readline => requests::readline);
-entry!(c_serve_respond => requests::respond);
-entry!(c_serve_start_stream => requests::start_stream);
-entry!(c_serve_write => requests::write);
-entry!(c_serve_finish => requests::finish);
-entry!(c_serve_abort => requests::abort);
-entry!(c_serve_status => requests::status);
-entry!(c_serve_stuck => servers::stuck);
-entry!(c_serve_retire => servers::retire);
-entry!(c_serve_release_memory => servers::release_memory);
-
-/// The `serve_*` method table (static C data; CPython only reads it).
-static mut METHODS: [PyMethodDef; 20] = [
-    method!(c"serve_bind", c_serve_bind, c"serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body, header_timeout, body_timeout, request_timeout, access_log, /)\n--\n\nBind an HTTP server (not accepting yet); return (id, [address])."),
-    method!(c"serve_start", c_serve_start, c"serve_start(id, /)\n--\n\nStart accepting connections."),
-    method!(c"serve_shutdown", c_serve_shutdown, c"serve_shutdown(id, grace, /)\n--\n\nStop accepting, finish in-flight requests within grace seconds, cancel the rest; return (graceful, cancelled)."),
-    method!(c"serve_close", c_serve_close, c"serve_close(id, /)\n--\n\nForget a server, shutting it down at once if needed."),
-    method!(c"serve_stats", c_serve_stats, c"serve_stats(id, /)\n--\n\nReturn (requests in flight, requests queued)."),
-    method!(c"serve_next", c_serve_next, c"serve_next(id, timeout, /)\n--\n\nWait for the next request: (rid, environ), False on timeout, None once closed."),
-    method!(c"serve_done", c_serve_done, c"serve_done(rid, /)\n--\n\nRelease a request (unanswered: 500)."),
-    method!(c"serve_thread_exit", c_serve_thread_exit, c"serve_thread_exit()\n--\n\nThe calling thread stops serving."),
-    method!(c"serve_read", c_serve_read, c"serve_read(rid, size, /)\n--\n\nRead up to size bytes of the request body (None or < 0: all)."),
-    method!(c"serve_readline", c_serve_readline, c"serve_readline(rid, size, /)\n--\n\nRead one line of the request body."),
-    method!(c"serve_respond", c_serve_respond, c"serve_respond(rid, status, headers, body, /)\n--\n\nSend the whole response; False if the client is gone."),
-    method!(c"serve_start_stream", c_serve_start_stream, c"serve_start_stream(rid, status, headers, /)\n--\n\nSend the response head; False if the client is gone."),
-    method!(c"serve_write", c_serve_write, c"serve_write(rid, data, /)\n--\n\nSend a body chunk; False if the client is gone."),
-    method!(c"serve_finish", c_serve_finish, c"serve_finish(rid, /)\n--\n\nEnd a streamed body."),
-    method!(c"serve_abort", c_serve_abort, c"serve_abort(rid, /)\n--\n\nCut a streamed body."),
-    method!(c"serve_status", c_serve_status, c"serve_status(rid, /)\n--\n\nReturn (cancel reason, body error) as strings or None."),
-    method!(c"serve_stuck", c_serve_stuck, c"serve_stuck(after, /)\n--\n\nIds of interpreters still busy with a request after seconds since it was interrupted."),
-    method!(c"serve_retire", c_serve_retire, c"serve_retire(interp_id, /)\n--\n\nThe interpreter's threads take no further request."),
-    method!(c"serve_release_memory", c_serve_release_memory, c"serve_release_memory()\n--\n\nGive the C allocator's free memory back to the system; True if any was released."),
-    PyMethodDef::zeroed(),
-];
+methods! {
+    /// The `serve_*` method table (static C data; CPython only reads it).
+    static METHODS = [
+        args c"serve_bind" => c_serve_bind(servers::bind), c"serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body, header_timeout, body_timeout, request_timeout, access_log, /)\n--\n\nBind an HTTP server (not accepting yet); return (id, [address]).";
+        args c"serve_start" => c_serve_start(servers::start), c"serve_start(id, /)\n--\n\nStart accepting connections.";
+        args c"serve_shutdown" => c_serve_shutdown(servers::shutdown), c"serve_shutdown(id, grace, /)\n--\n\nStop accepting, finish in-flight requests within grace seconds, cancel the rest; return (graceful, cancelled).";
+        args c"serve_close" => c_serve_close(servers::close), c"serve_close(id, /)\n--\n\nForget a server, shutting it down at once if needed.";
+        args c"serve_stats" => c_serve_stats(servers::stats), c"serve_stats(id, /)\n--\n\nReturn (requests in flight, requests queued).";
+        args c"serve_next" => c_serve_next(requests::next), c"serve_next(id, timeout, /)\n--\n\nWait for the next request: (rid, environ), False on timeout, None once closed.";
+        args c"serve_done" => c_serve_done(requests::done), c"serve_done(rid, /)\n--\n\nRelease a request (unanswered: 500).";
+        args c"serve_thread_exit" => c_serve_thread_exit(requests::thread_exit), c"serve_thread_exit()\n--\n\nThe calling thread stops serving.";
+        args c"serve_read" => c_serve_read(requests::read), c"serve_read(rid, size, /)\n--\n\nRead up to size bytes of the request body (None or < 0: all).";
+        args c"serve_readline" => c_serve_readline(requests::readline), c"serve_readline(rid, size, /)\n--\n\nRead one line of the request body.";
+        args c"serve_respond" => c_serve_respond(requests::respond), c"serve_respond(rid, status, headers, body, /)\n--\n\nSend the whole response; False if the client is gone.";
+        args c"serve_start_stream" => c_serve_start_stream(requests::start_stream), c"serve_start_stream(rid, status, headers, /)\n--\n\nSend the response head; False if the client is gone.";
+        args c"serve_write" => c_serve_write(requests::write), c"serve_write(rid, data, /)\n--\n\nSend a body chunk; False if the client is gone.";
+        args c"serve_finish" => c_serve_finish(requests::finish), c"serve_finish(rid, /)\n--\n\nEnd a streamed body.";
+        args c"serve_abort" => c_serve_abort(requests::abort), c"serve_abort(rid, /)\n--\n\nCut a streamed body.";
+        args c"serve_status" => c_serve_status(requests::status), c"serve_status(rid, /)\n--\n\nReturn (cancel reason, body error) as strings or None.";
+        args c"serve_stuck" => c_serve_stuck(servers::stuck), c"serve_stuck(after, /)\n--\n\nIds of interpreters still busy with a request after seconds since it was interrupted.";
+        args c"serve_retire" => c_serve_retire(servers::retire), c"serve_retire(interp_id, /)\n--\n\nThe interpreter's threads take no further request.";
+        args c"serve_release_memory" => c_serve_release_memory(servers::release_memory), c"serve_release_memory()\n--\n\nGive the C allocator's free memory back to the system; True if any was released.";
+    ];
+}
 
 /// Add the `serve_*` functions to `module` (in every interpreter).
 pub(crate) fn add_functions(module: Borrowed<'_, '_>) -> PyResult<()> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use manygil_core::sync::AtomicInt;
 
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{kw_entry, kw_method, kw_new};
+use crate::ffi::entry::{kw_new, methods};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 
@@ -20,18 +20,21 @@ A signed 64-bit integer shared by every interpreter and thread, changed atomical
 lock, never blocks). Values outside the 64-bit range raise OverflowError, as does an
 add() whose result would not fit (the value is then unchanged).";
 
+methods! {
+    /// The methods of `manygil.AtomicInt` (static C data; CPython only reads it).
+    static TYPE_METHODS = [
+        call c"get" => c_atomic_get(atomic_get), c"get($self, /)\n--\n\nThe current value.";
+        call c"set" => c_atomic_set(atomic_set), c"set($self, value, /)\n--\n\nStore value.";
+        call c"add" => c_atomic_add(atomic_add), c"add($self, delta=1, /)\n--\n\nAdd delta (may be negative) and return the new value.";
+        call c"swap" => c_atomic_swap(atomic_swap), c"swap($self, value, /)\n--\n\nStore value and return the previous one.";
+        call c"compare_exchange" => c_atomic_cas(atomic_cas), c"compare_exchange($self, expected, new, /)\n--\n\nStore new if the value is expected. Return (True, expected) if it was stored, else\n(False, actual value).";
+    ];
+}
+
 pub(crate) fn create_type<'py>(
     py: Attached<'py>,
     module: Borrowed<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
-    static mut METHODS: [PyMethodDef; 6] = [
-        kw_method!(c"get", c_atomic_get, c"get($self, /)\n--\n\nThe current value."),
-        kw_method!(c"set", c_atomic_set, c"set($self, value, /)\n--\n\nStore value."),
-        kw_method!(c"add", c_atomic_add, c"add($self, delta=1, /)\n--\n\nAdd delta (may be negative) and return the new value."),
-        kw_method!(c"swap", c_atomic_swap, c"swap($self, value, /)\n--\n\nStore value and return the previous one."),
-        kw_method!(c"compare_exchange", c_atomic_cas, c"compare_exchange($self, expected, new, /)\n--\n\nStore new if the value is expected. Return (True, expected) if it was stored, else\n(False, actual value)."),
-        PyMethodDef::zeroed(),
-    ];
     make_type(
         py,
         module,
@@ -39,18 +42,12 @@ pub(crate) fn create_type<'py>(
             name: c"manygil.AtomicInt",
             doc: ATOMIC_DOC,
             new: c_atomic_new,
-            methods: (&raw mut METHODS).cast(),
+            methods: (&raw mut TYPE_METHODS).cast(),
             getset: None,
             extra: &[],
         },
     )
 }
-
-kw_entry!(c_atomic_get => atomic_get);
-kw_entry!(c_atomic_set => atomic_set);
-kw_entry!(c_atomic_add => atomic_add);
-kw_entry!(c_atomic_swap => atomic_swap);
-kw_entry!(c_atomic_cas => atomic_cas);
 
 kw_new!(c_atomic_new => atomic_new);
 

@@ -11,17 +11,9 @@ use crate::ffi::tstate::detached;
 use crate::ffi::*;
 
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
+use crate::ffi::entry::{getters, kw_new, methods};
 use crate::handles::blocking::block_on;
 use crate::handles::{make_type, new_object, this, Handle, TypeDef};
-
-const NO_GETSET: PyGetSetDef = PyGetSetDef {
-    name: std::ptr::null(),
-    get: None,
-    set: None,
-    doc: std::ptr::null(),
-    closure: std::ptr::null_mut(),
-};
 
 // --- Barrier ---------------------------------------------------------------------------
 
@@ -43,26 +35,28 @@ barrier intact) until parties callers have arrived, then returns each its arriva
 current or later until reset(), raise threading.BrokenBarrierError. action is not
 supported (ValueError): run it where wait() returned 0. parties < 1 raises ValueError.";
 
+methods! {
+    /// The methods of `manygil.Barrier` (static C data; CPython only reads it).
+    static TYPE_METHODS = [
+        call c"wait" => c_barrier_wait(barrier_wait), c"wait($self, timeout=None)\n--\n\nWait for all parties; return this party's arrival index.\n\nBlocks for at most timeout seconds (None: the barrier's timeout); on timeout the\nbarrier breaks and threading.BrokenBarrierError is raised, as it is if the barrier is\nbroken or reset while waiting.";
+        call c"reset" => c_barrier_reset(barrier_reset), c"reset($self, /)\n--\n\nReturn the barrier to its initial state; current waiters get BrokenBarrierError.";
+        call c"abort" => c_barrier_abort(barrier_abort), c"abort($self, /)\n--\n\nBreak the barrier: current and future waits raise BrokenBarrierError until reset().";
+    ];
+}
+
+getters! {
+    /// The properties of `manygil.Barrier` (static C data; CPython only reads it).
+    static TYPE_GETSET = [
+        get c"parties" => g_parties(parties), c"The number of parties required.";
+        get c"n_waiting" => g_n_waiting(n_waiting), c"The number of parties waiting now.";
+        get c"broken" => g_broken(broken), c"Whether the barrier is broken.";
+    ];
+}
+
 pub(crate) fn create_type<'py>(
     py: Attached<'py>,
     module: Borrowed<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
-    static mut METHODS: [PyMethodDef; 4] = [
-        kw_method!(c"wait", c_barrier_wait, c"wait($self, timeout=None)\n--\n\nWait for all parties; return this party's arrival index.\n\nBlocks for at most timeout seconds (None: the barrier's timeout); on timeout the\nbarrier breaks and threading.BrokenBarrierError is raised, as it is if the barrier is\nbroken or reset while waiting."),
-        kw_method!(c"reset", c_barrier_reset, c"reset($self, /)\n--\n\nReturn the barrier to its initial state; current waiters get BrokenBarrierError."),
-        kw_method!(c"abort", c_barrier_abort, c"abort($self, /)\n--\n\nBreak the barrier: current and future waits raise BrokenBarrierError until reset()."),
-        PyMethodDef::zeroed(),
-    ];
-    static mut GETSET: [PyGetSetDef; 4] = [
-        property!(c"parties", g_parties, c"The number of parties required."),
-        property!(
-            c"n_waiting",
-            g_n_waiting,
-            c"The number of parties waiting now."
-        ),
-        property!(c"broken", g_broken, c"Whether the barrier is broken."),
-        NO_GETSET,
-    ];
     make_type(
         py,
         module,
@@ -70,19 +64,12 @@ pub(crate) fn create_type<'py>(
             name: c"manygil.Barrier",
             doc: BARRIER_DOC,
             new: c_barrier_new,
-            methods: (&raw mut METHODS).cast(),
-            getset: Some((&raw mut GETSET).cast()),
+            methods: (&raw mut TYPE_METHODS).cast(),
+            getset: Some((&raw mut TYPE_GETSET).cast()),
             extra: &[],
         },
     )
 }
-
-kw_entry!(c_barrier_wait => barrier_wait);
-kw_entry!(c_barrier_reset => barrier_reset);
-kw_entry!(c_barrier_abort => barrier_abort);
-getter!(g_parties => parties);
-getter!(g_n_waiting => n_waiting);
-getter!(g_broken => broken);
 
 kw_new!(c_barrier_new => barrier_new);
 

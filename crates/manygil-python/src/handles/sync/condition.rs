@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use manygil_core::sync::{CondLock, Condition, Lock, RLock, SyncError};
 
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
+use crate::ffi::entry::{getters, kw_new, methods};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::tstate::detached;
 use crate::ffi::*;
 use crate::handles::blocking::{block_on, owner_id};
 
-use super::lock::{acquire_with, lock_args, sync_error, NO_GETSET};
+use super::lock::{acquire_with, lock_args, sync_error};
 use crate::handles::{handle_of, make_type, new_object, this, Handle, TypeDef};
 
 // --- Condition -------------------------------------------------------------------------
@@ -32,26 +32,32 @@ with other code. wait() releases the lock and blocks (GIL released; Ctrl-C in th
 thread interrupts) until notified or the timeout passes, then re-acquires the lock.
 wait(), notify() and notify_all() raise RuntimeError unless the caller holds the lock.";
 
+methods! {
+    /// The methods of `manygil.Condition` (static C data; CPython only reads it).
+    static TYPE_METHODS = [
+        call c"acquire" => c_cond_acquire(cond_acquire), c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the underlying lock (see Lock.acquire / RLock.acquire).";
+        call c"release" => c_cond_release(cond_release), c"release($self, /)\n--\n\nRelease the underlying lock.";
+        call c"__enter__" => c_cond_acquire, c"__enter__($self, /)\n--\n\nacquire()";
+        call c"__exit__" => c_cond_exit(cond_exit), c"__exit__($self, *exc)\n--\n\nrelease()";
+        call c"wait" => c_cond_wait(cond_wait), c"wait($self, timeout=None)\n--\n\nRelease the lock, block until notified or for at most timeout seconds (None:\nforever), re-acquire the lock; return False on timeout, else True. RuntimeError if the\ncaller does not hold the lock.";
+        call c"wait_for" => c_cond_wait_for(cond_wait_for), c"wait_for($self, predicate, timeout=None)\n--\n\nWait until predicate() is true, for at most timeout seconds; return the last result\nof predicate().";
+        call c"notify" => c_cond_notify(cond_notify), c"notify($self, n=1)\n--\n\nWake up to n waiters (in any interpreter), oldest first. RuntimeError if the caller\ndoes not hold the lock.";
+        call c"notify_all" => c_cond_notify_all(cond_notify_all), c"notify_all($self, /)\n--\n\nWake every waiter. RuntimeError if the caller does not hold the lock.";
+        call c"_is_owned" => c_cond_is_owned(cond_is_owned), c"_is_owned($self, /)\n--\n\nWhether the caller holds the lock.";
+    ];
+}
+
+getters! {
+    /// The properties of `manygil.Condition` (static C data; CPython only reads it).
+    static TYPE_GETSET = [
+        get c"_n_waiting" => g_cond_n_waiting(cond_n_waiting), c"Threads blocked in wait() for a notify (registered\nand not yet notified) now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
+    ];
+}
+
 pub(crate) fn create_type<'py>(
     py: Attached<'py>,
     module: Borrowed<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
-    static mut METHODS: [PyMethodDef; 10] = [
-        kw_method!(c"acquire", c_cond_acquire, c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the underlying lock (see Lock.acquire / RLock.acquire)."),
-        kw_method!(c"release", c_cond_release, c"release($self, /)\n--\n\nRelease the underlying lock."),
-        kw_method!(c"__enter__", c_cond_acquire, c"__enter__($self, /)\n--\n\nacquire()"),
-        kw_method!(c"__exit__", c_cond_exit, c"__exit__($self, *exc)\n--\n\nrelease()"),
-        kw_method!(c"wait", c_cond_wait, c"wait($self, timeout=None)\n--\n\nRelease the lock, block until notified or for at most timeout seconds (None:\nforever), re-acquire the lock; return False on timeout, else True. RuntimeError if the\ncaller does not hold the lock."),
-        kw_method!(c"wait_for", c_cond_wait_for, c"wait_for($self, predicate, timeout=None)\n--\n\nWait until predicate() is true, for at most timeout seconds; return the last result\nof predicate()."),
-        kw_method!(c"notify", c_cond_notify, c"notify($self, n=1)\n--\n\nWake up to n waiters (in any interpreter), oldest first. RuntimeError if the caller\ndoes not hold the lock."),
-        kw_method!(c"notify_all", c_cond_notify_all, c"notify_all($self, /)\n--\n\nWake every waiter. RuntimeError if the caller does not hold the lock."),
-        kw_method!(c"_is_owned", c_cond_is_owned, c"_is_owned($self, /)\n--\n\nWhether the caller holds the lock."),
-        PyMethodDef::zeroed(),
-    ];
-    static mut GETSET: [PyGetSetDef; 2] = [
-        property!(c"_n_waiting", g_cond_n_waiting, c"Threads blocked in wait() for a notify (registered\nand not yet notified) now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping)."),
-        NO_GETSET,
-    ];
     make_type(
         py,
         module,
@@ -59,21 +65,12 @@ pub(crate) fn create_type<'py>(
             name: c"manygil.Condition",
             doc: CONDITION_DOC,
             new: c_condition_new,
-            methods: (&raw mut METHODS).cast(),
-            getset: Some((&raw mut GETSET).cast()),
+            methods: (&raw mut TYPE_METHODS).cast(),
+            getset: Some((&raw mut TYPE_GETSET).cast()),
             extra: &[],
         },
     )
 }
-
-kw_entry!(c_cond_acquire => cond_acquire);
-kw_entry!(c_cond_release => cond_release);
-kw_entry!(c_cond_exit => cond_exit);
-kw_entry!(c_cond_wait => cond_wait);
-kw_entry!(c_cond_wait_for => cond_wait_for);
-kw_entry!(c_cond_notify => cond_notify);
-kw_entry!(c_cond_notify_all => cond_notify_all);
-kw_entry!(c_cond_is_owned => cond_is_owned);
 
 kw_new!(c_condition_new => condition_new);
 
@@ -257,8 +254,6 @@ fn cond_notify_all<'py>(
     call.bind(py, "notify_all", [], 0)?;
     notify_checked(py, slf, usize::MAX)
 }
-
-getter!(g_cond_n_waiting => cond_n_waiting);
 
 fn cond_n_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, cond_of(py, slf)?.n_waiting() as i64)

@@ -8,9 +8,8 @@ use manygil_core::sync::Event;
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 
-use super::lock::NO_GETSET;
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
+use crate::ffi::entry::{getters, kw_new, methods};
 use crate::handles::blocking::block_on;
 use crate::handles::{make_type, new_object, this, Handle, TypeDef};
 
@@ -23,21 +22,27 @@ A flag shared by every interpreter and thread, with threading.Event's API: set()
 clear(), is_set() and wait(timeout=None), which blocks (GIL released; Ctrl-C in the main
 thread interrupts) until the flag is set.";
 
+methods! {
+    /// The methods of `manygil.Event` (static C data; CPython only reads it).
+    static TYPE_METHODS = [
+        call c"is_set" => c_event_is_set(event_is_set), c"is_set($self, /)\n--\n\nWhether the flag is set.";
+        call c"set" => c_event_set(event_set), c"set($self, /)\n--\n\nSet the flag and wake every waiter, in every interpreter.";
+        call c"clear" => c_event_clear(event_clear), c"clear($self, /)\n--\n\nClear the flag.";
+        call c"wait" => c_event_wait(event_wait), c"wait($self, timeout=None)\n--\n\nBlock (GIL released) until the flag is set, for at most timeout seconds (None:\nforever); return True if it is (or was set during the wait), False on timeout.";
+    ];
+}
+
+getters! {
+    /// The properties of `manygil.Event` (static C data; CPython only reads it).
+    static TYPE_GETSET = [
+        get c"_n_waiting" => g_event_n_waiting(event_n_waiting), c"Threads blocked in wait() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
+    ];
+}
+
 pub(crate) fn create_type<'py>(
     py: Attached<'py>,
     module: Borrowed<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
-    static mut METHODS: [PyMethodDef; 5] = [
-        kw_method!(c"is_set", c_event_is_set, c"is_set($self, /)\n--\n\nWhether the flag is set."),
-        kw_method!(c"set", c_event_set, c"set($self, /)\n--\n\nSet the flag and wake every waiter, in every interpreter."),
-        kw_method!(c"clear", c_event_clear, c"clear($self, /)\n--\n\nClear the flag."),
-        kw_method!(c"wait", c_event_wait, c"wait($self, timeout=None)\n--\n\nBlock (GIL released) until the flag is set, for at most timeout seconds (None:\nforever); return True if it is (or was set during the wait), False on timeout."),
-        PyMethodDef::zeroed(),
-    ];
-    static mut GETSET: [PyGetSetDef; 2] = [
-        property!(c"_n_waiting", g_event_n_waiting, c"Threads blocked in wait() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping)."),
-        NO_GETSET,
-    ];
     make_type(
         py,
         module,
@@ -45,17 +50,12 @@ pub(crate) fn create_type<'py>(
             name: c"manygil.Event",
             doc: EVENT_DOC,
             new: c_event_new,
-            methods: (&raw mut METHODS).cast(),
-            getset: Some((&raw mut GETSET).cast()),
+            methods: (&raw mut TYPE_METHODS).cast(),
+            getset: Some((&raw mut TYPE_GETSET).cast()),
             extra: &[],
         },
     )
 }
-
-kw_entry!(c_event_is_set => event_is_set);
-kw_entry!(c_event_set => event_set);
-kw_entry!(c_event_clear => event_clear);
-kw_entry!(c_event_wait => event_wait);
 
 kw_new!(c_event_new => event_new);
 
@@ -125,8 +125,6 @@ fn event_wait<'py>(
     let got = block_on(py, timeout, true, |w| event.wait(w).then_some(()))?;
     Ok(boolean(py, got.is_some()))
 }
-
-getter!(g_event_n_waiting => event_n_waiting);
 
 fn event_n_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, event_of(py, slf)?.n_waiting() as i64)

@@ -13,7 +13,7 @@ use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
+use crate::ffi::entry::{getters, kw_new, methods};
 use crate::handles::blocking::block_on;
 use crate::handles::{make_type, new_object, this, Handle, TypeDef};
 
@@ -53,14 +53,6 @@ pub(crate) fn lock_args(
     args::lock_timeout(py, args::truth(blocking, true)?, timeout)
 }
 
-pub(crate) const NO_GETSET: PyGetSetDef = PyGetSetDef {
-    name: std::ptr::null(),
-    get: None,
-    set: None,
-    doc: std::ptr::null(),
-    closure: std::ptr::null_mut(),
-};
-
 // --- Lock ------------------------------------------------------------------------------
 
 const LOCK_DOC: &std::ffi::CStr = c"Lock()
@@ -71,22 +63,28 @@ release(), locked() and use as a context manager. Any thread of any interpreter 
 release it. Waiting releases the GIL; Ctrl-C in the main thread interrupts it. Passing
 the lock to another interpreter gives that interpreter the same lock.";
 
+methods! {
+    /// The methods of `manygil.Lock` (static C data; CPython only reads it).
+    static TYPE_METHODS = [
+        call c"acquire" => c_lock_acquire(lock_acquire), c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the lock; return whether it was acquired.\n\nWith blocking true, wait (with the GIL released) while another party holds it, for at\nmost timeout seconds (-1 or None: forever). With blocking false, never wait (a timeout\nthen raises ValueError).";
+        call c"release" => c_lock_release(lock_release), c"release($self, /)\n--\n\nRelease the lock (from any thread or interpreter); RuntimeError if it is not locked.";
+        call c"locked" => c_lock_locked(lock_locked), c"locked($self, /)\n--\n\nWhether the lock is held.";
+        call c"__enter__" => c_lock_acquire, c"__enter__($self, /)\n--\n\nacquire()";
+        call c"__exit__" => c_lock_exit(lock_exit), c"__exit__($self, *exc)\n--\n\nrelease()";
+    ];
+}
+
+getters! {
+    /// The properties of `manygil.Lock` (static C data; CPython only reads it).
+    static TYPE_GETSET = [
+        get c"_n_waiting" => g_lock_n_waiting(lock_n_waiting), c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
+    ];
+}
+
 pub(crate) fn create_type<'py>(
     py: Attached<'py>,
     module: Borrowed<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
-    static mut METHODS: [PyMethodDef; 6] = [
-        kw_method!(c"acquire", c_lock_acquire, c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the lock; return whether it was acquired.\n\nWith blocking true, wait (with the GIL released) while another party holds it, for at\nmost timeout seconds (-1 or None: forever). With blocking false, never wait (a timeout\nthen raises ValueError)."),
-        kw_method!(c"release", c_lock_release, c"release($self, /)\n--\n\nRelease the lock (from any thread or interpreter); RuntimeError if it is not locked."),
-        kw_method!(c"locked", c_lock_locked, c"locked($self, /)\n--\n\nWhether the lock is held."),
-        kw_method!(c"__enter__", c_lock_acquire, c"__enter__($self, /)\n--\n\nacquire()"),
-        kw_method!(c"__exit__", c_lock_exit, c"__exit__($self, *exc)\n--\n\nrelease()"),
-        PyMethodDef::zeroed(),
-    ];
-    static mut GETSET: [PyGetSetDef; 2] = [
-        property!(c"_n_waiting", g_lock_n_waiting, c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping)."),
-        NO_GETSET,
-    ];
     make_type(
         py,
         module,
@@ -94,17 +92,12 @@ pub(crate) fn create_type<'py>(
             name: c"manygil.Lock",
             doc: LOCK_DOC,
             new: c_lock_new,
-            methods: (&raw mut METHODS).cast(),
-            getset: Some((&raw mut GETSET).cast()),
+            methods: (&raw mut TYPE_METHODS).cast(),
+            getset: Some((&raw mut TYPE_GETSET).cast()),
             extra: &[],
         },
     )
 }
-
-kw_entry!(c_lock_acquire => lock_acquire);
-kw_entry!(c_lock_release => lock_release);
-kw_entry!(c_lock_exit => lock_exit);
-kw_entry!(c_lock_locked => lock_locked);
 
 kw_new!(c_lock_new => lock_new);
 
@@ -170,8 +163,6 @@ fn lock_locked<'py>(
     call.bind(py, "locked", [], 0)?;
     Ok(boolean(py, lock_of(py, slf)?.locked()))
 }
-
-getter!(g_lock_n_waiting => lock_n_waiting);
 
 fn lock_n_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, lock_of(py, slf)?.n_waiting() as i64)

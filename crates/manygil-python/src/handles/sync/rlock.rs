@@ -5,12 +5,12 @@ use std::sync::Arc;
 use manygil_core::sync::RLock;
 
 use crate::ffi::args::Call;
-use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
+use crate::ffi::entry::{getters, kw_new, methods};
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 use crate::handles::blocking::owner_id;
 
-use super::lock::{acquire_with, lock_args, sync_error, NO_GETSET};
+use super::lock::{acquire_with, lock_args, sync_error};
 use crate::handles::{make_type, new_object, this, Handle, TypeDef};
 
 // --- RLock -----------------------------------------------------------------------------
@@ -23,24 +23,30 @@ thread (of the interpreter) that acquired it may acquire it again, and must rele
 many times; releasing it from another thread or interpreter raises RuntimeError. Waiting
 releases the GIL; Ctrl-C in the main thread interrupts it.";
 
+methods! {
+    /// The methods of `manygil.RLock` (static C data; CPython only reads it).
+    static TYPE_METHODS = [
+        call c"acquire" => c_rlock_acquire(rlock_acquire), c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the lock, or add a level if this thread holds it; return whether it did.\n\nBlocks (GIL released) while another thread or interpreter holds it, for at most\ntimeout seconds (-1 or None: forever); never with blocking false.";
+        call c"release" => c_rlock_release(rlock_release), c"release($self, /)\n--\n\nRelease one level; RuntimeError if the calling thread does not hold the lock.";
+        call c"locked" => c_rlock_locked(rlock_locked), c"locked($self, /)\n--\n\nWhether any thread holds the lock.";
+        call c"_is_owned" => c_rlock_is_owned(rlock_is_owned), c"_is_owned($self, /)\n--\n\nWhether the calling thread holds the lock.";
+        call c"_recursion_count" => c_rlock_count(rlock_count), c"_recursion_count($self, /)\n--\n\nHow many times the calling thread holds the lock.";
+        call c"__enter__" => c_rlock_acquire, c"__enter__($self, /)\n--\n\nacquire()";
+        call c"__exit__" => c_rlock_exit(rlock_exit), c"__exit__($self, *exc)\n--\n\nrelease()";
+    ];
+}
+
+getters! {
+    /// The properties of `manygil.RLock` (static C data; CPython only reads it).
+    static TYPE_GETSET = [
+        get c"_n_waiting" => g_rlock_n_waiting(rlock_n_waiting), c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
+    ];
+}
+
 pub(crate) fn create_type<'py>(
     py: Attached<'py>,
     module: Borrowed<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
-    static mut METHODS: [PyMethodDef; 8] = [
-        kw_method!(c"acquire", c_rlock_acquire, c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the lock, or add a level if this thread holds it; return whether it did.\n\nBlocks (GIL released) while another thread or interpreter holds it, for at most\ntimeout seconds (-1 or None: forever); never with blocking false."),
-        kw_method!(c"release", c_rlock_release, c"release($self, /)\n--\n\nRelease one level; RuntimeError if the calling thread does not hold the lock."),
-        kw_method!(c"locked", c_rlock_locked, c"locked($self, /)\n--\n\nWhether any thread holds the lock."),
-        kw_method!(c"_is_owned", c_rlock_is_owned, c"_is_owned($self, /)\n--\n\nWhether the calling thread holds the lock."),
-        kw_method!(c"_recursion_count", c_rlock_count, c"_recursion_count($self, /)\n--\n\nHow many times the calling thread holds the lock."),
-        kw_method!(c"__enter__", c_rlock_acquire, c"__enter__($self, /)\n--\n\nacquire()"),
-        kw_method!(c"__exit__", c_rlock_exit, c"__exit__($self, *exc)\n--\n\nrelease()"),
-        PyMethodDef::zeroed(),
-    ];
-    static mut GETSET: [PyGetSetDef; 2] = [
-        property!(c"_n_waiting", g_rlock_n_waiting, c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping)."),
-        NO_GETSET,
-    ];
     make_type(
         py,
         module,
@@ -48,19 +54,12 @@ pub(crate) fn create_type<'py>(
             name: c"manygil.RLock",
             doc: RLOCK_DOC,
             new: c_rlock_new,
-            methods: (&raw mut METHODS).cast(),
-            getset: Some((&raw mut GETSET).cast()),
+            methods: (&raw mut TYPE_METHODS).cast(),
+            getset: Some((&raw mut TYPE_GETSET).cast()),
             extra: &[],
         },
     )
 }
-
-kw_entry!(c_rlock_acquire => rlock_acquire);
-kw_entry!(c_rlock_release => rlock_release);
-kw_entry!(c_rlock_exit => rlock_exit);
-kw_entry!(c_rlock_locked => rlock_locked);
-kw_entry!(c_rlock_is_owned => rlock_is_owned);
-kw_entry!(c_rlock_count => rlock_count);
 
 kw_new!(c_rlock_new => rlock_new);
 
@@ -146,8 +145,6 @@ fn rlock_count<'py>(
     call.bind(py, "_recursion_count", [], 0)?;
     new_int(py, rlock_of(py, slf)?.recursion_count(owner_id(py)) as i64)
 }
-
-getter!(g_rlock_n_waiting => rlock_n_waiting);
 
 fn rlock_n_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     new_int(py, rlock_of(py, slf)?.n_waiting() as i64)

@@ -7,11 +7,11 @@ use std::time::Duration;
 use manygil_core::sync::{BoundedSemaphore, Semaphore, SyncError};
 
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{getter, kw_entry, kw_method, kw_new, property};
+use crate::ffi::entry::{getters, kw_new, methods};
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 
-use super::lock::{acquire_with, sync_error, NO_GETSET};
+use super::lock::{acquire_with, sync_error};
 use crate::handles::{make_type, new_object, this, Handle, TypeDef};
 
 // --- Semaphore / BoundedSemaphore ------------------------------------------------------
@@ -34,30 +34,28 @@ const SEM_ACQUIRE_DOC: &std::ffi::CStr = c"acquire($self, blocking=True, timeout
 const SEM_RELEASE_DOC: &std::ffi::CStr =
     c"release($self, n=1)\n--\n\nReturn n units, waking up to n waiters; n < 1 raises ValueError.";
 
+methods! {
+    /// The methods of `manygil.Semaphore` (static C data; CPython only reads it).
+    static SEMAPHORE_METHODS = [
+        call c"acquire" => c_sem_acquire(sem_acquire), SEM_ACQUIRE_DOC;
+        call c"release" => c_sem_release(sem_release), SEM_RELEASE_DOC;
+        call c"__enter__" => c_sem_acquire, c"__enter__($self, /)\n--\n\nacquire()";
+        call c"__exit__" => c_sem_exit(sem_exit), c"__exit__($self, *exc)\n--\n\nrelease()";
+    ];
+}
+
+getters! {
+    /// The properties of `manygil.Semaphore` (static C data; CPython only reads it).
+    static SEMAPHORE_GETSET = [
+        get c"_value" => g_sem_value(sem_value), c"The current value.";
+        get c"_n_waiting" => g_sem_n_waiting(sem_n_waiting), c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
+    ];
+}
+
 pub(crate) fn create_semaphore_type<'py>(
     py: Attached<'py>,
     module: Borrowed<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
-    static mut METHODS: [PyMethodDef; 5] = [
-        kw_method!(c"acquire", c_sem_acquire, SEM_ACQUIRE_DOC),
-        kw_method!(c"release", c_sem_release, SEM_RELEASE_DOC),
-        kw_method!(
-            c"__enter__",
-            c_sem_acquire,
-            c"__enter__($self, /)\n--\n\nacquire()"
-        ),
-        kw_method!(
-            c"__exit__",
-            c_sem_exit,
-            c"__exit__($self, *exc)\n--\n\nrelease()"
-        ),
-        PyMethodDef::zeroed(),
-    ];
-    static mut GETSET: [PyGetSetDef; 3] = [
-        property!(c"_value", g_sem_value, c"The current value."),
-        property!(c"_n_waiting", g_sem_n_waiting, c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping)."),
-        NO_GETSET,
-    ];
     make_type(
         py,
         module,
@@ -65,34 +63,36 @@ pub(crate) fn create_semaphore_type<'py>(
             name: c"manygil.Semaphore",
             doc: SEMAPHORE_DOC,
             new: c_semaphore_new,
-            methods: (&raw mut METHODS).cast(),
-            getset: Some((&raw mut GETSET).cast()),
+            methods: (&raw mut SEMAPHORE_METHODS).cast(),
+            getset: Some((&raw mut SEMAPHORE_GETSET).cast()),
             extra: &[],
         },
     )
+}
+
+methods! {
+    /// The methods of `manygil.BoundedSemaphore` (static C data; CPython only reads it).
+    static BOUNDED_SEMAPHORE_METHODS = [
+        call c"acquire" => c_sem_acquire, SEM_ACQUIRE_DOC;
+        call c"release" => c_sem_release, c"release($self, n=1)\n--\n\nReturn n units, waking up to n waiters; ValueError if the value would exceed the\ninitial value (nothing is released then), or if n < 1.";
+        call c"__enter__" => c_sem_acquire, c"__enter__($self, /)\n--\n\nacquire()";
+        call c"__exit__" => c_sem_exit, c"__exit__($self, *exc)\n--\n\nrelease()";
+    ];
+}
+
+getters! {
+    /// The properties of `manygil.BoundedSemaphore` (static C data; CPython only reads it).
+    static BOUNDED_SEMAPHORE_GETSET = [
+        get c"_value" => g_sem_value, c"The current value.";
+        get c"_n_waiting" => g_sem_n_waiting, c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
+        get c"_initial_value" => g_sem_initial(sem_initial), c"The initial (and maximum) value.";
+    ];
 }
 
 pub(crate) fn create_bounded_semaphore_type<'py>(
     py: Attached<'py>,
     module: Borrowed<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
-    static mut METHODS: [PyMethodDef; 5] = [
-        kw_method!(c"acquire", c_sem_acquire, SEM_ACQUIRE_DOC),
-        kw_method!(c"release", c_sem_release, c"release($self, n=1)\n--\n\nReturn n units, waking up to n waiters; ValueError if the value would exceed the\ninitial value (nothing is released then), or if n < 1."),
-        kw_method!(c"__enter__", c_sem_acquire, c"__enter__($self, /)\n--\n\nacquire()"),
-        kw_method!(c"__exit__", c_sem_exit, c"__exit__($self, *exc)\n--\n\nrelease()"),
-        PyMethodDef::zeroed(),
-    ];
-    static mut GETSET: [PyGetSetDef; 4] = [
-        property!(c"_value", g_sem_value, c"The current value."),
-        property!(c"_n_waiting", g_sem_n_waiting, c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping)."),
-        property!(
-            c"_initial_value",
-            g_sem_initial,
-            c"The initial (and maximum) value."
-        ),
-        NO_GETSET,
-    ];
     make_type(
         py,
         module,
@@ -100,19 +100,12 @@ pub(crate) fn create_bounded_semaphore_type<'py>(
             name: c"manygil.BoundedSemaphore",
             doc: BOUNDED_DOC,
             new: c_bounded_semaphore_new,
-            methods: (&raw mut METHODS).cast(),
-            getset: Some((&raw mut GETSET).cast()),
+            methods: (&raw mut BOUNDED_SEMAPHORE_METHODS).cast(),
+            getset: Some((&raw mut BOUNDED_SEMAPHORE_GETSET).cast()),
             extra: &[],
         },
     )
 }
-
-kw_entry!(c_sem_acquire => sem_acquire);
-kw_entry!(c_sem_release => sem_release);
-kw_entry!(c_sem_exit => sem_exit);
-getter!(g_sem_value => sem_value);
-getter!(g_sem_initial => sem_initial);
-getter!(g_sem_n_waiting => sem_n_waiting);
 
 fn initial_value(py: Attached<'_>, func: &str, call: &Call<'_, '_>) -> PyResult<usize> {
     let [value] = call.bind(py, func, [c"value"], 0)?;
