@@ -235,3 +235,10 @@ def double_queue_items(q_in, q_out):
         q_out.put(x * 2)
         n += 1
     return n
+
+
+def days_between(start, end):
+    """Days from ISO date ``start`` to ``end``; imports datetime where it runs."""
+    import datetime
+
+    return (datetime.date.fromisoformat(end) - datetime.date.fromisoformat(start)).days

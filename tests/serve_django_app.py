@@ -29,6 +29,18 @@ def echo(request):
     )
 
 
-urlpatterns = [path("", hello), path("echo", echo)]
+def now(request):
+    from django.utils import timezone
+
+    return HttpResponse(timezone.now().isoformat())
+
+
+def whoami(request):
+    import _interpreters
+
+    return HttpResponse(str(_interpreters.get_current()[0]))
+
+
+urlpatterns = [path("", hello), path("echo", echo), path("now", now), path("whoami", whoami)]
 
 application = get_wsgi_application()

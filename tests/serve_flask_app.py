@@ -28,3 +28,10 @@ def cpu():
 @app.get("/error")
 def error():
     raise RuntimeError("flask route failed")
+
+
+@app.get("/whoami")
+def whoami():
+    import _interpreters
+
+    return str(_interpreters.get_current()[0])

@@ -108,6 +108,40 @@ def test_lambda_from_dash_c_travels_as_code():
     assert r.stdout.strip() == "42"
 
 
+def test_interpreters_that_imported_datetime_end_cleanly(tmp_path):
+    """CPython 3.13's _datetime frees its static types' shared parts in the last interpreter
+    to end, from the allocator of the first one to import it: an own-GIL interpreter ended
+    before the others crashed the process (gh-136423). manygil makes the main interpreter
+    import it first (interp/datetime_guard.rs); without that this exits with SIGABRT."""
+    path = write_script(
+        tmp_path,
+        """
+        import sys
+        assert "_datetime" not in sys.modules, "the main interpreter must not have datetime"
+        import manygil, helpers
+
+        for first in ("oldest", "newest"):
+            its = [manygil.create() for _ in range(3)]
+            for it in its:
+                it.exec("import datetime; datetime.datetime.now(datetime.UTC).isoformat()")
+            for it in its if first == "oldest" else its[::-1]:
+                it.close()
+            print("closed", first, "first", flush=True)
+        # Pool workers recycled after each task end while the others still hold datetime.
+        with manygil.Pool(2, max_tasks_per_worker=1) as pool:
+            days = list(pool.map(helpers.days_between, ["2024-01-01"] * 6, ["2024-03-01"] * 6))
+        print("pool", days)
+        """,
+    )
+    r = run_file(path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:3] == [
+        "closed oldest first",
+        "closed newest first",
+        "pool [60, 60, 60, 60, 60, 60]",
+    ], r.stdout + r.stderr
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_fork_is_refused_while_interpreters_are_alive(tmp_path):
     path = write_script(

@@ -5,6 +5,7 @@
 //! - `worker`: the worker thread, its inbox and interrupts.
 //! - `jobs`: calls / exec / prepare_main as run inside the interpreter.
 //! - `registry`: live interpreters by id.
+//! - `fork_guard`, `datetime_guard`: workarounds for CPython bugs (fork; 3.13's `_datetime`).
 //! - `api`, `calls`: the interpreter functions of `manygil._native`.
 //! - `pending`: `PendingCall`, a call running in another interpreter.
 //!
@@ -12,6 +13,7 @@
 
 pub(crate) mod api;
 pub(crate) mod calls;
+pub(crate) mod datetime_guard;
 pub(crate) mod fork_guard;
 pub(crate) mod jobs;
 pub(crate) mod lifecycle;

@@ -54,6 +54,7 @@ unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
         crate::serve::add_functions(module)?;
         if is_main_interpreter(py) {
             crate::interp::fork_guard::install()?;
+            crate::interp::datetime_guard::prime(py);
         }
         crate::runtime::main_thread::record(py)?;
         Ok(0)
