@@ -96,6 +96,7 @@ pytest-debug: $(PYTEST_NEEDS)
 	@if .venv/$(DEBUG_VERSION)/bin/python -X dev -m pytest -q -p no:cacheprovider -m "not slow" \
 	    $(PYTEST_ARGS) tests/test_native_module.py tests/test_codec.py tests/test_interpreters.py \
 	    tests/test_pool.py tests/test_queue.py tests/test_sync.py tests/test_shared_buffer.py \
+	    tests/test_lifecycle.py::test_interpreters_that_imported_datetime_end_cleanly \
 	    >target/pytest-debug.log 2>&1; then \
 	    echo "== pytest on the 3.13 debug build: $$(tail -n 1 target/pytest-debug.log)"; \
 	else cat target/pytest-debug.log; echo "== pytest on the 3.13 debug build FAILED"; exit 1; fi
