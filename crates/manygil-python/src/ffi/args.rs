@@ -340,8 +340,7 @@ pub(crate) fn string(py: Attached<'_>, what: &str, obj: Borrowed<'_, '_>) -> PyR
             &format!("{what} must be a str, not {}", err::type_name(py, obj)),
         ));
     }
-    // SAFETY: a str.
-    unsafe { str_to_string(py, obj.as_ptr()) }
+    obj.str_utf8().map(str::to_owned)
 }
 
 /// A timeout in seconds: `None` means forever, and so does a timeout too large to reach

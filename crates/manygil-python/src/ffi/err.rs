@@ -71,9 +71,11 @@ pub(crate) fn restore<'py>(_py: Attached<'py>, exc: Owned<'py>) -> PyErrSet {
 
 /// `str(obj)`, or a placeholder when even that fails (the failure is cleared).
 pub(crate) fn describe(py: Attached<'_>, obj: Borrowed<'_, '_>) -> String {
-    match obj.str() {
-        // SAFETY: a valid str object.
-        Ok(s) => unsafe { super::str_to_string(py, s.as_ptr()) }.unwrap_or_default(),
+    match obj
+        .str()
+        .and_then(|s| s.borrow().str_utf8().map(str::to_owned))
+    {
+        Ok(s) => s,
         Err(PyErrSet) => {
             clear(py);
             "<unprintable object>".to_owned()
@@ -85,9 +87,9 @@ pub(crate) fn describe(py: Attached<'_>, obj: Borrowed<'_, '_>) -> String {
 pub(crate) fn type_name(py: Attached<'_>, obj: Borrowed<'_, '_>) -> String {
     let tp = obj.type_ptr();
     // SAFETY: attached; a type object; returns a new str reference or NULL.
-    match unsafe { Owned::from_new(py, PyType_GetFullyQualifiedName(tp)) } {
-        // SAFETY: valid str.
-        Ok(s) => unsafe { super::str_to_string(py, s.as_ptr()) }.unwrap_or_default(),
+    let name = unsafe { Owned::from_new(py, PyType_GetFullyQualifiedName(tp)) };
+    match name.and_then(|s| s.borrow().str_utf8().map(str::to_owned)) {
+        Ok(s) => s,
         Err(PyErrSet) => {
             clear(py);
             // SAFETY: tp_name is a NUL-terminated C string owned by the type.

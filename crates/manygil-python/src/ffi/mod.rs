@@ -170,24 +170,6 @@ pub(crate) fn import_module<'py>(py: Attached<'py>, name: &CStr) -> err::PyResul
     unsafe { Owned::from_new(py, PyImport_ImportModule(name.as_ptr())) }
 }
 
-/// The text of a `str` object as a Rust `String` (lossy for lone surrogates).
-///
-/// # Safety
-///
-/// `obj` must be a valid object of the attached interpreter.
-pub(crate) unsafe fn str_to_string(py: Attached<'_>, obj: *mut PyObject) -> err::PyResult<String> {
-    let _ = py;
-    let mut len: Py_ssize_t = 0;
-    // SAFETY: caller guarantees `obj` is valid and we are attached.
-    let p = unsafe { PyUnicode_AsUTF8AndSize(obj, &mut len) };
-    if p.is_null() {
-        return Err(err::PyErrSet);
-    }
-    // SAFETY: CPython guarantees `len` bytes of UTF-8 at `p`, alive as long as `obj`.
-    let bytes = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len as usize) };
-    Ok(String::from_utf8_lossy(bytes).into_owned())
-}
-
 /// `module.attr` as a new reference, importing `module` if needed (a dict lookup when it is
 /// imported already).
 pub(crate) fn import_attr<'py>(
