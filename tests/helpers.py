@@ -242,3 +242,9 @@ def days_between(start, end):
     import datetime
 
     return (datetime.date.fromisoformat(end) - datetime.date.fromisoformat(start)).days
+
+
+def modules_loaded(_anything, names):
+    """Which of ``names`` are in ``sys.modules`` where this runs (after ``_anything``,
+    e.g. a handle, was decoded there)."""
+    return [m for m in names if m in sys.modules]

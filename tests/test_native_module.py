@@ -122,3 +122,25 @@ def test_pending_call_waited_by_two_threads_gives_both_the_result(interp):
         assert got == [(True, round_), (True, round_)], got
         assert pending.waiting() == 0
         assert pending.wait(0) == (True, round_)
+
+
+# The stdlib modules manygil needs only on error paths: on 3.14 `traceback` alone brings
+# _colorize, dataclasses and inspect, ~2.5 MiB in every interpreter that imports manygil.
+HEAVY = ("traceback", "inspect", "dataclasses", "re", "asyncio")
+
+
+def test_importing_manygil_loads_no_heavy_stdlib_module():
+    import subprocess
+
+    code = (
+        "import sys; before = set(sys.modules); import manygil; "
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules and m not in before))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_an_interpreter_given_a_handle_loads_no_heavy_stdlib_module(interp):
+    # Decoding the Lock imports manygil._native, hence the manygil package, there.
+    assert interp.call(helpers.modules_loaded, manygil.Lock(), ("manygil",) + HEAVY) == ["manygil"]

@@ -10,11 +10,10 @@ messages, and failing that the traceback names the module that was importing it.
 
 from __future__ import annotations
 
-import re
-
 # The text of CPython's refusal (Python/import.c, 3.12 to 3.15).
-REFUSAL = re.compile(r"module '?([A-Za-z_][\w.]*)'? does not support loading in subinterpreters")
+REFUSAL = r"module '?([A-Za-z_][\w.]*)'? does not support loading in subinterpreters"
 MARK = "does not support loading in subinterpreters"
+_refusal_re = None
 
 #: Attribute set on an explained refusal: the extension module that refused (str).
 REFUSED_ATTR = "_manygil_refused"
@@ -23,6 +22,18 @@ REFUSED_ATTR = "_manygil_refused"
 UNRESOLVED_ATTR = "_manygil_unresolved"
 
 FALLBACK_HINT = 'run such tasks in processes with manygil.Pool(fallback="process")'
+
+
+def search(text: str):
+    """CPython's refusal in ``text``: a match whose group 1 names the module, or None."""
+    global _refusal_re
+    if _refusal_re is None:
+        # Imported here: `re` costs every interpreter that imports manygil ~1 MiB, and
+        # most never see a refusal.
+        import re
+
+        _refusal_re = re.compile(REFUSAL)
+    return _refusal_re.search(text)
 
 
 def chain(exc: BaseException):
@@ -65,7 +76,7 @@ def refused_extension(exc: BaseException) -> str | None:
         if not isinstance(e, ImportError):
             continue
         text = _message(e)
-        m = REFUSAL.search(text)
+        m = search(text)
         if m:
             return m.group(1)
         if MARK in text:

@@ -3,7 +3,6 @@ the result is read."""
 
 from __future__ import annotations
 
-import traceback
 import types
 
 from ._errors import ExecutionFailed
@@ -18,6 +17,10 @@ def capture(exc: BaseException) -> tuple:
         msg = str(exc)
     except Exception:
         msg = "<exception str() failed>"
+    # Imported here: on 3.14 traceback pulls in _colorize, dataclasses and inspect
+    # (~3.5 MiB per interpreter), which an interpreter that never fails should not pay for.
+    import traceback
+
     formatted = "".join(traceback.format_exception_only(tp, exc)).rstrip("\n")
     errdisplay = "".join(traceback.format_exception(tp, exc, exc.__traceback__)).rstrip("\n")
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
-import traceback
 
 from . import _native
 
@@ -57,7 +56,7 @@ def load(spec: str) -> str | None:
             and (module_name == e.name or module_name.startswith(e.name + "."))
         ):
             return f"cannot import {module_name!r}: no module named {e.name!r} (check sys.path and the current directory)"
-        traceback.print_exc(file=sys.stderr)
+        _print_exc()
         return f"importing {module_name!r} failed: {type(e).__name__}: {e}"
     obj = module
     for part in attr.split("."):
@@ -200,12 +199,21 @@ class FileWrapper:
 _ERROR_BODY = b"Internal Server Error\n"
 
 
+def _print_exc() -> None:
+    """The current exception's traceback to stderr."""
+    # Imported here: on 3.14 traceback pulls in _colorize, dataclasses and inspect
+    # (~2 MiB), which the main interpreter imports this module for but never uses.
+    import traceback
+
+    traceback.print_exc(file=sys.stderr)
+
+
 def _log_error(environ, what: str) -> None:
     line = f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
     if environ.get("QUERY_STRING"):
         line += "?" + environ["QUERY_STRING"]
     print(f"manygil serve: {what} in {line} ({_spec}):", file=sys.stderr)
-    traceback.print_exc(file=sys.stderr)
+    _print_exc()
     sys.stderr.flush()
 
 

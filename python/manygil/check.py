@@ -68,10 +68,10 @@ def _probe(module: str) -> tuple[str, str | None, str | None]:
 
 def _refusal_text(exc: BaseException) -> str:
     """CPython's own refusal line, found along the chain (libraries wrap it in long texts)."""
-    from manygil._refusal import REFUSAL, chain
+    from manygil._refusal import chain, search
 
     for e in chain(exc):
-        m = REFUSAL.search(str(e))
+        m = search(str(e))
         if m:
             return f"ImportError: {m.group(0)}"
     return f"{type(exc).__name__}: {exc}".strip()
