@@ -438,9 +438,9 @@ def test_worker_decodes_a_function_once(interp):
 
 
 def _decoded_has(key):
-    from manygil import _pickle as p
+    from manygil import _unpickle
 
-    return key in p._decoded
+    return key in _unpickle._decoded
 
 
 def test_script_module_level_state_is_a_snapshot(tmp_path):

@@ -144,3 +144,10 @@ def test_importing_manygil_loads_no_heavy_stdlib_module():
 def test_an_interpreter_given_a_handle_loads_no_heavy_stdlib_module(interp):
     # Decoding the Lock imports manygil._native, hence the manygil package, there.
     assert interp.call(helpers.modules_loaded, manygil.Lock(), ("manygil",) + HEAVY) == ["manygil"]
+
+
+def test_an_interpreter_that_receives_a_pickled_object_does_not_import_cloudpickle(interp):
+    # Only the sender needs cloudpickle (several MiB per interpreter); a Point travels by
+    # plain pickle and is rebuilt with `pickle` alone.
+    loaded = interp.call(helpers.modules_loaded, helpers.Point(1, 2), ("pickle", "cloudpickle"))
+    assert loaded == ["pickle"]

@@ -1,5 +1,6 @@
 """What the codec sends when it cannot copy an object natively: pickle protocol 5 through
-cloudpickle, with every manygil handle as a persistent ID.
+cloudpickle, with every manygil handle as a persistent ID. (The receiving side, which needs
+no cloudpickle, is :mod:`manygil._unpickle`.)
 
 - **By reference** (module and name): functions and classes importable by name in a module
   other than ``__main__``; the receiver imports the module.
@@ -36,7 +37,6 @@ from __future__ import annotations
 
 import io
 import operator
-import pickle
 import sys
 import types
 from hashlib import blake2b
@@ -45,6 +45,7 @@ from operator import is_ as _is
 import cloudpickle
 
 from . import _native
+from ._unpickle import cached, loads  # noqa: F401  (the receiving side; re-exported)
 
 PROTOCOL = 5
 
@@ -97,15 +98,6 @@ class _Pickler(cloudpickle.Pickler):
         return i
 
 
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, handles):
-        super().__init__(file)
-        self._handles = handles
-
-    def persistent_load(self, pid):
-        return self._handles[pid]
-
-
 def _dump(obj) -> tuple[bytes, tuple]:
     """``(pickle bytes, handles)``; raises NotShareableError naming what cannot be sent."""
     f = io.BytesIO()
@@ -147,30 +139,6 @@ def pickle_bytes(obj) -> bytes:
     if handles:
         raise TypeError("the object holds manygil handles")
     return data
-
-
-def loads(data: bytes, handles=(), key: int | None = None):
-    """Decode what :func:`dumps` produced in any interpreter (``handles`` are this
-    interpreter's objects for the persistent IDs); remembers keyed objects."""
-    if handles:
-        obj = _Unpickler(io.BytesIO(data), handles).load()
-    else:
-        obj = pickle.loads(data)
-    if key is not None:
-        if len(_decoded) >= _DECODED_MAX:
-            del _decoded[next(iter(_decoded))]
-        _decoded[key] = obj
-    return obj
-
-
-def cached(key: int):
-    """The object this interpreter last decoded for ``key``, or None."""
-    return _decoded.get(key)
-
-
-_DECODED_MAX = 256
-# key -> decoded object, oldest first (bounded: see loads).
-_decoded: dict[int, object] = {}
 
 
 # --- the sender's cache of function encodings ------------------------------------------

@@ -63,7 +63,7 @@ def rebuild(record: tuple) -> BaseException:
     exc = None
     if pickled is not None:
         try:
-            from ._pickle import loads
+            from ._unpickle import loads
 
             exc = loads(pickled)
         except Exception:

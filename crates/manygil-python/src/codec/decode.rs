@@ -197,7 +197,7 @@ fn decode_pickle<'py>(py: Attached<'py>, p: &Pickled) -> PyResult<Owned<'py>> {
         None => none(py),
     };
     if p.key.is_some() {
-        let cached = import_attr(py, c"manygil._pickle", c"cached")?;
+        let cached = import_attr(py, c"manygil._unpickle", c"cached")?;
         let hit = cached.borrow().call(&[key.borrow()])?;
         if !hit.borrow().is_none() {
             return Ok(hit);
@@ -210,7 +210,7 @@ fn decode_pickle<'py>(py: Attached<'py>, p: &Pickled) -> PyResult<Owned<'py>> {
         .collect::<PyResult<Vec<_>>>()?;
     let handles = new_tuple(py, handles)?;
     let data = new_bytes(py, &p.data)?;
-    let loads = import_attr(py, c"manygil._pickle", c"loads")?;
+    let loads = import_attr(py, c"manygil._unpickle", c"loads")?;
     loads
         .borrow()
         .call(&[data.borrow(), handles.borrow(), key.borrow()])
