@@ -248,3 +248,38 @@ def modules_loaded(_anything, names):
     """Which of ``names`` are in ``sys.modules`` where this runs (after ``_anything``,
     e.g. a handle, was decoded there)."""
     return [m for m in names if m in sys.modules]
+
+
+def sleep_through_interrupts(seconds, started=None):
+    """Sit in ``time.sleep`` for ``seconds``, whatever interrupts arrive: one that lands
+    while the call sleeps is raised only when it returns; one that lands between calls is
+    swallowed and the sleep goes on (so the task is stuck in C however the timing falls).
+    Sets the manygil.Event ``started`` (if given) once interrupts can no longer stop it."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            if started is not None:
+                started.set()
+            time.sleep(left)
+        except BaseException:
+            pass
+    return "slept"
+
+
+def recv_forever(started=None):
+    """Sit in ``recv`` on a socketpair nobody writes to, forever, swallowing interrupts that
+    land between calls (CPython retries ``recv`` after a signal itself: PEP 475). Sets the
+    manygil.Event ``started`` (if given) once interrupts can no longer stop it."""
+    import socket
+
+    a, b = socket.socketpair()  # b stays open (referenced below): recv never gets EOF
+    while True:
+        try:
+            if started is not None:
+                started.set()
+            a.recv(1)
+        except BaseException:
+            pass
+        b.fileno()

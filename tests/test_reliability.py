@@ -144,6 +144,123 @@ def test_ctrl_c_while_shutdown_waits_raises_promptly(tmp_path):
     assert rc != 0
 
 
+# --- process exit does not wait for a worker stuck in C --------------------------------------
+
+# Two tasks stuck in C calls that no interrupt or signal can end early: process exit must
+# not wait for them (it ends the process without finalizing, after a grace period), and
+# must keep the exit status, the traceback and what was written to stdout before.
+STUCK_AT_EXIT = """
+    import sys, time
+    import manygil, helpers
+
+    def start_stuck(p):
+        started = [manygil.Event(), manygil.Event()]
+        fs = [
+            p.submit(helpers.sleep_through_interrupts, 60, started[0]),
+            p.submit(helpers.recv_forever, started[1]),
+        ]
+        for e in started:
+            e.wait()
+        return fs
+
+    mode = sys.argv[1]
+    if mode == "ctrl-c":
+        with manygil.Pool(2) as p:
+            fs = start_stuck(p)
+            print("written before", flush=False)
+            print("ready", file=sys.stderr, flush=True)
+            fs[0].result()
+    elif mode == "sys.exit":
+        with manygil.Pool(2) as p:
+            start_stuck(p)
+            print("written before", flush=False)
+            sys.exit(3)
+    elif mode == "task_timeout":
+        with manygil.Pool(2, task_timeout=0.2) as p:
+            for f in start_stuck(p):
+                assert isinstance(f.exception(), TimeoutError)
+        print("written before", flush=False)
+        if len(sys.argv) > 2:
+            raise ValueError(sys.argv[2])
+    elif mode == "create":
+        import threading
+        it = manygil.create()
+        # A daemon thread: CPython does not wait for it, only manygil's exit hook does.
+        started = manygil.Event()
+        threading.Thread(
+            target=it.call, args=(helpers.sleep_through_interrupts, 60, started), daemon=True
+        ).start()
+        started.wait()
+        print("written before", flush=False)
+"""
+
+
+def run_stuck_at_exit(tmp_path, *args, sigint=False):
+    """Run STUCK_AT_EXIT in a fresh process (waiting on it, never on a sleep); returns
+    ``(returncode, stdout, stderr)``. The bound (40 s) is far below the stuck calls' 60 s
+    and infinity, far above the exit grace period."""
+    import signal
+    import subprocess
+    import sys
+
+    path = write_script(tmp_path, STUCK_AT_EXIT)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.Popen(
+        [sys.executable, path, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        if sigint:
+            assert proc.stderr.readline().strip() == "ready"
+            proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=40)
+    finally:
+        proc.kill()
+    return proc.returncode, out, err
+
+
+def assert_ended_without_waiting(out, err):
+    assert "written before" in out, (out, err)
+    assert "ending the process without finalizing" in err, err
+
+
+def test_ctrl_c_with_tasks_stuck_in_c_exits_promptly_by_sigint(tmp_path):
+    import signal
+
+    rc, out, err = run_stuck_at_exit(tmp_path, "ctrl-c", sigint=True)
+    assert_ended_without_waiting(out, err)
+    assert "KeyboardInterrupt" in err, err
+    assert rc == -signal.SIGINT, (rc, err)
+
+
+def test_sys_exit_leaving_a_pool_with_tasks_stuck_in_c_keeps_its_code(tmp_path):
+    rc, out, err = run_stuck_at_exit(tmp_path, "sys.exit")
+    assert_ended_without_waiting(out, err)
+    assert rc == 3, (rc, err)
+
+
+def test_script_ending_after_tasks_timed_out_in_c_exits_promptly_with_status_0(tmp_path):
+    rc, out, err = run_stuck_at_exit(tmp_path, "task_timeout")
+    assert_ended_without_waiting(out, err)
+    assert rc == 0, (rc, err)
+
+
+def test_uncaught_exception_after_tasks_timed_out_in_c_exits_promptly_with_status_1(tmp_path):
+    rc, out, err = run_stuck_at_exit(tmp_path, "task_timeout", "boom-42")
+    assert_ended_without_waiting(out, err)
+    assert "ValueError: boom-42" in err, err
+    assert rc == 1, (rc, err)
+
+
+def test_interpreter_stuck_in_c_at_exit_does_not_hold_up_exit(tmp_path):
+    rc, out, err = run_stuck_at_exit(tmp_path, "create")
+    assert_ended_without_waiting(out, err)
+    assert rc == 0, (rc, err)
+
+
 # --- workers start as work arrives; memory stays bounded -----------------------------------
 
 

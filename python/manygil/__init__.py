@@ -89,7 +89,9 @@ def __getattr__(name: str):
 def _init_main_interpreter() -> None:
     """Main interpreter only: close every interpreter at exit (before CPython finalizes),
     and make forked children forget the parent's."""
-    _atexit.register(_native.shutdown)
+    from ._exit import at_exit
+
+    _atexit.register(at_exit)
     _os.register_at_fork(after_in_child=_native.after_fork_child)
 
 

@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from . import _native
+from . import _exit, _native
 from ._errors import BrokenPool
 from ._remote import rebuild
 
@@ -350,7 +350,8 @@ class Pool(cf.Executor):
         Ctrl-C during the wait raises KeyboardInterrupt at once, after cancelling the queued
         tasks and interrupting the running ones. A worker stuck in a C call that ignored its
         interrupt (see the module docs) is not waited for: it leaves when the call returns,
-        and process exit waits for it (with a warning on stderr after 5 s)."""
+        and process exit waits for it 2 s, then ends the process without finalizing
+        (see docs/reliability.md)."""
         with self._shutdown_lock:
             self._shutdown = True
         if cancel_futures:
@@ -370,6 +371,7 @@ class Pool(cf.Executor):
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None and not issubclass(exc_type, Exception):
             # KeyboardInterrupt / SystemExit: stop everything now instead of waiting.
+            _exit.note_system_exit(exc)
             self._core.cancel_all(True)
             if self._fallback is not None:
                 self._fallback.interrupt_all()

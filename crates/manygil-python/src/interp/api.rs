@@ -247,36 +247,63 @@ pub(crate) fn roundtrip<'py>(
     decode(py, &v)
 }
 
-/// Stop every worker, interrupting running jobs, and join them all. A job stuck in code
-/// that does not check for signals delays exit until it returns; a warning says so.
-pub(crate) fn close_all(workers: &[Arc<WorkerShared>]) {
+/// How often [`close_all`] interrupts the jobs still running (a job may catch one).
+const INTERRUPT_EVERY: Duration = Duration::from_millis(50);
+
+/// Stop every worker, interrupting running jobs, and join those that have ended by
+/// `deadline` (`None`: wait for all). Returns the workers still running then, not joined:
+/// their job is stuck in code that does not respond to interruption (a blocking C call).
+///
+/// The interrupts are sent from a helper thread, so that a job stuck in C *with its GIL
+/// held* (which blocks an interrupter until it returns) cannot hold up the caller past
+/// `deadline`; that thread is left behind only together with such a worker.
+///
+/// Must be called with no thread state attached.
+pub(crate) fn close_all(
+    workers: &[Arc<WorkerShared>],
+    deadline: Option<std::time::Instant>,
+) -> Vec<Arc<WorkerShared>> {
     for w in workers {
         w.stop();
     }
-    let start = std::time::Instant::now();
-    let mut warned = false;
-    loop {
-        let busy: Vec<_> = workers.iter().filter(|w| w.is_running()).collect();
-        if busy.is_empty() {
-            break;
-        }
-        for w in &busy {
-            // SAFETY: called with no thread state attached (see `shutdown`).
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let interrupter = {
+        let workers = workers.to_vec();
+        let done = done.clone();
+        std::thread::Builder::new()
+            .name("manygil-exit-interrupt".to_owned())
+            .spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Acquire) {
+                    for w in workers.iter().filter(|w| w.is_running()) {
+                        // SAFETY: this helper thread never has a thread state attached.
+                        unsafe { w.interrupt(0, InterruptReason::Shutdown) };
+                    }
+                    std::thread::sleep(INTERRUPT_EVERY);
+                }
+            })
+    };
+    if interrupter.is_err() {
+        // No thread for it: interrupt once from here (may wait for a GIL-holding job).
+        for w in workers.iter().filter(|w| w.is_running()) {
+            // SAFETY: called with no thread state attached (caller's duty).
             unsafe { w.interrupt(0, InterruptReason::Shutdown) };
         }
-        if !warned && start.elapsed() > Duration::from_secs(5) {
-            eprintln!(
-                "manygil: waiting at exit for {} interpreter(s) running code that does not respond \
-                 to interruption",
-                busy.len()
-            );
-            warned = true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
+    let mut left = Vec::new();
     for w in workers {
-        w.join();
+        if w.wait_exited(deadline) {
+            w.join();
+        } else {
+            left.push(w.clone());
+        }
     }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    if let Ok(t) = interrupter {
+        if left.is_empty() {
+            let _ = t.join();
+        }
+    }
+    left
 }
 
 pub(crate) fn after_fork_child<'py>(

@@ -179,6 +179,11 @@ impl WorkerShared {
         seq != 0 && self.current_job.load(Ordering::Acquire) == seq
     }
 
+    /// The sequence number of the job running now; 0 when idle.
+    pub(crate) fn running_job(&self) -> u64 {
+        self.current_job.load(Ordering::Acquire)
+    }
+
     /// Whether a job is running now.
     pub(crate) fn is_running(&self) -> bool {
         self.current_job.load(Ordering::Acquire) != 0

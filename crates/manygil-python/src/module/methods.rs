@@ -25,7 +25,7 @@ methods! {
         args c"interrupt" => c_interrupt(calls::interrupt), c"interrupt($module, id, /)\n--\n\nRaise KeyboardInterrupt in the interpreter's running job.";
         args c"is_shareable" => c_is_shareable(api::is_shareable), c"is_shareable($module, obj, /)\n--\n\nWhether obj crosses interpreters natively (no pickle, no reference).";
         args c"roundtrip" => c_roundtrip(api::roundtrip), c"roundtrip($module, obj, /)\n--\n\nEncode then decode obj (codec test helper).";
-        args c"shutdown" => c_shutdown(at_exit::shutdown), c"shutdown($module, /)\n--\n\nClose every manygil interpreter (atexit hook of the main interpreter).";
+        args c"shutdown" => c_shutdown(at_exit::shutdown), c"shutdown($module, /)\n--\n\nClose every manygil interpreter (atexit hook of the main interpreter); returns the ids of those still stuck in a C call after the grace period.";
         args c"after_fork_child" => c_after_fork_child(api::after_fork_child), c"after_fork_child($module, /)\n--\n\nForget the interpreters of the parent process (os.register_at_fork hook).";
         args c"release" => c_release(api::release), c"release($module, id, /)\n--\n\nClose interpreter id once its queued work is done, without waiting (its owner was dropped).";
     ];

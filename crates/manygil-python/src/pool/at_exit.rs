@@ -2,14 +2,24 @@
 //! Python package): every pool first, then every interpreter made with `create()`, all
 //! joined before the main interpreter finalizes.
 
+use std::time::{Duration, Instant};
+
 use crate::ffi::args;
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 use crate::interp::api::close_all;
 use crate::interp::registry;
 
+/// How long process exit waits for interpreters whose running code was interrupted and has
+/// not stopped (stuck in a C call: `time.sleep`, a blocking `recv`, ...). After that the
+/// exit hook reports them and the Python side ends the process without finalizing (the
+/// main interpreter may not finalize while their threads exist; see docs/reliability.md).
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
 /// Stop every pool (queued tasks still run, as with the stdlib executors), then close
-/// every interpreter made with `create()`, interrupting running jobs.
+/// every interpreter made with `create()`, interrupting running jobs. Returns the ids of
+/// the interpreters still running [`EXIT_GRACE`] after their interrupt (not joined): an
+/// empty list means every worker thread is gone and CPython may finalize.
 pub(crate) fn shutdown<'py>(
     py: Attached<'py>,
     _m: Borrowed<'_, 'py>,
@@ -23,10 +33,16 @@ pub(crate) fn shutdown<'py>(
         ));
     }
     // Pools first (their queued tasks still run and complete their futures, as with the
-    // stdlib executors), then the interpreters made with create().
-    crate::ffi::tstate::detached(py, super::shutdown_all);
+    // stdlib executors), then the interpreters made with create() together with the pools'
+    // workers that were replaced because their task was stuck.
+    let mut workers = crate::ffi::tstate::detached(py, super::shutdown_all);
     crate::runtime::main_ref::release_deferred(py);
-    let workers = registry::take_all();
-    crate::ffi::tstate::detached(py, || close_all(&workers));
-    Ok(none(py))
+    workers.extend(registry::take_all());
+    let deadline = Instant::now().checked_add(EXIT_GRACE);
+    let left = crate::ffi::tstate::detached(py, || close_all(&workers, deadline));
+    let ids = left
+        .iter()
+        .map(|w| new_int(py, w.id))
+        .collect::<PyResult<Vec<_>>>()?;
+    new_list(py, ids)
 }

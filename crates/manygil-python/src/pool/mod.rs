@@ -197,15 +197,20 @@ impl Pool {
         false
     }
 
-    /// Cancel every task queued now, and interrupt the running ones if `interrupt`.
-    /// Must be called with no thread state attached.
+    /// Cancel every task queued now, and interrupt the running ones if `interrupt` (from
+    /// the watchdog thread, like [`Self::cancel`]: a task that does not stop within the
+    /// watchdog's grace period is stuck in C, and its worker is replaced, so that
+    /// `shutdown` stops waiting for it).
     pub(crate) fn cancel_all(&self, interrupt: bool) {
         self.cancel_below
             .store(worker::next_seq(), Ordering::Release);
         if interrupt {
-            for w in self.workers.lock().clone() {
-                // SAFETY: no thread state attached (caller's duty).
-                unsafe { w.interrupt(0, InterruptReason::Cancelled) };
+            for w in self.workers.lock().iter() {
+                let seq = w.running_job();
+                if seq != 0 {
+                    self.watchdog
+                        .interrupt_soon(seq, w, InterruptReason::Cancelled);
+                }
             }
         }
     }
@@ -265,11 +270,11 @@ impl crate::interp::Interrupt for Pool {
 }
 
 /// Stop every pool at process exit: the tasks already queued still run (as with the
-/// stdlib executors), then the workers end. Workers replaced because a task was stuck in
-/// a C call are interrupted again and waited for last (the main interpreter may not
-/// finalize while their interpreters exist), with a warning on stderr if that takes long.
+/// stdlib executors), then the workers end and are joined. Returns the workers replaced
+/// because a task was stuck in a C call (not joined): the exit hook interrupts them again
+/// and waits for them for a bounded time (see `at_exit`).
 /// Must be called with no thread state attached.
-pub(crate) fn shutdown_all() {
+pub(crate) fn shutdown_all() -> Vec<Arc<WorkerShared>> {
     let pools: Vec<_> = std::mem::take(&mut *POOLS.lock());
     for p in &pools {
         p.shutdown(false);
@@ -277,9 +282,8 @@ pub(crate) fn shutdown_all() {
     for p in &pools {
         p.join_workers(None);
     }
-    let stuck: Vec<_> = pools
+    pools
         .iter()
         .flat_map(|p| std::mem::take(&mut *p.stuck.lock()))
-        .collect();
-    crate::interp::api::close_all(&stuck);
+        .collect()
 }
