@@ -218,6 +218,18 @@ def read_fd(fd):
     return os.read(fd, 1)
 
 
+def read_fd_through_interrupts(fd):
+    """Block in ``os.read`` until a byte arrives on ``fd``, swallowing interrupts (on 3.15+
+    an interrupt makes the read return early with it): stuck in C until the test writes."""
+    import os
+
+    while True:
+        try:
+            return os.read(fd, 1)
+        except BaseException:
+            pass
+
+
 def ignore_interrupts_until_set(event):
     """Keep running through interrupts (KeyboardInterrupt is swallowed) until ``event``."""
     while not event.is_set():

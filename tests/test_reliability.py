@@ -115,7 +115,7 @@ def test_task_stuck_in_c_times_out_at_its_timeout_and_shutdown_does_not_wait():
     r, w = os.pipe()
     try:
         p = Pool(1, task_timeout=0.5)
-        f = p.submit(helpers.read_fd, r)
+        f = p.submit(helpers.read_fd_through_interrupts, r)
         done, _ = cf.wait([f], timeout=60)
         assert f in done
         assert isinstance(f.exception(), TimeoutError)
@@ -123,6 +123,28 @@ def test_task_stuck_in_c_times_out_at_its_timeout_and_shutdown_does_not_wait():
         assert p.submit(helpers.add, 1, 2).result(60) == 3
         wait_until(lambda: p.stats()["replaced"] == 1, "the stuck worker to be replaced")
         p.shutdown(wait=True)  # returns although the old worker is still in os.read()
+    finally:
+        os.write(w, b"x")
+        os.close(w)
+        os.close(r)
+
+
+def test_an_interrupt_wakes_a_blocking_read_where_cpython_allows_it():
+    # 3.15+ raises a pending interrupt when a blocking call is retried after a signal
+    # (gh-144748): manygil signals the worker, so the read stops at the timeout and the
+    # worker is kept. Before 3.15 the read restarts: the worker is replaced instead.
+    import sys
+
+    r, w = os.pipe()
+    try:
+        with Pool(1, task_timeout=0.3) as p:
+            f = p.submit(helpers.read_fd, r)
+            assert isinstance(f.exception(timeout=60), TimeoutError)
+            if sys.version_info >= (3, 15):
+                wait_until(lambda: p.stats()["running"] == 0, "the read to be interrupted")
+                assert p.stats()["replaced"] == 0
+            else:
+                wait_until(lambda: p.stats()["replaced"] == 1, "the stuck worker replaced")
     finally:
         os.write(w, b"x")
         os.close(w)

@@ -19,6 +19,7 @@ pub(crate) mod jobs;
 pub(crate) mod lifecycle;
 pub(crate) mod pending;
 pub(crate) mod registry;
+pub(crate) mod wake;
 pub(crate) mod worker;
 
 use std::sync::Arc;

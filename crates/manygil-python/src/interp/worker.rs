@@ -101,6 +101,8 @@ pub(crate) struct WorkerShared {
     /// The worker thread's `PyThread_get_thread_ident`, the key for
     /// `PyThreadState_SetAsyncExc`. Fixed at creation.
     thread_ident: u64,
+    /// The worker thread, for [`super::wake::wake`]. Fixed at creation.
+    pthread: libc::pthread_t,
     /// The interpreter, valid while `ended` (inside `lifecycle`) is false.
     interp: Interp,
     /// `ended`: the interpreter is gone. Held by interrupters for as long as their
@@ -264,7 +266,15 @@ impl WorkerShared {
                 hit
             })
         };
-        hit.unwrap_or(false)
+        let hit = hit.unwrap_or(false);
+        if hit {
+            // A job blocked in a system call sees the exception only once the call
+            // returns; a signal makes it return where CPython allows it (3.15+).
+            // SAFETY: the worker thread is alive: it ends only after ending its
+            // interpreter, which needs `lifecycle`, held here.
+            unsafe { super::wake::wake(self.pthread) };
+        }
+        hit
     }
 }
 
@@ -337,6 +347,7 @@ fn worker_main(
         jobs_run: AtomicU64::new(0),
         current_job: AtomicU64::new(0),
         thread_ident: current_thread_ident(),
+        pthread: super::wake::this_thread(),
         interp,
         lifecycle: Mutex::new(false),
         interrupt_reason: AtomicU64::new(0),
