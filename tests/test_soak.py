@@ -108,11 +108,10 @@ def test_create_close_cycles_cost_no_more_memory_than_cpythons_own():
 
     CPython's cycle runs on a fresh thread with a worker's stack size, as manygil's does
     (an interpreter lives on its own thread, which ends it): on 3.13 that alone costs
-    ~70 KiB more per cycle than the same calls in the main thread (glibc's per-thread
-    caches), and is not manygil's to save."""
-    import sys
-
+    ~60 KiB more per cycle than the same calls in the main thread (per-thread
+    allocator caches), and is not manygil's to save."""
     import _interpreters
+    import sys
 
     def ours():
         manygil.create().close()
