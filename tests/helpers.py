@@ -179,7 +179,7 @@ def spin_then(seconds, value):
 
 
 def stuck_in_c(seconds):
-    """Block in one C call that does not run Python code (interrupts wait until it returns)."""
+    """Block in one C call (`time.sleep`): before 3.15 interrupts wait until it returns."""
     import time
 
     time.sleep(seconds)
