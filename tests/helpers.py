@@ -295,3 +295,15 @@ def recv_forever(started=None):
         except BaseException:
             pass
         b.fileno()
+
+
+def hold_gil_in_c(seconds, done=None):
+    """Sit in one C call *with the GIL held* (libc ``sleep`` through ``ctypes.PyDLL``) for
+    ``seconds``: nothing, not even an interrupter, gets this interpreter's GIL meanwhile.
+    Sets the manygil.Event ``done`` (if given) once it has returned."""
+    import ctypes
+
+    ctypes.PyDLL(None).sleep(seconds)
+    if done is not None:
+        done.set()
+    return "returned"

@@ -129,6 +129,20 @@ def test_task_stuck_in_c_times_out_at_its_timeout_and_shutdown_does_not_wait():
         os.close(r)
 
 
+def test_a_task_stuck_in_c_holding_its_gil_is_replaced_and_does_not_block_the_pool():
+    # Interrupting takes the task's GIL, which this task keeps until its C call returns:
+    # the watchdog must not wait for it, or the stuck worker is never replaced and the
+    # pool (and shutdown, and process exit) waits for the call.
+    done = manygil.Event()
+    with Pool(1, task_timeout=0.2) as p:
+        f = p.submit(helpers.hold_gil_in_c, 8, done)
+        assert isinstance(f.exception(timeout=60), TimeoutError)
+        wait_until(lambda: p.stats()["replaced"] == 1, "the stuck worker to be replaced")
+        assert not done.is_set()  # replaced while the call still holds its GIL
+        assert p.submit(helpers.add, 1, 2).result(60) == 3
+    assert done.wait(60)  # the old worker leaves once its call returns
+
+
 def test_an_interrupt_wakes_a_blocking_read_where_cpython_allows_it():
     # 3.15+ raises a pending interrupt when a blocking call is retried after a signal
     # (gh-144748): manygil signals the worker, so the read stops at the timeout and the

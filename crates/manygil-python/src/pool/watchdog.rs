@@ -179,11 +179,26 @@ fn run(state: &State) {
 fn act(state: &State, w: &Arc<WorkerShared>, seq: u64, action: Action) {
     match action {
         Action::Interrupt(reason) => {
-            // SAFETY: the watchdog thread never has a thread state attached.
-            if unsafe { w.interrupt(seq, reason) } {
-                if let Some(at) = Instant::now().checked_add(GRACE) {
-                    state.add(at, seq, (Arc::downgrade(w), Action::Replace, None));
-                }
+            if !w.is_running_job(seq) {
+                return;
+            }
+            // Replace the worker if the task still runs GRACE from now (a no-op if it has
+            // stopped). Scheduled before interrupting, and the interrupt is sent from a
+            // thread of its own: it takes the task's GIL, which a task stuck in C *with
+            // the GIL held* (a long C computation, a ctypes.PyDLL call) keeps until the
+            // call returns; the watchdog must stay free to replace that worker meanwhile.
+            if let Some(at) = Instant::now().checked_add(GRACE) {
+                state.add(at, seq, (Arc::downgrade(w), Action::Replace, None));
+            }
+            let target = w.clone();
+            let sent = std::thread::Builder::new()
+                .name("manygil-interrupt".to_owned())
+                // SAFETY: a new thread has no thread state attached.
+                .spawn(move || unsafe { target.interrupt(seq, reason) });
+            if sent.is_err() {
+                // No thread for it: interrupt from here (may wait for the task's GIL).
+                // SAFETY: the watchdog thread never has a thread state attached.
+                unsafe { w.interrupt(seq, reason) };
             }
         }
         Action::Replace => {
