@@ -267,9 +267,11 @@ impl WorkerShared {
             })
         };
         let hit = hit.unwrap_or(false);
-        if hit {
-            // A job blocked in a system call sees the exception only once the call
-            // returns; a signal makes it return where CPython allows it (3.15+).
+        // A job blocked in a system call sees the exception only once the call returns; a
+        // signal makes it return where CPython allows it (3.15+: see `wake`). Before 3.15
+        // the call would only restart, so no signal is sent (nor a handler installed): C
+        // code that does not retry on EINTR is not disturbed for nothing.
+        if hit && cfg!(Py_3_15) {
             // SAFETY: the worker thread is alive: it ends only after ending its
             // interpreter, which needs `lifecycle`, held here.
             unsafe { super::wake::wake(self.pthread) };
