@@ -3,7 +3,7 @@
 Reports, as ratios against baselines from the same run: round trip of one trivial task,
 tiny tasks per second through chunked map, CPU-bound speedup against serial, a 16 MiB
 bytes argument against one memcpy of it, pool start (until every worker answered) and
-RSS per idle worker. Then, on one manygil pool, the same functions sent by value (defined
+RSS per idle worker (in a fresh process). Then, on one manygil pool, the same functions sent by value (defined
 in ``__main__``) against by reference (importable module), after their first call.
 
     python bench/bench_pool.py [--workers N] [--quick]
@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import importlib
-import math
 import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -137,14 +137,46 @@ def _executors(workers):
     return out
 
 
+# How long each start-up task holds its worker: long enough that the executors (all of
+# which start workers as work arrives) start one per task.
+HOLD_S = 0.05
+
+
 def _start_ms(make, workers):
-    """Construct the executor and wait until every worker has answered a trivial task
-    (math.sqrt: importable everywhere, so no worker imports this script for it)."""
+    """Construct the executor and wait until every worker has run a task, all at once
+    (time.sleep: importable everywhere, so no worker imports this script for it); the
+    tasks' own HOLD_S is subtracted."""
     t0 = time.perf_counter()
     ex = make()
-    list(ex.map(math.sqrt, [1.0] * workers * 4, chunksize=1))
-    dt = (time.perf_counter() - t0) * 1e3
+    list(ex.map(time.sleep, [HOLD_S] * workers, chunksize=1))
+    dt = (time.perf_counter() - t0 - HOLD_S) * 1e3
     return ex, dt
+
+
+def _idle_rss_mib(name, workers) -> float:
+    """RSS per idle worker of executor `name`, measured in a fresh process (in this one,
+    memory freed by the executors measured before would be reused and hide the cost)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--rss-of", name, "--workers", str(workers)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return float(out.stdout.split()[-1])
+
+
+def _print_idle_rss(name, workers) -> None:
+    """The --rss-of mode: start `name` with every worker up, print MiB per worker."""
+    before = _rss_kib()
+    ex, _ = _start_ms(_executors(workers)[name], workers)
+    if name == "processes":
+        kids = multiprocessing.active_children()
+        mib = sum(_rss_kib(p.pid) for p in kids) / max(1, len(kids)) / 1024
+    else:
+        mib = (_rss_kib() - before) / workers / 1024
+    ex.shutdown(wait=True)
+    print(f"{mib:.2f}")
 
 
 def _measure(ex, workers, n_rt, n_map, cpu_n, payload) -> dict:
@@ -167,7 +199,11 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--callables-only", action="store_true", help="only the __main__ vs module comparison"
     )
+    ap.add_argument("--rss-of", help=argparse.SUPPRESS)  # internal: see _idle_rss_mib
     a = ap.parse_args(argv)
+    if a.rss_of:
+        _print_idle_rss(a.rss_of, a.workers)
+        return 0
     n_rt = 500 if a.quick else 3000
     n_map = 200_000 if a.quick else 1_000_000
     payload = os.urandom(16 << 20)
@@ -180,15 +216,11 @@ def main(argv=None) -> int:
     memcpy = _best(lambda: bytearray(payload), 5)[0]
     rows = {}
     for name, make in _executors(a.workers).items():
-        before = _rss_kib()
         ex, start_ms = _start_ms(make, a.workers)
         r = {"start_ms": start_ms}
         # RSS per idle worker, right after start-up (before any task imports this script)
-        if name == "processes":
-            kids = multiprocessing.active_children()
-            r["rss_mib"] = sum(_rss_kib(p.pid) for p in kids) / max(1, len(kids)) / 1024
-        elif name != "threads":
-            r["rss_mib"] = (_rss_kib() - before) / a.workers / 1024
+        if name != "threads":
+            r["rss_mib"] = _idle_rss_mib(name, a.workers)
         r.update(_measure(ex, a.workers, n_rt, n_map, cpu_n, payload))
         ex.shutdown(wait=True)
         rows[name] = r
