@@ -404,6 +404,9 @@ def test_fork_is_refused_while_a_pool_lives(tmp_path):
 
 def test_a_worker_stuck_in_c_code_is_replaced():
     with Pool(1, task_timeout=0.2) as p:
+        # The worker imports helpers first, outside the timeout: an interrupt during the
+        # import would stop Python code, not the C sleep this test is about.
+        assert p.apply(helpers.add, (1, 1), timeout=60).result(60) == 2
         stuck = p.submit(helpers.sleep_through_interrupts, 4)
         # The timeout interrupts it, but the C sleep cannot notice before it returns (on
         # 3.15+ it can, and the task then goes back to sleep): after the grace period the

@@ -115,6 +115,7 @@ def test_task_stuck_in_c_times_out_at_its_timeout_and_shutdown_does_not_wait():
     r, w = os.pipe()
     try:
         p = Pool(1, task_timeout=0.5)
+        assert p.apply(helpers.add, (1, 2), timeout=60).result(60) == 3  # imports helpers
         f = p.submit(helpers.read_fd_through_interrupts, r)
         done, _ = cf.wait([f], timeout=60)
         assert f in done
@@ -135,6 +136,10 @@ def test_a_task_stuck_in_c_holding_its_gil_is_replaced_and_does_not_block_the_po
     # pool (and shutdown, and process exit) waits for the call.
     done = manygil.Event()
     with Pool(1, task_timeout=0.2) as p:
+        # The worker imports this test's helpers first (outside the timeout: on a loaded
+        # machine the import alone can take longer, and the interrupt would then stop
+        # Python code, not the C call this test is about).
+        assert p.apply(helpers.add, (1, 2), timeout=60).result(60) == 3
         f = p.submit(helpers.hold_gil_in_c, 8, done)
         assert isinstance(f.exception(timeout=60), TimeoutError)
         wait_until(lambda: p.stats()["replaced"] == 1, "the stuck worker to be replaced")
@@ -152,6 +157,7 @@ def test_an_interrupt_wakes_a_blocking_read_where_cpython_allows_it():
     r, w = os.pipe()
     try:
         with Pool(1, task_timeout=0.3) as p:
+            assert p.apply(helpers.add, (1, 2), timeout=60).result(60) == 3  # imports helpers
             f = p.submit(helpers.read_fd, r)
             assert isinstance(f.exception(timeout=60), TimeoutError)
             if sys.version_info >= (3, 15):
@@ -190,6 +196,10 @@ STUCK_AT_EXIT = """
     import manygil, helpers
 
     def start_stuck(p):
+        # Both workers import helpers first, outside any task timeout (see
+        # test_a_task_stuck_in_c_holding_its_gil_is_replaced_and_does_not_block_the_pool).
+        warm = [p.apply(helpers.sleep_then, (0.3, i), timeout=60) for i in range(2)]
+        assert [f.result() for f in warm] == [0, 1]
         started = [manygil.Event(), manygil.Event()]
         fs = [
             p.submit(helpers.sleep_through_interrupts, 60, started[0]),
