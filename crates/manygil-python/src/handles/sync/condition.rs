@@ -18,7 +18,7 @@ use crate::ffi::tstate::detached;
 use crate::ffi::*;
 use crate::handles::blocking::{block_on, owner_id};
 
-use super::lock::{acquire_with, lock_args, sync_error};
+use super::lock::{acquire_with, lock_args, sync_error, ENTER_DOC, EXIT_DOC};
 use crate::handles::{handle_of, make_type, new_object, this, Handle, TypeDef};
 
 // --- Condition -------------------------------------------------------------------------
@@ -37,8 +37,8 @@ methods! {
     static TYPE_METHODS = [
         call c"acquire" => c_cond_acquire(cond_acquire), c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the underlying lock (see Lock.acquire / RLock.acquire).";
         call c"release" => c_cond_release(cond_release), c"release($self, /)\n--\n\nRelease the underlying lock.";
-        call c"__enter__" => c_cond_acquire, c"__enter__($self, /)\n--\n\nacquire()";
-        call c"__exit__" => c_cond_exit(cond_exit), c"__exit__($self, *exc)\n--\n\nrelease()";
+        call c"__enter__" => c_cond_acquire, ENTER_DOC;
+        call c"__exit__" => c_cond_exit(cond_exit), EXIT_DOC;
         call c"wait" => c_cond_wait(cond_wait), c"wait($self, timeout=None)\n--\n\nRelease the lock, block until notified or for at most timeout seconds (None:\nforever), re-acquire the lock; return False on timeout, else True. RuntimeError if the\ncaller does not hold the lock.";
         call c"wait_for" => c_cond_wait_for(cond_wait_for), c"wait_for($self, predicate, timeout=None)\n--\n\nWait until predicate() is true, for at most timeout seconds; return the last result\nof predicate().";
         call c"notify" => c_cond_notify(cond_notify), c"notify($self, n=1)\n--\n\nWake up to n waiters (in any interpreter), oldest first. RuntimeError if the caller\ndoes not hold the lock.";

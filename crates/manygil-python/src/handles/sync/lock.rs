@@ -44,6 +44,12 @@ pub(crate) fn sync_error(py: Attached<'_>, e: SyncError) -> PyErrSet {
     }
 }
 
+/// The docstrings the lock-like handles share (`__enter__`/`__exit__` and `_n_waiting` of
+/// Lock, RLock, Semaphore, BoundedSemaphore; Condition's context-manager methods).
+pub(crate) const ENTER_DOC: &std::ffi::CStr = c"__enter__($self, /)\n--\n\nacquire()";
+pub(crate) const EXIT_DOC: &std::ffi::CStr = c"__exit__($self, *exc)\n--\n\nrelease()";
+pub(crate) const N_WAITING_ACQUIRE_DOC: &std::ffi::CStr = c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
+
 /// `(blocking, timeout)` of `Lock.acquire`/`RLock.acquire` (timeout -1: forever).
 pub(crate) fn lock_args(
     py: Attached<'_>,
@@ -69,15 +75,15 @@ methods! {
         call c"acquire" => c_lock_acquire(lock_acquire), c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the lock; return whether it was acquired.\n\nWith blocking true, wait (with the GIL released) while another party holds it, for at\nmost timeout seconds (-1 or None: forever). With blocking false, never wait (a timeout\nthen raises ValueError).";
         call c"release" => c_lock_release(lock_release), c"release($self, /)\n--\n\nRelease the lock (from any thread or interpreter); RuntimeError if it is not locked.";
         call c"locked" => c_lock_locked(lock_locked), c"locked($self, /)\n--\n\nWhether the lock is held.";
-        call c"__enter__" => c_lock_acquire, c"__enter__($self, /)\n--\n\nacquire()";
-        call c"__exit__" => c_lock_exit(lock_exit), c"__exit__($self, *exc)\n--\n\nrelease()";
+        call c"__enter__" => c_lock_acquire, ENTER_DOC;
+        call c"__exit__" => c_lock_exit(lock_exit), EXIT_DOC;
     ];
 }
 
 getters! {
     /// The properties of `manygil.Lock` (static C data; CPython only reads it).
     static TYPE_GETSET = [
-        get c"_n_waiting" => g_lock_n_waiting(lock_n_waiting), c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
+        get c"_n_waiting" => g_lock_n_waiting(lock_n_waiting), N_WAITING_ACQUIRE_DOC;
     ];
 }
 

@@ -10,7 +10,9 @@ use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 use crate::handles::blocking::owner_id;
 
-use super::lock::{acquire_with, lock_args, sync_error};
+use super::lock::{
+    acquire_with, lock_args, sync_error, ENTER_DOC, EXIT_DOC, N_WAITING_ACQUIRE_DOC,
+};
 use crate::handles::{make_type, new_object, this, Handle, TypeDef};
 
 // --- RLock -----------------------------------------------------------------------------
@@ -31,15 +33,15 @@ methods! {
         call c"locked" => c_rlock_locked(rlock_locked), c"locked($self, /)\n--\n\nWhether any thread holds the lock.";
         call c"_is_owned" => c_rlock_is_owned(rlock_is_owned), c"_is_owned($self, /)\n--\n\nWhether the calling thread holds the lock.";
         call c"_recursion_count" => c_rlock_count(rlock_count), c"_recursion_count($self, /)\n--\n\nHow many times the calling thread holds the lock.";
-        call c"__enter__" => c_rlock_acquire, c"__enter__($self, /)\n--\n\nacquire()";
-        call c"__exit__" => c_rlock_exit(rlock_exit), c"__exit__($self, *exc)\n--\n\nrelease()";
+        call c"__enter__" => c_rlock_acquire, ENTER_DOC;
+        call c"__exit__" => c_rlock_exit(rlock_exit), EXIT_DOC;
     ];
 }
 
 getters! {
     /// The properties of `manygil.RLock` (static C data; CPython only reads it).
     static TYPE_GETSET = [
-        get c"_n_waiting" => g_rlock_n_waiting(rlock_n_waiting), c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
+        get c"_n_waiting" => g_rlock_n_waiting(rlock_n_waiting), N_WAITING_ACQUIRE_DOC;
     ];
 }
 

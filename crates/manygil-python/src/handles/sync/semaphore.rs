@@ -11,7 +11,7 @@ use crate::ffi::entry::{getters, kw_new, methods};
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 
-use super::lock::{acquire_with, sync_error};
+use super::lock::{acquire_with, sync_error, ENTER_DOC, EXIT_DOC, N_WAITING_ACQUIRE_DOC};
 use crate::handles::{make_type, new_object, this, Handle, TypeDef};
 
 // --- Semaphore / BoundedSemaphore ------------------------------------------------------
@@ -39,8 +39,8 @@ methods! {
     static SEMAPHORE_METHODS = [
         call c"acquire" => c_sem_acquire(sem_acquire), SEM_ACQUIRE_DOC;
         call c"release" => c_sem_release(sem_release), SEM_RELEASE_DOC;
-        call c"__enter__" => c_sem_acquire, c"__enter__($self, /)\n--\n\nacquire()";
-        call c"__exit__" => c_sem_exit(sem_exit), c"__exit__($self, *exc)\n--\n\nrelease()";
+        call c"__enter__" => c_sem_acquire, ENTER_DOC;
+        call c"__exit__" => c_sem_exit(sem_exit), EXIT_DOC;
     ];
 }
 
@@ -48,7 +48,7 @@ getters! {
     /// The properties of `manygil.Semaphore` (static C data; CPython only reads it).
     static SEMAPHORE_GETSET = [
         get c"_value" => g_sem_value(sem_value), c"The current value.";
-        get c"_n_waiting" => g_sem_n_waiting(sem_n_waiting), c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
+        get c"_n_waiting" => g_sem_n_waiting(sem_n_waiting), N_WAITING_ACQUIRE_DOC;
     ];
 }
 
@@ -75,8 +75,8 @@ methods! {
     static BOUNDED_SEMAPHORE_METHODS = [
         call c"acquire" => c_sem_acquire, SEM_ACQUIRE_DOC;
         call c"release" => c_sem_release, c"release($self, n=1)\n--\n\nReturn n units, waking up to n waiters; ValueError if the value would exceed the\ninitial value (nothing is released then), or if n < 1.";
-        call c"__enter__" => c_sem_acquire, c"__enter__($self, /)\n--\n\nacquire()";
-        call c"__exit__" => c_sem_exit, c"__exit__($self, *exc)\n--\n\nrelease()";
+        call c"__enter__" => c_sem_acquire, ENTER_DOC;
+        call c"__exit__" => c_sem_exit, EXIT_DOC;
     ];
 }
 
@@ -84,7 +84,7 @@ getters! {
     /// The properties of `manygil.BoundedSemaphore` (static C data; CPython only reads it).
     static BOUNDED_SEMAPHORE_GETSET = [
         get c"_value" => g_sem_value, c"The current value.";
-        get c"_n_waiting" => g_sem_n_waiting, c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
+        get c"_n_waiting" => g_sem_n_waiting, N_WAITING_ACQUIRE_DOC;
         get c"_initial_value" => g_sem_initial(sem_initial), c"The initial (and maximum) value.";
     ];
 }
