@@ -45,7 +45,6 @@ from operator import is_ as _is
 import cloudpickle
 
 from . import _native
-from ._unpickle import cached, loads  # noqa: F401  (the receiving side; re-exported)
 
 PROTOCOL = 5
 
