@@ -15,18 +15,11 @@ import sys
 import time
 
 import manygil
+from procstat import rss_kib
 
 
 def noop():
     return None
-
-
-def _rss_kib() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def _per_call_us(call, n: int, repeats: int = 5) -> tuple[float, float]:
@@ -51,11 +44,11 @@ def _create_destroy_ms(create, n: int) -> tuple[float, float]:
 
 
 def _rss_per_idle_mib(create, n: int) -> float:
-    before = _rss_kib()
+    before = rss_kib()
     interps = [create() for _ in range(n)]
     for i in interps:
         i.exec("pass")
-    per = (_rss_kib() - before) / n / 1024
+    per = (rss_kib() - before) / n / 1024
     for i in interps:
         i.close()
     return per

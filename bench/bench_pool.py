@@ -22,6 +22,7 @@ import sys
 import time
 
 import manygil
+from procstat import rss_kib
 
 
 def noop():
@@ -114,17 +115,6 @@ def _best(fn, repeats=5):
     return min(xs), statistics.median(xs)
 
 
-def _rss_kib(pid="self"):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def _executors(workers):
     ctx = multiprocessing.get_context("forkserver")
     out = {
@@ -168,13 +158,13 @@ def _idle_rss_mib(name, workers) -> float:
 
 def _print_idle_rss(name, workers) -> None:
     """The --rss-of mode: start `name` with every worker up, print MiB per worker."""
-    before = _rss_kib()
+    before = rss_kib()
     ex, _ = _start_ms(_executors(workers)[name], workers)
     if name == "processes":
         kids = multiprocessing.active_children()
-        mib = sum(_rss_kib(p.pid) for p in kids) / max(1, len(kids)) / 1024
+        mib = sum(rss_kib(p.pid) for p in kids) / max(1, len(kids)) / 1024
     else:
-        mib = (_rss_kib() - before) / workers / 1024
+        mib = (rss_kib() - before) / workers / 1024
     ex.shutdown(wait=True)
     print(f"{mib:.2f}")
 

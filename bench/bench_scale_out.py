@@ -33,19 +33,9 @@ import sys
 import time
 
 import scale_out_tasks as tasks
+from procstat import rss_kib
 
 WAIT = 120  # seconds: the bound of every wait on a cluster
-
-
-def _rss_kib(pid: int | str = "self") -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def _tree_rss_kib() -> int:
@@ -242,13 +232,13 @@ def bench_joblib(workers: int, n_cpu: int, work: int, n_tiny: int, rounds: int) 
     }
     try:
         for backend in BACKENDS:
-            rss0, children0 = _rss_kib(), _tree_rss_kib()
+            rss0, children0 = rss_kib(), _tree_rss_kib()
             with parallel_config(backend=backend, n_jobs=workers):
                 # Side by side first: the pools start their workers on demand.
                 Parallel(batch_size=1)(delayed(time.sleep)(0.2) for _ in range(2 * workers))
                 Parallel()(delayed(tasks.cpu_work)(1000) for _ in range(4 * workers))
                 Parallel()(delayed(add_one_here)(x) for x in range(4 * workers))  # unpickling
-            added = (_rss_kib() - rss0) + (_tree_rss_kib() - children0)
+            added = (rss_kib() - rss0) + (_tree_rss_kib() - children0)
             if backend == "manygil":
                 started = manygil.joblib._shared[1].stats()["workers"]
                 if started != workers:
