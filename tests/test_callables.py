@@ -127,6 +127,10 @@ def test_notebook_on_a_real_jupyter_kernel(tmp_path, monkeypatch):
         "with manygil.Pool(2) as p:\n"
         "    print(list(p.map(root_plus_one, [4, 9])), p.submit(lambda q: P(q.y, q.x), P(1, 2)).result())",
         "with manygil.create() as it:\n    print(it.call(lambda: helper(81)))",
+        "def boom(x):\n    return 1 / x  # the failing line",
+        "with manygil.create() as it:\n    try:\n        it.call(boom, 0)\n"
+        "    except manygil.ExecutionFailed as e:\n        print(e)\n"
+        "print('cell name', boom.__code__.co_filename)",
     ]
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     monkeypatch.setenv("PYTHONPATH", _env()["PYTHONPATH"])
@@ -145,6 +149,11 @@ def test_notebook_on_a_real_jupyter_kernel(tmp_path, monkeypatch):
     assert texts[0].strip() == "top level"
     assert texts[3].strip() == "[3, 4] P(x=2, y=1)"
     assert texts[4].strip() == "9"
+    # The worker's traceback names the cell as IPython does and shows its line (issue 20).
+    cell = texts[6].split("cell name ")[1].strip()
+    assert f'File "{cell}", line 2, in boom' in texts[6], texts[6]
+    assert "return 1 / x  # the failing line" in texts[6], texts[6]
+    assert "<dynamic-code>" not in texts[6]
 
 
 def test_main_dataclass_instances_as_argument_and_result(tmp_path):

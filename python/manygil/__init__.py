@@ -10,26 +10,40 @@ import atexit as _atexit
 import os as _os
 
 from . import _native
-from ._errors import (
-    ExecutionFailed,
-    FallbackWarning,
-    InterpreterError,
-    InterpreterNotFoundError,
-    NotShareableError,
-)
 from ._native import SharedBuffer
-from ._queue import Queue, QueueClosed, QueueEmpty, QueueError, QueueFull, wait_any
-from ._sync import (
-    AtomicInt,
-    Barrier,
-    BoundedSemaphore,
-    Condition,
-    Event,
-    Lock,
-    RLock,
-    Semaphore,
-)
-from .interpreters import Interpreter, create, get_current, get_main, is_shareable, list_all
+
+# Where each public name lives, imported on first access (PEP 562): an interpreter that
+# only decodes a function of a script imports ``manygil._unpickle``, hence this package,
+# and must not pay for the pool, queues and ``threading`` it never uses.
+_LAZY = {
+    "ExecutionFailed": "._errors",
+    "FallbackWarning": "._errors",
+    "InterpreterError": "._errors",
+    "InterpreterNotFoundError": "._errors",
+    "NotShareableError": "._errors",
+    "BrokenPool": ".pool",
+    "Queue": "._queue",
+    "QueueClosed": "._queue",
+    "QueueEmpty": "._queue",
+    "QueueError": "._queue",
+    "QueueFull": "._queue",
+    "wait_any": "._queue",
+    "AtomicInt": "._sync",
+    "Barrier": "._sync",
+    "BoundedSemaphore": "._sync",
+    "Condition": "._sync",
+    "Event": "._sync",
+    "Lock": "._sync",
+    "RLock": "._sync",
+    "Semaphore": "._sync",
+    "Interpreter": ".interpreters",
+    "create": ".interpreters",
+    "get_current": ".interpreters",
+    "get_main": ".interpreters",
+    "is_shareable": ".interpreters",
+    "list_all": ".interpreters",
+    "Pool": ".pool",
+}
 
 __all__ = [
     "Interpreter",
@@ -69,12 +83,13 @@ __version__: str
 
 
 def __getattr__(name: str):
-    # The pool pulls in concurrent.futures; load it on first use so that interpreters
-    # which only need the codec helpers stay quick to start.
-    if name in ("Pool", "BrokenPool"):
-        from . import pool
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
 
-        return getattr(pool, name)
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value
+        return value
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 
@@ -84,6 +99,10 @@ def __getattr__(name: str):
             value = "0+unknown"
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_LAZY, "__version__"})
 
 
 def _init_main_interpreter() -> None:

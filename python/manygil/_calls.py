@@ -39,7 +39,7 @@ def call_node_timed(node, values: dict) -> tuple:
 
 
 def by_value(func, frameworks: tuple[str, ...] = ()) -> bool:
-    """Whether ``func`` should travel by value (cloudpickle) rather than by module and name:
+    """Whether ``func`` should travel by value rather than by module and name:
     defined in the main script (whose top level may import what does not load in an
     interpreter, or which a Dask client sent by value), in a function, or a lambda; or
     defined in a module that imports one of ``frameworks`` (``"joblib"``, ``"distributed"``:
@@ -81,8 +81,8 @@ def _imports_any(modname: str, frameworks: tuple[str, ...]) -> bool:
 
 
 def value_copy(func):
-    """A copy of a plain function that cloudpickle sends by value (code, referenced globals,
-    closure) because it is not the object found by its module and name."""
+    """A copy of a plain function that is sent by value (code, referenced globals, closure)
+    because it is not the object found by its module and name."""
     import types
 
     if not isinstance(func, types.FunctionType):
@@ -114,7 +114,7 @@ def call_node_timed_pickled(blob: bytes, values: dict) -> tuple:
 
 
 def call_batch_pickled(blob: bytes) -> list:
-    """:func:`call_batch` over items pickled by value with cloudpickle."""
+    """:func:`call_batch` over items pickled by value (``manygil._pickle.pickle_bytes``)."""
     import pickle
 
     return call_batch(pickle.loads(blob))

@@ -1,14 +1,26 @@
-"""What the codec sends when it cannot copy an object natively: pickle protocol 5 through
-cloudpickle, with every manygil handle as a persistent ID. (The receiving side, which needs
-no cloudpickle, is :mod:`manygil._unpickle`.)
+"""What the codec sends when it cannot copy an object natively: pickle protocol 5, with
+functions and classes of scripts encoded by manygil itself and every manygil handle as a
+persistent ID. (The receiving side is :mod:`manygil._unpickle`.)
 
 - **By reference** (module and name): functions and classes importable by name in a module
   other than ``__main__``; the receiver imports the module.
-- **By value** (cloudpickle): functions, lambdas, closures and classes defined in
-  ``__main__`` (a script, ``-c``, stdin, the REPL, IPython/Jupyter) or local to a function.
-  Their code travels with the values of the globals they use and of their closure cells,
+- **By value**: functions, lambdas, closures and classes defined in ``__main__`` (a script,
+  ``-c``, stdin, the REPL, IPython/Jupyter) or local to a function. A function travels as
+  its marshalled code (file name and line numbers kept, so tracebacks point at the
+  caller's file), the values of the globals it reads and of its closure cells, its
+  defaults, keyword defaults, ``__dict__``, name, qualname, module, doc and annotations,
   *as they are when the function is sent* (snapshots, as in Dask and loky); modules stay
-  references. The user's script is never run again in another interpreter.
+  references, and the submodules it reaches through them are imported with it. Code that
+  has no file on disk (stdin, ``-c``, the REPL, a notebook cell) takes its source lines
+  along for the receiver's ``linecache``. A class travels as its bases and class
+  dictionary, under a tracker id: an instance that comes back to the interpreter its
+  class came from is of that very class. The user's script is never run again in
+  another interpreter. The receiver needs only ``pickle`` and ``manygil._unpickle``.
+- **cloudpickle, as a fallback** (imported on first need): what the native encoding does
+  not express — a class of ``__main__`` with a metaclass other than ``type`` (an
+  ``Enum``, an ``ABC``), a module that cannot be imported by name, any object the plain
+  pickler refuses but cloudpickle accepts. Plain functions, lambdas and closures never
+  need it.
 - **Handles** (``Queue``, ``SharedBuffer``, the locks, ``Event``, ``Condition``,
   ``Barrier``, ``AtomicInt``) anywhere inside a pickled object, including bound methods
   such as ``event.wait``, are persistent IDs: the message carries the handle itself (its
@@ -30,21 +42,28 @@ No cost after the first send of a function:
   digest of their encoding and of the handles they carry, and reuses the same function
   object for the same encoding. A function's snapshot of globals therefore lives in that
   worker across calls: a task that changes a global of its function changes that worker's
-  copy only.
+  copy only. A class is built once per interpreter (by tracker id): a later send of a
+  class already there reuses the class, with the attributes it had when first sent.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import marshal
 import operator
+import os
+import pickle
 import sys
 import types
-from hashlib import blake2b
 from operator import is_ as _is
 
-import cloudpickle
+from . import _native, _unpickle
 
-from . import _native
+try:  # the bare module: hashlib would load OpenSSL too (~4 MiB), for one digest
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a CPython built without it
+    from hashlib import blake2b
 
 PROTOCOL = 5
 
@@ -64,26 +83,18 @@ _HANDLE_TYPES = frozenset(
 )
 
 _MISSING = object()
+_LRU_CACHE_WRAPPER = type(functools.lru_cache(lambda: None))
+_MAIN_MODULES = ("__main__", "__mp_main__")
 
 
-def _reduce_file(obj):
-    """cloudpickle would copy a file open for reading into a StringIO: refuse instead
-    (except the standard streams, which it sends as references)."""
-    if obj is sys.stdout or obj is sys.stderr or obj is sys.stdin:
-        return cloudpickle.cloudpickle._file_reduce(obj)
-    raise TypeError(
-        f"cannot send an open file ({getattr(obj, 'name', '?')!r}) to another interpreter"
-    )
+class _NeedsCloudpickle(Exception):
+    """The native encoding cannot express an object: the whole message goes by cloudpickle."""
 
 
-class _Pickler(cloudpickle.Pickler):
-    """cloudpickle's pickler with manygil handles as persistent IDs (their index in
-    ``handles``)."""
+class _HandleIds:
+    """Persistent IDs for manygil handles: their index in ``handles``."""
 
-    dispatch_table = cloudpickle.Pickler.dispatch_table.new_child({io.TextIOWrapper: _reduce_file})
-
-    def __init__(self, file):
-        super().__init__(file, protocol=PROTOCOL)
+    def _init_handles(self):
         self.handles: list = []
         self._index: dict[int, int] = {}
 
@@ -97,15 +108,351 @@ class _Pickler(cloudpickle.Pickler):
         return i
 
 
+# --- what goes by reference --------------------------------------------------------------
+
+
+def _registered_by_value(module: str) -> bool:
+    """Whether ``cloudpickle.register_pickle_by_value`` named ``module`` (or a parent)."""
+    cp = sys.modules.get("cloudpickle.cloudpickle")
+    names = getattr(cp, "_PICKLE_BY_VALUE_MODULES", None)
+    while names:
+        if module in names:
+            return True
+        module, dot, _ = module.rpartition(".")
+        if not dot:
+            return False
+    return False
+
+
+def _by_reference(obj) -> bool:
+    """Whether a function or class is found again by module and qualname elsewhere: its
+    module is imported and is not ``__main__``, and the name leads back to ``obj``."""
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if type(module) is not str or type(qualname) is not str:
+        return False
+    if module in _MAIN_MODULES or "<" in qualname or _registered_by_value(module):
+        return False
+    cur = sys.modules.get(module, _MISSING)
+    for part in qualname.split("."):
+        if cur is _MISSING:
+            return False
+        cur = getattr(cur, part, _MISSING)
+    return cur is obj
+
+
+# --- what a function's code reads ----------------------------------------------------------
+
+_GLOBAL_OPS = frozenset(
+    {"LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL", "LOAD_NAME", "LOAD_FROM_DICT_OR_GLOBALS"}
+)
+# code object -> the global names it (and the code nested in it) uses; bounded.
+_globals_of: dict = {}
+_GLOBALS_OF_MAX = 4096
+
+
+def _code_globals(code) -> dict:
+    """The global names ``code`` and the functions and classes nested in it read or
+    write, in order of first use (a dict of name -> None)."""
+    names = _globals_of.get(code)
+    if names is not None:
+        return names
+    import dis
+
+    names = {}
+    for ins in dis.get_instructions(code):
+        if ins.opname in _GLOBAL_OPS and type(ins.argval) is str:
+            names[ins.argval] = None
+    for c in code.co_consts:
+        if type(c) is types.CodeType:
+            names.update(_code_globals(c))
+    if len(_globals_of) >= _GLOBALS_OF_MAX:
+        del _globals_of[next(iter(_globals_of))]
+    _globals_of[code] = names
+    return names
+
+
+def _code_names(code, out: set) -> set:
+    """Every name ``code`` and its nested code use (attribute names included)."""
+    out.update(code.co_names)
+    for c in code.co_consts:
+        if type(c) is types.CodeType:
+            _code_names(c, out)
+    return out
+
+
+def _submodules(code, values) -> tuple:
+    """Submodules that ``code`` reaches through the modules among ``values`` (``import
+    os.path`` then ``os.path.join``: the global is ``os``, the receiver needs ``os.path``)."""
+    modules = [v for v in values if type(v) is types.ModuleType]
+    if not modules:
+        return ()
+    names = _code_names(code, set())
+    found = []
+    loaded = list(sys.modules)
+    for m in modules:
+        prefix = m.__name__ + "."
+        for name in loaded:
+            if name.startswith(prefix) and name[len(prefix) :].partition(".")[0] in names:
+                found.append(name)
+    return tuple(found)
+
+
+def _annotations(fn):
+    """``fn.__annotations__``, evaluated (on 3.14+, as strings when evaluating fails)."""
+    try:
+        return fn.__annotations__
+    except Exception:
+        import annotationlib
+
+        return annotationlib.get_annotations(fn, format=annotationlib.Format.STRING)
+
+
+def _source(code):
+    """``(filename, lines)`` for code whose file is not on disk, when this interpreter's
+    ``linecache`` holds its source: IPython registers cells there, and 3.13+ registers
+    ``-c`` programs and REPL inputs by code object."""
+    filename = code.co_filename
+    lc = sys.modules.get("linecache")
+    if lc is None or not filename or os.path.exists(filename):
+        return None
+    entry = lc.cache.get(filename)
+    if entry is not None and len(entry) == 4:
+        lines = entry[2]
+    else:
+        interactive = getattr(lc, "_interactive_cache", {})
+        entry = interactive.get((filename, code.co_qualname, code.co_firstlineno))
+        if entry is not None and len(entry) == 4:
+            lines = entry[2]
+        else:
+            try:
+                lines = lc.getlines(filename)
+            except Exception:
+                return None
+    return (filename, tuple(lines)) if lines else None
+
+
+# --- the pickler ---------------------------------------------------------------------------
+
+
+def _std_stream_or_refuse(obj):
+    """Standard streams go by name; any other open file is refused (a file open for
+    reading would otherwise arrive as a copy of what is left in it)."""
+    for name in ("stdout", "stderr", "stdin"):
+        if obj is getattr(sys, name, None):
+            return _unpickle._std_stream, (name,)
+    raise TypeError(
+        f"cannot send an open file ({getattr(obj, 'name', '?')!r}) to another interpreter"
+    )
+
+
+def _importable(m) -> bool:
+    """Whether module ``m`` is found again by name in another interpreter."""
+    name = getattr(m, "__name__", None)
+    return (
+        type(name) is str
+        and name not in _MAIN_MODULES
+        and sys.modules.get(name) is m
+        and not _registered_by_value(name)
+    )
+
+
+def _module_reduce(m):
+    if not _importable(m):
+        raise _NeedsCloudpickle(f"module {getattr(m, '__name__', '?')!r} is not importable")
+    return _unpickle._module, (m.__name__,)
+
+
+def _cell_contents(cell):
+    """What ``cell`` holds, or ``_MISSING`` for an empty cell (a name not bound yet)."""
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _MISSING
+
+
+def _cell_reduce(cell):
+    try:
+        return _unpickle._cell, (cell.cell_contents,)
+    except ValueError:
+        return _unpickle._cell, ()
+
+
+_DISPATCH = {
+    types.ModuleType: _module_reduce,
+    types.CodeType: lambda c: (_unpickle._code, (marshal.dumps(c),)),
+    types.CellType: _cell_reduce,
+    types.MappingProxyType: lambda m: (_unpickle._mappingproxy, (dict(m),)),
+    staticmethod: lambda m: (staticmethod, (m.__func__,)),
+    classmethod: lambda m: (classmethod, (m.__func__,)),
+    property: lambda p: (property, (p.fget, p.fset, p.fdel, p.__doc__)),
+    io.TextIOWrapper: _std_stream_or_refuse,
+}
+
+# Module-level singletons that must stay themselves (``dataclasses.fields`` compares by
+# identity with the module's sentinels).
+_SINGLETONS = {
+    "dataclasses": (
+        "MISSING",
+        "KW_ONLY",
+        "_FIELD",
+        "_FIELD_CLASSVAR",
+        "_FIELD_INITVAR",
+        "_HAS_DEFAULT_FACTORY",
+    ),
+}
+
+# Class attributes not sent: made by the class statement itself (``__dict__``,
+# ``__weakref__``, the slots' descriptors), given at creation, or (3.14) rebuilt lazily.
+_CLASS_SKIP = frozenset(
+    {
+        "__dict__",
+        "__weakref__",
+        "__module__",
+        "__qualname__",
+        "__slots__",
+        "__doc__",
+        "__annotate_func__",
+        "__classdictcell__",
+    }
+)
+
+
+class _Pickler(_HandleIds, pickle.Pickler):
+    """The standard pickler, with functions and classes of scripts by value (see the
+    module's docstring) and manygil handles as persistent IDs."""
+
+    dispatch_table = _DISPATCH
+
+    def __init__(self, file):
+        super().__init__(file, protocol=PROTOCOL)
+        self._init_handles()
+        # id(globals of the sender) -> the base globals dict the receiver's functions of
+        # that module share (kept here so the ids stay valid while pickling).
+        self._base_globals: dict[int, tuple] = {}
+        self._sources: dict[str, object] = {}
+        self._singletons = {}
+        for module, names in _SINGLETONS.items():
+            m = sys.modules.get(module)
+            for name in names if m is not None else ():
+                v = getattr(m, name, _MISSING)
+                if v is not _MISSING:
+                    self._singletons[id(v)] = (module, name)
+
+    def reducer_override(self, obj):
+        t = type(obj)
+        if t is types.FunctionType:
+            return NotImplemented if _by_reference(obj) else self._function_reduce(obj)
+        if isinstance(obj, type):
+            return NotImplemented if _by_reference(obj) else self._class_reduce(obj)
+        if t is _LRU_CACHE_WRAPPER:  # functools.lru_cache/cache of a script function
+            if _by_reference(obj):
+                return NotImplemented
+            params = obj.cache_parameters()
+            return _unpickle._lru_cache, (obj.__wrapped__, params["maxsize"], params["typed"])
+        found = self._singletons.get(id(obj))
+        if found is not None:
+            return _unpickle._attr, found
+        return NotImplemented
+
+    def _function_reduce(self, fn):
+        code = fn.__code__
+        g = fn.__globals__
+        f_globals = {k: g[k] for k in _code_globals(code) if k in g}
+        base = self._base_globals.get(id(g))
+        if base is None:
+            base = {k: g[k] for k in ("__name__", "__package__", "__file__") if k in g}
+            self._base_globals[id(g)] = (base, g)
+        else:
+            base = base[0]
+        cells = {}
+        closure = fn.__closure__ or ()
+        for i, cell in enumerate(closure):
+            try:
+                cells[i] = cell.cell_contents
+            except ValueError:  # an empty cell (a name not bound yet)
+                pass
+        source = self._sources.get(code.co_filename, _MISSING)
+        if source is _MISSING or source is None:
+            source = self._sources[code.co_filename] = _source(code)
+        state = {
+            "globals": f_globals,
+            "submodules": _submodules(code, [*f_globals.values(), *cells.values()]),
+            "cells": cells,
+            "defaults": fn.__defaults__,
+            "kwdefaults": fn.__kwdefaults__,
+            "qualname": fn.__qualname__,
+            "module": fn.__module__,
+            "doc": fn.__doc__,
+            "annotations": _annotations(fn),
+            "dict": fn.__dict__,
+            "source": source,
+        }
+        args = (marshal.dumps(code), base, fn.__name__, len(closure))
+        return _unpickle._function, args, state, None, None, _unpickle._function_setstate
+
+    def _class_reduce(self, cls):
+        meta = type(cls)
+        if meta is not type:
+            raise _NeedsCloudpickle(f"class {cls.__qualname__!r} has metaclass {meta!r}")
+        d = cls.__dict__
+        namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        skip = set(_CLASS_SKIP)
+        slots = d.get("__slots__")
+        if slots is not None:
+            namespace["__slots__"] = slots
+            skip.update((slots,) if isinstance(slots, str) else slots)
+        if "__doc__" in d:
+            namespace["__doc__"] = d["__doc__"]
+        state = {k: v for k, v in d.items() if k not in skip}
+        args = (meta, cls.__name__, cls.__bases__, namespace, _unpickle.tracker_id(cls))
+        return _unpickle._class, args, state, None, None, _unpickle._class_setstate
+
+
+_cloud_pickler = None
+
+
+def _cloudpickler_class():
+    """The fallback pickler (cloudpickle imported on first need): :class:`_Pickler`'s
+    encoding wherever it applies — every function still travels natively, with its file,
+    lines and source — and cloudpickle's for the rest (an ``Enum`` or ``ABC`` of a
+    script, a module that is not importable...)."""
+    global _cloud_pickler
+    if _cloud_pickler is None:
+        import cloudpickle
+
+        class _CloudPickler(_Pickler, cloudpickle.Pickler):
+            dispatch_table = cloudpickle.Pickler.dispatch_table.new_child(
+                {io.TextIOWrapper: _std_stream_or_refuse}
+            )
+
+            def reducer_override(self, obj):
+                try:
+                    return _Pickler.reducer_override(self, obj)
+                except _NeedsCloudpickle:
+                    return cloudpickle.Pickler.reducer_override(self, obj)
+
+        _cloud_pickler = _CloudPickler
+    return _cloud_pickler
+
+
+def _dump_with(pickler_class, obj) -> tuple[bytes, tuple]:
+    f = io.BytesIO()
+    p = pickler_class(f)
+    p.dump(obj)
+    return f.getvalue(), tuple(p.handles)
+
+
 def _dump(obj) -> tuple[bytes, tuple]:
     """``(pickle bytes, handles)``; raises NotShareableError naming what cannot be sent."""
-    f = io.BytesIO()
-    p = _Pickler(f)
     try:
-        p.dump(obj)
+        return _dump_with(_Pickler, obj)
+    except Exception:
+        pass  # not expressible natively (or refused): cloudpickle may still send it
+    try:
+        return _dump_with(_cloudpickler_class(), obj)
     except Exception as e:
         raise _refusal(obj, e) from e
-    return f.getvalue(), tuple(p.handles)
 
 
 def _key(data: bytes, handles: tuple) -> int:
@@ -241,24 +588,6 @@ _FUNCTION_ATTRS = (
 _ROOT_GETTER = operator.attrgetter(*_FUNCTION_ATTRS)
 
 
-def _by_reference(obj) -> bool:
-    try:
-        return cloudpickle.cloudpickle._should_pickle_by_reference(obj)
-    except Exception:
-        return False
-
-
-def _code_globals(code) -> list:
-    try:
-        return list(cloudpickle.cloudpickle._extract_code_globals(code))
-    except Exception:
-        names = list(code.co_names)
-        for c in code.co_consts:
-            if isinstance(c, types.CodeType):
-                names.extend(_code_globals(c))
-        return names
-
-
 def _probes(fn):
     """What ``fn``'s by-value encoding depends on, as identity checks; None when it
     captures a mutable object (then it is encoded at every send)."""
@@ -295,7 +624,7 @@ def _probes(fn):
         if isinstance(v, type):
             return cls(v)
         if t is types.ModuleType:
-            return _by_reference(v)
+            return _importable(v)
         if t is types.MethodType:
             return value(v.__func__) and value(v.__self__)
         if t is types.BuiltinFunctionType:
@@ -342,7 +671,7 @@ def _probes(fn):
         if f.__kwdefaults__ is not None and not mapping(f.__kwdefaults__):
             return False
         for cell in f.__closure__ or ():
-            contents = getattr(cell, "cell_contents", _MISSING)
+            contents = _cell_contents(cell)
             attrs.append((cell, "cell_contents", contents))
             if contents is not _MISSING and not value(contents):
                 return False
@@ -433,9 +762,14 @@ def _refusal(obj, error: BaseException) -> Exception:
 
 def _fails(obj):
     try:
-        _Pickler(io.BytesIO()).dump(obj)
+        _dump_with(_Pickler, obj)
+        return None
     except Exception as e:
-        return e
+        error = e
+    try:
+        _dump_with(_cloudpickler_class(), obj)
+    except Exception:
+        return error
     return None
 
 
@@ -450,7 +784,7 @@ def _parts(obj):
             if name in g:
                 yield f".__globals__[{name!r}]", g[name]
         for name, cell in zip(obj.__code__.co_freevars, obj.__closure__ or (), strict=False):
-            contents = getattr(cell, "cell_contents", _MISSING)
+            contents = _cell_contents(cell)
             if contents is not _MISSING:
                 yield f".__closure__[{name!r}]", contents
         for i, d in enumerate(obj.__defaults__ or ()):

@@ -1,15 +1,35 @@
 """The receiving side of :mod:`manygil._pickle`: what the codec calls to rebuild an object
-that travelled by pickle, and the interpreter's cache of decoded functions.
+that travelled by pickle, the interpreter's cache of decoded functions, and the
+reconstructors that functions and classes sent by value name in their pickles.
 
-Kept apart from the sending side so that an interpreter that only receives pickled
-objects imports ``pickle`` alone, not cloudpickle (several MiB per interpreter): what
-cloudpickle wrote imports cloudpickle by itself when it is loaded.
+Kept apart from the sending side, and free of cloudpickle, so that an interpreter that
+receives a function of a script, a lambda or a closure imports ``pickle`` and this module
+alone. (What only cloudpickle could encode — see ``manygil._pickle`` — imports cloudpickle
+by itself when it is loaded.)
+
+Reconstruction of a function sent by value, in two steps as pickle allows for cycles:
+
+1. :func:`_function` builds it from its marshalled code, the globals dict it shares with
+   the other functions of the same module in the same message, its name and empty closure
+   cells (nothing here can refer back to the function, so nothing is unfinished);
+2. :func:`_function_setstate` then fills the globals it reads, its defaults, closure
+   cells, ``__dict__`` and the rest: these may refer to the function itself (a recursive
+   function) or to each other.
+
+Classes go the same way (:func:`_class`, :func:`_class_setstate`); each carries a tracker
+id, so that a class that comes back to the interpreter it came from is that interpreter's
+own class again (``type(result) is Point`` holds in the caller).
 """
 
 from __future__ import annotations
 
+import builtins
 import io
+import marshal
 import pickle
+import sys
+import types
+from _weakref import ref as _ref
 
 
 class _Unpickler(pickle.Unpickler):
@@ -46,3 +66,143 @@ def cached(key: int):
 _DECODED_MAX = 256
 # key -> decoded object, oldest first (bounded: see loads).
 _decoded: dict[int, object] = {}
+
+
+# --- functions --------------------------------------------------------------------------
+
+
+def _function(code: bytes, base_globals: dict, name: str, ncells: int):
+    """A function sent by value, before its state: code, globals, name, empty cells."""
+    base_globals.setdefault("__builtins__", builtins)
+    closure = tuple(types.CellType() for _ in range(ncells)) if ncells else None
+    return types.FunctionType(marshal.loads(code), base_globals, name, None, closure)
+
+
+def _function_setstate(fn, state: dict):
+    """Fill what :func:`_function` left out (see ``manygil._pickle._function_reduce``)."""
+    fn.__globals__.update(state["globals"])
+    for module in state["submodules"]:
+        __import__(module)
+    for i, value in state["cells"].items():
+        fn.__closure__[i].cell_contents = value
+    fn.__defaults__ = state["defaults"]
+    fn.__kwdefaults__ = state["kwdefaults"]
+    fn.__qualname__ = state["qualname"]
+    fn.__module__ = state["module"]
+    fn.__doc__ = state["doc"]
+    if state["annotations"]:
+        fn.__annotations__ = state["annotations"]
+    if state["dict"]:
+        fn.__dict__.update(state["dict"])
+    source = state["source"]
+    if source is not None:
+        _add_source(*source)
+    return fn
+
+
+def _add_source(filename: str, lines: tuple) -> None:
+    """Give this interpreter's ``linecache`` the source of code that has no file (stdin,
+    ``-c``, the REPL, a notebook cell), so tracebacks and pdb show its lines."""
+    import linecache
+
+    if filename not in linecache.cache:
+        # mtime None: linecache.checkcache keeps the entry (there is no file to compare).
+        linecache.cache[filename] = (sum(map(len, lines)), None, list(lines), filename)
+
+
+# --- classes ----------------------------------------------------------------------------
+
+# tracker id -> weak reference to the class; id(class) -> (weak reference, tracker id).
+# Both directions, so a class keeps one id in this interpreter whether it was defined here
+# or decoded here. Entries go with their class.
+_classes: dict[str, object] = {}
+_class_ids: dict[int, tuple] = {}
+# ids of the classes that _class created and _class_setstate has not filled yet.
+_unfilled: set[int] = set()
+
+
+def tracker_id(cls) -> str:
+    """The id this interpreter knows ``cls`` by, made on first use."""
+    entry = _class_ids.get(id(cls))
+    if entry is not None and entry[0]() is cls:
+        return entry[1]
+    import os
+
+    ident = os.urandom(16).hex()
+    _track(cls, ident)
+    return ident
+
+
+def _track(cls, ident: str) -> None:
+    key = id(cls)
+
+    def forget(r, key=key, ident=ident):
+        if _class_ids.get(key, (None,))[0] is r:
+            del _class_ids[key]
+        if _classes.get(ident) is r:
+            del _classes[ident]
+
+    r = _ref(cls, forget)
+    _class_ids[key] = (r, ident)
+    _classes[ident] = r
+
+
+def _class(metaclass, name: str, bases: tuple, namespace: dict, ident: str):
+    """A class sent by value: this interpreter's class of that tracker id if it has one
+    (then the state is not applied again), else a new class of ``metaclass`` with the
+    namespace entries that must exist at creation (``__slots__``, ``__module__``...)."""
+    r = _classes.get(ident)
+    existing = r() if r is not None else None
+    if existing is not None:
+        return existing
+    cls = types.new_class(name, bases, {"metaclass": metaclass}, lambda ns: ns.update(namespace))
+    _track(cls, ident)
+    _unfilled.add(id(cls))
+    return cls
+
+
+def _class_setstate(cls, state: dict):
+    """Set the class attributes of a class :func:`_class` created (not of one it found)."""
+    if id(cls) not in _unfilled:
+        return cls
+    _unfilled.discard(id(cls))
+    for name, value in state.items():
+        setattr(cls, name, value)
+    return cls
+
+
+# --- small objects plain pickle has no reduction for -------------------------------------
+
+
+def _module(name: str):
+    """The module ``name``, imported here."""
+    __import__(name)
+    return sys.modules[name]
+
+
+def _attr(module: str, name: str):
+    """A module-level object found by name (the sentinels of ``dataclasses``...)."""
+    return getattr(_module(module), name)
+
+
+def _lru_cache(fn, maxsize, typed: bool):
+    """``functools.lru_cache`` around a function sent by value (an empty cache)."""
+    import functools
+
+    return functools.lru_cache(maxsize=maxsize, typed=typed)(fn)
+
+
+def _code(data: bytes):
+    return marshal.loads(data)
+
+
+def _cell(*contents):
+    return types.CellType(*contents)
+
+
+def _mappingproxy(d: dict):
+    return types.MappingProxyType(d)
+
+
+def _std_stream(name: str):
+    return getattr(sys, name)

@@ -16,8 +16,9 @@ an exception raised by a task is raised by ``Parallel`` (with the remote traceba
 queued and interrupts the running ones.
 
 Functions defined in the main script or in a module that imports joblib (neither can be
-imported in an interpreter), closures and lambdas travel by value with cloudpickle (as loky
-sends them); other module-level functions by module and name.
+imported in an interpreter), closures and lambdas travel by value, with manygil's own
+encoding (as loky sends them, without cloudpickle in the workers); other module-level
+functions by module and name.
 
 The backend never claims shared memory (``require="sharedmem"`` makes joblib pick its
 threading backend instead). ``n_jobs=-1`` means one interpreter per CPU (``joblib.cpu_count()``);
@@ -87,10 +88,12 @@ def _shutdown_shared_pool() -> None:
         old[1].shutdown(wait=True, cancel_futures=True)
 
 
-def _cloudpickle(items) -> bytes:
-    import cloudpickle
+def _pickled(items) -> bytes:
+    """The batch as one pickle, functions by value (manygil's own encoding: the worker
+    needs no cloudpickle to load it)."""
+    from ._pickle import pickle_bytes
 
-    return cloudpickle.dumps(list(items))
+    return pickle_bytes(list(items))
 
 
 def _submit_batch(pool: Pool, items) -> cf.Future:
@@ -103,7 +106,7 @@ def _submit_batch(pool: Pool, items) -> cf.Future:
         # Functions of the main script or of modules that import joblib (neither loads in
         # an interpreter), closures and lambdas travel by value, as loky sends them.
         items = [(copies.get(id(f), f), a, k) for f, a, k in items]
-        return pool.submit(call_batch_pickled, _cloudpickle(items))
+        return pool.submit(call_batch_pickled, _pickled(items))
     # Each function crosses once (the codec encodes a function per occurrence); the items
     # refer to it by index.
     index = {key: i for i, key in enumerate(funcs)}
@@ -111,10 +114,10 @@ def _submit_batch(pool: Pool, items) -> cf.Future:
     try:
         return pool.submit(call_batch_indexed, tuple(funcs.values()), rows)
     except NotShareableError as e:
-        # Something manygil cannot send (a lambda inside an argument...): try cloudpickle
-        # on the whole batch; if that fails too, say what manygil said.
+        # Something the codec cannot send (a lambda inside an argument...): try pickling
+        # the whole batch; if that fails too, say what manygil said.
         try:
-            blob = _cloudpickle(items)
+            blob = _pickled(items)
         except Exception:
             raise e from None
         return pool.submit(call_batch_pickled, blob)

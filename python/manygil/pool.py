@@ -2,8 +2,9 @@
 interpreters in this process.
 
 Tasks travel as Rust-owned copies (importable functions by module and name; functions,
-lambdas and closures of ``__main__`` or local to a function by value with cloudpickle,
-encoded once per function object and decoded once per worker; data natively or by pickle,
+lambdas and closures of ``__main__`` or local to a function by value with manygil's own
+encoding (``manygil._pickle``), encoded once per function object and decoded once per
+worker; data natively or by pickle,
 with manygil handles inside it as the same objects), run truly in parallel, and complete real ``concurrent.futures.Future`` objects
 (so ``as_completed``, ``wait``, ``asyncio.wrap_future`` and ``loop.run_in_executor`` work).
 Extensions over the stdlib executors:
