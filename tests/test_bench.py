@@ -79,7 +79,7 @@ def test_quick_json_matches_schema(tmp_path):
         assert isinstance(info["available"], bool)
         assert info["available"] == (info["reason"] is None), name
     assert set(doc["scenarios"]) == set(SCENARIOS)
-    expected_metrics = {"pool.startup", "pool.rss"}
+    expected_metrics = {"pool.startup", "pool.rss", "pool.pss"}
     for sc in doc["scenarios"].values():
         assert isinstance(sc["params"], dict)
         expected_metrics.update(sc["metrics"])
@@ -152,11 +152,28 @@ def test_scenarios_through_a_parallel_backend(backend_name):
                 for metric in sc.metrics:
                     if metric.needs_shared_memory and not backend.shares_memory:
                         continue
+                    if metric.needs_script_functions and backend.refuses_script_functions:
+                        continue
                     value, result = metric.run(executor, backend, data)
                     assert json.loads(json.dumps(result)) == metric.expected, metric.id
                     assert value > 0
         finally:
             runner.shutdown(executor)
+
+
+@pytest.mark.parametrize("backend_name", ["processes", "interpreters"])
+def test_backends_said_to_refuse_a_function_of_main_do(backend_name):
+    # micro.roundtrip_script skips them for that reason: the reason must be true.
+    backend = backends.make(backend_name)
+    if backend.unavailable():
+        pytest.skip(backend.unavailable())
+    assert backend.refuses_script_functions
+    executor = backend.start(1)
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - each refuses in its own way
+            executor.submit(scenarios.script_noop()).result(timeout=120)
+    finally:
+        runner.shutdown(executor)
 
 
 # --- the loopback server -------------------------------------------------------------------

@@ -37,6 +37,9 @@ class Backend:
     name = ""
     parallel = True
     shares_memory = False  # True when :meth:`share` returns a zero-copy shared buffer
+    # None when a function defined in the user's script (``__main__``) can be submitted;
+    # else why not.
+    refuses_script_functions: str | None = None
     note = ""
 
     def unavailable(self):
@@ -89,6 +92,11 @@ class Processes(Backend):
     sub-interpreters can crash the child)."""
 
     name = "processes"
+    # The child would import the user's script again to find it by name (here, the
+    # benchmark's own __main__, which does not define it).
+    refuses_script_functions = (
+        "pickles a function of __main__ by name: the child re-imports the script"
+    )
 
     def __init__(self, start_method=None):
         self.start_method = start_method or default_start_method()
@@ -116,6 +124,9 @@ class Interpreters(Backend):
     """The standard library's InterpreterPoolExecutor (Python 3.14+)."""
 
     name = "interpreters"
+    refuses_script_functions = (
+        "refuses a function of __main__ that reads a global (args not shareable)"
+    )
     note = "concurrent.futures.InterpreterPoolExecutor"
 
     def unavailable(self):
@@ -178,13 +189,25 @@ def make(name, start_method=None):
     return factories[name]()
 
 
-def rss_kib(pid="self"):
-    """Return VmRSS of process ``pid`` in KiB from /proc, or ``None`` where unreadable."""
+def _proc_kib(pid, name: str, key: str):
+    """The KiB figure on the ``key`` line of ``/proc/<pid>/<name>``, or ``None`` where
+    unreadable."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(f"/proc/{pid}/{name}") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key):
                     return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def rss_kib(pid="self"):
+    """Return VmRSS of process ``pid`` in KiB from /proc, or ``None`` where unreadable."""
+    return _proc_kib(pid, "status", "VmRSS:")
+
+
+def pss_kib(pid="self"):
+    """Return the PSS of process ``pid`` in KiB (``/proc/<pid>/smaps_rollup``: each page
+    divided among the processes that map it), or ``None`` where unreadable."""
+    return _proc_kib(pid, "smaps_rollup", "Pss:")

@@ -84,6 +84,7 @@ class Metric:
     expected: object
     better: str = "lower"  # or "higher"
     needs_shared_memory: bool = False
+    needs_script_functions: bool = False
 
 
 @dataclass
@@ -131,6 +132,18 @@ def run_roundtrip(ex, backend, data):
     for _ in range(n):
         nones += ex.submit(s.noop).result() is None
     return (time.perf_counter() - t0) / n * 1e6, nones
+
+
+def run_roundtrip_script(ex, backend, data):
+    """As :func:`run_roundtrip`, with a function defined in ``__main__`` (the README quick
+    start's style: a function of the user's script, sent by value)."""
+    n = data["params"]["roundtrips"]
+    fn = s.script_noop()
+    nones = sum(ex.submit(fn).result() is None for _ in range(min(n, 5)))  # first sends
+    t0 = time.perf_counter()
+    for _ in range(n):
+        nones += ex.submit(fn).result() is None
+    return (time.perf_counter() - t0) / n * 1e6, nones - min(n, 5)
 
 
 def run_map(ex, backend, data):
@@ -218,6 +231,14 @@ def build(mode):
             [
                 Metric("micro.cpu", "CPU batch", "s", run_cpu, EXPECTED["micro.cpu", mode]),
                 Metric("micro.roundtrip", "round trip", "us", run_roundtrip, mp["roundtrips"]),
+                Metric(
+                    "micro.roundtrip_script",
+                    "round trip, a function of __main__",
+                    "us",
+                    run_roundtrip_script,
+                    mp["roundtrips"],
+                    needs_script_functions=True,
+                ),
                 Metric(
                     "micro.map",
                     "tiny tasks via map",

@@ -58,7 +58,8 @@ def pool_metrics(workers):
     """The metrics measured while a pool starts (no scenario of their own)."""
     return [
         cases.Metric("pool.startup", "start-up", "ms", None, workers),
-        cases.Metric("pool.rss", "memory per idle worker", "MiB", None, workers),
+        cases.Metric("pool.rss", "memory per idle worker (RSS)", "MiB", None, workers),
+        cases.Metric("pool.pss", "memory per idle worker (PSS)", "MiB", None, workers),
     ]
 
 
@@ -75,12 +76,15 @@ def _short(value):
 def start_pool(backend, workers):
     """Start ``backend``'s executor and wait until all ``workers`` workers run a task.
 
-    Returns ``(executor, startup_ms, rss_mib_per_worker_or_None, distinct_workers_seen)``.
+    Returns ``(executor, startup_ms, {"rss": MiB per worker or None, "pss": ...},
+    distinct_workers_seen)``. PSS shares each page among the processes that map it, so
+    forked workers are not charged for what they share with their parent (RSS would).
     Blocks at most about :data:`WARMUP_TIMEOUT` seconds; on any error the executor is
     shut down and the error re-raised.
     """
     before = {p.pid for p in multiprocessing.active_children()}
-    rss_before = bk.rss_kib()
+    kinds = {"rss": bk.rss_kib, "pss": bk.pss_kib}
+    mem_before = {k: read() for k, read in kinds.items()}
     t0 = time.perf_counter()
     executor = backend.start(workers)
     try:
@@ -90,16 +94,18 @@ def start_pool(backend, workers):
             ]
             started = len({f.result() for f in futures})  # distinct workers
         startup_ms = (time.perf_counter() - t0) * 1e3
-        rss_after = bk.rss_kib()
-        children = [bk.rss_kib(pid) for pid in backend.worker_pids(executor, before)]
-        if rss_before is None or rss_after is None or None in children:
-            rss = None
-        else:
-            rss = (rss_after - rss_before + sum(children)) / workers / 1024
+        pids = backend.worker_pids(executor, before)
+        memory = {}
+        for k, read in kinds.items():
+            after, children = read(), [read(pid) for pid in pids]
+            if mem_before[k] is None or after is None or None in children:
+                memory[k] = None
+            else:
+                memory[k] = (after - mem_before[k] + sum(children)) / workers / 1024
     except BaseException:
         shutdown(executor)
         raise
-    return executor, startup_ms, rss, started
+    return executor, startup_ms, memory, started
 
 
 def shutdown(executor):
@@ -122,6 +128,8 @@ def _initial_cells(metrics, backends):
                 row[b.name] = Cell("skipped", "no workers")
             elif m.needs_shared_memory and not b.shares_memory:
                 row[b.name] = Cell("skipped", "no shared buffer (bytes are copied)")
+            elif m.needs_script_functions and b.refuses_script_functions:
+                row[b.name] = Cell("skipped", b.refuses_script_functions)
             else:
                 row[b.name] = Cell()
     return cells
@@ -170,7 +178,7 @@ def _run_repeat(result, scenarios, data, order, rep, progress):
                 pools[b.name] = b.start(cfg.workers)
                 continue
             try:
-                ex, startup_ms, rss, started = start_pool(b, cfg.workers)
+                ex, startup_ms, memory, started = start_pool(b, cfg.workers)
             except Exception as exc:
                 failed[b.name] = f"pool failed to start: {_describe(exc)}"
                 progress.note(f"error: {b.name}: {failed[b.name]}")
@@ -180,10 +188,11 @@ def _run_repeat(result, scenarios, data, order, rep, progress):
                 continue
             pools[b.name] = ex
             _record(result, "pool.startup", b, startup_ms, started, progress, tag)
-            if rss is None:
-                cells["pool.rss"][b.name] = Cell("skipped", "/proc/<pid>/status not readable")
-            else:
-                _record(result, "pool.rss", b, rss, started, progress, tag)
+            for kind, mib in memory.items():
+                if mib is None:
+                    cells[f"pool.{kind}"][b.name] = Cell("skipped", "/proc/<pid> not readable")
+                else:
+                    _record(result, f"pool.{kind}", b, mib, started, progress, tag)
         for sc in scenarios.values():
             for m in sc.metrics:
                 for b in order:

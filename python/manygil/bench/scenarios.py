@@ -72,6 +72,15 @@ def noop():
     return None
 
 
+def script_noop():
+    """A ``noop`` defined as in a user's script (its ``__module__`` is ``__main__``), so
+    that it travels by value as the README quick start's functions do; like most script
+    functions it reads a global of the script."""
+    ns = {"__name__": "__main__", "NOTHING": None}
+    exec("def noop():\n    return NOTHING\n", ns)
+    return ns["noop"]
+
+
 def square(x):
     """Return ``x * x``; a tiny task for throughput through ``map``."""
     return x * x

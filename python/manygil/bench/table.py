@@ -56,11 +56,13 @@ def ratio_text(value, ref, better):
 ROWS = [
     ("parallelism: CPU speedup vs serial", "speedup"),
     ("per-task overhead: round trip", "micro.roundtrip"),
+    ("  same, a function of __main__", "micro.roundtrip_script"),
     ("tiny tasks/s through map(chunksize)", "micro.map"),
     ("data exchange: {mib} MiB as bytes", "micro.transfer"),
     ("data exchange: {mib} MiB SharedBuffer", "micro.transfer_shared"),
     ("start-up: until all workers run", "pool.startup"),
     ("memory per idle worker (RSS)", "pool.rss"),
+    ("memory per idle worker (PSS)", "pool.pss"),
 ]
 
 
