@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,12 +11,18 @@ import pytest
 from manygil import check
 
 
-def run_check(*args, timeout=120):
+def run_check(*args, timeout=120, path=None):
+    """``python -m manygil check *args``; ``path``: a folder put first on its import path."""
+    env = None
+    if path is not None:
+        env = {"PYTHONPATH": str(path) + ":" + ":".join(p for p in sys.path if p)}
     return subprocess.run(
         [sys.executable, "-m", "manygil", "check", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
+        cwd=path,
     )
 
 
@@ -23,7 +30,16 @@ def test_json_reports_ok_refused_and_error_with_exit_status_1():
     r = run_check("json", "readline", "no_such_module_xyz", "--json")
     assert r.returncode == 1, r.stderr
     got = {row["module"]: row for row in json.loads(r.stdout)}
-    assert got["json"] == {"module": "json", "status": "ok", "extension": None, "error": None}
+    assert got["json"] == {
+        "module": "json",
+        "status": "ok",
+        "extension": None,
+        "error": None,
+        "refused": [],
+        "loaded": [],
+        "lost": None,
+        "warnings": [],
+    }
     assert got["readline"]["status"] == "refused"
     assert got["readline"]["extension"] == "readline"
     assert "does not support loading in subinterpreters" in got["readline"]["error"]
@@ -42,7 +58,7 @@ def test_all_ok_exits_0_with_a_table():
         ["email", "ok"],
         ["decimal", "ok"],
     ]
-    assert "3 modules: 3 ok, 0 refused, 0 error" in r.stdout
+    assert "3 modules: 3 ok, 0 degraded, 0 refused, 0 error" in r.stdout
     assert r.stderr == "", "no progress bar when stderr is not a terminal and few modules"
 
 
@@ -64,13 +80,39 @@ def test_numpy_is_refused_by_its_core_extension():
     ), "CPython's own line, not numpy's long wrapper text"
 
 
-def test_pillow_image_is_refused_by_imaging():
+def test_pillow_is_degraded_and_pil_image_refused_by_imaging():
+    # The top level imports, but the part people import does not: `check PIL` must not
+    # say ok (issue 24, item 2).
     pytest.importorskip("PIL", reason="Pillow wheels are not installed for this build")
-    results = check.check_modules(["PIL", "PIL.Image"])
-    assert [(r.module, r.status, r.extension) for r in results] == [
-        ("PIL", "ok", None),
-        ("PIL.Image", "refused", "PIL._imaging"),
-    ]
+    pil, image = check.check_modules(["PIL", "PIL.Image"])
+    assert (pil.status, image.status, image.extension) == ("degraded", "refused", "PIL._imaging")
+    assert "PIL._imaging" in pil.refused
+
+
+def test_pyyaml_is_degraded_naming_its_extension_and_what_is_lost():
+    pytest.importorskip("yaml", reason="pyyaml is not installed for this build")
+    (r,) = check.check_modules(["yaml"])
+    assert (r.status, r.extension) == ("degraded", "yaml._yaml")
+    assert "CSafeLoader" in r.lost
+
+
+def test_psycopg_is_degraded_to_pure_python():
+    pytest.importorskip("psycopg", reason="psycopg is not installed for this build")
+    if importlib.util.find_spec("psycopg_binary") is None:
+        pytest.skip("psycopg's binary part is not installed")
+    (r,) = check.check_modules(["psycopg"])
+    assert r.status == "degraded"
+    assert any(name.startswith("psycopg_binary.") for name in r.refused), r
+    assert "pure-Python" in r.lost
+
+
+def test_lxml_names_the_refused_etree_in_full_and_exits_1():
+    pytest.importorskip("lxml", reason="lxml is not installed for this build")
+    r = run_check("lxml", "--json")
+    assert r.returncode == 1
+    (row,) = json.loads(r.stdout)
+    assert row["status"] == "degraded"
+    assert "lxml.etree" in row["refused"], "full dotted names, not 'etree'"
 
 
 def test_each_module_gets_a_fresh_interpreter(tmp_path, monkeypatch):
@@ -96,16 +138,67 @@ def test_a_hanging_import_is_reported_as_an_error(tmp_path, monkeypatch):
     assert result.error.startswith("TimeoutError")
 
 
+# --- issue 23, item 10: imports that hang, crash, exit or leave a thread ---------------------
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("import os\nos._exit(3)\n", "ended the checking process with exit status 3"),
+        ("import ctypes\nctypes.string_at(0)\n", "killed the checking process with SIGSEGV"),
+        (
+            "import threading, time\nthreading.Thread(target=time.sleep, args=(3600,)).start()\n",
+            "its interpreter did not end",
+        ),
+        ("import time\nwhile True:\n    time.sleep(0.01)\n", "TimeoutError"),
+    ],
+    ids=["os._exit", "segfault", "thread", "stuck"],
+)
+def test_an_import_that_kills_exits_or_hangs_is_an_error_and_the_rest_is_checked(
+    tmp_path, monkeypatch, source, expected
+):
+    (tmp_path / "hostile_import.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(check, "CLOSE_TIMEOUT", 2.0)
+    results = check.check_modules(["json", "hostile_import", "email"], workers=1, timeout=5)
+    assert [r.status for r in results] == ["ok", "error", "ok"], results
+    assert expected in results[1].error, results[1]
+
+
+def test_the_command_exits_1_with_a_table_when_an_import_exits_the_process(tmp_path):
+    (tmp_path / "exits_on_import.py").write_text("import os\nos._exit(3)\n")
+    r = run_check("exits_on_import", "json", path=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "exits_on_import  error" in r.stdout
+    assert "2 modules: 1 ok, 0 degraded, 0 refused, 1 error" in r.stdout
+
+
+# --- whole environments ------------------------------------------------------------------------
+
+
+def test_a_requirements_file_names_the_distributions_to_check(tmp_path):
+    (tmp_path / "more.txt").write_text("pytest>=7  # tests\n")
+    (tmp_path / "requirements.txt").write_text(
+        "# comment\n-r more.txt\n--index-url https://example.invalid/simple\n"
+        "cloudpickle==3.1.2 ; python_version >= '3.8'\nno-such-distribution-xyz==1.0\n"
+    )
+    modules, missing = check.requirement_modules(str(tmp_path / "requirements.txt"))
+    assert "pytest" in modules and "cloudpickle" in modules
+    assert missing == ["no-such-distribution-xyz"]
+    r = run_check("-r", str(tmp_path / "requirements.txt"), "--json")
+    assert r.returncode == 1, "a distribution is not installed"
+    rows = json.loads(r.stdout)
+    assert {row["module"] for row in rows if row["module"]} >= {"pytest", "cloudpickle"}
+    assert {
+        "module": None,
+        "distribution": "no-such-distribution-xyz",
+        "status": "not installed",
+    } in rows
+
+
 def test_import_output_does_not_garble_the_report(tmp_path):
     (tmp_path / "noisy_module.py").write_text("print('HELLO FROM IMPORT')\n")
-    r = subprocess.run(
-        [sys.executable, "-m", "manygil", "check", "noisy_module", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(tmp_path) + ":" + ":".join(p for p in sys.path if p)},
-    )
+    r = run_check("noisy_module", "--json", path=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)[0]["status"] == "ok"
 
@@ -114,7 +207,7 @@ def test_default_modules_are_the_installed_distributions_top_levels():
     names = check.installed_modules()
     assert "pytest" in names and "manygil" in names
     assert names == sorted(names)
-    assert all(n.isidentifier() and not n.startswith("__") for n in names)
+    assert all(n.isidentifier() and not n.startswith("_") for n in names)
 
 
 def test_progress_bar_on_request():

@@ -1,69 +1,152 @@
-"""``python -m manygil check [MODULE ...] [--json]``: which modules import in an own-GIL
-interpreter.
+"""``python -m manygil check [MODULE ...] [--installed] [-r FILE] [--json]``: which modules
+import in an own-GIL interpreter, and what they lose there.
 
-Each module is imported in a fresh own-GIL interpreter (a pool worker used for that one
-module), several at a time, and reported as ``ok``, ``refused`` (an extension module it
-loads does not support per-interpreter GIL: the extension is named) or ``error`` (the
-import raised something else, or did not finish in time). Without MODULE arguments every
-top-level module of the installed distributions is checked. The exit status is 0 only if
-every module was ok.
+Each module is imported in a fresh own-GIL interpreter, inside a child process of its own
+(several children at a time), so that an import that hangs, crashes the process or exits
+is reported instead of taking the check down. Each module gets one of:
 
-:func:`check_modules` is the same as a function.
+- ``ok``: it imports, and so does every extension module of its package;
+- ``degraded``: it imports, but an extension module it (or its package) has was refused —
+  the package caught the refusal and runs without it (a pure-Python fallback, a missing
+  feature); ``refused`` lists those extensions by full dotted name and ``lost`` says what
+  is lost where it is known (``yaml.CSafeLoader`` missing, psycopg in pure Python...);
+- ``refused``: the import failed because an extension module does not support
+  per-interpreter GIL (``extension`` names it);
+- ``error``: the import raised something else, did not finish in time, crashed or exited
+  the process, or left a thread that kept its interpreter from ending.
+
+Extension modules of a package are found by file (without importing the whole tree) and
+each one is imported alone in a fresh interpreter; ``loaded`` and ``refused`` list them.
+The exit status is 0 only if every module is ``ok``. :func:`check_modules` is the same as a
+function.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-__all__ = ["Result", "check_modules", "installed_modules", "main"]
+__all__ = ["Result", "check_modules", "installed_modules", "requirement_modules", "main"]
 
 #: Seconds an import may take before it is reported as an error.
 DEFAULT_TIMEOUT = 60.0
+#: Seconds an interpreter may take to end after its import (a thread started at import...).
+CLOSE_TIMEOUT = 10.0
+#: Seconds a checking process may take to start.
+_STARTUP_TIMEOUT = 120.0
 #: Above this many modules a progress bar is drawn on stderr even when it is not a terminal.
 _MANY = 50
+#: Extension files looked at per package (a package with more is sampled in path order).
+_MAX_EXTENSIONS = 64
+
+STATUSES = ("ok", "degraded", "refused", "error")
+
+#: What a package loses when one of its extension modules is refused, where known.
+KNOWN_LOSSES = {
+    "yaml._yaml": "yaml.CLoader/CSafeLoader/CDumper are missing (the pure-Python loader is used)",
+    "psycopg_binary": "psycopg runs its pure-Python implementation (slower)",
+    "psycopg_c": "psycopg runs its pure-Python implementation (slower)",
+    "charset_normalizer": "requests warns (RequestsDependencyWarning) and detects encodings "
+    "without charset_normalizer's compiled speedups",
+    "google._upb._message": "protobuf uses its pure-Python implementation (slower)",
+    "simplejson._speedups": "simplejson runs in pure Python (slower)",
+    "yarl._quoting_c": "yarl quotes URLs in pure Python (slower)",
+    "multidict._multidict": "multidict runs in pure Python (slower)",
+    "frozenlist._frozenlist": "frozenlist runs in pure Python (slower)",
+    "propcache._helpers_c": "propcache runs in pure Python (slower)",
+    "aiohttp._http_parser": "aiohttp parses HTTP in pure Python (slower)",
+    "tornado.speedups": "tornado masks websocket frames in pure Python (slower)",
+    "markupsafe._speedups": "markupsafe escapes in pure Python (slower)",
+}
 
 
 @dataclass(frozen=True)
 class Result:
     """The outcome of importing one module in an own-GIL interpreter.
 
-    ``status`` is ``"ok"``, ``"refused"`` (``extension`` names the extension module that
-    does not support own-GIL interpreters) or ``"error"``; ``error`` is the exception's
-    ``Type: message`` for the last two.
+    ``status`` is one of :data:`STATUSES`. ``extension`` names the extension module that
+    made the import fail (``refused``) or the first one refused (``degraded``); ``error`` is
+    the exception's ``Type: message`` (or what happened to the process) for ``refused``
+    and ``error``. ``refused`` and ``loaded`` list the package's extension modules by full
+    dotted name; ``lost`` says what a degraded module loses, where known; ``warnings``
+    are the warnings its import raised.
     """
 
     module: str
     status: str
     extension: str | None = None
     error: str | None = None
+    refused: tuple[str, ...] = ()
+    loaded: tuple[str, ...] = ()
+    lost: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
-def _probe(module: str) -> tuple[str, str | None, str | None]:
-    """Runs inside a fresh interpreter: import ``module`` and classify the outcome."""
+# --- inside the own-GIL interpreter -----------------------------------------------------------
+
+
+def _probe(module: str) -> tuple:
+    """Runs inside a fresh interpreter: import ``module``; returns ``(status, extension,
+    error, refused extensions, warnings)``. Every extension module whose loading was refused
+    on the way is recorded, also when the importer caught the refusal."""
     import contextlib
     import importlib
+    import importlib.machinery
     import io
     import warnings
 
-    from manygil._refusal import refused_extension
+    from manygil._refusal import refused_extension, search
 
+    refused: list[str] = []
+    loader = importlib.machinery.ExtensionFileLoader
+    create = loader.create_module
+
+    def create_module(self, spec):
+        try:
+            return create(self, spec)
+        except ImportError as e:
+            if search(str(e)) and spec.name not in refused:
+                refused.append(spec.name)
+            raise
+
+    loader.create_module = create_module  # this interpreter is used for this import only
     sink = io.StringIO()
+    caught: list = []
     try:
         with (
-            warnings.catch_warnings(),
+            warnings.catch_warnings(record=True) as caught,
             contextlib.redirect_stdout(sink),
             contextlib.redirect_stderr(sink),
         ):
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("always")
             importlib.import_module(module)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from an import, too
         extension = refused_extension(exc)
         if extension is not None:
-            return ("refused", extension, _refusal_text(exc))
-        return ("error", None, f"{type(exc).__name__}: {exc}".strip())
-    return ("ok", None, None)
+            # The loader saw the full dotted name; CPython's message may name less.
+            full = next((r for r in reversed(refused) if r.endswith(extension)), extension)
+            return ("refused", full, _refusal_text(exc), refused, [])
+        return ("error", None, f"{type(exc).__name__}: {exc}".strip(), refused, [])
+    finally:
+        loader.create_module = create
+    texts = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    return ("ok", None, None, refused, texts[:5])
+
+
+def _probe_extension(name: str) -> str:
+    """Runs inside a fresh interpreter: ``"loaded"``, ``"refused"`` or ``"failed"`` (another
+    error: the extension needs something first) for importing extension module ``name``."""
+    import importlib
+
+    from manygil._refusal import refused_extension
+
+    try:
+        importlib.import_module(name)
+    except BaseException as exc:
+        return "refused" if refused_extension(exc) is not None else "failed"
+    return "loaded"
 
 
 def _refusal_text(exc: BaseException) -> str:
@@ -77,8 +160,227 @@ def _refusal_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".strip()
 
 
+# --- the child process: one module at a time, each in fresh interpreters ---------------------
+
+
+def extension_modules(module: str) -> list[str]:
+    """The extension modules inside ``module``'s package, by full dotted name, found by
+    file without importing the package (``[]`` for a plain module)."""
+    import importlib.machinery
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module.split(".")[0])
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    top = module.split(".")[0]
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    found: list[str] = []
+    for root in spec.submodule_search_locations:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d.isidentifier() and d != "tests")
+            rel = os.path.relpath(dirpath, root)
+            parts = [top] + ([] if rel == "." else rel.split(os.sep))
+            for f in sorted(filenames):
+                suffix = next((s for s in suffixes if f.endswith(s)), None)
+                stem = f[: -len(suffix)] if suffix else ""
+                if stem.isidentifier():
+                    found.append(".".join([*parts, stem]))
+                if len(found) >= _MAX_EXTENSIONS:
+                    return found
+    return found
+
+
+def _child_main() -> None:
+    """The checking child: reads module names on stdin, answers one JSON line per module
+    on the file descriptor it was given (fds 1 and 2 go to /dev/null, so what an import
+    prints cannot garble the answers), then ``"closed"`` once the module's interpreter has
+    ended."""
+    import json
+
+    # The parent's import path, so the child finds what the parent would.
+    sys.path[:] = json.loads(os.environ.pop("MANYGIL_CHECK_PATH", "null")) or sys.path
+    import manygil
+
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    out.write('"ready"\n')
+    for line in sys.stdin:
+        module = line.strip()
+        if not module:
+            continue
+        it = manygil.create()
+        try:
+            status, extension, error, refused, texts = it.call(_probe, module)
+        except BaseException as exc:
+            status, extension, error, refused, texts = (
+                "error",
+                None,
+                f"{type(exc).__name__}: {exc}",
+                [],
+                [],
+            )
+        extensions: dict[str, str] = {}
+        if status != "error":
+            for name in extension_modules(module):
+                if name in refused:
+                    extensions[name] = "refused"
+                    continue
+                ext = manygil.create()
+                try:
+                    extensions[name] = ext.call(_probe_extension, name)
+                finally:
+                    ext.close()
+        answer = [status, extension, error, refused, texts, extensions]
+        out.write(json.dumps(answer) + "\n")
+        it.close()
+        out.write('"closed"\n')
+
+
+class _Child:
+    """One checking child process (see :func:`_child_main`), driven by one parent thread."""
+
+    def __init__(self):
+        import json
+        import subprocess
+
+        code = "from manygil.check import _child_main; _child_main()"
+        env = dict(os.environ, MANYGIL_CHECK_PATH=json.dumps(sys.path))
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = os.pathsep.join([here, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        self._buf = ""
+        # Time limits count from here: starting Python and manygil is not the import's.
+        if self._readline(_STARTUP_TIMEOUT) != '"ready"':
+            self.kill()
+            raise RuntimeError("the checking process did not start")
+
+    def ask(self, module: str, timeout: float | None) -> Result:
+        """Check ``module``; after an answer that is not a clean one the child is dead and
+        a new one must be made."""
+        import json
+
+        try:
+            self.proc.stdin.write(module + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return self._died(module)
+        line = self._readline(timeout)
+        if line is None:
+            self.kill()
+            return Result(
+                module,
+                "error",
+                error=f"TimeoutError: the import did not finish within {timeout:g} s "
+                "(stuck, or waiting for something that never comes)",
+            )
+        if line == "":
+            return self._died(module)
+        status, extension, error, refused, texts, extensions = json.loads(line)
+        closed = self._readline(min(CLOSE_TIMEOUT, timeout or CLOSE_TIMEOUT))
+        if closed != '"closed"':
+            self.kill()
+            status, error = (
+                "error",
+                "the module imported, but its interpreter did not end within "
+                f"{CLOSE_TIMEOUT:g} s: something it started at import (a non-daemon thread) "
+                "keeps running",
+            )
+        return _result(module, status, extension, error, refused, texts, extensions)
+
+    def _readline(self, timeout):
+        """The next line from the child without its newline, "" at end of file, None if
+        ``timeout`` passed first."""
+        import select
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while "\n" not in self._buf:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([fd], [], [], wait)
+            if not ready:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return ""
+            self._buf += chunk.decode("utf-8", "replace")
+        line, self._buf = self._buf.split("\n", 1)
+        return line
+
+    def _died(self, module: str) -> Result:
+        import signal
+
+        rc = self.proc.wait()
+        if rc < 0:
+            try:
+                what = f"killed the checking process with {signal.Signals(-rc).name}"
+            except ValueError:
+                what = f"killed the checking process with signal {-rc}"
+        else:
+            what = f"ended the checking process with exit status {rc} (os._exit or a C abort)"
+        return Result(module, "error", error=f"the import {what}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=CLOSE_TIMEOUT)
+        except Exception:
+            self.kill()
+
+
+def _result(module, status, extension, error, refused, texts, extensions) -> Result:
+    refused_all = list(
+        dict.fromkeys([*refused, *(n for n, s in extensions.items() if s == "refused")])
+    )
+    loaded = tuple(n for n, s in extensions.items() if s == "loaded")
+    lost = None
+    if status == "ok" and refused_all:
+        status, extension = "degraded", refused_all[0]
+        known = [
+            text
+            for key, text in KNOWN_LOSSES.items()
+            if any(n == key or n.startswith(key + ".") for n in refused_all)
+        ]
+        lost = "; ".join(known) if known else None
+    return Result(
+        module,
+        status,
+        extension,
+        error,
+        tuple(refused_all),
+        loaded,
+        lost,
+        tuple(texts),
+    )
+
+
+# --- the parent -------------------------------------------------------------------------------
+
+
 def installed_modules() -> list[str]:
-    """The importable top-level modules of the installed distributions, sorted."""
+    """The importable top-level modules of the installed distributions, sorted (private
+    ones, whose name starts with ``_``, left out: they are helpers of a public package)."""
     import importlib.metadata
     import importlib.util
     import keyword
@@ -90,7 +392,7 @@ def installed_modules() -> list[str]:
         candidates.add(dist_name.replace("-", "_").replace(".", "_").lower())
     names = set()
     for name in candidates:
-        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
+        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
             continue
         try:
             if importlib.util.find_spec(name) is None:
@@ -101,6 +403,63 @@ def installed_modules() -> list[str]:
     return sorted(names)
 
 
+def requirement_modules(path: str) -> tuple[list[str], list[str]]:
+    """``(modules, not installed)`` for a requirements file: the top-level modules of each
+    distribution it names (``-r`` includes followed; options, URLs and markers ignored),
+    and the distributions that are not installed here."""
+    import importlib.metadata
+    import re
+
+    by_dist: dict[str, list[str]] = {}
+    for module, dists in importlib.metadata.packages_distributions().items():
+        for d in dists:
+            by_dist.setdefault(_canonical(d), []).append(module)
+    modules: list[str] = []
+    missing: list[str] = []
+    for name in _requirement_names(path, set()):
+        found = sorted(m for m in by_dist.get(_canonical(name), []) if not m.startswith("_"))
+        if not found:
+            try:
+                importlib.metadata.distribution(name)
+            except importlib.metadata.PackageNotFoundError:
+                missing.append(name)
+                continue
+            found = [re.sub(r"[-.]", "_", name).lower()]
+        modules.extend(m for m in found if m not in modules)
+    return modules, missing
+
+
+def _canonical(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirement_names(path: str, seen: set) -> list[str]:
+    import re
+
+    real = os.path.realpath(path)
+    if real in seen:
+        return []
+    seen.add(real)
+    names = []
+    with open(path) as f:
+        for raw in f:
+            line = raw.split(" #", 1)[0].strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith(("-r ", "--requirement ")):
+                inc = line.split(None, 1)[1].strip()
+                names.extend(_requirement_names(os.path.join(os.path.dirname(path), inc), seen))
+                continue
+            if line.startswith("-") or "://" in line:
+                continue
+            m = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line)
+            if m:
+                names.append(m.group(0))
+    return names
+
+
 def check_modules(
     modules: Iterable[str],
     *,
@@ -108,42 +467,59 @@ def check_modules(
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: bool = False,
 ) -> list[Result]:
-    """Import each module in its own fresh own-GIL interpreter, ``workers`` at a time
-    (default: the number of CPUs), and return one :class:`Result` per module, in order.
+    """Import each module in a fresh own-GIL interpreter, in checking child processes,
+    ``workers`` at a time (default: the number of CPUs), and return one :class:`Result`
+    per module, in order (duplicates checked once).
 
-    Blocks until every import has finished or passed ``timeout`` seconds (an import stuck
-    in C code is abandoned: its interpreter is replaced). ``progress=True`` draws a progress
-    bar on stderr. Raises ValueError for an empty module name.
+    Blocks until every import has finished, or passed ``timeout`` seconds (the child is
+    then killed and the module reported as an error, as is one whose import crashed or
+    exited the child). ``progress=True`` draws a progress bar on stderr. Raises ValueError
+    for a name that is not an absolute module name.
     """
-    import concurrent.futures as cf
-
-    from .pool import Pool, _default_workers
+    import queue
+    import threading
 
     names = list(dict.fromkeys(modules))
     for name in names:
-        if not isinstance(name, str) or not name or name.startswith("."):
+        if not isinstance(name, str) or not name or name.startswith(".") or name.endswith("."):
             raise ValueError(f"not an absolute module name: {name!r}")
     if not names:
         return []
-    workers = min(workers or _default_workers(), len(names))
-    results: dict[str, Result] = {}
-    with Pool(workers, max_tasks_per_worker=1, task_timeout=timeout) as pool:
-        futures = {pool.submit(_probe, name): name for name in names}
-        done: Iterable = cf.as_completed(futures)
-        if progress:
-            from ._progress import track
+    workers = min(workers or os.cpu_count() or 1, len(names))
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for name in names:
+        todo.put(name)
+    done: queue.SimpleQueue = queue.SimpleQueue()
 
-            done = track(done, len(futures))
-        for future in done:
-            name = futures[future]
-            try:
-                status, extension, error = future.result()
-            except TimeoutError:
-                status, extension = "error", None
-                error = f"TimeoutError: the import did not finish within {timeout:g} s"
-            except Exception as exc:
-                status, extension, error = "error", None, f"{type(exc).__name__}: {exc}"
-            results[name] = Result(name, status, extension, error)
+    def drive():
+        child = None
+        try:
+            while True:
+                try:
+                    name = todo.get_nowait()
+                except queue.Empty:
+                    return
+                if child is None:
+                    child = _Child()
+                result = child.ask(name, timeout)
+                if child.proc.poll() is not None:
+                    child = None  # it died or was killed: the next module gets a new one
+                done.put(result)
+        finally:
+            if child is not None:
+                child.close()
+
+    threads = [threading.Thread(target=drive, daemon=True) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    finished = (done.get() for _ in names)
+    if progress:
+        from ._progress import track
+
+        finished = track(finished, len(names))
+    results = {r.module: r for r in finished}
+    for t in threads:
+        t.join()
     return [results[name] for name in names]
 
 
@@ -152,28 +528,37 @@ def _first_line(text: str | None, width: int = 100) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
-def format_table(results: list[Result]) -> str:
+def _detail(r: Result) -> str:
+    if r.status == "refused":
+        return f"extension {r.extension} does not support own-GIL interpreters"
+    if r.status == "degraded":
+        names = ", ".join(r.refused)
+        text = f"imports without {names} (refused)"
+        return f"{text}: {r.lost}" if r.lost else text
+    if r.status == "ok" and r.loaded:
+        return f"{len(r.loaded)} extension module{'s' * (len(r.loaded) > 1)} load"
+    return _first_line(r.error)
+
+
+def format_table(results: list[Result], missing: Iterable[str] = ()) -> str:
     """The human-readable report: one row per module and a summary line."""
     rows = [("MODULE", "STATUS", "DETAIL")]
-    for r in results:
-        if r.status == "refused":
-            detail = f"extension {r.extension} does not support own-GIL interpreters"
-        else:
-            detail = _first_line(r.error)
-        rows.append((r.module, r.status, detail))
+    rows += [(r.module, r.status, _detail(r)) for r in results]
     w0 = max(len(row[0]) for row in rows)
     w1 = max(len(row[1]) for row in rows)
     lines = [f"{a:<{w0}}  {b:<{w1}}  {c}".rstrip() for a, b, c in rows]
-    counts = {s: sum(r.status == s for r in results) for s in ("ok", "refused", "error")}
+    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
     lines.append("")
     lines.append(
-        f"{len(results)} modules: {counts['ok']} ok, {counts['refused']} refused, "
-        f"{counts['error']} error"
+        f"{len(results)} modules: "
+        + ", ".join(f"{counts[s]} {s}" for s in STATUSES)
+        + (f"; not installed: {', '.join(missing)}" if missing else "")
     )
-    if counts["refused"]:
+    if counts["refused"] or counts["degraded"]:
         lines.append(
             'refused modules run in process workers with manygil.Pool(fallback="process"); '
-            "see docs/extensions.md"
+            "degraded ones run in interpreters without the refused parts; see "
+            "docs/extensions.md"
         )
     return "\n".join(lines)
 
@@ -183,15 +568,25 @@ def _parser():
 
     p = argparse.ArgumentParser(
         prog="python -m manygil check",
-        description="Import each module in a fresh own-GIL interpreter and report whether it "
-        "loads (ok), is refused by a non-isolated extension module (refused) or fails "
-        "(error). Exit status 0 only if every module is ok.",
+        description="Import each module in a fresh own-GIL interpreter (in a child process) "
+        "and report whether it loads (ok), loads without some of its extension modules "
+        "(degraded), is refused by a non-isolated extension module (refused) or fails "
+        "(error: raised, hung, crashed or exited). Exit status 0 only if every module is ok.",
+    )
+    p.add_argument("modules", nargs="*", metavar="MODULE", help="modules to check")
+    p.add_argument(
+        "--installed",
+        action="store_true",
+        help="check every top-level module of every installed distribution (the default "
+        "when no MODULE and no -r is given)",
     )
     p.add_argument(
-        "modules",
-        nargs="*",
-        metavar="MODULE",
-        help="modules to check (default: every top-level module of the installed distributions)",
+        "-r",
+        "--requirement",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="check the top-level modules of the distributions a requirements file names",
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument(
@@ -199,7 +594,7 @@ def _parser():
         "--jobs",
         type=int,
         default=None,
-        help="imports run in parallel (default: the number of CPUs)",
+        help="checking processes run in parallel (default: the number of CPUs)",
     )
     p.add_argument(
         "--timeout",
@@ -227,7 +622,17 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--jobs must be at least 1, got {args.jobs}")
     if not args.timeout > 0:
         p.error(f"--timeout must be a positive number of seconds, got {args.timeout}")
-    modules = args.modules or installed_modules()
+    modules = list(args.modules)
+    missing: list[str] = []
+    for path in args.requirement:
+        try:
+            found, absent = requirement_modules(path)
+        except OSError as exc:
+            p.error(f"cannot read requirements file {path!r}: {exc.strerror}")
+        modules += found
+        missing += absent
+    if args.installed or not (args.modules or args.requirement):
+        modules += installed_modules()
     progress = args.progress
     if progress is None:
         progress = len(modules) > 1 and (sys.stderr.isatty() or len(modules) > _MANY)
@@ -236,7 +641,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         p.error(str(exc))
     if args.json:
-        print(json.dumps([asdict(r) for r in results], indent=2))
+        doc = [asdict(r) for r in results]
+        doc += [{"module": None, "distribution": d, "status": "not installed"} for d in missing]
+        print(json.dumps(doc, indent=2))
     else:
-        print(format_table(results))
-    return 0 if all(r.status == "ok" for r in results) else 1
+        print(format_table(results, missing))
+    return 0 if not missing and all(r.status == "ok" for r in results) else 1
