@@ -63,6 +63,10 @@ pub(crate) struct Stats {
     pub(crate) recycled: AtomicU64,
     /// Workers replaced because a task did not stop when interrupted.
     pub(crate) replaced: AtomicU64,
+    /// Outcomes handed to their futures by the workers, counted once each delivery has
+    /// returned (the main interpreter released): a caller spinning in `result()` watches
+    /// it to pick its result up without going to sleep (see `spin_for_delivery`).
+    pub(crate) delivered: AtomicU64,
 }
 
 /// Why a task was not accepted.

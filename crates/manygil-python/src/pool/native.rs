@@ -8,6 +8,7 @@
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use manygil_core::worker::completion;
 use manygil_core::Value;
@@ -23,6 +24,7 @@ use crate::runtime::main_ref::{self, MainRef};
 use crate::ffi::args;
 use crate::ffi::args::Call;
 use crate::ffi::entry::{kw_new, methods};
+use crate::ffi::tstate;
 use crate::ffi::types::{self, slot, TypeSpec};
 use crate::interp::calls::encode_call;
 
@@ -46,6 +48,8 @@ methods! {
         args c"cancel_all" => c_cancel_all(cancel_all), c"cancel_all($self, interrupt, /)\n--\n\nCancel all queued tasks; interrupt running ones if interrupt.";
         args c"shutdown" => c_shutdown(shutdown), c"shutdown($self, wait, /)\n--\n\nStop taking tasks; with wait, join the workers.";
         args c"stats" => c_stats(stats), c"stats($self, /)\n--\n\nActivity counters.";
+        args c"deliveries" => c_deliveries(deliveries), c"deliveries($self, /)\n--\n\nHow many outcomes workers have handed to futures so far.";
+        args c"spin_for_delivery" => c_spin_for_delivery(spin_for_delivery), c"spin_for_delivery($self, seen, /)\n--\n\nWith the GIL released, poll for up to about 50 microseconds until deliveries() differs from seen; returns deliveries().";
         args c"broken" => c_broken(broken), c"broken($self, /)\n--\n\nWhy the pool is broken, or None.";
     ];
 }
@@ -340,6 +344,42 @@ fn broken<'py>(
         Some(t) => new_str(py, &t),
         None => Ok(none(py)),
     }
+}
+
+fn deliveries<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "deliveries", argv, 0, 0)?;
+    new_uint(py, pool_of(slf).stats.delivered.load(Ordering::Acquire))
+}
+
+/// How long a caller about to wait for a result polls first: a short task's outcome then
+/// arrives without a cross-thread wake-up of the caller (tens of microseconds on busy or
+/// virtualized machines), as an idle worker polls its inbox for the next task.
+const RESULT_SPIN: Duration = Duration::from_micros(50);
+
+fn spin_for_delivery<'py>(
+    py: Attached<'py>,
+    slf: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    let pool = pool_of(slf);
+    args::positional(py, "spin_for_delivery", argv, 1, 1)?;
+    let seen = args::count(py, "seen", argv[0])? as u64;
+    let now = tstate::detached(py, || {
+        let start = Instant::now();
+        let backoff = crossbeam_utils::Backoff::new();
+        loop {
+            let now = pool.stats.delivered.load(Ordering::Acquire);
+            if now != seen || start.elapsed() >= RESULT_SPIN {
+                return now;
+            }
+            backoff.snooze();
+        }
+    });
+    new_uint(py, now)
 }
 
 fn is_running<'py>(

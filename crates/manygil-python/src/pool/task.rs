@@ -144,6 +144,7 @@ pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64
     let reply = reply.lock().take();
     if let Some(reply) = reply {
         deliver(py, reply, outcome);
+        pool.stats.delivered.fetch_add(1, Ordering::Release);
     }
     if let Some(max) = pool.config.max_tasks_per_worker {
         if ctx.worker().jobs_run() >= max {
