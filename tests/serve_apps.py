@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+import urllib.parse
 import warnings
 import wsgiref.validate
 
@@ -153,5 +154,28 @@ def raw_app(environ, start_response):
 
 
 app = wsgiref.validate.validator(raw_app)
+
+
+def hostile_app(environ, start_response):
+    """Breaks the rules on purpose (so no validator around it): the server must hold."""
+    path = environ["PATH_INFO"]
+    q = dict(p.split("=", 1) for p in environ["QUERY_STRING"].split("&") if p)
+    if path == "/hello":
+        return _text(start_response, "hello")
+    if path == "/chars":
+        # Content-Length counted in characters, not UTF-8 bytes (+ ``short`` bytes).
+        text = urllib.parse.unquote(q["text"])
+        body = text.encode()
+        length = len(text) + int(q.get("short", 0))
+        write = start_response("200 OK", [("Content-Length", str(length))])
+        if q["mode"] == "list":
+            return [body]
+        if q["mode"] == "write":
+            write(body[:3])
+            write(body[3:])
+            return []
+        return _Closing([body[:3], body[3:7], body[7:]])
+    return _text(start_response, "not found", "404 Not Found")
+
 
 not_callable = 42

@@ -11,10 +11,11 @@ import socket
 import sys
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
-from serve_helpers import HERE, Served, run_serve
+from serve_helpers import HERE, RawConn, Served, run_serve
 
 
 def test_serves_a_validated_app_with_keep_alive(served):
@@ -357,3 +358,44 @@ def test_access_log(served):
     assert s.get("/hello?x=1") == (200, b"hello")
     assert s.stop() == 0
     assert '"GET /hello?x=1 HTTP/1.1" 200 5 ' in s.err
+
+
+# ---- hostile apps and clients (tests/serve_apps.py:hostile_app) ----------------------
+
+
+def _hostile(served, *args: str) -> Served:
+    return served(*args, app="serve_apps:hostile_app")
+
+
+@pytest.mark.parametrize("mode", ["list", "write", "iter"])
+def test_a_body_never_goes_past_its_content_length(served, mode):
+    # An app counting characters: a client's "é"s make the declared length end before
+    # a response planted at the end of its input. The next request on this keep-alive
+    # connection must get its own answer, not the planted one.
+    s = _hostile(served, "--workers", "1")
+    planted = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhacked"
+    text = "é" * len(planted) + planted
+    c = RawConn(s)
+    c.get(f"/chars?mode={mode}&text={urllib.parse.quote(text)}")
+    status, _, body = c.response()
+    assert (status, body) == (b"HTTP/1.1 200 OK", ("é" * len(planted)).encode())
+    c.get("/hello")
+    assert c.response()[2] == b"hello"
+    c.close()
+    assert s.stop() == 0
+    if mode == "list":
+        assert "the application's body is longer than its Content-Length (88)" in s.err
+
+
+@pytest.mark.parametrize("mode", ["list", "write", "iter"])
+def test_a_body_short_of_its_content_length_closes_the_connection(served, mode):
+    s = _hostile(served, "--workers", "1")
+    c = RawConn(s)
+    c.get(f"/chars?mode={mode}&text=0123456789&short=5")
+    status, headers, body = c.response()
+    assert (status, headers["content-length"], body) == (b"HTTP/1.1 200 OK", "15", b"0123456789")
+    # Nothing else can be read as the 5 missing bytes: the connection is closed.
+    assert c.closed()
+    c.close()
+    assert s.stop() == 0
+    assert "ended after 10 of the 15 bytes of its Content-Length: connection closed" in s.err

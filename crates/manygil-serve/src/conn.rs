@@ -169,6 +169,10 @@ impl Drop for Inflight {
 enum RespBody {
     /// The whole body (`None` once sent).
     Full(Option<Bytes>),
+    /// A whole body shorter than its `Content-Length`: sent, then the connection is cut,
+    /// so the client sees an incomplete response and never reads the next one as the rest
+    /// of this one (`None` once sent).
+    Short(Option<Bytes>),
     /// Chunks from a worker's [`crate::BodyWriter`].
     Stream {
         /// The chunks.
@@ -179,8 +183,53 @@ enum RespBody {
         inflight: Inflight,
         /// Whether [`Chunk::End`] arrived.
         ended: bool,
+        /// The `Content-Length` the head promised, if any.
+        promised: Option<Promised>,
     },
 }
+
+/// A streamed body held to the `Content-Length` its head promised: never a byte more (the
+/// rest could pose as the next response on a keep-alive connection), and cut if it ends
+/// short.
+struct Promised {
+    /// The promised length.
+    length: u64,
+    /// Bytes still owed.
+    left: u64,
+    /// The request, for the log.
+    what: String,
+}
+
+impl Promised {
+    /// Hold `data` to what is still owed.
+    fn take(&mut self, mut data: Bytes) -> Bytes {
+        if data.len() as u64 > self.left {
+            warn_longer(&self.what, self.length);
+            // `left` < `data.len()`, a usize.
+            data.truncate(self.left as usize);
+        }
+        self.left -= data.len() as u64;
+        data
+    }
+}
+
+/// Log a body longer than its `Content-Length` (only the promised bytes are sent).
+fn warn_longer(what: &str, length: u64) {
+    eprintln!(
+        "manygil serve: {what}: the application's body is longer than its Content-Length \
+         ({length}): only the first {length} bytes were sent"
+    );
+}
+
+/// Log a body shorter than its `Content-Length` (the connection is cut).
+fn warn_shorter(what: &str, length: u64, sent: u64) {
+    eprintln!(
+        "manygil serve: {what}: the application's body ended after {sent} of the {length} \
+         bytes of its Content-Length: connection closed"
+    );
+}
+
+const SHORT: Aborted = Aborted("the body ended before its Content-Length");
 
 impl Body for RespBody {
     type Data = Bytes;
@@ -192,11 +241,19 @@ impl Body for RespBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
         match self.get_mut() {
             RespBody::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            // The last frame: hyper, holding the body to the head's Content-Length, sends
+            // it and then closes the connection. Nothing at all: cut before the head.
+            RespBody::Short(data) => Poll::Ready(match data.take() {
+                Some(d) if !d.is_empty() => Some(Ok(Frame::data(d))),
+                Some(_) => Some(Err(SHORT)),
+                None => None,
+            }),
             RespBody::Stream {
                 rx,
                 deadline,
                 inflight,
                 ended,
+                promised,
             } => {
                 if *ended {
                     return Poll::Ready(None);
@@ -212,10 +269,32 @@ impl Body for RespBody {
                 }
                 match rx.poll_recv(cx) {
                     Poll::Pending => Poll::Pending,
-                    Poll::Ready(Some(Chunk::Data(d))) => Poll::Ready(Some(Ok(Frame::data(d)))),
+                    Poll::Ready(Some(Chunk::Data(d))) => {
+                        let Some(p) = promised else {
+                            return Poll::Ready(Some(Ok(Frame::data(d))));
+                        };
+                        let d = p.take(d);
+                        // All that was promised: the body is complete; whatever the worker
+                        // writes next is refused (its writer sees the stream closed).
+                        *ended = p.left == 0;
+                        if d.is_empty() {
+                            return Poll::Ready(None);
+                        }
+                        Poll::Ready(Some(Ok(Frame::data(d))))
+                    }
                     Poll::Ready(Some(Chunk::End)) => {
                         *ended = true;
-                        Poll::Ready(None)
+                        match promised {
+                            Some(p) if p.left > 0 => {
+                                warn_shorter(&p.what, p.length, p.length - p.left);
+                                // Pending once, so that hyper flushes what it holds; polled
+                                // again, the body ends short of the length hyper holds it
+                                // to, and hyper closes the connection.
+                                cx.waker().wake_by_ref();
+                                Poll::Pending
+                            }
+                            _ => Poll::Ready(None),
+                        }
                     }
                     Poll::Ready(Some(Chunk::Abort(why))) => Poll::Ready(Some(Err(Aborted(why)))),
                     Poll::Ready(None) => Poll::Ready(Some(Err(Aborted(
@@ -228,7 +307,7 @@ impl Body for RespBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            RespBody::Full(d) => d.is_none(),
+            RespBody::Full(d) | RespBody::Short(d) => d.is_none(),
             RespBody::Stream { ended, .. } => *ended,
         }
     }
@@ -236,7 +315,8 @@ impl Body for RespBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             RespBody::Full(d) => SizeHint::with_exact(d.as_ref().map_or(0, |d| d.len() as u64)),
-            RespBody::Stream { .. } => SizeHint::default(),
+            // Unknown: hyper then holds the body to the head's Content-Length.
+            RespBody::Short(_) | RespBody::Stream { .. } => SizeHint::default(),
         }
     }
 }
@@ -277,6 +357,13 @@ struct LogLine {
     target: String,
     version: &'static str,
     started: Instant,
+}
+
+impl LogLine {
+    /// The request as other log lines name it: `GET /path?query`.
+    fn what(&self) -> String {
+        format!("{} {}", self.method, self.target)
+    }
 }
 
 fn log(shared: &Shared, info: &ConnInfo, line: &LogLine, status: StatusCode, bytes: Option<usize>) {
@@ -371,19 +458,42 @@ async fn handle(
         }
     };
     inflight.answered = true;
+    let head_request = line.method == "HEAD";
     let (head, body, bytes) = match reply {
-        Ok(Reply::Full(head, data)) => {
-            let n = data.len();
-            (head, RespBody::Full(Some(data)), Some(n))
+        Ok(Reply::Full(head, mut data)) => {
+            let body = match head.promised_length(head_request) {
+                Some(length) if (data.len() as u64) < length => {
+                    warn_shorter(&line.what(), length, data.len() as u64);
+                    RespBody::Short(Some(data))
+                }
+                Some(length) if data.len() as u64 > length => {
+                    warn_longer(&line.what(), length);
+                    // `length` < `data.len()`, a usize.
+                    data.truncate(length as usize);
+                    RespBody::Full(Some(data))
+                }
+                _ => RespBody::Full(Some(data)),
+            };
+            let n = match &body {
+                RespBody::Full(Some(d)) | RespBody::Short(Some(d)) => d.len(),
+                _ => 0,
+            };
+            (head, body, Some(n))
         }
         Ok(Reply::Stream(head, rx)) => {
             let deadline =
                 deadline_of(&cancel, timeout).map(|d| Box::pin(tokio::time::sleep_until(d)));
+            let promised = head.promised_length(head_request).map(|length| Promised {
+                length,
+                left: length,
+                what: line.what(),
+            });
             let body = RespBody::Stream {
                 rx,
                 deadline,
                 inflight,
                 ended: false,
+                promised,
             };
             (head, body, None)
         }

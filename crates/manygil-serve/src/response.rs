@@ -99,6 +99,19 @@ impl ResponseHead {
         self.status.as_u16()
     }
 
+    /// The body length this head promises: its `Content-Length`, unless the answer has no
+    /// body whatever the head says (to a `HEAD` request, or a 1xx, 204 or 304 status).
+    pub(crate) fn promised_length(&self, head_request: bool) -> Option<u64> {
+        let s = self.status.as_u16();
+        if head_request || s < 200 || s == 204 || s == 304 {
+            return None;
+        }
+        self.headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+    }
+
     /// Append a header field.
     ///
     /// # Errors

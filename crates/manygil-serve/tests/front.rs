@@ -775,3 +775,78 @@ fn queued_requests_wait_for_a_free_worker() {
     assert_eq!(server.in_flight(), 0);
     stop(server, ws);
 }
+
+/// A body that smuggles a whole second response after the `Content-Length: 5` it declares.
+const SMUGGLING: &[u8] = b"helloHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhacked";
+
+/// A worker that answers `/full-long`, `/full-short`, `/stream-long` and `/stream-short`
+/// with bodies that do not match their `Content-Length`, anything else with [`echo`].
+fn lying_about_the_length(r: Box<Request>) {
+    let declared = |n: &str| {
+        let mut head = ResponseHead::new(200).unwrap();
+        head.push_header("Content-Length", n.as_bytes()).unwrap();
+        head
+    };
+    let stream = |r: Box<Request>, n: &str, parts: &[&'static [u8]]| {
+        let mut w = r.responder.start_stream(declared(n)).unwrap();
+        for p in parts {
+            // Past the promised length the writes fail: the body is complete.
+            let _ = w.write(Bytes::from_static(p));
+        }
+        let _ = w.finish();
+    };
+    match r.head.path.as_str() {
+        "/full-long" => {
+            let _ = r
+                .responder
+                .send_full(declared("5"), Bytes::from_static(SMUGGLING));
+        }
+        "/full-short" => {
+            let _ = r
+                .responder
+                .send_full(declared("10"), Bytes::from_static(b"short"));
+        }
+        "/stream-long" => stream(r, "5", &[b"hel", &SMUGGLING[3..], b"more"]),
+        "/stream-short" => stream(r, "10", &[b"sho", b"rt"]),
+        _ => echo(r),
+    }
+}
+
+#[test]
+fn a_body_longer_than_its_content_length_is_cut_there() {
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 1, Arc::default(), lying_about_the_length);
+    for path in ["/full-long", "/stream-long"] {
+        let mut c = Client::sending(
+            addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        );
+        let r = c.response().unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "hello"), "{path}");
+        // The next request on this keep-alive connection gets its own answer, not the
+        // response the body tried to plant.
+        c.send(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = c.response().unwrap();
+        assert!(r.text().starts_with("GET /next HTTP/1.1"), "{path}: {r:?}");
+    }
+    stop(server, ws);
+}
+
+#[test]
+fn a_body_shorter_than_its_content_length_closes_the_connection() {
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 1, Arc::default(), lying_about_the_length);
+    for path in ["/full-short", "/stream-short"] {
+        let mut c = Client::sending(
+            addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        );
+        let head = c.take_until(b"\r\n\r\n").unwrap();
+        assert!(head.starts_with(b"HTTP/1.1 200 "), "{path}");
+        // What was sent, then the end of the connection: the client knows the body is
+        // incomplete, and nothing else can be read as its missing bytes.
+        while c.fill() {}
+        assert_eq!(c.buf, b"short", "{path}");
+    }
+    stop(server, ws);
+}
