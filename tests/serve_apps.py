@@ -9,6 +9,7 @@ import _interpreters
 import io
 import json
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -162,6 +163,11 @@ def hostile_app(environ, start_response):
     q = dict(p.split("=", 1) for p in environ["QUERY_STRING"].split("&") if p)
     if path == "/hello":
         return _text(start_response, "hello")
+    if path == "/regex":
+        # Catastrophic backtracking on "user input": stuck in C, holding its GIL, for
+        # about 2**40 steps (the server process ends first).
+        re.match(r"^(a+)+$", "a" * 40 + "!")
+        return _text(start_response, "matched at last")
     if path == "/chars":
         # Content-Length counted in characters, not UTF-8 bytes (+ ``short`` bytes).
         text = urllib.parse.unquote(q["text"])

@@ -399,3 +399,26 @@ def test_a_body_short_of_its_content_length_closes_the_connection(served, mode):
     c.close()
     assert s.stop() == 0
     assert "ended after 10 of the 15 bytes of its Content-Length: connection closed" in s.err
+
+
+def test_handlers_stuck_in_c_holding_their_gil_are_replaced(served):
+    # More requests stuck in a regex (in C, holding their interpreter's GIL) than there
+    # are workers: each gets its 504, and its worker is replaced at --stuck-after
+    # although its GIL never comes back, so the site keeps answering.
+    s = _hostile(served, "--workers", "2", "--timeout", "0.5", "--stuck-after", "0.5")
+    statuses = []
+    stuck = [threading.Thread(target=lambda: statuses.append(s.get("/regex")[0])) for _ in range(3)]
+    for t in stuck:
+        t.start()
+    for t in stuck:
+        t.join(60)
+    assert statuses == [504, 504, 504]
+    # Well within reach: --timeout + --stuck-after + 1 s (the replacement check runs every
+    # second) is 2 s. Before, the two workers stayed stuck and this never came.
+    c = http.client.HTTPConnection(s.host, s.port, timeout=15)
+    c.request("GET", "/hello")
+    r = c.getresponse()
+    assert (r.status, r.read()) == (200, b"hello")
+    c.close()
+    assert s.stop() == 0
+    assert s.err.count("(--stuck-after); started interpreter") >= 2
