@@ -160,7 +160,8 @@ app = wsgiref.validate.validator(raw_app)
 def hostile_app(environ, start_response):
     """Breaks the rules on purpose (so no validator around it): the server must hold."""
     path = environ["PATH_INFO"]
-    q = dict(p.split("=", 1) for p in environ["QUERY_STRING"].split("&") if p)
+    pairs = urllib.parse.parse_qsl(environ["QUERY_STRING"], keep_blank_values=True)
+    q = dict(pairs)
     if path == "/hello":
         return _text(start_response, "hello")
     if path == "/regex":
@@ -168,9 +169,13 @@ def hostile_app(environ, start_response):
         # about 2**40 steps (the server process ends first).
         re.match(r"^(a+)+$", "a" * 40 + "!")
         return _text(start_response, "matched at last")
+    if path == "/length":
+        # The Content-Length headers given as ``v`` (repeated: several headers).
+        start_response("200 OK", [("Content-Length", v) for k, v in pairs if k == "v"])
+        return [b"hello"]
     if path == "/chars":
         # Content-Length counted in characters, not UTF-8 bytes (+ ``short`` bytes).
-        text = urllib.parse.unquote(q["text"])
+        text = q["text"]
         body = text.encode()
         length = len(text) + int(q.get("short", 0))
         write = start_response("200 OK", [("Content-Length", str(length))])

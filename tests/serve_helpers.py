@@ -86,8 +86,10 @@ class RawConn:
         self.buf += data
         return bool(data)
 
-    def get(self, target: str) -> None:
+    def get(self, target: str) -> tuple[bytes, dict[str, str], bytes]:
+        """Send ``GET target`` and read the next response (see :meth:`response`)."""
         self.sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        return self.response()
 
     def response(self) -> tuple[bytes, dict[str, str], bytes]:
         """The next response as (status line, lower-case headers, body), the body read up

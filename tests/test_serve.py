@@ -376,11 +376,9 @@ def test_a_body_never_goes_past_its_content_length(served, mode):
     planted = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhacked"
     text = "é" * len(planted) + planted
     c = RawConn(s)
-    c.get(f"/chars?mode={mode}&text={urllib.parse.quote(text)}")
-    status, _, body = c.response()
+    status, _, body = c.get(f"/chars?mode={mode}&text={urllib.parse.quote(text)}")
     assert (status, body) == (b"HTTP/1.1 200 OK", ("é" * len(planted)).encode())
-    c.get("/hello")
-    assert c.response()[2] == b"hello"
+    assert c.get("/hello")[2] == b"hello"
     c.close()
     assert s.stop() == 0
     if mode == "list":
@@ -391,8 +389,7 @@ def test_a_body_never_goes_past_its_content_length(served, mode):
 def test_a_body_short_of_its_content_length_closes_the_connection(served, mode):
     s = _hostile(served, "--workers", "1")
     c = RawConn(s)
-    c.get(f"/chars?mode={mode}&text=0123456789&short=5")
-    status, headers, body = c.response()
+    status, headers, body = c.get(f"/chars?mode={mode}&text=0123456789&short=5")
     assert (status, headers["content-length"], body) == (b"HTTP/1.1 200 OK", "15", b"0123456789")
     # Nothing else can be read as the 5 missing bytes: the connection is closed.
     assert c.closed()
@@ -422,3 +419,15 @@ def test_handlers_stuck_in_c_holding_their_gil_are_replaced(served):
     c.close()
     assert s.stop() == 0
     assert s.err.count("(--stuck-after); started interpreter") >= 2
+
+
+@pytest.mark.parametrize("values", ["5%20bytes", "-5", "0x5", "5.0", "", "5&v=5"])
+def test_a_content_length_that_is_not_one_decimal_number_gives_500(served, values):
+    s = _hostile(served, "--workers", "1")
+    status, headers, body = RawConn(s).get(f"/length?v={values}")
+    assert (status, body) == (b"HTTP/1.1 500 Internal Server Error", b"Internal Server Error\n")
+    assert headers["content-length"] == str(len(body))
+    assert s.get("/length?v=5") == (200, b"hello")
+    assert s.stop() == 0
+    assert "unhandled exception in GET /length" in s.err
+    assert "ValueError: invalid Content-Length" in s.err

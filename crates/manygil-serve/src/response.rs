@@ -22,6 +22,8 @@ pub enum HeadError {
     Value(String),
     /// A hop-by-hop header (the server manages the connection, PEP 3333).
     HopByHop(String),
+    /// A `Content-Length` that is not a decimal number of bytes, or a second one.
+    ContentLength(String),
 }
 
 impl std::fmt::Display for HeadError {
@@ -37,6 +39,11 @@ impl std::fmt::Display for HeadError {
             HeadError::HopByHop(n) => write!(
                 f,
                 "hop-by-hop header {n:?} is not allowed in a WSGI response (PEP 3333)"
+            ),
+            HeadError::ContentLength(v) => write!(
+                f,
+                "invalid Content-Length {v:?}: expected one header with a number of bytes \
+                 in decimal digits"
             ),
         }
     }
@@ -135,10 +142,24 @@ impl ResponseHead {
         ) {
             return Err(HeadError::HopByHop(name.to_owned()));
         }
+        if n == hyper::header::CONTENT_LENGTH
+            && (self.headers.contains_key(&n) || !is_decimal_length(value))
+        {
+            return Err(HeadError::ContentLength(
+                String::from_utf8_lossy(value).into_owned(),
+            ));
+        }
         let v = HeaderValue::from_bytes(value).map_err(|_| HeadError::Value(name.to_owned()))?;
         self.headers.append(n, v);
         Ok(())
     }
+}
+
+/// Whether `value` is a `Content-Length` (RFC 9110 8.6: `1*DIGIT`) that fits a `u64`.
+fn is_decimal_length(value: &[u8]) -> bool {
+    !value.is_empty()
+        && value.iter().all(u8::is_ascii_digit)
+        && std::str::from_utf8(value).is_ok_and(|v| v.parse::<u64>().is_ok())
 }
 
 /// The client can no longer receive this response.
@@ -368,5 +389,28 @@ mod tests {
             Err(HeadError::HopByHop(_))
         ));
         h.push_header("Connection", b"close").unwrap();
+        for bad in [
+            &b"5 bytes"[..],
+            b"-1",
+            b"+5",
+            b"0x10",
+            b"",
+            b" 5",
+            b"1e3",
+            b"99999999999999999999",
+        ] {
+            assert!(
+                matches!(
+                    h.push_header("Content-Length", bad),
+                    Err(HeadError::ContentLength(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        h.push_header("Content-Length", b"0012").unwrap();
+        assert!(matches!(
+            h.push_header("content-length", b"12"),
+            Err(HeadError::ContentLength(_))
+        ));
     }
 }
