@@ -169,6 +169,9 @@ def hostile_app(environ, start_response):
         # about 2**40 steps (the server process ends first).
         re.match(r"^(a+)+$", "a" * 40 + "!")
         return _text(start_response, "matched at last")
+    if path == "/status":
+        start_response(q["s"], [("Content-Type", "text/plain")])
+        return [b"hi"]
     if path == "/length":
         # The Content-Length headers given as ``v`` (repeated: several headers).
         start_response("200 OK", [("Content-Length", v) for k, v in pairs if k == "v"])

@@ -431,3 +431,27 @@ def test_a_content_length_that_is_not_one_decimal_number_gives_500(served, value
     assert s.stop() == 0
     assert "unhandled exception in GET /length" in s.err
     assert "ValueError: invalid Content-Length" in s.err
+
+
+@pytest.mark.parametrize(
+    ("status", "line"),
+    [
+        ("200 Très bien", b"HTTP/1.1 200 Tr\xe8s bien"),  # latin-1 text is sent as latin-1
+        ("299", b"HTTP/1.1 299 "),  # no reason phrase: allowed (RFC 9112 4)
+        ("404", b"HTTP/1.1 404 Not Found"),
+        ("200 Ça coûte 5 €", None),  # "€" is not latin-1
+        ("abc OK", None),
+        ("200\tOK", None),
+        ("200 a\x00b", None),
+    ],
+)
+def test_a_status_is_latin_1_and_well_formed_or_gives_500(served, status, line):
+    s = _hostile(served, "--workers", "1")
+    got, _, body = RawConn(s).get(f"/status?s={urllib.parse.quote(status)}")
+    assert s.stop() == 0
+    if line is not None:
+        assert (got, body) == (line, b"hi")
+        return
+    assert (got, body) == (b"HTTP/1.1 500 Internal Server Error", b"Internal Server Error\n")
+    assert "unhandled exception in GET /status" in s.err
+    assert "ValueError: " in s.err

@@ -87,7 +87,7 @@ fn echo(mut r: Box<Request>) {
     text += &format!("body {}: ", body.len());
     let mut out = text.into_bytes();
     out.extend_from_slice(&body);
-    let mut head = ResponseHead::from_status_line("200 OK").unwrap();
+    let mut head = ResponseHead::from_status_line(b"200 OK").unwrap();
     head.push_header("Content-Type", b"text/plain").unwrap();
     let _ = r.responder.send_full(head, Bytes::from(out));
 }
@@ -351,7 +351,7 @@ fn reads_lines_and_pieces_of_a_body() {
 fn streams_a_response_in_chunks() {
     let (server, addr) = start(config());
     let ws = workers(server.queue(), 1, Arc::default(), |r| {
-        let mut head = ResponseHead::from_status_line("201 Made Here").unwrap();
+        let mut head = ResponseHead::from_status_line(b"201 Made Here").unwrap();
         head.push_header("X-Stream", b"yes").unwrap();
         let mut w = r.responder.start_stream(head).unwrap();
         for i in 0..20 {
