@@ -157,6 +157,21 @@ def test_malformed_requests_get_400_and_never_reach_the_app(served):
     assert int(s.get("/count")[1]) == before + 1
 
 
+def test_two_host_fields_or_a_malformed_chunked_body_get_400(served):
+    s = served("--workers", "1")
+    before = int(s.get("/count")[1])
+    out = _raw(s, b"GET /hello HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 "), out
+    assert int(s.get("/count")[1]) == before + 1  # never reached the app
+    bad_chunk = b"3\r\nabc\r\nnot-hex\r\nxyz\r\n0\r\n\r\n"
+    chunked = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    out = _raw(s, chunked + bad_chunk)
+    assert out.startswith(b"HTTP/1.1 400 Bad Request\r\n"), out
+    assert out.endswith(b"Malformed request body\n"), out
+    assert s.stop() == 0
+    assert "unhandled exception" not in s.err
+
+
 def test_a_chunked_body_over_the_limit_gets_413(served):
     s = served("--workers", "1", "--max-body", "10")
     c = s.conn()

@@ -198,6 +198,22 @@ class FileWrapper:
 
 _ERROR_BODY = b"Internal Server Error\n"
 
+# The answers to a request whose body the application could not read by the client's
+# fault (when nothing was sent yet): (status, headers, body).
+_BODY_ERROR_ANSWERS = {
+    "too_large": (
+        "413 Content Too Large",
+        [("Content-Type", "text/plain")],
+        b"Request body too large\n",
+    ),
+    # Bad chunked framing: the connection cannot carry another request.
+    "malformed": (
+        "400 Bad Request",
+        [("Content-Type", "text/plain"), ("Connection", "close")],
+        b"Malformed request body\n",
+    ),
+}
+
 
 def _print_exc() -> None:
     """The current exception's traceback to stderr."""
@@ -325,18 +341,10 @@ def _handle(app, rid: int, environ: dict, multithread: bool) -> None:
         return
     except BaseException:
         cancelled, body_error = _native.serve_status(rid)
-        if body_error == "too_large" and not streaming:
-            _native.serve_respond(
-                rid,
-                "413 Content Too Large",
-                [("Content-Type", "text/plain")],
-                b"Request body too large\n",
-            )
+        if body_error in _BODY_ERROR_ANSWERS and not streaming:
+            _native.serve_respond(rid, *_BODY_ERROR_ANSWERS[body_error])
             return
-        if cancelled in ("client_gone", "timeout", "shutdown") or body_error in (
-            "broken",
-            "cancelled",
-        ):
+        if cancelled in ("client_gone", "timeout", "shutdown") or body_error is not None:
             return
         _log_error(environ, "unhandled exception")
         if streaming:

@@ -405,6 +405,19 @@ async fn handle(
         headers: parts.headers,
     };
     if head
+        .headers
+        .get_all(hyper::header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        // RFC 9112 3.2: which of two hosts is meant is anyone's guess (hyper does not
+        // check).
+        let status = StatusCode::BAD_REQUEST;
+        log(&shared, &info, &line, status, None);
+        return Ok(simple(status, true));
+    }
+    if head
         .content_length()
         .is_some_and(|n| n > shared.config.max_body)
     {

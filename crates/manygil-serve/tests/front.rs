@@ -471,6 +471,11 @@ fn malformed_and_oversized_heads_never_reach_a_worker() {
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".to_vec(),
             400,
         ),
+        // Two Host fields (RFC 9112 3.2): which site is meant?
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(),
+            400,
+        ),
         (
             format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").into_bytes(),
             431,
@@ -848,5 +853,25 @@ fn a_body_shorter_than_its_content_length_closes_the_connection() {
         while c.fill() {}
         assert_eq!(c.buf, b"short", "{path}");
     }
+    stop(server, ws);
+}
+
+#[test]
+fn a_malformed_chunked_body_fails_the_read_as_malformed() {
+    let (server, addr) = start(config());
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let ws = workers(server.queue(), 1, Arc::default(), move |mut r| {
+        let got = r.body.read_to_end(None);
+        tx.lock().unwrap().send(got).unwrap();
+    });
+    let _c = Client::sending(
+        addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n",
+    );
+    assert!(
+        matches!(rx.recv().unwrap(), Err(BodyError::Malformed(_))),
+        "a bad chunk size is the client's fault, not a broken connection"
+    );
     stop(server, ws);
 }

@@ -321,7 +321,7 @@ pub(super) fn abort<'py>(
 
 /// `serve_status(rid) -> (cancelled, body_error)`: why the request was cancelled
 /// ("timeout", "shutdown", "client_gone" or None) and how its body read failed
-/// ("too_large", "timeout", "cancelled", "broken" or None).
+/// ("too_large", "timeout", "cancelled", "malformed", "broken" or None).
 pub(super) fn status<'py>(
     py: Attached<'py>,
     _m: Borrowed<'_, 'py>,
@@ -342,6 +342,7 @@ pub(super) fn status<'py>(
         Some(BodyError::TooLarge(_)) => new_str(py, "too_large")?,
         Some(BodyError::Timeout(_)) => new_str(py, "timeout")?,
         Some(BodyError::Cancelled(_)) => new_str(py, "cancelled")?,
+        Some(BodyError::Malformed(_)) => new_str(py, "malformed")?,
         Some(BodyError::Broken(_)) => new_str(py, "broken")?,
     };
     new_tuple(py, vec![cancelled, body])
