@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -470,3 +471,34 @@ def test_a_status_is_latin_1_and_well_formed_or_gives_500(served, status, line):
     assert (got, body) == (b"HTTP/1.1 500 Internal Server Error", b"Internal Server Error\n")
     assert "unhandled exception in GET /status" in s.err
     assert "ValueError: " in s.err
+
+
+def test_clients_that_stop_reading_a_stream_do_not_hold_workers_past_the_timeout(served):
+    # 8 request threads, 8 clients that read the start of an endless stream and stop:
+    # the writers block on full buffers, and at --timeout their connections are closed
+    # and the threads freed, whatever the clients do.
+    s = _hostile(served, "--workers", "1", "--threads", "8", "--timeout", "1")
+    readers = []
+    for _ in range(8):
+        c = RawConn(s)
+        c.sock.sendall(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+        while b"\r\n\r\n" not in c.buf:
+            assert c._fill()
+        readers.append(c)
+    # Well within reach: --timeout + 1 s is 2 s. Before, it never came, or only when
+    # hyper happened to ask one of the bodies for more after the deadline.
+    c = http.client.HTTPConnection(s.host, s.port, timeout=15)
+    c.request("GET", "/hello")
+    r = c.getresponse()
+    assert (r.status, r.read()) == (200, b"hello")
+    c.close()
+    # Every endless body ends (its handler freed), while its client still reads nothing.
+    give_up = time.monotonic() + 15
+    while (still := s.get("/endless-open")[1]) != b"0":
+        assert time.monotonic() < give_up, f"{still} endless bodies still open"
+        time.sleep(0.01)
+    for reader in readers:
+        reader.close()
+    assert s.stop() == 0
+    assert "GET /endless ran past --timeout while sending its response: connection closed" in s.err
+    assert "answered 504" not in s.err

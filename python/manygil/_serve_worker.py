@@ -326,16 +326,18 @@ def _handle(app, rid: int, environ: dict, multithread: bool) -> None:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-    except _ClientGone:
-        return
-    except KeyboardInterrupt:
+    except (_ClientGone, KeyboardInterrupt) as e:
         cancelled, _ = _native.serve_status(rid)
-        if cancelled is None:
+        if cancelled is None and isinstance(e, KeyboardInterrupt):
             raise
         if cancelled == "timeout":
+            # Streaming: the answer had started (its status sent), so no 504 could be.
+            what = (
+                " while sending its response: connection closed" if streaming else ": answered 504"
+            )
             print(
                 f"manygil serve: {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')} "
-                "ran past --timeout: answered 504, handler interrupted",
+                f"ran past --timeout{what}, handler interrupted",
                 file=sys.stderr,
             )
         return

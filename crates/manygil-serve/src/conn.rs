@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,7 +19,6 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
 use tokio::sync::{oneshot, watch, Notify};
-use tokio::time::Sleep;
 
 use crate::body::BodyReader;
 use crate::cancel::{Cancel, CancelReason};
@@ -92,6 +90,9 @@ struct ConnInfo {
     peer: Peer,
     /// The server's end.
     local: Peer,
+    /// Notified to drop the connection at once (a streamed answer ran past its deadline,
+    /// maybe with hyper stuck writing to a client that stopped reading).
+    kill: Notify,
 }
 
 /// Serve HTTP/1.1 on `io` until the client closes, an error, or the server stops (then
@@ -102,17 +103,27 @@ where
 {
     let _count = ConnCount::new(&shared);
     let mut stop = shared.stop.subscribe();
-    let info = Arc::new(ConnInfo { peer, local });
+    let info = Arc::new(ConnInfo {
+        peer,
+        local,
+        kill: Notify::new(),
+    });
+    let svc_info = info.clone();
     let svc_shared = shared.clone();
-    let svc = service_fn(move |req| handle(req, info.clone(), svc_shared.clone()));
+    let svc = service_fn(move |req| handle(req, svc_info.clone(), svc_shared.clone()));
     let conn = shared.http.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
+    // Returning drops the connection (and closes it) wherever hyper is.
     tokio::select! {
         _ = conn.as_mut() => return,
+        () = info.kill.notified() => return,
         _ = stop.wait_for(|stopped| *stopped) => {}
     }
     conn.as_mut().graceful_shutdown();
-    let _ = conn.await;
+    tokio::select! {
+        _ = conn => {}
+        () = info.kill.notified() => {}
+    }
 }
 
 /// Registers a dispatched request in [`Shared::inflight`] until it is fully answered.
@@ -177,10 +188,10 @@ enum RespBody {
     Stream {
         /// The chunks.
         rx: Chunks,
-        /// Cuts the body off at the request's deadline.
-        deadline: Option<Pin<Box<Sleep>>>,
+        /// Dropped with the body: tells [`cut_at_deadline`] that the body ended.
+        _ended_tx: Option<oneshot::Sender<()>>,
         /// Keeps the request registered until the body ends.
-        inflight: Inflight,
+        _inflight: Inflight,
         /// Whether [`Chunk::End`] arrived.
         ended: bool,
         /// The `Content-Length` the head promised, if any.
@@ -250,22 +261,12 @@ impl Body for RespBody {
             }),
             RespBody::Stream {
                 rx,
-                deadline,
-                inflight,
                 ended,
                 promised,
+                ..
             } => {
                 if *ended {
                     return Poll::Ready(None);
-                }
-                if let Some(d) = deadline {
-                    if d.as_mut().poll(cx).is_ready() {
-                        let shared = &inflight.shared;
-                        inflight
-                            .cancel
-                            .fire_on(CancelReason::Timeout, &shared.handle);
-                        return Poll::Ready(Some(Err(Aborted("the request timed out"))));
-                    }
                 }
                 match rx.poll_recv(cx) {
                     Poll::Pending => Poll::Pending,
@@ -494,8 +495,15 @@ async fn handle(
             (head, body, Some(n))
         }
         Ok(Reply::Stream(head, rx)) => {
-            let deadline =
-                deadline_of(&cancel, timeout).map(|d| Box::pin(tokio::time::sleep_until(d)));
+            let ended_tx = deadline_of(&cancel, timeout).map(|deadline| {
+                let (tx, rx) = oneshot::channel();
+                let (cancel, shared, info) = (cancel.clone(), shared.clone(), info.clone());
+                shared
+                    .handle
+                    .clone()
+                    .spawn(cut_at_deadline(deadline, rx, cancel, shared, info));
+                tx
+            });
             let promised = head.promised_length(head_request).map(|length| Promised {
                 length,
                 left: length,
@@ -503,8 +511,8 @@ async fn handle(
             });
             let body = RespBody::Stream {
                 rx,
-                deadline,
-                inflight,
+                _ended_tx: ended_tx,
+                _inflight: inflight,
                 ended: false,
                 promised,
             };
@@ -534,6 +542,26 @@ fn into_response(head: ResponseHead, body: RespBody) -> Response<RespBody> {
         r.extensions_mut().insert(reason);
     }
     r
+}
+
+/// Hold a streamed answer to its request's deadline whatever the client does: if the body
+/// has not ended by then (`ended` resolves when it is dropped), cancel the request (its
+/// hook interrupts the worker, a write blocked on the full buffer fails) and drop the
+/// connection, which hyper may be stuck writing to a client that stopped reading.
+async fn cut_at_deadline(
+    deadline: tokio::time::Instant,
+    ended: oneshot::Receiver<()>,
+    cancel: Arc<Cancel>,
+    shared: Arc<Shared>,
+    info: Arc<ConnInfo>,
+) {
+    tokio::select! {
+        () = tokio::time::sleep_until(deadline) => {
+            cancel.fire_on(CancelReason::Timeout, &shared.handle);
+            info.kill.notify_one();
+        }
+        _ = ended => {}
+    }
 }
 
 /// The request's deadline: `timeout` after a worker took it (`None` while it is queued,

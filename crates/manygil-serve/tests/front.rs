@@ -735,15 +735,11 @@ fn shutdown_cancels_what_outlives_the_grace_period() {
     ws.into_iter().for_each(|w| w.join().unwrap());
 }
 
-#[test]
-fn a_writer_learns_that_the_client_left() {
-    let (server, addr) = start(Config {
-        response_buffer: 2,
-        ..config()
-    });
-    let (tx, rx) = mpsc::channel();
+/// A worker that streams 64 KiB chunks until a write fails, then sends why its request
+/// was cancelled, if it was.
+fn endless_stream(tx: mpsc::Sender<Option<CancelReason>>) -> impl Fn(Box<Request>) + Send + Sync {
     let tx = std::sync::Mutex::new(tx);
-    let ws = workers(server.queue(), 1, Arc::default(), move |r| {
+    move |r| {
         let mut w = r
             .responder
             .start_stream(ResponseHead::new(200).unwrap())
@@ -755,8 +751,18 @@ fn a_writer_learns_that_the_client_left() {
             sent += 1;
             assert!(sent < 100_000, "writes never failed");
         }
-        tx.lock().unwrap().send(sent).unwrap();
+        tx.lock().unwrap().send(r.cancel.reason()).unwrap();
+    }
+}
+
+#[test]
+fn a_writer_learns_that_the_client_left() {
+    let (server, addr) = start(Config {
+        response_buffer: 2,
+        ..config()
     });
+    let (tx, rx) = mpsc::channel();
+    let ws = workers(server.queue(), 1, Arc::default(), endless_stream(tx));
     let mut c = Client::sending(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     c.take_until(b"\r\n\r\n").unwrap();
     drop(c);
@@ -873,5 +879,28 @@ fn a_malformed_chunked_body_fails_the_read_as_malformed() {
         matches!(rx.recv().unwrap(), Err(BodyError::Malformed(_))),
         "a bad chunk size is the client's fault, not a broken connection"
     );
+    stop(server, ws);
+}
+
+#[test]
+fn a_stream_past_its_deadline_is_cut_when_the_client_stops_reading() {
+    let (server, addr) = start(Config {
+        request_timeout: Some(Duration::from_millis(300)),
+        response_buffer: 2,
+        ..config()
+    });
+    let (tx, rx) = mpsc::channel();
+    let ws = workers(server.queue(), 1, Arc::default(), endless_stream(tx));
+    // The client reads the head, then nothing: the buffers fill and the writer blocks.
+    let mut c = Client::sending(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.take_until(b"\r\n\r\n").unwrap();
+    // The deadline frees the writer all the same...
+    let freed = rx
+        .recv_timeout(IO_BOUND)
+        .expect("the writer stayed blocked");
+    assert_eq!(freed, Some(CancelReason::Timeout));
+    // ...and closes the connection: what was sent, then the end, never a complete body.
+    while c.fill() {}
+    assert!(!c.buf.ends_with(b"0\r\n\r\n"));
     stop(server, ws);
 }
