@@ -263,9 +263,10 @@ def _handle(app, rid: int, environ: dict, multithread: bool) -> None:
         nonlocal streaming
         if head is None:
             raise AssertionError("the application sent body data before calling start_response()")
-        streaming = True
         if not _native.serve_start_stream(rid, head[0], head[1]):
+            # Already answered (504, 503) or the client left: nothing of ours was sent.
             raise _ClientGone
+        streaming = True
 
     def write(data) -> None:
         if type(data) is not bytes:
