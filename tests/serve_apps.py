@@ -9,8 +9,10 @@ import _interpreters
 import io
 import json
 import os
+import re
 import threading
 import time
+import urllib.parse
 import warnings
 import wsgiref.validate
 
@@ -20,7 +22,8 @@ if _interpreters.get_current()[0] == 0:
 # Any PEP 3333 complaint from the validator fails the request.
 warnings.simplefilter("error", wsgiref.validate.WSGIWarning)
 
-_state = {"closed": 0, "requests": 0, "spinning": 0}
+_state = {"closed": 0, "requests": 0, "spinning": 0, "endless": 0}
+_lock = threading.Lock()
 _barrier = threading.Barrier(2)
 _CGI_KEYS = (
     "REQUEST_METHOD SCRIPT_NAME PATH_INFO QUERY_STRING CONTENT_TYPE CONTENT_LENGTH "
@@ -153,5 +156,60 @@ def raw_app(environ, start_response):
 
 
 app = wsgiref.validate.validator(raw_app)
+
+
+def _endless():
+    """An endless body, counted in ``_state["endless"]`` while it is open."""
+    with _lock:
+        _state["endless"] += 1
+    try:
+        while True:
+            # Chunks bigger than hyper's write buffer: once the socket is full, hyper
+            # stops asking for more, and the writer blocks.
+            yield b"x" * (1 << 18)
+    finally:
+        with _lock:
+            _state["endless"] -= 1
+
+
+def hostile_app(environ, start_response):
+    """Breaks the rules on purpose (so no validator around it): the server must hold."""
+    path = environ["PATH_INFO"]
+    pairs = urllib.parse.parse_qsl(environ["QUERY_STRING"], keep_blank_values=True)
+    q = dict(pairs)
+    if path == "/hello":
+        return _text(start_response, "hello")
+    if path == "/regex":
+        # Catastrophic backtracking on "user input": stuck in C, holding its GIL, for
+        # about 2**40 steps (the server process ends first).
+        re.match(r"^(a+)+$", "a" * 40 + "!")
+        return _text(start_response, "matched at last")
+    if path == "/status":
+        start_response(q["s"], [("Content-Type", "text/plain")])
+        return [b"hi"]
+    if path == "/length":
+        # The Content-Length headers given as ``v`` (repeated: several headers).
+        start_response("200 OK", [("Content-Length", v) for k, v in pairs if k == "v"])
+        return [b"hello"]
+    if path == "/endless":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return _endless()
+    if path == "/endless-open":
+        return _text(start_response, str(_state["endless"]))
+    if path == "/chars":
+        # Content-Length counted in characters, not UTF-8 bytes (+ ``short`` bytes).
+        text = q["text"]
+        body = text.encode()
+        length = len(text) + int(q.get("short", 0))
+        write = start_response("200 OK", [("Content-Length", str(length))])
+        if q["mode"] == "list":
+            return [body]
+        if q["mode"] == "write":
+            write(body[:3])
+            write(body[3:])
+            return []
+        return _Closing([body[:3], body[3:7], body[7:]])
+    return _text(start_response, "not found", "404 Not Found")
+
 
 not_callable = 42

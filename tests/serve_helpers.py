@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -66,6 +67,56 @@ class Served:
         finally:
             self.proc.kill()
         return self.proc.returncode
+
+
+class RawConn:
+    """One keep-alive connection read byte by byte as sent: unlike ``http.client``, which
+    drops what follows a response in its buffer, every byte the server sent after a
+    response is read as the start of the next one."""
+
+    def __init__(self, s: Served):
+        self.sock = socket.create_connection((s.host, s.port), timeout=60)
+        self.buf = b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _fill(self) -> bool:
+        data = self.sock.recv(65536)
+        self.buf += data
+        return bool(data)
+
+    def get(self, target: str) -> tuple[bytes, dict[str, str], bytes]:
+        """Send ``GET target`` and read the next response (see :meth:`response`)."""
+        self.sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        return self.response()
+
+    def response(self) -> tuple[bytes, dict[str, str], bytes]:
+        """The next response as (status line, lower-case headers, body), the body read up
+        to its Content-Length or to the end of the connection."""
+        while b"\r\n\r\n" not in self.buf:
+            if not self._fill():
+                raise ConnectionError(f"closed before a response head: {self.buf!r}")
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        status, *lines = head.split(b"\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            n = int(headers["content-length"])
+            while len(self.buf) < n and self._fill():
+                pass
+        else:
+            while self._fill():
+                pass
+            n = len(self.buf)
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return status, headers, body
+
+    def closed(self) -> bool:
+        """Whether the server closed the connection with nothing more sent."""
+        return not self.buf and not self._fill()
 
 
 def run_serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

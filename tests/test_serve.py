@@ -10,11 +10,13 @@ import signal
 import socket
 import sys
 import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
-from serve_helpers import HERE, Served, run_serve
+from serve_helpers import HERE, RawConn, Served, run_serve
 
 
 def test_serves_a_validated_app_with_keep_alive(served):
@@ -154,6 +156,21 @@ def test_malformed_requests_get_400_and_never_reach_the_app(served):
     assert _raw(s, big).startswith(b"HTTP/1.1 431 ")
     # Only the /count requests reached the app.
     assert int(s.get("/count")[1]) == before + 1
+
+
+def test_two_host_fields_or_a_malformed_chunked_body_get_400(served):
+    s = served("--workers", "1")
+    before = int(s.get("/count")[1])
+    out = _raw(s, b"GET /hello HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 "), out
+    assert int(s.get("/count")[1]) == before + 1  # never reached the app
+    bad_chunk = b"3\r\nabc\r\nnot-hex\r\nxyz\r\n0\r\n\r\n"
+    chunked = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    out = _raw(s, chunked + bad_chunk)
+    assert out.startswith(b"HTTP/1.1 400 Bad Request\r\n"), out
+    assert out.endswith(b"Malformed request body\n"), out
+    assert s.stop() == 0
+    assert "unhandled exception" not in s.err
 
 
 def test_a_chunked_body_over_the_limit_gets_413(served):
@@ -357,3 +374,131 @@ def test_access_log(served):
     assert s.get("/hello?x=1") == (200, b"hello")
     assert s.stop() == 0
     assert '"GET /hello?x=1 HTTP/1.1" 200 5 ' in s.err
+
+
+# ---- hostile apps and clients (tests/serve_apps.py:hostile_app) ----------------------
+
+
+def _hostile(served, *args: str) -> Served:
+    return served(*args, app="serve_apps:hostile_app")
+
+
+@pytest.mark.parametrize("mode", ["list", "write", "iter"])
+def test_a_body_never_goes_past_its_content_length(served, mode):
+    # An app counting characters: a client's "é"s make the declared length end before
+    # a response planted at the end of its input. The next request on this keep-alive
+    # connection must get its own answer, not the planted one.
+    s = _hostile(served, "--workers", "1")
+    planted = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhacked"
+    text = "é" * len(planted) + planted
+    c = RawConn(s)
+    status, _, body = c.get(f"/chars?mode={mode}&text={urllib.parse.quote(text)}")
+    assert (status, body) == (b"HTTP/1.1 200 OK", ("é" * len(planted)).encode())
+    assert c.get("/hello")[2] == b"hello"
+    c.close()
+    assert s.stop() == 0
+    if mode == "list":
+        assert "the application's body is longer than its Content-Length (88)" in s.err
+
+
+@pytest.mark.parametrize("mode", ["list", "write", "iter"])
+def test_a_body_short_of_its_content_length_closes_the_connection(served, mode):
+    s = _hostile(served, "--workers", "1")
+    c = RawConn(s)
+    status, headers, body = c.get(f"/chars?mode={mode}&text=0123456789&short=5")
+    assert (status, headers["content-length"], body) == (b"HTTP/1.1 200 OK", "15", b"0123456789")
+    # Nothing else can be read as the 5 missing bytes: the connection is closed.
+    assert c.closed()
+    c.close()
+    assert s.stop() == 0
+    assert "ended after 10 of the 15 bytes of its Content-Length: connection closed" in s.err
+
+
+def test_handlers_stuck_in_c_holding_their_gil_are_replaced(served):
+    # More requests stuck in a regex (in C, holding their interpreter's GIL) than there
+    # are workers: each gets its 504, and its worker is replaced at --stuck-after
+    # although its GIL never comes back, so the site keeps answering.
+    s = _hostile(served, "--workers", "2", "--timeout", "0.5", "--stuck-after", "0.5")
+    statuses = []
+    stuck = [threading.Thread(target=lambda: statuses.append(s.get("/regex")[0])) for _ in range(3)]
+    for t in stuck:
+        t.start()
+    for t in stuck:
+        t.join(60)
+    assert statuses == [504, 504, 504]
+    # Well within reach: --timeout + --stuck-after + 1 s (the replacement check runs every
+    # second) is 2 s. Before, the two workers stayed stuck and this never came.
+    c = http.client.HTTPConnection(s.host, s.port, timeout=15)
+    c.request("GET", "/hello")
+    r = c.getresponse()
+    assert (r.status, r.read()) == (200, b"hello")
+    c.close()
+    assert s.stop() == 0
+    assert s.err.count("(--stuck-after); started interpreter") >= 2
+
+
+@pytest.mark.parametrize("values", ["5%20bytes", "-5", "0x5", "5.0", "", "5&v=5"])
+def test_a_content_length_that_is_not_one_decimal_number_gives_500(served, values):
+    s = _hostile(served, "--workers", "1")
+    status, headers, body = RawConn(s).get(f"/length?v={values}")
+    assert (status, body) == (b"HTTP/1.1 500 Internal Server Error", b"Internal Server Error\n")
+    assert headers["content-length"] == str(len(body))
+    assert s.get("/length?v=5") == (200, b"hello")
+    assert s.stop() == 0
+    assert "unhandled exception in GET /length" in s.err
+    assert "ValueError: invalid Content-Length" in s.err
+
+
+@pytest.mark.parametrize(
+    ("status", "line"),
+    [
+        ("200 Très bien", b"HTTP/1.1 200 Tr\xe8s bien"),  # latin-1 text is sent as latin-1
+        ("299", b"HTTP/1.1 299 "),  # no reason phrase: allowed (RFC 9112 4)
+        ("404", b"HTTP/1.1 404 Not Found"),
+        ("200 Ça coûte 5 €", None),  # "€" is not latin-1
+        ("abc OK", None),
+        ("200\tOK", None),
+        ("200 a\x00b", None),
+    ],
+)
+def test_a_status_is_latin_1_and_well_formed_or_gives_500(served, status, line):
+    s = _hostile(served, "--workers", "1")
+    got, _, body = RawConn(s).get(f"/status?s={urllib.parse.quote(status)}")
+    assert s.stop() == 0
+    if line is not None:
+        assert (got, body) == (line, b"hi")
+        return
+    assert (got, body) == (b"HTTP/1.1 500 Internal Server Error", b"Internal Server Error\n")
+    assert "unhandled exception in GET /status" in s.err
+    assert "ValueError: " in s.err
+
+
+def test_clients_that_stop_reading_a_stream_do_not_hold_workers_past_the_timeout(served):
+    # 8 request threads, 8 clients that read the start of an endless stream and stop:
+    # the writers block on full buffers, and at --timeout their connections are closed
+    # and the threads freed, whatever the clients do.
+    s = _hostile(served, "--workers", "1", "--threads", "8", "--timeout", "1")
+    readers = []
+    for _ in range(8):
+        c = RawConn(s)
+        c.sock.sendall(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+        while b"\r\n\r\n" not in c.buf:
+            assert c._fill()
+        readers.append(c)
+    # Well within reach: --timeout + 1 s is 2 s. Before, it never came, or only when
+    # hyper happened to ask one of the bodies for more after the deadline.
+    c = http.client.HTTPConnection(s.host, s.port, timeout=15)
+    c.request("GET", "/hello")
+    r = c.getresponse()
+    assert (r.status, r.read()) == (200, b"hello")
+    c.close()
+    # Every endless body ends (its handler freed), while its client still reads nothing.
+    give_up = time.monotonic() + 15
+    while (still := s.get("/endless-open")[1]) != b"0":
+        assert time.monotonic() < give_up, f"{still} endless bodies still open"
+        time.sleep(0.01)
+    for reader in readers:
+        reader.close()
+    assert s.stop() == 0
+    assert "GET /endless ran past --timeout while sending its response: connection closed" in s.err
+    assert "answered 504" not in s.err

@@ -198,6 +198,22 @@ class FileWrapper:
 
 _ERROR_BODY = b"Internal Server Error\n"
 
+# The answers to a request whose body the application could not read by the client's
+# fault (when nothing was sent yet): (status, headers, body).
+_BODY_ERROR_ANSWERS = {
+    "too_large": (
+        "413 Content Too Large",
+        [("Content-Type", "text/plain")],
+        b"Request body too large\n",
+    ),
+    # Bad chunked framing: the connection cannot carry another request.
+    "malformed": (
+        "400 Bad Request",
+        [("Content-Type", "text/plain"), ("Connection", "close")],
+        b"Malformed request body\n",
+    ),
+}
+
 
 def _print_exc() -> None:
     """The current exception's traceback to stderr."""
@@ -247,9 +263,10 @@ def _handle(app, rid: int, environ: dict, multithread: bool) -> None:
         nonlocal streaming
         if head is None:
             raise AssertionError("the application sent body data before calling start_response()")
-        streaming = True
         if not _native.serve_start_stream(rid, head[0], head[1]):
+            # Already answered (504, 503) or the client left: nothing of ours was sent.
             raise _ClientGone
+        streaming = True
 
     def write(data) -> None:
         if type(data) is not bytes:
@@ -310,33 +327,27 @@ def _handle(app, rid: int, environ: dict, multithread: bool) -> None:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-    except _ClientGone:
-        return
-    except KeyboardInterrupt:
+    except (_ClientGone, KeyboardInterrupt) as e:
         cancelled, _ = _native.serve_status(rid)
-        if cancelled is None:
+        if cancelled is None and isinstance(e, KeyboardInterrupt):
             raise
         if cancelled == "timeout":
+            # Streaming: the answer had started (its status sent), so no 504 could be.
+            what = (
+                " while sending its response: connection closed" if streaming else ": answered 504"
+            )
             print(
                 f"manygil serve: {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')} "
-                "ran past --timeout: answered 504, handler interrupted",
+                f"ran past --timeout{what}, handler interrupted",
                 file=sys.stderr,
             )
         return
     except BaseException:
         cancelled, body_error = _native.serve_status(rid)
-        if body_error == "too_large" and not streaming:
-            _native.serve_respond(
-                rid,
-                "413 Content Too Large",
-                [("Content-Type", "text/plain")],
-                b"Request body too large\n",
-            )
+        if body_error in _BODY_ERROR_ANSWERS and not streaming:
+            _native.serve_respond(rid, *_BODY_ERROR_ANSWERS[body_error])
             return
-        if cancelled in ("client_gone", "timeout", "shutdown") or body_error in (
-            "broken",
-            "cancelled",
-        ):
+        if cancelled in ("client_gone", "timeout", "shutdown") or body_error is not None:
             return
         _log_error(environ, "unhandled exception")
         if streaming:

@@ -93,6 +93,8 @@ class _Server:
         self.addrs = addrs
         self.stopping = threading.Event()
         self.slots: list[threading.Thread] = []
+        # The interpreter each slot serves with (replaced when it recycles).
+        self.interp_of: dict[threading.Thread, int] = {}
         self.errors: list[str] = []
         self.recycled = 0
         self.retired: set[int] = set()
@@ -122,9 +124,25 @@ class _Server:
             self.slots.append(t)
             _native.serve_release_memory()
 
+    def wait_for_slots(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for the slots to end, but not for those whose
+        worker is stuck (still in a request ``stuck_after`` seconds after it was
+        interrupted: it may never return). Returns the slots still running."""
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = [t for t in self.slots if t.is_alive()]
+            stuck = self.retired.union(_native.serve_stuck(self.stuck_after))
+            waiting = [t for t in alive if self.interp_of.get(t) not in stuck]
+            left = deadline - time.monotonic()
+            if not waiting or left <= 0:
+                return len(alive)
+            # Polled: a slot may become stuck while we wait for it.
+            waiting[0].join(min(left, 0.05))
+
     def run_slot(self, interp: Interpreter) -> None:
         """Serve with ``interp``; replace it each time it has served its quota."""
         while True:
+            self.interp_of[threading.current_thread()] = interp.id
             try:
                 outcome = interp.call(_serve_worker.run, self.id, self.threads, self.max_requests)
             except Exception as e:  # noqa: BLE001
@@ -302,12 +320,9 @@ def _run(
                 file=sys.stderr,
             )
         # Interrupted handlers get a bounded time to unwind.
-        deadline = time.monotonic() + 10.0
-        for t in server.slots:
-            t.join(max(0.0, deadline - time.monotonic()))
+        stuck = server.wait_for_slots(10.0)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        stuck = sum(t.is_alive() for t in server.slots)
         if stuck:
             print(
                 f"manygil serve: {stuck} worker(s) did not stop (a handler blocked in C?); exiting anyway",

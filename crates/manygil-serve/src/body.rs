@@ -19,7 +19,10 @@ pub enum BodyError {
     Timeout(Duration),
     /// The request was cancelled.
     Cancelled(CancelReason),
-    /// The connection failed or the body was malformed (e.g. a bad chunk).
+    /// The body is not valid HTTP/1.1 framing (e.g. a bad chunk size): the client's fault,
+    /// answered 400 (the connection cannot carry another request).
+    Malformed(String),
+    /// The connection failed (e.g. closed in the middle of the body).
     Broken(String),
 }
 
@@ -35,6 +38,7 @@ impl std::fmt::Display for BodyError {
                 )
             }
             BodyError::Cancelled(r) => write!(f, "request cancelled ({r:?})"),
+            BodyError::Malformed(m) => write!(f, "malformed request body: {m}"),
             BodyError::Broken(m) => write!(f, "request body could not be read: {m}"),
         }
     }
@@ -191,9 +195,7 @@ impl BodyReader {
                     self.incoming = None;
                     return Ok(false);
                 }
-                Ok(Ok(Some(Err(e)))) => {
-                    return Err(self.fail(BodyError::Broken(e.to_string())));
-                }
+                Ok(Ok(Some(Err(e)))) => return Err(self.fail(body_error(&e))),
                 Ok(Ok(Some(Ok(frame)))) => {
                     // Trailers carry no data: skip them.
                     let Ok(data) = frame.into_data() else {
@@ -220,4 +222,22 @@ impl BodyReader {
         self.failed = Some(e.clone());
         e
     }
+}
+
+/// What a failed body read means: hyper reports bad framing (chunk sizes, chunk ends) as
+/// an `InvalidInput`/`InvalidData` I/O error under its own, a closed connection otherwise.
+fn body_error(e: &hyper::Error) -> BodyError {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+            ) {
+                return BodyError::Malformed(io.to_string());
+            }
+        }
+        source = s.source();
+    }
+    BodyError::Broken(e.to_string())
 }

@@ -38,7 +38,8 @@ pub struct Config {
     /// (time waiting in the queue does not count: a request that waited is not cut
     /// short); past it the client gets 504 and the request is cancelled
     /// ([`crate::CancelReason::Timeout`]). A streamed answer still running at the deadline
-    /// is cut off. `None`: no limit.
+    /// is cut off: the request is cancelled and the connection closed, whether or not the
+    /// client reads. `None`: no limit.
     pub request_timeout: Option<Duration>,
     /// Response body chunks buffered between a worker and the connection before
     /// [`crate::BodyWriter::write`] blocks.

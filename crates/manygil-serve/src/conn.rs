@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,7 +19,6 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
 use tokio::sync::{oneshot, watch, Notify};
-use tokio::time::Sleep;
 
 use crate::body::BodyReader;
 use crate::cancel::{Cancel, CancelReason};
@@ -92,6 +90,9 @@ struct ConnInfo {
     peer: Peer,
     /// The server's end.
     local: Peer,
+    /// Notified to drop the connection at once (a streamed answer ran past its deadline,
+    /// maybe with hyper stuck writing to a client that stopped reading).
+    kill: Notify,
 }
 
 /// Serve HTTP/1.1 on `io` until the client closes, an error, or the server stops (then
@@ -102,17 +103,27 @@ where
 {
     let _count = ConnCount::new(&shared);
     let mut stop = shared.stop.subscribe();
-    let info = Arc::new(ConnInfo { peer, local });
+    let info = Arc::new(ConnInfo {
+        peer,
+        local,
+        kill: Notify::new(),
+    });
+    let svc_info = info.clone();
     let svc_shared = shared.clone();
-    let svc = service_fn(move |req| handle(req, info.clone(), svc_shared.clone()));
+    let svc = service_fn(move |req| handle(req, svc_info.clone(), svc_shared.clone()));
     let conn = shared.http.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
+    // Returning drops the connection (and closes it) wherever hyper is.
     tokio::select! {
         _ = conn.as_mut() => return,
+        () = info.kill.notified() => return,
         _ = stop.wait_for(|stopped| *stopped) => {}
     }
     conn.as_mut().graceful_shutdown();
-    let _ = conn.await;
+    tokio::select! {
+        _ = conn => {}
+        () = info.kill.notified() => {}
+    }
 }
 
 /// Registers a dispatched request in [`Shared::inflight`] until it is fully answered.
@@ -169,18 +180,67 @@ impl Drop for Inflight {
 enum RespBody {
     /// The whole body (`None` once sent).
     Full(Option<Bytes>),
+    /// A whole body shorter than its `Content-Length`: sent, then the connection is cut,
+    /// so the client sees an incomplete response and never reads the next one as the rest
+    /// of this one (`None` once sent).
+    Short(Option<Bytes>),
     /// Chunks from a worker's [`crate::BodyWriter`].
     Stream {
         /// The chunks.
         rx: Chunks,
-        /// Cuts the body off at the request's deadline.
-        deadline: Option<Pin<Box<Sleep>>>,
+        /// Dropped with the body: tells [`cut_at_deadline`] that the body ended.
+        _ended_tx: Option<oneshot::Sender<()>>,
         /// Keeps the request registered until the body ends.
-        inflight: Inflight,
+        _inflight: Inflight,
         /// Whether [`Chunk::End`] arrived.
         ended: bool,
+        /// The `Content-Length` the head promised, if any.
+        promised: Option<Promised>,
     },
 }
+
+/// A streamed body held to the `Content-Length` its head promised: never a byte more (the
+/// rest could pose as the next response on a keep-alive connection), and cut if it ends
+/// short.
+struct Promised {
+    /// The promised length.
+    length: u64,
+    /// Bytes still owed.
+    left: u64,
+    /// The request, for the log.
+    what: String,
+}
+
+impl Promised {
+    /// Hold `data` to what is still owed.
+    fn take(&mut self, mut data: Bytes) -> Bytes {
+        if data.len() as u64 > self.left {
+            warn_longer(&self.what, self.length);
+            // `left` < `data.len()`, a usize.
+            data.truncate(self.left as usize);
+        }
+        self.left -= data.len() as u64;
+        data
+    }
+}
+
+/// Log a body longer than its `Content-Length` (only the promised bytes are sent).
+fn warn_longer(what: &str, length: u64) {
+    eprintln!(
+        "manygil serve: {what}: the application's body is longer than its Content-Length \
+         ({length}): only the first {length} bytes were sent"
+    );
+}
+
+/// Log a body shorter than its `Content-Length` (the connection is cut).
+fn warn_shorter(what: &str, length: u64, sent: u64) {
+    eprintln!(
+        "manygil serve: {what}: the application's body ended after {sent} of the {length} \
+         bytes of its Content-Length: connection closed"
+    );
+}
+
+const SHORT: Aborted = Aborted("the body ended before its Content-Length");
 
 impl Body for RespBody {
     type Data = Bytes;
@@ -192,30 +252,50 @@ impl Body for RespBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
         match self.get_mut() {
             RespBody::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            // The last frame: hyper, holding the body to the head's Content-Length, sends
+            // it and then closes the connection. Nothing at all: cut before the head.
+            RespBody::Short(data) => Poll::Ready(match data.take() {
+                Some(d) if !d.is_empty() => Some(Ok(Frame::data(d))),
+                Some(_) => Some(Err(SHORT)),
+                None => None,
+            }),
             RespBody::Stream {
                 rx,
-                deadline,
-                inflight,
                 ended,
+                promised,
+                ..
             } => {
                 if *ended {
                     return Poll::Ready(None);
                 }
-                if let Some(d) = deadline {
-                    if d.as_mut().poll(cx).is_ready() {
-                        let shared = &inflight.shared;
-                        inflight
-                            .cancel
-                            .fire_on(CancelReason::Timeout, &shared.handle);
-                        return Poll::Ready(Some(Err(Aborted("the request timed out"))));
-                    }
-                }
                 match rx.poll_recv(cx) {
                     Poll::Pending => Poll::Pending,
-                    Poll::Ready(Some(Chunk::Data(d))) => Poll::Ready(Some(Ok(Frame::data(d)))),
+                    Poll::Ready(Some(Chunk::Data(d))) => {
+                        let Some(p) = promised else {
+                            return Poll::Ready(Some(Ok(Frame::data(d))));
+                        };
+                        let d = p.take(d);
+                        // All that was promised: the body is complete; whatever the worker
+                        // writes next is refused (its writer sees the stream closed).
+                        *ended = p.left == 0;
+                        if d.is_empty() {
+                            return Poll::Ready(None);
+                        }
+                        Poll::Ready(Some(Ok(Frame::data(d))))
+                    }
                     Poll::Ready(Some(Chunk::End)) => {
                         *ended = true;
-                        Poll::Ready(None)
+                        match promised {
+                            Some(p) if p.left > 0 => {
+                                warn_shorter(&p.what, p.length, p.length - p.left);
+                                // Pending once, so that hyper flushes what it holds; polled
+                                // again, the body ends short of the length hyper holds it
+                                // to, and hyper closes the connection.
+                                cx.waker().wake_by_ref();
+                                Poll::Pending
+                            }
+                            _ => Poll::Ready(None),
+                        }
                     }
                     Poll::Ready(Some(Chunk::Abort(why))) => Poll::Ready(Some(Err(Aborted(why)))),
                     Poll::Ready(None) => Poll::Ready(Some(Err(Aborted(
@@ -228,7 +308,7 @@ impl Body for RespBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            RespBody::Full(d) => d.is_none(),
+            RespBody::Full(d) | RespBody::Short(d) => d.is_none(),
             RespBody::Stream { ended, .. } => *ended,
         }
     }
@@ -236,7 +316,8 @@ impl Body for RespBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             RespBody::Full(d) => SizeHint::with_exact(d.as_ref().map_or(0, |d| d.len() as u64)),
-            RespBody::Stream { .. } => SizeHint::default(),
+            // Unknown: hyper then holds the body to the head's Content-Length.
+            RespBody::Short(_) | RespBody::Stream { .. } => SizeHint::default(),
         }
     }
 }
@@ -279,6 +360,13 @@ struct LogLine {
     started: Instant,
 }
 
+impl LogLine {
+    /// The request as other log lines name it: `GET /path?query`.
+    fn what(&self) -> String {
+        format!("{} {}", self.method, self.target)
+    }
+}
+
 fn log(shared: &Shared, info: &ConnInfo, line: &LogLine, status: StatusCode, bytes: Option<usize>) {
     if shared.config.access_log {
         crate::access_log::write(
@@ -317,6 +405,19 @@ async fn handle(
         local: info.local.clone(),
         headers: parts.headers,
     };
+    if head
+        .headers
+        .get_all(hyper::header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        // RFC 9112 3.2: which of two hosts is meant is anyone's guess (hyper does not
+        // check).
+        let status = StatusCode::BAD_REQUEST;
+        log(&shared, &info, &line, status, None);
+        return Ok(simple(status, true));
+    }
     if head
         .content_length()
         .is_some_and(|n| n > shared.config.max_body)
@@ -371,19 +472,49 @@ async fn handle(
         }
     };
     inflight.answered = true;
+    let head_request = line.method == "HEAD";
     let (head, body, bytes) = match reply {
-        Ok(Reply::Full(head, data)) => {
-            let n = data.len();
-            (head, RespBody::Full(Some(data)), Some(n))
+        Ok(Reply::Full(head, mut data)) => {
+            let body = match head.promised_length(head_request) {
+                Some(length) if (data.len() as u64) < length => {
+                    warn_shorter(&line.what(), length, data.len() as u64);
+                    RespBody::Short(Some(data))
+                }
+                Some(length) if data.len() as u64 > length => {
+                    warn_longer(&line.what(), length);
+                    // `length` < `data.len()`, a usize.
+                    data.truncate(length as usize);
+                    RespBody::Full(Some(data))
+                }
+                _ => RespBody::Full(Some(data)),
+            };
+            let n = match &body {
+                RespBody::Full(Some(d)) | RespBody::Short(Some(d)) => d.len(),
+                _ => 0,
+            };
+            (head, body, Some(n))
         }
         Ok(Reply::Stream(head, rx)) => {
-            let deadline =
-                deadline_of(&cancel, timeout).map(|d| Box::pin(tokio::time::sleep_until(d)));
+            let ended_tx = deadline_of(&cancel, timeout).map(|deadline| {
+                let (tx, rx) = oneshot::channel();
+                let (cancel, shared, info) = (cancel.clone(), shared.clone(), info.clone());
+                shared
+                    .handle
+                    .clone()
+                    .spawn(cut_at_deadline(deadline, rx, cancel, shared, info));
+                tx
+            });
+            let promised = head.promised_length(head_request).map(|length| Promised {
+                length,
+                left: length,
+                what: line.what(),
+            });
             let body = RespBody::Stream {
                 rx,
-                deadline,
-                inflight,
+                _ended_tx: ended_tx,
+                _inflight: inflight,
                 ended: false,
+                promised,
             };
             (head, body, None)
         }
@@ -411,6 +542,26 @@ fn into_response(head: ResponseHead, body: RespBody) -> Response<RespBody> {
         r.extensions_mut().insert(reason);
     }
     r
+}
+
+/// Hold a streamed answer to its request's deadline whatever the client does: if the body
+/// has not ended by then (`ended` resolves when it is dropped), cancel the request (its
+/// hook interrupts the worker, a write blocked on the full buffer fails) and drop the
+/// connection, which hyper may be stuck writing to a client that stopped reading.
+async fn cut_at_deadline(
+    deadline: tokio::time::Instant,
+    ended: oneshot::Receiver<()>,
+    cancel: Arc<Cancel>,
+    shared: Arc<Shared>,
+    info: Arc<ConnInfo>,
+) {
+    tokio::select! {
+        () = tokio::time::sleep_until(deadline) => {
+            cancel.fire_on(CancelReason::Timeout, &shared.handle);
+            info.kill.notify_one();
+        }
+        _ = ended => {}
+    }
 }
 
 /// The request's deadline: `timeout` after a worker took it (`None` while it is queued,

@@ -22,6 +22,8 @@ pub enum HeadError {
     Value(String),
     /// A hop-by-hop header (the server manages the connection, PEP 3333).
     HopByHop(String),
+    /// A `Content-Length` that is not a decimal number of bytes, or a second one.
+    ContentLength(String),
 }
 
 impl std::fmt::Display for HeadError {
@@ -37,6 +39,11 @@ impl std::fmt::Display for HeadError {
             HeadError::HopByHop(n) => write!(
                 f,
                 "hop-by-hop header {n:?} is not allowed in a WSGI response (PEP 3333)"
+            ),
+            HeadError::ContentLength(v) => write!(
+                f,
+                "invalid Content-Length {v:?}: expected one header with a number of bytes \
+                 in decimal digits"
             ),
         }
     }
@@ -71,25 +78,27 @@ impl ResponseHead {
         })
     }
 
-    /// A head from a WSGI status line such as `200 OK` or `404 Not Found`.
+    /// A head from a WSGI status line such as `200 OK` or `404 Not Found`, as bytes (a
+    /// WSGI status is latin-1 text: its characters are the bytes sent).
     ///
     /// # Errors
     ///
-    /// [`HeadError::Status`] if it is not three digits, a space and a reason phrase.
-    pub fn from_status_line(line: &str) -> Result<ResponseHead, HeadError> {
-        let bad = || HeadError::Status(line.to_owned());
-        let code = line
-            .get(..3)
-            .filter(|c| c.bytes().all(|b| b.is_ascii_digit()));
-        let code: u16 = code.and_then(|c| c.parse().ok()).ok_or_else(bad)?;
-        let rest = &line[3..];
-        if !(rest.is_empty() || rest.starts_with(' ')) {
+    /// [`HeadError::Status`] if it is not three digits, optionally followed by a space and
+    /// a reason phrase (tabs, spaces, visible ASCII and bytes 0x80-0xFF: RFC 9112 4).
+    pub fn from_status_line(line: &[u8]) -> Result<ResponseHead, HeadError> {
+        let bad = || HeadError::Status(line.iter().map(|&b| char::from(b)).collect());
+        let (code, rest) = line.split_at_checked(3).ok_or_else(bad)?;
+        if !code.iter().all(u8::is_ascii_digit) || !(rest.is_empty() || rest[0] == b' ') {
             return Err(bad());
         }
+        let code = code.iter().fold(0, |n, d| n * 10 + u16::from(d - b'0'));
         let mut head = ResponseHead::new(code).map_err(|_| bad())?;
-        let reason = rest.trim_start_matches(' ');
-        if !reason.is_empty() && Some(reason) != head.status.canonical_reason() {
-            head.reason = Some(ReasonPhrase::try_from(reason.as_bytes()).map_err(|_| bad())?);
+        let reason = rest.trim_ascii_start();
+        let canonical = head.status.canonical_reason().map(str::as_bytes);
+        if Some(reason) != canonical && !(reason.is_empty() && canonical.is_some()) {
+            // Also an empty one for a code without a standard phrase: hyper would send
+            // `<none>`.
+            head.reason = Some(ReasonPhrase::try_from(reason).map_err(|_| bad())?);
         }
         Ok(head)
     }
@@ -97,6 +106,19 @@ impl ResponseHead {
     /// The status code.
     pub fn status(&self) -> u16 {
         self.status.as_u16()
+    }
+
+    /// The body length this head promises: its `Content-Length`, unless the answer has no
+    /// body whatever the head says (to a `HEAD` request, or a 1xx, 204 or 304 status).
+    pub(crate) fn promised_length(&self, head_request: bool) -> Option<u64> {
+        let s = self.status.as_u16();
+        if head_request || s < 200 || s == 204 || s == 304 {
+            return None;
+        }
+        self.headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
     }
 
     /// Append a header field.
@@ -122,10 +144,24 @@ impl ResponseHead {
         ) {
             return Err(HeadError::HopByHop(name.to_owned()));
         }
+        if n == hyper::header::CONTENT_LENGTH
+            && (self.headers.contains_key(&n) || !is_decimal_length(value))
+        {
+            return Err(HeadError::ContentLength(
+                String::from_utf8_lossy(value).into_owned(),
+            ));
+        }
         let v = HeaderValue::from_bytes(value).map_err(|_| HeadError::Value(name.to_owned()))?;
         self.headers.append(n, v);
         Ok(())
     }
+}
+
+/// Whether `value` is a `Content-Length` (RFC 9110 8.6: `1*DIGIT`) that fits a `u64`.
+fn is_decimal_length(value: &[u8]) -> bool {
+    !value.is_empty()
+        && value.iter().all(u8::is_ascii_digit)
+        && std::str::from_utf8(value).is_ok_and(|v| v.parse::<u64>().is_ok())
 }
 
 /// The client can no longer receive this response.
@@ -325,12 +361,28 @@ mod tests {
 
     #[test]
     fn status_lines() {
-        let h = ResponseHead::from_status_line("200 OK").unwrap();
+        let h = ResponseHead::from_status_line(b"200 OK").unwrap();
         assert_eq!(h.status(), 200);
         assert!(h.reason.is_none());
-        let h = ResponseHead::from_status_line("299 Custom Thing").unwrap();
+        let h = ResponseHead::from_status_line(b"404").unwrap();
+        assert_eq!((h.status(), h.reason), (404, None));
+        let h = ResponseHead::from_status_line(b"299").unwrap();
+        assert_eq!(h.reason.unwrap().as_bytes(), b"");
+        let h = ResponseHead::from_status_line(b"299 Custom Thing").unwrap();
         assert_eq!(h.reason.unwrap().as_bytes(), b"Custom Thing");
-        for bad in ["", "20 OK", "abc OK", "200OK", "099 x", "200 bad\nline"] {
+        let h = ResponseHead::from_status_line(b"200 Tr\xe8s bien").unwrap();
+        assert_eq!(h.reason.unwrap().as_bytes(), b"Tr\xe8s bien");
+        for bad in [
+            &b""[..],
+            b"20 OK",
+            b"abc OK",
+            b"+20 OK",
+            b"200OK",
+            b"200\tOK",
+            b"099 x",
+            b"200 bad\nline",
+            b"200 nul\0",
+        ] {
             assert!(ResponseHead::from_status_line(bad).is_err(), "{bad:?}");
         }
     }
@@ -355,5 +407,28 @@ mod tests {
             Err(HeadError::HopByHop(_))
         ));
         h.push_header("Connection", b"close").unwrap();
+        for bad in [
+            &b"5 bytes"[..],
+            b"-1",
+            b"+5",
+            b"0x10",
+            b"",
+            b" 5",
+            b"1e3",
+            b"99999999999999999999",
+        ] {
+            assert!(
+                matches!(
+                    h.push_header("Content-Length", bad),
+                    Err(HeadError::ContentLength(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        h.push_header("Content-Length", b"0012").unwrap();
+        assert!(matches!(
+            h.push_header("content-length", b"12"),
+            Err(HeadError::ContentLength(_))
+        ));
     }
 }

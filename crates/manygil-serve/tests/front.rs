@@ -87,7 +87,7 @@ fn echo(mut r: Box<Request>) {
     text += &format!("body {}: ", body.len());
     let mut out = text.into_bytes();
     out.extend_from_slice(&body);
-    let mut head = ResponseHead::from_status_line("200 OK").unwrap();
+    let mut head = ResponseHead::from_status_line(b"200 OK").unwrap();
     head.push_header("Content-Type", b"text/plain").unwrap();
     let _ = r.responder.send_full(head, Bytes::from(out));
 }
@@ -351,7 +351,7 @@ fn reads_lines_and_pieces_of_a_body() {
 fn streams_a_response_in_chunks() {
     let (server, addr) = start(config());
     let ws = workers(server.queue(), 1, Arc::default(), |r| {
-        let mut head = ResponseHead::from_status_line("201 Made Here").unwrap();
+        let mut head = ResponseHead::from_status_line(b"201 Made Here").unwrap();
         head.push_header("X-Stream", b"yes").unwrap();
         let mut w = r.responder.start_stream(head).unwrap();
         for i in 0..20 {
@@ -469,6 +469,11 @@ fn malformed_and_oversized_heads_never_reach_a_worker() {
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".to_vec(),
+            400,
+        ),
+        // Two Host fields (RFC 9112 3.2): which site is meant?
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(),
             400,
         ),
         (
@@ -730,15 +735,11 @@ fn shutdown_cancels_what_outlives_the_grace_period() {
     ws.into_iter().for_each(|w| w.join().unwrap());
 }
 
-#[test]
-fn a_writer_learns_that_the_client_left() {
-    let (server, addr) = start(Config {
-        response_buffer: 2,
-        ..config()
-    });
-    let (tx, rx) = mpsc::channel();
+/// A worker that streams 64 KiB chunks until a write fails, then sends why its request
+/// was cancelled, if it was.
+fn endless_stream(tx: mpsc::Sender<Option<CancelReason>>) -> impl Fn(Box<Request>) + Send + Sync {
     let tx = std::sync::Mutex::new(tx);
-    let ws = workers(server.queue(), 1, Arc::default(), move |r| {
+    move |r| {
         let mut w = r
             .responder
             .start_stream(ResponseHead::new(200).unwrap())
@@ -750,8 +751,18 @@ fn a_writer_learns_that_the_client_left() {
             sent += 1;
             assert!(sent < 100_000, "writes never failed");
         }
-        tx.lock().unwrap().send(sent).unwrap();
+        tx.lock().unwrap().send(r.cancel.reason()).unwrap();
+    }
+}
+
+#[test]
+fn a_writer_learns_that_the_client_left() {
+    let (server, addr) = start(Config {
+        response_buffer: 2,
+        ..config()
     });
+    let (tx, rx) = mpsc::channel();
+    let ws = workers(server.queue(), 1, Arc::default(), endless_stream(tx));
     let mut c = Client::sending(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     c.take_until(b"\r\n\r\n").unwrap();
     drop(c);
@@ -773,5 +784,123 @@ fn queued_requests_wait_for_a_free_worker() {
     }
     assert_eq!(seen.load(Ordering::SeqCst), 16);
     assert_eq!(server.in_flight(), 0);
+    stop(server, ws);
+}
+
+/// A body that smuggles a whole second response after the `Content-Length: 5` it declares.
+const SMUGGLING: &[u8] = b"helloHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhacked";
+
+/// A worker that answers `/full-long`, `/full-short`, `/stream-long` and `/stream-short`
+/// with bodies that do not match their `Content-Length`, anything else with [`echo`].
+fn lying_about_the_length(r: Box<Request>) {
+    let declared = |n: &str| {
+        let mut head = ResponseHead::new(200).unwrap();
+        head.push_header("Content-Length", n.as_bytes()).unwrap();
+        head
+    };
+    let stream = |r: Box<Request>, n: &str, parts: &[&'static [u8]]| {
+        let mut w = r.responder.start_stream(declared(n)).unwrap();
+        for p in parts {
+            // Past the promised length the writes fail: the body is complete.
+            let _ = w.write(Bytes::from_static(p));
+        }
+        let _ = w.finish();
+    };
+    match r.head.path.as_str() {
+        "/full-long" => {
+            let _ = r
+                .responder
+                .send_full(declared("5"), Bytes::from_static(SMUGGLING));
+        }
+        "/full-short" => {
+            let _ = r
+                .responder
+                .send_full(declared("10"), Bytes::from_static(b"short"));
+        }
+        "/stream-long" => stream(r, "5", &[b"hel", &SMUGGLING[3..], b"more"]),
+        "/stream-short" => stream(r, "10", &[b"sho", b"rt"]),
+        _ => echo(r),
+    }
+}
+
+#[test]
+fn a_body_longer_than_its_content_length_is_cut_there() {
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 1, Arc::default(), lying_about_the_length);
+    for path in ["/full-long", "/stream-long"] {
+        let mut c = Client::sending(
+            addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        );
+        let r = c.response().unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "hello"), "{path}");
+        // The next request on this keep-alive connection gets its own answer, not the
+        // response the body tried to plant.
+        c.send(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = c.response().unwrap();
+        assert!(r.text().starts_with("GET /next HTTP/1.1"), "{path}: {r:?}");
+    }
+    stop(server, ws);
+}
+
+#[test]
+fn a_body_shorter_than_its_content_length_closes_the_connection() {
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 1, Arc::default(), lying_about_the_length);
+    for path in ["/full-short", "/stream-short"] {
+        let mut c = Client::sending(
+            addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        );
+        let head = c.take_until(b"\r\n\r\n").unwrap();
+        assert!(head.starts_with(b"HTTP/1.1 200 "), "{path}");
+        // What was sent, then the end of the connection: the client knows the body is
+        // incomplete, and nothing else can be read as its missing bytes.
+        while c.fill() {}
+        assert_eq!(c.buf, b"short", "{path}");
+    }
+    stop(server, ws);
+}
+
+#[test]
+fn a_malformed_chunked_body_fails_the_read_as_malformed() {
+    let (server, addr) = start(config());
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let ws = workers(server.queue(), 1, Arc::default(), move |mut r| {
+        let got = r.body.read_to_end(None);
+        tx.lock().unwrap().send(got).unwrap();
+    });
+    let _c = Client::sending(
+        addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n",
+    );
+    assert!(
+        matches!(rx.recv().unwrap(), Err(BodyError::Malformed(_))),
+        "a bad chunk size is the client's fault, not a broken connection"
+    );
+    stop(server, ws);
+}
+
+#[test]
+fn a_stream_past_its_deadline_is_cut_when_the_client_stops_reading() {
+    let (server, addr) = start(Config {
+        request_timeout: Some(Duration::from_millis(300)),
+        response_buffer: 2,
+        ..config()
+    });
+    let (tx, rx) = mpsc::channel();
+    let ws = workers(server.queue(), 1, Arc::default(), endless_stream(tx));
+    // The client reads the head, then nothing: the buffers fill and the writer blocks.
+    let mut c = Client::sending(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.take_until(b"\r\n\r\n").unwrap();
+    // The deadline frees the writer all the same...
+    let freed = rx
+        .recv_timeout(IO_BOUND)
+        .expect("the writer stayed blocked");
+    assert_eq!(freed, Some(CancelReason::Timeout));
+    // ...and closes the connection: what was sent, then the end, never a complete body.
+    while c.fill() {}
+    assert!(!c.buf.ends_with(b"0\r\n\r\n"));
     stop(server, ws);
 }

@@ -343,6 +343,26 @@ pub(crate) fn string(py: Attached<'_>, what: &str, obj: Borrowed<'_, '_>) -> PyR
     obj.str_utf8().map(str::to_owned)
 }
 
+/// A str encoded as latin-1, as PEP 3333 wants the status and header values of a response
+/// ("native strings" whose characters are bytes): `TypeError` for another type,
+/// `ValueError` naming `what` for a character past U+00FF.
+pub(crate) fn latin1(py: Attached<'_>, what: &str, obj: Borrowed<'_, '_>) -> PyResult<Vec<u8>> {
+    // SAFETY: attached; borrowed argument.
+    if unsafe { PyUnicode_Check(obj.as_ptr()) } == 0 {
+        return Err(err::type_error(
+            py,
+            &format!("{what} must be a str, not {}", err::type_name(py, obj)),
+        ));
+    }
+    // SAFETY: a str; returns a new bytes reference or NULL (not latin-1).
+    let encoded =
+        unsafe { Owned::from_new(py, PyUnicode_AsLatin1String(obj.as_ptr())) }.map_err(|_| {
+            err::clear(py);
+            err::value_error(py, &format!("{what} is not latin-1 text (PEP 3333)"))
+        })?;
+    bytes(py, what, encoded.borrow())
+}
+
 /// A timeout in seconds: `None` means forever, and so does a timeout too large to reach
 /// (`float("inf")`, `2**64`, ...: no deadline could be represented); negative or NaN is a
 /// `ValueError` naming the value.

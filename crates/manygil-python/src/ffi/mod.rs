@@ -36,7 +36,7 @@ pub(crate) use pyo3_ffi::{
     PyExc_MemoryError, PyExc_OSError, PyExc_OverflowError, PyExc_RuntimeError, PyExc_TimeoutError,
     PyExc_TypeError, PyExc_ValueError, PyGetSetDef, PyInterpreterConfig,
     PyInterpreterConfig_OWN_GIL, PyList_Type, PyMethodDef, PyMethodDefPointer, PyModuleDef,
-    PyObject, PyTuple_Type, PyTypeObject, PyType_Slot, PyUnicode_Type, Py_EQ, Py_MOD_GIL_NOT_USED,
+    PyObject, PyTuple_Type, PyTypeObject, PyType_Slot, Py_EQ, Py_MOD_GIL_NOT_USED,
     Py_MOD_PER_INTERPRETER_GIL_SUPPORTED, Py_NE, Py_bf_getbuffer, Py_bf_releasebuffer, Py_buffer,
     Py_hash_t, Py_mod_exec, Py_mod_gil, Py_mod_multiple_interpreters, Py_mp_ass_subscript,
     Py_mp_length, Py_mp_subscript, Py_sq_length, Py_ssize_t, Py_tp_doc, Py_tp_getset, Py_tp_hash,

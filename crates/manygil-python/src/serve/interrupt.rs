@@ -24,7 +24,8 @@ pub(crate) struct ServeThread {
     thread_ident: u64,
     /// CPython's id of the interpreter; fixed.
     interp_id: i64,
-    /// The last request interrupted in this thread and when; written by interrupters.
+    /// The last request interrupted in this thread and when the interrupt was sent (it may
+    /// not have arrived); written by interrupters.
     interrupted: Mutex<Option<(u64, Instant)>>,
     /// `true` from registration until the thread leaves the serve loop. Held by an
     /// interrupter for as long as its temporary thread state exists; set to `false` by the
@@ -78,12 +79,35 @@ pub(crate) fn leave(py: Attached<'_>) {
     tstate::detached(py, || *t.alive.lock() = false);
 }
 
-/// Raise `KeyboardInterrupt` in `thread` if it still works on request `rid`.
+/// Raise `KeyboardInterrupt` in `thread` if it still works on request `rid`, without
+/// waiting for it: the interrupt is sent from a thread of its own.
 ///
-/// Waits for the thread's interpreter GIL (at most a switch interval while Python code
-/// runs there). Called from the front's blocking pool (no thread state attached); a thread
-/// state attached on the calling thread is detached meanwhile.
-pub(crate) fn interrupt(thread: &ServeThread, rid: u64) {
+/// Sending it takes the thread's interpreter GIL: at most a switch interval while Python
+/// code runs there, but never while the handler is stuck in C code that holds its GIL (a
+/// catastrophic regex). The interrupt counts from now all the same (see [`stuck`]), so a
+/// worker stuck that way is replaced after `--stuck-after`, its interrupt abandoned on its
+/// own thread (delivered, or dropped, once the call returns).
+///
+/// Called from the front's blocking pool (no thread state attached).
+pub(crate) fn interrupt(thread: &Arc<ServeThread>, rid: u64) {
+    if thread.current.load(Ordering::Acquire) != rid {
+        return;
+    }
+    *thread.interrupted.lock() = Some((rid, Instant::now()));
+    let target = thread.clone();
+    let sent = std::thread::Builder::new()
+        .name("manygil-serve-interrupt".to_owned())
+        .spawn(move || deliver(&target, rid));
+    if sent.is_err() {
+        // No thread for it: send it from here (may wait for the handler's GIL).
+        deliver(thread, rid);
+    }
+}
+
+/// Raise `KeyboardInterrupt` in `thread` if it still works on request `rid`; waits for
+/// the thread's interpreter GIL. A thread state attached on the calling thread is detached
+/// meanwhile.
+fn deliver(thread: &ServeThread, rid: u64) {
     tstate::detached_if_attached(|| {
         let alive = thread.alive.lock();
         if !*alive || thread.current.load(Ordering::Acquire) != rid {
@@ -97,7 +121,6 @@ pub(crate) fn interrupt(thread: &ServeThread, rid: u64) {
                 // Holding the target's GIL: `current` cannot change under us.
                 if thread.current.load(Ordering::Acquire) == rid {
                     tstate::set_async_interrupt(py, thread.thread_ident, true);
-                    *thread.interrupted.lock() = Some((rid, Instant::now()));
                 }
             })
         };

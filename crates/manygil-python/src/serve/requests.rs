@@ -58,7 +58,7 @@ fn head_from(
     status: Borrowed<'_, '_>,
     headers: Borrowed<'_, '_>,
 ) -> PyResult<ResponseHead> {
-    let status = args::string(py, "status", status)?;
+    let status = args::latin1(py, "the status", status)?;
     let mut head = ResponseHead::from_status_line(&status)
         .map_err(|e| err::value_error(py, &e.to_string()))?;
     if !headers.is_instance(&raw mut PyList_Type) {
@@ -85,27 +85,7 @@ fn head_from(
             ));
         };
         let name = args::string(py, "a response header name", name)?;
-        if !value.is_instance(&raw mut PyUnicode_Type) {
-            return Err(err::type_error(
-                py,
-                &format!(
-                    "the value of response header {name:?} must be a str, not {}",
-                    err::type_name(py, value)
-                ),
-            ));
-        }
-        // SAFETY: a str; returns a new bytes reference or NULL (not latin-1).
-        let encoded = unsafe { Owned::from_new(py, PyUnicode_AsLatin1String(value.as_ptr())) }
-            .map_err(|_| {
-                err::clear(py);
-                err::value_error(
-                    py,
-                    &format!(
-                        "the value of response header {name:?} is not latin-1 text (PEP 3333)"
-                    ),
-                )
-            })?;
-        let bytes = args::bytes(py, "header value", encoded.borrow())?;
+        let bytes = args::latin1(py, &format!("the value of response header {name:?}"), value)?;
         head.push_header(&name, &bytes)
             .map_err(|e| err::value_error(py, &e.to_string()))?;
     }
@@ -341,7 +321,7 @@ pub(super) fn abort<'py>(
 
 /// `serve_status(rid) -> (cancelled, body_error)`: why the request was cancelled
 /// ("timeout", "shutdown", "client_gone" or None) and how its body read failed
-/// ("too_large", "timeout", "cancelled", "broken" or None).
+/// ("too_large", "timeout", "cancelled", "malformed", "broken" or None).
 pub(super) fn status<'py>(
     py: Attached<'py>,
     _m: Borrowed<'_, 'py>,
@@ -362,6 +342,7 @@ pub(super) fn status<'py>(
         Some(BodyError::TooLarge(_)) => new_str(py, "too_large")?,
         Some(BodyError::Timeout(_)) => new_str(py, "timeout")?,
         Some(BodyError::Cancelled(_)) => new_str(py, "cancelled")?,
+        Some(BodyError::Malformed(_)) => new_str(py, "malformed")?,
         Some(BodyError::Broken(_)) => new_str(py, "broken")?,
     };
     new_tuple(py, vec![cancelled, body])
