@@ -11,6 +11,11 @@ settings.configure(
     MIDDLEWARE=["django.middleware.common.CommonMiddleware"],
     INSTALLED_APPS=[],
     USE_TZ=True,
+    CACHES={
+        # One cache for every worker interpreter (manygil), one per worker (Django's own).
+        "default": {"BACKEND": "manygil.django.SharedCache", "LOCATION": "serve-test"},
+        "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    },
 )
 django.setup()
 
@@ -41,6 +46,23 @@ def whoami(request):
     return HttpResponse(str(_interpreters.get_current()[0]))
 
 
-urlpatterns = [path("", hello), path("echo", echo), path("now", now), path("whoami", whoami)]
+def count(request, alias):
+    """Count this request in cache `alias`: "<interpreter id> <count>"."""
+    import _interpreters
+
+    from django.core.cache import caches
+
+    cache = caches[alias]
+    cache.add("hits", 0, timeout=None)
+    return HttpResponse(f"{_interpreters.get_current()[0]} {cache.incr('hits')}")
+
+
+urlpatterns = [
+    path("", hello),
+    path("echo", echo),
+    path("now", now),
+    path("whoami", whoami),
+    path("count/<str:alias>", count),
+]
 
 application = get_wsgi_application()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import json
 import threading
@@ -58,6 +59,29 @@ def test_django_routes_and_request_bodies(served):
     assert s.get("/nope")[0] == 404
     status, body = s.get("/now")
     assert status == 200 and datetime.datetime.fromisoformat(body.decode()).tzinfo is not None
+
+
+def test_django_shared_cache_is_one_cache_for_every_worker(served):
+    # manygil.django.SharedCache: every worker counts in the same cache, so 40 requests
+    # spread over 2 workers count 1..40 (incr is atomic across interpreters); Django's
+    # locmem cache gives each worker its own count (issue 22, item 2).
+    s = served("--workers", "2", "--threads", "2", app="serve_django_app:application")
+
+    def hammer(alias):
+        out = []
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            for status, body in ex.map(lambda _: s.get(f"/count/{alias}"), range(40)):
+                assert status == 200, body
+                interp, n = body.decode().split()
+                out.append((interp, int(n)))
+        return out
+
+    shared = hammer("default")
+    assert sorted(n for _, n in shared) == list(range(1, 41))
+    local = hammer("local")
+    if len({i for i, _ in local}) > 1:  # both workers answered: each counted on its own
+        assert max(n for _, n in local) < 40
+    assert s.stop() == 0
 
 
 @pytest.mark.parametrize("app", ["serve_flask_app:app", "serve_django_app:application"])

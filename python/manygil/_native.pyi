@@ -207,6 +207,34 @@ class PendingCall:
     def interrupt(self) -> bool: ...
 
 @final
+class CacheCore:
+    """This interpreter's handle on the process-wide cache ``name`` (``manygil.cache``).
+
+    Never blocks beyond one short lock. ``timeout``: None = the cache's default, seconds,
+    or ``inf`` = forever (negative or NaN: ValueError). Keys must be ``str`` (TypeError).
+    """
+
+    def __new__(cls, name: str, max_entries: int, default_timeout: float, /) -> CacheCore:
+        """Opens (or makes) the cache. Raises ValueError if it exists with other settings
+        or ``max_entries`` < 1."""
+    def get(self, key: str, default: Any, /) -> Any:
+        """A new copy of the value under ``key``, or ``default``."""
+    def set(self, key: str, value: Any, timeout: float | None, /) -> None:
+        """Stores a copy. Raises NotShareableError if ``value`` cannot be sent."""
+    def add(self, key: str, value: Any, timeout: float | None, /) -> bool:
+        """Stores only if no live entry is there; returns whether it stored."""
+    def delete(self, key: str, /) -> bool:
+        """Removes ``key``; returns whether a live entry was there."""
+    def touch(self, key: str, timeout: float | None, /) -> bool:
+        """New timeout for a live entry; returns whether there was one."""
+    def incr(self, key: str, delta: int, /) -> int:
+        """Atomic add; raises KeyError (missing), TypeError (not a 64-bit int) or
+        OverflowError (the sum does not fit; the entry is unchanged)."""
+    def clear(self) -> None: ...
+    def stats(self) -> tuple[int, int, int, int, int]:
+        """``(entries, hits, misses, evictions, max_entries)``."""
+
+@final
 class PoolCore:
     """The native half of ``manygil.Pool`` (main interpreter only)."""
 

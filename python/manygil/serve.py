@@ -442,3 +442,12 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def __getattr__(name: str):
+    # `from manygil.serve import cache`: the cache every worker shares (manygil.cache).
+    if name == "cache":
+        from . import cache
+
+        return cache
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,11 +6,13 @@
 //! - [`queue`]: multi-producer multi-consumer queues with blocking, timeouts and close.
 //! - [`buffer`]: [`buffer::SharedMemory`], fixed-size byte memory shared by every interpreter.
 //! - [`sync`]: locks, semaphores, events, conditions, barriers and atomic integers.
+//! - [`cache`]: a key-value cache shared by every interpreter, with expiry and an LRU bound.
 //!
 //! The CPython glue (`manygil-python`) wraps these types; nothing here depends on Python, so
 //! the crate builds and tests with `cargo test` alone.
 
 pub mod buffer;
+pub mod cache;
 pub mod queue;
 mod shim;
 pub mod sync;

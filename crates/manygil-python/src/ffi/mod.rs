@@ -33,8 +33,8 @@ pub(crate) use values::{boolean, new_dict, new_int, new_list, new_str, new_tuple
 // functions still called outside `ffi/` (each a candidate for a wrapper of its own).
 pub(crate) use pyo3_ffi::{
     newfunc, visitproc, PyBUF_SIMPLE, PyDict_Type, PyExc_Exception, PyExc_IndexError,
-    PyExc_MemoryError, PyExc_OSError, PyExc_OverflowError, PyExc_RuntimeError, PyExc_TimeoutError,
-    PyExc_TypeError, PyExc_ValueError, PyGetSetDef, PyInterpreterConfig,
+    PyExc_KeyError, PyExc_MemoryError, PyExc_OSError, PyExc_OverflowError, PyExc_RuntimeError,
+    PyExc_TimeoutError, PyExc_TypeError, PyExc_ValueError, PyGetSetDef, PyInterpreterConfig,
     PyInterpreterConfig_OWN_GIL, PyList_Type, PyMethodDef, PyMethodDefPointer, PyModuleDef,
     PyObject, PyTuple_Type, PyTypeObject, PyType_Slot, Py_EQ, Py_MOD_GIL_NOT_USED,
     Py_MOD_PER_INTERPRETER_GIL_SUPPORTED, Py_NE, Py_bf_getbuffer, Py_bf_releasebuffer, Py_buffer,

@@ -50,6 +50,8 @@ unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
         st.init(py, module, &HANDLE_TYPES)?;
         let pool_type = crate::pool::native::create_type(py, module)?;
         add_type(module, pool_type.borrow())?;
+        let cache_type = crate::serve::cache::create_type(py, module)?;
+        add_type(module, cache_type.borrow())?;
         methods::add_constants(module)?;
         crate::serve::add_functions(module)?;
         if is_main_interpreter(py) {

@@ -12,7 +12,9 @@
 //! - `requests`: the requests worker threads take, read and answer.
 //! - `environ`: the CGI part of the PEP 3333 environ.
 //! - `interrupt`: interrupting the thread that runs a request past its deadline.
+//! - `cache`: `CacheCore`, a process-wide named cache every worker shares.
 
+pub(crate) mod cache;
 mod entries;
 mod environ;
 mod interrupt;
