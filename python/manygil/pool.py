@@ -173,6 +173,10 @@ class Pool(cf.Executor):
             loaded in an own-GIL interpreter because it needs a non-isolated extension
             module (numpy, Pillow, ...); see docs/extensions.md. ``None`` (default): such
             tasks raise ImportError.
+        forward_logging: records that tasks log (once they import ``logging``) go to this
+            interpreter's loggers of the same names, at the root level this interpreter
+            has when the pool is created, with ``threadName`` ``manygil-worker-<id>``
+            (see ``manygil._logs``). ``False``: each worker's ``logging`` stays its own.
 
     Raises:
         ValueError: ``max_workers <= 0``, negative timeouts or ``max_tasks_per_worker``, or
@@ -200,6 +204,7 @@ class Pool(cf.Executor):
         max_tasks_per_worker: int | None = None,
         task_timeout: float | None = None,
         fallback: str | None = None,
+        forward_logging: bool = True,
     ):
         if max_workers is None:
             max_workers = _default_workers()
@@ -224,14 +229,29 @@ class Pool(cf.Executor):
         self._max_workers = max_workers
         self._shutdown_lock = threading.Lock()
         self._shutdown = False
-        self._core = _native.PoolCore(
-            max_workers,
-            list(sys.path),
-            initializer,
-            tuple(initargs),
-            max_tasks_per_worker,
-            self._task_timeout,
-        )
+        worker_init, worker_args = initializer, tuple(initargs)
+        self._logs = None
+        if forward_logging:
+            from . import _logs
+            from ._queue import Queue
+
+            self._logs = _logs.Dispatcher(Queue())
+            level = _logs.Dispatcher.root_level()
+            worker_init = _logs.install
+            worker_args = (self._logs.queue, level, initializer, tuple(initargs))
+        try:
+            self._core = _native.PoolCore(
+                max_workers,
+                list(sys.path),
+                worker_init,
+                worker_args,
+                max_tasks_per_worker,
+                self._task_timeout,
+            )
+        except BaseException:
+            if self._logs is not None:
+                self._logs.close(wait=False)
+            raise
         self._fallback = None
         if fallback == "process":
             from ._fallback import ProcessFallback
@@ -385,6 +405,8 @@ class Pool(cf.Executor):
             raise
         if self._fallback is not None:
             self._fallback.shutdown(wait, cancel_futures)
+        if self._logs is not None and wait:
+            self._logs.close()  # every worker has ended: nothing more will be logged
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None and not issubclass(exc_type, Exception):
