@@ -267,3 +267,25 @@ def test_call_eval_and_exec_use_main_like_the_stdlib(interp):
     interp.call(exec, "z = y * 2")
     assert interp.call(helpers.main_value, "z") == 80
     assert interp.call(eval, "y", {"y": 1}) == 1, "an explicit namespace is respected"
+
+
+def _put_from_worker(q):
+    q.put("from the worker")
+
+
+def test_create_queue_mirrors_3_14(interp):
+    import queue
+
+    from manygil import interpreters
+
+    q = interpreters.create_queue(1)
+    assert isinstance(q, interpreters.Queue) and q.maxsize == 1
+    interp.call(_put_from_worker, q)
+    with pytest.raises(interpreters.QueueFull) as full:
+        q.put("no room", timeout=0.01)
+    assert isinstance(full.value, queue.Full)
+    assert q.get(timeout=5) == "from the worker"
+    with pytest.raises(interpreters.QueueEmpty):
+        q.get(timeout=0.01)
+    with pytest.raises(ValueError, match="maxsize"):
+        interpreters.create_queue(-1)

@@ -18,6 +18,7 @@ from ._errors import (
     InterpreterNotFoundError,
     NotShareableError,
 )
+from ._queue import Queue, QueueEmpty, QueueError, QueueFull
 from ._remote import excinfo as _excinfo
 from ._remote import rebuild as _rebuild
 
@@ -32,7 +33,25 @@ __all__ = [
     "InterpreterNotFoundError",
     "ExecutionFailed",
     "NotShareableError",
+    "create_queue",
+    "Queue",
+    "QueueError",
+    "QueueEmpty",
+    "QueueFull",
 ]
+
+
+def create_queue(maxsize: int = 0) -> Queue:
+    """A new queue that every interpreter can use (3.14's ``create_queue``): a
+    ``manygil.Queue`` holding at most ``maxsize`` items (0: no limit). Pass it to another
+    interpreter (a call argument, ``prepare_main``, inside any object) and it is the same
+    queue there. ``get`` raises QueueEmpty on timeout and ``put`` QueueFull, as in 3.14;
+    they also are ``queue.Empty`` / ``queue.Full``. ValueError for a negative ``maxsize``."""
+    if isinstance(maxsize, bool) or not isinstance(maxsize, int):
+        raise TypeError(f"maxsize must be an int, not {type(maxsize).__name__}")
+    if maxsize < 0:
+        raise ValueError(f"maxsize must be 0 (no limit) or more, got {maxsize}")
+    return Queue(maxsize)
 
 
 def is_shareable(obj) -> bool:
