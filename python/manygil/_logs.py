@@ -74,6 +74,7 @@ def _configure(logging, queue, level: int) -> None:
     from . import _native
 
     worker = _native.get_current()[0]
+    closed = _native.QueueClosed
 
     class _Forward(logging.Handler):
         """Sends each record to the main interpreter as plain data."""
@@ -97,6 +98,8 @@ def _configure(logging, queue, level: int) -> None:
                         worker,
                     )
                 )
+            except closed:
+                pass  # the pool is gone (or shutting down): nobody reads the records
             except Exception:
                 self.handleError(record)
 

@@ -32,6 +32,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 
 from . import _exit, _native
@@ -236,6 +237,8 @@ class Pool(cf.Executor):
             from ._queue import Queue
 
             self._logs = _logs.Dispatcher(Queue())
+            # A pool dropped without shutdown(wait=True) ends its dispatcher when collected.
+            weakref.finalize(self, self._logs.close, False)
             level = _logs.Dispatcher.root_level()
             worker_init = _logs.install
             worker_args = (self._logs.queue, level, initializer, tuple(initargs))
