@@ -169,6 +169,8 @@ def test_bad_arguments():
         md.PoolPlugin(max_workers=2.5)
     with pytest.raises(ValueError, match="task_timeout"):
         md.PoolPlugin(task_timeout=-1)
+    with pytest.raises(ValueError, match="fallback"):
+        md.PoolPlugin(fallback="process")
 
 
 def test_restarted_workers_get_the_plugin_again():
@@ -339,3 +341,28 @@ def test_by_value_pickles_are_reused_per_function_and_never_keep_it_alive():
     gc.collect()
     assert alive() is None
     assert not keys & md._by_value_blobs.keys()
+
+
+def test_a_task_refused_by_interpreters_runs_in_the_workers_threads(client, plugin):
+    # numpy refuses own-GIL interpreters: with the default fallback="threads" its tasks run
+    # in the worker's own threads (interpreter 0) and succeed (issue 24, item 5).
+    pytest.importorskip("numpy")
+    import numpy_helpers
+
+    plugin(default=True)
+    out = _gather(client, client.map(numpy_helpers.total, [10, 100, 1000], pure=False))
+    assert out == [45.0, 4950.0, 499500.0]
+    # Plain tasks still run in interpreters.
+    where = _gather(client, [client.submit(tasks.where, pure=False) for _ in range(4)])
+    assert MAIN not in {interp for _, interp in where}
+
+
+def test_without_the_fallback_a_refused_task_fails_naming_the_extension(client, plugin):
+    pytest.importorskip("numpy")
+    import numpy_helpers
+
+    plugin(default=True, fallback=None)
+    future = client.submit(numpy_helpers.total, 10, pure=False)
+    wait([future], timeout=WAIT)
+    with pytest.raises(ImportError, match="numpy"):
+        future.result()

@@ -50,6 +50,7 @@ from ._calls import (
     value_copy,
 )
 from ._errors import NotShareableError
+from ._refusal import UNRESOLVED_ATTR, refused_extension
 from ._remote import RemoteTraceback
 from .pool import Pool, _check_timeout
 
@@ -92,17 +93,27 @@ class PoolExecutor(cf.Executor):
     Args:
         pool: the pool that runs the tasks (shut down with this executor).
         worker: the worker, to read a task's ``task_timeout`` annotation (optional).
+        fallback: ``"threads"`` (what :class:`PoolPlugin` passes by default): a task whose
+            function cannot be loaded in an own-GIL interpreter (it needs numpy, Pillow...:
+            an extension that refuses them) runs in a thread of this worker's process
+            instead, as it would without the plugin; so do that function's later tasks.
+            ``None``: such a task fails with the ImportError.
     """
 
-    def __init__(self, pool: Pool, worker=None):
+    def __init__(self, pool: Pool, worker=None, *, fallback: str | None = None):
         if not isinstance(pool, Pool):
             raise TypeError(f"pool must be a manygil.Pool, not {type(pool).__name__}")
+        if fallback not in (None, "threads"):
+            raise ValueError(f'fallback must be None or "threads", got {fallback!r}')
         self.pool = pool
+        self.fallback = fallback
         self._max_workers = pool.max_workers
         self._worker = worker
         self._lock = threading.Lock()
         self._inner: set = set()  # pool futures of the tasks not finished yet
         self._helper: cf.ThreadPoolExecutor | None = None
+        self._threads: cf.ThreadPoolExecutor | None = None  # the fallback's, made on need
+        self._refused: dict = {}  # functions refused by interpreters -> the extension
         self._shutdown = False
 
     def submit(self, fn, /, *args, **kwargs) -> cf.Future:
@@ -132,6 +143,8 @@ class PoolExecutor(cf.Executor):
                 return outer
             fn, args = call
             timeout = self._timeout_for(task)
+            if self.fallback is not None and _fallback_key(args) in self._refused:
+                return self._in_thread(outer, fn, args, submitted, time_delay)
             try:
                 inner = self.pool.apply(fn, args, timeout=timeout)
             except NotShareableError as e:
@@ -150,8 +163,41 @@ class PoolExecutor(cf.Executor):
         outer._inner = inner
         if outer.cancelled():
             inner.cancel()
+        inner.add_done_callback(
+            lambda f: self._deliver(outer, f, submitted, time_delay, fn, args)
+        )
+        return outer
+
+    def _in_thread(self, outer, fn, args, submitted, time_delay):
+        """Run ``fn(*args)`` in a thread of this process (the fallback); completes
+        ``outer`` like a pool task."""
+        with self._lock:
+            if self._threads is None:
+                self._threads = cf.ThreadPoolExecutor(
+                    self._max_workers, thread_name_prefix="manygil-dask-fallback"
+                )
+            threads = self._threads
+        inner = threads.submit(fn, *args)  # fn: a call_timed* wrapper, as for the pool
         inner.add_done_callback(lambda f: self._deliver(outer, f, submitted, time_delay))
         return outer
+
+    def _rerouted(self, outer, inner, submitted, time_delay, fn, args) -> bool:
+        """If ``inner`` failed because ``fn`` cannot be loaded in an interpreter (before it
+        ran), run it in a thread instead (True)."""
+        if self.fallback is None or fn is None or not inner.done() or inner.cancelled():
+            return False
+        exc = inner.exception()
+        if exc is None or not getattr(exc, UNRESOLVED_ATTR, False):
+            return False
+        extension = refused_extension(exc)
+        if extension is None:
+            return False
+        with self._lock:
+            if self._shutdown:
+                return False
+            self._refused.setdefault(_fallback_key(args), extension)
+        self._in_thread(outer, fn, args, submitted, time_delay)
+        return True
 
     def _timeout_for(self, task) -> float | None:
         worker = self._worker
@@ -163,10 +209,14 @@ class PoolExecutor(cf.Executor):
         value = ts.annotations.get(TASK_TIMEOUT_ANNOTATION)
         return _check_timeout(f"annotation {TASK_TIMEOUT_ANNOTATION!r}", value)
 
-    def _deliver(self, outer: _TaskFuture, inner: cf.Future, submitted, time_delay) -> None:
+    def _deliver(
+        self, outer: _TaskFuture, inner: cf.Future, submitted, time_delay, fn=None, args=()
+    ) -> None:
         with self._lock:
             self._inner.discard(inner)
         if outer.done():
+            return
+        if self._rerouted(outer, inner, submitted, time_delay, fn, args):
             return
         try:
             try:
@@ -190,11 +240,24 @@ class PoolExecutor(cf.Executor):
             self._shutdown = True
             inner = list(self._inner) if cancel_futures else []
             helper, self._helper = self._helper, None
+            threads, self._threads = self._threads, None
         for f in inner:
             f.cancel()
         self.pool.shutdown(wait=wait, cancel_futures=cancel_futures)
-        if helper is not None:
-            helper.shutdown(wait=wait, cancel_futures=cancel_futures)
+        for ex in (helper, threads):
+            if ex is not None:
+                ex.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _fallback_key(args):
+    """What identifies a task's function: the first argument of its call_timed* wrapper
+    (the function, or its by-value pickle)."""
+    head = args[0]
+    try:
+        hash(head)
+    except TypeError:
+        return ("id", id(head))
+    return head
 
 
 def _finished(result, start, stop, time_delay) -> dict:
@@ -308,6 +371,9 @@ class PoolPlugin(WorkerPlugin):
         name: the executor's name, for ``dask.annotate(executor=name)``.
         task_timeout: interrupt tasks running longer than this many seconds (they fail with
             ``TimeoutError``); the annotation ``task_timeout`` overrides it per task.
+        fallback: ``"threads"`` (default): a task whose function needs an extension module
+            that refuses own-GIL interpreters (numpy, Pillow, pandas...) runs in the worker's
+            own threads, as without the plugin; ``None``: it fails with the ImportError.
 
     Register it with ``client.register_plugin(PoolPlugin(...))``: workers that join later
     get it too, and a restarted worker sets it up again. The pool is shut down (running
@@ -325,7 +391,10 @@ class PoolPlugin(WorkerPlugin):
         name: str = "manygil",
         *,
         task_timeout: float | None = None,
+        fallback: str | None = "threads",
     ):
+        if fallback not in (None, "threads"):
+            raise ValueError(f'fallback must be None or "threads", got {fallback!r}')
         if max_workers is not None:
             if isinstance(max_workers, bool) or not isinstance(max_workers, int):
                 raise TypeError(
@@ -344,6 +413,7 @@ class PoolPlugin(WorkerPlugin):
         self.default = bool(default)
         self.executor_name = name
         self.task_timeout = _check_timeout("task_timeout", task_timeout)
+        self.fallback = fallback
         # The plugin's registration name: registering another PoolPlugin for the same
         # executor name replaces this one.
         self.name = f"manygil-pool-{name}"
@@ -352,7 +422,9 @@ class PoolPlugin(WorkerPlugin):
         """Start the pool on ``worker`` and install its executor."""
         nthreads = worker.state.nthreads
         size = nthreads if self.max_workers is None else min(self.max_workers, nthreads)
-        executor = PoolExecutor(Pool(size, task_timeout=self.task_timeout), worker=worker)
+        executor = PoolExecutor(
+            Pool(size, task_timeout=self.task_timeout), worker=worker, fallback=self.fallback
+        )
         worker.executors[self.executor_name] = executor
         if self.default:
             worker._manygil_previous_default = worker.executors.get("default")
