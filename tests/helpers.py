@@ -307,3 +307,8 @@ def hold_gil_in_c(seconds, done=None):
     if done is not None:
         done.set()
     return "returned"
+
+
+def ratio(a, b):
+    """``a / b`` (ZeroDivisionError for b == 0)."""
+    return a / b

@@ -163,9 +163,7 @@ class PoolExecutor(cf.Executor):
         outer._inner = inner
         if outer.cancelled():
             inner.cancel()
-        inner.add_done_callback(
-            lambda f: self._deliver(outer, f, submitted, time_delay, fn, args)
-        )
+        inner.add_done_callback(lambda f: self._deliver(outer, f, submitted, time_delay, fn, args))
         return outer
 
     def _in_thread(self, outer, fn, args, submitted, time_delay):
