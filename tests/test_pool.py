@@ -415,3 +415,28 @@ def test_a_worker_stuck_in_c_code_is_replaced():
         assert p.stats()["replaced"] == 1
         with pytest.raises(TimeoutError):
             stuck.result(15)
+
+
+def _interp_id():
+    import _interpreters
+
+    return _interpreters.get_current()[0]
+
+
+def test_worker_threads_are_named_after_their_interpreter():
+    # What top -H, ps -L and py-spy show (issue 24, item 7).
+    import os
+
+    def names():
+        out = set()
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/comm") as f:
+                    out.add(f.read().strip())
+            except OSError:
+                pass
+        return out
+
+    with manygil.Pool(1) as pool:
+        ident = pool.submit(_interp_id).result()
+        assert f"manygil-w{ident}" in names()

@@ -318,6 +318,18 @@ pub(crate) fn spawn_on(
     }
 }
 
+/// Name the calling OS thread `manygil-w<interpreter id>` (what `top -H`, `ps -L`, py-spy
+/// and debuggers show; Linux keeps 15 bytes of a thread name, which this fits).
+fn name_this_thread(id: i64) {
+    let Ok(name) = std::ffi::CString::new(format!("manygil-w{id}")) else {
+        return;
+    };
+    // SAFETY: `pthread_self()` is the calling thread, alive for the call; `name` is a
+    // NUL-terminated string of at most 15 bytes plus NUL for any i64 id up to 6 digits
+    // (longer ones fail with ERANGE and leave the name as it was: harmless).
+    unsafe { libc::pthread_setname_np(libc::pthread_self(), name.as_ptr()) };
+}
+
 fn worker_main(
     setup: SetupFn,
     shared_inbox: Option<Inbox<Job>>,
@@ -330,6 +342,7 @@ fn worker_main(
         Err(msg) => return ready.complete(Err(msg)),
     };
     let (ts, id) = (new.tstate, new.id);
+    name_this_thread(id);
     let interp = ts.interp();
     // SAFETY: `ts` was created on this thread and is detached; nothing else is attached.
     let py = unsafe { ts.attach() };
