@@ -4,18 +4,14 @@
 ``manygil.Interpreter`` / ``manygil.create`` are its main names, re-exported here.
 """
 
-from __future__ import annotations
-
-import atexit as _atexit
 import os as _os
-
-from . import _native
-from ._native import SharedBuffer
 
 # Where each public name lives, imported on first access (PEP 562): an interpreter that
 # only decodes a function of a script imports ``manygil._unpickle``, hence this package,
-# and must not pay for the pool, queues and ``threading`` it never uses.
+# and must not pay for the pool, queues, ``threading`` or even the native module (whose
+# exception types derive from ``queue``'s) it never uses.
 _LAZY = {
+    "SharedBuffer": "._native",
     "ExecutionFailed": "._errors",
     "FallbackWarning": "._errors",
     "InterpreterError": "._errors",
@@ -89,6 +85,8 @@ def __getattr__(name: str):
 
         value = getattr(importlib.import_module(module, __name__), name)
         globals()[name] = value
+        if name == "SharedBuffer":
+            _register_buffer_pickling(value)
         return value
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
@@ -107,23 +105,35 @@ def __dir__():
 
 def _init_main_interpreter() -> None:
     """Main interpreter only: close every interpreter at exit (before CPython finalizes),
-    and make forked children forget the parent's."""
+    make forked children forget the parent's, and pickle SharedBuffers for processes."""
+    import atexit
+
+    from . import _native
     from ._exit import at_exit
 
-    _atexit.register(at_exit)
+    atexit.register(at_exit)
     _os.register_at_fork(after_in_child=_native.after_fork_child)
+    _register_buffer_pickling(_native.SharedBuffer)
 
 
-def _register_buffer_pickling() -> None:
+def _register_buffer_pickling(shared_buffer) -> None:
     """Pickling a SharedBuffer (for another process) sends its memory, not a copy."""
     import copyreg
 
     from ._buffer_share import reduce
 
-    copyreg.pickle(SharedBuffer, reduce)
+    copyreg.pickle(shared_buffer, reduce)
 
 
-_register_buffer_pickling()
+def _in_main_interpreter() -> bool:
+    try:
+        import _interpreters  # a few KiB, where manygil._native would pull in queue
+    except ImportError:  # pragma: no cover - every supported CPython has it
+        from . import _native
 
-if _native.get_current()[0] == 0:
+        return _native.get_current()[0] == 0
+    return _interpreters.get_current()[0] == 0
+
+
+if _in_main_interpreter():
     _init_main_interpreter()

@@ -21,18 +21,22 @@ id, so that a class that comes back to the interpreter it came from is that inte
 own class again (``type(result) is Point`` holds in the caller).
 """
 
-from __future__ import annotations
-
 import builtins
 import io
 import marshal
-import pickle
 import sys
 import types
 from _weakref import ref as _ref
 
+try:  # the C unpickler alone: pickle.py pulls in re (and enum) on 3.13, ~1 MiB per worker
+    from _pickle import Unpickler as _StdUnpickler
+    from _pickle import loads as _loads
+except ImportError:  # pragma: no cover - a CPython built without _pickle
+    from pickle import Unpickler as _StdUnpickler
+    from pickle import loads as _loads
 
-class _Unpickler(pickle.Unpickler):
+
+class _Unpickler(_StdUnpickler):
     """Resolves the persistent IDs of :class:`manygil._pickle._Pickler` (indices into the
     handles that travelled with the data) to this interpreter's handle objects."""
 
@@ -50,7 +54,7 @@ def loads(data: bytes, handles=(), key: int | None = None):
     if handles:
         obj = _Unpickler(io.BytesIO(data), handles).load()
     else:
-        obj = pickle.loads(data)
+        obj = _loads(data)
     if key is not None:
         if len(_decoded) >= _DECODED_MAX:
             del _decoded[next(iter(_decoded))]
