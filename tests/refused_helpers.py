@@ -44,3 +44,45 @@ def remembered():
     import ext_helpers
 
     return ext_helpers.REMEMBERED
+
+
+def die_by_signal(signum):
+    """End this process worker by a signal (kill -9: SIGKILL, a segfault: SIGSEGV)."""
+    import signal
+
+    if signum != signal.SIGKILL:
+        signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    time.sleep(60)  # the signal ends the process before this returns
+
+
+def exit_now(code):
+    """End this process worker at once, as a library calling os._exit does."""
+    os._exit(code)
+
+
+def block_alarm_then_sleep(buf, seconds):
+    """Block SIGALRM (which enforces a process task's timeout), set buf[0] = 1, sleep."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    buf[0] = 1
+    time.sleep(seconds)
+    return "slept"
+
+
+def pbkdf2(iterations, started=None):
+    """A long computation in one C call (hashlib releases the GIL and checks no signal);
+    sets started[0] = 1 first if given."""
+    import hashlib
+
+    if started is not None:
+        started[0] = 1
+    return hashlib.pbkdf2_hmac("sha256", b"password", b"salt", iterations).hex()
+
+
+def segfault():
+    """Crash this process worker with a real segmentation fault (reading address 0)."""
+    import ctypes
+
+    ctypes.string_at(0)

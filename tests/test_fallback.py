@@ -17,7 +17,7 @@ import helpers
 import manygil
 import pytest
 import refused_helpers
-from conftest import run_file, write_script
+from conftest import run_file, wait_for_state, write_script
 from manygil import FallbackWarning, Pool
 
 
@@ -43,7 +43,7 @@ def test_submit_runs_refused_functions_in_a_process_and_warns_once():
         assert p.submit(helpers.current_id).result(timeout=60) > 0, "others stay in interpreters"
         stats = p.stats()
         assert stats["fallback"] == 3
-        assert stats["done"] == 1
+        assert (stats["submitted"], stats["done"]) == (4, 4), "process tasks count too"
 
 
 def test_map_in_order_with_chunks(pool):
@@ -245,3 +245,121 @@ def test_the_initializer_runs_in_process_workers_too():
         with Pool(1, fallback="process", initializer=ext_helpers.remember, initargs=(7,)) as p:
             assert p.submit(refused_helpers.remembered).result(timeout=120) == 7
             assert p.stats()["fallback"] == 1
+
+
+# --- process workers that die, hang or ignore their timeout (issue 23, items 2-3) -------
+
+
+@pytest.fixture
+def quiet_fallback():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FallbackWarning)
+        yield
+
+
+@pytest.mark.parametrize(
+    ("kill", "cause"),
+    [
+        ((refused_helpers.die_by_signal, 9), r"killed by signal 9 \(SIGKILL\)"),
+        ((refused_helpers.exit_now, 3), r"exited with code 3"),
+        ((refused_helpers.segfault,), r"killed by signal 11 \(SIGSEGV\)"),
+    ],
+    ids=["kill-9", "os._exit", "segfault"],
+)
+def test_a_dead_process_worker_fails_only_its_task_and_is_replaced(quiet_fallback, kill, cause):
+    with Pool(2, fallback="process") as p:
+        assert p.submit(refused_helpers.square, 2).result(timeout=120) == 4
+        started = manygil.SharedBuffer(1)
+        other = p.submit(refused_helpers.flag_then_sleep, started, 0.5)
+        wait_for_state(lambda: started[0] == 1, "the other process task started")
+        dying = p.submit(*kill)
+        with pytest.raises(cf.process.BrokenProcessPool, match=cause):
+            dying.result(timeout=60)
+        assert other.result(timeout=60) == "slept", "the other worker's task is unaffected"
+        # Later tasks succeed, in both workers (a fresh process replaced the dead one).
+        assert list(p.map(refused_helpers.square, range(8), timeout=60)) == [
+            x * x for x in range(8)
+        ]
+        assert [p.submit(refused_helpers.square, x).result(timeout=60) for x in range(4)] == [
+            0,
+            1,
+            4,
+            9,
+        ]
+        assert p.stats()["replaced"] == 1
+
+
+def test_every_process_worker_dying_in_turn_never_breaks_the_fallback(quiet_fallback):
+    with Pool(2, fallback="process") as p:
+        for _ in range(3):
+            dying = [p.submit(refused_helpers.exit_now, 7) for _ in range(2)]
+            for f in dying:
+                with pytest.raises(cf.process.BrokenProcessPool, match="exited with code 7"):
+                    f.result(timeout=120)
+            assert p.submit(refused_helpers.square, 3).result(timeout=60) == 9
+        assert p.stats()["replaced"] == 6
+
+
+def test_a_process_task_blocking_sigalrm_times_out_and_its_process_is_replaced(quiet_fallback):
+    with Pool(1, fallback="process") as p:
+        first_pid = p.submit(refused_helpers.pid).result(timeout=120)
+        started = manygil.SharedBuffer(1)
+        f = p.apply(refused_helpers.block_alarm_then_sleep, (started, 600), timeout=0.5)
+        # Not "the wait timed out" (cf.TimeoutError has no message): the task's own timeout.
+        with pytest.raises(TimeoutError, match="past its timeout"):
+            f.result(timeout=60)
+        assert started[0] == 1
+        # One worker: the next task runs only once the stuck process was killed and replaced.
+        assert p.submit(refused_helpers.pid).result(timeout=60) != first_pid
+        assert p.stats()["replaced"] == 1
+
+
+def test_a_process_task_in_a_long_c_call_fails_at_its_timeout(quiet_fallback):
+    with Pool(1, fallback="process") as p:
+        first_pid = p.submit(refused_helpers.pid).result(timeout=120)
+        # Hours of pbkdf2 in one C call: neither SIGALRM nor SIGUSR1 can stop it.
+        f = p.apply(refused_helpers.pbkdf2, (2**31 - 1,), timeout=0.2)
+        with pytest.raises(TimeoutError, match="past its timeout"):
+            f.result(timeout=60)
+        assert p.submit(refused_helpers.pid).result(timeout=60) != first_pid
+        assert p.stats()["replaced"] == 1
+
+
+def test_a_cancelled_process_task_that_ignores_the_interrupt_is_killed(quiet_fallback):
+    with Pool(1, fallback="process") as p:
+        p.submit(refused_helpers.square, 1).result(timeout=120)
+        started = manygil.SharedBuffer(1)
+        f = p.submit(refused_helpers.pbkdf2, 2**31 - 1, started)
+        wait_for_state(lambda: started[0] == 1, "the task started")
+        assert f.cancel()
+        assert f.cancelled()
+        assert p.submit(refused_helpers.square, 5).result(timeout=60) == 25
+        assert p.stats()["replaced"] == 1
+
+
+def test_process_tasks_count_in_stats_once_each(quiet_fallback):
+    with Pool(2, fallback="process") as p:
+        # A task rerouted from an interpreter (its argument needs readline) counts once.
+        box = refused_helpers.Box(3)
+        assert p.submit(ext_helpers.box_value, box).result(timeout=120) == 3
+        assert [p.submit(refused_helpers.square, x).result(timeout=60) for x in range(5)] == [
+            0,
+            1,
+            4,
+            9,
+            16,
+        ]
+        with pytest.raises(ValueError):
+            p.submit(refused_helpers.raise_value_error, "no").result(timeout=60)
+        assert list(p.map(refused_helpers.square, range(6), chunksize=2)) == [
+            x * x for x in range(6)
+        ]
+        started = manygil.SharedBuffer(1)
+        running = p.submit(refused_helpers.flag_then_sleep, started, 600)
+        wait_for_state(lambda: started[0] == 1, "the process task started")
+        assert p.stats()["running"] == 1
+        assert running.cancel()
+        wait_for_state(lambda: p.stats()["running"] == 0, "the cancelled task left running")
+        stats = p.stats()
+    expected = {"submitted": 11, "done": 9, "failed": 1, "cancelled": 1, "queued": 0}
+    assert {k: stats[k] for k in expected} == expected, stats

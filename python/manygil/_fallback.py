@@ -8,21 +8,23 @@ such a refusal is retried in a process, so nothing the task did is done twice. A
 fails later (say, it imports numpy inside its body) is reported as it failed. Once a
 function has been refused, its later tasks go straight to the processes.
 
-The process pool is a ``ProcessPoolExecutor`` of the pool's size, started on first need
-with the ``forkserver`` start method (``spawn`` where unavailable): ``fork`` is refused
-while manygil interpreters live.
+The process workers (``manygil._procworkers``), as many as the pool's ``max_workers``,
+start as tasks arrive with the ``forkserver`` start method (``spawn`` where unavailable):
+``fork`` is refused while manygil interpreters live. A process that dies (``kill -9``,
+``os._exit``, a segfault) fails only the task it ran, naming the signal or exit code, and is
+replaced; a task past its timeout, or cancelled while running, that does not stop within a
+grace period has its process killed and replaced. Their tasks count in ``Pool.stats()``.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
-import itertools
 import threading
 import time
 import warnings
 
-from . import _process
+from . import _process, _procworkers
 from ._errors import FallbackWarning
 from ._refusal import UNRESOLVED_ATTR, refused_extension, top_level
 
@@ -54,18 +56,15 @@ class ProcessFallback:
         self._max_tasks = max_tasks_per_worker
         self._task_timeout = task_timeout
         self._lock = threading.Lock()
-        # Guarded by _lock: the executor (None until first needed), its shared board,
-        # whether shutdown was asked, the functions sent to processes (-> the refusing
-        # extension), the top-level modules already warned about, and the tasks sent.
+        # Guarded by _lock: the process workers (None until first needed), whether
+        # shutdown was asked, the functions sent to processes (-> the refusing extension),
+        # the top-level modules already warned about, and the tasks sent.
         self._executor = None
-        self._board = None
         self._closed = False
         self._bound: dict = {}
         self._good: dict = {}
         self._warned: set[str] = set()
         self._count = 0
-        self._tokens = itertools.count(1)
-        self._live: dict = {}  # token -> process future not done yet
         # The interpreter where new functions are resolved (created on first need).
         self._probe_lock = threading.Lock()
         self._probe_id = None
@@ -175,7 +174,7 @@ class ProcessFallback:
 
     # --- the executor --------------------------------------------------------------------
 
-    def _get_executor(self):
+    def _get_executor(self) -> _procworkers.ProcessWorkers:
         with self._lock:
             if self._closed:
                 raise RuntimeError(
@@ -183,22 +182,23 @@ class ProcessFallback:
                 )
             if self._executor is None:
                 import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
 
                 methods = multiprocessing.get_all_start_methods()
                 ctx = multiprocessing.get_context(
                     "forkserver" if "forkserver" in methods else "spawn"
                 )
-                self._board = _process.new_board(ctx, self._max_workers)
-                self._executor = ProcessPoolExecutor(
-                    self._max_workers,
-                    mp_context=ctx,
-                    initializer=_process.init,
-                    initargs=(self._board, self._initializer, self._initargs),
-                    max_tasks_per_child=self._max_tasks,
+                self._executor = _procworkers.ProcessWorkers(
+                    ctx, self._max_workers, self._initializer, self._initargs, self._max_tasks
                 )
             self._count += 1
-            return self._executor, next(self._tokens)
+            return self._executor
+
+    def counts(self) -> dict | None:
+        """A consistent snapshot of the process workers' counters (None before the first
+        process task); see ``Pool.stats``."""
+        with self._lock:
+            executor = self._executor
+        return None if executor is None else executor.counts()
 
     def _timeout(self, timeout):
         return self._task_timeout if timeout is None else timeout
@@ -206,51 +206,41 @@ class ProcessFallback:
     def start(self, future, fn, args, kwargs, timeout, deliver_errors=False) -> None:
         """Run ``fn(*args, **kwargs)`` in a process; its outcome completes ``future`` (a
         ``manygil.pool._PoolFuture`` still pending). A failure to start (the pool was shut
-        down) is raised, or delivered to ``future`` with ``deliver_errors``."""
+        down) is raised, or delivered to ``future`` with ``deliver_errors`` (a task
+        rerouted from an interpreter)."""
         try:
-            executor, token = self._get_executor()
-            pf = executor.submit(_process.run_call, token, self._timeout(timeout), fn, args, kwargs)
+            executor = self._get_executor()
+            pf = executor.submit(
+                self._timeout(timeout),
+                _process.run_call,
+                fn,
+                args,
+                kwargs,
+                rerouted=deliver_errors,
+            )
         except BaseException as exc:
             if not deliver_errors:
                 raise
             future._deliver(None, exc)
             return
-        future._process = (self, pf, token)
-        self._track(pf, token)
+        future._process = (self, pf)
         pf.add_done_callback(lambda pf: _transfer(pf, future))
 
-    def start_chunk(self, fn, items, timeout=None) -> ProcessCall:
+    def start_chunk(self, fn, items, timeout=None, rerouted=False) -> ProcessCall:
         """Run one ``map`` chunk in a process; wait on the returned call."""
-        executor, token = self._get_executor()
-        pf = executor.submit(_process.run_chunk, token, self._timeout(timeout), fn, items)
-        self._track(pf, token)
-        return ProcessCall(self, pf, token)
-
-    def _track(self, pf, token) -> None:
-        """Remember ``pf`` until it is done, for :meth:`interrupt_all`."""
-        with self._lock:
-            self._live[token] = pf
-        pf.add_done_callback(lambda _: self._forget(token))
-
-    def _forget(self, token) -> None:
-        with self._lock:
-            self._live.pop(token, None)
+        executor = self._get_executor()
+        pf = executor.submit(
+            self._timeout(timeout), _process.run_chunk, fn, items, rerouted=rerouted
+        )
+        return ProcessCall(pf)
 
     def interrupt_all(self) -> None:
         """Cancel every process task not done yet (queued: dropped; running: interrupted),
         as ``Pool.__exit__`` does on KeyboardInterrupt / SystemExit."""
         with self._lock:
-            live = list(self._live.items())
-        for token, pf in live:
-            self.cancel(pf, token)
-
-    def cancel(self, pf, token) -> None:
-        """Cancel a process task: dropped if still queued, else interrupted."""
-        if pf.cancel():
-            return
-        board = self._board
-        if board is not None and not pf.done():
-            _process.cancel(board, token)
+            executor = self._executor
+        if executor is not None:
+            executor.interrupt_all()
 
     def shutdown(self, wait: bool, cancel_futures: bool) -> None:
         """Stop the process workers (after the interpreters: a task failing there may
@@ -286,8 +276,8 @@ def _transfer(pf, future) -> None:
 class ProcessCall:
     """A ``map`` chunk running in a process, waited on like a native chunk call."""
 
-    def __init__(self, fallback: ProcessFallback, pf, token):
-        self._fallback, self._pf, self._token = fallback, pf, token
+    def __init__(self, pf):
+        self._pf = pf
 
     def wait(self, timeout=None):
         """``(True, results)`` or ``(None, exception)``; TimeoutError if not done in time."""
@@ -303,7 +293,7 @@ class ProcessCall:
             return None, exc
 
     def interrupt(self) -> None:
-        self._fallback.cancel(self._pf, self._token)
+        self._pf.cancel()
 
 
 def map_results(pool, fallback: ProcessFallback, fn, chunks, end_time, buffersize):
@@ -350,7 +340,7 @@ def map_results(pool, fallback: ProcessFallback, fn, chunks, end_time, buffersiz
                     extension = fallback.refusal(value)
                     if extension is not None:
                         fallback.bind(fn, extension)
-                        call = fallback.start_chunk(fn, chunk)
+                        call = fallback.start_chunk(fn, chunk, rerouted=True)
                         ok, value = wait(call)
                 del call, chunk
                 if not ok:

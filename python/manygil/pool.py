@@ -50,7 +50,7 @@ class _PoolFuture(cf.Future):
     _seq = 0
     _fallback = None  # fallback="process": the ProcessFallback, and the task to reroute
     _task = None
-    _process = None  # running in a process: (ProcessFallback, process future, token)
+    _process = None  # running in a process: (ProcessFallback, process future)
 
     def cancel(self) -> bool:
         """Cancel the task: a queued one is dropped, a running one is interrupted in its
@@ -61,8 +61,7 @@ class _PoolFuture(cf.Future):
         if core is not None:
             core.cancel(self._seq)
         if self._process is not None:
-            fallback, pf, token = self._process
-            fallback.cancel(pf, token)
+            self._process[1].cancel()
         return True
 
     def running(self) -> bool:
@@ -475,8 +474,24 @@ class Pool(cf.Executor):
         """Counters: ``workers``, ``submitted``, ``done``, ``failed``, ``cancelled``,
         ``running``, ``queued``, ``recycled`` (after ``max_tasks_per_worker``),
         ``replaced`` (stuck in code that did not stop when interrupted) and ``fallback``
-        (tasks and map chunks sent to process workers by ``fallback="process"``)."""
+        (tasks and map chunks sent to process workers by ``fallback="process"``).
+
+        Process tasks count like interpreter tasks (a task rerouted from an interpreter to
+        a process counts once), and ``replaced``/``recycled`` include process workers. At
+        every moment ``submitted == done + failed + cancelled + running + queued``; a
+        cancelled running task counts as ``cancelled``, a timed-out one as ``failed`` from
+        its timeout on, even while it is still stuck in a C call."""
+        # The processes' snapshot first: a task rerouted there was counted as failed by
+        # the interpreters before, so both snapshots see it and the sums add up.
+        procs = None if self._fallback is None else self._fallback.counts()
         stats = self._core.stats()
+        if procs is not None:
+            for key in ("submitted", "done", "failed", "cancelled", "running", "queued"):
+                stats[key] += procs[key]
+            stats["replaced"] += procs["replaced"]
+            stats["recycled"] += procs["recycled"]
+            stats["submitted"] -= procs["rerouted"]
+            stats["failed"] -= procs["rerouted"]
         stats["fallback"] = 0 if self._fallback is None else self._fallback.count
         return stats
 

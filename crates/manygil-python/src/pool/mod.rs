@@ -18,7 +18,7 @@ mod workers;
 
 use workers::WorkerStart;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +28,7 @@ use manygil_core::Value;
 use parking_lot::Mutex;
 
 use crate::interp::worker::{self, InterruptReason, Job, WorkerShared};
+use task::SharedReply;
 pub(crate) use task::{Payload, Reply, Task};
 
 /// How a pool is set up; fixed at creation.
@@ -46,17 +47,25 @@ pub(crate) struct PoolConfig {
     pub(crate) task_timeout: Option<Duration>,
 }
 
-/// Counters for `Pool.stats()`; each is only ever added to (gauges are derived).
+/// Counters for `Pool.stats()`; each is only ever added to (the gauges `running` and
+/// `queued` are derived, see [`Stats::snapshot`]), except that `submitted` is taken back
+/// when the inbox refuses a task.
+///
+/// A task's outcome is counted once, by whoever takes its reply first (the worker, the
+/// watchdog at the task's deadline, or `cancel`), so a task that timed out or was
+/// cancelled while stuck in a C call stops counting as running at once.
 #[derive(Default)]
 pub(crate) struct Stats {
-    /// Tasks accepted by `submit`.
+    /// Tasks accepted by `submit` (counted before they are queued).
     pub(crate) submitted: AtomicU64,
     /// Tasks that returned a value.
     pub(crate) succeeded: AtomicU64,
-    /// Tasks that raised (or were interrupted).
+    /// Tasks that raised, were interrupted or timed out.
     pub(crate) failed: AtomicU64,
     /// Tasks skipped because they were cancelled while queued.
     pub(crate) cancelled: AtomicU64,
+    /// Tasks cancelled (by `future.cancel()`) while running.
+    pub(crate) cancelled_running: AtomicU64,
     /// Tasks that started running.
     pub(crate) started: AtomicU64,
     /// Workers replaced after `max_tasks_per_worker`.
@@ -67,6 +76,42 @@ pub(crate) struct Stats {
     /// returned (the main interpreter released): a caller spinning in `result()` watches
     /// it to pick its result up without going to sleep (see `spin_for_delivery`).
     pub(crate) delivered: AtomicU64,
+}
+
+/// One consistent reading of [`Stats`]: `submitted == done + failed + cancelled + running +
+/// queued` whenever it is taken.
+pub(crate) struct Snapshot {
+    pub(crate) submitted: u64,
+    pub(crate) done: u64,
+    pub(crate) failed: u64,
+    pub(crate) cancelled: u64,
+    pub(crate) running: u64,
+    pub(crate) queued: u64,
+}
+
+impl Stats {
+    /// Read the counters so that the gauges are never negative: every task's counters
+    /// are increased in the order submitted → started (or skipped) → its outcome, so
+    /// reading them in the reverse order (sequentially consistent) never sees a later
+    /// stage of a task without its earlier ones.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let load = |c: &AtomicU64| c.load(Ordering::SeqCst);
+        let done = load(&self.succeeded);
+        let failed = load(&self.failed);
+        let cancelled_running = load(&self.cancelled_running);
+        let skipped = load(&self.cancelled);
+        let started = load(&self.started);
+        let submitted = load(&self.submitted);
+        let running = started.saturating_sub(done + failed + cancelled_running);
+        Snapshot {
+            submitted,
+            done,
+            failed,
+            cancelled: skipped + cancelled_running,
+            running,
+            queued: submitted.saturating_sub(started + skipped),
+        }
+    }
 }
 
 /// Why a task was not accepted.
@@ -97,6 +142,11 @@ pub(crate) struct Pool {
     broken: Mutex<Option<String>>,
     /// Tasks cancelled while queued (removed when dequeued).
     cancelled: Mutex<HashSet<u64>>,
+    /// The reply of each running task, for `cancel` to take (see [`Stats`]). A worker
+    /// checks whether its task was cancelled and registers it here under this lock, so
+    /// `cancel` either finds it here or leaves the mark the worker then sees. Lock order:
+    /// `running`, then `cancelled`, then a reply's own lock.
+    running: Mutex<HashMap<u64, SharedReply>>,
     /// Every task numbered below this is cancelled (`shutdown(cancel_futures=True)`).
     cancel_below: AtomicU64,
     /// Counters.
@@ -133,6 +183,7 @@ impl Pool {
             stuck: Mutex::new(Vec::new()),
             broken: Mutex::new(None),
             cancelled: Mutex::new(HashSet::new()),
+            running: Mutex::new(HashMap::new()),
             cancel_below: AtomicU64::new(0),
             stats: Stats::default(),
             watchdog: watchdog::Watchdog::start(),
@@ -162,13 +213,15 @@ impl Pool {
         let seq = worker::next_seq();
         let pool = self.clone();
         let run: worker::JobFn = Box::new(move |py, ctx| task::run(py, ctx, &pool, seq, task));
+        // Counted before a worker can take it (see `Stats::snapshot`).
+        self.stats.submitted.fetch_add(1, Ordering::SeqCst);
         match self.inbox.send(Job { seq, run }) {
             Ok(()) => {
-                self.stats.submitted.fetch_add(1, Ordering::Relaxed);
                 self.grow_if_busy();
                 Ok(seq)
             }
             Err(refused) => {
+                self.stats.submitted.fetch_sub(1, Ordering::SeqCst);
                 // Dropping the job here drops the task: its future reference is released at
                 // once if main is attached (it is, for a submit), deferred otherwise.
                 drop(refused);
@@ -186,19 +239,72 @@ impl Pool {
     /// interrupted (by the watchdog thread, without waiting). Returns whether it was running.
     ///
     /// The task is marked cancelled *before* looking for it among the running ones: a
-    /// worker checks the mark after it has published the task as running, so either the
-    /// worker sees the mark (and skips the task) or this sees the task running (and
-    /// interrupts it); a cancelled task can never run unnoticed.
-    pub(crate) fn cancel(&self, seq: u64, reason: InterruptReason) -> bool {
+    /// worker checks the mark when it registers the task as running (under the same
+    /// lock), so either the worker sees the mark (and skips the task) or this sees the
+    /// task running (and interrupts it); a cancelled task can never run unnoticed.
+    ///
+    /// A running task cancelled (`reason` is [`InterruptReason::Cancelled`]) counts as
+    /// cancelled now, even if it is stuck in a C call, and its reply is delivered here
+    /// (its future, which says cancelled already, is notified; a `map` chunk's slot gets
+    /// `CancelledError`).
+    ///
+    /// # Safety
+    ///
+    /// No thread state is attached on the calling thread (a future is notified with the
+    /// main interpreter attached through a temporary thread state).
+    pub(crate) unsafe fn cancel(&self, seq: u64, reason: InterruptReason) -> bool {
+        let (running, reply) = self.cancel_taking(seq, reason);
+        if let Some(reply) = reply {
+            // SAFETY: nothing attached on this thread (caller's duty).
+            unsafe { task::deliver_cancelled_detached(reply) };
+        }
+        running
+    }
+
+    /// [`Self::cancel`], handing the cancelled running task's reply to the caller, who
+    /// must deliver it (see `task::deliver_cancelled`).
+    pub(crate) fn cancel_taking(&self, seq: u64, reason: InterruptReason) -> (bool, Option<Reply>) {
+        let running = self.running.lock();
         self.cancelled.lock().insert(seq);
+        let Some(reply) = running.get(&seq).cloned() else {
+            // Queued (or not started yet: its worker will see the mark), or already done.
+            return (false, None);
+        };
+        self.cancelled.lock().remove(&seq);
+        let taken = if reason == InterruptReason::Cancelled {
+            reply.lock().take()
+        } else {
+            None
+        };
+        drop(running);
+        if taken.is_some() {
+            self.stats.cancelled_running.fetch_add(1, Ordering::SeqCst);
+        }
         for w in self.workers.lock().iter() {
             if w.is_running_job(seq) {
-                self.cancelled.lock().remove(&seq);
                 self.watchdog.interrupt_soon(seq, w, reason);
-                return true;
+                break;
             }
         }
-        false
+        (true, taken)
+    }
+
+    /// Register task `seq` as running (its reply, for [`Self::cancel`]) unless it was
+    /// cancelled while queued: then returns false and the task must be skipped.
+    pub(crate) fn start_task(&self, seq: u64, reply: &SharedReply) -> bool {
+        let mut running = self.running.lock();
+        if self.take_cancelled(seq) {
+            self.stats.cancelled.fetch_add(1, Ordering::SeqCst);
+            return false;
+        }
+        self.stats.started.fetch_add(1, Ordering::SeqCst);
+        running.insert(seq, reply.clone());
+        true
+    }
+
+    /// Task `seq` has ended: forget its reply.
+    pub(crate) fn end_task(&self, seq: u64) {
+        self.running.lock().remove(&seq);
     }
 
     /// Cancel every task queued now, and interrupt the running ones if `interrupt` (from
@@ -239,23 +345,9 @@ impl Pool {
         self.workers.lock().len()
     }
 
-    /// Tasks waiting in the queue.
-    pub(crate) fn queued(&self) -> usize {
-        self.inbox.len()
-    }
-
     /// Whether task `seq` runs now.
     pub(crate) fn is_running(&self, seq: u64) -> bool {
         self.workers.lock().iter().any(|w| w.is_running_job(seq))
-    }
-
-    /// Tasks running now.
-    pub(crate) fn running(&self) -> usize {
-        self.workers
-            .lock()
-            .iter()
-            .filter(|w| w.is_running())
-            .count()
     }
 
     pub(crate) fn watchdog(&self) -> &watchdog::Watchdog {
@@ -265,7 +357,8 @@ impl Pool {
 
 impl crate::interp::Interrupt for Pool {
     unsafe fn interrupt_job(&self, seq: u64, reason: InterruptReason) -> bool {
-        self.cancel(seq, reason)
+        // SAFETY: forwarded from the caller.
+        unsafe { self.cancel(seq, reason) }
     }
 
     fn describe(&self) -> String {

@@ -242,7 +242,12 @@ fn cancel<'py>(
     let pool = &pool_of(slf);
     args::positional(py, "cancel", argv, 1, 1)?;
     let seq = args::count(py, "seq", argv[0])? as u64;
-    let running = crate::ffi::tstate::detached(py, || pool.cancel(seq, InterruptReason::Cancelled));
+    let (running, reply) =
+        crate::ffi::tstate::detached(py, || pool.cancel_taking(seq, InterruptReason::Cancelled));
+    if let Some(reply) = reply {
+        // The main interpreter is attached: its future is notified right here.
+        super::task::deliver_cancelled(py, reply);
+    }
     Ok(boolean(py, running))
 }
 
@@ -311,17 +316,15 @@ fn stats<'py>(
     args::positional(py, "stats", argv, 0, 0)?;
     let s = &pool.stats;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as i64;
-    let running = pool.running() as i64;
-    let started = load(&s.started);
-    let finished = load(&s.succeeded) + load(&s.failed);
+    let snap = s.snapshot();
     let rows = [
         ("workers", pool.worker_count() as i64),
-        ("submitted", load(&s.submitted)),
-        ("done", load(&s.succeeded)),
-        ("failed", load(&s.failed)),
-        ("cancelled", load(&s.cancelled)),
-        ("running", running.max(started - finished).max(0)),
-        ("queued", pool.queued() as i64),
+        ("submitted", snap.submitted as i64),
+        ("done", snap.done as i64),
+        ("failed", snap.failed as i64),
+        ("cancelled", snap.cancelled as i64),
+        ("running", snap.running as i64),
+        ("queued", snap.queued as i64),
         ("recycled", load(&s.recycled)),
         ("replaced", load(&s.replaced)),
     ];

@@ -101,12 +101,14 @@ pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64
         timeout,
         reply,
     } = task;
-    if pool.take_cancelled(seq) {
-        pool.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+    let reply: SharedReply = Arc::new(Mutex::new(Some(reply)));
+    if !pool.start_task(seq, &reply) {
         ctx.mark_done();
-        return deliver_cancelled(py, reply);
+        if let Some(reply) = reply.lock().take() {
+            deliver_cancelled(py, reply);
+        }
+        return;
     }
-    pool.stats.started.fetch_add(1, Ordering::Relaxed);
     // This worker counts as busy from now on. If tasks still wait and no worker is idle,
     // start another: `submit` alone can miss it, having counted this worker idle in the
     // moment between its taking the task and starting it (a task then waited behind a
@@ -116,7 +118,6 @@ pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64
     let deadline = timeout
         .or(pool.config.task_timeout)
         .and_then(|t| Instant::now().checked_add(t));
-    let reply: SharedReply = Arc::new(Mutex::new(Some(reply)));
     if let Some(d) = deadline {
         pool.watchdog().arm(d, seq, ctx.worker(), &reply);
     }
@@ -133,15 +134,19 @@ pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64
     if let Some(d) = deadline {
         pool.watchdog().disarm(d, seq);
     }
-    let counter = if outcome.is_ok() {
-        &pool.stats.succeeded
-    } else {
-        &pool.stats.failed
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
-    ctx.mark_done();
-    // Taken already if the watchdog delivered TimeoutError at the deadline.
+    pool.end_task(seq);
+    // Taken already if the watchdog delivered TimeoutError at the deadline, or if the task
+    // was cancelled: the outcome was counted then.
     let reply = reply.lock().take();
+    if reply.is_some() {
+        let counter = if outcome.is_ok() {
+            &pool.stats.succeeded
+        } else {
+            &pool.stats.failed
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+    ctx.mark_done();
     if let Some(reply) = reply {
         deliver(py, reply, outcome);
         pool.stats.delivered.fetch_add(1, Ordering::Release);
@@ -239,24 +244,46 @@ fn call_deliver<'py>(m: Attached<'py>, fut: &Owned<'py>, outcome: Outcome) -> Py
 }
 
 /// A task cancelled while queued: let its future know (it may already say cancelled).
-fn deliver_cancelled(py: Attached<'_>, reply: Reply) {
+pub(crate) fn deliver_cancelled(py: Attached<'_>, reply: Reply) {
+    match reply {
+        Reply::Slot(done) => done.complete(Err(cancelled_record())),
+        Reply::Future(fut) if crate::ffi::is_main_interpreter(py) => notify_cancelled(py, fut),
+        Reply::Future(fut) => {
+            main_ref::with_main(py, move |m| notify_cancelled(m, fut));
+        }
+    }
+}
+
+/// The reply of a running task that `Pool::cancel` cancelled: its future (which says
+/// cancelled already) is notified, so that `wait`/`as_completed` see it done; a `map`
+/// chunk's waiter gets `CancelledError`.
+///
+/// # Safety
+///
+/// No thread state is attached on the calling thread.
+pub(crate) unsafe fn deliver_cancelled_detached(reply: Reply) {
     match reply {
         Reply::Slot(done) => done.complete(Err(cancelled_record())),
         Reply::Future(fut) => {
-            main_ref::with_main(py, move |m| {
-                // SAFETY: main is attached.
-                let fut = unsafe { fut.into_owned(m) };
-                main_ref::release_deferred(m);
-                let r = (|| -> PyResult<()> {
-                    let name = new_str(m, "_deliver_cancelled")?;
-                    fut.borrow().call_method(name.borrow(), &[])?;
-                    Ok(())
-                })();
-                if r.is_err() {
-                    report_unraisable(m, &fut);
-                }
-            });
+            // If Python is finalizing nothing runs, and `fut` is released later.
+            // SAFETY: nothing attached on this thread (caller's duty).
+            let _ = unsafe { main_ref::with_main_detached(move |m| notify_cancelled(m, fut)) };
         }
+    }
+}
+
+/// `fut._deliver_cancelled()`, with the main interpreter attached.
+fn notify_cancelled(m: Attached<'_>, fut: MainRef) {
+    // SAFETY: the main interpreter is attached (caller's duty: `m`).
+    let fut = unsafe { fut.into_owned(m) };
+    main_ref::release_deferred(m);
+    let r = (|| -> PyResult<()> {
+        let name = new_str(m, "_deliver_cancelled")?;
+        fut.borrow().call_method(name.borrow(), &[])?;
+        Ok(())
+    })();
+    if r.is_err() {
+        report_unraisable(m, &fut);
     }
 }
 

@@ -164,6 +164,12 @@ fn run(state: &State) {
         if let Some((worker, action, reply)) = entry {
             // The timeout has passed: the future learns it now, whatever the task does.
             if let Some(reply) = reply.and_then(|r| r.lock().take()) {
+                // Counted as failed now (it leaves `running` even if it stays stuck).
+                if let Some(pool) = state.owner.get().and_then(Weak::upgrade) {
+                    pool.stats
+                        .failed
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 let record = crate::interp::jobs::interrupt_value(InterruptReason::Timeout);
                 // SAFETY: the watchdog thread never attaches a thread state of its own.
                 unsafe { super::task::deliver_detached(reply, Err(record)) };
