@@ -363,3 +363,60 @@ def test_process_tasks_count_in_stats_once_each(quiet_fallback):
         stats = p.stats()
     expected = {"submitted": 11, "done": 9, "failed": 1, "cancelled": 1, "queued": 0}
     assert {k: stats[k] for k in expected} == expected, stats
+
+
+# --- issue 23, item 1: process workers never import the main script --------------------------
+
+SCRIPT_WITH_NUMPY = """\
+import warnings
+import numpy as np
+import manygil
+warnings.simplefilter("ignore", manygil.FallbackWarning)
+print("top level runs", flush=True)
+
+SCALE = 3
+
+class Result:
+    def __init__(self, v):
+        self.v = v
+
+def setup(tag):
+    global TAG
+    TAG = tag
+
+def np_task(n):
+    return Result(float(np.arange(n).sum() * SCALE))
+
+with manygil.Pool(2, fallback="process") as pool:   # unguarded, at the top level
+    out = [pool.submit(np_task, n).result(timeout=120) for n in (10, 100)]
+    print([type(r) is Result for r in out], [r.v for r in out])
+    print([r.v for r in pool.map(np_task, [4, 5])])
+"""
+
+
+def test_an_unguarded_script_with_a_numpy_function_runs_in_process_workers(tmp_path):
+    pytest.importorskip("numpy", reason="numpy wheels are not installed for this build")
+    r = run_file(write_script(tmp_path, SCRIPT_WITH_NUMPY), timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "top level runs",  # once: the process workers never ran the script
+        "[True, True] [135.0, 14850.0]",  # results of the script's own class
+        "[18.0, 30.0]",
+    ]
+
+
+def test_a_dash_c_program_with_a_numpy_function_runs_in_process_workers():
+    import subprocess
+    import sys
+
+    pytest.importorskip("numpy", reason="numpy wheels are not installed for this build")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    r = subprocess.run(
+        [sys.executable, "-c", SCRIPT_WITH_NUMPY],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == ["[True, True] [135.0, 14850.0]", "[18.0, 30.0]"]

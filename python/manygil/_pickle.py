@@ -455,6 +455,40 @@ def _dump(obj) -> tuple[bytes, tuple]:
         raise _refusal(obj, e) from e
 
 
+def dumps_for_process(obj) -> bytes:
+    """Pickle ``obj`` for a process worker of ``Pool(fallback="process")``: functions and
+    classes of scripts by value with this module's encoding (the process never imports the
+    main script: it needs only ``manygil._unpickle``), everything else as
+    ``multiprocessing`` pickles it (a ``SharedBuffer`` as its memory file's descriptor).
+    Raises NotShareableError naming what cannot be sent."""
+    f = io.BytesIO()
+    try:
+        _ProcessPickler(f).dump(obj)
+    except Exception as e:
+        raise _refusal(obj, e) from e
+    return f.getvalue()
+
+
+class _ProcessPickler(_Pickler):
+    """:class:`_Pickler` for another process: no persistent IDs (handles cannot cross
+    processes; a ``SharedBuffer`` goes by its own reducer), ``multiprocessing``'s reducers
+    (descriptors, connections, sockets) under manygil's own."""
+
+    def __init__(self, file):
+        import copyreg
+        from multiprocessing.reduction import ForkingPickler
+
+        table = copyreg.dispatch_table.copy()
+        table.update(ForkingPickler._extra_reducers)
+        table.update(_DISPATCH)
+        # Before the base initializer: the C pickler reads dispatch_table there.
+        self.dispatch_table = table
+        super().__init__(file)
+
+    def persistent_id(self, obj):
+        return None
+
+
 def _key(data: bytes, handles: tuple) -> int:
     """A digest of an encoding and of the identity of the handles it carries."""
     h = blake2b(data, digest_size=8)

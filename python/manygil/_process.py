@@ -29,14 +29,21 @@ _cancel = None
 _token = 0
 
 
-def serve(conn, cancel, initializer, initargs) -> None:
+def serve(conn, cancel, setup: bytes) -> None:
     """The child's main loop: ``(call, args)`` pickled in, ``(ok, value)`` pickled out; an
-    empty message (or the parent's end of the pipe closing) ends it."""
+    empty message (or the parent's end of the pipe closing) ends it. ``setup`` is the
+    pickled ``(initializer, initargs)``. Functions and classes of the parent's script come
+    by value (``manygil._pickle.dumps_for_process``): this process never imports it."""
     global _cancel
     _cancel = cancel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.signal(signal.SIGUSR1, _on_cancel)
+    try:
+        initializer, initargs = pickle.loads(setup)
+    except BaseException as exc:
+        _send(conn, INIT_FAILED, exc)
+        return
     if initializer is not None:
         try:
             initializer(*initargs)
@@ -61,14 +68,16 @@ def serve(conn, cancel, initializer, initargs) -> None:
 
 
 def _send(conn, ok, value) -> None:
-    from multiprocessing.reduction import ForkingPickler
+    # By value, as the tasks came: a result of a class of the parent's script goes back
+    # as that class (its tracker id), which pickling by name could not find here.
+    from manygil._pickle import dumps_for_process
 
     if ok is not True:
         value = _with_traceback(value)
     try:
-        data = ForkingPickler.dumps((ok, value))
+        data = dumps_for_process((ok, value))
     except BaseException as exc:  # an unpicklable result or exception
-        data = ForkingPickler.dumps((False, _with_traceback(exc)))
+        data = dumps_for_process((False, _with_traceback(exc)))
     conn.send_bytes(data)
 
 

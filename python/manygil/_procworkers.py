@@ -23,17 +23,44 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import contextlib
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 import weakref
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import connection
-from multiprocessing.reduction import ForkingPickler
 
 from . import _process
+from ._pickle import dumps_for_process
+
+# Serializes child starts while the script is hidden from multiprocessing.
+_START_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _script_hidden():
+    """multiprocessing's spawn and forkserver children run the parent's main script again
+    (as ``__mp_main__``) so that functions pickled by name can be found there: an unguarded
+    script would run its top level (creating pools...) in every child, and a script of
+    ``-c`` or a notebook cannot be found at all. Ours never need it: functions and classes
+    of the script travel by value. So while a child starts, ``__main__`` shows
+    multiprocessing neither a file nor a module spec to run (the forkserver, started by the
+    first child, does not preload it either); both come back at once after."""
+    main = sys.modules.get("__main__")
+    with _START_LOCK:
+        saved = {a: main.__dict__[a] for a in ("__file__", "__spec__") if a in vars(main)}
+        try:
+            main.__dict__.pop("__file__", None)
+            if "__spec__" in saved:
+                main.__spec__ = None
+            yield
+        finally:
+            main.__dict__.update(saved)
+
 
 #: How long an interrupted task (timed out or cancelled) may take to stop before its
 #: process is killed and replaced (the interpreter pool's watchdog grants the same).
@@ -333,14 +360,16 @@ class _Worker:
 
     def _start(self) -> None:
         ctx, pool = self.pool._ctx, self.pool
+        setup = dumps_for_process((pool._initializer, pool._initargs))
         parent, child = ctx.Pipe()
         self.cancel_target = ctx.RawValue("q", 0)
         proc = ctx.Process(
             target=_process.serve,
-            args=(child, self.cancel_target, pool._initializer, pool._initargs),
+            args=(child, self.cancel_target, setup),
             name="manygil-process-worker",
         )
-        proc.start()
+        with _script_hidden():
+            proc.start()
         child.close()
         self.proc, self.conn, self.tasks = proc, parent, 0
 
@@ -366,7 +395,7 @@ class _Worker:
         """Run ``item`` in the child and settle its future (whatever happens to the child)."""
         pool = self.pool
         try:
-            data = ForkingPickler.dumps((item.call, (token, item.timeout, *item.args)))
+            data = dumps_for_process((item.call, (token, item.timeout, *item.args)))
         except BaseException as exc:  # unpicklable function or argument: the task fails
             pool._complete(item, "failed", exc)
             return
