@@ -178,13 +178,20 @@ def test_sighup_reloads_the_application_in_a_new_process(served, tmp_path):
         t.join(0.01)
     write("two, reloaded")
     s.proc.send_signal(signal.SIGHUP)
-    # Every request is answered meanwhile: by the old process, then by the new one.
-    seen = []
+    # Requests are answered meanwhile: by the old process, then by the new one. One may be
+    # cut: a connection the old process accepted in the instant it stopped, before its
+    # request arrived, is closed unanswered like an idle keep-alive one (docs/serve.md).
+    seen, cut = [], 0
     while not seen or seen[-1] != b"two, reloaded":
-        status, body = s.get("/version")
+        try:
+            status, body = s.get("/version")
+        except http.client.RemoteDisconnected:
+            cut += 1
+            continue
         assert status == 200
         seen.append(body)
     assert set(seen) <= {b"one", b"two, reloaded"}
+    assert cut <= 1
     assert s.server_pid() != first
     # The old process drains: its request in flight finishes.
     assert t.is_alive()
