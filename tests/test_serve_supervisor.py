@@ -192,13 +192,14 @@ def test_sighup_reloads_the_application_in_a_new_process(served, tmp_path):
         seen.append(body)
     assert set(seen) <= {b"one", b"two, reloaded"}
     assert cut <= 1
-    assert s.server_pid() != first
     # The old process drains: its request in flight finishes.
     assert t.is_alive()
     release.touch()
     t.join()
     assert result == [(200, b"released")]
     _wait_gone(first)
+    assert s.server_pid() != first
+    assert s.get("/version") == (200, b"two, reloaded")
     assert s.stop() == 0
     assert f"stopping server process {first} gracefully" in s.err
     assert f"previous server process {first} exited with status 0" in s.err
