@@ -150,6 +150,13 @@ def raw_app(environ, start_response):
         # Passes only if two requests run at the same time in this interpreter.
         _barrier.wait(timeout=30)
         return _text(start_response, "met")
+    if path == "/exit":
+        # A handler that ends the whole server process (as a crashing C extension would).
+        os._exit(int(environ["QUERY_STRING"] or 3))
+    if path == "/c-sleep":
+        # Blocked in one C call, which the interrupt at --timeout cannot reach.
+        time.sleep(float(environ["QUERY_STRING"]))
+        return _text(start_response, "slept")
     if path == "/whoami":
         return _text(start_response, f"{_interpreters.get_current()[0]} {os.getpid()}")
     return _text(start_response, "not found", "404 Not Found")

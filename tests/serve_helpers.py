@@ -16,14 +16,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 class Served:
     """A ``manygil serve`` process, its address, and its stderr once stopped."""
 
-    def __init__(self, *args: str, app: str = "serve_apps:app"):
+    def __init__(self, *args: str, app: str = "serve_apps:app", path: str | None = None):
+        """Start ``manygil serve app --bind 127.0.0.1:0 *args``; ``path``: a directory put
+        first on the server's sys.path."""
+        env = _env()
+        if path:
+            env["PYTHONPATH"] = os.pathsep.join([path, env["PYTHONPATH"]])
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "manygil", "serve", app, "--bind", "127.0.0.1:0", *args],
             cwd=HERE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=_env(),
+            env=env,
         )
         line = self.proc.stdout.readline()
         if "listening on" not in line:
@@ -51,6 +56,13 @@ class Served:
     def get(self, path: str) -> tuple[int, bytes]:
         status, _, body = self.request("GET", path)
         return status, body
+
+    def server_pid(self) -> int:
+        """The pid of the process that answers requests (the supervisor's child, or the
+        process itself with --no-supervise)."""
+        status, body = self.get("/whoami")
+        assert status == 200, body
+        return int(body.split()[1])
 
     def send_signal(self, sig: int) -> None:
         """Send ``sig`` (SIGTERM/SIGINT start a graceful stop); :meth:`stop` then only waits."""

@@ -8,8 +8,13 @@ supervises: it never imports the application.
 Command line::
 
     python -m manygil serve MODULE:APP [--workers N] [--threads T] [--bind HOST:PORT]
-        [--uds PATH] [--timeout S] [--stuck-after S] [--graceful-timeout S]
-        [--max-body BYTES] [--max-requests-per-worker N] [--access-log]
+        [--uds PATH] [--timeout S] [--stuck-after S] [--max-stuck N] [--graceful-timeout S]
+        [--max-body BYTES] [--max-requests-per-worker N] [--access-log] [--no-supervise]
+
+From the command line the server runs in a child process of a small supervisor
+(``manygil._supervisor``) that holds the listening sockets, restarts the server process if
+it dies and replaces it on SIGHUP or once too many interpreters are stuck;
+``--no-supervise`` serves in this process.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -24,17 +30,27 @@ import time
 from . import _native, _serve_worker
 from .interpreters import Interpreter, create
 
-__all__ = ["serve", "StartupError", "main"]
+__all__ = ["serve", "StartupError", "StuckLimitError", "EXIT_STUCK", "main"]
 
 DEFAULT_BIND = "127.0.0.1:8000"
 # Default of --stuck-after: seconds a request thread may stay busy after its request was
 # interrupted (past --timeout) before its worker interpreter is replaced.
 STUCK_AFTER = 2.0
+# Exit status of a server process that stopped because more than --max-stuck worker
+# interpreters were stuck (EX_TEMPFAIL: start it again). The supervisor starts a fresh one.
+EXIT_STUCK = 75
 
 
 class StartupError(RuntimeError):
     """The server could not start (bad option, address in use, application that does
     not import in an own-GIL interpreter, ...). The message is one line naming the cause."""
+
+
+class StuckLimitError(RuntimeError):
+    """:func:`serve` stopped (gracefully) because more than ``max_stuck`` worker
+    interpreters were stuck in handlers that never returned: only a fresh process gets
+    their memory and threads back. ``python -m manygil serve`` exits with
+    :data:`EXIT_STUCK` then."""
 
 
 def _usable_cpus() -> int:
@@ -70,6 +86,25 @@ def _load_in(spec: str) -> tuple[Interpreter | None, str | None]:
     return interp, None
 
 
+def _listen_list(bind: str | list[str] | None, uds: str | None) -> list[str]:
+    """What to listen on, as ``_native.serve_bind`` and ``serve_listen`` take it."""
+    listen = []
+    binds = [bind] if isinstance(bind, str) else list(bind or [])
+    if not binds and not uds:
+        binds = [DEFAULT_BIND]
+    for b in binds:
+        if b.startswith(("unix:", "fd://")):
+            listen.append(b)
+            continue
+        host, sep, port = b.rpartition(":")
+        if not sep or not port.isdigit() or int(port) > 65535:
+            raise StartupError(f"--bind {b!r}: expected HOST:PORT, e.g. 127.0.0.1:8000")
+        listen.append(f"{host or '0.0.0.0'}:{port}")
+    if uds:
+        listen.append(f"unix:{uds}")
+    return listen
+
+
 class _Server:
     """One running ``manygil serve``: the native server, the worker interpreters and the
     threads of the main interpreter that supervise them."""
@@ -81,11 +116,13 @@ class _Server:
         threads: int,
         max_requests: int,
         stuck_after: float,
+        max_stuck: int,
         server_id: int,
         addrs,
     ):
         self.app = app
         self.stuck_after = stuck_after
+        self.max_stuck = max_stuck
         self.workers = workers
         self.threads = threads
         self.max_requests = max_requests
@@ -97,16 +134,43 @@ class _Server:
         self.interp_of: dict[threading.Thread, int] = {}
         self.errors: list[str] = []
         self.recycled = 0
-        self.retired: set[int] = set()
+        # Interpreters retired as stuck whose handler has not returned, and the slot
+        # thread that runs each (it ends when the handler returns).
+        self.retired: dict[int, threading.Thread] = {}
+        # The slot thread running each interpreter.
+        self.running: dict[int, threading.Thread] = {}
+        # Set once more than max_stuck interpreters were stuck.
+        self.past_cap = False
 
-    def replace_stuck(self) -> None:
+    def stuck(self) -> int:
+        """Worker interpreters retired as stuck whose handler still has not returned."""
+        for interp_id, t in list(self.retired.items()):
+            if not t.is_alive():
+                del self.retired[interp_id]
+        return len(self.retired)
+
+    def replace_stuck(self, draining: bool = False) -> bool:
         """Start a new worker for each one still busy ``stuck_after`` seconds after its
         request was interrupted; the stuck one takes no further request and ends when
-        its handler finally returns."""
+        its handler finally returns.
+
+        Keeps at most ``max_stuck`` stuck interpreters (each holds its memory and threads
+        until its handler returns, maybe never): returns True the first time one more is
+        found, which is then left in place. While ``draining`` (the server stops
+        accepting), stuck ones are replaced past the cap so that the requests already
+        accepted get a worker: at most one per open connection."""
+        first_past_cap = False
         for interp_id in _native.serve_stuck(self.stuck_after):
             if interp_id in self.retired:
                 continue
-            self.retired.add(interp_id)
+            if not draining and self.stuck() >= self.max_stuck:
+                if not self.past_cap:
+                    self.past_cap = first_past_cap = True
+                continue
+            slot = self.running.get(interp_id)
+            if slot is None:  # not one of ours (cannot happen: ids are never reused)
+                continue
+            self.retired[interp_id] = slot
             _native.serve_retire(interp_id)
             new, error = _load_in(self.app)
             if new is None:
@@ -123,6 +187,7 @@ class _Server:
             t.start()
             self.slots.append(t)
             _native.serve_release_memory()
+        return first_past_cap
 
     def wait_for_slots(self, timeout: float) -> int:
         """Wait up to ``timeout`` seconds for the slots to end, but not for those whose
@@ -143,16 +208,19 @@ class _Server:
         """Serve with ``interp``; replace it each time it has served its quota."""
         while True:
             self.interp_of[threading.current_thread()] = interp.id
+            self.running[interp.id] = threading.current_thread()
             try:
                 outcome = interp.call(_serve_worker.run, self.id, self.threads, self.max_requests)
             except Exception as e:  # noqa: BLE001
                 print(f"manygil serve: a worker failed: {e}", file=sys.stderr)
                 outcome = "failed"
             if outcome == "closed" or self.stopping.is_set() or interp.id in self.retired:
+                self.running.pop(interp.id, None)
                 interp.close()
                 return
             # Recycle: the other workers keep taking requests meanwhile (queued ones wait).
             new, error = _load_in(self.app)
+            self.running.pop(interp.id, None)
             interp.close()
             _native.serve_release_memory()
             if new is None:
@@ -171,6 +239,7 @@ def serve(
     uds: str | None = None,
     timeout: float = 30.0,
     stuck_after: float = STUCK_AFTER,
+    max_stuck: int | None = None,
     graceful_timeout: float = 30.0,
     max_body: int = 100 * 1024 * 1024,
     max_requests_per_worker: int = 0,
@@ -181,6 +250,7 @@ def serve(
     header_timeout: float = 30.0,
     ready=None,
     stop: threading.Event | None = None,
+    past_max_stuck=None,
 ) -> None:
     """Serve the WSGI application ``app`` (``"MODULE:ATTR"``) until stopped.
 
@@ -191,7 +261,16 @@ def serve(
     ``timeout`` bounds each handler, counted from when a worker takes the request (time
     waiting in the queue does not count): past it the client gets 504 and the handler is
     interrupted; a handler still running ``stuck_after`` seconds later has its worker
-    interpreter replaced.
+    interpreter replaced. At most ``max_stuck`` (default: ``workers``) such stuck
+    interpreters are kept, each holding its memory and threads: when one more is found,
+    ``past_max_stuck()`` is called if given (the server keeps serving, without replacing
+    further stuck workers, until stopped: ``manygil serve``'s supervisor starts a fresh
+    server process meanwhile, then stops this one), otherwise the server stops at once;
+    either way it stops gracefully, then raises StuckLimitError, or, when stuck threads
+    are left (they cannot be ended), exits the process with status :data:`EXIT_STUCK`.
+
+    ``bind`` also takes ``fd://N``: a listening socket (TCP or Unix) inherited as file
+    descriptor N, which the server takes over (and closes when it stops accepting).
 
     ``ready`` is called with the list of bound addresses (``http://host:port`` or
     ``unix:path``) once every worker has loaded the application and the server accepts.
@@ -207,25 +286,14 @@ def serve(
     threads = _check_positive("threads", threads)
     _check_positive("timeout", timeout, allow_zero=True, kind=float)
     _check_positive("stuck_after", stuck_after, kind=float)
+    max_stuck = workers if max_stuck is None else max_stuck
+    _check_positive("max_stuck", max_stuck, allow_zero=True)
     _check_positive("graceful_timeout", graceful_timeout, allow_zero=True, kind=float)
     _check_positive("max_body", max_body, allow_zero=True)
     _check_positive("max_requests_per_worker", max_requests_per_worker, allow_zero=True)
     if io_threads is None:
         io_threads = 1 if workers * threads <= 4 else 2
-    listen = []
-    binds = [bind] if isinstance(bind, str) else list(bind or [])
-    if not binds and not uds:
-        binds = [DEFAULT_BIND]
-    for b in binds:
-        if b.startswith("unix:"):
-            listen.append(b)
-            continue
-        host, sep, port = b.rpartition(":")
-        if not sep or not port.isdigit() or int(port) > 65535:
-            raise StartupError(f"--bind {b!r}: expected HOST:PORT, e.g. 127.0.0.1:8000")
-        listen.append(f"{host or '0.0.0.0'}:{port}")
-    if uds:
-        listen.append(f"unix:{uds}")
+    listen = _listen_list(bind, uds)
     try:
         server_id, addrs = _native.serve_bind(
             listen,
@@ -241,35 +309,41 @@ def serve(
     except (OSError, ValueError) as e:
         raise StartupError(str(e)) from None
     try:
-        _run(
-            app,
-            workers,
-            threads,
-            max_requests_per_worker,
-            stuck_after,
+        past_cap = _run(
+            _Server(
+                app,
+                workers,
+                threads,
+                max_requests_per_worker,
+                stuck_after,
+                max_stuck,
+                server_id,
+                addrs,
+            ),
             graceful_timeout,
-            server_id,
-            addrs,
             ready,
             stop,
+            past_max_stuck,
         )
     finally:
         _native.serve_close(server_id)
+    if past_cap:
+        raise StuckLimitError(
+            f"more than {max_stuck} worker interpreter(s) were stuck in handlers that did not "
+            "return (max_stuck); the server stopped"
+        )
 
 
-def _run(
-    app,
-    workers,
-    threads,
-    max_requests,
-    stuck_after,
-    graceful_timeout,
-    server_id,
-    addrs,
-    ready,
-    stop,
-) -> None:
-    server = _Server(app, workers, threads, max_requests, stuck_after, server_id, addrs)
+def _shutdown(server_id: int, graceful_timeout: float, result: list) -> None:
+    try:
+        result.append(_native.serve_shutdown(server_id, graceful_timeout))
+    except BaseException as e:  # noqa: BLE001 - reported by the caller
+        result.append(e)
+
+
+def _run(server: _Server, graceful_timeout, ready, stop, past_max_stuck) -> bool:
+    """Serve until stopped; returns whether the server stopped past ``max_stuck``."""
+    server_id, app, workers = server.id, server.app, server.workers
     # Load the application in every worker (in parallel) before accepting anything.
     loaded: list = [None] * workers
 
@@ -300,26 +374,55 @@ def _run(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    # How often stuck workers are looked for.
+    poll = min(1.0, max(0.05, server.stuck_after / 4))
     try:
         if ready is not None:
-            ready(list(addrs))
-        # Every second: replace workers stuck in an interrupted request; stop if every
-        # worker has gone (e.g. none could be replaced).
-        while not stop.wait(1.0):
-            server.replace_stuck()
+            ready(list(server.addrs))
+        # Replace workers stuck in an interrupted request; stop if every worker has gone
+        # (e.g. none could be replaced).
+        while not stop.wait(poll):
+            if server.replace_stuck():
+                what = (
+                    "asking for a fresh server process"
+                    if past_max_stuck is not None
+                    else f"stopping (exit status {EXIT_STUCK}: start a fresh process)"
+                )
+                print(
+                    f"manygil serve: more than {server.max_stuck} worker interpreter(s) are stuck "
+                    f"in handlers that do not return (--max-stuck {server.max_stuck}); {what}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if past_max_stuck is None:
+                    break
+                past_max_stuck()
             if not any(t.is_alive() for t in server.slots):
                 print("manygil serve: no worker left; stopping", file=sys.stderr)
                 break
     finally:
         server.stopping.set()
-        graceful, cancelled = _native.serve_shutdown(server_id, graceful_timeout)
+        # Drain in another thread: this one keeps replacing stuck workers meanwhile, so
+        # that the requests already accepted find a worker.
+        result: list = []
+        drain = threading.Thread(
+            target=_shutdown, args=(server_id, graceful_timeout, result), name="manygil-serve-drain"
+        )
+        drain.start()
+        while drain.is_alive():
+            drain.join(poll)
+            server.replace_stuck(draining=True)
+        if isinstance(result[0], BaseException):
+            raise result[0]
+        graceful, cancelled = result[0]
         if cancelled:
             print(
                 f"manygil serve: {cancelled} request(s) still running after --graceful-timeout "
                 f"{graceful_timeout:g}s were interrupted",
                 file=sys.stderr,
             )
-        # Interrupted handlers get a bounded time to unwind.
+        # Interrupted handlers get a bounded time to unwind: until they are stuck
+        # (--stuck-after), 10 s at most.
         stuck = server.wait_for_slots(10.0)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -330,7 +433,8 @@ def _run(
             )
             sys.stderr.flush()
             sys.stdout.flush()
-            os._exit(0)
+            os._exit(EXIT_STUCK if server.past_cap else 0)
+    return server.past_cap
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -377,6 +481,14 @@ def _parser() -> argparse.ArgumentParser:
         f"(default {STUCK_AFTER:g})",
     )
     p.add_argument(
+        "--max-stuck",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stuck worker interpreters kept (each holds its memory and threads); one more "
+        "and a fresh server process replaces this one (default: --workers)",
+    )
+    p.add_argument(
         "--graceful-timeout",
         type=float,
         default=30.0,
@@ -398,6 +510,15 @@ def _parser() -> argparse.ArgumentParser:
         help="replace a worker interpreter after N requests (0: never)",
     )
     p.add_argument("--access-log", action="store_true", help="one line per request on stderr")
+    p.add_argument(
+        "--no-supervise",
+        dest="supervise",
+        action="store_false",
+        help="serve in this process, without the supervisor process that holds the sockets, "
+        "restarts the server when it dies and reloads it on SIGHUP",
+    )
+    # Given by the supervisor to the server processes it starts: its end of their link.
+    p.add_argument("--supervisor-fd", type=int, default=None, help=argparse.SUPPRESS)
     return p
 
 
@@ -410,6 +531,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.app is None:
         parser.error("the following arguments are required: MODULE:APP")
+    if args.supervise and args.supervisor_fd is None:
+        from . import _supervisor
+
+        return _supervisor.main(parser, args)
+    link = None
+    stop = threading.Event()
+    if args.supervisor_fd is not None:
+        link = socket.socket(fileno=args.supervisor_fd)
+        # The supervisor never writes: this returns when it is gone; then stop.
+        threading.Thread(
+            target=_watch_supervisor, args=(link, stop), name="manygil-serve-link", daemon=True
+        ).start()
+
+    def tell(what: bytes) -> None:
+        try:
+            link.sendall(what)
+        except OSError:
+            pass
 
     def ready(addrs) -> None:
         workers = args.workers or _usable_cpus()
@@ -418,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
             f"({workers} worker interpreter(s) x {args.threads} thread(s))",
             flush=True,
         )
+        if link is not None:
+            tell(b"ready\n")
 
     try:
         serve(
@@ -428,16 +569,32 @@ def main(argv: list[str] | None = None) -> int:
             uds=args.uds,
             timeout=args.timeout,
             stuck_after=args.stuck_after,
+            max_stuck=args.max_stuck,
             graceful_timeout=args.graceful_timeout,
             max_body=args.max_body,
             max_requests_per_worker=args.max_requests_per_worker,
             access_log=args.access_log,
             ready=ready,
+            stop=stop,
+            past_max_stuck=None if link is None else lambda: tell(b"replace\n"),
         )
     except StartupError as e:
         print(f"manygil serve: {e}", file=sys.stderr)
         return 1
+    except StuckLimitError:
+        return EXIT_STUCK
     return 0
+
+
+def _watch_supervisor(link: socket.socket, stop: threading.Event) -> None:
+    try:
+        while link.recv(64):
+            pass
+    except OSError:
+        pass
+    if not stop.is_set():
+        print("manygil serve: the supervisor process is gone; stopping", file=sys.stderr)
+        stop.set()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 //! What a server listens on and the limits it enforces.
 
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,6 +13,12 @@ pub enum Listen {
     /// A Unix domain socket path. A stale socket file (nobody accepting) is replaced; a
     /// live one is an "address in use" error.
     Unix(PathBuf),
+    /// A socket already listening (TCP or Unix), e.g. opened by [`crate::open_listener`] in
+    /// a parent process that outlives this server (`manygil serve`'s supervisor) and
+    /// inherited as this descriptor. [`crate::Server::bind`] takes ownership of it (it is
+    /// closed when the server stops accepting; copies of it in other processes keep the
+    /// socket open and queueing connections) and never removes a Unix socket's file.
+    Fd(RawFd),
 }
 
 /// Server settings. [`Config::default`] gives production-minded values.

@@ -40,4 +40,4 @@ pub use memory::release_free_memory;
 pub use queue::{Recv, RequestQueue};
 pub use request::{percent_decode, Peer, Request, RequestHead};
 pub use response::{BodyWriter, HeadError, Responder, ResponseHead, SendError};
-pub use server::{BindError, BoundAddr, Server, ShutdownReport};
+pub use server::{open_listener, BindError, BoundAddr, Server, ShutdownReport};

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use parking_lot::Mutex;
-use tokio::net::{TcpListener, TcpSocket, UnixListener};
+use socket2::{Domain, SockAddr, Socket, Type};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::runtime::Runtime;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -94,7 +96,7 @@ pub struct Server {
     queue: RequestQueue,
     /// Dropped to tell workers that no request will come again.
     closed_tx: Mutex<Option<crossbeam_channel::Sender<()>>>,
-    /// Socket files to remove at shutdown.
+    /// Socket files to remove at shutdown (those of [`Listen::Unix`], not inherited ones).
     unix_paths: Vec<PathBuf>,
 }
 
@@ -106,7 +108,7 @@ impl std::fmt::Debug for Server {
     }
 }
 
-fn bind_tcp(addr: SocketAddr, backlog: u32) -> Result<TcpListener, BindError> {
+fn bind_tcp(addr: SocketAddr, backlog: u32) -> Result<(OwnedFd, BoundAddr), BindError> {
     let err = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             BindError::InUse(addr.to_string())
@@ -114,18 +116,19 @@ fn bind_tcp(addr: SocketAddr, backlog: u32) -> Result<TcpListener, BindError> {
             BindError::Other(format!("cannot listen on {addr}: {e}"))
         }
     };
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(err)?;
-    socket.set_reuseaddr(true).map_err(err)?;
-    socket.bind(addr).map_err(err)?;
-    socket.listen(backlog).map_err(err)
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(err)?;
+    socket.set_reuse_address(true).map_err(err)?;
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.listen(backlog_arg(backlog)).map_err(err)?;
+    let bound = socket
+        .local_addr()
+        .map_err(err)?
+        .as_socket()
+        .ok_or_else(|| BindError::Other(format!("cannot listen on {addr}: no address bound")))?;
+    Ok((socket.into(), BoundAddr::Tcp(bound)))
 }
 
-fn bind_unix(path: &Path) -> Result<UnixListener, BindError> {
+fn bind_unix(path: &Path, backlog: u32) -> Result<(OwnedFd, BoundAddr), BindError> {
     use std::os::unix::fs::FileTypeExt;
     let shown = path.display().to_string();
     if let Ok(meta) = std::fs::symlink_metadata(path) {
@@ -141,7 +144,78 @@ fn bind_unix(path: &Path) -> Result<UnixListener, BindError> {
         std::fs::remove_file(path)
             .map_err(|e| BindError::Other(format!("cannot replace stale socket {shown}: {e}")))?;
     }
-    UnixListener::bind(path).map_err(|e| BindError::Other(format!("cannot listen on {shown}: {e}")))
+    let err = |e: std::io::Error| BindError::Other(format!("cannot listen on {shown}: {e}"));
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(err)?;
+    socket
+        .bind(&SockAddr::unix(path).map_err(err)?)
+        .map_err(err)?;
+    socket.listen(backlog_arg(backlog)).map_err(err)?;
+    Ok((socket.into(), BoundAddr::Unix(path.to_owned())))
+}
+
+/// Take over `fd`, which must be a listening TCP socket or a Unix socket bound to a path.
+fn adopt(fd: RawFd) -> Result<(OwnedFd, BoundAddr), BindError> {
+    let bad =
+        |m: &dyn std::fmt::Display| BindError::Other(format!("cannot listen on fd://{fd}: {m}"));
+    // SAFETY: F_GETFD only reads the flags of descriptor `fd`; one not open gives EBADF.
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(bad(&std::io::Error::last_os_error()));
+    }
+    // SAFETY: `fd` is open (checked above) and `Listen::Fd` gives its ownership to us.
+    let socket = Socket::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    if !socket.is_listener().map_err(|e| bad(&e))? {
+        return Err(bad(&"not a listening socket"));
+    }
+    // Inherited without close-on-exec; not passed on to anything this process runs.
+    socket.set_cloexec(true).map_err(|e| bad(&e))?;
+    let local = socket.local_addr().map_err(|e| bad(&e))?;
+    let addr = if let Some(a) = local.as_socket() {
+        BoundAddr::Tcp(a)
+    } else if let Some(p) = local.as_pathname() {
+        BoundAddr::Unix(p.to_owned())
+    } else {
+        return Err(bad(&"not a TCP socket or a Unix socket with a path"));
+    };
+    Ok((socket.into(), addr))
+}
+
+fn backlog_arg(backlog: u32) -> i32 {
+    i32::try_from(backlog).unwrap_or(i32::MAX)
+}
+
+/// A listening socket for `listen`, made without any I/O thread (the kernel queues
+/// connections until someone accepts them), and the address it is bound to. A TCP
+/// socket gets `SO_REUSEADDR`; a stale Unix socket file is replaced (a live one is
+/// [`BindError::InUse`]); a [`Listen::Fd`] is checked and taken over as it is.
+///
+/// `manygil serve`'s supervisor opens its sockets with this once, and passes them to each
+/// server process it starts as [`Listen::Fd`]: the sockets outlive the servers.
+///
+/// # Errors
+///
+/// [`BindError::InUse`] if the address is taken; [`BindError::Other`] otherwise.
+pub fn open_listener(listen: &Listen, backlog: u32) -> Result<(OwnedFd, BoundAddr), BindError> {
+    match listen {
+        Listen::Tcp(a) => bind_tcp(*a, backlog),
+        Listen::Unix(p) => bind_unix(p, backlog),
+        Listen::Fd(fd) => adopt(*fd),
+    }
+}
+
+/// The tokio listener of an open listening socket (in the runtime entered by the caller).
+fn into_tokio(fd: OwnedFd, addr: &BoundAddr) -> std::io::Result<Listener> {
+    Ok(match addr {
+        BoundAddr::Tcp(_) => {
+            let l = std::net::TcpListener::from(fd);
+            l.set_nonblocking(true)?;
+            Listener::Tcp(TcpListener::from_std(l)?)
+        }
+        BoundAddr::Unix(p) => {
+            let l = std::os::unix::net::UnixListener::from(fd);
+            l.set_nonblocking(true)?;
+            Listener::Unix(UnixListener::from_std(l)?, p.clone())
+        }
+    })
 }
 
 impl Server {
@@ -167,22 +241,15 @@ impl Server {
         {
             let _in_runtime = runtime.enter();
             for listen in &config.listen {
-                match listen {
-                    Listen::Tcp(a) => {
-                        let l = bind_tcp(*a, config.backlog)?;
-                        let bound = l
-                            .local_addr()
-                            .map_err(|e| BindError::Other(format!("{a}: {e}")))?;
-                        addrs.push(BoundAddr::Tcp(bound));
-                        listeners.push(Listener::Tcp(l));
-                    }
-                    Listen::Unix(p) => {
-                        let l = bind_unix(p)?;
-                        addrs.push(BoundAddr::Unix(p.clone()));
-                        unix_paths.push(p.clone());
-                        listeners.push(Listener::Unix(l, p.clone()));
-                    }
+                let (fd, addr) = open_listener(listen, config.backlog)?;
+                let l = into_tokio(fd, &addr)
+                    .map_err(|e| BindError::Other(format!("cannot listen on {addr}: {e}")))?;
+                if let Listen::Unix(p) = listen {
+                    // Ours to remove at shutdown (an inherited socket's file is not).
+                    unix_paths.push(p.clone());
                 }
+                addrs.push(addr);
+                listeners.push(l);
             }
         }
         let mut http = http1::Builder::new();

@@ -657,6 +657,95 @@ fn serves_on_a_unix_socket_and_removes_it() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A copy of `fd` (as another process holding the same socket would have).
+fn dup(fd: &std::os::fd::OwnedFd) -> std::os::fd::RawFd {
+    use std::os::fd::IntoRawFd;
+    fd.try_clone().unwrap().into_raw_fd()
+}
+
+#[test]
+fn serves_sockets_passed_as_descriptors_that_outlive_the_server() {
+    use std::os::unix::net::UnixStream;
+    // The supervisor's part: open the sockets once, keep them, pass copies to servers.
+    let dir = std::env::temp_dir().join(format!("manygil-serve-fd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let (tcp, tcp_addr) = manygil_serve::open_listener(
+        &Listen::Tcp("127.0.0.1:0".parse().unwrap()),
+        Config::default().backlog,
+    )
+    .unwrap();
+    let (unix, unix_addr) = manygil_serve::open_listener(&Listen::Unix(path.clone()), 16).unwrap();
+    assert_eq!(unix_addr, BoundAddr::Unix(path.clone()));
+    let BoundAddr::Tcp(addr) = tcp_addr else {
+        panic!("{tcp_addr:?}")
+    };
+    let serve = || {
+        let server = Server::bind(Config {
+            listen: vec![Listen::Fd(dup(&tcp)), Listen::Fd(dup(&unix))],
+            ..Config::default()
+        })
+        .unwrap();
+        assert_eq!(server.addrs(), [tcp_addr.clone(), unix_addr.clone()]);
+        server.start();
+        let ws = workers(server.queue(), 1, Arc::default(), echo);
+        (server, ws)
+    };
+    let (server, ws) = serve();
+    assert_eq!(get(addr, "/one").status, 200);
+    stop(server, ws);
+    // The server closed its copies only: connections made now wait in the kernel's queue
+    // (not refused), the socket file stays, and the next server answers them.
+    let mut c = Client::sending(
+        addr,
+        b"GET /queued HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let mut u = UnixStream::connect(&path).expect("the Unix socket still listens");
+    u.set_read_timeout(Some(IO_BOUND)).unwrap();
+    u.write_all(b"GET /u HTTP/1.0\r\n\r\n").unwrap();
+    let (server, ws) = serve();
+    let r = c.response().unwrap();
+    assert!(r.text().starts_with("GET /queued "), "{}", r.text());
+    let mut out = String::new();
+    u.read_to_string(&mut out).unwrap();
+    assert!(
+        out.starts_with("HTTP/1.0 200 ") && out.contains("GET /u "),
+        "{out}"
+    );
+    stop(server, ws);
+    assert!(path.exists());
+    // Once the last copy is closed, connections are refused.
+    drop((tcp, unix));
+    assert_eq!(
+        TcpStream::connect(addr).unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionRefused
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_descriptor_that_is_not_a_listening_socket_is_refused() {
+    use std::os::fd::IntoRawFd;
+    let file = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
+    let connected = TcpStream::connect(start(config()).1).unwrap().into_raw_fd();
+    for (fd, why) in [
+        (file, "Socket operation on non-socket"),
+        (connected, "not a listening socket"),
+        (1_000_000, "Bad file descriptor"),
+    ] {
+        let err = Server::bind(Config {
+            listen: vec![Listen::Fd(fd)],
+            ..Config::default()
+        })
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!("cannot listen on fd://{fd}: ")) && msg.contains(why),
+            "{msg}"
+        );
+    }
+}
+
 #[test]
 fn a_port_in_use_is_reported_as_such() {
     let (server, addr) = start(config());

@@ -32,23 +32,26 @@ pub(super) fn server(py: Attached<'_>, id: u64) -> PyResult<Arc<Server>> {
         .ok_or_else(|| err::value_error(py, &format!("no server with id {id} (closed?)")))
 }
 
-/// `serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body,
-/// header_timeout, body_timeout, request_timeout, access_log) -> (id, [address])`.
-pub(super) fn bind<'py>(
-    py: Attached<'py>,
-    _m: Borrowed<'_, 'py>,
-    a: &[Borrowed<'_, 'py>],
-) -> PyResult<Owned<'py>> {
-    args::positional(py, "serve_bind", a, 9, 9)?;
-    if !a[0].is_instance(&raw mut PyList_Type) {
+/// A list of `HOST:PORT`, `unix:PATH` or `fd://N` (a listening socket this process
+/// inherited, e.g. from the supervisor) strings.
+fn listen_arg(py: Attached<'_>, o: Borrowed<'_, '_>) -> PyResult<Vec<Listen>> {
+    if !o.is_instance(&raw mut PyList_Type) {
         return Err(err::type_error(py, "listen must be a list of str"));
     }
-    let listen_items = tuple_of(py, a[0])?;
+    let listen_items = tuple_of(py, o)?;
     let mut listen = Vec::new();
     for &item in listen_items.borrow().tuple_items().unwrap_or_default() {
         let s = args::string(py, "a listen address", item)?;
         if let Some(path) = s.strip_prefix("unix:") {
             listen.push(Listen::Unix(path.into()));
+        } else if let Some(fd) = s.strip_prefix("fd://") {
+            let fd = fd.parse().map_err(|_| {
+                err::value_error(
+                    py,
+                    &format!("cannot use {s:?} as a socket: expected fd://N"),
+                )
+            })?;
+            listen.push(Listen::Fd(fd));
         } else {
             use std::net::ToSocketAddrs;
             let addr = s
@@ -64,6 +67,48 @@ pub(super) fn bind<'py>(
             listen.push(Listen::Tcp(addr));
         }
     }
+    Ok(listen)
+}
+
+/// `serve_listen(listen) -> [(fd, address)]`: open listening sockets without a server
+/// (the supervisor's): the caller owns the descriptors (close-on-exec).
+pub(super) fn listen<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    use std::os::fd::IntoRawFd;
+    args::positional(py, "serve_listen", a, 1, 1)?;
+    let listen = listen_arg(py, a[0])?;
+    let backlog = Config::default().backlog;
+    let opened = tstate::detached(py, || {
+        listen
+            .iter()
+            .map(|l| manygil_serve::open_listener(l, backlog))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    // On an error the sockets opened so far are closed (dropped) here.
+    let opened = opened.map_err(|e| os_error(py, &e.to_string()))?;
+    let mut items = Vec::new();
+    for (fd, addr) in opened {
+        let addr = new_str(py, &addr.to_string())?;
+        items.push(new_tuple(
+            py,
+            vec![new_int(py, i64::from(fd.into_raw_fd()))?, addr],
+        )?);
+    }
+    new_list(py, items)
+}
+
+/// `serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body,
+/// header_timeout, body_timeout, request_timeout, access_log) -> (id, [address])`.
+pub(super) fn bind<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_bind", a, 9, 9)?;
+    let listen = listen_arg(py, a[0])?;
     let default = Config::default();
     let config = Config {
         listen,
