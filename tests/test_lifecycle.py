@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import helpers
+import manygil
 import pytest
 from conftest import run_file, sigint_when_ready, write_script
 
@@ -239,3 +241,51 @@ def test_ctrl_c_interrupts_a_blocked_call_promptly(tmp_path):
     assert rc == 0, err
     assert out.split("\n")[:2] == ["interrupted", "still usable 2"], out + err
     assert elapsed < 10, "returned without waiting for the task"
+
+
+# --- issue 23, item 8: an interpreter slow to end never blocks creating another -------------
+
+
+def _leave_a_thread(release):
+    import threading
+
+    threading.Thread(target=release.wait, args=(120,)).start()
+    return "left a thread"
+
+
+def _slow_atexit(release):
+    import atexit
+
+    atexit.register(release.wait, 120)
+
+
+def test_a_worker_whose_task_left_a_thread_does_not_stop_the_pool_growing():
+    release = manygil.Event()
+    try:
+        with manygil.Pool(1, max_tasks_per_worker=1) as pool:
+            assert pool.submit(_leave_a_thread, release).result(60) == "left a thread"
+            # The first worker now waits for that thread before it can end; its
+            # replacements are created meanwhile and run these.
+            assert [pool.submit(helpers.add, i, 1).result(60) for i in range(3)] == [1, 2, 3]
+            release.set()
+    finally:
+        release.set()
+
+
+def test_a_slow_atexit_callback_does_not_delay_creating_interpreters():
+    import threading
+
+    release = manygil.Event()
+    it = manygil.create()
+    it.call(_slow_atexit, release)
+    closer = threading.Thread(target=it.close)
+    closer.start()
+    try:
+        other = manygil.create()  # would wait for the callback if ending held the lock
+        assert other.call(helpers.add, 2, 2) == 4
+        assert closer.is_alive(), "the first interpreter is still ending"
+        other.close()
+    finally:
+        release.set()
+        closer.join(60)
+    assert not closer.is_alive()

@@ -383,12 +383,31 @@ fn worker_main(
         drop(shared.inbox.drain());
     }
     crate::runtime::main_ref::release_for_this_thread();
+    // SAFETY: `ts` belongs to this thread and is detached; nothing else is attached on it;
+    // its interpreter lives until `lifecycle::end` below.
+    let py = unsafe { ts.attach() };
+    before_end(py);
+    // SAFETY: attached above; `py` is not used after.
+    unsafe { ts.detach() };
     let mut ended = shared.lifecycle.lock();
     *ended = true;
     // SAFETY: `ts` is this interpreter's only thread state (interrupters delete theirs
     // under `lifecycle`, which we hold), made on this thread, detached.
     unsafe { lifecycle::end(ts) };
     drop(ended);
+}
+
+/// What `Py_EndInterpreter` would wait for — threads the tasks left running, the
+/// interpreter's `atexit` callbacks — done first, while no process-wide lock is held:
+/// ending stays serialized with creation (`lifecycle::end`), but an interpreter slow to
+/// end never makes another's creation wait (`manygil._lifecycle.before_end`). Errors are
+/// dropped: the end must happen anyway.
+fn before_end(py: Attached<'_>) {
+    let r =
+        import_attr(py, c"manygil._lifecycle", c"before_end").and_then(|f| f.borrow().call(&[]));
+    if r.is_err() {
+        err::clear(py);
+    }
 }
 
 /// How long an idle worker keeps checking its inbox before parking: a job sent within this

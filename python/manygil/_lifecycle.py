@@ -1,0 +1,38 @@
+"""What a worker interpreter does just before it is ended (called by the worker's thread,
+in that interpreter, from ``interp/worker.rs``).
+
+``Py_EndInterpreter`` waits for the interpreter's non-daemon threads and runs its
+``atexit`` callbacks. manygil ends interpreters one at a time (creation and ending are
+serialized process-wide: concurrent ones crashed CPython), so a worker whose task left a
+thread running, or whose ``atexit`` callback is slow, would make every creation wait — a
+``Pool(max_tasks_per_worker=1)`` stopped starting workers. :func:`before_end` does that
+waiting first, holding no lock, so the end itself is quick.
+"""
+
+import sys
+
+
+def before_end() -> None:
+    """Wait for this interpreter's other non-daemon threads, then run its ``atexit``
+    callbacks (``Py_EndInterpreter`` then finds nothing left to wait for)."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        # What threading._shutdown would wait for: started threads of this interpreter,
+        # not daemons, other than its main thread (this worker's) and the dummies.
+        mine = (threading.current_thread(), threading.main_thread())
+        while True:
+            others = [
+                t
+                for t in threading.enumerate()
+                if t not in mine
+                and not t.daemon
+                and not isinstance(t, threading._DummyThread)
+                and t.is_alive()
+            ]
+            if not others:
+                break
+            for t in others:
+                t.join(0.1)  # sliced, so that an interrupt of the exit path gets through
+    import atexit
+
+    atexit._run_exitfuncs()
