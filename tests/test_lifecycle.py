@@ -289,3 +289,46 @@ def test_a_slow_atexit_callback_does_not_delay_creating_interpreters():
         release.set()
         closer.join(60)
     assert not closer.is_alive()
+
+
+# --- issue 23, item 6: a thread a task left running never makes exit hang -------------------
+
+LEAVES_A_THREAD = """
+import manygil
+
+def leave():
+    import threading, time
+    threading.Thread(target=time.sleep, args=(3600,)).start()
+    return "left"
+
+{body}
+"""
+
+
+def test_exit_gives_up_on_a_worker_held_back_by_a_thread_its_task_left(tmp_path):
+    # The pool is not shut down: process exit stops it, waits the grace period for the
+    # worker (which waits for the thread), then ends the process without finalizing.
+    path = write_script(
+        tmp_path,
+        LEAVES_A_THREAD.format(
+            body="pool = manygil.Pool(1)\nprint(pool.submit(leave).result(60), flush=True)"
+        ),
+    )
+    r = run_file(path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "left"
+    assert "a thread a task left running" in r.stderr
+
+
+def test_the_first_ctrl_c_ends_a_with_pool_waiting_for_such_a_worker(tmp_path):
+    path = write_script(
+        tmp_path,
+        LEAVES_A_THREAD.format(
+            body="with manygil.Pool(1) as pool:\n"
+            "    pool.submit(leave).result(60)\n"
+            "    print('ready', flush=True)\n"
+        ),
+    )
+    rc, out, err, elapsed = sigint_when_ready(path, settle=0.5)
+    assert rc != 0 and "KeyboardInterrupt" in err, (rc, err)
+    assert elapsed < 15, "one Ctrl-C was enough"

@@ -68,9 +68,9 @@ def end_process_without_finalizing(stuck: list[int]) -> None:
         status = exit_status()
         ids = ", ".join(map(str, stuck))
         sys.stderr.write(
-            f"manygil: at exit, interpreter(s) {ids} still run code that ignores interrupts "
-            "(a blocking C call?); ending the process without finalizing Python "
-            "(see docs/reliability.md)\n"
+            f"manygil: at exit, interpreter(s) {ids} still run code that does not stop (a "
+            "blocking C call, or a thread a task left running); ending the process without "
+            "finalizing Python (see docs/reliability.md)\n"
         )
     except BaseException:
         status = 1

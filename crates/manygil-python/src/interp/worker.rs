@@ -118,6 +118,10 @@ pub(crate) struct WorkerShared {
     exited: Mutex<bool>,
     /// Signalled when `exited` becomes true.
     exited_cv: Condvar,
+    /// When the worker began waiting, before its end, for what its tasks left behind
+    /// (threads still running, atexit callbacks: see `before_end`); `None` until then.
+    /// Written once by the worker thread; read by whoever decides to stop waiting for it.
+    ending_since: Mutex<Option<std::time::Instant>>,
 }
 
 /// Sets [`WorkerShared::exited`] when dropped at the end of the worker thread.
@@ -187,6 +191,12 @@ impl WorkerShared {
     }
 
     /// Whether a job is running now.
+    /// How long the worker has been waiting, before its end, for what its tasks left
+    /// behind (a thread still running...); `None` if it is not there yet.
+    pub(crate) fn ending_for(&self) -> Option<std::time::Duration> {
+        self.ending_since.lock().map(|t| t.elapsed())
+    }
+
     pub(crate) fn is_running(&self) -> bool {
         self.current_job.load(Ordering::Acquire) != 0
     }
@@ -369,6 +379,7 @@ fn worker_main(
         join: Mutex::new(None),
         exited: Mutex::new(false),
         exited_cv: Condvar::new(),
+        ending_since: Mutex::new(None),
     });
     let _exit_signal = ExitSignal(shared.clone());
     if let Some(f) = on_ready {
@@ -383,6 +394,7 @@ fn worker_main(
         drop(shared.inbox.drain());
     }
     crate::runtime::main_ref::release_for_this_thread();
+    *shared.ending_since.lock() = Some(std::time::Instant::now());
     // SAFETY: `ts` belongs to this thread and is detached; nothing else is attached on it;
     // its interpreter lives until `lifecycle::end` below.
     let py = unsafe { ts.attach() };

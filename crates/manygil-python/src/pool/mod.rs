@@ -21,7 +21,7 @@ use workers::WorkerStart;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use manygil_core::worker::Inbox;
 use manygil_core::Value;
@@ -371,13 +371,24 @@ impl crate::interp::Interrupt for Pool {
 /// because a task was stuck in a C call (not joined): the exit hook interrupts them again
 /// and waits for them for a bounded time (see `at_exit`).
 /// Must be called with no thread state attached.
+/// How often process exit checks for workers to give up on while it joins pool workers.
+const EXIT_JOIN_SLICE: Duration = Duration::from_millis(100);
+/// How long process exit waits for a worker held back by a thread its task left running.
+const EXIT_GIVE_UP: Duration = Duration::from_secs(2);
+
 pub(crate) fn shutdown_all() -> Vec<Arc<WorkerShared>> {
     let pools: Vec<_> = std::mem::take(&mut *POOLS.lock());
     for p in &pools {
         p.shutdown(false);
     }
+    // Queued tasks still run to the end (no deadline for them), but a worker that has
+    // finished and waits for a thread its task left running is given up after the grace
+    // period: such a thread may never end (process exit then ends the process without
+    // finalizing, as for a worker stuck in C).
     for p in &pools {
-        p.join_workers(None);
+        while !p.join_workers(Instant::now().checked_add(EXIT_JOIN_SLICE)) {
+            p.give_up_on_ending(EXIT_GIVE_UP);
+        }
     }
     pools
         .iter()

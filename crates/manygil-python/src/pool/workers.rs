@@ -149,6 +149,24 @@ impl Pool {
         }
     }
 
+    /// Stop waiting for the workers that have been waiting, before their end, for
+    /// something their tasks left behind (a non-daemon thread still running) for at least
+    /// `grace`: they are moved to `stuck`, as workers stuck in a C call are (process exit
+    /// then ends the process without finalizing instead of hanging).
+    pub(crate) fn give_up_on_ending(&self, grace: Duration) {
+        let mut moved = Vec::new();
+        for list in [&self.workers, &self.retired] {
+            list.lock().retain(|w| {
+                let give_up = w.ending_for().is_some_and(|d| d >= grace);
+                if give_up {
+                    moved.push(w.clone());
+                }
+                !give_up
+            });
+        }
+        self.stuck.lock().extend(moved);
+    }
+
     /// After `shutdown(wait=False)` or when the pool's Python object is dropped: join the
     /// workers on a background thread once they have finished the queued tasks, then let
     /// the pool go (its watchdog thread ends when the last reference is dropped), as the
