@@ -1,0 +1,535 @@
+"""The ASGI side of ``manygil serve``, running inside each worker interpreter.
+
+Each worker interpreter runs one asyncio event loop (in its own thread) serving many
+requests at once. The thread that ``run`` is called in takes requests off the server's
+queue (natively, GIL released) and hands each one to the loop; a third thread waits
+(natively) for cancellations of this interpreter's requests (timeout, shutdown, the client
+leaving) and hands them to the loop too. Body reads and streamed writes, which can block
+on the client, run in a small thread pool; a whole answer is handed over without blocking.
+
+The lifespan protocol runs in the same loop: its startup when the application is loaded
+(before the server accepts anything), its shutdown when the worker stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sys
+import threading
+
+from . import _native
+
+# Requests one worker interpreter serves at once at most (a request holds its slot until
+# its response is complete); more wait in the server's queue for any worker.
+MAX_CONCURRENT = 1000
+# Threads per worker for body reads and streamed writes that wait on the client.
+IO_THREADS = 32
+# How long the lifespan shutdown may take when the worker stops.
+SHUTDOWN_TIMEOUT = 30.0
+# Largest chunk of request body per ``http.request`` message.
+READ_CHUNK = 64 * 1024
+
+ASGI = {"version": "3.0", "spec_version": "2.3"}
+
+_loop: asyncio.AbstractEventLoop | None = None
+_lifespan: _Lifespan | None = None
+_app = None
+_spec = ""
+
+
+class ClientDisconnected(OSError):
+    """``send()`` after the client went away (the ASGI spec asks for an OSError)."""
+
+
+class _BodyTooLarge(OSError):
+    """The request body grew past ``--max-body``."""
+
+
+def _print_exc(exc: BaseException | None = None) -> None:
+    import traceback
+
+    if exc is None:
+        traceback.print_exc(file=sys.stderr)
+    else:
+        traceback.print_exception(exc, file=sys.stderr)
+    sys.stderr.flush()
+
+
+# ---- lifespan -----------------------------------------------------------------------
+
+
+class _Lifespan:
+    """The lifespan protocol of one worker: startup at load, shutdown at the end."""
+
+    def __init__(self, app, loop: asyncio.AbstractEventLoop):
+        self.app = app
+        self.loop = loop
+        self.state: dict = {}
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.received = 0  # messages the application took with receive()
+        self.startup: asyncio.Future = loop.create_future()
+        self.shutdown: asyncio.Future = loop.create_future()
+        self.unsupported = False
+        self.task: asyncio.Task | None = None
+
+    async def receive(self):
+        msg = await self.inbox.get()
+        self.received += 1
+        return msg
+
+    async def send(self, message):
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "lifespan.startup.complete" and not self.startup.done():
+            self.startup.set_result(None)
+        elif kind == "lifespan.startup.failed" and not self.startup.done():
+            self.startup.set_result(str(message.get("message") or "lifespan.startup.failed"))
+        elif kind == "lifespan.shutdown.complete" and not self.shutdown.done():
+            self.shutdown.set_result(None)
+        elif kind == "lifespan.shutdown.failed" and not self.shutdown.done():
+            self.shutdown.set_result(str(message.get("message") or "lifespan.shutdown.failed"))
+        else:
+            raise RuntimeError(f"unexpected ASGI lifespan message {message!r}")
+
+    async def main(self) -> None:
+        scope = {"type": "lifespan", "asgi": dict(ASGI, spec_version="2.0"), "state": self.state}
+        error = None
+        try:
+            await self.app(scope, self.receive, self.send)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            error = e
+        if not self.startup.done():
+            if self.received == 0:
+                # It never looked at the lifespan events: it does not support them (the
+                # spec's "the server must continue"), e.g. `assert scope["type"] == "http"`.
+                self.unsupported = True
+                self.startup.set_result(None)
+            elif error is not None:
+                _print_exc(error)
+                self.startup.set_result(f"{type(error).__name__}: {error}")
+            else:
+                self.startup.set_result(
+                    "the application returned without answering lifespan.startup"
+                )
+        elif not self.shutdown.done():
+            if error is not None and not isinstance(error, asyncio.CancelledError):
+                _print_exc(error)
+                self.shutdown.set_result(f"{type(error).__name__}: {error}")
+            else:
+                self.shutdown.set_result(None)
+
+    async def start(self) -> str | None:
+        """Run the startup; None when done (or unsupported), else the failure message."""
+        self.task = self.loop.create_task(self.main())
+        await self.inbox.put({"type": "lifespan.startup"})
+        return await self.startup
+
+    async def stop(self) -> str | None:
+        """Run the shutdown (bounded); None when done, else what went wrong."""
+        if self.unsupported or self.task is None:
+            return None
+        await self.inbox.put({"type": "lifespan.shutdown"})
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.shutdown), SHUTDOWN_TIMEOUT)
+        except TimeoutError:
+            self.task.cancel()
+            return f"lifespan.shutdown did not complete within {SHUTDOWN_TIMEOUT:g}s"
+
+
+def start(app, spec: str) -> str | None:
+    """Make this interpreter's loop and run the lifespan startup of ``app``.
+
+    Returns None on success, or one line naming the failure.
+    """
+    global _loop, _lifespan, _app, _spec
+    _app, _spec = app, spec
+    _loop = asyncio.new_event_loop()
+    _lifespan = _Lifespan(app, _loop)
+    try:
+        failed = _loop.run_until_complete(_lifespan.start())
+    except BaseException as e:  # noqa: BLE001
+        _print_exc(e)
+        failed = f"{type(e).__name__}: {e}"
+    if failed:
+        _close_loop()
+        return f"lifespan startup of {spec} failed: {failed}"
+    return None
+
+
+def _close_loop() -> None:
+    global _loop
+    loop, _loop = _loop, None
+    if loop is None:
+        return
+    try:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in pending:
+            t.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=5.0))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+
+
+# ---- requests -----------------------------------------------------------------------
+
+
+def _log_error(scope, what: str, exc: BaseException | None = None) -> None:
+    line = f"{scope.get('method')} {scope.get('path')}"
+    if scope.get("query_string"):
+        line += "?" + scope["query_string"].decode("latin-1")
+    print(f"manygil serve: {what} in {line} ({_spec}):", file=sys.stderr)
+    if exc is not None:
+        _print_exc(exc)
+    sys.stderr.flush()
+
+
+_DISCONNECT = {"type": "http.disconnect"}
+_ERROR_HEADERS = [("Content-Type", "text/plain; charset=utf-8")]
+
+
+_NO_WEBSOCKET = b"WebSocket is not supported by manygil serve yet\n"
+
+
+def _is_websocket(headers) -> bool:
+    """Whether a request asks to upgrade to WebSocket (answered 501: not supported yet)."""
+    for name, value in headers:
+        if name == b"upgrade" and b"websocket" in value.lower():
+            return True
+    return False
+
+
+class _Request:
+    """One HTTP request in the loop: the ``receive``/``send`` callables of its task."""
+
+    __slots__ = (
+        "worker",
+        "rid",
+        "scope",
+        "more_body",
+        "gone",
+        "gone_waiter",
+        "head",
+        "streaming",
+        "complete",
+        "io",
+        "task",
+        "cancelled",
+    )
+
+    def __init__(self, worker: _Worker, rid: int, scope: dict, more_body: bool):
+        self.worker = worker
+        self.rid = rid
+        self.scope = scope
+        self.more_body = more_body
+        self.gone = False  # the client left
+        self.gone_waiter: asyncio.Future | None = None
+        self.head = None  # (status line, headers) held until the first body message
+        self.streaming = False  # head sent natively, body chunks follow
+        self.complete = False  # the whole response was handed over
+        self.io: asyncio.Future | None = None  # a native call running in the pool
+        self.task: asyncio.Task | None = None
+        self.cancelled: str | None = None  # "timeout" / "shutdown"
+
+    async def _idle(self) -> None:
+        # The request's native state is locked while a pool thread blocks on it; calls
+        # from the loop thread wait until no pool call is in flight.
+        while self.io is not None:
+            await asyncio.wait([self.io])
+
+    async def _blocking(self, fn, *args):
+        await self._idle()
+        fut = self.worker.loop.run_in_executor(self.worker.pool, fn, *args)
+        self.io = fut
+
+        def clear(f, self=self):
+            if self.io is f:
+                self.io = None
+
+        fut.add_done_callback(clear)
+        return await fut
+
+    def client_gone(self) -> None:
+        self.gone = True
+        w = self.gone_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def receive(self):
+        if self.more_body and not self.gone:
+            try:
+                data, more = await self._blocking(_native.serve_asgi_read, self.rid, READ_CHUNK)
+            except OSError:
+                await self._idle()
+                _, body_error = _native.serve_status(self.rid)
+                if body_error == "too_large":
+                    raise _BodyTooLarge("request body larger than --max-body") from None
+                # The client stopped sending (gone, timed out or broken): it is gone.
+                self.more_body = False
+                self.client_gone()
+                return _DISCONNECT
+            self.more_body = more
+            return {"type": "http.request", "body": data, "more_body": more}
+        if self.more_body is not None:
+            # The first receive() of a request without (more) body.
+            self.more_body = None
+            if not self.gone:
+                return {"type": "http.request", "body": b"", "more_body": False}
+        if self.gone or self.complete:
+            return _DISCONNECT
+        if self.gone_waiter is None:
+            self.gone_waiter = self.worker.loop.create_future()
+        await asyncio.shield(self.gone_waiter)
+        return _DISCONNECT
+
+    async def send(self, message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            if self.head is not None or self.streaming or self.complete:
+                raise RuntimeError("http.response.start sent twice")
+            status = message["status"]
+            if type(status) is not int:
+                raise TypeError(f"status must be an int, not {type(status).__name__}")
+            headers = [
+                (bytes(n).decode("latin-1"), bytes(v).decode("latin-1"))
+                for n, v in message.get("headers", ())
+            ]
+            self.head = (str(status), headers)
+            return
+        if kind == "http.response.body":
+            if self.complete:
+                raise RuntimeError("http.response.body sent after the response was complete")
+            if self.head is None:
+                raise RuntimeError("http.response.body sent before http.response.start")
+            body = message.get("body", b"")
+            if type(body) is not bytes:
+                if not isinstance(body, (bytearray, memoryview)):
+                    raise TypeError(f"body must be bytes, not {type(body).__name__}")
+                body = bytes(body)
+            more = bool(message.get("more_body", False))
+            if self.gone:
+                raise ClientDisconnected("the client is gone")
+            await self._idle()
+            if not self.streaming:
+                if not more:
+                    # The usual case: the whole answer at once (never blocks).
+                    self.complete = True
+                    if not _native.serve_respond(self.rid, *self.head, body):
+                        self.client_gone()
+                    return
+                if not _native.serve_start_stream(self.rid, *self.head):
+                    self.client_gone()
+                    raise ClientDisconnected("the client is gone")
+                self.streaming = True
+            if body and not await self._blocking(_native.serve_write, self.rid, body):
+                self.client_gone()
+                raise ClientDisconnected("the client is gone")
+            if not more:
+                self.complete = True
+                await self._blocking(_native.serve_finish, self.rid)
+            return
+        raise RuntimeError(f"unexpected ASGI message type {kind!r} for an HTTP request")
+
+    async def run(self, app) -> None:
+        """Run the application for this request; answer 500 / cut the body on failure."""
+        scope = self.scope
+        if _is_websocket(scope["headers"]):
+            await self._idle()
+            self.complete = True
+            _native.serve_respond(self.rid, "501 Not Implemented", _ERROR_HEADERS, _NO_WEBSOCKET)
+            return
+        try:
+            await app(scope, self.receive, self.send)
+            if not self.complete and not self.gone:
+                if self.streaming:
+                    _log_error(scope, "the application returned before completing its response")
+                    await self._idle()
+                    _native.serve_abort(self.rid)
+                else:
+                    _log_error(scope, "the application returned without sending a response")
+                    await self._error_response()
+        except ClientDisconnected:
+            pass
+        except asyncio.CancelledError:
+            # Timeout or shutdown: the front already answered 504/503.
+            if self.cancelled == "timeout":
+                print(
+                    f"manygil serve: {scope.get('method')} {scope.get('path')} ran past "
+                    "--timeout: answered 504, its task cancelled",
+                    file=sys.stderr,
+                )
+        except BaseException as e:  # noqa: BLE001 - answered below
+            await self._idle()
+            cancelled, body_error = _native.serve_status(self.rid)
+            if isinstance(e, _BodyTooLarge) or body_error == "too_large":
+                if not self.streaming and not self.complete:
+                    _native.serve_respond(
+                        self.rid,
+                        "413 Content Too Large",
+                        [("Content-Type", "text/plain")],
+                        b"Request body too large\n",
+                    )
+                    self.complete = True
+            elif cancelled in ("client_gone", "timeout", "shutdown") or self.gone:
+                pass
+            else:
+                _log_error(scope, "unhandled exception", e)
+                if self.streaming:
+                    _native.serve_abort(self.rid)
+                elif not self.complete:
+                    await self._error_response()
+            if not isinstance(e, Exception):
+                # KeyboardInterrupt, SystemExit: served as an error, never stop the loop.
+                pass
+
+    async def _error_response(self) -> None:
+        await self._idle()
+        self.complete = True
+        _native.serve_respond(
+            self.rid, "500 Internal Server Error", _ERROR_HEADERS, b"Internal Server Error\n"
+        )
+
+
+class _Worker:
+    """The requests of one worker interpreter."""
+
+    def __init__(self, loop, app, server_id: int, max_requests: int):
+        self.loop = loop
+        self.app = app
+        self.server_id = server_id
+        self.max_requests = max_requests
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            IO_THREADS, thread_name_prefix="manygil-asgi-io"
+        )
+        self.active: dict[int, _Request] = {}
+        self.last_started = 0  # the highest request id started (ids only grow)
+        self.early: dict[int, str] = {}  # cancellations heard before their request started
+        self.slots = threading.Semaphore(MAX_CONCURRENT)
+        self.taken = 0
+        self.tasks: set[asyncio.Task] = set()
+
+    # -- in the loop
+
+    def begin(self, rid: int, scope: dict, more_body: bool, started: threading.Event) -> None:
+        started.set()
+        if _lifespan is not None and not _lifespan.unsupported:
+            scope["state"] = dict(_lifespan.state)
+        req = _Request(self, rid, scope, more_body)
+        self.active[rid] = req
+        self.last_started = rid
+        req.task = task = self.loop.create_task(self._run(req))
+        self.tasks.add(task)
+        early = self.early.pop(rid, None)
+        if early is not None:
+            self.cancel(req, early)
+
+    async def _run(self, req: _Request) -> None:
+        try:
+            await req.run(self.app)
+        finally:
+            try:
+                await req._idle()
+            finally:
+                self.active.pop(req.rid, None)
+                self.tasks.discard(req.task)
+                _native.serve_done(req.rid)
+                self.slots.release()
+
+    def cancel(self, req: _Request, reason: str) -> None:
+        if reason == "client_gone":
+            req.client_gone()
+        elif req.cancelled is None:
+            req.cancelled = reason
+            req.client_gone()
+            req.task.cancel()
+
+    def on_events(self, events) -> None:
+        for rid, reason in events:
+            req = self.active.get(rid)
+            if req is not None:
+                self.cancel(req, reason)
+            elif rid > self.last_started:
+                if self.early.get(rid) in (None, "client_gone"):
+                    self.early[rid] = reason
+            # else: a request already done.
+
+    async def drain(self, closed: bool) -> None:
+        """Finish the requests still running, then run the lifespan shutdown.
+
+        ``closed``: the server closed after its grace period, so what still runs is past
+        it: cancelled at once. Else (recycling) they get to finish."""
+        if self.tasks and not closed:
+            await asyncio.wait(list(self.tasks))
+        for t in list(self.tasks):
+            t.cancel()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=5.0)
+        if _lifespan is not None:
+            failed = await _lifespan.stop()
+            if failed:
+                print(f"manygil serve: lifespan shutdown of {_spec}: {failed}", file=sys.stderr)
+
+    # -- in threads of their own
+
+    def take(self) -> bool:
+        """Take requests (GIL released while waiting) until the server closes (returns
+        True) or the quota is reached (False); hand each to the loop once it has started
+        the previous one."""
+        started = threading.Event()
+        started.set()
+        while not (self.max_requests and self.taken >= self.max_requests):
+            self.slots.acquire()
+            # A loop busy running Python takes no new request before it gets to the last
+            # one: another worker's loop may be free.
+            started.wait()
+            got = _native.serve_asgi_next(self.server_id, None)
+            if got is None:
+                self.slots.release()
+                return True
+            if got is False:
+                self.slots.release()
+                continue
+            rid, scope, more_body = got
+            self.taken += 1
+            started.clear()
+            self.loop.call_soon_threadsafe(self.begin, rid, scope, more_body, started)
+        return False
+
+    def watch(self) -> None:
+        """Hand this interpreter's request cancellations to the loop."""
+        while True:
+            events = _native.serve_asgi_events(None)
+            if events is None:
+                return
+            if events:
+                self.loop.call_soon_threadsafe(self.on_events, events)
+
+
+def run(server_id: int, max_requests: int) -> str:
+    """Serve requests in this interpreter's loop until the server closes (``"closed"``) or
+    ``max_requests`` requests were taken (``"recycle"``)."""
+    loop = _loop
+    if loop is None or _app is None:
+        raise RuntimeError("manygil serve: run() before a successful start()")
+    worker = _Worker(loop, _app, server_id, max_requests)
+    # The loop runs in a real Thread (applications calling threading.current_thread()).
+    looper = threading.Thread(target=loop.run_forever, name="manygil-asgi-loop")
+    watcher = threading.Thread(target=worker.watch, name="manygil-asgi-events")
+    looper.start()
+    watcher.start()
+    closed = True
+    try:
+        try:
+            closed = worker.take()
+        finally:
+            asyncio.run_coroutine_threadsafe(worker.drain(closed), loop).result()
+    finally:
+        _native.serve_asgi_close()
+        loop.call_soon_threadsafe(loop.stop)
+        looper.join()
+        watcher.join()
+        worker.pool.shutdown(wait=True)
+        _close_loop()
+        _native.serve_thread_exit()
+    return "recycle" if max_requests and worker.taken >= max_requests else "closed"
