@@ -189,6 +189,23 @@ def test_app_exception_gives_500_and_the_worker_keeps_serving(served):
     assert "returned without sending a response" in s.err
 
 
+def test_a_body_longer_than_its_content_length_is_never_sent(served):
+    s = served("--workers", "1", app=APP)
+    # Pipelined: the excess must not be read as the start of the next response.
+    sock = socket.create_connection((s.host, s.port), timeout=60)
+    sock.sendall(b"GET /too-long HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+        if data.endswith(b"hello"):
+            break
+    sock.close()
+    assert b"abcdef" not in data
+    assert data.startswith(b"HTTP/1.1 500")
+    s.stop()
+    assert "more bytes (6) than its Content-Length (3)" in s.err
+
+
 def test_exception_mid_stream_cuts_the_connection(served):
     s = served("--workers", "1", app=APP)
     c = s.conn()
@@ -313,3 +330,17 @@ def test_starlette_routes(served):
     assert status == 404
     status, _, _ = s.request("GET", "/boom")
     assert status == 500
+
+
+def test_django_asgi_handler(served):
+    pytest.importorskip("django")
+    # Django's handler refuses the lifespan scope before receiving anything: served
+    # without lifespan.
+    s = served("--workers", "2", app="serve_django_asgi_app:application")
+    assert s.get("/") == (200, b"Hello from Django")
+    status, _, body = s.request("POST", "/echo?q=1", body=b"payload")
+    assert status == 200
+    assert json.loads(body) == {"method": "POST", "body": "payload", "q": "1"}
+    for _ in range(3):
+        status, body = s.get("/whoami")
+        assert status == 200 and int(body) > 0

@@ -216,13 +216,16 @@ class _Request:
         "io",
         "task",
         "cancelled",
+        "declared",
+        "sent",
     )
 
     def __init__(self, worker: _Worker, rid: int, scope: dict, more_body: bool):
         self.worker = worker
         self.rid = rid
         self.scope = scope
-        self.more_body = more_body
+        # True: body still to read; False: no body, the first receive() says so; None: done.
+        self.more_body: bool | None = more_body
         self.gone = False  # the client left
         self.gone_waiter: asyncio.Future | None = None
         self.head = None  # (status line, headers) held until the first body message
@@ -231,6 +234,8 @@ class _Request:
         self.io: asyncio.Future | None = None  # a native call running in the pool
         self.task: asyncio.Task | None = None
         self.cancelled: str | None = None  # "timeout" / "shutdown"
+        self.declared: int | None = None  # the response's Content-Length
+        self.sent = 0  # body bytes handed over
 
     async def _idle(self) -> None:
         # The request's native state is locked while a pool thread blocks on it; calls
@@ -266,12 +271,12 @@ class _Request:
                 if body_error == "too_large":
                     raise _BodyTooLarge("request body larger than --max-body") from None
                 # The client stopped sending (gone, timed out or broken): it is gone.
-                self.more_body = False
+                self.more_body = None
                 self.client_gone()
                 return _DISCONNECT
-            self.more_body = more
+            self.more_body = True if more else None
             return {"type": "http.request", "body": data, "more_body": more}
-        if self.more_body is not None:
+        if self.more_body is False:
             # The first receive() of a request without (more) body.
             self.more_body = None
             if not self.gone:
@@ -291,10 +296,15 @@ class _Request:
             status = message["status"]
             if type(status) is not int:
                 raise TypeError(f"status must be an int, not {type(status).__name__}")
-            headers = [
-                (bytes(n).decode("latin-1"), bytes(v).decode("latin-1"))
-                for n, v in message.get("headers", ())
-            ]
+            headers = []
+            for n, v in message.get("headers", ()):
+                name = bytes(n).decode("latin-1")
+                value = bytes(v).decode("latin-1")
+                if name.lower() == "content-length":
+                    if not value.strip().isdigit():
+                        raise ValueError(f"invalid Content-Length {value!r}")
+                    self.declared = int(value)
+                headers.append((name, value))
             self.head = (str(status), headers)
             return
         if kind == "http.response.body":
@@ -310,6 +320,17 @@ class _Request:
             more = bool(message.get("more_body", False))
             if self.gone:
                 raise ClientDisconnected("the client is gone")
+            self.sent += len(body)
+            declared = self.declared
+            if declared is not None and (
+                self.sent > declared or (not more and self.sent < declared)
+            ):
+                # Never more (nor, at the end, less) than the declared Content-Length: a
+                # client would take the excess for the next response.
+                raise RuntimeError(
+                    f"the response body has {'more' if self.sent > declared else 'fewer'} "
+                    f"bytes ({self.sent}{'+' if more else ''}) than its Content-Length ({declared})"
+                )
             await self._idle()
             if not self.streaming:
                 if not more:
