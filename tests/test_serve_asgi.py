@@ -227,6 +227,21 @@ def test_timeout_answers_504_and_cancels_the_task(served):
     assert "ran past --timeout" in s.err
 
 
+def test_a_timeout_while_the_body_is_awaited_gives_504(served):
+    s = served("--workers", "1", "--timeout", "1", app=APP)
+    # Declares 100 bytes, sends 10: the app waits in receive() (a pool thread in a native
+    # read) until the deadline.
+    sock = socket.create_connection((s.host, s.port), timeout=60)
+    sock.sendall(b"POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 504"), data
+    for _ in range(3):
+        assert s.get("/hello") == (200, b"hello")
+
+
 def test_body_over_max_body_gets_413(served):
     s = served("--workers", "1", "--max-body", "1000", app=APP)
     status, _, _ = s.request("POST", "/echo", body=b"x" * 5000)
@@ -344,3 +359,44 @@ def test_django_asgi_handler(served):
     for _ in range(3):
         status, body = s.get("/whoami")
         assert status == 200 and int(body) > 0
+
+
+def test_many_clients_mixing_bodies_and_streams(served):
+    import threading
+
+    s = served("--workers", "2", app=APP)
+    errors: list = []
+    payload = os.urandom(100_000)
+
+    def client(i: int) -> None:
+        try:
+            c = s.conn()
+            for j in range(5):
+                kind = (i + j) % 3
+                if kind == 0:
+                    c.request("GET", "/hello")
+                    expect = b"hello"
+                elif kind == 1:
+                    c.request("POST", "/echo", body=payload)
+                    expect = None
+                else:
+                    c.request("GET", "/stream?50")
+                    expect = b"".join(b"chunk%d\n" % k for k in range(50))
+                r = c.getresponse()
+                body = r.read()
+                assert r.status == 200, (r.status, body[:200])
+                if expect is None:
+                    assert body.rpartition(b"|")[0] == payload
+                else:
+                    assert body == expect
+            c.close()
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(48)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []

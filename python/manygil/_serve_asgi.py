@@ -231,29 +231,26 @@ class _Request:
         self.head = None  # (status line, headers) held until the first body message
         self.streaming = False  # head sent natively, body chunks follow
         self.complete = False  # the whole response was handed over
-        self.io: asyncio.Future | None = None  # a native call running in the pool
+        # A native call running in the pool (the thread's own future: it stays running
+        # when an awaiting task is cancelled).
+        self.io: concurrent.futures.Future | None = None
         self.task: asyncio.Task | None = None
         self.cancelled: str | None = None  # "timeout" / "shutdown"
         self.declared: int | None = None  # the response's Content-Length
         self.sent = 0  # body bytes handed over
 
     async def _idle(self) -> None:
-        # The request's native state is locked while a pool thread blocks on it; calls
-        # from the loop thread wait until no pool call is in flight.
-        while self.io is not None:
-            await asyncio.wait([self.io])
+        # The request's native state is locked while a pool thread blocks on it (with the
+        # GIL released, to take it back before unlocking): a native call for it from the
+        # loop thread waits until no pool call is in flight, else the two would deadlock.
+        while self.io is not None and not self.io.done():
+            await asyncio.wait([asyncio.wrap_future(self.io, loop=self.worker.loop)])
+        self.io = None
 
     async def _blocking(self, fn, *args):
         await self._idle()
-        fut = self.worker.loop.run_in_executor(self.worker.pool, fn, *args)
-        self.io = fut
-
-        def clear(f, self=self):
-            if self.io is f:
-                self.io = None
-
-        fut.add_done_callback(clear)
-        return await fut
+        self.io = self.worker.pool.submit(fn, *args)
+        return await asyncio.wrap_future(self.io, loop=self.worker.loop)
 
     def client_gone(self) -> None:
         self.gone = True
@@ -449,13 +446,16 @@ class _Worker:
         try:
             await req.run(self.app)
         finally:
-            try:
-                await req._idle()
-            finally:
-                self.active.pop(req.rid, None)
-                self.tasks.discard(req.task)
+            self.active.pop(req.rid, None)
+            self.tasks.discard(req.task)
+            self.slots.release()
+            io = req.io
+            if io is not None and not io.done():
+                # Still blocked on the client (woken by the cancellation): released by
+                # the pool thread once it returns (see _Request._idle).
+                io.add_done_callback(lambda _f, rid=req.rid: _native.serve_done(rid))
+            else:
                 _native.serve_done(req.rid)
-                self.slots.release()
 
     def cancel(self, req: _Request, reason: str) -> None:
         if reason == "client_gone":
