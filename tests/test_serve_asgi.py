@@ -341,6 +341,9 @@ def test_starlette_routes(served):
     assert status == 200 and json.loads(body) == {"got": {"a": 1}}
     status, _, body = s.request("GET", "/stream")
     assert status == 200 and body == b"0\n1\n2\n"
+    status, headers, body = s.request("HEAD", "/text")
+    assert (status, body) == (200, b"")
+    assert {k.lower(): v for k, v in headers.items()}["content-length"] == "4"
     status, _, _ = s.request("GET", "/missing")
     assert status == 404
     status, _, _ = s.request("GET", "/boom")

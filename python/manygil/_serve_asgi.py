@@ -285,24 +285,28 @@ class _Request:
         await asyncio.shield(self.gone_waiter)
         return _DISCONNECT
 
+    def _bodiless(self, status: int) -> bool:
+        """A response whose Content-Length describes a body it does not carry."""
+        return self.scope["method"] == "HEAD" or status == 304
+
     async def send(self, message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
             if self.head is not None or self.streaming or self.complete:
                 raise RuntimeError("http.response.start sent twice")
             status = message["status"]
-            if type(status) is not int:
+            if not isinstance(status, int) or isinstance(status, bool):
                 raise TypeError(f"status must be an int, not {type(status).__name__}")
             headers = []
             for n, v in message.get("headers", ()):
                 name = bytes(n).decode("latin-1")
                 value = bytes(v).decode("latin-1")
-                if name.lower() == "content-length":
+                if name.lower() == "content-length" and not self._bodiless(status):
                     if not value.strip().isdigit():
                         raise ValueError(f"invalid Content-Length {value!r}")
                     self.declared = int(value)
                 headers.append((name, value))
-            self.head = (str(status), headers)
+            self.head = (str(int(status)), headers)
             return
         if kind == "http.response.body":
             if self.complete:
