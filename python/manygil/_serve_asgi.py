@@ -27,6 +27,8 @@ MAX_CONCURRENT = 1000
 IO_THREADS = 32
 # How long the lifespan shutdown may take when the worker stops.
 SHUTDOWN_TIMEOUT = 30.0
+# See _Worker.early.
+EARLY_KEEP = 64
 # Largest chunk of request body per ``http.request`` message.
 READ_CHUNK = 64 * 1024
 
@@ -425,26 +427,61 @@ class _Worker:
             IO_THREADS, thread_name_prefix="manygil-asgi-io"
         )
         self.active: dict[int, _Request] = {}
-        self.last_started = 0  # the highest request id started (ids only grow)
-        self.early: dict[int, str] = {}  # cancellations heard before their request started
+        # Cancellations heard before their request began (it was taken by the taker thread
+        # and is on its way to the loop), with the count of requests begun when heard: an
+        # entry older than EARLY_KEEP begins was for a request already done, and is dropped.
+        self.early: dict[int, tuple[str, int]] = {}
+        self.begun = 0
         self.slots = threading.Semaphore(MAX_CONCURRENT)
         self.taken = 0
+        self.taken_lock = threading.Lock()
+        self.try_scheduled = False
+        self.taking = True  # False once the worker drains: the loop takes no more
         self.tasks: set[asyncio.Task] = set()
 
     # -- in the loop
 
-    def begin(self, rid: int, scope: dict, more_body: bool, started: threading.Event) -> None:
-        started.set()
+    def quota_reached(self) -> bool:
+        return bool(self.max_requests) and self.taken >= self.max_requests
+
+    def count_taken(self) -> None:
+        """Count a request taken (by the taker thread or the loop) against the quota: one
+        taken by each at the same time may pass it, and is served all the same."""
+        with self.taken_lock:
+            self.taken += 1
+
+    def begin(self, rid: int, scope: dict, more_body: bool, started=None) -> None:
+        if started is not None:
+            started.set()
         if _lifespan is not None and not _lifespan.unsupported:
             scope["state"] = dict(_lifespan.state)
         req = _Request(self, rid, scope, more_body)
         self.active[rid] = req
-        self.last_started = rid
         req.task = task = self.loop.create_task(self._run(req))
         self.tasks.add(task)
+        self.begun += 1
         early = self.early.pop(rid, None)
         if early is not None:
-            self.cancel(req, early)
+            self.cancel(req, early[0])
+        if len(self.early) > EARLY_KEEP:
+            self.early = {r: e for r, e in self.early.items() if e[1] >= self.begun - EARLY_KEEP}
+        if not self.try_scheduled:
+            # Once the loop has run what is ready (this request's first step among it),
+            # take the next queued request here, without the hop through the taker thread.
+            self.try_scheduled = True
+            self.loop.call_soon(self.try_take)
+
+    def try_take(self) -> None:
+        """Take a queued request from the loop thread if one is waiting (never waits)."""
+        self.try_scheduled = False
+        if not self.taking or self.quota_reached() or not self.slots.acquire(blocking=False):
+            return
+        got = _native.serve_asgi_next(self.server_id, 0)
+        if type(got) is not tuple:
+            self.slots.release()
+            return
+        self.count_taken()
+        self.begin(*got)
 
     async def _run(self, req: _Request) -> None:
         try:
@@ -474,16 +511,15 @@ class _Worker:
             req = self.active.get(rid)
             if req is not None:
                 self.cancel(req, reason)
-            elif rid > self.last_started:
-                if self.early.get(rid) in (None, "client_gone"):
-                    self.early[rid] = reason
-            # else: a request already done.
+            elif self.early.get(rid, ("client_gone",))[0] == "client_gone":
+                self.early[rid] = (reason, self.begun)
 
     async def drain(self, closed: bool) -> None:
         """Finish the requests still running, then run the lifespan shutdown.
 
         ``closed``: the server closed after its grace period, so what still runs is past
         it: cancelled at once. Else (recycling) they get to finish."""
+        self.taking = False
         if self.tasks and not closed:
             await asyncio.wait(list(self.tasks))
         for t in list(self.tasks):
@@ -503,12 +539,14 @@ class _Worker:
         the previous one."""
         started = threading.Event()
         started.set()
-        while not (self.max_requests and self.taken >= self.max_requests):
+        # With a quota, wait in steps: the loop may take the last request meanwhile.
+        poll = 0.2 if self.max_requests else None
+        while not self.quota_reached():
             self.slots.acquire()
             # A loop busy running Python takes no new request before it gets to the last
             # one: another worker's loop may be free.
             started.wait()
-            got = _native.serve_asgi_next(self.server_id, None)
+            got = _native.serve_asgi_next(self.server_id, poll)
             if got is None:
                 self.slots.release()
                 return True
@@ -516,7 +554,7 @@ class _Worker:
                 self.slots.release()
                 continue
             rid, scope, more_body = got
-            self.taken += 1
+            self.count_taken()
             started.clear()
             self.loop.call_soon_threadsafe(self.begin, rid, scope, more_body, started)
         return False
@@ -538,8 +576,15 @@ def run(server_id: int, max_requests: int) -> str:
     if loop is None or _app is None:
         raise RuntimeError("manygil serve: run() before a successful start()")
     worker = _Worker(loop, _app, server_id, max_requests)
+
     # The loop runs in a real Thread (applications calling threading.current_thread()).
-    looper = threading.Thread(target=loop.run_forever, name="manygil-asgi-loop")
+    def run_loop() -> None:
+        try:
+            loop.run_forever()
+        finally:
+            _native.serve_thread_exit()
+
+    looper = threading.Thread(target=run_loop, name="manygil-asgi-loop")
     watcher = threading.Thread(target=worker.watch, name="manygil-asgi-events")
     looper.start()
     watcher.start()
@@ -557,4 +602,4 @@ def run(server_id: int, max_requests: int) -> str:
         worker.pool.shutdown(wait=True)
         _close_loop()
         _native.serve_thread_exit()
-    return "recycle" if max_requests and worker.taken >= max_requests else "closed"
+    return "closed" if closed else "recycle"
