@@ -97,6 +97,16 @@ async def app(scope, receive, send):
         msg = await receive()  # returns once the client is gone
         _disconnects.append(msg["type"])
         _disconnected().set()
+    elif path == "/upload-until-disconnect":
+        # Answers at once (so the client knows it runs), then reads the body to its end.
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"reading\n", "more_body": True})
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request" or not msg.get("more_body"):
+                break
+        _disconnects.append(msg["type"])
+        _disconnected().set()
     elif path == "/disconnects":
         # Waits (bounded) for /wait-disconnect to see its client go.
         with contextlib.suppress(TimeoutError):

@@ -176,6 +176,22 @@ def test_disconnect_is_delivered(served):
     assert json.loads(body) == ["http.disconnect"]
 
 
+def test_a_client_leaving_mid_upload_gives_http_disconnect(served):
+    s = served("--workers", "1", app=APP)
+    c = s.conn()
+    c.putrequest("POST", "/upload-until-disconnect")
+    c.putheader("Content-Length", "100000")
+    c.endheaders()
+    c.send(b"x" * 1000)
+    r = c.getresponse()
+    assert r.status == 200 and r.readline() == b"reading\n"
+    c.sock.shutdown(socket.SHUT_RDWR)
+    c.close()
+    _, body = s.get("/disconnects")
+    assert json.loads(body) == ["http.disconnect"]
+    assert s.get("/hello") == (200, b"hello")
+
+
 def test_app_exception_gives_500_and_the_worker_keeps_serving(served):
     s = served("--workers", "1", app=APP)
     status, body = s.get("/error")

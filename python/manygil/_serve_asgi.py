@@ -403,9 +403,7 @@ class _Request:
                     _native.serve_abort(self.rid)
                 elif not self.complete:
                     await self._error_response()
-            if not isinstance(e, Exception):
-                # KeyboardInterrupt, SystemExit: served as an error, never stop the loop.
-                pass
+            # KeyboardInterrupt and SystemExit too: answered as errors, never stop the loop.
 
     async def _error_response(self) -> None:
         await self._idle()
