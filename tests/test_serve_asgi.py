@@ -419,3 +419,52 @@ def test_many_clients_mixing_bodies_and_streams(served):
         t.join(120)
     assert not any(t.is_alive() for t in threads)
     assert errors == []
+
+
+# ---- in-process: interface detection, lifespan bounds ----------------------------------
+
+
+def test_interface_detection_rules():
+    import functools
+    import wsgiref.validate
+
+    from manygil._serve_worker import _detect_interface
+
+    async def asgi(scope, receive, send):
+        pass
+
+    class Instance:
+        async def __call__(self, scope, receive, send):
+            pass
+
+    def wsgi(environ, start_response):
+        pass
+
+    def three(a, b, c):
+        pass
+
+    assert _detect_interface(asgi) == "asgi"
+    assert _detect_interface(Instance()) == "asgi"
+    assert _detect_interface(functools.partial(asgi)) == "asgi"
+    assert _detect_interface(wsgi) == "wsgi"
+    assert _detect_interface(wsgiref.validate.validator(wsgi)) == "wsgi"  # *args wrapper
+    assert _detect_interface(three) is None
+    assert _detect_interface(len) == "wsgi"  # no signature: as before ASGI support
+
+
+def test_a_lifespan_startup_that_hangs_is_bounded(monkeypatch):
+    import asyncio
+
+    from manygil import _serve_asgi
+
+    async def hangs(scope, receive, send):
+        await receive()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(_serve_asgi, "STARTUP_TIMEOUT", 0.2)
+    error = _serve_asgi.start(hangs, "mod:hangs")
+    assert (
+        error
+        == "lifespan startup of mod:hangs failed: lifespan.startup did not complete within 0.2s"
+    )
+    assert _serve_asgi._loop is None  # closed

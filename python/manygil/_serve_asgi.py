@@ -25,7 +25,9 @@ from . import _native
 MAX_CONCURRENT = 1000
 # Threads per worker for body reads and streamed writes that wait on the client.
 IO_THREADS = 32
-# How long the lifespan shutdown may take when the worker stops.
+# How long the lifespan startup may take (as hypercorn's default) before the server gives
+# up starting, and the shutdown when the worker stops.
+STARTUP_TIMEOUT = 60.0
 SHUTDOWN_TIMEOUT = 30.0
 # See _Worker.early.
 EARLY_KEEP = 64
@@ -124,7 +126,11 @@ class _Lifespan:
         """Run the startup; None when done (or unsupported), else the failure message."""
         self.task = self.loop.create_task(self.main())
         await self.inbox.put({"type": "lifespan.startup"})
-        return await self.startup
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.startup), STARTUP_TIMEOUT)
+        except TimeoutError:
+            self.task.cancel()
+            return f"lifespan.startup did not complete within {STARTUP_TIMEOUT:g}s"
 
     async def stop(self) -> str | None:
         """Run the shutdown (bounded); None when done, else what went wrong."""
