@@ -202,7 +202,7 @@ class _Server:
         deadline = time.monotonic() + timeout
         while True:
             alive = [t for t in self.slots if t.is_alive()]
-            stuck = self.retired.union(_native.serve_stuck(self.stuck_after))
+            stuck = set(self.retired).union(_native.serve_stuck(self.stuck_after))
             waiting = [t for t in alive if self.interp_of.get(t) not in stuck]
             left = deadline - time.monotonic()
             if not waiting or left <= 0:
@@ -537,8 +537,7 @@ def _parser() -> argparse.ArgumentParser:
         "--interface",
         choices=INTERFACES,
         default="auto",
-        help="WSGI or ASGI (default auto: an async def callable is ASGI, "
-        "another callable WSGI)",
+        help="WSGI or ASGI (default auto: an async def callable is ASGI, another callable WSGI)",
     )
     p.add_argument(
         "--no-supervise",
