@@ -226,10 +226,14 @@ def test_exception_mid_stream_cuts_the_connection(served):
     s = served("--workers", "1", app=APP)
     c = s.conn()
     c.request("GET", "/error-mid-stream")
-    r = c.getresponse()
-    assert r.status == 200
-    with pytest.raises(http.client.IncompleteRead):
-        r.read()
+    # Never a complete response: cut after the head, or before it reached the socket.
+    try:
+        r = c.getresponse()
+        assert r.status == 200
+        with pytest.raises(http.client.IncompleteRead):
+            r.read()
+    except (http.client.RemoteDisconnected, ConnectionError):
+        pass
     c.close()
     assert s.get("/hello") == (200, b"hello")
 
