@@ -1,23 +1,15 @@
 """A one-file Django project served by tests/test_serve_frameworks.py."""
 
-import django
-from django.conf import settings
+from serve_django_settings import configure
 
-settings.configure(
-    DEBUG=False,
-    SECRET_KEY="test-only",
-    ROOT_URLCONF=__name__,
-    ALLOWED_HOSTS=["*"],
-    MIDDLEWARE=["django.middleware.common.CommonMiddleware"],
-    INSTALLED_APPS=[],
-    USE_TZ=True,
+configure(
+    __name__,
     CACHES={
         # One cache for every worker interpreter (manygil), one per worker (Django's own).
         "default": {"BACKEND": "manygil.django.SharedCache", "LOCATION": "serve-test"},
         "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     },
 )
-django.setup()
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpResponse, JsonResponse  # noqa: E402

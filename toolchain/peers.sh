@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the peers that `python -m manygil bench --scenario serve` compares manygil serve
 # against: wrk (the load generator, Debian package) system-wide, and the Python servers of
-# toolchain/requirements-peers.txt (gunicorn, granian) into .venv/<version>:
+# toolchain/requirements-peers.txt (gunicorn, granian, uvicorn) into .venv/<version>:
 #   toolchain/peers.sh [3.14]
 # Safe to run again (a no-op when everything is there).
 set -euo pipefail

@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": (".bench.cli", "measure threads, processes and manygil on this machine"),
     "demo": ("._demo", "CPU-bound Python in parallel interpreters next to threads"),
     "check": (".check", "import modules in own-GIL interpreters: ok, degraded, refused or error"),
-    "serve": (".serve", "serve a WSGI application with requests in own-GIL interpreters"),
+    "serve": (".serve", "serve a WSGI or ASGI application with requests in own-GIL interpreters"),
 }
 
 

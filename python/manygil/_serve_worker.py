@@ -16,6 +16,7 @@ from . import _native
 
 _app = None
 _spec = ""
+_interface = "wsgi"  # or "asgi" (then _serve_asgi serves)
 
 
 def _refused_in_subinterpreter(exc: BaseException) -> str | None:
@@ -31,12 +32,43 @@ def _refused_in_subinterpreter(exc: BaseException) -> str | None:
     return None
 
 
-def load(spec: str) -> str | None:
-    """Import the application ``MODULE:ATTR`` (ATTR defaults to ``application``).
+def _detect_interface(app) -> str | None:
+    """ "asgi" for an ``async def`` callable (or an object whose ``__call__`` is one);
+    None for a plain callable that requires exactly 3 positional arguments (an ASGI
+    application behind a synchronous wrapper? or not an application at all); "wsgi" for
+    anything else (as before ASGI support: e.g. ``wsgiref.validate``'s ``*args`` wrapper)."""
+    import inspect
+
+    call = app if inspect.isroutine(app) or isinstance(app, type) else type(app).__call__
+    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(call):
+        return "asgi"
+    try:
+        params = list(inspect.signature(app).parameters.values())
+    except (TypeError, ValueError):
+        return "wsgi"
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return "wsgi"
+    required = [
+        p
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return None if len(required) == 3 else "wsgi"
+
+
+def interface() -> str:
+    """The interface of the loaded application: "wsgi" or "asgi"."""
+    return _interface
+
+
+def load(spec: str, interface: str = "auto") -> str | None:
+    """Import the application ``MODULE:ATTR`` (ATTR defaults to ``application``), as a
+    WSGI or ASGI application (``interface``: "wsgi", "asgi" or "auto"); an ASGI one has its
+    lifespan startup run here.
 
     Returns None on success, or one line naming the cause of the failure.
     """
-    global _app, _spec
+    global _app, _spec, _interface
     module_name, _, attr = spec.partition(":")
     attr = attr or "application"
     if not module_name:
@@ -65,9 +97,23 @@ def load(spec: str) -> str | None:
         except AttributeError:
             return f"module {module_name!r} has no attribute {attr!r}"
     if not callable(obj):
-        return f"{module_name}:{attr} is not callable (it is a {type(obj).__name__}); expected a WSGI application"
+        return f"{module_name}:{attr} is not callable (it is a {type(obj).__name__}); expected a WSGI or ASGI application"
+    if interface == "auto":
+        detected = _detect_interface(obj)
+        if detected is None:
+            return (
+                f"cannot tell whether {module_name}:{attr} is a WSGI or an ASGI application "
+                "(WSGI: app(environ, start_response); ASGI: async def app(scope, receive, send)); "
+                "pass --interface wsgi or --interface asgi"
+            )
+        interface = detected
     _app = obj
     _spec = spec
+    _interface = interface
+    if interface == "asgi":
+        from . import _serve_asgi
+
+        return _serve_asgi.start(obj, spec)
     return None
 
 
@@ -93,6 +139,10 @@ def run(server_id: int, threads: int, max_requests: int) -> str:
     ``"closed"``) or ``max_requests`` requests were taken (returns ``"recycle"``)."""
     if _app is None:
         raise RuntimeError("manygil serve: run() before load()")
+    if _interface == "asgi":
+        from . import _serve_asgi
+
+        return _serve_asgi.run(server_id, max_requests)
     quota = _Quota(max_requests)
     multithread = threads > 1
     # With a quota and several threads, waiting threads poll so that all of them notice

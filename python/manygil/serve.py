@@ -1,4 +1,4 @@
-"""``manygil serve``: a WSGI server whose requests run in own-GIL interpreters.
+"""``manygil serve``: a WSGI and ASGI server whose requests run in own-GIL interpreters.
 
 An HTTP front in Rust (hyper on tokio I/O threads) parses requests and hands each one
 straight to a worker: one own-GIL interpreter per worker, each with ``threads`` request
@@ -10,6 +10,7 @@ Command line::
     python -m manygil serve MODULE:APP [--workers N] [--threads T] [--bind HOST:PORT]
         [--uds PATH] [--timeout S] [--stuck-after S] [--max-stuck N] [--graceful-timeout S]
         [--max-body BYTES] [--max-requests-per-worker N] [--access-log] [--no-supervise]
+        [--interface auto|wsgi|asgi]
 
 From the command line the server runs in a child process of a small supervisor
 (``manygil._supervisor``) that holds the listening sockets, restarts the server process if
@@ -70,14 +71,17 @@ def _check_positive(name: str, value, *, allow_zero: bool = False, kind=int):
     return value
 
 
-def _load_in(spec: str) -> tuple[Interpreter | None, str | None]:
+INTERFACES = ("auto", "wsgi", "asgi")
+
+
+def _load_in(spec: str, interface: str = "auto") -> tuple[Interpreter | None, str | None]:
     """A new interpreter with the application loaded, or the reason it failed."""
     try:
         interp = create()
     except Exception as e:  # noqa: BLE001 - reported as one line
         return None, f"cannot create an interpreter: {e}"
     try:
-        error = interp.call(_serve_worker.load, spec)
+        error = interp.call(_serve_worker.load, spec, interface)
     except Exception as e:  # noqa: BLE001
         error = f"loading {spec!r} failed: {e}"
     if error:
@@ -141,6 +145,8 @@ class _Server:
         self.running: dict[int, threading.Thread] = {}
         # Set once more than max_stuck interpreters were stuck.
         self.past_cap = False
+        # "wsgi" or "asgi" once the first workers loaded the application.
+        self.interface = "auto"
 
     def stuck(self) -> int:
         """Worker interpreters retired as stuck whose handler still has not returned."""
@@ -172,7 +178,7 @@ class _Server:
                 continue
             self.retired[interp_id] = slot
             _native.serve_retire(interp_id)
-            new, error = _load_in(self.app)
+            new, error = _load_in(self.app, self.interface)
             if new is None:
                 print(f"manygil serve: cannot replace a stuck worker: {error}", file=sys.stderr)
                 continue
@@ -196,7 +202,7 @@ class _Server:
         deadline = time.monotonic() + timeout
         while True:
             alive = [t for t in self.slots if t.is_alive()]
-            stuck = self.retired.union(_native.serve_stuck(self.stuck_after))
+            stuck = set(self.retired).union(_native.serve_stuck(self.stuck_after))
             waiting = [t for t in alive if self.interp_of.get(t) not in stuck]
             left = deadline - time.monotonic()
             if not waiting or left <= 0:
@@ -219,7 +225,7 @@ class _Server:
                 interp.close()
                 return
             # Recycle: the other workers keep taking requests meanwhile (queued ones wait).
-            new, error = _load_in(self.app)
+            new, error = _load_in(self.app, self.interface)
             self.running.pop(interp.id, None)
             interp.close()
             _native.serve_release_memory()
@@ -251,8 +257,16 @@ def serve(
     ready=None,
     stop: threading.Event | None = None,
     past_max_stuck=None,
+    interface: str = "auto",
+    loaded=None,
 ) -> None:
-    """Serve the WSGI application ``app`` (``"MODULE:ATTR"``) until stopped.
+    """Serve the WSGI or ASGI application ``app`` (``"MODULE:ATTR"``) until stopped.
+
+    ``interface`` is "wsgi", "asgi" or "auto" (an ``async def`` callable, or an object
+    whose ``__call__`` is one, is ASGI; a plain callable requiring exactly 3 arguments is
+    refused as ambiguous; anything else is WSGI); ``loaded`` is called with the interface
+    used ("wsgi" or "asgi") once every worker loaded the application (for ASGI: ran its
+    lifespan startup).
 
     Blocks until SIGTERM/SIGINT (when called from the main thread) or until ``stop`` is
     set; then stops accepting, lets in-flight requests finish within
@@ -291,6 +305,8 @@ def serve(
     _check_positive("graceful_timeout", graceful_timeout, allow_zero=True, kind=float)
     _check_positive("max_body", max_body, allow_zero=True)
     _check_positive("max_requests_per_worker", max_requests_per_worker, allow_zero=True)
+    if interface not in INTERFACES:
+        raise StartupError(f"interface must be one of {', '.join(INTERFACES)}, got {interface!r}")
     if io_threads is None:
         io_threads = 1 if workers * threads <= 4 else 2
     listen = _listen_list(bind, uds)
@@ -324,6 +340,8 @@ def serve(
             ready,
             stop,
             past_max_stuck,
+            interface,
+            loaded,
         )
     finally:
         _native.serve_close(server_id)
@@ -341,14 +359,16 @@ def _shutdown(server_id: int, graceful_timeout: float, result: list) -> None:
         result.append(e)
 
 
-def _run(server: _Server, graceful_timeout, ready, stop, past_max_stuck) -> bool:
+def _run(
+    server: _Server, graceful_timeout, ready, stop, past_max_stuck, interface="auto", on_loaded=None
+) -> bool:
     """Serve until stopped; returns whether the server stopped past ``max_stuck``."""
     server_id, app, workers = server.id, server.app, server.workers
     # Load the application in every worker (in parallel) before accepting anything.
     loaded: list = [None] * workers
 
     def load(i: int) -> None:
-        loaded[i] = _load_in(app)
+        loaded[i] = _load_in(app, interface)
 
     loaders = [threading.Thread(target=load, args=(i,)) for i in range(workers)]
     for t in loaders:
@@ -362,6 +382,9 @@ def _run(server: _Server, graceful_timeout, ready, stop, past_max_stuck) -> bool
                 interp.close()
         _native.serve_shutdown(server_id, 0)
         raise StartupError(errors[0])
+    server.interface = loaded[0][0].call(_serve_worker.interface)
+    if on_loaded is not None:
+        on_loaded(server.interface)
     # The imports left megabytes of freed temporaries in the allocator's per-thread arenas.
     _native.serve_release_memory()
     for interp, _ in loaded:
@@ -440,13 +463,13 @@ def _run(server: _Server, graceful_timeout, ready, stop, past_max_stuck) -> bool
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m manygil serve",
-        description="Serve a WSGI application with its requests running in own-GIL interpreters.",
+        description="Serve a WSGI or ASGI application with its requests running in own-GIL interpreters.",
     )
     p.add_argument(
         "app",
         nargs="?",
         metavar="MODULE:APP",
-        help="the WSGI application, e.g. myproject.wsgi:application",
+        help="the WSGI or ASGI application, e.g. myproject.wsgi:application or myapp:app",
     )
     p.add_argument(
         "--workers", type=int, default=None, help="worker interpreters (default: usable CPUs)"
@@ -511,6 +534,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--access-log", action="store_true", help="one line per request on stderr")
     p.add_argument(
+        "--interface",
+        choices=INTERFACES,
+        default="auto",
+        help="WSGI or ASGI (default auto: an async def callable is ASGI, another callable WSGI)",
+    )
+    p.add_argument(
         "--no-supervise",
         dest="supervise",
         action="store_false",
@@ -550,11 +579,14 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
 
+    chosen = [args.interface]
+
     def ready(addrs) -> None:
         workers = args.workers or _usable_cpus()
+        per_worker = "an event loop" if chosen[0] == "asgi" else f"{args.threads} thread(s)"
         print(
-            f"manygil serve: {args.app} listening on {', '.join(addrs)} "
-            f"({workers} worker interpreter(s) x {args.threads} thread(s))",
+            f"manygil serve: {args.app} ({chosen[0].upper()}) listening on {', '.join(addrs)} "
+            f"({workers} worker interpreter(s) x {per_worker})",
             flush=True,
         )
         if link is not None:
@@ -577,6 +609,8 @@ def main(argv: list[str] | None = None) -> int:
             ready=ready,
             stop=stop,
             past_max_stuck=None if link is None else lambda: tell(b"replace\n"),
+            interface=args.interface,
+            loaded=lambda interface: chosen.__setitem__(0, interface),
         )
     except StartupError as e:
         print(f"manygil serve: {e}", file=sys.stderr)

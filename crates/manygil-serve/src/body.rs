@@ -103,7 +103,12 @@ impl BodyReader {
 
     /// Whether the body is known to be fully read (or empty).
     pub fn is_finished(&self) -> bool {
-        self.incoming.is_none() && self.pending.is_empty() && self.failed.is_none()
+        use hyper::body::Body;
+        // A body of known length whose last byte arrived is finished before the stream
+        // says so (hyper knows it from the Content-Length).
+        self.pending.is_empty()
+            && self.failed.is_none()
+            && self.incoming.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     /// Up to `max` bytes (at least 1 unless the body ended: empty means end of body).

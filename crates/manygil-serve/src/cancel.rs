@@ -2,7 +2,7 @@
 //! client went away.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -36,6 +36,11 @@ impl CancelReason {
 /// A hook that stops whoever works on a request (e.g. interrupts a Python thread).
 pub type CancelHook = Box<dyn FnOnce(CancelReason) + Send>;
 
+/// Told of every cancellation of a request, for any reason (an event-loop worker that
+/// must learn of a client that left as well as of a timeout). Runs on the thread that
+/// cancels (an I/O thread, or the front's blocking pool): it must not block.
+pub type CancelWatcher = Arc<dyn Fn(CancelReason) + Send + Sync>;
+
 /// The cancellation state of one request, shared by the front and the worker.
 pub struct Cancel {
     /// 0 until cancelled, then the [`CancelReason`]; set once, never reset.
@@ -46,6 +51,9 @@ pub struct Cancel {
     /// Run at most once, by the first Timeout or Shutdown cancellation after it was set.
     /// Taken under this lock, run after releasing it.
     hook: Mutex<Option<CancelHook>>,
+    /// Called on each [`Self::fire`] while set (see [`CancelWatcher`]); cloned under this
+    /// lock, called after releasing it.
+    watcher: Mutex<Option<CancelWatcher>>,
     /// 0 while the request waits in the queue; then 1 + nanoseconds from [`epoch`] to when
     /// a worker took it (set once). Stored before the taker checks `state`, and `state` is
     /// set before the front reads this (both SeqCst): a request cancelled while queued is
@@ -73,6 +81,7 @@ impl Cancel {
             state: AtomicU8::new(0),
             notify: Notify::new(),
             hook: Mutex::new(None),
+            watcher: Mutex::new(None),
             taken: AtomicU64::new(0),
         }
     }
@@ -119,10 +128,21 @@ impl Cancel {
         }
     }
 
-    /// Remove the hook (the worker is done with the request); after this returns the
-    /// hook is neither running nor going to run.
+    /// Set the watcher, told of every later cancellation (see [`CancelWatcher`]). Returns
+    /// the reason if the request is already cancelled (the watcher is kept all the same:
+    /// a later Timeout or Shutdown still reaches it).
+    pub fn set_watcher(&self, watcher: CancelWatcher) -> Option<CancelReason> {
+        *self.watcher.lock() = Some(watcher);
+        // Read after storing: `fire` sets `state` before reading the watcher.
+        self.reason()
+    }
+
+    /// Remove the hook and the watcher (the worker is done with the request); after this
+    /// returns the hook is neither running nor going to run, and the watcher is not
+    /// called again once a call in progress returns.
     pub fn clear_hook(&self) {
         self.hook.lock().take();
+        self.watcher.lock().take();
     }
 
     /// Cancel for `reason` ([`Self::reason`] keeps the first one). Returns the hook to run,
@@ -136,6 +156,10 @@ impl Cancel {
             .is_ok()
         {
             self.notify.notify_waiters();
+        }
+        let watcher = self.watcher.lock().clone();
+        if let Some(w) = watcher {
+            w(reason);
         }
         match reason {
             CancelReason::ClientGone => None,
@@ -212,6 +236,27 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(2));
         c.mark_taken();
         assert_eq!(c.taken_at(), Some(at));
+    }
+
+    #[test]
+    fn the_watcher_sees_every_reason_until_cleared() {
+        let c = Cancel::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        assert_eq!(c.set_watcher(Arc::new(move |r| s2.lock().push(r))), None);
+        assert!(c.fire(CancelReason::ClientGone).is_none());
+        assert!(c.fire(CancelReason::Timeout).is_none());
+        assert_eq!(
+            *seen.lock(),
+            [CancelReason::ClientGone, CancelReason::Timeout]
+        );
+        c.clear_hook();
+        assert!(c.fire(CancelReason::Shutdown).is_none());
+        assert_eq!(seen.lock().len(), 2);
+        assert_eq!(
+            c.set_watcher(Arc::new(|_| {})),
+            Some(CancelReason::ClientGone)
+        );
     }
 
     #[test]

@@ -190,8 +190,11 @@ enum RespBody {
         rx: Chunks,
         /// Dropped with the body: tells [`cut_at_deadline`] that the body ended.
         _ended_tx: Option<oneshot::Sender<()>>,
-        /// Keeps the request registered until the body ends.
-        _inflight: Inflight,
+        /// Keeps the request registered until the body ends; marked answered once it
+        /// ended, so that a stream dropped before (the client left) cancels the request
+        /// with ClientGone: a worker waiting for something else than its next write (an
+        /// ASGI app waiting for `http.disconnect`) learns it.
+        inflight: Inflight,
         /// Whether [`Chunk::End`] arrived.
         ended: bool,
         /// The `Content-Length` the head promised, if any.
@@ -263,6 +266,7 @@ impl Body for RespBody {
                 rx,
                 ended,
                 promised,
+                inflight,
                 ..
             } => {
                 if *ended {
@@ -278,6 +282,7 @@ impl Body for RespBody {
                         // All that was promised: the body is complete; whatever the worker
                         // writes next is refused (its writer sees the stream closed).
                         *ended = p.left == 0;
+                        inflight.answered = *ended;
                         if d.is_empty() {
                             return Poll::Ready(None);
                         }
@@ -285,6 +290,7 @@ impl Body for RespBody {
                     }
                     Poll::Ready(Some(Chunk::End)) => {
                         *ended = true;
+                        inflight.answered = true;
                         match promised {
                             Some(p) if p.left > 0 => {
                                 warn_shorter(&p.what, p.length, p.length - p.left);
@@ -509,10 +515,12 @@ async fn handle(
                 left: length,
                 what: line.what(),
             });
+            // Answered only once the body ended (see `RespBody::Stream::inflight`).
+            inflight.answered = false;
             let body = RespBody::Stream {
                 rx,
                 _ended_tx: ended_tx,
-                _inflight: inflight,
+                inflight,
                 ended: false,
                 promised,
             };

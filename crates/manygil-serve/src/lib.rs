@@ -34,7 +34,7 @@ mod response;
 mod server;
 
 pub use body::{BodyError, BodyReader};
-pub use cancel::{Cancel, CancelHook, CancelReason};
+pub use cancel::{Cancel, CancelHook, CancelReason, CancelWatcher};
 pub use config::{Config, Listen};
 pub use memory::release_free_memory;
 pub use queue::{Recv, RequestQueue};

@@ -13,6 +13,7 @@ ratios against the best peer on each route. Peers come from ``toolchain/peers.sh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -145,10 +146,7 @@ def measure(
     cmd = _command(server, workers, threads, port)
     if cmd is None:
         return None
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_ready(base + "/", proc)
+    with running(cmd, port) as (proc, base):
         result = {"server": server, "routes": {}}
         rss = pss = 0
         for route, path in ROUTES.items():
@@ -159,6 +157,17 @@ def measure(
         result["rss_mib"] = rss / 2**20
         result["pss_mib"] = pss / 2**20
         return result
+
+
+@contextlib.contextmanager
+def running(cmd: list[str], port: int):
+    """A server started with ``cmd`` on ``port``, once it answers ``/``: (process, base
+    URL). Stopped with SIGTERM (killed after 30 s) on leaving."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(base + "/", proc)
+        yield proc, base
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

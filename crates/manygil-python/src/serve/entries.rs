@@ -8,7 +8,7 @@ use crate::ffi::entry::methods;
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 
-use super::{requests, servers};
+use super::{asgi, requests, servers};
 
 // ---- arguments: converted by ffi::args ---------------------------------------------
 
@@ -59,6 +59,10 @@ methods! {
         args c"serve_finish" => c_serve_finish(requests::finish), c"serve_finish(rid, /)\n--\n\nEnd a streamed body.";
         args c"serve_abort" => c_serve_abort(requests::abort), c"serve_abort(rid, /)\n--\n\nCut a streamed body.";
         args c"serve_status" => c_serve_status(requests::status), c"serve_status(rid, /)\n--\n\nReturn (cancel reason, body error) as strings or None.";
+        args c"serve_asgi_next" => c_serve_asgi_next(asgi::next), c"serve_asgi_next(id, timeout, /)\n--\n\nWait for the next request: (rid, ASGI scope, more_body), False on timeout, None once closed.";
+        args c"serve_asgi_read" => c_serve_asgi_read(asgi::read), c"serve_asgi_read(rid, size, /)\n--\n\nRead what the client sent of the body, up to size bytes: (data, more_body).";
+        args c"serve_asgi_events" => c_serve_asgi_events(asgi::events), c"serve_asgi_events(timeout, /)\n--\n\nWait for this interpreter's request cancellations: [(rid, reason)], [] on timeout, None once closed.";
+        args c"serve_asgi_close" => c_serve_asgi_close(asgi::close), c"serve_asgi_close()\n--\n\nClose this interpreter's cancellation inbox.";
         args c"serve_stuck" => c_serve_stuck(servers::stuck), c"serve_stuck(after, /)\n--\n\nIds of interpreters still busy with a request after seconds since it was interrupted.";
         args c"serve_retire" => c_serve_retire(servers::retire), c"serve_retire(interp_id, /)\n--\n\nThe interpreter's threads take no further request.";
         args c"serve_release_memory" => c_serve_release_memory(servers::release_memory), c"serve_release_memory()\n--\n\nGive the C allocator's free memory back to the system; True if any was released.";

@@ -13,7 +13,9 @@
 //! - `environ`: the CGI part of the PEP 3333 environ.
 //! - `interrupt`: interrupting the thread that runs a request past its deadline.
 //! - `cache`: `CacheCore`, a process-wide named cache every worker shares.
+//! - `asgi`: ASGI workers' requests (scope, cancellations delivered to the event loop).
 
+mod asgi;
 pub(crate) mod cache;
 mod entries;
 mod environ;

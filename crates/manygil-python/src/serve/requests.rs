@@ -92,6 +92,32 @@ fn head_from(
     Ok(head)
 }
 
+/// A request taken with the thread that took it, or the value to return instead.
+pub(super) type Taken<'py> = Result<(manygil_serve::Request, Arc<ServeThread>), Owned<'py>>;
+
+/// The next request of server `a[0]` within timeout `a[1]` (waiting with the GIL
+/// released) and the calling thread's registration; or what to return instead: False on
+/// timeout, None once the server is closed or the thread's interpreter was retired.
+pub(super) fn take<'py>(
+    py: Attached<'py>,
+    name: &str,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Taken<'py>> {
+    args::positional(py, name, a, 2, 2)?;
+    let queue = server(py, id_arg(py, "server id", a[0])?)?.queue();
+    let timeout = seconds_arg(py, a[1])?;
+    let thread = interrupt::this_thread(py);
+    if interrupt::is_retired(&thread) {
+        return Ok(Err(none(py)));
+    }
+    let got = tstate::detached(py, || queue.recv(timeout));
+    Ok(match got {
+        Recv::Closed => Err(none(py)),
+        Recv::Timeout => Err(boolean(py, false)),
+        Recv::Request(r) => Ok((*r, thread)),
+    })
+}
+
 /// `serve_next(id, timeout) -> (rid, environ) | False | None`: the next request (False on
 /// timeout, None once the server is closed). Waits with the GIL released.
 pub(super) fn next<'py>(
@@ -99,27 +125,30 @@ pub(super) fn next<'py>(
     _m: Borrowed<'_, 'py>,
     a: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "serve_next", a, 2, 2)?;
-    let queue = server(py, id_arg(py, "server id", a[0])?)?.queue();
-    let timeout = seconds_arg(py, a[1])?;
-    let thread = interrupt::this_thread(py);
-    if interrupt::is_retired(&thread) {
-        return Ok(none(py));
-    }
-    let got = tstate::detached(py, || queue.recv(timeout));
-    let request = match got {
-        Recv::Closed => return Ok(none(py)),
-        Recv::Timeout => return Ok(boolean(py, false)),
-        Recv::Request(r) => *r,
+    let (request, thread) = match take(py, "serve_next", a)? {
+        Ok(taken) => taken,
+        Err(nothing) => return Ok(nothing),
     };
     let env = environ::build(py, &request.head)?;
-    let rid = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+    let rid = new_rid();
     thread.current.store(rid, Ordering::Release);
     let hook_thread = thread.clone();
     // Already cancelled: the app still runs, its answer is refused.
     let _ = request.cancel.set_hook(Box::new(move |_| {
         interrupt::interrupt(&hook_thread, rid);
     }));
+    activate(rid, request, thread);
+    new_tuple(py, vec![new_int(py, rid as i64)?, env])
+}
+
+/// A new request id.
+pub(super) fn new_rid() -> u64 {
+    NEXT_REQUEST.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Make `request` answerable by id `rid` (the `serve_read`/`serve_respond`/... functions)
+/// until `serve_done(rid)`.
+pub(super) fn activate(rid: u64, request: manygil_serve::Request, thread: Arc<ServeThread>) {
     let act = Active {
         body: request.body,
         responder: Some(request.responder),
@@ -132,7 +161,6 @@ pub(super) fn next<'py>(
         .lock()
         .get_or_insert_with(HashMap::new)
         .insert(rid, Arc::new(Mutex::new(act)));
-    new_tuple(py, vec![new_int(py, rid as i64)?, env])
 }
 
 /// `serve_done(rid)`: the worker is done with the request (an unanswered one gets 500; an
@@ -180,6 +208,33 @@ fn body_op<'py>(
     let r = tstate::detached(py, || f(body));
     match r {
         Ok(data) => new_bytes(py, &data),
+        Err(e) => {
+            let msg = e.to_string();
+            act.body_error = Some(e);
+            Err(os_error(py, &msg))
+        }
+    }
+}
+
+/// Up to `max` bytes of the body as they arrive (at least 1 unless it ended), and whether
+/// more is to come; waits with the GIL released.
+pub(super) fn read_some<'py>(
+    py: Attached<'py>,
+    rid: u64,
+    max: usize,
+) -> PyResult<(Owned<'py>, bool)> {
+    let act = active(py, rid)?;
+    let mut act = act.lock();
+    let body = &mut act.body;
+    let r = tstate::detached(py, || {
+        let data = body.read(max)?;
+        // Ended with this chunk? (Finding out may wait for the chunk after it: only when
+        // nothing is pending.)
+        let more = !data.is_empty() && !body.is_finished();
+        Ok::<_, BodyError>((data, more))
+    });
+    match r {
+        Ok((data, more)) => Ok((new_bytes(py, &data)?, more)),
         Err(e) => {
             let msg = e.to_string();
             act.body_error = Some(e);
