@@ -289,3 +289,22 @@ def test_create_queue_mirrors_3_14(interp):
         q.get(timeout=0.01)
     with pytest.raises(ValueError, match="maxsize"):
         interpreters.create_queue(-1)
+
+
+def _start_a_program_and_fork():
+    import os
+    import subprocess
+
+    out = subprocess.run(["echo", "from a child"], capture_output=True, text=True).stdout
+    try:
+        os.fork()
+    except RuntimeError as e:
+        return out.strip(), str(e)
+    return out.strip(), "forked"  # pragma: no cover - the parent would see two returns
+
+
+def test_a_worker_starts_programs_but_cannot_fork(interp):
+    # What docs/serve.md says workers can do (issue 23, item 11).
+    out, fork = interp.call(_start_a_program_and_fork)
+    assert out == "from a child"
+    assert "fork not supported" in fork
