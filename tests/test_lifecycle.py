@@ -332,3 +332,31 @@ def test_the_first_ctrl_c_ends_a_with_pool_waiting_for_such_a_worker(tmp_path):
     rc, out, err, elapsed = sigint_when_ready(path, settle=0.5)
     assert rc != 0 and "KeyboardInterrupt" in err, (rc, err)
     assert elapsed < 15, "one Ctrl-C was enough"
+
+
+# --- issue 23, item 7: nothing printed when a worker that used threading ends ---------------
+
+
+def test_workers_that_used_threading_end_without_printing(tmp_path):
+    # On 3.13 every such end printed "Exception ignored in _DeleteDummyThreadOnDel".
+    path = write_script(
+        tmp_path,
+        """
+        import manygil
+
+        def task():
+            import logging
+            logging.getLogger("quiet").info("a record")  # current_thread(): a dummy thread
+            return 1
+
+        for _ in range(3):
+            with manygil.create() as it:
+                it.call(task)
+        with manygil.Pool(2, max_tasks_per_worker=1) as pool:
+            print(sum(pool.map(lambda _: task(), range(6))))
+        """,
+    )
+    r = run_file(path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "6"
+    assert r.stderr == "", r.stderr

@@ -33,6 +33,17 @@ def before_end() -> None:
                 break
             for t in others:
                 t.join(0.1)  # sliced, so that an interrupt of the exit path gets through
+        # 3.13: the worker thread's _DummyThread (made by any current_thread() call, as
+        # logging makes) is forgotten by a tracker object's __del__ when the thread-local
+        # storage goes, which Py_EndInterpreter does after clearing threading's globals:
+        # "Exception ignored in _DeleteDummyThreadOnDel.__del__ ... TypeError" at every
+        # worker end. Dropping the tracker now runs that __del__ while they still exist.
+        info = getattr(threading, "_thread_local_info", None)
+        if info is not None:
+            try:
+                del info._track_dummy_thread_ref
+            except AttributeError:
+                pass
     import atexit
 
     atexit._run_exitfuncs()
