@@ -312,3 +312,25 @@ def hold_gil_in_c(seconds, done=None):
 def ratio(a, b):
     """``a / b`` (ZeroDivisionError for b == 0)."""
     return a / b
+
+
+def resize_or_write(buf):
+    """In another process: try to shrink the buffer's memory file and to write through a
+    writable mapping of it; returns what each attempt raised (``None`` if it worked)."""
+    import mmap
+    import os
+
+    out = []
+    try:
+        os.ftruncate(buf._fd(), 0)
+        out.append(None)
+    except OSError as e:
+        out.append(e.errno)
+    try:
+        m = mmap.mmap(buf._fd(), len(buf), prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        m[0:1] = b"X"
+        m.close()
+        out.append(None)
+    except (OSError, PermissionError) as e:
+        out.append(e.errno)
+    return out, buf.writable, bytes(buf[0:3])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 import handle_helpers as hh
+import helpers
 import manygil
 import pytest
 
@@ -260,3 +261,29 @@ def test_from_fd_rejects_bad_descriptors():
     b = manygil.SharedBuffer(8)
     with pytest.raises(ValueError, match="fewer than"):
         manygil.SharedBuffer._from_fd(b._fd(), 1 << 20)
+
+
+# --- issue 23, item 9: another process can neither resize the memory nor write a read-only one
+
+
+def test_another_process_cannot_resize_a_buffer_or_write_through_a_read_only_one():
+    import concurrent.futures as cf
+    import errno
+    import multiprocessing
+
+    buf = manygil.SharedBuffer(4096)
+    buf[0:3] = b"abc"
+    ctx = multiprocessing.get_context("forkserver")
+    with cf.ProcessPoolExecutor(1, mp_context=ctx) as ex:
+        # Writable handle: the size is sealed (a shrink used to make this process die of
+        # SIGBUS on its next access); writing through it is allowed.
+        (shrink, write), writable, head = ex.submit(helpers.resize_or_write, buf).result(60)
+        assert shrink == errno.EPERM and write is None and writable and head == b"Xbc"
+        assert bytes(buf[0:3]) == b"Xbc", "the process wrote through its writable mapping"
+        # Read-only handle: the process gets a descriptor that cannot write.
+        (shrink, write), writable, head = ex.submit(helpers.resize_or_write, buf.readonly()).result(
+            60
+        )
+        assert shrink in (errno.EPERM, errno.EINVAL, errno.EBADF)
+        assert write == errno.EACCES and not writable and head == b"Xbc"
+    assert bytes(buf[0:3]) == b"Xbc" and len(buf) == 4096

@@ -21,10 +21,21 @@ import os
 
 
 def reduce(buf):
-    """``copyreg`` reducer of ``manygil.SharedBuffer``."""
+    """``copyreg`` reducer of ``manygil.SharedBuffer``. A read-only handle sends a
+    descriptor opened read-only: the receiving process maps it read-only and cannot write
+    through it (the memory file's size is sealed, so no process can resize it either)."""
     from multiprocessing.reduction import DupFd
 
-    return (rebuild, (DupFd(buf._fd()), buf.nbytes, not buf.writable))
+    if buf.writable:
+        return (rebuild, (DupFd(buf._fd()), buf.nbytes, False))
+    from multiprocessing.context import get_spawning_popen
+
+    fd = os.open(f"/proc/self/fd/{buf._fd()}", os.O_RDONLY | os.O_CLOEXEC)
+    shared = DupFd(fd)
+    if get_spawning_popen() is None:
+        os.close(fd)  # the resource sharer holds its own duplicate
+    # (else the process being started inherits fd itself: it stays open in this one)
+    return (rebuild, (shared, buf.nbytes, True))
 
 
 def rebuild(dupfd, size: int, readonly: bool):

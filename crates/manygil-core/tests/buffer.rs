@@ -183,3 +183,31 @@ fn from_fd_refuses_a_file_smaller_than_the_region() {
     let again = SharedMemory::from_fd(empty.fd().try_clone_to_owned().unwrap(), 0).unwrap();
     assert!(again.is_empty());
 }
+
+#[test]
+fn the_memory_file_cannot_be_resized_by_anyone_holding_it() {
+    use std::os::fd::AsRawFd;
+    let mem = SharedMemory::from_bytes(b"sealed").unwrap();
+    // Another process holding the descriptor could do this: it must fail, not leave every
+    // other mapping to fault on its next access.
+    // SAFETY: a valid descriptor of our memory file.
+    let shrunk = unsafe { libc::ftruncate(mem.fd().as_raw_fd(), 0) };
+    assert_eq!(shrunk, -1);
+    assert_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::EPERM)
+    );
+    assert_eq!(&mem.to_vec(), b"sealed");
+}
+
+#[test]
+fn a_read_only_descriptor_maps_read_only_and_refuses_writes() {
+    let mem = SharedMemory::from_bytes(b"abc").unwrap();
+    let ro = SharedMemory::from_fd(mem.read_only_fd().unwrap(), 3).unwrap();
+    assert!(ro.is_read_only() && !mem.is_read_only());
+    assert_eq!(ro.write_from(0, b"x"), Err(BufferError::ReadOnly));
+    assert!(SharedBuffer::new(std::sync::Arc::new(ro)).is_readonly());
+    mem.write_from(0, b"z").unwrap(); // the writer's changes are seen through it
+    let again = SharedMemory::from_fd(mem.read_only_fd().unwrap(), 3).unwrap();
+    assert_eq!(&again.to_vec(), b"zbc");
+}

@@ -73,6 +73,10 @@ pub struct SharedMemory {
     words: usize,
     /// Size of the region in bytes. Immutable.
     len: usize,
+    /// Mapped without write access (the descriptor was opened read-only, as another
+    /// process receives a read-only buffer): writing through it would fault, so every
+    /// write is refused. Immutable.
+    read_only: bool,
 }
 
 // SAFETY: `SharedMemory` owns its mapping and descriptor exclusively (both are released
@@ -100,8 +104,12 @@ impl SharedMemory {
     pub fn new(len: usize) -> Result<Self, BufferError> {
         let bytes = Self::mapped_size(len)?;
         // SAFETY: a NUL-terminated name and valid flags; returns a new descriptor or -1.
-        let raw =
-            unsafe { libc::memfd_create(c"manygil-shared-buffer".as_ptr(), libc::MFD_CLOEXEC) };
+        let raw = unsafe {
+            libc::memfd_create(
+                c"manygil-shared-buffer".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
         if raw < 0 {
             return Err(BufferError::Os {
                 op: "memfd_create",
@@ -124,7 +132,46 @@ impl SharedMemory {
                 },
             );
         }
+        // The size is fixed from now on, for every process the descriptor reaches: one that
+        // shrank the file would make every other mapping fault (SIGBUS) on its next access.
+        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        // SAFETY: a valid memory file created with MFD_ALLOW_SEALING; only adds seals.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+            return Err(BufferError::Os {
+                op: "seal",
+                errno: errno(),
+            });
+        }
         Self::map(fd, len)
+    }
+
+    /// A new descriptor of the same memory file that cannot write (opened read-only): what
+    /// a read-only buffer sends to another process, which then maps it read-only.
+    ///
+    /// # Errors
+    ///
+    /// [`BufferError::Os`] if it cannot be opened (e.g. too many open files).
+    pub fn read_only_fd(&self) -> Result<OwnedFd, BufferError> {
+        let path = std::ffi::CString::new(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+            .map_err(|_| BufferError::Os {
+                op: "open",
+                errno: libc::EINVAL,
+            })?;
+        // SAFETY: a NUL-terminated path; returns a new descriptor or -1.
+        let raw = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if raw < 0 {
+            return Err(BufferError::Os {
+                op: "open",
+                errno: errno(),
+            });
+        }
+        // SAFETY: `raw` is a descriptor just returned to us, owned by nobody else.
+        Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    }
+
+    /// Whether this mapping refuses writes (see [`SharedMemory::read_only_fd`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// Maps `len` bytes of the memory file `fd` (made by [`SharedMemory::new`] here or in
@@ -186,6 +233,9 @@ impl SharedMemory {
     fn map(fd: OwnedFd, len: usize) -> Result<Self, BufferError> {
         let words = len.div_ceil(WORD);
         let mapped = words * WORD; // checked by `mapped_size`
+                                   // SAFETY: F_GETFL only reads the open file description's flags.
+        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+        let read_only = flags >= 0 && flags & libc::O_ACCMODE == libc::O_RDONLY;
         if mapped == 0 {
             return Ok(Self {
                 fd,
@@ -193,16 +243,23 @@ impl SharedMemory {
                 data: NonNull::<Aligned>::dangling().cast(),
                 words: 0,
                 len: 0,
+                read_only,
             });
         }
+        let prot = if read_only {
+            libc::PROT_READ
+        } else {
+            libc::PROT_READ | libc::PROT_WRITE
+        };
         // SAFETY: a fresh shared mapping chosen by the kernel (no fixed address, so nothing
-        // existing is replaced) of a descriptor open for reading and writing, at least
-        // `mapped` bytes long (ftruncate'd in `new`, checked with fstat in `from_fd`).
+        // existing is replaced) of a descriptor open for reading (and writing unless
+        // `read_only`, which `prot` follows), at least `mapped` bytes long (ftruncate'd in
+        // `new`, checked with fstat in `from_fd`).
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 mapped,
-                libc::PROT_READ | libc::PROT_WRITE,
+                prot,
                 libc::MAP_SHARED,
                 fd.as_raw_fd(),
                 0,
@@ -224,6 +281,7 @@ impl SharedMemory {
             data,
             words,
             len,
+            read_only,
         })
     }
 
@@ -256,9 +314,9 @@ impl SharedMemory {
 
     /// The first byte, [`ALIGN`]-aligned (dangling but aligned and non-null when empty).
     ///
-    /// The pointer is valid for reads and writes of `len()` bytes while `self` lives; the
-    /// caller is responsible for synchronising non-atomic accesses made through it (see the
-    /// type's documentation).
+    /// The pointer is valid for reads of `len()` bytes while `self` lives, and for writes
+    /// unless [`SharedMemory::is_read_only`]; the caller is responsible for synchronising
+    /// non-atomic accesses made through it (see the type's documentation).
     pub fn as_ptr(&self) -> *mut u8 {
         self.data.as_ptr().cast()
     }
@@ -294,8 +352,12 @@ impl SharedMemory {
     ///
     /// # Errors
     ///
-    /// [`BufferError::OutOfBounds`] if the range exceeds the region; nothing is written then.
+    /// [`BufferError::OutOfBounds`] if the range exceeds the region, [`BufferError::ReadOnly`]
+    /// if it is mapped read-only; nothing is written then.
     pub fn write_from(&self, offset: usize, src: &[u8]) -> Result<(), BufferError> {
+        if self.read_only {
+            return Err(BufferError::ReadOnly);
+        }
         self.check(offset, src.len())?;
         let words = self.words();
         let (head, body) = src.split_at(src.len().min((WORD - offset % WORD) % WORD));

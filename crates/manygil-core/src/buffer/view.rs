@@ -30,12 +30,10 @@ pub struct SharedBuffer {
 }
 
 impl SharedBuffer {
-    /// A writable handle on `memory`.
+    /// A handle on `memory`: writable unless the memory is mapped read-only.
     pub fn new(memory: Arc<SharedMemory>) -> Self {
-        Self {
-            memory,
-            readonly: false,
-        }
+        let readonly = memory.is_read_only();
+        Self { memory, readonly }
     }
 
     /// A read-only handle on the same memory.
