@@ -12,7 +12,7 @@ import time
 import helpers
 import manygil
 import pytest
-from conftest import sigint_when_ready, write_script
+from conftest import run_file, sigint_when_ready, write_script
 from manygil import Pool, _native
 
 # Timeouts that mean "no limit": inf, and values whose deadline cannot be represented.
@@ -550,3 +550,37 @@ def test_stats_add_up_at_every_moment_under_random_submit_cancel_and_timeout():
         sampler.join()
         p.shutdown(wait=True, cancel_futures=True)
     assert not bad, bad[:3]
+
+
+# --- issue 23, item 5: a value too large to copy is a MemoryError, never an abort -----------
+
+TOO_LARGE_TO_COPY = """
+import resource, manygil
+resource.setrlimit(resource.RLIMIT_AS, (4_000_000_000, 4_000_000_000))
+
+def make(n):
+    return b"x" * n  # fits once under the limit; its copy for the caller does not
+
+N = 2_200_000_000
+with manygil.create() as it:
+    try:
+        it.call(make, N)
+    except manygil.ExecutionFailed as e:
+        print("call:", e.excinfo.type.__name__)
+with manygil.Pool(1) as pool:
+    try:
+        pool.submit(make, N).result(120)
+    except MemoryError:
+        print("pool: MemoryError")
+    print("still works:", pool.submit(make, 3).result(60))
+"""
+
+
+def test_a_result_too_large_to_copy_raises_memoryerror_instead_of_aborting(tmp_path):
+    r = run_file(write_script(tmp_path, TOO_LARGE_TO_COPY), timeout=240)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert r.stdout.splitlines() == [
+        "call: MemoryError",
+        "pool: MemoryError",
+        "still works: b'xxx'",
+    ], r.stdout + r.stderr[-2000:]

@@ -40,6 +40,28 @@ pub(crate) fn type_error(py: Attached<'_>, msg: &str) -> PyErrSet {
     unsafe { raise(py, PyExc_TypeError, msg) }
 }
 
+/// Raise a builtin `MemoryError` for a copy of `len` bytes that could not be allocated.
+pub(crate) fn no_memory(py: Attached<'_>, len: usize) -> PyErrSet {
+    // SAFETY: builtin exception class.
+    unsafe {
+        raise(
+            py,
+            PyExc_MemoryError,
+            &format!("cannot allocate {len} bytes to copy the value to another interpreter"),
+        )
+    }
+}
+
+/// A copy of `data` in memory that Rust owns; `MemoryError` instead of aborting the
+/// process when it cannot be allocated (its size comes from user data).
+pub(crate) fn try_copy(py: Attached<'_>, data: &[u8]) -> PyResult<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(data.len())
+        .map_err(|_| no_memory(py, data.len()))?;
+    v.extend_from_slice(data);
+    Ok(v)
+}
+
 /// Raise a builtin `RuntimeError`.
 pub(crate) fn runtime_error(py: Attached<'_>, msg: &str) -> PyErrSet {
     // SAFETY: builtin exception class.

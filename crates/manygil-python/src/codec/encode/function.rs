@@ -31,7 +31,8 @@ impl<'py> Encoder<'py> {
     fn code(&mut self, obj: Borrowed<'_, 'py>, module: String) -> EncResult<Value> {
         let code = obj.get_attr(c"__code__")?;
         let marshalled = code.borrow().marshal_dumps(MARSHAL_VERSION)?;
-        let bytes: Box<[u8]> = marshalled.borrow().bytes_data()?.into();
+        let bytes = crate::ffi::err::try_copy(self.py, marshalled.borrow().bytes_data()?)?
+            .into_boxed_slice();
         let mut attrs = Vec::new();
         for name in [
             c"__name__",

@@ -38,7 +38,7 @@ impl<'py> Encoder<'py> {
                 err::type_error(py, "manygil._pickle.dumps returned a malformed result").into(),
             );
         };
-        let data: Box<[u8]> = data.bytes_data()?.into();
+        let data = err::try_copy(py, data.bytes_data()?)?.into_boxed_slice();
         let n = handles.tuple_len()?;
         let mut shared = Vec::with_capacity(n);
         for i in 0..n {

@@ -15,13 +15,18 @@ pub(super) fn int(obj: Borrowed<'_, '_>) -> PyResult<Value> {
 
 /// An exact `str`; one holding lone surrogates keeps them (`surrogatepass`).
 pub(super) fn str(obj: Borrowed<'_, '_>) -> PyResult<Value> {
+    let py = obj.py();
     if let Ok(s) = obj.str_utf8() {
-        return Ok(Value::Str(s.into()));
+        let copy = err::try_copy(py, s.as_bytes())?;
+        // A copy of a str's UTF-8 is UTF-8.
+        let text = String::from_utf8(copy).map_err(|_| err::type_error(py, "invalid UTF-8"))?;
+        return Ok(Value::Str(text.into_boxed_str()));
     }
     // Lone surrogates: clear the UnicodeEncodeError and re-encode keeping them.
-    err::clear(obj.py());
+    err::clear(py);
     let b = obj.str_surrogatepass()?;
-    Ok(Value::StrSurrogates(b.borrow().bytes_data()?.into()))
+    let copy = err::try_copy(py, b.borrow().bytes_data()?)?;
+    Ok(Value::StrSurrogates(copy.into_boxed_slice()))
 }
 
 /// An exact `bytes`: copied, or lent when large (see `codec::borrowed`).
@@ -32,5 +37,7 @@ pub(super) fn bytes(obj: Borrowed<'_, '_>) -> PyResult<Value> {
             return Ok(v);
         }
     }
-    Ok(Value::Bytes(data.into()))
+    Ok(Value::Bytes(
+        err::try_copy(obj.py(), data)?.into_boxed_slice(),
+    ))
 }

@@ -186,7 +186,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
             if n == 0 {
                 return Ok(Vec::new());
             }
-            Ok(std::slice::from_raw_parts(p.cast::<u8>(), n).to_vec())
+            super::super::err::try_copy(self.py(), std::slice::from_raw_parts(p.cast::<u8>(), n))
         }
     }
 
