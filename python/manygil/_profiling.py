@@ -56,16 +56,14 @@ class Collector:
     def finish(self):
         import pstats
 
-        from ._queue import QueueEmpty
+        from ._queue import QueueError
 
         self.queue.close()
         merged = pstats.Stats()
         while True:
             try:
                 raw = self.queue.get_nowait()
-            except QueueEmpty:
-                break
-            except Exception:  # closed and empty
+            except QueueError:  # empty: closed, so nothing more comes
                 break
             merged.add(_Raw(raw))
             self.tasks += 1

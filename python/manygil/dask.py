@@ -249,13 +249,10 @@ class PoolExecutor(cf.Executor):
 
 def _fallback_key(args):
     """What identifies a task's function: the first argument of its call_timed* wrapper
-    (the function, or its by-value pickle)."""
-    head = args[0]
-    try:
-        hash(head)
-    except TypeError:
-        return ("id", id(head))
-    return head
+    (the function, or its by-value pickle), keyed as the process fallback keys functions."""
+    from ._fallback import _key
+
+    return _key(args[0])
 
 
 def _finished(result, start, stop, time_delay) -> dict:

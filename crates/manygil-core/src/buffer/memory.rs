@@ -233,7 +233,8 @@ impl SharedMemory {
     fn map(fd: OwnedFd, len: usize) -> Result<Self, BufferError> {
         let words = len.div_ceil(WORD);
         let mapped = words * WORD; // checked by `mapped_size`
-                                   // SAFETY: F_GETFL only reads the open file description's flags.
+
+        // SAFETY: F_GETFL only reads the open file description's flags.
         let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
         let read_only = flags >= 0 && flags & libc::O_ACCMODE == libc::O_RDONLY;
         if mapped == 0 {

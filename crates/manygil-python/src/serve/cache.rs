@@ -171,33 +171,30 @@ fn incr<'py>(
     args::positional(py, "incr", argv, 2, 2)?;
     let k = key(py, argv[0])?;
     let delta = args::int(py, "delta", argv[1])?;
-    let (class, msg) = match cache_of(slf).incr(&k, delta) {
-        Ok(n) => return new_int(py, n),
-        Err(IncrError::Missing) => (KEY_ERROR, format!("no live entry under key {k:?}")),
-        Err(IncrError::NotAnInteger) => (
-            TYPE_ERROR,
-            format!("the value under key {k:?} is not an int of at most 64 bits"),
-        ),
-        Err(IncrError::Overflow) => (
-            OVERFLOW_ERROR,
-            format!("incrementing key {k:?} by {delta} would pass 64 bits"),
-        ),
-    };
-    // SAFETY: reading a builtin exception class pointer (immortal, valid in every
-    // interpreter), attached.
-    Err(unsafe {
-        let class = match class {
-            KEY_ERROR => PyExc_KeyError,
-            TYPE_ERROR => PyExc_TypeError,
-            _ => PyExc_OverflowError,
-        };
-        err::raise(py, class, &msg)
-    })
+    match cache_of(slf).incr(&k, delta) {
+        Ok(n) => new_int(py, n),
+        // SAFETY: a builtin exception class, valid in every interpreter; attached.
+        Err(IncrError::Missing) => Err(unsafe {
+            err::raise(
+                py,
+                PyExc_KeyError,
+                &format!("no live entry under key {k:?}"),
+            )
+        }),
+        Err(IncrError::NotAnInteger) => Err(err::type_error(
+            py,
+            &format!("the value under key {k:?} is not an int of at most 64 bits"),
+        )),
+        // SAFETY: as above.
+        Err(IncrError::Overflow) => Err(unsafe {
+            err::raise(
+                py,
+                PyExc_OverflowError,
+                &format!("incrementing key {k:?} by {delta} would pass 64 bits"),
+            )
+        }),
+    }
 }
-
-const KEY_ERROR: u8 = 0;
-const TYPE_ERROR: u8 = 1;
-const OVERFLOW_ERROR: u8 = 2;
 
 fn clear<'py>(
     py: Attached<'py>,
