@@ -146,3 +146,20 @@ def run_serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 def _env() -> dict[str, str]:
     """This run's environment, with its sys.path for the server process."""
     return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+
+
+def request_in_flight(s: Served, tmp_path) -> tuple:
+    """Send ``GET /block`` (tests/serve_apps.py) from a thread and return once its handler
+    runs: ``(thread, result, release)``; touch ``release`` to let it answer, then join the
+    thread: ``result`` holds its ``(status, body)``."""
+    import threading
+
+    started, release = tmp_path / "started", tmp_path / "release"
+    result: list = []
+    t = threading.Thread(
+        target=lambda: result.append(s.get(f"/block?started={started}&release={release}"))
+    )
+    t.start()
+    while not started.exists():
+        t.join(0.01)
+    return t, result, release

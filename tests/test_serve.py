@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from serve_helpers import HERE, RawConn, Served, run_serve
+from serve_helpers import HERE, RawConn, Served, request_in_flight, run_serve
 
 
 def test_serves_a_validated_app_with_keep_alive(served):
@@ -237,14 +237,7 @@ def test_serves_on_a_unix_socket(served, tmp_path):
 
 def test_sigterm_finishes_in_flight_requests_then_exits_0(served, tmp_path):
     s = served("--workers", "1")
-    started, release = tmp_path / "started", tmp_path / "release"
-    result = []
-    t = threading.Thread(
-        target=lambda: result.append(s.get(f"/block?started={started}&release={release}"))
-    )
-    t.start()
-    while not started.exists():
-        pass
+    t, result, release = request_in_flight(s, tmp_path)
     s.send_signal(signal.SIGTERM)
     # New connections are refused once the listener is closed.
     while True:

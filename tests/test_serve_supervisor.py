@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from serve_helpers import Served
+from serve_helpers import Served, request_in_flight
 
 
 @pytest.fixture(autouse=True)
@@ -168,14 +168,7 @@ def test_sighup_reloads_the_application_in_a_new_process(served, tmp_path):
     first = s.server_pid()
     assert s.get("/version") == (200, b"one")
     # A request in flight in the old process when the reload starts.
-    started, release = tmp_path / "started", tmp_path / "release"
-    result = []
-    t = threading.Thread(
-        target=lambda: result.append(s.get(f"/block?started={started}&release={release}"))
-    )
-    t.start()
-    while not started.exists():
-        t.join(0.01)
+    t, result, release = request_in_flight(s, tmp_path)
     write("two, reloaded")
     s.proc.send_signal(signal.SIGHUP)
     # Requests are answered meanwhile: by the old process, then by the new one. One may be
