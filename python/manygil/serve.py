@@ -10,7 +10,7 @@ Command line::
     python -m manygil serve MODULE:APP [--workers N] [--threads T] [--bind HOST:PORT]
         [--uds PATH] [--timeout S] [--stuck-after S] [--max-stuck N] [--graceful-timeout S]
         [--max-body BYTES] [--max-requests-per-worker N] [--access-log] [--no-supervise]
-        [--interface auto|wsgi|asgi]
+        [--interface auto|wsgi|asgi] [--interpreter-config isolated|legacy]
 
 From the command line the server runs in a child process of a small supervisor
 (``manygil._supervisor``) that holds the listening sockets, restarts the server process if
@@ -29,6 +29,8 @@ import threading
 import time
 
 from . import _native, _serve_worker
+from ._config import InterpreterConfig
+from ._config import coerce as _coerce_config
 from .interpreters import Interpreter, create
 
 __all__ = ["serve", "StartupError", "StuckLimitError", "EXIT_STUCK", "main"]
@@ -74,10 +76,13 @@ def _check_positive(name: str, value, *, allow_zero: bool = False, kind=int):
 INTERFACES = ("auto", "wsgi", "asgi")
 
 
-def _load_in(spec: str, interface: str = "auto") -> tuple[Interpreter | None, str | None]:
-    """A new interpreter with the application loaded, or the reason it failed."""
+def _load_in(
+    spec: str, interface: str = "auto", config: InterpreterConfig | None = None
+) -> tuple[Interpreter | None, str | None]:
+    """A new interpreter (set up by ``config``) with the application loaded, or the reason
+    it failed."""
     try:
-        interp = create()
+        interp = create(config=config)
     except Exception as e:  # noqa: BLE001 - reported as one line
         return None, f"cannot create an interpreter: {e}"
     try:
@@ -147,6 +152,8 @@ class _Server:
         self.past_cap = False
         # "wsgi" or "asgi" once the first workers loaded the application.
         self.interface = "auto"
+        # Every worker interpreter's InterpreterConfig (replacements too).
+        self.config: InterpreterConfig | None = None
 
     def stuck(self) -> int:
         """Worker interpreters retired as stuck whose handler still has not returned."""
@@ -178,7 +185,7 @@ class _Server:
                 continue
             self.retired[interp_id] = slot
             _native.serve_retire(interp_id)
-            new, error = _load_in(self.app, self.interface)
+            new, error = _load_in(self.app, self.interface, self.config)
             if new is None:
                 print(f"manygil serve: cannot replace a stuck worker: {error}", file=sys.stderr)
                 continue
@@ -225,7 +232,7 @@ class _Server:
                 interp.close()
                 return
             # Recycle: the other workers keep taking requests meanwhile (queued ones wait).
-            new, error = _load_in(self.app, self.interface)
+            new, error = _load_in(self.app, self.interface, self.config)
             self.running.pop(interp.id, None)
             interp.close()
             _native.serve_release_memory()
@@ -259,6 +266,7 @@ def serve(
     past_max_stuck=None,
     interface: str = "auto",
     loaded=None,
+    interpreter_config: InterpreterConfig | str | None = None,
 ) -> None:
     """Serve the WSGI or ASGI application ``app`` (``"MODULE:ATTR"``) until stopped.
 
@@ -286,6 +294,11 @@ def serve(
     ``bind`` also takes ``fd://N``: a listening socket (TCP or Unix) inherited as file
     descriptor N, which the server takes over (and closes when it stops accepting).
 
+    ``interpreter_config`` sets up every worker interpreter (an
+    :class:`~manygil.InterpreterConfig` or a preset name; None: ``"isolated"``):
+    ``"legacy"`` loads applications whose extension modules refuse own-GIL interpreters,
+    but its workers run Python code one at a time (docs/configs.md).
+
     ``ready`` is called with the list of bound addresses (``http://host:port`` or
     ``unix:path``) once every worker has loaded the application and the server accepts.
 
@@ -307,6 +320,10 @@ def serve(
     _check_positive("max_requests_per_worker", max_requests_per_worker, allow_zero=True)
     if interface not in INTERFACES:
         raise StartupError(f"interface must be one of {', '.join(INTERFACES)}, got {interface!r}")
+    try:
+        config = _coerce_config(interpreter_config, "interpreter_config")
+    except (TypeError, ValueError) as e:
+        raise StartupError(str(e)) from None
     if io_threads is None:
         io_threads = 1 if workers * threads <= 4 else 2
     listen = _listen_list(bind, uds)
@@ -324,18 +341,20 @@ def serve(
         )
     except (OSError, ValueError) as e:
         raise StartupError(str(e)) from None
+    server = _Server(
+        app,
+        workers,
+        threads,
+        max_requests_per_worker,
+        stuck_after,
+        max_stuck,
+        server_id,
+        addrs,
+    )
+    server.config = config
     try:
         past_cap = _run(
-            _Server(
-                app,
-                workers,
-                threads,
-                max_requests_per_worker,
-                stuck_after,
-                max_stuck,
-                server_id,
-                addrs,
-            ),
+            server,
             graceful_timeout,
             ready,
             stop,
@@ -368,7 +387,7 @@ def _run(
     loaded: list = [None] * workers
 
     def load(i: int) -> None:
-        loaded[i] = _load_in(app, interface)
+        loaded[i] = _load_in(app, interface, server.config)
 
     loaders = [threading.Thread(target=load, args=(i,)) for i in range(workers)]
     for t in loaders:
@@ -540,6 +559,14 @@ def _parser() -> argparse.ArgumentParser:
         help="WSGI or ASGI (default auto: an async def callable is ASGI, another callable WSGI)",
     )
     p.add_argument(
+        "--interpreter-config",
+        choices=("isolated", "legacy"),
+        default="isolated",
+        help="worker interpreters: isolated (own GIL: parallel; only extensions that support "
+        "it) or legacy (the main GIL and allocator, as mod_wsgi: most extensions load, no "
+        "parallelism); default isolated; see docs/configs.md",
+    )
+    p.add_argument(
         "--no-supervise",
         dest="supervise",
         action="store_false",
@@ -611,6 +638,7 @@ def main(argv: list[str] | None = None) -> int:
             past_max_stuck=None if link is None else lambda: tell(b"replace\n"),
             interface=args.interface,
             loaded=lambda interface: chosen.__setitem__(0, interface),
+            interpreter_config=args.interpreter_config,
         )
     except StartupError as e:
         print(f"manygil serve: {e}", file=sys.stderr)

@@ -55,7 +55,9 @@ pub(crate) fn create<'py>(
     _m: Borrowed<'_, 'py>,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "create", argv, 0, 1)?;
+    args::positional(py, "create", argv, 0, 2)?;
+    // Checked before anything is created.
+    let config = super::config::parse(py, argv.get(1).copied())?;
     let paths = match args::given(argv.first().copied()) {
         Some(p) => {
             if !p.is_instance(&raw mut PyList_Type) {
@@ -69,7 +71,7 @@ pub(crate) fn create<'py>(
         None => None,
     };
     let made = crate::ffi::tstate::detached(py, || {
-        worker::spawn(Box::new(move |py| setup_worker(py, paths.as_ref())))
+        worker::spawn(config, Box::new(move |py| setup_worker(py, paths.as_ref())))
     });
     match made {
         Ok(w) => {

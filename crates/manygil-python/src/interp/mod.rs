@@ -7,12 +7,14 @@
 //! - `registry`: live interpreters by id.
 //! - `fork_guard`, `datetime_guard`: workarounds for CPython bugs (fork; 3.13's `_datetime`).
 //! - `api`, `calls`: the interpreter functions of `manygil._native`.
+//! - `config`: interpreter settings (`manygil.InterpreterConfig`) read from Python and back.
 //! - `pending`: `PendingCall`, a call running in another interpreter.
 //!
 //! Refusing synchronous calls that would wait in a cycle is the core's `waits`.
 
 pub(crate) mod api;
 pub(crate) mod calls;
+pub(crate) mod config;
 pub(crate) mod datetime_guard;
 pub(crate) mod fork_guard;
 pub(crate) mod jobs;
@@ -130,9 +132,13 @@ impl Worker {
         if !crate::ffi::tstate::is_running() {
             return Err(Error::NoRuntime);
         }
-        let shared =
-            crate::ffi::tstate::detached_if_attached(|| worker::spawn(Box::new(|_py| Ok(()))))
-                .map_err(Error::Create)?;
+        let shared = crate::ffi::tstate::detached_if_attached(|| {
+            worker::spawn(
+                crate::ffi::interp_config::InterpConfig::ISOLATED,
+                Box::new(|_py| Ok(())),
+            )
+        })
+        .map_err(Error::Create)?;
         registry::insert(shared.clone());
         Ok(Worker { shared })
     }

@@ -5,13 +5,15 @@
 use crate::ffi::entry::methods;
 use crate::ffi::err::PyResult;
 use crate::ffi::*;
-use crate::interp::{api, calls};
+use crate::interp::{api, calls, config};
 use crate::pool::at_exit;
 
 methods! {
     /// The method table (static C data; CPython only reads it).
     pub(crate) static METHODS = [
-        args c"create" => c_create(api::create), c"create($module, sys_path=None, /)\n--\n\nCreate an own-GIL interpreter on its own thread; return its id.";
+        args c"create" => c_create(api::create), c"create($module, sys_path=None, config=None, /)\n--\n\nCreate an interpreter on its own thread (config: a settings tuple, see check_config; None: isolated); return its id.";
+        args c"check_config" => c_check_config(config::check_config), c"check_config($module, values, /)\n--\n\nRaise TypeError/ValueError if the settings tuple (gil, use_main_obmalloc, check_multi_interp_extensions, allow_fork, allow_exec, allow_threads, allow_daemon_threads) is unusable.";
+        args c"interpreter_config" => c_interpreter_config(config::interpreter_config), c"interpreter_config($module, id, /)\n--\n\nThe settings tuple interpreter id was created with (None for the main interpreter).";
         args c"destroy" => c_destroy(api::destroy), c"destroy($module, id, /)\n--\n\nEnd an idle interpreter and join its thread.";
         args c"list_all" => c_list_all(api::list_all), c"list_all($module, /)\n--\n\n(id, whence) of the main and every manygil interpreter.";
         args c"get_current" => c_get_current(api::get_current), c"get_current($module, /)\n--\n\n(id, whence) of the interpreter the caller runs in.";

@@ -2,7 +2,7 @@
 //! `concurrent.futures.Executor` protocol; this type owns the workers).
 //!
 //! Created with `PoolCore(workers, sys_path, initializer, initargs, max_tasks_per_worker,
-//! task_timeout)`; a heap type per interpreter (made by `create_type`, exposed as a module
+//! task_timeout, config)` (`config`: a settings tuple, see `interp::config`); a heap type per interpreter (made by `create_type`, exposed as a module
 //! attribute), instances hold an `Arc` of the Rust pool only.
 
 use std::ffi::c_void;
@@ -96,7 +96,9 @@ fn pool_new<'py>(
         ));
     }
     let argv = call.positionals();
-    args::positional(py, "PoolCore", argv, 6, 6)?;
+    args::positional(py, "PoolCore", argv, 7, 7)?;
+    // Checked before anything is created.
+    let interp = crate::interp::config::parse(py, Some(argv[6]))?;
     let workers = args::count(py, "max_workers", argv[0])?;
     if workers < 1 {
         return Err(err::value_error(py, "max_workers must be greater than 0"));
@@ -121,6 +123,7 @@ fn pool_new<'py>(
         initializer,
         max_tasks_per_worker: max_tasks,
         task_timeout,
+        interp,
     };
     let pool = crate::ffi::tstate::detached(py, || Pool::start(config)).map_err(|m| {
         crate::handles::errors::raise(
