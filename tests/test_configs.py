@@ -164,10 +164,13 @@ def test_bad_configs_fail_before_anything_is_created():
                 manygil.create(config=bad)
             with pytest.raises(exc):
                 Pool(1, config=bad)
-        # The native checks do not trust the Python side (a tuple CPython would accept).
+        # The native side checks again, whatever the caller (own GIL with the main
+        # allocator: a combination CPython itself does not refuse).
         bad_values = ("own", True, True, False, False, True, False)
         with pytest.raises(ValueError, match="use_main_obmalloc"):
             _native.create(list(sys.path), bad_values)
+        with pytest.raises(ValueError, match="use_main_obmalloc"):
+            _native.PoolCore(1, list(sys.path), None, (), None, None, bad_values)
         with pytest.raises(ValueError, match="check_multi_interp_extensions"):
             _native.create(list(sys.path), ("shared", False, False, False, False, True, False))
         with pytest.raises(TypeError, match="tuple of 7"):
@@ -389,6 +392,41 @@ def test_numpy_imports_under_legacy_in_the_first_interpreter_only(tmp_path):
     assert lines[1] == "legacy 1: 45.0", r.stdout
     assert lines[2].startswith("legacy 2: ImportError"), r.stdout
     assert "more than once per process" in lines[2], r.stdout
+
+
+def _hold_gil_reading(fd, started, done):
+    """Read one byte from ``fd`` inside one C call that keeps this interpreter's GIL
+    (libc ``read`` through ``ctypes.PyDLL``), then set ``done``."""
+    import ctypes
+
+    buf = ctypes.create_string_buffer(1)
+    started.set()
+    ctypes.PyDLL(None).read(fd, buf, 1)
+    done.set()
+
+
+def test_gil_own_runs_beside_an_interpreter_that_holds_its_gil_in_c():
+    """The ``gil`` field, by order of events rather than timing: while one isolated
+    interpreter holds its GIL inside a C call (which ends only when this test writes the
+    byte it reads, after the other calls), another one still runs Python code. With a
+    shared GIL nothing could (the main interpreter included): the test would hang."""
+    import os
+
+    r, w = os.pipe()
+    try:
+        a, b = manygil.create(), manygil.create()
+        with a, b:
+            started, done = manygil.Event(), manygil.Event()
+            t = a.call_in_thread(_hold_gil_reading, r, started, done)
+            assert started.wait(60)
+            assert [b.call(helpers.add, n, 1) for n in range(50)] == list(range(1, 51))
+            assert not done.is_set()  # a is still in read(), holding its GIL
+            os.write(w, b"x")
+            t.join(60)
+            assert done.wait(60)
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 # --- a shared GIL: waits release it, pools finish, Ctrl-C works --------------------------

@@ -611,9 +611,10 @@ def main(argv: list[str] | None = None) -> int:
     def ready(addrs) -> None:
         workers = args.workers or _usable_cpus()
         per_worker = "an event loop" if chosen[0] == "asgi" else f"{args.threads} thread(s)"
+        kind = "" if args.interpreter_config == "isolated" else f"{args.interpreter_config} "
         print(
             f"manygil serve: {args.app} ({chosen[0].upper()}) listening on {', '.join(addrs)} "
-            f"({workers} worker interpreter(s) x {per_worker})",
+            f"({workers} {kind}worker interpreter(s) x {per_worker})",
             flush=True,
         )
         if link is not None:
