@@ -1,6 +1,7 @@
 """What ``manygil serve`` adds to memory beyond the application: a worker of a plain
-function app imports nothing for interface detection. The numbers are in
-bench/bench_serve_memory.py and docs/serve.md ("Memory")."""
+function app imports nothing for interface detection, and the server process shares the
+supervisor's pages (it is forked from it). The numbers are in bench/bench_serve_memory.py
+and docs/serve.md ("Memory")."""
 
 from __future__ import annotations
 
@@ -190,3 +191,22 @@ def test_a_plain_function_app_is_served_without_importing_inspect(served):
     s = served("--workers", "2", app="serve_plain_app:app")
     for _ in range(4):
         assert s.get("/") == (200, b"none")
+
+
+def _shared_dirty_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Shared_Dirty:"):
+                return int(line.split()[1])
+    raise AssertionError("no Shared_Dirty in smaps_rollup")
+
+
+def test_the_server_process_shares_the_supervisors_memory(served):
+    """The server process is forked from the supervisor: the Python runtime and the
+    modules the supervisor imported stay shared (copy-on-write), where a freshly started
+    Python would hold its own copy of each (no written page shared with any process)."""
+    s = served("--workers", "1")
+    pid = s.server_pid()
+    assert pid != s.proc.pid
+    assert _shared_dirty_kib(pid) > 2048
+    assert _shared_dirty_kib(s.proc.pid) > 2048
