@@ -12,7 +12,9 @@
    WSGI function app; blocked threads in the main interpreter and in workers.
 
 PSS (each page shared by several processes divided among them) of this process and of
-server trees, in MiB per worker. Needs wrk, gunicorn (toolchain/peers.sh) for part 1.
+server trees, in MiB per worker; for trees also its anonymous part (heap and stacks,
+which unrelated processes mapping the same files do not move) and USS. Part 1 needs wrk
+and gunicorn (toolchain/peers.sh).
 
     python bench/bench_serve_memory.py [--workers N] [--load S] [--skip-servers]
 """
@@ -46,20 +48,21 @@ def _mem() -> dict:
 
 
 class Split:
-    """Rows of (what, MiB per worker) from differences of this process's memory."""
+    """Rows of (what, PSS and USS in MiB per worker, or per ``per``) from differences of
+    this process's memory."""
 
     def __init__(self, n: int):
         self.n = n
         self.rows: list[tuple[str, float, float]] = []
         self.last = _mem()
 
-    def step(self, what: str) -> None:
-        now = _mem()
+    def step(self, what: str, per: int | None = None) -> None:
+        now, per = _mem(), per or self.n
         self.rows.append(
             (
                 what,
-                (now["pss"] - self.last["pss"]) / self.n,
-                (now["uss"] - self.last["uss"]) / self.n,
+                (now["pss"] - self.last["pss"]) / per,
+                (now["uss"] - self.last["uss"]) / per,
             )
         )
         self.last = now
@@ -111,23 +114,25 @@ def in_process(n: int) -> list[tuple[str, float, float]]:
 
         time.sleep(seconds)
 
-    ts = [threading.Thread(target=i.call, args=(block, 2.0)) for i in interps]
+    # Threads are small: 4 per interpreter, for a measurable difference.
+    ts = [threading.Thread(target=i.call, args=(block, 2.0)) for i in interps * 4]
     for t in ts:
         t.start()
     time.sleep(1.0)
-    s.step("a main-interpreter thread blocked in Interpreter.call")
+    s.step("a main-interpreter thread blocked in Interpreter.call", per=len(ts))
     for t in ts:
         t.join()
     s.skip()
     for i in interps:
         i.exec(
             "import threading, time\n"
-            "_t = threading.Thread(target=time.sleep, args=(2,)); _t.start()"
+            "_ts = [threading.Thread(target=time.sleep, args=(2,)) for _ in range(4)]\n"
+            "for _t in _ts: _t.start()"
         )
     time.sleep(0.5)
-    s.step("a request thread in a worker (threading.Thread, blocked)")
+    s.step("a request thread in a worker (threading.Thread, blocked)", per=4 * n)
     for i in interps:
-        i.exec("_t.join()")
+        i.exec("for _t in _ts: _t.join()")
         i.close()
     s.skip()
 
@@ -162,8 +167,11 @@ def _settled(pid: int, within: float = 20.0) -> dict:
     return last
 
 
-def servers(n: int, load: float) -> list[tuple[str, float, float]]:
-    """Rows of (what, PSS MiB, USS MiB) for whole server trees."""
+KEYS = ("pss", "anon", "uss")
+
+
+def servers(n: int, load: float) -> list[tuple]:
+    """Rows of (what, PSS, anonymous PSS, USS in MiB) for whole server trees."""
     rows = []
 
     def tree(server: str, workers: int, extra=(), loaded=True) -> dict:
@@ -180,35 +188,27 @@ def servers(n: int, load: float) -> list[tuple[str, float, float]]:
                     mem = {k: max(v, now[k]) for k, v in mem.items()}
             return mem
 
+    def row(what: str, m: dict) -> None:
+        rows.append((what, *(m[k] for k in KEYS)))
+
+    many_of = {}
     for server in ("manygil", "gunicorn-sync"):
         one, many = tree(server, 1), tree(server, n)
         idle = tree(server, n, loaded=False)
-        step = {k: (many[k] - one[k]) / (n - 1) for k in many}
-        rows.append((f"{server}: tree at 1 worker", one["pss"], one["uss"]))
-        rows.append((f"{server}: tree at {n} workers", many["pss"], many["uss"]))
-        rows.append((f"{server}: per-worker increment", step["pss"], step["uss"]))
-        rows.append(
-            (
-                f"{server}: base (tree at 1 worker - increment)",
-                one["pss"] - step["pss"],
-                one["uss"] - step["uss"],
-            )
-        )
-        rows.append(
-            (
-                f"{server}: what {load:g} s of load per route added, per worker",
-                (many["pss"] - idle["pss"]) / n,
-                (many["uss"] - idle["uss"]) / n,
-            )
+        many_of[server] = many
+        step = {k: (many[k] - one[k]) / (n - 1) for k in KEYS}
+        row(f"{server}: tree at 1 worker", one)
+        row(f"{server}: tree at {n} workers", many)
+        row(f"{server}: per-worker increment", step)
+        row(f"{server}: base (tree at 1 worker - increment)", {k: one[k] - step[k] for k in KEYS})
+        row(
+            f"{server}: what {load:g} s of load per route added, per worker",
+            {k: (many[k] - idle[k]) / n for k in KEYS},
         )
     two = tree("manygil", n, extra=["--threads", "2"])
-    one_thread = next(r for r in rows if r[0] == f"manygil: tree at {n} workers")
-    rows.append(
-        (
-            "manygil: one more request thread per worker (--threads 2)",
-            (two["pss"] - one_thread[1]) / n,
-            (two["uss"] - one_thread[2]) / n,
-        )
+    row(
+        "manygil: one more request thread per worker (--threads 2)",
+        {k: (two[k] - many_of["manygil"][k]) / n for k in KEYS},
     )
     return rows
 
@@ -232,9 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {what:72} {pss:6.2f} {uss:6.2f}")
     if not args.skip_servers:
         print(f"Whole process trees, Flask app ({sb.APP}), MiB:")
-        print(f"  {'':72} {'PSS':>6} {'USS':>6}")
-        for what, pss, uss in servers(args.workers, args.load):
-            print(f"  {what:72} {pss:6.2f} {uss:6.2f}")
+        print(f"  {'':72} {'PSS':>6} {'anon':>6} {'USS':>6}")
+        for what, pss, anon, uss in servers(args.workers, args.load):
+            print(f"  {what:72} {pss:6.2f} {anon:6.2f} {uss:6.2f}")
     load = os.getloadavg()
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     return 0

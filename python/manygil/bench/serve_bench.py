@@ -70,10 +70,12 @@ def _command(server: str, workers: int, threads: int, port: int) -> list[str] | 
 
 
 def _tree_memory(pid: int) -> dict:
-    """``{"rss", "pss", "uss"}`` in MiB of ``pid`` and all its descendants, from
+    """``{"rss", "pss", "anon", "uss"}`` in MiB of ``pid`` and all its descendants, from
     smaps_rollup. RSS counts a page shared by several processes once per process; PSS
-    divides it among them (also among unrelated processes mapping the same file: the
-    python binary, libc); USS counts only the pages of one process."""
+    divides it among them, also among unrelated processes mapping the same file (the
+    python binary, libc), so it moves with what else runs; ``anon`` is the anonymous part
+    of PSS (heap, stacks: what the server allocated, shared only by forking), which
+    does not; USS counts only the pages of one process."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -84,8 +86,14 @@ def _tree_memory(pid: int) -> dict:
             children.setdefault(int(fields[1]), []).append(int(entry))
         except OSError:
             continue
-    kib = {"rss": 0, "pss": 0, "uss": 0}
-    fields = {"Rss": "rss", "Pss": "pss", "Private_Clean": "uss", "Private_Dirty": "uss"}
+    kib = {"rss": 0, "pss": 0, "anon": 0, "uss": 0}
+    fields = {
+        "Rss": "rss",
+        "Pss": "pss",
+        "Pss_Anon": "anon",
+        "Private_Clean": "uss",
+        "Private_Dirty": "uss",
+    }
     todo = [pid]
     while todo:
         p = todo.pop()
@@ -155,7 +163,7 @@ def measure(
         return None
     with running(cmd, port) as (proc, base):
         result = {"server": server, "routes": {}}
-        mem = {"rss": 0.0, "pss": 0.0, "uss": 0.0}
+        mem = dict.fromkeys(("rss", "pss", "anon", "uss"), 0.0)
         for route, path in ROUTES.items():
             _wrk(base + path, min(1.0, duration), connections, 2)  # warm-up
             result["routes"][route] = _wrk(base + path, duration, connections, 2)
@@ -167,14 +175,14 @@ def measure(
 def measure_memory(
     server: str, workers: int, threads: int, duration: float, connections: int
 ) -> dict | None:
-    """The memory of one server's process tree (MiB: rss, pss, uss) after ``duration``
+    """The memory of one server's process tree (MiB: rss, pss, anon, uss) after ``duration``
     seconds of load on each route (the most seen after a route). None if not installed."""
     port = _free_port()
     cmd = _command(server, workers, threads, port)
     if cmd is None:
         return None
     with running(cmd, port) as (proc, base):
-        mem = {"rss": 0.0, "pss": 0.0, "uss": 0.0}
+        mem = dict.fromkeys(("rss", "pss", "anon", "uss"), 0.0)
         for path in ROUTES.values():
             _wrk(base + path, duration, connections, 2)
             mem = {k: max(v, _tree_memory(proc.pid)[k]) for k, v in mem.items()}
@@ -308,21 +316,23 @@ def memory_table(memory: dict, duration: float) -> list[str]:
         return []
     lines = [
         f"memory of the whole process tree after {duration:g} s of load on each route (MiB; "
-        "PSS: the fair total):",
-        f"{'server':18} {'workers':>7} {'RSS':>7} {'PSS':>7} {'USS':>7}",
+        "PSS: the fair total; anon: its heap and stacks part, which other processes on the "
+        "machine do not move):",
+        f"{'server':18} {'workers':>7} {'RSS':>7} {'PSS':>7} {'anon':>7} {'USS':>7}",
     ]
     for workers, by_server in memory.items():
         for server, m in by_server.items():
             lines.append(
-                f"{server:18} {workers:7d} {m['rss']:7.1f} {m['pss']:7.1f} {m['uss']:7.1f}"
+                f"{server:18} {workers:7d} {m['rss']:7.1f} {m['pss']:7.1f} {m['anon']:7.1f} "
+                f"{m['uss']:7.1f}"
             )
     for workers, by_server in memory.items():
         ours, sync = by_server.get("manygil"), by_server.get("gunicorn-sync")
         if ours and sync:
             lines.append(
                 f"  {workers} workers: manygil serve PSS x{ours['pss'] / sync['pss']:.2f} of "
-                f"gunicorn sync's ({ours['pss'] - sync['pss']:+.1f} MiB; RSS "
-                f"x{ours['rss'] / sync['rss']:.2f})"
+                f"gunicorn sync's ({ours['pss'] - sync['pss']:+.1f} MiB; anon "
+                f"x{ours['anon'] / sync['anon']:.2f}, RSS x{ours['rss'] / sync['rss']:.2f})"
             )
     return lines
 
