@@ -118,6 +118,20 @@ async def app(scope, receive, send):
             _flooded[0] = i + 1
         msg = await receive()
         _log.append(f"flood done {msg['type']}")
+    elif path == "/reader-first":
+        # A task already waiting in receive() when another accepts goes on.
+        got: asyncio.Queue = asyncio.Queue()
+
+        async def reader():
+            await got.put(await receive())
+
+        task = asyncio.ensure_future(reader())
+        await asyncio.sleep(0)
+        await send({"type": "websocket.accept"})
+        msg = await got.get()
+        await task
+        await send({"type": "websocket.send", "text": "got " + msg["text"]})
+        await receive()
     elif path == "/pid":
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.send", "text": str(os.getpid())})

@@ -134,6 +134,13 @@ def test_subprotocol_negotiation(served):
         assert ws.subprotocol is None
 
 
+def test_a_receive_waiting_before_the_accept_goes_on_after_it(served):
+    s = served("--workers", "1", app=APP)
+    with _ws(s, "/reader-first") as ws:
+        ws.send("first")
+        assert ws.recv(timeout=30) == "got first"
+
+
 def test_close_before_accept_is_a_403(served):
     s = served("--workers", "1", app=APP)
     for path in ("/reject", "/no-accept"):

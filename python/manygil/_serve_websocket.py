@@ -141,6 +141,8 @@ class WebSocket:
                 self.ended = (1006, "")
                 raise _serve_asgi.ClientDisconnected("the client is gone")
             self.state = CONNECTED
+            # A receive() already waiting in another task goes on.
+            self.wake()
             return
         if kind == "websocket.close":
             code = message.get("code")
@@ -156,6 +158,7 @@ class WebSocket:
                 _native.serve_ws_close(self.rid, code, reason)
                 self.state = CLOSED
                 self.ended = (code, reason)
+                self.wake()
             elif self.state == RESPONSE:
                 raise RuntimeError("websocket.close after websocket.http.response.start")
             return
