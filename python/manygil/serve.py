@@ -10,7 +10,7 @@ Command line::
     python -m manygil serve MODULE:APP [--workers N] [--threads T] [--bind HOST:PORT]
         [--uds PATH] [--timeout S] [--stuck-after S] [--max-stuck N] [--graceful-timeout S]
         [--max-body BYTES] [--max-requests-per-worker N] [--access-log] [--no-supervise]
-        [--interface auto|wsgi|asgi]
+        [--interface auto|wsgi|asgi] [--ws-max-size BYTES]
 
 From the command line the server runs in a child process of a small supervisor
 (``manygil._supervisor``) that holds the listening sockets, restarts the server process if
@@ -40,6 +40,8 @@ STUCK_AFTER = 2.0
 # Exit status of a server process that stopped because more than --max-stuck worker
 # interpreters were stuck (EX_TEMPFAIL: start it again). The supervisor starts a fresh one.
 EXIT_STUCK = 75
+# Default of --ws-max-size (uvicorn's): the largest WebSocket message a client may send.
+WS_MAX_SIZE = 16 * 1024 * 1024
 
 
 class StartupError(RuntimeError):
@@ -259,6 +261,7 @@ def serve(
     past_max_stuck=None,
     interface: str = "auto",
     loaded=None,
+    ws_max_size: int = WS_MAX_SIZE,
 ) -> None:
     """Serve the WSGI or ASGI application ``app`` (``"MODULE:ATTR"``) until stopped.
 
@@ -286,6 +289,9 @@ def serve(
     ``bind`` also takes ``fd://N``: a listening socket (TCP or Unix) inherited as file
     descriptor N, which the server takes over (and closes when it stops accepting).
 
+    ``ws_max_size`` bounds the WebSocket messages (of an ASGI application) a client may
+    send, in bytes: a larger one closes the connection with 1009.
+
     ``ready`` is called with the list of bound addresses (``http://host:port`` or
     ``unix:path``) once every worker has loaded the application and the server accepts.
 
@@ -305,6 +311,7 @@ def serve(
     _check_positive("graceful_timeout", graceful_timeout, allow_zero=True, kind=float)
     _check_positive("max_body", max_body, allow_zero=True)
     _check_positive("max_requests_per_worker", max_requests_per_worker, allow_zero=True)
+    _check_positive("ws_max_size", ws_max_size)
     if interface not in INTERFACES:
         raise StartupError(f"interface must be one of {', '.join(INTERFACES)}, got {interface!r}")
     if io_threads is None:
@@ -321,6 +328,7 @@ def serve(
             header_timeout,
             timeout or None,
             access_log,
+            ws_max_size,
         )
     except (OSError, ValueError) as e:
         raise StartupError(str(e)) from None
@@ -540,6 +548,14 @@ def _parser() -> argparse.ArgumentParser:
         help="WSGI or ASGI (default auto: an async def callable is ASGI, another callable WSGI)",
     )
     p.add_argument(
+        "--ws-max-size",
+        type=int,
+        default=WS_MAX_SIZE,
+        metavar="BYTES",
+        help="ASGI: largest WebSocket message a client may send; larger closes the "
+        "connection with 1009 (default 16 MiB)",
+    )
+    p.add_argument(
         "--no-supervise",
         dest="supervise",
         action="store_false",
@@ -611,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
             past_max_stuck=None if link is None else lambda: tell(b"replace\n"),
             interface=args.interface,
             loaded=lambda interface: chosen.__setitem__(0, interface),
+            ws_max_size=args.ws_max_size,
         )
     except StartupError as e:
         print(f"manygil serve: {e}", file=sys.stderr)
