@@ -109,6 +109,19 @@ def test_psycopg_is_degraded_to_pure_python():
     assert "pure-Python" in r.lost
 
 
+def test_psycopg_binary_is_checked_after_psycopg_not_reported_as_an_error():
+    # psycopg_binary raises "the psycopg package should be imported before psycopg_binary"
+    # when imported first: `check --installed` must not make that an error row (issue 24,
+    # item 3).
+    pytest.importorskip("psycopg", reason="psycopg is not installed for this build")
+    if importlib.util.find_spec("psycopg_binary") is None:
+        pytest.skip("psycopg's binary part is not installed")
+    assert "psycopg_binary" in check.installed_modules()
+    (r,) = check.check_modules(["psycopg_binary"])
+    assert r.status == "degraded", r
+    assert any(name.startswith("psycopg_binary.") for name in r.refused), r
+
+
 def test_lxml_names_the_refused_etree_in_full_and_exits_1():
     pytest.importorskip("lxml", reason="lxml is not installed for this build")
     r = run_check("lxml", "--json")

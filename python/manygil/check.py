@@ -80,6 +80,11 @@ KNOWN_LOSSES = {
     "grpc._cython": "grpc cannot be imported: the package runs without its gRPC parts",
 }
 
+#: Helper packages that refuse to be imported before the package they serve: that one is
+#: imported first (psycopg_binary raises "the psycopg package should be imported before
+#: psycopg_binary" otherwise, an error that says nothing about interpreters).
+IMPORTED_AFTER = {"psycopg_binary": "psycopg", "psycopg_c": "psycopg"}
+
 
 @dataclass(frozen=True)
 class Result:
@@ -165,6 +170,9 @@ def _probe(module: str) -> tuple:
                 contextlib.redirect_stderr(sink),
             ):
                 warnings.simplefilter("always")
+                first = IMPORTED_AFTER.get(module.split(".")[0])
+                if first is not None:
+                    importlib.import_module(first)
                 importlib.import_module(module)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from an import, too
             extension = refused_extension(exc)
