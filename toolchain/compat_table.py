@@ -299,9 +299,10 @@ def render(doc: dict) -> str:
         'itself), the last column says how; `Pool(fallback="process")` runs the others\' '
         "tasks in process workers.",
         "",
-        f"Regenerate with `make compat` (`make compat VERSION={short}`; it installs every "
-        "package into a throwaway venv under target/compat/, so it needs the network). The "
-        "list and its pins are in toolchain/top-packages.txt:",
+        f"Regenerate with `make compat` (Python {short}; `make compat VERSION=3.15` for "
+        "another). It installs every package separately into a throwaway venv under "
+        "target/compat/, so it needs the network; the list and its pins are in "
+        "toolchain/top-packages.txt:",
         "",
     ]
     out += [f"> {line}" if line else ">" for line in doc["source"]]
