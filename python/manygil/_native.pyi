@@ -282,6 +282,7 @@ def serve_bind(
     body_timeout: float | None,
     request_timeout: float | None,
     access_log: bool,
+    statics: list[tuple[str, bytes]],
     /,
 ) -> tuple[int, list[str]]: ...
 def serve_listen(listen: list[str], /) -> list[tuple[int, str]]: ...

@@ -19,6 +19,9 @@
 //!    the request, the client gets 504 and the request's [`Cancel`] fires: its hook (set
 //!    by the worker) interrupts the worker.
 //!
+//! A request under one of [`Config::statics`]' URL prefixes is answered from the files by
+//! the I/O thread itself, and never queued (see `static_files`).
+//!
 //! [`Server::shutdown`] stops accepting, lets in-flight requests finish within a grace
 //! period, then cancels what is left and closes the queue.
 
@@ -32,6 +35,7 @@ mod queue;
 mod request;
 mod response;
 mod server;
+mod static_files;
 
 pub use body::{BodyError, BodyReader};
 pub use cancel::{Cancel, CancelHook, CancelReason, CancelWatcher};
@@ -41,3 +45,4 @@ pub use queue::{Recv, RequestQueue};
 pub use request::{percent_decode, Peer, Request, RequestHead};
 pub use response::{BodyWriter, HeadError, Responder, ResponseHead, SendError};
 pub use server::{open_listener, BindError, BoundAddr, Server, ShutdownReport};
+pub use static_files::StaticMount;
