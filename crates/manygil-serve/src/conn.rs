@@ -482,17 +482,7 @@ async fn handle(
         version: version_str(parts.version),
         started: Instant::now(),
     };
-    let head = RequestHead {
-        id: shared.next_id.fetch_add(1, Ordering::Relaxed),
-        method: line.method.clone(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().unwrap_or("").to_owned(),
-        version: line.version,
-        peer: info.peer.clone(),
-        local: info.local.clone(),
-        headers: parts.headers,
-    };
-    if head
+    if parts
         .headers
         .get_all(hyper::header::HOST)
         .iter()
@@ -505,13 +495,24 @@ async fn handle(
         log(&shared, &info, &line, status, None);
         return Ok(simple(status, true));
     }
+    // Static files: answered here, before anything is made for a worker.
     if let Some(reply) = shared
         .statics
         .as_ref()
-        .and_then(|s| s.serve(&parts.method, parts.uri.path(), &head.headers))
+        .and_then(|s| s.serve(&parts.method, parts.uri.path(), &parts.headers))
     {
         return Ok(static_response(reply, &shared, &info, &line));
     }
+    let head = RequestHead {
+        id: shared.next_id.fetch_add(1, Ordering::Relaxed),
+        method: line.method.clone(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        version: line.version,
+        peer: info.peer.clone(),
+        local: info.local.clone(),
+        headers: parts.headers,
+    };
     if head
         .content_length()
         .is_some_and(|n| n > shared.config.max_body)
