@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::future::Future;
 use std::io;
-use std::io::{Read, Seek};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -25,7 +25,8 @@ pub(crate) const READ_FAILED: &str = "reading the file failed";
 /// `len` bytes of a file from `offset`, read chunk by chunk.
 #[derive(Debug)]
 pub(crate) struct FileBody {
-    /// The file (shared with the read in progress).
+    /// The file (shared with the read in progress; read with `pread`, at most one read
+    /// at a time).
     file: Arc<File>,
     /// Where the next chunk to request starts.
     offset: u64,
@@ -107,18 +108,35 @@ impl FileBody {
     }
 }
 
-/// Read exactly `n` bytes at `offset` (`UnexpectedEof` if the file ends first), into a
-/// buffer that is not zeroed first (a `File` reads into spare capacity). Moves the file's
-/// cursor: one reader at a time.
+/// Read exactly `n` bytes at `offset` (`UnexpectedEof` if the file ends first) with
+/// `pread`, straight into a buffer that is neither zeroed first nor grown step by step
+/// (one system call for a file in the page cache; `read_to_end` makes four for 100 KiB).
 pub(crate) fn read_exact_at(file: &File, n: usize, offset: u64) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
     buf.try_reserve_exact(n)
         .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-    let mut f = file;
-    f.seek(io::SeekFrom::Start(offset))?;
-    f.take(n as u64).read_to_end(&mut buf)?;
-    if buf.len() < n {
-        return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+    while buf.len() < n {
+        let at = libc::off_t::try_from(offset + buf.len() as u64)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let want = n - buf.len();
+        let spare = &mut buf.spare_capacity_mut()[..want];
+        // SAFETY: `spare` is memory owned by `buf`, valid for writes of `spare.len()`
+        // bytes; `pread` writes at most that many into it and reads none of it; the
+        // descriptor is open for as long as `file` is borrowed.
+        let got =
+            unsafe { libc::pread(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), at) };
+        match got {
+            0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            got if got < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            // SAFETY: `pread` initialised the first `got` (> 0, <= spare.len()) bytes
+            // past `len`, all within the capacity.
+            got => unsafe { buf.set_len(buf.len() + got as usize) },
+        }
     }
     Ok(buf)
 }
