@@ -22,6 +22,8 @@
 //! A WebSocket opening handshake reaches a worker as a request too; a worker that
 //! accepts it ([`Responder::accept_websocket`]) gets a [`WebSocket`] whose messages the
 //! front frames on the I/O threads (see the `websocket` module).
+//! A request under one of [`Config::statics`]' URL prefixes is answered from the files by
+//! the I/O thread itself, and never queued (see `static_files`).
 //!
 //! [`Server::shutdown`] stops accepting, lets in-flight requests finish within a grace
 //! period, then cancels what is left and closes the queue.
@@ -37,6 +39,7 @@ mod request;
 mod response;
 mod server;
 mod websocket;
+mod static_files;
 
 pub use body::{BodyError, BodyReader};
 pub use cancel::{Cancel, CancelHook, CancelReason, CancelWatcher};
@@ -50,3 +53,4 @@ pub use websocket::{
     valid_close_code, WebSocket, WsClose, WsMessage, WsNotify, WsRecv, WsSendError, CLOSE_TIMEOUT,
     MAX_CLOSE_REASON, QUEUE as WS_QUEUE,
 };
+pub use static_files::StaticMount;
