@@ -134,11 +134,26 @@ class _Quota:
         return bool(self.limit) and self.served >= self.limit
 
 
-def run(server_id: int, threads: int, max_requests: int) -> str:
+def run(server_id: int, threads: int, max_requests: int, profile_queue=None) -> str:
     """Serve requests with ``threads`` threads until the server closes (returns
-    ``"closed"``) or ``max_requests`` requests were taken (returns ``"recycle"``)."""
+    ``"closed"``) or ``max_requests`` requests were taken (returns ``"recycle"``).
+    With ``profile_queue``, the interpreter serves under cProfile and sends its statistics
+    there when it stops (``--profile``)."""
     if _app is None:
         raise RuntimeError("manygil serve: run() before load()")
+    profiler = None
+    if profile_queue is not None:
+        from . import _profiling
+
+        profiler = _profiling.start_worker()
+    try:
+        return _run(server_id, threads, max_requests)
+    finally:
+        if profiler is not None:
+            _profiling.stop_worker(profiler, profile_queue)
+
+
+def _run(server_id: int, threads: int, max_requests: int) -> str:
     if _interface == "asgi":
         from . import _serve_asgi
 
@@ -150,12 +165,15 @@ def run(server_id: int, threads: int, max_requests: int) -> str:
     poll = 0.2 if (max_requests and multithread) else None
     # Requests run in threads started here, even with one thread, so that applications
     # calling threading.current_thread() (Flask, Django, logging) see a real Thread rather
-    # than a _DummyThread for the interpreter's own worker thread.
+    # than a _DummyThread for the interpreter's own worker thread. Each is named
+    # manygil-s<interpreter id>.<n> (n from 1), in threading and for the OS (top -H,
+    # py-spy; the interpreter's own thread is manygil-w<id>).
+    me = _native.get_current()[0]
     ts = [
         threading.Thread(
             target=_serve,
             args=(server_id, quota, multithread, poll),
-            name=f"manygil-serve-{i}",
+            name=f"manygil-s{me}.{i + 1}",
         )
         for i in range(max(1, threads))
     ]
@@ -168,6 +186,8 @@ def run(server_id: int, threads: int, max_requests: int) -> str:
 
 def _serve(server_id: int, quota: _Quota, multithread: bool, poll) -> None:
     app = _app
+    # 3.14 names the OS thread after the Thread itself; 3.13 does not.
+    _native.set_thread_name(threading.current_thread().name)
     try:
         while not quota.exhausted:
             try:

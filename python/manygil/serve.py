@@ -10,7 +10,8 @@ Command line::
     python -m manygil serve MODULE:APP [--workers N] [--threads T] [--bind HOST:PORT]
         [--uds PATH] [--timeout S] [--stuck-after S] [--max-stuck N] [--graceful-timeout S]
         [--max-body BYTES] [--max-requests-per-worker N] [--access-log] [--no-supervise]
-        [--interface auto|wsgi|asgi]
+        [--interface auto|wsgi|asgi] [--log-level LEVEL] [--no-forward-logging]
+        [--profile FILE]
 
 From the command line the server runs in a child process of a small supervisor
 (``manygil._supervisor``) that holds the listening sockets, restarts the server process if
@@ -21,6 +22,7 @@ it dies and replaces it on SIGHUP or once too many interpreters are stuck;
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import signal
 import socket
@@ -74,13 +76,20 @@ def _check_positive(name: str, value, *, allow_zero: bool = False, kind=int):
 INTERFACES = ("auto", "wsgi", "asgi")
 
 
-def _load_in(spec: str, interface: str = "auto") -> tuple[Interpreter | None, str | None]:
-    """A new interpreter with the application loaded, or the reason it failed."""
+def _load_in(
+    spec: str, interface: str = "auto", name: str | None = None, logs=None
+) -> tuple[Interpreter | None, str | None]:
+    """A new interpreter (called ``name``) with the application loaded, or the reason it
+    failed. ``logs``: ``(queue, level)`` to forward its log records to (``_logs``)."""
     try:
-        interp = create()
+        interp = create(name=name, _origin="serve")
     except Exception as e:  # noqa: BLE001 - reported as one line
         return None, f"cannot create an interpreter: {e}"
     try:
+        if logs is not None:
+            from . import _logs
+
+            interp.call(_logs.install, *logs)
         error = interp.call(_serve_worker.load, spec, interface)
     except Exception as e:  # noqa: BLE001
         error = f"loading {spec!r} failed: {e}"
@@ -147,6 +156,23 @@ class _Server:
         self.past_cap = False
         # "wsgi" or "asgi" once the first workers loaded the application.
         self.interface = "auto"
+        # The server's name; its workers are serve-<id>.worker-<k>, numbered from 1 in the
+        # order they start (a replacement gets the next number).
+        self.name = f"serve-{server_id}"
+        self._numbers = itertools.count(1)
+        # (queue, level) that workers forward their log records to, or None.
+        self.log_setup = None
+        # The queue workers send their profile statistics to (--profile), or None.
+        self.profile_queue = None
+
+    def load(self, interface: str | None = None) -> tuple[Interpreter | None, str | None]:
+        """A new worker interpreter with the application loaded, or why it failed."""
+        return _load_in(
+            self.app,
+            self.interface if interface is None else interface,
+            f"{self.name}.worker-{next(self._numbers)}",
+            self.log_setup,
+        )
 
     def stuck(self) -> int:
         """Worker interpreters retired as stuck whose handler still has not returned."""
@@ -178,7 +204,7 @@ class _Server:
                 continue
             self.retired[interp_id] = slot
             _native.serve_retire(interp_id)
-            new, error = _load_in(self.app, self.interface)
+            new, error = self.load()
             if new is None:
                 print(f"manygil serve: cannot replace a stuck worker: {error}", file=sys.stderr)
                 continue
@@ -216,7 +242,9 @@ class _Server:
             self.interp_of[threading.current_thread()] = interp.id
             self.running[interp.id] = threading.current_thread()
             try:
-                outcome = interp.call(_serve_worker.run, self.id, self.threads, self.max_requests)
+                outcome = interp.call(
+                    _serve_worker.run, self.id, self.threads, self.max_requests, self.profile_queue
+                )
             except Exception as e:  # noqa: BLE001
                 print(f"manygil serve: a worker failed: {e}", file=sys.stderr)
                 outcome = "failed"
@@ -225,7 +253,7 @@ class _Server:
                 interp.close()
                 return
             # Recycle: the other workers keep taking requests meanwhile (queued ones wait).
-            new, error = _load_in(self.app, self.interface)
+            new, error = self.load()
             self.running.pop(interp.id, None)
             interp.close()
             _native.serve_release_memory()
@@ -259,6 +287,8 @@ def serve(
     past_max_stuck=None,
     interface: str = "auto",
     loaded=None,
+    forward_logging: bool = True,
+    profile: str | None = None,
 ) -> None:
     """Serve the WSGI or ASGI application ``app`` (``"MODULE:ATTR"``) until stopped.
 
@@ -289,6 +319,20 @@ def serve(
     ``ready`` is called with the list of bound addresses (``http://host:port`` or
     ``unix:path``) once every worker has loaded the application and the server accepts.
 
+    ``forward_logging`` (default True): what the application logs in the workers goes to
+    this interpreter's loggers of the same names (``manygil._logs``, at the root level
+    this interpreter has when ``serve`` starts), and with ``access_log`` the access-log
+    lines go to the ``manygil.serve.access`` logger (INFO) when that logger's records would
+    be written somewhere (else to stderr, as without forwarding). See docs/serve.md.
+
+    ``profile``: a file path; every worker runs under ``cProfile`` while it serves, and
+    their merged statistics are written there (``pstats`` format) when the server stops
+    (workers still stuck then are left out). Costs what cProfile costs.
+
+    While it runs, ``manygil.snapshot_all()`` (and the signal of
+    ``manygil.enable_inspect_signal``) includes this server: each worker's requests in
+    flight and Python stacks.
+
     Raises StartupError (a RuntimeError), before serving anything, if an option is invalid,
     an address cannot be bound, or the application cannot be loaded in a worker
     interpreter (module not found, attribute missing, not callable, an extension module
@@ -309,7 +353,14 @@ def serve(
         raise StartupError(f"interface must be one of {', '.join(INTERFACES)}, got {interface!r}")
     if io_threads is None:
         io_threads = 1 if workers * threads <= 4 else 2
+    if profile is not None:
+        _check_profile_path(profile)
     listen = _listen_list(bind, uds)
+    to_python = False
+    if forward_logging and access_log:
+        from . import _serve_logs
+
+        to_python = _serve_logs.access_to_python()
     try:
         server_id, addrs = _native.serve_bind(
             listen,
@@ -321,21 +372,42 @@ def serve(
             header_timeout,
             timeout or None,
             access_log,
+            to_python,
         )
     except (OSError, ValueError) as e:
         raise StartupError(str(e)) from None
+    server = _Server(
+        app,
+        workers,
+        threads,
+        max_requests_per_worker,
+        stuck_after,
+        max_stuck,
+        server_id,
+        addrs,
+    )
+    access = dispatcher = None
+    if to_python:
+        from . import _serve_logs
+
+        access = _serve_logs.AccessLog(server_id)
+    if forward_logging:
+        from . import _logs
+        from ._queue import Queue
+
+        dispatcher = _logs.Dispatcher(Queue())
+        server.log_setup = (dispatcher.queue, _logs.Dispatcher.root_level())
+    if profile is not None:
+        from ._queue import Queue
+
+        server.profile_queue = Queue()
+        server.profile_path = profile
+    from . import _inspect
+
+    _inspect.register_server(server)
     try:
         past_cap = _run(
-            _Server(
-                app,
-                workers,
-                threads,
-                max_requests_per_worker,
-                stuck_after,
-                max_stuck,
-                server_id,
-                addrs,
-            ),
+            server,
             graceful_timeout,
             ready,
             stop,
@@ -344,11 +416,43 @@ def serve(
             loaded,
         )
     finally:
+        _inspect.unregister_server(server)
         _native.serve_close(server_id)
+        if dispatcher is not None:
+            dispatcher.close()  # the workers have ended: nothing more will be logged
+        if access is not None:
+            access.join()
     if past_cap:
         raise StuckLimitError(
             f"more than {max_stuck} worker interpreter(s) were stuck in handlers that did not "
             "return (max_stuck); the server stopped"
+        )
+
+
+def _check_profile_path(path) -> None:
+    """``--profile FILE``: a path whose directory exists and can be written to."""
+    if not isinstance(path, str) or not path:
+        raise StartupError(f"profile must be a file path, got {path!r}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise StartupError(
+            f"--profile {path!r}: cannot write there (directory {directory!r} missing or not writable)"
+        )
+
+
+def _write_profile(server: _Server, path: str) -> None:
+    from . import _profiling
+
+    count = _profiling.write_merged(server.profile_queue, path)
+    if count:
+        print(
+            f"manygil serve: profile of {count} worker interpreter(s) written to {path}",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"manygil serve: no worker finished serving: no profile written to {path}",
+            file=sys.stderr,
         )
 
 
@@ -366,9 +470,10 @@ def _run(
     server_id, app, workers = server.id, server.app, server.workers
     # Load the application in every worker (in parallel) before accepting anything.
     loaded: list = [None] * workers
+    names = [f"{server.name}.worker-{next(server._numbers)}" for _ in range(workers)]
 
     def load(i: int) -> None:
-        loaded[i] = _load_in(app, interface)
+        loaded[i] = _load_in(app, interface, names[i], server.log_setup)
 
     loaders = [threading.Thread(target=load, args=(i,)) for i in range(workers)]
     for t in loaders:
@@ -449,6 +554,8 @@ def _run(
         stuck = server.wait_for_slots(10.0)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if server.profile_queue is not None:
+            _write_profile(server, server.profile_path)
         if stuck:
             print(
                 f"manygil serve: {stuck} worker(s) did not stop (a handler blocked in C?); exiting anyway",
@@ -534,6 +641,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--access-log", action="store_true", help="one line per request on stderr")
     p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error", "critical"),
+        help="the lowest level of log records written (the application's, forwarded from "
+        "the workers, and the server's; default info)",
+    )
+    p.add_argument(
+        "--no-forward-logging",
+        dest="forward_logging",
+        action="store_false",
+        help="leave each worker's logging alone (records the application logs are then "
+        "not formatted by the server: WARNING and above go to stderr as they are)",
+    )
+    p.add_argument(
+        "--profile",
+        default=None,
+        metavar="FILE",
+        help="run every worker under cProfile and write their merged statistics to FILE "
+        "(pstats format) when the server stops",
+    )
+    p.add_argument(
         "--interface",
         choices=INTERFACES,
         default="auto",
@@ -566,6 +694,15 @@ def main(argv: list[str] | None = None) -> int:
         return _supervisor.main(parser, args)
     link = None
     stop = threading.Event()
+    if args.forward_logging:
+        from . import _serve_logs
+
+        _serve_logs.configure_cli(args.log_level)
+    from . import _inspect
+
+    # kill -USR1 <server process> prints what every worker runs (the supervisor passes
+    # SIGUSR1 on to its server processes).
+    _inspect.enable_inspect_signal(signal.SIGUSR1)
     if args.supervisor_fd is not None:
         link = socket.socket(fileno=args.supervisor_fd)
         # The supervisor never writes: this returns when it is gone; then stop.
@@ -611,6 +748,8 @@ def main(argv: list[str] | None = None) -> int:
             past_max_stuck=None if link is None else lambda: tell(b"replace\n"),
             interface=args.interface,
             loaded=lambda interface: chosen.__setitem__(0, interface),
+            forward_logging=args.forward_logging,
+            profile=args.profile,
         )
     except StartupError as e:
         print(f"manygil serve: {e}", file=sys.stderr)

@@ -376,6 +376,7 @@ impl LogLine {
 fn log(shared: &Shared, info: &ConnInfo, line: &LogLine, status: StatusCode, bytes: Option<usize>) {
     if shared.config.access_log {
         crate::access_log::write(
+            shared.config.access_log_sink.as_ref(),
             &info.peer,
             (&line.method, &line.target, line.version),
             status.as_u16(),

@@ -35,7 +35,7 @@ mod server;
 
 pub use body::{BodyError, BodyReader};
 pub use cancel::{Cancel, CancelHook, CancelReason, CancelWatcher};
-pub use config::{Config, Listen};
+pub use config::{AccessLogSink, Config, Listen};
 pub use memory::release_free_memory;
 pub use queue::{Recv, RequestQueue};
 pub use request::{percent_decode, Peer, Request, RequestHead};

@@ -8,7 +8,7 @@ use crate::ffi::entry::methods;
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 
-use super::{asgi, requests, servers};
+use super::{access, asgi, inspect, requests, servers};
 
 // ---- arguments: converted by ffi::args ---------------------------------------------
 
@@ -42,7 +42,9 @@ pub(super) fn os_error(py: Attached<'_>, msg: &str) -> PyErrSet {
 methods! {
     /// The `serve_*` method table (static C data; CPython only reads it).
     static METHODS = [
-        args c"serve_bind" => c_serve_bind(servers::bind), c"serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body, header_timeout, body_timeout, request_timeout, access_log, /)\n--\n\nBind an HTTP server (not accepting yet); return (id, [address]).";
+        args c"serve_bind" => c_serve_bind(servers::bind), c"serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body, header_timeout, body_timeout, request_timeout, access_log, access_to_python, /)\n--\n\nBind an HTTP server (not accepting yet); return (id, [address]). access_to_python: access-log lines go to serve_access_lines instead of stderr.";
+        args c"serve_access_lines" => c_serve_access_lines(access::lines), c"serve_access_lines(id, timeout, /)\n--\n\nThe access-log lines written since the last call, waiting up to timeout for the first: ([line], dropped), or None once the server is closed.";
+        args c"serve_requests" => c_serve_requests(inspect::requests), c"serve_requests()\n--\n\n[(interp_id, thread_name, 'METHOD /path?query', seconds)] of the requests being answered now.";
         args c"serve_listen" => c_serve_listen(servers::listen), c"serve_listen(listen, /)\n--\n\nOpen listening sockets (HOST:PORT, unix:PATH, fd://N) without a server; return [(fd, address)], the caller owning each fd.";
         args c"serve_start" => c_serve_start(servers::start), c"serve_start(id, /)\n--\n\nStart accepting connections.";
         args c"serve_shutdown" => c_serve_shutdown(servers::shutdown), c"serve_shutdown(id, grace, /)\n--\n\nStop accepting, finish in-flight requests within grace seconds, cancel the rest; return (graceful, cancelled).";

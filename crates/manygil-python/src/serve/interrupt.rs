@@ -24,6 +24,8 @@ pub(crate) struct ServeThread {
     thread_ident: u64,
     /// CPython's id of the interpreter; fixed.
     interp_id: i64,
+    /// The OS thread's name when it registered (`manygil-s<id>.<n>`), for snapshots; fixed.
+    name: Arc<str>,
     /// The last request interrupted in this thread and when the interrupt was sent (it may
     /// not have arrived); written by interrupters.
     interrupted: Mutex<Option<(u64, Instant)>>,
@@ -48,6 +50,33 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<ServeThread>>> = const { RefCell::new(None) };
 }
 
+impl ServeThread {
+    /// CPython's id of the thread's interpreter.
+    pub(crate) fn interp_id(&self) -> i64 {
+        self.interp_id
+    }
+
+    /// The OS thread's name when it registered.
+    pub(crate) fn name(&self) -> Arc<str> {
+        self.name.clone()
+    }
+}
+
+/// The calling OS thread's name (`pthread_getname_np`), or `""`.
+fn os_thread_name() -> String {
+    let mut buf = [0u8; 64];
+    // SAFETY: `pthread_self()` is the calling thread; `buf` is writable for its length,
+    // and the call writes a NUL-terminated name of at most that many bytes.
+    let rc = unsafe {
+        libc::pthread_getname_np(libc::pthread_self(), buf.as_mut_ptr().cast(), buf.len())
+    };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
 /// The calling thread's registration, made on first use.
 pub(crate) fn this_thread(py: Attached<'_>) -> Arc<ServeThread> {
     CURRENT.with(|c| {
@@ -57,6 +86,7 @@ pub(crate) fn this_thread(py: Attached<'_>) -> Arc<ServeThread> {
                     interp: Interp::current(py),
                     thread_ident: current_thread_ident(),
                     interp_id: current_interpreter_id(py),
+                    name: os_thread_name().into(),
                     interrupted: Mutex::new(None),
                     alive: Mutex::new(true),
                     current: AtomicU64::new(0),

@@ -101,15 +101,18 @@ pub(super) fn listen<'py>(
 }
 
 /// `serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body,
-/// header_timeout, body_timeout, request_timeout, access_log) -> (id, [address])`.
+/// header_timeout, body_timeout, request_timeout, access_log, access_to_python) -> (id,
+/// [address])`; with `access_to_python` the access-log lines go to `serve_access_lines`.
 pub(super) fn bind<'py>(
     py: Attached<'py>,
     _m: Borrowed<'_, 'py>,
     a: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "serve_bind", a, 9, 9)?;
+    args::positional(py, "serve_bind", a, 10, 10)?;
     let listen = listen_arg(py, a[0])?;
     let default = Config::default();
+    let (sink, register) = super::access::sink();
+    let to_python = a[9].is_true()?;
     let config = Config {
         listen,
         io_threads: args::count(py, "io_threads", a[1])?.clamp(1, 64),
@@ -126,6 +129,7 @@ pub(super) fn bind<'py>(
         // None, infinite or 0: no limit.
         request_timeout: seconds_arg(py, a[7])?.filter(|d| !d.is_zero()),
         access_log: a[8].is_true()?,
+        access_log_sink: to_python.then_some(sink),
         ..default
     };
     let bound = tstate::detached(py, || Server::bind(config));
@@ -134,6 +138,9 @@ pub(super) fn bind<'py>(
     })?;
     let addrs: Vec<String> = server.addrs().iter().map(|a| a.to_string()).collect();
     let id = NEXT_SERVER.fetch_add(1, Ordering::Relaxed);
+    if to_python {
+        register(id);
+    }
     SERVERS
         .lock()
         .get_or_insert_with(HashMap::new)
