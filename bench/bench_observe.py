@@ -54,7 +54,7 @@ def _serve_rps(extra: list[str], workers: int, duration: float) -> tuple[float, 
     cmd = [sys.executable, "-m", "manygil", "serve", "observe_app:app", "--no-supervise",
            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), *extra]  # fmt: skip
     err = tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=err)
+    proc = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         assert "listening on" in proc.stdout.readline()
         url = f"http://127.0.0.1:{port}/"

@@ -54,7 +54,5 @@ def app(environ, start_response):
         return _text(start_response, str(route_work(int(q.get("n", 1000)))))
     if path == "/names":
         me = _interpreters.get_current()[0]
-        return _text(
-            start_response, f"{me} {threading.current_thread().name} {_os_thread_name()}"
-        )
+        return _text(start_response, f"{me} {threading.current_thread().name} {_os_thread_name()}")
     return _text(start_response, "not found", "404 Not Found")

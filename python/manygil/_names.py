@@ -7,9 +7,9 @@ in every new worker and gives the thread its name there once ``threading`` is im
 without importing it (a task that never uses ``threading`` pays nothing): a tiny finder
 waits on ``sys.meta_path`` for it. In the main interpreter, where a worker thread completes
 futures, :func:`name_thread` names it the same way (``threading.enumerate()`` shows it).
-"""
 
-from __future__ import annotations
+It imports nothing at start (not even ``__future__``): it runs in every new worker.
+"""
 
 import sys
 

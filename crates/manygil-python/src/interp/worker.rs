@@ -175,7 +175,7 @@ impl Drop for ExitSignal {
     }
 }
 
-/// The instant job start times count from (see [`WorkerShared::running_since`]).
+/// The instant job start times count from (see [`WorkerShared::running_job_info`]).
 fn epoch() -> std::time::Instant {
     static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     *EPOCH.get_or_init(std::time::Instant::now)
