@@ -5,6 +5,8 @@ use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::static_files::StaticMount;
+
 /// One address to listen on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listen {
@@ -57,6 +59,12 @@ pub struct Config {
     pub access_log: bool,
     /// Where access-log lines go instead of stderr (each without its newline), when set.
     pub access_log_sink: Option<AccessLogSink>,
+    /// Largest WebSocket message (and frame) a client may send, in bytes; a larger one
+    /// closes the connection with 1009.
+    pub ws_max_size: usize,
+    /// Directories served under URL prefixes by the I/O threads (requests under them
+    /// never reach a worker); opened by [`crate::Server::bind`].
+    pub statics: Vec<StaticMount>,
 }
 
 /// A receiver of access-log lines (see [`Config::access_log_sink`]). Called on the I/O
@@ -85,6 +93,9 @@ impl Default for Config {
             backlog: 1024,
             access_log: false,
             access_log_sink: None,
+            // uvicorn's default.
+            ws_max_size: 16 * 1024 * 1024,
+            statics: Vec::new(),
         }
     }
 }
