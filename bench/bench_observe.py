@@ -1,9 +1,11 @@
 """What observing costs (issue 24, items 6 and 9), measured in one run:
 
-- ``manygil serve --access-log``: lines through the main interpreter's ``logging`` (the
-  default, one handler for the application's records and the access log) against the
-  front writing them to stderr itself (``--no-forward-logging``), against no access log;
-  hello-world WSGI, ``wrk`` on 127.0.0.1, variants interleaved; ratios of requests/s.
+- ``serve(access_log=True)``: lines through the main interpreter's ``logging`` (a handler
+  of the caller's on the root logger writing them to stderr: one handler for the
+  application's records and the access log) against the front writing them to stderr
+  itself (``forward_logging=False``, and what ``python -m manygil serve`` does), against no
+  access log; hello-world WSGI, ``wrk`` on 127.0.0.1, variants interleaved; ratios of
+  requests/s.
 - ``Pool.snapshot()``: its duration with idle workers and with workers running Python,
   against one task's round trip measured in the same run.
 
@@ -44,15 +46,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve_rps(extra: list[str], workers: int, duration: float) -> tuple[float, int, int]:
-    """Requests/s of ``wrk -t2 -c32`` against a fresh server started with ``extra``, the
-    requests wrk made, and the access-log lines the server reported dropped."""
+# A server process: serve() with the variant's options; "logging" configures a handler.
+SERVER = """
+import logging, sys
+from manygil.serve import serve
+
+variant, port, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if variant == "logging":
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+serve("observe_app:app", workers=workers, bind=f"127.0.0.1:{port}",
+      access_log=variant != "none", forward_logging=variant != "front",
+      ready=lambda addrs: print("listening on", addrs[0], flush=True))
+"""
+
+
+def _serve_rps(variant: str, workers: int, duration: float) -> tuple[float, int, int]:
+    """Requests/s of ``wrk -t2 -c32`` against a fresh server of ``variant``, the requests
+    wrk made, and the access-log lines the server reported dropped."""
     import tempfile
 
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, *(p for p in sys.path if p)]))
-    cmd = [sys.executable, "-m", "manygil", "serve", "observe_app:app", "--no-supervise",
-           "--bind", f"127.0.0.1:{port}", "--workers", str(workers), *extra]  # fmt: skip
+    cmd = [sys.executable, "-c", SERVER, variant, str(port), str(workers)]
     err = tempfile.TemporaryFile("w+")
     proc = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
     try:
@@ -85,9 +103,9 @@ def main(argv=None) -> int:
         print("serve: skipped (wrk is not installed: toolchain/peers.sh)")
     else:
         variants = {
-            "no access log": [],
-            "access log, front writes stderr": ["--access-log", "--no-forward-logging"],
-            "access log through logging": ["--access-log"],
+            "no access log": "none",
+            "access log, front writes stderr": "front",
+            "access log through logging": "logging",
         }
         rps: dict[str, list[float]] = {k: [] for k in variants}
         lost = {k: [0, 0] for k in variants}

@@ -30,7 +30,9 @@ def test_request_threads_are_named_for_threading_and_the_os():
         assert s.stop() == 0
 
 
-def test_app_records_and_the_access_log_reach_the_main_interpreters_handler():
+def test_the_command_line_writes_app_records_formatted_in_main_with_the_access_log():
+    # The records travel to the main interpreter's stderr handler; the access lines, which
+    # that handler would write unchanged, are written by the front to the same stream.
     s = Served("--workers", "1", "--access-log", app=APP)
     try:
         assert s.get("/log?msg=hello&level=30") == (200, b"logged")

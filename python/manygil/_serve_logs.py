@@ -7,8 +7,10 @@ interpreters and the access log reach the main interpreter's ``logging`` togethe
   ``manygil_interpreter`` the worker's name (``serve-1.worker-2``).
 - With ``--access-log``, the HTTP front hands each access-log line to :class:`AccessLog`,
   a thread of the main interpreter that logs it on the ``manygil.serve.access`` logger
-  (INFO), when that logger's records would be written somewhere; otherwise the front
-  writes the lines to stderr itself, as without forwarding.
+  (INFO), when that logger's records would reach a handler of the caller's; otherwise the
+  front writes the lines to stderr itself, as without forwarding (also when the only
+  handler is the command line's own: it would write the same line to the same stream, at
+  the cost of a Python log record per request in the main interpreter).
 - ``python -m manygil serve`` gives the root logger one stderr handler with
   :class:`Formatter` (``--log-level``, default info): access lines as they are, other
   records with time, level, worker and logger. ``serve()`` called from Python leaves the
@@ -48,17 +50,26 @@ def configure_cli(level: str) -> None:
     :class:`Formatter` on the root logger, at ``level`` (a level name)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(Formatter())
+    handler.manygil_cli = True  # see access_to_python
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level.upper())
 
 
 def access_to_python() -> bool:
-    """Whether records of the access logger would be written somewhere now (a handler
-    on its way to the root and INFO enabled): only then do access lines go through
-    ``logging`` instead of straight to stderr."""
+    """Whether records of the access logger would reach a handler now (INFO enabled, a
+    handler on the way to the root) other than the command line's own stderr handler,
+    which writes access lines unchanged: only then do access lines go through ``logging``
+    instead of straight to stderr from the front."""
     logger = logging.getLogger(ACCESS_LOGGER)
-    return logger.isEnabledFor(logging.INFO) and logger.hasHandlers()
+    if not logger.isEnabledFor(logging.INFO):
+        return False
+    handlers = []
+    node = logger
+    while node is not None:
+        handlers.extend(node.handlers)
+        node = node.parent if node.propagate else None
+    return any(not getattr(h, "manygil_cli", False) for h in handlers)
 
 
 class AccessLog:
