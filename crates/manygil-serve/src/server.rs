@@ -304,6 +304,11 @@ impl Server {
         self.shared.inflight.lock().len()
     }
 
+    /// Connections open (accepted and not yet closed).
+    pub fn connections(&self) -> usize {
+        self.shared.conns.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Start accepting connections (once; later calls do nothing).
     pub fn start(&self) {
         let listeners = std::mem::take(&mut *self.pending.lock());
@@ -313,7 +318,9 @@ impl Server {
         }
     }
 
-    /// Stop accepting; let connections finish their current request for up to `grace`;
+    /// Stop accepting; let connections finish their current request for up to `grace`
+    /// (a connection accepted before, that has not sent its first request yet, gets up to
+    /// a second for it: it was on its way);
     /// then cancel the requests still running ([`CancelReason::Shutdown`]: their hooks
     /// interrupt the workers) and close the queue. Blocks; must not be called on an I/O
     /// thread. Later calls return at once.
