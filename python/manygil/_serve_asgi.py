@@ -539,8 +539,8 @@ class _Worker:
 
     def take(self) -> bool:
         """Take requests (GIL released while waiting) until the server closes (returns
-        True) or the quota is reached (False); hand each to the loop once it has started
-        the previous one."""
+        True), the quota is reached or this interpreter is retired (False); hand each to
+        the loop once it has started the previous one."""
         started = threading.Event()
         started.set()
         # With a quota, wait in steps: the loop may take the last request meanwhile.
@@ -553,7 +553,9 @@ class _Worker:
             got = _native.serve_asgi_next(self.server_id, poll)
             if got is None:
                 self.slots.release()
-                return True
+                # Retired (replaced: a reload, a stuck worker): what runs gets to finish,
+                # as when recycling. Else the server closed.
+                return not _native.serve_retired()
             if got is False:
                 self.slots.release()
                 continue

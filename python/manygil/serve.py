@@ -10,7 +10,7 @@ Command line::
     python -m manygil serve MODULE:APP [--workers N] [--threads T] [--bind HOST:PORT]
         [--uds PATH] [--timeout S] [--stuck-after S] [--max-stuck N] [--graceful-timeout S]
         [--max-body BYTES] [--max-requests-per-worker N] [--access-log] [--no-supervise]
-        [--interface auto|wsgi|asgi]
+        [--interface auto|wsgi|asgi] [--reload [--reload-dir DIR] [--reload-include GLOB]]
 
 From the command line the server runs in a child process of a small supervisor
 (``manygil._supervisor``) that holds the listening sockets, restarts the server process if
@@ -74,20 +74,49 @@ def _check_positive(name: str, value, *, allow_zero: bool = False, kind=int):
 INTERFACES = ("auto", "wsgi", "asgi")
 
 
-def _load_in(spec: str, interface: str = "auto") -> tuple[Interpreter | None, str | None]:
-    """A new interpreter with the application loaded, or the reason it failed."""
+def _load_in(
+    spec: str,
+    interface: str = "auto",
+    traceback_in_error: bool = False,
+    interp: Interpreter | None = None,
+) -> tuple[Interpreter | None, str | None]:
+    """A new interpreter (or ``interp``, made ahead and unused) with the application
+    loaded, or the reason it failed (then the interpreter is closed)."""
+    if interp is None:
+        try:
+            interp = create()
+        except Exception as e:  # noqa: BLE001 - reported as one line
+            return None, f"cannot create an interpreter: {e}"
     try:
-        interp = create()
-    except Exception as e:  # noqa: BLE001 - reported as one line
-        return None, f"cannot create an interpreter: {e}"
-    try:
-        error = interp.call(_serve_worker.load, spec, interface)
+        error = interp.call(_serve_worker.load, spec, interface, traceback_in_error)
     except Exception as e:  # noqa: BLE001
         error = f"loading {spec!r} failed: {e}"
     if error:
         interp.close()
         return None, error
     return interp, None
+
+
+def _load_many(
+    spec: str, interface: str, n: int, traceback_in_error: bool = False, interps=()
+) -> list[tuple[Interpreter | None, str | None]]:
+    """``n`` new interpreters with the application loaded, loaded in parallel: a list of
+    (interpreter, None) or (None, reason). ``interps``: interpreters made ahead to use
+    first (at most ``n``)."""
+    loaded: list = [None] * n
+    ahead = list(interps)
+
+    def load(i: int) -> None:
+        loaded[i] = _load_in(
+            spec, interface, traceback_in_error, ahead[i] if i < len(ahead) else None
+        )
+
+    loaders = [threading.Thread(target=load, args=(i,)) for i in range(n)]
+    for t in loaders:
+        t.start()
+    for t in loaders:
+        t.join()
+    return loaded
 
 
 def _listen_list(bind: str | list[str] | None, uds: str | None) -> list[str]:
@@ -147,6 +176,17 @@ class _Server:
         self.past_cap = False
         # "wsgi" or "asgi" once the first workers loaded the application.
         self.interface = "auto"
+        # The interface asked for ("auto", "wsgi", "asgi"): a reload detects it afresh.
+        self.interface_option = "auto"
+        # Held while the set of workers changes: a recycle, a stuck worker's replacement,
+        # a reload.
+        self.lock = threading.Lock()
+        # Interpreters replaced by a reload, finishing their requests; and the count of
+        # reloads (a recycle that loaded its new interpreter before a reload is dropped).
+        self.reloaded: set[int] = set()
+        self.generation = 0
+        # The file watcher of --reload (manygil._reload.Reloader), if any.
+        self.reloader = None
 
     def stuck(self) -> int:
         """Worker interpreters retired as stuck whose handler still has not returned."""
@@ -176,8 +216,9 @@ class _Server:
             slot = self.running.get(interp_id)
             if slot is None:  # not one of ours (cannot happen: ids are never reused)
                 continue
-            self.retired[interp_id] = slot
-            _native.serve_retire(interp_id)
+            with self.lock:
+                self.retired[interp_id] = slot
+                _native.serve_retire(interp_id)
             new, error = _load_in(self.app, self.interface)
             if new is None:
                 print(f"manygil serve: cannot replace a stuck worker: {error}", file=sys.stderr)
@@ -189,9 +230,8 @@ class _Server:
                 file=sys.stderr,
                 flush=True,
             )
-            t = threading.Thread(target=self.run_slot, args=(new,), name="manygil-serve-slot")
-            t.start()
-            self.slots.append(t)
+            with self.lock:
+                self.start_slot(new)
             _native.serve_release_memory()
         return first_past_cap
 
@@ -210,30 +250,94 @@ class _Server:
             # Polled: a slot may become stuck while we wait for it.
             waiting[0].join(min(left, 0.05))
 
+    def start_slot(self, interp: Interpreter) -> None:
+        """Serve with ``interp`` in a new slot thread (called holding ``self.lock``)."""
+        t = threading.Thread(target=self.run_slot, args=(interp,), name="manygil-serve-slot")
+        self.interp_of[t] = interp.id
+        self.running[interp.id] = t
+        self.slots.append(t)
+        t.start()
+
     def run_slot(self, interp: Interpreter) -> None:
         """Serve with ``interp``; replace it each time it has served its quota."""
+        me = threading.current_thread()
         while True:
-            self.interp_of[threading.current_thread()] = interp.id
-            self.running[interp.id] = threading.current_thread()
             try:
                 outcome = interp.call(_serve_worker.run, self.id, self.threads, self.max_requests)
             except Exception as e:  # noqa: BLE001
                 print(f"manygil serve: a worker failed: {e}", file=sys.stderr)
                 outcome = "failed"
-            if outcome == "closed" or self.stopping.is_set() or interp.id in self.retired:
-                self.running.pop(interp.id, None)
+            with self.lock:
+                generation = self.generation
+                replaced = interp.id in self.retired or interp.id in self.reloaded
+                done = outcome == "closed" or self.stopping.is_set() or replaced
+                if done:
+                    self.running.pop(interp.id, None)
+                    self.reloaded.discard(interp.id)
+            if done:
                 interp.close()
                 return
             # Recycle: the other workers keep taking requests meanwhile (queued ones wait).
             new, error = _load_in(self.app, self.interface)
-            self.running.pop(interp.id, None)
+            with self.lock:
+                self.running.pop(interp.id, None)
+                self.reloaded.discard(interp.id)
             interp.close()
             _native.serve_release_memory()
             if new is None:
                 print(f"manygil serve: cannot replace a worker: {error}", file=sys.stderr)
                 return
+            with self.lock:
+                # A reload started a full set of workers meanwhile: this one is extra.
+                extra = generation != self.generation or self.stopping.is_set()
+                if not extra:
+                    self.interp_of[me] = new.id
+                    self.running[new.id] = me
+            if extra:
+                new.close()
+                return
             self.recycled += 1
             interp = new
+
+    def reload(self, ahead=()) -> tuple[int, str | None] | None:
+        """Load the application afresh in ``workers`` new interpreters (in parallel,
+        before anything changes; ``ahead``: interpreters made ahead, used first and
+        consumed), then swap: the current workers take no further request (they finish
+        those they have, then end) and the new ones take every request from then on.
+        Blocks for the loading. Returns the number of new workers and None, or 0 and the
+        reason the application failed to load (its traceback included; the current
+        workers keep serving); None if the server began to stop meanwhile (the new
+        interpreters are closed)."""
+        loaded = _load_many(
+            self.app, self.interface_option, self.workers, traceback_in_error=True, interps=ahead
+        )
+        errors = [err for _, err in loaded if err]
+        new = [interp for interp, _ in loaded if interp is not None]
+        if errors or self.stopping.is_set():
+            for interp in new:
+                interp.close()
+            return (0, errors[0]) if errors and not self.stopping.is_set() else None
+        interface = new[0].call(_serve_worker.interface)
+        with self.lock:
+            if self.stopping.is_set():
+                old = None
+            else:
+                old = [i for i in self.running if i not in self.retired and i not in self.reloaded]
+                self.generation += 1
+                # Retired first: a request sent once a new worker answered is never
+                # taken by an old one.
+                for interp_id in old:
+                    self.reloaded.add(interp_id)
+                    _native.serve_retire(interp_id)
+                for interp in new:
+                    self.start_slot(interp)
+                self.interface = interface
+        if old is None:
+            for interp in new:
+                interp.close()
+            return None
+        _native.serve_release_memory()
+        return len(new), None
 
 
 def serve(
@@ -259,6 +363,9 @@ def serve(
     past_max_stuck=None,
     interface: str = "auto",
     loaded=None,
+    reload: bool = False,
+    reload_dirs: list[str] | None = None,
+    reload_include: list[str] | None = None,
 ) -> None:
     """Serve the WSGI or ASGI application ``app`` (``"MODULE:ATTR"``) until stopped.
 
@@ -289,6 +396,12 @@ def serve(
     ``ready`` is called with the list of bound addresses (``http://host:port`` or
     ``unix:path``) once every worker has loaded the application and the server accepts.
 
+    ``reload`` (for development): watch the application's source files (``reload_dirs``,
+    default: where its top-level module is found; ``*.py`` and ``reload_include`` globs)
+    and, on a change, load it afresh in new worker interpreters, then swap them in; the
+    workers replaced finish their requests. If the new code fails to import, the error is
+    printed on stderr and the current workers keep serving. See ``manygil._reload``.
+
     Raises StartupError (a RuntimeError), before serving anything, if an option is invalid,
     an address cannot be bound, or the application cannot be loaded in a worker
     interpreter (module not found, attribute missing, not callable, an extension module
@@ -309,6 +422,10 @@ def serve(
         raise StartupError(f"interface must be one of {', '.join(INTERFACES)}, got {interface!r}")
     if io_threads is None:
         io_threads = 1 if workers * threads <= 4 else 2
+    if reload:
+        from . import _reload
+
+        watch = (_reload.watched_dirs(app, reload_dirs), _reload.check_include(reload_include))
     listen = _listen_list(bind, uds)
     try:
         server_id, addrs = _native.serve_bind(
@@ -324,18 +441,15 @@ def serve(
         )
     except (OSError, ValueError) as e:
         raise StartupError(str(e)) from None
+    server = _Server(
+        app, workers, threads, max_requests_per_worker, stuck_after, max_stuck, server_id, addrs
+    )
     try:
+        if reload:
+            server.reloader = _reload.Reloader(server, *watch)
+            server.reloader.start()
         past_cap = _run(
-            _Server(
-                app,
-                workers,
-                threads,
-                max_requests_per_worker,
-                stuck_after,
-                max_stuck,
-                server_id,
-                addrs,
-            ),
+            server,
             graceful_timeout,
             ready,
             stop,
@@ -344,6 +458,8 @@ def serve(
             loaded,
         )
     finally:
+        if server.reloader is not None:
+            server.reloader.close(0)
         _native.serve_close(server_id)
     if past_cap:
         raise StuckLimitError(
@@ -364,17 +480,9 @@ def _run(
 ) -> bool:
     """Serve until stopped; returns whether the server stopped past ``max_stuck``."""
     server_id, app, workers = server.id, server.app, server.workers
+    server.interface_option = interface
     # Load the application in every worker (in parallel) before accepting anything.
-    loaded: list = [None] * workers
-
-    def load(i: int) -> None:
-        loaded[i] = _load_in(app, interface)
-
-    loaders = [threading.Thread(target=load, args=(i,)) for i in range(workers)]
-    for t in loaders:
-        t.start()
-    for t in loaders:
-        t.join()
+    loaded = _load_many(app, interface, workers)
     errors = [err for interp, err in loaded if err]
     if errors:
         for interp, _ in loaded:
@@ -387,10 +495,11 @@ def _run(
         on_loaded(server.interface)
     # The imports left megabytes of freed temporaries in the allocator's per-thread arenas.
     _native.serve_release_memory()
-    for interp, _ in loaded:
-        t = threading.Thread(target=server.run_slot, args=(interp,), name="manygil-serve-slot")
-        t.start()
-        server.slots.append(t)
+    with server.lock:
+        for interp, _ in loaded:
+            server.start_slot(interp)
+    if server.reloader is not None:
+        server.reloader.run()
     _native.serve_start(server_id)
     stop = stop or threading.Event()
     previous = {}
@@ -425,6 +534,9 @@ def _run(
                 break
     finally:
         server.stopping.set()
+        if server.reloader is not None:
+            # A reload under way drops its new workers.
+            server.reloader.close(graceful_timeout)
         # Drain in another thread: this one keeps replacing stuck workers meanwhile, so
         # that the requests already accepted find a worker.
         result: list = []
@@ -540,6 +652,28 @@ def _parser() -> argparse.ArgumentParser:
         help="WSGI or ASGI (default auto: an async def callable is ASGI, another callable WSGI)",
     )
     p.add_argument(
+        "--reload",
+        action="store_true",
+        help="development: on a change to the application's source files, load it afresh "
+        "in new worker interpreters and swap them in (the process and its sockets stay)",
+    )
+    p.add_argument(
+        "--reload-dir",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="with --reload: a directory tree to watch, instead of the one the application's "
+        "module is found in; repeatable",
+    )
+    p.add_argument(
+        "--reload-include",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="with --reload: also watch files whose name matches GLOB (e.g. '*.html'; "
+        "*.py always); repeatable",
+    )
+    p.add_argument(
         "--no-supervise",
         dest="supervise",
         action="store_false",
@@ -560,6 +694,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.app is None:
         parser.error("the following arguments are required: MODULE:APP")
+    if (args.reload_dir or args.reload_include) and not args.reload:
+        parser.error("--reload-dir and --reload-include go with --reload")
     if args.supervise and args.supervisor_fd is None:
         from . import _supervisor
 
@@ -611,6 +747,9 @@ def main(argv: list[str] | None = None) -> int:
             past_max_stuck=None if link is None else lambda: tell(b"replace\n"),
             interface=args.interface,
             loaded=lambda interface: chosen.__setitem__(0, interface),
+            reload=args.reload,
+            reload_dirs=args.reload_dir,
+            reload_include=args.reload_include,
         )
     except StartupError as e:
         print(f"manygil serve: {e}", file=sys.stderr)

@@ -21,6 +21,9 @@
 //!
 //! [`Server::shutdown`] stops accepting, lets in-flight requests finish within a grace
 //! period, then cancels what is left and closes the queue.
+//!
+//! [`Watch`] watches source trees for `manygil serve --reload` (no HTTP in it: it lives
+//! here because only the server uses it).
 
 mod access_log;
 mod body;
@@ -32,6 +35,7 @@ mod queue;
 mod request;
 mod response;
 mod server;
+mod watch;
 
 pub use body::{BodyError, BodyReader};
 pub use cancel::{Cancel, CancelHook, CancelReason, CancelWatcher};
@@ -41,3 +45,4 @@ pub use queue::{Recv, RequestQueue};
 pub use request::{percent_decode, Peer, Request, RequestHead};
 pub use response::{BodyWriter, HeadError, Responder, ResponseHead, SendError};
 pub use server::{open_listener, BindError, BoundAddr, Server, ShutdownReport};
+pub use watch::{fnmatch_str, ignored_dir, ignored_file, Changes, Watch, WatchError};

@@ -266,7 +266,7 @@ impl Server {
         let shared = Arc::new(Shared {
             config,
             http,
-            queue: queue_tx,
+            queue: queue_tx.clone(),
             inflight: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             handle: runtime.handle().clone(),
@@ -283,6 +283,7 @@ impl Server {
             queue: RequestQueue {
                 requests: queue_rx,
                 closed: closed_rx,
+                requeue: queue_tx,
             },
             closed_tx: Mutex::new(Some(closed_tx)),
             unix_paths,

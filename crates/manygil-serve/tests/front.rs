@@ -51,7 +51,7 @@ where
                         f(r)
                     }
                     Recv::Closed => return,
-                    Recv::Timeout => unreachable!(),
+                    Recv::Timeout | Recv::Stopped => unreachable!(),
                 }
             })
         })
@@ -839,6 +839,31 @@ fn an_idle_keep_alive_connection_is_closed_at_shutdown() {
         "an idle connection that was served closes at once"
     );
     ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn a_stopped_worker_takes_no_further_request() {
+    let (server, addr) = start(config());
+    let q = server.queue();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+    // Stopped while waiting: returns at once.
+    let waiting = {
+        let (q, stop_rx) = (q.clone(), stop_rx.clone());
+        std::thread::spawn(move || matches!(q.recv_unless(None, &stop_rx), Recv::Stopped))
+    };
+    drop(stop_tx);
+    assert!(waiting.join().unwrap());
+    // A request sent after the stop stays for another worker.
+    let mut c = Client::sending(addr, b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+    while q.is_empty() {
+        std::thread::yield_now();
+    }
+    assert!(matches!(q.recv_unless(None, &stop_rx), Recv::Stopped));
+    assert_eq!(q.len(), 1, "the request is still queued");
+    let ws = workers(server.queue(), 1, Arc::default(), echo);
+    let r = c.response().unwrap();
+    assert!(r.text().starts_with("GET /after "), "{}", r.text());
+    stop(server, ws);
 }
 
 #[test]
