@@ -10,7 +10,8 @@ Command line::
     python -m manygil serve MODULE:APP [--workers N] [--threads T] [--bind HOST:PORT]
         [--uds PATH] [--timeout S] [--stuck-after S] [--max-stuck N] [--graceful-timeout S]
         [--max-body BYTES] [--max-requests-per-worker N] [--access-log] [--no-supervise]
-        [--interface auto|wsgi|asgi] [--reload [--reload-dir DIR] [--reload-include GLOB]]
+        [--interface auto|wsgi|asgi] [--ws-max-size BYTES]
+        [--reload [--reload-dir DIR] [--reload-include GLOB]]
 
 From the command line the server runs in a child process of a small supervisor
 (``manygil._supervisor``) that holds the listening sockets, restarts the server process if
@@ -40,6 +41,8 @@ STUCK_AFTER = 2.0
 # Exit status of a server process that stopped because more than --max-stuck worker
 # interpreters were stuck (EX_TEMPFAIL: start it again). The supervisor starts a fresh one.
 EXIT_STUCK = 75
+# Default of --ws-max-size (uvicorn's): the largest WebSocket message a client may send.
+WS_MAX_SIZE = 16 * 1024 * 1024
 
 
 class StartupError(RuntimeError):
@@ -363,6 +366,7 @@ def serve(
     past_max_stuck=None,
     interface: str = "auto",
     loaded=None,
+    ws_max_size: int = WS_MAX_SIZE,
     reload: bool = False,
     reload_dirs: list[str] | None = None,
     reload_include: list[str] | None = None,
@@ -393,6 +397,9 @@ def serve(
     ``bind`` also takes ``fd://N``: a listening socket (TCP or Unix) inherited as file
     descriptor N, which the server takes over (and closes when it stops accepting).
 
+    ``ws_max_size`` bounds the WebSocket messages (of an ASGI application) a client may
+    send, in bytes: a larger one closes the connection with 1009.
+
     ``ready`` is called with the list of bound addresses (``http://host:port`` or
     ``unix:path``) once every worker has loaded the application and the server accepts.
 
@@ -418,6 +425,7 @@ def serve(
     _check_positive("graceful_timeout", graceful_timeout, allow_zero=True, kind=float)
     _check_positive("max_body", max_body, allow_zero=True)
     _check_positive("max_requests_per_worker", max_requests_per_worker, allow_zero=True)
+    _check_positive("ws_max_size", ws_max_size)
     if interface not in INTERFACES:
         raise StartupError(f"interface must be one of {', '.join(INTERFACES)}, got {interface!r}")
     if io_threads is None:
@@ -438,6 +446,7 @@ def serve(
             header_timeout,
             timeout or None,
             access_log,
+            ws_max_size,
         )
     except (OSError, ValueError) as e:
         raise StartupError(str(e)) from None
@@ -652,6 +661,14 @@ def _parser() -> argparse.ArgumentParser:
         help="WSGI or ASGI (default auto: an async def callable is ASGI, another callable WSGI)",
     )
     p.add_argument(
+        "--ws-max-size",
+        type=int,
+        default=WS_MAX_SIZE,
+        metavar="BYTES",
+        help="ASGI: largest WebSocket message a client may send; larger closes the "
+        "connection with 1009 (default 16 MiB)",
+    )
+    p.add_argument(
         "--reload",
         action="store_true",
         help="development: on a change to the application's source files, load it afresh "
@@ -747,6 +764,7 @@ def main(argv: list[str] | None = None) -> int:
             past_max_stuck=None if link is None else lambda: tell(b"replace\n"),
             interface=args.interface,
             loaded=lambda interface: chosen.__setitem__(0, interface),
+            ws_max_size=args.ws_max_size,
             reload=args.reload,
             reload_dirs=args.reload_dir,
             reload_include=args.reload_include,

@@ -55,6 +55,9 @@ pub struct Config {
     pub backlog: u32,
     /// Write one access-log line per request to stderr.
     pub access_log: bool,
+    /// Largest WebSocket message (and frame) a client may send, in bytes; a larger one
+    /// closes the connection with 1009.
+    pub ws_max_size: usize,
 }
 
 impl Default for Config {
@@ -71,6 +74,8 @@ impl Default for Config {
             response_buffer: 8,
             backlog: 1024,
             access_log: false,
+            // uvicorn's default.
+            ws_max_size: 16 * 1024 * 1024,
         }
     }
 }

@@ -66,7 +66,8 @@ impl Shared {
     }
 }
 
-/// Counts one open connection for as long as it lives.
+/// Counts one open connection for as long as it lives (a WebSocket session holds one of
+/// its own: hyper lets go of an upgraded connection).
 struct ConnCount(Arc<Shared>);
 
 impl ConnCount {
@@ -126,7 +127,10 @@ where
     let svc_info = info.clone();
     let svc_shared = shared.clone();
     let svc = service_fn(move |req| handle(req, svc_info.clone(), svc_shared.clone()));
-    let conn = shared.http.serve_connection(TokioIo::new(io), svc);
+    let conn = shared
+        .http
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
     tokio::pin!(conn);
     // Returning drops the connection (and closes it) wherever hyper is.
     tokio::select! {
@@ -420,7 +424,12 @@ async fn handle(
     if !info.started.swap(true, Ordering::AcqRel) {
         info.first_request.notify_one();
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let ws_key = crate::websocket::handshake_key(&parts.method, parts.version, &parts.headers);
+    // Kept until the worker answers: the connection is handed over only on an accept.
+    let upgrade = ws_key
+        .as_ref()
+        .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
     let line = LogLine {
         method: parts.method.as_str().to_owned(),
         target: parts
@@ -439,6 +448,7 @@ async fn handle(
         peer: info.peer.clone(),
         local: info.local.clone(),
         headers: parts.headers,
+        ws_key: upgrade.as_ref().and(ws_key.clone()),
     };
     if head
         .headers
@@ -464,6 +474,7 @@ async fn handle(
     let id = head.id;
     let cancel = Arc::new(Cancel::new());
     let (tx, rx) = oneshot::channel();
+    let websocket = head.is_websocket();
     let request = Box::new(Request {
         body: BodyReader::new(
             body,
@@ -472,12 +483,16 @@ async fn handle(
             cancel.clone(),
             shared.handle.clone(),
         ),
-        responder: Responder::new(
-            tx,
-            cancel.clone(),
-            shared.config.response_buffer,
-            shared.handle.clone(),
-        ),
+        responder: {
+            let mut r = Responder::new(
+                tx,
+                cancel.clone(),
+                shared.config.response_buffer,
+                shared.handle.clone(),
+            );
+            r.websocket = websocket;
+            r
+        },
         cancel: cancel.clone(),
         head,
     });
@@ -554,6 +569,27 @@ async fn handle(
                 promised,
             };
             (head, body, None)
+        }
+        Ok(Reply::WebSocket(head, ends)) => {
+            let (Some(upgrade), Some(key)) = (upgrade, ws_key.as_deref()) else {
+                // Not reached: `Responder::accept_websocket` refuses other requests.
+                let status = StatusCode::INTERNAL_SERVER_ERROR;
+                log(&shared, &info, &line, status, None);
+                return Ok(simple(status, true));
+            };
+            let head = crate::websocket::switching_protocols(head, key);
+            log(&shared, &info, &line, head.status, None);
+            // Registered (for shutdown's 1001) and counted as a connection until the
+            // session ends.
+            let guard = (inflight, ConnCount::new(&shared));
+            shared.handle.spawn(crate::websocket::session(
+                upgrade,
+                ends,
+                shared.config.ws_max_size,
+                cancel,
+                guard,
+            ));
+            return Ok(into_response(head, RespBody::Full(None)));
         }
         Err(_) => {
             // The worker dropped the responder without answering: it failed, or it

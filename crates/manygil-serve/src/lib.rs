@@ -19,6 +19,10 @@
 //!    the request, the client gets 504 and the request's [`Cancel`] fires: its hook (set
 //!    by the worker) interrupts the worker.
 //!
+//! A WebSocket opening handshake reaches a worker as a request too; a worker that
+//! accepts it ([`Responder::accept_websocket`]) gets a [`WebSocket`] whose messages the
+//! front frames on the I/O threads (see the `websocket` module).
+//!
 //! [`Server::shutdown`] stops accepting, lets in-flight requests finish within a grace
 //! period, then cancels what is left and closes the queue.
 //!
@@ -36,6 +40,7 @@ mod request;
 mod response;
 mod server;
 mod watch;
+mod websocket;
 
 pub use body::{BodyError, BodyReader};
 pub use cancel::{Cancel, CancelHook, CancelReason, CancelWatcher};
@@ -46,3 +51,7 @@ pub use request::{percent_decode, Peer, Request, RequestHead};
 pub use response::{BodyWriter, HeadError, Responder, ResponseHead, SendError};
 pub use server::{open_listener, BindError, BoundAddr, Server, ShutdownReport};
 pub use watch::{fnmatch_str, ignored_dir, ignored_file, Changes, Watch, WatchError};
+pub use websocket::{
+    valid_close_code, WebSocket, WsClose, WsMessage, WsNotify, WsRecv, WsSendError, CLOSE_TIMEOUT,
+    MAX_CLOSE_REASON, QUEUE as WS_QUEUE,
+};

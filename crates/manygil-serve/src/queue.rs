@@ -13,10 +13,10 @@ pub enum Recv {
     Request(Box<Request>),
     /// Nothing arrived within the timeout.
     Timeout,
-    /// The server has shut down: no request will come again.
+    /// The server has shut down, or the `stop` channel given to
+    /// [`RequestQueue::recv_unless`] was disconnected: no request will come again (to
+    /// this caller).
     Closed,
-    /// The `stop` channel given to [`RequestQueue::recv_unless`] was disconnected.
-    Stopped,
 }
 
 /// The workers' end of the dispatch queue: every worker thread pulls from the same queue,
@@ -47,7 +47,7 @@ impl RequestQueue {
     }
 
     /// [`Self::recv`], unless `stop` is disconnected (its senders dropped) first or
-    /// meanwhile: then [`Recv::Stopped`], and no request is taken. A worker told to stop
+    /// meanwhile: then [`Recv::Closed`], and no request is taken. A worker told to stop
     /// (a worker interpreter being replaced) thus takes no request sent after it was told:
     /// one it took in that instant goes back to the queue for another worker.
     pub fn recv_unless(&self, timeout: Option<Duration>, stop: &Receiver<()>) -> Recv {
@@ -60,7 +60,7 @@ impl RequestQueue {
                     // request taken with `stop` disconnected is put back, unmarked.
                     if is_disconnected(stop) {
                         let _ = self.requeue.send(r);
-                        return Recv::Stopped;
+                        return Recv::Closed;
                     }
                     // Marked before the check: see `Cancel::taken`.
                     r.cancel.mark_taken();
@@ -76,7 +76,7 @@ impl RequestQueue {
     fn recv_any(&self, start: Instant, timeout: Option<Duration>, stop: &Receiver<()>) -> Recv {
         while start.elapsed() < IDLE_SPIN {
             if is_disconnected(stop) {
-                return Recv::Stopped;
+                return Recv::Closed;
             }
             match self.requests.try_recv() {
                 Ok(r) => return Recv::Request(r),
@@ -90,14 +90,14 @@ impl RequestQueue {
         }
         let Some(timeout) = timeout else {
             return crossbeam_channel::select_biased! {
-                recv(stop) -> _ => Recv::Stopped,
+                recv(stop) -> _ => Recv::Closed,
                 recv(self.requests) -> r => r.map_or(Recv::Closed, Recv::Request),
                 recv(self.closed) -> _ => Recv::Closed,
             };
         };
         let left = timeout.saturating_sub(start.elapsed());
         crossbeam_channel::select_biased! {
-            recv(stop) -> _ => Recv::Stopped,
+            recv(stop) -> _ => Recv::Closed,
             recv(self.requests) -> r => r.map_or(Recv::Closed, Recv::Request),
             recv(self.closed) -> _ => Recv::Closed,
             default(left) => Recv::Timeout,

@@ -51,7 +51,7 @@ where
                         f(r)
                     }
                     Recv::Closed => return,
-                    Recv::Timeout | Recv::Stopped => unreachable!(),
+                    Recv::Timeout => unreachable!(),
                 }
             })
         })
@@ -849,7 +849,7 @@ fn a_stopped_worker_takes_no_further_request() {
     // Stopped while waiting: returns at once.
     let waiting = {
         let (q, stop_rx) = (q.clone(), stop_rx.clone());
-        std::thread::spawn(move || matches!(q.recv_unless(None, &stop_rx), Recv::Stopped))
+        std::thread::spawn(move || matches!(q.recv_unless(None, &stop_rx), Recv::Closed))
     };
     drop(stop_tx);
     assert!(waiting.join().unwrap());
@@ -858,7 +858,7 @@ fn a_stopped_worker_takes_no_further_request() {
     while q.is_empty() {
         std::thread::yield_now();
     }
-    assert!(matches!(q.recv_unless(None, &stop_rx), Recv::Stopped));
+    assert!(matches!(q.recv_unless(None, &stop_rx), Recv::Closed));
     assert_eq!(q.len(), 1, "the request is still queued");
     let ws = workers(server.queue(), 1, Arc::default(), echo);
     let r = c.response().unwrap();

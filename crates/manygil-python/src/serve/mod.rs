@@ -15,6 +15,7 @@
 //! - `cache`: `CacheCore`, a process-wide named cache every worker shares.
 //! - `asgi`: ASGI workers' requests (scope, cancellations delivered to the event loop).
 //! - `watch`: the file watchers of `--reload`.
+//! - `websocket`: ASGI workers' WebSocket connections (accept, messages, wake-ups).
 
 mod asgi;
 pub(crate) mod cache;
@@ -24,5 +25,6 @@ mod interrupt;
 mod requests;
 mod servers;
 mod watch;
+mod websocket;
 
 pub(crate) use entries::add_functions;

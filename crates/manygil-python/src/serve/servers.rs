@@ -101,13 +101,14 @@ pub(super) fn listen<'py>(
 }
 
 /// `serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body,
-/// header_timeout, body_timeout, request_timeout, access_log) -> (id, [address])`.
+/// header_timeout, body_timeout, request_timeout, access_log[, ws_max_size]) -> (id,
+/// [address])`.
 pub(super) fn bind<'py>(
     py: Attached<'py>,
     _m: Borrowed<'_, 'py>,
     a: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "serve_bind", a, 9, 9)?;
+    args::positional(py, "serve_bind", a, 9, 10)?;
     let listen = listen_arg(py, a[0])?;
     let default = Config::default();
     let config = Config {
@@ -126,6 +127,10 @@ pub(super) fn bind<'py>(
         // None, infinite or 0: no limit.
         request_timeout: seconds_arg(py, a[7])?.filter(|d| !d.is_zero()),
         access_log: a[8].is_true()?,
+        ws_max_size: match a.get(9) {
+            Some(&n) => args::count(py, "ws_max_size", n)?.max(1),
+            None => default.ws_max_size,
+        },
         ..default
     };
     let bound = tstate::detached(py, || Server::bind(config));
