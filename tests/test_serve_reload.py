@@ -36,6 +36,13 @@ async def app(scope, receive, send):
             else:
                 await send({{"type": "lifespan.shutdown.complete"}})
                 return
+    if scope["type"] == "websocket":
+        await receive()
+        await send({{"type": "websocket.accept"}})
+        await send({{"type": "websocket.send", "text": VERSION}})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        return
     body = VERSION.encode()
     if scope["path"] == "/block":
         q = dict(p.split("=", 1) for p in scope["query_string"].decode().split("&"))
@@ -197,6 +204,30 @@ def test_an_asgi_request_in_flight_finishes_on_its_old_worker(served, tmp_path):
     release.touch()
     t.join()
     assert result == [(200, b"released")]
+    assert s.stop() == 0
+
+
+def test_open_websockets_of_replaced_workers_close_with_1012(served, tmp_path):
+    pytest.importorskip("websockets")
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    app = tmp_path / "ws_reload_app.py"
+    _write(app, ASGI_APP, "ws one")
+    s = served(
+        "--reload", "--workers", "2", app="ws_reload_app:app", path=str(tmp_path), follow=True
+    )
+    url = f"ws://{s.host}:{s.port}/ws"
+    with connect(url, open_timeout=30, close_timeout=10) as ws:
+        assert ws.recv(timeout=30) == "ws one"
+        _write(app, ASGI_APP, "ws two!")
+        # The old worker closes it ("service restart"): the client reconnects...
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=60)
+        assert closed.value.rcvd.code == 1012
+    # ...to a new worker.
+    with connect(url, open_timeout=30, close_timeout=10) as ws:
+        assert ws.recv(timeout=30) == "ws two!"
     assert s.stop() == 0
 
 

@@ -526,8 +526,15 @@ class _Worker:
         """Finish the requests still running, then run the lifespan shutdown.
 
         ``closed``: the server closed after its grace period, so what still runs is past
-        it: cancelled at once. Else (recycling) they get to finish."""
+        it: cancelled at once. Else (recycling, a reload) they get to finish; a worker
+        replaced by a reload first closes its open WebSockets with 1012 ("service
+        restart": their clients reconnect to the new workers) instead of keeping the old
+        code running for as long as they stay open."""
         self.taking = False
+        if not closed and _native.serve_retired():
+            for req in list(self.active.values()):
+                if req.ws is not None:
+                    req.ws.restart()
         if self.tasks and not closed:
             await asyncio.wait(list(self.tasks))
         for t in list(self.tasks):
