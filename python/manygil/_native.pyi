@@ -282,6 +282,7 @@ def serve_bind(
     body_timeout: float | None,
     request_timeout: float | None,
     access_log: bool,
+    statics: list[tuple[str, bytes]],
     ws_max_size: int = 16777216,
     /,
 ) -> tuple[int, list[str]]: ...

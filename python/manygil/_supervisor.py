@@ -310,8 +310,7 @@ def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         value = getattr(args, action.dest)
         if value is None or value == action.default:
             continue
-        # A repeatable option (action="append") is given once per value.
-        for v in value if isinstance(value, list) else [value]:
+        for v in value if isinstance(value, list) else [value]:  # repeatable options
             command.append(action.option_strings[-1])
             if action.nargs != 0:
                 command.append(str(v))

@@ -10,7 +10,7 @@ Command line::
     python -m manygil serve MODULE:APP [--workers N] [--threads T] [--bind HOST:PORT]
         [--uds PATH] [--timeout S] [--stuck-after S] [--max-stuck N] [--graceful-timeout S]
         [--max-body BYTES] [--max-requests-per-worker N] [--access-log] [--no-supervise]
-        [--interface auto|wsgi|asgi] [--ws-max-size BYTES]
+        [--interface auto|wsgi|asgi] [--ws-max-size BYTES] [--static URL_PREFIX=DIR ...]
         [--reload [--reload-dir DIR] [--reload-include GLOB]]
 
 From the command line the server runs in a child process of a small supervisor
@@ -139,6 +139,27 @@ def _listen_list(bind: str | list[str] | None, uds: str | None) -> list[str]:
     if uds:
         listen.append(f"unix:{uds}")
     return listen
+
+
+def _static_list(static) -> list[tuple[str, bytes]]:
+    """``static=`` as ``_native.serve_bind`` takes it: (URL prefix, directory) pairs."""
+    if static is None:
+        return []
+    if isinstance(static, str):
+        static = [static]
+    pairs = []
+    for item in static.items() if hasattr(static, "items") else static:
+        if isinstance(item, str):
+            prefix, sep, directory = item.partition("=")
+            if not sep or not prefix or not directory:
+                raise StartupError(
+                    f"--static {item!r}: expected URL_PREFIX=DIRECTORY, "
+                    "e.g. --static /static=./static"
+                )
+        else:
+            prefix, directory = item
+        pairs.append((prefix, os.fsencode(directory)))
+    return pairs
 
 
 class _Server:
@@ -367,6 +388,7 @@ def serve(
     interface: str = "auto",
     loaded=None,
     ws_max_size: int = WS_MAX_SIZE,
+    static=None,
     reload: bool = False,
     reload_dirs: list[str] | None = None,
     reload_include: list[str] | None = None,
@@ -394,6 +416,11 @@ def serve(
     either way it stops gracefully, then raises StuckLimitError, or, when stuck threads
     are left (they cannot be ended), exits the process with status :data:`EXIT_STUCK`.
 
+    ``static`` maps URL prefixes to directories (``{"/static": "./static"}``, or a list of
+    ``"/static=./static"`` strings): requests under a prefix are answered from the
+    directory by the HTTP front (GET and HEAD, with ETag, conditional requests, ranges and
+    precompressed ``.br``/``.gz`` siblings) and never reach the application.
+
     ``bind`` also takes ``fd://N``: a listening socket (TCP or Unix) inherited as file
     descriptor N, which the server takes over (and closes when it stops accepting).
 
@@ -410,7 +437,7 @@ def serve(
     printed on stderr and the current workers keep serving. See ``manygil._reload``.
 
     Raises StartupError (a RuntimeError), before serving anything, if an option is invalid,
-    an address cannot be bound, or the application cannot be loaded in a worker
+    an address cannot be bound, a static directory does not exist, or the application cannot be loaded in a worker
     interpreter (module not found, attribute missing, not callable, an extension module
     that refuses own-GIL interpreters).
     """
@@ -435,6 +462,7 @@ def serve(
 
         watch = (_reload.watched_dirs(app, reload_dirs), _reload.check_include(reload_include))
     listen = _listen_list(bind, uds)
+    statics = _static_list(static)
     try:
         server_id, addrs = _native.serve_bind(
             listen,
@@ -446,6 +474,7 @@ def serve(
             header_timeout,
             timeout or None,
             access_log,
+            statics,
             ws_max_size,
         )
     except (OSError, ValueError) as e:
@@ -655,6 +684,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--access-log", action="store_true", help="one line per request on stderr")
     p.add_argument(
+        "--static",
+        action="append",
+        default=None,
+        metavar="URL_PREFIX=DIR",
+        help="serve the files of DIR under URL_PREFIX from the HTTP front, never reaching "
+        "the application (e.g. /static=./static); repeatable",
+    )
+    p.add_argument(
         "--interface",
         choices=INTERFACES,
         default="auto",
@@ -765,6 +802,7 @@ def main(argv: list[str] | None = None) -> int:
             interface=args.interface,
             loaded=lambda interface: chosen.__setitem__(0, interface),
             ws_max_size=args.ws_max_size,
+            static=args.static,
             reload=args.reload,
             reload_dirs=args.reload_dir,
             reload_include=args.reload_include,

@@ -42,7 +42,7 @@ pub(super) fn os_error(py: Attached<'_>, msg: &str) -> PyErrSet {
 methods! {
     /// The `serve_*` method table (static C data; CPython only reads it).
     static METHODS = [
-        args c"serve_bind" => c_serve_bind(servers::bind), c"serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body, header_timeout, body_timeout, request_timeout, access_log, ws_max_size=16777216, /)\n--\n\nBind an HTTP server (not accepting yet); return (id, [address]).";
+        args c"serve_bind" => c_serve_bind(servers::bind), c"serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body, header_timeout, body_timeout, request_timeout, access_log, statics, ws_max_size=16777216, /)\n--\n\nBind an HTTP server (not accepting yet), with statics [(url_prefix, directory bytes)] served by the front; return (id, [address]).";
         args c"serve_listen" => c_serve_listen(servers::listen), c"serve_listen(listen, /)\n--\n\nOpen listening sockets (HOST:PORT, unix:PATH, fd://N) without a server; return [(fd, address)], the caller owning each fd.";
         args c"serve_start" => c_serve_start(servers::start), c"serve_start(id, /)\n--\n\nStart accepting connections.";
         args c"serve_shutdown" => c_serve_shutdown(servers::shutdown), c"serve_shutdown(id, grace, /)\n--\n\nStop accepting, finish in-flight requests within grace seconds, cancel the rest; return (graceful, cancelled).";
