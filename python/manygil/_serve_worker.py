@@ -61,12 +61,14 @@ def interface() -> str:
     return _interface
 
 
-def load(spec: str, interface: str = "auto") -> str | None:
+def load(spec: str, interface: str = "auto", traceback_in_error: bool = False) -> str | None:
     """Import the application ``MODULE:ATTR`` (ATTR defaults to ``application``), as a
     WSGI or ASGI application (``interface``: "wsgi", "asgi" or "auto"); an ASGI one has its
     lifespan startup run here.
 
-    Returns None on success, or one line naming the cause of the failure.
+    Returns None on success, or one line naming the cause of the failure. The traceback of
+    an import that raised is printed on stderr, or, with ``traceback_in_error``, returned
+    after that line (``--reload`` loads several interpreters at once and prints one).
     """
     global _app, _spec, _interface
     module_name, _, attr = spec.partition(":")
@@ -88,8 +90,11 @@ def load(spec: str, interface: str = "auto") -> str | None:
             and (module_name == e.name or module_name.startswith(e.name + "."))
         ):
             return f"cannot import {module_name!r}: no module named {e.name!r} (check sys.path and the current directory)"
+        line = f"importing {module_name!r} failed: {type(e).__name__}: {e}"
+        if traceback_in_error:
+            return line + "\n" + _import_traceback(e)
         _print_exc()
-        return f"importing {module_name!r} failed: {type(e).__name__}: {e}"
+        return line
     obj = module
     for part in attr.split("."):
         try:
@@ -115,6 +120,35 @@ def load(spec: str, interface: str = "auto") -> str | None:
 
         return _serve_asgi.start(obj, spec)
     return None
+
+
+def _import_traceback(e: BaseException) -> str:
+    """The traceback of an import that raised, without the import machinery's frames (as
+    Python shows a failed ``import``): the application's own frames, and for a syntax
+    error the file, line and caret."""
+    import traceback
+
+    tb = traceback.TracebackException.from_exception(e)
+    machinery = (importlib.__file__, __file__)
+    tb.stack = traceback.StackSummary.from_list(
+        [
+            f
+            for f in tb.stack
+            if f.filename not in machinery and not f.filename.startswith("<frozen ")
+        ]
+    )
+    return "".join(tb.format()).rstrip("\n")
+
+
+def warm(interface: str = "auto") -> None:
+    """Import what :func:`load` and :func:`run` use, but not the application: an
+    interpreter made ahead of ``--reload``'s next load then only imports the application
+    (these are standard library modules, never the application's)."""
+    import inspect  # noqa: F401 - _detect_interface
+    import traceback  # noqa: F401 - _import_traceback
+
+    if interface == "asgi":
+        from . import _serve_asgi  # noqa: F401 - asyncio and the loop's machinery
 
 
 class _Quota:

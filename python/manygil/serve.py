@@ -12,6 +12,7 @@ Command line::
         [--max-body BYTES] [--max-requests-per-worker N] [--access-log] [--no-supervise]
         [--interface auto|wsgi|asgi] [--log-level LEVEL] [--no-forward-logging]
         [--profile FILE] [--ws-max-size BYTES] [--static URL_PREFIX=DIR ...]
+        [--reload [--reload-dir DIR] [--reload-include GLOB]]
 
 From the command line the server runs in a child process of a small supervisor
 (``manygil._supervisor``) that holds the listening sockets, restarts the server process if
@@ -79,26 +80,51 @@ INTERFACES = ("auto", "wsgi", "asgi")
 
 
 def _load_in(
-    spec: str, interface: str = "auto", name: str | None = None, logs=None
+    spec: str,
+    interface: str = "auto",
+    name: str | None = None,
+    logs=None,
+    traceback_in_error: bool = False,
+    interp: Interpreter | None = None,
 ) -> tuple[Interpreter | None, str | None]:
-    """A new interpreter (called ``name``) with the application loaded, or the reason it
-    failed. ``logs``: ``(queue, level)`` to forward its log records to (``_logs``)."""
-    try:
-        interp = create(name=name, _origin="serve")
-    except Exception as e:  # noqa: BLE001 - reported as one line
-        return None, f"cannot create an interpreter: {e}"
+    """A new interpreter (called ``name``; or ``interp``, made ahead and unused) with the
+    application loaded, or the reason it failed (then the interpreter is closed).
+    ``logs``: ``(queue, level)`` to forward its log records to (``_logs``)."""
+    if interp is None:
+        try:
+            interp = create(name=name, _origin="serve")
+        except Exception as e:  # noqa: BLE001 - reported as one line
+            return None, f"cannot create an interpreter: {e}"
     try:
         if logs is not None:
             from . import _logs
 
             interp.call(_logs.install, *logs)
-        error = interp.call(_serve_worker.load, spec, interface)
+        error = interp.call(_serve_worker.load, spec, interface, traceback_in_error)
     except Exception as e:  # noqa: BLE001
         error = f"loading {spec!r} failed: {e}"
     if error:
         interp.close()
         return None, error
     return interp, None
+
+
+def _load_many(load, n: int, interps=()) -> list[tuple[Interpreter | None, str | None]]:
+    """``n`` new interpreters with the application loaded by ``load(interp_or_None)``
+    (``_Server.load``), loaded in parallel: a list of (interpreter, None) or (None,
+    reason). ``interps``: interpreters made ahead to use first (at most ``n``)."""
+    loaded: list = [None] * n
+    ahead = list(interps)
+
+    def run(i: int) -> None:
+        loaded[i] = load(ahead[i] if i < len(ahead) else None)
+
+    loaders = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in loaders:
+        t.start()
+    for t in loaders:
+        t.join()
+    return loaded
 
 
 def _listen_list(bind: str | list[str] | None, uds: str | None) -> list[str]:
@@ -188,13 +214,37 @@ class _Server:
         # The queue workers send their profile statistics to (--profile), or None.
         self.profile_queue = None
 
-    def load(self, interface: str | None = None) -> tuple[Interpreter | None, str | None]:
-        """A new worker interpreter with the application loaded, or why it failed."""
+        # The interface asked for ("auto", "wsgi", "asgi"): a reload detects it afresh.
+        self.interface_option = "auto"
+        # Held while the set of workers changes: a recycle, a stuck worker's replacement,
+        # a reload.
+        self.lock = threading.Lock()
+        # Interpreters replaced by a reload, finishing their requests; and the count of
+        # reloads (a recycle that loaded its new interpreter before a reload is dropped).
+        self.reloaded: set[int] = set()
+        self.generation = 0
+        # The file watcher of --reload (manygil._reload.Reloader), if any.
+        self.reloader = None
+
+    def next_name(self) -> str:
+        """The name of the next worker interpreter: serve-<id>.worker-<k>."""
+        return f"{self.name}.worker-{next(self._numbers)}"
+
+    def load(
+        self,
+        interface: str | None = None,
+        traceback_in_error: bool = False,
+        interp: Interpreter | None = None,
+    ) -> tuple[Interpreter | None, str | None]:
+        """A new worker interpreter (or ``interp``, made ahead) with the application
+        loaded, or why it failed."""
         return _load_in(
             self.app,
             self.interface if interface is None else interface,
-            f"{self.name}.worker-{next(self._numbers)}",
+            self.next_name(),
             self.log_setup,
+            traceback_in_error,
+            interp,
         )
 
     def stuck(self) -> int:
@@ -225,8 +275,9 @@ class _Server:
             slot = self.running.get(interp_id)
             if slot is None:  # not one of ours (cannot happen: ids are never reused)
                 continue
-            self.retired[interp_id] = slot
-            _native.serve_retire(interp_id)
+            with self.lock:
+                self.retired[interp_id] = slot
+                _native.serve_retire(interp_id)
             new, error = self.load()
             if new is None:
                 print(f"manygil serve: cannot replace a stuck worker: {error}", file=sys.stderr)
@@ -238,9 +289,8 @@ class _Server:
                 file=sys.stderr,
                 flush=True,
             )
-            t = threading.Thread(target=self.run_slot, args=(new,), name="manygil-serve-slot")
-            t.start()
-            self.slots.append(t)
+            with self.lock:
+                self.start_slot(new)
             _native.serve_release_memory()
         return first_past_cap
 
@@ -259,11 +309,18 @@ class _Server:
             # Polled: a slot may become stuck while we wait for it.
             waiting[0].join(min(left, 0.05))
 
+    def start_slot(self, interp: Interpreter) -> None:
+        """Serve with ``interp`` in a new slot thread (called holding ``self.lock``)."""
+        t = threading.Thread(target=self.run_slot, args=(interp,), name="manygil-serve-slot")
+        self.interp_of[t] = interp.id
+        self.running[interp.id] = t
+        self.slots.append(t)
+        t.start()
+
     def run_slot(self, interp: Interpreter) -> None:
         """Serve with ``interp``; replace it each time it has served its quota."""
+        me = threading.current_thread()
         while True:
-            self.interp_of[threading.current_thread()] = interp.id
-            self.running[interp.id] = threading.current_thread()
             try:
                 outcome = interp.call(
                     _serve_worker.run, self.id, self.threads, self.max_requests, self.profile_queue
@@ -271,20 +328,77 @@ class _Server:
             except Exception as e:  # noqa: BLE001
                 print(f"manygil serve: a worker failed: {e}", file=sys.stderr)
                 outcome = "failed"
-            if outcome == "closed" or self.stopping.is_set() or interp.id in self.retired:
-                self.running.pop(interp.id, None)
+            with self.lock:
+                generation = self.generation
+                replaced = interp.id in self.retired or interp.id in self.reloaded
+                done = outcome == "closed" or self.stopping.is_set() or replaced
+                if done:
+                    self.running.pop(interp.id, None)
+                    self.reloaded.discard(interp.id)
+            if done:
                 interp.close()
                 return
             # Recycle: the other workers keep taking requests meanwhile (queued ones wait).
             new, error = self.load()
-            self.running.pop(interp.id, None)
+            with self.lock:
+                self.running.pop(interp.id, None)
+                self.reloaded.discard(interp.id)
             interp.close()
             _native.serve_release_memory()
             if new is None:
                 print(f"manygil serve: cannot replace a worker: {error}", file=sys.stderr)
                 return
+            with self.lock:
+                # A reload started a full set of workers meanwhile: this one is extra.
+                extra = generation != self.generation or self.stopping.is_set()
+                if not extra:
+                    self.interp_of[me] = new.id
+                    self.running[new.id] = me
+            if extra:
+                new.close()
+                return
             self.recycled += 1
             interp = new
+
+    def reload(self, ahead=()) -> tuple[int, str | None] | None:
+        """Load the application afresh in ``workers`` new interpreters (in parallel,
+        before anything changes; ``ahead``: interpreters made ahead, used first and
+        consumed), then swap: the current workers take no further request (they finish
+        those they have, then end) and the new ones take every request from then on.
+        Blocks for the loading. Returns the number of new workers and None, or 0 and the
+        reason the application failed to load (its traceback included; the current
+        workers keep serving); None if the server began to stop meanwhile (the new
+        interpreters are closed)."""
+        loaded = _load_many(
+            lambda interp: self.load(self.interface_option, True, interp), self.workers, ahead
+        )
+        errors = [err for _, err in loaded if err]
+        new = [interp for interp, _ in loaded if interp is not None]
+        if errors or self.stopping.is_set():
+            for interp in new:
+                interp.close()
+            return (0, errors[0]) if errors and not self.stopping.is_set() else None
+        interface = new[0].call(_serve_worker.interface)
+        with self.lock:
+            if self.stopping.is_set():
+                old = None
+            else:
+                old = [i for i in self.running if i not in self.retired and i not in self.reloaded]
+                self.generation += 1
+                # Retired first: a request sent once a new worker answered is never
+                # taken by an old one.
+                for interp_id in old:
+                    self.reloaded.add(interp_id)
+                    _native.serve_retire(interp_id)
+                for interp in new:
+                    self.start_slot(interp)
+                self.interface = interface
+        if old is None:
+            for interp in new:
+                interp.close()
+            return None
+        _native.serve_release_memory()
+        return len(new), None
 
 
 def serve(
@@ -314,6 +428,9 @@ def serve(
     profile: str | None = None,
     ws_max_size: int = WS_MAX_SIZE,
     static=None,
+    reload: bool = False,
+    reload_dirs: list[str] | None = None,
+    reload_include: list[str] | None = None,
 ) -> None:
     """Serve the WSGI or ASGI application ``app`` (``"MODULE:ATTR"``) until stopped.
 
@@ -366,6 +483,12 @@ def serve(
     ``manygil.enable_inspect_signal``) includes this server: each worker's requests in
     flight and Python stacks.
 
+    ``reload`` (for development): watch the application's source files (``reload_dirs``,
+    default: where its top-level module is found; ``*.py`` and ``reload_include`` globs)
+    and, on a change, load it afresh in new worker interpreters, then swap them in; the
+    workers replaced finish their requests. If the new code fails to import, the error is
+    printed on stderr and the current workers keep serving. See ``manygil._reload``.
+
     Raises StartupError (a RuntimeError), before serving anything, if an option is invalid,
     an address cannot be bound, a static directory does not exist, or the application cannot be loaded in a worker
     interpreter (module not found, attribute missing, not callable, an extension module
@@ -389,6 +512,10 @@ def serve(
         io_threads = 1 if workers * threads <= 4 else 2
     if profile is not None:
         _check_profile_path(profile)
+    if reload:
+        from . import _reload
+
+        watch = (_reload.watched_dirs(app, reload_dirs), _reload.check_include(reload_include))
     listen = _listen_list(bind, uds)
     to_python = False
     if forward_logging and access_log:
@@ -443,6 +570,9 @@ def serve(
 
     _inspect.register_server(server)
     try:
+        if reload:
+            server.reloader = _reload.Reloader(server, *watch)
+            server.reloader.start()
         past_cap = _run(
             server,
             graceful_timeout,
@@ -454,6 +584,8 @@ def serve(
         )
     finally:
         _inspect.unregister_server(server)
+        if server.reloader is not None:
+            server.reloader.close(0)
         _native.serve_close(server_id)
         if dispatcher is not None:
             dispatcher.close()  # the workers have ended: nothing more will be logged
@@ -504,19 +636,10 @@ def _run(
     server: _Server, graceful_timeout, ready, stop, past_max_stuck, interface="auto", on_loaded=None
 ) -> bool:
     """Serve until stopped; returns whether the server stopped past ``max_stuck``."""
-    server_id, app, workers = server.id, server.app, server.workers
+    server_id, workers = server.id, server.workers
+    server.interface_option = interface
     # Load the application in every worker (in parallel) before accepting anything.
-    loaded: list = [None] * workers
-    names = [f"{server.name}.worker-{next(server._numbers)}" for _ in range(workers)]
-
-    def load(i: int) -> None:
-        loaded[i] = _load_in(app, interface, names[i], server.log_setup)
-
-    loaders = [threading.Thread(target=load, args=(i,)) for i in range(workers)]
-    for t in loaders:
-        t.start()
-    for t in loaders:
-        t.join()
+    loaded = _load_many(lambda interp: server.load(interface, interp=interp), workers)
     errors = [err for interp, err in loaded if err]
     if errors:
         for interp, _ in loaded:
@@ -529,10 +652,11 @@ def _run(
         on_loaded(server.interface)
     # The imports left megabytes of freed temporaries in the allocator's per-thread arenas.
     _native.serve_release_memory()
-    for interp, _ in loaded:
-        t = threading.Thread(target=server.run_slot, args=(interp,), name="manygil-serve-slot")
-        t.start()
-        server.slots.append(t)
+    with server.lock:
+        for interp, _ in loaded:
+            server.start_slot(interp)
+    if server.reloader is not None:
+        server.reloader.run()
     _native.serve_start(server_id)
     stop = stop or threading.Event()
     previous = {}
@@ -567,6 +691,9 @@ def _run(
                 break
     finally:
         server.stopping.set()
+        if server.reloader is not None:
+            # A reload under way drops its new workers.
+            server.reloader.close(graceful_timeout)
         # Drain in another thread: this one keeps replacing stuck workers meanwhile, so
         # that the requests already accepted find a worker.
         result: list = []
@@ -721,6 +848,28 @@ def _parser() -> argparse.ArgumentParser:
         "connection with 1009 (default 16 MiB)",
     )
     p.add_argument(
+        "--reload",
+        action="store_true",
+        help="development: on a change to the application's source files, load it afresh "
+        "in new worker interpreters and swap them in (the process and its sockets stay)",
+    )
+    p.add_argument(
+        "--reload-dir",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="with --reload: a directory tree to watch, instead of the one the application's "
+        "module is found in; repeatable",
+    )
+    p.add_argument(
+        "--reload-include",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="with --reload: also watch files whose name matches GLOB (e.g. '*.html'; "
+        "*.py always); repeatable",
+    )
+    p.add_argument(
         "--no-supervise",
         dest="supervise",
         action="store_false",
@@ -741,6 +890,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.app is None:
         parser.error("the following arguments are required: MODULE:APP")
+    if (args.reload_dir or args.reload_include) and not args.reload:
+        parser.error("--reload-dir and --reload-include go with --reload")
     if args.supervise and args.supervisor_fd is None:
         from . import _supervisor
 
@@ -805,6 +956,9 @@ def main(argv: list[str] | None = None) -> int:
             profile=args.profile,
             ws_max_size=args.ws_max_size,
             static=args.static,
+            reload=args.reload,
+            reload_dirs=args.reload_dir,
+            reload_include=args.reload_include,
         )
     except StartupError as e:
         print(f"manygil serve: {e}", file=sys.stderr)

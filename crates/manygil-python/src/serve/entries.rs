@@ -8,7 +8,7 @@ use crate::ffi::entry::methods;
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 
-use super::{access, asgi, inspect, requests, servers, websocket};
+use super::{access, asgi, inspect, requests, servers, watch, websocket};
 
 // ---- arguments: converted by ffi::args ---------------------------------------------
 
@@ -74,6 +74,10 @@ methods! {
         args c"serve_ws_close" => c_serve_ws_close(websocket::close), c"serve_ws_close(rid, code, reason, /)\n--\n\nClose an accepted WebSocket; False if already closed.";
         args c"serve_stuck" => c_serve_stuck(servers::stuck), c"serve_stuck(after, /)\n--\n\nIds of interpreters still busy with a request after seconds since it was interrupted.";
         args c"serve_retire" => c_serve_retire(servers::retire), c"serve_retire(interp_id, /)\n--\n\nThe interpreter's threads take no further request.";
+        args c"serve_retired" => c_serve_retired(servers::retired), c"serve_retired()\n--\n\nWhether the calling interpreter was retired (it takes no further request).";
+        args c"serve_watch" => c_serve_watch(watch::start), c"serve_watch(roots, include, quiet, /)\n--\n\nWatch directory trees (bytes paths) for files matching include patterns; return an id.";
+        args c"serve_watch_next" => c_serve_watch_next(watch::next), c"serve_watch_next(id, timeout, /)\n--\n\nWait for the next burst of changes: [bytes path], False on timeout, None once closed.";
+        args c"serve_watch_close" => c_serve_watch_close(watch::close), c"serve_watch_close(id, /)\n--\n\nStop watching; a waiting serve_watch_next returns None.";
         args c"serve_release_memory" => c_serve_release_memory(servers::release_memory), c"serve_release_memory()\n--\n\nGive the C allocator's free memory back to the system; True if any was released.";
     ];
 }

@@ -16,6 +16,7 @@
 //! - `access`: access-log lines handed to the main interpreter's `logging`.
 //! - `inspect`: the requests in flight, for snapshots.
 //! - `asgi`: ASGI workers' requests (scope, cancellations delivered to the event loop).
+//! - `watch`: the file watchers of `--reload`.
 //! - `websocket`: ASGI workers' WebSocket connections (accept, messages, wake-ups).
 
 mod access;
@@ -27,6 +28,7 @@ mod inspect;
 mod interrupt;
 mod requests;
 mod servers;
+mod watch;
 mod websocket;
 
 pub(crate) use entries::add_functions;

@@ -128,7 +128,7 @@ pub(super) fn take<'py>(
     if interrupt::is_retired(&thread) {
         return Ok(Err(none(py)));
     }
-    let got = tstate::detached(py, || queue.recv(timeout));
+    let got = tstate::detached(py, || queue.recv_unless(timeout, &thread.retired));
     Ok(match got {
         Recv::Closed => Err(none(py)),
         Recv::Timeout => Err(boolean(py, false)),

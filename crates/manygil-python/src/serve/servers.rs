@@ -284,6 +284,20 @@ pub(super) fn retire<'py>(
     Ok(none(py))
 }
 
+/// `serve_retired() -> bool`: whether the calling interpreter was retired (it takes no
+/// further request: its worker finishes what it has, then ends).
+pub(super) fn retired<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_retired", a, 0, 0)?;
+    Ok(boolean(
+        py,
+        interrupt::is_retired_id(current_interpreter_id(py)),
+    ))
+}
+
 /// `serve_release_memory() -> bool`: give the C allocator's free memory back to the
 /// system (after the workers imported the application); True if any was released.
 pub(super) fn release_memory<'py>(
