@@ -178,8 +178,10 @@ pub(crate) fn call_fn<'py>(
     let id = args::interp_id(py, argv[0])?;
     let timeout = args::timeout(py, argv.get(4).copied())?;
     let (f, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
+    let label = super::inspect::function_label(argv[1]);
     let _waiting = wait_edge(py, id)?;
     let (w, seq, result) = dispatch(py, id, "call into", move |py, ctx| {
+        ctx.worker().set_job_label(Some(label));
         jobs::run_call(py, ctx, &f, &a, &kw)
     })?;
     finish(py, id, &w, seq, &result, timeout)
@@ -196,6 +198,7 @@ pub(crate) fn exec_fn<'py>(
     let timeout = args::timeout(py, argv.get(2).copied())?;
     let _waiting = wait_edge(py, id)?;
     let (w, seq, result) = dispatch(py, id, "run code in", move |py, ctx| {
+        ctx.worker().set_job_label(Some("exec()".into()));
         jobs::run_exec(py, ctx, &source)
     })?;
     finish(py, id, &w, seq, &result, timeout)
@@ -227,7 +230,9 @@ pub(crate) fn submit<'py>(
     args::positional(py, "submit", argv, 4, 4)?;
     let id = args::interp_id(py, argv[0])?;
     let (f, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
+    let label = super::inspect::function_label(argv[1]);
     let (w, seq, result) = dispatch(py, id, "call into", move |py, ctx| {
+        ctx.worker().set_job_label(Some(label));
         jobs::run_call(py, ctx, &f, &a, &kw)
     })?;
     super::pending::new(py, module, w, seq, result)
