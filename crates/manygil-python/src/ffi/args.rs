@@ -87,6 +87,15 @@ impl<'a, 'py> Call<'a, 'py> {
         self.pos
     }
 
+    /// Check that the call passed no argument (a method without parameters), raising what
+    /// [`bind`](Self::bind) would.
+    pub(crate) fn no_args(&self, py: Attached<'py>, func: &CStr) -> PyResult<()> {
+        if self.pos.is_empty() && self.kw.is_empty() {
+            return Ok(());
+        }
+        self.bind(py, &func.to_string_lossy(), [], 0).map(drop)
+    }
+
     /// Bind to parameters `names` (the first `required` must be given); unknown keywords,
     /// duplicates and extra positionals raise `TypeError` as Python functions do.
     pub(crate) fn bind<const N: usize>(
@@ -303,6 +312,18 @@ pub(crate) fn positional(
         ));
     }
     Ok(())
+}
+
+/// The positional arguments of a positional-only entry that takes exactly `N` of them,
+/// as an array (`let [id, source] = args::exact(py, "exec", argv)?;`); `TypeError` as
+/// [`positional`] raises it for any other count.
+pub(crate) fn exact<'a, 'py, const N: usize>(
+    py: Attached<'_>,
+    func: &str,
+    args: &[Borrowed<'a, 'py>],
+) -> PyResult<[Borrowed<'a, 'py>; N]> {
+    positional(py, func, args, N, N)?;
+    Ok(std::array::from_fn(|i| args[i]))
 }
 
 /// An interpreter id argument.

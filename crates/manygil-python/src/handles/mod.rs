@@ -27,7 +27,7 @@ use manygil_core::Value;
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 
-pub(crate) use object::{handle_of, make_type, new_object, TypeDef};
+pub(crate) use object::{handle_of, handle_type, make_type, new_object, TypeDef};
 pub(crate) use sync::barrier::BarrierState;
 
 pub(crate) mod blocking;

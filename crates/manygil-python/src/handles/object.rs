@@ -136,3 +136,130 @@ unsafe extern "C" fn handle_repr(slf: *mut PyObject) -> *mut PyObject {
         new_str(py, &h.describe(&name))
     })
 }
+
+/// Define a handle type (the one way to make one; each handle file has one invocation):
+///
+/// ```text
+/// handle_type! {
+///     name: c"manygil.Event",
+///     doc: EVENT_DOC,                     // the class docstring, with its signature line
+///     state: Handle::Event(Arc<Event>),   // the `Handle` variant and what it holds
+///     new: event_new,                     // fn(py, &Call) -> PyResult<Arc<Event>>
+///     of: event_of,                       // optional: fn(py, obj) -> PyResult<&Arc<Event>>
+///     methods: [ noargs c"set" => c_set(set), c"set($self, /)\n--\n\n..."; ],
+///     getters: [ get c"_n_waiting" => g_n_waiting(n_waiting), c"..."; ],   // optional
+///     slots: [ Py_tp_iter => event_iter ],                                  // optional
+/// }
+/// ```
+///
+/// It makes the method and property tables (rows as in `methods!`/`getters!`), the
+/// type's `tp_new` (calling `new`, which returns the state: the entry wraps it in the
+/// variant and makes the object), `pub(crate) fn create_type(py, module)` (through
+/// [`make_type`], so the type gets the common slots), `impl FromSelf for &T` (a method
+/// body may take the state, `&Event` for `Arc<Event>`, as its self), and, if `of` is
+/// given, that function, for objects other than `self` (`TypeError` naming the type for
+/// anything but an instance).
+macro_rules! handle_type {
+    (
+        name: $name:literal,
+        doc: $doc:expr,
+        state: Handle::$variant:ident($($state:tt)+),
+        new: $new:path,
+        $(of: $of:ident,)?
+        methods: [ $($methods:tt)* ],
+        $(getters: [ $($getters:tt)* ],)?
+        $(slots: [ $($slot:ident => $func:ident),* $(,)? ],)?
+    ) => {
+        /// What this file's handle type holds (in `Handle::$variant`).
+        type State = $($state)+;
+
+        $crate::ffi::entry::methods! {
+            /// The methods of the type (static C data; CPython only reads it).
+            static TYPE_METHODS = [ $($methods)* ];
+        }
+        $(
+            $crate::ffi::entry::getters! {
+                /// The properties of the type (static C data; CPython only reads it).
+                static TYPE_GETSET = [ $($getters)* ];
+            }
+        )?
+
+        /// Create the type for `module`'s interpreter.
+        pub(crate) fn create_type<'py>(
+            py: $crate::ffi::Attached<'py>,
+            module: $crate::ffi::Borrowed<'_, 'py>,
+        ) -> $crate::ffi::err::PyResult<$crate::ffi::Owned<'py>> {
+            $crate::handles::make_type(
+                py,
+                module,
+                $crate::handles::TypeDef {
+                    name: $name,
+                    doc: $doc,
+                    new: type_new,
+                    methods: (&raw mut TYPE_METHODS).cast(),
+                    getset: $crate::handles::handle_type!(@getset $($($getters)*)?),
+                    extra: &[$($(
+                        $crate::ffi::types::slot($slot, $func as *mut std::ffi::c_void),
+                    )*)?],
+                },
+            )
+        }
+
+        unsafe extern "C" fn type_new(
+            subtype: *mut PyTypeObject,
+            args: *mut PyObject,
+            kwargs: *mut PyObject,
+        ) -> *mut PyObject {
+            $crate::ffi::entry::guard(|py| {
+                // SAFETY: what CPython passed to this running tp_new, alive for the call.
+                let call = unsafe { $crate::ffi::args::Call::tuple_dict(py, args, kwargs) };
+                let state: State = $new(py, &call)?;
+                // SAFETY: `subtype` is the type made by `create_type` (CPython calls the
+                // tp_new of the type being called, and handle types are final).
+                unsafe { $crate::handles::new_object(py, subtype, $crate::handles::Handle::$variant(state)) }
+            })
+        }
+
+        impl<'a, 'py> $crate::ffi::entry::FromSelf<'a, 'py>
+            for &'a $crate::handles::handle_type!(@target $($state)+)
+        {
+            fn from_self(
+                py: $crate::ffi::Attached<'py>,
+                slf: $crate::ffi::Borrowed<'a, 'py>,
+            ) -> $crate::ffi::err::PyResult<Self> {
+                match $crate::handles::handle_of(slf) {
+                    Some($crate::handles::Handle::$variant(state)) => Ok(state),
+                    _ => Err($crate::ffi::entry::wrong_type(py, $name, slf)),
+                }
+            }
+        }
+
+        $(
+            /// The state of `obj`, which must be an instance of this type (else
+            /// `TypeError`).
+            fn $of<'a>(
+                py: $crate::ffi::Attached<'_>,
+                obj: $crate::ffi::Borrowed<'a, '_>,
+            ) -> $crate::ffi::err::PyResult<&'a State> {
+                match $crate::handles::handle_of(obj) {
+                    Some($crate::handles::Handle::$variant(state)) => Ok(state),
+                    _ => Err($crate::ffi::entry::wrong_type(py, $name, obj)),
+                }
+            }
+        )?
+    };
+    (@getset) => {
+        None
+    };
+    (@getset $($getters:tt)+) => {
+        Some((&raw mut TYPE_GETSET).cast())
+    };
+    // `Arc<T>` is self as `&T`; any other state as itself.
+    (@target Arc<$t:ty>) => {
+        $t
+    };
+    (@target $t:ty) => {
+        $t
+    };
+}
+pub(crate) use handle_type;
