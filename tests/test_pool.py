@@ -440,3 +440,41 @@ def test_worker_threads_are_named_after_their_interpreter():
     with manygil.Pool(1) as pool:
         ident = pool.submit(_interp_id).result()
         assert f"manygil-w{ident}" in names()
+
+
+def test_many_callers_polling_at_once_each_get_their_own_outcomes(pool):
+    """Callers polling in ``result()`` deliver outcomes that workers left for them, theirs
+    or another caller's: with four threads waiting at once, every future gets exactly its
+    own outcome (values and exceptions), each done-callback runs once, and none hangs."""
+    called = []
+    lock = threading.Lock()
+
+    def done(f):
+        with lock:
+            called.append(f)
+
+    errors = []
+
+    def caller(k):
+        try:
+            for i in range(300):
+                if i % 7 == 0:
+                    f = pool.submit(helpers.raise_value_error, i)
+                    f.add_done_callback(done)
+                    with pytest.raises(ValueError):
+                        f.result(60)
+                else:
+                    f = pool.submit(helpers.add, k * 1000, i)
+                    f.add_done_callback(done)
+                    assert f.result(60) == k * 1000 + i
+        except BaseException as e:  # reported below, from the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert len(called) == 4 * 300 and len({id(f) for f in called}) == 4 * 300

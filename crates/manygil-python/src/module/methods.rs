@@ -27,8 +27,27 @@ methods! {
         args c"roundtrip" => c_roundtrip(api::roundtrip), c"roundtrip($module, obj, /)\n--\n\nEncode then decode obj (codec test helper).";
         args c"shutdown" => c_shutdown(at_exit::shutdown), c"shutdown($module, /)\n--\n\nClose every manygil interpreter (atexit hook of the main interpreter); returns the ids of those still stuck in a C call after the grace period.";
         args c"after_fork_child" => c_after_fork_child(api::after_fork_child), c"after_fork_child($module, /)\n--\n\nForget the interpreters of the parent process (os.register_at_fork hook).";
+        args c"__getattr__" => c_module_getattr(module_getattr), c"__getattr__($module, name, /)\n--\n\nThe exception types made on first use (QueueEmpty, QueueFull, QueueClosed).";
         args c"release" => c_release(api::release), c"release($module, id, /)\n--\n\nClose interpreter id once its queued work is done, without waiting (its owner was dropped).";
     ];
+}
+
+/// `__getattr__` of the module (PEP 562): the exception types made on first use, so that
+/// an interpreter imports `queue` for their bases only when one is needed.
+fn module_getattr<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    crate::ffi::args::positional(py, "__getattr__", argv, 1, 1)?;
+    let name = crate::ffi::args::string(py, "name", argv[0])?;
+    match crate::handles::errors::made_on_use(&name) {
+        Some(exc) => crate::handles::errors::type_of(py, exc),
+        None => Err(crate::ffi::err::attribute_error(
+            py,
+            &format!("module 'manygil._native' has no attribute '{name}'"),
+        )),
+    }
 }
 
 /// Module constants.

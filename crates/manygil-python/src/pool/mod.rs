@@ -72,9 +72,10 @@ pub(crate) struct Stats {
     pub(crate) recycled: AtomicU64,
     /// Workers replaced because a task did not stop when interrupted.
     pub(crate) replaced: AtomicU64,
-    /// Outcomes handed to their futures by the workers, counted once each delivery has
-    /// returned (the main interpreter released): a caller spinning in `result()` watches
-    /// it to pick its result up without going to sleep (see `spin_for_delivery`).
+    /// Outcomes handed over by the workers, counted once each delivery has returned (the
+    /// main interpreter released) or the outcome is in the pool's [`task::Handoff`]: a
+    /// caller polling in `result()` watches it to pick its result up without going to
+    /// sleep (see `spin_for_delivery`).
     pub(crate) delivered: AtomicU64,
 }
 
@@ -151,6 +152,8 @@ pub(crate) struct Pool {
     cancel_below: AtomicU64,
     /// Counters.
     pub(crate) stats: Stats,
+    /// Outcomes left by workers for a caller that polls for them (see [`task::Handoff`]).
+    pub(crate) handoff: task::Handoff,
     /// Interrupts tasks past their deadline.
     watchdog: watchdog::Watchdog,
     /// Workers being started (see [`Pool::grow_if_busy`]) or replaced (see
@@ -186,6 +189,7 @@ impl Pool {
             running: Mutex::new(HashMap::new()),
             cancel_below: AtomicU64::new(0),
             stats: Stats::default(),
+            handoff: task::Handoff::new(),
             watchdog: watchdog::Watchdog::start(),
             spawning: Mutex::new(0),
             spawned: parking_lot::Condvar::new(),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use manygil_core::worker::completion;
 use manygil_core::Value;
 
-use super::{Payload, Pool, PoolConfig, Refused, Reply, Task};
+use super::{task, Payload, Pool, PoolConfig, Refused, Reply, Task};
 use crate::codec::{encode, EncodeMode};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
@@ -56,7 +56,7 @@ native_type! {
         args c"shutdown" => c_shutdown(shutdown), c"shutdown($self, wait, /)\n--\n\nStop taking tasks; with wait, join the workers.";
         args c"stats" => c_stats(stats), c"stats($self, /)\n--\n\nActivity counters.";
         args c"deliveries" => c_deliveries(deliveries), c"deliveries($self, /)\n--\n\nHow many outcomes workers have handed to futures so far.";
-        args c"spin_for_delivery" => c_spin_for_delivery(spin_for_delivery), c"spin_for_delivery($self, seen, /)\n--\n\nWith the GIL released, poll for up to about 50 microseconds until deliveries() differs from seen; returns deliveries().";
+        args c"spin_for_delivery" => c_spin_for_delivery(spin_for_delivery), c"spin_for_delivery($self, seen, /)\n--\n\nWith the GIL released, poll for up to about 50 microseconds until deliveries() differs from seen; then deliver the outcomes workers left for a polling caller meanwhile; returns deliveries().";
         args c"broken" => c_broken(broken), c"broken($self, /)\n--\n\nWhy the pool is broken, or None.";
     ],
 }
@@ -211,7 +211,7 @@ fn cancel<'py>(
         crate::ffi::tstate::detached(py, || pool.cancel_taking(seq, InterruptReason::Cancelled));
     if let Some(reply) = reply {
         // The main interpreter is attached: its future is notified right here.
-        super::task::deliver_cancelled(py, reply);
+        task::deliver_cancelled(py, reply);
     }
     Ok(boolean(py, running))
 }
@@ -331,6 +331,11 @@ fn spin_for_delivery<'py>(
 ) -> PyResult<Owned<'py>> {
     let [seen] = args::exact(py, "spin_for_delivery", argv)?;
     let seen = args::count(py, "seen", seen)? as u64;
+    // A pool's core lives in the main interpreter (checked at creation), which is attached.
+    let main = crate::ffi::is_main_interpreter(py);
+    if main {
+        pool.handoff.enter();
+    }
     let now = tstate::detached(py, || {
         let start = Instant::now();
         let backoff = crossbeam_utils::Backoff::new();
@@ -342,6 +347,14 @@ fn spin_for_delivery<'py>(
             backoff.snooze();
         }
     });
+    if main {
+        // Outcomes left for a polling caller while this one polled: delivered here, with
+        // the main GIL this thread holds again, instead of by the workers.
+        for (fut, outcome) in pool.handoff.leave() {
+            // SAFETY: `py` is the main interpreter (checked above), attached.
+            unsafe { task::deliver_in_main(py, fut, outcome) };
+        }
+    }
     new_uint(py, now)
 }
 
