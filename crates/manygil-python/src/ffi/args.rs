@@ -87,13 +87,15 @@ impl<'a, 'py> Call<'a, 'py> {
         self.pos
     }
 
-    /// Check that the call passed no argument (a method without parameters), raising what
-    /// [`bind`](Self::bind) would.
+    /// Check that the call passed no argument (a method or class without parameters,
+    /// `func` its name or qualified name), raising what [`bind`](Self::bind) would.
     pub(crate) fn no_args(&self, py: Attached<'py>, func: &CStr) -> PyResult<()> {
         if self.pos.is_empty() && self.kw.is_empty() {
             return Ok(());
         }
-        self.bind(py, &func.to_string_lossy(), [], 0).map(drop)
+        let func = func.to_string_lossy();
+        let short = func.rsplit('.').next().unwrap_or_default();
+        self.bind(py, short, [], 0).map(drop)
     }
 
     /// Bind to parameters `names` (the first `required` must be given); unknown keywords,

@@ -23,7 +23,12 @@ use crate::ffi::entry::{guard, guard_c};
 /// Copies larger than this release the GIL.
 const DETACH_COPY: usize = 1 << 20;
 
-const DOC: &std::ffi::CStr = c"SharedBuffer(size)
+handle_type! {
+    name: c"manygil.SharedBuffer",
+    state: Handle::Buffer(SharedBuffer),
+    new: buffer_new,
+    of: buffer_of,
+    doc: c"SharedBuffer(size)
 --
 
 size bytes of zero-initialised memory shared by every interpreter of the process.
@@ -43,14 +48,7 @@ any process holds it.
 
 Concurrent writes are not synchronised: coordinate them with a Lock, a Queue message or
 an Event, as with multiprocessing.shared_memory. A negative size raises ValueError, a
-size that cannot be allocated MemoryError.";
-
-handle_type! {
-    name: c"manygil.SharedBuffer",
-    doc: DOC,
-    state: Handle::Buffer(SharedBuffer),
-    new: buffer_new,
-    of: buffer_of,
+size that cannot be allocated MemoryError.",
     methods: [
         call_class c"from_bytes" => c_from_bytes(from_bytes), c"from_bytes($type, data, /)\n--\n\nA new SharedBuffer holding a copy of data (any C-contiguous bytes-like object).";
         call_class c"_from_fd" => c_from_fd(from_fd), c"_from_fd($type, fd, size, readonly=False, /)\n--\n\nA SharedBuffer on the memory file fd (a duplicate is kept; fd stays the caller's),\nas sent by another process: the same bytes. For pickling.";

@@ -40,8 +40,35 @@ pub(crate) mod sync;
 /// A function that makes one handle type for a module (each handle file has one).
 pub(crate) type MakeType = for<'py> fn(Attached<'py>, Borrowed<'_, 'py>) -> PyResult<Owned<'py>>;
 
-/// The Rust state behind one handle object. Only `Arc`s of `Send + Sync` Rust data.
-pub(crate) enum Handle {
+/// Define [`Handle`] with one variant per handle type, and [`Kind`], [`KINDS`] and
+/// [`Handle::kind`] from the same list.
+macro_rules! handles {
+    ($($variant:ident($state:ty),)*) => {
+        /// The Rust state behind one handle object. Only `Arc`s of `Send + Sync` Rust data.
+        pub(crate) enum Handle {
+            $($variant($state),)*
+        }
+
+        /// Which handle type; indexes [`HandleTypes`](state::HandleTypes).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Kind {
+            $($variant,)*
+        }
+
+        /// Number of [`Kind`]s.
+        pub(crate) const KINDS: usize = [$(Kind::$variant),*].len();
+
+        impl Handle {
+            pub(crate) fn kind(&self) -> Kind {
+                match self {
+                    $(Handle::$variant(_) => Kind::$variant,)*
+                }
+            }
+        }
+    };
+}
+
+handles! {
     Queue(Arc<Queue<Value>>),
     Buffer(SharedBuffer),
     Lock(Arc<Lock>),
@@ -54,40 +81,7 @@ pub(crate) enum Handle {
     AtomicInt(Arc<AtomicInt>),
 }
 
-/// Which handle type; indexes [`HandleTypes`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Queue,
-    Buffer,
-    Lock,
-    RLock,
-    Semaphore,
-    BoundedSemaphore,
-    Event,
-    Condition,
-    Barrier,
-    AtomicInt,
-}
-
-/// Number of [`Kind`]s.
-pub(crate) const KINDS: usize = 10;
-
 impl Handle {
-    pub(crate) fn kind(&self) -> Kind {
-        match self {
-            Handle::Queue(_) => Kind::Queue,
-            Handle::Buffer(_) => Kind::Buffer,
-            Handle::Lock(_) => Kind::Lock,
-            Handle::RLock(_) => Kind::RLock,
-            Handle::Semaphore(_) => Kind::Semaphore,
-            Handle::BoundedSemaphore(_) => Kind::BoundedSemaphore,
-            Handle::Event(_) => Kind::Event,
-            Handle::Condition(_) => Kind::Condition,
-            Handle::Barrier(_) => Kind::Barrier,
-            Handle::AtomicInt(_) => Kind::AtomicInt,
-        }
-    }
-
     /// The shared state (what identifies the handle across interpreters).
     fn state(&self) -> Arc<dyn Any + Send + Sync> {
         match self {
@@ -107,21 +101,8 @@ impl Handle {
     /// The state's address, and for buffers whether the handle is read-only: two handles
     /// are the same object (`==`) exactly when these are equal.
     pub(crate) fn identity(&self) -> (usize, bool) {
-        fn addr<T>(a: &Arc<T>) -> usize {
-            Arc::as_ptr(a) as usize
-        }
-        match self {
-            Handle::Queue(a) => (addr(a), false),
-            Handle::Buffer(b) => (addr(b.memory()), b.is_readonly()),
-            Handle::Lock(a) => (addr(a), false),
-            Handle::RLock(a) => (addr(a), false),
-            Handle::Semaphore(a) => (addr(a), false),
-            Handle::BoundedSemaphore(a) => (addr(a), false),
-            Handle::Event(a) => (addr(a), false),
-            Handle::Condition(a) => (addr(a), false),
-            Handle::Barrier(a) => (addr(a), false),
-            Handle::AtomicInt(a) => (addr(a), false),
-        }
+        let addr = Arc::as_ptr(&self.state()).cast::<()>() as usize;
+        (addr, matches!(self, Handle::Buffer(b) if b.is_readonly()))
     }
 
     fn to_shared(&self) -> Shared {
@@ -135,34 +116,21 @@ impl Handle {
     }
 
     fn from_shared(shared: &Shared) -> Option<Handle> {
-        Some(match shared.kind() {
-            SharedKind::Queue => Handle::Queue(shared.downcast()?),
-            SharedKind::Buffer => {
-                Handle::Buffer(SharedBuffer::new(shared.downcast::<SharedMemory>()?))
-            }
-            SharedKind::ReadOnlyBuffer => {
-                Handle::Buffer(SharedBuffer::new(shared.downcast::<SharedMemory>()?).to_readonly())
-            }
-            SharedKind::Sync => {
-                if let Some(a) = shared.downcast() {
-                    Handle::Lock(a)
-                } else if let Some(a) = shared.downcast() {
-                    Handle::RLock(a)
-                } else if let Some(a) = shared.downcast() {
-                    Handle::Semaphore(a)
-                } else if let Some(a) = shared.downcast() {
-                    Handle::BoundedSemaphore(a)
-                } else if let Some(a) = shared.downcast() {
-                    Handle::Event(a)
-                } else if let Some(a) = shared.downcast() {
-                    Handle::Condition(a)
-                } else if let Some(a) = shared.downcast() {
-                    Handle::Barrier(a)
-                } else {
-                    Handle::AtomicInt(shared.downcast()?)
-                }
-            }
-        })
+        let buffer = || shared.downcast::<SharedMemory>().map(SharedBuffer::new);
+        match shared.kind() {
+            SharedKind::Queue => shared.downcast().map(Handle::Queue),
+            SharedKind::Buffer => buffer().map(Handle::Buffer),
+            SharedKind::ReadOnlyBuffer => buffer().map(|b| Handle::Buffer(b.to_readonly())),
+            SharedKind::Sync => None
+                .or_else(|| shared.downcast().map(Handle::Lock))
+                .or_else(|| shared.downcast().map(Handle::RLock))
+                .or_else(|| shared.downcast().map(Handle::Semaphore))
+                .or_else(|| shared.downcast().map(Handle::BoundedSemaphore))
+                .or_else(|| shared.downcast().map(Handle::Event))
+                .or_else(|| shared.downcast().map(Handle::Condition))
+                .or_else(|| shared.downcast().map(Handle::Barrier))
+                .or_else(|| shared.downcast().map(Handle::AtomicInt)),
+        }
     }
 
     /// The `repr()` text.

@@ -142,30 +142,31 @@ unsafe extern "C" fn handle_repr(slf: *mut PyObject) -> *mut PyObject {
 /// ```text
 /// handle_type! {
 ///     name: c"manygil.Event",
-///     doc: EVENT_DOC,                     // the class docstring, with its signature line
 ///     state: Handle::Event(Arc<Event>),   // the `Handle` variant and what it holds
-///     new: event_new,                     // fn(py, &Call) -> PyResult<Arc<Event>>
+///     new: event_new,                     // fn(py, &Call) -> PyResult<Arc<Event>>, or
+///                                         // `default`: no arguments, `State::default()`
 ///     of: event_of,                       // optional: fn(py, obj) -> PyResult<&Arc<Event>>
+///     doc: c"Event()\n--\n\n...",         // the class docstring, with its signature line
 ///     methods: [ noargs c"set" => c_set(set), c"set($self, /)\n--\n\n..."; ],
 ///     getters: [ get c"_n_waiting" => g_n_waiting(n_waiting), c"..."; ],   // optional
 ///     slots: [ Py_tp_iter => event_iter ],                                  // optional
 /// }
 /// ```
 ///
-/// It makes the method and property tables (rows as in `methods!`/`getters!`), the
-/// type's `tp_new` (calling `new`, which returns the state: the entry wraps it in the
-/// variant and makes the object), `pub(crate) fn create_type(py, module)` (through
-/// [`make_type`], so the type gets the common slots), `impl FromSelf for &T` (a method
-/// body may take the state, `&Event` for `Arc<Event>`, as its self), and, if `of` is
-/// given, that function, for objects other than `self` (`TypeError` naming the type for
-/// anything but an instance).
+/// It makes `type State` (what the variant holds), the method and property tables (rows
+/// as in `methods!`/`getters!`), the type's `tp_new` (calling `new`, which returns the
+/// state: the entry wraps it in the variant and makes the object), `pub(crate) fn
+/// create_type(py, module)` (through [`make_type`], so the type gets the common slots),
+/// `impl FromSelf for &T` (a method body may take the state, `&Event` for `Arc<Event>`, as
+/// its self), and, if `of` is given, that function, for objects other than `self`
+/// (`TypeError` naming the type for anything but an instance).
 macro_rules! handle_type {
     (
         name: $name:literal,
-        doc: $doc:expr,
         state: Handle::$variant:ident($($state:tt)+),
-        new: $new:path,
+        new: $new:ident,
         $(of: $of:ident,)?
+        doc: $doc:expr,
         methods: [ $($methods:tt)* ],
         $(getters: [ $($getters:tt)* ],)?
         $(slots: [ $($slot:ident => $func:ident),* $(,)? ],)?
@@ -213,10 +214,11 @@ macro_rules! handle_type {
             $crate::ffi::entry::guard(|py| {
                 // SAFETY: what CPython passed to this running tp_new, alive for the call.
                 let call = unsafe { $crate::ffi::args::Call::tuple_dict(py, args, kwargs) };
-                let state: State = $new(py, &call)?;
+                let state: State = $crate::handles::handle_type!(@new $new, $name, py, call);
+                let handle = $crate::handles::Handle::$variant(state);
                 // SAFETY: `subtype` is the type made by `create_type` (CPython calls the
                 // tp_new of the type being called, and handle types are final).
-                unsafe { $crate::handles::new_object(py, subtype, $crate::handles::Handle::$variant(state)) }
+                unsafe { $crate::handles::new_object(py, subtype, handle) }
             })
         }
 
@@ -247,6 +249,13 @@ macro_rules! handle_type {
                 }
             }
         )?
+    };
+    (@new default, $name:literal, $py:ident, $call:ident) => {{
+        $call.no_args($py, $name)?;
+        State::default()
+    }};
+    (@new $new:ident, $name:literal, $py:ident, $call:ident) => {
+        $new($py, &$call)?
     };
     (@getset) => {
         None

@@ -20,7 +20,12 @@ use crate::handles::blocking::block_on;
 use crate::handles::errors::{self, Exc};
 use crate::handles::handle_type;
 
-const DOC: &std::ffi::CStr = c"Queue(maxsize=0)
+handle_type! {
+    name: c"manygil.Queue",
+    state: Handle::Queue(Arc<Queue<Value>>),
+    new: queue_new,
+    of: queue_of,
+    doc: c"Queue(maxsize=0)
 --
 
 A FIFO queue shared by every interpreter and thread of the process (multi-producer,
@@ -35,14 +40,7 @@ another queue) gives that interpreter the same queue.
 
 Blocking calls release the GIL and wake as soon as the queue changes; Ctrl-C in the main
 thread interrupts them. close() ends the queue: later puts raise QueueClosed, gets drain
-what is left and then raise QueueClosed, and iteration stops.";
-
-handle_type! {
-    name: c"manygil.Queue",
-    doc: DOC,
-    state: Handle::Queue(Arc<Queue<Value>>),
-    new: queue_new,
-    of: queue_of,
+what is left and then raise QueueClosed, and iteration stops.",
     methods: [
         call c"put" => c_put(put), c"put($self, obj, block=True, timeout=None)\n--\n\nPut obj at the end of the queue.\n\nIf the queue is full, block (with the GIL released) until there is room, for at most\ntimeout seconds (None: forever); raise QueueFull if it is still full then, or at once\nif block is false. Raise QueueClosed if the queue is (or becomes) closed, and\nNotShareableError if obj cannot be shared; the queue is unchanged in every case.";
         call c"put_nowait" => c_put_nowait(put_nowait), c"put_nowait($self, obj, /)\n--\n\nPut obj without blocking: put(obj, block=False).";

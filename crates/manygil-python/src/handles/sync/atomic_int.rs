@@ -9,18 +9,16 @@ use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 use crate::handles::handle_type;
 
-const ATOMIC_DOC: &std::ffi::CStr = c"AtomicInt(value=0)
+handle_type! {
+    name: c"manygil.AtomicInt",
+    state: Handle::AtomicInt(Arc<AtomicInt>),
+    new: atomic_new,
+    doc: c"AtomicInt(value=0)
 --
 
 A signed 64-bit integer shared by every interpreter and thread, changed atomically (no
 lock, never blocks). Values outside the 64-bit range raise OverflowError, as does an
-add() whose result would not fit (the value is then unchanged).";
-
-handle_type! {
-    name: c"manygil.AtomicInt",
-    doc: ATOMIC_DOC,
-    state: Handle::AtomicInt(Arc<AtomicInt>),
-    new: atomic_new,
+add() whose result would not fit (the value is then unchanged).",
     methods: [
         noargs c"get" => c_get(get), c"get($self, /)\n--\n\nThe current value.";
         call c"set" => c_set(set), c"set($self, value, /)\n--\n\nStore value.";

@@ -22,7 +22,11 @@ pub(crate) struct BarrierState {
     timeout: Option<Duration>,
 }
 
-const BARRIER_DOC: &std::ffi::CStr = c"Barrier(parties, action=None, timeout=None)
+handle_type! {
+    name: c"manygil.Barrier",
+    state: Handle::Barrier(Arc<BarrierState>),
+    new: barrier_new,
+    doc: c"Barrier(parties, action=None, timeout=None)
 --
 
 A reusable barrier for parties threads in any interpreters, with threading.Barrier's
@@ -30,13 +34,7 @@ API: wait() blocks (GIL released; Ctrl-C in the main thread interrupts, leaving 
 barrier intact) until parties callers have arrived, then returns each its arrival index
 (0 .. parties-1). A wait that times out breaks the barrier: that wait and every other,
 current or later until reset(), raise threading.BrokenBarrierError. action is not
-supported (ValueError): run it where wait() returned 0. parties < 1 raises ValueError.";
-
-handle_type! {
-    name: c"manygil.Barrier",
-    doc: BARRIER_DOC,
-    state: Handle::Barrier(Arc<BarrierState>),
-    new: barrier_new,
+supported (ValueError): run it where wait() returned 0. parties < 1 raises ValueError.",
     methods: [
         call c"wait" => c_wait(wait), c"wait($self, timeout=None)\n--\n\nWait for all parties; return this party's arrival index.\n\nBlocks for at most timeout seconds (None: the barrier's timeout); on timeout the\nbarrier breaks and threading.BrokenBarrierError is raised, as it is if the barrier is\nbroken or reset while waiting.";
         noargs c"reset" => c_reset(reset), c"reset($self, /)\n--\n\nReturn the barrier to its initial state; current waiters get BrokenBarrierError.";

@@ -16,38 +16,33 @@ use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::tstate::detached;
 use crate::ffi::*;
 use crate::handles::blocking::{block_on, owner_id};
-use crate::handles::{handle_of, handle_type, Handle};
+use crate::handles::{handle_of, Handle};
 
-use super::lock_like::{acquire, exit, n_waiting, release, sync_error, ENTER_DOC, EXIT_DOC};
+use super::lock_like::{lock_like_type, release, sync_error};
 
-const CONDITION_DOC: &std::ffi::CStr = c"Condition(lock=None)
+lock_like_type! {
+    Condition,
+    name: c"manygil.Condition",
+    new: condition_new,
+    doc: c"Condition(lock=None)
 --
 
 A condition variable shared by every interpreter and thread, with threading.Condition's
 API. lock must be a manygil.Lock or manygil.RLock (None: a new RLock); it can be shared
 with other code. wait() releases the lock and blocks (GIL released; Ctrl-C in the main
 thread interrupts) until notified or the timeout passes, then re-acquires the lock.
-wait(), notify() and notify_all() raise RuntimeError unless the caller holds the lock.";
-
-handle_type! {
-    name: c"manygil.Condition",
-    doc: CONDITION_DOC,
-    state: Handle::Condition(Arc<Condition>),
-    new: condition_new,
+wait(), notify() and notify_all() raise RuntimeError unless the caller holds the lock.",
+    acquire: c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the underlying lock (see Lock.acquire / RLock.acquire).",
+    n_waiting: c"Threads blocked in wait() for a notify (registered\nand not yet notified) now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).",
     methods: [
-        call c"acquire" => c_acquire(acquire::<Condition>), c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the underlying lock (see Lock.acquire / RLock.acquire).";
         noargs c"release" => c_release(release::<Condition>), c"release($self, /)\n--\n\nRelease the underlying lock.";
-        call c"__enter__" => c_acquire, ENTER_DOC;
-        call c"__exit__" => c_exit(exit::<Condition>), EXIT_DOC;
         call c"wait" => c_wait(wait), c"wait($self, timeout=None)\n--\n\nRelease the lock, block until notified or for at most timeout seconds (None:\nforever), re-acquire the lock; return False on timeout, else True. RuntimeError if the\ncaller does not hold the lock.";
         call c"wait_for" => c_wait_for(wait_for), c"wait_for($self, predicate, timeout=None)\n--\n\nWait until predicate() is true, for at most timeout seconds; return the last result\nof predicate().";
         call c"notify" => c_notify(notify), c"notify($self, n=1)\n--\n\nWake up to n waiters (in any interpreter), oldest first. RuntimeError if the caller\ndoes not hold the lock.";
         noargs c"notify_all" => c_notify_all(notify_all), c"notify_all($self, /)\n--\n\nWake every waiter. RuntimeError if the caller does not hold the lock.";
         noargs c"_is_owned" => c_is_owned(is_owned), c"_is_owned($self, /)\n--\n\nWhether the caller holds the lock.";
     ],
-    getters: [
-        get c"_n_waiting" => g_n_waiting(n_waiting::<Condition>), c"Threads blocked in wait() for a notify (registered\nand not yet notified) now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
-    ],
+    getters: [],
 }
 
 fn condition_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<Arc<Condition>> {

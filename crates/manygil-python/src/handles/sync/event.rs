@@ -11,18 +11,16 @@ use crate::ffi::*;
 use crate::handles::blocking::block_on;
 use crate::handles::handle_type;
 
-const EVENT_DOC: &std::ffi::CStr = c"Event()
+handle_type! {
+    name: c"manygil.Event",
+    state: Handle::Event(Arc<Event>),
+    new: default,
+    doc: c"Event()
 --
 
 A flag shared by every interpreter and thread, with threading.Event's API: set(),
 clear(), is_set() and wait(timeout=None), which blocks (GIL released; Ctrl-C in the main
-thread interrupts) until the flag is set.";
-
-handle_type! {
-    name: c"manygil.Event",
-    doc: EVENT_DOC,
-    state: Handle::Event(Arc<Event>),
-    new: event_new,
+thread interrupts) until the flag is set.",
     methods: [
         noargs c"is_set" => c_is_set(is_set), c"is_set($self, /)\n--\n\nWhether the flag is set.";
         noargs c"set" => c_set(set), c"set($self, /)\n--\n\nSet the flag and wake every waiter, in every interpreter.";
@@ -32,11 +30,6 @@ handle_type! {
     getters: [
         get c"_n_waiting" => g_n_waiting(n_waiting), c"Threads blocked in wait() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
     ],
-}
-
-fn event_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<Arc<Event>> {
-    call.bind(py, "Event", [], 0)?;
-    Ok(Arc::new(Event::new()))
 }
 
 fn is_set<'py>(py: Attached<'py>, event: &Event) -> PyResult<Owned<'py>> {

@@ -1,8 +1,8 @@
 //! What the lock-like handles (`Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`,
 //! `Condition`) share: the [`LockLike`] trait over their core primitives (implemented
-//! here, and for the semaphores in `semaphore`), and the generic
-//! bodies of `acquire`, `release`, `__enter__`/`__exit__` and `_n_waiting` that their
-//! method tables name (`call c"acquire" => c_acquire(acquire::<Lock>), ...`).
+//! here, and for the semaphores in `semaphore`), the generic bodies of `acquire`,
+//! `release`, `__enter__`/`__exit__` and `_n_waiting`, and [`lock_like_type!`], which
+//! makes a lock-like handle type with the rows for them.
 //!
 //! Acquiring first tries without waiting, with the GIL held; only if that fails does it
 //! wait, with the GIL released (see `blocking`: Ctrl-C in the main thread interrupts).
@@ -17,9 +17,42 @@ use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 use crate::handles::blocking::{block_on, owner_id};
 
-/// The docstrings the lock-like handles share.
-pub(crate) const ENTER_DOC: &CStr = c"__enter__($self, /)\n--\n\nacquire()";
-pub(crate) const EXIT_DOC: &CStr = c"__exit__($self, *exc)\n--\n\nrelease()";
+/// Define a lock-like handle type: `handle_type!` with the rows every lock-like type has
+/// (`acquire` and `__enter__`, `__exit__`, and the `_n_waiting` property, over the
+/// generic bodies of this file) before the given ones; the state is `Arc<$t>`, held in
+/// `Handle::$t`.
+macro_rules! lock_like_type {
+    (
+        $t:ident,
+        name: $name:literal,
+        new: $new:ident,
+        doc: $doc:expr,
+        acquire: $acquire_doc:expr,
+        n_waiting: $n_waiting_doc:expr,
+        methods: [ $($methods:tt)* ],
+        getters: [ $($getters:tt)* ],
+    ) => {
+        $crate::handles::handle_type! {
+            name: $name,
+            state: Handle::$t(Arc<$t>),
+            new: $new,
+            doc: $doc,
+            methods: [
+                call c"acquire" => c_acquire($crate::handles::sync::lock_like::acquire::<$t>), $acquire_doc;
+                call c"__enter__" => c_acquire, c"__enter__($self, /)\n--\n\nacquire()";
+                call c"__exit__" => c_exit($crate::handles::sync::lock_like::exit::<$t>), c"__exit__($self, *exc)\n--\n\nrelease()";
+                $($methods)*
+            ],
+            getters: [
+                get c"_n_waiting" => g_n_waiting($crate::handles::sync::lock_like::n_waiting::<$t>), $n_waiting_doc;
+                $($getters)*
+            ],
+        }
+    };
+}
+pub(crate) use lock_like_type;
+
+/// What `_n_waiting` means for the types that block in `acquire` only.
 pub(crate) const N_WAITING_ACQUIRE_DOC: &CStr = c"Threads blocked in acquire() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
 
 /// A core primitive behind a lock-like handle.

@@ -4,45 +4,32 @@ use std::sync::Arc;
 
 use manygil_core::sync::RLock;
 
-use crate::ffi::args::Call;
 use crate::ffi::err::PyResult;
 use crate::ffi::*;
 use crate::handles::blocking::owner_id;
-use crate::handles::handle_type;
 
-use super::lock_like::{acquire, exit, n_waiting, release};
-use super::lock_like::{ENTER_DOC, EXIT_DOC, N_WAITING_ACQUIRE_DOC};
+use super::lock_like::{lock_like_type, release, N_WAITING_ACQUIRE_DOC};
 
-const RLOCK_DOC: &std::ffi::CStr = c"RLock()
+lock_like_type! {
+    RLock,
+    name: c"manygil.RLock",
+    new: default,
+    doc: c"RLock()
 --
 
 A reentrant lock shared by every interpreter and thread, with threading.RLock's API: the
 thread (of the interpreter) that acquired it may acquire it again, and must release it as
 many times; releasing it from another thread or interpreter raises RuntimeError. Waiting
-releases the GIL; Ctrl-C in the main thread interrupts it.";
-
-handle_type! {
-    name: c"manygil.RLock",
-    doc: RLOCK_DOC,
-    state: Handle::RLock(Arc<RLock>),
-    new: rlock_new,
+releases the GIL; Ctrl-C in the main thread interrupts it.",
+    acquire: c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the lock, or add a level if this thread holds it; return whether it did.\n\nBlocks (GIL released) while another thread or interpreter holds it, for at most\ntimeout seconds (-1 or None: forever); never with blocking false.",
+    n_waiting: N_WAITING_ACQUIRE_DOC,
     methods: [
-        call c"acquire" => c_acquire(acquire::<RLock>), c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the lock, or add a level if this thread holds it; return whether it did.\n\nBlocks (GIL released) while another thread or interpreter holds it, for at most\ntimeout seconds (-1 or None: forever); never with blocking false.";
         noargs c"release" => c_release(release::<RLock>), c"release($self, /)\n--\n\nRelease one level; RuntimeError if the calling thread does not hold the lock.";
         noargs c"locked" => c_locked(locked), c"locked($self, /)\n--\n\nWhether any thread holds the lock.";
         noargs c"_is_owned" => c_is_owned(is_owned), c"_is_owned($self, /)\n--\n\nWhether the calling thread holds the lock.";
         noargs c"_recursion_count" => c_count(count), c"_recursion_count($self, /)\n--\n\nHow many times the calling thread holds the lock.";
-        call c"__enter__" => c_acquire, ENTER_DOC;
-        call c"__exit__" => c_exit(exit::<RLock>), EXIT_DOC;
     ],
-    getters: [
-        get c"_n_waiting" => g_n_waiting(n_waiting::<RLock>), N_WAITING_ACQUIRE_DOC;
-    ],
-}
-
-fn rlock_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<Arc<RLock>> {
-    call.bind(py, "RLock", [], 0)?;
-    Ok(Arc::new(RLock::new()))
+    getters: [],
 }
 
 fn locked<'py>(py: Attached<'py>, lock: &RLock) -> PyResult<Owned<'py>> {

@@ -9,45 +9,57 @@ use manygil_core::sync::{BoundedSemaphore, Semaphore, SyncError};
 use crate::ffi::args::{self, Call};
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
-use crate::handles::handle_type;
 
-use super::lock_like::{acquire, exit, n_waiting, sync_error, LockLike};
-use super::lock_like::{ENTER_DOC, EXIT_DOC, N_WAITING_ACQUIRE_DOC};
+use super::lock_like::{sync_error, LockLike};
 
-const SEMAPHORE_DOC: &std::ffi::CStr = c"Semaphore(value=1)
+/// Define a semaphore handle type: a lock-like type with the `release(n)` and `_value`
+/// both semaphores have (over the generic bodies of this file), plus the given properties.
+macro_rules! semaphore_type {
+    (
+        $t:ident,
+        name: $name:literal,
+        doc: $doc:expr,
+        release: $release_doc:expr,
+        getters: [ $($getters:tt)* ],
+    ) => {
+        $crate::handles::sync::lock_like::lock_like_type! {
+            $t,
+            name: $name,
+            new: semaphore_new,
+            doc: $doc,
+            acquire: c"acquire($self, blocking=True, timeout=None)\n--\n\nTake one unit; return whether it did.\n\nWith blocking true, wait (GIL released) while the value is 0, for at most timeout\nseconds (None: forever). With blocking false, never wait (a timeout raises ValueError).",
+            n_waiting: $crate::handles::sync::lock_like::N_WAITING_ACQUIRE_DOC,
+            methods: [
+                call c"release" => c_release($crate::handles::sync::semaphore::release::<$t>), $release_doc;
+            ],
+            getters: [
+                get c"_value" => g_value($crate::handles::sync::semaphore::value::<$t>), c"The current value.";
+                $($getters)*
+            ],
+        }
+
+        fn semaphore_new(
+            py: $crate::ffi::Attached<'_>,
+            call: &$crate::ffi::args::Call<'_, '_>,
+        ) -> $crate::ffi::err::PyResult<Arc<$t>> {
+            let value = $crate::handles::sync::semaphore::initial_value(py, stringify!($t), call)?;
+            Ok(Arc::new($t::new(value)))
+        }
+    };
+}
+pub(crate) use semaphore_type;
+
+semaphore_type! {
+    Semaphore,
+    name: c"manygil.Semaphore",
+    doc: c"Semaphore(value=1)
 --
 
 A counting semaphore shared by every interpreter and thread, with threading.Semaphore's
 API: acquire() takes a unit, waiting (GIL released; Ctrl-C in the main thread interrupts)
-while there is none; release(n=1) returns units. A negative value raises ValueError.";
-
-pub(crate) const SEM_ACQUIRE_DOC: &std::ffi::CStr = c"acquire($self, blocking=True, timeout=None)\n--\n\nTake one unit; return whether it did.\n\nWith blocking true, wait (GIL released) while the value is 0, for at most timeout\nseconds (None: forever). With blocking false, never wait (a timeout raises ValueError).";
-
-pub(crate) const SEM_VALUE_DOC: &std::ffi::CStr = c"The current value.";
-
-handle_type! {
-    name: c"manygil.Semaphore",
-    doc: SEMAPHORE_DOC,
-    state: Handle::Semaphore(Arc<Semaphore>),
-    new: semaphore_new,
-    methods: [
-        call c"acquire" => c_acquire(acquire::<Semaphore>), SEM_ACQUIRE_DOC;
-        call c"release" => c_release(release::<Semaphore>), c"release($self, n=1)\n--\n\nReturn n units, waking up to n waiters; n < 1 raises ValueError.";
-        call c"__enter__" => c_acquire, ENTER_DOC;
-        call c"__exit__" => c_exit(exit::<Semaphore>), EXIT_DOC;
-    ],
-    getters: [
-        get c"_value" => g_value(value::<Semaphore>), SEM_VALUE_DOC;
-        get c"_n_waiting" => g_n_waiting(n_waiting::<Semaphore>), N_WAITING_ACQUIRE_DOC;
-    ],
-}
-
-fn semaphore_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<Arc<Semaphore>> {
-    Ok(Arc::new(Semaphore::new(initial_value(
-        py,
-        "Semaphore",
-        call,
-    )?)))
+while there is none; release(n=1) returns units. A negative value raises ValueError.",
+    release: c"release($self, n=1)\n--\n\nReturn n units, waking up to n waiters; n < 1 raises ValueError.",
+    getters: [],
 }
 
 /// The `value` argument of either constructor (default 1; negative: `ValueError`).
