@@ -214,3 +214,108 @@ pub(crate) fn wrap<'py>(
     // SAFETY: one of our handle types.
     unsafe { new_object(py, tp.cast(), handle) }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+
+    use manygil_core::sync::CondLock;
+
+    use super::*;
+
+    fn condition() -> Arc<Condition> {
+        Arc::new(Condition::new(CondLock::RLock(Arc::default())))
+    }
+
+    /// One handle of every kind, in `Kind` order.
+    fn one_of_each() -> Vec<Handle> {
+        let memory = Arc::new(SharedMemory::new(4).expect("4 bytes of shared memory"));
+        let parties = NonZeroUsize::new(2).expect("2 > 0");
+        vec![
+            Handle::Queue(Arc::new(Queue::new(3))),
+            Handle::Buffer(SharedBuffer::new(memory)),
+            Handle::Lock(Arc::default()),
+            Handle::RLock(Arc::default()),
+            Handle::Semaphore(Arc::new(Semaphore::new(2))),
+            Handle::BoundedSemaphore(Arc::new(BoundedSemaphore::new(2))),
+            Handle::Event(Arc::default()),
+            Handle::Condition(condition()),
+            Handle::Barrier(Arc::new(BarrierState::new(parties, None))),
+            Handle::AtomicInt(Arc::new(AtomicInt::new(7))),
+        ]
+    }
+
+    #[test]
+    fn kinds_number_the_variants_in_order() {
+        let kinds: Vec<usize> = one_of_each().iter().map(|h| h.kind() as usize).collect();
+        assert_eq!(kinds, (0..KINDS).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_handle_comes_back_from_a_value_as_the_same_state() {
+        for h in one_of_each() {
+            let shared = h.to_shared();
+            let back = Handle::from_shared(&shared).expect("every kind decodes");
+            assert_eq!(back.kind(), h.kind());
+            assert_eq!(back.identity(), h.identity(), "{:?}", h.kind());
+        }
+    }
+
+    #[test]
+    fn handles_on_different_states_differ_and_on_one_state_are_equal() {
+        let (a, b) = (one_of_each(), one_of_each());
+        for (x, y) in a.iter().zip(&b) {
+            assert_ne!(x.identity(), y.identity(), "{:?}", x.kind());
+        }
+        let lock: Arc<Lock> = Arc::default();
+        let (x, y) = (Handle::Lock(lock.clone()), Handle::Lock(lock));
+        assert_eq!(x.identity(), y.identity());
+    }
+
+    #[test]
+    fn a_read_only_buffer_is_its_own_handle_on_the_same_memory_and_stays_read_only() {
+        let memory = Arc::new(SharedMemory::new(8).expect("8 bytes"));
+        let rw = Handle::Buffer(SharedBuffer::new(memory.clone()));
+        let ro = Handle::Buffer(SharedBuffer::new(memory).to_readonly());
+        assert_eq!(rw.identity().0, ro.identity().0, "the same memory");
+        assert_ne!(rw.identity(), ro.identity(), "but not the same object");
+        let shared = ro.to_shared();
+        assert_eq!(shared.kind(), SharedKind::ReadOnlyBuffer);
+        let back = Handle::from_shared(&shared).expect("decodes");
+        assert!(matches!(back, Handle::Buffer(b) if b.is_readonly()));
+    }
+
+    #[test]
+    fn a_value_of_an_unknown_state_is_refused() {
+        let shared = Shared::new(SharedKind::Sync, Arc::new(42_u8));
+        assert!(Handle::from_shared(&shared).is_none());
+    }
+
+    #[test]
+    fn repr_shows_the_state() {
+        let text = |h: &Handle, name: &str| {
+            let full = h.describe(name);
+            let (head, tail) = full.split_once(" shared at 0x").expect("an address");
+            assert!(tail.ends_with('>') && tail.len() > 1, "{full}");
+            head.to_owned()
+        };
+        let lock: Arc<Lock> = Arc::default();
+        let h = Handle::Lock(lock.clone());
+        assert_eq!(text(&h, "manygil.Lock"), "<manygil.Lock unlocked");
+        assert!(lock.acquire(false, None));
+        assert_eq!(text(&h, "manygil.Lock"), "<manygil.Lock locked");
+        let sem = Handle::BoundedSemaphore(Arc::new(BoundedSemaphore::new(3)));
+        assert_eq!(text(&sem, "B"), "<B value=3/3");
+        let queue = Arc::new(Queue::new(5));
+        queue.close();
+        assert_eq!(
+            text(&Handle::Queue(queue), "Q"),
+            "<Q maxsize=5 qsize=0 closed"
+        );
+        assert_eq!(
+            text(&Handle::Condition(condition()), "C"),
+            "<C",
+            "no detail, no space"
+        );
+    }
+}

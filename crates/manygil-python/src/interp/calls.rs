@@ -258,3 +258,17 @@ pub(crate) fn interrupt<'py>(
     });
     Ok(boolean(py, hit))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stuck_call_reports_a_timeout_that_says_why_it_did_not_stop() {
+        let Value::Tuple(record) = stuck_record() else {
+            panic!("a record is a tuple")
+        };
+        assert!(matches!(&record[0], Value::Str(s) if &**s == "TimeoutError"));
+        assert!(matches!(&record[3], Value::Str(s) if s.contains("could not be interrupted")));
+    }
+}

@@ -63,10 +63,17 @@ fn barrier_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<Arc<BarrierSta
         ));
     }
     let timeout = args::sync_timeout(py, timeout)?;
-    Ok(Arc::new(BarrierState {
-        barrier: Barrier::new(parties, None),
-        timeout,
-    }))
+    Ok(Arc::new(BarrierState::new(parties, timeout)))
+}
+
+impl BarrierState {
+    /// A barrier for `parties` whose waits default to `timeout` (`None`: forever).
+    pub(crate) fn new(parties: NonZeroUsize, timeout: Option<Duration>) -> Self {
+        BarrierState {
+            barrier: Barrier::new(parties, None),
+            timeout,
+        }
+    }
 }
 
 fn broken_error(py: Attached<'_>) -> PyErrSet {
