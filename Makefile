@@ -17,6 +17,7 @@ ROOT          := $(CURDIR)
 export CARGO_TARGET_DIR = $(ROOT)/target
 # cargo test/clippy of the glue crate embed CPython: link the shared 3.13 build.
 PY313          = $(shell toolchain/python.sh 3.13)
+PY313_LIBDIR   = $(shell $(PY313) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
 # Each step says what it does and how long it took (toolchain/step.sh).
 STEP          := toolchain/step.sh
 START         := $(shell date +%s)
@@ -57,7 +58,9 @@ rust-lint: venvs
 rust-test: venvs
 	@$(STEP) "cargo test -p manygil-core" cargo test -q -p manygil-core
 	@$(STEP) "cargo test -p manygil-serve" cargo test -q -p manygil-serve
-	@$(STEP) "cargo test -p manygil-python" env PYO3_PYTHON=$(PY313) cargo test -q -p manygil-python
+	@# Its doctests embed CPython too; they get no rpath from build.rs, hence LD_LIBRARY_PATH.
+	@$(STEP) "cargo test -p manygil-python (with the Rust API's doctests and example)" \
+	    env PYO3_PYTHON=$(PY313) LD_LIBRARY_PATH=$(PY313_LIBDIR) cargo test -q -p manygil-python
 
 py-lint: build
 	@$(STEP) "ruff check" .venv/3.13/bin/ruff check python tests bench

@@ -19,6 +19,17 @@ if ! command -v wrk >/dev/null; then
         $sudo apt-get install -y -q wrk >/dev/null
     fi
 fi
+# redis-server: the Redis row of bench/bench_serve_cache.py (a cache process-based servers
+# share between workers, against manygil's shared cache).
+if ! command -v redis-server >/dev/null; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    log "installing redis-server (Debian package)"
+    if ! $sudo apt-get install -y -q redis-server >/dev/null 2>&1; then
+        $sudo apt-get update -q >/dev/null
+        $sudo apt-get install -y -q redis-server >/dev/null
+    fi
+fi
 [ -x "$VENV/bin/python" ] || "$ROOT/toolchain/venv.sh" "$VERSION"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: \
     -r "$ROOT/toolchain/requirements-peers.txt" -r "$ROOT/toolchain/requirements-extras.txt" >&2

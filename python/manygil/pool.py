@@ -79,6 +79,10 @@ class _PoolFuture(cf.Future):
         without limit instead of raising OverflowError."""
         if self._state == "PENDING" or self._state == "RUNNING":
             self._spin()
+        # Finished with a value: nothing to wait for (both fields are set before _state,
+        # under the GIL), so the condition's lock is not taken.
+        if self._state == "FINISHED" and self._exception is None:
+            return self._result
         try:
             return super().result(_wait_timeout(timeout))
         except KeyboardInterrupt:

@@ -160,10 +160,13 @@ def measure(
 
 
 @contextlib.contextmanager
-def running(cmd: list[str], port: int):
-    """A server started with ``cmd`` on ``port``, once it answers ``/``: (process, base
-    URL). Stopped with SIGTERM (killed after 30 s) on leaving."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def running(cmd: list[str], port: int, env: dict | None = None):
+    """A server started with ``cmd`` on ``port`` (in environment ``env``, default this
+    process's), once it answers ``/``: (process, base URL). Stopped with SIGTERM (killed
+    after 30 s) on leaving."""
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_ready(base + "/", proc)

@@ -7,6 +7,7 @@
 //! - [`tstate`]: detaching and re-attaching around blocking waits.
 //! - [`entry`]: entry points (panics caught) and the macros that define them.
 //! - [`args`]: binding and converting arguments, with errors that name them.
+//! - [`embed`]: starting and ending CPython in a Rust program that embeds it.
 //! - [`values`]: the builtin value types (int, float, str, bytes, containers, ...): telling
 //!   them apart, reading and making them.
 //!
@@ -15,6 +16,7 @@
 //! so every use of the C-API outside this folder can be found from here.
 
 pub(crate) mod args;
+pub(crate) mod embed;
 pub(crate) mod entry;
 pub(crate) mod err;
 pub(crate) mod module;

@@ -184,7 +184,28 @@ impl HandleTypes {
     }
 }
 
-/// This interpreter's `manygil._native` (from `sys.modules`, imported if needed).
+/// How a program that embeds CPython (the Rust API's `Runtime`) makes `manygil._native`
+/// from the definition linked into it: set once, before any interpreter needs the module.
+pub(crate) type MakeModule = for<'py> fn(Attached<'py>) -> PyResult<Owned<'py>>;
+
+/// Set by the Rust API's `Runtime` (see [`MakeModule`]); unset in a Python process, where the
+/// module is the extension file the import system finds.
+pub(crate) static MAKE_EMBEDDED: std::sync::OnceLock<MakeModule> = std::sync::OnceLock::new();
+
+/// This interpreter's `manygil._native` (from `sys.modules`, imported if needed). In a
+/// program that embeds CPython the module is made from the definition linked into the
+/// program, never imported from a file: an extension file of the Python package would be a
+/// second copy of the engine, with its own interpreters and pools.
 pub(crate) fn native_module<'py>(py: Attached<'py>) -> PyResult<Owned<'py>> {
-    import_module(py, c"manygil._native")
+    match MAKE_EMBEDDED.get() {
+        None => import_module(py, c"manygil._native"),
+        Some(make) => match crate::ffi::embed::from_sys_modules(py, c"manygil._native") {
+            Some(m) => Ok(m),
+            None => {
+                let m = make(py)?;
+                crate::ffi::embed::add_to_sys_modules(py, c"manygil._native", m.borrow())?;
+                Ok(m)
+            }
+        },
+    }
 }

@@ -164,6 +164,18 @@ pub(crate) fn exc_record(
     ])
 }
 
+/// `"".join(traceback.format_exception(exc))`.
+fn stdlib_traceback(py: Attached<'_>, exc: Borrowed<'_, '_>) -> PyResult<String> {
+    let format = import_attr(py, c"traceback", c"format_exception")?;
+    let lines = format.borrow().call(&[exc])?;
+    let empty = new_str(py, "")?;
+    let join = new_str(py, "join")?;
+    let text = empty
+        .borrow()
+        .call_method(join.borrow(), &[lines.borrow()])?;
+    crate::ffi::args::string(py, "traceback", text.borrow())
+}
+
 /// Capture the current exception (there must be one) as an exception record, using
 /// `manygil._remote.capture`; if even that fails, a minimal record built here.
 pub(crate) fn capture_exception(py: Attached<'_>) -> Value {
@@ -176,16 +188,21 @@ pub(crate) fn capture_exception(py: Attached<'_>) -> Value {
     match captured {
         Ok(v) => v,
         Err(PyErrSet) => {
-            // Drop the helper's own failure.
+            // Drop the helper's own failure (in a program that embeds CPython the Python
+            // package may not be importable at all): the stdlib's traceback text instead.
             err::clear(py);
             let name = err::type_name(py, exc.borrow());
             let msg = err::describe(py, exc.borrow());
+            let traceback = stdlib_traceback(py, exc.borrow()).unwrap_or_else(|PyErrSet| {
+                err::clear(py);
+                String::new()
+            });
             exc_record(
                 &name,
                 "builtins",
                 &msg,
                 &format!("{name}: {msg}"),
-                "",
+                &traceback,
                 Value::None,
             )
         }

@@ -42,6 +42,10 @@ pub enum Error {
     Closed,
     /// Code raised an exception inside the interpreter.
     Raised(RemoteError),
+    /// A wait with a timeout ended before the result arrived (the task goes on).
+    TimedOut,
+    /// The task was cancelled.
+    Cancelled,
 }
 
 impl std::fmt::Display for Error {
@@ -53,6 +57,8 @@ impl std::fmt::Display for Error {
             Error::Create(m) => write!(f, "could not create an interpreter: {m}"),
             Error::Closed => f.write_str("the interpreter is closed"),
             Error::Raised(e) => write!(f, "{}", e.formatted),
+            Error::TimedOut => f.write_str("timed out waiting for the result"),
+            Error::Cancelled => f.write_str("the task was cancelled"),
         }
     }
 }

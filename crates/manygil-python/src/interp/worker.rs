@@ -176,7 +176,6 @@ impl WorkerShared {
 
     /// Whether the calling thread is this worker's thread.
     pub(crate) fn is_current_thread(&self) -> bool {
-        // SAFETY: always callable.
         self.thread_ident == current_thread_ident()
     }
 
