@@ -240,7 +240,10 @@ mod tests {
             Handle::BoundedSemaphore(Arc::new(BoundedSemaphore::new(2))),
             Handle::Event(Arc::default()),
             Handle::Condition(condition()),
-            Handle::Barrier(Arc::new(BarrierState::new(parties, None))),
+            Handle::Barrier(Arc::new(BarrierState {
+                barrier: manygil_core::sync::Barrier::new(parties, None),
+                timeout: None,
+            })),
             Handle::AtomicInt(Arc::new(AtomicInt::new(7))),
         ]
     }

@@ -145,7 +145,7 @@ unsafe extern "C" fn handle_repr(slf: *mut PyObject) -> *mut PyObject {
 ///     state: Handle::Event(Arc<Event>),   // the `Handle` variant and what it holds
 ///     new: event_new,                     // fn(py, &Call) -> PyResult<Arc<Event>>, or
 ///                                         // `default`: no arguments, `State::default()`
-///     of: event_of,                       // optional: fn(py, obj) -> PyResult<&Arc<Event>>
+///     of: event_of,                       // optional: a name for `state_of`
 ///     doc: c"Event()\n--\n\n...",         // the class docstring, with its signature line
 ///     methods: [ noargs c"set" => c_set(set), c"set($self, /)\n--\n\n..."; ],
 ///     getters: [ get c"_n_waiting" => g_n_waiting(n_waiting), c"..."; ],   // optional
@@ -157,9 +157,9 @@ unsafe extern "C" fn handle_repr(slf: *mut PyObject) -> *mut PyObject {
 /// as in `methods!`/`getters!`), the type's `tp_new` (calling `new`, which returns the
 /// state: the entry wraps it in the variant and makes the object), `pub(crate) fn
 /// create_type(py, module)` (through [`make_type`], so the type gets the common slots),
-/// `impl FromSelf for &T` (a method body may take the state, `&Event` for `Arc<Event>`, as
-/// its self), and, if `of` is given, that function, for objects other than `self`
-/// (`TypeError` naming the type for anything but an instance).
+/// `fn state_of(py, obj) -> PyResult<&State>` (`TypeError` naming the type for anything
+/// but an instance), and `impl FromSelf for &T` over it (a method body may take the state,
+/// `&Event` for `Arc<Event>`, as its self).
 macro_rules! handle_type {
     (
         name: $name:literal,
@@ -222,6 +222,18 @@ macro_rules! handle_type {
             })
         }
 
+        /// The state of `obj`, which must be an instance of this type (else `TypeError`).
+        fn state_of<'a>(
+            py: $crate::ffi::Attached<'_>,
+            obj: $crate::ffi::Borrowed<'a, '_>,
+        ) -> $crate::ffi::err::PyResult<&'a State> {
+            match $crate::handles::handle_of(obj) {
+                Some($crate::handles::Handle::$variant(state)) => Ok(state),
+                _ => Err($crate::ffi::entry::wrong_type(py, $name, obj)),
+            }
+        }
+        $(use self::state_of as $of;)?
+
         impl<'a, 'py> $crate::ffi::entry::FromSelf<'a, 'py>
             for &'a $crate::handles::handle_type!(@target $($state)+)
         {
@@ -229,26 +241,10 @@ macro_rules! handle_type {
                 py: $crate::ffi::Attached<'py>,
                 slf: $crate::ffi::Borrowed<'a, 'py>,
             ) -> $crate::ffi::err::PyResult<Self> {
-                match $crate::handles::handle_of(slf) {
-                    Some($crate::handles::Handle::$variant(state)) => Ok(state),
-                    _ => Err($crate::ffi::entry::wrong_type(py, $name, slf)),
-                }
+                let state: Self = state_of(py, slf)?; // `&Arc<T>` derefs to `&T`
+                Ok(state)
             }
         }
-
-        $(
-            /// The state of `obj`, which must be an instance of this type (else
-            /// `TypeError`).
-            fn $of<'a>(
-                py: $crate::ffi::Attached<'_>,
-                obj: $crate::ffi::Borrowed<'a, '_>,
-            ) -> $crate::ffi::err::PyResult<&'a State> {
-                match $crate::handles::handle_of(obj) {
-                    Some($crate::handles::Handle::$variant(state)) => Ok(state),
-                    _ => Err($crate::ffi::entry::wrong_type(py, $name, obj)),
-                }
-            }
-        )?
     };
     (@new default, $name:literal, $py:ident, $call:ident) => {{
         $call.no_args($py, $name)?;

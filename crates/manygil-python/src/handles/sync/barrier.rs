@@ -19,7 +19,7 @@ pub(crate) struct BarrierState {
     /// The core barrier (made without a default timeout: waits get theirs from here).
     pub(crate) barrier: Barrier,
     /// The default of `wait(timeout=None)`; `None`: forever.
-    timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 handle_type! {
@@ -63,17 +63,8 @@ fn barrier_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<Arc<BarrierSta
         ));
     }
     let timeout = args::sync_timeout(py, timeout)?;
-    Ok(Arc::new(BarrierState::new(parties, timeout)))
-}
-
-impl BarrierState {
-    /// A barrier for `parties` whose waits default to `timeout` (`None`: forever).
-    pub(crate) fn new(parties: NonZeroUsize, timeout: Option<Duration>) -> Self {
-        BarrierState {
-            barrier: Barrier::new(parties, None),
-            timeout,
-        }
-    }
+    let barrier = Barrier::new(parties, None);
+    Ok(Arc::new(BarrierState { barrier, timeout }))
 }
 
 fn broken_error(py: Attached<'_>) -> PyErrSet {
