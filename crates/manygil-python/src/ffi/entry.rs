@@ -136,21 +136,6 @@ macro_rules! methods {
             })
         }
     };
-    (@entry call_static $name:literal $c_name:ident ($body:path)) => {
-        unsafe extern "C" fn $c_name(
-            _null: *mut PyObject,
-            argv: *const *mut PyObject,
-            nargs: Py_ssize_t,
-            kwnames: *mut PyObject,
-        ) -> *mut PyObject {
-            $crate::ffi::entry::guard(|py| {
-                // SAFETY: exactly the arguments CPython passed to this running method,
-                // valid references alive for the call.
-                let call = unsafe { $crate::ffi::args::Call::fastcall(py, argv, nargs, kwnames) };
-                $body(py, &call)
-            })
-        }
-    };
     (@entry $kind:ident $name:literal $c_name:ident ($body:path)) => {
         unsafe extern "C" fn $c_name(
             slf: *mut PyObject,
@@ -159,24 +144,28 @@ macro_rules! methods {
             kwnames: *mut PyObject,
         ) -> *mut PyObject {
             $crate::ffi::entry::guard(|py| {
-                // SAFETY: exactly the arguments CPython passed to this running method: `slf`
-                // (an instance, or the class of a class method) and the arguments are valid
+                // SAFETY: exactly the arguments CPython passed to this running method: valid
                 // references alive for the call.
-                let (slf, call) = unsafe {
-                    (
-                        $crate::ffi::Borrowed::from_ptr(py, slf),
-                        $crate::ffi::args::Call::fastcall(py, argv, nargs, kwnames),
-                    )
-                };
+                let call = unsafe { $crate::ffi::args::Call::fastcall(py, argv, nargs, kwnames) };
                 $crate::ffi::entry::methods!(@call $kind $name, $body, py, slf, call)
             })
         }
     };
-    (@call noargs $name:literal, $body:path, $py:ident, $slf:ident, $call:ident) => {{
+    (@call call_static $name:literal, $body:path, $py:ident, $slf:ident, $call:ident) => {{
+        let _ = $slf; // a static method has no self: CPython passes NULL
+        $body($py, &$call)
+    }};
+    (@call $kind:ident $name:literal, $body:path, $py:ident, $slf:ident, $call:ident) => {{
+        // SAFETY: the instance (or, for a class method, the class) CPython passed to this
+        // running method, alive for the call.
+        let slf = unsafe { $crate::ffi::Borrowed::from_ptr($py, $slf) };
+        $crate::ffi::entry::methods!(@body $kind $name, $body, $py, slf, $call)
+    }};
+    (@body noargs $name:literal, $body:path, $py:ident, $slf:ident, $call:ident) => {{
         $call.no_args($py, $name)?;
         $body($py, $crate::ffi::entry::FromSelf::from_self($py, $slf)?)
     }};
-    (@call $kind:ident $name:literal, $body:path, $py:ident, $slf:ident, $call:ident) => {
+    (@body $kind:ident $name:literal, $body:path, $py:ident, $slf:ident, $call:ident) => {
         $body($py, $crate::ffi::entry::FromSelf::from_self($py, $slf)?, &$call)
     };
     (@row args $name:literal, $c_name:ident, $doc:expr) => {
@@ -266,6 +255,25 @@ macro_rules! getters {
     };
 }
 pub(crate) use getters;
+
+/// Define a type's `tp_new`, `$c_name`, around `fn(py, subtype, &Call) -> PyResult<Owned>`
+/// (used by the macros that make the types).
+macro_rules! kw_new {
+    ($c_name:ident => $body:path) => {
+        unsafe extern "C" fn $c_name(
+            subtype: *mut PyTypeObject,
+            args: *mut PyObject,
+            kwargs: *mut PyObject,
+        ) -> *mut PyObject {
+            $crate::ffi::entry::guard(|py| {
+                // SAFETY: what CPython passed to this running tp_new, alive for the call.
+                let call = unsafe { $crate::ffi::args::Call::tuple_dict(py, args, kwargs) };
+                $body(py, subtype, &call)
+            })
+        }
+    };
+}
+pub(crate) use kw_new;
 
 /// [`guard`] for entries that return a C value: `error` when an exception is raised (or a
 /// panic caught, which becomes `SystemError`).

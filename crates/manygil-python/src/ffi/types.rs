@@ -165,11 +165,6 @@ macro_rules! native_type {
         $(new: $new:path,)?
         methods: [ $($rows:tt)* ],
     ) => {
-        $crate::ffi::entry::methods! {
-            /// The methods of the type (static C data; CPython only reads it).
-            static TYPE_METHODS = [ $($rows)* ];
-        }
-
         /// Create the type for `module`'s interpreter.
         pub(crate) fn create_type<'py>(
             py: $crate::ffi::Attached<'py>,
@@ -209,20 +204,23 @@ macro_rules! native_type {
             }
         }
 
+        $crate::ffi::entry::methods! {
+            /// The methods of the type (static C data; CPython only reads it).
+            static TYPE_METHODS = [ $($rows)* ];
+        }
+
         $(
-            unsafe extern "C" fn type_new(
+            $crate::ffi::entry::kw_new!(type_new => value_new);
+
+            fn value_new<'py>(
+                py: $crate::ffi::Attached<'py>,
                 subtype: *mut PyTypeObject,
-                args: *mut PyObject,
-                kwargs: *mut PyObject,
-            ) -> *mut PyObject {
-                $crate::ffi::entry::guard(|py| {
-                    // SAFETY: what CPython passed to this running tp_new, alive for the call.
-                    let call = unsafe { $crate::ffi::args::Call::tuple_dict(py, args, kwargs) };
-                    let value: $t = $new(py, &call)?;
-                    // SAFETY: `subtype` is the type made by `create_type` (CPython calls the
-                    // tp_new of the type being called, and the type is final).
-                    unsafe { $crate::ffi::types::new_instance(py, subtype, value) }
-                })
+                call: &$crate::ffi::args::Call<'_, 'py>,
+            ) -> $crate::ffi::err::PyResult<$crate::ffi::Owned<'py>> {
+                let value: $t = $new(py, call)?;
+                // SAFETY: `subtype` is the type made by `create_type` (CPython calls the
+                // tp_new of the type being called, and the type is final).
+                unsafe { $crate::ffi::types::new_instance(py, subtype, value) }
             }
         )?
     };

@@ -206,20 +206,18 @@ macro_rules! handle_type {
             )
         }
 
-        unsafe extern "C" fn type_new(
+        $crate::ffi::entry::kw_new!(type_new => handle_new);
+
+        fn handle_new<'py>(
+            py: $crate::ffi::Attached<'py>,
             subtype: *mut PyTypeObject,
-            args: *mut PyObject,
-            kwargs: *mut PyObject,
-        ) -> *mut PyObject {
-            $crate::ffi::entry::guard(|py| {
-                // SAFETY: what CPython passed to this running tp_new, alive for the call.
-                let call = unsafe { $crate::ffi::args::Call::tuple_dict(py, args, kwargs) };
-                let state: State = $crate::handles::handle_type!(@new $new, $name, py, call);
-                let handle = $crate::handles::Handle::$variant(state);
-                // SAFETY: `subtype` is the type made by `create_type` (CPython calls the
-                // tp_new of the type being called, and handle types are final).
-                unsafe { $crate::handles::new_object(py, subtype, handle) }
-            })
+            call: &$crate::ffi::args::Call<'_, 'py>,
+        ) -> $crate::ffi::err::PyResult<$crate::ffi::Owned<'py>> {
+            let state: State = $crate::handles::handle_type!(@new $new, $name, py, call);
+            let handle = $crate::handles::Handle::$variant(state);
+            // SAFETY: `subtype` is the type made by `create_type` (CPython calls the tp_new
+            // of the type being called, and handle types are final).
+            unsafe { $crate::handles::new_object(py, subtype, handle) }
         }
 
         /// The state of `obj`, which must be an instance of this type (else `TypeError`).
@@ -251,7 +249,7 @@ macro_rules! handle_type {
         State::default()
     }};
     (@new $new:ident, $name:literal, $py:ident, $call:ident) => {
-        $new($py, &$call)?
+        $new($py, $call)?
     };
     (@getset) => {
         None
