@@ -3,6 +3,7 @@
 //! link libpython, find it at run time. (Doctests get no link arguments from here:
 //! `make rust-test` runs them with `LD_LIBRARY_PATH` set.)
 fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
     pyo3_build_config::use_pyo3_cfgs();
     // maturin builds the extension module with PYO3_BUILD_EXTENSION_MODULE set: it does not
     // link libpython, and it must not carry a path of the build machine. Every other build
@@ -10,7 +11,8 @@ fn main() {
     // integration tests, the examples and the library's own unit tests alike. Cargo has no
     // link-arg instruction for the library's unit-test binary alone
     // (`rustc-link-arg-tests` reaches only tests/), so such a build gives the rpath to
-    // every target it links.
+    // every target it links (`rustc-link-arg`, which, unlike `rustc-link-arg-examples`,
+    // cargo accepts for a package without examples, e.g. built from an sdist).
     println!("cargo:rerun-if-env-changed=PYO3_BUILD_EXTENSION_MODULE");
     if std::env::var_os("PYO3_BUILD_EXTENSION_MODULE").is_some() {
         return;

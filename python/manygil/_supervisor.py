@@ -310,8 +310,9 @@ def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         value = getattr(args, action.dest)
         if value is None or value == action.default:
             continue
-        command.append(action.option_strings[-1])
-        if action.nargs != 0:
-            command.append(str(value))
+        for v in value if isinstance(value, list) else [value]:  # repeatable options
+            command.append(action.option_strings[-1])
+            if action.nargs != 0:
+                command.append(str(v))
     unix_paths = [b.removeprefix("unix:") for b in listen if b.startswith("unix:")]
     return Supervisor(command, [fd for fd, _ in opened], unix_paths).run()

@@ -10,7 +10,7 @@ Command line::
     python -m manygil serve MODULE:APP [--workers N] [--threads T] [--bind HOST:PORT]
         [--uds PATH] [--timeout S] [--stuck-after S] [--max-stuck N] [--graceful-timeout S]
         [--max-body BYTES] [--max-requests-per-worker N] [--access-log] [--no-supervise]
-        [--interface auto|wsgi|asgi]
+        [--interface auto|wsgi|asgi] [--ws-max-size BYTES] [--static URL_PREFIX=DIR ...]
 
 From the command line the server runs in a child process of a small supervisor
 (``manygil._supervisor``) that holds the listening sockets, restarts the server process if
@@ -40,6 +40,8 @@ STUCK_AFTER = 2.0
 # Exit status of a server process that stopped because more than --max-stuck worker
 # interpreters were stuck (EX_TEMPFAIL: start it again). The supervisor starts a fresh one.
 EXIT_STUCK = 75
+# Default of --ws-max-size (uvicorn's): the largest WebSocket message a client may send.
+WS_MAX_SIZE = 16 * 1024 * 1024
 
 
 class StartupError(RuntimeError):
@@ -107,6 +109,27 @@ def _listen_list(bind: str | list[str] | None, uds: str | None) -> list[str]:
     if uds:
         listen.append(f"unix:{uds}")
     return listen
+
+
+def _static_list(static) -> list[tuple[str, bytes]]:
+    """``static=`` as ``_native.serve_bind`` takes it: (URL prefix, directory) pairs."""
+    if static is None:
+        return []
+    if isinstance(static, str):
+        static = [static]
+    pairs = []
+    for item in static.items() if hasattr(static, "items") else static:
+        if isinstance(item, str):
+            prefix, sep, directory = item.partition("=")
+            if not sep or not prefix or not directory:
+                raise StartupError(
+                    f"--static {item!r}: expected URL_PREFIX=DIRECTORY, "
+                    "e.g. --static /static=./static"
+                )
+        else:
+            prefix, directory = item
+        pairs.append((prefix, os.fsencode(directory)))
+    return pairs
 
 
 class _Server:
@@ -259,6 +282,8 @@ def serve(
     past_max_stuck=None,
     interface: str = "auto",
     loaded=None,
+    ws_max_size: int = WS_MAX_SIZE,
+    static=None,
 ) -> None:
     """Serve the WSGI or ASGI application ``app`` (``"MODULE:ATTR"``) until stopped.
 
@@ -283,14 +308,22 @@ def serve(
     either way it stops gracefully, then raises StuckLimitError, or, when stuck threads
     are left (they cannot be ended), exits the process with status :data:`EXIT_STUCK`.
 
+    ``static`` maps URL prefixes to directories (``{"/static": "./static"}``, or a list of
+    ``"/static=./static"`` strings): requests under a prefix are answered from the
+    directory by the HTTP front (GET and HEAD, with ETag, conditional requests, ranges and
+    precompressed ``.br``/``.gz`` siblings) and never reach the application.
+
     ``bind`` also takes ``fd://N``: a listening socket (TCP or Unix) inherited as file
     descriptor N, which the server takes over (and closes when it stops accepting).
+
+    ``ws_max_size`` bounds the WebSocket messages (of an ASGI application) a client may
+    send, in bytes: a larger one closes the connection with 1009.
 
     ``ready`` is called with the list of bound addresses (``http://host:port`` or
     ``unix:path``) once every worker has loaded the application and the server accepts.
 
     Raises StartupError (a RuntimeError), before serving anything, if an option is invalid,
-    an address cannot be bound, or the application cannot be loaded in a worker
+    an address cannot be bound, a static directory does not exist, or the application cannot be loaded in a worker
     interpreter (module not found, attribute missing, not callable, an extension module
     that refuses own-GIL interpreters).
     """
@@ -305,11 +338,13 @@ def serve(
     _check_positive("graceful_timeout", graceful_timeout, allow_zero=True, kind=float)
     _check_positive("max_body", max_body, allow_zero=True)
     _check_positive("max_requests_per_worker", max_requests_per_worker, allow_zero=True)
+    _check_positive("ws_max_size", ws_max_size)
     if interface not in INTERFACES:
         raise StartupError(f"interface must be one of {', '.join(INTERFACES)}, got {interface!r}")
     if io_threads is None:
         io_threads = 1 if workers * threads <= 4 else 2
     listen = _listen_list(bind, uds)
+    statics = _static_list(static)
     try:
         server_id, addrs = _native.serve_bind(
             listen,
@@ -321,6 +356,8 @@ def serve(
             header_timeout,
             timeout or None,
             access_log,
+            statics,
+            ws_max_size,
         )
     except (OSError, ValueError) as e:
         raise StartupError(str(e)) from None
@@ -534,10 +571,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--access-log", action="store_true", help="one line per request on stderr")
     p.add_argument(
+        "--static",
+        action="append",
+        default=None,
+        metavar="URL_PREFIX=DIR",
+        help="serve the files of DIR under URL_PREFIX from the HTTP front, never reaching "
+        "the application (e.g. /static=./static); repeatable",
+    )
+    p.add_argument(
         "--interface",
         choices=INTERFACES,
         default="auto",
         help="WSGI or ASGI (default auto: an async def callable is ASGI, another callable WSGI)",
+    )
+    p.add_argument(
+        "--ws-max-size",
+        type=int,
+        default=WS_MAX_SIZE,
+        metavar="BYTES",
+        help="ASGI: largest WebSocket message a client may send; larger closes the "
+        "connection with 1009 (default 16 MiB)",
     )
     p.add_argument(
         "--no-supervise",
@@ -611,6 +664,8 @@ def main(argv: list[str] | None = None) -> int:
             past_max_stuck=None if link is None else lambda: tell(b"replace\n"),
             interface=args.interface,
             loaded=lambda interface: chosen.__setitem__(0, interface),
+            ws_max_size=args.ws_max_size,
+            static=args.static,
         )
     except StartupError as e:
         print(f"manygil serve: {e}", file=sys.stderr)

@@ -5,6 +5,8 @@ use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::static_files::StaticMount;
+
 /// One address to listen on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listen {
@@ -55,6 +57,12 @@ pub struct Config {
     pub backlog: u32,
     /// Write one access-log line per request to stderr.
     pub access_log: bool,
+    /// Largest WebSocket message (and frame) a client may send, in bytes; a larger one
+    /// closes the connection with 1009.
+    pub ws_max_size: usize,
+    /// Directories served under URL prefixes by the I/O threads (requests under them
+    /// never reach a worker); opened by [`crate::Server::bind`].
+    pub statics: Vec<StaticMount>,
 }
 
 impl Default for Config {
@@ -71,6 +79,9 @@ impl Default for Config {
             response_buffer: 8,
             backlog: 1024,
             access_log: false,
+            // uvicorn's default.
+            ws_max_size: 16 * 1024 * 1024,
+            statics: Vec::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::config::{Config, Listen};
 use crate::conn::{self, Shared};
 use crate::queue::RequestQueue;
 use crate::request::Peer;
+use crate::static_files::StaticFiles;
 
 /// An address the server listens on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +230,7 @@ impl Server {
         if config.listen.is_empty() {
             return Err(BindError::Other("nothing to listen on".to_owned()));
         }
+        let statics = StaticFiles::open(&config.statics).map_err(BindError::Other)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.io_threads.max(1))
             .thread_name("manygil-http")
@@ -265,6 +267,7 @@ impl Server {
         let (closed_tx, closed_rx) = crossbeam_channel::bounded(0);
         let shared = Arc::new(Shared {
             config,
+            statics,
             http,
             queue: queue_tx,
             inflight: Mutex::new(HashMap::new()),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use manygil_serve::{
     BindError, BodyError, BoundAddr, CancelReason, Config, Listen, Recv, Request, RequestQueue,
-    ResponseHead, Server, ShutdownReport,
+    ResponseHead, Server, ShutdownReport, StaticMount,
 };
 
 /// A bound on every client read: a hang fails the test instead of blocking CI.
@@ -427,6 +427,66 @@ fn a_declared_body_over_the_limit_gets_413_without_a_worker() {
     assert_eq!(c.response().unwrap().status, 200);
     assert_eq!(seen.load(Ordering::SeqCst), 1);
     stop(server, ws);
+}
+
+#[test]
+fn static_files_are_answered_by_the_front_and_never_reach_a_worker() {
+    let dir = std::env::temp_dir().join(format!("manygil-front-static-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.txt"), "static a").unwrap();
+    let (server, addr) = start(Config {
+        statics: vec![StaticMount {
+            prefix: "/static".to_owned(),
+            dir: dir.clone(),
+        }],
+        ..config()
+    });
+    let seen = Arc::new(AtomicUsize::new(0));
+    let ws = workers(server.queue(), 1, seen.clone(), echo);
+    let mut c = Client::connect(addr);
+    c.send(
+        b"GET /static/a.txt HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /static/nope HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /static/../a.txt HTTP/1.1\r\nHost: x\r\n\r\n\
+          POST /static/a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n\
+          GET /app HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let r = c.response().unwrap();
+    assert_eq!((r.status, &r.body[..]), (200, &b"static a"[..]));
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(c.response().unwrap().status, 404);
+    assert_eq!(c.response().unwrap().status, 400);
+    let r = c.response().unwrap();
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        0,
+        "a static request reached a worker"
+    );
+    let r = c.response().unwrap();
+    assert!(r.body.starts_with(b"GET /app "), "{:?}", r.body);
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    stop(server, ws);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_missing_static_directory_is_a_bind_error_naming_it() {
+    let err = Server::bind(Config {
+        statics: vec![StaticMount {
+            prefix: "/static".to_owned(),
+            dir: "/nonexistent/manygil-static".into(),
+        }],
+        ..config()
+    })
+    .unwrap_err();
+    let BindError::Other(m) = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        m.contains("/nonexistent/manygil-static") && m.contains("does not exist"),
+        "{m}"
+    );
 }
 
 #[test]

@@ -473,6 +473,38 @@ pub(crate) fn bytes(py: Attached<'_>, what: &str, obj: Borrowed<'_, '_>) -> PyRe
     Ok(data.to_vec())
 }
 
+/// A `str` or a `bytes` argument.
+pub(crate) enum TextOrBytes {
+    /// A `str`, as UTF-8.
+    Text(String),
+    /// A `bytes`, copied out.
+    Bytes(Vec<u8>),
+}
+
+/// A `str` or `bytes` argument (`TypeError` naming `what` for anything else; a `str`
+/// with lone surrogates raises `UnicodeEncodeError`).
+pub(crate) fn text_or_bytes(
+    py: Attached<'_>,
+    what: &str,
+    obj: Borrowed<'_, '_>,
+) -> PyResult<TextOrBytes> {
+    // SAFETY: attached; a borrowed argument.
+    if unsafe { PyUnicode_Check(obj.as_ptr()) } != 0 {
+        return Ok(TextOrBytes::Text(obj.str_utf8()?.to_owned()));
+    }
+    // SAFETY: as above.
+    if unsafe { PyBytes_Check(obj.as_ptr()) } != 0 {
+        return bytes(py, what, obj).map(TextOrBytes::Bytes);
+    }
+    Err(err::type_error(
+        py,
+        &format!(
+            "{what} must be str or bytes, not {}",
+            err::type_name(py, obj)
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

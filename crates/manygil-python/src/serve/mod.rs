@@ -14,6 +14,7 @@
 //! - `interrupt`: interrupting the thread that runs a request past its deadline.
 //! - `cache`: `CacheCore`, a process-wide named cache every worker shares.
 //! - `asgi`: ASGI workers' requests (scope, cancellations delivered to the event loop).
+//! - `websocket`: ASGI workers' WebSocket connections (accept, messages, wake-ups).
 
 mod asgi;
 pub(crate) mod cache;
@@ -22,5 +23,6 @@ mod environ;
 mod interrupt;
 mod requests;
 mod servers;
+mod websocket;
 
 pub(crate) use entries::add_functions;

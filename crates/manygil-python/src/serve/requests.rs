@@ -173,6 +173,8 @@ pub(super) fn done<'py>(
     args::positional(py, "serve_done", a, 1, 1)?;
     let rid = id_arg(py, "request id", a[0])?;
     let act = ACTIVE.lock().as_mut().and_then(|m| m.remove(&rid));
+    // An accepted WebSocket still open is closed (1000).
+    super::websocket::forget(rid);
     if let Some(act) = act {
         let act = act.lock();
         act.cancel.clear_hook();
@@ -277,6 +279,12 @@ pub(super) fn readline<'py>(
     let rid = id_arg(py, "request id", a[0])?;
     let size = size_arg(py, a[1])?;
     body_op(py, rid, |b| b.read_line(size))
+}
+
+/// The responder of request `rid` (to answer it some other way: a WebSocket accept), or
+/// `None` if its answer was already sent.
+pub(super) fn take_responder(py: Attached<'_>, rid: u64) -> PyResult<Option<Responder>> {
+    Ok(active(py, rid)?.lock().responder.take())
 }
 
 /// `serve_respond(rid, status, headers, body) -> bool`: the whole answer at once;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use manygil_serve::{BindError, Config, Listen, Server};
+use manygil_serve::{BindError, Config, Listen, Server, StaticMount};
 use parking_lot::Mutex;
 
 use crate::ffi::args;
@@ -70,6 +70,34 @@ fn listen_arg(py: Attached<'_>, o: Borrowed<'_, '_>) -> PyResult<Vec<Listen>> {
     Ok(listen)
 }
 
+/// A list of `(url_prefix: str, directory: bytes)` (the directory as `os.fsencode`
+/// gives it), for `--static`.
+fn statics_arg(py: Attached<'_>, o: Borrowed<'_, '_>) -> PyResult<Vec<StaticMount>> {
+    use std::os::unix::ffi::OsStrExt;
+    if !o.is_instance(&raw mut PyList_Type) {
+        return Err(err::type_error(
+            py,
+            "statics must be a list of (str, bytes)",
+        ));
+    }
+    let items = tuple_of(py, o)?;
+    let mut mounts = Vec::new();
+    for &item in items.borrow().tuple_items().unwrap_or_default() {
+        let pair = tuple_of(py, item)?;
+        let [prefix, dir] = pair.borrow().tuple_items().unwrap_or_default() else {
+            return Err(err::type_error(
+                py,
+                "statics must be a list of (url_prefix, directory) pairs",
+            ));
+        };
+        mounts.push(StaticMount {
+            prefix: args::string(py, "a static URL prefix", *prefix)?,
+            dir: std::ffi::OsStr::from_bytes(&args::bytes(py, "a static directory", *dir)?).into(),
+        });
+    }
+    Ok(mounts)
+}
+
 /// `serve_listen(listen) -> [(fd, address)]`: open listening sockets without a server
 /// (the supervisor's): the caller owns the descriptors (close-on-exec).
 pub(super) fn listen<'py>(
@@ -101,13 +129,14 @@ pub(super) fn listen<'py>(
 }
 
 /// `serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body,
-/// header_timeout, body_timeout, request_timeout, access_log) -> (id, [address])`.
+/// header_timeout, body_timeout, request_timeout, access_log, statics[, ws_max_size]) -> (id,
+/// [address])`.
 pub(super) fn bind<'py>(
     py: Attached<'py>,
     _m: Borrowed<'_, 'py>,
     a: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "serve_bind", a, 9, 9)?;
+    args::positional(py, "serve_bind", a, 10, 11)?;
     let listen = listen_arg(py, a[0])?;
     let default = Config::default();
     let config = Config {
@@ -126,6 +155,11 @@ pub(super) fn bind<'py>(
         // None, infinite or 0: no limit.
         request_timeout: seconds_arg(py, a[7])?.filter(|d| !d.is_zero()),
         access_log: a[8].is_true()?,
+        statics: statics_arg(py, a[9])?,
+        ws_max_size: match a.get(10) {
+            Some(&n) => args::count(py, "ws_max_size", n)?.max(1),
+            None => default.ws_max_size,
+        },
         ..default
     };
     let bound = tstate::detached(py, || Server::bind(config));
