@@ -543,18 +543,44 @@ A job that was interrupted reports the interrupt: ``TimeoutError`` (its timeout)
 ``CancelledError``, ``KeyboardInterrupt`` (Ctrl-C in the caller) or ``SystemExit`` (the
 interpreter was closed)."""
 
-def create(sys_path: list[str] | None = None, /) -> int:
+def create(
+    sys_path: list[str] | None = None, name: str | None = None, origin: str | None = None, /
+) -> int:
     """Make an own-GIL interpreter on a thread of its own and return its id.
 
     Blocks (GIL released) while the interpreter is created.
 
     Args:
         sys_path: the new interpreter's ``sys.path`` (``None``: its default).
+        name: its name in snapshots and logs (``None``: ``interpreter-<id>``).
+        origin: which part of manygil makes it: ``"create"`` (the default), ``"pool"``
+            or ``"serve"``.
 
     Raises:
-        TypeError: ``sys_path`` is not a list.
+        TypeError: ``sys_path`` is not a list, or ``name`` or ``origin`` not a str.
+        ValueError: ``name`` is empty, longer than 200 characters or has a control
+            character; ``origin`` is not one of those above.
         NotShareableError: an item of ``sys_path`` is not a plain value.
         InterpreterError: the interpreter could not be created.
+    """
+
+def interp_info(id: int, /) -> tuple[str, str, str] | None:
+    """``(name, origin, thread name)`` of interpreter ``id`` (``("main", "main",
+    "MainThread")`` for the main one), or ``None`` if manygil does not know it. Never
+    blocks."""
+
+def inspect(ids: list[int], timeout: float | None, /) -> list[dict[str, Any]]:
+    """A snapshot of each manygil interpreter in ``ids`` that still exists: ``id``,
+    ``name``, ``origin``, ``thread``, ``task`` (None or ``id``, ``function``,
+    ``running_for``), ``answered``, ``note``, ``threads`` (None or dicts with ``name``,
+    ``frames`` as ``(file, line, function)`` outermost first, ``omitted``). Waits at most
+    ``timeout`` seconds in all, GIL released."""
+
+def set_thread_name(name: str, /) -> None:
+    """Name the calling OS thread (the first 15 bytes are kept, as Linux allows).
+
+    Raises:
+        TypeError: ``name`` is not a str.
     """
 
 def destroy(id: int, /) -> None:
@@ -843,6 +869,11 @@ class PoolCore:
         """Poll (GIL released) for at most about 50 microseconds until ``deliveries()``
         differs from ``seen``, then deliver the outcomes workers left for a polling caller
         meanwhile; returns ``deliveries()``."""
+    def name(self) -> str:
+        """The pool's name, ``pool-<n>``."""
+    def worker_ids(self) -> list[int]:
+        """Interpreter ids of the pool's workers: those taking tasks, then those stuck in
+        a task that ignored its interrupt."""
 
 # ---- manygil serve (servers are bound in the main interpreter; requests are taken and
 # answered by threads of the worker interpreters) ----
@@ -859,8 +890,11 @@ def serve_bind(
     access_log: bool,
     statics: list[tuple[str, bytes]],
     ws_max_size: int = 16777216,
+    access_to_python: bool = False,
     /,
 ) -> tuple[int, list[str]]: ...
+def serve_access_lines(id: int, timeout: float | None, /) -> tuple[list[str], int] | None: ...
+def serve_requests() -> list[tuple[int, str, str, float]]: ...
 def serve_listen(listen: list[str], /) -> list[tuple[int, str]]: ...
 def serve_start(id: int, /) -> None: ...
 def serve_shutdown(id: int, grace: float | None, /) -> tuple[bool, int]: ...
@@ -898,4 +932,8 @@ def serve_ws_send(rid: int, data: str | bytes, /) -> bool | None: ...
 def serve_ws_close(rid: int, code: int, reason: str, /) -> bool: ...
 def serve_stuck(after: float | None, /) -> list[int]: ...
 def serve_retire(interp_id: int, /) -> None: ...
+def serve_retired() -> bool: ...
+def serve_watch(roots: list[bytes], include: list[str], quiet: float | None, /) -> int: ...
+def serve_watch_next(id: int, timeout: float | None, /) -> list[bytes] | bool | None: ...
+def serve_watch_close(id: int, /) -> None: ...
 def serve_release_memory() -> bool: ...

@@ -526,8 +526,15 @@ class _Worker:
         """Finish the requests still running, then run the lifespan shutdown.
 
         ``closed``: the server closed after its grace period, so what still runs is past
-        it: cancelled at once. Else (recycling) they get to finish."""
+        it: cancelled at once. Else (recycling, a reload) they get to finish; a worker
+        replaced by a reload first closes its open WebSockets with 1012 ("service
+        restart": their clients reconnect to the new workers) instead of keeping the old
+        code running for as long as they stay open."""
         self.taking = False
+        if not closed and _native.serve_retired():
+            for req in list(self.active.values()):
+                if req.ws is not None:
+                    req.ws.restart()
         if self.tasks and not closed:
             await asyncio.wait(list(self.tasks))
         for t in list(self.tasks):
@@ -543,8 +550,8 @@ class _Worker:
 
     def take(self) -> bool:
         """Take requests (GIL released while waiting) until the server closes (returns
-        True) or the quota is reached (False); hand each to the loop once it has started
-        the previous one."""
+        True), the quota is reached or this interpreter is retired (False); hand each to
+        the loop once it has started the previous one."""
         started = threading.Event()
         started.set()
         # With a quota, wait in steps: the loop may take the last request meanwhile.
@@ -557,7 +564,9 @@ class _Worker:
             got = _native.serve_asgi_next(self.server_id, poll)
             if got is None:
                 self.slots.release()
-                return True
+                # Retired (replaced: a reload, a stuck worker): what runs gets to finish,
+                # as when recycling. Else the server closed.
+                return not _native.serve_retired()
             if got is False:
                 self.slots.release()
                 continue

@@ -63,6 +63,16 @@ class WebSocket:
             if w in self.waiters:
                 self.waiters.remove(w)
 
+    def restart(self) -> None:
+        """Close an accepted connection with 1012 ("service restart"): its worker is being
+        replaced (``--reload``); the client reconnects to a new one. The application's
+        ``receive()`` then gives ``websocket.disconnect`` with that code."""
+        if self.state == CONNECTED:
+            _native.serve_ws_close(self.rid, 1012, "service restart")
+            self.state = CLOSED
+            self.ended = (1012, "service restart")
+            self.wake()
+
     def _disconnect(self) -> dict:
         code, reason = self.ended or (1006, "")
         return {"type": "websocket.disconnect", "code": code, "reason": reason}

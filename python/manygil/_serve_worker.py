@@ -61,12 +61,14 @@ def interface() -> str:
     return _interface
 
 
-def load(spec: str, interface: str = "auto") -> str | None:
+def load(spec: str, interface: str = "auto", traceback_in_error: bool = False) -> str | None:
     """Import the application ``MODULE:ATTR`` (ATTR defaults to ``application``), as a
     WSGI or ASGI application (``interface``: "wsgi", "asgi" or "auto"); an ASGI one has its
     lifespan startup run here.
 
-    Returns None on success, or one line naming the cause of the failure.
+    Returns None on success, or one line naming the cause of the failure. The traceback of
+    an import that raised is printed on stderr, or, with ``traceback_in_error``, returned
+    after that line (``--reload`` loads several interpreters at once and prints one).
     """
     global _app, _spec, _interface
     module_name, _, attr = spec.partition(":")
@@ -88,8 +90,11 @@ def load(spec: str, interface: str = "auto") -> str | None:
             and (module_name == e.name or module_name.startswith(e.name + "."))
         ):
             return f"cannot import {module_name!r}: no module named {e.name!r} (check sys.path and the current directory)"
+        line = f"importing {module_name!r} failed: {type(e).__name__}: {e}"
+        if traceback_in_error:
+            return line + "\n" + _import_traceback(e)
         _print_exc()
-        return f"importing {module_name!r} failed: {type(e).__name__}: {e}"
+        return line
     obj = module
     for part in attr.split("."):
         try:
@@ -117,6 +122,35 @@ def load(spec: str, interface: str = "auto") -> str | None:
     return None
 
 
+def _import_traceback(e: BaseException) -> str:
+    """The traceback of an import that raised, without the import machinery's frames (as
+    Python shows a failed ``import``): the application's own frames, and for a syntax
+    error the file, line and caret."""
+    import traceback
+
+    tb = traceback.TracebackException.from_exception(e)
+    machinery = (importlib.__file__, __file__)
+    tb.stack = traceback.StackSummary.from_list(
+        [
+            f
+            for f in tb.stack
+            if f.filename not in machinery and not f.filename.startswith("<frozen ")
+        ]
+    )
+    return "".join(tb.format()).rstrip("\n")
+
+
+def warm(interface: str = "auto") -> None:
+    """Import what :func:`load` and :func:`run` use, but not the application: an
+    interpreter made ahead of ``--reload``'s next load then only imports the application
+    (these are standard library modules, never the application's)."""
+    import inspect  # noqa: F401 - _detect_interface
+    import traceback  # noqa: F401 - _import_traceback
+
+    if interface == "asgi":
+        from . import _serve_asgi  # noqa: F401 - asyncio and the loop's machinery
+
+
 class _Quota:
     """Requests this interpreter may still take (shared by its serving threads)."""
 
@@ -134,11 +168,26 @@ class _Quota:
         return bool(self.limit) and self.served >= self.limit
 
 
-def run(server_id: int, threads: int, max_requests: int) -> str:
+def run(server_id: int, threads: int, max_requests: int, profile_queue=None) -> str:
     """Serve requests with ``threads`` threads until the server closes (returns
-    ``"closed"``) or ``max_requests`` requests were taken (returns ``"recycle"``)."""
+    ``"closed"``) or ``max_requests`` requests were taken (returns ``"recycle"``).
+    With ``profile_queue``, the interpreter serves under cProfile and sends its statistics
+    there when it stops (``--profile``)."""
     if _app is None:
         raise RuntimeError("manygil serve: run() before load()")
+    profiler = None
+    if profile_queue is not None:
+        from . import _profiling
+
+        profiler = _profiling.start_worker()
+    try:
+        return _run(server_id, threads, max_requests)
+    finally:
+        if profiler is not None:
+            _profiling.stop_worker(profiler, profile_queue)
+
+
+def _run(server_id: int, threads: int, max_requests: int) -> str:
     if _interface == "asgi":
         from . import _serve_asgi
 
@@ -150,12 +199,15 @@ def run(server_id: int, threads: int, max_requests: int) -> str:
     poll = 0.2 if (max_requests and multithread) else None
     # Requests run in threads started here, even with one thread, so that applications
     # calling threading.current_thread() (Flask, Django, logging) see a real Thread rather
-    # than a _DummyThread for the interpreter's own worker thread.
+    # than a _DummyThread for the interpreter's own worker thread. Each is named
+    # manygil-s<interpreter id>.<n> (n from 1), in threading and for the OS (top -H,
+    # py-spy; the interpreter's own thread is manygil-w<id>).
+    me = _native.get_current()[0]
     ts = [
         threading.Thread(
             target=_serve,
             args=(server_id, quota, multithread, poll),
-            name=f"manygil-serve-{i}",
+            name=f"manygil-s{me}.{i + 1}",
         )
         for i in range(max(1, threads))
     ]
@@ -168,6 +220,8 @@ def run(server_id: int, threads: int, max_requests: int) -> str:
 
 def _serve(server_id: int, quota: _Quota, multithread: bool, poll) -> None:
     app = _app
+    # 3.14 names the OS thread after the Thread itself; 3.13 does not.
+    _native.set_thread_name(threading.current_thread().name)
     try:
         while not quota.exhausted:
             try:

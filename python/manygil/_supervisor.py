@@ -18,6 +18,8 @@ stuck interpreters (``--max-stuck``), and whose end of file tells it the supervi
   its in-flight requests). If the new one fails to start, the old one keeps serving.
 - SIGTERM / SIGINT: close the sockets (new connections are refused), pass the signal on to
   the server process(es), wait for them, exit 0.
+- SIGUSR1: passed on to the server process(es), which print a snapshot of what each worker
+  interpreter runs (``manygil._inspect``) on their stderr.
 """
 
 from __future__ import annotations
@@ -211,6 +213,10 @@ class Supervisor:
                 self.close_sockets()
             for c in self.children:
                 c.signal(sig)
+        elif sig == signal.SIGUSR1:
+            # A snapshot of what every worker runs (manygil._inspect), from each server.
+            for c in self.children:
+                c.signal(sig)
         elif sig == signal.SIGHUP and not self.stopping:
             if self.starting is not None:
                 _log("SIGHUP: a server process is already starting; ignored")
@@ -232,7 +238,7 @@ class Supervisor:
 
     def run(self) -> int:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        watched = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
+        watched = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1)
         previous = {sig: signal.signal(sig, lambda *_: None) for sig in watched}
         previous_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         try:

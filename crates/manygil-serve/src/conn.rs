@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -97,6 +97,10 @@ struct ConnInfo {
     /// Notified to drop the connection at once (a streamed answer ran past its deadline,
     /// maybe with hyper stuck writing to a client that stopped reading).
     kill: Notify,
+    /// Set (and `first_request` notified) when the first request's head arrived.
+    started: AtomicBool,
+    /// Notified once, with `started`.
+    first_request: Notify,
     /// Bytes written to the connection so far (see [`cut_when_stalled`]).
     written: AtomicU64,
 }
@@ -160,6 +164,15 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
     }
 }
 
+/// How long, once the server stops, a connection it accepted before gets for its first
+/// request (counted from the stop, at most [`Config::header_timeout`]). hyper's graceful
+/// shutdown closes a connection that has not sent a byte yet at once, as it closes an idle
+/// keep-alive one; but a client that just connected is sending its request (it is on its
+/// way, a round trip at most behind the handshake the kernel completed): closed now, it
+/// would be lost, though it reached the server before the stop. Bounded so that idle
+/// connections opened in advance (browsers do) delay a stop by that much at most.
+const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(1);
+
 /// Serve HTTP/1.1 on `io` until the client closes, an error, or the server stops (then
 /// the request in progress is finished first).
 pub(crate) async fn serve<I>(io: I, peer: Peer, local: Peer, shared: Arc<Shared>)
@@ -172,6 +185,8 @@ where
         peer,
         local,
         kill: Notify::new(),
+        started: AtomicBool::new(false),
+        first_request: Notify::new(),
         written: AtomicU64::new(0),
     });
     let svc_info = info.clone();
@@ -191,6 +206,17 @@ where
         _ = conn.as_mut() => return,
         () = info.kill.notified() => return,
         _ = stop.wait_for(|stopped| *stopped) => {}
+    }
+    if !info.started.load(Ordering::Acquire) {
+        // Accepted before the stop, its first request not read yet: serve that one.
+        let wait = FIRST_REQUEST_WAIT.min(shared.config.header_timeout);
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            () = info.kill.notified() => return,
+            // A permit stored by `notify_one`: no wake-up lost before this registers.
+            () = info.first_request.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
     }
     conn.as_mut().graceful_shutdown();
     tokio::select! {
@@ -461,6 +487,7 @@ impl LogLine {
 fn log(shared: &Shared, info: &ConnInfo, line: &LogLine, status: StatusCode, bytes: Option<usize>) {
     if shared.config.access_log {
         crate::access_log::write(
+            shared.config.access_log_sink.as_ref(),
             &info.peer,
             (&line.method, &line.target, line.version),
             status.as_u16(),
@@ -476,6 +503,9 @@ async fn handle(
     info: Arc<ConnInfo>,
     shared: Arc<Shared>,
 ) -> Result<Response<RespBody>, Infallible> {
+    if !info.started.swap(true, Ordering::AcqRel) {
+        info.first_request.notify_one();
+    }
     let (mut parts, body) = req.into_parts();
     let ws_key = crate::websocket::handshake_key(&parts.method, parts.version, &parts.headers);
     // Kept until the worker answers: the connection is handed over only on an accept.

@@ -856,6 +856,77 @@ fn shutdown_finishes_in_flight_requests_and_stops_accepting() {
 }
 
 #[test]
+fn a_connection_accepted_before_shutdown_gets_its_first_request_answered() {
+    // The race of a reload: the old server accepted a connection, then stopped before the
+    // request on it arrived. hyper's graceful shutdown would close such a connection
+    // unanswered (as an idle keep-alive one); it gets its first request served instead.
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 1, Arc::default(), echo);
+    let mut c = Client::connect(addr);
+    while server.connections() == 0 {
+        std::thread::yield_now();
+    }
+    let server = Arc::new(server);
+    let s2 = server.clone();
+    let stopping = std::thread::spawn(move || s2.shutdown(Duration::from_secs(60)));
+    // The server has stopped: new connections are refused.
+    while TcpStream::connect(addr).is_ok() {
+        std::thread::yield_now();
+    }
+    c.send(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = c
+        .response()
+        .expect("the request sent on a connection accepted before the stop is answered");
+    assert_eq!(r.status, 200);
+    assert!(r.text().starts_with("GET /late "), "{}", r.text());
+    assert!(c.closed(), "the connection closes after that request");
+    let report = stopping.join().unwrap();
+    assert!(report.graceful);
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_at_shutdown() {
+    let (server, addr) = start(config());
+    let ws = workers(server.queue(), 1, Arc::default(), echo);
+    let mut c = Client::connect(addr);
+    c.send(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.response().unwrap().status, 200);
+    let report = server.shutdown(Duration::from_secs(60));
+    assert!(report.graceful);
+    assert!(
+        c.closed(),
+        "an idle connection that was served closes at once"
+    );
+    ws.into_iter().for_each(|w| w.join().unwrap());
+}
+
+#[test]
+fn a_stopped_worker_takes_no_further_request() {
+    let (server, addr) = start(config());
+    let q = server.queue();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+    // Stopped while waiting: returns at once.
+    let waiting = {
+        let (q, stop_rx) = (q.clone(), stop_rx.clone());
+        std::thread::spawn(move || matches!(q.recv_unless(None, &stop_rx), Recv::Closed))
+    };
+    drop(stop_tx);
+    assert!(waiting.join().unwrap());
+    // A request sent after the stop stays for another worker.
+    let mut c = Client::sending(addr, b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+    while q.is_empty() {
+        std::thread::yield_now();
+    }
+    assert!(matches!(q.recv_unless(None, &stop_rx), Recv::Closed));
+    assert_eq!(q.len(), 1, "the request is still queued");
+    let ws = workers(server.queue(), 1, Arc::default(), echo);
+    let r = c.response().unwrap();
+    assert!(r.text().starts_with("GET /after "), "{}", r.text());
+    stop(server, ws);
+}
+
+#[test]
 fn shutdown_cancels_what_outlives_the_grace_period() {
     let (server, addr) = start(config());
     let (started_tx, started_rx) = mpsc::channel::<()>();

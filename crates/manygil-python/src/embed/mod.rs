@@ -231,6 +231,7 @@ impl Pool {
             initializer: None,
             max_tasks_per_worker: None,
             task_timeout,
+            name: crate::pool::next_pool_name(),
         };
         let inner = crate::ffi::tstate::detached_if_attached(|| crate::pool::Pool::start(config))
             .map_err(Error::Create)?;
@@ -267,6 +268,7 @@ impl Pool {
             .into_iter()
             .map(|(k, v)| (Value::Str(k.into()), v))
             .collect();
+        let label = format!("{}.{}", call.module, call.qualname).into();
         let task = PoolTask {
             payload: Payload::Call {
                 func: Value::Ref {
@@ -278,6 +280,7 @@ impl Pool {
             },
             timeout: call.timeout,
             reply: Reply::Slot(done),
+            label: Some(label),
         };
         match self.inner.submit(task) {
             Ok(seq) => Ok(Task {

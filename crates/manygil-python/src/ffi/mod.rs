@@ -7,6 +7,7 @@
 //! - [`tstate`]: detaching and re-attaching around blocking waits.
 //! - [`entry`]: entry points (panics caught) and the macros that define them.
 //! - [`args`]: binding and converting arguments, with errors that name them.
+//! - [`frames`]: the Python stacks of the attached interpreter's threads.
 //! - [`embed`]: starting and ending CPython in a Rust program that embeds it.
 //! - [`values`]: the builtin value types (int, float, str, bytes, containers, ...): telling
 //!   them apart, reading and making them.
@@ -19,6 +20,7 @@ pub(crate) mod args;
 pub(crate) mod embed;
 pub(crate) mod entry;
 pub(crate) mod err;
+pub(crate) mod frames;
 pub(crate) mod module;
 mod object;
 mod owned;

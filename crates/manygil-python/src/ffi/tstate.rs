@@ -185,6 +185,12 @@ impl ThreadState {
         }
     }
 
+    /// Its address: a name for it (e.g. to find it among its interpreter's thread states),
+    /// never dereferenced by the holder.
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
     /// Its interpreter.
     pub(crate) fn interp(&self) -> Interp {
         // SAFETY: a live thread state (made by this thread, not deleted: `delete` consumes).

@@ -195,7 +195,9 @@ pub(crate) fn call_fn<'py>(
     let id = args::interp_id(py, argv[0])?;
     let timeout = args::timeout(py, argv.get(4).copied())?;
     let (f, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
+    let label = super::inspect::function_label(argv[1]);
     run_and_wait(py, id, "call into", timeout, move |py, ctx| {
+        ctx.worker().set_job_label(Some(label));
         jobs::run_call(py, ctx, &f, &a, &kw)
     })
 }
@@ -210,6 +212,7 @@ pub(crate) fn exec_fn<'py>(
     let source = args::string(py, "code", argv[1])?;
     let timeout = args::timeout(py, argv.get(2).copied())?;
     run_and_wait(py, id, "run code in", timeout, move |py, ctx| {
+        ctx.worker().set_job_label(Some("exec()".into()));
         jobs::run_exec(py, ctx, &source)
     })
 }
@@ -237,8 +240,10 @@ pub(crate) fn submit<'py>(
 ) -> PyResult<Owned<'py>> {
     let [id, f, a, kw] = args::exact(py, "submit", argv)?;
     let id = args::interp_id(py, id)?;
+    let label = super::inspect::function_label(f);
     let (f, a, kw) = encode_call(py, f, a, kw)?;
     let (w, seq, result) = dispatch(py, id, "call into", move |py, ctx| {
+        ctx.worker().set_job_label(Some(label));
         jobs::run_call(py, ctx, &f, &a, &kw)
     })?;
     super::pending::new(py, module, w, seq, result)

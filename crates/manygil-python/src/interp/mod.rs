@@ -8,6 +8,7 @@
 //! - `fork_guard`, `datetime_guard`: workarounds for CPython bugs (fork; 3.13's `_datetime`).
 //! - `api`, `calls`: the interpreter functions of `manygil._native`.
 //! - `pending`: `PendingCall`, a call running in another interpreter.
+//! - `inspect`: snapshots of what interpreters run (their Python stacks), bounded in time.
 //!
 //! Refusing synchronous calls that would wait in a cycle is the core's `waits`.
 
@@ -15,6 +16,7 @@ pub(crate) mod api;
 pub(crate) mod calls;
 pub(crate) mod datetime_guard;
 pub(crate) mod fork_guard;
+pub(crate) mod inspect;
 pub(crate) mod jobs;
 pub(crate) mod lifecycle;
 pub(crate) mod pending;
@@ -136,9 +138,10 @@ impl Worker {
         if !crate::ffi::tstate::is_running() {
             return Err(Error::NoRuntime);
         }
-        let shared =
-            crate::ffi::tstate::detached_if_attached(|| worker::spawn(Box::new(|_py| Ok(()))))
-                .map_err(Error::Create)?;
+        let shared = crate::ffi::tstate::detached_if_attached(|| {
+            worker::spawn(Box::new(|_py| Ok(())), worker::Naming::created())
+        })
+        .map_err(Error::Create)?;
         registry::insert(shared.clone());
         Ok(Worker { shared })
     }

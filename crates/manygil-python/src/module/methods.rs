@@ -5,13 +5,16 @@
 use crate::ffi::entry::methods;
 use crate::ffi::err::PyResult;
 use crate::ffi::*;
-use crate::interp::{api, calls};
+use crate::interp::{api, calls, inspect};
 use crate::pool::at_exit;
 
 methods! {
     /// The method table (static C data; CPython only reads it).
     pub(crate) static METHODS = [
-        args c"create" => c_create(api::create), c"create($module, sys_path=None, /)\n--\n\nCreate an own-GIL interpreter on its own thread; return its id.";
+        args c"create" => c_create(api::create), c"create($module, sys_path=None, name=None, origin=None, /)\n--\n\nCreate an own-GIL interpreter on its own thread; return its id.";
+        args c"interp_info" => c_interp_info(api::interp_info), c"interp_info($module, id, /)\n--\n\n(name, origin, thread_name) of interpreter id, or None.";
+        args c"inspect" => c_inspect(inspect::inspect), c"inspect($module, ids, timeout, /)\n--\n\nA snapshot (running task, Python stacks) of each interpreter in ids, within timeout seconds.";
+        args c"set_thread_name" => c_set_thread_name(api::set_thread_name), c"set_thread_name($module, name, /)\n--\n\nName the calling OS thread (15 bytes kept).";
         args c"destroy" => c_destroy(api::destroy), c"destroy($module, id, /)\n--\n\nEnd an idle interpreter and join its thread.";
         args c"list_all" => c_list_all(api::list_all), c"list_all($module, /)\n--\n\n(id, whence) of the main and every manygil interpreter.";
         args c"get_current" => c_get_current(api::get_current), c"get_current($module, /)\n--\n\n(id, whence) of the interpreter the caller runs in.";

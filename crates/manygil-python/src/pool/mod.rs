@@ -45,6 +45,16 @@ pub(crate) struct PoolConfig {
     pub(crate) max_tasks_per_worker: Option<u64>,
     /// Default timeout of each task.
     pub(crate) task_timeout: Option<Duration>,
+    /// The pool's name, `pool-<n>` (its workers are `pool-<n>.worker-<k>`).
+    pub(crate) name: String,
+}
+
+/// Source of pool numbers (`pool-1`, `pool-2`, ...), unique in the process.
+static NEXT_POOL: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh pool name.
+pub(crate) fn next_pool_name() -> String {
+    format!("pool-{}", NEXT_POOL.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Counters for `Pool.stats()`; each is only ever added to (the gauges `running` and
@@ -162,6 +172,8 @@ pub(crate) struct Pool {
     spawning: Mutex<usize>,
     /// Signalled when `spawning` decreases.
     spawned: parking_lot::Condvar,
+    /// Source of worker numbers (`pool-<n>.worker-<k>`; replacements get new numbers).
+    next_worker: AtomicU64,
 }
 
 /// Every pool not yet joined, so that process exit can stop and join them (their worker
@@ -193,6 +205,7 @@ impl Pool {
             watchdog: watchdog::Watchdog::start(),
             spawning: Mutex::new(0),
             spawned: parking_lot::Condvar::new(),
+            next_worker: AtomicU64::new(1),
         });
         // One worker now (its errors are the constructor's), the others on demand.
         match pool.spawn_worker() {
@@ -347,6 +360,14 @@ impl Pool {
     /// Workers taking tasks now.
     pub(crate) fn worker_count(&self) -> usize {
         self.workers.lock().len()
+    }
+
+    /// The workers taking tasks now, and those replaced because a task did not stop when
+    /// interrupted that have not left yet (a snapshot should show those too).
+    pub(crate) fn workers_for_snapshot(&self) -> Vec<Arc<WorkerShared>> {
+        let mut all: Vec<_> = self.workers.lock().clone();
+        all.extend(self.stuck.lock().iter().cloned());
+        all
     }
 
     /// Whether task `seq` runs now.

@@ -58,6 +58,8 @@ native_type! {
         args c"deliveries" => c_deliveries(deliveries), c"deliveries($self, /)\n--\n\nHow many outcomes workers have handed to futures so far.";
         args c"spin_for_delivery" => c_spin_for_delivery(spin_for_delivery), c"spin_for_delivery($self, seen, /)\n--\n\nWith the GIL released, poll for up to about 50 microseconds until deliveries() differs from seen; then deliver the outcomes workers left for a polling caller meanwhile; returns deliveries().";
         args c"broken" => c_broken(broken), c"broken($self, /)\n--\n\nWhy the pool is broken, or None.";
+        args c"name" => c_name(name), c"name($self, /)\n--\n\nThe pool's name, pool-<n>.";
+        args c"worker_ids" => c_worker_ids(worker_ids), c"worker_ids($self, /)\n--\n\nInterpreter ids of the pool's workers (those taking tasks, then those stuck in a task that ignored its interrupt).";
     ],
 }
 
@@ -95,6 +97,7 @@ fn pool_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<PoolBox> {
         initializer,
         max_tasks_per_worker: max_tasks,
         task_timeout,
+        name: super::next_pool_name(),
     };
     let pool = crate::ffi::tstate::detached(py, || Pool::start(config)).map_err(|m| {
         crate::handles::errors::raise(
@@ -137,6 +140,7 @@ fn submit<'py>(
         },
         timeout,
         reply: Reply::Future(fut),
+        label: Some(crate::interp::inspect::function_label(argv[1])),
     };
     match pool.submit(task) {
         Ok(seq) => new_int(py, seq as i64),
@@ -174,10 +178,16 @@ fn submit_chunk<'py>(
     };
     let timeout = args::timeout(py, Some(timeout))?;
     let (done, result) = completion::<Outcome>();
+    let label = format!(
+        "{} (map chunk of {})",
+        crate::interp::inspect::function_label(f),
+        items.len()
+    );
     let task = Task {
         payload: Payload::Chunk { func, items },
         timeout,
         reply: Reply::Slot(done),
+        label: Some(label.into()),
     };
     let seq = pool.submit(task).map_err(|why| refused(py, why))?;
     // `slf`'s type was made by PyType_FromModuleAndSpec with our module.
@@ -366,4 +376,27 @@ fn is_running<'py>(
     let [seq] = args::exact(py, "is_running", argv)?;
     let seq = args::count(py, "seq", seq)? as u64;
     Ok(boolean(py, pool.is_running(seq)))
+}
+
+fn name<'py>(
+    py: Attached<'py>,
+    pool: &PoolBox,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "name", argv, 0, 0)?;
+    new_str(py, &pool.config.name)
+}
+
+fn worker_ids<'py>(
+    py: Attached<'py>,
+    pool: &PoolBox,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "worker_ids", argv, 0, 0)?;
+    let ids = pool
+        .workers_for_snapshot()
+        .iter()
+        .map(|w| new_int(py, w.id))
+        .collect::<PyResult<Vec<_>>>()?;
+    new_list(py, ids)
 }

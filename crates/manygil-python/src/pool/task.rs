@@ -68,6 +68,8 @@ pub(crate) struct Task {
     pub(crate) timeout: Option<Duration>,
     /// Where the outcome goes.
     pub(crate) reply: Reply,
+    /// What it runs, for snapshots (`module.qualname` of the function).
+    pub(crate) label: Option<Box<str>>,
 }
 
 /// A new worker's set-up: adopt `sys_path`, then run the initializer.
@@ -160,7 +162,9 @@ pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64
         payload,
         timeout,
         reply,
+        label,
     } = task;
+    ctx.worker().set_job_label(label);
     let reply: SharedReply = Arc::new(Mutex::new(Some(reply)));
     if !pool.start_task(seq, &reply) {
         ctx.mark_done();
