@@ -37,6 +37,17 @@ def _detect_interface(app) -> str | None:
     None for a plain callable that requires exactly 3 positional arguments (an ASGI
     application behind a synchronous wrapper? or not an application at all); "wsgi" for
     anything else (as before ASGI support: e.g. ``wsgiref.validate``'s ``*args`` wrapper)."""
+    if "inspect" not in sys.modules:
+        # Importing inspect costs each worker ~2.4 MiB (ast, dis, tokenize, enum, re...):
+        # a plain function, or an object whose class defines ``__call__`` as one, is read
+        # from its code object instead, with the answer inspect would give.
+        plain = _detect_plain(app)
+        if plain is not _UNSURE:
+            return plain
+    return _detect_by_inspect(app)
+
+
+def _detect_by_inspect(app) -> str | None:
     import inspect
 
     call = app if inspect.isroutine(app) or isinstance(app, type) else type(app).__call__
@@ -54,6 +65,55 @@ def _detect_interface(app) -> str | None:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
     return None if len(required) == 3 else "wsgi"
+
+
+# _detect_plain cannot tell (inspect's rules go beyond the code object).
+_UNSURE = "unsure"
+# Attributes through which inspect finds another signature (or a coroutine mark) than
+# the code object's: functools.wraps, __signature__, partialmethod,
+# inspect.markcoroutinefunction.
+_SIGNATURE_ATTRS = ("__wrapped__", "__signature__", "__partialmethod__", "_is_coroutine_marker")
+_CO_VARARGS = 0x04  # inspect.CO_VARARGS
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
+
+
+def _plain_function(f) -> bool:
+    """Whether ``f`` is a Python function that inspect reads from its code object alone."""
+    return type(f) is _FunctionType and not any(hasattr(f, a) for a in _SIGNATURE_ATTRS)
+
+
+_FunctionType = type(_plain_function)
+
+
+def _detect_plain(app) -> str | None:
+    """:func:`_detect_by_inspect`'s answer for a plain function or an instance of a class
+    defining ``__call__`` as one, without importing inspect; :data:`_UNSURE` otherwise."""
+    if type(app) is _FunctionType:
+        if not _plain_function(app):
+            return _UNSURE
+        func, bound = app, False
+    else:
+        tp = type(app)
+        functools = sys.modules.get("functools")
+        if (
+            isinstance(app, type)
+            or hasattr(tp, "__get__")  # a descriptor: inspect sees a routine
+            or any(hasattr(app, a) for a in (*_SIGNATURE_ATTRS, "__code__", "__text_signature__"))
+            or (functools is not None and isinstance(app, functools.partial))
+        ):
+            return _UNSURE
+        func = next((k.__dict__["__call__"] for k in tp.__mro__ if "__call__" in k.__dict__), None)
+        if func is None or func is not tp.__call__ or not _plain_function(func):
+            return _UNSURE
+        bound = True  # inspect drops the first parameter (self)
+    code = func.__code__
+    if code.co_flags & _CO_COROUTINE:
+        return "asgi"
+    if code.co_flags & _CO_VARARGS or (bound and not code.co_argcount):
+        # *args; or a method without a positional parameter for self (no signature).
+        return "wsgi"
+    required = code.co_argcount - len(func.__defaults__ or ()) - bound
+    return None if required == 3 else "wsgi"
 
 
 def interface() -> str:
