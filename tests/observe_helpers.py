@@ -44,9 +44,9 @@ def names():
 def wait_for_file(started, path):
     """Set ``started``, then poll until the file ``path`` exists."""
     import os
-    import time
+
+    from waiting import wait_for_state
 
     started.set()
-    while not os.path.exists(path):
-        time.sleep(0.01)
+    wait_for_state(lambda: os.path.exists(path), f"{path} exists", poll=0.01)
     return "released"

@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 
+from waiting import wait_for_state
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -197,6 +199,5 @@ def request_in_flight(s: Served, tmp_path) -> tuple:
         target=lambda: result.append(s.get(f"/block?started={started}&release={release}"))
     )
     t.start()
-    while not started.exists():
-        t.join(0.01)
+    wait_for_state(started.exists, "the /block handler runs", poll=0.01)
     return t, result, release

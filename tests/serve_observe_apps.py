@@ -10,8 +10,9 @@ import _interpreters
 import logging
 import os
 import threading
-import time
 import urllib.parse
+
+from waiting import wait_for_state
 
 if _interpreters.get_current()[0] == 0:
     raise RuntimeError("serve_observe_apps was imported in the main interpreter")
@@ -27,8 +28,7 @@ def _text(start_response, text: str, status: str = "200 OK"):
 def hold_here(started: str, release: str) -> None:
     """Tell the test we started, then wait (politely, in Python) until it releases us."""
     open(started, "w").close()
-    while not os.path.exists(release):
-        time.sleep(0.005)
+    wait_for_state(lambda: os.path.exists(release), "the test releases the request", poll=0.005)
 
 
 def route_work(n: int) -> int:

@@ -8,10 +8,10 @@ import http.client
 import re
 import sys
 import threading
-import time
 
 import pytest
 from serve_helpers import request_in_flight, run_serve
+from waiting import wait_for_state
 
 WSGI_APP = """\
 from serve_apps import raw_app
@@ -63,11 +63,14 @@ def _write(path, template: str, version: str) -> None:
 
 def _wait_version(s, version: bytes, within: float = 60.0) -> None:
     """Poll GET /version until it answers ``version`` (a deadline, never a sleep)."""
-    deadline = time.monotonic() + within
-    seen = None
-    while seen != (200, version):
-        assert time.monotonic() < deadline, f"still {seen} after {within} s, wanted {version!r}"
-        seen = s.get("/version")
+    seen = []
+
+    def answers() -> bool:
+        seen[:] = [s.get("/version")]
+        return seen[-1] == (200, version)
+
+    what = lambda: f"GET /version answers {version!r} (last: {seen[-1]})"  # noqa: E731
+    wait_for_state(answers, what, within, 0)
 
 
 @pytest.mark.parametrize(

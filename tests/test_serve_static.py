@@ -10,11 +10,11 @@ import os
 import socket
 import sys
 import threading
-import time
 import types
 
 import pytest
 from serve_helpers import HERE, RawConn, run_serve
+from waiting import wait_for_state
 
 APPS = {"wsgi": "serve_static_apps:app", "asgi": "serve_static_apps:asgi_app"}
 SECRET = b"TOPSECRET"
@@ -355,10 +355,9 @@ def test_a_client_that_stops_reading_a_large_file_is_cut_off(site):
         assert open_in_this_process()
         # Not reading: within a few stall limits the server drops the connection and
         # closes the file.
-        give_up = time.monotonic() + 30
-        while open_in_this_process():
-            assert time.monotonic() < give_up, "the file is still open"
-            time.sleep(0.05)
+        wait_for_state(
+            lambda: not open_in_this_process(), "the server closes the file", timeout=30, poll=0.05
+        )
         received = 100
         sock.settimeout(30)
         while chunk := sock.recv(1 << 20):

@@ -10,10 +10,10 @@ import resource
 import signal
 import socket
 import threading
-import time
 
 import pytest
 from serve_helpers import Served, request_in_flight
+from waiting import wait_for_state
 
 
 @pytest.fixture(autouse=True)
@@ -35,10 +35,7 @@ def _gone(pid: int) -> bool:
 
 
 def _wait_gone(pid: int, within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    while not _gone(pid):
-        assert time.monotonic() < deadline, f"process {pid} still runs"
-        threading.Event().wait(0.01)
+    wait_for_state(lambda: _gone(pid), f"process {pid} ends", timeout=within, poll=0.01)
 
 
 class Load:

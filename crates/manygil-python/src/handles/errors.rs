@@ -299,3 +299,37 @@ pub(crate) fn raise(py: Attached<'_>, exc: Exc, msg: &str) -> PyErrSet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_comes_after_its_bases_and_those_made_on_use_after_those_made_at_exec() {
+        for (i, (exc, name, doc, bases)) in MADE.iter().enumerate() {
+            let name = name.to_str().expect("ASCII");
+            assert!(name.starts_with("manygil."), "{name}");
+            assert!(!doc.is_empty(), "{name} has a docstring");
+            for base in *bases {
+                if let Base::Own(own) = base {
+                    let at = MADE.iter().position(|m| m.0 == *own);
+                    assert!(at.is_some_and(|at| at < i), "{name}: base {own:?} first");
+                    if i >= MADE_AT_EXEC {
+                        assert!(at.is_some_and(|at| at < MADE_AT_EXEC), "{name}: {own:?}");
+                    }
+                }
+            }
+            assert_eq!(MADE.iter().filter(|m| m.0 == *exc).count(), 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_exception_has_a_slot() {
+        // The last variant indexes the last slot; the looked-up ones are not made here.
+        assert_eq!(Exc::BrokenBarrier as usize + 1, COUNT);
+        for looked_up in [Exc::BrokenPool, Exc::BrokenBarrier] {
+            assert!(MADE.iter().all(|m| m.0 != looked_up));
+        }
+        assert_eq!(MADE.len() + 2, COUNT);
+    }
+}

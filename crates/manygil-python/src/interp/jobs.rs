@@ -208,3 +208,48 @@ pub(crate) fn capture_exception(py: Attached<'_>) -> Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields `manygil._remote.rebuild` reads, by position.
+    fn fields(v: &Value) -> Vec<&str> {
+        let Value::Tuple(items) = v else {
+            panic!("a record is a tuple: {v:?}")
+        };
+        assert_eq!(items.len(), 7);
+        items[..6]
+            .iter()
+            .map(|i| match i {
+                Value::Str(s) => &**s,
+                other => panic!("a str field: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_exception_record_has_the_shape_rebuild_reads() {
+        let r = exc_record("E", "m", "msg", "tb", "disp", Value::None);
+        assert_eq!(fields(&r), ["E", "E", "m", "msg", "tb", "disp"]);
+    }
+
+    #[test]
+    fn each_interrupt_reports_its_reason_as_a_builtin_exception() {
+        for (reason, name) in [
+            (InterruptReason::KeyboardInterrupt, "KeyboardInterrupt"),
+            (InterruptReason::Timeout, "TimeoutError"),
+            (InterruptReason::Cancelled, "CancelledError"),
+            (InterruptReason::Shutdown, "SystemExit"),
+        ] {
+            let v = interrupt_value(reason);
+            let f = fields(&v);
+            assert_eq!((f[0], f[2]), (name, "builtins"));
+            assert!(
+                f[4].starts_with(name),
+                "the formatted text names it: {}",
+                f[4]
+            );
+        }
+    }
+}

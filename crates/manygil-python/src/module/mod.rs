@@ -23,11 +23,11 @@ const HANDLE_TYPES: [(Kind, crate::handles::MakeType); crate::handles::KINDS] = 
     (Kind::RLock, crate::handles::sync::rlock::create_type),
     (
         Kind::Semaphore,
-        crate::handles::sync::semaphore::create_semaphore_type,
+        crate::handles::sync::semaphore::create_type,
     ),
     (
         Kind::BoundedSemaphore,
-        crate::handles::sync::semaphore::create_bounded_semaphore_type,
+        crate::handles::sync::bounded_semaphore::create_type,
     ),
     (Kind::Event, crate::handles::sync::event::create_type),
     (
