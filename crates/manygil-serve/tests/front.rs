@@ -448,8 +448,7 @@ fn static_files_are_answered_by_the_front_and_never_reach_a_worker() {
         b"GET /static/a.txt HTTP/1.1\r\nHost: x\r\n\r\n\
           GET /static/nope HTTP/1.1\r\nHost: x\r\n\r\n\
           GET /static/../a.txt HTTP/1.1\r\nHost: x\r\n\r\n\
-          POST /static/a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n\
-          GET /app HTTP/1.1\r\nHost: x\r\n\r\n",
+          POST /static/a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
     );
     let r = c.response().unwrap();
     assert_eq!((r.status, &r.body[..]), (200, &b"static a"[..]));
@@ -463,6 +462,9 @@ fn static_files_are_answered_by_the_front_and_never_reach_a_worker() {
         0,
         "a static request reached a worker"
     );
+    // Sent only now: pipelined with the others, hyper could hand it to the worker before
+    // the check above, whatever the static requests did.
+    c.send(b"GET /app HTTP/1.1\r\nHost: x\r\n\r\n");
     let r = c.response().unwrap();
     assert!(r.body.starts_with(b"GET /app "), "{:?}", r.body);
     assert_eq!(seen.load(Ordering::SeqCst), 1);
