@@ -3,6 +3,7 @@
 # ${XDG_CACHE_HOME:-~/.cache}/manygil and .venv/, then build and run: `make demo` only
 # DEMO_VERSION, `make test` every version in VERSIONS plus the debug build.
 # `make wheel` builds release wheels for WHEEL_VERSIONS and an sdist into dist/.
+# `make compat` regenerates docs/compatibility.md (VERSION=3.14 by default; needs the network).
 
 VERSIONS      ?= 3.13 3.14 3.15
 DEBUG_VERSION := 3.13d
@@ -17,12 +18,13 @@ ROOT          := $(CURDIR)
 export CARGO_TARGET_DIR = $(ROOT)/target
 # cargo test/clippy of the glue crate embed CPython: link the shared 3.13 build.
 PY313          = $(shell toolchain/python.sh 3.13)
+PY313_LIBDIR   = $(shell $(PY313) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
 # Each step says what it does and how long it took (toolchain/step.sh).
 STEP          := toolchain/step.sh
 START         := $(shell date +%s)
 
 .PHONY: all demo test provision venvs build rust-test rust-lint py-lint py-test pytest-debug clean \
-	wheel test-wheel loom
+	wheel test-wheel loom compat
 
 all: build
 
@@ -57,11 +59,13 @@ rust-lint: venvs
 rust-test: venvs
 	@$(STEP) "cargo test -p manygil-core" cargo test -q -p manygil-core
 	@$(STEP) "cargo test -p manygil-serve" cargo test -q -p manygil-serve
-	@$(STEP) "cargo test -p manygil-python" env PYO3_PYTHON=$(PY313) cargo test -q -p manygil-python
+	@# Its doctests embed CPython too; they get no rpath from build.rs, hence LD_LIBRARY_PATH.
+	@$(STEP) "cargo test -p manygil-python (with the Rust API's doctests and example)" \
+	    env PYO3_PYTHON=$(PY313) LD_LIBRARY_PATH=$(PY313_LIBDIR) cargo test -q -p manygil-python
 
 py-lint: build
-	@$(STEP) "ruff check" .venv/3.13/bin/ruff check python tests bench
-	@$(STEP) "ruff format --check" .venv/3.13/bin/ruff format --check python tests bench
+	@$(STEP) "ruff check" .venv/3.13/bin/ruff check python tests bench toolchain
+	@$(STEP) "ruff format --check" .venv/3.13/bin/ruff format --check python tests bench toolchain
 	@# The .pyi stub must match the built native module (names and signatures).
 	@cd target && $(ROOT)/$(STEP) "stubtest manygil._native" \
 	    $(ROOT)/.venv/$(DEMO_VERSION)/bin/python -m mypy.stubtest manygil._native
@@ -130,6 +134,17 @@ wheel:
 test-wheel: build
 	@$(STEP) "release wheel for $(DEMO_VERSION) (for tests/test_wheel.py)" \
 	    toolchain/wheel.sh $(DEMO_VERSION)
+
+# docs/compatibility.md: `python -m manygil check` on the 100 most-downloaded PyPI
+# packages (toolchain/top-packages.txt), each installed separately into a throwaway venv
+# under target/compat/<version>/ (toolchain/compat.sh). Needs the network and takes a
+# while, so it is not part of `make test`; tests/test_compat_table.py covers the renderer.
+# VERSION chooses the Python (3.13, 3.14 or 3.15).
+VERSION ?= 3.14
+compat:
+	@$(MAKE) --no-print-directory build VERSIONS=$(VERSION) DEBUG_VERSION=
+	@$(STEP) "compatibility table on Python $(VERSION) (docs/compatibility.md)" \
+	    toolchain/compat.sh $(VERSION)
 
 clean:
 	rm -rf target .venv python/manygil/*.so

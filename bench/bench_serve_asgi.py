@@ -1,17 +1,24 @@
 """ASGI: the same raw ASGI app (``manygil/bench/asgi_app.py``) behind uvicorn (asyncio +
 h11, and uvloop + httptools) and ``manygil serve``, loaded by ``wrk`` on 127.0.0.1, one
-server at a time, interleaved; each server's best run.
+server at a time, interleaved; each server's best run. Then its WebSocket echo: W
+connections (``websockets`` client, one asyncio loop) each making R sequential round
+trips of a 1 KiB binary message.
 
     python bench/bench_serve_asgi.py [--workers N] [--duration S] [--connections C] [--repeat R]
+        [--ws-connections W] [--ws-round-trips R]
 
-Needs wrk and uvicorn (``toolchain/peers.sh``; uvloop and httptools for the second uvicorn).
+Needs wrk, uvicorn and websockets (``toolchain/peers.sh``; uvloop and httptools for the
+second uvicorn).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
+import os
 import sys
+import time
 
 from manygil.bench.serve_bench import _bin, _free_port, _tree_rss, _wrk, running
 
@@ -54,12 +61,59 @@ def measure(server: str, workers: int, duration: float, connections: int) -> dic
         return result
 
 
+async def _ws_clients(url: str, connections: int, round_trips: int) -> tuple[float, list[float]]:
+    """(seconds, round-trip times) of ``connections`` clients each making ``round_trips``
+    sequential 1 KiB echo round trips, all connected before the clock starts."""
+    from websockets.asyncio.client import connect
+
+    payload = os.urandom(1024)
+    conns = [await connect(url, max_size=None, compression=None) for _ in range(connections)]
+    times: list[float] = []
+
+    async def one(ws) -> None:
+        for _ in range(round_trips):
+            t = time.perf_counter()
+            await ws.send(payload)
+            if await ws.recv() != payload:
+                raise AssertionError("echo mismatch")
+            times.append(time.perf_counter() - t)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(ws) for ws in conns))
+    elapsed = time.perf_counter() - start
+    for ws in conns:
+        await ws.close()
+    return elapsed, times
+
+
+def measure_ws(server: str, workers: int, connections: int, round_trips: int) -> dict | None:
+    if importlib.util.find_spec("websockets") is None:
+        return None
+    port = _free_port()
+    cmd = _command(server, workers, port)
+    if cmd is None:
+        return None
+    with running(cmd, port):
+        url = f"ws://127.0.0.1:{port}/ws"
+        asyncio.run(_ws_clients(url, min(connections, 4), 50))  # warm-up
+        elapsed, times = asyncio.run(_ws_clients(url, connections, round_trips))
+    times.sort()
+    return {
+        "server": server,
+        "rps": len(times) / elapsed,
+        "p50_ms": times[len(times) // 2] * 1000,
+        "p99_ms": times[min(len(times) - 1, len(times) * 99 // 100)] * 1000,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--duration", type=float, default=5.0)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--ws-connections", type=int, default=16)
+    p.add_argument("--ws-round-trips", type=int, default=1000)
     a = p.parse_args(argv)
     best: dict = {}
     for _ in range(a.repeat):
@@ -84,6 +138,25 @@ def main(argv: list[str] | None = None) -> int:
             f"| {server} | {h['rps']:,.0f} | {h['p50_ms']:.1f} / {h['p99_ms']:.1f} "
             f"| {c['rps']:,.0f} | {c['p50_ms']:.1f} / {c['p99_ms']:.1f} | {r['rss_mib']:.0f} |"
         )
+    ws_best: dict = {}
+    for _ in range(a.repeat):
+        for server in ("uvicorn", "uvicorn-uvloop", "manygil"):
+            r = measure_ws(server, a.workers, a.ws_connections, a.ws_round_trips)
+            if r is not None and r["rps"] > ws_best.get(server, {"rps": 0})["rps"]:
+                ws_best[server] = r
+    if ws_best:
+        print(
+            f"\nWebSocket echo, 1 KiB binary messages, {a.ws_connections} connections x "
+            f"{a.ws_round_trips} sequential round trips, best of {a.repeat}\n"
+            "| server | round trips/s | p50 / p99 ms | vs uvicorn |\n"
+            "| --- | ---: | ---: | ---: |"
+        )
+        base = ws_best.get("uvicorn", {}).get("rps")
+        for server, r in ws_best.items():
+            ratio = f"{r['rps'] / base:.2f}x" if base else "-"
+            print(
+                f"| {server} | {r['rps']:,.0f} | {r['p50_ms']:.2f} / {r['p99_ms']:.2f} | {ratio} |"
+            )
     return 0
 
 

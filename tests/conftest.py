@@ -10,6 +10,7 @@ import textwrap
 
 import manygil
 import pytest
+from waiting import wait_for_state  # noqa: F401  (the tests' one wait helper)
 
 # The Ctrl-C tests send SIGINT to child scripts. A test run started in the background by a
 # shell without job control (`make test &` in a script) inherits SIGINT *ignored*, and so
@@ -55,19 +56,6 @@ def run_file(path: str, *args: str, timeout: float = 60) -> subprocess.Completed
     return subprocess.run(
         [sys.executable, path, *args], capture_output=True, text=True, timeout=timeout, env=env
     )
-
-
-def wait_for_state(ready, what: str, timeout: float = 60.0) -> None:
-    """Poll ``ready()`` until it is true: tests wait on observable state, never on a sleep.
-
-    Fails naming ``what`` after ``timeout`` seconds (a bound no correct run comes near).
-    """
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.001)
 
 
 def sigint_when_ready(path: str, *, settle: float = 0.3, timeout: float = 30):

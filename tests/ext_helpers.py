@@ -1,5 +1,6 @@
-"""Pure-Python task functions for tests/test_extensions.py (this module itself loads in
-own-GIL interpreters)."""
+"""Pure-Python task functions for tests/test_fallback.py and tests/test_shared_buffer.py:
+unlike ``refused_helpers``, this module itself loads in own-GIL interpreters, so its
+functions run in interpreters until something they do needs a process."""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 import time
 
+from waiting import wait_for_state
+
 # --- queues ----------------------------------------------------------------------------
 
 
@@ -34,14 +36,6 @@ def acquire_release(prim, timeout):
     assert prim.acquire(timeout=timeout)
     prim.release()
     return True
-
-
-def wait_for_state(ready, what, timeout=60.0):
-    """Poll ready() until true (the tests wait on observable state, never on a sleep)."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.001)
 
 
 def put_once_subscribed(q, item):

@@ -39,6 +39,15 @@ def flag_then_sleep(buf, seconds):
     return "slept"
 
 
+def flag_then_wait(flags, i):
+    """Set flags[i] = 1 (the test sees it run), then wait until the test sets flags[0]."""
+    from waiting import wait_for_state
+
+    flags[i] = 1
+    wait_for_state(lambda: flags[0] == 1, "the test releases the task", timeout=120)
+    return "released"
+
+
 def remembered():
     """What the pool's initializer stored in this worker (see ext_helpers.remember)."""
     import ext_helpers

@@ -16,6 +16,8 @@ import urllib.parse
 import warnings
 import wsgiref.validate
 
+from waiting import wait_for_state
+
 if _interpreters.get_current()[0] == 0:
     raise RuntimeError("serve_apps was imported in the main interpreter")
 
@@ -51,8 +53,7 @@ def _text(start_response, text: str, status: str = "200 OK"):
 
 
 def _wait_for(path: str) -> None:
-    while not os.path.exists(path):
-        time.sleep(0.005)
+    wait_for_state(lambda: os.path.exists(path), f"{path} exists", poll=0.005)
 
 
 def raw_app(environ, start_response):

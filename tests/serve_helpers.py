@@ -10,15 +10,20 @@ import socket
 import subprocess
 import sys
 
+from waiting import wait_for_state
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class Served:
     """A ``manygil serve`` process, its address, and its stderr once stopped."""
 
-    def __init__(self, *args: str, app: str = "serve_apps:app", path: str | None = None):
+    def __init__(
+        self, *args: str, app: str = "serve_apps:app", path: str | None = None, follow=False
+    ):
         """Start ``manygil serve app --bind 127.0.0.1:0 *args``; ``path``: a directory put
-        first on the server's sys.path."""
+        first on the server's sys.path; ``follow``: read stderr as it comes (see
+        :meth:`wait_err`)."""
         env = _env()
         if path:
             env["PYTHONPATH"] = os.pathsep.join([path, env["PYTHONPATH"]])
@@ -40,6 +45,35 @@ class Served:
         self.port = int(port)
         self.err = ""
         self.signalled = False
+        self.follower = None
+        if follow:
+            import threading
+
+            self.lines: list[str] = []
+            self.seen = threading.Condition()
+            self.follower = threading.Thread(target=self._follow, daemon=True)
+            self.follower.start()
+
+    def _follow(self) -> None:
+        for line in self.proc.stderr:
+            with self.seen:
+                self.lines.append(line)
+                self.seen.notify_all()
+
+    def wait_err(self, text: str, count: int = 1, within: float = 60.0) -> list[str]:
+        """With ``follow``: wait until ``count`` lines of stderr contain ``text``, and
+        return them (fails after ``within`` seconds, with what stderr said)."""
+        with self.seen:
+            ok = self.seen.wait_for(
+                lambda: len([x for x in self.lines if text in x]) >= count, within
+            )
+            assert ok, f"stderr never said {text!r} {count} time(s):\n{''.join(self.lines)}"
+            return [x for x in self.lines if text in x]
+
+    def stderr_so_far(self) -> str:
+        """With ``follow``: what stderr said so far."""
+        with self.seen:
+            return "".join(self.lines)
 
     def conn(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self.host, self.port, timeout=60)
@@ -75,7 +109,12 @@ class Served:
         if self.proc.poll() is None and not self.signalled:
             self.send_signal(sig)
         try:
-            _, self.err = self.proc.communicate(timeout=60)
+            if self.follower is not None:
+                self.proc.wait(timeout=60)
+                self.follower.join(60)
+                self.err = self.stderr_so_far()
+            else:
+                _, self.err = self.proc.communicate(timeout=60)
         finally:
             self.proc.kill()
         return self.proc.returncode
@@ -160,6 +199,5 @@ def request_in_flight(s: Served, tmp_path) -> tuple:
         target=lambda: result.append(s.get(f"/block?started={started}&release={release}"))
     )
     t.start()
-    while not started.exists():
-        t.join(0.01)
+    wait_for_state(started.exists, "the /block handler runs", poll=0.01)
     return t, result, release

@@ -78,6 +78,9 @@ def test_numpy_is_refused_by_its_core_extension():
         "ImportError: module numpy._core._multiarray_umath does not support loading in "
         "subinterpreters"
     ), "CPython's own line, not numpy's long wrapper text"
+    # numpy's other extension modules cannot be tried alone (importing one imports numpy
+    # first): they are not listed as refused in their own right.
+    assert result.refused == ("numpy._core._multiarray_umath",)
 
 
 def test_pillow_is_degraded_and_pil_image_refused_by_imaging():
@@ -104,6 +107,19 @@ def test_psycopg_is_degraded_to_pure_python():
     assert r.status == "degraded"
     assert any(name.startswith("psycopg_binary.") for name in r.refused), r
     assert "pure-Python" in r.lost
+
+
+def test_psycopg_binary_is_checked_after_psycopg_not_reported_as_an_error():
+    # psycopg_binary raises "the psycopg package should be imported before psycopg_binary"
+    # when imported first: `check --installed` must not make that an error row (issue 24,
+    # item 3).
+    pytest.importorskip("psycopg", reason="psycopg is not installed for this build")
+    if importlib.util.find_spec("psycopg_binary") is None:
+        pytest.skip("psycopg's binary part is not installed")
+    assert "psycopg_binary" in check.installed_modules()
+    (r,) = check.check_modules(["psycopg_binary"])
+    assert r.status == "degraded", r
+    assert any(name.startswith("psycopg_binary.") for name in r.refused), r
 
 
 def test_lxml_names_the_refused_etree_in_full_and_exits_1():
@@ -207,7 +223,7 @@ def test_default_modules_are_the_installed_distributions_top_levels():
     names = check.installed_modules()
     assert "pytest" in names and "manygil" in names
     assert names == sorted(names)
-    assert all(n.isidentifier() and not n.startswith("_") for n in names)
+    assert all(p.isidentifier() and not p.startswith("_") for n in names for p in n.split("."))
 
 
 def test_progress_bar_on_request():
@@ -230,3 +246,85 @@ def test_listed_in_the_top_level_usage():
         [sys.executable, "-m", "manygil", "--help"], capture_output=True, text=True, timeout=60
     )
     assert "check" in r.stdout
+
+
+# --- what a distribution provides --------------------------------------------------------------
+
+
+def make_distribution(site, name, files):
+    """A real installed distribution in ``site``: its files and a dist-info with RECORD."""
+    import importlib.metadata
+
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    for f in files:
+        (site / f).parent.mkdir(parents=True, exist_ok=True)
+        (site / f).write_text("")
+    record = [*files, f"{info.name}/METADATA", f"{info.name}/RECORD", "../../bin/tool"]
+    (info / "RECORD").write_text("".join(f"{f},,\n" for f in record))
+    return importlib.metadata.PathDistribution(info)
+
+
+def test_distribution_modules_lists_public_names_and_namespace_parts(tmp_path):
+    import importlib.machinery
+
+    ext = importlib.machinery.EXTENSION_SUFFIXES[0]
+    dist = make_distribution(
+        tmp_path,
+        "cloudy",
+        [
+            "cloudy/__init__.py",
+            f"cloudy/_speedups{ext}",
+            "cloudy_cli.py",
+            f"_cloudy_backend{ext}",  # a private top-level extension, as cffi has
+            "ns/cloud/__init__.py",  # a namespace package it shares: ns has no __init__
+            "ns/storage.py",
+            f"ns/_upb/_message{ext}",
+            "_cloudy_helpers/__init__.py",
+            "cloudy.libs/libfoo.so",
+        ],
+    )
+    assert check.distribution_modules(dist) == ["cloudy", "cloudy_cli", "ns.cloud", "ns.storage"]
+    assert check.distribution_extensions(dist) == [
+        "_cloudy_backend",
+        "cloudy._speedups",
+        "ns._upb._message",
+    ]
+
+
+def test_installed_modules_name_the_parts_of_a_namespace_package():
+    pytest.importorskip("matplotlib", reason="matplotlib is installed on 3.14 only")
+    names = check.installed_modules()
+    assert "mpl_toolkits.mplot3d" in names and "mpl_toolkits" not in names
+    assert "yaml" in names and "_yaml" not in names
+
+
+def test_a_package_is_checked_with_the_private_extensions_of_its_distribution():
+    # mypy's wheels are compiled by mypyc: beside the package sits one shared library,
+    # "<hash>__mypyc", a top-level private extension module (as cffi's _cffi_backend is),
+    # whose name starts with a digit.
+    import importlib.metadata
+
+    dist = importlib.metadata.distribution("mypy")
+    private = [n for n in check.distribution_extensions(dist) if n.endswith("__mypyc")]
+    if not private:
+        pytest.skip("mypy is installed without mypyc's compiled modules for this Python")
+    assert private[0] in check.extension_modules("mypy")
+    (r,) = check.check_modules(["mypy"])
+    assert (r.status, r.extension) == ("refused", "mypy")
+    assert r.refused == ("mypy", private[0]), "full names; mypy.* that need mypy not listed"
+
+
+def test_an_extension_tried_alone_is_named_in_full_when_cpython_names_less():
+    # psutil's extension refuses with "module _psutil_linux does not support loading in
+    # subinterpreters": the probe still reports psutil._psutil_linux.
+    pytest.importorskip("psutil", reason="psutil is not installed for this build")
+    import manygil
+
+    it = manygil.create()
+    try:
+        outcome = it.call(check._probe_extension, "psutil._psutil_linux")
+    finally:
+        it.close()
+    assert outcome == ("refused", "psutil._psutil_linux")

@@ -168,15 +168,17 @@ def test_bad_configs_fail_before_anything_is_created():
         # allocator: a combination CPython itself does not refuse).
         bad_values = ("own", True, True, False, False, True, False)
         with pytest.raises(ValueError, match="use_main_obmalloc"):
-            _native.create(list(sys.path), bad_values)
+            _native.create(list(sys.path), None, None, bad_values)
         with pytest.raises(ValueError, match="use_main_obmalloc"):
             _native.PoolCore(1, list(sys.path), None, (), None, None, bad_values)
         with pytest.raises(ValueError, match="check_multi_interp_extensions"):
-            _native.create(list(sys.path), ("shared", False, False, False, False, True, False))
+            _native.create(
+                list(sys.path), None, None, ("shared", False, False, False, False, True, False)
+            )
         with pytest.raises(TypeError, match="tuple of 7"):
-            _native.create(list(sys.path), ("own",))
+            _native.create(list(sys.path), None, None, ("own",))
         with pytest.raises(TypeError, match="allow_exec must be True or False"):
-            _native.create(list(sys.path), ("own", False, True, False, 0, True, False))
+            _native.create(list(sys.path), None, None, ("own", False, True, False, 0, True, False))
         after = manygil.create()
         assert after.id == before.id + 1, "an interpreter was made for a bad config"
         after.close()
@@ -552,3 +554,35 @@ def test_serve_refuses_a_bad_interpreter_config():
         serve("serve_apps:app", interpreter_config="fast")
     with pytest.raises(StartupError, match="interpreter_config must be an InterpreterConfig"):
         serve("serve_apps:app", interpreter_config=2)
+
+
+RELOADED_APP = """
+import readline  # refused in own-GIL interpreters
+
+import manygil
+
+VERSION = {version!r}
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"{{VERSION}} {{manygil.get_current().config!r}}".encode()]
+"""
+
+
+def test_serve_reload_and_replacements_keep_the_interpreter_config(served, tmp_path):
+    """The workers a reload starts (made ahead of time by the file watcher) and those
+    that replace a recycled worker are legacy too: the app imports readline."""
+    app = tmp_path / "legacy_reload_app.py"
+    app.write_text(RELOADED_APP.format(version="one"))
+    s = served(
+        "--reload", "--workers", "2", "--interpreter-config", "legacy",
+        "--max-requests-per-worker", "2", app="legacy_reload_app:app", path=str(tmp_path),
+        follow=True,
+    )  # fmt: skip
+    assert {s.get("/")[1] for _ in range(6)} == {b"one InterpreterConfig('legacy')"}
+    s.wait_err("--reload: watching")
+    app.write_text(RELOADED_APP.format(version="two, edited"))
+    s.wait_err("reloaded in")
+    bodies = {s.get("/")[1] for _ in range(6)}
+    assert bodies == {b"two, edited InterpreterConfig('legacy')"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
-import time
 import warnings
 
 import ext_helpers
@@ -17,8 +16,9 @@ import helpers
 import manygil
 import pytest
 import refused_helpers
-from conftest import run_file, wait_for_state, write_script
+from conftest import run_file, write_script
 from manygil import FallbackWarning, Pool
+from waiting import wait_for_state
 
 
 @pytest.fixture
@@ -92,10 +92,7 @@ def test_cancel_interrupts_a_running_process_task():
         with Pool(1, fallback="process") as p:
             buf = manygil.SharedBuffer(1)
             f = p.submit(refused_helpers.flag_then_sleep, buf, 60)
-            deadline = time.monotonic() + 120
-            while buf[0] != 1:
-                assert time.monotonic() < deadline, "the task never started"
-                time.sleep(0.01)
+            wait_for_state(lambda: buf[0] == 1, "the task starts", timeout=120)
             assert f.cancel()
             assert f.cancelled()
             # One process worker: the next task runs only if the sleeping one stopped.
@@ -104,12 +101,16 @@ def test_cancel_interrupts_a_running_process_task():
 
 def test_cancel_a_queued_process_task(pool):
     pool.submit(refused_helpers.square, 1).result(timeout=120)  # processes started
-    blockers = [pool.submit(refused_helpers.sleep_for, 1) for _ in range(2)]
+    # Flags shared with the processes: [0] releases the blockers, [1] and [2] say they run.
+    flags = manygil.SharedBuffer(3)
+    blockers = [pool.submit(refused_helpers.flag_then_wait, flags, i) for i in (1, 2)]
     queued = pool.submit(refused_helpers.square, 4)
+    wait_for_state(lambda: flags[1] == flags[2] == 1, "both workers run a blocker", timeout=120)
     assert queued.cancel()
     with pytest.raises(cf.CancelledError):
         queued.result()
-    assert [b.result(timeout=60) for b in blockers] == ["slept", "slept"]
+    flags[0] = 1
+    assert [b.result(timeout=60) for b in blockers] == ["released", "released"]
 
 
 def test_a_task_that_fails_mid_run_is_reported_not_rerun(pool):
@@ -228,10 +229,7 @@ def test_leaving_the_pool_on_keyboard_interrupt_interrupts_process_tasks():
         started = manygil.SharedBuffer(1)
         running = p.submit(refused_helpers.flag_then_sleep, started, 600)
         queued = p.submit(refused_helpers.sleep_for, 600)
-        deadline = time.monotonic() + 120
-        while started[0] != 1:
-            assert time.monotonic() < deadline, "the task never started"
-            time.sleep(0.01)
+        wait_for_state(lambda: started[0] == 1, "the task starts", timeout=120)
         # What `with Pool(...)` does when Ctrl-C leaves the block: it must not wait for
         # the 600 s tasks (pytest-timeout would fail this test).
         p.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)

@@ -8,8 +8,8 @@ import handle_helpers as hh
 import helpers
 import manygil
 import pytest
-from conftest import wait_for_state
 from manygil import interpreters
+from waiting import wait_for_state
 
 # --- module functions -----------------------------------------------------------------
 

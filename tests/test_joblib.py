@@ -9,7 +9,6 @@ import multiprocessing
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -18,6 +17,7 @@ import manygil  # noqa: E402
 import manygil.joblib as mj  # noqa: E402
 import scaleout_tasks as tasks  # noqa: E402
 from joblib import Parallel, delayed, parallel_config  # noqa: E402
+from waiting import wait_for_state  # noqa: E402
 
 MAIN = 0
 
@@ -25,14 +25,6 @@ MAIN = 0
 def _run(n_jobs, items, fn=tasks.square_where, **kwargs):
     with parallel_config(backend="manygil", n_jobs=n_jobs):
         return Parallel(**kwargs)(delayed(fn)(x) for x in items)
-
-
-def _wait_until(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 def test_importing_manygil_never_imports_dask_distributed_or_joblib():
@@ -122,7 +114,7 @@ def test_timeout_interrupts_the_running_batches():
     with pytest.raises((TimeoutError, multiprocessing.TimeoutError)):
         _run(2, [30, 30], fn=tasks.spin, timeout=0.5, batch_size=1)
     # The spinning tasks were interrupted in their interpreters, not left running 30 s.
-    _wait_until(lambda: pool.stats()["running"] == 0, timeout=20)
+    wait_for_state(lambda: pool.stats()["running"] == 0, "the pool is idle", timeout=20)
     assert [v for v, _ in _run(2, range(3))] == [0, 1, 4]
 
 
@@ -131,7 +123,7 @@ def test_a_failure_cancels_the_rest():
     before = pool.stats()
     with pytest.raises(ValueError, match="stop"):
         _run(2, [0.01, "stop"] + [30] * 6, fn=tasks.spin_or_fail, batch_size=1, pre_dispatch="all")
-    _wait_until(lambda: pool.stats()["running"] == 0, timeout=20)
+    wait_for_state(lambda: pool.stats()["running"] == 0, "the pool is idle", timeout=20)
     after = pool.stats()
     assert after["cancelled"] > before["cancelled"]
 

@@ -57,7 +57,9 @@ def test_a_workers_records_reach_mains_logger_with_the_workers_name():
     messages = sorted(r.getMessage() for r in got.records)
     assert messages == ["lookup failed", "n=1", "n=2", "n=3"], "DEBUG is below main's level"
     for r in got.records:
-        assert r.threadName.startswith("manygil-worker-") and r.manygil_worker > 0
+        # The thread's name in the worker: its own OS thread, manygil-w<interpreter id>.
+        assert r.manygil_worker > 0 and r.threadName == f"manygil-w{r.manygil_worker}"
+        assert r.manygil_interpreter.startswith("pool-") and ".worker-" in r.manygil_interpreter
         assert r.funcName in ("log_at", "log_exception") and r.pathname == __file__
     (failed,) = [r for r in got.records if r.levelno == logging.ERROR]
     assert "KeyError: 'missing'" in failed.exc_text
@@ -120,5 +122,5 @@ def test_basicconfig_of_a_script_formats_worker_records(tmp_path):
     for i, line in enumerate(records):
         level, thread, name, message = line.split("|")
         assert (level, name, message) == ("INFO", "app", f"task {i}")
-        assert thread.startswith("manygil-worker-")
+        assert thread.startswith("manygil-w") and thread[len("manygil-w") :].isdigit()
     assert "task" not in r.stderr, "nothing unformatted on stderr"

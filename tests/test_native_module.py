@@ -8,6 +8,7 @@ import helpers
 import manygil
 import pytest
 from manygil import _native
+from waiting import wait_for_state
 
 
 def test_imports_in_main_interpreter():
@@ -108,13 +109,7 @@ def test_pending_call_waited_by_two_threads_gives_both_the_result(interp):
         threads = [threading.Thread(target=waiter) for _ in range(2)]
         for t in threads:
             t.start()
-        deadline = 30.0
-        import time
-
-        start = time.monotonic()
-        while pending.waiting() < 2:  # both threads are blocked inside wait()
-            assert time.monotonic() - start < deadline, "waiters never blocked"
-            time.sleep(0.001)
+        wait_for_state(lambda p=pending: p.waiting() == 2, "both threads block inside wait()")
         assert not pending.done()
         gate.set()
         for t in threads:

@@ -10,15 +10,15 @@ import os
 import signal
 import sys
 import threading
-import time
 import weakref
 
 import handle_helpers as hh
 import helpers
 import manygil
 import pytest
-from conftest import run_file, sigint_when_ready, wait_for_state, write_script
+from conftest import run_file, sigint_when_ready, write_script
 from manygil import BrokenPool, Pool
+from waiting import wait_for_state
 
 
 @pytest.fixture
@@ -198,23 +198,20 @@ def test_apply_timeout_per_call(pool):
 
 def test_cancel_interrupts_a_running_task(pool):
     f = pool.submit(helpers.spin_forever)
-    deadline = time.monotonic() + 10
-    while not f.running():
-        assert time.monotonic() < deadline, "task never started"
-        time.sleep(0.01)
+    wait_for_state(f.running, "the task starts")
     assert f.cancel() and f.cancelled()
     assert pool.submit(helpers.add, 5, 5).result(10) == 10
-    deadline = time.monotonic() + 10
-    while pool.stats()["running"]:
-        assert time.monotonic() < deadline, "the cancelled task kept running"
-        time.sleep(0.01)
+    wait_for_state(lambda: not pool.stats()["running"], "the cancelled task stops running")
 
 
 def test_cancel_of_queued_task_skips_it():
+    release = manygil.Event()
     with Pool(1) as p:
-        busy = p.submit(helpers.sleep_then, 0.3, "busy")
+        busy = p.submit(helpers.wait_event_then, release, "busy")
         queued = p.submit(helpers.add, 1, 1)
+        wait_for_state(busy.running, "the only worker runs the first task")
         assert queued.cancel()
+        release.set()
         assert busy.result(10) == "busy"
     assert queued.cancelled()
     assert p.stats()["done"] == 1
@@ -225,10 +222,7 @@ def test_workers_are_recycled():
         ids = [p.submit(helpers.interp_id_after).result(10) for _ in range(6)]
         assert len(set(ids)) == 3, ids
         # The last recycle (after task 6) happens just after its result is delivered.
-        deadline = time.monotonic() + 10
-        while p.stats()["recycled"] < 3:
-            assert time.monotonic() < deadline, p.stats()
-            time.sleep(0.01)
+        wait_for_state(lambda: p.stats()["recycled"] >= 3, "the third recycle")
         assert p.stats()["recycled"] == 3  # after tasks 2, 4 and 6
 
 
@@ -358,12 +352,12 @@ def test_ctrl_c_during_map_returns_promptly_and_exits_cleanly(tmp_path):
     path = write_script(
         tmp_path,
         """
-        import threading, time, manygil, helpers
+        import threading, manygil, helpers
+        from waiting import wait_for_state
         with manygil.Pool(2) as p:
 
             def ready_once_running():
-                while p.stats()["running"] < 2:
-                    time.sleep(0.001)
+                wait_for_state(lambda: p.stats()["running"] == 2, "two tasks run")
                 print("ready", flush=True)
 
             threading.Thread(target=ready_once_running, daemon=True).start()
@@ -440,3 +434,41 @@ def test_worker_threads_are_named_after_their_interpreter():
     with manygil.Pool(1) as pool:
         ident = pool.submit(_interp_id).result()
         assert f"manygil-w{ident}" in names()
+
+
+def test_many_callers_polling_at_once_each_get_their_own_outcomes(pool):
+    """Callers polling in ``result()`` deliver outcomes that workers left for them, theirs
+    or another caller's: with four threads waiting at once, every future gets exactly its
+    own outcome (values and exceptions), each done-callback runs once, and none hangs."""
+    called = []
+    lock = threading.Lock()
+
+    def done(f):
+        with lock:
+            called.append(f)
+
+    errors = []
+
+    def caller(k):
+        try:
+            for i in range(300):
+                if i % 7 == 0:
+                    f = pool.submit(helpers.raise_value_error, i)
+                    f.add_done_callback(done)
+                    with pytest.raises(ValueError):
+                        f.result(60)
+                else:
+                    f = pool.submit(helpers.add, k * 1000, i)
+                    f.add_done_callback(done)
+                    assert f.result(60) == k * 1000 + i
+        except BaseException as e:  # reported below, from the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert len(called) == 4 * 300 and len({id(f) for f in called}) == 4 * 300

@@ -15,7 +15,8 @@ import handle_helpers as hh
 import helpers
 import manygil
 import pytest
-from conftest import sigint_when_ready, wait_for_state, write_script
+from conftest import sigint_when_ready, write_script
+from waiting import wait_for_state
 
 # --- basics ----------------------------------------------------------------------------
 
@@ -406,12 +407,12 @@ def test_ctrl_c_interrupts_a_blocked_get(tmp_path):
     path = write_script(
         tmp_path,
         """
-        import threading, time, manygil
+        import threading, manygil
+        from waiting import wait_for_state
         q = manygil.Queue()
 
         def ready_once_blocked():
-            while q._getters_waiting == 0:
-                time.sleep(0.001)
+            wait_for_state(lambda: q._getters_waiting > 0, "a get blocks")
             print("ready", flush=True)
 
         threading.Thread(target=ready_once_blocked, daemon=True).start()
@@ -433,14 +434,13 @@ def test_exit_interrupts_an_interpreter_blocked_in_get(tmp_path):
     path = write_script(
         tmp_path,
         """
-        import time, manygil, handle_helpers
+        import manygil, handle_helpers
         from manygil import _native
+        from waiting import wait_for_state
         a = manygil.create()
         q = manygil.Queue()
         pending = _native.submit(a.id, handle_helpers.get_one, (q,), {})  # blocks forever
-        deadline = time.monotonic() + 60
-        while not q._getters_waiting and time.monotonic() < deadline:
-            time.sleep(0.001)
+        wait_for_state(lambda: q._getters_waiting > 0, "the interpreter blocks in get")
         print("exiting", a.is_running(), q._getters_waiting, flush=True)
         """,
     )

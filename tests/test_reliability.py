@@ -7,13 +7,13 @@ import concurrent.futures as cf
 import gc
 import math
 import os
-import time
 
 import helpers
 import manygil
 import pytest
 from conftest import run_file, sigint_when_ready, write_script
 from manygil import Pool, _native
+from waiting import wait_for_state
 
 # Timeouts that mean "no limit": inf, and values whose deadline cannot be represented.
 HUGE_TIMEOUTS = [math.inf, 1e19, 2**64, 10**400]
@@ -67,14 +67,6 @@ def test_nan_and_negative_timeouts_are_refused_naming_the_parameter(bad):
 # --- helpers -----------------------------------------------------------------------------
 
 
-def wait_until(condition, what="the pool to settle", limit=60.0):
-    """Wait for observable state (polling), failing after ``limit`` seconds."""
-    end = time.monotonic() + limit
-    while not condition():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.005)
-
-
 def idle(p):
     s = p.stats()
     return s["queued"] == 0 and s["running"] == 0
@@ -87,9 +79,9 @@ def test_closing_a_map_early_skips_queued_chunks_before_interrupting_running_one
     with Pool(2) as p:
         it = p.map(helpers.spin_unless_zero, range(200))
         assert next(it) == 0
-        wait_until(lambda: p.stats()["running"] == 2, "two chunks running")
+        wait_for_state(lambda: p.stats()["running"] == 2, "two chunks running")
         it.close()
-        wait_until(lambda: idle(p))
+        wait_for_state(lambda: idle(p), "the pool to settle")
         s = p.stats()
         # Exactly the two running chunks were interrupted (they count as cancelled, not
         # failed); every queued one was skipped.
@@ -100,9 +92,9 @@ def test_closing_a_map_early_skips_queued_chunks_before_interrupting_running_one
 def test_cancelling_futures_in_submission_order_starts_few_of_them():
     with Pool(2) as p:
         fs = [p.submit(helpers.spin_forever) for _ in range(200)]
-        wait_until(lambda: p.stats()["running"] == 2, "two tasks running")
+        wait_for_state(lambda: p.stats()["running"] == 2, "two tasks running")
         assert all(f.cancel() for f in fs)
-        wait_until(lambda: idle(p))
+        wait_for_state(lambda: idle(p), "the pool to settle")
         # Cancelling a running task no longer blocks the canceller while a worker moves on
         # to the next queued task: (nearly) all queued tasks are skipped, not started.
         assert p.stats()["cancelled"] >= 150
@@ -123,7 +115,7 @@ def test_task_stuck_in_c_times_out_at_its_timeout_and_shutdown_does_not_wait():
         assert isinstance(f.exception(), TimeoutError)
         # The pool replaces the stuck worker and keeps serving.
         assert p.submit(helpers.add, 1, 2).result(60) == 3
-        wait_until(lambda: p.stats()["replaced"] == 1, "the stuck worker to be replaced")
+        wait_for_state(lambda: p.stats()["replaced"] == 1, "the stuck worker to be replaced")
         p.shutdown(wait=True)  # returns although the old worker is still in os.read()
     finally:
         os.write(w, b"x")
@@ -143,7 +135,7 @@ def test_a_task_stuck_in_c_holding_its_gil_is_replaced_and_does_not_block_the_po
         assert p.apply(helpers.add, (1, 2), timeout=60).result(60) == 3
         f = p.submit(helpers.hold_gil_in_c, 8, done)
         assert isinstance(f.exception(timeout=60), TimeoutError)
-        wait_until(lambda: p.stats()["replaced"] == 1, "the stuck worker to be replaced")
+        wait_for_state(lambda: p.stats()["replaced"] == 1, "the stuck worker to be replaced")
         assert not done.is_set()  # replaced while the call still holds its GIL
         assert p.submit(helpers.add, 1, 2).result(60) == 3
     assert done.wait(60)  # the old worker leaves once its call returns
@@ -162,10 +154,10 @@ def test_an_interrupt_wakes_a_blocking_read_where_cpython_allows_it():
             f = p.submit(helpers.read_fd, r)
             assert isinstance(f.exception(timeout=60), TimeoutError)
             if sys.version_info >= (3, 15):
-                wait_until(lambda: p.stats()["running"] == 0, "the read to be interrupted")
+                wait_for_state(lambda: p.stats()["running"] == 0, "the read to be interrupted")
                 assert p.stats()["replaced"] == 0
             else:
-                wait_until(lambda: p.stats()["replaced"] == 1, "the stuck worker replaced")
+                wait_for_state(lambda: p.stats()["replaced"] == 1, "the stuck worker replaced")
     finally:
         os.write(w, b"x")
         os.close(w)
@@ -316,7 +308,7 @@ def test_workers_start_as_work_arrives_up_to_max_workers():
     with Pool(10_000) as p:
         assert p.stats()["workers"] == 1  # nothing proportional to max_workers up front
         fs = [p.submit(helpers.ignore_interrupts_until_set, release) for _ in range(3)]
-        wait_until(lambda: p.stats()["running"] == 3, "three workers running")
+        wait_for_state(lambda: p.stats()["running"] == 3, "three workers running")
         assert p.stats()["workers"] == 3
         release.set()
         assert [f.result(60) for f in fs] == ["released"] * 3
@@ -361,7 +353,7 @@ def test_pools_not_waited_for_are_reclaimed(how):
         del p
     gc.collect()
     # Each pool had a worker and a watchdog thread: all of them end.
-    wait_until(lambda: os_threads() <= before, "the pools' threads to end")
+    wait_for_state(lambda: os_threads() <= before, "the pools' threads to end")
 
 
 def test_dropped_interpreters_are_closed():
@@ -374,8 +366,8 @@ def test_dropped_interpreters_are_closed():
         del i
     gc.collect()
     alive = lambda: {i.id for i in manygil.list_all()} & set(ids)  # noqa: E731
-    wait_until(lambda: not alive(), "the dropped interpreters to close")
-    wait_until(lambda: os_threads() <= before, "their threads to end")
+    wait_for_state(lambda: not alive(), "the dropped interpreters to close")
+    wait_for_state(lambda: os_threads() <= before, "their threads to end")
 
 
 def test_interpreters_not_owned_by_the_dropped_object_stay(interp):
@@ -447,7 +439,7 @@ def test_a_cancelled_running_task_counts_as_cancelled_not_failed():
     with Pool(1) as p:
         assert p.submit(helpers.add, 1, 2).result(60) == 3
         f = p.submit(helpers.spin_forever)
-        wait_until(f.running, "the task to start")
+        wait_for_state(f.running, "the task to start")
         assert f.cancel()
         stats = p.stats()
         assert (stats["cancelled"], stats["failed"], stats["running"]) == (1, 0, 0), stats
@@ -535,7 +527,9 @@ def test_stats_add_up_at_every_moment_under_random_submit_cancel_and_timeout():
             futures.append(f)
         done, pending = cf.wait(futures, timeout=120)
         assert not pending
-        wait_until(lambda: p.stats()["running"] + p.stats()["queued"] == 0)
+        wait_for_state(
+            lambda: p.stats()["running"] + p.stats()["queued"] == 0, "the pool to settle"
+        )
         stats = p.stats()
         assert stats["submitted"] - before == len(futures)
         assert _adds_up(stats), stats

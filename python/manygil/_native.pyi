@@ -1,5 +1,26 @@
 """Type stubs of ``manygil._native``, checked against the built module by ``mypy.stubtest``
-(``make test``)."""
+(``make test``), and the contract of each function and method: its arguments, what it
+returns, what it raises and what blocks for how long.
+
+Conventions that hold throughout:
+
+- Blocking calls release the GIL while they wait. In the main thread of the main
+  interpreter Ctrl-C interrupts them (``KeyboardInterrupt``, within about 20 ms); in an
+  interpreter made by manygil they also end when the interpreter's job is interrupted (a
+  call's timeout, a cancelled task, process exit), within about 100 ms.
+- ``timeout`` arguments are seconds (int or float). Where ``None`` is accepted it means
+  no limit, and so does a timeout too large to represent (``float("inf")``). Negative or
+  NaN timeouts raise ``ValueError``, except where a method follows ``threading`` (then a
+  negative timeout means "do not wait", and ``-1`` forever where ``threading`` says so).
+- Integer arguments are ``int`` or objects with ``__index__``, never ``bool``
+  (``TypeError``); a value outside the 64-bit range raises ``OverflowError`` naming the
+  argument.
+- Objects sent to another interpreter (call arguments and results, queue items, cache
+  values) are copied through manygil's codec before anything is sent: one that cannot be
+  raises ``NotShareableError``, one too large to copy ``MemoryError``.
+- A wrong number of arguments, or an unknown keyword, raises ``TypeError`` as a Python
+  function would.
+"""
 
 import queue as _stdqueue
 from collections.abc import Awaitable, Buffer, Callable, Iterable, Iterator
@@ -7,184 +28,636 @@ from typing import Any, Literal, Self, TypeVar, final
 
 _T = TypeVar("_T")
 
-class InterpreterError(Exception): ...
-class InterpreterNotFoundError(InterpreterError): ...
-class NotShareableError(TypeError): ...
-class QueueError(Exception): ...
-class QueueEmpty(QueueError, _stdqueue.Empty): ...
-class QueueFull(QueueError, _stdqueue.Full): ...
-class QueueClosed(QueueError, _stdqueue.ShutDown): ...
+class InterpreterError(Exception):
+    """A manygil interpreter cannot do what was asked (e.g. closing a running one)."""
+
+class InterpreterNotFoundError(InterpreterError):
+    """The interpreter does not exist (any more), or was not created by manygil."""
+
+class NotShareableError(TypeError):
+    """An object cannot be sent to another interpreter; raised before anything is sent."""
+
+class QueueError(Exception):
+    """Base class of the errors of ``Queue`` operations."""
+
+class QueueEmpty(QueueError, _stdqueue.Empty):
+    """``get(block=False)``, ``get_nowait()`` or ``get(timeout=...)`` found no item."""
+
+class QueueFull(QueueError, _stdqueue.Full):
+    """``put(block=False)``, ``put_nowait()`` or ``put(timeout=...)`` found no room."""
+
+class QueueClosed(QueueError, _stdqueue.ShutDown):
+    """The queue was closed: raised by every put, and by gets once it is drained."""
 
 @final
 class Queue:
-    def __new__(cls, maxsize: int = 0) -> Self: ...
+    """A FIFO queue shared by every interpreter and thread of the process.
+
+    Items are copied through the codec when put (so an unshareable item raises before the
+    queue changes) and rebuilt in the interpreter that gets them; manygil handles travel
+    as themselves. Passing the queue to another interpreter gives it the same queue.
+    """
+
+    def __new__(cls, maxsize: int = 0) -> Self:
+        """Make an empty queue.
+
+        Args:
+            maxsize: at most this many items (``put`` blocks while full); 0: unbounded.
+
+        Raises:
+            ValueError: ``maxsize`` is negative.
+        """
     @property
-    def maxsize(self) -> int: ...
+    def maxsize(self) -> int:
+        """The capacity given at creation (0: unbounded)."""
     @property
-    def closed(self) -> bool: ...
+    def closed(self) -> bool:
+        """Whether ``close()`` was called, in any interpreter."""
     @property
-    def _getters_waiting(self) -> int: ...
+    def _getters_waiting(self) -> int:
+        """Threads blocked in ``get()`` now, in every interpreter (for tests)."""
     @property
-    def _putters_waiting(self) -> int: ...
+    def _putters_waiting(self) -> int:
+        """Threads blocked in ``put()`` now, in every interpreter (for tests)."""
     @property
-    def _n_subscribed(self) -> int: ...
-    def put(self, obj: object, block: bool = True, timeout: float | None = None) -> None: ...
-    def put_nowait(self, obj: object, /) -> None: ...
-    def get(self, block: bool = True, timeout: float | None = None) -> Any: ...
-    def get_nowait(self) -> Any: ...
-    def qsize(self) -> int: ...
-    def empty(self) -> bool: ...
-    def full(self) -> bool: ...
-    def close(self) -> None: ...
-    def aget(self) -> Awaitable[Any]: ...
-    def aput(self, obj: object, /) -> Awaitable[None]: ...
-    def __iter__(self) -> Iterator[Any]: ...
-    def __next__(self) -> Any: ...
-    def _subscribe(self, fd: int, space: bool, /) -> int: ...
-    def _unsubscribe(self, id: int, /) -> bool: ...
+    def _n_subscribed(self) -> int:
+        """Readiness subscriptions for items (``aget``, ``_wait_any``) now (for tests)."""
+    def put(self, obj: object, block: bool = True, timeout: float | None = None) -> None:
+        """Put ``obj`` at the end of the queue.
+
+        Blocks while the queue is full: with ``block`` false not at all, else for at most
+        ``timeout`` seconds (``None``: until there is room or the queue is closed). The
+        queue is unchanged whenever this raises.
+
+        Raises:
+            QueueFull: still full when the wait ends (at once with ``block`` false).
+            QueueClosed: the queue is, or becomes while waiting, closed.
+            NotShareableError: ``obj`` cannot be sent to another interpreter.
+            ValueError: ``timeout`` is negative or NaN.
+        """
+    def put_nowait(self, obj: object, /) -> None:
+        """``put(obj, block=False)``: never blocks; raises as ``put`` does."""
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Remove and return the oldest item, rebuilt in this interpreter.
+
+        Blocks while the queue is empty: with ``block`` false not at all, else for at most
+        ``timeout`` seconds (``None``: until an item arrives or the queue is closed).
+
+        Raises:
+            QueueEmpty: still empty when the wait ends (at once with ``block`` false).
+            QueueClosed: the queue is closed and drained (remaining items are returned
+                first).
+            ValueError: ``timeout`` is negative or NaN.
+        """
+    def get_nowait(self) -> Any:
+        """``get(block=False)``: never blocks; raises as ``get`` does."""
+    def qsize(self) -> int:
+        """The number of items (a snapshot: other threads may change it at once)."""
+    def empty(self) -> bool:
+        """Whether the queue holds no item (a snapshot)."""
+    def full(self) -> bool:
+        """Whether the queue is bounded and holds ``maxsize`` items (a snapshot)."""
+    def close(self) -> None:
+        """Close the queue in every interpreter; idempotent, never blocks.
+
+        Waiting putters raise ``QueueClosed``; waiting getters get the remaining items,
+        then ``QueueClosed``; iteration stops.
+        """
+    def aget(self) -> Awaitable[Any]:
+        """Await the oldest item inside a running asyncio loop, which is never blocked.
+
+        Cancelling the await takes nothing from the queue.
+
+        Raises:
+            QueueClosed: as ``get`` does.
+        """
+    def aput(self, obj: object, /) -> Awaitable[None]:
+        """Await room for ``obj`` inside a running asyncio loop, which is never blocked.
+
+        Cancelling the await puts nothing.
+
+        Raises:
+            QueueClosed: as ``put`` does.
+            NotShareableError: ``obj`` cannot be sent to another interpreter.
+        """
+    def __iter__(self) -> Iterator[Any]:
+        """The queue itself: iteration gets items (blocking) until the queue is closed
+        and drained."""
+    def __next__(self) -> Any:
+        """``get()``, blocking without limit; ``StopIteration`` once closed and drained."""
+    def _subscribe(self, fd: int, space: bool, /) -> int:
+        """Write 8 bytes (an eventfd increment) to a duplicate of ``fd`` after every put
+        (``space`` false) or get (``space`` true), and at close; returns an id for
+        ``_unsubscribe``. Never blocks.
+
+        Raises:
+            ValueError: ``fd`` is negative or too large.
+            OSError: ``fd`` cannot be duplicated (not open).
+        """
+    def _unsubscribe(self, id: int, /) -> bool:
+        """Undo ``_subscribe`` (closing the duplicate); whether the subscription existed."""
     @staticmethod
-    def _wait_any(queues: Iterable[Queue], timeout: float | None = None, /) -> int | None: ...
+    def _wait_any(queues: Iterable[Queue], timeout: float | None = None, /) -> int | None:
+        """Block until one of ``queues`` has an item or is closed, for at most ``timeout``
+        seconds (``None``: no limit).
+
+        Returns:
+            The index of the first such queue, or ``None`` at the timeout.
+
+        Raises:
+            TypeError: an item is not a ``Queue``, or ``queues`` is not iterable.
+            ValueError: ``queues`` is empty, or ``timeout`` is negative or NaN.
+        """
 
 @final
 class SharedBuffer(Buffer):
-    def __new__(cls, size: int) -> Self: ...
+    """Fixed-size memory owned by manygil, shared by every interpreter (and, pickled, by
+    processes started by multiprocessing), exposed through the buffer protocol.
+
+    ``buf[i]``, ``buf[a:b]`` (bytes) and ``buf[a:b] = data`` work as on a ``bytearray`` of
+    fixed size. Writes are not synchronised: coordinate them with a ``Lock``, a ``Queue``
+    message or an ``Event``. Nothing here blocks but copies larger than 1 MiB (GIL
+    released meanwhile).
+    """
+
+    def __new__(cls, size: int) -> Self:
+        """``size`` zero bytes.
+
+        Raises:
+            ValueError: ``size`` is negative.
+            MemoryError: the memory cannot be allocated.
+            OSError: the memory file cannot be made.
+        """
     @classmethod
-    def from_bytes(cls, data: Buffer, /) -> SharedBuffer: ...
+    def from_bytes(cls, data: Buffer, /) -> SharedBuffer:
+        """A new buffer holding a copy of ``data`` (any C-contiguous bytes-like object).
+
+        Raises:
+            TypeError: ``data`` does not support the buffer protocol.
+            MemoryError: the memory cannot be allocated.
+            OSError: the memory file cannot be made.
+        """
     @classmethod
-    def _from_fd(cls, fd: int, size: int, readonly: bool = False, /) -> SharedBuffer: ...
-    def _fd(self) -> int: ...
-    def readonly(self) -> SharedBuffer: ...
+    def _from_fd(cls, fd: int, size: int, readonly: bool = False, /) -> SharedBuffer:
+        """A buffer on the memory file ``fd`` (duplicated; ``fd`` stays the caller's), as
+        sent by another process: the same bytes. For unpickling.
+
+        Raises:
+            ValueError: ``fd`` or ``size`` is out of range.
+            OSError: ``fd`` cannot be duplicated or mapped.
+        """
+    def _fd(self) -> int:
+        """The memory file's descriptor, valid while this buffer lives (do not close it)."""
+    def readonly(self) -> SharedBuffer:
+        """A read-only handle on the same memory (writes through it raise ``TypeError``);
+        it travels to other interpreters and processes as read-only."""
     @property
-    def nbytes(self) -> int: ...
+    def nbytes(self) -> int:
+        """The size in bytes."""
     @property
-    def writable(self) -> bool: ...
+    def writable(self) -> bool:
+        """False for a handle made by ``readonly()``."""
     @property
-    def _shares(self) -> int: ...
-    def __len__(self) -> int: ...
-    def __getitem__(self, key: int | slice, /) -> Any: ...
-    def __setitem__(self, key: int | slice, value: Any, /) -> None: ...
-    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def _shares(self) -> int:
+        """References to the memory in the process (handles, views, values in transit)."""
+    def __len__(self) -> int:
+        """The size in bytes."""
+    def __getitem__(self, key: int | slice, /) -> Any:
+        """The byte at ``key`` (an int) or a copy of the slice (bytes).
+
+        Raises:
+            IndexError: the index is out of range.
+            TypeError: ``key`` is neither an integer nor a slice.
+        """
+    def __setitem__(self, key: int | slice, value: Any, /) -> None:
+        """Set one byte, or a slice to bytes of the same length.
+
+        Raises:
+            TypeError: this handle is read-only, or ``value`` is of the wrong type.
+            ValueError: a byte outside ``range(256)``, or a slice assignment that would
+                change the length.
+            IndexError: the index is out of range.
+        """
+    def __buffer__(self, flags: int, /) -> memoryview:
+        """A view of the memory (writable unless the handle is read-only: ``BufferError``
+        if a writable view of a read-only handle is asked)."""
 
 @final
 class Lock:
+    """A lock shared by every interpreter and thread, with ``threading.Lock``'s API; any
+    thread of any interpreter may release it."""
+
     def __new__(cls) -> Self: ...
-    def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool: ...
-    def release(self) -> None: ...
-    def locked(self) -> bool: ...
+    def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool:
+        """Acquire the lock; return whether it was acquired.
+
+        Blocks while another party holds it: with ``blocking`` false not at all, else for
+        at most ``timeout`` seconds (-1 or ``None``: no limit).
+
+        Raises:
+            ValueError: a timeout with ``blocking`` false, or a negative timeout other
+                than -1.
+        """
+    def release(self) -> None:
+        """Release the lock, from any thread or interpreter; never blocks.
+
+        Raises:
+            RuntimeError: the lock is not held.
+        """
+    def locked(self) -> bool:
+        """Whether the lock is held (a snapshot)."""
     @property
-    def _n_waiting(self) -> int: ...
-    def __enter__(self) -> bool: ...
-    def __exit__(self, *exc: object) -> None: ...
+    def _n_waiting(self) -> int:
+        """Threads blocked in ``acquire()`` now, in every interpreter (for tests)."""
+    def __enter__(self) -> bool:
+        """``acquire()``."""
+    def __exit__(self, *exc: object) -> None:
+        """``release()``."""
 
 @final
 class RLock:
+    """A reentrant lock shared by every interpreter and thread, with ``threading.RLock``'s
+    API: its owner is a thread of one interpreter, which may acquire it again and must
+    release it as many times."""
+
     def __new__(cls) -> Self: ...
-    def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool: ...
-    def release(self) -> None: ...
-    def locked(self) -> bool: ...
-    def _is_owned(self) -> bool: ...
-    def _recursion_count(self) -> int: ...
+    def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool:
+        """Acquire the lock, or add a level if this thread holds it; return whether it did.
+
+        Blocks while another thread (of any interpreter) holds it, as ``Lock.acquire``.
+
+        Raises:
+            ValueError: as ``Lock.acquire``.
+        """
+    def release(self) -> None:
+        """Release one level; never blocks.
+
+        Raises:
+            RuntimeError: the calling thread does not hold the lock.
+        """
+    def locked(self) -> bool:
+        """Whether any thread holds the lock (a snapshot)."""
+    def _is_owned(self) -> bool:
+        """Whether the calling thread holds the lock."""
+    def _recursion_count(self) -> int:
+        """How many times the calling thread holds the lock (0: not at all)."""
     @property
-    def _n_waiting(self) -> int: ...
-    def __enter__(self) -> bool: ...
-    def __exit__(self, *exc: object) -> None: ...
+    def _n_waiting(self) -> int:
+        """Threads blocked in ``acquire()`` now, in every interpreter (for tests)."""
+    def __enter__(self) -> bool:
+        """``acquire()``."""
+    def __exit__(self, *exc: object) -> None:
+        """``release()``."""
 
 @final
 class Semaphore:
-    def __new__(cls, value: int = 1) -> Self: ...
-    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool: ...
-    def release(self, n: int = 1) -> None: ...
+    """A counting semaphore shared by every interpreter and thread, with
+    ``threading.Semaphore``'s API."""
+
+    def __new__(cls, value: int = 1) -> Self:
+        """A semaphore holding ``value`` units.
+
+        Raises:
+            ValueError: ``value`` is negative.
+        """
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Take one unit; return whether it did.
+
+        Blocks while the value is 0: with ``blocking`` false not at all, else for at most
+        ``timeout`` seconds (``None``: no limit; negative: do not wait).
+
+        Raises:
+            ValueError: a timeout with ``blocking`` false.
+        """
+    def release(self, n: int = 1) -> None:
+        """Return ``n`` units, waking up to ``n`` waiters; never blocks.
+
+        Raises:
+            ValueError: ``n`` < 1.
+            OverflowError: the value would pass the largest unsigned 64-bit integer.
+        """
     @property
-    def _value(self) -> int: ...
+    def _value(self) -> int:
+        """The current value (a snapshot)."""
     @property
-    def _n_waiting(self) -> int: ...
-    def __enter__(self) -> bool: ...
-    def __exit__(self, *exc: object) -> None: ...
+    def _n_waiting(self) -> int:
+        """Threads blocked in ``acquire()`` now, in every interpreter (for tests)."""
+    def __enter__(self) -> bool:
+        """``acquire()``."""
+    def __exit__(self, *exc: object) -> None:
+        """``release()``."""
 
 @final
 class BoundedSemaphore:
-    def __new__(cls, value: int = 1) -> Self: ...
-    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool: ...
-    def release(self, n: int = 1) -> None: ...
+    """A ``Semaphore`` that refuses to be released above its initial value, as
+    ``threading.BoundedSemaphore``."""
+
+    def __new__(cls, value: int = 1) -> Self:
+        """A semaphore holding ``value`` units, also its maximum.
+
+        Raises:
+            ValueError: ``value`` is negative.
+        """
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """As ``Semaphore.acquire``."""
+    def release(self, n: int = 1) -> None:
+        """Return ``n`` units, waking up to ``n`` waiters; never blocks.
+
+        Raises:
+            ValueError: ``n`` < 1, or the value would exceed the initial value (nothing
+                is released then).
+        """
     @property
-    def _value(self) -> int: ...
+    def _value(self) -> int:
+        """The current value (a snapshot)."""
     @property
-    def _n_waiting(self) -> int: ...
+    def _n_waiting(self) -> int:
+        """Threads blocked in ``acquire()`` now, in every interpreter (for tests)."""
     @property
-    def _initial_value(self) -> int: ...
-    def __enter__(self) -> bool: ...
-    def __exit__(self, *exc: object) -> None: ...
+    def _initial_value(self) -> int:
+        """The initial (and maximum) value."""
+    def __enter__(self) -> bool:
+        """``acquire()``."""
+    def __exit__(self, *exc: object) -> None:
+        """``release()``."""
 
 @final
 class Event:
+    """A flag shared by every interpreter and thread, with ``threading.Event``'s API."""
+
     def __new__(cls) -> Self: ...
-    def is_set(self) -> bool: ...
-    def set(self) -> None: ...
-    def clear(self) -> None: ...
-    def wait(self, timeout: float | None = None) -> bool: ...
+    def is_set(self) -> bool:
+        """Whether the flag is set."""
+    def set(self) -> None:
+        """Set the flag and wake every waiter, in every interpreter; never blocks."""
+    def clear(self) -> None:
+        """Clear the flag; never blocks."""
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the flag is set, for at most ``timeout`` seconds (``None``: no
+        limit; negative: do not wait).
+
+        Returns:
+            True if the flag is set (or was set during the wait), False on timeout.
+        """
     @property
-    def _n_waiting(self) -> int: ...
+    def _n_waiting(self) -> int:
+        """Threads blocked in ``wait()`` now, in every interpreter (for tests)."""
 
 @final
 class Condition:
-    def __new__(cls, lock: Lock | RLock | None = None) -> Self: ...
-    def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool: ...
-    def release(self) -> None: ...
-    def wait(self, timeout: float | None = None) -> bool: ...
-    def wait_for(self, predicate: Callable[[], _T], timeout: float | None = None) -> _T: ...
-    def notify(self, n: int = 1) -> None: ...
-    def notify_all(self) -> None: ...
-    def _is_owned(self) -> bool: ...
+    """A condition variable shared by every interpreter and thread, with
+    ``threading.Condition``'s API, over a ``Lock`` or ``RLock`` that may be shared."""
+
+    def __new__(cls, lock: Lock | RLock | None = None) -> Self:
+        """A condition over ``lock`` (``None``: a new ``RLock``).
+
+        Raises:
+            TypeError: ``lock`` is neither a manygil ``Lock`` nor ``RLock``.
+        """
+    def acquire(self, blocking: bool = True, timeout: float | None = -1) -> bool:
+        """Acquire the underlying lock; blocks and raises as ``Lock.acquire``."""
+    def release(self) -> None:
+        """Release the underlying lock; raises as its ``release`` does."""
+    def wait(self, timeout: float | None = None) -> bool:
+        """Release the lock, block until notified, for at most ``timeout`` seconds
+        (``None``: no limit), then re-acquire the lock (waiting for it without limit,
+        even after Ctrl-C, as ``threading`` does).
+
+        Returns:
+            False on timeout, else True.
+
+        Raises:
+            RuntimeError: the caller does not hold the lock.
+        """
+    def wait_for(self, predicate: Callable[[], _T], timeout: float | None = None) -> _T:
+        """``wait()`` until ``predicate()`` is true, for at most ``timeout`` seconds in
+        all; return the last result of ``predicate()``.
+
+        Raises:
+            RuntimeError: the caller does not hold the lock.
+            Exception: whatever ``predicate()`` raises.
+        """
+    def notify(self, n: int = 1) -> None:
+        """Wake up to ``n`` waiters (in any interpreter), oldest first; never blocks.
+
+        Raises:
+            RuntimeError: the caller does not hold the lock.
+        """
+    def notify_all(self) -> None:
+        """Wake every waiter; never blocks.
+
+        Raises:
+            RuntimeError: the caller does not hold the lock.
+        """
+    def _is_owned(self) -> bool:
+        """Whether the caller holds the lock."""
     @property
-    def _n_waiting(self) -> int: ...
-    def __enter__(self) -> bool: ...
-    def __exit__(self, *exc: object) -> None: ...
+    def _n_waiting(self) -> int:
+        """Threads blocked in ``wait()`` for a notify now, in every interpreter (for
+        tests)."""
+    def __enter__(self) -> bool:
+        """``acquire()``."""
+    def __exit__(self, *exc: object) -> None:
+        """``release()``."""
 
 @final
 class Barrier:
-    def __new__(cls, parties: int, action: None = None, timeout: float | None = None) -> Self: ...
-    def wait(self, timeout: float | None = None) -> int: ...
-    def reset(self) -> None: ...
-    def abort(self) -> None: ...
+    """A reusable barrier for ``parties`` threads in any interpreters, with
+    ``threading.Barrier``'s API (without ``action``)."""
+
+    def __new__(cls, parties: int, action: None = None, timeout: float | None = None) -> Self:
+        """A barrier for ``parties`` callers of ``wait()``.
+
+        Args:
+            timeout: the default of ``wait()`` (``None``: no limit).
+
+        Raises:
+            ValueError: ``parties`` < 1, an ``action`` is given (run it where ``wait()``
+                returned 0), or ``timeout`` is NaN.
+        """
+    def wait(self, timeout: float | None = None) -> int:
+        """Block until ``parties`` callers have arrived, for at most ``timeout`` seconds
+        (``None``: the barrier's default); Ctrl-C leaves the barrier intact.
+
+        Returns:
+            This caller's arrival index, 0 to ``parties - 1``.
+
+        Raises:
+            threading.BrokenBarrierError: the wait timed out (which breaks the barrier),
+                or the barrier is or becomes broken or reset while waiting.
+        """
+    def reset(self) -> None:
+        """Return the barrier to its initial state; current waiters raise
+        ``BrokenBarrierError``. Never blocks."""
+    def abort(self) -> None:
+        """Break the barrier: current and later waits raise ``BrokenBarrierError`` until
+        ``reset()``. Never blocks."""
     @property
-    def parties(self) -> int: ...
+    def parties(self) -> int:
+        """The number of parties required."""
     @property
-    def n_waiting(self) -> int: ...
+    def n_waiting(self) -> int:
+        """The number of parties waiting now."""
     @property
-    def broken(self) -> bool: ...
+    def broken(self) -> bool:
+        """Whether the barrier is broken."""
 
 @final
 class AtomicInt:
-    def __new__(cls, value: int = 0) -> Self: ...
-    def get(self) -> int: ...
-    def set(self, value: int, /) -> None: ...
-    def add(self, delta: int = 1, /) -> int: ...
-    def swap(self, value: int, /) -> int: ...
-    def compare_exchange(self, expected: int, new: int, /) -> tuple[bool, int]: ...
+    """A signed 64-bit integer shared by every interpreter and thread, changed
+    atomically; nothing here blocks or takes a lock."""
 
-# --- interpreters, calls and the codec (module/functions.rs) --------------------------------
+    def __new__(cls, value: int = 0) -> Self:
+        """Raises ``OverflowError`` if ``value`` does not fit in 64 bits."""
+    def get(self) -> int:
+        """The current value."""
+    def set(self, value: int, /) -> None:
+        """Store ``value`` (``OverflowError`` if it does not fit in 64 bits)."""
+    def add(self, delta: int = 1, /) -> int:
+        """Add ``delta`` (may be negative) and return the new value.
+
+        Raises:
+            OverflowError: ``delta`` or the sum does not fit in 64 bits (the value is
+                then unchanged).
+        """
+    def swap(self, value: int, /) -> int:
+        """Store ``value`` and return the previous one."""
+    def compare_exchange(self, expected: int, new: int, /) -> tuple[bool, int]:
+        """Store ``new`` if the value is ``expected``.
+
+        Returns:
+            ``(True, expected)`` if it was stored, else ``(False, actual value)``.
+        """
+
+# --- interpreters, calls and the codec (interp/api.rs, interp/calls.rs) ---------------------
 
 WHENCE_UNKNOWN: int
 WHENCE_RUNTIME: int
 WHENCE_MANYGIL: int
 
 _Outcome = tuple[bool, Any]
+"""``(True, result)``, or ``(False, record)`` where ``record`` describes the exception the
+code raised: ``(name, qualname, module, message, formatted traceback, error display,
+pickled exception or None)``, which ``manygil._remote.rebuild`` turns into an exception.
+A job that was interrupted reports the interrupt: ``TimeoutError`` (its timeout),
+``CancelledError``, ``KeyboardInterrupt`` (Ctrl-C in the caller) or ``SystemExit`` (the
+interpreter was closed)."""
 
 # An interpreter's settings, in manygil._config.FIELDS order: (gil ("own"/"shared"),
 # use_main_obmalloc, check_multi_interp_extensions, allow_fork, allow_exec, allow_threads,
 # allow_daemon_threads).
 _ConfigValues = tuple[str, bool, bool, bool, bool, bool, bool]
 
-def create(sys_path: list[str] | None = None, config: _ConfigValues | None = None, /) -> int: ...
-def check_config(values: _ConfigValues, /) -> None: ...
-def interpreter_config(id: int, /) -> _ConfigValues | None: ...
-def destroy(id: int, /) -> None: ...
-def release(id: int, /) -> None: ...
-def list_all() -> list[tuple[int, int]]: ...
-def get_current() -> tuple[int, int]: ...
-def get_main() -> tuple[int, int]: ...
-def whence(id: int, /) -> int: ...
-def is_running(id: int, /) -> bool: ...
+def create(
+    sys_path: list[str] | None = None,
+    name: str | None = None,
+    origin: str | None = None,
+    config: _ConfigValues | None = None,
+    /,
+) -> int:
+    """Make an interpreter on a thread of its own and return its id.
+
+    Blocks (GIL released) while the interpreter is created.
+
+    Args:
+        sys_path: the new interpreter's ``sys.path`` (``None``: its default).
+        name: its name in snapshots and logs (``None``: ``interpreter-<id>``).
+        origin: which part of manygil makes it: ``"create"`` (the default), ``"pool"``
+            or ``"serve"``.
+        config: its settings (``None``: "isolated", an own GIL), checked as
+            :func:`check_config` does before anything is created.
+
+    Raises:
+        TypeError: ``sys_path`` is not a list, ``name`` or ``origin`` not a str, or
+            ``config`` not a settings tuple of the right types.
+        ValueError: ``name`` is empty, longer than 200 characters or has a control
+            character; ``origin`` is not one of those above; ``config`` is a combination
+            CPython refuses.
+        NotShareableError: an item of ``sys_path`` is not a plain value.
+        InterpreterError: the interpreter could not be created.
+    """
+
+def check_config(values: _ConfigValues, /) -> None:
+    """Check interpreter settings without creating anything (``InterpreterConfig`` calls
+    it when made). Never blocks.
+
+    Raises:
+        TypeError: not a tuple of 7, ``gil`` not a str, or a flag not a bool; the message
+            names the field.
+        ValueError: ``gil`` is not "own" or "shared", or the combination is one CPython
+            refuses (own GIL with the main allocator or without the extension check; no
+            extension check with an allocator of its own).
+    """
+
+def interpreter_config(id: int, /) -> _ConfigValues | None:
+    """The settings interpreter ``id`` was created with (pool workers included), or
+    ``None`` for the main interpreter. Never blocks.
+
+    Raises:
+        InterpreterNotFoundError: ``id`` is no live manygil interpreter.
+    """
+
+def interp_info(id: int, /) -> tuple[str, str, str] | None:
+    """``(name, origin, thread name)`` of interpreter ``id`` (``("main", "main",
+    "MainThread")`` for the main one), or ``None`` if manygil does not know it. Never
+    blocks."""
+
+def inspect(ids: list[int], timeout: float | None, /) -> list[dict[str, Any]]:
+    """A snapshot of each manygil interpreter in ``ids`` that still exists: ``id``,
+    ``name``, ``origin``, ``thread``, ``task`` (None or ``id``, ``function``,
+    ``running_for``), ``answered``, ``note``, ``threads`` (None or dicts with ``name``,
+    ``frames`` as ``(file, line, function)`` outermost first, ``omitted``). Waits at most
+    ``timeout`` seconds in all, GIL released."""
+
+def set_thread_name(name: str, /) -> None:
+    """Name the calling OS thread (the first 15 bytes are kept, as Linux allows).
+
+    Raises:
+        TypeError: ``name`` is not a str.
+    """
+
+def destroy(id: int, /) -> None:
+    """End interpreter ``id`` and join its thread, blocking (GIL released) until it has
+    ended.
+
+    Raises:
+        InterpreterError: ``id`` is the current interpreter, the main one, or one of the
+            parent process (after ``fork``), or it is running a job.
+        InterpreterNotFoundError: there is no such interpreter made by manygil.
+    """
+
+def release(id: int, /) -> None:
+    """Close interpreter ``id`` once its queued work is done, without waiting (its owner
+    was dropped). A no-op for a closed or unknown interpreter, or the current one."""
+
+def list_all() -> list[tuple[int, int]]:
+    """``(id, whence)`` of the main interpreter, every manygil interpreter and the
+    current one."""
+
+def get_current() -> tuple[int, int]:
+    """``(id, whence)`` of the interpreter the caller runs in."""
+
+def get_main() -> tuple[int, int]:
+    """``(id, whence)`` of the main interpreter: ``(0, WHENCE_RUNTIME)``."""
+
+def whence(id: int, /) -> int:
+    """Where interpreter ``id`` was created: a ``WHENCE_*`` constant.
+
+    Raises:
+        InterpreterNotFoundError: ``id`` is not the main, the current or a manygil
+            interpreter.
+        InterpreterError: ``id`` belonged to the parent process (after ``fork``).
+    """
+
+def is_running(id: int, /) -> bool:
+    """Whether interpreter ``id`` is running a job now (the main and the current
+    interpreter always are).
+
+    Raises:
+        InterpreterNotFoundError: there is no such interpreter made by manygil.
+        InterpreterError: ``id`` belonged to the parent process (after ``fork``).
+    """
+
 def call(
     id: int,
     callable: Callable[..., Any],
@@ -192,26 +665,131 @@ def call(
     kwargs: dict[str, Any],
     timeout: float | None = None,
     /,
-) -> _Outcome: ...
-def exec(id: int, source: str, timeout: float | None = None, /) -> _Outcome: ...
-def set_main_attrs(id: int, ns: dict[str, Any], /) -> _Outcome: ...
+) -> _Outcome:
+    """Call ``callable(*args, **kwargs)`` in interpreter ``id`` and wait for it.
+
+    Blocks (GIL released) until the call ends. Past ``timeout`` seconds (``None``: no
+    limit) the call is interrupted and reports ``TimeoutError`` (if it does not stop
+    within a second, because it is stuck in C code, the outcome is a ``TimeoutError``
+    record saying so, and the interpreter stays busy until that code returns). Ctrl-C
+    while waiting interrupts the call too, and raises ``KeyboardInterrupt`` here.
+
+    Returns:
+        The call's outcome (see ``_Outcome``); an exception raised by ``callable`` is in
+        the record, not raised.
+
+    Raises:
+        TypeError: ``args`` is not a tuple, ``kwargs`` not a dict, or ``callable`` not
+            callable.
+        NotShareableError: ``callable`` or an argument cannot be sent.
+        InterpreterError: ``id`` is the current interpreter or the main one, or the call
+            would deadlock (interpreters waiting on each other in a cycle).
+        InterpreterNotFoundError: there is no such interpreter, or it was closed before
+            the call completed.
+        ValueError: ``timeout`` is negative or NaN.
+    """
+
+def exec(id: int, source: str, timeout: float | None = None, /) -> _Outcome:
+    """Run ``source`` in the ``__main__`` of interpreter ``id`` and wait for it; blocks,
+    times out and raises as ``call`` does.
+
+    Returns:
+        ``(True, None)``, or ``(False, record)`` of the exception it raised (a
+        ``SyntaxError``, or ``ValueError`` for a NUL character, included).
+
+    Raises:
+        TypeError: ``source`` is not a str.
+    """
+
+def set_main_attrs(id: int, ns: dict[str, Any], /) -> _Outcome:
+    """Bind the items of ``ns`` into the ``__main__`` of interpreter ``id``; blocks and
+    raises as ``call`` does (no timeout).
+
+    Raises:
+        TypeError: ``ns`` is not a dict.
+        NotShareableError: a value cannot be sent.
+    """
+
 def submit(
     id: int, callable: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], /
-) -> PendingCall: ...
-def interrupt(id: int, /) -> bool: ...
-def is_shareable(obj: object, /) -> bool: ...
-def roundtrip[T](obj: T, /) -> T: ...
-def shutdown() -> list[int]: ...
-def after_fork_child() -> None: ...
+) -> PendingCall:
+    """Start ``callable(*args, **kwargs)`` in interpreter ``id`` and return at once.
+
+    Returns:
+        A ``PendingCall`` to wait for the outcome.
+
+    Raises:
+        TypeError, NotShareableError: as ``call``.
+        InterpreterError: ``id`` is the current interpreter or the main one.
+        InterpreterNotFoundError: there is no such interpreter, or it was closed.
+    """
+
+def interrupt(id: int, /) -> bool:
+    """Raise ``KeyboardInterrupt`` in the job interpreter ``id`` runs now; returns whether
+    there was one. Blocks (GIL released) until the job reaches a point where Python can
+    interrupt it (code stuck in C is not interrupted until it returns).
+
+    Raises:
+        InterpreterNotFoundError: there is no such interpreter made by manygil.
+        InterpreterError: ``id`` is the main interpreter, or belonged to the parent
+            process (after ``fork``).
+    """
+
+def is_shareable(obj: object, /) -> bool:
+    """Whether ``obj`` crosses interpreters natively (no pickle, no reference)."""
+
+def roundtrip[T](obj: T, /) -> T:
+    """``obj`` encoded and decoded again in this interpreter (a codec test helper).
+
+    Raises:
+        NotShareableError: ``obj`` cannot be sent to another interpreter.
+    """
+
+def shutdown() -> list[int]:
+    """Stop every pool (queued tasks still run), then close every manygil interpreter,
+    interrupting running jobs: the main interpreter's exit hook.
+
+    Blocks (GIL released) until they have ended, or for 2 seconds after the interrupt for
+    those stuck in C code.
+
+    Returns:
+        The ids of the interpreters still running then (not joined): empty when the
+        process may finalize.
+
+    Raises:
+        RuntimeError: not called from the main interpreter.
+    """
+
+def after_fork_child() -> None:
+    """Forget the interpreters of the parent process (an ``os.register_at_fork`` hook):
+    using one of their ids then raises ``InterpreterError``."""
 
 @final
 class PendingCall:
-    """A call running in another interpreter (from ``submit``)."""
+    """A call running in another interpreter (from ``submit`` or
+    ``PoolCore.submit_chunk``). Any number of threads may wait on it at once."""
 
-    def wait(self, timeout: float | None = None, /) -> _Outcome: ...
-    def done(self) -> bool: ...
-    def waiting(self) -> int: ...
-    def interrupt(self) -> bool: ...
+    def wait(self, timeout: float | None = None, /) -> _Outcome:
+        """Block (GIL released) until the call completes, for at most ``timeout`` seconds
+        (``None``: no limit). Ctrl-C while waiting interrupts the call and raises
+        ``KeyboardInterrupt`` here.
+
+        Returns:
+            The call's outcome (see ``_Outcome``); the same every time it is asked.
+
+        Raises:
+            TimeoutError: the call has not completed within ``timeout`` (it goes on).
+            InterpreterNotFoundError: the interpreter was closed before the call
+                completed.
+            ValueError: ``timeout`` is negative or NaN.
+        """
+    def done(self) -> bool:
+        """Whether ``wait()`` would return (or raise) at once; never blocks."""
+    def waiting(self) -> int:
+        """How many threads are blocked in ``wait()`` on this call now."""
+    def interrupt(self) -> bool:
+        """Interrupt the call if it is running (it then reports ``CancelledError``);
+        returns whether it was. Blocks as ``interrupt()`` does."""
 
 @final
 class CacheCore:
@@ -237,13 +815,16 @@ class CacheCore:
     def incr(self, key: str, delta: int, /) -> int:
         """Atomic add; raises KeyError (missing), TypeError (not a 64-bit int) or
         OverflowError (the sum does not fit; the entry is unchanged)."""
-    def clear(self) -> None: ...
+    def clear(self) -> None:
+        """Removes every entry."""
     def stats(self) -> tuple[int, int, int, int, int]:
         """``(entries, hits, misses, evictions, max_entries)``."""
 
 @final
 class PoolCore:
-    """The native half of ``manygil.Pool`` (main interpreter only)."""
+    """The native half of ``manygil.Pool``, which keeps the ``Executor`` protocol: the
+    workers, the task queue and the counters. Main interpreter only. Dropping it shuts
+    the pool down without waiting (queued tasks still run)."""
 
     def __new__(
         cls,
@@ -255,7 +836,19 @@ class PoolCore:
         task_timeout: float | None,
         config: _ConfigValues,
         /,
-    ) -> Self: ...
+    ) -> Self:
+        """Start a pool of at most ``workers`` interpreters, each made with ``config``
+        (see :func:`check_config`); the first is made now (blocking, GIL released), the
+        others on demand.
+
+        Raises:
+            InterpreterError: not in the main interpreter, or the first worker could not
+                be started.
+            ValueError: ``workers`` < 1, a negative count or timeout, or ``config`` a
+                combination CPython refuses (TypeError: not a settings tuple).
+            NotShareableError: ``sys_path``, ``initializer`` or ``initargs`` cannot be
+                sent.
+        """
     def submit(
         self,
         future: object,
@@ -264,18 +857,59 @@ class PoolCore:
         kwargs: dict[str, Any],
         timeout: float | None,
         /,
-    ) -> int: ...
+    ) -> int:
+        """Queue ``fn(*args, **kwargs)``; its outcome completes ``future`` (a
+        ``concurrent.futures.Future``). Never waits for a worker.
+
+        Returns:
+            The task's number (for ``cancel`` and ``is_running``).
+
+        Raises:
+            RuntimeError: the pool was shut down.
+            manygil.BrokenPool: the pool is broken (an initializer failed).
+            TypeError, NotShareableError: as ``call``.
+        """
     def submit_chunk(
         self, fn: Callable[..., Any], items: list[tuple[Any, ...]], timeout: float | None, /
-    ) -> PendingCall: ...
-    def cancel(self, seq: int, /) -> bool: ...
-    def cancel_all(self, interrupt: bool, /) -> None: ...
-    def shutdown(self, wait: bool, /) -> None: ...
-    def stats(self) -> dict[str, int]: ...
-    def broken(self) -> str | None: ...
-    def is_running(self, seq: int, /) -> bool: ...
-    def deliveries(self) -> int: ...
-    def spin_for_delivery(self, seen: int, /) -> int: ...
+    ) -> PendingCall:
+        """Queue ``[fn(*a) for a in items]`` as one task (``map``'s chunks).
+
+        Returns:
+            A ``PendingCall`` whose outcome is the list of results.
+
+        Raises:
+            TypeError: ``items`` is not a list, or ``fn`` is not callable.
+            RuntimeError, manygil.BrokenPool, NotShareableError: as ``submit``.
+        """
+    def cancel(self, seq: int, /) -> bool:
+        """Interrupt task ``seq`` if it runs (returns True; it reports
+        ``CancelledError``), else skip it when it is dequeued (False). Never waits for it."""
+    def cancel_all(self, interrupt: bool, /) -> None:
+        """Cancel every task queued now (each is skipped when dequeued and its future
+        cancelled), and, if ``interrupt``, interrupt the running ones (they report
+        ``CancelledError``). Never waits for them."""
+    def shutdown(self, wait: bool, /) -> None:
+        """Stop taking tasks (queued ones still run). With ``wait``, block (GIL released)
+        until the workers have ended; Ctrl-C then raises ``KeyboardInterrupt`` and the
+        workers go on."""
+    def stats(self) -> dict[str, int]:
+        """Counters: ``workers``, ``submitted``, ``done``, ``failed``, ``cancelled``,
+        ``running``, ``queued``, ``recycled``, ``replaced``."""
+    def broken(self) -> str | None:
+        """Why the pool is broken, or ``None``."""
+    def is_running(self, seq: int, /) -> bool:
+        """Whether task ``seq`` runs now."""
+    def deliveries(self) -> int:
+        """How many outcomes workers have handed to futures so far."""
+    def spin_for_delivery(self, seen: int, /) -> int:
+        """Poll (GIL released) for at most about 50 microseconds until ``deliveries()``
+        differs from ``seen``, then deliver the outcomes workers left for a polling caller
+        meanwhile; returns ``deliveries()``."""
+    def name(self) -> str:
+        """The pool's name, ``pool-<n>``."""
+    def worker_ids(self) -> list[int]:
+        """Interpreter ids of the pool's workers: those taking tasks, then those stuck in
+        a task that ignored its interrupt."""
 
 # ---- manygil serve (servers are bound in the main interpreter; requests are taken and
 # answered by threads of the worker interpreters) ----
@@ -290,8 +924,13 @@ def serve_bind(
     body_timeout: float | None,
     request_timeout: float | None,
     access_log: bool,
+    statics: list[tuple[str, bytes]],
+    ws_max_size: int = 16777216,
+    access_to_python: bool = False,
     /,
 ) -> tuple[int, list[str]]: ...
+def serve_access_lines(id: int, timeout: float | None, /) -> tuple[list[str], int] | None: ...
+def serve_requests() -> list[tuple[int, str, str, float]]: ...
 def serve_listen(listen: list[str], /) -> list[tuple[int, str]]: ...
 def serve_start(id: int, /) -> None: ...
 def serve_shutdown(id: int, grace: float | None, /) -> tuple[bool, int]: ...
@@ -318,6 +957,19 @@ def serve_asgi_next(
 def serve_asgi_read(rid: int, size: int, /) -> tuple[bytes, bool]: ...
 def serve_asgi_events(timeout: float | None, /) -> list[tuple[int, str]] | None: ...
 def serve_asgi_close() -> None: ...
+def serve_ws_fd() -> int: ...
+def serve_ws_fd_close() -> None: ...
+def serve_ws_ready() -> list[int]: ...
+def serve_ws_accept(
+    rid: int, subprotocol: str | None, headers: list[tuple[bytes | str, bytes | str]], /
+) -> bool: ...
+def serve_ws_recv(rid: int, /) -> str | bytes | tuple[int, str] | None: ...
+def serve_ws_send(rid: int, data: str | bytes, /) -> bool | None: ...
+def serve_ws_close(rid: int, code: int, reason: str, /) -> bool: ...
 def serve_stuck(after: float | None, /) -> list[int]: ...
 def serve_retire(interp_id: int, /) -> None: ...
+def serve_retired() -> bool: ...
+def serve_watch(roots: list[bytes], include: list[str], quiet: float | None, /) -> int: ...
+def serve_watch_next(id: int, timeout: float | None, /) -> list[bytes] | bool | None: ...
+def serve_watch_close(id: int, /) -> None: ...
 def serve_release_memory() -> bool: ...

@@ -69,3 +69,61 @@ class Collector:
             self.tasks += 1
         self.stats = merged
         return merged
+
+
+# ---- manygil serve --profile -----------------------------------------------------------
+
+
+def start_worker():
+    """Runs in a serve worker when it starts serving: a profiler for the whole
+    interpreter. From 3.12 cProfile hears every thread of its interpreter
+    (``sys.monitoring`` is per interpreter), so one profiler covers all request threads;
+    with several threads (or ASGI's loop and I/O threads) their calls interleave, so
+    callers and cumulative times are approximate, call counts and own times are not."""
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        profiler.enable()
+    except ValueError:  # another profiler (the application's own?) is active
+        return None
+    return profiler
+
+
+def stop_worker(profiler, queue) -> None:
+    """Runs in a serve worker when it stops serving (closed or recycled): send its raw
+    statistics to the main interpreter."""
+    if profiler is None:
+        return
+    profiler.disable()
+    profiler.create_stats()
+    try:
+        queue.put_nowait(profiler.stats)
+    except Exception:  # noqa: BLE001 - the server is gone
+        pass
+
+
+def write_merged(queue, path: str) -> int:
+    """Merge every worker's statistics waiting in ``queue`` and write them to ``path``
+    (``pstats`` format, for ``python -m pstats`` or snakeviz); returns how many workers'
+    statistics were merged (0: nothing written)."""
+    import pstats
+
+    from ._queue import QueueError
+
+    queue.close()
+    merged = None
+    count = 0
+    while True:
+        try:
+            raw = queue.get_nowait()
+        except QueueError:  # empty: closed, so nothing more comes
+            break
+        if merged is None:
+            merged = pstats.Stats(_Raw(raw))
+        else:
+            merged.add(_Raw(raw))
+        count += 1
+    if merged is not None:
+        merged.dump_stats(path)
+    return count

@@ -11,7 +11,8 @@ messages, and failing that the traceback names the module that was importing it.
 from __future__ import annotations
 
 # The text of CPython's refusal (Python/import.c, 3.12 to 3.15).
-REFUSAL = r"module '?([A-Za-z_][\w.]*)'? does not support loading in subinterpreters"
+# A module name may start with a digit: mypyc's shared library is "<hash>__mypyc".
+REFUSAL = r"module '?(\w[\w.]*)'? does not support loading in subinterpreters"
 MARK = "does not support loading in subinterpreters"
 _refusal_re = None
 

@@ -184,7 +184,7 @@ def _close_loop() -> None:
 
 
 def _log_error(scope, what: str, exc: BaseException | None = None) -> None:
-    line = f"{scope.get('method')} {scope.get('path')}"
+    line = f"{scope.get('method', 'WebSocket')} {scope.get('path')}"
     if scope.get("query_string"):
         line += "?" + scope["query_string"].decode("latin-1")
     print(f"manygil serve: {what} in {line} ({_spec}):", file=sys.stderr)
@@ -195,17 +195,6 @@ def _log_error(scope, what: str, exc: BaseException | None = None) -> None:
 
 _DISCONNECT = {"type": "http.disconnect"}
 _ERROR_HEADERS = [("Content-Type", "text/plain; charset=utf-8")]
-
-
-_NO_WEBSOCKET = b"WebSocket is not supported by manygil serve yet\n"
-
-
-def _is_websocket(headers) -> bool:
-    """Whether a request asks to upgrade to WebSocket (answered 501: not supported yet)."""
-    for name, value in headers:
-        if name == b"upgrade" and b"websocket" in value.lower():
-            return True
-    return False
 
 
 class _Request:
@@ -226,6 +215,7 @@ class _Request:
         "cancelled",
         "declared",
         "sent",
+        "ws",
     )
 
     def __init__(self, worker: _Worker, rid: int, scope: dict, more_body: bool):
@@ -246,6 +236,7 @@ class _Request:
         self.cancelled: str | None = None  # "timeout" / "shutdown"
         self.declared: int | None = None  # the response's Content-Length
         self.sent = 0  # body bytes handed over
+        self.ws = None  # the _serve_websocket.WebSocket of a WebSocket request
 
     async def _idle(self) -> None:
         # The request's native state is locked while a pool thread blocks on it (with the
@@ -265,6 +256,8 @@ class _Request:
         w = self.gone_waiter
         if w is not None and not w.done():
             w.set_result(None)
+        if self.ws is not None:
+            self.ws.wake()
 
     async def receive(self):
         if self.more_body and not self.gone:
@@ -295,7 +288,7 @@ class _Request:
 
     def _bodiless(self, status: int) -> bool:
         """A response whose Content-Length describes a body it does not carry."""
-        return self.scope["method"] == "HEAD" or status == 304
+        return self.scope.get("method") == "HEAD" or status == 304
 
     async def send(self, message) -> None:
         kind = message["type"]
@@ -364,10 +357,10 @@ class _Request:
     async def run(self, app) -> None:
         """Run the application for this request; answer 500 / cut the body on failure."""
         scope = self.scope
-        if _is_websocket(scope["headers"]):
-            await self._idle()
-            self.complete = True
-            _native.serve_respond(self.rid, "501 Not Implemented", _ERROR_HEADERS, _NO_WEBSOCKET)
+        if scope["type"] == "websocket":
+            from . import _serve_websocket
+
+            await _serve_websocket.serve(self, app)
             return
         try:
             await app(scope, self.receive, self.send)
@@ -505,10 +498,21 @@ class _Worker:
     def cancel(self, req: _Request, reason: str) -> None:
         if reason == "client_gone":
             req.client_gone()
+        elif req.ws is not None and req.ws.state != "handshake":
+            # An accepted WebSocket at shutdown: the front closes it (1001), the
+            # application sees websocket.disconnect.
+            req.ws.wake()
         elif req.cancelled is None:
             req.cancelled = reason
             req.client_gone()
             req.task.cancel()
+
+    def on_ws_ready(self) -> None:
+        """The front has something for these WebSockets (the loop's reader callback)."""
+        for rid in _native.serve_ws_ready():
+            req = self.active.get(rid)
+            if req is not None and req.ws is not None:
+                req.ws.wake()
 
     def on_events(self, events) -> None:
         for rid, reason in events:
@@ -522,8 +526,15 @@ class _Worker:
         """Finish the requests still running, then run the lifespan shutdown.
 
         ``closed``: the server closed after its grace period, so what still runs is past
-        it: cancelled at once. Else (recycling) they get to finish."""
+        it: cancelled at once. Else (recycling, a reload) they get to finish; a worker
+        replaced by a reload first closes its open WebSockets with 1012 ("service
+        restart": their clients reconnect to the new workers) instead of keeping the old
+        code running for as long as they stay open."""
         self.taking = False
+        if not closed and _native.serve_retired():
+            for req in list(self.active.values()):
+                if req.ws is not None:
+                    req.ws.restart()
         if self.tasks and not closed:
             await asyncio.wait(list(self.tasks))
         for t in list(self.tasks):
@@ -539,8 +550,8 @@ class _Worker:
 
     def take(self) -> bool:
         """Take requests (GIL released while waiting) until the server closes (returns
-        True) or the quota is reached (False); hand each to the loop once it has started
-        the previous one."""
+        True), the quota is reached or this interpreter is retired (False); hand each to
+        the loop once it has started the previous one."""
         started = threading.Event()
         started.set()
         # With a quota, wait in steps: the loop may take the last request meanwhile.
@@ -553,7 +564,9 @@ class _Worker:
             got = _native.serve_asgi_next(self.server_id, poll)
             if got is None:
                 self.slots.release()
-                return True
+                # Retired (replaced: a reload, a stuck worker): what runs gets to finish,
+                # as when recycling. Else the server closed.
+                return not _native.serve_retired()
             if got is False:
                 self.slots.release()
                 continue
@@ -588,6 +601,10 @@ def run(server_id: int, max_requests: int) -> str:
         finally:
             _native.serve_thread_exit()
 
+    # WebSocket wake-ups come straight to the loop (added before it runs: add_reader is not
+    # thread-safe).
+    ws_fd = _native.serve_ws_fd()
+    loop.add_reader(ws_fd, worker.on_ws_ready)
     looper = threading.Thread(target=run_loop, name="manygil-asgi-loop")
     watcher = threading.Thread(target=worker.watch, name="manygil-asgi-events")
     looper.start()
@@ -602,6 +619,8 @@ def run(server_id: int, max_requests: int) -> str:
         _native.serve_asgi_close()
         loop.call_soon_threadsafe(loop.stop)
         looper.join()
+        loop.remove_reader(ws_fd)
+        _native.serve_ws_fd_close()
         watcher.join()
         worker.pool.shutdown(wait=True)
         _close_loop()

@@ -37,6 +37,17 @@ def _detect_interface(app) -> str | None:
     None for a plain callable that requires exactly 3 positional arguments (an ASGI
     application behind a synchronous wrapper? or not an application at all); "wsgi" for
     anything else (as before ASGI support: e.g. ``wsgiref.validate``'s ``*args`` wrapper)."""
+    if "inspect" not in sys.modules:
+        # Importing inspect costs each worker ~2.4 MiB (ast, dis, tokenize, enum, re...):
+        # a plain function, or an object whose class defines ``__call__`` as one, is read
+        # from its code object instead, with the answer inspect would give.
+        plain = _detect_plain(app)
+        if plain is not _UNSURE:
+            return plain
+    return _detect_by_inspect(app)
+
+
+def _detect_by_inspect(app) -> str | None:
     import inspect
 
     call = app if inspect.isroutine(app) or isinstance(app, type) else type(app).__call__
@@ -56,17 +67,68 @@ def _detect_interface(app) -> str | None:
     return None if len(required) == 3 else "wsgi"
 
 
+# _detect_plain cannot tell (inspect's rules go beyond the code object).
+_UNSURE = "unsure"
+# Attributes through which inspect finds another signature (or a coroutine mark) than
+# the code object's: functools.wraps, __signature__, partialmethod,
+# inspect.markcoroutinefunction.
+_SIGNATURE_ATTRS = ("__wrapped__", "__signature__", "__partialmethod__", "_is_coroutine_marker")
+_CO_VARARGS = 0x04  # inspect.CO_VARARGS
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
+
+
+def _plain_function(f) -> bool:
+    """Whether ``f`` is a Python function that inspect reads from its code object alone."""
+    return type(f) is _FunctionType and not any(hasattr(f, a) for a in _SIGNATURE_ATTRS)
+
+
+_FunctionType = type(_plain_function)
+
+
+def _detect_plain(app) -> str | None:
+    """:func:`_detect_by_inspect`'s answer for a plain function or an instance of a class
+    defining ``__call__`` as one, without importing inspect; :data:`_UNSURE` otherwise."""
+    if type(app) is _FunctionType:
+        if not _plain_function(app):
+            return _UNSURE
+        func, bound = app, False
+    else:
+        tp = type(app)
+        functools = sys.modules.get("functools")
+        if (
+            isinstance(app, type)
+            or hasattr(tp, "__get__")  # a descriptor: inspect sees a routine
+            or any(hasattr(app, a) for a in (*_SIGNATURE_ATTRS, "__code__", "__text_signature__"))
+            or (functools is not None and isinstance(app, functools.partial))
+        ):
+            return _UNSURE
+        func = next((k.__dict__["__call__"] for k in tp.__mro__ if "__call__" in k.__dict__), None)
+        if func is None or func is not tp.__call__ or not _plain_function(func):
+            return _UNSURE
+        bound = True  # inspect drops the first parameter (self)
+    code = func.__code__
+    if code.co_flags & _CO_COROUTINE:
+        return "asgi"
+    if code.co_flags & _CO_VARARGS or (bound and not code.co_argcount):
+        # *args; or a method without a positional parameter for self (no signature).
+        return "wsgi"
+    required = code.co_argcount - len(func.__defaults__ or ()) - bound
+    return None if required == 3 else "wsgi"
+
+
 def interface() -> str:
     """The interface of the loaded application: "wsgi" or "asgi"."""
     return _interface
 
 
-def load(spec: str, interface: str = "auto") -> str | None:
+def load(spec: str, interface: str = "auto", traceback_in_error: bool = False) -> str | None:
     """Import the application ``MODULE:ATTR`` (ATTR defaults to ``application``), as a
     WSGI or ASGI application (``interface``: "wsgi", "asgi" or "auto"); an ASGI one has its
     lifespan startup run here.
 
-    Returns None on success, or one line naming the cause of the failure.
+    Returns None on success, or one line naming the cause of the failure. The traceback of
+    an import that raised is printed on stderr, or, with ``traceback_in_error``, returned
+    after that line (``--reload`` loads several interpreters at once and prints one).
     """
     global _app, _spec, _interface
     module_name, _, attr = spec.partition(":")
@@ -88,8 +150,11 @@ def load(spec: str, interface: str = "auto") -> str | None:
             and (module_name == e.name or module_name.startswith(e.name + "."))
         ):
             return f"cannot import {module_name!r}: no module named {e.name!r} (check sys.path and the current directory)"
+        line = f"importing {module_name!r} failed: {type(e).__name__}: {e}"
+        if traceback_in_error:
+            return line + "\n" + _import_traceback(e)
         _print_exc()
-        return f"importing {module_name!r} failed: {type(e).__name__}: {e}"
+        return line
     obj = module
     for part in attr.split("."):
         try:
@@ -117,6 +182,35 @@ def load(spec: str, interface: str = "auto") -> str | None:
     return None
 
 
+def _import_traceback(e: BaseException) -> str:
+    """The traceback of an import that raised, without the import machinery's frames (as
+    Python shows a failed ``import``): the application's own frames, and for a syntax
+    error the file, line and caret."""
+    import traceback
+
+    tb = traceback.TracebackException.from_exception(e)
+    machinery = (importlib.__file__, __file__)
+    tb.stack = traceback.StackSummary.from_list(
+        [
+            f
+            for f in tb.stack
+            if f.filename not in machinery and not f.filename.startswith("<frozen ")
+        ]
+    )
+    return "".join(tb.format()).rstrip("\n")
+
+
+def warm(interface: str = "auto") -> None:
+    """Import what :func:`load` and :func:`run` use, but not the application: an
+    interpreter made ahead of ``--reload``'s next load then only imports the application
+    (these are standard library modules, never the application's)."""
+    import inspect  # noqa: F401 - _detect_interface
+    import traceback  # noqa: F401 - _import_traceback
+
+    if interface == "asgi":
+        from . import _serve_asgi  # noqa: F401 - asyncio and the loop's machinery
+
+
 class _Quota:
     """Requests this interpreter may still take (shared by its serving threads)."""
 
@@ -134,11 +228,26 @@ class _Quota:
         return bool(self.limit) and self.served >= self.limit
 
 
-def run(server_id: int, threads: int, max_requests: int) -> str:
+def run(server_id: int, threads: int, max_requests: int, profile_queue=None) -> str:
     """Serve requests with ``threads`` threads until the server closes (returns
-    ``"closed"``) or ``max_requests`` requests were taken (returns ``"recycle"``)."""
+    ``"closed"``) or ``max_requests`` requests were taken (returns ``"recycle"``).
+    With ``profile_queue``, the interpreter serves under cProfile and sends its statistics
+    there when it stops (``--profile``)."""
     if _app is None:
         raise RuntimeError("manygil serve: run() before load()")
+    profiler = None
+    if profile_queue is not None:
+        from . import _profiling
+
+        profiler = _profiling.start_worker()
+    try:
+        return _run(server_id, threads, max_requests)
+    finally:
+        if profiler is not None:
+            _profiling.stop_worker(profiler, profile_queue)
+
+
+def _run(server_id: int, threads: int, max_requests: int) -> str:
     if _interface == "asgi":
         from . import _serve_asgi
 
@@ -150,12 +259,15 @@ def run(server_id: int, threads: int, max_requests: int) -> str:
     poll = 0.2 if (max_requests and multithread) else None
     # Requests run in threads started here, even with one thread, so that applications
     # calling threading.current_thread() (Flask, Django, logging) see a real Thread rather
-    # than a _DummyThread for the interpreter's own worker thread.
+    # than a _DummyThread for the interpreter's own worker thread. Each is named
+    # manygil-s<interpreter id>.<n> (n from 1), in threading and for the OS (top -H,
+    # py-spy; the interpreter's own thread is manygil-w<id>).
+    me = _native.get_current()[0]
     ts = [
         threading.Thread(
             target=_serve,
             args=(server_id, quota, multithread, poll),
-            name=f"manygil-serve-{i}",
+            name=f"manygil-s{me}.{i + 1}",
         )
         for i in range(max(1, threads))
     ]
@@ -168,6 +280,8 @@ def run(server_id: int, threads: int, max_requests: int) -> str:
 
 def _serve(server_id: int, quota: _Quota, multithread: bool, poll) -> None:
     app = _app
+    # 3.14 names the OS thread after the Thread itself; 3.13 does not.
+    _native.set_thread_name(threading.current_thread().name)
     try:
         while not quota.exhausted:
             try:

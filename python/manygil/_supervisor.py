@@ -7,6 +7,14 @@ file descriptors (``--bind fd://N``), with one end of a socket pair (``--supervi
 on which the server says ``ready`` once it accepts and ``replace`` once it has too many
 stuck interpreters (``--max-stuck``), and whose end of file tells it the supervisor died.
 
+A server process is forked from the supervisor (which has no thread, so forking is safe)
+and runs ``manygil.serve.main`` there, rather than a new Python started with ``-m manygil
+serve``: it shares the supervisor's Python runtime and the modules the supervisor already
+imported (``manygil.serve`` and what it needs) copy-on-write instead of holding its own
+copy, 4-5 MiB less for the pair (docs/serve.md, "Memory"). The application is still
+imported afresh, in the new process's own interpreters; manygil's own code is the
+supervisor's (upgrading manygil itself needs a new supervisor).
+
 - A server process that dies (a signal such as SIGSEGV or SIGKILL, ``os._exit`` in a
   handler, a C extension aborting) is started again on the same sockets: connections
   arriving meanwhile wait in the kernel's queue of the socket, which the supervisor keeps
@@ -18,11 +26,15 @@ stuck interpreters (``--max-stuck``), and whose end of file tells it the supervi
   its in-flight requests). If the new one fails to start, the old one keeps serving.
 - SIGTERM / SIGINT: close the sockets (new connections are refused), pass the signal on to
   the server process(es), wait for them, exit 0.
+- SIGUSR1: passed on to the server process(es), which print a snapshot of what each worker
+  interpreter runs (``manygil._inspect``) on their stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import os
 import select
 import signal
@@ -31,7 +43,7 @@ import subprocess
 import sys
 import time
 
-from . import _native
+from . import _exit, _native
 from .serve import EXIT_STUCK, StartupError, _listen_list
 
 # A server process that ran this long (seconds, since it was ready) before dying resets
@@ -61,10 +73,31 @@ def describe(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
+class _Forked:
+    """A server process forked from the supervisor: what the supervisor uses of
+    ``subprocess.Popen`` (``pid``, ``returncode``, ``poll()``, ``send_signal()``)."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """The exit status (negative: killed by that signal) once it has exited, else None."""
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+
 class _Child:
     """One server process and its link to the supervisor."""
 
-    def __init__(self, proc: subprocess.Popen, link: socket.socket, why: str):
+    def __init__(self, proc: subprocess.Popen | _Forked, link: socket.socket, why: str):
         self.proc = proc
         self.link: socket.socket | None = link
         self.why = why  # "start", "restart", "reload"
@@ -93,6 +126,9 @@ class Supervisor:
 
     def __init__(self, command: list[str], fds: list[int], unix_paths: list[str]):
         self.command = command  # the server process's command, without sockets
+        # What ``manygil.serve.main`` parses in a forked server process: ``command``
+        # after ``python [flags] -m manygil serve``.
+        self.server_args = command[len(_server_head()) :]
         self.fds = fds
         self.unix_paths = unix_paths
         self.children: list[_Child] = []
@@ -102,22 +138,29 @@ class Supervisor:
         self.restart_at: float | None = None
         self.stopping = False
         self.status = 0
+        # While run() runs: its wake-up pipe and the signal handlers it replaced (a forked
+        # server process closes the one and restores the others).
+        self.wake: tuple[int, int] | None = None
+        self.previous_handlers: dict = {}
 
     # ---- server processes --------------------------------------------------------------
 
     def spawn(self, why: str) -> None:
         ours, theirs = socket.socketpair()
-        args = [*self.command, "--supervisor-fd", str(theirs.fileno())]
+        sockets = ["--supervisor-fd", str(theirs.fileno())]
         for fd in self.fds:
-            args += ["--bind", f"fd://{fd}"]
+            sockets += ["--bind", f"fd://{fd}"]
         try:
-            proc = subprocess.Popen(
-                args,
-                pass_fds=(*self.fds, theirs.fileno()),
-                # Its own process group: a Ctrl-C in the terminal reaches the supervisor
-                # only, which passes it on once.
-                process_group=0,
-            )
+            if _single_threaded():
+                proc = self.fork(ours, theirs, [*self.server_args, *sockets])
+            else:  # pragma: no cover - the supervisor starts no thread
+                proc = subprocess.Popen(
+                    [*self.command, *sockets],
+                    pass_fds=(*self.fds, theirs.fileno()),
+                    # Its own process group: a Ctrl-C in the terminal reaches the supervisor
+                    # only, which passes it on once.
+                    process_group=0,
+                )
         except OSError as e:
             ours.close()
             _log(f"cannot start a server process: {e}")
@@ -128,6 +171,69 @@ class Supervisor:
         child = _Child(proc, ours, why)
         self.children.append(child)
         self.starting = child
+
+    def fork(self, ours: socket.socket, theirs: socket.socket, args: list[str]) -> _Forked:
+        """Fork a server process running ``manygil.serve.main(args)``."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Whatever the supervisor holds now is never visited (written to) by the server
+        # process's garbage collector, so those pages stay shared between the two.
+        gc.collect()
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:
+            self.become_server(ours, theirs, args)  # does not return
+        return _Forked(pid)
+
+    def become_server(self, ours: socket.socket, theirs: socket.socket, args: list[str]):
+        """In a forked child: drop what belongs to the supervisor, serve, exit."""
+        status = 1
+        try:
+            # Its own process group: a Ctrl-C in the terminal reaches the supervisor only,
+            # which passes it on once.
+            os.setpgid(0, 0)
+            if self.wake is not None:
+                signal.set_wakeup_fd(-1)
+                for fd in self.wake:
+                    os.close(fd)
+            for sig, handler in self.previous_handlers.items():
+                signal.signal(sig, handler)
+            # The supervisor's ends of the links: to this process, and to the server
+            # processes still running (each sees the end of its link when the supervisor
+            # dies, so no other process may hold a copy).
+            ours.close()
+            for c in self.children:
+                c.close_link()
+            theirs.detach()  # its descriptor is now the server's (--supervisor-fd)
+            from . import serve
+
+            status = serve.main(args)
+        except SystemExit as e:
+            if isinstance(e.code, int) or e.code is None:
+                status = e.code or 0
+            else:
+                print(e.code, file=sys.stderr)
+            _exit.note_system_exit(e)
+        except BaseException as e:
+            # As Python's top level does (manygil's exit hook reads sys.last_exc).
+            sys.last_exc = sys.last_value = e
+            sys.last_type, sys.last_traceback = type(e), e.__traceback__
+            sys.excepthook(type(e), e, e.__traceback__)
+            if isinstance(e, KeyboardInterrupt):
+                # As Python ends on an uncaught KeyboardInterrupt: killed by SIGINT.
+                status = -signal.SIGINT
+        finally:
+            # The end of a Python program, without unwinding into the supervisor's frames
+            # (its clean-up would close the sockets and unlink the Unix socket files).
+            try:
+                atexit._run_exitfuncs()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                if status == -signal.SIGINT:
+                    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                    os.kill(os.getpid(), signal.SIGINT)
+            finally:
+                os._exit(1 if status < 0 else status)
 
     def schedule_restart(self) -> None:
         """Start a server process after the crash loop's delay."""
@@ -211,6 +317,10 @@ class Supervisor:
                 self.close_sockets()
             for c in self.children:
                 c.signal(sig)
+        elif sig == signal.SIGUSR1:
+            # A snapshot of what every worker runs (manygil._inspect), from each server.
+            for c in self.children:
+                c.signal(sig)
         elif sig == signal.SIGHUP and not self.stopping:
             if self.starting is not None:
                 _log("SIGHUP: a server process is already starting; ignored")
@@ -231,9 +341,10 @@ class Supervisor:
     # ---- the loop ----------------------------------------------------------------------
 
     def run(self) -> int:
-        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        watched = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
+        wake_r, wake_w = self.wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        watched = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1)
         previous = {sig: signal.signal(sig, lambda *_: None) for sig in watched}
+        self.previous_handlers = previous
         previous_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         try:
             self.spawn("start")
@@ -295,23 +406,29 @@ def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except (StartupError, OSError, ValueError) as e:
         print(f"manygil serve: {e}", file=sys.stderr)
         return 1
-    command = [
-        sys.executable,
-        *subprocess._args_from_interpreter_flags(),
-        "-m",
-        "manygil",
-        "serve",
-        args.app,
-        "--no-supervise",
-    ]
+    command = [*_server_head(), args.app, "--no-supervise"]
     for action in parser._actions:
         if not action.option_strings or action.dest in _NOT_PASSED:
             continue
         value = getattr(args, action.dest)
         if value is None or value == action.default:
             continue
-        command.append(action.option_strings[-1])
-        if action.nargs != 0:
-            command.append(str(value))
+        for v in value if isinstance(value, list) else [value]:  # repeatable options
+            command.append(action.option_strings[-1])
+            if action.nargs != 0:
+                command.append(str(v))
     unix_paths = [b.removeprefix("unix:") for b in listen if b.startswith("unix:")]
     return Supervisor(command, [fd for fd, _ in opened], unix_paths).run()
+
+
+def _server_head() -> list[str]:
+    """The start of a server process's command line: ``python [flags] -m manygil serve``."""
+    return [sys.executable, *subprocess._args_from_interpreter_flags(), "-m", "manygil", "serve"]
+
+
+def _single_threaded() -> bool:
+    """Whether this process runs one thread (Python's or not): then forking is safe."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # pragma: no cover - Linux has /proc
+        return False

@@ -22,15 +22,50 @@ own class again (``type(result) is Point`` holds in the caller).
 """
 
 import builtins
-import io
 import marshal
 import sys
 import types
+from _io import BytesIO
 from _weakref import ref as _ref
 
+
+class _FunctoolsUntilImported(types.ModuleType):
+    """Stands in for ``functools`` while ``_pickle`` initializes: all it reads there is
+    ``functools.partial``, which is ``_functools.partial``, whereas the real module pulls
+    in ``collections``, ``reprlib`` and more — about 0.5 MiB and 3 ms per interpreter that
+    never uses them. Any other attribute, read by code of another thread of the
+    interpreter in that moment, imports the real module and comes from it."""
+
+    def __getattr__(self, name):
+        if sys.modules.get("functools") is self:
+            del sys.modules["functools"]
+        import functools
+
+        return getattr(functools, name)
+
+
+def _import_c_unpickler():
+    """``_pickle.Unpickler`` and ``_pickle.loads``, imported without ``functools`` when
+    this interpreter has not imported it yet (see :class:`_FunctoolsUntilImported`)."""
+    if "functools" in sys.modules or "_pickle" in sys.modules:
+        from _pickle import Unpickler, loads
+
+        return Unpickler, loads
+    import _functools
+
+    stand_in = _FunctoolsUntilImported("functools")
+    stand_in.partial = _functools.partial
+    sys.modules["functools"] = stand_in
+    try:
+        from _pickle import Unpickler, loads
+    finally:
+        if sys.modules.get("functools") is stand_in:
+            del sys.modules["functools"]
+    return Unpickler, loads
+
+
 try:  # the C unpickler alone: pickle.py pulls in re (and enum) on 3.13, ~1 MiB per worker
-    from _pickle import Unpickler as _StdUnpickler
-    from _pickle import loads as _loads
+    _StdUnpickler, _loads = _import_c_unpickler()
 except ImportError:  # pragma: no cover - a CPython built without _pickle
     from pickle import Unpickler as _StdUnpickler
     from pickle import loads as _loads
@@ -52,7 +87,7 @@ def loads(data: bytes, handles=(), key: int | None = None):
     """Decode what :func:`manygil._pickle.dumps` produced in any interpreter (``handles``
     are this interpreter's objects for the persistent IDs); remembers keyed objects."""
     if handles:
-        obj = _Unpickler(io.BytesIO(data), handles).load()
+        obj = _Unpickler(BytesIO(data), handles).load()
     else:
         obj = _loads(data)
     if key is not None:

@@ -15,8 +15,12 @@ is reported instead of taking the check down. Each module gets one of:
 - ``error``: the import raised something else, did not finish in time, crashed or exited
   the process, or left a thread that kept its interpreter from ending.
 
-Extension modules of a package are found by file (without importing the whole tree) and
-each one is imported alone in a fresh interpreter; ``loaded`` and ``refused`` list them.
+Extension modules of a package are found by file (without importing the whole tree), with
+the private ones its distribution installs beside it (``_cffi_backend``, a mypyc
+``<hash>__mypyc``), and each one is imported alone in a fresh interpreter; ``loaded`` and
+``refused`` list them by full dotted name. :func:`distribution_modules` says which names a
+distribution provides (``--installed`` and ``-r`` check those: the parts a distribution
+puts in a shared namespace package, such as ``google.protobuf``, not the namespace).
 The exit status is 0 only if every module is ``ok``. :func:`check_modules` is the same as a
 function.
 """
@@ -28,7 +32,15 @@ import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-__all__ = ["Result", "check_modules", "installed_modules", "requirement_modules", "main"]
+__all__ = [
+    "Result",
+    "check_modules",
+    "distribution_extensions",
+    "distribution_modules",
+    "installed_modules",
+    "requirement_modules",
+    "main",
+]
 
 #: Seconds an import may take before it is reported as an error.
 DEFAULT_TIMEOUT = 60.0
@@ -48,8 +60,8 @@ KNOWN_LOSSES = {
     "yaml._yaml": "yaml.CLoader/CSafeLoader/CDumper are missing (the pure-Python loader is used)",
     "psycopg_binary": "psycopg runs its pure-Python implementation (slower)",
     "psycopg_c": "psycopg runs its pure-Python implementation (slower)",
-    "charset_normalizer": "requests warns (RequestsDependencyWarning) and detects encodings "
-    "without charset_normalizer's compiled speedups",
+    "charset_normalizer": "charset_normalizer cannot be imported: requests warns "
+    "(RequestsDependencyWarning) and takes a response without a charset for UTF-8",
     "google._upb._message": "protobuf uses its pure-Python implementation (slower)",
     "simplejson._speedups": "simplejson runs in pure Python (slower)",
     "yarl._quoting_c": "yarl quotes URLs in pure Python (slower)",
@@ -59,7 +71,19 @@ KNOWN_LOSSES = {
     "aiohttp._http_parser": "aiohttp parses HTTP in pure Python (slower)",
     "tornado.speedups": "tornado masks websocket frames in pure Python (slower)",
     "markupsafe._speedups": "markupsafe escapes in pure Python (slower)",
+    "PIL._imaging": "PIL.Image cannot be imported: Pillow opens, draws and saves nothing",
+    "_cffi_backend": "cffi.FFI() and every module compiled with cffi fail to import",
+    "cryptography.hazmat.bindings._rust": "cryptography's primitives (fernet, x509, "
+    "hazmat.primitives) cannot be imported",
+    "lxml.etree": "lxml.etree (lxml's core) cannot be imported",
+    "psutil": "psutil cannot be imported: the package runs without it",
+    "grpc._cython": "grpc cannot be imported: the package runs without its gRPC parts",
 }
+
+#: Helper packages that refuse to be imported before the package they serve: that one is
+#: imported first (psycopg_binary raises "the psycopg package should be imported before
+#: psycopg_binary" otherwise, an error that says nothing about interpreters).
+IMPORTED_AFTER = {"psycopg_binary": "psycopg", "psycopg_c": "psycopg"}
 
 
 @dataclass(frozen=True)
@@ -87,66 +111,98 @@ class Result:
 # --- inside the own-GIL interpreter -----------------------------------------------------------
 
 
+class _Refusals:
+    """While open, records (in ``names``) the full dotted name of every extension module
+    whose loading is refused in this interpreter, also when the importer catches the
+    refusal: CPython's message may name only the last part (``_message`` for
+    ``google._upb._message``)."""
+
+    def __enter__(self) -> _Refusals:
+        import importlib.machinery
+
+        from manygil._refusal import search
+
+        self.names: list[str] = []
+        self._loader = loader = importlib.machinery.ExtensionFileLoader
+        self._create = create = loader.create_module
+        names = self.names
+
+        def create_module(self, spec):
+            try:
+                return create(self, spec)
+            except ImportError as e:
+                if search(str(e)) and spec.name not in names:
+                    names.append(spec.name)
+                raise
+
+        loader.create_module = create_module  # this interpreter is used for this import only
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._loader.create_module = self._create
+
+    def full_name(self, extension: str) -> str:
+        """The full name of a refused extension a message names as ``extension``."""
+        return next(
+            (r for r in reversed(self.names) if r == extension or r.endswith("." + extension)),
+            extension,
+        )
+
+
 def _probe(module: str) -> tuple:
     """Runs inside a fresh interpreter: import ``module``; returns ``(status, extension,
     error, refused extensions, warnings)``. Every extension module whose loading was refused
     on the way is recorded, also when the importer caught the refusal."""
     import contextlib
     import importlib
-    import importlib.machinery
     import io
     import warnings
 
-    from manygil._refusal import refused_extension, search
+    from manygil._refusal import refused_extension
 
-    refused: list[str] = []
-    loader = importlib.machinery.ExtensionFileLoader
-    create = loader.create_module
-
-    def create_module(self, spec):
-        try:
-            return create(self, spec)
-        except ImportError as e:
-            if search(str(e)) and spec.name not in refused:
-                refused.append(spec.name)
-            raise
-
-    loader.create_module = create_module  # this interpreter is used for this import only
     sink = io.StringIO()
     caught: list = []
-    try:
-        with (
-            warnings.catch_warnings(record=True) as caught,
-            contextlib.redirect_stdout(sink),
-            contextlib.redirect_stderr(sink),
-        ):
-            warnings.simplefilter("always")
-            importlib.import_module(module)
-    except BaseException as exc:  # SystemExit and KeyboardInterrupt from an import, too
-        extension = refused_extension(exc)
-        if extension is not None:
-            # The loader saw the full dotted name; CPython's message may name less.
-            full = next((r for r in reversed(refused) if r.endswith(extension)), extension)
-            return ("refused", full, _refusal_text(exc), refused, [])
-        return ("error", None, f"{type(exc).__name__}: {exc}".strip(), refused, [])
-    finally:
-        loader.create_module = create
+    with _Refusals() as refusals:
+        try:
+            with (
+                warnings.catch_warnings(record=True) as caught,
+                contextlib.redirect_stdout(sink),
+                contextlib.redirect_stderr(sink),
+            ):
+                warnings.simplefilter("always")
+                first = IMPORTED_AFTER.get(module.split(".")[0])
+                if first is not None:
+                    importlib.import_module(first)
+                importlib.import_module(module)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt from an import, too
+            extension = refused_extension(exc)
+            refused = refusals.names
+            if extension is not None:
+                full = refusals.full_name(extension)
+                return ("refused", full, _refusal_text(exc), refused, [])
+            return ("error", None, f"{type(exc).__name__}: {exc}".strip(), refused, [])
     texts = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
-    return ("ok", None, None, refused, texts[:5])
+    return ("ok", None, None, refusals.names, texts[:5])
 
 
-def _probe_extension(name: str) -> str:
-    """Runs inside a fresh interpreter: ``"loaded"``, ``"refused"`` or ``"failed"`` (another
-    error: the extension needs something first) for importing extension module ``name``."""
+def _probe_extension(name: str) -> tuple[str, str | None]:
+    """Runs inside a fresh interpreter: ``("loaded", None)``, ``("refused", X)`` or
+    ``("failed", None)`` (another error: the extension needs something first) for
+    importing extension module ``name``; ``X`` is the full name of the extension that
+    refused: ``name``, or another one it (or its package) imports first."""
     import importlib
 
     from manygil._refusal import refused_extension
 
-    try:
-        importlib.import_module(name)
-    except BaseException as exc:
-        return "refused" if refused_extension(exc) is not None else "failed"
-    return "loaded"
+    with _Refusals() as refusals:
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:
+            refuser = refused_extension(exc)
+            if refuser is None:
+                return ("failed", None)
+            return ("refused", refusals.full_name(refuser))
+    return ("loaded", None)
 
 
 def _refusal_text(exc: BaseException) -> str:
@@ -164,33 +220,166 @@ def _refusal_text(exc: BaseException) -> str:
 
 
 def extension_modules(module: str) -> list[str]:
-    """The extension modules inside ``module``'s package, by full dotted name, found by
-    file without importing the package (``[]`` for a plain module)."""
+    """The extension modules of ``module``'s package and distribution, by full dotted name,
+    found by file without importing anything: those inside the package, then the private
+    ones its distribution installs beside it (``_cffi_backend`` for cffi,
+    ``google._upb._message`` for protobuf, a mypyc ``..._mypyc`` library); ``[]`` for a
+    plain module of a distribution without any."""
     import importlib.machinery
     import importlib.util
 
-    try:
-        spec = importlib.util.find_spec(module.split(".")[0])
-    except (ImportError, ValueError):
-        return []
-    if spec is None or not spec.submodule_search_locations:
-        return []
     top = module.split(".")[0]
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    found: list[str] = []
-    for root in spec.submodule_search_locations:
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d.isidentifier() and d != "tests")
-            rel = os.path.relpath(dirpath, root)
-            parts = [top] + ([] if rel == "." else rel.split(os.sep))
-            for f in sorted(filenames):
-                suffix = next((s for s in suffixes if f.endswith(s)), None)
-                stem = f[: -len(suffix)] if suffix else ""
-                if stem.isidentifier():
-                    found.append(".".join([*parts, stem]))
-                if len(found) >= _MAX_EXTENSIONS:
-                    return found
+    found = _private_extensions_of(module)
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+        for root in spec.submodule_search_locations:
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = sorted(d for d in dirnames if d.isidentifier() and d != "tests")
+                rel = os.path.relpath(dirpath, root)
+                parts = [top] + ([] if rel == "." else rel.split(os.sep))
+                for f in sorted(filenames):
+                    suffix = next((s for s in suffixes if f.endswith(s)), None)
+                    stem = f[: -len(suffix)] if suffix else ""
+                    # An extension compiled from a package's __init__.py (mypyc) is the
+                    # package itself.
+                    name = ".".join(parts if stem == "__init__" else [*parts, stem])
+                    if stem.isidentifier() and name not in found:
+                        found.append(name)
+                    if len(found) >= _MAX_EXTENSIONS:
+                        return found
     return found
+
+
+def _private_extensions_of(module: str) -> list[str]:
+    """The private extension modules (see :func:`distribution_extensions`) of the
+    installed distributions that provide ``module`` (or, for a namespace package, a part
+    of it)."""
+    names: list[str] = []
+    for dist in _distributions_of(module.split(".")[0]):
+        public = distribution_modules(dist)
+        if not any(_within(module, p) or _within(p, module) for p in public):
+            continue
+        for name in distribution_extensions(dist):
+            if name not in names and not any(_within(name, p) for p in public):
+                names.append(name)
+    return names
+
+
+def _within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def _distributions_of(top: str) -> list:
+    """The installed distributions that install top-level module or package ``top``."""
+    import importlib.metadata
+
+    global _PACKAGES_DISTRIBUTIONS
+    if _PACKAGES_DISTRIBUTIONS is None:
+        _PACKAGES_DISTRIBUTIONS = importlib.metadata.packages_distributions()
+    dists = []
+    for name in dict.fromkeys(_PACKAGES_DISTRIBUTIONS.get(top, [])):
+        try:
+            dists.append(importlib.metadata.distribution(name))
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return dists
+
+
+_PACKAGES_DISTRIBUTIONS: dict | None = None
+
+
+def _module_files(dist) -> list[tuple[tuple[str, ...], bool]]:
+    """``(dotted parts, is an extension)`` for each Python module file ``dist`` installs
+    (``("yaml", "__init__")``, ``("_cffi_backend",)``), from its file list (RECORD)."""
+    import importlib.machinery
+    import re
+
+    suffixes = sorted(importlib.machinery.EXTENSION_SUFFIXES, key=len, reverse=True)
+    found = []
+    for f in dist.files or ():
+        parts = f.parts
+        if not parts or any(not re.fullmatch(r"\w+", p) for p in parts[:-1]):
+            continue  # ../../bin/..., foo-1.0.dist-info/..., numpy.libs/...
+        name = parts[-1]
+        if name.endswith(".py"):
+            stem, ext = name[:-3], False
+        else:
+            suffix = next((s for s in suffixes if name.endswith(s)), None)
+            if suffix is None:
+                continue
+            stem, ext = name[: -len(suffix)], True
+        if re.fullmatch(r"\w+", stem):
+            # An extension compiled from a package's __init__.py (mypyc) is the package.
+            path = (
+                parts[:-1]
+                if stem == "__init__" and ext and len(parts) > 1
+                else (
+                    *parts[:-1],
+                    stem,
+                )
+            )
+            found.append((tuple(path), ext))
+    return found
+
+
+def distribution_modules(dist) -> list[str]:
+    """The public import names an installed distribution (an
+    ``importlib.metadata.Distribution``) provides, sorted: its top-level modules and
+    packages, found from its file list; for a namespace package it shares with other
+    distributions (a directory without an ``__init__.py`` of its own: ``google``,
+    ``opentelemetry``), the modules and packages it puts there (``google.auth``,
+    ``google.protobuf``). Helpers are left out: names with a part starting with ``_``, and
+    mypyc's ``<hash>__mypyc`` library.
+    A distribution that lists no module file (an editable install's ``.pth``) gets its
+    ``top_level.txt`` names, or its own name when that is an importable module."""
+    import importlib.util
+    import keyword
+
+    modules = {parts for parts, _ in _module_files(dist)}
+    names: set[str] = set()
+
+    def walk(prefix: tuple[str, ...], entries: set[tuple[str, ...]]) -> None:
+        heads = sorted({e[0] for e in entries})
+        for head in heads:
+            if (
+                head.startswith("_")
+                or head.endswith("__mypyc")  # mypyc's shared library of compiled modules
+                or not head.isidentifier()
+                or keyword.iskeyword(head)
+            ):
+                continue
+            full = (*prefix, head)
+            below = {e[1:] for e in entries if e[0] == head and len(e) > 1}
+            if (head,) in entries or ("__init__",) in below:
+                names.add(".".join(full))
+            elif below:
+                walk(full, below)  # a namespace package: what this distribution puts there
+
+    walk((), modules)
+    if not names and not modules:
+        text = dist.read_text("top_level.txt") or ""
+        candidates = text.split() or [
+            (dist.metadata["Name"] or "").replace("-", "_").replace(".", "_").lower()
+        ]
+        for name in candidates:
+            if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
+                continue
+            try:
+                if importlib.util.find_spec(name) is not None:
+                    names.add(name)
+            except (ImportError, ValueError):
+                continue
+    return sorted(names)
+
+
+def distribution_extensions(dist) -> list[str]:
+    """Every extension module an installed distribution installs, by full dotted name,
+    sorted (from its file list, without importing anything)."""
+    return sorted({".".join(parts) for parts, ext in _module_files(dist) if ext})
 
 
 def _child_main() -> None:
@@ -230,11 +419,22 @@ def _child_main() -> None:
                 if name in refused:
                     extensions[name] = "refused"
                     continue
+                if any(
+                    name.startswith(r + ".")
+                    for r in (*refused, *extensions)
+                    if extensions.get(r, "refused") == "refused"
+                ):
+                    continue  # its package is refused: importing it alone tells nothing
                 ext = manygil.create()
                 try:
-                    extensions[name] = ext.call(_probe_extension, name)
+                    outcome, refuser = ext.call(_probe_extension, name)
                 finally:
                     ext.close()
+                if outcome == "refused" and refuser != name:
+                    # Something it needs first refused: that one is the refused extension.
+                    extensions.setdefault(refuser, "refused")
+                    outcome = "failed"
+                extensions[name] = outcome
         answer = [status, extension, error, refused, texts, extensions]
         out.write(json.dumps(answer) + "\n")
         it.close()
@@ -379,60 +579,33 @@ def _result(module, status, extension, error, refused, texts, extensions) -> Res
 
 
 def installed_modules() -> list[str]:
-    """The importable top-level modules of the installed distributions, sorted (private
-    ones, whose name starts with ``_``, left out: they are helpers of a public package)."""
+    """The public import names (:func:`distribution_modules`) of every installed
+    distribution, sorted: top-level modules and packages, and the parts of namespace
+    packages (``google.protobuf``) rather than the whole namespace."""
     import importlib.metadata
-    import importlib.util
-    import keyword
 
-    candidates = set(importlib.metadata.packages_distributions())
-    # Editable installs list only a .pth file: try the distribution's own name too.
+    names: set[str] = set()
     for dist in importlib.metadata.distributions():
-        dist_name = dist.metadata["Name"] or ""
-        candidates.add(dist_name.replace("-", "_").replace(".", "_").lower())
-    names = set()
-    for name in candidates:
-        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
-            continue
-        try:
-            if importlib.util.find_spec(name) is None:
-                continue
-        except (ImportError, ValueError):
-            continue
-        names.add(name)
+        names.update(distribution_modules(dist))
     return sorted(names)
 
 
 def requirement_modules(path: str) -> tuple[list[str], list[str]]:
-    """``(modules, not installed)`` for a requirements file: the top-level modules of each
-    distribution it names (``-r`` includes followed; options, URLs and markers ignored),
-    and the distributions that are not installed here."""
+    """``(modules, not installed)`` for a requirements file: the public import names
+    (:func:`distribution_modules`) of each distribution it names (``-r`` includes followed;
+    options, URLs and markers ignored), and the distributions that are not installed here."""
     import importlib.metadata
-    import re
 
-    by_dist: dict[str, list[str]] = {}
-    for module, dists in importlib.metadata.packages_distributions().items():
-        for d in dists:
-            by_dist.setdefault(_canonical(d), []).append(module)
     modules: list[str] = []
     missing: list[str] = []
     for name in _requirement_names(path, set()):
-        found = sorted(m for m in by_dist.get(_canonical(name), []) if not m.startswith("_"))
-        if not found:
-            try:
-                importlib.metadata.distribution(name)
-            except importlib.metadata.PackageNotFoundError:
-                missing.append(name)
-                continue
-            found = [re.sub(r"[-.]", "_", name).lower()]
-        modules.extend(m for m in found if m not in modules)
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name)
+            continue
+        modules.extend(m for m in distribution_modules(dist) if m not in modules)
     return modules, missing
-
-
-def _canonical(name: str) -> str:
-    import re
-
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _requirement_names(path: str, seen: set) -> list[str]:

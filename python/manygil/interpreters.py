@@ -64,27 +64,38 @@ def is_shareable(obj) -> bool:
     return _native.is_shareable(obj)
 
 
-def create(*, config: InterpreterConfig | str | None = None) -> Interpreter:
+def create(
+    *,
+    name: str | None = None,
+    config: InterpreterConfig | str | None = None,
+    _origin: str = "create",
+) -> Interpreter:
     """Return a new idle interpreter (own thread, this process's ``sys.path``).
 
-    ``config`` sets it up: an :class:`~manygil.InterpreterConfig` or a preset name;
-    ``None`` is ``"isolated"`` (its own GIL: runs in parallel with every other
-    interpreter). ``"legacy"`` shares the main interpreter's GIL and allocator so that
-    extension modules without sub-interpreter support import, without parallelism
+    ``name`` (default ``interpreter-<id>``) is its :attr:`Interpreter.name`, shown in
+    snapshots and logs: 1 to 200 characters, no control characters (else ValueError;
+    TypeError if not a str). ``config`` sets it up: an :class:`~manygil.InterpreterConfig`
+    or a preset name; ``None`` is ``"isolated"`` (its own GIL: runs in parallel with every
+    other interpreter). ``"legacy"`` shares the main interpreter's GIL and allocator so
+    that extension modules without sub-interpreter support import, without parallelism
     (docs/configs.md). Blocks until the interpreter is ready (a few ms).
 
-    Raises TypeError/ValueError for a bad ``config`` (nothing is created),
+    Raises TypeError/ValueError for a bad ``name`` or ``config`` (nothing is created),
     InterpreterError if CPython cannot create it (e.g. at shutdown).
     """
     import sys
 
     values = _coerce_config(config)._values()
-    id = _native.create(list(sys.path), values)
+    id = _native.create(list(sys.path), name, _origin, values)
     return Interpreter(id, _whence=_native.WHENCE_MANYGIL, _owned=True)
 
 
 def list_all() -> list[Interpreter]:
-    """Return the main interpreter and every live manygil interpreter."""
+    """Return the main interpreter and every manygil interpreter that exists now, by
+    increasing id: those of :func:`create`, the workers of every ``Pool`` and of
+    ``manygil serve`` (:attr:`Interpreter.origin` says which). A pool's or server's
+    workers take work only from it: their ``call``/``exec``/``close`` raise
+    InterpreterError."""
     out = []
     for id, whence in _native.list_all():
         try:
@@ -192,6 +203,41 @@ class Interpreter:
     def whence(self) -> str:
         """Where the interpreter was created: "runtime init", "manygil" or "unknown"."""
         return _WHENCE_TO_STR.get(self._whence, "unknown")
+
+    def _info(self) -> tuple[str, str, str] | None:
+        info = getattr(self, "_cached_info", None)
+        if info is None:
+            info = _native.interp_info(self._id)
+            if info is not None:
+                self._cached_info = info
+        return info
+
+    @property
+    def name(self) -> str:
+        """The interpreter's name: ``"main"``, the ``name`` given to :func:`create`
+        (default ``interpreter-<id>``), ``pool-<n>.worker-<k>`` for a ``Pool``'s workers,
+        ``serve-<n>.worker-<k>`` for ``manygil serve``'s. Read once, the first time it is
+        asked for: an interpreter that had already ended (or that manygil did not make)
+        is ``interpreter-<id>``."""
+        info = self._info()
+        return f"interpreter-{self._id}" if info is None else info[0]
+
+    @property
+    def origin(self) -> str:
+        """Which part of manygil made it: ``"main"`` (the main interpreter), ``"create"``
+        (:func:`create`), ``"pool"`` (a ``Pool``'s worker), ``"serve"`` (a worker of
+        ``manygil serve``); ``"unknown"`` if it had ended when first asked, or if manygil did
+        not make it."""
+        info = self._info()
+        return "unknown" if info is None else info[1]
+
+    @property
+    def thread_name(self) -> str | None:
+        """The name of the OS thread the interpreter runs on (``manygil-w<id>``, as
+        ``top -H``, ``ps -L`` and py-spy show it; ``"MainThread"`` for the main
+        interpreter), or None if it had ended when first asked."""
+        info = self._info()
+        return None if info is None else info[2]
 
     def is_running(self) -> bool:
         """Whether the interpreter is executing code right now."""

@@ -81,6 +81,10 @@ class _PoolFuture(cf.Future):
         without limit instead of raising OverflowError."""
         if self._state == "PENDING" or self._state == "RUNNING":
             self._spin()
+        # Finished with a value: nothing to wait for (both fields are set before _state,
+        # under the GIL), so the condition's lock is not taken.
+        if self._state == "FINISHED" and self._exception is None:
+            return self._result
         try:
             return super().result(_wait_timeout(timeout))
         except KeyboardInterrupt:
@@ -179,8 +183,9 @@ class Pool(cf.Executor):
             tasks raise ImportError.
         forward_logging: records that tasks log (once they import ``logging``) go to this
             interpreter's loggers of the same names, at the root level this interpreter
-            has when the pool is created, with ``threadName`` ``manygil-worker-<id>``
-            (see ``manygil._logs``). ``False``: each worker's ``logging`` stays its own.
+            has when the pool is created, with ``threadName`` the worker thread's
+            (``manygil-w<id>``) and ``manygil_interpreter`` the worker's name (see
+            ``manygil._logs``). ``False``: each worker's ``logging`` stays its own.
         config: how every worker's interpreter is set up (replacements of stuck or
             recycled workers too): an :class:`~manygil.InterpreterConfig` or a preset
             name; ``None`` is ``"isolated"``. Under ``"legacy"`` (shared GIL, extensions
@@ -275,6 +280,9 @@ class Pool(cf.Executor):
             if self._logs is not None:
                 self._logs.close(wait=False)
             raise
+        from . import _inspect
+
+        _inspect.register_pool(self)
         self._fallback = None
         if fallback == "process":
             from ._fallback import ProcessFallback
@@ -518,6 +526,35 @@ class Pool(cf.Executor):
             stats["failed"] -= procs["rerouted"]
         stats["fallback"] = 0 if self._fallback is None else self._fallback.count
         return stats
+
+    def snapshot(self, timeout: float = 0.5) -> dict:
+        """What the pool's workers are doing now, as plain data::
+
+            {"kind": "pool", "name": "pool-1", "stats": {...},   # stats() as above
+             "workers": [{"id": 3, "name": "pool-1.worker-1", "origin": "pool",
+                          "thread": "manygil-w3",                # the OS thread's name
+                          "task": {"id": 17, "function": "mymod.work",
+                                   "running_for": 2.5} or None,  # None: idle
+                          "answered": True, "note": None,
+                          "threads": [{"name": "manygil-w3", "omitted": 0,
+                                       "frames": [(file, line, function), ...]}]}]}
+
+        Each worker's Python stacks (``frames`` outermost first, as in a traceback) are
+        read inside its interpreter; ``manygil.format_snapshot(snap)`` prints them. Blocks
+        (GIL released) at most about ``timeout`` seconds (ValueError outside 0..3600): a
+        worker that does not let the reader in by then — stuck in a C call that holds its
+        GIL — gets ``answered`` False, ``threads`` None and a ``note`` saying so, with its
+        last known ``task``. Workers stuck in a task that ignored its interrupt, not yet
+        gone, are listed too. Tasks in the process fallback are not shown."""
+        from ._inspect import pool_snapshot
+
+        return pool_snapshot(self, timeout)
+
+    @property
+    def name(self) -> str:
+        """The pool's name, ``pool-<n>`` (numbered in the process); its workers are the
+        interpreters ``pool-<n>.worker-<k>``."""
+        return self._core.name()
 
     @property
     def config(self) -> InterpreterConfig:

@@ -10,7 +10,10 @@ Command line::
     python -m manygil serve MODULE:APP [--workers N] [--threads T] [--bind HOST:PORT]
         [--uds PATH] [--timeout S] [--stuck-after S] [--max-stuck N] [--graceful-timeout S]
         [--max-body BYTES] [--max-requests-per-worker N] [--access-log] [--no-supervise]
-        [--interface auto|wsgi|asgi] [--interpreter-config isolated|legacy]
+        [--interface auto|wsgi|asgi] [--log-level LEVEL] [--no-forward-logging]
+        [--profile FILE] [--ws-max-size BYTES] [--static URL_PREFIX=DIR ...]
+        [--reload [--reload-dir DIR] [--reload-include GLOB]]
+        [--interpreter-config isolated|legacy]
 
 From the command line the server runs in a child process of a small supervisor
 (``manygil._supervisor``) that holds the listening sockets, restarts the server process if
@@ -21,6 +24,7 @@ it dies and replaces it on SIGHUP or once too many interpreters are stuck;
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import signal
 import socket
@@ -42,6 +46,8 @@ STUCK_AFTER = 2.0
 # Exit status of a server process that stopped because more than --max-stuck worker
 # interpreters were stuck (EX_TEMPFAIL: start it again). The supervisor starts a fresh one.
 EXIT_STUCK = 75
+# Default of --ws-max-size (uvicorn's): the largest WebSocket message a client may send.
+WS_MAX_SIZE = 16 * 1024 * 1024
 
 
 class StartupError(RuntimeError):
@@ -77,22 +83,53 @@ INTERFACES = ("auto", "wsgi", "asgi")
 
 
 def _load_in(
-    spec: str, interface: str = "auto", config: InterpreterConfig | None = None
+    spec: str,
+    interface: str = "auto",
+    name: str | None = None,
+    logs=None,
+    traceback_in_error: bool = False,
+    interp: Interpreter | None = None,
+    config: InterpreterConfig | None = None,
 ) -> tuple[Interpreter | None, str | None]:
-    """A new interpreter (set up by ``config``) with the application loaded, or the reason
-    it failed."""
+    """A new interpreter (called ``name``, set up by ``config``; or ``interp``, made ahead
+    and unused) with the application loaded, or the reason it failed (then the
+    interpreter is closed). ``logs``: ``(queue, level)`` to forward its log records to
+    (``_logs``)."""
+    if interp is None:
+        try:
+            interp = create(name=name, config=config, _origin="serve")
+        except Exception as e:  # noqa: BLE001 - reported as one line
+            return None, f"cannot create an interpreter: {e}"
     try:
-        interp = create(config=config)
-    except Exception as e:  # noqa: BLE001 - reported as one line
-        return None, f"cannot create an interpreter: {e}"
-    try:
-        error = interp.call(_serve_worker.load, spec, interface)
+        if logs is not None:
+            from . import _logs
+
+            interp.call(_logs.install, *logs)
+        error = interp.call(_serve_worker.load, spec, interface, traceback_in_error)
     except Exception as e:  # noqa: BLE001
         error = f"loading {spec!r} failed: {e}"
     if error:
         interp.close()
         return None, error
     return interp, None
+
+
+def _load_many(load, n: int, interps=()) -> list[tuple[Interpreter | None, str | None]]:
+    """``n`` new interpreters with the application loaded by ``load(interp_or_None)``
+    (``_Server.load``), loaded in parallel: a list of (interpreter, None) or (None,
+    reason). ``interps``: interpreters made ahead to use first (at most ``n``)."""
+    loaded: list = [None] * n
+    ahead = list(interps)
+
+    def run(i: int) -> None:
+        loaded[i] = load(ahead[i] if i < len(ahead) else None)
+
+    loaders = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in loaders:
+        t.start()
+    for t in loaders:
+        t.join()
+    return loaded
 
 
 def _listen_list(bind: str | list[str] | None, uds: str | None) -> list[str]:
@@ -112,6 +149,27 @@ def _listen_list(bind: str | list[str] | None, uds: str | None) -> list[str]:
     if uds:
         listen.append(f"unix:{uds}")
     return listen
+
+
+def _static_list(static) -> list[tuple[str, bytes]]:
+    """``static=`` as ``_native.serve_bind`` takes it: (URL prefix, directory) pairs."""
+    if static is None:
+        return []
+    if isinstance(static, str):
+        static = [static]
+    pairs = []
+    for item in static.items() if hasattr(static, "items") else static:
+        if isinstance(item, str):
+            prefix, sep, directory = item.partition("=")
+            if not sep or not prefix or not directory:
+                raise StartupError(
+                    f"--static {item!r}: expected URL_PREFIX=DIRECTORY, "
+                    "e.g. --static /static=./static"
+                )
+        else:
+            prefix, directory = item
+        pairs.append((prefix, os.fsencode(directory)))
+    return pairs
 
 
 class _Server:
@@ -152,8 +210,50 @@ class _Server:
         self.past_cap = False
         # "wsgi" or "asgi" once the first workers loaded the application.
         self.interface = "auto"
-        # Every worker interpreter's InterpreterConfig (replacements too).
+        # The server's name; its workers are serve-<id>.worker-<k>, numbered from 1 in the
+        # order they start (a replacement gets the next number).
+        self.name = f"serve-{server_id}"
+        self._numbers = itertools.count(1)
+        # (queue, level) that workers forward their log records to, or None.
+        self.log_setup = None
+        # The queue workers send their profile statistics to (--profile), or None.
+        self.profile_queue = None
+
+        # The interface asked for ("auto", "wsgi", "asgi"): a reload detects it afresh.
+        self.interface_option = "auto"
+        # Held while the set of workers changes: a recycle, a stuck worker's replacement,
+        # a reload.
+        self.lock = threading.Lock()
+        # Interpreters replaced by a reload, finishing their requests; and the count of
+        # reloads (a recycle that loaded its new interpreter before a reload is dropped).
+        self.reloaded: set[int] = set()
+        self.generation = 0
+        # The file watcher of --reload (manygil._reload.Reloader), if any.
+        self.reloader = None
+        # Every worker interpreter's InterpreterConfig (replacements and reloads too).
         self.config: InterpreterConfig | None = None
+
+    def next_name(self) -> str:
+        """The name of the next worker interpreter: serve-<id>.worker-<k>."""
+        return f"{self.name}.worker-{next(self._numbers)}"
+
+    def load(
+        self,
+        interface: str | None = None,
+        traceback_in_error: bool = False,
+        interp: Interpreter | None = None,
+    ) -> tuple[Interpreter | None, str | None]:
+        """A new worker interpreter (or ``interp``, made ahead) with the application
+        loaded, or why it failed."""
+        return _load_in(
+            self.app,
+            self.interface if interface is None else interface,
+            self.next_name(),
+            self.log_setup,
+            traceback_in_error,
+            interp,
+            self.config,
+        )
 
     def stuck(self) -> int:
         """Worker interpreters retired as stuck whose handler still has not returned."""
@@ -183,9 +283,10 @@ class _Server:
             slot = self.running.get(interp_id)
             if slot is None:  # not one of ours (cannot happen: ids are never reused)
                 continue
-            self.retired[interp_id] = slot
-            _native.serve_retire(interp_id)
-            new, error = _load_in(self.app, self.interface, self.config)
+            with self.lock:
+                self.retired[interp_id] = slot
+                _native.serve_retire(interp_id)
+            new, error = self.load()
             if new is None:
                 print(f"manygil serve: cannot replace a stuck worker: {error}", file=sys.stderr)
                 continue
@@ -196,9 +297,8 @@ class _Server:
                 file=sys.stderr,
                 flush=True,
             )
-            t = threading.Thread(target=self.run_slot, args=(new,), name="manygil-serve-slot")
-            t.start()
-            self.slots.append(t)
+            with self.lock:
+                self.start_slot(new)
             _native.serve_release_memory()
         return first_past_cap
 
@@ -217,30 +317,96 @@ class _Server:
             # Polled: a slot may become stuck while we wait for it.
             waiting[0].join(min(left, 0.05))
 
+    def start_slot(self, interp: Interpreter) -> None:
+        """Serve with ``interp`` in a new slot thread (called holding ``self.lock``)."""
+        t = threading.Thread(target=self.run_slot, args=(interp,), name="manygil-serve-slot")
+        self.interp_of[t] = interp.id
+        self.running[interp.id] = t
+        self.slots.append(t)
+        t.start()
+
     def run_slot(self, interp: Interpreter) -> None:
         """Serve with ``interp``; replace it each time it has served its quota."""
+        me = threading.current_thread()
         while True:
-            self.interp_of[threading.current_thread()] = interp.id
-            self.running[interp.id] = threading.current_thread()
             try:
-                outcome = interp.call(_serve_worker.run, self.id, self.threads, self.max_requests)
+                outcome = interp.call(
+                    _serve_worker.run, self.id, self.threads, self.max_requests, self.profile_queue
+                )
             except Exception as e:  # noqa: BLE001
                 print(f"manygil serve: a worker failed: {e}", file=sys.stderr)
                 outcome = "failed"
-            if outcome == "closed" or self.stopping.is_set() or interp.id in self.retired:
-                self.running.pop(interp.id, None)
+            with self.lock:
+                generation = self.generation
+                replaced = interp.id in self.retired or interp.id in self.reloaded
+                done = outcome == "closed" or self.stopping.is_set() or replaced
+                if done:
+                    self.running.pop(interp.id, None)
+                    self.reloaded.discard(interp.id)
+            if done:
                 interp.close()
                 return
             # Recycle: the other workers keep taking requests meanwhile (queued ones wait).
-            new, error = _load_in(self.app, self.interface, self.config)
-            self.running.pop(interp.id, None)
+            new, error = self.load()
+            with self.lock:
+                self.running.pop(interp.id, None)
+                self.reloaded.discard(interp.id)
             interp.close()
             _native.serve_release_memory()
             if new is None:
                 print(f"manygil serve: cannot replace a worker: {error}", file=sys.stderr)
                 return
+            with self.lock:
+                # A reload started a full set of workers meanwhile: this one is extra.
+                extra = generation != self.generation or self.stopping.is_set()
+                if not extra:
+                    self.interp_of[me] = new.id
+                    self.running[new.id] = me
+            if extra:
+                new.close()
+                return
             self.recycled += 1
             interp = new
+
+    def reload(self, ahead=()) -> tuple[int, str | None] | None:
+        """Load the application afresh in ``workers`` new interpreters (in parallel,
+        before anything changes; ``ahead``: interpreters made ahead, used first and
+        consumed), then swap: the current workers take no further request (they finish
+        those they have, then end) and the new ones take every request from then on.
+        Blocks for the loading. Returns the number of new workers and None, or 0 and the
+        reason the application failed to load (its traceback included; the current
+        workers keep serving); None if the server began to stop meanwhile (the new
+        interpreters are closed)."""
+        loaded = _load_many(
+            lambda interp: self.load(self.interface_option, True, interp), self.workers, ahead
+        )
+        errors = [err for _, err in loaded if err]
+        new = [interp for interp, _ in loaded if interp is not None]
+        if errors or self.stopping.is_set():
+            for interp in new:
+                interp.close()
+            return (0, errors[0]) if errors and not self.stopping.is_set() else None
+        interface = new[0].call(_serve_worker.interface)
+        with self.lock:
+            if self.stopping.is_set():
+                old = None
+            else:
+                old = [i for i in self.running if i not in self.retired and i not in self.reloaded]
+                self.generation += 1
+                # Retired first: a request sent once a new worker answered is never
+                # taken by an old one.
+                for interp_id in old:
+                    self.reloaded.add(interp_id)
+                    _native.serve_retire(interp_id)
+                for interp in new:
+                    self.start_slot(interp)
+                self.interface = interface
+        if old is None:
+            for interp in new:
+                interp.close()
+            return None
+        _native.serve_release_memory()
+        return len(new), None
 
 
 def serve(
@@ -266,6 +432,13 @@ def serve(
     past_max_stuck=None,
     interface: str = "auto",
     loaded=None,
+    forward_logging: bool = True,
+    profile: str | None = None,
+    ws_max_size: int = WS_MAX_SIZE,
+    static=None,
+    reload: bool = False,
+    reload_dirs: list[str] | None = None,
+    reload_include: list[str] | None = None,
     interpreter_config: InterpreterConfig | str | None = None,
 ) -> None:
     """Serve the WSGI or ASGI application ``app`` (``"MODULE:ATTR"``) until stopped.
@@ -291,8 +464,16 @@ def serve(
     either way it stops gracefully, then raises StuckLimitError, or, when stuck threads
     are left (they cannot be ended), exits the process with status :data:`EXIT_STUCK`.
 
+    ``static`` maps URL prefixes to directories (``{"/static": "./static"}``, or a list of
+    ``"/static=./static"`` strings): requests under a prefix are answered from the
+    directory by the HTTP front (GET and HEAD, with ETag, conditional requests, ranges and
+    precompressed ``.br``/``.gz`` siblings) and never reach the application.
+
     ``bind`` also takes ``fd://N``: a listening socket (TCP or Unix) inherited as file
     descriptor N, which the server takes over (and closes when it stops accepting).
+
+    ``ws_max_size`` bounds the WebSocket messages (of an ASGI application) a client may
+    send, in bytes: a larger one closes the connection with 1009.
 
     ``interpreter_config`` sets up every worker interpreter (an
     :class:`~manygil.InterpreterConfig` or a preset name; None: ``"isolated"``):
@@ -302,8 +483,28 @@ def serve(
     ``ready`` is called with the list of bound addresses (``http://host:port`` or
     ``unix:path``) once every worker has loaded the application and the server accepts.
 
+    ``forward_logging`` (default True): what the application logs in the workers goes to
+    this interpreter's loggers of the same names (``manygil._logs``, at the root level
+    this interpreter has when ``serve`` starts), and with ``access_log`` the access-log
+    lines go to the ``manygil.serve.access`` logger (INFO) when that logger's records would
+    be written somewhere (else to stderr, as without forwarding). See docs/serve.md.
+
+    ``profile``: a file path; every worker runs under ``cProfile`` while it serves, and
+    their merged statistics are written there (``pstats`` format) when the server stops
+    (workers still stuck then are left out). Costs what cProfile costs.
+
+    While it runs, ``manygil.snapshot_all()`` (and the signal of
+    ``manygil.enable_inspect_signal``) includes this server: each worker's requests in
+    flight and Python stacks.
+
+    ``reload`` (for development): watch the application's source files (``reload_dirs``,
+    default: where its top-level module is found; ``*.py`` and ``reload_include`` globs)
+    and, on a change, load it afresh in new worker interpreters, then swap them in; the
+    workers replaced finish their requests. If the new code fails to import, the error is
+    printed on stderr and the current workers keep serving. See ``manygil._reload``.
+
     Raises StartupError (a RuntimeError), before serving anything, if an option is invalid,
-    an address cannot be bound, or the application cannot be loaded in a worker
+    an address cannot be bound, a static directory does not exist, or the application cannot be loaded in a worker
     interpreter (module not found, attribute missing, not callable, an extension module
     that refuses own-GIL interpreters).
     """
@@ -318,6 +519,7 @@ def serve(
     _check_positive("graceful_timeout", graceful_timeout, allow_zero=True, kind=float)
     _check_positive("max_body", max_body, allow_zero=True)
     _check_positive("max_requests_per_worker", max_requests_per_worker, allow_zero=True)
+    _check_positive("ws_max_size", ws_max_size)
     if interface not in INTERFACES:
         raise StartupError(f"interface must be one of {', '.join(INTERFACES)}, got {interface!r}")
     try:
@@ -326,7 +528,19 @@ def serve(
         raise StartupError(str(e)) from None
     if io_threads is None:
         io_threads = 1 if workers * threads <= 4 else 2
+    if profile is not None:
+        _check_profile_path(profile)
+    if reload:
+        from . import _reload
+
+        watch = (_reload.watched_dirs(app, reload_dirs), _reload.check_include(reload_include))
     listen = _listen_list(bind, uds)
+    to_python = False
+    if forward_logging and access_log:
+        from . import _serve_logs
+
+        to_python = _serve_logs.access_to_python()
+    statics = _static_list(static)
     try:
         server_id, addrs = _native.serve_bind(
             listen,
@@ -338,6 +552,9 @@ def serve(
             header_timeout,
             timeout or None,
             access_log,
+            statics,
+            ws_max_size,
+            to_python,
         )
     except (OSError, ValueError) as e:
         raise StartupError(str(e)) from None
@@ -352,7 +569,29 @@ def serve(
         addrs,
     )
     server.config = config
+    access = dispatcher = None
+    if to_python:
+        from . import _serve_logs
+
+        access = _serve_logs.AccessLog(server_id)
+    if forward_logging:
+        from . import _logs
+        from ._queue import Queue
+
+        dispatcher = _logs.Dispatcher(Queue())
+        server.log_setup = (dispatcher.queue, _logs.Dispatcher.root_level())
+    if profile is not None:
+        from ._queue import Queue
+
+        server.profile_queue = Queue()
+        server.profile_path = profile
+    from . import _inspect
+
+    _inspect.register_server(server)
     try:
+        if reload:
+            server.reloader = _reload.Reloader(server, *watch)
+            server.reloader.start()
         past_cap = _run(
             server,
             graceful_timeout,
@@ -363,11 +602,45 @@ def serve(
             loaded,
         )
     finally:
+        _inspect.unregister_server(server)
+        if server.reloader is not None:
+            server.reloader.close(0)
         _native.serve_close(server_id)
+        if dispatcher is not None:
+            dispatcher.close()  # the workers have ended: nothing more will be logged
+        if access is not None:
+            access.join()
     if past_cap:
         raise StuckLimitError(
             f"more than {max_stuck} worker interpreter(s) were stuck in handlers that did not "
             "return (max_stuck); the server stopped"
+        )
+
+
+def _check_profile_path(path) -> None:
+    """``--profile FILE``: a path whose directory exists and can be written to."""
+    if not isinstance(path, str) or not path:
+        raise StartupError(f"profile must be a file path, got {path!r}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise StartupError(
+            f"--profile {path!r}: cannot write there (directory {directory!r} missing or not writable)"
+        )
+
+
+def _write_profile(server: _Server, path: str) -> None:
+    from . import _profiling
+
+    count = _profiling.write_merged(server.profile_queue, path)
+    if count:
+        print(
+            f"manygil serve: profile of {count} worker interpreter(s) written to {path}",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"manygil serve: no worker finished serving: no profile written to {path}",
+            file=sys.stderr,
         )
 
 
@@ -382,18 +655,10 @@ def _run(
     server: _Server, graceful_timeout, ready, stop, past_max_stuck, interface="auto", on_loaded=None
 ) -> bool:
     """Serve until stopped; returns whether the server stopped past ``max_stuck``."""
-    server_id, app, workers = server.id, server.app, server.workers
+    server_id, workers = server.id, server.workers
+    server.interface_option = interface
     # Load the application in every worker (in parallel) before accepting anything.
-    loaded: list = [None] * workers
-
-    def load(i: int) -> None:
-        loaded[i] = _load_in(app, interface, server.config)
-
-    loaders = [threading.Thread(target=load, args=(i,)) for i in range(workers)]
-    for t in loaders:
-        t.start()
-    for t in loaders:
-        t.join()
+    loaded = _load_many(lambda interp: server.load(interface, interp=interp), workers)
     errors = [err for interp, err in loaded if err]
     if errors:
         for interp, _ in loaded:
@@ -406,10 +671,11 @@ def _run(
         on_loaded(server.interface)
     # The imports left megabytes of freed temporaries in the allocator's per-thread arenas.
     _native.serve_release_memory()
-    for interp, _ in loaded:
-        t = threading.Thread(target=server.run_slot, args=(interp,), name="manygil-serve-slot")
-        t.start()
-        server.slots.append(t)
+    with server.lock:
+        for interp, _ in loaded:
+            server.start_slot(interp)
+    if server.reloader is not None:
+        server.reloader.run()
     _native.serve_start(server_id)
     stop = stop or threading.Event()
     previous = {}
@@ -444,6 +710,9 @@ def _run(
                 break
     finally:
         server.stopping.set()
+        if server.reloader is not None:
+            # A reload under way drops its new workers.
+            server.reloader.close(graceful_timeout)
         # Drain in another thread: this one keeps replacing stuck workers meanwhile, so
         # that the requests already accepted find a worker.
         result: list = []
@@ -468,6 +737,8 @@ def _run(
         stuck = server.wait_for_slots(10.0)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if server.profile_queue is not None:
+            _write_profile(server, server.profile_path)
         if stuck:
             print(
                 f"manygil serve: {stuck} worker(s) did not stop (a handler blocked in C?); exiting anyway",
@@ -553,10 +824,69 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--access-log", action="store_true", help="one line per request on stderr")
     p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error", "critical"),
+        help="the lowest level of log records written (the application's, forwarded from "
+        "the workers, and the server's; default info)",
+    )
+    p.add_argument(
+        "--no-forward-logging",
+        dest="forward_logging",
+        action="store_false",
+        help="leave each worker's logging alone (records the application logs are then "
+        "not formatted by the server: WARNING and above go to stderr as they are)",
+    )
+    p.add_argument(
+        "--profile",
+        default=None,
+        metavar="FILE",
+        help="run every worker under cProfile and write their merged statistics to FILE "
+        "(pstats format) when the server stops",
+    )
+    p.add_argument(
+        "--static",
+        action="append",
+        default=None,
+        metavar="URL_PREFIX=DIR",
+        help="serve the files of DIR under URL_PREFIX from the HTTP front, never reaching "
+        "the application (e.g. /static=./static); repeatable",
+    )
+    p.add_argument(
         "--interface",
         choices=INTERFACES,
         default="auto",
         help="WSGI or ASGI (default auto: an async def callable is ASGI, another callable WSGI)",
+    )
+    p.add_argument(
+        "--ws-max-size",
+        type=int,
+        default=WS_MAX_SIZE,
+        metavar="BYTES",
+        help="ASGI: largest WebSocket message a client may send; larger closes the "
+        "connection with 1009 (default 16 MiB)",
+    )
+    p.add_argument(
+        "--reload",
+        action="store_true",
+        help="development: on a change to the application's source files, load it afresh "
+        "in new worker interpreters and swap them in (the process and its sockets stay)",
+    )
+    p.add_argument(
+        "--reload-dir",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="with --reload: a directory tree to watch, instead of the one the application's "
+        "module is found in; repeatable",
+    )
+    p.add_argument(
+        "--reload-include",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="with --reload: also watch files whose name matches GLOB (e.g. '*.html'; "
+        "*.py always); repeatable",
     )
     p.add_argument(
         "--interpreter-config",
@@ -587,12 +917,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.app is None:
         parser.error("the following arguments are required: MODULE:APP")
+    if (args.reload_dir or args.reload_include) and not args.reload:
+        parser.error("--reload-dir and --reload-include go with --reload")
     if args.supervise and args.supervisor_fd is None:
         from . import _supervisor
 
         return _supervisor.main(parser, args)
     link = None
     stop = threading.Event()
+    if args.forward_logging:
+        from . import _serve_logs
+
+        _serve_logs.configure_cli(args.log_level)
+    from . import _inspect
+
+    # kill -USR1 <server process> prints what every worker runs (the supervisor passes
+    # SIGUSR1 on to its server processes).
+    _inspect.enable_inspect_signal(signal.SIGUSR1)
     if args.supervisor_fd is not None:
         link = socket.socket(fileno=args.supervisor_fd)
         # The supervisor never writes: this returns when it is gone; then stop.
@@ -639,6 +980,13 @@ def main(argv: list[str] | None = None) -> int:
             past_max_stuck=None if link is None else lambda: tell(b"replace\n"),
             interface=args.interface,
             loaded=lambda interface: chosen.__setitem__(0, interface),
+            forward_logging=args.forward_logging,
+            profile=args.profile,
+            ws_max_size=args.ws_max_size,
+            static=args.static,
+            reload=args.reload,
+            reload_dirs=args.reload_dir,
+            reload_include=args.reload_include,
             interpreter_config=args.interpreter_config,
         )
     except StartupError as e:

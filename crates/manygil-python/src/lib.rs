@@ -21,6 +21,8 @@
 //! - `serve`: `manygil serve`'s servers and the requests that threads of worker
 //!   interpreters answer (the HTTP front itself is the `manygil-serve` crate).
 //! - `module`: the `manygil._native` module definition, slots and method table.
+//! - `embed`: the Rust API for programs that embed CPython ([`Runtime`], [`Pool`],
+//!   [`Task`]): the same pool engine, replies into Rust completion slots.
 //!
 //! Invariants held throughout:
 //! - No `PyObject*` is reachable from another interpreter: data crosses as [`Value`].
@@ -31,6 +33,7 @@
 //! - Every `extern "C"` entry catches panics (`ffi::entry`).
 
 mod codec;
+mod embed;
 mod ffi;
 mod handles;
 mod interp;
@@ -40,5 +43,7 @@ mod queue;
 mod runtime;
 mod serve;
 
+pub use embed::{buffer, buffer_read_only, Call, Pool, Runtime, Task};
 pub use interp::{Error, RemoteError, Worker};
+pub use manygil_core::buffer::SharedMemory;
 pub use manygil_core::Value;

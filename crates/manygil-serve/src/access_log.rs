@@ -1,12 +1,15 @@
-//! One line per request on stderr, in the common log format plus the duration.
+//! One line per request on stderr (or to the configured sink), in the common log format
+//! plus the duration.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::request::Peer;
 
-/// Write `host - - [date] "METHOD target VERSION" status bytes duration` to stderr.
+/// Write `host - - [date] "METHOD target VERSION" status bytes duration` to stderr, or
+/// hand it (without the newline) to `sink`.
 pub(crate) fn write(
+    sink: Option<&crate::AccessLogSink>,
     peer: &Peer,
     request_line: (&str, &str, &str),
     status: u16,
@@ -19,11 +22,15 @@ pub(crate) fn write(
     };
     let (method, target, version) = request_line;
     let bytes = bytes.map_or_else(|| "-".to_owned(), |b| b.to_string());
-    let line = format!(
-        "{host} - - [{}] \"{method} {target} {version}\" {status} {bytes} {:.3}ms\n",
+    let mut line = format!(
+        "{host} - - [{}] \"{method} {target} {version}\" {status} {bytes} {:.3}ms",
         clf_date(SystemTime::now()),
         took.as_secs_f64() * 1e3
     );
+    if let Some(sink) = sink {
+        return (sink.0)(line);
+    }
+    line.push('\n');
     // One write call per line so lines from several threads do not interleave.
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }

@@ -5,6 +5,8 @@ use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::static_files::StaticMount;
+
 /// One address to listen on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listen {
@@ -53,8 +55,27 @@ pub struct Config {
     pub response_buffer: usize,
     /// Pending connections the kernel queues per listener.
     pub backlog: u32,
-    /// Write one access-log line per request to stderr.
+    /// Write one access-log line per request to stderr (or to `access_log_sink`).
     pub access_log: bool,
+    /// Where access-log lines go instead of stderr (each without its newline), when set.
+    pub access_log_sink: Option<AccessLogSink>,
+    /// Largest WebSocket message (and frame) a client may send, in bytes; a larger one
+    /// closes the connection with 1009.
+    pub ws_max_size: usize,
+    /// Directories served under URL prefixes by the I/O threads (requests under them
+    /// never reach a worker); opened by [`crate::Server::bind`].
+    pub statics: Vec<StaticMount>,
+}
+
+/// A receiver of access-log lines (see [`Config::access_log_sink`]). Called on the I/O
+/// threads: it must not block.
+#[derive(Clone)]
+pub struct AccessLogSink(pub std::sync::Arc<dyn Fn(String) + Send + Sync>);
+
+impl std::fmt::Debug for AccessLogSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessLogSink")
+    }
 }
 
 impl Default for Config {
@@ -71,6 +92,10 @@ impl Default for Config {
             response_buffer: 8,
             backlog: 1024,
             access_log: false,
+            access_log_sink: None,
+            // uvicorn's default.
+            ws_max_size: 16 * 1024 * 1024,
+            statics: Vec::new(),
         }
     }
 }

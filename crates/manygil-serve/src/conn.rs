@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -25,11 +25,14 @@ use crate::cancel::{Cancel, CancelReason};
 use crate::config::Config;
 use crate::request::{Peer, Request, RequestHead};
 use crate::response::{Aborted, Chunk, Chunks, Reply, Responder, ResponseHead};
+use crate::static_files::{FileBody, StaticBody, StaticFiles, StaticReply};
 
 /// State shared by the accept loops, connections and the [`crate::Server`].
 pub(crate) struct Shared {
     /// Settings, fixed at bind time.
     pub(crate) config: Config,
+    /// The directories of [`Config::statics`], open (`None` without any).
+    pub(crate) statics: Option<StaticFiles>,
     /// hyper's connection settings, derived from `config`.
     pub(crate) http: http1::Builder,
     /// Into the workers' queue. Sending never blocks (unbounded: the number of queued
@@ -66,7 +69,8 @@ impl Shared {
     }
 }
 
-/// Counts one open connection for as long as it lives.
+/// Counts one open connection for as long as it lives (a WebSocket session holds one of
+/// its own: hyper lets go of an upgraded connection).
 struct ConnCount(Arc<Shared>);
 
 impl ConnCount {
@@ -93,7 +97,81 @@ struct ConnInfo {
     /// Notified to drop the connection at once (a streamed answer ran past its deadline,
     /// maybe with hyper stuck writing to a client that stopped reading).
     kill: Notify,
+    /// Set (and `first_request` notified) when the first request's head arrived.
+    started: AtomicBool,
+    /// Notified once, with `started`.
+    first_request: Notify,
+    /// Bytes written to the connection so far (see [`cut_when_stalled`]).
+    written: AtomicU64,
 }
+
+/// A connection's I/O, counting the bytes written in [`ConnInfo::written`].
+struct Counted<I> {
+    io: I,
+    info: Arc<ConnInfo>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Counted<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> Counted<I> {
+    fn count(&self, r: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = r {
+            self.info.written.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.count(r)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.count(r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// How long, once the server stops, a connection it accepted before gets for its first
+/// request (counted from the stop, at most [`Config::header_timeout`]). hyper's graceful
+/// shutdown closes a connection that has not sent a byte yet at once, as it closes an idle
+/// keep-alive one; but a client that just connected is sending its request (it is on its
+/// way, a round trip at most behind the handshake the kernel completed): closed now, it
+/// would be lost, though it reached the server before the stop. Bounded so that idle
+/// connections opened in advance (browsers do) delay a stop by that much at most.
+const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(1);
 
 /// Serve HTTP/1.1 on `io` until the client closes, an error, or the server stops (then
 /// the request in progress is finished first).
@@ -107,17 +185,38 @@ where
         peer,
         local,
         kill: Notify::new(),
+        started: AtomicBool::new(false),
+        first_request: Notify::new(),
+        written: AtomicU64::new(0),
     });
     let svc_info = info.clone();
     let svc_shared = shared.clone();
     let svc = service_fn(move |req| handle(req, svc_info.clone(), svc_shared.clone()));
-    let conn = shared.http.serve_connection(TokioIo::new(io), svc);
+    let io = Counted {
+        io,
+        info: info.clone(),
+    };
+    let conn = shared
+        .http
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
     tokio::pin!(conn);
     // Returning drops the connection (and closes it) wherever hyper is.
     tokio::select! {
         _ = conn.as_mut() => return,
         () = info.kill.notified() => return,
         _ = stop.wait_for(|stopped| *stopped) => {}
+    }
+    if !info.started.load(Ordering::Acquire) {
+        // Accepted before the stop, its first request not read yet: serve that one.
+        let wait = FIRST_REQUEST_WAIT.min(shared.config.header_timeout);
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            () = info.kill.notified() => return,
+            // A permit stored by `notify_one`: no wake-up lost before this registers.
+            () = info.first_request.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
     }
     conn.as_mut().graceful_shutdown();
     tokio::select! {
@@ -199,6 +298,13 @@ enum RespBody {
         ended: bool,
         /// The `Content-Length` the head promised, if any.
         promised: Option<Promised>,
+    },
+    /// A static file read in chunks (its `Content-Length` is the body's length).
+    File {
+        /// The chunks.
+        body: FileBody,
+        /// Dropped with the body: tells [`cut_when_stalled`] that the body ended.
+        _ended_tx: oneshot::Sender<()>,
     },
 }
 
@@ -309,6 +415,9 @@ impl Body for RespBody {
                     )))),
                 }
             }
+            RespBody::File { body, .. } => body
+                .poll_chunk(cx)
+                .map(|c| c.map(|c| c.map(Frame::data).map_err(Aborted))),
         }
     }
 
@@ -316,12 +425,14 @@ impl Body for RespBody {
         match self {
             RespBody::Full(d) | RespBody::Short(d) => d.is_none(),
             RespBody::Stream { ended, .. } => *ended,
+            RespBody::File { body, .. } => body.remaining() == 0,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             RespBody::Full(d) => SizeHint::with_exact(d.as_ref().map_or(0, |d| d.len() as u64)),
+            RespBody::File { body, .. } => SizeHint::with_exact(body.remaining()),
             // Unknown: hyper then holds the body to the head's Content-Length.
             RespBody::Short(_) | RespBody::Stream { .. } => SizeHint::default(),
         }
@@ -376,6 +487,7 @@ impl LogLine {
 fn log(shared: &Shared, info: &ConnInfo, line: &LogLine, status: StatusCode, bytes: Option<usize>) {
     if shared.config.access_log {
         crate::access_log::write(
+            shared.config.access_log_sink.as_ref(),
             &info.peer,
             (&line.method, &line.target, line.version),
             status.as_u16(),
@@ -391,7 +503,15 @@ async fn handle(
     info: Arc<ConnInfo>,
     shared: Arc<Shared>,
 ) -> Result<Response<RespBody>, Infallible> {
-    let (parts, body) = req.into_parts();
+    if !info.started.swap(true, Ordering::AcqRel) {
+        info.first_request.notify_one();
+    }
+    let (mut parts, body) = req.into_parts();
+    let ws_key = crate::websocket::handshake_key(&parts.method, parts.version, &parts.headers);
+    // Kept until the worker answers: the connection is handed over only on an accept.
+    let upgrade = ws_key
+        .as_ref()
+        .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
     let line = LogLine {
         method: parts.method.as_str().to_owned(),
         target: parts
@@ -401,17 +521,7 @@ async fn handle(
         version: version_str(parts.version),
         started: Instant::now(),
     };
-    let head = RequestHead {
-        id: shared.next_id.fetch_add(1, Ordering::Relaxed),
-        method: line.method.clone(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().unwrap_or("").to_owned(),
-        version: line.version,
-        peer: info.peer.clone(),
-        local: info.local.clone(),
-        headers: parts.headers,
-    };
-    if head
+    if parts
         .headers
         .get_all(hyper::header::HOST)
         .iter()
@@ -424,6 +534,25 @@ async fn handle(
         log(&shared, &info, &line, status, None);
         return Ok(simple(status, true));
     }
+    // Static files: answered here, before anything is made for a worker.
+    if let Some(reply) = shared
+        .statics
+        .as_ref()
+        .and_then(|s| s.serve(&parts.method, parts.uri.path(), &parts.headers))
+    {
+        return Ok(static_response(reply, &shared, &info, &line));
+    }
+    let head = RequestHead {
+        id: shared.next_id.fetch_add(1, Ordering::Relaxed),
+        method: line.method.clone(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        version: line.version,
+        peer: info.peer.clone(),
+        local: info.local.clone(),
+        headers: parts.headers,
+        ws_key: upgrade.as_ref().and(ws_key.clone()),
+    };
     if head
         .content_length()
         .is_some_and(|n| n > shared.config.max_body)
@@ -435,6 +564,7 @@ async fn handle(
     let id = head.id;
     let cancel = Arc::new(Cancel::new());
     let (tx, rx) = oneshot::channel();
+    let websocket = head.is_websocket();
     let request = Box::new(Request {
         body: BodyReader::new(
             body,
@@ -443,12 +573,16 @@ async fn handle(
             cancel.clone(),
             shared.handle.clone(),
         ),
-        responder: Responder::new(
-            tx,
-            cancel.clone(),
-            shared.config.response_buffer,
-            shared.handle.clone(),
-        ),
+        responder: {
+            let mut r = Responder::new(
+                tx,
+                cancel.clone(),
+                shared.config.response_buffer,
+                shared.handle.clone(),
+            );
+            r.websocket = websocket;
+            r
+        },
         cancel: cancel.clone(),
         head,
     });
@@ -526,6 +660,27 @@ async fn handle(
             };
             (head, body, None)
         }
+        Ok(Reply::WebSocket(head, ends)) => {
+            let (Some(upgrade), Some(key)) = (upgrade, ws_key.as_deref()) else {
+                // Not reached: `Responder::accept_websocket` refuses other requests.
+                let status = StatusCode::INTERNAL_SERVER_ERROR;
+                log(&shared, &info, &line, status, None);
+                return Ok(simple(status, true));
+            };
+            let head = crate::websocket::switching_protocols(head, key);
+            log(&shared, &info, &line, head.status, None);
+            // Registered (for shutdown's 1001) and counted as a connection until the
+            // session ends.
+            let guard = (inflight, ConnCount::new(&shared));
+            shared.handle.spawn(crate::websocket::session(
+                upgrade,
+                ends,
+                shared.config.ws_max_size,
+                cancel,
+                guard,
+            ));
+            return Ok(into_response(head, RespBody::Full(None)));
+        }
         Err(_) => {
             // The worker dropped the responder without answering: it failed, or it
             // stopped because the request was cancelled.
@@ -540,6 +695,69 @@ async fn handle(
     };
     log(&shared, &info, &line, head.status, bytes);
     Ok(into_response(head, body))
+}
+
+/// The response for a static file answer (logged).
+fn static_response(
+    reply: StaticReply,
+    shared: &Arc<Shared>,
+    info: &Arc<ConnInfo>,
+    line: &LogLine,
+) -> Response<RespBody> {
+    let (mut r, bytes) = match reply.body {
+        StaticBody::Text => {
+            let r = simple(reply.status, false);
+            let n = match r.body() {
+                RespBody::Full(Some(d)) => d.len(),
+                _ => 0,
+            };
+            (r, n)
+        }
+        StaticBody::Empty => (Response::new(RespBody::Full(None)), 0),
+        StaticBody::Bytes(data) => {
+            let n = data.len();
+            (Response::new(RespBody::Full(Some(data))), n)
+        }
+        StaticBody::File(body) => {
+            let n = usize::try_from(body.remaining()).unwrap_or(usize::MAX);
+            let (tx, rx) = oneshot::channel();
+            shared.handle.spawn(cut_when_stalled(
+                shared.config.body_timeout,
+                rx,
+                info.clone(),
+            ));
+            let body = RespBody::File {
+                body,
+                _ended_tx: tx,
+            };
+            (Response::new(body), n)
+        }
+    };
+    *r.status_mut() = reply.status;
+    r.headers_mut().extend(reply.headers);
+    log(shared, info, line, reply.status, Some(bytes));
+    r
+}
+
+/// Drop the connection of a streamed file once nothing was written to it for `stall`
+/// (a client that stopped reading would hold its file and buffers forever), unless the
+/// body ended first (`ended` resolves when it is dropped).
+async fn cut_when_stalled(stall: Duration, ended: oneshot::Receiver<()>, info: Arc<ConnInfo>) {
+    tokio::pin!(ended);
+    let mut seen = info.written.load(Ordering::Relaxed);
+    loop {
+        tokio::select! {
+            _ = &mut ended => return,
+            () = tokio::time::sleep(stall) => {
+                let now = info.written.load(Ordering::Relaxed);
+                if now == seen {
+                    info.kill.notify_one();
+                    return;
+                }
+                seen = now;
+            }
+        }
+    }
 }
 
 fn into_response(head: ResponseHead, body: RespBody) -> Response<RespBody> {

@@ -19,8 +19,17 @@
 //!    the request, the client gets 504 and the request's [`Cancel`] fires: its hook (set
 //!    by the worker) interrupts the worker.
 //!
+//! A WebSocket opening handshake reaches a worker as a request too; a worker that
+//! accepts it ([`Responder::accept_websocket`]) gets a [`WebSocket`] whose messages the
+//! front frames on the I/O threads (see the `websocket` module).
+//! A request under one of [`Config::statics`]' URL prefixes is answered from the files by
+//! the I/O thread itself, and never queued (see `static_files`).
+//!
 //! [`Server::shutdown`] stops accepting, lets in-flight requests finish within a grace
 //! period, then cancels what is left and closes the queue.
+//!
+//! [`Watch`] watches source trees for `manygil serve --reload` (no HTTP in it: it lives
+//! here because only the server uses it).
 
 mod access_log;
 mod body;
@@ -32,12 +41,21 @@ mod queue;
 mod request;
 mod response;
 mod server;
+mod static_files;
+mod watch;
+mod websocket;
 
 pub use body::{BodyError, BodyReader};
 pub use cancel::{Cancel, CancelHook, CancelReason, CancelWatcher};
-pub use config::{Config, Listen};
+pub use config::{AccessLogSink, Config, Listen};
 pub use memory::release_free_memory;
 pub use queue::{Recv, RequestQueue};
 pub use request::{percent_decode, Peer, Request, RequestHead};
 pub use response::{BodyWriter, HeadError, Responder, ResponseHead, SendError};
 pub use server::{open_listener, BindError, BoundAddr, Server, ShutdownReport};
+pub use static_files::StaticMount;
+pub use watch::{fnmatch_str, ignored_dir, ignored_file, Changes, Watch, WatchError};
+pub use websocket::{
+    valid_close_code, WebSocket, WsClose, WsMessage, WsNotify, WsRecv, WsSendError, CLOSE_TIMEOUT,
+    MAX_CLOSE_REASON, QUEUE as WS_QUEUE,
+};

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::request::Request;
 
@@ -13,7 +13,9 @@ pub enum Recv {
     Request(Box<Request>),
     /// Nothing arrived within the timeout.
     Timeout,
-    /// The server has shut down: no request will come again.
+    /// The server has shut down, or the `stop` channel given to
+    /// [`RequestQueue::recv_unless`] was disconnected: no request will come again (to
+    /// this caller).
     Closed,
 }
 
@@ -25,6 +27,9 @@ pub struct RequestQueue {
     pub(crate) requests: Receiver<Box<Request>>,
     /// Disconnected (its sender dropped) when the server has shut down.
     pub(crate) closed: Receiver<()>,
+    /// Into `requests`: where a request taken by a worker that was stopped meanwhile
+    /// goes back (see [`RequestQueue::recv_unless`]).
+    pub(crate) requeue: Sender<Box<Request>>,
 }
 
 /// How long an idle worker keeps polling before it parks: a request arriving within this
@@ -38,10 +43,25 @@ impl RequestQueue {
     /// shutting down) are skipped. The request's deadline
     /// ([`crate::Config::request_timeout`]) starts now.
     pub fn recv(&self, timeout: Option<Duration>) -> Recv {
+        self.recv_unless(timeout, &crossbeam_channel::never())
+    }
+
+    /// [`Self::recv`], unless `stop` is disconnected (its senders dropped) first or
+    /// meanwhile: then [`Recv::Closed`], and no request is taken. A worker told to stop
+    /// (a worker interpreter being replaced) thus takes no request sent after it was told:
+    /// one it took in that instant goes back to the queue for another worker.
+    pub fn recv_unless(&self, timeout: Option<Duration>, stop: &Receiver<()>) -> Recv {
         let start = Instant::now();
         loop {
-            match self.recv_any(start, timeout) {
+            match self.recv_any(start, timeout, stop) {
                 Recv::Request(r) => {
+                    // Whoever stopped us did it before anything it then caused reached
+                    // the queue (the send of a request happens before its receipt): a
+                    // request taken with `stop` disconnected is put back, unmarked.
+                    if is_disconnected(stop) {
+                        let _ = self.requeue.send(r);
+                        return Recv::Closed;
+                    }
                     // Marked before the check: see `Cancel::taken`.
                     r.cancel.mark_taken();
                     if r.cancel.reason().is_none() {
@@ -53,8 +73,11 @@ impl RequestQueue {
         }
     }
 
-    fn recv_any(&self, start: Instant, timeout: Option<Duration>) -> Recv {
+    fn recv_any(&self, start: Instant, timeout: Option<Duration>, stop: &Receiver<()>) -> Recv {
         while start.elapsed() < IDLE_SPIN {
+            if is_disconnected(stop) {
+                return Recv::Closed;
+            }
             match self.requests.try_recv() {
                 Ok(r) => return Recv::Request(r),
                 Err(TryRecvError::Disconnected) => return Recv::Closed,
@@ -66,13 +89,15 @@ impl RequestQueue {
             std::thread::yield_now();
         }
         let Some(timeout) = timeout else {
-            return crossbeam_channel::select! {
+            return crossbeam_channel::select_biased! {
+                recv(stop) -> _ => Recv::Closed,
                 recv(self.requests) -> r => r.map_or(Recv::Closed, Recv::Request),
                 recv(self.closed) -> _ => Recv::Closed,
             };
         };
         let left = timeout.saturating_sub(start.elapsed());
-        crossbeam_channel::select! {
+        crossbeam_channel::select_biased! {
+            recv(stop) -> _ => Recv::Closed,
             recv(self.requests) -> r => r.map_or(Recv::Closed, Recv::Request),
             recv(self.closed) -> _ => Recv::Closed,
             default(left) => Recv::Timeout,
@@ -96,4 +121,9 @@ impl RequestQueue {
     pub fn is_empty(&self) -> bool {
         self.requests.is_empty()
     }
+}
+
+/// Whether `rx`'s senders are all gone (nothing is ever sent on a stop channel).
+fn is_disconnected(rx: &Receiver<()>) -> bool {
+    matches!(rx.try_recv(), Err(TryRecvError::Disconnected))
 }

@@ -39,6 +39,9 @@ pub struct RequestHead {
     pub local: Peer,
     /// Header fields in the order received; names are lower-case.
     pub(crate) headers: HeaderMap,
+    /// The `Sec-WebSocket-Key` of a WebSocket opening handshake (see
+    /// [`Self::is_websocket`]).
+    pub(crate) ws_key: Option<String>,
 }
 
 impl RequestHead {
@@ -46,6 +49,26 @@ impl RequestHead {
     /// names stay separate entries, in order).
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()))
+    }
+
+    /// Whether the request is a valid WebSocket opening handshake (RFC 6455 4.2.1), which
+    /// [`crate::Responder::accept_websocket`] can accept; any other request with an
+    /// `Upgrade` header is a plain HTTP request.
+    pub fn is_websocket(&self) -> bool {
+        self.ws_key.is_some()
+    }
+
+    /// The subprotocols a WebSocket client offers (`Sec-WebSocket-Protocol`), in order.
+    pub fn websocket_subprotocols(&self) -> Vec<String> {
+        self.headers
+            .get_all(hyper::header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The declared `Content-Length`, if any (hyper has already refused conflicting or

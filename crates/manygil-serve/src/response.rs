@@ -24,6 +24,8 @@ pub enum HeadError {
     HopByHop(String),
     /// A `Content-Length` that is not a decimal number of bytes, or a second one.
     ContentLength(String),
+    /// A header the WebSocket handshake sets itself.
+    Reserved(String),
 }
 
 impl std::fmt::Display for HeadError {
@@ -44,6 +46,11 @@ impl std::fmt::Display for HeadError {
                 f,
                 "invalid Content-Length {v:?}: expected one header with a number of bytes \
                  in decimal digits"
+            ),
+            HeadError::Reserved(n) => write!(
+                f,
+                "header {n:?} is set by the server in a WebSocket handshake (give a \
+                 subprotocol as the accept's \"subprotocol\")"
             ),
         }
     }
@@ -210,12 +217,17 @@ pub(crate) enum Reply {
     Full(ResponseHead, Bytes),
     /// Head, then a stream.
     Stream(ResponseHead, Chunks),
+    /// A WebSocket accept: `101 Switching Protocols` with this head, then a session.
+    WebSocket(ResponseHead, crate::websocket::Ends),
 }
 
 /// Answers one request, once. Dropping it unanswered gives the client a 500.
 pub struct Responder {
     /// To the waiting connection; `None` once used.
-    tx: Option<oneshot::Sender<Reply>>,
+    pub(crate) tx: Option<oneshot::Sender<Reply>>,
+    /// Whether the request is a WebSocket opening handshake (which
+    /// [`Responder::accept_websocket`] may accept).
+    pub(crate) websocket: bool,
     /// This request's cancellation.
     cancel: Arc<Cancel>,
     /// [`crate::Config::response_buffer`].
@@ -241,6 +253,7 @@ impl Responder {
     ) -> Responder {
         Responder {
             tx: Some(tx),
+            websocket: false,
             cancel,
             buffer: buffer.max(1),
             handle,

@@ -22,6 +22,7 @@ use crate::config::{Config, Listen};
 use crate::conn::{self, Shared};
 use crate::queue::RequestQueue;
 use crate::request::Peer;
+use crate::static_files::StaticFiles;
 
 /// An address the server listens on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +230,7 @@ impl Server {
         if config.listen.is_empty() {
             return Err(BindError::Other("nothing to listen on".to_owned()));
         }
+        let statics = StaticFiles::open(&config.statics).map_err(BindError::Other)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.io_threads.max(1))
             .thread_name("manygil-http")
@@ -265,8 +267,9 @@ impl Server {
         let (closed_tx, closed_rx) = crossbeam_channel::bounded(0);
         let shared = Arc::new(Shared {
             config,
+            statics,
             http,
-            queue: queue_tx,
+            queue: queue_tx.clone(),
             inflight: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             handle: runtime.handle().clone(),
@@ -283,6 +286,7 @@ impl Server {
             queue: RequestQueue {
                 requests: queue_rx,
                 closed: closed_rx,
+                requeue: queue_tx,
             },
             closed_tx: Mutex::new(Some(closed_tx)),
             unix_paths,
@@ -304,6 +308,11 @@ impl Server {
         self.shared.inflight.lock().len()
     }
 
+    /// Connections open (accepted and not yet closed).
+    pub fn connections(&self) -> usize {
+        self.shared.conns.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Start accepting connections (once; later calls do nothing).
     pub fn start(&self) {
         let listeners = std::mem::take(&mut *self.pending.lock());
@@ -313,7 +322,9 @@ impl Server {
         }
     }
 
-    /// Stop accepting; let connections finish their current request for up to `grace`;
+    /// Stop accepting; let connections finish their current request for up to `grace`
+    /// (a connection accepted before, that has not sent its first request yet, gets up to
+    /// a second for it: it was on its way);
     /// then cancel the requests still running ([`CancelReason::Shutdown`]: their hooks
     /// interrupt the workers) and close the queue. Blocks; must not be called on an I/O
     /// thread. Later calls return at once.

@@ -1,5 +1,5 @@
-"""The raw ASGI application of bench/bench_serve_asgi.py: a hello route and a pure-Python
-CPU route, with lifespan support (as a framework would have)."""
+"""The raw ASGI application of bench/bench_serve_asgi.py: a hello route, a pure-Python
+CPU route and a WebSocket echo, with lifespan support (as a framework would have)."""
 
 
 async def app(scope, receive, send):
@@ -10,6 +10,17 @@ async def app(scope, receive, send):
             await send({"type": f"lifespan.{kind}.complete"})
             if kind == "shutdown":
                 return
+    if scope["type"] == "websocket":
+        # Echo every message back until the client closes.
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        while True:
+            msg = await receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+            await send(
+                {"type": "websocket.send", "bytes": msg.get("bytes"), "text": msg.get("text")}
+            )
     while (await receive()).get("more_body"):
         pass
     if scope["path"] == "/cpu":

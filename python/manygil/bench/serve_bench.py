@@ -2,17 +2,21 @@
 gunicorn (sync and gthread workers), granian (WSGI) and ``manygil serve``, loaded by
 ``wrk`` on 127.0.0.1, one server at a time, interleaved.
 
-Reports req/s, p50/p99 latency and the RSS of each server's whole process tree, and
-ratios against the best peer on each route. Peers come from ``toolchain/peers.sh``
-(``make peers``); a missing peer is reported and skipped.
+Reports req/s, p50/p99 latency and the memory of each server's whole process tree, and
+ratios against the best peer on each route. Memory is measured again at 2 and 8 workers
+(``--memory-workers``), each server loaded for a few seconds first: RSS (which counts a
+page shared by forked processes once per process), PSS (each shared page divided among
+the processes mapping it: the fair total) and USS (pages of one process only). Peers come
+from ``toolchain/peers.sh`` (``make peers``); a missing peer is reported and skipped.
 
     python -m manygil bench --scenario serve [--workers N] [--quick]
-    python bench/bench_serve.py [--workers N] [--duration S] [--connections C]
+    python bench/bench_serve.py [--workers N] [--memory-workers 2,8] [--duration S]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import os
 import re
@@ -65,9 +69,13 @@ def _command(server: str, workers: int, threads: int, port: int) -> list[str] | 
     ]  # fmt: skip
 
 
-def _tree_rss(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) in bytes of ``pid`` and all its descendants. RSS counts a page shared by
-    forked processes once per process; PSS divides it among them."""
+def _tree_memory(pid: int) -> dict:
+    """``{"rss", "pss", "anon", "uss"}`` in MiB of ``pid`` and all its descendants, from
+    smaps_rollup. RSS counts a page shared by several processes once per process; PSS
+    divides it among them, also among unrelated processes mapping the same file (the
+    python binary, libc), so it moves with what else runs; ``anon`` is the anonymous part
+    of PSS (heap, stacks: what the server allocated, shared only by forking), which
+    does not; USS counts only the pages of one process."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -78,7 +86,14 @@ def _tree_rss(pid: int) -> tuple[int, int]:
             children.setdefault(int(fields[1]), []).append(int(entry))
         except OSError:
             continue
-    rss = pss = 0
+    kib = {"rss": 0, "pss": 0, "anon": 0, "uss": 0}
+    fields = {
+        "Rss": "rss",
+        "Pss": "pss",
+        "Pss_Anon": "anon",
+        "Private_Clean": "uss",
+        "Private_Dirty": "uss",
+    }
     todo = [pid]
     while todo:
         p = todo.pop()
@@ -86,13 +101,12 @@ def _tree_rss(pid: int) -> tuple[int, int]:
         try:
             with open(f"/proc/{p}/smaps_rollup") as f:
                 for line in f:
-                    if line.startswith("Rss:"):
-                        rss += int(line.split()[1]) * 1024
-                    elif line.startswith("Pss:"):
-                        pss += int(line.split()[1]) * 1024
+                    key, _, rest = line.partition(":")
+                    if key in fields:
+                        kib[fields[key]] += int(rest.split()[0])
         except OSError:
             pass
-    return rss, pss
+    return {k: v / 1024 for k, v in kib.items()}
 
 
 def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -141,29 +155,48 @@ def _wrk(url: str, duration: float, connections: int, threads: int) -> dict:
 def measure(
     server: str, workers: int, threads: int, duration: float, connections: int
 ) -> dict | None:
-    """One server: start it, load each route, record RSS, stop it. None if not installed."""
+    """One server: start it, load each route, record its memory (the most seen after a
+    route), stop it. None if not installed."""
     port = _free_port()
     cmd = _command(server, workers, threads, port)
     if cmd is None:
         return None
     with running(cmd, port) as (proc, base):
         result = {"server": server, "routes": {}}
-        rss = pss = 0
+        mem = dict.fromkeys(("rss", "pss", "anon", "uss"), 0.0)
         for route, path in ROUTES.items():
             _wrk(base + path, min(1.0, duration), connections, 2)  # warm-up
             result["routes"][route] = _wrk(base + path, duration, connections, 2)
-            mem = _tree_rss(proc.pid)
-            rss, pss = max(rss, mem[0]), max(pss, mem[1])
-        result["rss_mib"] = rss / 2**20
-        result["pss_mib"] = pss / 2**20
+            mem = {k: max(v, _tree_memory(proc.pid)[k]) for k, v in mem.items()}
+        result.update({f"{k}_mib": v for k, v in mem.items()})
         return result
 
 
+def measure_memory(
+    server: str, workers: int, threads: int, duration: float, connections: int
+) -> dict | None:
+    """The memory of one server's process tree (MiB: rss, pss, anon, uss) after ``duration``
+    seconds of load on each route (the most seen after a route). None if not installed."""
+    port = _free_port()
+    cmd = _command(server, workers, threads, port)
+    if cmd is None:
+        return None
+    with running(cmd, port) as (proc, base):
+        mem = dict.fromkeys(("rss", "pss", "anon", "uss"), 0.0)
+        for path in ROUTES.values():
+            _wrk(base + path, duration, connections, 2)
+            mem = {k: max(v, _tree_memory(proc.pid)[k]) for k, v in mem.items()}
+        return mem
+
+
 @contextlib.contextmanager
-def running(cmd: list[str], port: int):
-    """A server started with ``cmd`` on ``port``, once it answers ``/``: (process, base
-    URL). Stopped with SIGTERM (killed after 30 s) on leaving."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def running(cmd: list[str], port: int, env: dict | None = None):
+    """A server started with ``cmd`` on ``port`` (in environment ``env``, default this
+    process's), once it answers ``/``: (process, base URL). Stopped with SIGTERM (killed
+    after 30 s) on leaving."""
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_ready(base + "/", proc)
@@ -175,6 +208,33 @@ def running(cmd: list[str], port: int):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def compile_app_package() -> bool:
+    """Byte-compile the ``manygil`` package (which holds the benchmark's app) when this
+    Python writes no bytecode (``PYTHONDONTWRITEBYTECODE``, ``-B``), as installing a wheel
+    does: otherwise every server compiles ``manygil.bench.flask_app`` from source in each
+    worker, and manygil serve also its own modules. Returns whether it was needed."""
+    if not sys.dont_write_bytecode:
+        return False
+    import manygil
+
+    compileall.compile_dir(os.path.dirname(manygil.__file__), quiet=1)
+    return True
+
+
+def run_memory(
+    counts: list[int], threads: int, duration: float, connections: int, servers=SERVERS
+) -> dict:
+    """``{workers: {server: memory}}`` for each worker count, servers interleaved."""
+    out: dict[int, dict] = {}
+    for workers in counts:
+        out[workers] = {}
+        for server in servers:
+            mem = measure_memory(server, workers, threads, duration, connections)
+            if mem is not None:
+                out[workers][server] = mem
+    return out
 
 
 def run(
@@ -200,8 +260,8 @@ def run(
             for route, m in r["routes"].items():
                 if m["rps"] > prev["routes"][route]["rps"]:
                     prev["routes"][route] = m
-            prev["rss_mib"] = min(prev["rss_mib"], r["rss_mib"])
-            prev["pss_mib"] = min(prev["pss_mib"], r["pss_mib"])
+            for k in ("rss_mib", "pss_mib", "uss_mib"):
+                prev[k] = min(prev[k], r[k])
     return {"results": best, "missing": missing}
 
 
@@ -211,14 +271,14 @@ def table(data: dict, workers: int, threads: int, duration: float, connections: 
         f"serve: same Flask app, {workers} workers (gunicorn gthread: {threads} threads each), "
         f"wrk -t2 -c{connections} -d{duration:g}s on 127.0.0.1, best of the runs",
         f"{'server':18} {'route':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} "
-        f"{'PSS MiB':>8}",
+        f"{'PSS MiB':>8} {'USS MiB':>8}",
     ]
     for server, r in res.items():
         for route, m in r["routes"].items():
             flag = f"  ({m['errors']} non-2xx)" if m["errors"] else ""
             lines.append(
                 f"{server:18} {route:6} {m['rps']:9.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} "
-                f"{r['rss_mib']:8.0f} {r['pss_mib']:8.0f}{flag}"
+                f"{r['rss_mib']:8.0f} {r['pss_mib']:8.0f} {r['uss_mib']:8.0f}{flag}"
             )
     ours = res.get("manygil")
     peers = {k: v for k, v in res.items() if k != "manygil"}
@@ -240,6 +300,7 @@ def table(data: dict, workers: int, threads: int, duration: float, connections: 
                 f"(PSS x{ours['pss_mib'] / sync['pss_mib']:.2f}: pages its forked processes share "
                 "counted once)"
             )
+    lines += memory_table(data.get("memory") or {}, data.get("memory_duration", 0.0))
     load = os.getloadavg()
     lines.append(
         f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
@@ -252,6 +313,33 @@ def table(data: dict, workers: int, threads: int, duration: float, connections: 
     return "\n".join(lines)
 
 
+def memory_table(memory: dict, duration: float) -> list[str]:
+    """The lines of the memory table: each server's process tree at each worker count."""
+    if not memory:
+        return []
+    lines = [
+        f"memory of the whole process tree after {duration:g} s of load on each route (MiB; "
+        "PSS: the fair total; anon: its heap and stacks part, which other processes on the "
+        "machine do not move):",
+        f"{'server':18} {'workers':>7} {'RSS':>7} {'PSS':>7} {'anon':>7} {'USS':>7}",
+    ]
+    for workers, by_server in memory.items():
+        for server, m in by_server.items():
+            lines.append(
+                f"{server:18} {workers:7d} {m['rss']:7.1f} {m['pss']:7.1f} {m['anon']:7.1f} "
+                f"{m['uss']:7.1f}"
+            )
+    for workers, by_server in memory.items():
+        ours, sync = by_server.get("manygil"), by_server.get("gunicorn-sync")
+        if ours and sync:
+            lines.append(
+                f"  {workers} workers: manygil serve PSS x{ours['pss'] / sync['pss']:.2f} of "
+                f"gunicorn sync's ({ours['pss'] - sync['pss']:+.1f} MiB; anon "
+                f"x{ours['anon'] / sync['anon']:.2f}, RSS x{ours['rss'] / sync['rss']:.2f})"
+            )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench_serve", description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, default=2)
@@ -259,6 +347,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=6.0, help="seconds of load per route")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--repeat", type=int, default=2)
+    p.add_argument(
+        "--memory-workers",
+        default="2,8",
+        metavar="N,N",
+        help="worker counts at which memory is measured (default 2,8; empty: skip)",
+    )
+    p.add_argument(
+        "--memory-duration",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="seconds of load on each route before memory is measured (default 3)",
+    )
     p.add_argument("--quick", action="store_true", help="2 s per route, one run")
     p.add_argument(
         "--server", action="append", choices=SERVERS, help="servers to run (default: all)"
@@ -267,14 +368,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.duration, args.repeat = 2.0, 1
     try:
-        data = run(
-            args.workers,
-            args.threads,
-            args.duration,
-            args.connections,
-            args.repeat,
-            tuple(args.server or SERVERS),
+        counts = [int(n) for n in args.memory_workers.split(",") if n.strip()]
+    except ValueError:
+        p.error(f"--memory-workers {args.memory_workers!r}: expected worker counts, e.g. 2,8")
+    servers = tuple(args.server or SERVERS)
+    if compile_app_package():
+        print(
+            "bench serve: this Python writes no bytecode: byte-compiled the manygil package "
+            "(holding the app), as installing a wheel does",
+            file=sys.stderr,
         )
+    try:
+        data = run(
+            args.workers, args.threads, args.duration, args.connections, args.repeat, servers
+        )
+        data["memory"] = run_memory(
+            counts, args.threads, args.memory_duration, args.connections, servers
+        )
+        data["memory_duration"] = args.memory_duration
     except RuntimeError as e:
         print(f"bench serve: {e}", file=sys.stderr)
         return 1

@@ -87,6 +87,16 @@ impl<'a, 'py> Call<'a, 'py> {
         self.pos
     }
 
+    /// Check that the call passed no argument (a method or class without parameters,
+    /// `func` its name or qualified name), raising what [`bind`](Self::bind) would.
+    pub(crate) fn no_args(&self, py: Attached<'py>, func: &CStr) -> PyResult<()> {
+        if self.pos.is_empty() && self.kw.is_empty() {
+            return Ok(());
+        }
+        let func = func.to_string_lossy();
+        self.bind(py, short_name(&func), [], 0).map(drop)
+    }
+
     /// Bind to parameters `names` (the first `required` must be given); unknown keywords,
     /// duplicates and extra positionals raise `TypeError` as Python functions do.
     pub(crate) fn bind<const N: usize>(
@@ -145,6 +155,11 @@ impl<'a, 'py> Call<'a, 'py> {
         }
         Ok(out)
     }
+}
+
+/// `Lock` for `manygil.Lock`: the name a class's errors give it.
+fn short_name(qualified: &str) -> &str {
+    qualified.rsplit('.').next().unwrap_or(qualified)
 }
 
 /// Whether `obj` is None (a missing argument counts as None).
@@ -230,12 +245,17 @@ pub(crate) fn sync_timeout(
     let Some(obj) = given(obj) else {
         return Ok(None);
     };
-    let secs = seconds(py, obj)?;
-    Ok(Some(if secs <= 0.0 {
+    Ok(Some(sync_timeout_secs(seconds(py, obj)?)))
+}
+
+/// [`sync_timeout`]'s rule for a number of seconds (not NaN): a negative one means "do not
+/// wait", one too large to represent the longest wait there is.
+fn sync_timeout_secs(secs: f64) -> Duration {
+    if secs <= 0.0 {
         Duration::ZERO
     } else {
         Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
-    }))
+    }
 }
 
 /// The `timeout` of `Lock.acquire(blocking, timeout)`, with `threading`'s rules: `-1` (the
@@ -249,26 +269,23 @@ pub(crate) fn lock_timeout(
     let Some(obj) = given(obj) else {
         return Ok((blocking, None));
     };
-    let secs = seconds(py, obj)?;
+    lock_timeout_secs(blocking, seconds(py, obj)?).map_err(|msg| err::value_error(py, msg))
+}
+
+/// [`lock_timeout`]'s rule for a given number of seconds (not NaN), or the message of its
+/// `ValueError`.
+fn lock_timeout_secs(blocking: bool, secs: f64) -> Result<(bool, Option<Duration>), &'static str> {
     if secs == -1.0 {
         return Ok((blocking, None));
     }
     if !blocking {
-        return Err(err::value_error(
-            py,
-            "can't specify a timeout for a non-blocking call",
-        ));
+        return Err("can't specify a timeout for a non-blocking call");
     }
     if secs < 0.0 {
-        return Err(err::value_error(
-            py,
-            "timeout value must be a non-negative number",
-        ));
+        return Err("timeout value must be a non-negative number");
     }
-    Ok((
-        true,
-        Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)),
-    ))
+    let wait = Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
+    Ok((true, Some(wait)))
 }
 
 /// A number of seconds (int or float); NaN raises `ValueError`.
@@ -288,21 +305,38 @@ pub(crate) fn positional(
     min: usize,
     max: usize,
 ) -> PyResult<()> {
-    if args.len() < min || args.len() > max {
-        let want = if min == max {
-            format!("{min}")
-        } else {
-            format!("{min} to {max}")
-        };
-        return Err(err::type_error(
-            py,
-            &format!(
-                "{func}() takes {want} positional arguments ({} given)",
-                args.len()
-            ),
-        ));
+    match arity_error(func, args.len(), min, max) {
+        Some(msg) => Err(err::type_error(py, &msg)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The message of [`positional`]'s `TypeError` for `given` arguments, if that is not
+/// between `min` and `max`.
+fn arity_error(func: &str, given: usize, min: usize, max: usize) -> Option<String> {
+    if (min..=max).contains(&given) {
+        return None;
+    }
+    let want = if min == max {
+        format!("{min}")
+    } else {
+        format!("{min} to {max}")
+    };
+    Some(format!(
+        "{func}() takes {want} positional arguments ({given} given)"
+    ))
+}
+
+/// The positional arguments of a positional-only entry that takes exactly `N` of them,
+/// as an array (`let [id, source] = args::exact(py, "exec", argv)?;`); `TypeError` as
+/// [`positional`] raises it for any other count.
+pub(crate) fn exact<'a, 'py, const N: usize>(
+    py: Attached<'_>,
+    func: &str,
+    args: &[Borrowed<'a, 'py>],
+) -> PyResult<[Borrowed<'a, 'py>; N]> {
+    positional(py, func, args, N, N)?;
+    Ok(std::array::from_fn(|i| args[i]))
 }
 
 /// An interpreter id argument.
@@ -373,11 +407,14 @@ pub(crate) fn timeout(
     let Some(obj) = given(obj) else {
         return Ok(None);
     };
-    let secs = float_seconds(py, obj)?;
+    timeout_secs(float_seconds(py, obj)?).map_err(|msg| err::value_error(py, &msg))
+}
+
+/// [`timeout`]'s rule for a number of seconds, or the message of its `ValueError`.
+fn timeout_secs(secs: f64) -> Result<Option<Duration>, String> {
     if secs.is_nan() || secs < 0.0 {
-        return Err(err::value_error(
-            py,
-            &format!("timeout must be a non-negative number or None, got {secs}"),
+        return Err(format!(
+            "timeout must be a non-negative number or None, got {secs}"
         ));
     }
     Ok(no_limit_if_unreachable(
@@ -434,4 +471,120 @@ pub(crate) fn bytes(py: Attached<'_>, what: &str, obj: Borrowed<'_, '_>) -> PyRe
         )
     };
     Ok(data.to_vec())
+}
+
+/// A `str` or a `bytes` argument.
+pub(crate) enum TextOrBytes {
+    /// A `str`, as UTF-8.
+    Text(String),
+    /// A `bytes`, copied out.
+    Bytes(Vec<u8>),
+}
+
+/// A `str` or `bytes` argument (`TypeError` naming `what` for anything else; a `str`
+/// with lone surrogates raises `UnicodeEncodeError`).
+pub(crate) fn text_or_bytes(
+    py: Attached<'_>,
+    what: &str,
+    obj: Borrowed<'_, '_>,
+) -> PyResult<TextOrBytes> {
+    // SAFETY: attached; a borrowed argument.
+    if unsafe { PyUnicode_Check(obj.as_ptr()) } != 0 {
+        return Ok(TextOrBytes::Text(obj.str_utf8()?.to_owned()));
+    }
+    // SAFETY: as above.
+    if unsafe { PyBytes_Check(obj.as_ptr()) } != 0 {
+        return bytes(py, what, obj).map(TextOrBytes::Bytes);
+    }
+    Err(err::type_error(
+        py,
+        &format!(
+            "{what} must be str or bytes, not {}",
+            err::type_name(py, obj)
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_follow_the_documented_rules() {
+        assert_eq!(timeout_secs(0.25), Ok(Some(Duration::from_millis(250))));
+        assert_eq!(timeout_secs(0.0), Ok(Some(Duration::ZERO)));
+        // No deadline can be represented: no limit.
+        assert_eq!(timeout_secs(f64::INFINITY), Ok(None));
+        assert_eq!(timeout_secs(1e300), Ok(None));
+        let negative = timeout_secs(-0.5).unwrap_err();
+        assert!(
+            negative.contains("non-negative") && negative.contains("-0.5"),
+            "{negative}"
+        );
+        assert!(timeout_secs(f64::NAN).unwrap_err().contains("NaN"));
+    }
+
+    #[test]
+    fn threading_timeouts_treat_negative_as_do_not_wait() {
+        assert_eq!(sync_timeout_secs(-3.0), Duration::ZERO);
+        assert_eq!(sync_timeout_secs(0.0), Duration::ZERO);
+        assert_eq!(sync_timeout_secs(1.5), Duration::from_millis(1500));
+        assert_eq!(sync_timeout_secs(f64::INFINITY), Duration::MAX);
+    }
+
+    #[test]
+    fn lock_timeouts_follow_threading_lock_acquire() {
+        assert_eq!(
+            lock_timeout_secs(true, -1.0),
+            Ok((true, None)),
+            "-1: forever"
+        );
+        assert_eq!(lock_timeout_secs(false, -1.0), Ok((false, None)));
+        assert_eq!(
+            lock_timeout_secs(true, 2.0),
+            Ok((true, Some(Duration::from_secs(2))))
+        );
+        assert_eq!(
+            lock_timeout_secs(false, 2.0),
+            Err("can't specify a timeout for a non-blocking call")
+        );
+        assert_eq!(
+            lock_timeout_secs(true, -0.5),
+            Err("timeout value must be a non-negative number")
+        );
+        assert_eq!(
+            lock_timeout_secs(true, f64::INFINITY),
+            Ok((true, Some(Duration::MAX)))
+        );
+    }
+
+    #[test]
+    fn a_timeout_too_far_to_reach_is_no_limit() {
+        assert_eq!(no_limit_if_unreachable(None), None);
+        assert_eq!(no_limit_if_unreachable(Some(Duration::MAX)), None);
+        let hour = Some(Duration::from_secs(3600));
+        assert_eq!(no_limit_if_unreachable(hour), hour);
+    }
+
+    #[test]
+    fn arity_errors_name_the_function_and_the_counts() {
+        assert_eq!(arity_error("f", 2, 2, 2), None);
+        assert_eq!(arity_error("f", 4, 4, 5), None);
+        assert_eq!(arity_error("f", 5, 4, 5), None);
+        assert_eq!(
+            arity_error("exec", 1, 2, 3).as_deref(),
+            Some("exec() takes 2 to 3 positional arguments (1 given)")
+        );
+        assert_eq!(
+            arity_error("submit", 6, 5, 5).as_deref(),
+            Some("submit() takes 5 positional arguments (6 given)")
+        );
+    }
+
+    #[test]
+    fn classes_are_named_without_their_module() {
+        assert_eq!(short_name("manygil.Lock"), "Lock");
+        assert_eq!(short_name("manygil._native.PoolCore"), "PoolCore");
+        assert_eq!(short_name("release"), "release");
+    }
 }

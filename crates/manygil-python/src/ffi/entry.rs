@@ -1,9 +1,11 @@
 //! Entry points: how Rust functions become CPython callables. Every method and property
 //! the module exposes is a row of a [`methods!`] or [`getters!`] table, which defines the
-//! table and the `extern "C"` entry points together; slots (`tp_new` by [`kw_new!`], the
-//! others by hand) run their bodies inside [`guard`]/[`guard_c`] too (panics caught, errors
-//! turned into NULL/-1). Each row names the Python-visible name, the C function it defines
-//! (`c_<name>`) and the Rust body it calls, so grepping for any of them finds the others.
+//! table and the `extern "C"` entry points together; slots (`tp_new` by the macros that
+//! make the types, the others by hand) run their bodies inside [`guard`]/[`guard_c`] too
+//! (panics caught, errors turned into NULL/-1). Each row names the Python-visible name,
+//! the C function it defines (`c_<name>`) and the Rust body it calls, so grepping for any
+//! of them finds the others. A body takes `self` as a [`FromSelf`] type: the object, or
+//! the Rust value of a native type's instance.
 
 use super::err::{PyErrSet, PyResult};
 use super::*;
@@ -39,6 +41,36 @@ pub(crate) fn guard(
     }
 }
 
+/// What a method's (or getter's) body takes as `self`: the object itself ([`Borrowed`]),
+/// or `&T`, the Rust value inside an instance of a native type (implemented by the macros
+/// that make those types: `native_type!`, `handle_type!`). The entry point converts
+/// `self` before the body runs; a `self` of another type raises `TypeError` (CPython
+/// checks the type of `self` for methods and getters of a type already, so that is a
+/// second line of defence, which keeps the conversion safe to call anywhere).
+pub(crate) trait FromSelf<'a, 'py>: Sized {
+    /// `slf` as `Self`, or `TypeError`.
+    fn from_self(py: Attached<'py>, slf: Borrowed<'a, 'py>) -> PyResult<Self>;
+}
+
+impl<'a, 'py> FromSelf<'a, 'py> for Borrowed<'a, 'py> {
+    fn from_self(_py: Attached<'py>, slf: Borrowed<'a, 'py>) -> PyResult<Self> {
+        Ok(slf)
+    }
+}
+
+/// `TypeError: expected a <name>, got <type of obj>` (a `self` or an argument that is not
+/// an instance of the native type `name`).
+#[cold]
+pub(crate) fn wrong_type(
+    py: Attached<'_>,
+    name: &std::ffi::CStr,
+    obj: Borrowed<'_, '_>,
+) -> PyErrSet {
+    let name = name.to_string_lossy();
+    let got = super::err::type_name(py, obj);
+    super::err::type_error(py, &format!("expected a {name}, got {got}"))
+}
+
 /// A method table and the entry points it names, written together. Each row names the
 /// Python-visible name, the `extern "C"` entry point (`c_<name>`) and, the first time that
 /// entry point appears, the Rust body it calls; a row without a body reuses an entry point
@@ -48,17 +80,24 @@ pub(crate) fn guard(
 /// methods! {
 ///     /// The methods of `manygil.Lock` (static C data; CPython only reads it).
 ///     static LOCK_METHODS = [
-///         call c"acquire" => c_lock_acquire(lock_acquire), c"acquire($self, ...)\n--\n\n...";
-///         call c"__enter__" => c_lock_acquire, c"__enter__($self, /)\n--\n\nacquire()";
+///         call c"acquire" => c_acquire(acquire::<Lock>), c"acquire($self, ...)\n--\n\n...";
+///         call c"__enter__" => c_acquire, c"__enter__($self, /)\n--\n\nacquire()";
 ///     ];
 /// }
 /// ```
 ///
-/// Kinds of row, by the body's signature:
-/// - `args`: `METH_FASTCALL`, `fn(py, slf: Borrowed, args: &[Borrowed]) -> PyResult<Owned>`
+/// Kinds of row, by the body's signature (`S` is any [`FromSelf`] type: `Borrowed` for
+/// the object itself, `&T` for the Rust value of a native type's instance):
+/// - `args`: `METH_FASTCALL`, `fn(py, slf: S, args: &[Borrowed]) -> PyResult<Owned>`
 ///   (`slf` is the module for module functions);
-/// - `call`, `call_static`, `call_class`: `METH_FASTCALL | METH_KEYWORDS` (plus
-///   `METH_STATIC`/`METH_CLASS`), `fn(py, slf: Borrowed, call: &Call) -> PyResult<Owned>`.
+/// - `call`, `call_class`: `METH_FASTCALL | METH_KEYWORDS` (plus `METH_CLASS`, where
+///   `slf` is the class), `fn(py, slf: S, call: &Call) -> PyResult<Owned>`;
+/// - `noargs`: a `call` row whose body takes no arguments, `fn(py, slf: S) ->
+///   PyResult<Owned>`; the entry point refuses any argument with the errors of
+///   [`Call::bind`](super::args::Call::bind) (it is not CPython's `METH_NOARGS`, whose
+///   messages differ);
+/// - `call_static`: `METH_FASTCALL | METH_KEYWORDS | METH_STATIC`, `fn(py, call: &Call)
+///   -> PyResult<Owned>` (a static method has no `self`: CPython passes NULL).
 ///
 /// It defines `static mut $table: [PyMethodDef; rows + 1]`, zero-terminated, and one
 /// `unsafe extern "C" fn` per row with a body, whose body runs inside [`guard`].
@@ -69,7 +108,7 @@ macro_rules! methods {
             $( $kind:ident $name:literal => $c_name:ident $(($body:path))?, $doc:expr; )*
         ];
     ) => {
-        $( $crate::ffi::entry::methods!(@entry $kind $c_name $(($body))?); )*
+        $( $crate::ffi::entry::methods!(@entry $kind $name $c_name $(($body))?); )*
         $(#[$meta])*
         $vis static mut $table: [PyMethodDef; [$(stringify!($c_name)),*].len() + 1] = [
             $( $crate::ffi::entry::methods!(@row $kind $name, $c_name, $doc), )*
@@ -77,8 +116,8 @@ macro_rules! methods {
         ];
     };
     // A row that reuses an entry point made elsewhere.
-    (@entry $kind:ident $c_name:ident) => {};
-    (@entry args $c_name:ident ($body:path)) => {
+    (@entry $kind:ident $name:literal $c_name:ident) => {};
+    (@entry args $name:literal $c_name:ident ($body:path)) => {
         unsafe extern "C" fn $c_name(
             slf: *mut PyObject,
             argv: *mut *mut PyObject,
@@ -93,11 +132,11 @@ macro_rules! methods {
                         $crate::ffi::Borrowed::slice(py, argv, nargs.max(0) as usize),
                     )
                 };
-                $body(py, slf, argv)
+                $body(py, $crate::ffi::entry::FromSelf::from_self(py, slf)?, argv)
             })
         }
     };
-    (@entry $kind:ident $c_name:ident ($body:path)) => {
+    (@entry $kind:ident $name:literal $c_name:ident ($body:path)) => {
         unsafe extern "C" fn $c_name(
             slf: *mut PyObject,
             argv: *const *mut PyObject,
@@ -105,17 +144,29 @@ macro_rules! methods {
             kwnames: *mut PyObject,
         ) -> *mut PyObject {
             $crate::ffi::entry::guard(|py| {
-                // SAFETY: exactly the arguments CPython passed to this running method: `slf`
-                // and the arguments are valid references alive for the call.
-                let (slf, call) = unsafe {
-                    (
-                        $crate::ffi::Borrowed::from_ptr(py, slf),
-                        $crate::ffi::args::Call::fastcall(py, argv, nargs, kwnames),
-                    )
-                };
-                $body(py, slf, &call)
+                // SAFETY: exactly the arguments CPython passed to this running method: valid
+                // references alive for the call.
+                let call = unsafe { $crate::ffi::args::Call::fastcall(py, argv, nargs, kwnames) };
+                $crate::ffi::entry::methods!(@call $kind $name, $body, py, slf, call)
             })
         }
+    };
+    (@call call_static $name:literal, $body:path, $py:ident, $slf:ident, $call:ident) => {{
+        let _ = $slf; // a static method has no self: CPython passes NULL
+        $body($py, &$call)
+    }};
+    (@call $kind:ident $name:literal, $body:path, $py:ident, $slf:ident, $call:ident) => {{
+        // SAFETY: the instance (or, for a class method, the class) CPython passed to this
+        // running method, alive for the call.
+        let slf = unsafe { $crate::ffi::Borrowed::from_ptr($py, $slf) };
+        $crate::ffi::entry::methods!(@body $kind $name, $body, $py, slf, $call)
+    }};
+    (@body noargs $name:literal, $body:path, $py:ident, $slf:ident, $call:ident) => {{
+        $call.no_args($py, $name)?;
+        $body($py, $crate::ffi::entry::FromSelf::from_self($py, $slf)?)
+    }};
+    (@body $kind:ident $name:literal, $body:path, $py:ident, $slf:ident, $call:ident) => {
+        $body($py, $crate::ffi::entry::FromSelf::from_self($py, $slf)?, &$call)
     };
     (@row args $name:literal, $c_name:ident, $doc:expr) => {
         PyMethodDef {
@@ -128,6 +179,9 @@ macro_rules! methods {
         }
     };
     (@row call $name:literal, $c_name:ident, $doc:expr) => {
+        $crate::ffi::entry::methods!(@kw $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS)
+    };
+    (@row noargs $name:literal, $c_name:ident, $doc:expr) => {
         $crate::ffi::entry::methods!(@kw $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS)
     };
     (@row call_static $name:literal, $c_name:ident, $doc:expr) => {
@@ -155,9 +209,9 @@ pub(crate) use methods;
 
 /// A table of read-only properties and the getters it names, written together, in the
 /// style of [`methods!`]: `get c"name" => g_<name>(body), c"doc";` where the body is
-/// `fn(py, slf: Borrowed) -> PyResult<Owned>` (a row without a body reuses a getter made
-/// by an earlier row). Defines `static mut $table: [PyGetSetDef; rows + 1]`,
-/// zero-terminated.
+/// `fn(py, slf: S) -> PyResult<Owned>` with `S` a [`FromSelf`] type (a row without a body
+/// reuses a getter made by an earlier row). Defines `static mut $table: [PyGetSetDef;
+/// rows + 1]`, zero-terminated.
 macro_rules! getters {
     (
         $(#[$meta:meta])*
@@ -194,14 +248,16 @@ macro_rules! getters {
         ) -> *mut PyObject {
             $crate::ffi::entry::guard(|py| {
                 // SAFETY: the object CPython is getting the attribute of, alive for the call.
-                $body(py, unsafe { $crate::ffi::Borrowed::from_ptr(py, slf) })
+                let slf = unsafe { $crate::ffi::Borrowed::from_ptr(py, slf) };
+                $body(py, $crate::ffi::entry::FromSelf::from_self(py, slf)?)
             })
         }
     };
 }
 pub(crate) use getters;
 
-/// Define a handle type's `tp_new` around `fn(py, subtype, &Call) -> PyResult<Owned>`.
+/// Define a type's `tp_new`, `$c_name`, around `fn(py, subtype, &Call) -> PyResult<Owned>`
+/// (used by the macros that make the types).
 macro_rules! kw_new {
     ($c_name:ident => $body:path) => {
         unsafe extern "C" fn $c_name(

@@ -62,6 +62,12 @@ pub(crate) fn try_copy(py: Attached<'_>, data: &[u8]) -> PyResult<Vec<u8>> {
     Ok(v)
 }
 
+/// Raise a builtin `AttributeError`.
+pub(crate) fn attribute_error(py: Attached<'_>, msg: &str) -> PyErrSet {
+    // SAFETY: builtin exception class.
+    unsafe { raise(py, PyExc_AttributeError, msg) }
+}
+
 /// Raise a builtin `RuntimeError`.
 pub(crate) fn runtime_error(py: Attached<'_>, msg: &str) -> PyErrSet {
     // SAFETY: builtin exception class.

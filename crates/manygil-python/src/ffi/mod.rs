@@ -8,6 +8,8 @@
 //! - [`interp_config`]: a new interpreter's settings (`PyInterpreterConfig`) as plain values.
 //! - [`entry`]: entry points (panics caught) and the macros that define them.
 //! - [`args`]: binding and converting arguments, with errors that name them.
+//! - [`frames`]: the Python stacks of the attached interpreter's threads.
+//! - [`embed`]: starting and ending CPython in a Rust program that embeds it.
 //! - [`values`]: the builtin value types (int, float, str, bytes, containers, ...): telling
 //!   them apart, reading and making them.
 //!
@@ -16,8 +18,10 @@
 //! so every use of the C-API outside this folder can be found from here.
 
 pub(crate) mod args;
+pub(crate) mod embed;
 pub(crate) mod entry;
 pub(crate) mod err;
+pub(crate) mod frames;
 pub(crate) mod interp_config;
 pub(crate) mod module;
 mod object;

@@ -26,15 +26,17 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// `isinstance(obj, tp)` for a type object `tp` (no `__instancecheck__` involved).
     #[inline]
     pub(crate) fn is_instance(self, tp: *mut PyTypeObject) -> bool {
-        // SAFETY: valid object; `tp` is a type object (callers pass builtin or our types);
-        // the check only walks the MRO.
+        // SAFETY: `self` is alive and its interpreter attached (the `Borrowed` invariant);
+        // `tp` is a type object (callers pass builtin or our types); the check only walks
+        // the MRO.
         unsafe { PyObject_TypeCheck(self.as_ptr(), tp) != 0 }
     }
 
     /// `callable(obj)`.
     #[inline]
     pub(crate) fn is_callable(self) -> bool {
-        // SAFETY: valid object; only reads its type's slots.
+        // SAFETY: `self` is alive and its interpreter attached (the `Borrowed` invariant);
+        // only its type's slots are read.
         unsafe { PyCallable_Check(self.as_ptr()) != 0 }
     }
 
@@ -42,7 +44,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// while we are attached, but the count includes references we hold ourselves).
     #[inline]
     pub(crate) fn refcnt(self) -> isize {
-        // SAFETY: valid object.
+        // SAFETY: `self` is alive (the `Borrowed` invariant); reads its count field only.
         unsafe { Py_REFCNT(self.as_ptr()) }
     }
 

@@ -62,6 +62,12 @@ pub(crate) fn is_running() -> bool {
     unsafe { Py_IsInitialized() != 0 && Py_IsFinalizing() == 0 }
 }
 
+/// Whether a thread state (of any interpreter) is attached on this thread.
+pub(crate) fn is_attached() -> bool {
+    // SAFETY: reading the current thread state is always allowed.
+    unsafe { !PyThreadState_GetUnchecked().is_null() }
+}
+
 /// Whether the main interpreter is the one attached on this thread (false if none is).
 pub(crate) fn main_attached() -> bool {
     // SAFETY: reading the current thread state and its interpreter is always allowed.
@@ -177,6 +183,12 @@ impl ThreadState {
             PyThreadState_Clear(self.ptr.as_ptr());
             PyThreadState_DeleteCurrent();
         }
+    }
+
+    /// Its address: a name for it (e.g. to find it among its interpreter's thread states),
+    /// never dereferenced by the holder.
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
     }
 
     /// Its interpreter.

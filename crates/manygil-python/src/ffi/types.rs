@@ -141,3 +141,97 @@ pub(crate) unsafe fn dealloc<T>(slf: *mut PyObject) {
         Py_DECREF(tp.cast());
     }
 }
+
+/// Define a native type whose instances hold one Rust value `T` (`PoolCore`, `CacheCore`,
+/// `PendingCall`; the handle types have their own `handle_type!` over [`make_type`]):
+///
+/// ```text
+/// native_type! {
+///     name: c"manygil._native.CacheCore",
+///     value: CacheBox,
+///     new: cache_new,                  // fn(py, &Call) -> PyResult<CacheBox>; omitted: not callable
+///     methods: [ args c"get" => c_get(get), c"get($self, key, default, /)\n--\n\n..."; ],
+/// }
+/// ```
+///
+/// It makes the method table (rows as in `methods!`, whose bodies may take `&T` as self),
+/// `pub(crate) fn create_type(py, module)`, the type's `tp_dealloc` and `tp_new`, and
+/// `impl FromSelf for &T`, which checks that `self` is an instance of this type (by its
+/// `tp_dealloc`) before reading its value.
+macro_rules! native_type {
+    (
+        name: $name:literal,
+        value: $t:ty,
+        $(new: $new:path,)?
+        methods: [ $($rows:tt)* ],
+    ) => {
+        /// Create the type for `module`'s interpreter.
+        pub(crate) fn create_type<'py>(
+            py: $crate::ffi::Attached<'py>,
+            module: $crate::ffi::Borrowed<'_, 'py>,
+        ) -> $crate::ffi::err::PyResult<$crate::ffi::Owned<'py>> {
+            use $crate::ffi::types::slot;
+            let spec = $crate::ffi::types::TypeSpec {
+                name: $name,
+                dealloc: type_dealloc,
+                instantiable: $crate::ffi::types::native_type!(@given $($new)?),
+                slots: &[
+                    $(slot(Py_tp_new, $crate::ffi::types::native_type!(@new $new) as *mut std::ffi::c_void),)?
+                    slot(Py_tp_methods, (&raw mut TYPE_METHODS).cast()),
+                ],
+            };
+            // SAFETY: `module` is ours (called at module exec); the method table is static;
+            // `type_dealloc` frees `BoxObject<T>` instances.
+            unsafe { $crate::ffi::types::make_type::<$t>(py, module, spec) }
+        }
+
+        unsafe extern "C" fn type_dealloc(slf: *mut PyObject) {
+            // SAFETY: CPython's tp_dealloc of the type made by `create_type` above.
+            unsafe { $crate::ffi::types::dealloc::<$t>(slf) }
+        }
+
+        impl<'a, 'py> $crate::ffi::entry::FromSelf<'a, 'py> for &'a $t {
+            fn from_self(
+                py: $crate::ffi::Attached<'py>,
+                slf: $crate::ffi::Borrowed<'a, 'py>,
+            ) -> $crate::ffi::err::PyResult<Self> {
+                if !$crate::ffi::types::has_dealloc(slf, type_dealloc) {
+                    return Err($crate::ffi::entry::wrong_type(py, $name, slf));
+                }
+                // SAFETY: an instance of the type made by `create_type` (only it frees its
+                // instances with `type_dealloc`), so made by `new_instance::<T>`.
+                Ok(unsafe { $crate::ffi::types::value_of::<$t>(slf) })
+            }
+        }
+
+        $crate::ffi::entry::methods! {
+            /// The methods of the type (static C data; CPython only reads it).
+            static TYPE_METHODS = [ $($rows)* ];
+        }
+
+        $(
+            $crate::ffi::entry::kw_new!(type_new => value_new);
+
+            fn value_new<'py>(
+                py: $crate::ffi::Attached<'py>,
+                subtype: *mut PyTypeObject,
+                call: &$crate::ffi::args::Call<'_, 'py>,
+            ) -> $crate::ffi::err::PyResult<$crate::ffi::Owned<'py>> {
+                let value: $t = $new(py, call)?;
+                // SAFETY: `subtype` is the type made by `create_type` (CPython calls the
+                // tp_new of the type being called, and the type is final).
+                unsafe { $crate::ffi::types::new_instance(py, subtype, value) }
+            }
+        )?
+    };
+    (@new $new:path) => {
+        type_new
+    };
+    (@given) => {
+        false
+    };
+    (@given $new:path) => {
+        true
+    };
+}
+pub(crate) use native_type;

@@ -7,7 +7,7 @@
 //! freed exactly when the last handle, the last view and the last value in transit (a
 //! `Value::Shared` in a queue or a call) are gone, in whatever interpreters and order.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 use std::sync::Arc;
 
 use manygil_core::buffer::{BufferError, SharedBuffer, SharedMemory};
@@ -16,14 +16,19 @@ use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::tstate::detached;
 use crate::ffi::*;
 
-use super::{make_type, new_object, this, Handle, TypeDef};
+use super::{handle_type, new_object, Handle};
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{getters, guard_c, kw_new, methods};
+use crate::ffi::entry::{guard, guard_c};
 
 /// Copies larger than this release the GIL.
 const DETACH_COPY: usize = 1 << 20;
 
-const DOC: &std::ffi::CStr = c"SharedBuffer(size)
+handle_type! {
+    name: c"manygil.SharedBuffer",
+    state: Handle::Buffer(SharedBuffer),
+    new: buffer_new,
+    of: buffer_of,
+    doc: c"SharedBuffer(size)
 --
 
 size bytes of zero-initialised memory shared by every interpreter of the process.
@@ -43,54 +48,27 @@ any process holds it.
 
 Concurrent writes are not synchronised: coordinate them with a Lock, a Queue message or
 an Event, as with multiprocessing.shared_memory. A negative size raises ValueError, a
-size that cannot be allocated MemoryError.";
-
-methods! {
-    /// The methods of `manygil.SharedBuffer` (static C data; CPython only reads it).
-    static TYPE_METHODS = [
+size that cannot be allocated MemoryError.",
+    methods: [
         call_class c"from_bytes" => c_from_bytes(from_bytes), c"from_bytes($type, data, /)\n--\n\nA new SharedBuffer holding a copy of data (any C-contiguous bytes-like object).";
         call_class c"_from_fd" => c_from_fd(from_fd), c"_from_fd($type, fd, size, readonly=False, /)\n--\n\nA SharedBuffer on the memory file fd (a duplicate is kept; fd stays the caller's),\nas sent by another process: the same bytes. For pickling.";
-        call c"_fd" => c_fd(fd), c"_fd($self, /)\n--\n\nThe memory file's descriptor (valid while this buffer lives; do not close it).\nFor pickling to another process.";
-        call c"readonly" => c_readonly(readonly), c"readonly($self, /)\n--\n\nA read-only handle on the same memory: writes through it (memoryview, buf[i] = x)\nraise TypeError; writable handles are unaffected. It travels as read-only.";
-    ];
-}
-
-getters! {
-    /// The properties of `manygil.SharedBuffer` (static C data; CPython only reads it).
-    static TYPE_GETSET = [
+        noargs c"_fd" => c_fd(fd), c"_fd($self, /)\n--\n\nThe memory file's descriptor (valid while this buffer lives; do not close it).\nFor pickling to another process.";
+        noargs c"readonly" => c_readonly(readonly), c"readonly($self, /)\n--\n\nA read-only handle on the same memory: writes through it (memoryview, buf[i] = x)\nraise TypeError; writable handles are unaffected. It travels as read-only.";
+    ],
+    getters: [
         get c"nbytes" => g_nbytes(nbytes), c"The size in bytes.";
         get c"writable" => g_writable(writable), c"False for a handle made by readonly().";
         get c"_shares" => g_shares(shares), c"How many references to the memory exist in the process (handles, exported views and values in transit): for tests.";
-    ];
-}
-
-/// Create the `SharedBuffer` type for `module`'s interpreter.
-pub(crate) fn create_type<'py>(
-    py: Attached<'py>,
-    module: Borrowed<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    let slot = |slot: c_int, pfunc: *mut c_void| PyType_Slot { slot, pfunc };
-    let extra = [
-        slot(Py_bf_getbuffer, buffer_get as *mut c_void),
-        slot(Py_bf_releasebuffer, buffer_release as *mut c_void),
-        slot(Py_mp_length, buffer_len as *mut c_void),
-        slot(Py_sq_length, buffer_len as *mut c_void),
-        slot(Py_mp_subscript, buffer_getitem as *mut c_void),
-        slot(Py_mp_ass_subscript, buffer_setitem as *mut c_void),
-        slot(Py_tp_iter, buffer_iter as *mut c_void),
-    ];
-    make_type(
-        py,
-        module,
-        TypeDef {
-            name: c"manygil.SharedBuffer",
-            doc: DOC,
-            new: c_buffer_new,
-            methods: (&raw mut TYPE_METHODS).cast(),
-            getset: Some((&raw mut TYPE_GETSET).cast()),
-            extra: &extra,
-        },
-    )
+    ],
+    slots: [
+        Py_bf_getbuffer => buffer_get,
+        Py_bf_releasebuffer => buffer_release,
+        Py_mp_length => buffer_len,
+        Py_sq_length => buffer_len,
+        Py_mp_subscript => buffer_getitem,
+        Py_mp_ass_subscript => buffer_setitem,
+        Py_tp_iter => buffer_iter,
+    ],
 }
 
 fn alloc_error(py: Attached<'_>, e: BufferError) -> PyErrSet {
@@ -106,27 +84,11 @@ fn alloc_error(py: Attached<'_>, e: BufferError) -> PyErrSet {
     unsafe { err::raise(py, class, &e.to_string()) }
 }
 
-kw_new!(c_buffer_new => buffer_new);
-
-fn buffer_new<'py>(
-    py: Attached<'py>,
-    subtype: *mut PyTypeObject,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
+fn buffer_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<SharedBuffer> {
     let [size] = call.bind(py, "SharedBuffer", [c"size"], 1)?;
     let size = args::count(py, "size", size.ok_or(PyErrSet)?)?;
     let memory = SharedMemory::new(size).map_err(|e| alloc_error(py, e))?;
-    let handle = Handle::Buffer(SharedBuffer::new(Arc::new(memory)));
-    // SAFETY: `subtype` is our SharedBuffer type (it is final).
-    unsafe { new_object(py, subtype, handle) }
-}
-
-/// The state of `slf`, a `manygil.SharedBuffer` (`TypeError` for any other object).
-fn buffer_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a SharedBuffer> {
-    match this(py, slf)? {
-        Handle::Buffer(state) => Ok(state),
-        _ => Err(err::type_error(py, "expected a manygil.SharedBuffer")),
-    }
+    Ok(SharedBuffer::new(Arc::new(memory)))
 }
 
 fn from_bytes<'py>(
@@ -190,37 +152,27 @@ fn from_fd<'py>(
     unsafe { new_object(py, cls.as_ptr().cast(), Handle::Buffer(buffer)) }
 }
 
-fn fd<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
+fn fd<'py>(py: Attached<'py>, b: &SharedBuffer) -> PyResult<Owned<'py>> {
     use std::os::fd::AsRawFd;
-    call.bind(py, "_fd", [], 0)?;
-    new_int(py, i64::from(buffer_of(py, slf)?.memory().fd().as_raw_fd()))
+    new_int(py, i64::from(b.memory().fd().as_raw_fd()))
 }
 
-fn readonly<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "readonly", [], 0)?;
+fn readonly<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     let ro = buffer_of(py, slf)?.to_readonly();
     // SAFETY: `slf` is a SharedBuffer, so its type is this interpreter's SharedBuffer type.
     unsafe { new_object(py, slf.type_ptr(), Handle::Buffer(ro)) }
 }
 
-fn nbytes<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-    new_int(py, buffer_of(py, slf)?.len() as i64)
+fn nbytes<'py>(py: Attached<'py>, b: &SharedBuffer) -> PyResult<Owned<'py>> {
+    new_int(py, b.len() as i64)
 }
 
-fn writable<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-    Ok(boolean(py, !buffer_of(py, slf)?.is_readonly()))
+fn writable<'py>(py: Attached<'py>, b: &SharedBuffer) -> PyResult<Owned<'py>> {
+    Ok(boolean(py, !b.is_readonly()))
 }
 
-fn shares<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-    new_int(py, Arc::strong_count(buffer_of(py, slf)?.memory()) as i64)
+fn shares<'py>(py: Attached<'py>, b: &SharedBuffer) -> PyResult<Owned<'py>> {
+    new_int(py, Arc::strong_count(b.memory()) as i64)
 }
 
 unsafe extern "C" fn buffer_get(slf: *mut PyObject, view: *mut Py_buffer, flags: c_int) -> c_int {
@@ -343,7 +295,7 @@ fn key_of(py: Attached<'_>, key: Borrowed<'_, '_>, len: usize) -> PyResult<Key> 
 }
 
 unsafe extern "C" fn buffer_getitem(slf: *mut PyObject, key: *mut PyObject) -> *mut PyObject {
-    crate::ffi::entry::guard(|py| {
+    guard(|py| {
         // SAFETY: the object CPython subscripts and the key, alive for the call.
         let (slf, key) = unsafe { (Borrowed::from_ptr(py, slf), Borrowed::from_ptr(py, key)) };
         let b = buffer_of(py, slf)?;
@@ -427,7 +379,7 @@ unsafe extern "C" fn buffer_setitem(
 }
 
 unsafe extern "C" fn buffer_iter(slf: *mut PyObject) -> *mut PyObject {
-    crate::ffi::entry::guard(|py| {
+    guard(|py| {
         // `iter(memoryview(buf))`: the iterator keeps the view (and so the memory) alive
         // until it is dropped; the view is not released early (unlike `View`).
         // SAFETY: attached; `slf` is the live SharedBuffer CPython iterates.

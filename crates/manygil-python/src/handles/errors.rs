@@ -12,6 +12,11 @@
 //! | `QueueFull` | `QueueError`, `queue.Full` |
 //! | `QueueClosed` | `QueueError`, `queue.ShutDown` |
 //!
+//! The three with a base from `queue` are made on first use (raised, or read from the
+//! module through its `__getattr__`): importing `queue` (with `threading` and
+//! `collections`) costs every interpreter about 0.7 MiB, and a pool worker that never
+//! touches a queue would pay it only for these bases.
+//!
 //! Two more are other modules' classes, looked up once per interpreter on first use and
 //! then kept in the module state: `BrokenPool` (defined by `manygil._errors` on top of
 //! `concurrent.futures.BrokenExecutor`, which is too heavy to import in every interpreter)
@@ -55,13 +60,13 @@ const COUNT: usize = 9;
 enum Base {
     /// A builtin exception class.
     Builtin(fn() -> *mut PyObject),
-    /// An exception type made earlier in [`MADE_AT_EXEC`].
+    /// An exception type made at module exec, earlier in [`MADE`].
     Own(Exc),
     /// `module.attr` of the stdlib (skipped if it does not exist in this Python version).
     Stdlib(&'static CStr, &'static CStr),
 }
 
-/// One type made at module exec: (which, `manygil.Name`, docstring, bases).
+/// One type made by this module: (which, `manygil.Name`, docstring, bases).
 type Made = (Exc, &'static CStr, &'static CStr, &'static [Base]);
 
 fn exception() -> *mut PyObject {
@@ -74,8 +79,9 @@ fn type_error() -> *mut PyObject {
     unsafe { PyExc_TypeError }
 }
 
-/// The types made at module exec, in an order where bases come first.
-const MADE_AT_EXEC: [Made; 7] = [
+/// The types made at module exec, in an order where bases come first; then those made on
+/// first use (their bases made at exec), see [`MADE_ON_USE`].
+const MADE: [Made; 7] = [
     (
         Exc::Interpreter,
         c"manygil.InterpreterError",
@@ -120,6 +126,17 @@ const MADE_AT_EXEC: [Made; 7] = [
     ),
 ];
 
+/// How many of [`MADE`] are made at module exec; the others on first use.
+const MADE_AT_EXEC: usize = 4;
+
+/// The types of [`MADE`] made on first use: the module's `__getattr__` answers for them.
+pub(crate) fn made_on_use(name: &str) -> Option<Exc> {
+    MADE[MADE_AT_EXEC..]
+        .iter()
+        .find(|(_, full, _, _)| full.to_bytes().strip_prefix(b"manygil.") == Some(name.as_bytes()))
+        .map(|(exc, _, _, _)| *exc)
+}
+
 /// This interpreter's exception types: strong references owned by the module state (NULL
 /// before exec, after clear, and for the looked-up-on-use ones until first used).
 /// Zero-initialised memory is a valid empty value.
@@ -132,44 +149,57 @@ pub(crate) struct ErrorTypes {
 }
 
 impl ErrorTypes {
-    /// Make the exception types of [`MADE_AT_EXEC`] and add them to `module`.
+    /// Make the exception types of [`MADE`] that are made at exec and add them to `module`.
     pub(crate) fn init(&self, py: Attached<'_>, module: Borrowed<'_, '_>) -> PyResult<()> {
-        for (exc, name, doc, bases) in MADE_AT_EXEC {
-            let mut items = Vec::with_capacity(bases.len());
-            for base in bases {
-                match *base {
-                    // SAFETY: a builtin class, immortal in every interpreter.
-                    Base::Builtin(f) => items.push(unsafe { Owned::from_borrowed(py, f()) }),
-                    Base::Own(e) => {
-                        // SAFETY: made earlier in this loop (bases come first), owned here.
-                        items
-                            .push(unsafe { Owned::from_borrowed(py, self.types[e as usize].get()) })
-                    }
-                    // Every supported version has these (queue.ShutDown is 3.13+): a failure
-                    // fails the import of the module rather than making a type without it.
-                    Base::Stdlib(m, a) => items.push(import_attr(py, m, a)?),
-                }
-            }
-            let bases = new_tuple(py, items)?;
-            // SAFETY: attached; NUL-terminated name and doc; `bases` is a tuple of classes;
-            // no dict. Returns a new reference or NULL.
-            let tp = unsafe {
-                Owned::from_new(
-                    py,
-                    PyErr_NewExceptionWithDoc(
-                        name.as_ptr(),
-                        doc.as_ptr(),
-                        bases.as_ptr(),
-                        std::ptr::null_mut(),
-                    ),
-                )?
-            };
-            let short = name.to_str().unwrap_or("").trim_start_matches("manygil.");
+        for made in &MADE[..MADE_AT_EXEC] {
+            let tp = self.make(py, made)?;
+            let short = made.1.to_str().unwrap_or("").trim_start_matches("manygil.");
             let short = std::ffi::CString::new(short).unwrap_or_default();
             add_object(module, &short, tp.borrow())?;
-            self.set(py, exc, tp);
+            self.set(py, made.0, tp);
         }
         Ok(())
+    }
+
+    /// Make one exception type of [`MADE`] (its own bases must be made already).
+    fn make<'py>(&self, py: Attached<'py>, made: &Made) -> PyResult<Owned<'py>> {
+        let (_, name, doc, bases) = made;
+        let mut items = Vec::with_capacity(bases.len());
+        for base in *bases {
+            match *base {
+                // SAFETY: a builtin class, immortal in every interpreter.
+                Base::Builtin(f) => items.push(unsafe { Owned::from_borrowed(py, f()) }),
+                Base::Own(e) => {
+                    let tp = self.types[e as usize].get();
+                    if tp.is_null() {
+                        return Err(err::runtime_error(
+                            py,
+                            "manygil._native is not initialized in this interpreter",
+                        ));
+                    }
+                    // SAFETY: made at exec, a strong reference the state owns (checked
+                    // non-NULL above); a new reference is taken here.
+                    items.push(unsafe { Owned::from_borrowed(py, tp) })
+                }
+                // Every supported version has these (queue.ShutDown is 3.13+): a failure
+                // fails the lookup rather than making a type without it.
+                Base::Stdlib(m, a) => items.push(import_attr(py, m, a)?),
+            }
+        }
+        let bases = new_tuple(py, items)?;
+        // SAFETY: attached; NUL-terminated name and doc; `bases` is a tuple of classes;
+        // no dict. Returns a new reference or NULL.
+        unsafe {
+            Owned::from_new(
+                py,
+                PyErr_NewExceptionWithDoc(
+                    name.as_ptr(),
+                    doc.as_ptr(),
+                    bases.as_ptr(),
+                    std::ptr::null_mut(),
+                ),
+            )
+        }
     }
 
     /// Keep `tp` as the type of `exc` (releasing any earlier one).
@@ -191,6 +221,13 @@ impl ErrorTypes {
         let looked_up = match exc {
             Exc::BrokenPool => import_attr(py, c"manygil._errors", c"BrokenPool")?,
             Exc::BrokenBarrier => import_attr(py, c"threading", c"BrokenBarrierError")?,
+            _ if MADE[MADE_AT_EXEC..].iter().any(|m| m.0 == exc) => {
+                let made = MADE[MADE_AT_EXEC..].iter().filter(|m| m.0 == exc);
+                match made.map(|m| self.make(py, m)).next() {
+                    Some(tp) => tp?,
+                    None => return Err(err::runtime_error(py, "unknown exception type")),
+                }
+            }
             _ => {
                 return Err(err::runtime_error(
                     py,
@@ -240,6 +277,15 @@ impl ErrorTypes {
     }
 }
 
+/// This interpreter's type for `exc` (made or looked up now if it is made on first use).
+pub(crate) fn type_of<'py>(py: Attached<'py>, exc: Exc) -> PyResult<Owned<'py>> {
+    let module = super::state::current(py)?;
+    let tp = module.state().errors.get(py, exc)?;
+    // SAFETY: a class owned by the module state, which `module` keeps alive; a new
+    // reference is taken here.
+    Ok(unsafe { Owned::from_borrowed(py, tp) })
+}
+
 /// Raise `exc(msg)` in the attached interpreter. If manygil's module state cannot be
 /// reached (never once `manygil._native` is imported), raises `RuntimeError(msg)`.
 pub(crate) fn raise(py: Attached<'_>, exc: Exc, msg: &str) -> PyErrSet {
@@ -251,5 +297,39 @@ pub(crate) fn raise(py: Attached<'_>, exc: Exc, msg: &str) -> PyErrSet {
             err::clear(py); // replaced by ours
             err::runtime_error(py, msg)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_comes_after_its_bases_and_those_made_on_use_after_those_made_at_exec() {
+        for (i, (exc, name, doc, bases)) in MADE.iter().enumerate() {
+            let name = name.to_str().expect("ASCII");
+            assert!(name.starts_with("manygil."), "{name}");
+            assert!(!doc.is_empty(), "{name} has a docstring");
+            for base in *bases {
+                if let Base::Own(own) = base {
+                    let at = MADE.iter().position(|m| m.0 == *own);
+                    assert!(at.is_some_and(|at| at < i), "{name}: base {own:?} first");
+                    if i >= MADE_AT_EXEC {
+                        assert!(at.is_some_and(|at| at < MADE_AT_EXEC), "{name}: {own:?}");
+                    }
+                }
+            }
+            assert_eq!(MADE.iter().filter(|m| m.0 == *exc).count(), 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_exception_has_a_slot() {
+        // The last variant indexes the last slot; the looked-up ones are not made here.
+        assert_eq!(Exc::BrokenBarrier as usize + 1, COUNT);
+        for looked_up in [Exc::BrokenPool, Exc::BrokenBarrier] {
+            assert!(MADE.iter().all(|m| m.0 != looked_up));
+        }
+        assert_eq!(MADE.len() + 2, COUNT);
     }
 }

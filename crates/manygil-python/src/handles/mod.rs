@@ -27,7 +27,7 @@ use manygil_core::Value;
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
 
-pub(crate) use object::{handle_of, make_type, new_object, TypeDef};
+pub(crate) use object::{handle_of, handle_type, make_type, new_object, TypeDef};
 pub(crate) use sync::barrier::BarrierState;
 
 pub(crate) mod blocking;
@@ -40,8 +40,35 @@ pub(crate) mod sync;
 /// A function that makes one handle type for a module (each handle file has one).
 pub(crate) type MakeType = for<'py> fn(Attached<'py>, Borrowed<'_, 'py>) -> PyResult<Owned<'py>>;
 
-/// The Rust state behind one handle object. Only `Arc`s of `Send + Sync` Rust data.
-pub(crate) enum Handle {
+/// Define [`Handle`] with one variant per handle type, and [`Kind`], [`KINDS`] and
+/// [`Handle::kind`] from the same list.
+macro_rules! handles {
+    ($($variant:ident($state:ty),)*) => {
+        /// The Rust state behind one handle object. Only `Arc`s of `Send + Sync` Rust data.
+        pub(crate) enum Handle {
+            $($variant($state),)*
+        }
+
+        /// Which handle type; indexes [`HandleTypes`](state::HandleTypes).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Kind {
+            $($variant,)*
+        }
+
+        /// Number of [`Kind`]s.
+        pub(crate) const KINDS: usize = [$(Kind::$variant),*].len();
+
+        impl Handle {
+            pub(crate) fn kind(&self) -> Kind {
+                match self {
+                    $(Handle::$variant(_) => Kind::$variant,)*
+                }
+            }
+        }
+    };
+}
+
+handles! {
     Queue(Arc<Queue<Value>>),
     Buffer(SharedBuffer),
     Lock(Arc<Lock>),
@@ -54,40 +81,7 @@ pub(crate) enum Handle {
     AtomicInt(Arc<AtomicInt>),
 }
 
-/// Which handle type; indexes [`HandleTypes`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Queue,
-    Buffer,
-    Lock,
-    RLock,
-    Semaphore,
-    BoundedSemaphore,
-    Event,
-    Condition,
-    Barrier,
-    AtomicInt,
-}
-
-/// Number of [`Kind`]s.
-pub(crate) const KINDS: usize = 10;
-
 impl Handle {
-    pub(crate) fn kind(&self) -> Kind {
-        match self {
-            Handle::Queue(_) => Kind::Queue,
-            Handle::Buffer(_) => Kind::Buffer,
-            Handle::Lock(_) => Kind::Lock,
-            Handle::RLock(_) => Kind::RLock,
-            Handle::Semaphore(_) => Kind::Semaphore,
-            Handle::BoundedSemaphore(_) => Kind::BoundedSemaphore,
-            Handle::Event(_) => Kind::Event,
-            Handle::Condition(_) => Kind::Condition,
-            Handle::Barrier(_) => Kind::Barrier,
-            Handle::AtomicInt(_) => Kind::AtomicInt,
-        }
-    }
-
     /// The shared state (what identifies the handle across interpreters).
     fn state(&self) -> Arc<dyn Any + Send + Sync> {
         match self {
@@ -107,21 +101,8 @@ impl Handle {
     /// The state's address, and for buffers whether the handle is read-only: two handles
     /// are the same object (`==`) exactly when these are equal.
     pub(crate) fn identity(&self) -> (usize, bool) {
-        fn addr<T>(a: &Arc<T>) -> usize {
-            Arc::as_ptr(a) as usize
-        }
-        match self {
-            Handle::Queue(a) => (addr(a), false),
-            Handle::Buffer(b) => (addr(b.memory()), b.is_readonly()),
-            Handle::Lock(a) => (addr(a), false),
-            Handle::RLock(a) => (addr(a), false),
-            Handle::Semaphore(a) => (addr(a), false),
-            Handle::BoundedSemaphore(a) => (addr(a), false),
-            Handle::Event(a) => (addr(a), false),
-            Handle::Condition(a) => (addr(a), false),
-            Handle::Barrier(a) => (addr(a), false),
-            Handle::AtomicInt(a) => (addr(a), false),
-        }
+        let addr = Arc::as_ptr(&self.state()).cast::<()>() as usize;
+        (addr, matches!(self, Handle::Buffer(b) if b.is_readonly()))
     }
 
     fn to_shared(&self) -> Shared {
@@ -135,34 +116,21 @@ impl Handle {
     }
 
     fn from_shared(shared: &Shared) -> Option<Handle> {
-        Some(match shared.kind() {
-            SharedKind::Queue => Handle::Queue(shared.downcast()?),
-            SharedKind::Buffer => {
-                Handle::Buffer(SharedBuffer::new(shared.downcast::<SharedMemory>()?))
-            }
-            SharedKind::ReadOnlyBuffer => {
-                Handle::Buffer(SharedBuffer::new(shared.downcast::<SharedMemory>()?).to_readonly())
-            }
-            SharedKind::Sync => {
-                if let Some(a) = shared.downcast() {
-                    Handle::Lock(a)
-                } else if let Some(a) = shared.downcast() {
-                    Handle::RLock(a)
-                } else if let Some(a) = shared.downcast() {
-                    Handle::Semaphore(a)
-                } else if let Some(a) = shared.downcast() {
-                    Handle::BoundedSemaphore(a)
-                } else if let Some(a) = shared.downcast() {
-                    Handle::Event(a)
-                } else if let Some(a) = shared.downcast() {
-                    Handle::Condition(a)
-                } else if let Some(a) = shared.downcast() {
-                    Handle::Barrier(a)
-                } else {
-                    Handle::AtomicInt(shared.downcast()?)
-                }
-            }
-        })
+        let buffer = || shared.downcast::<SharedMemory>().map(SharedBuffer::new);
+        match shared.kind() {
+            SharedKind::Queue => shared.downcast().map(Handle::Queue),
+            SharedKind::Buffer => buffer().map(Handle::Buffer),
+            SharedKind::ReadOnlyBuffer => buffer().map(|b| Handle::Buffer(b.to_readonly())),
+            SharedKind::Sync => None
+                .or_else(|| shared.downcast().map(Handle::Lock))
+                .or_else(|| shared.downcast().map(Handle::RLock))
+                .or_else(|| shared.downcast().map(Handle::Semaphore))
+                .or_else(|| shared.downcast().map(Handle::BoundedSemaphore))
+                .or_else(|| shared.downcast().map(Handle::Event))
+                .or_else(|| shared.downcast().map(Handle::Condition))
+                .or_else(|| shared.downcast().map(Handle::Barrier))
+                .or_else(|| shared.downcast().map(Handle::AtomicInt)),
+        }
     }
 
     /// The `repr()` text.
@@ -245,4 +213,112 @@ pub(crate) fn wrap<'py>(
     }
     // SAFETY: one of our handle types.
     unsafe { new_object(py, tp.cast(), handle) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+
+    use manygil_core::sync::CondLock;
+
+    use super::*;
+
+    fn condition() -> Arc<Condition> {
+        Arc::new(Condition::new(CondLock::RLock(Arc::default())))
+    }
+
+    /// One handle of every kind, in `Kind` order.
+    fn one_of_each() -> Vec<Handle> {
+        let memory = Arc::new(SharedMemory::new(4).expect("4 bytes of shared memory"));
+        let parties = NonZeroUsize::new(2).expect("2 > 0");
+        vec![
+            Handle::Queue(Arc::new(Queue::new(3))),
+            Handle::Buffer(SharedBuffer::new(memory)),
+            Handle::Lock(Arc::default()),
+            Handle::RLock(Arc::default()),
+            Handle::Semaphore(Arc::new(Semaphore::new(2))),
+            Handle::BoundedSemaphore(Arc::new(BoundedSemaphore::new(2))),
+            Handle::Event(Arc::default()),
+            Handle::Condition(condition()),
+            Handle::Barrier(Arc::new(BarrierState {
+                barrier: manygil_core::sync::Barrier::new(parties, None),
+                timeout: None,
+            })),
+            Handle::AtomicInt(Arc::new(AtomicInt::new(7))),
+        ]
+    }
+
+    #[test]
+    fn kinds_number_the_variants_in_order() {
+        let kinds: Vec<usize> = one_of_each().iter().map(|h| h.kind() as usize).collect();
+        assert_eq!(kinds, (0..KINDS).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_handle_comes_back_from_a_value_as_the_same_state() {
+        for h in one_of_each() {
+            let shared = h.to_shared();
+            let back = Handle::from_shared(&shared).expect("every kind decodes");
+            assert_eq!(back.kind(), h.kind());
+            assert_eq!(back.identity(), h.identity(), "{:?}", h.kind());
+        }
+    }
+
+    #[test]
+    fn handles_on_different_states_differ_and_on_one_state_are_equal() {
+        let (a, b) = (one_of_each(), one_of_each());
+        for (x, y) in a.iter().zip(&b) {
+            assert_ne!(x.identity(), y.identity(), "{:?}", x.kind());
+        }
+        let lock: Arc<Lock> = Arc::default();
+        let (x, y) = (Handle::Lock(lock.clone()), Handle::Lock(lock));
+        assert_eq!(x.identity(), y.identity());
+    }
+
+    #[test]
+    fn a_read_only_buffer_is_its_own_handle_on_the_same_memory_and_stays_read_only() {
+        let memory = Arc::new(SharedMemory::new(8).expect("8 bytes"));
+        let rw = Handle::Buffer(SharedBuffer::new(memory.clone()));
+        let ro = Handle::Buffer(SharedBuffer::new(memory).to_readonly());
+        assert_eq!(rw.identity().0, ro.identity().0, "the same memory");
+        assert_ne!(rw.identity(), ro.identity(), "but not the same object");
+        let shared = ro.to_shared();
+        assert_eq!(shared.kind(), SharedKind::ReadOnlyBuffer);
+        let back = Handle::from_shared(&shared).expect("decodes");
+        assert!(matches!(back, Handle::Buffer(b) if b.is_readonly()));
+    }
+
+    #[test]
+    fn a_value_of_an_unknown_state_is_refused() {
+        let shared = Shared::new(SharedKind::Sync, Arc::new(42_u8));
+        assert!(Handle::from_shared(&shared).is_none());
+    }
+
+    #[test]
+    fn repr_shows_the_state() {
+        let text = |h: &Handle, name: &str| {
+            let full = h.describe(name);
+            let (head, tail) = full.split_once(" shared at 0x").expect("an address");
+            assert!(tail.ends_with('>') && tail.len() > 1, "{full}");
+            head.to_owned()
+        };
+        let lock: Arc<Lock> = Arc::default();
+        let h = Handle::Lock(lock.clone());
+        assert_eq!(text(&h, "manygil.Lock"), "<manygil.Lock unlocked");
+        assert!(lock.acquire(false, None));
+        assert_eq!(text(&h, "manygil.Lock"), "<manygil.Lock locked");
+        let sem = Handle::BoundedSemaphore(Arc::new(BoundedSemaphore::new(3)));
+        assert_eq!(text(&sem, "B"), "<B value=3/3");
+        let queue = Arc::new(Queue::new(5));
+        queue.close();
+        assert_eq!(
+            text(&Handle::Queue(queue), "Q"),
+            "<Q maxsize=5 qsize=0 closed"
+        );
+        assert_eq!(
+            text(&Handle::Condition(condition()), "C"),
+            "<C",
+            "no detail, no space"
+        );
+    }
 }

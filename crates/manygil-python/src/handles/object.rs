@@ -136,3 +136,133 @@ unsafe extern "C" fn handle_repr(slf: *mut PyObject) -> *mut PyObject {
         new_str(py, &h.describe(&name))
     })
 }
+
+/// Define a handle type (the one way to make one; each handle file has one invocation):
+///
+/// ```text
+/// handle_type! {
+///     name: c"manygil.Event",
+///     state: Handle::Event(Arc<Event>),   // the `Handle` variant and what it holds
+///     new: event_new,                     // fn(py, &Call) -> PyResult<Arc<Event>>, or
+///                                         // `default`: no arguments, `State::default()`
+///     of: event_of,                       // optional: a name for `state_of`
+///     doc: c"Event()\n--\n\n...",         // the class docstring, with its signature line
+///     methods: [ noargs c"set" => c_set(set), c"set($self, /)\n--\n\n..."; ],
+///     getters: [ get c"_n_waiting" => g_n_waiting(n_waiting), c"..."; ],   // optional
+///     slots: [ Py_tp_iter => event_iter ],                                  // optional
+/// }
+/// ```
+///
+/// It makes `type State` (what the variant holds), the method and property tables (rows
+/// as in `methods!`/`getters!`), the type's `tp_new` (calling `new`, which returns the
+/// state: the entry wraps it in the variant and makes the object), `pub(crate) fn
+/// create_type(py, module)` (through [`make_type`], so the type gets the common slots),
+/// `fn state_of(py, obj) -> PyResult<&State>` (`TypeError` naming the type for anything
+/// but an instance), and `impl FromSelf for &T` over it (a method body may take the state,
+/// `&Event` for `Arc<Event>`, as its self).
+macro_rules! handle_type {
+    (
+        name: $name:literal,
+        state: Handle::$variant:ident($($state:tt)+),
+        new: $new:ident,
+        $(of: $of:ident,)?
+        doc: $doc:expr,
+        methods: [ $($methods:tt)* ],
+        $(getters: [ $($getters:tt)* ],)?
+        $(slots: [ $($slot:ident => $func:ident),* $(,)? ],)?
+    ) => {
+        /// What this file's handle type holds (in `Handle::$variant`).
+        type State = $($state)+;
+
+        $crate::ffi::entry::methods! {
+            /// The methods of the type (static C data; CPython only reads it).
+            static TYPE_METHODS = [ $($methods)* ];
+        }
+        $(
+            $crate::ffi::entry::getters! {
+                /// The properties of the type (static C data; CPython only reads it).
+                static TYPE_GETSET = [ $($getters)* ];
+            }
+        )?
+
+        /// Create the type for `module`'s interpreter.
+        pub(crate) fn create_type<'py>(
+            py: $crate::ffi::Attached<'py>,
+            module: $crate::ffi::Borrowed<'_, 'py>,
+        ) -> $crate::ffi::err::PyResult<$crate::ffi::Owned<'py>> {
+            $crate::handles::make_type(
+                py,
+                module,
+                $crate::handles::TypeDef {
+                    name: $name,
+                    doc: $doc,
+                    new: type_new,
+                    methods: (&raw mut TYPE_METHODS).cast(),
+                    getset: $crate::handles::handle_type!(@getset $($($getters)*)?),
+                    extra: &[$($(
+                        $crate::ffi::types::slot($slot, $func as *mut std::ffi::c_void),
+                    )*)?],
+                },
+            )
+        }
+
+        $crate::ffi::entry::kw_new!(type_new => handle_new);
+
+        fn handle_new<'py>(
+            py: $crate::ffi::Attached<'py>,
+            subtype: *mut PyTypeObject,
+            call: &$crate::ffi::args::Call<'_, 'py>,
+        ) -> $crate::ffi::err::PyResult<$crate::ffi::Owned<'py>> {
+            let state: State = $crate::handles::handle_type!(@new $new, $name, py, call);
+            let handle = $crate::handles::Handle::$variant(state);
+            // SAFETY: `subtype` is the type made by `create_type` (CPython calls the tp_new
+            // of the type being called, and handle types are final).
+            unsafe { $crate::handles::new_object(py, subtype, handle) }
+        }
+
+        /// The state of `obj`, which must be an instance of this type (else `TypeError`).
+        fn state_of<'a>(
+            py: $crate::ffi::Attached<'_>,
+            obj: $crate::ffi::Borrowed<'a, '_>,
+        ) -> $crate::ffi::err::PyResult<&'a State> {
+            match $crate::handles::handle_of(obj) {
+                Some($crate::handles::Handle::$variant(state)) => Ok(state),
+                _ => Err($crate::ffi::entry::wrong_type(py, $name, obj)),
+            }
+        }
+        $(use self::state_of as $of;)?
+
+        impl<'a, 'py> $crate::ffi::entry::FromSelf<'a, 'py>
+            for &'a $crate::handles::handle_type!(@target $($state)+)
+        {
+            fn from_self(
+                py: $crate::ffi::Attached<'py>,
+                slf: $crate::ffi::Borrowed<'a, 'py>,
+            ) -> $crate::ffi::err::PyResult<Self> {
+                let state: Self = state_of(py, slf)?; // `&Arc<T>` derefs to `&T`
+                Ok(state)
+            }
+        }
+    };
+    (@new default, $name:literal, $py:ident, $call:ident) => {{
+        $call.no_args($py, $name)?;
+        State::default()
+    }};
+    (@new $new:ident, $name:literal, $py:ident, $call:ident) => {
+        $new($py, $call)?
+    };
+    (@getset) => {
+        None
+    };
+    (@getset $($getters:tt)+) => {
+        Some((&raw mut TYPE_GETSET).cast())
+    };
+    // `Arc<T>` is self as `&T`; any other state as itself.
+    (@target Arc<$t:ty>) => {
+        $t
+    };
+    (@target $t:ty) => {
+        $t
+    };
+}
+pub(crate) use handle_type;

@@ -36,7 +36,11 @@ impl ModuleState {
         makers: &[(Kind, MakeType); KINDS],
     ) -> PyResult<()> {
         self.errors.init(py, module)?;
-        self.handles.init(py, module, makers)?;
+        for &(kind, make) in makers {
+            let tp = make(py, module)?;
+            add_type(module, tp.borrow())?;
+            self.handles.types[kind as usize].set(tp);
+        }
         let code = compile(py, c"None", c"<manygil interrupt check>", Mode::Eval)?;
         self.interrupt_check.set(code);
         self.interrupt_globals.set(new_dict(py)?);
@@ -60,21 +64,17 @@ impl ModuleState {
     ///
     /// Called from the module's traverse with CPython's `visit`/`arg`.
     pub(crate) unsafe fn traverse(&self, visit: visitproc, arg: *mut c_void) -> c_int {
-        for t in [
+        let refs = [
             &self.pending_type,
             &self.interrupt_check,
             &self.interrupt_globals,
-        ] {
+        ];
+        for t in refs.into_iter().chain(&self.handles.types) {
             // SAFETY: per this function's contract.
             let r = unsafe { t.visit(visit, arg) };
             if r != 0 {
                 return r;
             }
-        }
-        // SAFETY: per this function's contract.
-        let r = unsafe { self.handles.traverse(visit, arg) };
-        if r != 0 {
-            return r;
         }
         // SAFETY: per this function's contract.
         unsafe { self.errors.traverse(visit, arg) }
@@ -86,19 +86,17 @@ impl ModuleState {
     ///
     /// The owning interpreter is attached.
     pub(crate) unsafe fn clear(&mut self) {
-        for t in [
+        let refs = [
             &mut self.pending_type,
             &mut self.interrupt_check,
             &mut self.interrupt_globals,
-        ] {
+        ];
+        for t in refs.into_iter().chain(&mut self.handles.types) {
             // SAFETY: attached per the caller.
             unsafe { t.clear() };
         }
         // SAFETY: attached per the caller.
-        unsafe {
-            self.handles.clear();
-            self.errors.clear();
-        }
+        unsafe { self.errors.clear() };
     }
 }
 
@@ -172,63 +170,42 @@ pub(crate) unsafe fn state_mut<'a>(module: *mut PyObject) -> &'a mut ModuleState
 }
 
 /// The handle types of one interpreter: strong references owned by the module state
-/// (NULL before exec and after clear). Zero-initialised memory is a valid empty value.
+/// (NULL before exec and after clear; visited and released with the state's other
+/// references). Zero-initialised memory is a valid empty value.
 #[repr(C)]
 pub(crate) struct HandleTypes {
     types: [StateRef; KINDS],
 }
 
 impl HandleTypes {
-    /// Create every handle type for `module` and add them to it.
-    pub(crate) fn init(
-        &mut self,
-        py: Attached<'_>,
-        module: Borrowed<'_, '_>,
-        makers: &[(Kind, MakeType); KINDS],
-    ) -> PyResult<()> {
-        for &(kind, make) in makers {
-            let tp = make(py, module)?;
-            add_type(module, tp.borrow())?;
-            self.types[kind as usize].set(tp);
-        }
-        Ok(())
-    }
-
     /// The type of `kind` (NULL before exec / after clear).
     pub(crate) fn get(&self, kind: Kind) -> *mut PyObject {
         self.types[kind as usize].as_ptr()
     }
-
-    /// `tp_traverse` of the module state.
-    ///
-    /// # Safety
-    ///
-    /// Called from the module's traverse with CPython's `visit`/`arg`.
-    pub(crate) unsafe fn traverse(&self, visit: visitproc, arg: *mut c_void) -> c_int {
-        for t in &self.types {
-            // SAFETY: per this function's contract.
-            let r = unsafe { t.visit(visit, arg) };
-            if r != 0 {
-                return r;
-            }
-        }
-        0
-    }
-
-    /// Release every type (module clear/free).
-    ///
-    /// # Safety
-    ///
-    /// The owning interpreter is attached.
-    pub(crate) unsafe fn clear(&mut self) {
-        for t in &mut self.types {
-            // SAFETY: attached per the caller.
-            unsafe { t.clear() };
-        }
-    }
 }
 
-/// This interpreter's `manygil._native` (from `sys.modules`, imported if needed).
+/// How a program that embeds CPython (the Rust API's `Runtime`) makes `manygil._native`
+/// from the definition linked into it: set once, before any interpreter needs the module.
+pub(crate) type MakeModule = for<'py> fn(Attached<'py>) -> PyResult<Owned<'py>>;
+
+/// Set by the Rust API's `Runtime` (see [`MakeModule`]); unset in a Python process, where the
+/// module is the extension file the import system finds.
+pub(crate) static MAKE_EMBEDDED: std::sync::OnceLock<MakeModule> = std::sync::OnceLock::new();
+
+/// This interpreter's `manygil._native` (from `sys.modules`, imported if needed). In a
+/// program that embeds CPython the module is made from the definition linked into the
+/// program, never imported from a file: an extension file of the Python package would be a
+/// second copy of the engine, with its own interpreters and pools.
 pub(crate) fn native_module<'py>(py: Attached<'py>) -> PyResult<Owned<'py>> {
-    import_module(py, c"manygil._native")
+    match MAKE_EMBEDDED.get() {
+        None => import_module(py, c"manygil._native"),
+        Some(make) => match crate::ffi::embed::from_sys_modules(py, c"manygil._native") {
+            Some(m) => Ok(m),
+            None => {
+                let m = make(py)?;
+                crate::ffi::embed::add_to_sys_modules(py, c"manygil._native", m.borrow())?;
+                Ok(m)
+            }
+        },
+    }
 }

@@ -40,6 +40,18 @@ pub(crate) fn worker_for(py: Attached<'_>, id: i64, action: &str) -> PyResult<Ar
                  survive fork(); create new ones in the child"
             ),
         )),
+        Err(Missing::NotFound) if id != 0 && registry::find_known(id).is_some() => {
+            let w = registry::find_known(id).expect("checked");
+            Err(interpreter_error(
+                py,
+                &format!(
+                    "cannot {action} interpreter {id} ({}): it is a worker of a manygil {} \
+                     and takes work only from it",
+                    w.name,
+                    if w.origin == "pool" { "Pool (submit to the pool)" } else { w.origin }
+                ),
+            ))
+        }
         Err(Missing::NotFound) if id == 0 => Err(interpreter_error(
             py,
             &format!("cannot {action} the main interpreter: manygil only runs work in interpreters it created"),
@@ -55,9 +67,25 @@ pub(crate) fn create<'py>(
     _m: Borrowed<'_, 'py>,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "create", argv, 0, 2)?;
+    args::positional(py, "create", argv, 0, 4)?;
     // Checked before anything is created.
-    let config = super::config::parse(py, argv.get(1).copied())?;
+    let config = super::config::parse(py, argv.get(3).copied())?;
+    let name = match args::given(argv.get(1).copied()) {
+        Some(n) => Some(interp_name(py, n)?),
+        None => None,
+    };
+    let origin = match args::given(argv.get(2).copied()) {
+        Some(o) => {
+            let o = args::string(py, "origin", o)?;
+            *worker::ORIGINS.iter().find(|k| **k == o).ok_or_else(|| {
+                err::value_error(
+                    py,
+                    &format!("origin must be one of {:?}, got {o:?}", worker::ORIGINS),
+                )
+            })?
+        }
+        None => worker::ORIGINS[0],
+    };
     let paths = match args::given(argv.first().copied()) {
         Some(p) => {
             if !p.is_instance(&raw mut PyList_Type) {
@@ -71,7 +99,11 @@ pub(crate) fn create<'py>(
         None => None,
     };
     let made = crate::ffi::tstate::detached(py, || {
-        worker::spawn(config, Box::new(move |py| setup_worker(py, paths.as_ref())))
+        worker::spawn(
+            config,
+            Box::new(move |py| setup_worker(py, paths.as_ref())),
+            worker::Naming { name, origin },
+        )
     });
     match made {
         Ok(w) => {
@@ -84,6 +116,30 @@ pub(crate) fn create<'py>(
             &format!("could not create an interpreter: {msg}"),
         )),
     }
+}
+
+/// Longest interpreter name accepted.
+const MAX_NAME: usize = 200;
+
+/// An interpreter name: a non-empty `str` of at most [`MAX_NAME`] characters, without
+/// control characters (it goes into log lines and snapshots).
+fn interp_name(py: Attached<'_>, o: Borrowed<'_, '_>) -> PyResult<String> {
+    if !o.is_str() {
+        return Err(err::type_error(
+            py,
+            &format!("name must be a str, not {}", err::type_name(py, o)),
+        ));
+    }
+    let name = args::string(py, "name", o)?;
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(err::value_error(
+            py,
+            &format!(
+                "name must be 1 to {MAX_NAME} characters without control characters, got {name:?}"
+            ),
+        ));
+    }
+    Ok(name)
 }
 
 /// First thing a new interpreter runs: adopt the creator's `sys.path`.
@@ -151,7 +207,7 @@ pub(crate) fn release<'py>(
 fn whence_of(id: i64) -> i64 {
     if id == 0 {
         WHENCE_RUNTIME
-    } else if registry::get(id).is_ok() {
+    } else if registry::find_known(id).is_some() || registry::get(id).is_ok() {
         WHENCE_MANYGIL
     } else {
         WHENCE_UNKNOWN
@@ -162,6 +218,8 @@ fn id_whence<'py>(py: Attached<'py>, id: i64) -> PyResult<Owned<'py>> {
     new_tuple(py, vec![new_int(py, id)?, new_int(py, whence_of(id))?])
 }
 
+/// `list_all() -> [(id, whence)]`: the main interpreter and every manygil interpreter
+/// that still exists (those of `create()`, pools and `serve`), by increasing id.
 pub(crate) fn list_all<'py>(
     py: Attached<'py>,
     _m: Borrowed<'_, 'py>,
@@ -170,15 +228,51 @@ pub(crate) fn list_all<'py>(
     args::positional(py, "list_all", argv, 0, 0)?;
     let mut ids = vec![0];
     ids.extend(registry::ids());
+    ids.extend(registry::known().iter().map(|w| w.id));
     let cur = current_id(py);
     if !ids.contains(&cur) {
         ids.push(cur);
     }
+    ids.sort_unstable();
+    ids.dedup();
     let items = ids
         .into_iter()
         .map(|id| id_whence(py, id))
         .collect::<PyResult<Vec<_>>>()?;
     new_list(py, items)
+}
+
+/// `interp_info(id) -> (name, origin, thread_name) | None`: what interpreter `id` is
+/// called, which part of manygil made it ("main" for the main interpreter) and the name
+/// of its worker OS thread; None if it is no (longer a) manygil interpreter.
+pub(crate) fn interp_info<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "interp_info", argv, 1, 1)?;
+    let id = args::interp_id(py, argv[0])?;
+    if id == 0 {
+        return new_tuple(
+            py,
+            vec![
+                new_str(py, "main")?,
+                new_str(py, "main")?,
+                new_str(py, "MainThread")?,
+            ],
+        );
+    }
+    match registry::find_known(id) {
+        Some(w) => new_tuple(
+            py,
+            vec![
+                new_str(py, &w.name)?,
+                new_str(py, w.origin)?,
+                new_str(py, &w.thread_name)?,
+            ],
+        ),
+        None => Ok(none(py)),
+    }
 }
 
 pub(crate) fn get_current<'py>(
@@ -206,7 +300,7 @@ pub(crate) fn whence<'py>(
 ) -> PyResult<Owned<'py>> {
     args::positional(py, "whence", argv, 1, 1)?;
     let id = args::interp_id(py, argv[0])?;
-    if id != 0 && id != current_id(py) {
+    if id != 0 && id != current_id(py) && registry::find_known(id).is_none() {
         worker_for(py, id, "inspect")?;
     }
     new_int(py, whence_of(id))
@@ -221,6 +315,9 @@ pub(crate) fn is_running<'py>(
     let id = args::interp_id(py, argv[0])?;
     if id == 0 || id == current_id(py) {
         return Ok(boolean(py, true));
+    }
+    if let Some(w) = registry::find_known(id) {
+        return Ok(boolean(py, w.is_running()));
     }
     let w = worker_for(py, id, "inspect")?;
     Ok(boolean(py, w.is_running()))
@@ -316,5 +413,19 @@ pub(crate) fn after_fork_child<'py>(
     args::positional(py, "after_fork_child", argv, 0, 0)?;
     crate::interp::lifecycle::reset_after_fork();
     registry::forget_after_fork();
+    Ok(none(py))
+}
+
+/// `set_thread_name(name)`: name the calling OS thread (what `top -H` and py-spy show; the
+/// first 15 bytes are kept). For threads that Python starts, where 3.13's `threading` does
+/// not set it.
+pub(crate) fn set_thread_name<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "set_thread_name", argv, 1, 1)?;
+    let name = args::string(py, "name", argv[0])?;
+    worker::name_this_thread(&name);
     Ok(none(py))
 }

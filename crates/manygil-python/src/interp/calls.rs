@@ -1,6 +1,7 @@
 //! Calls into interpreters from `manygil._native` (call, exec, set_main_attrs, submit,
-//! interrupt): encode, dispatch to the worker, wait with the GIL released, decode. Each checks its arguments, does its work in Rust (waiting with the GIL released),
-//! and reports errors as the exceptions documented in `manygil/_native.pyi`. Their entry
+//! interrupt): encode, dispatch to the worker, wait with the GIL released, decode. Each
+//! checks its arguments, does its work in Rust (waiting with the GIL released), and
+//! reports errors as the exceptions documented in `manygil/_native.pyi`. Their entry
 //! points and method table are in `module::methods`.
 
 use std::sync::Arc;
@@ -108,6 +109,22 @@ fn dispatch(
     Ok((w, seq, result))
 }
 
+/// Run `job` in interpreter `id` and wait for its outcome (GIL released, interruptibly),
+/// interrupting it past `timeout`: what `call`, `exec` and `set_main_attrs` share. Refused,
+/// with nothing sent, if the wait would close a cycle of interpreters waiting on each
+/// other.
+fn run_and_wait<'py>(
+    py: Attached<'py>,
+    id: i64,
+    action: &str,
+    timeout: Option<Duration>,
+    job: impl for<'p> FnOnce(Attached<'p>, &worker::JobCtx<'_>) -> Outcome + Send + 'static,
+) -> PyResult<Owned<'py>> {
+    let _waiting = wait_edge(py, id)?;
+    let (w, seq, result) = dispatch(py, id, action, job)?;
+    finish(py, id, &w, seq, &result, timeout)
+}
+
 /// Wait for a dispatched job (interruptibly), applying `timeout` by interrupting it.
 fn finish<'py>(
     py: Attached<'py>,
@@ -178,11 +195,11 @@ pub(crate) fn call_fn<'py>(
     let id = args::interp_id(py, argv[0])?;
     let timeout = args::timeout(py, argv.get(4).copied())?;
     let (f, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
-    let _waiting = wait_edge(py, id)?;
-    let (w, seq, result) = dispatch(py, id, "call into", move |py, ctx| {
+    let label = super::inspect::function_label(argv[1]);
+    run_and_wait(py, id, "call into", timeout, move |py, ctx| {
+        ctx.worker().set_job_label(Some(label));
         jobs::run_call(py, ctx, &f, &a, &kw)
-    })?;
-    finish(py, id, &w, seq, &result, timeout)
+    })
 }
 
 pub(crate) fn exec_fn<'py>(
@@ -194,11 +211,10 @@ pub(crate) fn exec_fn<'py>(
     let id = args::interp_id(py, argv[0])?;
     let source = args::string(py, "code", argv[1])?;
     let timeout = args::timeout(py, argv.get(2).copied())?;
-    let _waiting = wait_edge(py, id)?;
-    let (w, seq, result) = dispatch(py, id, "run code in", move |py, ctx| {
+    run_and_wait(py, id, "run code in", timeout, move |py, ctx| {
+        ctx.worker().set_job_label(Some("exec()".into()));
         jobs::run_exec(py, ctx, &source)
-    })?;
-    finish(py, id, &w, seq, &result, timeout)
+    })
 }
 
 pub(crate) fn set_main_attrs<'py>(
@@ -206,17 +222,15 @@ pub(crate) fn set_main_attrs<'py>(
     _m: Borrowed<'_, 'py>,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "set_main_attrs", argv, 2, 2)?;
-    let id = args::interp_id(py, argv[0])?;
-    if !argv[1].is_instance(&raw mut PyDict_Type) {
+    let [id, ns] = args::exact(py, "set_main_attrs", argv)?;
+    let id = args::interp_id(py, id)?;
+    if !ns.is_instance(&raw mut PyDict_Type) {
         return Err(err::type_error(py, "ns must be a dict"));
     }
-    let ns = encode(argv[1], EncodeMode::Full)?;
-    let _waiting = wait_edge(py, id)?;
-    let (w, seq, result) = dispatch(py, id, "prepare", move |py, ctx| {
+    let ns = encode(ns, EncodeMode::Full)?;
+    run_and_wait(py, id, "prepare", None, move |py, ctx| {
         jobs::run_set_main(py, ctx, &ns)
-    })?;
-    finish(py, id, &w, seq, &result, None)
+    })
 }
 
 pub(crate) fn submit<'py>(
@@ -224,10 +238,12 @@ pub(crate) fn submit<'py>(
     module: Borrowed<'_, 'py>,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "submit", argv, 4, 4)?;
-    let id = args::interp_id(py, argv[0])?;
-    let (f, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
+    let [id, f, a, kw] = args::exact(py, "submit", argv)?;
+    let id = args::interp_id(py, id)?;
+    let label = super::inspect::function_label(f);
+    let (f, a, kw) = encode_call(py, f, a, kw)?;
     let (w, seq, result) = dispatch(py, id, "call into", move |py, ctx| {
+        ctx.worker().set_job_label(Some(label));
         jobs::run_call(py, ctx, &f, &a, &kw)
     })?;
     super::pending::new(py, module, w, seq, result)
@@ -238,12 +254,26 @@ pub(crate) fn interrupt<'py>(
     _m: Borrowed<'_, 'py>,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "interrupt", argv, 1, 1)?;
-    let id = args::interp_id(py, argv[0])?;
+    let [id] = args::exact(py, "interrupt", argv)?;
+    let id = args::interp_id(py, id)?;
     let w = worker_for(py, id, "interrupt")?;
     let hit = crate::ffi::tstate::detached(py, || {
         // SAFETY: detached, as `interrupt` requires.
         unsafe { w.interrupt(0, InterruptReason::KeyboardInterrupt) }
     });
     Ok(boolean(py, hit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stuck_call_reports_a_timeout_that_says_why_it_did_not_stop() {
+        let Value::Tuple(record) = stuck_record() else {
+            panic!("a record is a tuple")
+        };
+        assert!(matches!(&record[0], Value::Str(s) if &**s == "TimeoutError"));
+        assert!(matches!(&record[3], Value::Str(s) if s.contains("could not be interrupted")));
+    }
 }

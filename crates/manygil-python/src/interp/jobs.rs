@@ -164,6 +164,18 @@ pub(crate) fn exc_record(
     ])
 }
 
+/// `"".join(traceback.format_exception(exc))`.
+fn stdlib_traceback(py: Attached<'_>, exc: Borrowed<'_, '_>) -> PyResult<String> {
+    let format = import_attr(py, c"traceback", c"format_exception")?;
+    let lines = format.borrow().call(&[exc])?;
+    let empty = new_str(py, "")?;
+    let join = new_str(py, "join")?;
+    let text = empty
+        .borrow()
+        .call_method(join.borrow(), &[lines.borrow()])?;
+    crate::ffi::args::string(py, "traceback", text.borrow())
+}
+
 /// Capture the current exception (there must be one) as an exception record, using
 /// `manygil._remote.capture`; if even that fails, a minimal record built here.
 pub(crate) fn capture_exception(py: Attached<'_>) -> Value {
@@ -176,18 +188,68 @@ pub(crate) fn capture_exception(py: Attached<'_>) -> Value {
     match captured {
         Ok(v) => v,
         Err(PyErrSet) => {
-            // Drop the helper's own failure.
+            // Drop the helper's own failure (in a program that embeds CPython the Python
+            // package may not be importable at all): the stdlib's traceback text instead.
             err::clear(py);
             let name = err::type_name(py, exc.borrow());
             let msg = err::describe(py, exc.borrow());
+            let traceback = stdlib_traceback(py, exc.borrow()).unwrap_or_else(|PyErrSet| {
+                err::clear(py);
+                String::new()
+            });
             exc_record(
                 &name,
                 "builtins",
                 &msg,
                 &format!("{name}: {msg}"),
-                "",
+                &traceback,
                 Value::None,
             )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields `manygil._remote.rebuild` reads, by position.
+    fn fields(v: &Value) -> Vec<&str> {
+        let Value::Tuple(items) = v else {
+            panic!("a record is a tuple: {v:?}")
+        };
+        assert_eq!(items.len(), 7);
+        items[..6]
+            .iter()
+            .map(|i| match i {
+                Value::Str(s) => &**s,
+                other => panic!("a str field: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_exception_record_has_the_shape_rebuild_reads() {
+        let r = exc_record("E", "m", "msg", "tb", "disp", Value::None);
+        assert_eq!(fields(&r), ["E", "E", "m", "msg", "tb", "disp"]);
+    }
+
+    #[test]
+    fn each_interrupt_reports_its_reason_as_a_builtin_exception() {
+        for (reason, name) in [
+            (InterruptReason::KeyboardInterrupt, "KeyboardInterrupt"),
+            (InterruptReason::Timeout, "TimeoutError"),
+            (InterruptReason::Cancelled, "CancelledError"),
+            (InterruptReason::Shutdown, "SystemExit"),
+        ] {
+            let v = interrupt_value(reason);
+            let f = fields(&v);
+            assert_eq!((f[0], f[2]), (name, "builtins"));
+            assert!(
+                f[4].starts_with(name),
+                "the formatted text names it: {}",
+                f[4]
+            );
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - `api`, `calls`: the interpreter functions of `manygil._native`.
 //! - `config`: interpreter settings (`manygil.InterpreterConfig`) read from Python and back.
 //! - `pending`: `PendingCall`, a call running in another interpreter.
+//! - `inspect`: snapshots of what interpreters run (their Python stacks), bounded in time.
 //!
 //! Refusing synchronous calls that would wait in a cycle is the core's `waits`.
 
@@ -17,6 +18,7 @@ pub(crate) mod calls;
 pub(crate) mod config;
 pub(crate) mod datetime_guard;
 pub(crate) mod fork_guard;
+pub(crate) mod inspect;
 pub(crate) mod jobs;
 pub(crate) mod lifecycle;
 pub(crate) mod pending;
@@ -44,6 +46,10 @@ pub enum Error {
     Closed,
     /// Code raised an exception inside the interpreter.
     Raised(RemoteError),
+    /// A wait with a timeout ended before the result arrived (the task goes on).
+    TimedOut,
+    /// The task was cancelled.
+    Cancelled,
 }
 
 impl std::fmt::Display for Error {
@@ -55,6 +61,8 @@ impl std::fmt::Display for Error {
             Error::Create(m) => write!(f, "could not create an interpreter: {m}"),
             Error::Closed => f.write_str("the interpreter is closed"),
             Error::Raised(e) => write!(f, "{}", e.formatted),
+            Error::TimedOut => f.write_str("timed out waiting for the result"),
+            Error::Cancelled => f.write_str("the task was cancelled"),
         }
     }
 }
@@ -136,6 +144,7 @@ impl Worker {
             worker::spawn(
                 crate::ffi::interp_config::InterpConfig::ISOLATED,
                 Box::new(|_py| Ok(())),
+                worker::Naming::created(),
             )
         })
         .map_err(Error::Create)?;

@@ -17,8 +17,7 @@ use crate::interp::worker::InterruptReason;
 use crate::interp::Interrupt;
 
 use crate::ffi::args;
-use crate::ffi::entry::methods;
-use crate::ffi::types::{self, slot, TypeSpec};
+use crate::ffi::types::{self, native_type};
 use crate::handles::state::state;
 
 /// The Rust side of a `PendingCall`. Never mutated through a shared reference except
@@ -64,30 +63,15 @@ impl Inner {
     }
 }
 
-methods! {
-    /// The methods of `manygil._native.PendingCall` (static C data; CPython only reads it).
-    static TYPE_METHODS = [
+native_type! {
+    name: c"manygil._native.PendingCall",
+    value: Inner,
+    methods: [
         args c"wait" => c_pending_wait(pending_wait), c"wait($self, timeout=None, /)\n--\n\nBlock until the call completes; TimeoutError if it does not within timeout.";
         args c"done" => c_pending_done(pending_done), c"done($self, /)\n--\n\nWhether wait() would return at once: the outcome arrived, or the interpreter was closed first (wait() then raises).";
         args c"waiting" => c_pending_waiting(pending_waiting), c"waiting($self, /)\n--\n\nHow many threads are blocked in wait() on this call now.";
         args c"interrupt" => c_pending_interrupt(pending_interrupt), c"interrupt($self, /)\n--\n\nRaise KeyboardInterrupt inside the call if it is running.";
-    ];
-}
-
-/// Create the `PendingCall` type for `module`'s interpreter.
-pub(crate) fn create_type<'py>(
-    py: Attached<'py>,
-    module: Borrowed<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    let spec = TypeSpec {
-        name: c"manygil._native.PendingCall",
-        dealloc: pending_dealloc,
-        instantiable: false,
-        slots: &[slot(Py_tp_methods, (&raw mut TYPE_METHODS).cast())],
-    };
-    // SAFETY: `module` is ours (called at module exec); the method table is static;
-    // `pending_dealloc` frees `BoxObject<Inner>` instances.
-    unsafe { types::make_type::<Inner>(py, module, spec) }
+    ],
 }
 
 /// A new `PendingCall` of `module`'s interpreter.
@@ -117,26 +101,13 @@ pub(crate) fn new<'py>(
     unsafe { types::new_instance(py, tp.cast(), inner) }
 }
 
-/// The state of `slf`, a method's self: a `PendingCall` (the type's methods are only ever
-/// called with an instance of it, which CPython checks for METH_FASTCALL methods).
-fn inner<'a>(slf: Borrowed<'a, '_>) -> &'a Inner {
-    // SAFETY: `slf` is a PendingCall (see above), made by `new`.
-    unsafe { types::value_of::<Inner>(slf) }
-}
-
-unsafe extern "C" fn pending_dealloc(slf: *mut PyObject) {
-    // SAFETY: CPython's tp_dealloc of the PendingCall type, made by `create_type`.
-    unsafe { types::dealloc::<Inner>(slf) }
-}
-
 fn pending_wait<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    me: &Inner,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
     args::positional(py, "wait", argv, 0, 1)?;
     let timeout = args::timeout(py, argv.first().copied())?;
-    let me = inner(slf);
     let abandoned = |py| {
         crate::handles::errors::raise(
             py,
@@ -183,30 +154,29 @@ fn pending_wait<'py>(
 
 fn pending_done<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    me: &Inner,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
     args::positional(py, "done", argv, 0, 0)?;
     // An abandoned call is done too: `wait()` then raises at once.
-    Ok(boolean(py, !matches!(inner(slf).arrived(), Ok(false))))
+    Ok(boolean(py, !matches!(me.arrived(), Ok(false))))
 }
 
 fn pending_waiting<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    me: &Inner,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
     args::positional(py, "waiting", argv, 0, 0)?;
-    new_int(py, inner(slf).waiters.load(Ordering::SeqCst) as i64)
+    new_int(py, me.waiters.load(Ordering::SeqCst) as i64)
 }
 
 fn pending_interrupt<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    me: &Inner,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
     args::positional(py, "interrupt", argv, 0, 0)?;
-    let me = inner(slf);
     let (w, seq) = (me.worker.clone(), me.seq);
     let hit = crate::ffi::tstate::detached(py, || {
         // SAFETY: detached, as `interrupt` requires.

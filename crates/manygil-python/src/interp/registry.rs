@@ -12,6 +12,11 @@ use super::worker::WorkerShared;
 /// Python object is reachable from here.
 static LIVE: Mutex<BTreeMap<i64, Arc<WorkerShared>>> = Mutex::new(BTreeMap::new());
 
+/// Every manygil interpreter whose worker thread runs (pool and serve workers included),
+/// by id, for `list_all` and snapshots: added once the interpreter is ready, removed when
+/// its thread starts ending it. Weak: being listed keeps nothing alive.
+static KNOWN: Mutex<BTreeMap<i64, std::sync::Weak<WorkerShared>>> = Mutex::new(BTreeMap::new());
+
 /// Interpreters released by their owner (`Interpreter` object dropped): stopped, ending
 /// on their own once idle; joined here when found finished, or at process exit.
 static CLOSING: Mutex<Vec<Arc<WorkerShared>>> = Mutex::new(Vec::new());
@@ -26,6 +31,30 @@ pub(crate) enum Missing {
     NotFound,
     /// It existed in the parent process before `fork()`.
     ForkedAway,
+}
+
+/// List `worker` among the known interpreters (by its own thread, once it is ready).
+pub(crate) fn insert_known(worker: &Arc<WorkerShared>) {
+    KNOWN.lock().insert(worker.id, Arc::downgrade(worker));
+}
+
+/// Unlist interpreter `id` (by its own thread, as it starts ending it).
+pub(crate) fn remove_known(id: i64) {
+    KNOWN.lock().remove(&id);
+}
+
+/// Every known interpreter whose thread runs, by increasing id.
+pub(crate) fn known() -> Vec<Arc<WorkerShared>> {
+    KNOWN
+        .lock()
+        .values()
+        .filter_map(std::sync::Weak::upgrade)
+        .collect()
+}
+
+/// The known interpreter `id` (any origin), if its thread runs.
+pub(crate) fn find_known(id: i64) -> Option<Arc<WorkerShared>> {
+    KNOWN.lock().get(&id).and_then(std::sync::Weak::upgrade)
 }
 
 pub(crate) fn insert(worker: Arc<WorkerShared>) {
@@ -102,6 +131,12 @@ pub(crate) fn forget_after_fork() {
         // SAFETY: as above.
         unsafe { CLOSING.force_unlock() };
     }
+    if KNOWN.is_locked() {
+        // SAFETY: as above.
+        unsafe { KNOWN.force_unlock() };
+    }
+    // Weak references: dropping them frees no worker.
+    KNOWN.lock().clear();
     std::mem::forget(std::mem::take(&mut *CLOSING.lock()));
     let old = std::mem::take(&mut *LIVE.lock());
     FORKED_AWAY.lock().extend(old.keys().copied());

@@ -37,6 +37,27 @@ pub(crate) type SetupFn = Box<dyn for<'py> FnOnce(Attached<'py>) -> Result<(), S
 /// (e.g. a pool lists the worker there, so that it can find every task that runs).
 pub(crate) type OnReady = Box<dyn FnOnce(&Arc<WorkerShared>) + Send>;
 
+/// What a new worker is called and which part of manygil made it (see [`WorkerShared::name`]).
+pub(crate) struct Naming {
+    /// The interpreter's name; `None`: `interpreter-<id>`.
+    pub(crate) name: Option<String>,
+    /// Which part of manygil made it: one of [`ORIGINS`].
+    pub(crate) origin: &'static str,
+}
+
+/// The values of [`Naming::origin`]: `manygil.create()`, a `Pool`, `manygil serve`.
+pub(crate) const ORIGINS: [&str; 3] = ["create", "pool", "serve"];
+
+impl Naming {
+    /// A worker of `manygil.create()` with the default name.
+    pub(crate) fn created() -> Naming {
+        Naming {
+            name: None,
+            origin: ORIGINS[0],
+        }
+    }
+}
+
 /// Work for a worker, run with its interpreter attached.
 pub(crate) type JobFn = Box<dyn for<'py> FnOnce(Attached<'py>, &JobCtx<'_>) + Send>;
 
@@ -130,6 +151,26 @@ pub(crate) struct WorkerShared {
     /// (threads still running, atexit callbacks: see `before_end`); `None` until then.
     /// Written once by the worker thread; read by whoever decides to stop waiting for it.
     ending_since: Mutex<Option<std::time::Instant>>,
+    /// The interpreter's name (`Interpreter.name`): given at creation (`create(name=)`,
+    /// `pool-1.worker-3`, `serve-1.worker-2`) or `interpreter-<id>`. Fixed.
+    pub(crate) name: String,
+    /// Which part of manygil made it (one of [`ORIGINS`]). Fixed.
+    pub(crate) origin: &'static str,
+    /// The worker OS thread's name, `manygil-w<id>` (what `top -H` and py-spy show). Fixed.
+    pub(crate) thread_name: String,
+    /// Address of the worker thread's own thread state, to tell it apart from the
+    /// interpreter's other threads in a stack snapshot (`super::inspect`). Fixed; never
+    /// dereferenced.
+    pub(crate) tstate_addr: usize,
+    /// When the running job started, in nanoseconds since [`epoch`]; meaningful while
+    /// `current_job` is not 0.
+    job_started: AtomicU64,
+    /// What the running job runs (a pool task's `module.qualname`), if its runner said.
+    job_label: Mutex<Option<Box<str>>>,
+    /// Set while a stack snapshot waits for this interpreter's GIL (`super::inspect`): at
+    /// most one at a time, so a worker stuck in C holding its GIL strands one thread, not
+    /// one per snapshot.
+    pub(crate) probing: AtomicBool,
 }
 
 /// Sets [`WorkerShared::exited`] when dropped at the end of the worker thread.
@@ -140,6 +181,12 @@ impl Drop for ExitSignal {
         *self.0.exited.lock() = true;
         self.0.exited_cv.notify_all();
     }
+}
+
+/// The instant job start times count from (see [`WorkerShared::running_job_info`]).
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
 }
 
 /// Source of job sequence numbers, unique in the process (0 means "no job").
@@ -184,7 +231,6 @@ impl WorkerShared {
 
     /// Whether the calling thread is this worker's thread.
     pub(crate) fn is_current_thread(&self) -> bool {
-        // SAFETY: always callable.
         self.thread_ident == current_thread_ident()
     }
 
@@ -198,13 +244,33 @@ impl WorkerShared {
         self.current_job.load(Ordering::Acquire)
     }
 
-    /// Whether a job is running now.
+    /// The running job: its sequence number, how long it has been running and its label
+    /// (see [`Self::set_job_label`]); `None` when idle. A moment's reading: the job may end
+    /// (or another start) right after.
+    pub(crate) fn running_job_info(&self) -> Option<(u64, std::time::Duration, Option<String>)> {
+        let seq = self.current_job.load(Ordering::Acquire);
+        if seq == 0 {
+            return None;
+        }
+        let since =
+            epoch() + std::time::Duration::from_nanos(self.job_started.load(Ordering::Acquire));
+        let label = self.job_label.lock().as_deref().map(str::to_owned);
+        Some((seq, since.elapsed(), label))
+    }
+
+    /// Say what the running job runs (e.g. a pool task's function), for snapshots; cleared
+    /// when the job ends. Called by the job itself, on the worker thread.
+    pub(crate) fn set_job_label(&self, label: Option<Box<str>>) {
+        *self.job_label.lock() = label;
+    }
+
     /// How long the worker has been waiting, before its end, for what its tasks left
     /// behind (a thread still running...); `None` if it is not there yet.
     pub(crate) fn ending_for(&self) -> Option<std::time::Duration> {
         self.ending_since.lock().map(|t| t.elapsed())
     }
 
+    /// Whether a job is running now.
     pub(crate) fn is_running(&self) -> bool {
         self.current_job.load(Ordering::Acquire) != 0
     }
@@ -250,6 +316,28 @@ impl WorkerShared {
             4 => Some(InterruptReason::Shutdown),
             _ => None,
         }
+    }
+
+    /// Run `f` in this interpreter on the calling thread, through a temporary thread state
+    /// (so it waits for the interpreter's GIL: at most a switch interval while Python code
+    /// runs there, but for as long as code stuck in C holds it). `None` if the interpreter
+    /// has ended or Python is finalizing (nothing is run then).
+    ///
+    /// # Safety
+    ///
+    /// No thread state is attached on the calling thread.
+    pub(crate) unsafe fn with_interpreter<R>(
+        &self,
+        f: impl for<'py> FnOnce(Attached<'py>) -> R,
+    ) -> Option<R> {
+        let ended = self.lifecycle.lock();
+        if *ended {
+            return None;
+        }
+        // SAFETY: the interpreter is alive and cannot be ended meanwhile (`ended` is false
+        // and we hold `lifecycle`, which the worker takes to end it); no thread state is
+        // attached on this thread (caller's duty).
+        unsafe { tstate::with_temporary(self.interp, f) }
     }
 
     /// Raise `KeyboardInterrupt` inside job `seq` if it is still running (`seq == 0`: any
@@ -304,8 +392,12 @@ impl WorkerShared {
 /// interpreter is ended and the error returned.
 ///
 /// Must be called with no thread state attached.
-pub(crate) fn spawn(config: InterpConfig, setup: SetupFn) -> Result<Arc<WorkerShared>, String> {
-    spawn_on(config, setup, None, None)
+pub(crate) fn spawn(
+    config: InterpConfig,
+    setup: SetupFn,
+    naming: Naming,
+) -> Result<Arc<WorkerShared>, String> {
+    spawn_on(config, setup, None, None, naming)
 }
 
 /// [`spawn`], taking jobs from `shared_inbox` (shared with other workers) when given.
@@ -314,12 +406,13 @@ pub(crate) fn spawn_on(
     setup: SetupFn,
     shared_inbox: Option<Inbox<Job>>,
     on_ready: Option<OnReady>,
+    naming: Naming,
 ) -> Result<Arc<WorkerShared>, String> {
     let (ready_tx, ready_rx) = completion::<Result<Arc<WorkerShared>, String>>();
     let handle = std::thread::Builder::new()
         .name("manygil-worker".to_owned())
         .stack_size(WORKER_STACK)
-        .spawn(move || worker_main(config, setup, shared_inbox, on_ready, ready_tx))
+        .spawn(move || worker_main(config, setup, shared_inbox, on_ready, naming, ready_tx))
         .map_err(|e| format!("could not start a worker thread: {e}"))?;
     match ready_rx.wait(None) {
         Ok(Ok(shared)) => {
@@ -337,16 +430,30 @@ pub(crate) fn spawn_on(
     }
 }
 
-/// Name the calling OS thread `manygil-w<interpreter id>` (what `top -H`, `ps -L`, py-spy
-/// and debuggers show; Linux keeps 15 bytes of a thread name, which this fits).
-fn name_this_thread(id: i64) {
-    let Ok(name) = std::ffi::CString::new(format!("manygil-w{id}")) else {
-        return;
+/// Name the calling OS thread (what `top -H`, `ps -L`, py-spy and debuggers show). Linux
+/// keeps 15 bytes of a thread name: a longer one is cut there (at a character boundary).
+pub(crate) fn name_this_thread(name: &str) {
+    let mut end = name.len().min(15);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let Ok(name) = std::ffi::CString::new(&name[..end]) else {
+        return; // an interior NUL: keep the name it has
     };
     // SAFETY: `pthread_self()` is the calling thread, alive for the call; `name` is a
-    // NUL-terminated string of at most 15 bytes plus NUL for any i64 id up to 6 digits
-    // (longer ones fail with ERANGE and leave the name as it was: harmless).
+    // NUL-terminated string of at most 15 bytes plus NUL, the most Linux accepts.
     unsafe { libc::pthread_setname_np(libc::pthread_self(), name.as_ptr()) };
+}
+
+thread_local! {
+    /// The name of this worker thread (`manygil-w<id>`), for the main interpreter's
+    /// `threading` when the thread completes futures there (`runtime::main_ref`).
+    static THREAD_NAME: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The calling thread's worker thread name, if it is a worker thread.
+pub(crate) fn this_worker_thread_name() -> Option<String> {
+    THREAD_NAME.with(|n| n.borrow().clone())
 }
 
 fn worker_main(
@@ -354,6 +461,7 @@ fn worker_main(
     setup: SetupFn,
     shared_inbox: Option<Inbox<Job>>,
     on_ready: Option<OnReady>,
+    naming: Naming,
     ready: manygil_core::worker::Completer<Result<Arc<WorkerShared>, String>>,
 ) {
     // SAFETY: a brand-new thread has no thread state attached.
@@ -362,10 +470,13 @@ fn worker_main(
         Err(msg) => return ready.complete(Err(msg)),
     };
     let (ts, id) = (new.tstate, new.id);
-    name_this_thread(id);
+    let thread_name = format!("manygil-w{id}");
+    name_this_thread(&thread_name);
+    THREAD_NAME.with(|n| *n.borrow_mut() = Some(thread_name.clone()));
     let interp = ts.interp();
     // SAFETY: `ts` was created on this thread and is detached; nothing else is attached.
     let py = unsafe { ts.attach() };
+    name_in_threading(py, &thread_name);
     let setup_result = setup(py);
     // SAFETY: attached above; `py` is not used after; detach until the first job.
     unsafe { ts.detach() };
@@ -390,7 +501,15 @@ fn worker_main(
         exited: Mutex::new(false),
         exited_cv: Condvar::new(),
         ending_since: Mutex::new(None),
+        name: naming.name.unwrap_or_else(|| format!("interpreter-{id}")),
+        origin: naming.origin,
+        thread_name,
+        tstate_addr: ts.addr(),
+        job_started: AtomicU64::new(0),
+        job_label: Mutex::new(None),
+        probing: AtomicBool::new(false),
     });
+    super::registry::insert_known(&shared);
     let _exit_signal = ExitSignal(shared.clone());
     if let Some(f) = on_ready {
         f(&shared);
@@ -413,10 +532,24 @@ fn worker_main(
     unsafe { ts.detach() };
     let mut ended = shared.lifecycle.lock();
     *ended = true;
+    super::registry::remove_known(shared.id);
     // SAFETY: `ts` is this interpreter's only thread state (interrupters delete theirs
     // under `lifecycle`, which we hold), made on this thread, detached.
     unsafe { lifecycle::end(ts, id) };
     drop(ended);
+}
+
+/// Give this worker thread its name in the interpreter's `threading` once that is imported
+/// (`manygil._names.install`), before anything else runs there. Errors are dropped (a
+/// worker whose `sys.path` cannot reach manygil keeps `threading`'s default name).
+fn name_in_threading(py: Attached<'_>, thread_name: &str) {
+    let r = import_attr(py, c"manygil._names", c"install").and_then(|f| {
+        let name = new_str(py, thread_name)?;
+        f.borrow().call(&[name.borrow()])
+    });
+    if r.is_err() {
+        err::clear(py);
+    }
 }
 
 /// What `Py_EndInterpreter` would wait for — threads the tasks left running, the
@@ -481,6 +614,8 @@ fn run_jobs(shared: &Arc<WorkerShared>, ts: &ThreadState) {
 }
 
 fn run_one(py: Attached<'_>, shared: &Arc<WorkerShared>, seq: u64, f: JobFn) {
+    let started = epoch().elapsed().as_nanos() as u64;
+    shared.job_started.store(started, Ordering::Release);
     shared.current_job.store(seq, Ordering::Release);
     shared.jobs_run.fetch_add(1, Ordering::Relaxed);
     let ctx = JobCtx { shared };
@@ -490,6 +625,9 @@ fn run_one(py: Attached<'_>, shared: &Arc<WorkerShared>, seq: u64, f: JobFn) {
     err::clear(py);
     shared.current_job.store(0, Ordering::Release);
     shared.interrupt_reason.store(0, Ordering::Release);
+    if shared.job_label.lock().is_some() {
+        shared.set_job_label(None);
+    }
     if result.is_err() {
         // The job's completer was dropped during unwinding: its waiter sees "abandoned".
         eprintln!(

@@ -4,9 +4,12 @@
 
 mod methods;
 
+pub(crate) use export::make_embedded;
+
 use std::ffi::{c_int, c_void};
 
 use crate::ffi::entry::guard_c;
+use crate::ffi::err::PyResult;
 use crate::ffi::module::add_type;
 use crate::ffi::*;
 use crate::handles::state::{record_def, state_mut, ModuleState};
@@ -20,11 +23,11 @@ const HANDLE_TYPES: [(Kind, crate::handles::MakeType); crate::handles::KINDS] = 
     (Kind::RLock, crate::handles::sync::rlock::create_type),
     (
         Kind::Semaphore,
-        crate::handles::sync::semaphore::create_semaphore_type,
+        crate::handles::sync::semaphore::create_type,
     ),
     (
         Kind::BoundedSemaphore,
-        crate::handles::sync::semaphore::create_bounded_semaphore_type,
+        crate::handles::sync::bounded_semaphore::create_type,
     ),
     (Kind::Event, crate::handles::sync::event::create_type),
     (
@@ -128,6 +131,12 @@ mod export {
         m_free: Some(module_free),
     };
 
+    /// The module made from this definition, in a program that embeds CPython.
+    pub(crate) fn make_embedded(py: Attached<'_>) -> PyResult<Owned<'_>> {
+        // SAFETY: the definition is static data, alive for the whole process.
+        unsafe { crate::ffi::embed::module_from_def(py, &raw mut MODULE_DEF, c"manygil._native") }
+    }
+
     /// Module entry point (multi-phase init) for CPython 3.13 and 3.14.
     #[allow(unreachable_pub)]
     #[allow(non_snake_case)]
@@ -173,6 +182,14 @@ mod export {
         PySlot_DATA(Py_mod_gil, Py_MOD_GIL_NOT_USED),
         PySlot_END(),
     ];
+
+    /// The module made from these slots, in a program that embeds CPython.
+    pub(crate) fn make_embedded(py: Attached<'_>) -> PyResult<Owned<'_>> {
+        // SAFETY: the slot array is static data, alive for the whole process.
+        unsafe {
+            crate::ffi::embed::module_from_slots(py, (&raw mut SLOTS).cast(), c"manygil._native")
+        }
+    }
 
     /// Module entry point for CPython 3.15+ (PEP 793).
     #[allow(unreachable_pub)]

@@ -32,17 +32,24 @@ pub(crate) fn shutdown<'py>(
             "shutdown() can only be called from the main interpreter",
         ));
     }
-    // Pools first (their queued tasks still run and complete their futures, as with the
-    // stdlib executors), then the interpreters made with create() together with the pools'
-    // workers that were replaced because their task was stuck.
-    let mut workers = crate::ffi::tstate::detached(py, super::shutdown_all);
+    let left = crate::ffi::tstate::detached(py, stop_all);
     crate::runtime::main_ref::release_deferred(py);
-    workers.extend(registry::take_all());
-    let deadline = Instant::now().checked_add(EXIT_GRACE);
-    let left = crate::ffi::tstate::detached(py, || close_all(&workers, deadline));
     let ids = left
         .iter()
         .map(|w| new_int(py, w.id))
         .collect::<PyResult<Vec<_>>>()?;
     new_list(py, ids)
+}
+
+/// Stop every pool, then close every interpreter made with `create()` (or the Rust API),
+/// interrupting running jobs, and join them. Returns those still running [`EXIT_GRACE`]
+/// after their interrupt (not joined). Must be called with no thread state attached.
+pub(crate) fn stop_all() -> Vec<std::sync::Arc<crate::interp::worker::WorkerShared>> {
+    // Pools first (their queued tasks still run and complete their futures, as with the
+    // stdlib executors), then the interpreters made with create() together with the pools'
+    // workers that were replaced because their task was stuck.
+    let mut workers = super::shutdown_all();
+    workers.extend(registry::take_all());
+    let deadline = Instant::now().checked_add(EXIT_GRACE);
+    close_all(&workers, deadline)
 }

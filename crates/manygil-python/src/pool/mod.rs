@@ -49,6 +49,16 @@ pub(crate) struct PoolConfig {
     pub(crate) task_timeout: Option<Duration>,
     /// The settings of every worker's interpreter (replacements included).
     pub(crate) interp: InterpConfig,
+    /// The pool's name, `pool-<n>` (its workers are `pool-<n>.worker-<k>`).
+    pub(crate) name: String,
+}
+
+/// Source of pool numbers (`pool-1`, `pool-2`, ...), unique in the process.
+static NEXT_POOL: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh pool name.
+pub(crate) fn next_pool_name() -> String {
+    format!("pool-{}", NEXT_POOL.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Counters for `Pool.stats()`; each is only ever added to (the gauges `running` and
@@ -76,9 +86,10 @@ pub(crate) struct Stats {
     pub(crate) recycled: AtomicU64,
     /// Workers replaced because a task did not stop when interrupted.
     pub(crate) replaced: AtomicU64,
-    /// Outcomes handed to their futures by the workers, counted once each delivery has
-    /// returned (the main interpreter released): a caller spinning in `result()` watches
-    /// it to pick its result up without going to sleep (see `spin_for_delivery`).
+    /// Outcomes handed over by the workers, counted once each delivery has returned (the
+    /// main interpreter released) or the outcome is in the pool's [`task::Handoff`]: a
+    /// caller polling in `result()` watches it to pick its result up without going to
+    /// sleep (see `spin_for_delivery`).
     pub(crate) delivered: AtomicU64,
 }
 
@@ -155,6 +166,8 @@ pub(crate) struct Pool {
     cancel_below: AtomicU64,
     /// Counters.
     pub(crate) stats: Stats,
+    /// Outcomes left by workers for a caller that polls for them (see [`task::Handoff`]).
+    pub(crate) handoff: task::Handoff,
     /// Interrupts tasks past their deadline.
     watchdog: watchdog::Watchdog,
     /// Workers being started (see [`Pool::grow_if_busy`]) or replaced (see
@@ -163,6 +176,8 @@ pub(crate) struct Pool {
     spawning: Mutex<usize>,
     /// Signalled when `spawning` decreases.
     spawned: parking_lot::Condvar,
+    /// Source of worker numbers (`pool-<n>.worker-<k>`; replacements get new numbers).
+    next_worker: AtomicU64,
 }
 
 /// Every pool not yet joined, so that process exit can stop and join them (their worker
@@ -190,9 +205,11 @@ impl Pool {
             running: Mutex::new(HashMap::new()),
             cancel_below: AtomicU64::new(0),
             stats: Stats::default(),
+            handoff: task::Handoff::new(),
             watchdog: watchdog::Watchdog::start(),
             spawning: Mutex::new(0),
             spawned: parking_lot::Condvar::new(),
+            next_worker: AtomicU64::new(1),
         });
         // One worker now (its errors are the constructor's), the others on demand.
         match pool.spawn_worker() {
@@ -347,6 +364,14 @@ impl Pool {
     /// Workers taking tasks now.
     pub(crate) fn worker_count(&self) -> usize {
         self.workers.lock().len()
+    }
+
+    /// The workers taking tasks now, and those replaced because a task did not stop when
+    /// interrupted that have not left yet (a snapshot should show those too).
+    pub(crate) fn workers_for_snapshot(&self) -> Vec<Arc<WorkerShared>> {
+        let mut all: Vec<_> = self.workers.lock().clone();
+        all.extend(self.stuck.lock().iter().cloned());
+        all
     }
 
     /// Whether task `seq` runs now.

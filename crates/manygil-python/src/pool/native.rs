@@ -5,7 +5,6 @@
 //! task_timeout, config)` (`config`: a settings tuple, see `interp::config`); a heap type per interpreter (made by `create_type`, exposed as a module
 //! attribute), instances hold an `Arc` of the Rust pool only.
 
-use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use std::time::{Duration, Instant};
 use manygil_core::worker::completion;
 use manygil_core::Value;
 
-use super::{Payload, Pool, PoolConfig, Refused, Reply, Task};
+use super::{task, Payload, Pool, PoolConfig, Refused, Reply, Task};
 use crate::codec::{encode, EncodeMode};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
@@ -21,11 +20,10 @@ use crate::interp::jobs::Outcome;
 use crate::interp::worker::InterruptReason;
 use crate::runtime::main_ref::{self, MainRef};
 
-use crate::ffi::args;
-use crate::ffi::args::Call;
-use crate::ffi::entry::{kw_new, methods};
+use crate::ffi::args::{self, Call};
+use crate::ffi::entry::FromSelf;
 use crate::ffi::tstate;
-use crate::ffi::types::{self, slot, TypeSpec};
+use crate::ffi::types::native_type;
 use crate::interp::calls::encode_call;
 
 /// The value of a `PoolCore`: the pool, shut down (without waiting) when the object goes.
@@ -38,9 +36,18 @@ impl Drop for PoolBox {
     }
 }
 
-methods! {
-    /// The methods of `manygil._native.PoolCore` (static C data; CPython only reads it).
-    static TYPE_METHODS = [
+impl std::ops::Deref for PoolBox {
+    type Target = Arc<Pool>;
+    fn deref(&self) -> &Arc<Pool> {
+        &self.0
+    }
+}
+
+native_type! {
+    name: c"manygil._native.PoolCore",
+    value: PoolBox,
+    new: pool_new,
+    methods: [
         args c"is_running" => c_is_running(is_running), c"is_running($self, seq, /)\n--\n\nWhether task seq runs now.";
         args c"submit" => c_submit(submit), c"submit($self, future, fn, args, kwargs, timeout, /)\n--\n\nQueue fn(*args, **kwargs); its outcome completes future. Returns the task number.";
         args c"submit_chunk" => c_submit_chunk(submit_chunk), c"submit_chunk($self, fn, items, timeout, /)\n--\n\nQueue [fn(*a) for a in items] as one task; returns a PendingCall.";
@@ -49,45 +56,14 @@ methods! {
         args c"shutdown" => c_shutdown(shutdown), c"shutdown($self, wait, /)\n--\n\nStop taking tasks; with wait, join the workers.";
         args c"stats" => c_stats(stats), c"stats($self, /)\n--\n\nActivity counters.";
         args c"deliveries" => c_deliveries(deliveries), c"deliveries($self, /)\n--\n\nHow many outcomes workers have handed to futures so far.";
-        args c"spin_for_delivery" => c_spin_for_delivery(spin_for_delivery), c"spin_for_delivery($self, seen, /)\n--\n\nWith the GIL released, poll for up to about 50 microseconds until deliveries() differs from seen; returns deliveries().";
+        args c"spin_for_delivery" => c_spin_for_delivery(spin_for_delivery), c"spin_for_delivery($self, seen, /)\n--\n\nWith the GIL released, poll for up to about 50 microseconds until deliveries() differs from seen; then deliver the outcomes workers left for a polling caller meanwhile; returns deliveries().";
         args c"broken" => c_broken(broken), c"broken($self, /)\n--\n\nWhy the pool is broken, or None.";
-    ];
+        args c"name" => c_name(name), c"name($self, /)\n--\n\nThe pool's name, pool-<n>.";
+        args c"worker_ids" => c_worker_ids(worker_ids), c"worker_ids($self, /)\n--\n\nInterpreter ids of the pool's workers (those taking tasks, then those stuck in a task that ignored its interrupt).";
+    ],
 }
 
-/// Create the `PoolCore` type for `module`'s interpreter.
-pub(crate) fn create_type<'py>(
-    py: Attached<'py>,
-    module: Borrowed<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    let spec = TypeSpec {
-        name: c"manygil._native.PoolCore",
-        dealloc: pool_dealloc,
-        instantiable: true,
-        slots: &[
-            slot(Py_tp_new, c_pool_new as *mut c_void),
-            slot(Py_tp_methods, (&raw mut TYPE_METHODS).cast()),
-        ],
-    };
-    // SAFETY: `module` is ours (called at module exec); the tables are static;
-    // `pool_dealloc` frees `BoxObject<PoolBox>` instances.
-    unsafe { types::make_type::<PoolBox>(py, module, spec) }
-}
-
-/// A new strong `Arc` to the pool of `slf`, a method's self: a `PoolCore` (the type's
-/// methods are only ever called with an instance of it, which CPython checks for
-/// METH_FASTCALL methods).
-fn pool_of(slf: Borrowed<'_, '_>) -> Arc<Pool> {
-    // SAFETY: `slf` is a PoolCore (see above), made by `pool_new`.
-    unsafe { types::value_of::<PoolBox>(slf) }.0.clone()
-}
-
-kw_new!(c_pool_new => pool_new);
-
-fn pool_new<'py>(
-    py: Attached<'py>,
-    tp: *mut PyTypeObject,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
+fn pool_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<PoolBox> {
     if !crate::ffi::is_main_interpreter(py) {
         return Err(crate::handles::errors::raise(
             py,
@@ -95,28 +71,28 @@ fn pool_new<'py>(
             "manygil.Pool can only be created in the main interpreter",
         ));
     }
-    let argv = call.positionals();
-    args::positional(py, "PoolCore", argv, 7, 7)?;
+    let [workers, sys_path, initializer, initargs, max_tasks, task_timeout, interp] =
+        args::exact(py, "PoolCore", call.positionals())?;
     // Checked before anything is created.
-    let interp = crate::interp::config::parse(py, Some(argv[6]))?;
-    let workers = args::count(py, "max_workers", argv[0])?;
+    let interp = crate::interp::config::parse(py, Some(interp))?;
+    let workers = args::count(py, "max_workers", workers)?;
     if workers < 1 {
         return Err(err::value_error(py, "max_workers must be greater than 0"));
     }
-    let sys_path = Some(encode(argv[1], EncodeMode::NativeOnly)?);
-    let initializer = match args::given(Some(argv[2])) {
+    let sys_path = Some(encode(sys_path, EncodeMode::NativeOnly)?);
+    let initializer = match args::given(Some(initializer)) {
         None => None,
         Some(f) => {
             let f = encode(f, EncodeMode::Full)?;
-            let a = encode(argv[3], EncodeMode::Full)?;
+            let a = encode(initargs, EncodeMode::Full)?;
             Some((f, a))
         }
     };
-    let max_tasks = match args::given(Some(argv[4])) {
+    let max_tasks = match args::given(Some(max_tasks)) {
         None => None,
         Some(n) => Some(args::count(py, "max_tasks_per_worker", n)? as u64),
     };
-    let task_timeout = args::timeout(py, Some(argv[5]))?;
+    let task_timeout = args::timeout(py, Some(task_timeout))?;
     let config = PoolConfig {
         workers,
         sys_path,
@@ -124,6 +100,7 @@ fn pool_new<'py>(
         max_tasks_per_worker: max_tasks,
         task_timeout,
         interp,
+        name: super::next_pool_name(),
     };
     let pool = crate::ffi::tstate::detached(py, || Pool::start(config)).map_err(|m| {
         crate::handles::errors::raise(
@@ -132,13 +109,7 @@ fn pool_new<'py>(
             &format!("could not start the pool: {m}"),
         )
     })?;
-    // SAFETY: `tp` is the PoolCore type (made by `create_type`; it is final).
-    unsafe { types::new_instance(py, tp, PoolBox(pool)) }
-}
-
-unsafe extern "C" fn pool_dealloc(slf: *mut PyObject) {
-    // SAFETY: CPython's tp_dealloc of the PoolCore type, made by `create_type`.
-    unsafe { types::dealloc::<PoolBox>(slf) }
+    Ok(PoolBox(pool))
 }
 
 fn refused(py: Attached<'_>, why: Refused) -> PyErrSet {
@@ -154,17 +125,16 @@ fn refused(py: Attached<'_>, why: Refused) -> PyErrSet {
 
 fn submit<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    pool: &PoolBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    let pool = &pool_of(slf);
-    args::positional(py, "submit", argv, 5, 5)?;
+    let [future, func, a, kw, timeout] = args::exact(py, "submit", argv)?;
     main_ref::release_deferred(py);
-    let (func, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
-    let timeout = args::timeout(py, Some(argv[4]))?;
+    let (func, a, kw) = encode_call(py, func, a, kw)?;
+    let timeout = args::timeout(py, Some(timeout))?;
     // SAFETY: PoolCore exists only in the main interpreter (checked in tp_new), which is
     // attached here; the future is a main-interpreter object.
-    let fut = unsafe { MainRef::new(argv[0]) };
+    let fut = unsafe { MainRef::new(future) };
     let task = Task {
         payload: Payload::Call {
             func,
@@ -173,6 +143,7 @@ fn submit<'py>(
         },
         timeout,
         reply: Reply::Future(fut),
+        label: Some(crate::interp::inspect::function_label(argv[1])),
     };
     match pool.submit(task) {
         Ok(seq) => new_int(py, seq as i64),
@@ -186,9 +157,8 @@ fn submit_chunk<'py>(
     slf: Borrowed<'_, 'py>,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    let pool = &pool_of(slf);
-    args::positional(py, "submit_chunk", argv, 3, 3)?;
-    let (f, items) = (argv[0], argv[1]);
+    let pool = <&PoolBox>::from_self(py, slf)?;
+    let [f, items, timeout] = args::exact(py, "submit_chunk", argv)?;
     if !items.is_instance(&raw mut PyList_Type) {
         return Err(err::type_error(
             py,
@@ -209,17 +179,23 @@ fn submit_chunk<'py>(
         // the worker, so each is encoded on its own (sharing is kept within an item).
         _ => encode_each(items)?,
     };
-    let timeout = args::timeout(py, Some(argv[2]))?;
+    let timeout = args::timeout(py, Some(timeout))?;
     let (done, result) = completion::<Outcome>();
+    let label = format!(
+        "{} (map chunk of {})",
+        crate::interp::inspect::function_label(f),
+        items.len()
+    );
     let task = Task {
         payload: Payload::Chunk { func, items },
         timeout,
         reply: Reply::Slot(done),
+        label: Some(label.into()),
     };
     let seq = pool.submit(task).map_err(|why| refused(py, why))?;
     // `slf`'s type was made by PyType_FromModuleAndSpec with our module.
     let module = slf.type_module()?;
-    crate::interp::pending::new(py, module, pool.clone(), seq, result)
+    crate::interp::pending::new(py, module, pool.0.clone(), seq, result)
 }
 
 /// Encode every item of `list` separately.
@@ -239,41 +215,38 @@ fn encode_each(list: Borrowed<'_, '_>) -> PyResult<Vec<Value>> {
 
 fn cancel<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    pool: &PoolBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    let pool = &pool_of(slf);
-    args::positional(py, "cancel", argv, 1, 1)?;
-    let seq = args::count(py, "seq", argv[0])? as u64;
+    let [seq] = args::exact(py, "cancel", argv)?;
+    let seq = args::count(py, "seq", seq)? as u64;
     let (running, reply) =
         crate::ffi::tstate::detached(py, || pool.cancel_taking(seq, InterruptReason::Cancelled));
     if let Some(reply) = reply {
         // The main interpreter is attached: its future is notified right here.
-        super::task::deliver_cancelled(py, reply);
+        task::deliver_cancelled(py, reply);
     }
     Ok(boolean(py, running))
 }
 
 fn cancel_all<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    pool: &PoolBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    let pool = &pool_of(slf);
-    args::positional(py, "cancel_all", argv, 1, 1)?;
-    let interrupt = argv[0].is_true()?;
+    let [interrupt] = args::exact(py, "cancel_all", argv)?;
+    let interrupt = interrupt.is_true()?;
     crate::ffi::tstate::detached(py, || pool.cancel_all(interrupt));
     Ok(none(py))
 }
 
 fn shutdown<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    pool: &PoolBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    let pool = &pool_of(slf);
-    args::positional(py, "shutdown", argv, 1, 1)?;
-    let wait = argv[0].is_true()?;
+    let [wait] = args::exact(py, "shutdown", argv)?;
+    let wait = wait.is_true()?;
     crate::ffi::tstate::detached(py, || pool.shutdown(false));
     if wait {
         let waited = wait_for_workers(py, pool);
@@ -312,10 +285,9 @@ fn wait_for_workers(py: Attached<'_>, pool: &Arc<Pool>) -> PyResult<()> {
 
 fn stats<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    pool: &PoolBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    let pool = &pool_of(slf);
     args::positional(py, "stats", argv, 0, 0)?;
     let s = &pool.stats;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as i64;
@@ -341,10 +313,9 @@ fn stats<'py>(
 
 fn broken<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    pool: &PoolBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    let pool = &pool_of(slf);
     args::positional(py, "broken", argv, 0, 0)?;
     match pool.broken() {
         Some(t) => new_str(py, &t),
@@ -354,11 +325,11 @@ fn broken<'py>(
 
 fn deliveries<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    pool: &PoolBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
     args::positional(py, "deliveries", argv, 0, 0)?;
-    new_uint(py, pool_of(slf).stats.delivered.load(Ordering::Acquire))
+    new_uint(py, pool.stats.delivered.load(Ordering::Acquire))
 }
 
 /// How long a caller about to wait for a result polls first: a short task's outcome then
@@ -368,12 +339,16 @@ const RESULT_SPIN: Duration = Duration::from_micros(50);
 
 fn spin_for_delivery<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    pool: &PoolBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    let pool = pool_of(slf);
-    args::positional(py, "spin_for_delivery", argv, 1, 1)?;
-    let seen = args::count(py, "seen", argv[0])? as u64;
+    let [seen] = args::exact(py, "spin_for_delivery", argv)?;
+    let seen = args::count(py, "seen", seen)? as u64;
+    // A pool's core lives in the main interpreter (checked at creation), which is attached.
+    let main = crate::ffi::is_main_interpreter(py);
+    if main {
+        pool.handoff.enter();
+    }
     let now = tstate::detached(py, || {
         let start = Instant::now();
         let backoff = crossbeam_utils::Backoff::new();
@@ -385,16 +360,46 @@ fn spin_for_delivery<'py>(
             backoff.snooze();
         }
     });
+    if main {
+        // Outcomes left for a polling caller while this one polled: delivered here, with
+        // the main GIL this thread holds again, instead of by the workers.
+        for (fut, outcome) in pool.handoff.leave() {
+            // SAFETY: `py` is the main interpreter (checked above), attached.
+            unsafe { task::deliver_in_main(py, fut, outcome) };
+        }
+    }
     new_uint(py, now)
 }
 
 fn is_running<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    pool: &PoolBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    let pool = &pool_of(slf);
-    args::positional(py, "is_running", argv, 1, 1)?;
-    let seq = args::count(py, "seq", argv[0])? as u64;
+    let [seq] = args::exact(py, "is_running", argv)?;
+    let seq = args::count(py, "seq", seq)? as u64;
     Ok(boolean(py, pool.is_running(seq)))
+}
+
+fn name<'py>(
+    py: Attached<'py>,
+    pool: &PoolBox,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "name", argv, 0, 0)?;
+    new_str(py, &pool.config.name)
+}
+
+fn worker_ids<'py>(
+    py: Attached<'py>,
+    pool: &PoolBox,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "worker_ids", argv, 0, 0)?;
+    let ids = pool
+        .workers_for_snapshot()
+        .iter()
+        .map(|w| new_int(py, w.id))
+        .collect::<PyResult<Vec<_>>>()?;
+    new_list(py, ids)
 }

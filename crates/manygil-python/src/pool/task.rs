@@ -1,9 +1,14 @@
 //! One pool task: what the worker runs, and how the outcome reaches the caller.
 //!
 //! A task's reply goes either to a `concurrent.futures.Future` of the main interpreter
-//! (`submit`: the worker attaches the main interpreter with its own thread state and calls
-//! the future's `_deliver`, so the caller wakes directly — two cross-thread wake-ups per
-//! round trip), or into a completion slot that the caller reads itself (`map`'s chunks).
+//! (`submit`), or into a completion slot that the caller reads itself (`map`'s chunks).
+//! A future's outcome is handed over in one of two ways:
+//! - a caller of the main interpreter is polling for deliveries (`result()` on a short
+//!   task, see `PoolCore.spin_for_delivery`): the worker leaves the still-encoded outcome
+//!   in the pool's [`Handoff`] and the caller decodes and delivers it itself, with the main
+//!   GIL it is about to take anyway — the worker never switches interpreters;
+//! - nobody polls: the worker attaches the main interpreter with its own thread state and
+//!   calls the future's `_deliver`, so the caller wakes directly.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -63,6 +68,8 @@ pub(crate) struct Task {
     pub(crate) timeout: Option<Duration>,
     /// Where the outcome goes.
     pub(crate) reply: Reply,
+    /// What it runs, for snapshots (`module.qualname` of the function).
+    pub(crate) label: Option<Box<str>>,
 }
 
 /// A new worker's set-up: adopt `sys_path`, then run the initializer.
@@ -94,13 +101,70 @@ pub(crate) fn setup_worker(
     })
 }
 
+/// Future outcomes that a polling caller of the main interpreter delivers itself.
+///
+/// Every outcome offered is delivered exactly once: a worker offers one only while at
+/// least one caller is polling (both under `state`'s lock), and every caller takes what
+/// is there when it stops polling (under the same lock), so the last caller to stop takes
+/// whatever was offered while it polled.
+pub(crate) struct Handoff {
+    /// Invariant: `ready` is empty whenever `polling` is 0 (an outcome is pushed only while
+    /// `polling > 0`, and the caller that brings `polling` to 0 empties `ready` in the same
+    /// critical section). Never held while waiting for a GIL.
+    state: Mutex<HandoffState>,
+}
+
+struct HandoffState {
+    /// Callers between [`Handoff::enter`] and [`Handoff::leave`].
+    polling: usize,
+    /// Outcomes offered, not yet taken by a leaving caller.
+    ready: Vec<(MainRef, Outcome)>,
+}
+
+impl Handoff {
+    pub(crate) fn new() -> Self {
+        Handoff {
+            state: Mutex::new(HandoffState {
+                polling: 0,
+                ready: Vec::new(),
+            }),
+        }
+    }
+
+    /// A caller starts polling; it must call [`Self::leave`] and deliver what it returns.
+    pub(crate) fn enter(&self) {
+        self.state.lock().polling += 1;
+    }
+
+    /// A caller stops polling: the outcomes it must now deliver (main interpreter attached).
+    pub(crate) fn leave(&self) -> Vec<(MainRef, Outcome)> {
+        let mut st = self.state.lock();
+        st.polling -= 1;
+        std::mem::take(&mut st.ready)
+    }
+
+    /// Leave `outcome` for a polling caller; gives it back when nobody polls.
+    fn offer(&self, fut: MainRef, outcome: Outcome) -> Result<(), (MainRef, Outcome)> {
+        let mut st = self.state.lock();
+        if st.polling == 0 {
+            return Err((fut, outcome));
+        }
+        // An allocation failure here aborts like any small Vec growth; one entry per
+        // running task at most.
+        st.ready.push((fut, outcome));
+        Ok(())
+    }
+}
+
 /// Run task `seq` on the current worker (its interpreter attached).
 pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64, task: Task) {
     let Task {
         payload,
         timeout,
         reply,
+        label,
     } = task;
+    ctx.worker().set_job_label(label);
     let reply: SharedReply = Arc::new(Mutex::new(Some(reply)));
     if !pool.start_task(seq, &reply) {
         ctx.mark_done();
@@ -148,7 +212,7 @@ pub(crate) fn run(py: Attached<'_>, ctx: &JobCtx<'_>, pool: &Arc<Pool>, seq: u64
     }
     ctx.mark_done();
     if let Some(reply) = reply {
-        deliver(py, reply, outcome);
+        deliver(py, &pool.handoff, reply, outcome);
         pool.stats.delivered.fetch_add(1, Ordering::Release);
     }
     if let Some(max) = pool.config.max_tasks_per_worker {
@@ -184,20 +248,32 @@ fn run_chunk(py: Attached<'_>, ctx: &JobCtx<'_>, func: &Value, items: &[Value]) 
     jobs::finish(py, ctx, r)
 }
 
-/// Hand `outcome` to whoever waits for it.
-fn deliver(py: Attached<'_>, reply: Reply, outcome: Outcome) {
+/// Hand `outcome` to whoever waits for it: to a polling caller through `handoff` when
+/// one polls, else into its future with the main interpreter attached on this thread.
+fn deliver(py: Attached<'_>, handoff: &Handoff, reply: Reply, outcome: Outcome) {
     match reply {
         Reply::Slot(done) => done.complete(outcome),
         Reply::Future(fut) => {
-            main_ref::with_main(py, move |m| {
-                // SAFETY: the main interpreter is attached (inside with_main).
-                let fut = unsafe { fut.into_owned(m) };
-                main_ref::release_deferred(m);
-                if call_deliver(m, &fut, outcome).is_err() {
-                    report_unraisable(m, &fut);
-                }
-            });
+            if let Err((fut, outcome)) = handoff.offer(fut, outcome) {
+                // SAFETY: inside with_main, `m` is the main interpreter, attached here.
+                main_ref::with_main(py, move |m| unsafe { deliver_in_main(m, fut, outcome) });
+            }
         }
+    }
+}
+
+/// `fut._deliver(...)`; an error there is reported as unraisable (the future's own code
+/// failed).
+///
+/// # Safety
+///
+/// `m` is the main interpreter, attached on this thread.
+pub(crate) unsafe fn deliver_in_main(m: Attached<'_>, fut: MainRef, outcome: Outcome) {
+    // SAFETY: the main interpreter is attached (caller's duty).
+    let fut = unsafe { fut.into_owned(m) };
+    main_ref::release_deferred(m);
+    if call_deliver(m, &fut, outcome).is_err() {
+        report_unraisable(m, &fut);
     }
 }
 
@@ -211,14 +287,8 @@ pub(crate) unsafe fn deliver_detached(reply: Reply, outcome: Outcome) {
         Reply::Slot(done) => done.complete(outcome),
         Reply::Future(fut) => {
             // If Python is finalizing nothing runs, and `fut` is released later.
-            let deliver = move |m: Attached<'_>| {
-                // SAFETY: the main interpreter is attached (inside with_main_detached).
-                let fut = unsafe { fut.into_owned(m) };
-                main_ref::release_deferred(m);
-                if call_deliver(m, &fut, outcome).is_err() {
-                    report_unraisable(m, &fut);
-                }
-            };
+            // SAFETY: inside with_main_detached, `m` is the main interpreter, attached here.
+            let deliver = move |m: Attached<'_>| unsafe { deliver_in_main(m, fut, outcome) };
             // SAFETY: nothing attached on this thread (caller's duty).
             let _ = unsafe { main_ref::with_main_detached(deliver) };
         }

@@ -36,11 +36,17 @@ impl Pool {
         // Listed before it takes a task, so that `cancel` finds every running task.
         let pool = self.clone();
         let on_ready: worker::OnReady = Box::new(move |w| pool.workers.lock().push(w.clone()));
+        let k = self.next_worker.fetch_add(1, Ordering::Relaxed);
+        let naming = worker::Naming {
+            name: Some(format!("{}.worker-{k}", self.config.name)),
+            origin: "pool",
+        };
         match worker::spawn_on(
             self.config.interp,
             setup,
             Some(self.inbox.clone()),
             Some(on_ready),
+            naming,
         ) {
             Ok(_) => Ok(()),
             Err(text) => match failed_init.lock().take() {

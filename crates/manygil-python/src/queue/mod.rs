@@ -2,7 +2,6 @@
 //! interpreter. Items are encoded when put (so an unshareable item raises before the queue
 //! changes) and decoded into the getting interpreter.
 
-use std::ffi::c_void;
 use std::io::Write;
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
@@ -16,12 +15,17 @@ use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{getters, kw_new, methods};
+use crate::ffi::entry::guard;
 use crate::handles::blocking::block_on;
 use crate::handles::errors::{self, Exc};
-use crate::handles::{make_type, new_object, this, Handle, TypeDef};
+use crate::handles::handle_type;
 
-const DOC: &std::ffi::CStr = c"Queue(maxsize=0)
+handle_type! {
+    name: c"manygil.Queue",
+    state: Handle::Queue(Arc<Queue<Value>>),
+    new: queue_new,
+    of: queue_of,
+    doc: c"Queue(maxsize=0)
 --
 
 A FIFO queue shared by every interpreter and thread of the process (multi-producer,
@@ -36,92 +40,39 @@ another queue) gives that interpreter the same queue.
 
 Blocking calls release the GIL and wake as soon as the queue changes; Ctrl-C in the main
 thread interrupts them. close() ends the queue: later puts raise QueueClosed, gets drain
-what is left and then raise QueueClosed, and iteration stops.";
-
-methods! {
-    /// The methods of `manygil.Queue` (static C data; CPython only reads it).
-    static TYPE_METHODS = [
+what is left and then raise QueueClosed, and iteration stops.",
+    methods: [
         call c"put" => c_put(put), c"put($self, obj, block=True, timeout=None)\n--\n\nPut obj at the end of the queue.\n\nIf the queue is full, block (with the GIL released) until there is room, for at most\ntimeout seconds (None: forever); raise QueueFull if it is still full then, or at once\nif block is false. Raise QueueClosed if the queue is (or becomes) closed, and\nNotShareableError if obj cannot be shared; the queue is unchanged in every case.";
         call c"put_nowait" => c_put_nowait(put_nowait), c"put_nowait($self, obj, /)\n--\n\nPut obj without blocking: put(obj, block=False).";
         call c"get" => c_get(get), c"get($self, block=True, timeout=None)\n--\n\nRemove and return the oldest item.\n\nIf the queue is empty, block (with the GIL released) until an item arrives, for at most\ntimeout seconds (None: forever); raise QueueEmpty if none came, or at once if block is\nfalse. Once the queue is closed, the remaining items are still returned, then\nQueueClosed is raised.";
-        call c"get_nowait" => c_get_nowait(get_nowait), c"get_nowait($self, /)\n--\n\nRemove and return the oldest item without blocking: get(block=False).";
-        call c"qsize" => c_qsize(qsize), c"qsize($self, /)\n--\n\nThe number of items (a snapshot: other threads may change it at once).";
-        call c"empty" => c_empty(empty), c"empty($self, /)\n--\n\nWhether the queue holds no item (a snapshot).";
-        call c"full" => c_full(full), c"full($self, /)\n--\n\nWhether the queue is bounded and holds maxsize items (a snapshot).";
-        call c"close" => c_close(close), c"close($self, /)\n--\n\nClose the queue in every interpreter; idempotent.\n\nWaiting putters raise QueueClosed; waiting getters get the remaining items, then\nQueueClosed.";
-        call c"aget" => c_aget(aget), c"aget($self, /)\n--\n\nasync: remove and return the oldest item.\n\nAwait it inside a running asyncio loop: the loop is never blocked (it is woken through\nan eventfd when the queue changes). Raises QueueClosed as get() does; cancelling the\nawait takes nothing from the queue.";
+        noargs c"get_nowait" => c_get_nowait(get_nowait), c"get_nowait($self, /)\n--\n\nRemove and return the oldest item without blocking: get(block=False).";
+        noargs c"qsize" => c_qsize(qsize), c"qsize($self, /)\n--\n\nThe number of items (a snapshot: other threads may change it at once).";
+        noargs c"empty" => c_empty(empty), c"empty($self, /)\n--\n\nWhether the queue holds no item (a snapshot).";
+        noargs c"full" => c_full(full), c"full($self, /)\n--\n\nWhether the queue is bounded and holds maxsize items (a snapshot).";
+        noargs c"close" => c_close(close), c"close($self, /)\n--\n\nClose the queue in every interpreter; idempotent.\n\nWaiting putters raise QueueClosed; waiting getters get the remaining items, then\nQueueClosed.";
+        noargs c"aget" => c_aget(aget), c"aget($self, /)\n--\n\nasync: remove and return the oldest item.\n\nAwait it inside a running asyncio loop: the loop is never blocked (it is woken through\nan eventfd when the queue changes). Raises QueueClosed as get() does; cancelling the\nawait takes nothing from the queue.";
         call c"aput" => c_aput(aput), c"aput($self, obj, /)\n--\n\nasync: put obj, waiting for room without blocking the event loop.\n\nRaises QueueClosed and NotShareableError as put() does; cancelling the await puts\nnothing.";
         call c"_subscribe" => c_subscribe(subscribe), c"_subscribe($self, fd, space, /)\n--\n\nWrite 8 bytes (an eventfd increment) to a duplicate of fd after every put and at close\n(space=False), or after every get and at close (space=True); returns an id for\n_unsubscribe. The duplicate is closed once unsubscribed.";
         call c"_unsubscribe" => c_unsubscribe(unsubscribe), c"_unsubscribe($self, id, /)\n--\n\nUndo _subscribe; returns whether the subscription existed.";
         call_static c"_wait_any" => c_wait_any(wait_any_fn), c"_wait_any(queues, timeout=None, /)\n--\n\nIndex of the first queue that has an item or is closed, or None at the timeout.";
-    ];
-}
-
-getters! {
-    /// The properties of `manygil.Queue` (static C data; CPython only reads it).
-    static TYPE_GETSET = [
+    ],
+    getters: [
         get c"maxsize" => g_maxsize(maxsize), c"The capacity given at creation (0: unbounded).";
         get c"closed" => g_closed(closed), c"Whether close() was called (in any interpreter).";
         get c"_getters_waiting" => g_getters_waiting(getters_waiting), c"Threads blocked in get() now, in every interpreter (a snapshot, for tests).";
         get c"_putters_waiting" => g_putters_waiting(putters_waiting), c"Threads blocked in put() now, in every interpreter (a snapshot, for tests).";
         get c"_n_subscribed" => g_n_subscribed(n_subscribed), c"Readiness subscriptions for items (aget, wait_any) now (a snapshot, for tests).";
-    ];
+    ],
+    slots: [Py_tp_iter => queue_iter, Py_tp_iternext => queue_next],
 }
 
-/// Create the `Queue` type for `module`'s interpreter.
-pub(crate) fn create_type<'py>(
-    py: Attached<'py>,
-    module: Borrowed<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    let extra = [
-        PyType_Slot {
-            slot: Py_tp_iter,
-            pfunc: queue_iter as *mut c_void,
-        },
-        PyType_Slot {
-            slot: Py_tp_iternext,
-            pfunc: queue_next as *mut c_void,
-        },
-    ];
-    make_type(
-        py,
-        module,
-        TypeDef {
-            name: c"manygil.Queue",
-            doc: DOC,
-            new: c_queue_new,
-            methods: (&raw mut TYPE_METHODS).cast(),
-            getset: Some((&raw mut TYPE_GETSET).cast()),
-            extra: &extra,
-        },
-    )
-}
-
-kw_new!(c_queue_new => queue_new);
-
-fn queue_new<'py>(
-    py: Attached<'py>,
-    subtype: *mut PyTypeObject,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
+fn queue_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<Arc<Queue<Value>>> {
     let [maxsize] = call.bind(py, "Queue", [c"maxsize"], 0)?;
     let maxsize = match maxsize {
         Some(m) => args::count(py, "maxsize", m)?,
         None => 0,
     };
-    // SAFETY: `subtype` is our Queue type (it is final).
-    unsafe { new_object(py, subtype, Handle::Queue(Arc::new(Queue::new(maxsize)))) }
-}
-
-/// The queue of `slf` (a `Queue` or, for `_wait_any`, any object).
-fn queue_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Arc<Queue<Value>>> {
-    match this(py, slf) {
-        Ok(Handle::Queue(q)) => Ok(q),
-        _ => Err(err::type_error(
-            py,
-            &format!("expected a manygil.Queue, got {}", err::type_name(py, slf)),
-        )),
-    }
+    Ok(Arc::new(Queue::new(maxsize)))
 }
 
 fn raise_queue(py: Attached<'_>, exc: Exc, msg: &str) -> PyErrSet {
@@ -144,32 +95,27 @@ fn wait_bound(
     args::timeout(py, timeout)
 }
 
-fn put<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
+fn put<'py>(py: Attached<'py>, q: &Queue<Value>, call: &Call<'_, 'py>) -> PyResult<Owned<'py>> {
     let [obj, block, timeout] = call.bind(py, "put", [c"obj", c"block", c"timeout"], 1)?;
     let wait = wait_bound(py, block, timeout)?;
-    put_item(py, slf, obj.ok_or(PyErrSet)?, wait)
+    put_item(py, q, obj.ok_or(PyErrSet)?, wait)
 }
 
 fn put_nowait<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    q: &Queue<Value>,
     call: &Call<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
     let [obj] = call.bind(py, "put_nowait", [c"obj"], 1)?;
-    put_item(py, slf, obj.ok_or(PyErrSet)?, Some(Duration::ZERO))
+    put_item(py, q, obj.ok_or(PyErrSet)?, Some(Duration::ZERO))
 }
 
 fn put_item<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    q: &Queue<Value>,
     obj: Borrowed<'_, 'py>,
     wait: Option<Duration>,
 ) -> PyResult<Owned<'py>> {
-    let q = queue_of(py, slf)?;
     let item = encode(obj, EncodeMode::Full)?;
     let item = match q.try_put(item) {
         Ok(()) => return Ok(none(py)),
@@ -198,23 +144,14 @@ fn put_item<'py>(
     }
 }
 
-fn get<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
+fn get<'py>(py: Attached<'py>, q: &Queue<Value>, call: &Call<'_, 'py>) -> PyResult<Owned<'py>> {
     let [block, timeout] = call.bind(py, "get", [c"block", c"timeout"], 0)?;
     let wait = wait_bound(py, block, timeout)?;
-    get_item(py, slf, wait)
+    get_item(py, q, wait)
 }
 
-fn get_nowait<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "get_nowait", [], 0)?;
-    get_item(py, slf, Some(Duration::ZERO))
+fn get_nowait<'py>(py: Attached<'py>, q: &Queue<Value>) -> PyResult<Owned<'py>> {
+    get_item(py, q, Some(Duration::ZERO))
 }
 
 /// Take one item, waiting at most `wait`, as a Rust result (no exception set for
@@ -237,10 +174,9 @@ fn take(
 
 fn get_item<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    q: &Queue<Value>,
     wait: Option<Duration>,
 ) -> PyResult<Owned<'py>> {
-    let q = queue_of(py, slf)?;
     match take(py, q, wait)? {
         Ok(v) => decode(py, &v),
         Err(GetError::Empty) => Err(raise_queue(py, Exc::QueueEmpty, "the queue is empty")),
@@ -248,64 +184,43 @@ fn get_item<'py>(
     }
 }
 
-fn qsize<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "qsize", [], 0)?;
-    new_int(py, queue_of(py, slf)?.len() as i64)
+fn qsize<'py>(py: Attached<'py>, q: &Queue<Value>) -> PyResult<Owned<'py>> {
+    new_int(py, q.len() as i64)
 }
 
-fn empty<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "empty", [], 0)?;
-    Ok(boolean(py, queue_of(py, slf)?.is_empty()))
+fn empty<'py>(py: Attached<'py>, q: &Queue<Value>) -> PyResult<Owned<'py>> {
+    Ok(boolean(py, q.is_empty()))
 }
 
-fn full<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "full", [], 0)?;
-    Ok(boolean(py, queue_of(py, slf)?.is_full()))
+fn full<'py>(py: Attached<'py>, q: &Queue<Value>) -> PyResult<Owned<'py>> {
+    Ok(boolean(py, q.is_full()))
 }
 
-fn close<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "close", [], 0)?;
-    let q = queue_of(py, slf)?;
+fn close<'py>(py: Attached<'py>, q: &Queue<Value>) -> PyResult<Owned<'py>> {
     // Closing wakes subscribers, which only write to file descriptors: no GIL needed, but
     // nothing is gained by releasing it for so short a call.
     q.close();
     Ok(none(py))
 }
 
-fn maxsize<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-    new_int(py, queue_of(py, slf)?.maxsize() as i64)
+fn maxsize<'py>(py: Attached<'py>, q: &Queue<Value>) -> PyResult<Owned<'py>> {
+    new_int(py, q.maxsize() as i64)
 }
 
-fn closed<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-    Ok(boolean(py, queue_of(py, slf)?.is_closed()))
+fn closed<'py>(py: Attached<'py>, q: &Queue<Value>) -> PyResult<Owned<'py>> {
+    Ok(boolean(py, q.is_closed()))
 }
 
-fn getters_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-    new_int(py, queue_of(py, slf)?.getters_waiting() as i64)
+fn getters_waiting<'py>(py: Attached<'py>, q: &Queue<Value>) -> PyResult<Owned<'py>> {
+    new_int(py, q.getters_waiting() as i64)
 }
 
-fn putters_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-    new_int(py, queue_of(py, slf)?.putters_waiting() as i64)
+fn putters_waiting<'py>(py: Attached<'py>, q: &Queue<Value>) -> PyResult<Owned<'py>> {
+    new_int(py, q.putters_waiting() as i64)
 }
 
-fn n_subscribed<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-    new_int(py, queue_of(py, slf)?.n_subscribed() as i64)
+fn n_subscribed<'py>(py: Attached<'py>, q: &Queue<Value>) -> PyResult<Owned<'py>> {
+    new_int(py, q.n_subscribed() as i64)
 }
 
 /// Call `manygil._queue.<helper>(self, *rest)` (the asyncio side lives in Python).
@@ -320,12 +235,7 @@ fn delegate<'py>(
     f.borrow().call(&args)
 }
 
-fn aget<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "aget", [], 0)?;
+fn aget<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     queue_of(py, slf)?;
     delegate(py, c"_aget", slf, &[])
 }
@@ -342,11 +252,10 @@ fn aput<'py>(
 
 fn subscribe<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    q: &Queue<Value>,
     call: &Call<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
     let [fd, space] = call.bind(py, "_subscribe", [c"fd", c"space"], 2)?;
-    let q = queue_of(py, slf)?;
     let fd = args::int(py, "fd", fd.ok_or(PyErrSet)?)?;
     let space = args::truth(space, false)?;
     let fd = i32::try_from(fd)
@@ -377,11 +286,10 @@ fn subscribe<'py>(
 
 fn unsubscribe<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    q: &Queue<Value>,
     call: &Call<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
     let [id] = call.bind(py, "_unsubscribe", [c"id"], 1)?;
-    let q = queue_of(py, slf)?;
     let id = args::int(py, "id", id.ok_or(PyErrSet)?)?;
     Ok(boolean(
         py,
@@ -389,11 +297,7 @@ fn unsubscribe<'py>(
     ))
 }
 
-fn wait_any_fn<'py>(
-    py: Attached<'py>,
-    _slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
+fn wait_any_fn<'py>(py: Attached<'py>, call: &Call<'_, 'py>) -> PyResult<Owned<'py>> {
     let [queues, timeout] = call.bind(py, "wait_any", [c"queues", c"timeout"], 1)?;
     let queues = queues.ok_or(PyErrSet)?;
     let timeout = args::timeout(py, timeout)?;
@@ -421,11 +325,11 @@ fn wait_any_fn<'py>(
 
 unsafe extern "C" fn queue_iter(slf: *mut PyObject) -> *mut PyObject {
     // SAFETY: `slf` is a live Queue; iter(q) returns q itself.
-    crate::ffi::entry::guard(|py| Ok(unsafe { Owned::from_borrowed(py, slf) }))
+    guard(|py| Ok(unsafe { Owned::from_borrowed(py, slf) }))
 }
 
 unsafe extern "C" fn queue_next(slf: *mut PyObject) -> *mut PyObject {
-    crate::ffi::entry::guard(|py| {
+    guard(|py| {
         // SAFETY: the Queue CPython iterates, alive for the call.
         let q = queue_of(py, unsafe { Borrowed::from_ptr(py, slf) })?;
         match take(py, q, None)? {

@@ -42,15 +42,40 @@ pub(crate) fn with_main<R>(
     }
     MAIN_TS.with(|cell| {
         let mut main_ts = cell.borrow_mut();
-        if main_ts.is_none() {
+        let fresh = main_ts.is_none();
+        if fresh {
             // SAFETY: the main interpreter lives as long as the runtime.
             *main_ts = unsafe { ThreadState::new(Interp::main()) };
         }
         let main_ts = main_ts.as_ref()?;
         // SAFETY: `py` belongs to a sub-interpreter (callers run in worker threads), and
         // the main interpreter is alive (not finalizing, checked above).
-        Some(unsafe { tstate::switched(py, main_ts, f) })
+        Some(unsafe {
+            tstate::switched(py, main_ts, |m| {
+                if fresh {
+                    name_in_main(m);
+                }
+                f(m)
+            })
+        })
     })
+}
+
+/// A worker thread's first time in the main interpreter: give it its name in main's
+/// `threading` (`manygil-w<id>` instead of `Dummy-<n>`, for `threading.enumerate()` and the
+/// `threadName` of records logged by callbacks run here), if `threading` is imported there.
+/// Errors are dropped.
+fn name_in_main(m: Attached<'_>) {
+    let Some(name) = crate::interp::worker::this_worker_thread_name() else {
+        return;
+    };
+    let r = import_attr(m, c"manygil._names", c"name_thread").and_then(|f| {
+        let name = new_str(m, &name)?;
+        f.borrow().call(&[name.borrow()])
+    });
+    if r.is_err() {
+        crate::ffi::err::clear(m);
+    }
 }
 
 /// Run `f` with the main interpreter attached on this thread, which has no thread state

@@ -72,7 +72,7 @@ pub(super) fn next<'py>(
         Err(nothing) => return Ok(nothing),
     };
     let scope = scope(py, &request.head)?;
-    let more_body = !request.body.is_finished();
+    let more_body = !request.head.is_websocket() && !request.body.is_finished();
     let rid = requests::new_rid();
     let inbox = inbox(py);
     let to_inbox = inbox.clone();
@@ -200,19 +200,36 @@ fn address<'py>(py: Attached<'py>, peer: &Peer) -> PyResult<Owned<'py>> {
     }
 }
 
-/// The ASGI HTTP connection scope of a request (ASGI 3.0, HTTP spec 2.3), without
-/// `state` (added by the worker from its lifespan state).
+/// The ASGI connection scope of a request, without `state` (added by the worker from its
+/// lifespan state): HTTP (ASGI 3.0, HTTP spec 2.3), or WebSocket (spec 2.4, with the
+/// `websocket.http.response` extension) for a WebSocket opening handshake.
 fn scope<'py>(py: Attached<'py>, head: &RequestHead) -> PyResult<Owned<'py>> {
+    let websocket = head.is_websocket();
     let d = new_dict(py)?;
-    set(py, &d, "type", new_str(py, "http")?)?;
     let asgi = new_dict(py)?;
     set(py, &asgi, "version", new_str(py, "3.0")?)?;
-    set(py, &asgi, "spec_version", new_str(py, "2.3")?)?;
-    set(py, &d, "asgi", asgi)?;
     let version = head.version.strip_prefix("HTTP/").unwrap_or(head.version);
     set(py, &d, "http_version", new_str(py, version)?)?;
-    set(py, &d, "method", new_str(py, &head.method)?)?;
-    set(py, &d, "scheme", new_str(py, "http")?)?;
+    if websocket {
+        set(py, &d, "type", new_str(py, "websocket")?)?;
+        set(py, &asgi, "spec_version", new_str(py, "2.4")?)?;
+        set(py, &d, "scheme", new_str(py, "ws")?)?;
+        let offered = head
+            .websocket_subprotocols()
+            .iter()
+            .map(|p| new_str(py, p))
+            .collect::<PyResult<Vec<_>>>()?;
+        set(py, &d, "subprotocols", new_list(py, offered)?)?;
+        let extensions = new_dict(py)?;
+        set(py, &extensions, "websocket.http.response", new_dict(py)?)?;
+        set(py, &d, "extensions", extensions)?;
+    } else {
+        set(py, &d, "type", new_str(py, "http")?)?;
+        set(py, &asgi, "spec_version", new_str(py, "2.3")?)?;
+        set(py, &d, "method", new_str(py, &head.method)?)?;
+        set(py, &d, "scheme", new_str(py, "http")?)?;
+    }
+    set(py, &d, "asgi", asgi)?;
     // Percent-escapes and UTF-8 decoded (invalid UTF-8 replaced, as uvicorn does).
     let path = head.decoded_path();
     set(

@@ -5,24 +5,24 @@
 //! this interpreter's codec when it is stored and decoded into a new object at every
 //! `get`, so workers never share a mutable object through it.
 
-use std::ffi::c_void;
 use std::sync::Arc;
 
 use manygil_core::cache::{Cache, IncrError, Ttl};
 
 use crate::codec::{decode, encode, EncodeMode};
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{kw_new, methods};
 use crate::ffi::err::{self, PyResult};
-use crate::ffi::types::{self, slot, TypeSpec};
+use crate::ffi::types::native_type;
 use crate::ffi::*;
 
 /// The Rust state of one `CacheCore` object.
 struct CacheBox(Arc<Cache>);
 
-methods! {
-    /// The methods of `manygil._native.CacheCore` (static C data; CPython only reads it).
-    static TYPE_METHODS = [
+native_type! {
+    name: c"manygil._native.CacheCore",
+    value: CacheBox,
+    new: cache_new,
+    methods: [
         args c"get" => c_get(get), c"get($self, key, default, /)\n--\n\nA new copy of the value under key, or default.";
         args c"set" => c_set(set), c"set($self, key, value, timeout, /)\n--\n\nStore a copy of value (timeout: None = the default, seconds, inf = forever).";
         args c"add" => c_add(add), c"add($self, key, value, timeout, /)\n--\n\nset() only if key has no live entry; returns whether it stored.";
@@ -31,63 +31,24 @@ methods! {
         args c"incr" => c_incr(incr), c"incr($self, key, delta, /)\n--\n\nAdd delta to the integer under key atomically; returns the new value.\nKeyError if missing, TypeError if not a 64-bit int, OverflowError past 64 bits.";
         args c"clear" => c_clear(clear), c"clear($self, /)\n--\n\nRemove every entry.";
         args c"stats" => c_stats(stats), c"stats($self, /)\n--\n\n(entries, hits, misses, evictions, max_entries).";
-    ];
+    ],
 }
-
-/// Create the `CacheCore` type for `module`'s interpreter.
-pub(crate) fn create_type<'py>(
-    py: Attached<'py>,
-    module: Borrowed<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    let spec = TypeSpec {
-        name: c"manygil._native.CacheCore",
-        dealloc: cache_dealloc,
-        instantiable: true,
-        slots: &[
-            slot(Py_tp_new, c_cache_new as *mut c_void),
-            slot(Py_tp_methods, (&raw mut TYPE_METHODS).cast()),
-        ],
-    };
-    // SAFETY: `module` is ours (called at module exec); the tables are static;
-    // `cache_dealloc` frees `BoxObject<CacheBox>` instances.
-    unsafe { types::make_type::<CacheBox>(py, module, spec) }
-}
-
-kw_new!(c_cache_new => cache_new);
 
 /// `CacheCore(name, max_entries, default_timeout)`.
-fn cache_new<'py>(
-    py: Attached<'py>,
-    tp: *mut PyTypeObject,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    let argv = call.positionals();
-    args::positional(py, "CacheCore", argv, 3, 3)?;
-    let name = args::string(py, "name", argv[0])?;
-    let max_entries = args::count(py, "max_entries", argv[1])?;
+fn cache_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<CacheBox> {
+    let [name, max_entries, default_timeout] = args::exact(py, "CacheCore", call.positionals())?;
+    let name = args::string(py, "name", name)?;
+    let max_entries = args::count(py, "max_entries", max_entries)?;
     if max_entries < 1 {
         return Err(err::value_error(py, "max_entries must be at least 1"));
     }
-    let default_timeout = match ttl(py, argv[2])? {
+    let default_timeout = match ttl(py, default_timeout)? {
         Ttl::After(t) => Some(t),
         _ => None,
     };
     let cache = Cache::named(&name, max_entries, default_timeout)
         .map_err(|e| err::value_error(py, &format!("{e}: open it with the same settings")))?;
-    // SAFETY: `tp` is the CacheCore type (made by `create_type`; it is final).
-    unsafe { types::new_instance(py, tp, CacheBox(cache)) }
-}
-
-unsafe extern "C" fn cache_dealloc(slf: *mut PyObject) {
-    // SAFETY: CPython's tp_dealloc of the CacheCore type, made by `create_type`.
-    unsafe { types::dealloc::<CacheBox>(slf) }
-}
-
-/// The cache of `slf`, a method's self: a `CacheCore` (CPython checks the type of self for
-/// METH_FASTCALL methods of a type).
-fn cache_of(slf: Borrowed<'_, '_>) -> Arc<Cache> {
-    // SAFETY: `slf` is a CacheCore, made by `cache_new`.
-    unsafe { types::value_of::<CacheBox>(slf) }.0.clone()
+    Ok(CacheBox(cache))
 }
 
 /// A timeout argument: `None` the cache's default, `inf` (or too large to reach) forever,
@@ -108,70 +69,66 @@ fn key(py: Attached<'_>, obj: Borrowed<'_, '_>) -> PyResult<String> {
 
 fn get<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    cache: &CacheBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "get", argv, 2, 2)?;
-    let k = key(py, argv[0])?;
-    match cache_of(slf).get(&k) {
+    let [k, default] = args::exact(py, "get", argv)?;
+    match cache.0.get(&key(py, k)?) {
         // Decoded outside the cache's lock (the Arc keeps the value).
         Some(value) => decode(py, &value),
-        None => Ok(argv[1].to_owned()),
+        None => Ok(default.to_owned()),
     }
 }
 
 fn set<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    cache: &CacheBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "set", argv, 3, 3)?;
-    let (k, t) = (key(py, argv[0])?, ttl(py, argv[2])?);
-    let value = encode(argv[1], EncodeMode::Full)?;
-    cache_of(slf).set(k, value, t);
+    let [k, value, t] = args::exact(py, "set", argv)?;
+    let (k, t) = (key(py, k)?, ttl(py, t)?);
+    cache.0.set(k, encode(value, EncodeMode::Full)?, t);
     Ok(none(py))
 }
 
 fn add<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    cache: &CacheBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "add", argv, 3, 3)?;
-    let (k, t) = (key(py, argv[0])?, ttl(py, argv[2])?);
-    let value = encode(argv[1], EncodeMode::Full)?;
-    Ok(boolean(py, cache_of(slf).add(k, value, t)))
+    let [k, value, t] = args::exact(py, "add", argv)?;
+    let (k, t) = (key(py, k)?, ttl(py, t)?);
+    let value = encode(value, EncodeMode::Full)?;
+    Ok(boolean(py, cache.0.add(k, value, t)))
 }
 
 fn delete<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    cache: &CacheBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "delete", argv, 1, 1)?;
-    let k = key(py, argv[0])?;
-    Ok(boolean(py, cache_of(slf).delete(&k)))
+    let [k] = args::exact(py, "delete", argv)?;
+    Ok(boolean(py, cache.0.delete(&key(py, k)?)))
 }
 
 fn touch<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    cache: &CacheBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "touch", argv, 2, 2)?;
-    let (k, t) = (key(py, argv[0])?, ttl(py, argv[1])?);
-    Ok(boolean(py, cache_of(slf).touch(&k, t)))
+    let [k, t] = args::exact(py, "touch", argv)?;
+    Ok(boolean(py, cache.0.touch(&key(py, k)?, ttl(py, t)?)))
 }
 
 fn incr<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    cache: &CacheBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "incr", argv, 2, 2)?;
-    let k = key(py, argv[0])?;
-    let delta = args::int(py, "delta", argv[1])?;
-    match cache_of(slf).incr(&k, delta) {
+    let [k, delta] = args::exact(py, "incr", argv)?;
+    let k = key(py, k)?;
+    let delta = args::int(py, "delta", delta)?;
+    match cache.0.incr(&k, delta) {
         Ok(n) => new_int(py, n),
         // SAFETY: a builtin exception class, valid in every interpreter; attached.
         Err(IncrError::Missing) => Err(unsafe {
@@ -198,22 +155,21 @@ fn incr<'py>(
 
 fn clear<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    cache: &CacheBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
     args::positional(py, "clear", argv, 0, 0)?;
-    cache_of(slf).clear();
+    cache.0.clear();
     Ok(none(py))
 }
 
 fn stats<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    cache: &CacheBox,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
     args::positional(py, "stats", argv, 0, 0)?;
-    let cache = cache_of(slf);
-    let s = cache.stats();
+    let s = cache.0.stats();
     new_tuple(
         py,
         vec![
@@ -221,7 +177,7 @@ fn stats<'py>(
             new_uint(py, s.hits)?,
             new_uint(py, s.misses)?,
             new_uint(py, s.evictions)?,
-            new_uint(py, cache.max_entries() as u64)?,
+            new_uint(py, cache.0.max_entries() as u64)?,
         ],
     )
 }

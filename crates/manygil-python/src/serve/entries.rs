@@ -8,7 +8,7 @@ use crate::ffi::entry::methods;
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::*;
 
-use super::{asgi, requests, servers};
+use super::{access, asgi, inspect, requests, servers, watch, websocket};
 
 // ---- arguments: converted by ffi::args ---------------------------------------------
 
@@ -42,7 +42,9 @@ pub(super) fn os_error(py: Attached<'_>, msg: &str) -> PyErrSet {
 methods! {
     /// The `serve_*` method table (static C data; CPython only reads it).
     static METHODS = [
-        args c"serve_bind" => c_serve_bind(servers::bind), c"serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body, header_timeout, body_timeout, request_timeout, access_log, /)\n--\n\nBind an HTTP server (not accepting yet); return (id, [address]).";
+        args c"serve_bind" => c_serve_bind(servers::bind), c"serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body, header_timeout, body_timeout, request_timeout, access_log, statics, ws_max_size=16777216, access_to_python=False, /)\n--\n\nBind an HTTP server (not accepting yet), with statics [(url_prefix, directory bytes)] served by the front; return (id, [address]). access_to_python: access-log lines go to serve_access_lines instead of stderr.";
+        args c"serve_access_lines" => c_serve_access_lines(access::lines), c"serve_access_lines(id, timeout, /)\n--\n\nThe access-log lines written since the last call, waiting up to timeout for the first: ([line], dropped), or None once the server is closed.";
+        args c"serve_requests" => c_serve_requests(inspect::requests), c"serve_requests()\n--\n\n[(interp_id, thread_name, 'METHOD /path?query', seconds)] of the requests being answered now.";
         args c"serve_listen" => c_serve_listen(servers::listen), c"serve_listen(listen, /)\n--\n\nOpen listening sockets (HOST:PORT, unix:PATH, fd://N) without a server; return [(fd, address)], the caller owning each fd.";
         args c"serve_start" => c_serve_start(servers::start), c"serve_start(id, /)\n--\n\nStart accepting connections.";
         args c"serve_shutdown" => c_serve_shutdown(servers::shutdown), c"serve_shutdown(id, grace, /)\n--\n\nStop accepting, finish in-flight requests within grace seconds, cancel the rest; return (graceful, cancelled).";
@@ -63,8 +65,19 @@ methods! {
         args c"serve_asgi_read" => c_serve_asgi_read(asgi::read), c"serve_asgi_read(rid, size, /)\n--\n\nRead what the client sent of the body, up to size bytes: (data, more_body).";
         args c"serve_asgi_events" => c_serve_asgi_events(asgi::events), c"serve_asgi_events(timeout, /)\n--\n\nWait for this interpreter's request cancellations: [(rid, reason)], [] on timeout, None once closed.";
         args c"serve_asgi_close" => c_serve_asgi_close(asgi::close), c"serve_asgi_close()\n--\n\nClose this interpreter's cancellation inbox.";
+        args c"serve_ws_fd" => c_serve_ws_fd(websocket::fd), c"serve_ws_fd()\n--\n\nThe descriptor this interpreter's loop watches for WebSocket wake-ups.";
+        args c"serve_ws_fd_close" => c_serve_ws_fd_close(websocket::fd_close), c"serve_ws_fd_close()\n--\n\nStop WebSocket wake-ups for this interpreter.";
+        args c"serve_ws_ready" => c_serve_ws_ready(websocket::ready_ids), c"serve_ws_ready()\n--\n\nRequest ids of this interpreter's WebSockets that can go on: [rid].";
+        args c"serve_ws_accept" => c_serve_ws_accept(websocket::accept), c"serve_ws_accept(rid, subprotocol, headers, /)\n--\n\nAccept a WebSocket request (101); False if the client is gone.";
+        args c"serve_ws_recv" => c_serve_ws_recv(websocket::recv), c"serve_ws_recv(rid, /)\n--\n\nThe next message (str or bytes), None if none yet, (code, reason) once closed.";
+        args c"serve_ws_send" => c_serve_ws_send(websocket::send), c"serve_ws_send(rid, data, /)\n--\n\nQueue a message: True, False if the client is behind, None once closed.";
+        args c"serve_ws_close" => c_serve_ws_close(websocket::close), c"serve_ws_close(rid, code, reason, /)\n--\n\nClose an accepted WebSocket; False if already closed.";
         args c"serve_stuck" => c_serve_stuck(servers::stuck), c"serve_stuck(after, /)\n--\n\nIds of interpreters still busy with a request after seconds since it was interrupted.";
         args c"serve_retire" => c_serve_retire(servers::retire), c"serve_retire(interp_id, /)\n--\n\nThe interpreter's threads take no further request.";
+        args c"serve_retired" => c_serve_retired(servers::retired), c"serve_retired()\n--\n\nWhether the calling interpreter was retired (it takes no further request).";
+        args c"serve_watch" => c_serve_watch(watch::start), c"serve_watch(roots, include, quiet, /)\n--\n\nWatch directory trees (bytes paths) for files matching include patterns; return an id.";
+        args c"serve_watch_next" => c_serve_watch_next(watch::next), c"serve_watch_next(id, timeout, /)\n--\n\nWait for the next burst of changes: [bytes path], False on timeout, None once closed.";
+        args c"serve_watch_close" => c_serve_watch_close(watch::close), c"serve_watch_close(id, /)\n--\n\nStop watching; a waiting serve_watch_next returns None.";
         args c"serve_release_memory" => c_serve_release_memory(servers::release_memory), c"serve_release_memory()\n--\n\nGive the C allocator's free memory back to the system; True if any was released.";
     ];
 }

@@ -5,7 +5,7 @@
 //! raises `KeyboardInterrupt` in that thread if it still works on that request.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -24,6 +24,8 @@ pub(crate) struct ServeThread {
     thread_ident: u64,
     /// CPython's id of the interpreter; fixed.
     interp_id: i64,
+    /// The OS thread's name when it registered (`manygil-s<id>.<n>`), for snapshots; fixed.
+    name: Arc<str>,
     /// The last request interrupted in this thread and when the interrupt was sent (it may
     /// not have arrived); written by interrupters.
     interrupted: Mutex<Option<(u64, Instant)>>,
@@ -35,6 +37,20 @@ pub(crate) struct ServeThread {
     /// thread with its interpreter attached, so an interrupter holding that interpreter's
     /// GIL reads a stable value.
     pub(crate) current: AtomicU64,
+    /// Disconnected when the interpreter is retired ([`retire`]): wakes the thread from
+    /// its wait for a request (`RequestQueue::recv_unless`). Fixed.
+    pub(crate) retired: crossbeam_channel::Receiver<()>,
+    /// Keeps the interpreter's entry in `SIGNALS` alive while the thread is registered.
+    _signal: Arc<RetireSignal>,
+}
+
+/// The retirement signal of one interpreter, shared by its serving threads: its sender is
+/// dropped when the interpreter is retired.
+struct RetireSignal {
+    /// Taken (dropped) by [`retire`].
+    tx: Mutex<Option<crossbeam_channel::Sender<()>>>,
+    /// Cloned into each [`ServeThread`] of the interpreter.
+    rx: crossbeam_channel::Receiver<()>,
 }
 
 /// Every registered thread (dead entries pruned when scanned).
@@ -43,9 +59,61 @@ static THREADS: Mutex<Vec<Weak<ServeThread>>> = Mutex::new(Vec::new());
 /// Interpreters told to stop serving (see [`retire`]); ids are never reused.
 static RETIRED: Mutex<Option<HashSet<i64>>> = Mutex::new(None);
 
+/// The retirement signal of each interpreter with a registered serving thread, by id;
+/// an entry lives as long as one of its threads is registered (dead ones are pruned when
+/// another is added). Lock order: `RETIRED`, then this.
+static SIGNALS: Mutex<Option<HashMap<i64, Weak<RetireSignal>>>> = Mutex::new(None);
+
+/// The retirement signal of interpreter `id` (made on first use; already disconnected if
+/// the interpreter was retired).
+fn signal_of(id: i64) -> Arc<RetireSignal> {
+    let retired = RETIRED.lock();
+    let mut signals = SIGNALS.lock();
+    let signals = signals.get_or_insert_with(HashMap::new);
+    if let Some(s) = signals.get(&id).and_then(Weak::upgrade) {
+        return s;
+    }
+    signals.retain(|_, w| w.strong_count() > 0);
+    let (tx, rx) = crossbeam_channel::bounded(0);
+    let gone = retired.as_ref().is_some_and(|r| r.contains(&id));
+    let s = Arc::new(RetireSignal {
+        tx: Mutex::new((!gone).then_some(tx)),
+        rx,
+    });
+    signals.insert(id, Arc::downgrade(&s));
+    s
+}
+
 thread_local! {
     /// This OS thread's registration, while it is inside a serve loop.
     static CURRENT: RefCell<Option<Arc<ServeThread>>> = const { RefCell::new(None) };
+}
+
+impl ServeThread {
+    /// CPython's id of the thread's interpreter.
+    pub(crate) fn interp_id(&self) -> i64 {
+        self.interp_id
+    }
+
+    /// The OS thread's name when it registered.
+    pub(crate) fn name(&self) -> Arc<str> {
+        self.name.clone()
+    }
+}
+
+/// The calling OS thread's name (`pthread_getname_np`), or `""`.
+fn os_thread_name() -> String {
+    let mut buf = [0u8; 64];
+    // SAFETY: `pthread_self()` is the calling thread; `buf` is writable for its length,
+    // and the call writes a NUL-terminated name of at most that many bytes.
+    let rc = unsafe {
+        libc::pthread_getname_np(libc::pthread_self(), buf.as_mut_ptr().cast(), buf.len())
+    };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// The calling thread's registration, made on first use.
@@ -53,13 +121,18 @@ pub(crate) fn this_thread(py: Attached<'_>) -> Arc<ServeThread> {
     CURRENT.with(|c| {
         c.borrow_mut()
             .get_or_insert_with(|| {
+                let interp_id = current_interpreter_id(py);
+                let signal = signal_of(interp_id);
                 let t = Arc::new(ServeThread {
                     interp: Interp::current(py),
                     thread_ident: current_thread_ident(),
-                    interp_id: current_interpreter_id(py),
+                    interp_id,
+                    name: os_thread_name().into(),
                     interrupted: Mutex::new(None),
                     alive: Mutex::new(true),
                     current: AtomicU64::new(0),
+                    retired: signal.rx.clone(),
+                    _signal: signal,
                 });
                 THREADS.lock().push(Arc::downgrade(&t));
                 t
@@ -152,15 +225,29 @@ pub(crate) fn stuck(after: Duration) -> Vec<i64> {
     ids
 }
 
-/// Make the threads of interpreter `id` take no further request.
+/// Make the threads of interpreter `id` take no further request: those waiting for one
+/// return at once, and a request sent after this is never taken by them.
 pub(crate) fn retire(id: i64) {
-    RETIRED.lock().get_or_insert_with(HashSet::new).insert(id);
+    let mut retired = RETIRED.lock();
+    retired.get_or_insert_with(HashSet::new).insert(id);
+    let signal = SIGNALS
+        .lock()
+        .as_ref()
+        .and_then(|m| m.get(&id))
+        .and_then(Weak::upgrade);
+    if let Some(s) = signal {
+        // Dropped: every receiver sees the channel disconnected.
+        s.tx.lock().take();
+    }
+    drop(retired);
 }
 
 /// Whether the calling thread's interpreter was retired.
 pub(crate) fn is_retired(thread: &ServeThread) -> bool {
-    RETIRED
-        .lock()
-        .as_ref()
-        .is_some_and(|r| r.contains(&thread.interp_id))
+    is_retired_id(thread.interp_id)
+}
+
+/// Whether interpreter `id` was retired.
+pub(crate) fn is_retired_id(id: i64) -> bool {
+    RETIRED.lock().as_ref().is_some_and(|r| r.contains(&id))
 }

@@ -13,14 +13,22 @@
 //! - `environ`: the CGI part of the PEP 3333 environ.
 //! - `interrupt`: interrupting the thread that runs a request past its deadline.
 //! - `cache`: `CacheCore`, a process-wide named cache every worker shares.
+//! - `access`: access-log lines handed to the main interpreter's `logging`.
+//! - `inspect`: the requests in flight, for snapshots.
 //! - `asgi`: ASGI workers' requests (scope, cancellations delivered to the event loop).
+//! - `watch`: the file watchers of `--reload`.
+//! - `websocket`: ASGI workers' WebSocket connections (accept, messages, wake-ups).
 
+mod access;
 mod asgi;
 pub(crate) mod cache;
 mod entries;
 mod environ;
+mod inspect;
 mod interrupt;
 mod requests;
 mod servers;
+mod watch;
+mod websocket;
 
 pub(crate) use entries::add_functions;

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use manygil_serve::{BodyError, BodyWriter, Cancel, CancelReason, Recv, Responder, ResponseHead};
@@ -42,6 +43,23 @@ struct Active {
     /// The thread working on it.
     thread: Arc<ServeThread>,
 }
+
+/// What a request being answered is, for snapshots (kept apart from [`Active`], whose lock a
+/// thread holds while it waits on the client).
+#[derive(Clone)]
+pub(super) struct InFlight {
+    /// The interpreter of the thread that took it.
+    pub(super) interp_id: i64,
+    /// The name of the OS thread that took it (for WSGI, the one running it).
+    pub(super) thread: Arc<str>,
+    /// `METHOD /path?query`.
+    pub(super) what: Arc<str>,
+    /// When a worker took it.
+    pub(super) since: Instant,
+}
+
+/// [`InFlight`] of every request between `activate` and `serve_done`, by id.
+static IN_FLIGHT: Mutex<Option<HashMap<u64, InFlight>>> = Mutex::new(None);
 
 fn active(py: Attached<'_>, rid: u64) -> PyResult<Arc<Mutex<Active>>> {
     ACTIVE
@@ -110,7 +128,7 @@ pub(super) fn take<'py>(
     if interrupt::is_retired(&thread) {
         return Ok(Err(none(py)));
     }
-    let got = tstate::detached(py, || queue.recv(timeout));
+    let got = tstate::detached(py, || queue.recv_unless(timeout, &thread.retired));
     Ok(match got {
         Recv::Closed => Err(none(py)),
         Recv::Timeout => Err(boolean(py, false)),
@@ -149,6 +167,21 @@ pub(super) fn new_rid() -> u64 {
 /// Make `request` answerable by id `rid` (the `serve_read`/`serve_respond`/... functions)
 /// until `serve_done(rid)`.
 pub(super) fn activate(rid: u64, request: manygil_serve::Request, thread: Arc<ServeThread>) {
+    let head = &request.head;
+    let what = if head.query.is_empty() {
+        format!("{} {}", head.method, head.path)
+    } else {
+        format!("{} {}?{}", head.method, head.path, head.query)
+    };
+    IN_FLIGHT.lock().get_or_insert_with(HashMap::new).insert(
+        rid,
+        InFlight {
+            interp_id: thread.interp_id(),
+            thread: thread.name(),
+            what: what.into(),
+            since: Instant::now(),
+        },
+    );
     let act = Active {
         body: request.body,
         responder: Some(request.responder),
@@ -173,6 +206,9 @@ pub(super) fn done<'py>(
     args::positional(py, "serve_done", a, 1, 1)?;
     let rid = id_arg(py, "request id", a[0])?;
     let act = ACTIVE.lock().as_mut().and_then(|m| m.remove(&rid));
+    IN_FLIGHT.lock().as_mut().map(|m| m.remove(&rid));
+    // An accepted WebSocket still open is closed (1000).
+    super::websocket::forget(rid);
     if let Some(act) = act {
         let act = act.lock();
         act.cancel.clear_hook();
@@ -277,6 +313,12 @@ pub(super) fn readline<'py>(
     let rid = id_arg(py, "request id", a[0])?;
     let size = size_arg(py, a[1])?;
     body_op(py, rid, |b| b.read_line(size))
+}
+
+/// The responder of request `rid` (to answer it some other way: a WebSocket accept), or
+/// `None` if its answer was already sent.
+pub(super) fn take_responder(py: Attached<'_>, rid: u64) -> PyResult<Option<Responder>> {
+    Ok(active(py, rid)?.lock().responder.take())
 }
 
 /// `serve_respond(rid, status, headers, body) -> bool`: the whole answer at once;
@@ -401,4 +443,13 @@ pub(super) fn status<'py>(
         Some(BodyError::Broken(_)) => new_str(py, "broken")?,
     };
     new_tuple(py, vec![cancelled, body])
+}
+
+/// The requests being answered now, for snapshots.
+pub(super) fn in_flight() -> Vec<InFlight> {
+    IN_FLIGHT
+        .lock()
+        .as_ref()
+        .map(|m| m.values().cloned().collect())
+        .unwrap_or_default()
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use manygil_serve::{BindError, Config, Listen, Server};
+use manygil_serve::{BindError, Config, Listen, Server, StaticMount};
 use parking_lot::Mutex;
 
 use crate::ffi::args;
@@ -70,6 +70,34 @@ fn listen_arg(py: Attached<'_>, o: Borrowed<'_, '_>) -> PyResult<Vec<Listen>> {
     Ok(listen)
 }
 
+/// A list of `(url_prefix: str, directory: bytes)` (the directory as `os.fsencode`
+/// gives it), for `--static`.
+fn statics_arg(py: Attached<'_>, o: Borrowed<'_, '_>) -> PyResult<Vec<StaticMount>> {
+    use std::os::unix::ffi::OsStrExt;
+    if !o.is_instance(&raw mut PyList_Type) {
+        return Err(err::type_error(
+            py,
+            "statics must be a list of (str, bytes)",
+        ));
+    }
+    let items = tuple_of(py, o)?;
+    let mut mounts = Vec::new();
+    for &item in items.borrow().tuple_items().unwrap_or_default() {
+        let pair = tuple_of(py, item)?;
+        let [prefix, dir] = pair.borrow().tuple_items().unwrap_or_default() else {
+            return Err(err::type_error(
+                py,
+                "statics must be a list of (url_prefix, directory) pairs",
+            ));
+        };
+        mounts.push(StaticMount {
+            prefix: args::string(py, "a static URL prefix", *prefix)?,
+            dir: std::ffi::OsStr::from_bytes(&args::bytes(py, "a static directory", *dir)?).into(),
+        });
+    }
+    Ok(mounts)
+}
+
 /// `serve_listen(listen) -> [(fd, address)]`: open listening sockets without a server
 /// (the supervisor's): the caller owns the descriptors (close-on-exec).
 pub(super) fn listen<'py>(
@@ -101,15 +129,22 @@ pub(super) fn listen<'py>(
 }
 
 /// `serve_bind(listen, io_threads, max_header_bytes, max_headers, max_body,
-/// header_timeout, body_timeout, request_timeout, access_log) -> (id, [address])`.
+/// header_timeout, body_timeout, request_timeout, access_log, statics[, ws_max_size[,
+/// access_to_python]]) -> (id, [address])`; with `access_to_python` the access-log lines go
+/// to `serve_access_lines` instead of stderr.
 pub(super) fn bind<'py>(
     py: Attached<'py>,
     _m: Borrowed<'_, 'py>,
     a: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "serve_bind", a, 9, 9)?;
+    args::positional(py, "serve_bind", a, 10, 12)?;
     let listen = listen_arg(py, a[0])?;
     let default = Config::default();
+    let (sink, register) = super::access::sink();
+    let to_python = match a.get(11) {
+        Some(o) => o.is_true()?,
+        None => false,
+    };
     let config = Config {
         listen,
         io_threads: args::count(py, "io_threads", a[1])?.clamp(1, 64),
@@ -126,6 +161,12 @@ pub(super) fn bind<'py>(
         // None, infinite or 0: no limit.
         request_timeout: seconds_arg(py, a[7])?.filter(|d| !d.is_zero()),
         access_log: a[8].is_true()?,
+        access_log_sink: to_python.then_some(sink),
+        statics: statics_arg(py, a[9])?,
+        ws_max_size: match a.get(10) {
+            Some(&n) => args::count(py, "ws_max_size", n)?.max(1),
+            None => default.ws_max_size,
+        },
         ..default
     };
     let bound = tstate::detached(py, || Server::bind(config));
@@ -134,6 +175,9 @@ pub(super) fn bind<'py>(
     })?;
     let addrs: Vec<String> = server.addrs().iter().map(|a| a.to_string()).collect();
     let id = NEXT_SERVER.fetch_add(1, Ordering::Relaxed);
+    if to_python {
+        register(id);
+    }
     SERVERS
         .lock()
         .get_or_insert_with(HashMap::new)
@@ -238,6 +282,20 @@ pub(super) fn retire<'py>(
     args::positional(py, "serve_retire", a, 1, 1)?;
     interrupt::retire(args::interp_id(py, a[0])?);
     Ok(none(py))
+}
+
+/// `serve_retired() -> bool`: whether the calling interpreter was retired (it takes no
+/// further request: its worker finishes what it has, then ends).
+pub(super) fn retired<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_retired", a, 0, 0)?;
+    Ok(boolean(
+        py,
+        interrupt::is_retired_id(current_interpreter_id(py)),
+    ))
 }
 
 /// `serve_release_memory() -> bool`: give the C allocator's free memory back to the

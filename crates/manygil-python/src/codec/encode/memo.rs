@@ -97,3 +97,35 @@ impl<'py> Encoder<'py> {
         Ok(Value::Memo(Box::new(r?)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::hash::{BuildHasher, Hasher};
+
+    use super::*;
+
+    #[test]
+    fn only_containers_and_bytes_go_through_the_memo() {
+        use ExactType::*;
+        for t in [Bytes, ByteArray, Tuple, List, Dict, Set, FrozenSet] {
+            assert!(memoized(t), "{t:?}");
+        }
+        for t in [None, Bool, Int, Float, Complex, Str, Function, Other] {
+            assert!(!memoized(t), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn neighbouring_addresses_hash_apart() {
+        let hash = |addr: usize| {
+            let mut h = PtrHash.build_hasher();
+            h.write_usize(addr);
+            h.finish()
+        };
+        // Objects are 16-byte aligned: the low bits alone would collide in a table.
+        let hashes: std::collections::HashSet<u64> = (0..1000)
+            .map(|i| hash(0x7f00_0000_0000 + 16 * i) & 0xfff)
+            .collect();
+        assert!(hashes.len() > 700, "{} distinct low 12 bits", hashes.len());
+    }
+}

@@ -103,3 +103,48 @@ pub(super) fn key_subscript(key: Borrowed<'_, '_>) -> String {
     }
     format!("[<{} key>]", err::type_name(py, key))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path_of(subs: &[&str]) -> TooDeep {
+        TooDeep {
+            // Innermost first, as they are recorded while the failure unwinds.
+            subs: subs.iter().rev().map(|s| (*s).to_owned()).collect(),
+            ..TooDeep::default()
+        }
+    }
+
+    #[test]
+    fn a_short_path_is_shown_whole() {
+        assert_eq!(path_of(&["[0]", "['k']"]).path(0), "x[0]['k']");
+        assert_eq!(path_of(&[]).path(0), "x");
+    }
+
+    #[test]
+    fn a_long_path_keeps_its_ends() {
+        let subs: Vec<String> = (0..20).map(|i| format!("[{i}]")).collect();
+        let subs: Vec<&str> = subs.iter().map(String::as_str).collect();
+        assert_eq!(
+            path_of(&subs).path(0),
+            "x[0][1][2][3][4][5]...(8 more)...[14][15][16][17][18][19]"
+        );
+    }
+
+    #[test]
+    fn wrapper_levels_are_left_out_of_the_path() {
+        // A call's argument tuple: the user's value starts one level down.
+        assert_eq!(path_of(&["[1]", "[0]", "['k']"]).path(1), "x[0]['k']");
+    }
+
+    #[test]
+    fn meeting_an_object_twice_on_the_path_is_a_cycle() {
+        let at = |addrs: &[usize]| TooDeep {
+            objs: addrs.iter().map(|&a| (a, "list".to_owned())).collect(),
+            ..TooDeep::default()
+        };
+        assert!(at(&[1, 2, 1]).is_cycle());
+        assert!(!at(&[1, 2, 3]).is_cycle());
+    }
+}

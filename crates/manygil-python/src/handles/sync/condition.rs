@@ -12,73 +12,40 @@ use std::time::{Duration, Instant};
 use manygil_core::sync::{CondLock, Condition, Lock, RLock, SyncError};
 
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{getters, kw_new, methods};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::tstate::detached;
 use crate::ffi::*;
 use crate::handles::blocking::{block_on, owner_id};
+use crate::handles::{handle_of, Handle};
 
-use super::lock::{acquire_with, lock_args, sync_error, ENTER_DOC, EXIT_DOC};
-use crate::handles::{handle_of, make_type, new_object, this, Handle, TypeDef};
+use super::lock_like::{lock_like_type, release, sync_error};
 
-// --- Condition -------------------------------------------------------------------------
-
-const CONDITION_DOC: &std::ffi::CStr = c"Condition(lock=None)
+lock_like_type! {
+    Condition,
+    name: c"manygil.Condition",
+    new: condition_new,
+    doc: c"Condition(lock=None)
 --
 
 A condition variable shared by every interpreter and thread, with threading.Condition's
 API. lock must be a manygil.Lock or manygil.RLock (None: a new RLock); it can be shared
 with other code. wait() releases the lock and blocks (GIL released; Ctrl-C in the main
 thread interrupts) until notified or the timeout passes, then re-acquires the lock.
-wait(), notify() and notify_all() raise RuntimeError unless the caller holds the lock.";
-
-methods! {
-    /// The methods of `manygil.Condition` (static C data; CPython only reads it).
-    static TYPE_METHODS = [
-        call c"acquire" => c_cond_acquire(cond_acquire), c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the underlying lock (see Lock.acquire / RLock.acquire).";
-        call c"release" => c_cond_release(cond_release), c"release($self, /)\n--\n\nRelease the underlying lock.";
-        call c"__enter__" => c_cond_acquire, ENTER_DOC;
-        call c"__exit__" => c_cond_exit(cond_exit), EXIT_DOC;
-        call c"wait" => c_cond_wait(cond_wait), c"wait($self, timeout=None)\n--\n\nRelease the lock, block until notified or for at most timeout seconds (None:\nforever), re-acquire the lock; return False on timeout, else True. RuntimeError if the\ncaller does not hold the lock.";
-        call c"wait_for" => c_cond_wait_for(cond_wait_for), c"wait_for($self, predicate, timeout=None)\n--\n\nWait until predicate() is true, for at most timeout seconds; return the last result\nof predicate().";
-        call c"notify" => c_cond_notify(cond_notify), c"notify($self, n=1)\n--\n\nWake up to n waiters (in any interpreter), oldest first. RuntimeError if the caller\ndoes not hold the lock.";
-        call c"notify_all" => c_cond_notify_all(cond_notify_all), c"notify_all($self, /)\n--\n\nWake every waiter. RuntimeError if the caller does not hold the lock.";
-        call c"_is_owned" => c_cond_is_owned(cond_is_owned), c"_is_owned($self, /)\n--\n\nWhether the caller holds the lock.";
-    ];
+wait(), notify() and notify_all() raise RuntimeError unless the caller holds the lock.",
+    acquire: c"acquire($self, blocking=True, timeout=-1)\n--\n\nAcquire the underlying lock (see Lock.acquire / RLock.acquire).",
+    n_waiting: c"Threads blocked in wait() for a notify (registered\nand not yet notified) now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).",
+    methods: [
+        noargs c"release" => c_release(release::<Condition>), c"release($self, /)\n--\n\nRelease the underlying lock.";
+        call c"wait" => c_wait(wait), c"wait($self, timeout=None)\n--\n\nRelease the lock, block until notified or for at most timeout seconds (None:\nforever), re-acquire the lock; return False on timeout, else True. RuntimeError if the\ncaller does not hold the lock.";
+        call c"wait_for" => c_wait_for(wait_for), c"wait_for($self, predicate, timeout=None)\n--\n\nWait until predicate() is true, for at most timeout seconds; return the last result\nof predicate().";
+        call c"notify" => c_notify(notify), c"notify($self, n=1)\n--\n\nWake up to n waiters (in any interpreter), oldest first. RuntimeError if the caller\ndoes not hold the lock.";
+        noargs c"notify_all" => c_notify_all(notify_all), c"notify_all($self, /)\n--\n\nWake every waiter. RuntimeError if the caller does not hold the lock.";
+        noargs c"_is_owned" => c_is_owned(is_owned), c"_is_owned($self, /)\n--\n\nWhether the caller holds the lock.";
+    ],
+    getters: [],
 }
 
-getters! {
-    /// The properties of `manygil.Condition` (static C data; CPython only reads it).
-    static TYPE_GETSET = [
-        get c"_n_waiting" => g_cond_n_waiting(cond_n_waiting), c"Threads blocked in wait() for a notify (registered\nand not yet notified) now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
-    ];
-}
-
-pub(crate) fn create_type<'py>(
-    py: Attached<'py>,
-    module: Borrowed<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    make_type(
-        py,
-        module,
-        TypeDef {
-            name: c"manygil.Condition",
-            doc: CONDITION_DOC,
-            new: c_condition_new,
-            methods: (&raw mut TYPE_METHODS).cast(),
-            getset: Some((&raw mut TYPE_GETSET).cast()),
-            extra: &[],
-        },
-    )
-}
-
-kw_new!(c_condition_new => condition_new);
-
-fn condition_new<'py>(
-    py: Attached<'py>,
-    subtype: *mut PyTypeObject,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
+fn condition_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<Arc<Condition>> {
     let [lock] = call.bind(py, "Condition", [c"lock"], 0)?;
     let lock = match args::given(lock) {
         None => CondLock::RLock(Arc::new(RLock::new())),
@@ -96,65 +63,11 @@ fn condition_new<'py>(
             }
         },
     };
-    let cond = Condition::new(lock);
-    // SAFETY: `subtype` is our (final) Condition type.
-    unsafe { new_object(py, subtype, Handle::Condition(Arc::new(cond))) }
+    Ok(Arc::new(Condition::new(lock)))
 }
 
-/// The condition of `slf`, a `manygil.Condition` (`TypeError` for any other object).
-fn cond_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Arc<Condition>> {
-    match this(py, slf)? {
-        Handle::Condition(cond) => Ok(cond),
-        _ => Err(err::type_error(py, "expected a manygil.Condition")),
-    }
-}
-
-fn cond_acquire<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    let cond = cond_of(py, slf)?;
-    let (blocking, timeout) = lock_args(py, call)?;
-    let me = owner_id(py);
-    let got = acquire_with(
-        py,
-        blocking,
-        timeout,
-        || cond.lock().acquire(me, false, None),
-        |w| cond.lock().acquire(me, true, w),
-    )?;
-    Ok(boolean(py, got))
-}
-
-fn cond_release<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "release", [], 0)?;
-    cond_exit(py, slf, call)
-}
-
-fn cond_exit<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    _call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    let cond = cond_of(py, slf)?;
-    cond.lock()
-        .release(owner_id(py))
-        .map_err(|e| sync_error(py, e))?;
-    Ok(none(py))
-}
-
-fn cond_is_owned<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "_is_owned", [], 0)?;
-    Ok(boolean(py, cond_of(py, slf)?.is_owned(owner_id(py))))
+fn is_owned<'py>(py: Attached<'py>, cond: &Condition) -> PyResult<Owned<'py>> {
+    Ok(boolean(py, cond.is_owned(owner_id(py))))
 }
 
 /// Release the lock, wait to be notified (at most `timeout`), re-acquire; whether notified.
@@ -180,23 +93,17 @@ fn wait_once(py: Attached<'_>, cond: &Condition, timeout: Option<Duration>) -> P
     Ok(notified)
 }
 
-fn cond_wait<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    let cond = cond_of(py, slf)?;
+fn wait<'py>(py: Attached<'py>, cond: &Condition, call: &Call<'_, 'py>) -> PyResult<Owned<'py>> {
     let [timeout] = call.bind(py, "wait", [c"timeout"], 0)?;
     let timeout = args::sync_timeout(py, timeout)?;
     Ok(boolean(py, wait_once(py, cond, timeout)?))
 }
 
-fn cond_wait_for<'py>(
+fn wait_for<'py>(
     py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
+    cond: &Condition,
     call: &Call<'_, 'py>,
 ) -> PyResult<Owned<'py>> {
-    let cond = cond_of(py, slf)?;
     let [predicate, timeout] = call.bind(py, "wait_for", [c"predicate", c"timeout"], 1)?;
     let predicate = predicate.ok_or(PyErrSet)?;
     let timeout = args::sync_timeout(py, timeout)?;
@@ -220,12 +127,8 @@ fn cond_wait_for<'py>(
     }
 }
 
-fn notify_checked<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    n: usize,
-) -> PyResult<Owned<'py>> {
-    let cond = cond_of(py, slf)?;
+/// Wake up to `n` waiters; `RuntimeError` unless the caller holds the lock.
+fn notify_checked<'py>(py: Attached<'py>, cond: &Condition, n: usize) -> PyResult<Owned<'py>> {
     if !cond.lock().is_owned(owner_id(py)) {
         return Err(err::runtime_error(py, "cannot notify on un-acquired lock"));
     }
@@ -233,28 +136,15 @@ fn notify_checked<'py>(
     Ok(none(py))
 }
 
-fn cond_notify<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
+fn notify<'py>(py: Attached<'py>, cond: &Condition, call: &Call<'_, 'py>) -> PyResult<Owned<'py>> {
     let [n] = call.bind(py, "notify", [c"n"], 0)?;
     let n = match n {
         Some(n) => args::int(py, "n", n)?.max(0) as usize,
         None => 1,
     };
-    notify_checked(py, slf, n)
+    notify_checked(py, cond, n)
 }
 
-fn cond_notify_all<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "notify_all", [], 0)?;
-    notify_checked(py, slf, usize::MAX)
-}
-
-fn cond_n_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-    new_int(py, cond_of(py, slf)?.n_waiting() as i64)
+fn notify_all<'py>(py: Attached<'py>, cond: &Condition) -> PyResult<Owned<'py>> {
+    notify_checked(py, cond, usize::MAX)
 }

@@ -5,113 +5,48 @@ use std::time::Duration;
 
 use manygil_core::sync::Event;
 
-use crate::ffi::err::{self, PyResult};
-use crate::ffi::*;
-
 use crate::ffi::args::{self, Call};
-use crate::ffi::entry::{getters, kw_new, methods};
+use crate::ffi::err::PyResult;
+use crate::ffi::*;
 use crate::handles::blocking::block_on;
-use crate::handles::{make_type, new_object, this, Handle, TypeDef};
+use crate::handles::handle_type;
 
-// --- Event -----------------------------------------------------------------------------
-
-const EVENT_DOC: &std::ffi::CStr = c"Event()
+handle_type! {
+    name: c"manygil.Event",
+    state: Handle::Event(Arc<Event>),
+    new: default,
+    doc: c"Event()
 --
 
 A flag shared by every interpreter and thread, with threading.Event's API: set(),
 clear(), is_set() and wait(timeout=None), which blocks (GIL released; Ctrl-C in the main
-thread interrupts) until the flag is set.";
-
-methods! {
-    /// The methods of `manygil.Event` (static C data; CPython only reads it).
-    static TYPE_METHODS = [
-        call c"is_set" => c_event_is_set(event_is_set), c"is_set($self, /)\n--\n\nWhether the flag is set.";
-        call c"set" => c_event_set(event_set), c"set($self, /)\n--\n\nSet the flag and wake every waiter, in every interpreter.";
-        call c"clear" => c_event_clear(event_clear), c"clear($self, /)\n--\n\nClear the flag.";
-        call c"wait" => c_event_wait(event_wait), c"wait($self, timeout=None)\n--\n\nBlock (GIL released) until the flag is set, for at most timeout seconds (None:\nforever); return True if it is (or was set during the wait), False on timeout.";
-    ];
+thread interrupts) until the flag is set.",
+    methods: [
+        noargs c"is_set" => c_is_set(is_set), c"is_set($self, /)\n--\n\nWhether the flag is set.";
+        noargs c"set" => c_set(set), c"set($self, /)\n--\n\nSet the flag and wake every waiter, in every interpreter.";
+        noargs c"clear" => c_clear(clear), c"clear($self, /)\n--\n\nClear the flag.";
+        call c"wait" => c_wait(wait), c"wait($self, timeout=None)\n--\n\nBlock (GIL released) until the flag is set, for at most timeout seconds (None:\nforever); return True if it is (or was set during the wait), False on timeout.";
+    ],
+    getters: [
+        get c"_n_waiting" => g_n_waiting(n_waiting), c"Threads blocked in wait() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
+    ],
 }
 
-getters! {
-    /// The properties of `manygil.Event` (static C data; CPython only reads it).
-    static TYPE_GETSET = [
-        get c"_n_waiting" => g_event_n_waiting(event_n_waiting), c"Threads blocked in wait() now, in every interpreter (a snapshot; lets tests wait\nfor a thread to block instead of sleeping).";
-    ];
+fn is_set<'py>(py: Attached<'py>, event: &Event) -> PyResult<Owned<'py>> {
+    Ok(boolean(py, event.is_set()))
 }
 
-pub(crate) fn create_type<'py>(
-    py: Attached<'py>,
-    module: Borrowed<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    make_type(
-        py,
-        module,
-        TypeDef {
-            name: c"manygil.Event",
-            doc: EVENT_DOC,
-            new: c_event_new,
-            methods: (&raw mut TYPE_METHODS).cast(),
-            getset: Some((&raw mut TYPE_GETSET).cast()),
-            extra: &[],
-        },
-    )
-}
-
-kw_new!(c_event_new => event_new);
-
-fn event_new<'py>(
-    py: Attached<'py>,
-    subtype: *mut PyTypeObject,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "Event", [], 0)?;
-    // SAFETY: `subtype` is our (final) Event type.
-    unsafe { new_object(py, subtype, Handle::Event(Arc::new(Event::new()))) }
-}
-
-/// The state of `slf`, a `manygil.Event` (`TypeError` for any other object).
-fn event_of<'a>(py: Attached<'_>, slf: Borrowed<'a, '_>) -> PyResult<&'a Arc<Event>> {
-    match this(py, slf)? {
-        Handle::Event(state) => Ok(state),
-        _ => Err(err::type_error(py, "expected a manygil.Event")),
-    }
-}
-
-fn event_is_set<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "is_set", [], 0)?;
-    Ok(boolean(py, event_of(py, slf)?.is_set()))
-}
-
-fn event_set<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "set", [], 0)?;
-    event_of(py, slf)?.set();
+fn set<'py>(py: Attached<'py>, event: &Event) -> PyResult<Owned<'py>> {
+    event.set();
     Ok(none(py))
 }
 
-fn event_clear<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    call.bind(py, "clear", [], 0)?;
-    event_of(py, slf)?.clear();
+fn clear<'py>(py: Attached<'py>, event: &Event) -> PyResult<Owned<'py>> {
+    event.clear();
     Ok(none(py))
 }
 
-fn event_wait<'py>(
-    py: Attached<'py>,
-    slf: Borrowed<'_, 'py>,
-    call: &Call<'_, 'py>,
-) -> PyResult<Owned<'py>> {
-    let event = event_of(py, slf)?;
+fn wait<'py>(py: Attached<'py>, event: &Event, call: &Call<'_, 'py>) -> PyResult<Owned<'py>> {
     let [timeout] = call.bind(py, "wait", [c"timeout"], 0)?;
     let timeout = args::sync_timeout(py, timeout)?;
     if event.is_set() {
@@ -126,6 +61,6 @@ fn event_wait<'py>(
     Ok(boolean(py, got.is_some()))
 }
 
-fn event_n_waiting<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-    new_int(py, event_of(py, slf)?.n_waiting() as i64)
+fn n_waiting<'py>(py: Attached<'py>, event: &Event) -> PyResult<Owned<'py>> {
+    new_int(py, event.n_waiting() as i64)
 }
