@@ -33,6 +33,7 @@ _LAZY = {
     "RLock": "._sync",
     "Semaphore": "._sync",
     "Interpreter": ".interpreters",
+    "InterpreterConfig": "._config",
     "create": ".interpreters",
     "get_current": ".interpreters",
     "get_main": ".interpreters",
@@ -47,6 +48,7 @@ _LAZY = {
 
 __all__ = [
     "Interpreter",
+    "InterpreterConfig",
     "create",
     "get_current",
     "get_main",

@@ -49,8 +49,13 @@ def _describe(fn) -> str:
 class ProcessFallback:
     """The process side of one ``Pool(fallback="process")``. Thread-safe."""
 
-    def __init__(self, max_workers, initializer, initargs, max_tasks_per_worker, task_timeout):
+    def __init__(
+        self, max_workers, initializer, initargs, max_tasks_per_worker, task_timeout, config=None
+    ):
         self._max_workers = max_workers
+        # The pool's InterpreterConfig: functions are probed in an interpreter like its
+        # workers (None: the default).
+        self._config_values = None if config is None else config._values()
         self._initializer = initializer
         self._initargs = initargs
         self._max_tasks = max_tasks_per_worker
@@ -118,7 +123,7 @@ class ProcessFallback:
 
         with self._probe_lock:
             if self._probe_id is None:
-                self._probe_id = _native.create(list(sys.path))
+                self._probe_id = _native.create(list(sys.path), None, None, self._config_values)
             ok, value = _native.call(self._probe_id, resolved, (fn,), {})
         if ok:
             return None

@@ -543,10 +543,19 @@ A job that was interrupted reports the interrupt: ``TimeoutError`` (its timeout)
 ``CancelledError``, ``KeyboardInterrupt`` (Ctrl-C in the caller) or ``SystemExit`` (the
 interpreter was closed)."""
 
+# An interpreter's settings, in manygil._config.FIELDS order: (gil ("own"/"shared"),
+# use_main_obmalloc, check_multi_interp_extensions, allow_fork, allow_exec, allow_threads,
+# allow_daemon_threads).
+_ConfigValues = tuple[str, bool, bool, bool, bool, bool, bool]
+
 def create(
-    sys_path: list[str] | None = None, name: str | None = None, origin: str | None = None, /
+    sys_path: list[str] | None = None,
+    name: str | None = None,
+    origin: str | None = None,
+    config: _ConfigValues | None = None,
+    /,
 ) -> int:
-    """Make an own-GIL interpreter on a thread of its own and return its id.
+    """Make an interpreter on a thread of its own and return its id.
 
     Blocks (GIL released) while the interpreter is created.
 
@@ -555,13 +564,37 @@ def create(
         name: its name in snapshots and logs (``None``: ``interpreter-<id>``).
         origin: which part of manygil makes it: ``"create"`` (the default), ``"pool"``
             or ``"serve"``.
+        config: its settings (``None``: "isolated", an own GIL), checked as
+            :func:`check_config` does before anything is created.
 
     Raises:
-        TypeError: ``sys_path`` is not a list, or ``name`` or ``origin`` not a str.
+        TypeError: ``sys_path`` is not a list, ``name`` or ``origin`` not a str, or
+            ``config`` not a settings tuple of the right types.
         ValueError: ``name`` is empty, longer than 200 characters or has a control
-            character; ``origin`` is not one of those above.
+            character; ``origin`` is not one of those above; ``config`` is a combination
+            CPython refuses.
         NotShareableError: an item of ``sys_path`` is not a plain value.
         InterpreterError: the interpreter could not be created.
+    """
+
+def check_config(values: _ConfigValues, /) -> None:
+    """Check interpreter settings without creating anything (``InterpreterConfig`` calls
+    it when made). Never blocks.
+
+    Raises:
+        TypeError: not a tuple of 7, ``gil`` not a str, or a flag not a bool; the message
+            names the field.
+        ValueError: ``gil`` is not "own" or "shared", or the combination is one CPython
+            refuses (own GIL with the main allocator or without the extension check; no
+            extension check with an allocator of its own).
+    """
+
+def interpreter_config(id: int, /) -> _ConfigValues | None:
+    """The settings interpreter ``id`` was created with (pool workers included), or
+    ``None`` for the main interpreter. Never blocks.
+
+    Raises:
+        InterpreterNotFoundError: ``id`` is no live manygil interpreter.
     """
 
 def interp_info(id: int, /) -> tuple[str, str, str] | None:
@@ -801,15 +834,18 @@ class PoolCore:
         initargs: tuple[Any, ...],
         max_tasks_per_worker: int | None,
         task_timeout: float | None,
+        config: _ConfigValues,
         /,
     ) -> Self:
-        """Start a pool of at most ``workers`` interpreters; the first is made now
-        (blocking, GIL released), the others on demand.
+        """Start a pool of at most ``workers`` interpreters, each made with ``config``
+        (see :func:`check_config`); the first is made now (blocking, GIL released), the
+        others on demand.
 
         Raises:
             InterpreterError: not in the main interpreter, or the first worker could not
                 be started.
-            ValueError: ``workers`` < 1, or a negative count or timeout.
+            ValueError: ``workers`` < 1, a negative count or timeout, or ``config`` a
+                combination CPython refuses (TypeError: not a settings tuple).
             NotShareableError: ``sys_path``, ``initializer`` or ``initargs`` cannot be
                 sent.
         """

@@ -174,7 +174,9 @@ class Reloader:
         from .interpreters import create
 
         try:
-            interp = create(name=self.server.next_name(), _origin="serve")
+            interp = create(
+                name=self.server.next_name(), config=self.server.config, _origin="serve"
+            )
         except Exception:  # noqa: BLE001 - a reload creates its own then
             return None
         try:

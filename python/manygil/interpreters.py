@@ -2,7 +2,8 @@
 (PEP 734), on Python 3.13, 3.14 and 3.15.
 
 Each interpreter made by :func:`create` lives on its own OS thread and has its own GIL, so
-calls into different interpreters run in parallel. Calls block the calling thread (with its
+calls into different interpreters run in parallel (``create(config="legacy")`` makes one
+that shares the main interpreter's GIL instead: see ``manygil.InterpreterConfig``). Calls block the calling thread (with its
 GIL released) until done; Ctrl-C in the main thread interrupts the call.
 """
 
@@ -12,6 +13,8 @@ import threading
 import weakref
 
 from . import _native
+from ._config import InterpreterConfig
+from ._config import coerce as _coerce_config
 from ._errors import (
     ExecutionFailed,
     InterpreterError,
@@ -23,6 +26,7 @@ from ._remote import excinfo as _excinfo
 from ._remote import rebuild as _rebuild
 
 __all__ = [
+    "InterpreterConfig",
     "get_current",
     "get_main",
     "create",
@@ -60,17 +64,29 @@ def is_shareable(obj) -> bool:
     return _native.is_shareable(obj)
 
 
-def create(*, name: str | None = None, _origin: str = "create") -> Interpreter:
-    """Return a new idle interpreter (own GIL, own thread, this process's ``sys.path``).
+def create(
+    *,
+    name: str | None = None,
+    config: InterpreterConfig | str | None = None,
+    _origin: str = "create",
+) -> Interpreter:
+    """Return a new idle interpreter (own thread, this process's ``sys.path``).
 
     ``name`` (default ``interpreter-<id>``) is its :attr:`Interpreter.name`, shown in
     snapshots and logs: 1 to 200 characters, no control characters (else ValueError;
-    TypeError if not a str). Raises InterpreterError if CPython cannot create it (e.g.
-    at shutdown).
+    TypeError if not a str). ``config`` sets it up: an :class:`~manygil.InterpreterConfig`
+    or a preset name; ``None`` is ``"isolated"`` (its own GIL: runs in parallel with every
+    other interpreter). ``"legacy"`` shares the main interpreter's GIL and allocator so
+    that extension modules without sub-interpreter support import, without parallelism
+    (docs/configs.md). Blocks until the interpreter is ready (a few ms).
+
+    Raises TypeError/ValueError for a bad ``name`` or ``config`` (nothing is created),
+    InterpreterError if CPython cannot create it (e.g. at shutdown).
     """
     import sys
 
-    id = _native.create(list(sys.path), name, _origin)
+    values = _coerce_config(config)._values()
+    id = _native.create(list(sys.path), name, _origin, values)
     return Interpreter(id, _whence=_native.WHENCE_MANYGIL, _owned=True)
 
 
@@ -172,6 +188,16 @@ class Interpreter:
     def id(self) -> int:
         """The process-unique interpreter id (0 is the main interpreter)."""
         return self._id
+
+    @property
+    def config(self) -> InterpreterConfig | None:
+        """The :class:`~manygil.InterpreterConfig` the interpreter was created with;
+        None for the main interpreter. Raises InterpreterNotFoundError once it is
+        closed."""
+        values = _native.interpreter_config(self._id)
+        if values is None:
+            return None
+        return InterpreterConfig._from_values(values)
 
     @property
     def whence(self) -> str:

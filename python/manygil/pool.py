@@ -37,6 +37,8 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 
 from . import _exit, _native
+from ._config import InterpreterConfig
+from ._config import coerce as _coerce_config
 from ._errors import BrokenPool
 from ._remote import rebuild
 
@@ -165,7 +167,8 @@ def _check_timeout(name: str, value) -> float | None:
 
 
 class Pool(cf.Executor):
-    """A pool of own-GIL interpreters that runs callables in parallel.
+    """A pool of own-GIL interpreters that runs callables in parallel (``config="legacy"``:
+    interpreters sharing the main interpreter's GIL, for isolation without parallelism).
 
     Args:
         max_workers: most interpreters at once (default: ``os.process_cpu_count()``); at
@@ -183,10 +186,15 @@ class Pool(cf.Executor):
             has when the pool is created, with ``threadName`` the worker thread's
             (``manygil-w<id>``) and ``manygil_interpreter`` the worker's name (see
             ``manygil._logs``). ``False``: each worker's ``logging`` stays its own.
+        config: how every worker's interpreter is set up (replacements of stuck or
+            recycled workers too): an :class:`~manygil.InterpreterConfig` or a preset
+            name; ``None`` is ``"isolated"``. Under ``"legacy"`` (shared GIL, extensions
+            not checked) tasks do not run in parallel: see docs/configs.md.
 
     Raises:
-        ValueError: ``max_workers <= 0``, negative timeouts or ``max_tasks_per_worker``, or
-            an unknown ``fallback``.
+        ValueError: ``max_workers <= 0``, negative timeouts or ``max_tasks_per_worker``,
+            an unknown ``fallback``, a bad ``config`` (TypeError for a wrong type), or
+            ``fallback="process"`` with a config that does not check extensions.
         InterpreterError: the interpreters could not be created (or not from the main
             interpreter).
 
@@ -211,6 +219,7 @@ class Pool(cf.Executor):
         task_timeout: float | None = None,
         fallback: str | None = None,
         forward_logging: bool = True,
+        config: InterpreterConfig | str | None = None,
     ):
         if max_workers is None:
             max_workers = _default_workers()
@@ -232,6 +241,15 @@ class Pool(cf.Executor):
         self._task_timeout = _check_timeout("task_timeout", task_timeout)
         if fallback not in (None, "process"):
             raise ValueError(f'fallback must be None or "process", got {fallback!r}')
+        config = _coerce_config(config)
+        if fallback == "process" and not config.check_multi_interp_extensions:
+            raise ValueError(
+                'fallback="process" sends to processes the tasks that extension modules '
+                "refuse to run in the workers, but config "
+                f"{config!r} does not check extensions (check_multi_interp_extensions=False): "
+                "use one or the other"
+            )
+        self._config = config
         self._max_workers = max_workers
         self._shutdown_lock = threading.Lock()
         self._shutdown = False
@@ -256,6 +274,7 @@ class Pool(cf.Executor):
                 worker_args,
                 max_tasks_per_worker,
                 self._task_timeout,
+                config._values(),
             )
         except BaseException:
             if self._logs is not None:
@@ -269,7 +288,12 @@ class Pool(cf.Executor):
             from ._fallback import ProcessFallback
 
             self._fallback = ProcessFallback(
-                max_workers, initializer, tuple(initargs), max_tasks_per_worker, task_timeout
+                max_workers,
+                initializer,
+                tuple(initargs),
+                max_tasks_per_worker,
+                task_timeout,
+                config,
             )
 
     # --- the Executor protocol ------------------------------------------------------
@@ -531,6 +555,11 @@ class Pool(cf.Executor):
         """The pool's name, ``pool-<n>`` (numbered in the process); its workers are the
         interpreters ``pool-<n>.worker-<k>``."""
         return self._core.name()
+
+    @property
+    def config(self) -> InterpreterConfig:
+        """The :class:`~manygil.InterpreterConfig` of every worker's interpreter."""
+        return self._config
 
     @property
     def max_workers(self) -> int:

@@ -13,6 +13,7 @@ Command line::
         [--interface auto|wsgi|asgi] [--log-level LEVEL] [--no-forward-logging]
         [--profile FILE] [--ws-max-size BYTES] [--static URL_PREFIX=DIR ...]
         [--reload [--reload-dir DIR] [--reload-include GLOB]]
+        [--interpreter-config isolated|legacy]
 
 From the command line the server runs in a child process of a small supervisor
 (``manygil._supervisor``) that holds the listening sockets, restarts the server process if
@@ -32,6 +33,8 @@ import threading
 import time
 
 from . import _native, _serve_worker
+from ._config import InterpreterConfig
+from ._config import coerce as _coerce_config
 from .interpreters import Interpreter, create
 
 __all__ = ["serve", "StartupError", "StuckLimitError", "EXIT_STUCK", "main"]
@@ -86,13 +89,15 @@ def _load_in(
     logs=None,
     traceback_in_error: bool = False,
     interp: Interpreter | None = None,
+    config: InterpreterConfig | None = None,
 ) -> tuple[Interpreter | None, str | None]:
-    """A new interpreter (called ``name``; or ``interp``, made ahead and unused) with the
-    application loaded, or the reason it failed (then the interpreter is closed).
-    ``logs``: ``(queue, level)`` to forward its log records to (``_logs``)."""
+    """A new interpreter (called ``name``, set up by ``config``; or ``interp``, made ahead
+    and unused) with the application loaded, or the reason it failed (then the
+    interpreter is closed). ``logs``: ``(queue, level)`` to forward its log records to
+    (``_logs``)."""
     if interp is None:
         try:
-            interp = create(name=name, _origin="serve")
+            interp = create(name=name, config=config, _origin="serve")
         except Exception as e:  # noqa: BLE001 - reported as one line
             return None, f"cannot create an interpreter: {e}"
     try:
@@ -225,6 +230,8 @@ class _Server:
         self.generation = 0
         # The file watcher of --reload (manygil._reload.Reloader), if any.
         self.reloader = None
+        # Every worker interpreter's InterpreterConfig (replacements and reloads too).
+        self.config: InterpreterConfig | None = None
 
     def next_name(self) -> str:
         """The name of the next worker interpreter: serve-<id>.worker-<k>."""
@@ -245,6 +252,7 @@ class _Server:
             self.log_setup,
             traceback_in_error,
             interp,
+            self.config,
         )
 
     def stuck(self) -> int:
@@ -431,6 +439,7 @@ def serve(
     reload: bool = False,
     reload_dirs: list[str] | None = None,
     reload_include: list[str] | None = None,
+    interpreter_config: InterpreterConfig | str | None = None,
 ) -> None:
     """Serve the WSGI or ASGI application ``app`` (``"MODULE:ATTR"``) until stopped.
 
@@ -465,6 +474,11 @@ def serve(
 
     ``ws_max_size`` bounds the WebSocket messages (of an ASGI application) a client may
     send, in bytes: a larger one closes the connection with 1009.
+
+    ``interpreter_config`` sets up every worker interpreter (an
+    :class:`~manygil.InterpreterConfig` or a preset name; None: ``"isolated"``):
+    ``"legacy"`` loads applications whose extension modules refuse own-GIL interpreters,
+    but its workers run Python code one at a time (docs/configs.md).
 
     ``ready`` is called with the list of bound addresses (``http://host:port`` or
     ``unix:path``) once every worker has loaded the application and the server accepts.
@@ -508,6 +522,10 @@ def serve(
     _check_positive("ws_max_size", ws_max_size)
     if interface not in INTERFACES:
         raise StartupError(f"interface must be one of {', '.join(INTERFACES)}, got {interface!r}")
+    try:
+        config = _coerce_config(interpreter_config, "interpreter_config")
+    except (TypeError, ValueError) as e:
+        raise StartupError(str(e)) from None
     if io_threads is None:
         io_threads = 1 if workers * threads <= 4 else 2
     if profile is not None:
@@ -550,6 +568,7 @@ def serve(
         server_id,
         addrs,
     )
+    server.config = config
     access = dispatcher = None
     if to_python:
         from . import _serve_logs
@@ -870,6 +889,14 @@ def _parser() -> argparse.ArgumentParser:
         "*.py always); repeatable",
     )
     p.add_argument(
+        "--interpreter-config",
+        choices=("isolated", "legacy"),
+        default="isolated",
+        help="worker interpreters: isolated (own GIL: parallel; only extensions that support "
+        "it) or legacy (the main GIL and allocator, as mod_wsgi: most extensions load, no "
+        "parallelism); default isolated; see docs/configs.md",
+    )
+    p.add_argument(
         "--no-supervise",
         dest="supervise",
         action="store_false",
@@ -925,9 +952,10 @@ def main(argv: list[str] | None = None) -> int:
     def ready(addrs) -> None:
         workers = args.workers or _usable_cpus()
         per_worker = "an event loop" if chosen[0] == "asgi" else f"{args.threads} thread(s)"
+        kind = "" if args.interpreter_config == "isolated" else f"{args.interpreter_config} "
         print(
             f"manygil serve: {args.app} ({chosen[0].upper()}) listening on {', '.join(addrs)} "
-            f"({workers} worker interpreter(s) x {per_worker})",
+            f"({workers} {kind}worker interpreter(s) x {per_worker})",
             flush=True,
         )
         if link is not None:
@@ -959,6 +987,7 @@ def main(argv: list[str] | None = None) -> int:
             reload=args.reload,
             reload_dirs=args.reload_dir,
             reload_include=args.reload_include,
+            interpreter_config=args.interpreter_config,
         )
     except StartupError as e:
         print(f"manygil serve: {e}", file=sys.stderr)

@@ -231,6 +231,7 @@ impl Pool {
             initializer: None,
             max_tasks_per_worker: None,
             task_timeout,
+            interp: crate::ffi::interp_config::InterpConfig::ISOLATED,
             name: crate::pool::next_pool_name(),
         };
         let inner = crate::ffi::tstate::detached_if_attached(|| crate::pool::Pool::start(config))

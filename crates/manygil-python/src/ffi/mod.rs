@@ -5,6 +5,7 @@
 //! - [`Attached`]: proof that the current thread has an attached thread state.
 //! - [`err`]: fetching, raising and describing Python exceptions.
 //! - [`tstate`]: detaching and re-attaching around blocking waits.
+//! - [`interp_config`]: a new interpreter's settings (`PyInterpreterConfig`) as plain values.
 //! - [`entry`]: entry points (panics caught) and the macros that define them.
 //! - [`args`]: binding and converting arguments, with errors that name them.
 //! - [`frames`]: the Python stacks of the attached interpreter's threads.
@@ -21,6 +22,7 @@ pub(crate) mod embed;
 pub(crate) mod entry;
 pub(crate) mod err;
 pub(crate) mod frames;
+pub(crate) mod interp_config;
 pub(crate) mod module;
 mod object;
 mod owned;
@@ -38,14 +40,14 @@ pub(crate) use values::{boolean, new_dict, new_int, new_list, new_str, new_tuple
 pub(crate) use pyo3_ffi::{
     newfunc, visitproc, PyBUF_SIMPLE, PyDict_Type, PyExc_Exception, PyExc_IndexError,
     PyExc_KeyError, PyExc_MemoryError, PyExc_OSError, PyExc_OverflowError, PyExc_RuntimeError,
-    PyExc_TimeoutError, PyExc_TypeError, PyExc_ValueError, PyGetSetDef, PyInterpreterConfig,
-    PyInterpreterConfig_OWN_GIL, PyList_Type, PyMethodDef, PyMethodDefPointer, PyModuleDef,
-    PyObject, PyTuple_Type, PyTypeObject, PyType_Slot, Py_EQ, Py_MOD_GIL_NOT_USED,
-    Py_MOD_PER_INTERPRETER_GIL_SUPPORTED, Py_NE, Py_bf_getbuffer, Py_bf_releasebuffer, Py_buffer,
-    Py_hash_t, Py_mod_exec, Py_mod_gil, Py_mod_multiple_interpreters, Py_mp_ass_subscript,
-    Py_mp_length, Py_mp_subscript, Py_sq_length, Py_ssize_t, Py_tp_doc, Py_tp_getset, Py_tp_hash,
-    Py_tp_iter, Py_tp_iternext, Py_tp_methods, Py_tp_new, Py_tp_repr, Py_tp_richcompare,
-    METH_CLASS, METH_FASTCALL, METH_KEYWORDS, METH_STATIC,
+    PyExc_TimeoutError, PyExc_TypeError, PyExc_ValueError, PyGetSetDef, PyList_Type, PyMethodDef,
+    PyMethodDefPointer, PyModuleDef, PyObject, PyTuple_Type, PyTypeObject, PyType_Slot, Py_EQ,
+    Py_MOD_GIL_NOT_USED, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED, Py_NE, Py_bf_getbuffer,
+    Py_bf_releasebuffer, Py_buffer, Py_hash_t, Py_mod_exec, Py_mod_gil,
+    Py_mod_multiple_interpreters, Py_mp_ass_subscript, Py_mp_length, Py_mp_subscript, Py_sq_length,
+    Py_ssize_t, Py_tp_doc, Py_tp_getset, Py_tp_hash, Py_tp_iter, Py_tp_iternext, Py_tp_methods,
+    Py_tp_new, Py_tp_repr, Py_tp_richcompare, METH_CLASS, METH_FASTCALL, METH_KEYWORDS,
+    METH_STATIC,
 };
 /// The 3.15 module export (PEP 793) declarations.
 #[cfg(Py_3_15)]

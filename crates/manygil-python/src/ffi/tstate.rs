@@ -264,29 +264,31 @@ pub(crate) fn set_async_interrupt(_py: Attached<'_>, thread_ident: u64, interrup
     unsafe { PyThreadState_SetAsyncExc(thread_ident as _, exc) > 0 }
 }
 
-/// Create an own-GIL interpreter with `config`; its first thread state belongs to this
-/// thread and is returned detached, with the interpreter's id.
+/// Create an interpreter with `config` (own or shared GIL); its first thread state belongs
+/// to this thread and is returned detached, with the interpreter's id.
 ///
 /// # Safety
 ///
 /// No thread state is attached on this thread; interpreter creation and ending are
 /// serialized by the caller; Python is initialized.
 pub(crate) unsafe fn new_interpreter(
-    config: &PyInterpreterConfig,
+    config: &super::interp_config::InterpConfig,
 ) -> Result<(ThreadState, i64), String> {
+    let config = config.to_c();
     // SAFETY: the main interpreter lives as long as the runtime.
     let Some(main_ts) = (unsafe { ThreadState::new(Interp::main()) }) else {
         return Err("could not create a thread state for the main interpreter".to_owned());
     };
     // SAFETY: (whole block) nothing is attached (caller's duty), so attaching the fresh
     // main thread state is allowed; the C-API requires an attached thread state for
-    // Py_NewInterpreterFromConfig, which on success leaves the new one attached (an own-GIL
-    // creation detached main's midway). The temporary main thread state is deleted on this
+    // Py_NewInterpreterFromConfig, which on success leaves the new one attached (creation
+    // detaches main's midway, whichever GIL the new one uses; a shared one is then taken
+    // again for the new thread state). The temporary main thread state is deleted on this
     // same thread afterwards.
     unsafe {
         let _py = main_ts.attach();
         let mut sub: *mut PyThreadState = std::ptr::null_mut();
-        let status = Py_NewInterpreterFromConfig(&mut sub, config);
+        let status = Py_NewInterpreterFromConfig(&mut sub, &config);
         let failed = PyStatus_Exception(status) != 0;
         let mut made = None;
         if !failed {

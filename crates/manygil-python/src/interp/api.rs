@@ -67,7 +67,9 @@ pub(crate) fn create<'py>(
     _m: Borrowed<'_, 'py>,
     argv: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "create", argv, 0, 3)?;
+    args::positional(py, "create", argv, 0, 4)?;
+    // Checked before anything is created.
+    let config = super::config::parse(py, argv.get(3).copied())?;
     let name = match args::given(argv.get(1).copied()) {
         Some(n) => Some(interp_name(py, n)?),
         None => None,
@@ -98,6 +100,7 @@ pub(crate) fn create<'py>(
     };
     let made = crate::ffi::tstate::detached(py, || {
         worker::spawn(
+            config,
             Box::new(move |py| setup_worker(py, paths.as_ref())),
             worker::Naming { name, origin },
         )

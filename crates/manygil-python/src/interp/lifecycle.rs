@@ -1,15 +1,17 @@
-//! Creating and ending own-GIL interpreters, serialized process-wide.
+//! Creating and ending interpreters (own-GIL or shared-GIL, per their [`InterpConfig`]),
+//! serialized process-wide, and the settings of each live one.
 //!
 //! Lock order, everywhere: [`LIFECYCLE`] first, then (maybe) a GIL. Never take
 //! [`LIFECYCLE`] while a thread state is attached: creation needs the main interpreter's
 //! GIL, so a thread holding that GIL while waiting for [`LIFECYCLE`] would deadlock.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::ffi::interp_config::InterpConfig;
 use crate::ffi::tstate::{self, ThreadState};
-use crate::ffi::*;
 
 /// Serializes `Py_NewInterpreterFromConfig` and `Py_EndInterpreter` across the process
 /// (concurrent creation is unsafe on 3.12 and not well-tested after: gh-123134).
@@ -20,23 +22,18 @@ pub(crate) static LIFECYCLE: Mutex<()> = Mutex::new(());
 /// included). Changed only while [`LIFECYCLE`] is held.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
+/// The settings of every interpreter made by [`create`] and not yet ended, by id (pool
+/// workers included), for `Interpreter.config`. Plain data.
+static CONFIGS: Mutex<BTreeMap<i64, InterpConfig>> = Mutex::new(BTreeMap::new());
+
 /// How many manygil interpreters exist now (pool workers included).
 pub(crate) fn live() -> usize {
     LIVE.load(Ordering::Acquire)
 }
 
-/// The configuration of every manygil interpreter: its own GIL and allocator, only
-/// extensions that declare per-interpreter-GIL support, no fork/exec/daemon threads.
-fn isolated_config() -> PyInterpreterConfig {
-    PyInterpreterConfig {
-        use_main_obmalloc: 0,
-        allow_fork: 0,
-        allow_exec: 0,
-        allow_threads: 1,
-        allow_daemon_threads: 0,
-        check_multi_interp_extensions: 1,
-        gil: PyInterpreterConfig_OWN_GIL,
-    }
+/// The settings interpreter `id` was created with, if it is a live manygil interpreter.
+pub(crate) fn config_of(id: i64) -> Option<InterpConfig> {
+    CONFIGS.lock().get(&id).copied()
 }
 
 /// A new interpreter's thread state, created on (and bound to) the calling thread, detached.
@@ -47,12 +44,16 @@ pub(crate) struct NewInterpreter {
     pub(crate) id: i64,
 }
 
-/// Create an own-GIL interpreter whose first thread state belongs to the calling thread.
+/// Create an interpreter with `config` (checked: see [`InterpConfig::problem`]) whose first
+/// thread state belongs to the calling thread.
 ///
 /// # Safety
 ///
 /// The calling thread has no attached thread state.
-pub(crate) unsafe fn create() -> Result<NewInterpreter, String> {
+pub(crate) unsafe fn create(config: &InterpConfig) -> Result<NewInterpreter, String> {
+    if let Some(problem) = config.problem() {
+        return Err(problem);
+    }
     let _serial = LIFECYCLE.lock();
     if tstate::is_finalizing() {
         return Err("Python is shutting down".to_owned());
@@ -61,8 +62,11 @@ pub(crate) unsafe fn create() -> Result<NewInterpreter, String> {
     // fork guard never sees 0 while a sub-interpreter exists; undone on failure.
     LIVE.fetch_add(1, Ordering::AcqRel);
     // SAFETY: nothing attached (caller's duty); creation is serialized by LIFECYCLE, held.
-    match unsafe { tstate::new_interpreter(&isolated_config()) } {
-        Ok((tstate, id)) => Ok(NewInterpreter { tstate, id }),
+    match unsafe { tstate::new_interpreter(config) } {
+        Ok((tstate, id)) => {
+            CONFIGS.lock().insert(id, *config);
+            Ok(NewInterpreter { tstate, id })
+        }
         Err(msg) => {
             LIVE.fetch_sub(1, Ordering::AcqRel);
             Err(msg)
@@ -70,16 +74,17 @@ pub(crate) unsafe fn create() -> Result<NewInterpreter, String> {
     }
 }
 
-/// End the interpreter of `tstate`.
+/// End the interpreter of `tstate`, whose id is `id`.
 ///
 /// # Safety
 ///
 /// `tstate` is the interpreter's only remaining thread state, it is detached, and nothing
 /// of the interpreter is used afterwards. No thread state is attached on the calling thread.
-pub(crate) unsafe fn end(tstate: ThreadState) {
+pub(crate) unsafe fn end(tstate: ThreadState, id: i64) {
     let _serial = LIFECYCLE.lock();
     // SAFETY: per the caller's duties; ending is serialized by LIFECYCLE, held.
     unsafe { tstate::end_interpreter(tstate) };
+    CONFIGS.lock().remove(&id);
     LIVE.fetch_sub(1, Ordering::AcqRel);
 }
 
@@ -92,4 +97,9 @@ pub(crate) fn reset_after_fork() {
     }
     // The parent's interpreters do not exist in the child.
     LIVE.store(0, Ordering::Release);
+    if CONFIGS.is_locked() {
+        // SAFETY: as above, for this lock.
+        unsafe { CONFIGS.force_unlock() };
+    }
+    CONFIGS.lock().clear();
 }

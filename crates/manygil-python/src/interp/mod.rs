@@ -7,6 +7,7 @@
 //! - `registry`: live interpreters by id.
 //! - `fork_guard`, `datetime_guard`: workarounds for CPython bugs (fork; 3.13's `_datetime`).
 //! - `api`, `calls`: the interpreter functions of `manygil._native`.
+//! - `config`: interpreter settings (`manygil.InterpreterConfig`) read from Python and back.
 //! - `pending`: `PendingCall`, a call running in another interpreter.
 //! - `inspect`: snapshots of what interpreters run (their Python stacks), bounded in time.
 //!
@@ -14,6 +15,7 @@
 
 pub(crate) mod api;
 pub(crate) mod calls;
+pub(crate) mod config;
 pub(crate) mod datetime_guard;
 pub(crate) mod fork_guard;
 pub(crate) mod inspect;
@@ -139,7 +141,11 @@ impl Worker {
             return Err(Error::NoRuntime);
         }
         let shared = crate::ffi::tstate::detached_if_attached(|| {
-            worker::spawn(Box::new(|_py| Ok(())), worker::Naming::created())
+            worker::spawn(
+                crate::ffi::interp_config::InterpConfig::ISOLATED,
+                Box::new(|_py| Ok(())),
+                worker::Naming::created(),
+            )
         })
         .map_err(Error::Create)?;
         registry::insert(shared.clone());

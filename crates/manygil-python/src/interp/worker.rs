@@ -1,8 +1,15 @@
-//! One worker: an OS thread that owns one own-GIL interpreter for its whole life.
+//! One worker: an OS thread that owns one interpreter for its whole life.
 //!
 //! The thread creates the interpreter, keeps its one thread state, runs jobs from its
 //! [`Inbox`] with the interpreter attached, and ends the interpreter on the same thread.
 //! Between jobs it waits with no thread state attached.
+//!
+//! The interpreter has its own GIL unless its [`InterpConfig`] says `Gil::Shared`: then it
+//! runs under the main interpreter's GIL, and nothing here changes but what "attached"
+//! excludes. Every wait already happens detached (idle, `detached(..)` around blocking
+//! calls, the switch to the main interpreter), so a worker never holds the shared GIL
+//! while it waits; interrupters take the target's GIL through a temporary thread state
+//! exactly as for an own GIL.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,6 +21,7 @@ use manygil_core::worker::{completion, Inbox};
 use parking_lot::{Condvar, Mutex};
 
 use crate::ffi::err;
+use crate::ffi::interp_config::InterpConfig;
 use crate::ffi::tstate::{self, Interp, ThreadState};
 use crate::ffi::*;
 
@@ -378,18 +386,23 @@ impl WorkerShared {
     }
 }
 
-/// Start a worker thread and wait until its interpreter is ready.
+/// Start a worker thread and wait until its interpreter, made with `config`, is ready.
 ///
 /// `setup` runs first in the new interpreter (e.g. to copy `sys.path`); if it fails, the
 /// interpreter is ended and the error returned.
 ///
 /// Must be called with no thread state attached.
-pub(crate) fn spawn(setup: SetupFn, naming: Naming) -> Result<Arc<WorkerShared>, String> {
-    spawn_on(setup, None, None, naming)
+pub(crate) fn spawn(
+    config: InterpConfig,
+    setup: SetupFn,
+    naming: Naming,
+) -> Result<Arc<WorkerShared>, String> {
+    spawn_on(config, setup, None, None, naming)
 }
 
 /// [`spawn`], taking jobs from `shared_inbox` (shared with other workers) when given.
 pub(crate) fn spawn_on(
+    config: InterpConfig,
     setup: SetupFn,
     shared_inbox: Option<Inbox<Job>>,
     on_ready: Option<OnReady>,
@@ -399,7 +412,7 @@ pub(crate) fn spawn_on(
     let handle = std::thread::Builder::new()
         .name("manygil-worker".to_owned())
         .stack_size(WORKER_STACK)
-        .spawn(move || worker_main(setup, shared_inbox, on_ready, naming, ready_tx))
+        .spawn(move || worker_main(config, setup, shared_inbox, on_ready, naming, ready_tx))
         .map_err(|e| format!("could not start a worker thread: {e}"))?;
     match ready_rx.wait(None) {
         Ok(Ok(shared)) => {
@@ -444,6 +457,7 @@ pub(crate) fn this_worker_thread_name() -> Option<String> {
 }
 
 fn worker_main(
+    config: InterpConfig,
     setup: SetupFn,
     shared_inbox: Option<Inbox<Job>>,
     on_ready: Option<OnReady>,
@@ -451,7 +465,7 @@ fn worker_main(
     ready: manygil_core::worker::Completer<Result<Arc<WorkerShared>, String>>,
 ) {
     // SAFETY: a brand-new thread has no thread state attached.
-    let new = match unsafe { lifecycle::create() } {
+    let new = match unsafe { lifecycle::create(&config) } {
         Ok(n) => n,
         Err(msg) => return ready.complete(Err(msg)),
     };
@@ -468,7 +482,7 @@ fn worker_main(
     unsafe { ts.detach() };
     if let Err(msg) = setup_result {
         // SAFETY: `ts` is the only thread state, made on this thread, detached.
-        unsafe { lifecycle::end(ts) };
+        unsafe { lifecycle::end(ts, id) };
         return ready.complete(Err(msg));
     }
     let shared = Arc::new(WorkerShared {
@@ -521,7 +535,7 @@ fn worker_main(
     super::registry::remove_known(shared.id);
     // SAFETY: `ts` is this interpreter's only thread state (interrupters delete theirs
     // under `lifecycle`, which we hold), made on this thread, detached.
-    unsafe { lifecycle::end(ts) };
+    unsafe { lifecycle::end(ts, id) };
     drop(ended);
 }
 

@@ -5,13 +5,15 @@
 use crate::ffi::entry::methods;
 use crate::ffi::err::PyResult;
 use crate::ffi::*;
-use crate::interp::{api, calls, inspect};
+use crate::interp::{api, calls, config, inspect};
 use crate::pool::at_exit;
 
 methods! {
     /// The method table (static C data; CPython only reads it).
     pub(crate) static METHODS = [
-        args c"create" => c_create(api::create), c"create($module, sys_path=None, name=None, origin=None, /)\n--\n\nCreate an own-GIL interpreter on its own thread; return its id.";
+        args c"create" => c_create(api::create), c"create($module, sys_path=None, name=None, origin=None, config=None, /)\n--\n\nCreate an interpreter on its own thread (config: a settings tuple, see check_config; None: isolated); return its id.";
+        args c"check_config" => c_check_config(config::check_config), c"check_config($module, values, /)\n--\n\nRaise TypeError/ValueError if the settings tuple (gil, use_main_obmalloc, check_multi_interp_extensions, allow_fork, allow_exec, allow_threads, allow_daemon_threads) is unusable.";
+        args c"interpreter_config" => c_interpreter_config(config::interpreter_config), c"interpreter_config($module, id, /)\n--\n\nThe settings tuple interpreter id was created with (None for the main interpreter).";
         args c"interp_info" => c_interp_info(api::interp_info), c"interp_info($module, id, /)\n--\n\n(name, origin, thread_name) of interpreter id, or None.";
         args c"inspect" => c_inspect(inspect::inspect), c"inspect($module, ids, timeout, /)\n--\n\nA snapshot (running task, Python stacks) of each interpreter in ids, within timeout seconds.";
         args c"set_thread_name" => c_set_thread_name(api::set_thread_name), c"set_thread_name($module, name, /)\n--\n\nName the calling OS thread (15 bytes kept).";

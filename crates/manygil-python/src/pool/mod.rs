@@ -1,4 +1,5 @@
-//! A pool of own-GIL workers behind `manygil.Pool`.
+//! A pool of workers behind `manygil.Pool` (own-GIL interpreters unless its
+//! `InterpreterConfig` says otherwise).
 //!
 //! - `task`: what a worker does with one pool task, and how the result reaches the caller.
 //! - `watchdog`: interrupts tasks that run past their timeout.
@@ -27,6 +28,7 @@ use manygil_core::worker::Inbox;
 use manygil_core::Value;
 use parking_lot::Mutex;
 
+use crate::ffi::interp_config::InterpConfig;
 use crate::interp::worker::{self, InterruptReason, Job, WorkerShared};
 use task::SharedReply;
 pub(crate) use task::{Payload, Reply, Task};
@@ -45,6 +47,8 @@ pub(crate) struct PoolConfig {
     pub(crate) max_tasks_per_worker: Option<u64>,
     /// Default timeout of each task.
     pub(crate) task_timeout: Option<Duration>,
+    /// The settings of every worker's interpreter (replacements included).
+    pub(crate) interp: InterpConfig,
     /// The pool's name, `pool-<n>` (its workers are `pool-<n>.worker-<k>`).
     pub(crate) name: String,
 }

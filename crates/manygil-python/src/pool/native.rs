@@ -2,7 +2,7 @@
 //! `concurrent.futures.Executor` protocol; this type owns the workers).
 //!
 //! Created with `PoolCore(workers, sys_path, initializer, initargs, max_tasks_per_worker,
-//! task_timeout)`; a heap type per interpreter (made by `create_type`, exposed as a module
+//! task_timeout, config)` (`config`: a settings tuple, see `interp::config`); a heap type per interpreter (made by `create_type`, exposed as a module
 //! attribute), instances hold an `Arc` of the Rust pool only.
 
 use std::sync::atomic::Ordering;
@@ -71,8 +71,10 @@ fn pool_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<PoolBox> {
             "manygil.Pool can only be created in the main interpreter",
         ));
     }
-    let [workers, sys_path, initializer, initargs, max_tasks, task_timeout] =
+    let [workers, sys_path, initializer, initargs, max_tasks, task_timeout, interp] =
         args::exact(py, "PoolCore", call.positionals())?;
+    // Checked before anything is created.
+    let interp = crate::interp::config::parse(py, Some(interp))?;
     let workers = args::count(py, "max_workers", workers)?;
     if workers < 1 {
         return Err(err::value_error(py, "max_workers must be greater than 0"));
@@ -97,6 +99,7 @@ fn pool_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<PoolBox> {
         initializer,
         max_tasks_per_worker: max_tasks,
         task_timeout,
+        interp,
         name: super::next_pool_name(),
     };
     let pool = crate::ffi::tstate::detached(py, || Pool::start(config)).map_err(|m| {

@@ -41,7 +41,13 @@ impl Pool {
             name: Some(format!("{}.worker-{k}", self.config.name)),
             origin: "pool",
         };
-        match worker::spawn_on(setup, Some(self.inbox.clone()), Some(on_ready), naming) {
+        match worker::spawn_on(
+            self.config.interp,
+            setup,
+            Some(self.inbox.clone()),
+            Some(on_ready),
+            naming,
+        ) {
             Ok(_) => Ok(()),
             Err(text) => match failed_init.lock().take() {
                 Some(init_error) => Err(WorkerStart::Initializer(init_error)),
