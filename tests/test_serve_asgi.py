@@ -1,5 +1,7 @@
 """``python -m manygil serve`` with ASGI applications: a real server process, real HTTP
-clients on 127.0.0.1, the apps of serve_asgi_apps.py (raw ASGI 3) and a Starlette app."""
+and WebSocket clients on 127.0.0.1, the apps of serve_asgi_apps.py (raw ASGI 3), Starlette,
+Django's ASGI handler and Quart apps, and serve_asgi_spec_app.py, which checks every scope
+and event it receives against the ASGI specification."""
 
 from __future__ import annotations
 
