@@ -335,7 +335,8 @@ class _Request:
                     f"the response body has {'more' if self.sent > declared else 'fewer'} "
                     f"bytes ({self.sent}{'+' if more else ''}) than its Content-Length ({declared})"
                 )
-            await self._idle()
+            if self.io is not None:  # (no coroutine for the usual case)
+                await self._idle()
             if not self.streaming:
                 if not more:
                     # The usual case: the whole answer at once (never blocks).
