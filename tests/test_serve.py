@@ -562,7 +562,7 @@ def test_clients_that_stop_reading_a_whole_body_are_cut_after_the_timeout(served
     # Four clients ask for 50 MiB in one piece and read nothing: the worker is free at
     # once, but each connection holds its body until --timeout passes without the client
     # taking a byte; then it is closed and the body freed, whatever the clients do.
-    s = _hostile(served, "--workers", "1", "--threads", "2", "--timeout", "1")
+    s = _hostile(served, "--workers", "1", "--threads", "2", "--timeout", "2")
     pid = s.server_pid()
     # (the connection of /whoami may still count in ``sockets``: hence <= below)
     sockets, rss = _sockets(pid), _rss_mib(pid)

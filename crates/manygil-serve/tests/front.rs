@@ -1175,7 +1175,6 @@ fn a_whole_body_the_client_stops_reading_is_cut_after_the_write_stall() {
     wait_until("the three bodies handed over", || {
         answered.load(Ordering::SeqCst) == 3
     });
-    assert_eq!(server.connections(), 3, "held while the writes stall");
     // Past the stall limit every one is closed (with its body freed), though no client
     // read or left; the server still answers.
     wait_until("the stalled connections closed", || {
