@@ -522,6 +522,33 @@ class _Worker:
             req.client_gone()
             req.task.cancel()
 
+    def give_up(self, req: _Request) -> None:
+        """End ``req``, still running when a recycled worker's grace period ran out: an
+        accepted WebSocket is closed with 1012 (the application sees
+        ``websocket.disconnect``; the client reconnects to another worker); a request
+        still unanswered gets 503 and a streamed answer is cut, then its task is
+        cancelled (``asyncio.CancelledError`` where it waits)."""
+        if req.ws is not None and req.ws.state != "handshake":
+            req.ws.restart()
+            return
+        if req.cancelled is not None:
+            return
+        req.cancelled = "shutdown"
+        if req.io is None or req.io.done():
+            # Nothing of it is blocked on the client (else it is bounded by the client
+            # timeouts, and its answer is cut when the task ends).
+            if req.streaming and not req.complete:
+                _native.serve_abort(req.rid)
+            elif not req.streaming and not req.complete:
+                req.complete = True
+                _native.serve_respond(
+                    req.rid,
+                    "503 Service Unavailable",
+                    _ERROR_HEADERS,
+                    b"Service Unavailable\n",
+                )
+        req.task.cancel()
+
     def on_ws_ready(self) -> None:
         """The front has something for these WebSockets (the loop's reader callback)."""
         for rid in _native.serve_ws_ready():
@@ -537,14 +564,16 @@ class _Worker:
             elif self.early.get(rid, ("client_gone",))[0] == "client_gone":
                 self.early[rid] = (reason, self.begun)
 
-    async def drain(self, closed: bool) -> None:
+    async def drain(self, closed: bool, grace: float | None = None) -> None:
         """Finish the requests still running, then run the lifespan shutdown.
 
         ``closed``: the server closed after its grace period, so what still runs is past
         it: cancelled at once. Else (recycling, a reload) they get to finish; a worker
         replaced by a reload first closes its open WebSockets with 1012 ("service
         restart": their clients reconnect to the new workers) instead of keeping the old
-        code running for as long as they stay open."""
+        code running for as long as they stay open. A recycled worker gives them ``grace``
+        seconds (``--graceful-timeout``; None: no limit), then does the same and ends
+        the requests still running (see :meth:`give_up`)."""
         self.taking = False
         # A request the feed parked just before it returned is served like the others.
         self.on_feed()
@@ -553,7 +582,16 @@ class _Worker:
                 if req.ws is not None:
                     req.ws.restart()
         if self.tasks and not closed:
-            await asyncio.wait(list(self.tasks))
+            _, late = await asyncio.wait(list(self.tasks), timeout=grace)
+            if late:
+                print(
+                    f"manygil serve: a recycled worker's {len(late)} request(s) and "
+                    f"WebSocket(s) still open after --graceful-timeout {grace:g}s were ended",
+                    file=sys.stderr,
+                )
+                for req in list(self.active.values()):
+                    self.give_up(req)
+                await asyncio.wait(list(self.tasks), timeout=5.0)
         for t in list(self.tasks):
             t.cancel()
         if self.tasks:
@@ -587,9 +625,10 @@ class _Worker:
                 self.loop.call_soon_threadsafe(self.on_events, events)
 
 
-def run(server_id: int, max_requests: int) -> str:
+def run(server_id: int, max_requests: int, grace: float | None = None) -> str:
     """Serve requests in this interpreter's loop until the server closes (``"closed"``) or
-    ``max_requests`` requests were taken (``"recycle"``)."""
+    ``max_requests`` requests were taken (``"recycle"``; what still runs then gets
+    ``grace`` seconds: see :meth:`_Worker.drain`)."""
     loop = _loop
     if loop is None or _app is None:
         raise RuntimeError("manygil serve: run() before a successful start()")
@@ -619,7 +658,7 @@ def run(server_id: int, max_requests: int) -> str:
         try:
             closed = worker.take()
         finally:
-            asyncio.run_coroutine_threadsafe(worker.drain(closed), loop).result()
+            asyncio.run_coroutine_threadsafe(worker.drain(closed, grace), loop).result()
     finally:
         _native.serve_asgi_close()
         loop.call_soon_threadsafe(loop.stop)
