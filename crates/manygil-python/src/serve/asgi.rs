@@ -25,7 +25,7 @@ use crate::ffi::tstate;
 use crate::ffi::values::new_bytes;
 use crate::ffi::*;
 
-use super::entries::{id_arg, seconds_arg};
+use super::args::{id_arg, seconds_arg};
 use super::requests;
 
 /// The cancellations of one interpreter's requests, waiting for its event thread.
