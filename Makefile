@@ -53,6 +53,8 @@ build: venvs
 
 rust-lint: venvs
 	@$(STEP) "cargo fmt --check" cargo fmt --all --check
+	@# The glue crate's layers, file cycles and C-API gate (docs/design.md, "Layers").
+	@$(STEP) "check_layers" .venv/3.13/bin/python toolchain/check_layers.py
 	@$(STEP) "cargo clippy" env PYO3_PYTHON=$(PY313) cargo clippy --workspace --all-targets -- -D warnings
 	@# The public Rust API's rustdoc must render without broken links or warnings.
 	@$(STEP) "cargo doc" env PYO3_PYTHON=$(PY313) RUSTDOCFLAGS="-D warnings" \

@@ -36,7 +36,7 @@ use crate::ffi::tstate;
 use crate::ffi::values::new_bytes;
 use crate::ffi::*;
 
-use super::entries::{id_arg, os_error, seconds_arg};
+use super::args::{id_arg, os_error, seconds_arg};
 use super::interrupt::{self, ServeThread};
 use super::requests;
 use super::servers::server;

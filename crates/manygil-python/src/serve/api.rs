@@ -1,43 +1,11 @@
-//! The `serve_*` functions of `manygil._native`: their registration, and the argument
-//! helpers `servers` and `requests` share.
+//! The `serve_*` functions of `manygil._native`: their method table, each row naming the
+//! function of this folder that does the work.
 
-use std::time::Duration;
-
-use crate::ffi::args;
 use crate::ffi::entry::methods;
-use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::err::PyResult;
 use crate::ffi::*;
 
 use super::{access, asgi, inspect, requests, servers, watch, websocket};
-
-// ---- arguments: converted by ffi::args ---------------------------------------------
-
-/// A server or request id (a non-negative int).
-pub(super) fn id_arg(py: Attached<'_>, what: &str, o: Borrowed<'_, '_>) -> PyResult<u64> {
-    Ok(args::count(py, what, o)? as u64)
-}
-
-/// Seconds (int or float), `None` or infinite meaning no limit; negative or NaN raise.
-pub(super) fn seconds_arg(py: Attached<'_>, o: Borrowed<'_, '_>) -> PyResult<Option<Duration>> {
-    args::timeout(py, Some(o))
-}
-
-/// `tuple(obj)` for an iterable (a snapshot whose items cannot change).
-pub(super) fn tuple_of<'py>(py: Attached<'py>, obj: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-    // SAFETY: attached; a valid object; a new tuple reference or NULL.
-    unsafe { Owned::from_new(py, PySequence_Tuple(obj.as_ptr())) }
-}
-
-pub(super) fn os_error(py: Attached<'_>, msg: &str) -> PyErrSet {
-    // SAFETY: builtin exception class.
-    unsafe { err::raise(py, PyExc_OSError, msg) }
-}
-
-// ---- main interpreter: servers ------------------------------------------------------
-
-// ---- worker threads: requests ----------------------------------------------------------
-
-// ---- registration -----------------------------------------------------------------------
 
 methods! {
     /// The `serve_*` method table (static C data; CPython only reads it).
