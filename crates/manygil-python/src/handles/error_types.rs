@@ -27,7 +27,8 @@ use std::ffi::{c_int, c_void, CStr};
 
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::module::add_object;
-use crate::ffi::*;
+use crate::ffi::raw::{visitproc, PyExc_Exception, PyExc_TypeError, PyObject};
+use crate::ffi::{import_attr, new_tuple, Attached, Borrowed, Owned};
 
 /// One of manygil's exception types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! The types themselves and how they are made: `error_types`.
 
 use crate::ffi::err::{self, PyErrSet, PyResult};
-use crate::ffi::*;
+use crate::ffi::{Attached, Owned};
 
 pub(crate) use super::error_types::{made_on_use, Exc};
 

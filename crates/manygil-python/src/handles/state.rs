@@ -5,7 +5,8 @@ use std::ffi::{c_int, c_void};
 
 use crate::ffi::err::PyResult;
 use crate::ffi::module::{add_type, StateRef};
-use crate::ffi::*;
+use crate::ffi::raw::{visitproc, PyModuleDef, PyObject};
+use crate::ffi::{compile, eval_code, import_module, new_dict, Attached, Borrowed, Mode, Owned};
 
 use super::error_types::ErrorTypes;
 use super::{Kind, MakeType, KINDS};

@@ -9,7 +9,10 @@ use manygil_core::Value;
 use crate::codec::{decode, encode, EncodeMode};
 use crate::ffi::args;
 use crate::ffi::err::{self, PyResult};
-use crate::ffi::*;
+use crate::ffi::raw::{PyDict_Type, PyList_Type};
+use crate::ffi::{
+    boolean, new_int, new_list, new_str, new_tuple, none, set_sys_attr, Attached, Borrowed, Owned,
+};
 
 use super::calls::{dispatch, run_and_wait};
 use super::convert::encode_call;

@@ -10,7 +10,7 @@ use manygil_core::worker::{completion, Completion, WaitError};
 use manygil_core::Value;
 
 use crate::ffi::err::PyResult;
-use crate::ffi::*;
+use crate::ffi::{Attached, Owned};
 use crate::interp::jobs::{self, Outcome};
 use crate::interp::registry::{self};
 use crate::interp::worker::{self, InterruptReason, WorkerShared};

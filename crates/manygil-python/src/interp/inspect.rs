@@ -18,7 +18,11 @@ use manygil_core::worker::{completion, Completion};
 use crate::ffi::args;
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::frames::{self, ThreadStack};
-use crate::ffi::*;
+use crate::ffi::raw::PyList_Type;
+use crate::ffi::{
+    boolean, new_dict, new_int, new_list, new_str, new_tuple, new_uint, none, Attached, Borrowed,
+    Owned,
+};
 
 use super::worker;
 use super::worker::WorkerShared;

@@ -37,7 +37,7 @@ use std::time::Duration;
 use manygil_core::worker::{completion, Completion, WaitError};
 use manygil_core::Value;
 
-use crate::ffi::*;
+use crate::ffi::Attached;
 use worker::{InterruptReason, WorkerShared};
 
 /// An error from the Rust API.

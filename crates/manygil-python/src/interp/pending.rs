@@ -11,7 +11,8 @@ use manygil_core::worker::{Completion, WaitError};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::ffi::err::{self, PyResult};
-use crate::ffi::*;
+use crate::ffi::raw::PyExc_TimeoutError;
+use crate::ffi::{boolean, new_int, Attached, Borrowed, Owned};
 use crate::interp::jobs::Outcome;
 use crate::interp::worker::InterruptReason;
 use crate::interp::Interrupt;

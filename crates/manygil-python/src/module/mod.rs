@@ -8,7 +8,8 @@ use std::ffi::{c_int, c_void};
 
 use crate::ffi::entry::guard_c;
 use crate::ffi::module::add_type;
-use crate::ffi::*;
+use crate::ffi::raw::{visitproc, PyObject};
+use crate::ffi::{is_main_interpreter, Borrowed};
 use crate::handles::state::{record_def, state_mut, ModuleState};
 use crate::handles::Kind;
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::ffi::args;
 use crate::ffi::err::{self, PyResult};
-use crate::ffi::*;
+use crate::ffi::{is_main_interpreter, new_int, new_list, Attached, Borrowed, Owned};
 use crate::interp::registry;
 use crate::interp::registry::close_all;
 

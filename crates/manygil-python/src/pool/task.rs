@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 
 use crate::codec::{decode, encode, EncodeMode};
 use crate::ffi::err::{self, PyErrSet, PyResult};
-use crate::ffi::*;
+use crate::ffi::{boolean, new_str, none, set_sys_attr, Attached, Owned};
 use crate::interp::jobs::{self, Outcome};
 use crate::interp::worker::JobCtx;
 

@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::ffi::raw::PyObject;
 use crate::ffi::tstate::{self, Interp, ThreadState};
-use crate::ffi::*;
+use crate::ffi::{import_attr, new_str, Attached, Borrowed, Owned};
 
 thread_local! {
     /// This thread's thread state for the main interpreter (`None` until first needed).

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::ffi::tstate::{self, Interp};
-use crate::ffi::*;
+use crate::ffi::{current_interpreter_id, current_thread_ident, Attached};
 
 /// One Python thread that serves requests.
 pub(crate) struct ServeThread {
