@@ -4,7 +4,8 @@
 //! - [`Borrowed`]: a reference someone else keeps alive; [`object`] has the operations on it.
 //! - [`Attached`]: proof that the current thread has an attached thread state.
 //! - [`err`]: fetching, raising and describing Python exceptions.
-//! - [`tstate`]: detaching and re-attaching around blocking waits.
+//! - [`tstate`]: detaching and re-attaching around blocking waits; [`Detached`]: proof that
+//!   the current thread has no thread state attached.
 //! - [`interp_config`]: a new interpreter's settings (`PyInterpreterConfig`) as plain values.
 //! - [`entry`]: entry points (panics caught) and the macros that define them.
 //! - [`args`]: binding and converting arguments, with errors that name them.
@@ -36,6 +37,7 @@ pub(crate) mod values;
 
 pub(crate) use owned::{Attached, Borrowed, Owned};
 use pyo3_ffi::*;
+pub(crate) use tstate::Detached;
 pub(crate) use values::{boolean, new_dict, new_int, new_list, new_str, new_tuple, new_uint, none};
 
 /// The raw C-API names the rest of the crate uses, reachable only as `ffi::raw::…` (so
@@ -44,13 +46,13 @@ pub(crate) use values::{boolean, new_dict, new_int, new_list, new_str, new_tuple
 /// outside `ffi/` (`toolchain/check_layers.py` checks it).
 pub(crate) mod raw {
     pub(crate) use pyo3_ffi::{
-        newfunc, visitproc, PyDict_Type, PyExc_Exception, PyExc_KeyError, PyExc_OSError,
-        PyExc_OverflowError, PyExc_RuntimeError, PyExc_TimeoutError, PyExc_TypeError, PyGetSetDef,
-        PyList_Type, PyMethodDef, PyMethodDefPointer, PyModuleDef, PyObject, PyTuple_Type,
-        PyTypeObject, PyType_Slot, Py_EQ, Py_NE, Py_bf_getbuffer, Py_bf_releasebuffer, Py_hash_t,
-        Py_mp_ass_subscript, Py_mp_length, Py_mp_subscript, Py_sq_length, Py_ssize_t, Py_tp_doc,
-        Py_tp_getset, Py_tp_hash, Py_tp_iter, Py_tp_iternext, Py_tp_methods, Py_tp_new, Py_tp_repr,
-        Py_tp_richcompare, METH_CLASS, METH_FASTCALL, METH_KEYWORDS, METH_STATIC,
+        newfunc, visitproc, PyDict_Type, PyExc_KeyError, PyExc_OSError, PyExc_OverflowError,
+        PyExc_RuntimeError, PyExc_TimeoutError, PyGetSetDef, PyList_Type, PyMethodDef,
+        PyMethodDefPointer, PyModuleDef, PyObject, PyTuple_Type, PyTypeObject, PyType_Slot, Py_EQ,
+        Py_NE, Py_bf_getbuffer, Py_bf_releasebuffer, Py_hash_t, Py_mp_ass_subscript, Py_mp_length,
+        Py_mp_subscript, Py_sq_length, Py_ssize_t, Py_tp_doc, Py_tp_getset, Py_tp_hash, Py_tp_iter,
+        Py_tp_iternext, Py_tp_methods, Py_tp_new, Py_tp_repr, Py_tp_richcompare, METH_CLASS,
+        METH_FASTCALL, METH_KEYWORDS, METH_STATIC,
     };
 }
 // For the files of this folder that import `super::*`.

@@ -81,23 +81,17 @@ impl ModuleState {
         unsafe { self.errors.traverse(visit, arg) }
     }
 
-    /// Release everything (module clear/free).
-    ///
-    /// # Safety
-    ///
-    /// The owning interpreter is attached.
-    pub(crate) unsafe fn clear(&mut self) {
+    /// Release everything (module clear/free; `py` is the owning interpreter's).
+    pub(crate) fn clear(&mut self, py: Attached<'_>) {
         let refs = [
             &mut self.pending_type,
             &mut self.interrupt_check,
             &mut self.interrupt_globals,
         ];
         for t in refs.into_iter().chain(&mut self.handles.types) {
-            // SAFETY: attached per the caller.
-            unsafe { t.clear() };
+            t.clear(py);
         }
-        // SAFETY: attached per the caller.
-        unsafe { self.errors.clear() };
+        self.errors.clear(py);
     }
 }
 

@@ -381,9 +381,8 @@ pub(crate) fn interrupt<'py>(
     let [id] = args::exact(py, "interrupt", argv)?;
     let id = args::interp_id(py, id)?;
     let w = worker_for(py, id, "interrupt")?;
-    let hit = crate::ffi::tstate::detached(py, || {
-        // SAFETY: detached, as `interrupt` requires.
-        unsafe { w.interrupt(0, InterruptReason::KeyboardInterrupt) }
+    let hit = crate::ffi::tstate::detached_with(py, |d| {
+        w.interrupt(d, 0, InterruptReason::KeyboardInterrupt)
     });
     Ok(boolean(py, hit))
 }

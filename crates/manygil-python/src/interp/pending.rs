@@ -179,9 +179,8 @@ fn pending_interrupt<'py>(
 ) -> PyResult<Owned<'py>> {
     args::positional(py, "interrupt", argv, 0, 0)?;
     let (w, seq) = (me.worker.clone(), me.seq);
-    let hit = crate::ffi::tstate::detached(py, || {
-        // SAFETY: detached, as `interrupt` requires.
-        unsafe { w.interrupt_job(seq, InterruptReason::Cancelled) }
+    let hit = crate::ffi::tstate::detached_with(py, |d| {
+        w.interrupt_job(d, seq, InterruptReason::Cancelled)
     });
     Ok(boolean(py, hit))
 }
