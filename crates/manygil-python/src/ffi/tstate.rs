@@ -61,14 +61,6 @@ pub(crate) fn detached_with<R>(py: Attached<'_>, f: impl FnOnce(&mut Detached) -
     let _ = py;
     // SAFETY: a thread state is attached (py); SaveThread detaches it and returns it.
     let ts = unsafe { PyEval_SaveThread() };
-    struct Reattach(*mut PyThreadState);
-    impl Drop for Reattach {
-        fn drop(&mut self) {
-            // SAFETY: `self.0` is the thread state this thread detached above; no thread
-            // state is attached now (f cannot attach one without detaching it again).
-            unsafe { PyEval_RestoreThread(self.0) };
-        }
-    }
     let _guard = Reattach(ts);
     // Nothing is attached until `_guard` drops, after `f` (which only borrows the proof).
     f(&mut Detached {
@@ -88,12 +80,23 @@ pub(crate) fn detached_if_attached<R>(f: impl FnOnce(&mut Detached) -> R) -> R {
     if ts.is_null() {
         return f(&mut d);
     }
-    // SAFETY: `ts` is attached on this thread; it is re-attached right after `f`.
+    // SAFETY: `ts` is attached on this thread; the guard re-attaches it after `f`, even
+    // if `f` panics (the panic then unwinds with the thread state attached, as it came).
     unsafe { PyEval_SaveThread() };
-    let r = f(&mut d);
-    // SAFETY: `ts` was detached by this thread above and nothing is attached now.
-    unsafe { PyEval_RestoreThread(ts) };
-    r
+    let _guard = Reattach(ts);
+    f(&mut d)
+}
+
+/// Re-attaches, when dropped, the thread state that this thread detached.
+struct Reattach(*mut PyThreadState);
+
+impl Drop for Reattach {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is the thread state this thread detached when it made this
+        // guard; no thread state is attached now (the code run meanwhile cannot attach
+        // one without detaching it again).
+        unsafe { PyEval_RestoreThread(self.0) };
+    }
 }
 
 /// Whether the runtime is finalizing (no new thread state may be attached then).
