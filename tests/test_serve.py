@@ -494,3 +494,25 @@ def test_clients_that_stop_reading_a_stream_do_not_hold_workers_past_the_timeout
     assert s.stop() == 0
     assert "GET /endless ran past --timeout while sending its response: connection closed" in s.err
     assert "answered 504" not in s.err
+
+
+def test_every_command_line_option_maps_to_serve_or_is_the_command_lines_own():
+    """One mapping from the command line to ``serve()``'s keywords (``SERVE_OPTIONS``),
+    used by ``python -m manygil serve`` and by the supervisor handing the options to its
+    server processes: each option is either a keyword ``serve()`` takes or one of the few
+    the command line keeps, and the supervisor passes on all but the sockets."""
+    import inspect
+
+    import manygil.serve as ms
+    from manygil._serve import options
+
+    keywords = set(inspect.signature(ms.serve).parameters)
+    dests = {a.dest for a in ms._parser()._actions}
+    cli_only = {"help", "app", "log_level", "supervise", "supervisor_fd"}
+    assert dests - cli_only == set(options.SERVE_OPTIONS)
+    assert set(options.SERVE_OPTIONS.values()) <= keywords
+    args = ms._parser().parse_args(["m:app", "--reload", "--reload-dir", "d", "--workers", "3"])
+    kwargs = options.serve_kwargs(args)
+    assert (kwargs["reload_dirs"], kwargs["workers"], kwargs["reload"]) == (["d"], 3, True)
+    passed = {d for d in dests if options.passed_to_server(d)}
+    assert passed == set(options.SERVE_OPTIONS) - {"bind", "uds"} | {"log_level"}

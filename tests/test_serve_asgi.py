@@ -432,7 +432,7 @@ def test_interface_detection_rules():
     import functools
     import wsgiref.validate
 
-    from manygil._serve_worker import _detect_interface
+    from manygil._serve.worker import _detect_interface
 
     async def asgi(scope, receive, send):
         pass
@@ -459,7 +459,7 @@ def test_interface_detection_rules():
 def test_a_lifespan_startup_that_hangs_is_bounded(monkeypatch):
     import asyncio
 
-    from manygil import _serve_asgi
+    from manygil._serve import asgi as _serve_asgi
 
     async def hangs(scope, receive, send):
         await receive()

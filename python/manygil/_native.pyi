@@ -538,7 +538,7 @@ WHENCE_MANYGIL: int
 _Outcome = tuple[bool, Any]
 """``(True, result)``, or ``(False, record)`` where ``record`` describes the exception the
 code raised: ``(name, qualname, module, message, formatted traceback, error display,
-pickled exception or None)``, which ``manygil._remote.rebuild`` turns into an exception.
+pickled exception or None)``, which ``manygil._wire.remote.rebuild`` turns into an exception.
 A job that was interrupted reports the interrupt: ``TimeoutError`` (its timeout),
 ``CancelledError``, ``KeyboardInterrupt`` (Ctrl-C in the caller) or ``SystemExit`` (the
 interpreter was closed)."""

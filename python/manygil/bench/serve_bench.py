@@ -217,9 +217,8 @@ def compile_app_package() -> bool:
     worker, and manygil serve also its own modules. Returns whether it was needed."""
     if not sys.dont_write_bytecode:
         return False
-    import manygil
-
-    compileall.compile_dir(os.path.dirname(manygil.__file__), quiet=1)
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # manygil/
+    compileall.compile_dir(package, quiet=1)
     return True
 
 
