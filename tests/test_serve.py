@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 from serve_helpers import HERE, RawConn, Served, request_in_flight, run_serve
-from waiting import wait_for_state
+from waiting import run_threads, wait_for_state
 
 
 def test_serves_a_validated_app_with_keep_alive(served):
@@ -184,11 +184,7 @@ def test_a_chunked_body_over_the_limit_gets_413(served):
 def test_threads_run_requests_concurrently_in_one_interpreter(served):
     s = served("--workers", "1", "--threads", "2")
     results = []
-    ts = [threading.Thread(target=lambda: results.append(s.get("/barrier"))) for _ in range(2)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    run_threads(lambda: results.append(s.get("/barrier")), 2)
     assert results == [(200, b"met")] * 2
 
 
@@ -413,11 +409,7 @@ def test_handlers_stuck_in_c_holding_their_gil_are_replaced(served):
     # although its GIL never comes back, so the site keeps answering.
     s = _hostile(served, "--workers", "2", "--timeout", "0.5", "--stuck-after", "0.5")
     statuses = []
-    stuck = [threading.Thread(target=lambda: statuses.append(s.get("/regex")[0])) for _ in range(3)]
-    for t in stuck:
-        t.start()
-    for t in stuck:
-        t.join(60)
+    run_threads(lambda: statuses.append(s.get("/regex")[0]), 3, timeout=60)
     assert statuses == [504, 504, 504]
     # Well within reach: --timeout + --stuck-after + 1 s (the replacement check runs every
     # second) is 2 s. Before, the two workers stayed stuck and this never came.
