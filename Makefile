@@ -16,9 +16,8 @@ ROOT          := $(CURDIR)
 # because pyo3-ffi's build configuration differs per interpreter and a shared dir
 # would rebuild it on every switch.
 export CARGO_TARGET_DIR = $(ROOT)/target
-# cargo test/clippy of the glue crate embed CPython: link the shared 3.13 build.
+# clippy and rustdoc of the glue crate build against the shared 3.13 (its tests run on every version).
 PY313          = $(shell toolchain/python.sh 3.13)
-PY313_LIBDIR   = $(shell $(PY313) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
 # Each step says what it does and how long it took (toolchain/step.sh).
 STEP          := toolchain/step.sh
 START         := $(shell date +%s)
@@ -54,14 +53,24 @@ build: venvs
 
 rust-lint: venvs
 	@$(STEP) "cargo fmt --check" cargo fmt --all --check
+	@# The glue crate's layers, file cycles and C-API gate (docs/design.md, "Layers").
+	@$(STEP) "check_layers" .venv/3.13/bin/python toolchain/check_layers.py
 	@$(STEP) "cargo clippy" env PYO3_PYTHON=$(PY313) cargo clippy --workspace --all-targets -- -D warnings
+	@# The public Rust API's rustdoc must render without broken links or warnings.
+	@$(STEP) "cargo doc" env PYO3_PYTHON=$(PY313) RUSTDOCFLAGS="-D warnings" \
+	    cargo doc -q --no-deps -p manygil-core -p manygil-serve -p manygil-python
 
 rust-test: venvs
 	@$(STEP) "cargo test -p manygil-core" cargo test -q -p manygil-core
 	@$(STEP) "cargo test -p manygil-serve" cargo test -q -p manygil-serve
-	@# Its doctests embed CPython too; they get no rpath from build.rs, hence LD_LIBRARY_PATH.
-	@$(STEP) "cargo test -p manygil-python (with the Rust API's doctests and example)" \
-	    env PYO3_PYTHON=$(PY313) LD_LIBRARY_PATH=$(PY313_LIBDIR) cargo test -q -p manygil-python
+	@# The glue crate's tests embed CPython: once per version (the Rust API's doctests, its
+	@# example and the pool tests), each in its version's own target dir (pyo3-ffi's build
+	@# configuration differs), linked as toolchain/embed-env.sh says for that CPython.
+	@for v in $(VERSIONS); do \
+	    $(STEP) "cargo test -p manygil-python on $$v (with the Rust API's doctests and example)" \
+	        toolchain/embed-env.sh $$v -- env CARGO_TARGET_DIR=$(ROOT)/target/py$$v \
+	        cargo test -q -p manygil-python || exit 1; \
+	done
 
 py-lint: build
 	@$(STEP) "ruff check" .venv/3.13/bin/ruff check python tests bench toolchain

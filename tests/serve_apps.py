@@ -24,7 +24,7 @@ if _interpreters.get_current()[0] == 0:
 # Any PEP 3333 complaint from the validator fails the request.
 warnings.simplefilter("error", wsgiref.validate.WSGIWarning)
 
-_state = {"closed": 0, "requests": 0, "spinning": 0, "endless": 0}
+_state = {"closed": 0, "requests": 0, "spinning": 0, "endless": 0, "woken": 0}
 _lock = threading.Lock()
 _barrier = threading.Barrier(2)
 _CGI_KEYS = (
@@ -155,9 +155,23 @@ def raw_app(environ, start_response):
         # A handler that ends the whole server process (as a crashing C extension would).
         os._exit(int(environ["QUERY_STRING"] or 3))
     if path == "/c-sleep":
-        # Blocked in one C call, which the interrupt at --timeout cannot reach.
-        time.sleep(float(environ["QUERY_STRING"]))
+        # Blocked in one C call, which the interrupt at --timeout reaches on 3.15+ only
+        # (the server then signals the thread: the sleep raises it at once).
+        try:
+            time.sleep(float(environ["QUERY_STRING"]))
+        except KeyboardInterrupt:
+            _state["woken"] += 1
+            raise
         return _text(start_response, "slept")
+    if path == "/woken":
+        return _text(start_response, str(_state["woken"]))
+    if path == "/c-lock":
+        # Blocked in one C call that no interrupt reaches, on any version: a lock wait
+        # (CPython retries it after a signal without looking at pending exceptions).
+        held = threading.Lock()
+        held.acquire()
+        held.acquire(timeout=float(environ["QUERY_STRING"]))
+        return _text(start_response, "waited")
     if path == "/whoami":
         return _text(start_response, f"{_interpreters.get_current()[0]} {os.getpid()}")
     return _text(start_response, "not found", "404 Not Found")
@@ -204,6 +218,13 @@ def hostile_app(environ, start_response):
         return _endless()
     if path == "/endless-open":
         return _text(start_response, str(_state["endless"]))
+    if path == "/big":
+        # ``mib`` MiB in one piece (a whole body: the worker is free once it is handed over).
+        body = b"x" * (int(q["mib"]) << 20)
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+    if path == "/whoami":
+        return _text(start_response, f"{_interpreters.get_current()[0]} {os.getpid()}")
     if path == "/chars":
         # Content-Length counted in characters, not UTF-8 bytes (+ ``short`` bytes).
         text = q["text"]

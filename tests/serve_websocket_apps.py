@@ -15,6 +15,9 @@ _flooded = [0]
 
 
 async def _http(scope, receive, send) -> None:
+    if scope["path"] == "/hang":
+        # A long poll that never answers: only the server ends it.
+        await asyncio.Event().wait()
     if scope["path"] == "/log":
         body = json.dumps(_log).encode()
     elif scope["path"] == "/flooded":

@@ -138,7 +138,15 @@ def test_a_snapshot_of_a_worker_stuck_in_c_holding_its_gil_does_not_wait_for_it(
         again = pool.snapshot(timeout=0.2)
         assert not done.is_set()
         assert f.result(60) == "returned"
-        after = pool.snapshot(timeout=30)
+        # The caller may get its result before the worker has marked itself idle.
+        seen = []
+        wait_for_state(
+            lambda: (
+                seen.append(pool.snapshot(timeout=30)) or seen[-1]["workers"][0]["task"] is None
+            ),
+            lambda: f"the worker idle again; last seen: {seen[-1]['workers']}",
+        )
+        after = seen[-1]
     (w,) = snap["workers"]
     assert not w["answered"] and w["threads"] is None
     assert "no answer within 200 ms" in w["note"]

@@ -173,6 +173,19 @@ def test_two_host_fields_or_a_malformed_chunked_body_get_400(served):
     assert "unhandled exception" not in s.err
 
 
+def test_an_http_1_1_request_without_host_gets_400(served):
+    # RFC 9112 3.2 (gunicorn 27 and granian 2.8 pass it to the application).
+    s = served("--workers", "1")
+    before = int(s.get("/count")[1])
+    out = _raw(s, b"GET /hello HTTP/1.1\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 Bad Request\r\n"), out
+    assert int(s.get("/count")[1]) == before + 1  # never reached the app
+    # HTTP/1.0 may leave it out.
+    out = _raw(s, b"GET /hello HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.0 200 OK\r\n") and out.endswith(b"hello"), out
+    assert s.stop() == 0
+
+
 def test_a_chunked_body_over_the_limit_gets_413(served):
     s = served("--workers", "1", "--max-body", "10")
     c = s.conn()
@@ -351,6 +364,28 @@ def test_a_worker_that_does_not_stop_is_replaced(served, tmp_path):
     )
 
 
+def test_a_handler_blocked_in_sleep_gets_its_interrupt_where_cpython_allows_it(served):
+    # 3.15+ raises a pending interrupt when a blocking call is retried after a signal
+    # (gh-144748): the server signals the handler's thread after the interrupt at
+    # --timeout, so time.sleep(600) raises KeyboardInterrupt at once and the worker serves
+    # on. Before 3.15 the sleep restarts: the worker is replaced at --stuck-after.
+    woken = sys.version_info >= (3, 15)
+    stuck_after = "60" if woken else "0.5"
+    s = served("--workers", "1", "--threads", "1", "--timeout", "0.5", "--stuck-after", stuck_after)
+    worker = s.get("/whoami")[1].split()[0]
+    assert s.get("/c-sleep?600")[0] == 504
+    # The only thread is free again: at once on 3.15, after --stuck-after in a new
+    # interpreter before (the request waits in the queue meanwhile).
+    assert s.get("/hello") == (200, b"hello")
+    if woken:
+        assert s.get("/woken") == (200, b"1")
+        assert s.get("/whoami")[1].split()[0] == worker
+    else:
+        assert s.get("/whoami")[1].split()[0] != worker
+    assert s.stop() == 0
+    assert ("did not stop" in s.err) is not woken
+
+
 def test_stuck_after_must_be_positive():
     import manygil.serve as ms
 
@@ -508,3 +543,63 @@ def test_every_command_line_option_maps_to_serve_or_is_the_command_lines_own():
     assert (kwargs["reload_dirs"], kwargs["workers"], kwargs["reload"]) == (["d"], 3, True)
     passed = {d for d in dests if options.passed_to_server(d)}
     assert passed == set(options.SERVE_OPTIONS) - {"bind", "uds"} | {"log_level"}
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return kib / 1024
+
+
+def _sockets(pid: int) -> int:
+    """The sockets process ``pid`` has open."""
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except OSError:  # closed meanwhile
+            pass
+    return n
+
+
+def _non_reader(s: Served, raw: bytes) -> socket.socket:
+    """A client that sends ``raw`` and never reads, with a small receive buffer."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(60)
+    sock.connect((s.host, s.port))
+    sock.sendall(raw)
+    return sock
+
+
+def test_clients_that_stop_reading_a_whole_body_are_cut_after_the_timeout(served):
+    # Four clients ask for 50 MiB in one piece and read nothing: the worker is free at
+    # once, but each connection holds its body until --timeout passes without the client
+    # taking a byte; then it is closed and the body freed, whatever the clients do.
+    s = _hostile(served, "--workers", "1", "--threads", "2", "--timeout", "2")
+    pid = s.server_pid()
+    # (the connection of /whoami may still count in ``sockets``: hence <= below)
+    sockets, rss = _sockets(pid), _rss_mib(pid)
+    clients = [_non_reader(s, b"GET /big?mib=50 HTTP/1.1\r\nHost: x\r\n\r\n") for _ in range(4)]
+    wait_for_state(
+        lambda: _rss_mib(pid) > rss + 150, "the four bodies are held", timeout=60, poll=0.01
+    )
+    # Meanwhile the server answers: the worker threads are not held.
+    assert s.get("/hello") == (200, b"hello")
+    wait_for_state(
+        lambda: _sockets(pid) <= sockets and _rss_mib(pid) < rss + 50,
+        "the stalled connections are closed and their bodies freed",
+        timeout=60,
+        poll=0.05,
+    )
+    for c in clients:
+        got = 0
+        try:
+            while chunk := c.recv(1 << 16):
+                got += len(chunk)
+        except ConnectionResetError:
+            pass
+        assert got < 50 << 20
+        c.close()
+    assert s.get("/hello") == (200, b"hello")
+    assert s.stop() == 0

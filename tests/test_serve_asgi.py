@@ -1,5 +1,7 @@
 """``python -m manygil serve`` with ASGI applications: a real server process, real HTTP
-clients on 127.0.0.1, the apps of serve_asgi_apps.py (raw ASGI 3) and a Starlette app."""
+and WebSocket clients on 127.0.0.1, the apps of serve_asgi_apps.py (raw ASGI 3), Starlette,
+Django's ASGI handler and Quart apps, and serve_asgi_spec_app.py, which checks every scope
+and event it receives against the ASGI specification."""
 
 from __future__ import annotations
 
@@ -385,6 +387,40 @@ def test_django_asgi_handler(served):
         assert status == 200 and int(body) > 0
 
 
+# ---- Quart --------------------------------------------------------------------------
+
+
+def test_quart_routes_json_websocket_and_lifespan(served, tmp_path):
+    pytest.importorskip("quart")
+    websockets_sync = pytest.importorskip("websockets.sync.client")
+    shutdown_file = tmp_path / "shutdown"
+    os.environ["QUART_SHUTDOWN_FILE"] = str(shutdown_file)
+    try:
+        s = served("--workers", "2", app="serve_quart_app:app")
+    finally:
+        del os.environ["QUART_SHUTDOWN_FILE"]
+    assert s.get("/") == (200, b"hello from quart")
+    # before_serving ran once in the worker answering, before it answered.
+    status, headers, body = s.request("GET", "/items/7?q=x")
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert json.loads(body) == {"item": 7, "q": "x", "started": True}
+    status, _, body = s.request(
+        "POST", "/echo", body=b'{"a": [1, 2]}', headers={"Content-Type": "application/json"}
+    )
+    assert status == 200 and json.loads(body) == {"got": {"a": [1, 2]}, "method": "POST"}
+    assert s.get("/missing")[0] == 404
+    assert s.get("/boom")[0] == 500
+    with websockets_sync.connect(f"ws://{s.host}:{s.port}/ws", open_timeout=30) as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=30) == "HELLO"
+        ws.send(b"\x00\xffbin")
+        assert ws.recv(timeout=30) == b"\x00\xffbin"
+    assert s.stop() == 0, s.err
+    # after_serving ran in both workers at the stop, each after its before_serving.
+    assert shutdown_file.read_text().splitlines() == ["after_serving 1", "after_serving 1"]
+    assert "quart handler failed" in s.err
+
+
 def test_many_clients_mixing_bodies_and_streams(served):
 
     s = served("--workers", "2", app=APP)
@@ -462,3 +498,144 @@ def test_a_lifespan_startup_that_hangs_is_bounded(monkeypatch):
         == "lifespan startup of mod:hangs failed: lifespan.startup did not complete within 0.2s"
     )
     assert _serve_asgi._loop is None  # closed
+
+
+# ---- the ASGI specification: what the server gives the application -----------------------
+
+
+def _spec_scope(**changes):
+    """A valid HTTP scope (as the spec describes it), with ``changes`` applied."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/a b/€",
+        "raw_path": b"/a%20b/%E2%82%AC",
+        "query_string": b"x=1",
+        "root_path": "",
+        "headers": [(b"host", b"h"), (b"x-a", b"1")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    scope.update(changes)
+    return scope
+
+
+def test_the_spec_checker_finds_what_breaks_the_spec():
+    # The checker the next test runs inside the server: it passes a valid scope and event,
+    # and names each kind of fault (so that its silence below means something).
+    pytest.importorskip("asgiref")
+    import serve_asgi_spec_app as spec
+
+    assert spec.check_scope(_spec_scope()) == []
+    assert spec.check_event("http", {"type": "http.request", "body": b"", "more_body": False}) == []
+    faults = {
+        "asgi": {"asgi": {"version": "2.0"}},
+        "http_version": {"http_version": "HTTP/1.1"},
+        "method": {"method": "get"},
+        "raw_path": {"raw_path": "/a%20b/%E2%82%AC"},
+        "path": {"path": "/a%20b/€"},
+        "query_string": {"query_string": "x=1"},
+        "'?'": {"query_string": b"?x=1"},
+        "root_path": {"root_path": b""},
+        "lower-cased": {"headers": [(b"Host", b"h")]},
+        "must be bytes": {"headers": [("host", "h")]},
+        "client": {"client": "127.0.0.1:5000"},
+        "IP address": {"client": ("localhost", 5000)},
+        "server": {"server": ("127.0.0.1", "8000")},
+        "state": {"state": []},
+        "no spec defines": {"environ": {}},
+    }
+    for needle, change in faults.items():
+        found = spec.check_scope(_spec_scope(**change))
+        assert any(needle in f for f in found), (change, found)
+    assert spec.check_event("http", {"type": "http.request", "body": "x"})
+    assert spec.check_event("http", {"type": "websocket.receive", "text": "x"})
+    assert spec.check_event("websocket", {"type": "websocket.receive", "text": "a", "bytes": b"a"})
+    assert spec.check_event("websocket", {"type": "websocket.disconnect", "code": "1000"})
+
+
+def test_scopes_and_events_follow_the_asgi_spec(served, tmp_path, monkeypatch):
+    """Every scope and event the application receives over real HTTP and WebSocket
+    connections, and through the lifespan, checked against the spec in the worker
+    (serve_asgi_spec_app.py); the values against what the client sent."""
+    pytest.importorskip("asgiref")
+    websockets_sync = pytest.importorskip("websockets.sync.client")
+    from waiting import wait_for_state
+
+    shutdown_file = tmp_path / "shutdown.json"
+    monkeypatch.setenv("SPEC_SHUTDOWN_FILE", str(shutdown_file))
+    s = served("--workers", "1", app="serve_asgi_spec_app:app")
+
+    # GET with percent-escapes, UTF-8, a query, mixed-case and repeated headers.
+    status, _, body = s.request(
+        "GET",
+        "/p/a%20b/%E2%82%AC%2F?x=1&y=%20&z",
+        headers={"X-Mixed-Case": "V", "Cookie": "a=1"},
+    )
+    got = json.loads(body)
+    assert status == 200 and got["violations"] == []
+    sc = got["scope"]
+    assert sc["path"] == "/p/a b/€/" and sc["raw_path"] == "/p/a%20b/%E2%82%AC%2F"
+    assert sc["query_string"] == "x=1&y=%20&z" and sc["root_path"] == ""
+    assert ["x-mixed-case", "V"] in sc["headers"] and ["cookie", "a=1"] in sc["headers"]
+    assert sc["client"][0] == "127.0.0.1" and sc["server"] == ["127.0.0.1", s.port]
+    assert got["state_token"] == "from lifespan" and not got["state_leaked"]
+
+    # A chunked upload: several http.request events, then http.disconnect.
+    c = s.conn()
+    c.request("POST", "/upload", body=iter([b"a" * 70_000, b"b" * 5, b"c" * 100_000]),
+              encode_chunked=True)  # fmt: skip
+    r = c.getresponse()
+    got = json.loads(r.read())
+    c.close()
+    assert r.status == 200 and got["violations"] == [] and got["body_length"] == 170_005
+    assert not got["state_leaked"]  # the key the last request added is not in this copy
+
+    # HTTP/1.0 with repeated headers, on a raw socket.
+    sock = socket.create_connection((s.host, s.port), timeout=60)
+    sock.sendall(b"PUT /raw HTTP/1.0\r\nX-A: 1\r\nX-A: 2\r\nContent-Length: 3\r\n\r\nabc")
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    sock.close()
+    got = json.loads(data.partition(b"\r\n\r\n")[2])
+    assert got["violations"] == [] and got["scope"]["http_version"] == "1.0"
+    assert got["scope"]["method"] == "PUT" and got["body_length"] == 3
+    assert [h for h in got["scope"]["headers"] if h[0] == "x-a"] == [["x-a", "1"], ["x-a", "2"]]
+
+    # A WebSocket: its scope, connect, text and binary receives, and the disconnect.
+    url = f"ws://{s.host}:{s.port}/ws/%C3%A9?q=1"
+    with websockets_sync.connect(url, open_timeout=30, additional_headers={"X-WS": "y"}) as ws:
+        ws.send("héllo")
+        assert ws.recv(timeout=30) == "héllo"
+        ws.send(b"\x00\x01")
+        assert ws.recv(timeout=30) == b"\x00\x01"
+        ws.send("report")
+        assert json.loads(ws.recv(timeout=30)) == []
+        ws.close(4001, "bye")
+
+    def report() -> dict:
+        return json.loads(s.get("/report")[1])
+
+    wait_for_state(
+        lambda: report()["checked"].get("websocket.disconnect") == 1,
+        lambda: f"the websocket.disconnect event was checked: {report()}",
+        poll=0.02,
+    )
+    rep = report()
+    assert rep["violations"] == []
+    for what in (
+        "lifespan scope", "lifespan.startup", "http scope", "http.request", "http.disconnect",
+        "websocket scope", "websocket.connect", "websocket.receive.text",
+        "websocket.receive.bytes", "websocket.disconnect",
+    ):  # fmt: skip
+        assert rep["checked"].get(what, 0) >= 1, (what, rep["checked"])
+    assert rep["checked"]["http.request"] >= 5  # the chunked upload came in several events
+
+    assert s.stop() == 0, s.err
+    final = json.loads(shutdown_file.read_text())
+    assert final["violations"] == [] and final["checked"]["lifespan.shutdown"] == 1

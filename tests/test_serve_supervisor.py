@@ -269,13 +269,13 @@ def _rss_and_threads(pids: list[int]) -> tuple[int, int]:
 
 
 def test_memory_and_threads_stay_bounded_under_100_stuck_requests(served):
-    # Each stuck request (blocked in a C call): 504 at --timeout, then its worker
+    # Each stuck request (blocked in a C call, a lock wait): 504 at --timeout, then its worker
     # interpreter is replaced after --stuck-after. Past --max-stuck (default: --workers,
     # 2) the server process asks for a fresh one, and exits once that one serves.
     s = served("--workers", "2", "--timeout", "0.2", "--stuck-after", "0.2")
     first = s.server_pid()
     base_rss, base_threads = _rss_and_threads(_tree(s.proc.pid))
-    statuses: dict[str, list[int]] = {"/c-sleep?600": [], "/hello": []}
+    statuses: dict[str, list[int]] = {"/c-lock?600": [], "/hello": []}
     lock = threading.Lock()
     remaining = iter(range(100))
 
@@ -300,7 +300,7 @@ def test_memory_and_threads_stay_bounded_under_100_stuck_requests(served):
         f"supervisor + server processes: {base_rss // 1024} MiB, {base_threads} threads at "
         f"start; at most {peak_rss // 1024} MiB, {peak_threads} threads ({samples} samples)"
     )
-    assert statuses["/c-sleep?600"] == [504] * 100
+    assert statuses["/c-lock?600"] == [504] * 100
     assert statuses["/hello"] == [200] * 100
     # Measured on 3.14: 47 MiB, 10 threads at start, at most ~225 MiB and ~90 threads (up to
     # 4 server processes at once: the one serving, the one starting, old ones draining).
@@ -320,7 +320,7 @@ def test_without_supervisor_a_server_past_max_stuck_stops_and_exits_75():
         *("--timeout", "0.2", "--stuck-after", "0.2"),
     )
     try:
-        assert s.get("/c-sleep?600")[0] == 504
+        assert s.get("/c-lock?600")[0] == 504
         # Stuck past the cap (0): the server stops accepting, and exits with status 75.
         while True:
             try:

@@ -216,6 +216,28 @@ def test_sigterm_closes_open_websockets_with_1001_after_the_grace_period(served)
     assert s.stop() == 0, s.err
 
 
+def test_a_recycled_worker_ends_what_outlives_the_graceful_timeout(served):
+    # The WebSocket and the long poll reach the quota of 2: the worker recycles, gives
+    # them --graceful-timeout, then closes the WebSocket with 1012 ("service restart")
+    # and answers the long poll 503, and its replacement serves. Before, the recycle
+    # waited for them without limit, and the only worker slot with it.
+    s = served(
+        *("--workers", "1", "--max-requests-per-worker", "2"),
+        *("--graceful-timeout", "0.5", "--timeout", "0"),
+        app=APP,
+    )
+    with _ws(s, "/sleep") as ws:
+        ws.send("hold")  # never answered: /sleep waits for the end
+        status, _, body = s.request("GET", "/hang")
+        assert (status, body) == (503, b"Service Unavailable\n")
+        closed = _closed_by_server(ws)
+    assert closed.rcvd is not None and closed.rcvd.code == 1012
+    # A fresh worker: its log is empty.
+    assert s.get("/log") == (200, b"[]")
+    assert s.stop() == 0, s.err
+    assert "still open after --graceful-timeout 0.5s were ended" in s.err
+
+
 # ---- many connections, flow control, vanishing clients ----------------------------------
 
 

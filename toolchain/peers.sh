@@ -2,7 +2,7 @@
 # Install the peers that `python -m manygil bench --scenario serve` compares manygil serve
 # against: wrk (the load generator) and nginx (bench/bench_serve_static.py's static-file
 # peer), Debian packages, system-wide, and the Python servers of
-# toolchain/requirements-peers.txt (gunicorn, granian, uvicorn) into .venv/<version>:
+# toolchain/requirements-peers.txt (gunicorn, granian, uvicorn, hypercorn) into .venv/<version>:
 #   toolchain/peers.sh [3.14]
 # Safe to run again (a no-op when everything is there).
 set -euo pipefail
@@ -56,4 +56,4 @@ fi
 [ -x "$VENV/bin/python" ] || "$ROOT/toolchain/venv.sh" "$VERSION"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: \
     -r "$ROOT/toolchain/requirements-peers.txt" -r "$ROOT/toolchain/requirements-extras.txt" >&2
-log "wrk $(wrk --version 2>&1 | head -n1 | awk '{print $2}'), $(/usr/sbin/nginx -v 2>&1 | awk '{print $3}'), $("$VENV/bin/python" -m pip list 2>/dev/null | grep -iE '^(gunicorn|granian|flask) ' | awk '{printf "%s %s, ", $1, $2}')ready"
+log "wrk $(wrk --version 2>&1 | head -n1 | awk '{print $2}'), $(/usr/sbin/nginx -v 2>&1 | awk '{print $3}'), $("$VENV/bin/python" -m pip list 2>/dev/null | grep -iE '^(gunicorn|granian|flask|uvicorn|hypercorn) ' | awk '{printf "%s %s, ", $1, $2}')ready"

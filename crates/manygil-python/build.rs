@@ -1,7 +1,7 @@
 //! Emits PyO3's `Py_3_X` cfgs for the interpreter being built against, and lets the
 //! binaries of a non-extension build (the library's unit tests, tests/, examples), which
-//! link libpython, find it at run time. (Doctests get no link arguments from here:
-//! `make rust-test` runs them with `LD_LIBRARY_PATH` set.)
+//! link libpython, find it at run time (`make rust-test` also sets `LD_LIBRARY_PATH` or
+//! link flags, see toolchain/embed-env.sh).
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     pyo3_build_config::use_pyo3_cfgs();
@@ -17,7 +17,16 @@ fn main() {
     if std::env::var_os("PYO3_BUILD_EXTENSION_MODULE").is_some() {
         return;
     }
-    if let Some(dir) = pyo3_build_config::get().lib_dir() {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+    // Only where libpython really is: a CPython unpacked elsewhere than it was configured
+    // for (the project's 3.14/3.15, see toolchain/embed-env.sh) names a directory without
+    // it, and an rpath there would shadow the one the build is given for the real place.
+    let config = pyo3_build_config::get();
+    if let (Some(dir), Some(name)) = (config.lib_dir(), config.lib_name()) {
+        if std::path::Path::new(dir)
+            .join(format!("lib{name}.so"))
+            .exists()
+        {
+            println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+        }
     }
 }

@@ -1151,6 +1151,55 @@ def serve_asgi_close() -> None:
     """Close this interpreter's cancellation inbox: a waiting ``serve_asgi_events``
     returns None, and so does every later call."""
 
+def serve_asgi_feed_fd() -> int:
+    """Make this interpreter's request feed (replacing an earlier one): a thread running
+    ``serve_asgi_feed`` takes requests for the event loop while it is idle, so the loop
+    never blocks in ``serve_asgi_next``.
+
+    Returns:
+        The descriptor the loop watches: readable once a request is parked for it
+        (``serve_asgi_pending``); valid until ``serve_asgi_feed_close``.
+
+    Raises:
+        OSError: the feed's socket pair cannot be made.
+    """
+
+def serve_asgi_feed_close() -> None:
+    """Forget this interpreter's feed (its loop stopped watching): a request still
+    parked is dropped, which the front answers with 500."""
+
+def serve_asgi_feed(id: int, /) -> Literal[False] | None:
+    """Run this interpreter's feed for server ``id`` in the calling thread, with the GIL
+    released throughout: whenever the loop wants a request (``serve_asgi_want``) and has
+    adopted the last one, take the next from the server's queue and park it for the
+    loop. Blocks until the end.
+
+    Returns:
+        None once the server is closed or this interpreter retired; False once the loop
+        stopped the feed (``serve_asgi_feed_stop``).
+
+    Raises:
+        ValueError: no server ``id``, or this interpreter has no feed
+            (``serve_asgi_feed_fd`` first).
+    """
+
+def serve_asgi_want() -> None:
+    """The loop found no request to take: arm the feed (it takes the next one for the
+    loop). Never waits.
+
+    Raises:
+        ValueError: this interpreter has no feed.
+    """
+
+def serve_asgi_feed_stop() -> None:
+    """The loop takes no more requests (its quota is reached): the feed returns False
+    once it has parked what it took. Never waits; without a feed it does nothing."""
+
+def serve_asgi_pending() -> tuple[int, dict[str, Any], bool] | None:
+    """The request the feed parked for this loop, as ``serve_asgi_next`` gives it
+    (``(request id, ASGI scope, more_body)``), or None (none parked, or no feed). Never
+    waits."""
+
 def serve_ws_fd() -> int:
     """The descriptor this interpreter's event loop watches for WebSocket wake-ups
     (readable when ``serve_ws_ready`` has ids); valid until ``serve_ws_fd_close``."""

@@ -202,6 +202,8 @@ class _Server:
         self.reloader = None
         # Every worker interpreter's InterpreterConfig (replacements and reloads too).
         self.config: InterpreterConfig | None = None
+        # --graceful-timeout: also how long a recycled worker's requests get to finish.
+        self.graceful_timeout: float | None = None
 
     def next_name(self) -> str:
         """The name of the next worker interpreter: serve-<id>.worker-<k>."""
@@ -301,7 +303,12 @@ class _Server:
         while True:
             try:
                 outcome = interp.call(
-                    _serve_worker.run, self.id, self.threads, self.max_requests, self.profile_queue
+                    _serve_worker.run,
+                    self.id,
+                    self.threads,
+                    self.max_requests,
+                    self.profile_queue,
+                    self.graceful_timeout,
                 )
             except Exception as e:  # noqa: BLE001
                 print(f"manygil serve: a worker failed: {e}", file=sys.stderr)
@@ -426,7 +433,12 @@ def serve(
     ``timeout`` bounds each handler, counted from when a worker takes the request (time
     waiting in the queue does not count): past it the client gets 504 and the handler is
     interrupted; a handler still running ``stuck_after`` seconds later has its worker
-    interpreter replaced. At most ``max_stuck`` (default: ``workers``) such stuck
+    interpreter replaced. A client that takes no byte of a response for ``timeout``
+    seconds (``header_timeout`` with ``timeout=0``) has its connection closed.
+    ``graceful_timeout`` also bounds how long an ASGI worker recycled by
+    ``max_requests_per_worker`` waits for its open requests and WebSockets (then closed:
+    503, WebSocket code 1012).
+    At most ``max_stuck`` (default: ``workers``) such stuck
     interpreters are kept, each holding its memory and threads: when one more is found,
     ``past_max_stuck()`` is called if given (the server keeps serving, without replacing
     further stuck workers, until stopped: ``manygil serve``'s supervisor starts a fresh
@@ -539,6 +551,7 @@ def serve(
         addrs,
     )
     server.config = config
+    server.graceful_timeout = graceful_timeout
     access = dispatcher = None
     if to_python:
         from ._serve import logs as _serve_logs

@@ -48,7 +48,8 @@ pub struct Config {
     /// short); past it the client gets 504 and the request is cancelled
     /// ([`crate::CancelReason::Timeout`]). A streamed answer still running at the deadline
     /// is cut off: the request is cancelled and the connection closed, whether or not the
-    /// client reads. `None`: no limit.
+    /// client reads. `None`: no limit. Also the longest a write to a client may stall (see
+    /// [`Config::write_stall`]).
     pub request_timeout: Option<Duration>,
     /// Response body chunks buffered between a worker and the connection before
     /// [`crate::BodyWriter::write`] blocks.
@@ -75,6 +76,15 @@ pub struct AccessLogSink(pub std::sync::Arc<dyn Fn(String) + Send + Sync>);
 impl std::fmt::Debug for AccessLogSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AccessLogSink")
+    }
+}
+
+impl Config {
+    /// How long a write to a client may make no progress before the connection is closed:
+    /// [`Config::request_timeout`], or [`Config::body_timeout`] without one. Holds for
+    /// every response (a whole body too, and a static file), and for WebSocket messages.
+    pub fn write_stall(&self) -> Duration {
+        self.request_timeout.unwrap_or(self.body_timeout)
     }
 }
 

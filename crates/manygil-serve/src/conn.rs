@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -105,10 +107,23 @@ struct ConnInfo {
     written: AtomicU64,
 }
 
-/// A connection's I/O, counting the bytes written in [`ConnInfo::written`].
+/// A connection's I/O, counting the bytes written in [`ConnInfo::written`], and failing a
+/// write that made no progress for [`Counted::stall`] (as nginx's `send_timeout`).
+///
+/// hyper has no write timeout: a client that stops reading while a response is on its way
+/// (a whole body of any size, a head, a WebSocket message) would hold the connection and
+/// the body's memory for as long as it stays connected. The failed write ends the
+/// connection (hyper closes it on a write error; a WebSocket session ends).
 struct Counted<I> {
     io: I,
     info: Arc<ConnInfo>,
+    /// How long a write may stay pending (the socket full, nothing taken by the client).
+    stall: Duration,
+    /// Fires `stall` after the pending write began; made on the first stall of the
+    /// connection and re-armed for each later one.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Whether `timer` is armed for the write now pending.
+    armed: bool,
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Counted<I> {
@@ -121,16 +136,50 @@ impl<I: AsyncRead + Unpin> AsyncRead for Counted<I> {
     }
 }
 
-impl<I: AsyncWrite + Unpin> Counted<I> {
-    fn count(&self, r: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
-        if let Poll::Ready(Ok(n)) = r {
-            self.info.written.fetch_add(n as u64, Ordering::Relaxed);
+impl<I: AsyncWrite + AsFd + Unpin> Counted<I> {
+    /// Count what a write wrote; time a write that waits for the client.
+    fn count(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<std::io::Result<usize>>,
+    ) -> Poll<std::io::Result<usize>> {
+        match r {
+            Poll::Ready(Ok(n)) => {
+                self.info.written.fetch_add(n as u64, Ordering::Relaxed);
+                self.armed = false;
+                r
+            }
+            Poll::Pending => {
+                let deadline = tokio::time::Instant::now() + self.stall;
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if !self.armed {
+                    timer.as_mut().reset(deadline);
+                    self.armed = true;
+                }
+                // Registers this task's waker with the timer too: hyper polls the write
+                // again when it fires.
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        // Closed with a reset, not a FIN behind the unsent data: the kernel
+                        // would otherwise keep the socket and its full send buffer for
+                        // minutes, probing a client that takes nothing.
+                        let _ = socket2::SockRef::from(&self.io).set_linger(Some(Duration::ZERO));
+                        Poll::Ready(Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the client took nothing of the response for the write timeout",
+                        )))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            Poll::Ready(Err(_)) => r,
         }
-        r
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
+impl<I: AsyncWrite + AsFd + Unpin> AsyncWrite for Counted<I> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -138,7 +187,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.io).poll_write(cx, buf);
-        this.count(r)
+        this.count(cx, r)
     }
 
     fn poll_write_vectored(
@@ -148,7 +197,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        this.count(r)
+        this.count(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -177,7 +226,7 @@ const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(1);
 /// the request in progress is finished first).
 pub(crate) async fn serve<I>(io: I, peer: Peer, local: Peer, shared: Arc<Shared>)
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + AsFd + Unpin + Send + 'static,
 {
     let _count = ConnCount::new(&shared);
     let mut stop = shared.stop.subscribe();
@@ -195,6 +244,9 @@ where
     let io = Counted {
         io,
         info: info.clone(),
+        stall: shared.config.write_stall(),
+        timer: None,
+        armed: false,
     };
     let conn = shared
         .http
@@ -262,9 +314,17 @@ impl Drop for Inflight {
         if self.answered {
             return;
         }
+        let deadline = deadline_of(&self.cancel, self.timeout);
+        if deadline.is_some_and(|d| d <= tokio::time::Instant::now()) {
+            // Past its deadline (the connection was cut for a write stalled as long, in
+            // the same tick as the deadline's own cut): a timeout, whoever came first.
+            self.cancel
+                .fire_on(CancelReason::Timeout, &self.shared.handle);
+            return;
+        }
         let _ = self.cancel.fire(CancelReason::ClientGone);
         // Not taken yet: the taker sees ClientGone and skips it (see `Cancel::taken`).
-        if let Some(deadline) = deadline_of(&self.cancel, self.timeout) {
+        if let Some(deadline) = deadline {
             let cancel = self.cancel.clone();
             let handle = self.shared.handle.clone();
             self.shared.handle.spawn(async move {
@@ -521,15 +581,12 @@ async fn handle(
         version: version_str(parts.version),
         started: Instant::now(),
     };
-    if parts
-        .headers
-        .get_all(hyper::header::HOST)
-        .iter()
-        .nth(1)
-        .is_some()
-    {
-        // RFC 9112 3.2: which of two hosts is meant is anyone's guess (hyper does not
-        // check).
+    let mut hosts = parts.headers.get_all(hyper::header::HOST).iter();
+    let no_host = hosts.next().is_none();
+    if hosts.next().is_some() || (no_host && parts.version == Version::HTTP_11) {
+        // RFC 9112 3.2: which of two hosts is meant is anyone's guess, and an HTTP/1.1
+        // request must name one (an application building URLs from it would get
+        // `SERVER_NAME` instead); hyper checks neither. HTTP/1.0 may leave it out.
         let status = StatusCode::BAD_REQUEST;
         log(&shared, &info, &line, status, None);
         return Ok(simple(status, true));

@@ -35,6 +35,7 @@ pub struct RequestQueue {
 /// How long an idle worker keeps polling before it parks: a request arriving within this
 /// window is taken without a cross-thread wake-up (tens of microseconds on busy or
 /// virtualized machines). The poll yields the CPU between checks.
+/// A timeout shorter than this spins for the timeout only (zero: a single look).
 const IDLE_SPIN: Duration = Duration::from_micros(50);
 
 impl RequestQueue {
@@ -74,7 +75,21 @@ impl RequestQueue {
     }
 
     fn recv_any(&self, start: Instant, timeout: Option<Duration>, stop: &Receiver<()>) -> Recv {
-        while start.elapsed() < IDLE_SPIN {
+        // A zero timeout is a poll (an ASGI loop looking for more work between its tasks):
+        // one look, no spinning.
+        let spin = timeout.map_or(IDLE_SPIN, |t| t.min(IDLE_SPIN));
+        if spin.is_zero() {
+            if is_disconnected(stop) {
+                return Recv::Closed;
+            }
+            return match self.requests.try_recv() {
+                Ok(r) => Recv::Request(r),
+                Err(TryRecvError::Disconnected) => Recv::Closed,
+                Err(TryRecvError::Empty) if self.is_closed() => Recv::Closed,
+                Err(TryRecvError::Empty) => Recv::Timeout,
+            };
+        }
+        while start.elapsed() < spin {
             if is_disconnected(stop) {
                 return Recv::Closed;
             }

@@ -1126,3 +1126,137 @@ fn a_stream_past_its_deadline_is_cut_when_the_client_stops_reading() {
     assert!(!c.buf.ends_with(b"0\r\n\r\n"));
     stop(server, ws);
 }
+
+/// Poll `cond` until it holds, failing after [`IO_BOUND`] with `what`.
+fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + IO_BOUND;
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A client that sends `raw` and never reads, with a small receive buffer (so that the
+/// server's writes stall soon).
+fn non_reader(addr: SocketAddr, raw: &[u8]) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.set_recv_buffer_size(4096).unwrap();
+    s.connect(&addr.into()).unwrap();
+    let mut s: TcpStream = s.into();
+    s.write_all(raw).unwrap();
+    s
+}
+
+#[test]
+fn a_whole_body_the_client_stops_reading_is_cut_after_the_write_stall() {
+    let (server, addr) = start(Config {
+        request_timeout: Some(Duration::from_millis(300)),
+        ..config()
+    });
+    let answered = Arc::new(AtomicUsize::new(0));
+    let n = answered.clone();
+    let ws = workers(server.queue(), 1, Arc::default(), move |r| {
+        let big = r.head.path == "/big";
+        let body = if big {
+            vec![b'x'; 16 << 20]
+        } else {
+            b"hi".to_vec()
+        };
+        let mut head = ResponseHead::new(200).unwrap();
+        head.push_header("Content-Type", b"application/octet-stream")
+            .unwrap();
+        r.responder.send_full(head, Bytes::from(body)).unwrap();
+        n.fetch_add(1, Ordering::SeqCst);
+    });
+    // Three clients ask for 16 MiB in one piece and read nothing.
+    let stalled: Vec<TcpStream> = (0..3)
+        .map(|_| non_reader(addr, b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n"))
+        .collect();
+    wait_until("the three bodies handed over", || {
+        answered.load(Ordering::SeqCst) == 3
+    });
+    // Past the stall limit every one is closed (with its body freed), though no client
+    // read or left; the server still answers.
+    wait_until("the stalled connections closed", || {
+        server.connections() == 0
+    });
+    assert_eq!(get(addr, "/small").text(), "hi");
+    // The clients see the end: what fit in the buffers, then a reset (never 16 MiB).
+    for mut s in stalled {
+        s.set_read_timeout(Some(IO_BOUND)).unwrap();
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        assert!(got < 16 << 20, "{got}");
+    }
+    stop(server, ws);
+}
+
+#[test]
+fn a_client_that_reads_slowly_is_not_cut() {
+    // The limit is on a stall, not on the whole transfer: 32 MiB read in sips of 64 KiB
+    // (more than the socket buffers hold: the server's writes wait for the client), over
+    // more than the limit, arrive whole.
+    let (server, addr) = start(Config {
+        request_timeout: Some(Duration::from_millis(300)),
+        ..config()
+    });
+    let ws = workers(server.queue(), 1, Arc::default(), |r| {
+        let mut head = ResponseHead::new(200).unwrap();
+        head.push_header("Content-Type", b"application/octet-stream")
+            .unwrap();
+        let _ = r
+            .responder
+            .send_full(head, Bytes::from(vec![b'y'; 32 << 20]));
+    });
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(IO_BOUND)).unwrap();
+    let started = std::time::Instant::now();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match s.read(&mut buf).unwrap() {
+            0 => break,
+            k => got += k,
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(got > 32 << 20, "{got}");
+    // Only meaningful if the transfer outlasted the limit (it does: 512+ sips of 2 ms).
+    assert!(started.elapsed() > Duration::from_millis(300));
+    stop(server, ws);
+}
+
+#[test]
+fn an_http_1_1_request_without_host_gets_400_and_never_reaches_a_worker() {
+    let (server, addr) = start(config());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let ws = workers(server.queue(), 1, seen.clone(), echo);
+    // RFC 9112 3.2: an HTTP/1.1 request must have a Host field...
+    let mut c = Client::sending(addr, b"GET /nohost HTTP/1.1\r\n\r\n");
+    assert_eq!(c.response().unwrap().status, 400);
+    assert!(c.closed());
+    // ...also one in absolute form...
+    let mut c = Client::sending(addr, b"GET http://a.example/abs HTTP/1.1\r\n\r\n");
+    assert_eq!(c.response().unwrap().status, 400);
+    assert_eq!(seen.load(Ordering::SeqCst), 0);
+    // ...while HTTP/1.0 may leave it out, and an empty one is a Host field all the same.
+    let mut c = Client::sending(addr, b"GET /old HTTP/1.0\r\n\r\n");
+    assert_eq!(c.response().unwrap().status, 200);
+    let mut c = Client::sending(
+        addr,
+        b"GET /empty HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(c.response().unwrap().status, 200);
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
+    stop(server, ws);
+}

@@ -1,10 +1,12 @@
 """The ASGI side of ``manygil serve``, running inside each worker interpreter.
 
 Each worker interpreter runs one asyncio event loop (in its own thread) serving many
-requests at once. The thread that ``run`` is called in takes requests off the server's
-queue (natively, GIL released) and hands each one to the loop; a third thread waits
-(natively) for cancellations of this interpreter's requests (timeout, shutdown, the client
-leaving) and hands them to the loop too. Body reads and streamed writes, which can block
+requests at once. The loop takes queued requests itself between its tasks (a look that
+never waits); once it finds none, it arms the *feed*, run natively (GIL released
+throughout) by the thread that ``run`` is called in: the feed takes the next request off
+the server's queue, parks it and wakes the loop through a socket pair the loop watches.
+A third thread waits (natively) for cancellations of this interpreter's requests
+(timeout, shutdown, the client leaving) and hands them to the loop too. Body reads and streamed writes, which can block
 on the client, run in a small thread pool; a whole answer is handed over without blocking.
 
 The lifespan protocol runs in the same loop: its startup when the application is loaded
@@ -333,7 +335,8 @@ class _Request:
                     f"the response body has {'more' if self.sent > declared else 'fewer'} "
                     f"bytes ({self.sent}{'+' if more else ''}) than its Content-Length ({declared})"
                 )
-            await self._idle()
+            if self.io is not None:  # (no coroutine for the usual case)
+                await self._idle()
             if not self.streaming:
                 if not more:
                     # The usual case: the whole answer at once (never blocks).
@@ -429,11 +432,11 @@ class _Worker:
         # entry older than EARLY_KEEP begins was for a request already done, and is dropped.
         self.early: dict[int, tuple[str, int]] = {}
         self.begun = 0
-        self.slots = threading.Semaphore(MAX_CONCURRENT)
         self.taken = 0
-        self.taken_lock = threading.Lock()
         self.try_scheduled = False
         self.taking = True  # False once the worker drains: the loop takes no more
+        self.armed = False  # the feed takes the next request for the loop
+        self.full = False  # MAX_CONCURRENT requests run: take more once one ends
         self.tasks: set[asyncio.Task] = set()
 
     # -- in the loop
@@ -441,15 +444,10 @@ class _Worker:
     def quota_reached(self) -> bool:
         return bool(self.max_requests) and self.taken >= self.max_requests
 
-    def count_taken(self) -> None:
-        """Count a request taken (by the taker thread or the loop) against the quota: one
-        taken by each at the same time may pass it, and is served all the same."""
-        with self.taken_lock:
-            self.taken += 1
-
-    def begin(self, rid: int, scope: dict, more_body: bool, started=None) -> None:
-        if started is not None:
-            started.set()
+    def begin(self, rid: int, scope: dict, more_body: bool) -> None:
+        # Counted against the quota: one the feed took as the loop took the last one may
+        # pass it, and is served all the same.
+        self.taken += 1
         if _lifespan is not None and not _lifespan.unsupported:
             scope["state"] = dict(_lifespan.state)
         req = _Request(self, rid, scope, more_body)
@@ -469,16 +467,30 @@ class _Worker:
             self.loop.call_soon(self.try_take)
 
     def try_take(self) -> None:
-        """Take a queued request from the loop thread if one is waiting (never waits)."""
+        """Take a queued request from the loop thread if one is waiting (never waits); if
+        none is, arm the feed, which wakes the loop with the next one."""
         self.try_scheduled = False
-        if not self.taking or self.quota_reached() or not self.slots.acquire(blocking=False):
+        if not self.taking:
+            return
+        if self.quota_reached():
+            _native.serve_asgi_feed_stop()
+            return
+        if len(self.active) >= MAX_CONCURRENT:
+            self.full = True
             return
         got = _native.serve_asgi_next(self.server_id, 0)
-        if type(got) is not tuple:
-            self.slots.release()
-            return
-        self.count_taken()
-        self.begin(*got)
+        if type(got) is tuple:
+            self.begin(*got)
+        elif got is False and not self.armed:
+            self.armed = True
+            _native.serve_asgi_want()
+
+    def on_feed(self) -> None:
+        """The feed parked a request for this loop (the loop's reader callback)."""
+        got = _native.serve_asgi_pending()
+        if got is not None:
+            self.armed = False
+            self.begin(*got)
 
     async def _run(self, req: _Request) -> None:
         try:
@@ -486,7 +498,10 @@ class _Worker:
         finally:
             self.active.pop(req.rid, None)
             self.tasks.discard(req.task)
-            self.slots.release()
+            if self.full and not self.try_scheduled:
+                self.full = False
+                self.try_scheduled = True
+                self.loop.call_soon(self.try_take)
             io = req.io
             if io is not None and not io.done():
                 # Still blocked on the client (woken by the cancellation): released by
@@ -507,6 +522,33 @@ class _Worker:
             req.client_gone()
             req.task.cancel()
 
+    def give_up(self, req: _Request) -> None:
+        """End ``req``, still running when a recycled worker's grace period ran out: an
+        accepted WebSocket is closed with 1012 (the application sees
+        ``websocket.disconnect``; the client reconnects to another worker); a request
+        still unanswered gets 503 and a streamed answer is cut, then its task is
+        cancelled (``asyncio.CancelledError`` where it waits)."""
+        if req.ws is not None and req.ws.state != "handshake":
+            req.ws.restart()
+            return
+        if req.cancelled is not None:
+            return
+        req.cancelled = "shutdown"
+        if req.io is None or req.io.done():
+            # Nothing of it is blocked on the client (else it is bounded by the client
+            # timeouts, and its answer is cut when the task ends).
+            if req.streaming and not req.complete:
+                _native.serve_abort(req.rid)
+            elif not req.streaming and not req.complete:
+                req.complete = True
+                _native.serve_respond(
+                    req.rid,
+                    "503 Service Unavailable",
+                    _ERROR_HEADERS,
+                    b"Service Unavailable\n",
+                )
+        req.task.cancel()
+
     def on_ws_ready(self) -> None:
         """The front has something for these WebSockets (the loop's reader callback)."""
         for rid in _native.serve_ws_ready():
@@ -522,21 +564,34 @@ class _Worker:
             elif self.early.get(rid, ("client_gone",))[0] == "client_gone":
                 self.early[rid] = (reason, self.begun)
 
-    async def drain(self, closed: bool) -> None:
+    async def drain(self, closed: bool, grace: float | None = None) -> None:
         """Finish the requests still running, then run the lifespan shutdown.
 
         ``closed``: the server closed after its grace period, so what still runs is past
         it: cancelled at once. Else (recycling, a reload) they get to finish; a worker
         replaced by a reload first closes its open WebSockets with 1012 ("service
         restart": their clients reconnect to the new workers) instead of keeping the old
-        code running for as long as they stay open."""
+        code running for as long as they stay open. A recycled worker gives them ``grace``
+        seconds (``--graceful-timeout``; None: no limit), then does the same and ends
+        the requests still running (see :meth:`give_up`)."""
         self.taking = False
+        # A request the feed parked just before it returned is served like the others.
+        self.on_feed()
         if not closed and _native.serve_retired():
             for req in list(self.active.values()):
                 if req.ws is not None:
                     req.ws.restart()
         if self.tasks and not closed:
-            await asyncio.wait(list(self.tasks))
+            _, late = await asyncio.wait(list(self.tasks), timeout=grace)
+            if late:
+                print(
+                    f"manygil serve: a recycled worker's {len(late)} request(s) and "
+                    f"WebSocket(s) still open after --graceful-timeout {grace:g}s were ended",
+                    file=sys.stderr,
+                )
+                for req in list(self.active.values()):
+                    self.give_up(req)
+                await asyncio.wait(list(self.tasks), timeout=5.0)
         for t in list(self.tasks):
             t.cancel()
         if self.tasks:
@@ -549,32 +604,16 @@ class _Worker:
     # -- in threads of their own
 
     def take(self) -> bool:
-        """Take requests (GIL released while waiting) until the server closes (returns
-        True), the quota is reached or this interpreter is retired (False); hand each to
-        the loop once it has started the previous one."""
-        started = threading.Event()
-        started.set()
-        # With a quota, wait in steps: the loop may take the last request meanwhile.
-        poll = 0.2 if self.max_requests else None
-        while not self.quota_reached():
-            self.slots.acquire()
-            # A loop busy running Python takes no new request before it gets to the last
-            # one: another worker's loop may be free.
-            started.wait()
-            got = _native.serve_asgi_next(self.server_id, poll)
-            if got is None:
-                self.slots.release()
-                # Retired (replaced: a reload, a stuck worker): what runs gets to finish,
-                # as when recycling. Else the server closed.
-                return not _native.serve_retired()
-            if got is False:
-                self.slots.release()
-                continue
-            rid, scope, more_body = got
-            self.count_taken()
-            started.clear()
-            self.loop.call_soon_threadsafe(self.begin, rid, scope, more_body, started)
-        return False
+        """Run the feed (natively, GIL released) until the server closes (returns True),
+        the quota is reached or this interpreter is retired (False). The feed takes a
+        request only when the loop asked for one and adopted the last: a loop busy running
+        Python takes nothing new before it gets back to its queue, leaving the request to
+        another worker."""
+        if _native.serve_asgi_feed(self.server_id) is False:
+            return False  # the loop reached its quota
+        # Retired (replaced: a reload, a stuck worker): what runs gets to finish, as when
+        # recycling. Else the server closed.
+        return not _native.serve_retired()
 
     def watch(self) -> None:
         """Hand this interpreter's request cancellations to the loop."""
@@ -586,9 +625,10 @@ class _Worker:
                 self.loop.call_soon_threadsafe(self.on_events, events)
 
 
-def run(server_id: int, max_requests: int) -> str:
+def run(server_id: int, max_requests: int, grace: float | None = None) -> str:
     """Serve requests in this interpreter's loop until the server closes (``"closed"``) or
-    ``max_requests`` requests were taken (``"recycle"``)."""
+    ``max_requests`` requests were taken (``"recycle"``; what still runs then gets
+    ``grace`` seconds: see :meth:`_Worker.drain`)."""
     loop = _loop
     if loop is None or _app is None:
         raise RuntimeError("manygil serve: run() before a successful start()")
@@ -601,10 +641,14 @@ def run(server_id: int, max_requests: int) -> str:
         finally:
             _native.serve_thread_exit()
 
-    # WebSocket wake-ups come straight to the loop (added before it runs: add_reader is not
-    # thread-safe).
+    # WebSocket wake-ups and the feed's requests come straight to the loop (added before it
+    # runs: add_reader is not thread-safe).
     ws_fd = _native.serve_ws_fd()
     loop.add_reader(ws_fd, worker.on_ws_ready)
+    feed_fd = _native.serve_asgi_feed_fd()
+    loop.add_reader(feed_fd, worker.on_feed)
+    worker.armed = True
+    _native.serve_asgi_want()
     looper = threading.Thread(target=run_loop, name="manygil-asgi-loop")
     watcher = threading.Thread(target=worker.watch, name="manygil-asgi-events")
     looper.start()
@@ -614,13 +658,15 @@ def run(server_id: int, max_requests: int) -> str:
         try:
             closed = worker.take()
         finally:
-            asyncio.run_coroutine_threadsafe(worker.drain(closed), loop).result()
+            asyncio.run_coroutine_threadsafe(worker.drain(closed, grace), loop).result()
     finally:
         _native.serve_asgi_close()
         loop.call_soon_threadsafe(loop.stop)
         looper.join()
         loop.remove_reader(ws_fd)
         _native.serve_ws_fd_close()
+        loop.remove_reader(feed_fd)
+        _native.serve_asgi_feed_close()
         watcher.join()
         worker.pool.shutdown(wait=True)
         _close_loop()

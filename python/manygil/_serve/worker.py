@@ -228,11 +228,13 @@ class _Quota:
         return bool(self.limit) and self.served >= self.limit
 
 
-def run(server_id: int, threads: int, max_requests: int, profile_queue=None) -> str:
+def run(server_id: int, threads: int, max_requests: int, profile_queue=None, grace=None) -> str:
     """Serve requests with ``threads`` threads until the server closes (returns
     ``"closed"``) or ``max_requests`` requests were taken (returns ``"recycle"``).
     With ``profile_queue``, the interpreter serves under cProfile and sends its statistics
-    there when it stops (``--profile``)."""
+    there when it stops (``--profile``). ``grace``: how long (seconds; None: no limit) an
+    ASGI worker that recycles waits for its open requests and WebSockets before it closes
+    them (WSGI handlers are bounded by ``--timeout``)."""
     if _app is None:
         raise RuntimeError("manygil serve: run() before load()")
     profiler = None
@@ -241,17 +243,17 @@ def run(server_id: int, threads: int, max_requests: int, profile_queue=None) -> 
 
         profiler = _profiling.start_worker()
     try:
-        return _run(server_id, threads, max_requests)
+        return _run(server_id, threads, max_requests, grace)
     finally:
         if profiler is not None:
             _profiling.stop_worker(profiler, profile_queue)
 
 
-def _run(server_id: int, threads: int, max_requests: int) -> str:
+def _run(server_id: int, threads: int, max_requests: int, grace=None) -> str:
     if _interface == "asgi":
         from . import asgi as _serve_asgi
 
-        return _serve_asgi.run(server_id, max_requests)
+        return _serve_asgi.run(server_id, max_requests, grace)
     quota = _Quota(max_requests)
     multithread = threads > 1
     # With a quota and several threads, waiting threads poll so that all of them notice

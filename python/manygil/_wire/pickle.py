@@ -49,13 +49,16 @@ No cost after the first send of a function:
 from __future__ import annotations
 
 import functools
-import io
 import marshal
 import operator
 import os
-import pickle
 import sys
 import types
+from _io import BytesIO, TextIOWrapper
+
+# The C pickler itself: `pickle` (the Python module) would add itself and `struct` to the
+# main interpreter of every script that sends a function, for nothing used here.
+from _pickle import Pickler as _StdPickler
 from operator import is_ as _is
 
 from .. import _native
@@ -144,9 +147,25 @@ def _by_reference(obj) -> bool:
 
 # --- what a function's code reads ----------------------------------------------------------
 
-_GLOBAL_OPS = frozenset(
-    {"LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL", "LOAD_NAME", "LOAD_FROM_DICT_OR_GLOBALS"}
-)
+# Opcode -> how its argument indexes ``co_names`` (a right shift), for the instructions
+# that read or write a global; made on first use from `opcode` (not `dis`, which costs
+# 0.1 MiB on 3.13/3.14 and 1.2 MiB on 3.15 in the sender's interpreter).
+# The second item is EXTENDED_ARG's opcode.
+_global_ops: tuple[dict, int] | None = None
+
+
+def _global_op_shifts() -> tuple[dict, int]:
+    global _global_ops
+    if _global_ops is None:
+        from opcode import opmap
+
+        shifts = {"LOAD_GLOBAL": 1, "STORE_GLOBAL": 0, "DELETE_GLOBAL": 0, "LOAD_NAME": 0}
+        shifts["LOAD_FROM_DICT_OR_GLOBALS"] = 0
+        ops = {opmap[name]: shift for name, shift in shifts.items() if name in opmap}
+        _global_ops = (ops, opmap["EXTENDED_ARG"])
+    return _global_ops
+
+
 # code object -> the global names it (and the code nested in it) uses; bounded.
 _globals_of: dict = {}
 _GLOBALS_OF_MAX = 4096
@@ -154,16 +173,31 @@ _GLOBALS_OF_MAX = 4096
 
 def _code_globals(code) -> dict:
     """The global names ``code`` and the functions and classes nested in it read or
-    write, in order of first use (a dict of name -> None)."""
+    write, in order of first use (a dict of name -> None).
+
+    Reads ``co_code`` (the unspecialized bytecode: two bytes per unit, an opcode and its
+    argument, ``EXTENDED_ARG`` units prefixing higher argument bytes, inline caches as
+    ``CACHE`` units that match no opcode looked for here) as ``dis.get_instructions``
+    would, without importing ``dis``; tests/test_callables.py compares the two on the
+    whole stdlib."""
     names = _globals_of.get(code)
     if names is not None:
         return names
-    import dis
-
+    ops, extended = _global_op_shifts()
+    co_names = code.co_names
+    raw = code.co_code
     names = {}
-    for ins in dis.get_instructions(code):
-        if ins.opname in _GLOBAL_OPS and type(ins.argval) is str:
-            names[ins.argval] = None
+    ext = 0
+    for i in range(0, len(raw), 2):
+        op = raw[i]
+        arg = raw[i + 1] | ext
+        if op == extended:
+            ext = arg << 8
+            continue
+        ext = 0
+        shift = ops.get(op)
+        if shift is not None:
+            names[co_names[arg >> shift]] = None
     for c in code.co_consts:
         if type(c) is types.CodeType:
             names.update(_code_globals(c))
@@ -287,7 +321,7 @@ _DISPATCH = {
     staticmethod: lambda m: (staticmethod, (m.__func__,)),
     classmethod: lambda m: (classmethod, (m.__func__,)),
     property: lambda p: (property, (p.fget, p.fset, p.fdel, p.__doc__)),
-    io.TextIOWrapper: _std_stream_or_refuse,
+    TextIOWrapper: _std_stream_or_refuse,
 }
 
 # Module-level singletons that must stay themselves (``dataclasses.fields`` compares by
@@ -319,7 +353,7 @@ _CLASS_SKIP = frozenset(
 )
 
 
-class _Pickler(_HandleIds, pickle.Pickler):
+class _Pickler(_HandleIds, _StdPickler):
     """The standard pickler, with functions and classes of scripts by value (see the
     module's docstring) and manygil handles as persistent IDs."""
 
@@ -424,7 +458,7 @@ def _cloudpickler_class():
 
         class _CloudPickler(_Pickler, cloudpickle.Pickler):
             dispatch_table = cloudpickle.Pickler.dispatch_table.new_child(
-                {io.TextIOWrapper: _std_stream_or_refuse}
+                {TextIOWrapper: _std_stream_or_refuse}
             )
 
             def reducer_override(self, obj):
@@ -438,7 +472,7 @@ def _cloudpickler_class():
 
 
 def _dump_with(pickler_class, obj) -> tuple[bytes, tuple]:
-    f = io.BytesIO()
+    f = BytesIO()
     p = pickler_class(f)
     p.dump(obj)
     return f.getvalue(), tuple(p.handles)
@@ -462,7 +496,7 @@ def dumps_for_process(obj) -> bytes:
     main script: it needs only ``manygil._wire.unpickle``), everything else as
     ``multiprocessing`` pickles it (a ``SharedBuffer`` as its memory file's descriptor).
     Raises NotShareableError naming what cannot be sent."""
-    f = io.BytesIO()
+    f = BytesIO()
     try:
         _ProcessPickler(f).dump(obj)
     except Exception as e:

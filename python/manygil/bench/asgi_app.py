@@ -1,5 +1,12 @@
-"""The raw ASGI application of bench/bench_serve_asgi.py: a hello route, a pure-Python
-CPU route and a WebSocket echo, with lifespan support (as a framework would have)."""
+"""The raw ASGI application of the ASGI serve benchmark (``manygil.bench.serve_asgi_bench``,
+``bench/bench_serve_asgi.py``): a hello route, a JSON route, a pure-Python CPU route and a
+WebSocket echo, with lifespan support (as a framework would have)."""
+
+import json
+
+_HELLO = b"Hello, World!"
+_TEXT = [(b"content-type", b"text/plain")]
+_JSON = [(b"content-type", b"application/json")]
 
 
 async def app(scope, receive, send):
@@ -23,15 +30,22 @@ async def app(scope, receive, send):
             )
     while (await receive()).get("more_body"):
         pass
-    if scope["path"] == "/cpu":
+    path = scope["path"]
+    if path == "/json":
+        # TechEmpower's JSON test: a small object serialized per request.
+        body = json.dumps({"message": "Hello, World!"}).encode()
+        headers = _JSON
+    elif path == "/cpu":
         body = str(sum(i * i % 7 for i in range(20_000))).encode()
+        headers = _TEXT
     else:
-        body = b"Hello, World!"
+        body = _HELLO
+        headers = _TEXT
     await send(
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
+            "headers": [*headers, (b"content-length", b"%d" % len(body))],
         }
     )
     await send({"type": "http.response.body", "body": body})

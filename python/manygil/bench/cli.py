@@ -84,8 +84,10 @@ def main(argv=None):
     mode = "quick" if args.quick else "full"
     wanted = set(args.scenario or SCENARIOS)
     if "serve" in wanted:
-        # manygil serve against gunicorn and granian, over HTTP (manygil.bench.serve_bench).
-        from manygil.bench import serve_bench
+        # manygil serve against gunicorn and granian with a Flask app (WSGI:
+        # manygil.bench.serve_bench), then against uvicorn, granian and hypercorn with a
+        # raw ASGI app (manygil.bench.serve_asgi_bench), over HTTP and WebSocket.
+        from manygil.bench import serve_asgi_bench, serve_bench
 
         serve_args = ["--quick"] if args.quick else []
         if args.workers:
@@ -93,6 +95,8 @@ def main(argv=None):
         if args.repeat:
             serve_args += ["--repeat", str(args.repeat)]
         serve_status = serve_bench.main(serve_args)
+        print()
+        serve_status = serve_asgi_bench.main(serve_args) or serve_status
         if wanted == {"serve"}:
             return serve_status
         wanted.discard("serve")

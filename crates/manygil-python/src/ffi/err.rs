@@ -1,16 +1,11 @@
 //! Python exceptions at the boundary: [`PyErrSet`], raising helpers and exception text.
 
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, CStr, CString};
 
 use super::owned::{Attached, Borrowed, Owned};
+/// Defined beside [`Owned`] (whose constructors return them), named from here.
+pub(crate) use super::owned::{PyErrSet, PyResult};
 use pyo3_ffi::*;
-
-/// Marker: a Python exception is set on the current thread state.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PyErrSet;
-
-/// Result of an operation that may leave a Python exception set.
-pub(crate) type PyResult<T> = Result<T, PyErrSet>;
 
 fn cstring(msg: &str) -> CString {
     CString::new(msg.replace('\0', "\\0")).unwrap_or_default()
@@ -62,6 +57,30 @@ pub(crate) fn try_copy(py: Attached<'_>, data: &[u8]) -> PyResult<Vec<u8>> {
     Ok(v)
 }
 
+/// Raise a builtin `MemoryError`.
+pub(crate) fn memory_error(py: Attached<'_>, msg: &str) -> PyErrSet {
+    // SAFETY: builtin exception class.
+    unsafe { raise(py, PyExc_MemoryError, msg) }
+}
+
+/// Raise a builtin `OSError`.
+pub(crate) fn os_error(py: Attached<'_>, msg: &str) -> PyErrSet {
+    // SAFETY: builtin exception class.
+    unsafe { raise(py, PyExc_OSError, msg) }
+}
+
+/// Raise a builtin `IndexError`.
+pub(crate) fn index_error(py: Attached<'_>, msg: &str) -> PyErrSet {
+    // SAFETY: builtin exception class.
+    unsafe { raise(py, PyExc_IndexError, msg) }
+}
+
+/// Whether the exception set now is a `ValueError` (or a subclass).
+pub(crate) fn value_error_is_set(_py: Attached<'_>) -> bool {
+    // SAFETY: attached; reads this thread's error indicator and a builtin class.
+    unsafe { PyErr_ExceptionMatches(PyExc_ValueError) != 0 }
+}
+
 /// Raise a builtin `AttributeError`.
 pub(crate) fn attribute_error(py: Attached<'_>, msg: &str) -> PyErrSet {
     // SAFETY: builtin exception class.
@@ -72,6 +91,30 @@ pub(crate) fn attribute_error(py: Attached<'_>, msg: &str) -> PyErrSet {
 pub(crate) fn runtime_error(py: Attached<'_>, msg: &str) -> PyErrSet {
     // SAFETY: builtin exception class.
     unsafe { raise(py, PyExc_RuntimeError, msg) }
+}
+
+/// A new exception class `name` (a dotted `module.Name`) with docstring `doc` and the
+/// classes of the tuple `bases` as its bases.
+pub(crate) fn new_exception_type<'py>(
+    py: Attached<'py>,
+    name: &CStr,
+    doc: &CStr,
+    bases: Borrowed<'_, 'py>,
+) -> PyResult<Owned<'py>> {
+    // SAFETY: attached (py); NUL-terminated name and doc; `bases` is alive (the `Borrowed`
+    // invariant) and CPython checks it is a tuple of classes; no dict. A new reference or
+    // NULL.
+    unsafe {
+        Owned::from_new(
+            py,
+            PyErr_NewExceptionWithDoc(
+                name.as_ptr(),
+                doc.as_ptr(),
+                bases.as_ptr(),
+                std::ptr::null_mut(),
+            ),
+        )
+    }
 }
 
 /// Take the currently set exception (there must be one).

@@ -10,6 +10,8 @@
 //! - [`args`]: binding and converting arguments, with errors that name them.
 //! - [`frames`]: the Python stacks of the attached interpreter's threads.
 //! - [`embed`]: starting and ending CPython in a Rust program that embeds it.
+//! - [`buffer`]: the buffer protocol: reading another object's bytes, exporting Rust
+//!   memory, memoryviews released on drop.
 //! - [`values`]: the builtin value types (int, float, str, bytes, containers, ...): telling
 //!   them apart, reading and making them.
 //!
@@ -18,6 +20,7 @@
 //! so every use of the C-API outside this folder can be found from here.
 
 pub(crate) mod args;
+pub(crate) mod buffer;
 pub(crate) mod embed;
 pub(crate) mod entry;
 pub(crate) mod err;
@@ -35,37 +38,19 @@ use pyo3_ffi::*;
 pub(crate) use values::{boolean, new_dict, new_int, new_list, new_str, new_tuple, new_uint, none};
 
 // The C-API names the rest of the crate uses, listed so that the gate can be audited here:
-// declarations (types, constants, slot ids, exception classes) first, then the C-API
-// functions still called outside `ffi/` (each a candidate for a wrapper of its own).
+// declarations only (types, constants, slot ids, exception classes): no C-API function is
+// called outside `ffi/` (`toolchain/check_layers.py` checks it). The two functions after
+// them are for the files of this folder that import `super::*`.
 pub(crate) use pyo3_ffi::{
-    newfunc, visitproc, PyBUF_SIMPLE, PyDict_Type, PyExc_Exception, PyExc_IndexError,
-    PyExc_KeyError, PyExc_MemoryError, PyExc_OSError, PyExc_OverflowError, PyExc_RuntimeError,
-    PyExc_TimeoutError, PyExc_TypeError, PyExc_ValueError, PyGetSetDef, PyList_Type, PyMethodDef,
-    PyMethodDefPointer, PyModuleDef, PyObject, PyTuple_Type, PyTypeObject, PyType_Slot, Py_EQ,
-    Py_MOD_GIL_NOT_USED, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED, Py_NE, Py_bf_getbuffer,
-    Py_bf_releasebuffer, Py_buffer, Py_hash_t, Py_mod_exec, Py_mod_gil,
-    Py_mod_multiple_interpreters, Py_mp_ass_subscript, Py_mp_length, Py_mp_subscript, Py_sq_length,
-    Py_ssize_t, Py_tp_doc, Py_tp_getset, Py_tp_hash, Py_tp_iter, Py_tp_iternext, Py_tp_methods,
-    Py_tp_new, Py_tp_repr, Py_tp_richcompare, METH_CLASS, METH_FASTCALL, METH_KEYWORDS,
-    METH_STATIC,
+    newfunc, visitproc, PyDict_Type, PyExc_Exception, PyExc_KeyError, PyExc_OSError,
+    PyExc_OverflowError, PyExc_RuntimeError, PyExc_TimeoutError, PyExc_TypeError, PyGetSetDef,
+    PyList_Type, PyMethodDef, PyMethodDefPointer, PyModuleDef, PyObject, PyTuple_Type,
+    PyTypeObject, PyType_Slot, Py_EQ, Py_NE, Py_bf_getbuffer, Py_bf_releasebuffer, Py_hash_t,
+    Py_mp_ass_subscript, Py_mp_length, Py_mp_subscript, Py_sq_length, Py_ssize_t, Py_tp_doc,
+    Py_tp_getset, Py_tp_hash, Py_tp_iter, Py_tp_iternext, Py_tp_methods, Py_tp_new, Py_tp_repr,
+    Py_tp_richcompare, METH_CLASS, METH_FASTCALL, METH_KEYWORDS, METH_STATIC,
 };
-/// The 3.15 module export (PEP 793) declarations.
-#[cfg(Py_3_15)]
-pub(crate) use pyo3_ffi::{
-    PyABIInfo_VAR, PySlot, PySlot_DATA, PySlot_END, PySlot_FUNC, PySlot_SIZE, PySlot_STATIC_DATA,
-    Py_mod_abi, Py_mod_doc, Py_mod_methods, Py_mod_name, Py_mod_state_clear, Py_mod_state_free,
-    Py_mod_state_size, Py_mod_state_traverse,
-};
-pub(crate) use pyo3_ffi::{
-    PyBuffer_FillInfo, PyBuffer_Release, PyErr_Clear, PyErr_ExceptionMatches,
-    PyErr_GetRaisedException, PyErr_NewExceptionWithDoc, PyErr_SetRaisedException, PyIndex_Check,
-    PyMemoryView_FromObject, PyNumber_AsSsize_t, PyNumber_Index, PyObject_Bytes,
-    PyObject_CallMethod, PyObject_GetBuffer, PySequence_Tuple, PySlice_Check,
-    PyUnicode_AsLatin1String, PyUnicode_DecodeLatin1, Py_DECREF,
-};
-/// The module definition of 3.13 and 3.14 (multi-phase init, PEP 489).
-#[cfg(not(Py_3_15))]
-pub(crate) use pyo3_ffi::{PyModuleDef_HEAD_INIT, PyModuleDef_Init, PyModuleDef_Slot};
+pub(crate) use pyo3_ffi::{PyUnicode_AsLatin1String, Py_DECREF};
 
 use std::ffi::CStr;
 
@@ -204,6 +189,17 @@ pub(crate) fn current_interpreter_id(_py: Attached<'_>) -> i64 {
 pub(crate) fn current_thread_ident() -> u64 {
     // SAFETY: callable from any thread, attached or not.
     unsafe { PyThread_get_thread_ident() as u64 }
+}
+
+/// Add `hook` to the process-wide audit hooks (called for every audited event in every
+/// interpreter, with an attached thread state; it may raise by returning -1).
+pub(crate) fn add_audit_hook(_py: Attached<'_>, hook: missing::AuditHook) -> err::PyResult<()> {
+    // SAFETY: attached (py); `hook` is a C function of the audit hook signature (its type
+    // says so) that lives as long as the process (a function item); no user data.
+    if unsafe { missing::PySys_AddAuditHook(hook, std::ptr::null_mut()) } < 0 {
+        return Err(err::PyErrSet);
+    }
+    Ok(())
 }
 
 /// C-API functions pyo3-ffi does not declare.

@@ -141,3 +141,144 @@ fn check(r: c_int) -> PyResult<()> {
         Ok(())
     }
 }
+
+/// Define the extension module: its definition (3.13/3.14: a `PyModuleDef` with
+/// multi-phase init, PEP 489; 3.15+: a slot array, PEP 793), the entry point CPython looks
+/// up (`PyInit_<name>` / `PyModExport_<name>`), and `make_embedded`, which makes the module
+/// in a program that embeds CPython. The module declares per-interpreter GIL support and
+/// no need of the GIL, and keeps `$state` as its zero-initialised module state.
+///
+/// The slot functions are checked against the signatures CPython calls them with, so the
+/// casts to `void *` the C definitions need are made here only.
+macro_rules! module_def {
+    (
+        name: $name:literal,
+        doc: $doc:literal,
+        state: $state:ty,
+        methods: $methods:path,
+        exec: $exec:path,
+        traverse: $traverse:path,
+        clear: $clear:path,
+        free: $free:path,
+        init: $init:ident,
+        export: $export:ident $(,)?
+    ) => {
+        const _: unsafe extern "C" fn(*mut ::pyo3_ffi::PyObject) -> ::std::ffi::c_int = $exec;
+        const _: ::pyo3_ffi::traverseproc = $traverse;
+        const _: ::pyo3_ffi::inquiry = $clear;
+        const _: ::pyo3_ffi::freefunc = $free;
+
+        #[cfg(not(Py_3_15))]
+        mod module_def {
+            use std::ffi::c_void;
+
+            use ::pyo3_ffi::*;
+
+            use $crate::ffi::err::PyResult;
+            use $crate::ffi::{Attached, Owned};
+
+            static mut SLOTS: [PyModuleDef_Slot; 4] = [
+                PyModuleDef_Slot {
+                    slot: Py_mod_exec,
+                    value: $exec as *mut c_void,
+                },
+                PyModuleDef_Slot {
+                    slot: Py_mod_multiple_interpreters,
+                    value: Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
+                },
+                PyModuleDef_Slot {
+                    slot: Py_mod_gil,
+                    value: Py_MOD_GIL_NOT_USED,
+                },
+                PyModuleDef_Slot {
+                    slot: 0,
+                    value: std::ptr::null_mut(),
+                },
+            ];
+
+            static mut MODULE_DEF: PyModuleDef = PyModuleDef {
+                m_base: PyModuleDef_HEAD_INIT,
+                m_name: $name.as_ptr(),
+                m_doc: $doc.as_ptr(),
+                m_size: std::mem::size_of::<$state>() as Py_ssize_t,
+                m_methods: (&raw mut $methods).cast(),
+                m_slots: (&raw mut SLOTS).cast(),
+                m_traverse: Some($traverse),
+                m_clear: Some($clear),
+                m_free: Some($free),
+            };
+
+            /// The module made from this definition, in a program that embeds CPython.
+            pub(crate) fn make_embedded(py: Attached<'_>) -> PyResult<Owned<'_>> {
+                // SAFETY: the definition is static data, alive for the whole process.
+                unsafe { $crate::ffi::embed::module_from_def(py, &raw mut MODULE_DEF, $name) }
+            }
+
+            /// Module entry point (multi-phase init) for CPython 3.13 and 3.14.
+            #[allow(unreachable_pub)]
+            #[allow(non_snake_case)]
+            #[no_mangle]
+            pub unsafe extern "C" fn $init() -> *mut PyObject {
+                // SAFETY: the definition is static data that CPython only reads (it fills
+                // in the base's index once, under its import lock).
+                unsafe { PyModuleDef_Init(&raw mut MODULE_DEF) }
+            }
+        }
+
+        #[cfg(Py_3_15)]
+        mod module_def {
+            use std::ffi::c_void;
+
+            use ::pyo3_ffi::*;
+
+            use $crate::ffi::err::PyResult;
+            use $crate::ffi::{Attached, Owned};
+
+            ::pyo3_ffi::PyABIInfo_VAR!(ABI_INFO);
+
+            static mut SLOTS: [PySlot; 12] = [
+                PySlot_STATIC_DATA(Py_mod_abi, (&raw mut ABI_INFO).cast()),
+                PySlot_STATIC_DATA(Py_mod_name, $name.as_ptr() as *mut c_void),
+                PySlot_STATIC_DATA(Py_mod_doc, $doc.as_ptr() as *mut c_void),
+                PySlot_SIZE(
+                    Py_mod_state_size,
+                    std::mem::size_of::<$state>() as Py_ssize_t,
+                ),
+                PySlot_STATIC_DATA(Py_mod_methods, (&raw mut $methods).cast()),
+                // SAFETY: function pointers of the signatures these slots expect (checked
+                // by the `const _` items of the macro).
+                unsafe { PySlot_FUNC(Py_mod_state_traverse, $traverse as *mut c_void) },
+                // SAFETY: as above.
+                unsafe { PySlot_FUNC(Py_mod_state_clear, $clear as *mut c_void) },
+                // SAFETY: as above.
+                unsafe { PySlot_FUNC(Py_mod_state_free, $free as *mut c_void) },
+                // SAFETY: as above.
+                unsafe { PySlot_FUNC(Py_mod_exec, $exec as *mut c_void) },
+                PySlot_DATA(
+                    Py_mod_multiple_interpreters,
+                    Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
+                ),
+                PySlot_DATA(Py_mod_gil, Py_MOD_GIL_NOT_USED),
+                PySlot_END(),
+            ];
+
+            /// The module made from these slots, in a program that embeds CPython.
+            pub(crate) fn make_embedded(py: Attached<'_>) -> PyResult<Owned<'_>> {
+                // SAFETY: the slot array is static data, alive for the whole process.
+                unsafe { $crate::ffi::embed::module_from_slots(py, (&raw mut SLOTS).cast(), $name) }
+            }
+
+            /// Module entry point for CPython 3.15+ (PEP 793).
+            #[allow(unreachable_pub)]
+            #[allow(non_snake_case)]
+            #[no_mangle]
+            pub unsafe extern "C" fn $export() -> *mut PySlot {
+                // The slot array is static data that CPython only reads.
+                (&raw mut SLOTS).cast()
+            }
+        }
+
+        pub(crate) use module_def::make_embedded;
+    };
+}
+pub(crate) use module_def;

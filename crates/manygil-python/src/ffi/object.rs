@@ -19,7 +19,8 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// The object's type (borrowed; a type outlives its instances).
     #[inline]
     pub(crate) fn type_ptr(self) -> *mut PyTypeObject {
-        // SAFETY: a valid object (the type's invariant); `ob_type` is never NULL.
+        // SAFETY: alive (the `Borrowed` invariant); `ob_type` of a live object is never
+        // NULL, and a type outlives its instances.
         unsafe { Py_TYPE(self.as_ptr()) }
     }
 
@@ -48,10 +49,57 @@ impl<'a, 'py> Borrowed<'a, 'py> {
         unsafe { Py_REFCNT(self.as_ptr()) }
     }
 
+    /// Whether this is a `slice`.
+    #[inline]
+    pub(crate) fn is_slice(self) -> bool {
+        // SAFETY: `self` is alive (the `Borrowed` invariant); only its type is read.
+        unsafe { PySlice_Check(self.as_ptr()) != 0 }
+    }
+
+    /// Whether this has `__index__` (an int or an int-like object).
+    #[inline]
+    pub(crate) fn is_index(self) -> bool {
+        // SAFETY: `self` is alive (the `Borrowed` invariant); only its type's slots are
+        // read.
+        unsafe { PyIndex_Check(self.as_ptr()) != 0 }
+    }
+
+    /// `operator.index(obj)`: `TypeError` if it has no `__index__`.
+    pub(crate) fn index(self) -> PyResult<Owned<'py>> {
+        // SAFETY: attached and alive (the `Borrowed` invariant); a new reference or NULL.
+        unsafe { Owned::from_new(self.py(), PyNumber_Index(self.as_ptr())) }
+    }
+
+    /// `operator.index(obj)` as a `Py_ssize_t`, raising `IndexError` (as sequence indexing
+    /// does) if it does not fit, `TypeError` if it has no `__index__`.
+    pub(crate) fn index_as_isize(self) -> PyResult<isize> {
+        // SAFETY: attached and alive (the `Borrowed` invariant); PyExc_IndexError is a
+        // builtin class, valid in every interpreter.
+        let i = unsafe { PyNumber_AsSsize_t(self.as_ptr(), PyExc_IndexError) };
+        // SAFETY: attached; only reads this thread's error indicator.
+        if i == -1 && unsafe { !PyErr_Occurred().is_null() } {
+            return Err(PyErrSet);
+        }
+        Ok(i)
+    }
+
+    /// `bytes(obj)`.
+    pub(crate) fn bytes(self) -> PyResult<Owned<'py>> {
+        // SAFETY: attached and alive (the `Borrowed` invariant); a new reference or NULL.
+        unsafe { Owned::from_new(self.py(), PyObject_Bytes(self.as_ptr())) }
+    }
+
+    /// `tuple(obj)` for an iterable (a snapshot whose items cannot change).
+    pub(crate) fn to_tuple(self) -> PyResult<Owned<'py>> {
+        // SAFETY: attached and alive (the `Borrowed` invariant); a new reference or NULL.
+        unsafe { Owned::from_new(self.py(), PySequence_Tuple(self.as_ptr())) }
+    }
+
     /// `obj.name`.
     #[inline]
     pub(crate) fn get_attr(self, name: &CStr) -> PyResult<Owned<'py>> {
-        // SAFETY: attached (self.py()); valid object; `name` is NUL-terminated.
+        // SAFETY: the `Borrowed` invariant: 'py attached, the object alive for 'a; `name` is
+        // NUL-terminated; a new reference or NULL.
         unsafe {
             Owned::from_new(
                 self.py(),
@@ -70,7 +118,8 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// `obj.name = value`.
     #[inline]
     pub(crate) fn set_attr(self, name: &CStr, value: Borrowed<'_, 'py>) -> PyResult<()> {
-        // SAFETY: attached; valid objects; NUL-terminated name.
+        // SAFETY: the `Borrowed` invariant: 'py attached, the object alive for 'a (and `value`
+        // for its own 'a); NUL-terminated name; the value is not stolen.
         let r = unsafe { PyObject_SetAttrString(self.as_ptr(), name.as_ptr(), value.as_ptr()) };
         if r < 0 {
             Err(PyErrSet)
@@ -148,7 +197,8 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// `bool(obj)`.
     #[inline]
     pub(crate) fn is_true(self) -> PyResult<bool> {
-        // SAFETY: attached; valid object; returns -1 with an exception set on failure.
+        // SAFETY: the `Borrowed` invariant: 'py attached, the object alive for 'a; -1 with an
+        // exception set on failure.
         match unsafe { PyObject_IsTrue(self.as_ptr()) } {
             -1 => Err(PyErrSet),
             r => Ok(r != 0),
@@ -157,19 +207,22 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 
     /// `str(obj)`.
     pub(crate) fn str(self) -> PyResult<Owned<'py>> {
-        // SAFETY: attached; valid object.
+        // SAFETY: the `Borrowed` invariant: 'py attached, the object alive for 'a; a new
+        // reference or NULL.
         unsafe { Owned::from_new(self.py(), PyObject_Str(self.as_ptr())) }
     }
 
     /// `obj[key]`.
     pub(crate) fn get_item(self, key: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-        // SAFETY: attached; valid objects.
+        // SAFETY: the `Borrowed` invariant: 'py attached, the object alive for 'a (and `key`);
+        // a new reference or NULL.
         unsafe { Owned::from_new(self.py(), PyObject_GetItem(self.as_ptr(), key.as_ptr())) }
     }
 
     /// `obj[key] = value`.
     pub(crate) fn set_item(self, key: Borrowed<'_, 'py>, value: Borrowed<'_, 'py>) -> PyResult<()> {
-        // SAFETY: attached; valid objects.
+        // SAFETY: the `Borrowed` invariant: 'py attached, the object alive for 'a (and `key`,
+        // `value`); neither is stolen; -1 with an exception set on failure.
         if unsafe { PyObject_SetItem(self.as_ptr(), key.as_ptr(), value.as_ptr()) } < 0 {
             Err(PyErrSet)
         } else {
@@ -179,13 +232,15 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 
     /// `repr(obj)`.
     pub(crate) fn repr(self) -> PyResult<Owned<'py>> {
-        // SAFETY: attached; valid object.
+        // SAFETY: the `Borrowed` invariant: 'py attached, the object alive for 'a; a new
+        // reference or NULL.
         unsafe { Owned::from_new(self.py(), PyObject_Repr(self.as_ptr())) }
     }
 
     /// `iter(obj)`.
     pub(crate) fn iter(self) -> PyResult<Owned<'py>> {
-        // SAFETY: attached; valid object.
+        // SAFETY: the `Borrowed` invariant: 'py attached, the object alive for 'a; a new
+        // reference or NULL.
         unsafe { Owned::from_new(self.py(), PyObject_GetIter(self.as_ptr())) }
     }
 
@@ -208,7 +263,8 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// `obj` as a list or tuple (itself if it is one, else `list(obj)`), raising
     /// `TypeError(msg)` if it is not iterable.
     pub(crate) fn to_sequence(self, msg: &CStr) -> PyResult<Owned<'py>> {
-        // SAFETY: attached; valid object; `msg` is NUL-terminated.
+        // SAFETY: the `Borrowed` invariant: 'py attached, the object alive for 'a; `msg` is
+        // NUL-terminated; a new reference or NULL.
         unsafe { Owned::from_new(self.py(), PySequence_Fast(self.as_ptr(), msg.as_ptr())) }
     }
 
@@ -233,8 +289,8 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// The module a heap type made with `PyType_FromModuleAndSpec` belongs to, for an
     /// instance of such a type (borrowed: the type holds the module, the instance its type).
     pub(crate) fn type_module(self) -> PyResult<Borrowed<'a, 'py>> {
-        // SAFETY: attached; a valid object, so its type is valid; NULL + TypeError if the
-        // type is not a heap type with a module.
+        // SAFETY: the `Borrowed` invariant: 'py attached, the object alive for 'a, so its type
+        // is alive too; NULL + TypeError if the type is not a heap type with a module.
         let m = unsafe { PyType_GetModule(self.type_ptr()) };
         if m.is_null() {
             return Err(PyErrSet);
@@ -255,7 +311,8 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 
     /// `len(obj)`.
     pub(crate) fn len(self) -> PyResult<usize> {
-        // SAFETY: attached; a valid object; -1 with an exception set on failure.
+        // SAFETY: the `Borrowed` invariant: 'py attached, the object alive for 'a; -1 with an
+        // exception set on failure.
         let n = unsafe { PyObject_Length(self.as_ptr()) };
         usize::try_from(n).map_err(|_| PyErrSet)
     }
@@ -268,7 +325,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
                 "dict_update() needs a dict",
             ));
         }
-        // SAFETY: attached; `self` is a dict (checked), `other` a valid object.
+        // SAFETY: attached; `self` is a dict (checked), `other` alive (the `Borrowed` invariant).
         if unsafe { PyDict_Update(self.as_ptr(), other.as_ptr()) } < 0 {
             Err(PyErrSet)
         } else {
@@ -281,14 +338,14 @@ impl Borrowed<'_, '_> {
     /// Whether the object is a type (a class).
     #[inline]
     pub(crate) fn is_type(self) -> bool {
-        // SAFETY: a valid object; only reads its type's flags.
+        // SAFETY: alive (the `Borrowed` invariant); only reads its type's flags.
         unsafe { PyType_Check(self.as_ptr()) != 0 }
     }
 
     /// Whether the object is a builtin function or method (implemented in C).
     #[inline]
     pub(crate) fn is_builtin_function(self) -> bool {
-        // SAFETY: a valid object; only reads its type.
+        // SAFETY: alive (the `Borrowed` invariant); only reads its type.
         unsafe { PyCFunction_Check(self.as_ptr()) != 0 }
     }
 }

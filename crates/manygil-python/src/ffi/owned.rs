@@ -1,10 +1,17 @@
-//! [`Owned`] and [`Borrowed`] references, and the [`Attached`] token.
+//! [`Owned`] and [`Borrowed`] references, the [`Attached`] token, and [`PyErrSet`] (what
+//! their constructors return when CPython failed).
 
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-use super::err::{PyErrSet, PyResult};
 use pyo3_ffi::*;
+
+/// Marker: a Python exception is set on the current thread state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PyErrSet;
+
+/// Result of an operation that may leave a Python exception set.
+pub(crate) type PyResult<T> = Result<T, PyErrSet>;
 
 /// Proof that the current thread has an attached thread state (it holds its
 /// interpreter's GIL). It cannot leave the thread (`!Send`), and its lifetime ends before

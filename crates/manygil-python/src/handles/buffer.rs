@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use manygil_core::buffer::{BufferError, SharedBuffer, SharedMemory};
 
+use crate::ffi::buffer::{self as ffi_buffer, BytesView, Py_buffer, ScopedView};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::tstate::detached;
 use crate::ffi::*;
@@ -72,16 +73,12 @@ size that cannot be allocated MemoryError.",
 }
 
 fn alloc_error(py: Attached<'_>, e: BufferError) -> PyErrSet {
-    // SAFETY: reading the builtin exception classes' pointers, set once at startup.
-    let class = unsafe {
-        match e {
-            BufferError::AllocFailed { .. } => PyExc_MemoryError,
-            BufferError::Os { .. } => PyExc_OSError,
-            _ => PyExc_ValueError,
-        }
-    };
-    // SAFETY: builtin exception classes.
-    unsafe { err::raise(py, class, &e.to_string()) }
+    let msg = e.to_string();
+    match e {
+        BufferError::AllocFailed { .. } => err::memory_error(py, &msg),
+        BufferError::Os { .. } => err::os_error(py, &msg),
+        _ => err::value_error(py, &msg),
+    }
 }
 
 fn buffer_new(py: Attached<'_>, call: &Call<'_, '_>) -> PyResult<SharedBuffer> {
@@ -98,30 +95,10 @@ fn from_bytes<'py>(
 ) -> PyResult<Owned<'py>> {
     let [data] = call.bind(py, "from_bytes", [c"data"], 1)?;
     let data = data.ok_or(PyErrSet)?;
-    // SAFETY: a zeroed Py_buffer is the documented starting state for PyObject_GetBuffer.
-    let mut view: Py_buffer = unsafe { std::mem::zeroed() };
-    // SAFETY: attached; `data` is a borrowed argument; PyBUF_SIMPLE asks for contiguous bytes.
-    if unsafe { PyObject_GetBuffer(data.as_ptr(), &mut view, PyBUF_SIMPLE) } < 0 {
-        return Err(PyErrSet);
-    }
-    struct Release(Py_buffer);
-    impl Drop for Release {
-        fn drop(&mut self) {
-            // SAFETY: a view obtained above, released once; the GIL is held again here
-            // (the copy below re-attaches before returning).
-            unsafe { PyBuffer_Release(&mut self.0) };
-        }
-    }
-    let view = Release(view);
-    let len = view.0.len as usize;
-    let bytes: &[u8] = if len == 0 {
-        &[] // an empty view may have any pointer, even NULL
-    } else {
-        // SAFETY: the exporter guarantees `len` readable bytes at `buf` while the view is
-        // held (a bytearray cannot resize while exported).
-        unsafe { std::slice::from_raw_parts(view.0.buf.cast::<u8>(), len) }
-    };
-    let memory = if len > DETACH_COPY {
+    // Held (and released, attached) around the copy; the copy may run detached.
+    let view = BytesView::simple(py, data)?;
+    let bytes = view.as_bytes();
+    let memory = if bytes.len() > DETACH_COPY {
         detached(py, || SharedMemory::from_bytes(bytes))
     } else {
         SharedMemory::from_bytes(bytes)
@@ -178,40 +155,31 @@ fn shares<'py>(py: Attached<'py>, b: &SharedBuffer) -> PyResult<Owned<'py>> {
 unsafe extern "C" fn buffer_get(slf: *mut PyObject, view: *mut Py_buffer, flags: c_int) -> c_int {
     guard_c(-1, |py| {
         // SAFETY: the object CPython asks a buffer of, alive for the call.
-        let b = buffer_of(py, unsafe { Borrowed::from_ptr(py, slf) })?;
-        // SAFETY: attached; `view` is the caller's Py_buffer to fill; the memory is valid
-        // for `len` bytes while the Arc stored below (and the handle in view.obj) live.
-        // FillInfo raises BufferError if a writable view of a read-only handle is asked.
-        let r = unsafe {
-            PyBuffer_FillInfo(
+        let slf = unsafe { Borrowed::from_ptr(py, slf) };
+        let b = buffer_of(py, slf)?;
+        // SAFETY: `view` is the Py_buffer CPython passed to this bf_getbuffer, and
+        // `buffer_release` (this type's bf_releasebuffer) releases it with the same owner
+        // type; the memory is valid for `len` bytes while its Arc (the owner) lives, and
+        // writable unless the handle is read-only (FillInfo then refuses a writable view).
+        unsafe {
+            ffi_buffer::export(
                 view,
                 slf,
-                b.memory().as_ptr().cast(),
-                b.len() as Py_ssize_t,
-                c_int::from(b.is_readonly()),
+                b.memory().clone(),
+                b.memory().as_ptr(),
+                b.len(),
+                b.is_readonly(),
                 flags,
             )
-        };
-        if r < 0 {
-            return Err(PyErrSet);
-        }
-        let keep: Box<Arc<SharedMemory>> = Box::new(b.memory().clone());
-        // SAFETY: FillInfo succeeded, `view` is ours to annotate until released.
-        unsafe { (*view).internal = Box::into_raw(keep).cast() };
+        }?;
         Ok(0)
     })
 }
 
 unsafe extern "C" fn buffer_release(_slf: *mut PyObject, view: *mut Py_buffer) {
     guard_c((), |_py| {
-        // SAFETY: `view` was filled by `buffer_get`, whose `internal` is a Box<Arc<..>>
-        // released exactly once, here.
-        unsafe {
-            let keep = std::mem::replace(&mut (*view).internal, std::ptr::null_mut());
-            if !keep.is_null() {
-                drop(Box::from_raw(keep.cast::<Arc<SharedMemory>>()));
-            }
-        }
+        // SAFETY: `view` was filled by `buffer_get` with an `Arc<SharedMemory>` owner.
+        unsafe { ffi_buffer::release_export::<SharedMemory>(view) };
         Ok(())
     })
 }
@@ -224,40 +192,10 @@ unsafe extern "C" fn buffer_len(slf: *mut PyObject) -> Py_ssize_t {
     })
 }
 
-/// `memoryview(slf)`, released when dropped.
-struct View<'py>(Owned<'py>);
-
-impl<'py> View<'py> {
-    fn new(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Self> {
-        // SAFETY: attached; `slf` is a live SharedBuffer.
-        unsafe { Owned::from_new(py, PyMemoryView_FromObject(slf.as_ptr())) }.map(View)
-    }
-}
-
-impl Drop for View<'_> {
-    fn drop(&mut self) {
-        // SAFETY: attached (Views only live inside entry points). A pending exception is
-        // set aside around the call and restored; release() keeps no reference, and its
-        // failure (views still exported from it) is impossible here and only cleared.
-        unsafe {
-            let pending = PyErr_GetRaisedException();
-            let r = PyObject_CallMethod(self.0.as_ptr(), c"release".as_ptr(), std::ptr::null());
-            if r.is_null() {
-                PyErr_Clear();
-            } else {
-                Py_DECREF(r);
-            }
-            if !pending.is_null() {
-                PyErr_SetRaisedException(pending);
-            }
-        }
-    }
-}
-
 /// What a subscript key is, with bytearray's rules and errors.
 enum Key {
     /// An index, made non-negative and checked against the length.
-    Index(Py_ssize_t),
+    Index(isize),
     /// A slice (handled by the memoryview).
     Slice,
 }
@@ -266,12 +204,10 @@ enum Key {
 /// range` and `TypeError: SharedBuffer indices must be integers or slices, not T`, as
 /// bytearray words them.
 fn key_of(py: Attached<'_>, key: Borrowed<'_, '_>, len: usize) -> PyResult<Key> {
-    // SAFETY: attached; a valid object.
-    if unsafe { PySlice_Check(key.as_ptr()) } != 0 {
+    if key.is_slice() {
         return Ok(Key::Slice);
     }
-    // SAFETY: attached; a valid object.
-    if unsafe { PyIndex_Check(key.as_ptr()) } == 0 {
+    if !key.is_index() {
         return Err(err::type_error(
             py,
             &format!(
@@ -280,16 +216,12 @@ fn key_of(py: Attached<'_>, key: Borrowed<'_, '_>, len: usize) -> PyResult<Key> 
             ),
         ));
     }
-    // SAFETY: attached; an index-able object; too large values raise IndexError.
-    let i = unsafe { PyNumber_AsSsize_t(key.as_ptr(), PyExc_IndexError) };
-    if i == -1 && err::occurred(py) {
-        return Err(PyErrSet);
-    }
-    let len = len as Py_ssize_t;
+    // Too large values raise IndexError.
+    let i = key.index_as_isize()?;
+    let len = len as isize;
     let i = if i < 0 { i + len } else { i };
     if !(0..len).contains(&i) {
-        // SAFETY: attached; a builtin exception class.
-        return Err(unsafe { err::raise(py, PyExc_IndexError, "SharedBuffer index out of range") });
+        return Err(err::index_error(py, "SharedBuffer index out of range"));
     }
     Ok(Key::Index(i))
 }
@@ -304,11 +236,10 @@ unsafe extern "C" fn buffer_getitem(slf: *mut PyObject, key: *mut PyObject) -> *
             let byte = unsafe { *b.as_ptr().add(i as usize) };
             return new_int(py, i64::from(byte));
         }
-        let view = View::new(py, slf)?;
-        let item = view.0.borrow().get_item(key)?;
+        let view = ScopedView::new(py, slf)?;
+        let item = view.get().get_item(key)?;
         // A slice of the memoryview: copy it out as bytes (as bytearray gives a copy).
-        // SAFETY: attached; a memoryview.
-        unsafe { Owned::from_new(py, PyObject_Bytes(item.as_ptr())) }
+        item.borrow().bytes()
     })
 }
 
@@ -341,8 +272,8 @@ unsafe extern "C" fn buffer_setitem(
         match key_of(py, key, len)? {
             Key::Index(i) => {
                 // bytearray's rules: an int (or __index__) in range(0, 256).
-                // SAFETY: attached; a valid object; NULL + TypeError if not an integer.
-                let v = unsafe { Owned::from_new(py, PyNumber_Index(value.as_ptr()))? };
+                // TypeError if not an integer.
+                let v = value.index()?;
                 let byte = args::int(py, "byte", v.borrow())
                     .ok()
                     .and_then(|v| u8::try_from(v).ok());
@@ -356,11 +287,10 @@ unsafe extern "C" fn buffer_setitem(
                 Ok(0)
             }
             Key::Slice => {
-                let view = View::new(py, slf)?;
+                let view = ScopedView::new(py, slf)?;
                 // The memoryview checks ranges and sizes.
-                if view.0.borrow().set_item(key, value).is_err() {
-                    // SAFETY: attached; an exception is set.
-                    if unsafe { PyErr_ExceptionMatches(PyExc_ValueError) } != 0 {
+                if view.get().set_item(key, value).is_err() {
+                    if err::value_error_is_set(py) {
                         err::clear(py); // replaced by ours below
                         return Err(err::value_error(
                             py,
@@ -382,8 +312,8 @@ unsafe extern "C" fn buffer_iter(slf: *mut PyObject) -> *mut PyObject {
     guard(|py| {
         // `iter(memoryview(buf))`: the iterator keeps the view (and so the memory) alive
         // until it is dropped; the view is not released early (unlike `View`).
-        // SAFETY: attached; `slf` is the live SharedBuffer CPython iterates.
-        let view = unsafe { Owned::from_new(py, PyMemoryView_FromObject(slf))? };
-        view.borrow().iter()
+        // SAFETY: the live SharedBuffer CPython iterates, alive for the call.
+        let slf = unsafe { Borrowed::from_ptr(py, slf) };
+        ffi_buffer::memoryview(py, slf)?.borrow().iter()
     })
 }

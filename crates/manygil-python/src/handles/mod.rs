@@ -32,6 +32,7 @@ pub(crate) use sync::barrier::BarrierState;
 
 pub(crate) mod blocking;
 pub(crate) mod buffer;
+pub(crate) mod error_types;
 pub(crate) mod errors;
 mod object;
 pub(crate) mod state;

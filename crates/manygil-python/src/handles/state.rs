@@ -7,7 +7,7 @@ use crate::ffi::err::PyResult;
 use crate::ffi::module::{add_type, StateRef};
 use crate::ffi::*;
 
-use super::errors::ErrorTypes;
+use super::error_types::ErrorTypes;
 use super::{Kind, MakeType, KINDS};
 
 /// Per-interpreter module state. Every field is a strong reference owned by this

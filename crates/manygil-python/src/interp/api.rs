@@ -1,66 +1,27 @@
 //! The interpreter functions of `manygil._native` (create, destroy, list_all, whence,
-//! ...; calls into interpreters are in `calls`). Each checks its arguments, does its work in Rust (waiting with the GIL released),
-//! and reports errors as the exceptions documented in `manygil/_native.pyi`. Their entry
-//! points and method table are in `module::methods`.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! call, exec, submit, interrupt, ...; the waiting behind calls is in `calls`). Each checks
+//! its arguments, does its work in Rust (waiting with the GIL released), and reports errors
+//! as the exceptions documented in `manygil/_native.pyi`. Their entry points and method
+//! table are in `module::methods`.
 
 use manygil_core::Value;
 
 use crate::codec::{decode, encode, EncodeMode};
-use crate::ffi::err::{self, PyErrSet, PyResult};
-use crate::ffi::*;
-use crate::interp::registry::{self, Missing};
-use crate::interp::worker::{self, InterruptReason, WorkerShared};
-
 use crate::ffi::args;
+use crate::ffi::err::{self, PyResult};
+use crate::ffi::*;
+
+use super::calls::{dispatch, run_and_wait};
+use super::convert::encode_call;
+use super::jobs;
+use super::lookup::{current_id, interpreter_error, worker_for};
+use super::registry;
+use super::worker::{self, InterruptReason};
 
 /// `whence` values, as in 3.14's `_interpreters` (plus manygil's own).
 pub(crate) const WHENCE_UNKNOWN: i64 = 0;
 pub(crate) const WHENCE_RUNTIME: i64 = 1;
 pub(crate) const WHENCE_MANYGIL: i64 = 100;
-
-pub(crate) fn current_id(py: Attached<'_>) -> i64 {
-    current_interpreter_id(py)
-}
-
-pub(crate) fn interpreter_error(py: Attached<'_>, msg: &str) -> PyErrSet {
-    crate::handles::errors::raise(py, crate::handles::errors::Exc::Interpreter, msg)
-}
-
-/// Look up a manygil interpreter for an operation that needs one.
-pub(crate) fn worker_for(py: Attached<'_>, id: i64, action: &str) -> PyResult<Arc<WorkerShared>> {
-    match registry::get(id) {
-        Ok(w) => Ok(w),
-        Err(Missing::ForkedAway) => Err(interpreter_error(
-            py,
-            &format!(
-                "interpreter {id} belonged to the parent process: manygil interpreters do not \
-                 survive fork(); create new ones in the child"
-            ),
-        )),
-        Err(Missing::NotFound) if id != 0 && registry::find_known(id).is_some() => {
-            let w = registry::find_known(id).expect("checked");
-            Err(interpreter_error(
-                py,
-                &format!(
-                    "cannot {action} interpreter {id} ({}): it is a worker of a manygil {} \
-                     and takes work only from it",
-                    w.name,
-                    if w.origin == "pool" { "Pool (submit to the pool)" } else { w.origin }
-                ),
-            ))
-        }
-        Err(Missing::NotFound) if id == 0 => Err(interpreter_error(
-            py,
-            &format!("cannot {action} the main interpreter: manygil only runs work in interpreters it created"),
-        )),
-        Err(Missing::NotFound) => Err(crate::handles::errors::raise(py, crate::handles::errors::Exc::InterpreterNotFound,
-            &format!("interpreter {id} not found (it was closed, or was not created by manygil)"),
-        )),
-    }
-}
 
 pub(crate) fn create<'py>(
     py: Attached<'py>,
@@ -207,7 +168,7 @@ pub(crate) fn release<'py>(
 fn whence_of(id: i64) -> i64 {
     if id == 0 {
         WHENCE_RUNTIME
-    } else if registry::find_known(id).is_some() || registry::get(id).is_ok() {
+    } else if worker::find_known(id).is_some() || registry::get(id).is_ok() {
         WHENCE_MANYGIL
     } else {
         WHENCE_UNKNOWN
@@ -228,7 +189,7 @@ pub(crate) fn list_all<'py>(
     args::positional(py, "list_all", argv, 0, 0)?;
     let mut ids = vec![0];
     ids.extend(registry::ids());
-    ids.extend(registry::known().iter().map(|w| w.id));
+    ids.extend(worker::known().iter().map(|w| w.id));
     let cur = current_id(py);
     if !ids.contains(&cur) {
         ids.push(cur);
@@ -262,7 +223,7 @@ pub(crate) fn interp_info<'py>(
             ],
         );
     }
-    match registry::find_known(id) {
+    match worker::find_known(id) {
         Some(w) => new_tuple(
             py,
             vec![
@@ -300,7 +261,7 @@ pub(crate) fn whence<'py>(
 ) -> PyResult<Owned<'py>> {
     args::positional(py, "whence", argv, 1, 1)?;
     let id = args::interp_id(py, argv[0])?;
-    if id != 0 && id != current_id(py) && registry::find_known(id).is_none() {
+    if id != 0 && id != current_id(py) && worker::find_known(id).is_none() {
         worker_for(py, id, "inspect")?;
     }
     new_int(py, whence_of(id))
@@ -316,7 +277,7 @@ pub(crate) fn is_running<'py>(
     if id == 0 || id == current_id(py) {
         return Ok(boolean(py, true));
     }
-    if let Some(w) = registry::find_known(id) {
+    if let Some(w) = worker::find_known(id) {
         return Ok(boolean(py, w.is_running()));
     }
     let w = worker_for(py, id, "inspect")?;
@@ -346,63 +307,82 @@ pub(crate) fn roundtrip<'py>(
     decode(py, &v)
 }
 
-/// How often [`close_all`] interrupts the jobs still running (a job may catch one).
-const INTERRUPT_EVERY: Duration = Duration::from_millis(50);
+pub(crate) fn call_fn<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "call", argv, 4, 5)?;
+    let id = args::interp_id(py, argv[0])?;
+    let timeout = args::timeout(py, argv.get(4).copied())?;
+    let (f, a, kw) = encode_call(py, argv[1], argv[2], argv[3])?;
+    let label = super::inspect::function_label(argv[1]);
+    run_and_wait(py, id, "call into", timeout, move |py, ctx| {
+        ctx.worker().set_job_label(Some(label));
+        jobs::run_call(py, ctx, &f, &a, &kw)
+    })
+}
 
-/// Stop every worker, interrupting running jobs, and join those that have ended by
-/// `deadline` (`None`: wait for all). Returns the workers still running then, not joined:
-/// their job is stuck in code that does not respond to interruption (a blocking C call).
-///
-/// The interrupts are sent from a helper thread, so that a job stuck in C *with its GIL
-/// held* (which blocks an interrupter until it returns) cannot hold up the caller past
-/// `deadline`; that thread is left behind only together with such a worker.
-///
-/// Must be called with no thread state attached.
-pub(crate) fn close_all(
-    workers: &[Arc<WorkerShared>],
-    deadline: Option<std::time::Instant>,
-) -> Vec<Arc<WorkerShared>> {
-    for w in workers {
-        w.stop();
+pub(crate) fn exec_fn<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "exec", argv, 2, 3)?;
+    let id = args::interp_id(py, argv[0])?;
+    let source = args::string(py, "code", argv[1])?;
+    let timeout = args::timeout(py, argv.get(2).copied())?;
+    run_and_wait(py, id, "run code in", timeout, move |py, ctx| {
+        ctx.worker().set_job_label(Some("exec()".into()));
+        jobs::run_exec(py, ctx, &source)
+    })
+}
+
+pub(crate) fn set_main_attrs<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    let [id, ns] = args::exact(py, "set_main_attrs", argv)?;
+    let id = args::interp_id(py, id)?;
+    if !ns.is_instance(&raw mut PyDict_Type) {
+        return Err(err::type_error(py, "ns must be a dict"));
     }
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let interrupter = {
-        let workers = workers.to_vec();
-        let done = done.clone();
-        std::thread::Builder::new()
-            .name("manygil-exit-interrupt".to_owned())
-            .spawn(move || {
-                while !done.load(std::sync::atomic::Ordering::Acquire) {
-                    for w in workers.iter().filter(|w| w.is_running()) {
-                        // SAFETY: this helper thread never has a thread state attached.
-                        unsafe { w.interrupt(0, InterruptReason::Shutdown) };
-                    }
-                    std::thread::sleep(INTERRUPT_EVERY);
-                }
-            })
-    };
-    if interrupter.is_err() {
-        // No thread for it: interrupt once from here (may wait for a GIL-holding job).
-        for w in workers.iter().filter(|w| w.is_running()) {
-            // SAFETY: called with no thread state attached (caller's duty).
-            unsafe { w.interrupt(0, InterruptReason::Shutdown) };
-        }
-    }
-    let mut left = Vec::new();
-    for w in workers {
-        if w.wait_exited(deadline) {
-            w.join();
-        } else {
-            left.push(w.clone());
-        }
-    }
-    done.store(true, std::sync::atomic::Ordering::Release);
-    if let Ok(t) = interrupter {
-        if left.is_empty() {
-            let _ = t.join();
-        }
-    }
-    left
+    let ns = encode(ns, EncodeMode::Full)?;
+    run_and_wait(py, id, "prepare", None, move |py, ctx| {
+        jobs::run_set_main(py, ctx, &ns)
+    })
+}
+
+pub(crate) fn submit<'py>(
+    py: Attached<'py>,
+    module: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    let [id, f, a, kw] = args::exact(py, "submit", argv)?;
+    let id = args::interp_id(py, id)?;
+    let label = super::inspect::function_label(f);
+    let (f, a, kw) = encode_call(py, f, a, kw)?;
+    let (w, seq, result) = dispatch(py, id, "call into", move |py, ctx| {
+        ctx.worker().set_job_label(Some(label));
+        jobs::run_call(py, ctx, &f, &a, &kw)
+    })?;
+    super::pending::new(py, module, w, seq, result)
+}
+
+pub(crate) fn interrupt<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    argv: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    let [id] = args::exact(py, "interrupt", argv)?;
+    let id = args::interp_id(py, id)?;
+    let w = worker_for(py, id, "interrupt")?;
+    let hit = crate::ffi::tstate::detached(py, || {
+        // SAFETY: detached, as `interrupt` requires.
+        unsafe { w.interrupt(0, InterruptReason::KeyboardInterrupt) }
+    });
+    Ok(boolean(py, hit))
 }
 
 pub(crate) fn after_fork_child<'py>(

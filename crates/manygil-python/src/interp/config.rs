@@ -147,7 +147,7 @@ pub(crate) fn interpreter_config<'py>(
     match super::lifecycle::config_of(id) {
         Some(config) => to_tuple(py, &config),
         None => {
-            super::api::worker_for(py, id, "inspect")?;
+            super::lookup::worker_for(py, id, "inspect")?;
             // Listed by the registry but already ending: as good as gone.
             Err(crate::handles::errors::raise(
                 py,

@@ -11,23 +11,17 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::ffi::missing::PySys_AddAuditHook;
 use crate::ffi::*;
 
 /// Whether the hook is installed (once per process). Plain data.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// Install the hook once per process. Called from the main interpreter's module exec.
-pub(crate) fn install() -> Result<(), crate::ffi::err::PyErrSet> {
+pub(crate) fn install(py: Attached<'_>) -> Result<(), crate::ffi::err::PyErrSet> {
     if INSTALLED.swap(true, Ordering::AcqRel) {
         return Ok(());
     }
-    // SAFETY: attached (called from module exec); the hook is a plain C function.
-    if unsafe { PySys_AddAuditHook(fork_hook, std::ptr::null_mut()) } < 0 {
-        INSTALLED.store(false, Ordering::Release);
-        return Err(crate::ffi::err::PyErrSet);
-    }
-    Ok(())
+    add_audit_hook(py, fork_hook).inspect_err(|_| INSTALLED.store(false, Ordering::Release))
 }
 
 unsafe extern "C" fn fork_hook(

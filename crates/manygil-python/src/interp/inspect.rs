@@ -20,7 +20,7 @@ use crate::ffi::err::{self, PyResult};
 use crate::ffi::frames::{self, ThreadStack};
 use crate::ffi::*;
 
-use super::registry;
+use super::worker;
 use super::worker::WorkerShared;
 
 /// `module.qualname` of a callable (its `__qualname__` or `__name__`, else its type's
@@ -236,7 +236,7 @@ pub(crate) fn inspect<'py>(
     let workers: Vec<_> = ids
         .iter()
         .filter(|&&id| id != own)
-        .filter_map(|&id| registry::find_known(id))
+        .filter_map(|&id| worker::find_known(id))
         .collect();
     // What each runs, read before probing: a stuck one reports its last known job.
     let jobs: Vec<_> = workers.iter().map(|w| w.running_job_info()).collect();

@@ -4,9 +4,12 @@
 //! - `lifecycle`: creating and ending interpreters under the process-wide mutex.
 //! - `worker`: the worker thread, its inbox and interrupts.
 //! - `jobs`: calls / exec / prepare_main as run inside the interpreter.
-//! - `registry`: live interpreters by id.
+//! - `registry`: the interpreters `create()` made, by id; stopping them all at exit.
+//! - `lookup`: finding the interpreter an operation names (errors that say why not).
 //! - `fork_guard`, `datetime_guard`: workarounds for CPython bugs (fork; 3.13's `_datetime`).
-//! - `api`, `calls`: the interpreter functions of `manygil._native`.
+//! - `api`: the interpreter functions of `manygil._native` (its Python-facing entry points).
+//! - `calls`: dispatching a call to a worker and waiting for its outcome.
+//! - `convert`: a call's arguments encoded, its outcome as `(ok, value)`.
 //! - `config`: interpreter settings (`manygil.InterpreterConfig`) read from Python and back.
 //! - `pending`: `PendingCall`, a call running in another interpreter.
 //! - `inspect`: snapshots of what interpreters run (their Python stacks), bounded in time.
@@ -16,11 +19,13 @@
 pub(crate) mod api;
 pub(crate) mod calls;
 pub(crate) mod config;
+pub(crate) mod convert;
 pub(crate) mod datetime_guard;
 pub(crate) mod fork_guard;
 pub(crate) mod inspect;
 pub(crate) mod jobs;
 pub(crate) mod lifecycle;
+pub(crate) mod lookup;
 pub(crate) mod pending;
 pub(crate) mod registry;
 pub(crate) mod wake;

@@ -149,7 +149,7 @@ fn pending_wait<'py>(
             });
         }
     };
-    super::calls::outcome_to_python(py, outcome)
+    super::convert::outcome_to_python(py, outcome)
 }
 
 fn pending_done<'py>(

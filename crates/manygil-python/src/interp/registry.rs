@@ -1,21 +1,19 @@
-//! The process-wide table of live manygil interpreters, by CPython interpreter id.
+//! The process-wide table of the interpreters `manygil.create()` made, by CPython
+//! interpreter id (every running worker, pool and serve ones too, is listed by
+//! `worker::known`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::worker::WorkerShared;
+use super::worker::{InterruptReason, WorkerShared};
 
 /// Live workers by interpreter id. An entry is removed when its interpreter starts
 /// closing, so a lookup never returns a worker that is being ended. Plain Rust data: no
 /// Python object is reachable from here.
 static LIVE: Mutex<BTreeMap<i64, Arc<WorkerShared>>> = Mutex::new(BTreeMap::new());
-
-/// Every manygil interpreter whose worker thread runs (pool and serve workers included),
-/// by id, for `list_all` and snapshots: added once the interpreter is ready, removed when
-/// its thread starts ending it. Weak: being listed keeps nothing alive.
-static KNOWN: Mutex<BTreeMap<i64, std::sync::Weak<WorkerShared>>> = Mutex::new(BTreeMap::new());
 
 /// Interpreters released by their owner (`Interpreter` object dropped): stopped, ending
 /// on their own once idle; joined here when found finished, or at process exit.
@@ -31,30 +29,6 @@ pub(crate) enum Missing {
     NotFound,
     /// It existed in the parent process before `fork()`.
     ForkedAway,
-}
-
-/// List `worker` among the known interpreters (by its own thread, once it is ready).
-pub(crate) fn insert_known(worker: &Arc<WorkerShared>) {
-    KNOWN.lock().insert(worker.id, Arc::downgrade(worker));
-}
-
-/// Unlist interpreter `id` (by its own thread, as it starts ending it).
-pub(crate) fn remove_known(id: i64) {
-    KNOWN.lock().remove(&id);
-}
-
-/// Every known interpreter whose thread runs, by increasing id.
-pub(crate) fn known() -> Vec<Arc<WorkerShared>> {
-    KNOWN
-        .lock()
-        .values()
-        .filter_map(std::sync::Weak::upgrade)
-        .collect()
-}
-
-/// The known interpreter `id` (any origin), if its thread runs.
-pub(crate) fn find_known(id: i64) -> Option<Arc<WorkerShared>> {
-    KNOWN.lock().get(&id).and_then(std::sync::Weak::upgrade)
 }
 
 pub(crate) fn insert(worker: Arc<WorkerShared>) {
@@ -131,14 +105,68 @@ pub(crate) fn forget_after_fork() {
         // SAFETY: as above.
         unsafe { CLOSING.force_unlock() };
     }
-    if KNOWN.is_locked() {
-        // SAFETY: as above.
-        unsafe { KNOWN.force_unlock() };
-    }
-    // Weak references: dropping them frees no worker.
-    KNOWN.lock().clear();
+    super::worker::forget_known_after_fork();
     std::mem::forget(std::mem::take(&mut *CLOSING.lock()));
     let old = std::mem::take(&mut *LIVE.lock());
     FORKED_AWAY.lock().extend(old.keys().copied());
     std::mem::forget(old);
+}
+
+/// How often [`close_all`] interrupts the jobs still running (a job may catch one).
+const INTERRUPT_EVERY: Duration = Duration::from_millis(50);
+
+/// Stop every worker, interrupting running jobs, and join those that have ended by
+/// `deadline` (`None`: wait for all). Returns the workers still running then, not joined:
+/// their job is stuck in code that does not respond to interruption (a blocking C call).
+///
+/// The interrupts are sent from a helper thread, so that a job stuck in C *with its GIL
+/// held* (which blocks an interrupter until it returns) cannot hold up the caller past
+/// `deadline`; that thread is left behind only together with such a worker.
+///
+/// Must be called with no thread state attached.
+pub(crate) fn close_all(
+    workers: &[Arc<WorkerShared>],
+    deadline: Option<std::time::Instant>,
+) -> Vec<Arc<WorkerShared>> {
+    for w in workers {
+        w.stop();
+    }
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let interrupter = {
+        let workers = workers.to_vec();
+        let done = done.clone();
+        std::thread::Builder::new()
+            .name("manygil-exit-interrupt".to_owned())
+            .spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Acquire) {
+                    for w in workers.iter().filter(|w| w.is_running()) {
+                        // SAFETY: this helper thread never has a thread state attached.
+                        unsafe { w.interrupt(0, InterruptReason::Shutdown) };
+                    }
+                    std::thread::sleep(INTERRUPT_EVERY);
+                }
+            })
+    };
+    if interrupter.is_err() {
+        // No thread for it: interrupt once from here (may wait for a GIL-holding job).
+        for w in workers.iter().filter(|w| w.is_running()) {
+            // SAFETY: called with no thread state attached (caller's duty).
+            unsafe { w.interrupt(0, InterruptReason::Shutdown) };
+        }
+    }
+    let mut left = Vec::new();
+    for w in workers {
+        if w.wait_exited(deadline) {
+            w.join();
+        } else {
+            left.push(w.clone());
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    if let Ok(t) = interrupter {
+        if left.is_empty() {
+            let _ = t.join();
+        }
+    }
+    left
 }

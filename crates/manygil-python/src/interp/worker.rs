@@ -445,15 +445,45 @@ pub(crate) fn name_this_thread(name: &str) {
     unsafe { libc::pthread_setname_np(libc::pthread_self(), name.as_ptr()) };
 }
 
-thread_local! {
-    /// The name of this worker thread (`manygil-w<id>`), for the main interpreter's
-    /// `threading` when the thread completes futures there (`runtime::main_ref`).
-    static THREAD_NAME: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+/// Every manygil interpreter whose worker thread runs (pool and serve workers included),
+/// by id, for `list_all` and snapshots: added once the interpreter is ready, removed when
+/// its thread starts ending it. Weak: being listed keeps nothing alive.
+static KNOWN: Mutex<std::collections::BTreeMap<i64, std::sync::Weak<WorkerShared>>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
+/// List `worker` among the known interpreters (by its own thread, once it is ready).
+fn insert_known(worker: &Arc<WorkerShared>) {
+    KNOWN.lock().insert(worker.id, Arc::downgrade(worker));
 }
 
-/// The calling thread's worker thread name, if it is a worker thread.
-pub(crate) fn this_worker_thread_name() -> Option<String> {
-    THREAD_NAME.with(|n| n.borrow().clone())
+/// Unlist interpreter `id` (by its own thread, as it starts ending it).
+fn remove_known(id: i64) {
+    KNOWN.lock().remove(&id);
+}
+
+/// Every known interpreter whose thread runs, by increasing id.
+pub(crate) fn known() -> Vec<Arc<WorkerShared>> {
+    KNOWN
+        .lock()
+        .values()
+        .filter_map(std::sync::Weak::upgrade)
+        .collect()
+}
+
+/// The known interpreter `id` (any origin), if its thread runs.
+pub(crate) fn find_known(id: i64) -> Option<Arc<WorkerShared>> {
+    KNOWN.lock().get(&id).and_then(std::sync::Weak::upgrade)
+}
+
+/// In a forked child: unlist every worker (their threads do not exist here).
+pub(crate) fn forget_known_after_fork() {
+    if KNOWN.is_locked() {
+        // SAFETY: in the child only the forking thread exists; a holder from the parent
+        // will never unlock.
+        unsafe { KNOWN.force_unlock() };
+    }
+    // Weak references: dropping them frees no worker.
+    KNOWN.lock().clear();
 }
 
 fn worker_main(
@@ -472,7 +502,7 @@ fn worker_main(
     let (ts, id) = (new.tstate, new.id);
     let thread_name = format!("manygil-w{id}");
     name_this_thread(&thread_name);
-    THREAD_NAME.with(|n| *n.borrow_mut() = Some(thread_name.clone()));
+    crate::runtime::worker_name::set(thread_name.clone());
     let interp = ts.interp();
     // SAFETY: `ts` was created on this thread and is detached; nothing else is attached.
     let py = unsafe { ts.attach() };
@@ -509,7 +539,7 @@ fn worker_main(
         job_label: Mutex::new(None),
         probing: AtomicBool::new(false),
     });
-    super::registry::insert_known(&shared);
+    insert_known(&shared);
     let _exit_signal = ExitSignal(shared.clone());
     if let Some(f) = on_ready {
         f(&shared);
@@ -532,7 +562,7 @@ fn worker_main(
     unsafe { ts.detach() };
     let mut ended = shared.lifecycle.lock();
     *ended = true;
-    super::registry::remove_known(shared.id);
+    remove_known(shared.id);
     // SAFETY: `ts` is this interpreter's only thread state (interrupters delete theirs
     // under `lifecycle`, which we hold), made on this thread, detached.
     unsafe { lifecycle::end(ts, id) };

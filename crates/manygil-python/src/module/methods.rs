@@ -5,7 +5,7 @@
 use crate::ffi::entry::methods;
 use crate::ffi::err::PyResult;
 use crate::ffi::*;
-use crate::interp::{api, calls, config, inspect};
+use crate::interp::{api, config, inspect};
 use crate::pool::at_exit;
 
 methods! {
@@ -23,11 +23,11 @@ methods! {
         args c"get_main" => c_get_main(api::get_main), c"get_main($module, /)\n--\n\n(id, whence) of the main interpreter.";
         args c"whence" => c_whence(api::whence), c"whence($module, id, /)\n--\n\nWhere interpreter id was created (a WHENCE_* constant).";
         args c"is_running" => c_is_running(api::is_running), c"is_running($module, id, /)\n--\n\nWhether interpreter id is executing a job now.";
-        args c"call" => c_call(calls::call_fn), c"call($module, id, callable, args, kwargs, timeout=None, /)\n--\n\nCall callable(*args, **kwargs) in interpreter id and block (GIL released) until done. Returns (True, result) or (False, exception record); past timeout the call is interrupted.";
-        args c"exec" => c_exec(calls::exec_fn), c"exec($module, id, source, timeout=None, /)\n--\n\nRun source in the __main__ of interpreter id; returns (True, None) or (False, exception record).";
-        args c"set_main_attrs" => c_set_main_attrs(calls::set_main_attrs), c"set_main_attrs($module, id, ns, /)\n--\n\nBind the items of dict ns into the __main__ of interpreter id.";
-        args c"submit" => c_submit(calls::submit), c"submit($module, id, callable, args, kwargs, /)\n--\n\nStart callable(*args, **kwargs) in interpreter id; return a PendingCall.";
-        args c"interrupt" => c_interrupt(calls::interrupt), c"interrupt($module, id, /)\n--\n\nRaise KeyboardInterrupt in the interpreter's running job.";
+        args c"call" => c_call(api::call_fn), c"call($module, id, callable, args, kwargs, timeout=None, /)\n--\n\nCall callable(*args, **kwargs) in interpreter id and block (GIL released) until done. Returns (True, result) or (False, exception record); past timeout the call is interrupted.";
+        args c"exec" => c_exec(api::exec_fn), c"exec($module, id, source, timeout=None, /)\n--\n\nRun source in the __main__ of interpreter id; returns (True, None) or (False, exception record).";
+        args c"set_main_attrs" => c_set_main_attrs(api::set_main_attrs), c"set_main_attrs($module, id, ns, /)\n--\n\nBind the items of dict ns into the __main__ of interpreter id.";
+        args c"submit" => c_submit(api::submit), c"submit($module, id, callable, args, kwargs, /)\n--\n\nStart callable(*args, **kwargs) in interpreter id; return a PendingCall.";
+        args c"interrupt" => c_interrupt(api::interrupt), c"interrupt($module, id, /)\n--\n\nRaise KeyboardInterrupt in the interpreter's running job.";
         args c"is_shareable" => c_is_shareable(api::is_shareable), c"is_shareable($module, obj, /)\n--\n\nWhether obj crosses interpreters natively (no pickle, no reference).";
         args c"roundtrip" => c_roundtrip(api::roundtrip), c"roundtrip($module, obj, /)\n--\n\nEncode then decode obj (codec test helper).";
         args c"shutdown" => c_shutdown(at_exit::shutdown), c"shutdown($module, /)\n--\n\nClose every manygil interpreter (atexit hook of the main interpreter); returns the ids of those still stuck in a C call after the grace period.";

@@ -4,12 +4,9 @@
 
 mod methods;
 
-pub(crate) use export::make_embedded;
-
 use std::ffi::{c_int, c_void};
 
 use crate::ffi::entry::guard_c;
-use crate::ffi::err::PyResult;
 use crate::ffi::module::add_type;
 use crate::ffi::*;
 use crate::handles::state::{record_def, state_mut, ModuleState};
@@ -51,14 +48,14 @@ unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
         st.pending_type.set(pending_type);
         record_def(py, module);
         st.init(py, module, &HANDLE_TYPES)?;
-        let pool_type = crate::pool::native::create_type(py, module)?;
+        let pool_type = crate::pool::api::create_type(py, module)?;
         add_type(module, pool_type.borrow())?;
         let cache_type = crate::serve::cache::create_type(py, module)?;
         add_type(module, cache_type.borrow())?;
         methods::add_constants(module)?;
         crate::serve::add_functions(module)?;
         if is_main_interpreter(py) {
-            crate::interp::fork_guard::install()?;
+            crate::interp::fork_guard::install(py)?;
             crate::interp::datetime_guard::prime(py);
         }
         crate::runtime::main_thread::record(py)?;
@@ -95,108 +92,15 @@ unsafe extern "C" fn module_free(module: *mut c_void) {
     unsafe { module_clear(module.cast()) };
 }
 
-#[cfg(not(Py_3_15))]
-mod export {
-    use super::*;
-
-    static mut SLOTS: [PyModuleDef_Slot; 4] = [
-        PyModuleDef_Slot {
-            slot: Py_mod_exec,
-            value: module_exec as *mut c_void,
-        },
-        PyModuleDef_Slot {
-            slot: Py_mod_multiple_interpreters,
-            value: Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
-        },
-        PyModuleDef_Slot {
-            slot: Py_mod_gil,
-            value: Py_MOD_GIL_NOT_USED,
-        },
-        PyModuleDef_Slot {
-            slot: 0,
-            value: std::ptr::null_mut(),
-        },
-    ];
-
-    static mut MODULE_DEF: PyModuleDef = PyModuleDef {
-        m_base: PyModuleDef_HEAD_INIT,
-        m_name: c"manygil._native".as_ptr(),
-        m_doc: c"manygil's native core: own-GIL interpreters, the value codec, shared handles."
-            .as_ptr(),
-        m_size: std::mem::size_of::<ModuleState>() as Py_ssize_t,
-        m_methods: (&raw mut super::methods::METHODS).cast(),
-        m_slots: (&raw mut SLOTS).cast(),
-        m_traverse: Some(module_traverse),
-        m_clear: Some(module_clear),
-        m_free: Some(module_free),
-    };
-
-    /// The module made from this definition, in a program that embeds CPython.
-    pub(crate) fn make_embedded(py: Attached<'_>) -> PyResult<Owned<'_>> {
-        // SAFETY: the definition is static data, alive for the whole process.
-        unsafe { crate::ffi::embed::module_from_def(py, &raw mut MODULE_DEF, c"manygil._native") }
-    }
-
-    /// Module entry point (multi-phase init) for CPython 3.13 and 3.14.
-    #[allow(unreachable_pub)]
-    #[allow(non_snake_case)]
-    #[no_mangle]
-    pub unsafe extern "C" fn PyInit__native() -> *mut PyObject {
-        // SAFETY: the definition is static data that CPython only reads (it fills in the
-        // base's index once, under its import lock).
-        unsafe { PyModuleDef_Init(&raw mut MODULE_DEF) }
-    }
-}
-
-#[cfg(Py_3_15)]
-mod export {
-    use super::*;
-
-    crate::ffi::PyABIInfo_VAR!(ABI_INFO);
-
-    static mut SLOTS: [PySlot; 12] = [
-        PySlot_STATIC_DATA(Py_mod_abi, (&raw mut ABI_INFO).cast()),
-        PySlot_STATIC_DATA(Py_mod_name, c"manygil._native".as_ptr() as *mut c_void),
-        PySlot_STATIC_DATA(
-            Py_mod_doc,
-            c"manygil's native core: own-GIL interpreters, the value codec, shared handles."
-                .as_ptr() as *mut c_void,
-        ),
-        PySlot_SIZE(
-            Py_mod_state_size,
-            std::mem::size_of::<ModuleState>() as Py_ssize_t,
-        ),
-        PySlot_STATIC_DATA(Py_mod_methods, (&raw mut super::methods::METHODS).cast()),
-        // SAFETY: function pointers of the signatures these slots expect.
-        unsafe { PySlot_FUNC(Py_mod_state_traverse, module_traverse as *mut c_void) },
-        // SAFETY: as above.
-        unsafe { PySlot_FUNC(Py_mod_state_clear, module_clear as *mut c_void) },
-        // SAFETY: as above.
-        unsafe { PySlot_FUNC(Py_mod_state_free, module_free as *mut c_void) },
-        // SAFETY: as above.
-        unsafe { PySlot_FUNC(Py_mod_exec, module_exec as *mut c_void) },
-        PySlot_DATA(
-            Py_mod_multiple_interpreters,
-            Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
-        ),
-        PySlot_DATA(Py_mod_gil, Py_MOD_GIL_NOT_USED),
-        PySlot_END(),
-    ];
-
-    /// The module made from these slots, in a program that embeds CPython.
-    pub(crate) fn make_embedded(py: Attached<'_>) -> PyResult<Owned<'_>> {
-        // SAFETY: the slot array is static data, alive for the whole process.
-        unsafe {
-            crate::ffi::embed::module_from_slots(py, (&raw mut SLOTS).cast(), c"manygil._native")
-        }
-    }
-
-    /// Module entry point for CPython 3.15+ (PEP 793).
-    #[allow(unreachable_pub)]
-    #[allow(non_snake_case)]
-    #[no_mangle]
-    pub unsafe extern "C" fn PyModExport__native() -> *mut PySlot {
-        // The slot array is static data that CPython only reads.
-        (&raw mut SLOTS).cast()
-    }
+crate::ffi::module::module_def! {
+    name: c"manygil._native",
+    doc: c"manygil's native core: own-GIL interpreters, the value codec, shared handles.",
+    state: crate::handles::state::ModuleState,
+    methods: crate::module::methods::METHODS,
+    exec: crate::module::module_exec,
+    traverse: crate::module::module_traverse,
+    clear: crate::module::module_clear,
+    free: crate::module::module_free,
+    init: PyInit__native,
+    export: PyModExport__native,
 }

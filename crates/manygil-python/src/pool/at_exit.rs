@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use crate::ffi::args;
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::*;
-use crate::interp::api::close_all;
 use crate::interp::registry;
+use crate::interp::registry::close_all;
 
 /// How long process exit waits for interpreters whose running code was interrupted and has
 /// not stopped (stuck in a C call: `time.sleep`, a blocking `recv`, ...). After that the

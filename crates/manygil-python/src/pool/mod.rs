@@ -4,15 +4,16 @@
 //! - `task`: what a worker does with one pool task, and how the result reaches the caller.
 //! - `watchdog`: interrupts tasks that run past their timeout.
 //! - `at_exit`: the main interpreter's exit hook (pools, then interpreters).
-//! - `native`: the `manygil._native.PoolCore` type the Python `Pool` drives.
+//! - `api`: the `manygil._native.PoolCore` type the Python `Pool` drives (its Python-facing
+//!   entry points).
 //! - `workers`: the pool's workers: started on demand, replaced, recycled, joined.
 //!
 //! All workers take tasks from one shared [`Inbox`] (first free worker wins). Task sequence
 //! numbers are process-unique, so a task can be cancelled or interrupted by number whether it
 //! is queued (skipped when dequeued) or running (interrupted in its interpreter).
 
+pub(crate) mod api;
 pub(crate) mod at_exit;
-pub(crate) mod native;
 pub(crate) mod task;
 mod watchdog;
 mod workers;

@@ -66,7 +66,7 @@ pub(crate) fn with_main<R>(
 /// `threadName` of records logged by callbacks run here), if `threading` is imported there.
 /// Errors are dropped.
 fn name_in_main(m: Attached<'_>) {
-    let Some(name) = crate::interp::worker::this_worker_thread_name() else {
+    let Some(name) = super::worker_name::get() else {
         return;
     };
     let r = super::py_names::HOOKS_NAME_THREAD.get(m).and_then(|f| {

@@ -19,7 +19,7 @@ use crate::ffi::err::PyResult;
 use crate::ffi::tstate;
 use crate::ffi::*;
 
-use super::entries::{id_arg, seconds_arg};
+use super::args::{id_arg, seconds_arg};
 
 /// Lines waiting for the main interpreter, at most.
 const CAPACITY: usize = 16 * 1024;

@@ -9,14 +9,25 @@
 //!   the worker hands them to the loop (which cancels the request's task, or answers
 //!   `http.disconnect`).
 //! - `serve_asgi_close` closes the inbox (the waiting thread returns None).
+//! - The *feed* hands requests to an idle loop without Python in between: the worker's
+//!   taker thread runs `serve_asgi_feed` (GIL released throughout). Once the loop found
+//!   the queue empty it arms the feed (`serve_asgi_want`); the feed then takes the next
+//!   request, parks it and writes a byte to a socket pair the loop watches
+//!   (`serve_asgi_feed_fd`); the loop's reader adopts it with `serve_asgi_pending`
+//!   (building its scope there). A busy loop takes queued requests itself
+//!   (`serve_asgi_next` with timeout 0: one look, no wait) and leaves the feed unarmed,
+//!   so under load neither the GIL nor a wake-up goes between the two threads.
 //!
 //! The body and answer functions (`serve_read`, `serve_respond`, ...) are shared with WSGI.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use manygil_serve::{CancelReason, CancelWatcher, Peer, RequestHead};
+use manygil_serve::{CancelReason, CancelWatcher, Peer, Recv, RequestHead};
 use parking_lot::{Condvar, Mutex};
 
 use crate::ffi::args;
@@ -25,8 +36,10 @@ use crate::ffi::tstate;
 use crate::ffi::values::new_bytes;
 use crate::ffi::*;
 
-use super::entries::{id_arg, seconds_arg};
+use super::args::{id_arg, os_error, seconds_arg};
+use super::interrupt::{self, ServeThread};
 use super::requests;
+use super::servers::server;
 
 /// The cancellations of one interpreter's requests, waiting for its event thread.
 #[derive(Default)]
@@ -62,15 +75,25 @@ fn inbox(py: Attached<'_>) -> Arc<Inbox> {
 /// `serve_asgi_next(id, timeout) -> (rid, scope, more_body) | False | None`: the next
 /// request with its ASGI scope (without `state`), and whether a body is still to be read
 /// (False on timeout, None once the server is closed or this interpreter was retired).
+/// Timeout 0 looks once without waiting.
 pub(super) fn next<'py>(
     py: Attached<'py>,
     _m: Borrowed<'_, 'py>,
     a: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    let (request, thread) = match requests::take(py, "serve_asgi_next", a)? {
-        Ok(taken) => taken,
-        Err(nothing) => return Ok(nothing),
-    };
+    match requests::take(py, "serve_asgi_next", a)? {
+        Ok((request, thread)) => hand_out(py, request, thread),
+        Err(nothing) => Ok(nothing),
+    }
+}
+
+/// `(rid, scope, more_body)` of a request taken by `thread` (of this interpreter), now
+/// answerable by `rid` and watched for cancellations through the interpreter's inbox.
+fn hand_out<'py>(
+    py: Attached<'py>,
+    request: manygil_serve::Request,
+    thread: Arc<ServeThread>,
+) -> PyResult<Owned<'py>> {
     let scope = scope(py, &request.head)?;
     let more_body = !request.head.is_websocket() && !request.body.is_finished();
     let rid = requests::new_rid();
@@ -175,6 +198,214 @@ pub(super) fn close<'py>(
     st.0.clear();
     inbox.cv.notify_all();
     Ok(none(py))
+}
+
+// ---- the feed: requests for an idle loop -------------------------------------------
+
+/// How often a feed waiting to be armed, or for a request, looks whether the server closed,
+/// the interpreter was retired or the loop stopped it.
+const FEED_POLL: Duration = Duration::from_millis(200);
+
+/// What the feed of one interpreter holds.
+#[derive(Default)]
+struct FeedState {
+    /// The loop found nothing to take: the feed may take one request for it.
+    want: bool,
+    /// The loop will take no more (its quota is reached): the feed returns False.
+    stopped: bool,
+    /// A request taken for the loop, with the thread that took it, until adopted.
+    pending: Option<(manygil_serve::Request, Arc<ServeThread>)>,
+}
+
+/// The feed of one interpreter: its state and the socket pair that wakes its loop.
+struct Feed {
+    state: Mutex<FeedState>,
+    /// Signalled when the loop arms or stops the feed.
+    cv: Condvar,
+    /// Written (one byte, non-blocking) when a request is parked for the loop.
+    wake: UnixStream,
+    /// The loop's end: readable while a byte is unread.
+    watch: UnixStream,
+}
+
+/// Feeds by interpreter id (ids are never reused).
+static FEEDS: Mutex<Option<HashMap<i64, Arc<Feed>>>> = Mutex::new(None);
+
+/// The attached interpreter's feed, or None before `serve_asgi_feed_fd` made it.
+fn feed_of(py: Attached<'_>) -> Option<Arc<Feed>> {
+    FEEDS
+        .lock()
+        .as_ref()
+        .and_then(|m| m.get(&current_interpreter_id(py)).cloned())
+}
+
+fn no_feed(py: Attached<'_>) -> crate::ffi::err::PyErrSet {
+    crate::ffi::err::value_error(
+        py,
+        "this interpreter has no ASGI feed (serve_asgi_feed_fd first)",
+    )
+}
+
+/// `serve_asgi_feed_fd() -> int`: make this interpreter's feed (replacing an earlier one)
+/// and return the descriptor its loop watches for readability (valid until
+/// `serve_asgi_feed_close`).
+pub(super) fn feed_fd<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_asgi_feed_fd", a, 0, 0)?;
+    let (wake, watch) = UnixStream::pair()
+        .and_then(|(w, r)| {
+            w.set_nonblocking(true)?;
+            r.set_nonblocking(true)?;
+            Ok((w, r))
+        })
+        .map_err(|e| os_error(py, &format!("cannot make the ASGI feed's socket pair: {e}")))?;
+    let feed = Arc::new(Feed {
+        state: Mutex::new(FeedState::default()),
+        cv: Condvar::new(),
+        wake,
+        watch,
+    });
+    let fd = feed.watch.as_raw_fd();
+    let old = FEEDS
+        .lock()
+        .get_or_insert_with(HashMap::new)
+        .insert(current_interpreter_id(py), feed);
+    // Dropped outside the map lock.
+    drop(old);
+    new_int(py, i64::from(fd))
+}
+
+/// `serve_asgi_feed_close()`: forget this interpreter's feed (its loop stopped watching;
+/// the loop adopts what is parked before: a request still parked is dropped, which the
+/// front answers 500).
+pub(super) fn feed_close<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_asgi_feed_close", a, 0, 0)?;
+    let id = current_interpreter_id(py);
+    let gone = FEEDS.lock().as_mut().and_then(|m| m.remove(&id));
+    if let Some(feed) = &gone {
+        let mut st = feed.state.lock();
+        st.stopped = true;
+        feed.cv.notify_all();
+    }
+    drop(gone);
+    Ok(none(py))
+}
+
+/// `serve_asgi_want()`: the loop found no request to take: arm the feed (it takes the next
+/// one for the loop). Never waits.
+pub(super) fn want<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_asgi_want", a, 0, 0)?;
+    let feed = feed_of(py).ok_or_else(|| no_feed(py))?;
+    let mut st = feed.state.lock();
+    if !st.want {
+        st.want = true;
+        feed.cv.notify_all();
+    }
+    Ok(none(py))
+}
+
+/// `serve_asgi_feed_stop()`: the loop takes no more requests (its quota is reached): the
+/// feed returns False once it has parked what it took. Never waits.
+pub(super) fn feed_stop<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_asgi_feed_stop", a, 0, 0)?;
+    if let Some(feed) = feed_of(py) {
+        let mut st = feed.state.lock();
+        st.stopped = true;
+        feed.cv.notify_all();
+    }
+    Ok(none(py))
+}
+
+/// `serve_asgi_pending() -> (rid, scope, more_body) | None`: the request the feed parked
+/// for this loop (as `serve_asgi_next` gives it), or None. Never waits.
+pub(super) fn pending<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_asgi_pending", a, 0, 0)?;
+    let Some(feed) = feed_of(py) else {
+        return Ok(none(py));
+    };
+    // The bytes first: a request parked after this finds them read and writes again.
+    let mut buf = [0u8; 64];
+    while matches!((&feed.watch).read(&mut buf), Ok(n) if n > 0) {}
+    let parked = feed.state.lock().pending.take();
+    match parked {
+        Some((request, thread)) => hand_out(py, request, thread),
+        None => Ok(none(py)),
+    }
+}
+
+/// `serve_asgi_feed(id) -> None | False`: run this interpreter's feed for server `id` in
+/// the calling thread (GIL released throughout) until the server closes or the
+/// interpreter is retired (None), or the loop stops it (False).
+pub(super) fn feed<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_asgi_feed", a, 1, 1)?;
+    let queue = server(py, id_arg(py, "server id", a[0])?)?.queue();
+    let feed = feed_of(py).ok_or_else(|| no_feed(py))?;
+    let thread = interrupt::this_thread(py);
+    let stopped = tstate::detached(py, || {
+        loop {
+            // Wait until the loop wants a request and has adopted the last one.
+            {
+                let mut st = feed.state.lock();
+                loop {
+                    if st.stopped {
+                        return true;
+                    }
+                    if st.want && st.pending.is_none() {
+                        break;
+                    }
+                    if interrupt::is_retired(&thread) || queue.is_closed() {
+                        return false;
+                    }
+                    feed.cv.wait_for(&mut st, FEED_POLL);
+                }
+            }
+            // Take one (the loop may take others meanwhile: both pull from the queue).
+            let request = loop {
+                if feed.state.lock().stopped {
+                    return true;
+                }
+                match queue.recv_unless(Some(FEED_POLL), &thread.retired) {
+                    Recv::Request(r) => break r,
+                    Recv::Timeout => {}
+                    Recv::Closed => return false,
+                }
+            };
+            {
+                let mut st = feed.state.lock();
+                st.want = false;
+                st.pending = Some((*request, thread.clone()));
+            }
+            let _ = (&feed.wake).write(&[1]);
+        }
+    });
+    Ok(if stopped {
+        boolean(py, false)
+    } else {
+        none(py)
+    })
 }
 
 fn set<'py>(py: Attached<'py>, d: &Owned<'py>, key: &str, value: Owned<'py>) -> PyResult<()> {

@@ -1,7 +1,5 @@
 //! The CGI part of a PEP 3333 environ, built from a request head.
 
-use std::ffi::c_char;
-
 use manygil_serve::{Peer, RequestHead};
 
 use crate::ffi::err::PyResult;
@@ -9,17 +7,7 @@ use crate::ffi::*;
 
 /// A native string (PEP 3333): the bytes decoded as latin-1.
 pub(crate) fn latin1<'py>(py: Attached<'py>, b: &[u8]) -> PyResult<Owned<'py>> {
-    // SAFETY: attached (py); pointer/length describe `b`; latin-1 decoding cannot fail.
-    unsafe {
-        Owned::from_new(
-            py,
-            PyUnicode_DecodeLatin1(
-                b.as_ptr().cast::<c_char>(),
-                b.len() as Py_ssize_t,
-                std::ptr::null(),
-            ),
-        )
-    }
+    crate::ffi::values::str_from_latin1(py, b)
 }
 
 fn set<'py>(py: Attached<'py>, d: &Owned<'py>, key: &str, value: &Owned<'py>) -> PyResult<()> {

@@ -22,6 +22,9 @@ pub(crate) struct ServeThread {
     interp: Interp,
     /// `PyThread_get_thread_ident` of the thread; fixed.
     thread_ident: u64,
+    /// The OS thread, woken from a blocking call after an interrupt on 3.15+
+    /// ([`crate::interp::wake`]); only signalled under `alive` while it is `true`. Fixed.
+    pthread: libc::pthread_t,
     /// CPython's id of the interpreter; fixed.
     interp_id: i64,
     /// The OS thread's name when it registered (`manygil-s<id>.<n>`), for snapshots; fixed.
@@ -126,6 +129,7 @@ pub(crate) fn this_thread(py: Attached<'_>) -> Arc<ServeThread> {
                 let t = Arc::new(ServeThread {
                     interp: Interp::current(py),
                     thread_ident: current_thread_ident(),
+                    pthread: crate::interp::wake::this_thread(),
                     interp_id,
                     name: os_thread_name().into(),
                     interrupted: Mutex::new(None),
@@ -189,14 +193,21 @@ fn deliver(thread: &ServeThread, rid: u64) {
         // SAFETY: nothing is attached here (detached above); the interpreter is alive and
         // cannot end meanwhile: `alive` is true and we hold it, so the thread is still in
         // the serve loop. The temporary thread state is deleted before `alive` is released.
-        unsafe {
+        let hit = unsafe {
             tstate::with_temporary(thread.interp, |py| {
                 // Holding the target's GIL: `current` cannot change under us.
-                if thread.current.load(Ordering::Acquire) == rid {
-                    tstate::set_async_interrupt(py, thread.thread_ident, true);
-                }
+                thread.current.load(Ordering::Acquire) == rid
+                    && tstate::set_async_interrupt(py, thread.thread_ident, true)
             })
         };
+        // A handler blocked in a system call (`time.sleep`, a `recv`) sees the exception
+        // only once the call returns; from 3.15 a signal makes it return at once, as for a
+        // Pool's worker (see `interp::wake`). Before 3.15 the call would just restart.
+        if hit == Some(true) && cfg!(Py_3_15) {
+            // SAFETY: the OS thread is alive: it is still in the serve loop (`alive` is
+            // true and held here, and it leaves only after taking it), so it has not ended.
+            unsafe { crate::interp::wake::wake(thread.pthread) };
+        }
         drop(alive);
     });
 }

@@ -7,7 +7,8 @@
 //! it done. Neither a server nor a request holds a Python object: both are plain Rust data,
 //! reached by integer ids from any interpreter.
 //!
-//! - `entries`: the module functions' registration and their shared argument helpers.
+//! - `api`: the `serve_*` functions' method table (the Python-facing entry points).
+//! - `args`: the argument helpers those functions share.
 //! - `servers`: the servers (bound, started and stopped from the main interpreter).
 //! - `requests`: the requests worker threads take, read and answer.
 //! - `environ`: the CGI part of the PEP 3333 environ.
@@ -18,17 +19,20 @@
 //! - `asgi`: ASGI workers' requests (scope, cancellations delivered to the event loop).
 //! - `watch`: the file watchers of `--reload`.
 //! - `websocket`: ASGI workers' WebSocket connections (accept, messages, wake-ups).
+//! - `sockets`: the accepted WebSocket connections by request id.
 
 mod access;
+mod api;
+mod args;
 mod asgi;
 pub(crate) mod cache;
-mod entries;
 mod environ;
 mod inspect;
 mod interrupt;
 mod requests;
 mod servers;
+mod sockets;
 mod watch;
 mod websocket;
 
-pub(crate) use entries::add_functions;
+pub(crate) use api::add_functions;

@@ -16,7 +16,7 @@ use crate::ffi::tstate;
 use crate::ffi::values::new_bytes;
 use crate::ffi::*;
 
-use super::entries::{id_arg, os_error, seconds_arg, tuple_of};
+use super::args::{id_arg, os_error, seconds_arg, tuple_of};
 use super::environ;
 use super::interrupt::{self, ServeThread};
 use super::servers::server;
@@ -208,7 +208,7 @@ pub(super) fn done<'py>(
     let act = ACTIVE.lock().as_mut().and_then(|m| m.remove(&rid));
     IN_FLIGHT.lock().as_mut().map(|m| m.remove(&rid));
     // An accepted WebSocket still open is closed (1000).
-    super::websocket::forget(rid);
+    super::sockets::forget(rid);
     if let Some(act) = act {
         let act = act.lock();
         act.cancel.clear_hook();

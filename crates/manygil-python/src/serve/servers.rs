@@ -15,7 +15,7 @@ use crate::ffi::err::{self, PyResult};
 use crate::ffi::tstate;
 use crate::ffi::*;
 
-use super::entries::{id_arg, os_error, seconds_arg, tuple_of};
+use super::args::{id_arg, os_error, seconds_arg, tuple_of};
 use super::interrupt;
 
 /// Servers of this process by id (bound in the main interpreter, used from all).

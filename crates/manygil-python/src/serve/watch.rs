@@ -20,7 +20,7 @@ use crate::ffi::tstate;
 use crate::ffi::values::new_bytes;
 use crate::ffi::*;
 
-use super::entries::{id_arg, os_error, seconds_arg, tuple_of};
+use super::args::{id_arg, os_error, seconds_arg, tuple_of};
 
 /// Watchers of this process by id.
 static WATCHES: Mutex<Option<HashMap<u64, Arc<Watch>>>> = Mutex::new(None);

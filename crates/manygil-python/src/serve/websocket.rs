@@ -21,8 +21,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use manygil_serve::{
-    valid_close_code, ResponseHead, WebSocket, WsMessage, WsNotify, WsRecv, WsSendError,
-    MAX_CLOSE_REASON,
+    valid_close_code, ResponseHead, WsMessage, WsNotify, WsRecv, WsSendError, MAX_CLOSE_REASON,
 };
 use parking_lot::Mutex;
 
@@ -31,12 +30,9 @@ use crate::ffi::err::{self, PyResult};
 use crate::ffi::values::new_bytes;
 use crate::ffi::*;
 
-use super::entries::{id_arg, os_error, tuple_of};
+use super::args::{id_arg, os_error, tuple_of};
 use super::requests;
-
-/// Accepted connections by request id. The map lock is held only to find, add or remove
-/// one; a connection is used by its worker's loop thread alone.
-static SOCKETS: Mutex<Option<HashMap<u64, Arc<Mutex<WebSocket>>>>> = Mutex::new(None);
+use super::sockets::{self, socket};
 
 /// Ready lists by interpreter id (ids are never reused).
 static READY: Mutex<Option<HashMap<i64, Arc<Ready>>>> = Mutex::new(None);
@@ -106,26 +102,6 @@ fn ready(py: Attached<'_>) -> PyResult<Arc<Ready>> {
     })?);
     map.insert(id, r.clone());
     Ok(r)
-}
-
-/// Close the connection (1000) if it is still open: the worker is done with `rid`.
-pub(super) fn forget(rid: u64) {
-    let ws = SOCKETS.lock().as_mut().and_then(|m| m.remove(&rid));
-    // Dropped outside the map lock.
-    drop(ws);
-}
-
-fn socket(py: Attached<'_>, rid: u64) -> PyResult<Arc<Mutex<WebSocket>>> {
-    SOCKETS
-        .lock()
-        .as_ref()
-        .and_then(|m| m.get(&rid).cloned())
-        .ok_or_else(|| {
-            err::value_error(
-                py,
-                &format!("no accepted WebSocket for request {rid} (not accepted, or done?)"),
-            )
-        })
 }
 
 /// `serve_ws_fd() -> int`: the descriptor the loop watches for readability (this
@@ -225,10 +201,7 @@ pub(super) fn accept<'py>(
     let notify: WsNotify = Arc::new(move || ready.push(rid));
     match responder.accept_websocket(head, notify) {
         Ok(ws) => {
-            SOCKETS
-                .lock()
-                .get_or_insert_with(HashMap::new)
-                .insert(rid, Arc::new(Mutex::new(ws)));
+            sockets::insert(rid, ws);
             Ok(boolean(py, true))
         }
         Err(_) => Ok(boolean(py, false)),

@@ -87,6 +87,23 @@ pub(crate) fn str_from_surrogatepass<'py>(py: Attached<'py>, b: &[u8]) -> PyResu
     }
 }
 
+/// A `str` of the bytes decoded as latin-1 (every byte is one character; cannot fail but
+/// for memory).
+pub(crate) fn str_from_latin1<'py>(py: Attached<'py>, b: &[u8]) -> PyResult<Owned<'py>> {
+    // SAFETY: attached (py); pointer/length describe `b`; latin-1 decoding cannot fail
+    // (NULL only for memory, with the exception set); a new reference.
+    unsafe {
+        Owned::from_new(
+            py,
+            PyUnicode_DecodeLatin1(
+                b.as_ptr().cast::<std::ffi::c_char>(),
+                b.len() as Py_ssize_t,
+                std::ptr::null(),
+            ),
+        )
+    }
+}
+
 /// A `bytes` object holding a copy of `b`.
 #[inline]
 pub(crate) fn new_bytes<'py>(py: Attached<'py>, b: &[u8]) -> PyResult<Owned<'py>> {
@@ -172,7 +189,7 @@ pub(crate) fn new_set<'py>(py: Attached<'py>) -> PyResult<Owned<'py>> {
 
 /// `frozenset(iterable)`.
 pub(crate) fn new_frozenset<'py>(iterable: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-    // SAFETY: attached (iterable.py()); a valid object; returns a new reference or NULL.
+    // SAFETY: attached and alive (the `Borrowed` invariant); returns a new reference or NULL.
     unsafe { Owned::from_new(iterable.py(), PyFrozenSet_New(iterable.as_ptr())) }
 }
 

@@ -10,6 +10,6 @@ pub(crate) mod read;
 pub(crate) use make::{
     boolean, int_from_le_bytes, marshal_loads, new_bytearray, new_bytes, new_complex, new_dict,
     new_float, new_frozenset, new_function, new_int, new_list, new_set, new_str, new_tuple,
-    new_uint, none, str_from_surrogatepass,
+    new_uint, none, str_from_latin1, str_from_surrogatepass,
 };
 pub(crate) use read::ExactType;

@@ -76,7 +76,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// Whether the object is a `str` (or a subclass).
     #[inline]
     pub(crate) fn is_str(self) -> bool {
-        // SAFETY: a valid object (the type's invariant); only reads its type's flags.
+        // SAFETY: alive (the `Borrowed` invariant); only reads its type's flags.
         unsafe { PyUnicode_Check(self.as_ptr()) != 0 }
     }
 
@@ -91,7 +91,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     #[inline]
     pub(crate) fn int_to_i64(self) -> PyResult<Option<i64>> {
         let mut overflow = 0;
-        // SAFETY: attached (self.py()); a valid object (TypeError unless an int or
+        // SAFETY: attached and alive (the `Borrowed` invariant; TypeError unless an int or
         // `__index__`); `overflow` is a writable int.
         let v = unsafe { PyLong_AsLongLongAndOverflow(self.as_ptr(), &mut overflow) };
         if overflow != 0 {
@@ -105,7 +105,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 
     /// An `int`'s value as `u64` (`OverflowError` if negative or too large).
     pub(crate) fn int_to_u64(self) -> PyResult<u64> {
-        // SAFETY: attached; a valid object (TypeError unless an int).
+        // SAFETY: attached and alive (the `Borrowed` invariant; TypeError unless an int).
         let v = unsafe { PyLong_AsUnsignedLongLong(self.as_ptr()) };
         if v == u64::MAX && super::super::err::occurred(self.py()) {
             return Err(PyErrSet);
@@ -117,7 +117,8 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// keep the sign), readable back with [`int_from_le_bytes`].
     pub(crate) fn int_to_le_bytes(self) -> PyResult<Vec<u8>> {
         let flags = Py_ASNATIVEBYTES_LITTLE_ENDIAN;
-        // SAFETY: attached; a valid object; a NULL buffer of size 0 asks for the size needed.
+        // SAFETY: attached and alive (the `Borrowed` invariant); a NULL buffer of size 0 asks for
+        // the size needed.
         let needed = unsafe { PyLong_AsNativeBytes(self.as_ptr(), std::ptr::null_mut(), 0, flags) };
         let mut buf = vec![0u8; len_of(needed)?];
         // SAFETY: attached; `buf` has `needed` writable bytes.
@@ -130,7 +131,8 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// A `float`'s value (or `__float__`'s for other objects).
     #[inline]
     pub(crate) fn float_to_f64(self) -> PyResult<f64> {
-        // SAFETY: attached; a valid object; -1.0 with an exception set on failure.
+        // SAFETY: attached and alive (the `Borrowed` invariant); -1.0 with an exception set on
+        // failure.
         let v = unsafe { PyFloat_AsDouble(self.as_ptr()) };
         if v == -1.0 && super::super::err::occurred(self.py()) {
             return Err(PyErrSet);
@@ -140,8 +142,8 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 
     /// A `complex`'s real and imaginary parts.
     pub(crate) fn complex_parts(self) -> PyResult<(f64, f64)> {
-        // SAFETY: attached; a valid object (non-complex objects go through `__complex__`
-        // or `__float__`, -1.0 with an exception set on failure).
+        // SAFETY: attached and alive (the `Borrowed` invariant; non-complex objects go through
+        // `__complex__` or `__float__`, -1.0 with an exception set on failure).
         let re = unsafe { PyComplex_RealAsDouble(self.as_ptr()) };
         if re == -1.0 && super::super::err::occurred(self.py()) {
             return Err(PyErrSet);
@@ -160,7 +162,8 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     pub(crate) fn bytes_data(self) -> PyResult<&'a [u8]> {
         let mut p: *mut c_char = std::ptr::null_mut();
         let mut n: Py_ssize_t = 0;
-        // SAFETY: attached; a valid object (the call checks it is bytes); `p`/`n` writable.
+        // SAFETY: attached and alive (the `Borrowed` invariant; the call checks it is bytes);
+        // `p`/`n` writable.
         if unsafe { PyBytes_AsStringAndSize(self.as_ptr(), &mut p, &mut n) } < 0 {
             return Err(PyErrSet);
         }
@@ -171,7 +174,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// A copy of a `bytearray`'s contents (`TypeError` for anything else). A copy, because a
     /// bytearray can be resized by any code that runs.
     pub(crate) fn bytearray_to_vec(self) -> PyResult<Vec<u8>> {
-        // SAFETY: a valid object; only reads its type.
+        // SAFETY: alive (the `Borrowed` invariant); only reads its type.
         if unsafe { PyByteArray_Check(self.as_ptr()) } == 0 {
             return Err(super::super::err::type_error(
                 self.py(),
@@ -196,7 +199,8 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     #[inline]
     pub(crate) fn str_utf8(self) -> PyResult<&'a str> {
         let mut n: Py_ssize_t = 0;
-        // SAFETY: attached; a valid object (the call checks it is a str); `n` writable.
+        // SAFETY: attached and alive (the `Borrowed` invariant; the call checks it is a str); `n`
+        // writable.
         let p = unsafe { PyUnicode_AsUTF8AndSize(self.as_ptr(), &mut n) };
         if p.is_null() {
             return Err(PyErrSet);
@@ -210,7 +214,8 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 
     /// A `str` as UTF-8 `bytes` with lone surrogates kept (`surrogatepass`).
     pub(crate) fn str_surrogatepass(self) -> PyResult<Owned<'py>> {
-        // SAFETY: attached; a valid object (TypeError unless a str); NUL-terminated names.
+        // SAFETY: attached and alive (the `Borrowed` invariant; TypeError unless a str);
+        // NUL-terminated names.
         unsafe {
             Owned::from_new(
                 self.py(),
@@ -226,7 +231,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// `len(t)` for a `tuple` (`TypeError` for anything else).
     #[inline]
     pub(crate) fn tuple_len(self) -> PyResult<usize> {
-        // SAFETY: a valid object (the type's invariant); only reads its type's flags.
+        // SAFETY: alive (the `Borrowed` invariant); only reads its type's flags.
         if unsafe { PyTuple_Check(self.as_ptr()) } == 0 {
             return Err(super::super::err::type_error(self.py(), "expected a tuple"));
         }
@@ -253,7 +258,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// `len(l)` for a `list` (`TypeError` for anything else).
     #[inline]
     pub(crate) fn list_len(self) -> PyResult<usize> {
-        // SAFETY: a valid object; only reads its type's flags.
+        // SAFETY: alive (the `Borrowed` invariant); only reads its type's flags.
         if unsafe { PyList_Check(self.as_ptr()) } == 0 {
             return Err(super::super::err::type_error(self.py(), "expected a list"));
         }
@@ -280,7 +285,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 
     /// `list(d.items())` for a `dict`: a snapshot of (key, value) tuples.
     pub(crate) fn dict_items(self) -> PyResult<Owned<'py>> {
-        // SAFETY: attached; a valid object; the call checks it is a dict.
+        // SAFETY: attached and alive (the `Borrowed` invariant); the call checks it is a dict.
         unsafe { Owned::from_new(self.py(), PyDict_Items(self.as_ptr())) }
     }
 
@@ -306,7 +311,8 @@ impl<'a, 'py> Borrowed<'a, 'py> {
 
     /// `marshal.dumps(obj, version)`.
     pub(crate) fn marshal_dumps(self, version: i32) -> PyResult<Owned<'py>> {
-        // SAFETY: attached; a valid object (ValueError if marshal cannot write it).
+        // SAFETY: attached and alive (the `Borrowed` invariant; ValueError if marshal cannot write
+        // it).
         unsafe {
             Owned::from_new(
                 self.py(),
@@ -318,7 +324,7 @@ impl<'a, 'py> Borrowed<'a, 'py> {
     /// A Python function's closure cells: `None` when it has none, or when this is not a
     /// Python function.
     pub(crate) fn function_closure(self) -> Option<Borrowed<'a, 'py>> {
-        // SAFETY: a valid object; only reads its type.
+        // SAFETY: alive (the `Borrowed` invariant); only reads its type.
         if unsafe { PyFunction_Check(self.as_ptr()) } == 0 {
             return None;
         }

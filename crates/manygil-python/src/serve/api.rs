@@ -1,43 +1,11 @@
-//! The `serve_*` functions of `manygil._native`: their registration, and the argument
-//! helpers `servers` and `requests` share.
+//! The `serve_*` functions of `manygil._native`: their method table, each row naming the
+//! function of this folder that does the work.
 
-use std::time::Duration;
-
-use crate::ffi::args;
 use crate::ffi::entry::methods;
-use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::err::PyResult;
 use crate::ffi::*;
 
 use super::{access, asgi, inspect, requests, servers, watch, websocket};
-
-// ---- arguments: converted by ffi::args ---------------------------------------------
-
-/// A server or request id (a non-negative int).
-pub(super) fn id_arg(py: Attached<'_>, what: &str, o: Borrowed<'_, '_>) -> PyResult<u64> {
-    Ok(args::count(py, what, o)? as u64)
-}
-
-/// Seconds (int or float), `None` or infinite meaning no limit; negative or NaN raise.
-pub(super) fn seconds_arg(py: Attached<'_>, o: Borrowed<'_, '_>) -> PyResult<Option<Duration>> {
-    args::timeout(py, Some(o))
-}
-
-/// `tuple(obj)` for an iterable (a snapshot whose items cannot change).
-pub(super) fn tuple_of<'py>(py: Attached<'py>, obj: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
-    // SAFETY: attached; a valid object; a new tuple reference or NULL.
-    unsafe { Owned::from_new(py, PySequence_Tuple(obj.as_ptr())) }
-}
-
-pub(super) fn os_error(py: Attached<'_>, msg: &str) -> PyErrSet {
-    // SAFETY: builtin exception class.
-    unsafe { err::raise(py, PyExc_OSError, msg) }
-}
-
-// ---- main interpreter: servers ------------------------------------------------------
-
-// ---- worker threads: requests ----------------------------------------------------------
-
-// ---- registration -----------------------------------------------------------------------
 
 methods! {
     /// The `serve_*` method table (static C data; CPython only reads it).
@@ -65,6 +33,12 @@ methods! {
         args c"serve_asgi_read" => c_serve_asgi_read(asgi::read), c"serve_asgi_read(rid, size, /)\n--\n\nRead what the client sent of the body, up to size bytes: (data, more_body).";
         args c"serve_asgi_events" => c_serve_asgi_events(asgi::events), c"serve_asgi_events(timeout, /)\n--\n\nWait for this interpreter's request cancellations: [(rid, reason)], [] on timeout, None once closed.";
         args c"serve_asgi_close" => c_serve_asgi_close(asgi::close), c"serve_asgi_close()\n--\n\nClose this interpreter's cancellation inbox.";
+        args c"serve_asgi_feed_fd" => c_serve_asgi_feed_fd(asgi::feed_fd), c"serve_asgi_feed_fd()\n--\n\nMake this interpreter's request feed; the descriptor its loop watches.";
+        args c"serve_asgi_feed_close" => c_serve_asgi_feed_close(asgi::feed_close), c"serve_asgi_feed_close()\n--\n\nForget this interpreter's request feed.";
+        args c"serve_asgi_feed" => c_serve_asgi_feed(asgi::feed), c"serve_asgi_feed(id, /)\n--\n\nTake requests for this interpreter's idle loop until closed or retired (None) or stopped (False).";
+        args c"serve_asgi_want" => c_serve_asgi_want(asgi::want), c"serve_asgi_want()\n--\n\nArm the feed: the loop found no request to take.";
+        args c"serve_asgi_feed_stop" => c_serve_asgi_feed_stop(asgi::feed_stop), c"serve_asgi_feed_stop()\n--\n\nThe loop takes no more requests: the feed returns False.";
+        args c"serve_asgi_pending" => c_serve_asgi_pending(asgi::pending), c"serve_asgi_pending()\n--\n\nThe request the feed parked for this loop: (rid, ASGI scope, more_body), or None.";
         args c"serve_ws_fd" => c_serve_ws_fd(websocket::fd), c"serve_ws_fd()\n--\n\nThe descriptor this interpreter's loop watches for WebSocket wake-ups.";
         args c"serve_ws_fd_close" => c_serve_ws_fd_close(websocket::fd_close), c"serve_ws_fd_close()\n--\n\nStop WebSocket wake-ups for this interpreter.";
         args c"serve_ws_ready" => c_serve_ws_ready(websocket::ready_ids), c"serve_ws_ready()\n--\n\nRequest ids of this interpreter's WebSockets that can go on: [rid].";

@@ -24,7 +24,7 @@ use crate::ffi::args::{self, Call};
 use crate::ffi::entry::FromSelf;
 use crate::ffi::tstate;
 use crate::ffi::types::native_type;
-use crate::interp::calls::encode_call;
+use crate::interp::convert::encode_call;
 
 /// The value of a `PoolCore`: the pool, shut down (without waiting) when the object goes.
 struct PoolBox(Arc<Pool>);
