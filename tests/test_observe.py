@@ -48,6 +48,20 @@ def test_pool_workers_are_named_in_every_view():
     assert id not in [i.id for i in interpreters.list_all()], "gone once the pool is shut down"
 
 
+def test_after_import_calls_back_once_the_module_has_run(tmp_path):
+    """The one mechanism behind worker thread names and log forwarding: nothing is
+    imported ahead, every callback for the module runs once its code has run (before the
+    ``import`` returns), the finder then leaves ``sys.meta_path``, a module already
+    imported gets its callback at once, and the module's own loader still answers."""
+    (tmp_path / "probe_mod.py").write_text("VALUE = 42\n")
+    with manygil.create() as it:
+        before, after, last, source = it.call(oh.after_import_probe, str(tmp_path))
+    assert before == ([], 1)
+    assert after == ([("first", "probe_mod", 42), ("second", "probe_mod")], 0)
+    assert last == ("already", "probe_mod")
+    assert source == "VALUE = 42\n"
+
+
 def test_created_interpreters_have_a_name_and_an_origin():
     named = manygil.create(name="db-loader")
     plain = manygil.create()
