@@ -138,13 +138,18 @@ def test_a_snapshot_of_a_worker_stuck_in_c_holding_its_gil_does_not_wait_for_it(
         again = pool.snapshot(timeout=0.2)
         assert not done.is_set()
         assert f.result(60) == "returned"
-        # The caller may get its result before the worker has marked itself idle.
+        # The caller may get its result before the worker has marked itself idle, and the
+        # stranded probe thread may not have run yet (a snapshot meanwhile says "an earlier
+        # snapshot still waits"): both happen soon, on a loaded machine not at once.
         seen = []
+
+        def idle_and_answering():
+            seen.append(pool.snapshot(timeout=30))
+            (w,) = seen[-1]["workers"]
+            return w["task"] is None and w["answered"]
+
         wait_for_state(
-            lambda: (
-                seen.append(pool.snapshot(timeout=30)) or seen[-1]["workers"][0]["task"] is None
-            ),
-            lambda: f"the worker idle again; last seen: {seen[-1]['workers']}",
+            idle_and_answering, lambda: f"the worker idle and answering; last: {seen[-1]}"
         )
         after = seen[-1]
     (w,) = snap["workers"]
