@@ -33,6 +33,8 @@ STARTUP_TIMEOUT = 60.0
 SHUTDOWN_TIMEOUT = 30.0
 # See _Worker.early.
 EARLY_KEEP = 64
+# Requests the loop takes from the queue in one go when it finds them waiting.
+TAKE_BATCH = 8
 # Largest chunk of request body per ``http.request`` message.
 READ_CHUNK = 64 * 1024
 
@@ -228,7 +230,7 @@ class _Request:
         self.more_body: bool | None = more_body
         self.gone = False  # the client left
         self.gone_waiter: asyncio.Future | None = None
-        self.head = None  # (status line, headers) held until the first body message
+        self.head = None  # the status of http.response.start (its head is kept natively)
         self.streaming = False  # head sent natively, body chunks follow
         self.complete = False  # the whole response was handed over
         # A native call running in the pool (the thread's own future: it stays running
@@ -300,16 +302,18 @@ class _Request:
             status = message["status"]
             if not isinstance(status, int) or isinstance(status, bool):
                 raise TypeError(f"status must be an int, not {type(status).__name__}")
-            headers = []
-            for n, v in message.get("headers", ()):
-                name = bytes(n).decode("latin-1")
-                value = bytes(v).decode("latin-1")
-                if name.lower() == "content-length" and not self._bodiless(status):
-                    if not value.strip().isdigit():
-                        raise ValueError(f"invalid Content-Length {value!r}")
-                    self.declared = int(value)
-                headers.append((name, value))
-            self.head = (str(int(status)), headers)
+            headers = message.get("headers", ())
+            if type(headers) is not list and type(headers) is not tuple:
+                headers = [(bytes(n), bytes(v)) for n, v in headers]
+            bodiless = self._bodiless(status)
+            try:
+                # The head is built natively and kept there until the body follows.
+                self.declared = _native.serve_asgi_start(self.rid, status, headers, bodiless)
+            except TypeError:
+                # Headers as other bytes-like objects (or not pairs: raises again).
+                headers = [(bytes(n), bytes(v)) for n, v in headers]
+                self.declared = _native.serve_asgi_start(self.rid, status, headers, bodiless)
+            self.head = status
             return
         if kind == "http.response.body":
             if self.complete:
@@ -341,10 +345,10 @@ class _Request:
                 if not more:
                     # The usual case: the whole answer at once (never blocks).
                     self.complete = True
-                    if not _native.serve_respond(self.rid, *self.head, body):
+                    if not _native.serve_asgi_respond(self.rid, body):
                         self.client_gone()
                     return
-                if not _native.serve_start_stream(self.rid, *self.head):
+                if not _native.serve_asgi_stream(self.rid):
                     self.client_gone()
                     raise ClientDisconnected("the client is gone")
                 self.streaming = True
@@ -415,6 +419,13 @@ class _Request:
         )
 
 
+def _eager_task(coro, loop: asyncio.AbstractEventLoop) -> asyncio.Task:
+    """A task of ``coro`` that runs its first step now, in the caller (as with
+    ``asyncio.eager_task_factory``, for these tasks only: the application's own tasks
+    start as usual)."""
+    return asyncio.Task(coro, loop=loop, eager_start=True)
+
+
 class _Worker:
     """The requests of one worker interpreter."""
 
@@ -450,14 +461,23 @@ class _Worker:
         self.taken += 1
         if _lifespan is not None and not _lifespan.unsupported:
             scope["state"] = dict(_lifespan.state)
-        req = _Request(self, rid, scope, more_body)
-        self.active[rid] = req
-        req.task = task = self.loop.create_task(self._run(req))
-        self.tasks.add(task)
         self.begun += 1
         early = self.early.pop(rid, None)
-        if early is not None:
-            self.cancel(req, early[0])
+        if early is not None and early[0] != "client_gone":
+            # Timed out or shut down before it began: the front answered it (504/503).
+            _native.serve_done(rid)
+        else:
+            req = _Request(self, rid, scope, more_body)
+            # The client left before it began: the application sees http.disconnect.
+            req.gone = early is not None
+            self.active[rid] = req
+            # Started eagerly: its first steps (usually the whole of a small request:
+            # its receive and send never wait) run now, not after a trip through the
+            # loop's queue.
+            task = _eager_task(self._run(req), self.loop)
+            if not task.done():
+                req.task = task
+                self.tasks.add(task)
         if len(self.early) > EARLY_KEEP:
             self.early = {r: e for r, e in self.early.items() if e[1] >= self.begun - EARLY_KEEP}
         if not self.try_scheduled:
@@ -478,12 +498,19 @@ class _Worker:
         if len(self.active) >= MAX_CONCURRENT:
             self.full = True
             return
-        got = _native.serve_asgi_next(self.server_id, 0)
-        if type(got) is tuple:
+        # A few at once (each runs eagerly until it first waits, most to their end), so
+        # that a busy loop goes through its poll of the sockets once per batch, not once
+        # per request; then what else is ready runs.
+        for _ in range(TAKE_BATCH):
+            got = _native.serve_asgi_next(self.server_id, 0)
+            if type(got) is not tuple:
+                if got is False and not self.armed:
+                    self.armed = True
+                    _native.serve_asgi_want()
+                return
             self.begin(*got)
-        elif got is False and not self.armed:
-            self.armed = True
-            _native.serve_asgi_want()
+            if not self.taking or self.quota_reached() or len(self.active) >= MAX_CONCURRENT:
+                return
 
     def on_feed(self) -> None:
         """The feed parked a request for this loop (the loop's reader callback)."""
@@ -497,7 +524,8 @@ class _Worker:
             await req.run(self.app)
         finally:
             self.active.pop(req.rid, None)
-            self.tasks.discard(req.task)
+            if req.task is not None:
+                self.tasks.discard(req.task)
             if self.full and not self.try_scheduled:
                 self.full = False
                 self.try_scheduled = True
@@ -520,7 +548,8 @@ class _Worker:
         elif req.cancelled is None:
             req.cancelled = reason
             req.client_gone()
-            req.task.cancel()
+            if req.task is not None:
+                req.task.cancel()
 
     def give_up(self, req: _Request) -> None:
         """End ``req``, still running when a recycled worker's grace period ran out: an
@@ -547,7 +576,8 @@ class _Worker:
                     _ERROR_HEADERS,
                     b"Service Unavailable\n",
                 )
-        req.task.cancel()
+        if req.task is not None:
+            req.task.cancel()
 
     def on_ws_ready(self) -> None:
         """The front has something for these WebSockets (the loop's reader callback)."""

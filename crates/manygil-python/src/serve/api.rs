@@ -31,6 +31,9 @@ methods! {
         args c"serve_status" => c_serve_status(requests::status), c"serve_status(rid, /)\n--\n\nReturn (cancel reason, body error) as strings or None.";
         args c"serve_asgi_next" => c_serve_asgi_next(asgi::next), c"serve_asgi_next(id, timeout, /)\n--\n\nWait for the next request: (rid, ASGI scope, more_body), False on timeout, None once closed.";
         args c"serve_asgi_read" => c_serve_asgi_read(asgi::read), c"serve_asgi_read(rid, size, /)\n--\n\nRead what the client sent of the body, up to size bytes: (data, more_body).";
+        args c"serve_asgi_start" => c_serve_asgi_start(asgi::start), c"serve_asgi_start(rid, status, headers, bodiless, /)\n--\n\nKeep the head of http.response.start (bytes header pairs); return the declared Content-Length or None.";
+        args c"serve_asgi_respond" => c_serve_asgi_respond(asgi::respond), c"serve_asgi_respond(rid, body, /)\n--\n\nAnswer with the kept head and the whole body; False if the client is gone.";
+        args c"serve_asgi_stream" => c_serve_asgi_stream(asgi::stream), c"serve_asgi_stream(rid, /)\n--\n\nSend the kept head; the body follows by serve_write. False if the client is gone.";
         args c"serve_asgi_events" => c_serve_asgi_events(asgi::events), c"serve_asgi_events(timeout, /)\n--\n\nWait for this interpreter's request cancellations: [(rid, reason)], [] on timeout, None once closed.";
         args c"serve_asgi_close" => c_serve_asgi_close(asgi::close), c"serve_asgi_close()\n--\n\nClose this interpreter's cancellation inbox.";
         args c"serve_asgi_feed_fd" => c_serve_asgi_feed_fd(asgi::feed_fd), c"serve_asgi_feed_fd()\n--\n\nMake this interpreter's request feed; the descriptor its loop watches.";

@@ -27,16 +27,17 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use manygil_serve::{CancelReason, CancelWatcher, Peer, Recv, RequestHead};
+use bytes::Bytes;
+use manygil_serve::{CancelReason, CancelWatcher, Peer, Recv, RequestHead, ResponseHead};
 use parking_lot::{Condvar, Mutex};
 
 use crate::ffi::args;
-use crate::ffi::err::PyResult;
+use crate::ffi::err::{self, PyResult};
 use crate::ffi::tstate;
 use crate::ffi::values::new_bytes;
 use crate::ffi::*;
 
-use super::args::{id_arg, os_error, seconds_arg};
+use super::args::{id_arg, os_error, seconds_arg, tuple_of};
 use super::interrupt::{self, ServeThread};
 use super::requests;
 use super::servers::server;
@@ -126,6 +127,93 @@ pub(super) fn read<'py>(
     let max = args::count(py, "size", a[1])?.max(1);
     let (data, more) = requests::read_some(py, rid, max)?;
     new_tuple(py, vec![data, boolean(py, more)])
+}
+
+/// `serve_asgi_start(rid, status, headers, bodiless) -> int | None`: the head of an
+/// `http.response.start` message (`headers` pairs of bytes), kept for request `rid` until
+/// its body follows (`serve_asgi_respond`, `serve_asgi_stream`); returns the declared
+/// Content-Length (None without one, or when `bodiless`: a HEAD request, a 304). Raises
+/// TypeError for a header that is not a pair of bytes, ValueError for an invalid one.
+pub(super) fn start<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_asgi_start", a, 4, 4)?;
+    let rid = id_arg(py, "request id", a[0])?;
+    let status = args::int(py, "status", a[1])?;
+    let bodiless = a[3].is_true()?;
+    let bad_status = || err::value_error(py, &format!("invalid HTTP status {status}"));
+    let code = u16::try_from(status).map_err(|_| bad_status())?;
+    // The line form: a code without a standard reason phrase gets an empty one.
+    let mut head =
+        ResponseHead::from_status_line(code.to_string().as_bytes()).map_err(|_| bad_status())?;
+    let items = tuple_of(py, a[2])?;
+    let items = items.borrow().tuple_items().unwrap_or_default();
+    let mut declared = None;
+    for (i, &item) in items.iter().enumerate() {
+        let pair = tuple_of(py, item)?;
+        let Some(&[name, value]) = pair.borrow().tuple_items() else {
+            return Err(err::type_error(
+                py,
+                &format!("response header {i} must be a (name, value) pair"),
+            ));
+        };
+        // Bytes only: the Python side converts other bytes-like objects and calls again.
+        let name = args::bytes(py, "a response header name", name)?;
+        let value = args::bytes(py, "a response header value", value)?;
+        let value = value.as_slice();
+        let name: String = name.iter().map(|&b| char::from(b)).collect();
+        if !bodiless && name.eq_ignore_ascii_case("content-length") {
+            let text = value.trim_ascii();
+            let n = (!text.is_empty() && text.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(text).ok()?.parse::<u64>().ok())
+                .flatten();
+            let Some(n) = n else {
+                let shown: String = value.iter().map(|&b| char::from(b)).collect();
+                return Err(err::value_error(
+                    py,
+                    &format!("invalid Content-Length {shown:?}"),
+                ));
+            };
+            declared = Some(n);
+        }
+        head.push_header(&name, value)
+            .map_err(|e| err::value_error(py, &e.to_string()))?;
+    }
+    requests::hold_head(py, rid, head)?;
+    match declared {
+        Some(n) => new_int(py, i64::try_from(n).unwrap_or(i64::MAX)),
+        None => Ok(none(py)),
+    }
+}
+
+/// `serve_asgi_respond(rid, body) -> bool`: answer request `rid` at once with the head
+/// `serve_asgi_start` kept and `body`; False if the client can no longer receive it.
+/// Never blocks.
+pub(super) fn respond<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_asgi_respond", a, 2, 2)?;
+    let rid = id_arg(py, "request id", a[0])?;
+    let body = Bytes::from(args::bytes(py, "the response body", a[1])?);
+    let ok = requests::respond_held(py, rid, body)?;
+    Ok(boolean(py, ok))
+}
+
+/// `serve_asgi_stream(rid) -> bool`: send the head `serve_asgi_start` kept for request
+/// `rid`; its body follows by `serve_write`. False if the client is gone. Never blocks.
+pub(super) fn stream<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_asgi_stream", a, 1, 1)?;
+    let rid = id_arg(py, "request id", a[0])?;
+    let ok = requests::stream_held(py, rid)?;
+    Ok(boolean(py, ok))
 }
 
 fn reason_name(r: CancelReason) -> &'static str {
