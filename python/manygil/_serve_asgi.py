@@ -2,9 +2,11 @@
 
 Each worker interpreter runs one asyncio event loop (in its own thread) serving many
 requests at once. The loop takes queued requests itself between its tasks (a look that
-never waits); once it finds none, it arms the *feed*, run natively (GIL released
-throughout) by the thread that ``run`` is called in: the feed takes the next request off
-the server's queue, parks it and wakes the loop through a socket pair the loop watches.
+never waits), a few at a time, each task started eagerly (a small request runs to its
+end at once); once it finds none, it arms the *feed*: the server's I/O thread that queues
+the next request wakes the loop directly, through a socket pair the loop watches (no
+thread in between). The thread that ``run`` is called in waits (natively, GIL released)
+for the server to close, the interpreter to be retired or the loop's quota to be reached.
 A third thread waits (natively) for cancellations of this interpreter's requests
 (timeout, shutdown, the client leaving) and hands them to the loop too. Body reads and streamed writes, which can block
 on the client, run in a small thread pool; a whole answer is handed over without blocking.
@@ -446,7 +448,7 @@ class _Worker:
         self.taken = 0
         self.try_scheduled = False
         self.taking = True  # False once the worker drains: the loop takes no more
-        self.armed = False  # the feed takes the next request for the loop
+        self.armed = False  # the next queued request wakes the loop
         self.full = False  # MAX_CONCURRENT requests run: take more once one ends
         self.tasks: set[asyncio.Task] = set()
 
@@ -456,8 +458,7 @@ class _Worker:
         return bool(self.max_requests) and self.taken >= self.max_requests
 
     def begin(self, rid: int, scope: dict, more_body: bool) -> None:
-        # Counted against the quota: one the feed took as the loop took the last one may
-        # pass it, and is served all the same.
+        # Counted against the quota (a batch may pass it by a few: served all the same).
         self.taken += 1
         if _lifespan is not None and not _lifespan.unsupported:
             scope["state"] = dict(_lifespan.state)
@@ -488,7 +489,7 @@ class _Worker:
 
     def try_take(self) -> None:
         """Take a queued request from the loop thread if one is waiting (never waits); if
-        none is, arm the feed, which wakes the loop with the next one."""
+        none is, arm the feed: the next one queued wakes the loop."""
         self.try_scheduled = False
         if not self.taking:
             return
@@ -506,18 +507,18 @@ class _Worker:
             if type(got) is not tuple:
                 if got is False and not self.armed:
                     self.armed = True
-                    _native.serve_asgi_want()
+                    _native.serve_asgi_want(self.server_id)
                 return
             self.begin(*got)
             if not self.taking or self.quota_reached() or len(self.active) >= MAX_CONCURRENT:
                 return
 
     def on_feed(self) -> None:
-        """The feed parked a request for this loop (the loop's reader callback)."""
-        got = _native.serve_asgi_pending()
-        if got is not None:
-            self.armed = False
-            self.begin(*got)
+        """The loop was woken: a request was queued (the loop's reader callback)."""
+        _native.serve_asgi_woken()
+        self.armed = False
+        if not self.try_scheduled:
+            self.try_take()
 
     async def _run(self, req: _Request) -> None:
         try:
@@ -605,8 +606,6 @@ class _Worker:
         seconds (``--graceful-timeout``; None: no limit), then does the same and ends
         the requests still running (see :meth:`give_up`)."""
         self.taking = False
-        # A request the feed parked just before it returned is served like the others.
-        self.on_feed()
         if not closed and _native.serve_retired():
             for req in list(self.active.values()):
                 if req.ws is not None:
@@ -634,11 +633,9 @@ class _Worker:
     # -- in threads of their own
 
     def take(self) -> bool:
-        """Run the feed (natively, GIL released) until the server closes (returns True),
-        the quota is reached or this interpreter is retired (False). The feed takes a
-        request only when the loop asked for one and adopted the last: a loop busy running
-        Python takes nothing new before it gets back to its queue, leaving the request to
-        another worker."""
+        """Wait (natively, GIL released) until the server closes (returns True), the
+        quota is reached or this interpreter is retired (False). Requests reach the loop
+        without this thread: see :meth:`try_take`."""
         if _native.serve_asgi_feed(self.server_id) is False:
             return False  # the loop reached its quota
         # Retired (replaced: a reload, a stuck worker): what runs gets to finish, as when
@@ -671,14 +668,14 @@ def run(server_id: int, max_requests: int, grace: float | None = None) -> str:
         finally:
             _native.serve_thread_exit()
 
-    # WebSocket wake-ups and the feed's requests come straight to the loop (added before it
+    # WebSocket wake-ups and the feed's come straight to the loop (added before it
     # runs: add_reader is not thread-safe).
     ws_fd = _native.serve_ws_fd()
     loop.add_reader(ws_fd, worker.on_ws_ready)
     feed_fd = _native.serve_asgi_feed_fd()
     loop.add_reader(feed_fd, worker.on_feed)
     worker.armed = True
-    _native.serve_asgi_want()
+    _native.serve_asgi_want(server_id)
     looper = threading.Thread(target=run_loop, name="manygil-asgi-loop")
     watcher = threading.Thread(target=worker.watch, name="manygil-asgi-events")
     looper.start()

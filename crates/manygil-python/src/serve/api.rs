@@ -38,10 +38,10 @@ methods! {
         args c"serve_asgi_close" => c_serve_asgi_close(asgi::close), c"serve_asgi_close()\n--\n\nClose this interpreter's cancellation inbox.";
         args c"serve_asgi_feed_fd" => c_serve_asgi_feed_fd(asgi::feed_fd), c"serve_asgi_feed_fd()\n--\n\nMake this interpreter's request feed; the descriptor its loop watches.";
         args c"serve_asgi_feed_close" => c_serve_asgi_feed_close(asgi::feed_close), c"serve_asgi_feed_close()\n--\n\nForget this interpreter's request feed.";
-        args c"serve_asgi_feed" => c_serve_asgi_feed(asgi::feed), c"serve_asgi_feed(id, /)\n--\n\nTake requests for this interpreter's idle loop until closed or retired (None) or stopped (False).";
-        args c"serve_asgi_want" => c_serve_asgi_want(asgi::want), c"serve_asgi_want()\n--\n\nArm the feed: the loop found no request to take.";
+        args c"serve_asgi_feed" => c_serve_asgi_feed(asgi::feed), c"serve_asgi_feed(id, /)\n--\n\nWait until closed or retired (None) or the loop stopped taking requests (False).";
+        args c"serve_asgi_want" => c_serve_asgi_want(asgi::want), c"serve_asgi_want(id, /)\n--\n\nThe loop found no request to take: wake it when one is queued.";
         args c"serve_asgi_feed_stop" => c_serve_asgi_feed_stop(asgi::feed_stop), c"serve_asgi_feed_stop()\n--\n\nThe loop takes no more requests: the feed returns False.";
-        args c"serve_asgi_pending" => c_serve_asgi_pending(asgi::pending), c"serve_asgi_pending()\n--\n\nThe request the feed parked for this loop: (rid, ASGI scope, more_body), or None.";
+        args c"serve_asgi_woken" => c_serve_asgi_woken(asgi::woken), c"serve_asgi_woken()\n--\n\nThe loop was woken: read its descriptor, drop the wake-up.";
         args c"serve_ws_fd" => c_serve_ws_fd(websocket::fd), c"serve_ws_fd()\n--\n\nThe descriptor this interpreter's loop watches for WebSocket wake-ups.";
         args c"serve_ws_fd_close" => c_serve_ws_fd_close(websocket::fd_close), c"serve_ws_fd_close()\n--\n\nStop WebSocket wake-ups for this interpreter.";
         args c"serve_ws_ready" => c_serve_ws_ready(websocket::ready_ids), c"serve_ws_ready()\n--\n\nRequest ids of this interpreter's WebSockets that can go on: [rid].";
