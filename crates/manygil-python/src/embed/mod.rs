@@ -70,8 +70,10 @@ impl Runtime {
         let runtime = Runtime { main };
         let set = |py: crate::ffi::Attached<'_>| prepend_sys_path(py, &paths);
         let sys_path = match &runtime.main {
-            // SAFETY: this thread initialized the runtime and has nothing attached.
-            Some(main) => unsafe { crate::ffi::embed::with_main(main, set) }?,
+            // This thread initialized the runtime just now and detached its thread state.
+            Some(main) => crate::ffi::Detached::on_plain_thread(|d| {
+                crate::ffi::embed::with_main(d, main, set)
+            })?,
             None => with_main_of_program(set)?,
         };
         *SYS_PATH.lock() = Some(sys_path);
@@ -90,10 +92,12 @@ impl Runtime {
         let stuck = crate::ffi::tstate::detached_if_attached(crate::pool::at_exit::stop_all);
         if let Some(main) = self.main.take() {
             if stuck.is_empty() {
-                // SAFETY: the thread that initialized the runtime (a `Runtime` is not
-                // `Send`), nothing attached (detached_if_attached returned), every worker
-                // joined (`stuck` is empty).
-                unsafe { crate::ffi::embed::finalize(main) };
+                // Nothing is attached: this thread initialized the runtime (`main` is not
+                // `Send`) and attaches main only inside calls that detach it again.
+                crate::ffi::Detached::scope(|d| {
+                    // SAFETY: every worker joined (`stuck` is empty).
+                    unsafe { crate::ffi::embed::finalize(d, main) }
+                });
             }
         }
     }
@@ -123,8 +127,9 @@ fn with_main_of_program<R>(
             "Runtime::start was called from a thread running another interpreter".into(),
         ));
     }
-    // SAFETY: nothing is attached on this thread (checked above).
-    unsafe { crate::runtime::main_ref::with_main_detached(f) }.unwrap_or(Err(Error::NoRuntime))
+    crate::ffi::Detached::scope(|d| crate::runtime::main_ref::with_main_detached(d, f))
+        .flatten()
+        .unwrap_or(Err(Error::NoRuntime))
 }
 
 /// Put `paths` first on `sys.path`; returns the resulting `sys.path`.
@@ -234,7 +239,7 @@ impl Pool {
             interp: crate::ffi::interp_config::InterpConfig::ISOLATED,
             name: crate::pool::next_pool_name(),
         };
-        let inner = crate::ffi::tstate::detached_if_attached(|| crate::pool::Pool::start(config))
+        let inner = crate::ffi::tstate::detached_if_attached(|_| crate::pool::Pool::start(config))
             .map_err(Error::Create)?;
         Ok(Pool {
             inner,
@@ -298,7 +303,7 @@ impl Pool {
     /// ended (a worker stuck in a C call is left to end when the call returns).
     pub fn shutdown(mut self) {
         let inner = &self.inner;
-        crate::ffi::tstate::detached_if_attached(|| inner.shutdown(true));
+        crate::ffi::tstate::detached_if_attached(|_| inner.shutdown(true));
         self.joined = true;
     }
 }
@@ -329,7 +334,7 @@ impl Task {
     /// [`Error::Cancelled`] if the task was cancelled; [`Error::Closed`] if it was dropped
     /// unrun.
     pub fn wait(self) -> Result<Value, Error> {
-        let r = crate::ffi::tstate::detached_if_attached(|| self.result.wait(None));
+        let r = crate::ffi::tstate::detached_if_attached(|_| self.result.wait(None));
         outcome(r)
     }
 
@@ -340,7 +345,7 @@ impl Task {
     ///
     /// As [`Task::wait`], plus [`Error::TimedOut`].
     pub fn wait_timeout(&self, timeout: Duration) -> Result<Value, Error> {
-        let r = crate::ffi::tstate::detached_if_attached(|| self.result.wait(Some(timeout)));
+        let r = crate::ffi::tstate::detached_if_attached(|_| self.result.wait(Some(timeout)));
         outcome(r)
     }
 
@@ -351,9 +356,8 @@ impl Task {
     pub fn cancel(&self) -> bool {
         let pool = &self.pool;
         let seq = self.seq;
-        // SAFETY: no thread state is attached inside detached_if_attached.
-        crate::ffi::tstate::detached_if_attached(|| unsafe {
-            pool.cancel(seq, InterruptReason::Cancelled)
+        crate::ffi::tstate::detached_if_attached(|d| {
+            pool.cancel(d, seq, InterruptReason::Cancelled)
         })
     }
 

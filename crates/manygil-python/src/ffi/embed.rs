@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 use pyo3_ffi::*;
 
 use super::err::PyResult;
-use super::{Attached, Owned};
+use super::{Attached, Detached, Owned};
 
 /// The main thread state of a runtime this program initialized, detached. Not `Send`: it
 /// is re-attached on the thread that initialized the runtime.
@@ -39,27 +39,28 @@ pub(crate) fn initialize() -> Option<MainThreadState> {
 ///
 /// # Safety
 ///
-/// Called on the thread that called [`initialize`]; nothing is attached on it; every
-/// worker interpreter has ended and its thread has been joined.
-pub(crate) unsafe fn finalize(main: MainThreadState) -> bool {
-    // SAFETY: the caller's duties: the state is this thread's, detached, and no other
-    // interpreter is left, so finalizing cannot wait for a thread of ours.
+/// Every worker interpreter has ended and its thread has been joined.
+pub(crate) unsafe fn finalize(d: &mut Detached, main: MainThreadState) -> bool {
+    let _ = d;
+    // SAFETY: the state is this thread's (`MainThreadState` is `!Send`) and detached, and
+    // nothing is attached on this thread (d); no other interpreter is left (the caller's
+    // duty), so finalizing cannot wait for a thread of ours.
     unsafe {
         PyEval_RestoreThread(main.ts.as_ptr());
         Py_FinalizeEx() == 0
     }
 }
 
-/// Run `f` with the main interpreter attached through this thread's main thread state.
-///
-/// # Safety
-///
-/// Called on the thread that called [`initialize`], with nothing attached.
-pub(crate) unsafe fn with_main<R>(
+/// Run `f` with the main interpreter attached through this thread's main thread state
+/// (`d` stays borrowed meanwhile, so `f` cannot use it).
+pub(crate) fn with_main<R>(
+    d: &mut Detached,
     main: &MainThreadState,
     f: impl for<'py> FnOnce(Attached<'py>) -> R,
 ) -> R {
-    // SAFETY: the caller's duties: this thread's detached main thread state.
+    let _ = d;
+    // SAFETY: this thread's main thread state (`MainThreadState` is `!Send`), detached;
+    // nothing is attached on this thread (d).
     unsafe { PyEval_RestoreThread(main.ts.as_ptr()) };
     // SAFETY: attached just above, until the save below.
     let r = f(unsafe { Attached::assume() });

@@ -110,19 +110,19 @@ macro_rules! methods {
     ) => {
         $( $crate::ffi::entry::methods!(@entry $kind $name $c_name $(($body))?); )*
         $(#[$meta])*
-        $vis static mut $table: [PyMethodDef; [$(stringify!($c_name)),*].len() + 1] = [
+        $vis static mut $table: [$crate::ffi::raw::PyMethodDef; [$(stringify!($c_name)),*].len() + 1] = [
             $( $crate::ffi::entry::methods!(@row $kind $name, $c_name, $doc), )*
-            PyMethodDef::zeroed(),
+            $crate::ffi::raw::PyMethodDef::zeroed(),
         ];
     };
     // A row that reuses an entry point made elsewhere.
     (@entry $kind:ident $name:literal $c_name:ident) => {};
     (@entry args $name:literal $c_name:ident ($body:path)) => {
         unsafe extern "C" fn $c_name(
-            slf: *mut PyObject,
-            argv: *mut *mut PyObject,
-            nargs: Py_ssize_t,
-        ) -> *mut PyObject {
+            slf: *mut $crate::ffi::raw::PyObject,
+            argv: *mut *mut $crate::ffi::raw::PyObject,
+            nargs: $crate::ffi::raw::Py_ssize_t,
+        ) -> *mut $crate::ffi::raw::PyObject {
             $crate::ffi::entry::guard(|py| {
                 // SAFETY: exactly the arguments CPython passed to this running entry point:
                 // self (or the module) and `nargs` valid references, all alive for the call.
@@ -138,11 +138,11 @@ macro_rules! methods {
     };
     (@entry $kind:ident $name:literal $c_name:ident ($body:path)) => {
         unsafe extern "C" fn $c_name(
-            slf: *mut PyObject,
-            argv: *const *mut PyObject,
-            nargs: Py_ssize_t,
-            kwnames: *mut PyObject,
-        ) -> *mut PyObject {
+            slf: *mut $crate::ffi::raw::PyObject,
+            argv: *const *mut $crate::ffi::raw::PyObject,
+            nargs: $crate::ffi::raw::Py_ssize_t,
+            kwnames: *mut $crate::ffi::raw::PyObject,
+        ) -> *mut $crate::ffi::raw::PyObject {
             $crate::ffi::entry::guard(|py| {
                 // SAFETY: exactly the arguments CPython passed to this running method: valid
                 // references alive for the call.
@@ -169,35 +169,35 @@ macro_rules! methods {
         $body($py, $crate::ffi::entry::FromSelf::from_self($py, $slf)?, &$call)
     };
     (@row args $name:literal, $c_name:ident, $doc:expr) => {
-        PyMethodDef {
+        $crate::ffi::raw::PyMethodDef {
             ml_name: $name.as_ptr(),
-            ml_meth: PyMethodDefPointer {
+            ml_meth: $crate::ffi::raw::PyMethodDefPointer {
                 PyCFunctionFast: $c_name,
             },
-            ml_flags: METH_FASTCALL,
+            ml_flags: $crate::ffi::raw::METH_FASTCALL,
             ml_doc: $doc.as_ptr(),
         }
     };
     (@row call $name:literal, $c_name:ident, $doc:expr) => {
-        $crate::ffi::entry::methods!(@kw $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS)
+        $crate::ffi::entry::methods!(@kw $name, $c_name, $doc, $crate::ffi::raw::METH_FASTCALL | $crate::ffi::raw::METH_KEYWORDS)
     };
     (@row noargs $name:literal, $c_name:ident, $doc:expr) => {
-        $crate::ffi::entry::methods!(@kw $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS)
+        $crate::ffi::entry::methods!(@kw $name, $c_name, $doc, $crate::ffi::raw::METH_FASTCALL | $crate::ffi::raw::METH_KEYWORDS)
     };
     (@row call_static $name:literal, $c_name:ident, $doc:expr) => {
         $crate::ffi::entry::methods!(
-            @kw $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS | METH_STATIC
+            @kw $name, $c_name, $doc, $crate::ffi::raw::METH_FASTCALL | $crate::ffi::raw::METH_KEYWORDS | $crate::ffi::raw::METH_STATIC
         )
     };
     (@row call_class $name:literal, $c_name:ident, $doc:expr) => {
         $crate::ffi::entry::methods!(
-            @kw $name, $c_name, $doc, METH_FASTCALL | METH_KEYWORDS | METH_CLASS
+            @kw $name, $c_name, $doc, $crate::ffi::raw::METH_FASTCALL | $crate::ffi::raw::METH_KEYWORDS | $crate::ffi::raw::METH_CLASS
         )
     };
     (@kw $name:literal, $c_name:ident, $doc:expr, $flags:expr) => {
-        PyMethodDef {
+        $crate::ffi::raw::PyMethodDef {
             ml_name: $name.as_ptr(),
-            ml_meth: PyMethodDefPointer {
+            ml_meth: $crate::ffi::raw::PyMethodDefPointer {
                 PyCFunctionFastWithKeywords: $c_name,
             },
             ml_flags: $flags,
@@ -221,9 +221,9 @@ macro_rules! getters {
     ) => {
         $( $crate::ffi::entry::getters!(@getter $c_name $(($body))?); )*
         $(#[$meta])*
-        $vis static mut $table: [PyGetSetDef; [$(stringify!($c_name)),*].len() + 1] = [
+        $vis static mut $table: [$crate::ffi::raw::PyGetSetDef; [$(stringify!($c_name)),*].len() + 1] = [
             $(
-                PyGetSetDef {
+                $crate::ffi::raw::PyGetSetDef {
                     name: $name.as_ptr(),
                     get: Some($c_name),
                     set: None,
@@ -231,7 +231,7 @@ macro_rules! getters {
                     closure: std::ptr::null_mut(),
                 },
             )*
-            PyGetSetDef {
+            $crate::ffi::raw::PyGetSetDef {
                 name: std::ptr::null(),
                 get: None,
                 set: None,
@@ -243,9 +243,9 @@ macro_rules! getters {
     (@getter $c_name:ident) => {};
     (@getter $c_name:ident ($body:path)) => {
         unsafe extern "C" fn $c_name(
-            slf: *mut PyObject,
+            slf: *mut $crate::ffi::raw::PyObject,
             _closure: *mut std::ffi::c_void,
-        ) -> *mut PyObject {
+        ) -> *mut $crate::ffi::raw::PyObject {
             $crate::ffi::entry::guard(|py| {
                 // SAFETY: the object CPython is getting the attribute of, alive for the call.
                 let slf = unsafe { $crate::ffi::Borrowed::from_ptr(py, slf) };
@@ -261,10 +261,10 @@ pub(crate) use getters;
 macro_rules! kw_new {
     ($c_name:ident => $body:path) => {
         unsafe extern "C" fn $c_name(
-            subtype: *mut PyTypeObject,
-            args: *mut PyObject,
-            kwargs: *mut PyObject,
-        ) -> *mut PyObject {
+            subtype: *mut $crate::ffi::raw::PyTypeObject,
+            args: *mut $crate::ffi::raw::PyObject,
+            kwargs: *mut $crate::ffi::raw::PyObject,
+        ) -> *mut $crate::ffi::raw::PyObject {
             $crate::ffi::entry::guard(|py| {
                 // SAFETY: what CPython passed to this running tp_new, alive for the call.
                 let call = unsafe { $crate::ffi::args::Call::tuple_dict(py, args, kwargs) };

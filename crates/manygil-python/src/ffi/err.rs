@@ -23,6 +23,36 @@ pub(crate) unsafe fn raise(_py: Attached<'_>, exc_type: *mut PyObject, msg: &str
     PyErrSet
 }
 
+/// Raise `class(msg)`: any object may be passed (CPython raises `SystemError` for one that
+/// is not an exception class).
+pub(crate) fn raise_class(py: Attached<'_>, class: Borrowed<'_, '_>, msg: &str) -> PyErrSet {
+    // SAFETY: attached (py); a valid object of it; PyErr_SetString checks that it is an
+    // exception class (SystemError otherwise).
+    unsafe { raise(py, class.as_ptr(), msg) }
+}
+
+/// A builtin exception class (see [`builtin_class`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Builtin {
+    /// `Exception`.
+    Exception,
+    /// `TypeError`.
+    TypeError,
+}
+
+/// The builtin exception class `which`, as a new reference.
+pub(crate) fn builtin_class<'py>(py: Attached<'py>, which: Builtin) -> Owned<'py> {
+    // SAFETY: reading builtin exception class pointers (static, valid in every
+    // interpreter); the classes are immortal; a new reference is taken (attached: py).
+    unsafe {
+        let class = match which {
+            Builtin::Exception => PyExc_Exception,
+            Builtin::TypeError => PyExc_TypeError,
+        };
+        Owned::from_borrowed(py, class)
+    }
+}
+
 /// Raise a builtin `ValueError`.
 pub(crate) fn value_error(py: Attached<'_>, msg: &str) -> PyErrSet {
     // SAFETY: PyExc_ValueError is a builtin exception class, valid in every interpreter.

@@ -4,7 +4,8 @@
 //! - [`Borrowed`]: a reference someone else keeps alive; [`object`] has the operations on it.
 //! - [`Attached`]: proof that the current thread has an attached thread state.
 //! - [`err`]: fetching, raising and describing Python exceptions.
-//! - [`tstate`]: detaching and re-attaching around blocking waits.
+//! - [`tstate`]: detaching and re-attaching around blocking waits; [`Detached`]: proof that
+//!   the current thread has no thread state attached.
 //! - [`interp_config`]: a new interpreter's settings (`PyInterpreterConfig`) as plain values.
 //! - [`entry`]: entry points (panics caught) and the macros that define them.
 //! - [`args`]: binding and converting arguments, with errors that name them.
@@ -15,9 +16,10 @@
 //! - [`values`]: the builtin value types (int, float, str, bytes, containers, ...): telling
 //!   them apart, reading and making them.
 //!
-//! Other modules use `crate::ffi::*` and these wrappers. There is no glob re-export of
-//! `pyo3_ffi`: the few raw C-API names the rest of the crate still needs are listed below,
-//! so every use of the C-API outside this folder can be found from here.
+//! Other modules import these wrappers by name (no glob import of `crate::ffi`). There is
+//! no glob re-export of `pyo3_ffi`: the few raw C-API names the rest of the crate still
+//! needs are listed in [`raw`] and imported from there by name, so every use of the C-API
+//! outside this folder can be found from here.
 
 pub(crate) mod args;
 pub(crate) mod buffer;
@@ -35,22 +37,26 @@ pub(crate) mod values;
 
 pub(crate) use owned::{Attached, Borrowed, Owned};
 use pyo3_ffi::*;
+pub(crate) use tstate::Detached;
 pub(crate) use values::{boolean, new_dict, new_int, new_list, new_str, new_tuple, new_uint, none};
 
-// The C-API names the rest of the crate uses, listed so that the gate can be audited here:
-// declarations only (types, constants, slot ids, exception classes): no C-API function is
-// called outside `ffi/` (`toolchain/check_layers.py` checks it). The two functions after
-// them are for the files of this folder that import `super::*`.
-pub(crate) use pyo3_ffi::{
-    newfunc, visitproc, PyDict_Type, PyExc_Exception, PyExc_KeyError, PyExc_OSError,
-    PyExc_OverflowError, PyExc_RuntimeError, PyExc_TimeoutError, PyExc_TypeError, PyGetSetDef,
-    PyList_Type, PyMethodDef, PyMethodDefPointer, PyModuleDef, PyObject, PyTuple_Type,
-    PyTypeObject, PyType_Slot, Py_EQ, Py_NE, Py_bf_getbuffer, Py_bf_releasebuffer, Py_hash_t,
-    Py_mp_ass_subscript, Py_mp_length, Py_mp_subscript, Py_sq_length, Py_ssize_t, Py_tp_doc,
-    Py_tp_getset, Py_tp_hash, Py_tp_iter, Py_tp_iternext, Py_tp_methods, Py_tp_new, Py_tp_repr,
-    Py_tp_richcompare, METH_CLASS, METH_FASTCALL, METH_KEYWORDS, METH_STATIC,
-};
-pub(crate) use pyo3_ffi::{PyUnicode_AsLatin1String, Py_DECREF};
+/// The raw C-API names the rest of the crate uses, reachable only as `ffi::raw::…` (so
+/// every use outside this folder is an explicit `use crate::ffi::raw::…`): declarations
+/// only (types, constants, slot ids, exception classes). No C-API function is called
+/// outside `ffi/` (`toolchain/check_layers.py` checks it).
+pub(crate) mod raw {
+    pub(crate) use pyo3_ffi::{
+        newfunc, visitproc, PyDict_Type, PyExc_KeyError, PyExc_OSError, PyExc_OverflowError,
+        PyExc_RuntimeError, PyExc_TimeoutError, PyGetSetDef, PyList_Type, PyMethodDef,
+        PyMethodDefPointer, PyModuleDef, PyObject, PyTuple_Type, PyTypeObject, PyType_Slot, Py_EQ,
+        Py_NE, Py_bf_getbuffer, Py_bf_releasebuffer, Py_hash_t, Py_mp_ass_subscript, Py_mp_length,
+        Py_mp_subscript, Py_sq_length, Py_ssize_t, Py_tp_doc, Py_tp_getset, Py_tp_hash, Py_tp_iter,
+        Py_tp_iternext, Py_tp_methods, Py_tp_new, Py_tp_repr, Py_tp_richcompare, METH_CLASS,
+        METH_FASTCALL, METH_KEYWORDS, METH_STATIC,
+    };
+}
+// For the files of this folder that import `super::*`.
+pub(in crate::ffi) use pyo3_ffi::{PyUnicode_AsLatin1String, Py_DECREF};
 
 use std::ffi::CStr;
 

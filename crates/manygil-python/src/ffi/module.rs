@@ -36,16 +36,13 @@ impl StateRef {
         self.0
     }
 
-    /// Release the reference (module clear/free).
-    ///
-    /// # Safety
-    ///
-    /// The module's interpreter is attached.
-    pub(crate) unsafe fn clear(&mut self) {
+    /// Release the reference (module clear/free; `py` is the module's interpreter's).
+    pub(crate) fn clear(&mut self, py: Attached<'_>) {
         let old = std::mem::replace(&mut self.0, std::ptr::null_mut());
         if !old.is_null() {
-            // SAFETY: a reference the state owned; attached per the caller.
-            unsafe { Py_DECREF(old) };
+            // SAFETY: a reference the state owned, handed to an `Owned` that releases it
+            // as it drops (attached: py).
+            drop(unsafe { Owned::from_new(py, old) });
         }
     }
 
@@ -60,6 +57,59 @@ impl StateRef {
         }
         // SAFETY: a strong reference the state owns; per the caller's duty.
         unsafe { visit(self.0, arg) }
+    }
+}
+
+/// A strong reference held by a module state and filled through a shared reference (for
+/// parts filled lazily, while Python code that runs meanwhile may reach the state again):
+/// NULL (empty) or owned by the state. Zero-initialised memory is a valid empty value.
+/// Only touched with the module's interpreter attached (an `Owned` or `Attached` proves it).
+#[repr(transparent)]
+#[derive(Debug)]
+pub(crate) struct StateCell(std::cell::Cell<*mut PyObject>);
+
+impl StateCell {
+    /// Hold `obj`, releasing what was held before.
+    pub(crate) fn set(&self, obj: Owned<'_>) {
+        let old = self.0.replace(obj.into_raw());
+        if !old.is_null() {
+            // SAFETY: a reference the state owned, no longer reachable from it. An `Owned`
+            // exists only where its interpreter (the module's: states are filled with
+            // their own objects) is attached, so releasing is allowed.
+            unsafe { Py_DECREF(old) };
+        }
+    }
+
+    /// A new reference to the object (`None` when empty).
+    pub(crate) fn get<'py>(&self, py: Attached<'py>) -> Option<Owned<'py>> {
+        let p = self.0.get();
+        // SAFETY: NULL or a strong reference the state owns (alive now); a new reference
+        // is taken, so a later `set` cannot invalidate it.
+        (!p.is_null()).then(|| unsafe { Owned::from_borrowed(py, p) })
+    }
+
+    /// Release the reference (module clear/free).
+    pub(crate) fn clear(&self, py: Attached<'_>) {
+        let old = self.0.replace(std::ptr::null_mut());
+        if !old.is_null() {
+            // SAFETY: a strong reference the state owned, handed to an `Owned` that
+            // releases it as it drops (attached: py).
+            drop(unsafe { Owned::from_new(py, old) });
+        }
+    }
+
+    /// Report the reference to the garbage collector (`tp_traverse` of the module state).
+    ///
+    /// # Safety
+    ///
+    /// `visit`/`arg` are what CPython passed to the running traverse.
+    pub(crate) unsafe fn visit(&self, visit: visitproc, arg: *mut c_void) -> c_int {
+        let p = self.0.get();
+        if p.is_null() {
+            return 0;
+        }
+        // SAFETY: a strong reference the state owns; per the caller's duty.
+        unsafe { visit(p, arg) }
     }
 }
 

@@ -11,6 +11,40 @@ use std::ptr::NonNull;
 use super::owned::Attached;
 use pyo3_ffi::*;
 
+/// Proof that no thread state is attached on the current thread: what attaching one (a
+/// temporary one, a worker's own, an interpreter's first) and ending an interpreter need.
+///
+/// Only lent (`&mut Detached`), for a scope where that holds: by [`Detached::scope`],
+/// which looks first, by [`Detached::on_plain_thread`], and by [`detached_with`] for its
+/// closure. It is `!Send` (the fact is about this thread) and neither `Copy` nor `Clone`,
+/// so it cannot leave its scope; whatever attaches a thread state borrows it mutably for as
+/// long as that one stays attached ([`ThreadState::attach`]'s token carries the borrow,
+/// [`with_temporary`]'s closure cannot capture it), so it cannot be used while it is false.
+#[derive(Debug)]
+pub(crate) struct Detached {
+    /// Keeps it on its thread.
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Detached {
+    /// Run `f` with the proof if no thread state is attached on this thread now (else
+    /// `None`, and `f` is not run).
+    pub(crate) fn scope<R>(f: impl FnOnce(&mut Detached) -> R) -> Option<R> {
+        if is_attached() {
+            return None;
+        }
+        Some(f(&mut Detached {
+            _not_send: PhantomData,
+        }))
+    }
+
+    /// Run `f` with the proof on a thread that attaches no thread state but through it (a
+    /// thread this crate spawned, or a Rust thread pool's); panics if one is attached.
+    pub(crate) fn on_plain_thread<R>(f: impl FnOnce(&mut Detached) -> R) -> R {
+        Detached::scope(f).expect("no thread state is attached on this thread")
+    }
+}
+
 /// Run `f` with the current thread state detached (the GIL released), then re-attach.
 ///
 /// `f` must not touch Python objects: it gets no [`Attached`] token, and it must be `Send`,
@@ -19,35 +53,50 @@ use pyo3_ffi::*;
 ///
 /// [`Owned`]: super::Owned
 pub(crate) fn detached<R>(py: Attached<'_>, f: impl FnOnce() -> R + Send) -> R {
+    detached_with(py, |_| f())
+}
+
+/// [`detached`], giving `f` the proof that nothing is attached while it runs.
+pub(crate) fn detached_with<R>(py: Attached<'_>, f: impl FnOnce(&mut Detached) -> R + Send) -> R {
     let _ = py;
     // SAFETY: a thread state is attached (py); SaveThread detaches it and returns it.
     let ts = unsafe { PyEval_SaveThread() };
-    struct Reattach(*mut PyThreadState);
-    impl Drop for Reattach {
-        fn drop(&mut self) {
-            // SAFETY: `self.0` is the thread state this thread detached above; no thread
-            // state is attached now (f cannot attach one without detaching it again).
-            unsafe { PyEval_RestoreThread(self.0) };
-        }
-    }
     let _guard = Reattach(ts);
-    f()
+    // Nothing is attached until `_guard` drops, after `f` (which only borrows the proof).
+    f(&mut Detached {
+        _not_send: PhantomData,
+    })
 }
 
 /// Run `f` with this thread's thread state detached if one is attached (for Rust callers
-/// that may or may not be inside Python), then re-attach it.
-pub(crate) fn detached_if_attached<R>(f: impl FnOnce() -> R) -> R {
+/// that may or may not be inside Python), then re-attach it. `f` gets the proof that
+/// nothing is attached while it runs.
+pub(crate) fn detached_if_attached<R>(f: impl FnOnce(&mut Detached) -> R) -> R {
+    let mut d = Detached {
+        _not_send: PhantomData,
+    };
     // SAFETY: reading the current thread state is always allowed.
     let ts = unsafe { PyThreadState_GetUnchecked() };
     if ts.is_null() {
-        return f();
+        return f(&mut d);
     }
-    // SAFETY: `ts` is attached on this thread; it is re-attached right after `f`.
+    // SAFETY: `ts` is attached on this thread; the guard re-attaches it after `f`, even
+    // if `f` panics (the panic then unwinds with the thread state attached, as it came).
     unsafe { PyEval_SaveThread() };
-    let r = f();
-    // SAFETY: `ts` was detached by this thread above and nothing is attached now.
-    unsafe { PyEval_RestoreThread(ts) };
-    r
+    let _guard = Reattach(ts);
+    f(&mut d)
+}
+
+/// Re-attaches, when dropped, the thread state that this thread detached.
+struct Reattach(*mut PyThreadState);
+
+impl Drop for Reattach {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is the thread state this thread detached when it made this
+        // guard; no thread state is attached now (the code run meanwhile cannot attach
+        // one without detaching it again).
+        unsafe { PyEval_RestoreThread(self.0) };
+    }
 }
 
 /// Whether the runtime is finalizing (no new thread state may be attached then).
@@ -132,14 +181,16 @@ impl ThreadState {
     }
 
     /// Attach it; the returned token is valid until [`ThreadState::detach`] or
-    /// [`ThreadState::delete`].
+    /// [`ThreadState::delete`], and borrows the proof that nothing was attached (`d`) for
+    /// as long as it is used.
     ///
     /// # Safety
     ///
-    /// No thread state is attached on this thread, and its interpreter is alive and not
-    /// being ended by another thread.
-    pub(crate) unsafe fn attach<'py>(&self) -> Attached<'py> {
-        // SAFETY: per the caller's duties; it was made on this thread (`!Send`).
+    /// Its interpreter is alive and not being ended by another thread.
+    pub(crate) unsafe fn attach<'py>(&self, d: &'py mut Detached) -> Attached<'py> {
+        let _ = d;
+        // SAFETY: nothing is attached on this thread (d); the interpreter is alive (the
+        // caller's duty); it was made on this thread (`!Send`).
         unsafe { PyEval_RestoreThread(self.ptr.as_ptr()) };
         // SAFETY: attached just now, until the caller detaches it.
         unsafe { Attached::assume() }
@@ -162,8 +213,10 @@ impl ThreadState {
     /// # Safety
     ///
     /// As [`ThreadState::attach`]; nothing else uses it afterwards (it is consumed).
-    pub(crate) unsafe fn delete(self) {
-        // SAFETY: per the caller, it may be attached; then it is the attached one.
+    pub(crate) unsafe fn delete(self, d: &mut Detached) {
+        let _ = d;
+        // SAFETY: nothing is attached (d), so it may be attached; then it is the attached
+        // one; its interpreter is alive (the caller's duty).
         unsafe {
             PyEval_RestoreThread(self.ptr.as_ptr());
             self.delete_attached();
@@ -202,12 +255,14 @@ impl ThreadState {
 /// before returning. `None` if Python is finalizing or no thread state could be made
 /// (nothing is run then).
 ///
+/// `d` stays borrowed while the temporary thread state is attached, so `f` cannot use it.
+///
 /// # Safety
 ///
-/// No thread state is attached on this thread; `interp` is alive and cannot be ended
-/// before this returns (for a sub-interpreter: its end is excluded by a lock the caller
-/// holds).
+/// `interp` is alive and cannot be ended before this returns (for a sub-interpreter: its
+/// end is excluded by a lock the caller holds).
 pub(crate) unsafe fn with_temporary<R>(
+    d: &mut Detached,
     interp: Interp,
     f: impl for<'py> FnOnce(Attached<'py>) -> R,
 ) -> Option<R> {
@@ -216,8 +271,8 @@ pub(crate) unsafe fn with_temporary<R>(
     }
     // SAFETY: `interp` alive until we return (caller's duty).
     let ts = unsafe { ThreadState::new(interp) }?;
-    // SAFETY: nothing attached here (caller's duty); made on this thread just now.
-    let py = unsafe { ts.attach() };
+    // SAFETY: `interp` is alive (caller's duty); made on this thread just now.
+    let py = unsafe { ts.attach(d) };
     let r = f(py);
     // SAFETY: `ts` is attached here; `py` is not used after.
     unsafe { ts.delete_attached() };
@@ -238,9 +293,12 @@ pub(crate) unsafe fn switched<R>(
     let _ = py;
     // SAFETY: a thread state is attached (py); detach it and keep it to re-attach.
     let own = unsafe { PyEval_SaveThread() };
-    // SAFETY: nothing attached now; `other` was made on this thread (it is `!Send`) and
-    // its interpreter is alive (caller's duty).
-    let r = f(unsafe { other.attach() });
+    let mut d = Detached {
+        _not_send: PhantomData,
+    };
+    // SAFETY: nothing attached now (detached just above); `other` was made on this thread
+    // (it is `!Send`) and its interpreter is alive (caller's duty).
+    let r = f(unsafe { other.attach(&mut d) });
     // SAFETY: `other` is attached; then re-attach the one detached above (same thread).
     unsafe {
         other.detach();
@@ -269,9 +327,9 @@ pub(crate) fn set_async_interrupt(_py: Attached<'_>, thread_ident: u64, interrup
 ///
 /// # Safety
 ///
-/// No thread state is attached on this thread; interpreter creation and ending are
-/// serialized by the caller; Python is initialized.
+/// Interpreter creation and ending are serialized by the caller; Python is initialized.
 pub(crate) unsafe fn new_interpreter(
+    d: &mut Detached,
     config: &super::interp_config::InterpConfig,
 ) -> Result<(ThreadState, i64), String> {
     let config = config.to_c();
@@ -279,14 +337,14 @@ pub(crate) unsafe fn new_interpreter(
     let Some(main_ts) = (unsafe { ThreadState::new(Interp::main()) }) else {
         return Err("could not create a thread state for the main interpreter".to_owned());
     };
-    // SAFETY: (whole block) nothing is attached (caller's duty), so attaching the fresh
+    // SAFETY: (whole block) nothing is attached (d), so attaching the fresh
     // main thread state is allowed; the C-API requires an attached thread state for
     // Py_NewInterpreterFromConfig, which on success leaves the new one attached (creation
     // detaches main's midway, whichever GIL the new one uses; a shared one is then taken
     // again for the new thread state). The temporary main thread state is deleted on this
     // same thread afterwards.
     unsafe {
-        let _py = main_ts.attach();
+        let _py = main_ts.attach(d);
         let mut sub: *mut PyThreadState = std::ptr::null_mut();
         let status = Py_NewInterpreterFromConfig(&mut sub, &config);
         let failed = PyStatus_Exception(status) != 0;
@@ -303,7 +361,7 @@ pub(crate) unsafe fn new_interpreter(
             // On failure CPython leaves main_ts attached, or nothing attached.
             PyEval_SaveThread();
         }
-        main_ts.delete(); // attaches it again (nothing is attached here), then deletes it
+        main_ts.delete(d); // attaches it again (nothing is attached here), then deletes it
         made.ok_or_else(|| {
             if status.err_msg.is_null() {
                 "Py_NewInterpreterFromConfig failed".to_owned()
@@ -321,10 +379,11 @@ pub(crate) unsafe fn new_interpreter(
 /// # Safety
 ///
 /// `ts` is its interpreter's only remaining thread state, detached, and nothing of the
-/// interpreter is used afterwards; no thread state is attached on this thread; creation
-/// and ending are serialized by the caller.
-pub(crate) unsafe fn end_interpreter(ts: ThreadState) {
-    // SAFETY: per the caller's duties; Py_EndInterpreter needs its thread state attached
+/// interpreter is used afterwards; creation and ending are serialized by the caller.
+pub(crate) unsafe fn end_interpreter(d: &mut Detached, ts: ThreadState) {
+    let _ = d;
+    // SAFETY: nothing is attached on this thread (d); the rest per the caller's duties;
+    // Py_EndInterpreter needs its thread state attached
     // and current, and leaves no thread state attached afterwards.
     unsafe {
         PyEval_RestoreThread(ts.ptr.as_ptr());

@@ -176,8 +176,8 @@ macro_rules! native_type {
                 dealloc: type_dealloc,
                 instantiable: $crate::ffi::types::native_type!(@given $($new)?),
                 slots: &[
-                    $(slot(Py_tp_new, $crate::ffi::types::native_type!(@new $new) as *mut std::ffi::c_void),)?
-                    slot(Py_tp_methods, (&raw mut TYPE_METHODS).cast()),
+                    $(slot($crate::ffi::raw::Py_tp_new, $crate::ffi::types::native_type!(@new $new) as *mut std::ffi::c_void),)?
+                    slot($crate::ffi::raw::Py_tp_methods, (&raw mut TYPE_METHODS).cast()),
                 ],
             };
             // SAFETY: `module` is ours (called at module exec); the method table is static;
@@ -185,7 +185,7 @@ macro_rules! native_type {
             unsafe { $crate::ffi::types::make_type::<$t>(py, module, spec) }
         }
 
-        unsafe extern "C" fn type_dealloc(slf: *mut PyObject) {
+        unsafe extern "C" fn type_dealloc(slf: *mut $crate::ffi::raw::PyObject) {
             // SAFETY: CPython's tp_dealloc of the type made by `create_type` above.
             unsafe { $crate::ffi::types::dealloc::<$t>(slf) }
         }
@@ -214,7 +214,7 @@ macro_rules! native_type {
 
             fn value_new<'py>(
                 py: $crate::ffi::Attached<'py>,
-                subtype: *mut PyTypeObject,
+                subtype: *mut $crate::ffi::raw::PyTypeObject,
                 call: &$crate::ffi::args::Call<'_, 'py>,
             ) -> $crate::ffi::err::PyResult<$crate::ffi::Owned<'py>> {
                 let value: $t = $new(py, call)?;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::ffi::err::{PyErrSet, PyResult};
 use crate::ffi::tstate::detached;
-use crate::ffi::*;
+use crate::ffi::{current_interpreter_id, err, is_main_interpreter, Attached};
 
 /// How long a wait spins (GIL released, retrying without sleeping) before it sleeps: a
 /// reply that comes within a few microseconds (a queue ping-pong, a lock handed over)

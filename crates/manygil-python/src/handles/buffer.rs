@@ -14,8 +14,12 @@ use manygil_core::buffer::{BufferError, SharedBuffer, SharedMemory};
 
 use crate::ffi::buffer::{self as ffi_buffer, BytesView, Py_buffer, ScopedView};
 use crate::ffi::err::{self, PyErrSet, PyResult};
+use crate::ffi::raw::{
+    PyObject, Py_bf_getbuffer, Py_bf_releasebuffer, Py_mp_ass_subscript, Py_mp_length,
+    Py_mp_subscript, Py_sq_length, Py_ssize_t, Py_tp_iter,
+};
 use crate::ffi::tstate::detached;
-use crate::ffi::*;
+use crate::ffi::{boolean, new_int, Attached, Borrowed, Owned};
 
 use super::{handle_type, new_object, Handle};
 use crate::ffi::args::{self, Call};

@@ -22,12 +22,14 @@
 //! `concurrent.futures.BrokenExecutor`, which is too heavy to import in every interpreter)
 //! and `threading.BrokenBarrierError`.
 
-use std::cell::Cell;
 use std::ffi::{c_int, c_void, CStr};
 
+use crate::ffi::err::Builtin;
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::module::add_object;
-use crate::ffi::*;
+use crate::ffi::module::StateCell;
+use crate::ffi::raw::visitproc;
+use crate::ffi::{import_attr, new_tuple, Attached, Borrowed, Owned};
 
 /// One of manygil's exception types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +61,7 @@ const COUNT: usize = 9;
 #[derive(Clone, Copy)]
 enum Base {
     /// A builtin exception class.
-    Builtin(fn() -> *mut PyObject),
+    Builtin(Builtin),
     /// An exception type made at module exec, earlier in [`MADE`].
     Own(Exc),
     /// `module.attr` of the stdlib (skipped if it does not exist in this Python version).
@@ -69,16 +71,6 @@ enum Base {
 /// One type made by this module: (which, `manygil.Name`, docstring, bases).
 type Made = (Exc, &'static CStr, &'static CStr, &'static [Base]);
 
-fn exception() -> *mut PyObject {
-    // SAFETY: reading a builtin exception class pointer (valid in every interpreter).
-    unsafe { PyExc_Exception }
-}
-
-fn type_error() -> *mut PyObject {
-    // SAFETY: as above.
-    unsafe { PyExc_TypeError }
-}
-
 /// The types made at module exec, in an order where bases come first; then those made on
 /// first use (their bases made at exec), see [`MADE_ON_USE`].
 const MADE: [Made; 7] = [
@@ -86,7 +78,7 @@ const MADE: [Made; 7] = [
         Exc::Interpreter,
         c"manygil.InterpreterError",
         c"A manygil interpreter cannot do what was asked (e.g. closing a running one).",
-        &[Base::Builtin(exception)],
+        &[Base::Builtin(Builtin::Exception)],
     ),
     (
         Exc::InterpreterNotFound,
@@ -98,13 +90,13 @@ const MADE: [Made; 7] = [
         Exc::NotShareable,
         c"manygil.NotShareableError",
         c"An object cannot be sent to another interpreter.\n\nRaised on the sending side, before anything is sent. The message names the object's\ntype and, where there is one, the way to make it shareable.",
-        &[Base::Builtin(type_error)],
+        &[Base::Builtin(Builtin::TypeError)],
     ),
     (
         Exc::Queue,
         c"manygil.QueueError",
         c"Base class of the errors of manygil.Queue operations.",
-        &[Base::Builtin(exception)],
+        &[Base::Builtin(Builtin::Exception)],
     ),
     (
         Exc::QueueEmpty,
@@ -145,7 +137,7 @@ pub(crate) struct ErrorTypes {
     /// Indexed by `Exc as usize`. A `Cell` because the looked-up-on-use slots are filled
     /// through a shared reference (Python code runs during the lookup, which may reach
     /// the module state again); only ever touched with this interpreter's GIL held.
-    types: [Cell<*mut PyObject>; COUNT],
+    types: [StateCell; COUNT],
 }
 
 impl ErrorTypes {
@@ -156,7 +148,7 @@ impl ErrorTypes {
             let short = made.1.to_str().unwrap_or("").trim_start_matches("manygil.");
             let short = std::ffi::CString::new(short).unwrap_or_default();
             add_object(module, &short, tp.borrow())?;
-            self.set(py, made.0, tp);
+            self.set(made.0, tp);
         }
         Ok(())
     }
@@ -167,19 +159,15 @@ impl ErrorTypes {
         let mut items = Vec::with_capacity(bases.len());
         for base in *bases {
             match *base {
-                // SAFETY: a builtin class, immortal in every interpreter.
-                Base::Builtin(f) => items.push(unsafe { Owned::from_borrowed(py, f()) }),
+                Base::Builtin(b) => items.push(err::builtin_class(py, b)),
                 Base::Own(e) => {
-                    let tp = self.types[e as usize].get();
-                    if tp.is_null() {
+                    let Some(tp) = self.types[e as usize].get(py) else {
                         return Err(err::runtime_error(
                             py,
                             "manygil._native is not initialized in this interpreter",
                         ));
-                    }
-                    // SAFETY: made at exec, a strong reference the state owns (checked
-                    // non-NULL above); a new reference is taken here.
-                    items.push(unsafe { Owned::from_borrowed(py, tp) })
+                    };
+                    items.push(tp)
                 }
                 // Every supported version has these (queue.ShutDown is 3.13+): a failure
                 // fails the lookup rather than making a type without it.
@@ -191,19 +179,13 @@ impl ErrorTypes {
     }
 
     /// Keep `tp` as the type of `exc` (releasing any earlier one).
-    fn set<'py>(&self, py: Attached<'py>, exc: Exc, tp: Owned<'py>) {
-        let old = self.types[exc as usize].replace(tp.into_raw());
-        if !old.is_null() {
-            // SAFETY: a strong reference this state owned (released as the `Owned` drops,
-            // attached: py).
-            drop(unsafe { Owned::from_new(py, old) });
-        }
+    fn set(&self, exc: Exc, tp: Owned<'_>) {
+        self.types[exc as usize].set(tp);
     }
 
     /// The type of `exc`, looking it up first if it is one made on first use.
-    pub(crate) fn get(&self, py: Attached<'_>, exc: Exc) -> PyResult<*mut PyObject> {
-        let tp = self.types[exc as usize].get();
-        if !tp.is_null() {
+    pub(crate) fn get<'py>(&self, py: Attached<'py>, exc: Exc) -> PyResult<Owned<'py>> {
+        if let Some(tp) = self.types[exc as usize].get(py) {
             return Ok(tp);
         }
         let looked_up = match exc {
@@ -223,9 +205,8 @@ impl ErrorTypes {
                 ))
             }
         };
-        let tp = looked_up.as_ptr();
-        self.set(py, exc, looked_up);
-        Ok(tp)
+        self.set(exc, looked_up.clone());
+        Ok(looked_up)
     }
 
     /// `tp_traverse` of the module state.
@@ -235,32 +216,19 @@ impl ErrorTypes {
     /// Called from the module's traverse with CPython's `visit`/`arg`.
     pub(crate) unsafe fn traverse(&self, visit: visitproc, arg: *mut c_void) -> c_int {
         for t in &self.types {
-            let t = t.get();
-            if !t.is_null() {
-                // SAFETY: visiting a strong reference this state owns.
-                let r = unsafe { visit(t, arg) };
-                if r != 0 {
-                    return r;
-                }
+            // SAFETY: per this function's contract.
+            let r = unsafe { t.visit(visit, arg) };
+            if r != 0 {
+                return r;
             }
         }
         0
     }
 
     /// Release every type (module clear/free).
-    ///
-    /// # Safety
-    ///
-    /// The owning interpreter is attached.
-    pub(crate) unsafe fn clear(&self) {
-        // SAFETY: attached per the caller, for this call.
-        let py = unsafe { Attached::assume() };
+    pub(crate) fn clear(&self, py: Attached<'_>) {
         for t in &self.types {
-            let old = t.replace(std::ptr::null_mut());
-            if !old.is_null() {
-                // SAFETY: a strong reference this state owned, released as it drops.
-                drop(unsafe { Owned::from_new(py, old) });
-            }
+            t.clear(py);
         }
     }
 }

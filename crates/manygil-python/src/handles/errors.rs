@@ -3,17 +3,14 @@
 //! The types themselves and how they are made: `error_types`.
 
 use crate::ffi::err::{self, PyErrSet, PyResult};
-use crate::ffi::*;
+use crate::ffi::{Attached, Owned};
 
 pub(crate) use super::error_types::{made_on_use, Exc};
 
 /// This interpreter's type for `exc` (made or looked up now if it is made on first use).
 pub(crate) fn type_of<'py>(py: Attached<'py>, exc: Exc) -> PyResult<Owned<'py>> {
     let module = super::state::current(py)?;
-    let tp = module.state().errors.get(py, exc)?;
-    // SAFETY: a class owned by the module state, which `module` keeps alive; a new
-    // reference is taken here.
-    Ok(unsafe { Owned::from_borrowed(py, tp) })
+    module.state().errors.get(py, exc)
 }
 
 /// Raise `exc(msg)` in the attached interpreter. If manygil's module state cannot be
@@ -21,8 +18,7 @@ pub(crate) fn type_of<'py>(py: Attached<'py>, exc: Exc) -> PyResult<Owned<'py>> 
 pub(crate) fn raise(py: Attached<'_>, exc: Exc, msg: &str) -> PyErrSet {
     let tp = super::state::current(py).and_then(|m| m.state().errors.get(py, exc));
     match tp {
-        // SAFETY: an exception class owned by the module state, alive for this call.
-        Ok(tp) => unsafe { err::raise(py, tp, msg) },
+        Ok(tp) => err::raise_class(py, tp.borrow(), msg),
         Err(PyErrSet) => {
             err::clear(py); // replaced by ours
             err::runtime_error(py, msg)

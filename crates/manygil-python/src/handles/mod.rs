@@ -25,7 +25,7 @@ use manygil_core::value::{Shared, SharedKind};
 use manygil_core::Value;
 
 use crate::ffi::err::{self, PyResult};
-use crate::ffi::*;
+use crate::ffi::{Attached, Borrowed, Owned};
 
 pub(crate) use object::{handle_of, handle_type, make_type, new_object, TypeDef};
 pub(crate) use sync::barrier::BarrierState;

@@ -5,8 +5,13 @@ use std::ffi::{c_int, c_void, CStr};
 
 use crate::ffi::entry::{guard, guard_c};
 use crate::ffi::err::PyResult;
+use crate::ffi::raw::{
+    newfunc, PyGetSetDef, PyMethodDef, PyObject, PyTypeObject, PyType_Slot, Py_EQ, Py_NE,
+    Py_hash_t, Py_tp_doc, Py_tp_getset, Py_tp_hash, Py_tp_methods, Py_tp_new, Py_tp_repr,
+    Py_tp_richcompare,
+};
 use crate::ffi::types::{self, slot, TypeSpec};
-use crate::ffi::*;
+use crate::ffi::{boolean, hash_address, new_str, not_implemented, Attached, Borrowed, Owned};
 
 use super::{this, Handle};
 
@@ -210,7 +215,7 @@ macro_rules! handle_type {
 
         fn handle_new<'py>(
             py: $crate::ffi::Attached<'py>,
-            subtype: *mut PyTypeObject,
+            subtype: *mut $crate::ffi::raw::PyTypeObject,
             call: &$crate::ffi::args::Call<'_, 'py>,
         ) -> $crate::ffi::err::PyResult<$crate::ffi::Owned<'py>> {
             let state: State = $crate::handles::handle_type!(@new $new, $name, py, call);

@@ -5,7 +5,8 @@ use std::ffi::{c_int, c_void};
 
 use crate::ffi::err::PyResult;
 use crate::ffi::module::{add_type, StateRef};
-use crate::ffi::*;
+use crate::ffi::raw::{visitproc, PyModuleDef, PyObject};
+use crate::ffi::{compile, eval_code, import_module, new_dict, Attached, Borrowed, Mode, Owned};
 
 use super::error_types::ErrorTypes;
 use super::{Kind, MakeType, KINDS};
@@ -80,23 +81,17 @@ impl ModuleState {
         unsafe { self.errors.traverse(visit, arg) }
     }
 
-    /// Release everything (module clear/free).
-    ///
-    /// # Safety
-    ///
-    /// The owning interpreter is attached.
-    pub(crate) unsafe fn clear(&mut self) {
+    /// Release everything (module clear/free; `py` is the owning interpreter's).
+    pub(crate) fn clear(&mut self, py: Attached<'_>) {
         let refs = [
             &mut self.pending_type,
             &mut self.interrupt_check,
             &mut self.interrupt_globals,
         ];
         for t in refs.into_iter().chain(&mut self.handles.types) {
-            // SAFETY: attached per the caller.
-            unsafe { t.clear() };
+            t.clear(py);
         }
-        // SAFETY: attached per the caller.
-        unsafe { self.errors.clear() };
+        self.errors.clear(py);
     }
 }
 

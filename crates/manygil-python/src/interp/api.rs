@@ -9,7 +9,10 @@ use manygil_core::Value;
 use crate::codec::{decode, encode, EncodeMode};
 use crate::ffi::args;
 use crate::ffi::err::{self, PyResult};
-use crate::ffi::*;
+use crate::ffi::raw::{PyDict_Type, PyList_Type};
+use crate::ffi::{
+    boolean, new_int, new_list, new_str, new_tuple, none, set_sys_attr, Attached, Borrowed, Owned,
+};
 
 use super::calls::{dispatch, run_and_wait};
 use super::convert::encode_call;
@@ -378,9 +381,8 @@ pub(crate) fn interrupt<'py>(
     let [id] = args::exact(py, "interrupt", argv)?;
     let id = args::interp_id(py, id)?;
     let w = worker_for(py, id, "interrupt")?;
-    let hit = crate::ffi::tstate::detached(py, || {
-        // SAFETY: detached, as `interrupt` requires.
-        unsafe { w.interrupt(0, InterruptReason::KeyboardInterrupt) }
+    let hit = crate::ffi::tstate::detached_with(py, |d| {
+        w.interrupt(d, 0, InterruptReason::KeyboardInterrupt)
     });
     Ok(boolean(py, hit))
 }

@@ -10,7 +10,7 @@ use manygil_core::worker::{completion, Completion, WaitError};
 use manygil_core::Value;
 
 use crate::ffi::err::PyResult;
-use crate::ffi::*;
+use crate::ffi::{Attached, Owned};
 use crate::interp::jobs::{self, Outcome};
 use crate::interp::registry::{self};
 use crate::interp::worker::{self, InterruptReason, WorkerShared};
@@ -109,9 +109,8 @@ fn finish<'py>(
             ))
         }
         Err(WaitError::Timeout) => {
-            crate::ffi::tstate::detached(py, || {
-                // SAFETY: detached, as `interrupt` requires.
-                unsafe { w.interrupt(seq, InterruptReason::Timeout) }
+            crate::ffi::tstate::detached_with(py, |d| {
+                w.interrupt(d, seq, InterruptReason::Timeout)
             });
             match crate::interp::wait_for_python(py, w, seq, result, Some(INTERRUPT_GRACE))? {
                 Ok(o) => o,

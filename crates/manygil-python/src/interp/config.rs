@@ -6,7 +6,7 @@
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::interp_config::{Gil, InterpConfig};
 use crate::ffi::values::ExactType;
-use crate::ffi::*;
+use crate::ffi::{boolean, new_str, new_tuple, none, Attached, Borrowed, Owned};
 
 use crate::ffi::args;
 

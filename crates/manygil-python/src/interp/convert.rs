@@ -5,7 +5,8 @@ use manygil_core::Value;
 
 use crate::codec::{decode, encode, EncodeMode};
 use crate::ffi::err::{self, PyResult};
-use crate::ffi::*;
+use crate::ffi::raw::{PyDict_Type, PyTuple_Type};
+use crate::ffi::{boolean, new_tuple, Attached, Borrowed, Owned};
 
 use super::jobs::Outcome;
 

@@ -16,7 +16,7 @@
 //! (as it does for every builtin static type), and the main interpreter, which ends after
 //! every worker (every worker is joined before it finalizes), frees them last.
 
-use crate::ffi::*;
+use crate::ffi::{import_module, Attached};
 
 /// Import `_datetime` in the main interpreter on 3.13 (a no-op elsewhere). Called from the
 /// main interpreter's module exec, before any manygil interpreter can exist.

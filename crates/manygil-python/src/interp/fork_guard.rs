@@ -11,7 +11,8 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::ffi::*;
+use crate::ffi::raw::{PyExc_RuntimeError, PyObject};
+use crate::ffi::{add_audit_hook, Attached};
 
 /// Whether the hook is installed (once per process). Plain data.
 static INSTALLED: AtomicBool = AtomicBool::new(false);

@@ -18,7 +18,11 @@ use manygil_core::worker::{completion, Completion};
 use crate::ffi::args;
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::frames::{self, ThreadStack};
-use crate::ffi::*;
+use crate::ffi::raw::PyList_Type;
+use crate::ffi::{
+    boolean, new_dict, new_int, new_list, new_str, new_tuple, new_uint, none, Attached, Borrowed,
+    Detached, Owned,
+};
 
 use super::worker;
 use super::worker::WorkerShared;
@@ -73,11 +77,11 @@ fn start_probe(w: &Arc<WorkerShared>) -> Option<Completion<Option<Vec<ThreadStac
     let started = std::thread::Builder::new()
         .name("manygil-inspect".to_owned())
         .spawn(move || {
-            // SAFETY: a new thread has no thread state attached.
-            let stacks = unsafe {
-                target
-                    .with_interpreter(|py| frames::interpreter_stacks(py, MAX_THREADS, MAX_FRAMES))
-            };
+            let stacks = Detached::on_plain_thread(|d| {
+                target.with_interpreter(d, |py| {
+                    frames::interpreter_stacks(py, MAX_THREADS, MAX_FRAMES)
+                })
+            });
             target.probing.store(false, Ordering::Release);
             done.complete(stacks);
         });

@@ -7,7 +7,10 @@ use manygil_core::Value;
 
 use crate::codec::{decode, encode, EncodeMode};
 use crate::ffi::err::{self, PyErrSet, PyResult};
-use crate::ffi::*;
+use crate::ffi::{
+    boolean, builtin, compile, eval_code, import_attr, main_dict, new_str, new_tuple, Attached,
+    Borrowed, Mode, Owned,
+};
 
 use super::worker::{InterruptReason, JobCtx};
 

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use crate::ffi::interp_config::InterpConfig;
 use crate::ffi::tstate::{self, ThreadState};
+use crate::ffi::Detached;
 
 /// Serializes `Py_NewInterpreterFromConfig` and `Py_EndInterpreter` across the process
 /// (concurrent creation is unsafe on 3.12 and not well-tested after: gh-123134).
@@ -45,12 +46,8 @@ pub(crate) struct NewInterpreter {
 }
 
 /// Create an interpreter with `config` (checked: see [`InterpConfig::problem`]) whose first
-/// thread state belongs to the calling thread.
-///
-/// # Safety
-///
-/// The calling thread has no attached thread state.
-pub(crate) unsafe fn create(config: &InterpConfig) -> Result<NewInterpreter, String> {
+/// thread state belongs to the calling thread (which has none attached: `d`).
+pub(crate) fn create(d: &mut Detached, config: &InterpConfig) -> Result<NewInterpreter, String> {
     if let Some(problem) = config.problem() {
         return Err(problem);
     }
@@ -61,8 +58,9 @@ pub(crate) unsafe fn create(config: &InterpConfig) -> Result<NewInterpreter, Str
     // Counted before the main GIL is first taken (creation releases it midway), so the
     // fork guard never sees 0 while a sub-interpreter exists; undone on failure.
     LIVE.fetch_add(1, Ordering::AcqRel);
-    // SAFETY: nothing attached (caller's duty); creation is serialized by LIFECYCLE, held.
-    match unsafe { tstate::new_interpreter(config) } {
+    // SAFETY: creation is serialized by LIFECYCLE, held; Python is initialized (not
+    // finalizing, checked under the lock).
+    match unsafe { tstate::new_interpreter(d, config) } {
         Ok((tstate, id)) => {
             CONFIGS.lock().insert(id, *config);
             Ok(NewInterpreter { tstate, id })
@@ -79,11 +77,11 @@ pub(crate) unsafe fn create(config: &InterpConfig) -> Result<NewInterpreter, Str
 /// # Safety
 ///
 /// `tstate` is the interpreter's only remaining thread state, it is detached, and nothing
-/// of the interpreter is used afterwards. No thread state is attached on the calling thread.
-pub(crate) unsafe fn end(tstate: ThreadState, id: i64) {
+/// of the interpreter is used afterwards.
+pub(crate) unsafe fn end(d: &mut Detached, tstate: ThreadState, id: i64) {
     let _serial = LIFECYCLE.lock();
     // SAFETY: per the caller's duties; ending is serialized by LIFECYCLE, held.
-    unsafe { tstate::end_interpreter(tstate) };
+    unsafe { tstate::end_interpreter(d, tstate) };
     CONFIGS.lock().remove(&id);
     LIVE.fetch_sub(1, Ordering::AcqRel);
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::ffi::err::{PyErrSet, PyResult};
-use crate::ffi::*;
+use crate::ffi::{current_interpreter_id, Attached};
 
 use super::registry::{self, Missing};
 use super::worker::{self, WorkerShared};

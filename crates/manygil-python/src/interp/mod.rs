@@ -37,7 +37,7 @@ use std::time::Duration;
 use manygil_core::worker::{completion, Completion, WaitError};
 use manygil_core::Value;
 
-use crate::ffi::*;
+use crate::ffi::{Attached, Detached};
 use worker::{InterruptReason, WorkerShared};
 
 /// An error from the Rust API.
@@ -145,7 +145,7 @@ impl Worker {
         if !crate::ffi::tstate::is_running() {
             return Err(Error::NoRuntime);
         }
-        let shared = crate::ffi::tstate::detached_if_attached(|| {
+        let shared = crate::ffi::tstate::detached_if_attached(|_| {
             worker::spawn(
                 crate::ffi::interp_config::InterpConfig::ISOLATED,
                 Box::new(|_py| Ok(())),
@@ -204,7 +204,7 @@ impl Worker {
             .map_err(|_| Error::Closed)?
             .map_err(|_| Error::Closed)?;
         shared.stop();
-        crate::ffi::tstate::detached_if_attached(|| shared.join());
+        crate::ffi::tstate::detached_if_attached(|_| shared.join());
         Ok(())
     }
 
@@ -220,7 +220,7 @@ impl Worker {
                 done.complete(outcome);
             }))
             .map_err(|_| Error::Closed)?;
-        match crate::ffi::tstate::detached_if_attached(|| result.wait(None)) {
+        match crate::ffi::tstate::detached_if_attached(|_| result.wait(None)) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(record)) => Err(Error::Raised(RemoteError::from_record(&record))),
             Err(_) => Err(Error::Closed),
@@ -231,20 +231,15 @@ impl Worker {
 /// Something whose jobs can be interrupted by sequence number (a worker, a pool).
 pub(crate) trait Interrupt: Send + Sync {
     /// Interrupt job `seq` if it runs now (or keep it from running, for a pool).
-    ///
-    /// # Safety
-    ///
-    /// No thread state is attached on the calling thread.
-    unsafe fn interrupt_job(&self, seq: u64, reason: InterruptReason) -> bool;
+    fn interrupt_job(&self, d: &mut Detached, seq: u64, reason: InterruptReason) -> bool;
 
     /// What to call it in messages ("interpreter 3", "the pool").
     fn describe(&self) -> String;
 }
 
 impl Interrupt for WorkerShared {
-    unsafe fn interrupt_job(&self, seq: u64, reason: InterruptReason) -> bool {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.interrupt(seq, reason) }
+    fn interrupt_job(&self, d: &mut Detached, seq: u64, reason: InterruptReason) -> bool {
+        self.interrupt(d, seq, reason)
     }
 
     fn describe(&self) -> String {
@@ -296,9 +291,8 @@ pub(crate) fn wait_in_slices<T>(
                     return Ok(Err(WaitError::Timeout));
                 }
                 if crate::ffi::err::check_signals(py).is_err() {
-                    crate::ffi::tstate::detached(py, || {
-                        // SAFETY: detached here, as `interrupt` requires.
-                        unsafe { worker.interrupt_job(seq, InterruptReason::KeyboardInterrupt) }
+                    crate::ffi::tstate::detached_with(py, |d| {
+                        worker.interrupt_job(d, seq, InterruptReason::KeyboardInterrupt)
                     });
                     return Err(crate::ffi::err::PyErrSet);
                 }

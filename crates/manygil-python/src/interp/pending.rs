@@ -11,7 +11,8 @@ use manygil_core::worker::{Completion, WaitError};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::ffi::err::{self, PyResult};
-use crate::ffi::*;
+use crate::ffi::raw::PyExc_TimeoutError;
+use crate::ffi::{boolean, new_int, Attached, Borrowed, Owned};
 use crate::interp::jobs::Outcome;
 use crate::interp::worker::InterruptReason;
 use crate::interp::Interrupt;
@@ -178,9 +179,8 @@ fn pending_interrupt<'py>(
 ) -> PyResult<Owned<'py>> {
     args::positional(py, "interrupt", argv, 0, 0)?;
     let (w, seq) = (me.worker.clone(), me.seq);
-    let hit = crate::ffi::tstate::detached(py, || {
-        // SAFETY: detached, as `interrupt` requires.
-        unsafe { w.interrupt_job(seq, InterruptReason::Cancelled) }
+    let hit = crate::ffi::tstate::detached_with(py, |d| {
+        w.interrupt_job(d, seq, InterruptReason::Cancelled)
     });
     Ok(boolean(py, hit))
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::worker::{InterruptReason, WorkerShared};
+use crate::ffi::Detached;
 
 /// Live workers by interpreter id. An entry is removed when its interpreter starts
 /// closing, so a lookup never returns a worker that is being ended. Plain Rust data: no
@@ -123,8 +124,9 @@ const INTERRUPT_EVERY: Duration = Duration::from_millis(50);
 /// held* (which blocks an interrupter until it returns) cannot hold up the caller past
 /// `deadline`; that thread is left behind only together with such a worker.
 ///
-/// Must be called with no thread state attached.
+/// Called with no thread state attached (`d`).
 pub(crate) fn close_all(
+    d: &mut Detached,
     workers: &[Arc<WorkerShared>],
     deadline: Option<std::time::Instant>,
 ) -> Vec<Arc<WorkerShared>> {
@@ -138,20 +140,20 @@ pub(crate) fn close_all(
         std::thread::Builder::new()
             .name("manygil-exit-interrupt".to_owned())
             .spawn(move || {
-                while !done.load(std::sync::atomic::Ordering::Acquire) {
-                    for w in workers.iter().filter(|w| w.is_running()) {
-                        // SAFETY: this helper thread never has a thread state attached.
-                        unsafe { w.interrupt(0, InterruptReason::Shutdown) };
+                Detached::on_plain_thread(|d| {
+                    while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        for w in workers.iter().filter(|w| w.is_running()) {
+                            w.interrupt(d, 0, InterruptReason::Shutdown);
+                        }
+                        std::thread::sleep(INTERRUPT_EVERY);
                     }
-                    std::thread::sleep(INTERRUPT_EVERY);
-                }
+                })
             })
     };
     if interrupter.is_err() {
         // No thread for it: interrupt once from here (may wait for a GIL-holding job).
         for w in workers.iter().filter(|w| w.is_running()) {
-            // SAFETY: called with no thread state attached (caller's duty).
-            unsafe { w.interrupt(0, InterruptReason::Shutdown) };
+            w.interrupt(d, 0, InterruptReason::Shutdown);
         }
     }
     let mut left = Vec::new();

@@ -23,7 +23,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::ffi::err;
 use crate::ffi::interp_config::InterpConfig;
 use crate::ffi::tstate::{self, Interp, ThreadState};
-use crate::ffi::*;
+use crate::ffi::{current_thread_ident, import_attr, new_str, Attached, Detached};
 
 use super::lifecycle;
 
@@ -322,12 +322,9 @@ impl WorkerShared {
     /// (so it waits for the interpreter's GIL: at most a switch interval while Python code
     /// runs there, but for as long as code stuck in C holds it). `None` if the interpreter
     /// has ended or Python is finalizing (nothing is run then).
-    ///
-    /// # Safety
-    ///
-    /// No thread state is attached on the calling thread.
-    pub(crate) unsafe fn with_interpreter<R>(
+    pub(crate) fn with_interpreter<R>(
         &self,
+        d: &mut Detached,
         f: impl for<'py> FnOnce(Attached<'py>) -> R,
     ) -> Option<R> {
         let ended = self.lifecycle.lock();
@@ -335,9 +332,8 @@ impl WorkerShared {
             return None;
         }
         // SAFETY: the interpreter is alive and cannot be ended meanwhile (`ended` is false
-        // and we hold `lifecycle`, which the worker takes to end it); no thread state is
-        // attached on this thread (caller's duty).
-        unsafe { tstate::with_temporary(self.interp, f) }
+        // and we hold `lifecycle`, which the worker takes to end it).
+        unsafe { tstate::with_temporary(d, self.interp, f) }
     }
 
     /// Raise `KeyboardInterrupt` inside job `seq` if it is still running (`seq == 0`: any
@@ -347,20 +343,15 @@ impl WorkerShared {
     /// waits until the running code reaches an eval-breaker check (at most the switch
     /// interval while Python code runs). Code blocked in C that never checks signals is
     /// not interrupted until it returns.
-    ///
-    /// # Safety
-    ///
-    /// No thread state is attached on the calling thread.
-    pub(crate) unsafe fn interrupt(&self, seq: u64, reason: InterruptReason) -> bool {
+    pub(crate) fn interrupt(&self, d: &mut Detached, seq: u64, reason: InterruptReason) -> bool {
         let ended = self.lifecycle.lock();
         if *ended || !self.is_running() {
             return false;
         }
         // SAFETY: the interpreter is alive and cannot be ended meanwhile (`ended` is false
-        // and we hold `lifecycle`, which the worker takes to end it); no thread state is
-        // attached on this thread (caller's duty).
+        // and we hold `lifecycle`, which the worker takes to end it).
         let hit = unsafe {
-            tstate::with_temporary(self.interp, |py| {
+            tstate::with_temporary(d, self.interp, |py| {
                 // Holding the target's GIL: `current_job` cannot change under us.
                 let current = self.current_job.load(Ordering::Acquire);
                 let hit = current != 0 && (seq == 0 || current == seq);
@@ -412,7 +403,11 @@ pub(crate) fn spawn_on(
     let handle = std::thread::Builder::new()
         .name("manygil-worker".to_owned())
         .stack_size(WORKER_STACK)
-        .spawn(move || worker_main(config, setup, shared_inbox, on_ready, naming, ready_tx))
+        .spawn(move || {
+            Detached::on_plain_thread(|d| {
+                worker_main(d, config, setup, shared_inbox, on_ready, naming, ready_tx)
+            })
+        })
         .map_err(|e| format!("could not start a worker thread: {e}"))?;
     match ready_rx.wait(None) {
         Ok(Ok(shared)) => {
@@ -487,6 +482,7 @@ pub(crate) fn forget_known_after_fork() {
 }
 
 fn worker_main(
+    d: &mut Detached,
     config: InterpConfig,
     setup: SetupFn,
     shared_inbox: Option<Inbox<Job>>,
@@ -494,8 +490,7 @@ fn worker_main(
     naming: Naming,
     ready: manygil_core::worker::Completer<Result<Arc<WorkerShared>, String>>,
 ) {
-    // SAFETY: a brand-new thread has no thread state attached.
-    let new = match unsafe { lifecycle::create(&config) } {
+    let new = match lifecycle::create(d, &config) {
         Ok(n) => n,
         Err(msg) => return ready.complete(Err(msg)),
     };
@@ -504,15 +499,16 @@ fn worker_main(
     name_this_thread(&thread_name);
     crate::runtime::worker_name::set(thread_name.clone());
     let interp = ts.interp();
-    // SAFETY: `ts` was created on this thread and is detached; nothing else is attached.
-    let py = unsafe { ts.attach() };
+    // SAFETY: `ts` was created on this thread with its interpreter, which lives until this
+    // thread ends it.
+    let py = unsafe { ts.attach(d) };
     name_in_threading(py, &thread_name);
     let setup_result = setup(py);
     // SAFETY: attached above; `py` is not used after; detach until the first job.
     unsafe { ts.detach() };
     if let Err(msg) = setup_result {
         // SAFETY: `ts` is the only thread state, made on this thread, detached.
-        unsafe { lifecycle::end(ts, id) };
+        unsafe { lifecycle::end(d, ts, id) };
         return ready.complete(Err(msg));
     }
     let shared = Arc::new(WorkerShared {
@@ -545,18 +541,18 @@ fn worker_main(
         f(&shared);
     }
     ready.complete(Ok(shared.clone()));
-    run_jobs(&shared, &ts);
+    run_jobs(d, &shared, &ts);
     // Refuse new jobs, then fail the queued ones (dropping a job drops its completer, so
     // its waiter sees the job abandoned instead of hanging). A shared inbox is the pool's.
     if shared.owns_inbox {
         shared.inbox.close();
         drop(shared.inbox.drain());
     }
-    crate::runtime::main_ref::release_for_this_thread();
+    crate::runtime::main_ref::release_for_this_thread(d);
     *shared.ending_since.lock() = Some(std::time::Instant::now());
-    // SAFETY: `ts` belongs to this thread and is detached; nothing else is attached on it;
-    // its interpreter lives until `lifecycle::end` below.
-    let py = unsafe { ts.attach() };
+    // SAFETY: `ts` belongs to this thread; its interpreter lives until `lifecycle::end`
+    // below.
+    let py = unsafe { ts.attach(d) };
     before_end(py);
     // SAFETY: attached above; `py` is not used after.
     unsafe { ts.detach() };
@@ -565,7 +561,7 @@ fn worker_main(
     remove_known(shared.id);
     // SAFETY: `ts` is this interpreter's only thread state (interrupters delete theirs
     // under `lifecycle`, which we hold), made on this thread, detached.
-    unsafe { lifecycle::end(ts, id) };
+    unsafe { lifecycle::end(d, ts, id) };
     drop(ended);
 }
 
@@ -620,11 +616,11 @@ fn next_job(inbox: &Inbox<Job>) -> Option<Job> {
 
 /// Run jobs until the inbox is closed and empty, or the worker is retired. Jobs already
 /// queued when one finishes run without detaching in between.
-fn run_jobs(shared: &Arc<WorkerShared>, ts: &ThreadState) {
+fn run_jobs(d: &mut Detached, shared: &Arc<WorkerShared>, ts: &ThreadState) {
     while let Some(job) = next_job(&shared.inbox) {
-        // SAFETY: `ts` belongs to this thread and is detached; nothing else is attached;
-        // its interpreter lives until this thread ends it after the loop.
-        let py = unsafe { ts.attach() };
+        // SAFETY: `ts` belongs to this thread; its interpreter lives until this thread
+        // ends it after the loop.
+        let py = unsafe { ts.attach(d) };
         let mut next = Some(job);
         let mut stop = false;
         while let Some(job) = next.take() {

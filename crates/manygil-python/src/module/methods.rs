@@ -4,7 +4,7 @@
 
 use crate::ffi::entry::methods;
 use crate::ffi::err::PyResult;
-use crate::ffi::*;
+use crate::ffi::{Attached, Borrowed, Owned};
 use crate::interp::{api, config, inspect};
 use crate::pool::at_exit;
 

@@ -8,7 +8,8 @@ use std::ffi::{c_int, c_void};
 
 use crate::ffi::entry::guard_c;
 use crate::ffi::module::add_type;
-use crate::ffi::*;
+use crate::ffi::raw::{visitproc, PyObject};
+use crate::ffi::{is_main_interpreter, Borrowed};
 use crate::handles::state::{record_def, state_mut, ModuleState};
 use crate::handles::Kind;
 
@@ -81,8 +82,9 @@ unsafe extern "C" fn module_clear(module: *mut PyObject) -> c_int {
     // SAFETY: called with our module while its interpreter is attached.
     let st = unsafe { crate::ffi::module::state_ptr::<ModuleState>(module) };
     if !st.is_null() {
-        // SAFETY: `st` is our state; the interpreter is attached.
-        unsafe { (*st).clear() };
+        // SAFETY: `st` is our state, not otherwise borrowed during clear; the interpreter
+        // is attached (CPython calls m_clear/m_free with it attached).
+        unsafe { (*st).clear(crate::ffi::Attached::assume()) };
     }
     0
 }

@@ -15,7 +15,10 @@ use manygil_core::Value;
 use super::{task, Payload, Pool, PoolConfig, Refused, Reply, Task};
 use crate::codec::{encode, EncodeMode};
 use crate::ffi::err::{self, PyErrSet, PyResult};
-use crate::ffi::*;
+use crate::ffi::raw::PyList_Type;
+use crate::ffi::{
+    boolean, new_dict, new_int, new_list, new_str, new_uint, none, Attached, Borrowed, Owned,
+};
 use crate::interp::jobs::Outcome;
 use crate::interp::worker::InterruptReason;
 use crate::runtime::main_ref::{self, MainRef};

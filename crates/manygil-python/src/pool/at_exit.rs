@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::ffi::args;
 use crate::ffi::err::{self, PyResult};
-use crate::ffi::*;
+use crate::ffi::{is_main_interpreter, new_int, new_list, Attached, Borrowed, Detached, Owned};
 use crate::interp::registry;
 use crate::interp::registry::close_all;
 
@@ -32,7 +32,7 @@ pub(crate) fn shutdown<'py>(
             "shutdown() can only be called from the main interpreter",
         ));
     }
-    let left = crate::ffi::tstate::detached(py, stop_all);
+    let left = crate::ffi::tstate::detached_with(py, stop_all);
     crate::runtime::main_ref::release_deferred(py);
     let ids = left
         .iter()
@@ -43,13 +43,15 @@ pub(crate) fn shutdown<'py>(
 
 /// Stop every pool, then close every interpreter made with `create()` (or the Rust API),
 /// interrupting running jobs, and join them. Returns those still running [`EXIT_GRACE`]
-/// after their interrupt (not joined). Must be called with no thread state attached.
-pub(crate) fn stop_all() -> Vec<std::sync::Arc<crate::interp::worker::WorkerShared>> {
+/// after their interrupt (not joined). Called with no thread state attached (`d`).
+pub(crate) fn stop_all(
+    d: &mut Detached,
+) -> Vec<std::sync::Arc<crate::interp::worker::WorkerShared>> {
     // Pools first (their queued tasks still run and complete their futures, as with the
     // stdlib executors), then the interpreters made with create() together with the pools'
     // workers that were replaced because their task was stuck.
     let mut workers = super::shutdown_all();
     workers.extend(registry::take_all());
     let deadline = Instant::now().checked_add(EXIT_GRACE);
-    close_all(&workers, deadline)
+    close_all(d, &workers, deadline)
 }

@@ -30,6 +30,7 @@ use manygil_core::Value;
 use parking_lot::Mutex;
 
 use crate::ffi::interp_config::InterpConfig;
+use crate::ffi::Detached;
 use crate::interp::worker::{self, InterruptReason, Job, WorkerShared};
 use task::SharedReply;
 pub(crate) use task::{Payload, Reply, Task};
@@ -270,15 +271,12 @@ impl Pool {
     /// (its future, which says cancelled already, is notified; a `map` chunk's slot gets
     /// `CancelledError`).
     ///
-    /// # Safety
-    ///
-    /// No thread state is attached on the calling thread (a future is notified with the
-    /// main interpreter attached through a temporary thread state).
-    pub(crate) unsafe fn cancel(&self, seq: u64, reason: InterruptReason) -> bool {
+    /// No thread state is attached on the calling thread (`d`): a future is notified with
+    /// the main interpreter attached through a temporary thread state.
+    pub(crate) fn cancel(&self, d: &mut Detached, seq: u64, reason: InterruptReason) -> bool {
         let (running, reply) = self.cancel_taking(seq, reason);
         if let Some(reply) = reply {
-            // SAFETY: nothing attached on this thread (caller's duty).
-            unsafe { task::deliver_cancelled_detached(reply) };
+            task::deliver_cancelled_detached(d, reply);
         }
         running
     }
@@ -386,9 +384,8 @@ impl Pool {
 }
 
 impl crate::interp::Interrupt for Pool {
-    unsafe fn interrupt_job(&self, seq: u64, reason: InterruptReason) -> bool {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.cancel(seq, reason) }
+    fn interrupt_job(&self, d: &mut Detached, seq: u64, reason: InterruptReason) -> bool {
+        self.cancel(d, seq, reason)
     }
 
     fn describe(&self) -> String {

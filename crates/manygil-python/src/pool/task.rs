@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 
 use crate::codec::{decode, encode, EncodeMode};
 use crate::ffi::err::{self, PyErrSet, PyResult};
-use crate::ffi::*;
+use crate::ffi::{boolean, new_str, none, set_sys_attr, Attached, Detached, Owned};
 use crate::interp::jobs::{self, Outcome};
 use crate::interp::worker::JobCtx;
 
@@ -278,19 +278,14 @@ pub(crate) unsafe fn deliver_in_main(m: Attached<'_>, fut: MainRef, outcome: Out
 }
 
 /// Deliver `outcome` from a thread with no thread state attached (the watchdog).
-///
-/// # Safety
-///
-/// No thread state is attached on the calling thread.
-pub(crate) unsafe fn deliver_detached(reply: Reply, outcome: Outcome) {
+pub(crate) fn deliver_detached(d: &mut Detached, reply: Reply, outcome: Outcome) {
     match reply {
         Reply::Slot(done) => done.complete(outcome),
         Reply::Future(fut) => {
             // If Python is finalizing nothing runs, and `fut` is released later.
             // SAFETY: inside with_main_detached, `m` is the main interpreter, attached here.
             let deliver = move |m: Attached<'_>| unsafe { deliver_in_main(m, fut, outcome) };
-            // SAFETY: nothing attached on this thread (caller's duty).
-            let _ = unsafe { main_ref::with_main_detached(deliver) };
+            let _ = main_ref::with_main_detached(d, deliver);
         }
     }
 }
@@ -327,17 +322,12 @@ pub(crate) fn deliver_cancelled(py: Attached<'_>, reply: Reply) {
 /// The reply of a running task that `Pool::cancel` cancelled: its future (which says
 /// cancelled already) is notified, so that `wait`/`as_completed` see it done; a `map`
 /// chunk's waiter gets `CancelledError`.
-///
-/// # Safety
-///
-/// No thread state is attached on the calling thread.
-pub(crate) unsafe fn deliver_cancelled_detached(reply: Reply) {
+pub(crate) fn deliver_cancelled_detached(d: &mut Detached, reply: Reply) {
     match reply {
         Reply::Slot(done) => done.complete(Err(cancelled_record())),
         Reply::Future(fut) => {
             // If Python is finalizing nothing runs, and `fut` is released later.
-            // SAFETY: nothing attached on this thread (caller's duty).
-            let _ = unsafe { main_ref::with_main_detached(move |m| notify_cancelled(m, fut)) };
+            let _ = main_ref::with_main_detached(d, move |m| notify_cancelled(m, fut));
         }
     }
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::ffi::Detached;
 use crate::interp::worker::{InterruptReason, WorkerShared};
 
 use super::task::SharedReply;
@@ -65,7 +66,7 @@ impl Watchdog {
         let s = state.clone();
         let thread = std::thread::Builder::new()
             .name("manygil-watchdog".to_owned())
-            .spawn(move || run(&s))
+            .spawn(move || Detached::on_plain_thread(|d| run(d, &s)))
             .ok();
         Watchdog { state, thread }
     }
@@ -145,7 +146,7 @@ impl Drop for Watchdog {
     }
 }
 
-fn run(state: &State) {
+fn run(d: &mut Detached, state: &State) {
     let mut g = state.inner.lock();
     loop {
         if g.1 {
@@ -171,18 +172,17 @@ fn run(state: &State) {
                         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
                 let record = crate::interp::jobs::interrupt_value(InterruptReason::Timeout);
-                // SAFETY: the watchdog thread never attaches a thread state of its own.
-                unsafe { super::task::deliver_detached(reply, Err(record)) };
+                super::task::deliver_detached(d, reply, Err(record));
             }
             if let Some(w) = worker.upgrade() {
-                act(state, &w, seq, action);
+                act(d, state, &w, seq, action);
             }
         }
         g = state.inner.lock();
     }
 }
 
-fn act(state: &State, w: &Arc<WorkerShared>, seq: u64, action: Action) {
+fn act(d: &mut Detached, state: &State, w: &Arc<WorkerShared>, seq: u64, action: Action) {
     match action {
         Action::Interrupt(reason) => {
             if !w.is_running_job(seq) {
@@ -199,12 +199,10 @@ fn act(state: &State, w: &Arc<WorkerShared>, seq: u64, action: Action) {
             let target = w.clone();
             let sent = std::thread::Builder::new()
                 .name("manygil-interrupt".to_owned())
-                // SAFETY: a new thread has no thread state attached.
-                .spawn(move || unsafe { target.interrupt(seq, reason) });
+                .spawn(move || Detached::on_plain_thread(|d| target.interrupt(d, seq, reason)));
             if sent.is_err() {
                 // No thread for it: interrupt from here (may wait for the task's GIL).
-                // SAFETY: the watchdog thread never has a thread state attached.
-                unsafe { w.interrupt(seq, reason) };
+                w.interrupt(d, seq, reason);
             }
         }
         Action::Replace => {

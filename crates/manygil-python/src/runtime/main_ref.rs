@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::ffi::raw::PyObject;
 use crate::ffi::tstate::{self, Interp, ThreadState};
-use crate::ffi::*;
+use crate::ffi::{import_attr, new_str, Attached, Borrowed, Detached, Owned};
 
 thread_local! {
     /// This thread's thread state for the main interpreter (`None` until first needed).
@@ -82,28 +83,27 @@ fn name_in_main(m: Attached<'_>) {
 /// attached (e.g. the pool's watchdog thread), through a temporary thread state deleted
 /// before returning (so the thread keeps none that would need the main GIL to delete when
 /// it ends). Returns `None` if Python is finalizing (nothing is run then).
-///
-/// # Safety
-///
-/// No thread state is attached on this thread.
-pub(crate) unsafe fn with_main_detached<R>(f: impl for<'m> FnOnce(Attached<'m>) -> R) -> Option<R> {
-    // SAFETY: nothing attached (caller's duty); the main interpreter lives as long as the
-    // runtime, and `with_temporary` refuses once it finalizes.
-    unsafe { tstate::with_temporary(Interp::main(), f) }
+pub(crate) fn with_main_detached<R>(
+    d: &mut Detached,
+    f: impl for<'m> FnOnce(Attached<'m>) -> R,
+) -> Option<R> {
+    // SAFETY: the main interpreter lives as long as the runtime, and `with_temporary`
+    // refuses once it finalizes.
+    unsafe { tstate::with_temporary(d, Interp::main(), f) }
 }
 
 /// Delete this thread's main-interpreter thread state, if it has one. Called by a worker
-/// thread before it exits, with no thread state attached.
-pub(crate) fn release_for_this_thread() {
+/// thread before it exits, with no thread state attached (`d`).
+pub(crate) fn release_for_this_thread(d: &mut Detached) {
     let Some(ts) = MAIN_TS.with(|c| c.borrow_mut().take()) else {
         return;
     };
     if tstate::is_finalizing() {
         return; // the runtime deletes remaining thread states itself
     }
-    // SAFETY: `ts` was created on this thread for the main interpreter and is detached;
-    // nothing is attached on this thread now (caller's duty).
-    unsafe { ts.delete() };
+    // SAFETY: `ts` was created on this thread for the main interpreter, which is alive
+    // (not finalizing, checked above).
+    unsafe { ts.delete(d) };
 }
 
 /// A strong reference to a main-interpreter object, movable between threads.

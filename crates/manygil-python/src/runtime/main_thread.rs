@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::ffi::err::PyResult;
-use crate::ffi::*;
+use crate::ffi::{current_thread_ident, import_attr, is_main_interpreter, Attached};
 
 /// `threading.main_thread().ident` of the process, recorded when the module is first
 /// executed in the main interpreter; 0 before. Plain data, no Python object.

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use crate::ffi::args;
 use crate::ffi::err::PyResult;
 use crate::ffi::tstate;
-use crate::ffi::*;
+use crate::ffi::{new_list, new_str, new_tuple, new_uint, none, Attached, Borrowed, Owned};
 
 use super::args::{id_arg, seconds_arg};
 

@@ -3,7 +3,7 @@
 
 use crate::ffi::entry::methods;
 use crate::ffi::err::PyResult;
-use crate::ffi::*;
+use crate::ffi::Borrowed;
 
 use super::{access, asgi, inspect, requests, servers, watch, websocket};
 

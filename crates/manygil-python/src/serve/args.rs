@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::ffi::args;
 use crate::ffi::err::{self, PyErrSet, PyResult};
-use crate::ffi::*;
+use crate::ffi::{Attached, Borrowed, Owned};
 
 /// A server or request id (a non-negative int).
 pub(super) fn id_arg(py: Attached<'_>, what: &str, o: Borrowed<'_, '_>) -> PyResult<u64> {

@@ -41,7 +41,10 @@ use crate::ffi::args;
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::tstate;
 use crate::ffi::values::new_bytes;
-use crate::ffi::*;
+use crate::ffi::{
+    boolean, current_interpreter_id, new_dict, new_int, new_list, new_str, new_tuple, none,
+    Attached, Borrowed, Owned,
+};
 
 use super::args::{id_arg, os_error, seconds_arg, tuple_of};
 use super::interrupt::{self, ServeThread};

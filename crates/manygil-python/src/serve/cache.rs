@@ -12,8 +12,9 @@ use manygil_core::cache::{Cache, IncrError, Ttl};
 use crate::codec::{decode, encode, EncodeMode};
 use crate::ffi::args::{self, Call};
 use crate::ffi::err::{self, PyResult};
+use crate::ffi::raw::{PyExc_KeyError, PyExc_OverflowError};
 use crate::ffi::types::native_type;
-use crate::ffi::*;
+use crate::ffi::{boolean, new_int, new_tuple, new_uint, none, Attached, Borrowed, Owned};
 
 /// The Rust state of one `CacheCore` object.
 struct CacheBox(Arc<Cache>);

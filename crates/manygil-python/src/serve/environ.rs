@@ -3,7 +3,7 @@
 use manygil_serve::{Peer, RequestHead};
 
 use crate::ffi::err::PyResult;
-use crate::ffi::*;
+use crate::ffi::{boolean, new_dict, new_int, new_str, new_tuple, Attached, Owned};
 
 /// A native string (PEP 3333): the bytes decoded as latin-1.
 pub(crate) fn latin1<'py>(py: Attached<'py>, b: &[u8]) -> PyResult<Owned<'py>> {

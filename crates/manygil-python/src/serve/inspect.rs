@@ -3,7 +3,7 @@
 use crate::ffi::args;
 use crate::ffi::err::PyResult;
 use crate::ffi::values::new_float;
-use crate::ffi::*;
+use crate::ffi::{new_int, new_list, new_str, new_tuple, Attached, Borrowed, Owned};
 
 use super::requests;
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::ffi::tstate::{self, Interp};
-use crate::ffi::*;
+use crate::ffi::{current_interpreter_id, current_thread_ident, Attached};
 
 /// One Python thread that serves requests.
 pub(crate) struct ServeThread {
@@ -185,16 +185,15 @@ pub(crate) fn interrupt(thread: &Arc<ServeThread>, rid: u64) {
 /// the thread's interpreter GIL. A thread state attached on the calling thread is detached
 /// meanwhile.
 fn deliver(thread: &ServeThread, rid: u64) {
-    tstate::detached_if_attached(|| {
+    tstate::detached_if_attached(|d| {
         let alive = thread.alive.lock();
         if !*alive || thread.current.load(Ordering::Acquire) != rid {
             return;
         }
-        // SAFETY: nothing is attached here (detached above); the interpreter is alive and
-        // cannot end meanwhile: `alive` is true and we hold it, so the thread is still in
+        // SAFETY: the interpreter is alive and cannot end meanwhile: `alive` is true and we hold it, so the thread is still in
         // the serve loop. The temporary thread state is deleted before `alive` is released.
         let hit = unsafe {
-            tstate::with_temporary(thread.interp, |py| {
+            tstate::with_temporary(d, thread.interp, |py| {
                 // Holding the target's GIL: `current` cannot change under us.
                 thread.current.load(Ordering::Acquire) == rid
                     && tstate::set_async_interrupt(py, thread.thread_ident, true)

@@ -12,8 +12,12 @@ use parking_lot::Mutex;
 
 use crate::ffi::args;
 use crate::ffi::err::{self, PyResult};
+use crate::ffi::raw::PyList_Type;
 use crate::ffi::tstate;
-use crate::ffi::*;
+use crate::ffi::{
+    boolean, current_interpreter_id, new_int, new_list, new_str, new_tuple, none, Attached,
+    Borrowed, Owned,
+};
 
 use super::args::{id_arg, os_error, seconds_arg, tuple_of};
 use super::interrupt;

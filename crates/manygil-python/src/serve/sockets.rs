@@ -8,7 +8,7 @@ use manygil_serve::WebSocket;
 use parking_lot::Mutex;
 
 use crate::ffi::err::{self, PyResult};
-use crate::ffi::*;
+use crate::ffi::Attached;
 
 /// Accepted connections by request id. The map lock is held only to find, add or remove
 /// one; a connection is used by its worker's loop thread alone.

@@ -16,9 +16,10 @@ use parking_lot::Mutex;
 
 use crate::ffi::args;
 use crate::ffi::err::{self, PyResult};
+use crate::ffi::raw::PyList_Type;
 use crate::ffi::tstate;
 use crate::ffi::values::new_bytes;
-use crate::ffi::*;
+use crate::ffi::{boolean, new_int, new_list, none, Attached, Borrowed, Owned};
 
 use super::args::{id_arg, os_error, seconds_arg, tuple_of};
 

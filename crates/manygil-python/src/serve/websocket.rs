@@ -28,7 +28,10 @@ use parking_lot::Mutex;
 use crate::ffi::args::{self, TextOrBytes};
 use crate::ffi::err::{self, PyResult};
 use crate::ffi::values::new_bytes;
-use crate::ffi::*;
+use crate::ffi::{
+    boolean, current_interpreter_id, new_int, new_list, new_str, new_tuple, new_uint, none,
+    Attached, Borrowed, Owned,
+};
 
 use super::args::{id_arg, os_error, tuple_of};
 use super::requests;

@@ -6,7 +6,8 @@ use manygil_core::sync::AtomicInt;
 
 use crate::ffi::args::{self, Call};
 use crate::ffi::err::{self, PyErrSet, PyResult};
-use crate::ffi::*;
+use crate::ffi::raw::PyExc_OverflowError;
+use crate::ffi::{boolean, new_int, new_tuple, none, Attached, Owned};
 use crate::handles::handle_type;
 
 handle_type! {

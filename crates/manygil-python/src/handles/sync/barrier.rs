@@ -9,7 +9,7 @@ use manygil_core::sync::Barrier;
 use crate::ffi::args::{self, Call};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::tstate::detached;
-use crate::ffi::*;
+use crate::ffi::{boolean, new_int, none, Attached, Owned};
 use crate::handles::blocking::block_on;
 use crate::handles::errors::{self, Exc};
 use crate::handles::handle_type;

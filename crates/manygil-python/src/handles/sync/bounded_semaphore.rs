@@ -6,7 +6,7 @@ use std::sync::Arc;
 use manygil_core::sync::BoundedSemaphore;
 
 use crate::ffi::err::PyResult;
-use crate::ffi::*;
+use crate::ffi::{new_int, Attached, Owned};
 
 use super::semaphore::semaphore_type;
 

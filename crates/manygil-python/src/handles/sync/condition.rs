@@ -14,7 +14,7 @@ use manygil_core::sync::{CondLock, Condition, Lock, RLock, SyncError};
 use crate::ffi::args::{self, Call};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::tstate::detached;
-use crate::ffi::*;
+use crate::ffi::{boolean, none, Attached, Owned};
 use crate::handles::blocking::{block_on, owner_id};
 use crate::handles::{handle_of, Handle};
 

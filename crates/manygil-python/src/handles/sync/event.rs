@@ -7,7 +7,7 @@ use manygil_core::sync::Event;
 
 use crate::ffi::args::{self, Call};
 use crate::ffi::err::PyResult;
-use crate::ffi::*;
+use crate::ffi::{boolean, new_int, none, Attached, Owned};
 use crate::handles::blocking::block_on;
 use crate::handles::handle_type;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use manygil_core::sync::Lock;
 
 use crate::ffi::err::PyResult;
-use crate::ffi::*;
+use crate::ffi::{boolean, Attached, Owned};
 
 use super::lock_like::{lock_like_type, release, N_WAITING_ACQUIRE_DOC};
 

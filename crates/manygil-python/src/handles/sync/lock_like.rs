@@ -14,7 +14,8 @@ use manygil_core::sync::{Condition, Lock, RLock, SyncError};
 
 use crate::ffi::args::{self, Call};
 use crate::ffi::err::{self, PyErrSet, PyResult};
-use crate::ffi::*;
+use crate::ffi::raw::PyExc_OverflowError;
+use crate::ffi::{boolean, new_int, none, Attached, Owned};
 use crate::handles::blocking::{block_on, owner_id};
 
 /// Define a lock-like handle type: `handle_type!` with the rows every lock-like type has

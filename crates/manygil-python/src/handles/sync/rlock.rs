@@ -5,7 +5,7 @@ use std::sync::Arc;
 use manygil_core::sync::RLock;
 
 use crate::ffi::err::PyResult;
-use crate::ffi::*;
+use crate::ffi::{boolean, new_int, Attached, Owned};
 use crate::handles::blocking::owner_id;
 
 use super::lock_like::{lock_like_type, release, N_WAITING_ACQUIRE_DOC};

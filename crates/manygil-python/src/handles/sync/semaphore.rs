@@ -8,7 +8,7 @@ use manygil_core::sync::{BoundedSemaphore, Semaphore, SyncError};
 
 use crate::ffi::args::{self, Call};
 use crate::ffi::err::{self, PyResult};
-use crate::ffi::*;
+use crate::ffi::{new_uint, none, Attached, Owned};
 
 use super::lock_like::{sync_error, LockLike};
 
