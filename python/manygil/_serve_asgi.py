@@ -311,9 +311,12 @@ class _Request:
             try:
                 # The head is built natively and kept there until the body follows.
                 self.declared = _native.serve_asgi_start(self.rid, status, headers, bodiless)
-            except TypeError:
-                # Headers as other bytes-like objects (or not pairs: raises again).
-                headers = [(bytes(n), bytes(v)) for n, v in headers]
+            except TypeError as e:
+                # Headers as other bytes-like objects (else the native error stands).
+                try:
+                    headers = [(bytes(n), bytes(v)) for n, v in headers]
+                except (TypeError, ValueError):
+                    raise e from None
                 self.declared = _native.serve_asgi_start(self.rid, status, headers, bodiless)
             self.head = status
             return
