@@ -28,7 +28,8 @@ import tempfile
 import threading
 import time
 
-from manygil import _native, _serve_worker
+from manygil import _native
+from manygil._serve import worker as _serve_worker
 from manygil.bench import serve_bench as sb
 from manygil.interpreters import create
 from procstat import memory_kib

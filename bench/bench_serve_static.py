@@ -24,7 +24,8 @@ import sys
 import tempfile
 import urllib.request
 
-from manygil.bench.serve_bench import _bin, _free_port, _tree_cpu, _tree_memory, _wrk, running
+from manygil.bench.serve_bench import _command as peer_command
+from manygil.bench.serve_bench import _free_port, _tree_cpu, _tree_memory, _wrk, running
 
 APP = "manygil.bench.asgi_app:app"
 FILES = {"1 KiB": ("small.css", 1024), "100 KiB": ("medium.js", 100 * 1024)}
@@ -56,20 +57,17 @@ http {{
 
 
 def _command(server: str, workers: int, port: int, root: str, tmp: str) -> list[str] | None:
-    if server == "manygil":
-        return [
-            sys.executable, "-m", "manygil", "serve", APP, "--workers", str(workers),
-            "--bind", f"127.0.0.1:{port}", "--static", f"/static={root}",
-        ]  # fmt: skip
-    if server == "granian":
-        granian = _bin("granian")
-        if granian is None:
-            return None
-        return [
-            granian, "--interface", "asgi", "--workers", str(workers), "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", "--static-path-route", "/static",
-            "--static-path-mount", root, APP,
-        ]  # fmt: skip
+    if server != "nginx":  # manygil and granian: serve_bench's commands, plus a static route
+        return peer_command(
+            server,
+            workers,
+            1,
+            port,
+            app=APP,
+            interface="asgi",
+            manygil_args=("--static", f"/static={root}"),
+            granian_args=("--static-path-route", "/static", "--static-path-mount", root),
+        )
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
     )

@@ -50,3 +50,29 @@ def wait_for_file(started, path):
     started.set()
     wait_for_state(lambda: os.path.exists(path), f"{path} exists", poll=0.01)
     return "released"
+
+
+def after_import_probe(directory: str) -> tuple:
+    """Runs in a fresh interpreter: two ``after_import`` callbacks for ``probe_mod`` (in
+    ``directory``, not imported yet), what they saw before and after ``import probe_mod``,
+    whether the waiting finder left ``sys.meta_path``, a callback for a module already
+    imported, and the module's source read through its (wrapped) loader."""
+    import sys
+
+    from manygil._wire.hooks import _WaitFor, after_import
+
+    sys.path.insert(0, directory)
+    seen = []
+
+    def waiting() -> int:
+        return sum(isinstance(f, _WaitFor) and f.name == "probe_mod" for f in sys.meta_path)
+
+    after_import("probe_mod", lambda m: seen.append(("first", m.__name__, m.VALUE)))
+    after_import("probe_mod", lambda m: seen.append(("second", m.__name__)))
+    before = (list(seen), waiting())
+    import probe_mod
+
+    after = (list(seen), waiting())
+    after_import("probe_mod", lambda m: seen.append(("already", m.__name__)))
+    source = probe_mod.__spec__.loader.get_source("probe_mod")
+    return before, after, seen[-1], source

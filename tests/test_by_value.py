@@ -12,7 +12,7 @@ import sys
 import manygil
 import pytest
 from conftest import run_file, write_script
-from manygil import _pickle
+from manygil._wire import pickle as _pickle
 
 
 def _env():

@@ -15,7 +15,7 @@ import helpers
 import manygil
 import pytest
 from conftest import run_file, write_script
-from manygil import _pickle
+from manygil._wire import pickle as _pickle
 
 
 def _env():
@@ -447,7 +447,7 @@ def test_worker_decodes_a_function_once(interp):
 
 
 def _decoded_has(key):
-    from manygil import _unpickle
+    from manygil._wire import unpickle as _unpickle
 
     return key in _unpickle._decoded
 

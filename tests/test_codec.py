@@ -164,6 +164,6 @@ def test_moderate_nesting_works():
 
 
 def test_pickle_protocol_5_is_the_fallback():
-    from manygil import _pickle
+    from manygil._wire import pickle as _pickle
 
     assert _pickle.dumps(helpers.Point(1, 2))[0][:2] == pickle.dumps(None, 5)[:2]

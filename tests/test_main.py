@@ -74,7 +74,7 @@ def test_commands_reject_unknown_options(name):
 def test_commands_are_imported_only_when_run():
     code = (
         "import sys; from manygil.__main__ import main; main(sys.argv[1:]);"
-        "print(sorted(m for m in sys.modules if m.startswith(('manygil.bench', 'manygil._demo'))))"
+        "print(sorted(m for m in sys.modules if m.startswith(('manygil.bench', 'manygil._cli.demo'))))"
     )
     r = run_manygil("--version", code=code)
     assert r.returncode == 0, r.stderr

@@ -48,6 +48,20 @@ def test_pool_workers_are_named_in_every_view():
     assert id not in [i.id for i in interpreters.list_all()], "gone once the pool is shut down"
 
 
+def test_after_import_calls_back_once_the_module_has_run(tmp_path):
+    """The one mechanism behind worker thread names and log forwarding: nothing is
+    imported ahead, every callback for the module runs once its code has run (before the
+    ``import`` returns), the finder then leaves ``sys.meta_path``, a module already
+    imported gets its callback at once, and the module's own loader still answers."""
+    (tmp_path / "probe_mod.py").write_text("VALUE = 42\n")
+    with manygil.create() as it:
+        before, after, last, source = it.call(oh.after_import_probe, str(tmp_path))
+    assert before == ([], 1)
+    assert after == ([("first", "probe_mod", 42), ("second", "probe_mod")], 0)
+    assert last == ("already", "probe_mod")
+    assert source == "VALUE = 42\n"
+
+
 def test_created_interpreters_have_a_name_and_an_origin():
     named = manygil.create(name="db-loader")
     plain = manygil.create()
@@ -124,13 +138,18 @@ def test_a_snapshot_of_a_worker_stuck_in_c_holding_its_gil_does_not_wait_for_it(
         again = pool.snapshot(timeout=0.2)
         assert not done.is_set()
         assert f.result(60) == "returned"
-        # The caller may get its result before the worker has marked itself idle.
+        # The caller may get its result before the worker has marked itself idle, and the
+        # stranded probe thread may not have run yet (a snapshot meanwhile says "an earlier
+        # snapshot still waits"): both happen soon, on a loaded machine not at once.
         seen = []
+
+        def idle_and_answering():
+            seen.append(pool.snapshot(timeout=30))
+            (w,) = seen[-1]["workers"]
+            return w["task"] is None and w["answered"]
+
         wait_for_state(
-            lambda: (
-                seen.append(pool.snapshot(timeout=30)) or seen[-1]["workers"][0]["task"] is None
-            ),
-            lambda: f"the worker idle again; last seen: {seen[-1]['workers']}",
+            idle_and_answering, lambda: f"the worker idle and answering; last: {seen[-1]}"
         )
         after = seen[-1]
     (w,) = snap["workers"]

@@ -18,7 +18,7 @@ import manygil
 import pytest
 from conftest import run_file, sigint_when_ready, write_script
 from manygil import BrokenPool, Pool
-from waiting import wait_for_state
+from waiting import run_threads, wait_for_state
 
 
 @pytest.fixture
@@ -447,28 +447,17 @@ def test_many_callers_polling_at_once_each_get_their_own_outcomes(pool):
         with lock:
             called.append(f)
 
-    errors = []
-
     def caller(k):
-        try:
-            for i in range(300):
-                if i % 7 == 0:
-                    f = pool.submit(helpers.raise_value_error, i)
-                    f.add_done_callback(done)
-                    with pytest.raises(ValueError):
-                        f.result(60)
-                else:
-                    f = pool.submit(helpers.add, k * 1000, i)
-                    f.add_done_callback(done)
-                    assert f.result(60) == k * 1000 + i
-        except BaseException as e:  # reported below, from the main thread
-            errors.append(e)
+        for i in range(300):
+            if i % 7 == 0:
+                f = pool.submit(helpers.raise_value_error, i)
+                f.add_done_callback(done)
+                with pytest.raises(ValueError):
+                    f.result(60)
+            else:
+                f = pool.submit(helpers.add, k * 1000, i)
+                f.add_done_callback(done)
+                assert f.result(60) == k * 1000 + i
 
-    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not any(t.is_alive() for t in threads)
-    assert errors == []
+    run_threads(caller, args=[(k,) for k in range(4)])
     assert len(called) == 4 * 300 and len({id(f) for f in called}) == 4 * 300

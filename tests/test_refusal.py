@@ -6,7 +6,7 @@ from __future__ import annotations
 import helpers
 import manygil
 import pytest
-from manygil import _refusal
+from manygil._wire import refusal as _refusal
 
 
 def first_line(exc) -> str:

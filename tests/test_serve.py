@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 from serve_helpers import HERE, RawConn, Served, request_in_flight, run_serve
-from waiting import wait_for_state
+from waiting import run_threads, wait_for_state
 
 
 def test_serves_a_validated_app_with_keep_alive(served):
@@ -197,11 +197,7 @@ def test_a_chunked_body_over_the_limit_gets_413(served):
 def test_threads_run_requests_concurrently_in_one_interpreter(served):
     s = served("--workers", "1", "--threads", "2")
     results = []
-    ts = [threading.Thread(target=lambda: results.append(s.get("/barrier"))) for _ in range(2)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    run_threads(lambda: results.append(s.get("/barrier")), 2)
     assert results == [(200, b"met")] * 2
 
 
@@ -448,11 +444,7 @@ def test_handlers_stuck_in_c_holding_their_gil_are_replaced(served):
     # although its GIL never comes back, so the site keeps answering.
     s = _hostile(served, "--workers", "2", "--timeout", "0.5", "--stuck-after", "0.5")
     statuses = []
-    stuck = [threading.Thread(target=lambda: statuses.append(s.get("/regex")[0])) for _ in range(3)]
-    for t in stuck:
-        t.start()
-    for t in stuck:
-        t.join(60)
+    run_threads(lambda: statuses.append(s.get("/regex")[0]), 3, timeout=60)
     assert statuses == [504, 504, 504]
     # Well within reach: --timeout + --stuck-after + 1 s (the replacement check runs every
     # second) is 2 s. Before, the two workers stayed stuck and this never came.
@@ -529,6 +521,28 @@ def test_clients_that_stop_reading_a_stream_do_not_hold_workers_past_the_timeout
     assert s.stop() == 0
     assert "GET /endless ran past --timeout while sending its response: connection closed" in s.err
     assert "answered 504" not in s.err
+
+
+def test_every_command_line_option_maps_to_serve_or_is_the_command_lines_own():
+    """One mapping from the command line to ``serve()``'s keywords (``SERVE_OPTIONS``),
+    used by ``python -m manygil serve`` and by the supervisor handing the options to its
+    server processes: each option is either a keyword ``serve()`` takes or one of the few
+    the command line keeps, and the supervisor passes on all but the sockets."""
+    import inspect
+
+    import manygil.serve as ms
+    from manygil._serve import options
+
+    keywords = set(inspect.signature(ms.serve).parameters)
+    dests = {a.dest for a in ms._parser()._actions}
+    cli_only = {"help", "app", "log_level", "supervise", "supervisor_fd"}
+    assert dests - cli_only == set(options.SERVE_OPTIONS)
+    assert set(options.SERVE_OPTIONS.values()) <= keywords
+    args = ms._parser().parse_args(["m:app", "--reload", "--reload-dir", "d", "--workers", "3"])
+    kwargs = options.serve_kwargs(args)
+    assert (kwargs["reload_dirs"], kwargs["workers"], kwargs["reload"]) == (["d"], 3, True)
+    passed = {d for d in dests if options.passed_to_server(d)}
+    assert passed == set(options.SERVE_OPTIONS) - {"bind", "uds"} | {"log_level"}
 
 
 def _rss_mib(pid: int) -> float:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import concurrent.futures
 import datetime
 import json
-import threading
 
 import pytest
+from waiting import run_threads
 
 pytest.importorskip("flask")
 pytest.importorskip("django")
@@ -34,11 +34,7 @@ def test_flask_routes_json_errors_and_concurrency(served):
             results.append((r.status, json.loads(r.read())["total"]))
         c.close()
 
-    ts = [threading.Thread(target=client) for _ in range(4)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    run_threads(client, 4)
     expected = sum(i * i % 7 for i in range(2000))
     assert results == [(200, expected)] * 80
     assert s.stop() == 0

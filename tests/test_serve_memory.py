@@ -9,7 +9,7 @@ import functools
 import inspect
 import wsgiref.validate
 
-from manygil._serve_worker import _UNSURE, _detect_by_inspect, _detect_plain
+from manygil._serve.worker import _UNSURE, _detect_by_inspect, _detect_plain
 
 
 def _wsgi(environ, start_response):

@@ -321,7 +321,7 @@ def test_a_module_that_cannot_be_found_is_refused_before_serving():
 
 
 def test_the_default_is_where_the_top_level_module_is_found(tmp_path, monkeypatch):
-    from manygil import _reload
+    from manygil._serve import reload as _reload
 
     pkg = tmp_path / "proj" / "mypkg"
     pkg.mkdir(parents=True)

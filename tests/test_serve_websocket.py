@@ -9,11 +9,11 @@ import json
 import os
 import socket
 import struct
-import threading
 import time
 
 import pytest
 from serve_helpers import Served
+from waiting import run_threads
 
 websockets = pytest.importorskip("websockets")
 from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
@@ -243,31 +243,21 @@ def test_a_recycled_worker_ends_what_outlives_the_graceful_timeout(served):
 
 def test_50_concurrent_connections_on_2_workers(served):
     s = served("--workers", "2", app=APP)
-    errors: list = []
     pids = set()
 
     def client(i: int) -> None:
-        try:
-            with _ws(s, "/echo") as ws:
-                for j in range(20):
-                    if j % 2:
-                        data = os.urandom(1 + (i * 37 + j) % 5000)
-                    else:
-                        data = f"client {i} message {j} " * (1 + j)
-                    ws.send(data)
-                    assert ws.recv(timeout=60) == data
-            with _ws(s, "/pid") as ws:
-                pids.add(ws.recv(timeout=60))
-        except BaseException as e:  # noqa: BLE001 - reported by the test
-            errors.append(f"{i}: {e!r}")
+        with _ws(s, "/echo") as ws:
+            for j in range(20):
+                if j % 2:
+                    data = os.urandom(1 + (i * 37 + j) % 5000)
+                else:
+                    data = f"client {i} message {j} " * (1 + j)
+                ws.send(data)
+                assert ws.recv(timeout=60) == data
+        with _ws(s, "/pid") as ws:
+            pids.add(ws.recv(timeout=60))
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not any(t.is_alive() for t in threads)
-    assert errors == []
+    run_threads(client, args=[(i,) for i in range(50)])
     assert len(pids) == 1  # one process, two worker interpreters
 
 

@@ -7,7 +7,7 @@
 import os as _os
 
 # Where each public name lives, imported on first access (PEP 562): an interpreter that
-# only decodes a function of a script imports ``manygil._unpickle``, hence this package,
+# only decodes a function of a script imports ``manygil._wire.unpickle``, hence this package,
 # and must not pay for the pool, queues, ``threading`` or even the native module (whose
 # exception types derive from ``queue``'s) it never uses.
 _LAZY = {
@@ -17,21 +17,21 @@ _LAZY = {
     "InterpreterError": "._errors",
     "InterpreterNotFoundError": "._errors",
     "NotShareableError": "._errors",
-    "BrokenPool": ".pool",
+    "BrokenPool": "._errors",
     "Queue": "._queue",
     "QueueClosed": "._queue",
     "QueueEmpty": "._queue",
     "QueueError": "._queue",
     "QueueFull": "._queue",
     "wait_any": "._queue",
-    "AtomicInt": "._sync",
-    "Barrier": "._sync",
-    "BoundedSemaphore": "._sync",
-    "Condition": "._sync",
-    "Event": "._sync",
-    "Lock": "._sync",
-    "RLock": "._sync",
-    "Semaphore": "._sync",
+    "AtomicInt": "._native",
+    "Barrier": "._native",
+    "BoundedSemaphore": "._native",
+    "Condition": "._native",
+    "Event": "._native",
+    "Lock": "._native",
+    "RLock": "._native",
+    "Semaphore": "._native",
     "Interpreter": ".interpreters",
     "InterpreterConfig": "._config",
     "create": ".interpreters",
@@ -40,10 +40,10 @@ _LAZY = {
     "is_shareable": ".interpreters",
     "list_all": ".interpreters",
     "Pool": ".pool",
-    "snapshot_all": "._inspect",
-    "format_snapshot": "._inspect",
-    "enable_inspect_signal": "._inspect",
-    "disable_inspect_signal": "._inspect",
+    "snapshot_all": "._observe.inspect",
+    "format_snapshot": "._observe.inspect",
+    "enable_inspect_signal": "._observe.inspect",
+    "disable_inspect_signal": "._observe.inspect",
 }
 
 __all__ = [
@@ -119,7 +119,7 @@ def _init_main_interpreter() -> None:
     import atexit
 
     from . import _native
-    from ._exit import at_exit
+    from ._pool.exit import at_exit
 
     atexit.register(at_exit)
     _os.register_at_fork(after_in_child=_native.after_fork_child)
@@ -130,7 +130,7 @@ def _register_buffer_pickling(shared_buffer) -> None:
     """Pickling a SharedBuffer (for another process) sends its memory, not a copy."""
     import copyreg
 
-    from ._buffer_share import reduce
+    from ._wire.buffer_share import reduce
 
     copyreg.pickle(shared_buffer, reduce)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 # ``main(argv: list[str]) -> int``; it is imported only when its command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
     "bench": (".bench.cli", "measure threads, processes and manygil on this machine"),
-    "demo": ("._demo", "CPU-bound Python in parallel interpreters next to threads"),
+    "demo": ("._cli.demo", "CPU-bound Python in parallel interpreters next to threads"),
     "check": (".check", "import modules in own-GIL interpreters: ok, degraded, refused or error"),
     "serve": (".serve", "serve a WSGI or ASGI application with requests in own-GIL interpreters"),
 }
@@ -35,9 +35,9 @@ def usage() -> str:
 
 
 def version() -> str:
-    import manygil
+    from . import __version__
 
-    return f"manygil {manygil.__version__}"
+    return f"manygil {__version__}"
 
 
 def command_main(name: str) -> Callable[[list[str]], int]:

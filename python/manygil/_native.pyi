@@ -538,7 +538,7 @@ WHENCE_MANYGIL: int
 _Outcome = tuple[bool, Any]
 """``(True, result)``, or ``(False, record)`` where ``record`` describes the exception the
 code raised: ``(name, qualname, module, message, formatted traceback, error display,
-pickled exception or None)``, which ``manygil._remote.rebuild`` turns into an exception.
+pickled exception or None)``, which ``manygil._wire.remote.rebuild`` turns into an exception.
 A job that was interrupted reports the interrupt: ``TimeoutError`` (its timeout),
 ``CancelledError``, ``KeyboardInterrupt`` (Ctrl-C in the caller) or ``SystemExit`` (the
 interpreter was closed)."""
@@ -913,6 +913,12 @@ class PoolCore:
 
 # ---- manygil serve (servers are bound in the main interpreter; requests are taken and
 # answered by threads of the worker interpreters) ----
+#
+# Common to all of them: a wrong number of arguments or a wrong type raises TypeError; a
+# negative id, count or timeout (seconds: int or float; None or infinite: no limit)
+# raises ValueError. Servers and requests are named by ids (ints); an id that names no
+# server raises ValueError "no server with id N (closed?)", one that names no request
+# being answered ValueError "no active request N (already done?)". Waits release the GIL.
 
 def serve_bind(
     listen: list[str],
@@ -928,57 +934,411 @@ def serve_bind(
     ws_max_size: int = 16777216,
     access_to_python: bool = False,
     /,
-) -> tuple[int, list[str]]: ...
-def serve_access_lines(id: int, timeout: float | None, /) -> tuple[list[str], int] | None: ...
-def serve_requests() -> list[tuple[int, str, str, float]]: ...
-def serve_listen(listen: list[str], /) -> list[tuple[int, str]]: ...
-def serve_start(id: int, /) -> None: ...
-def serve_shutdown(id: int, grace: float | None, /) -> tuple[bool, int]: ...
-def serve_close(id: int, /) -> None: ...
-def serve_stats(id: int, /) -> tuple[int, int]: ...
+) -> tuple[int, list[str]]:
+    """Bind an HTTP server (its I/O threads start; it accepts nothing before
+    ``serve_start``). ``listen``: ``"HOST:PORT"``, ``"unix:PATH"`` or ``"fd://N"`` (an
+    inherited listening socket). ``io_threads`` is clamped to 1..64, ``max_header_bytes``
+    to at least 1024; a ``header_timeout``/``body_timeout`` of None or 0 means the
+    default, a ``request_timeout`` of None or 0 no limit. ``statics``: ``(url_prefix,
+    directory as os.fsencode gives it)`` served by the front, never by a worker. With
+    ``access_to_python`` the access-log lines go to :func:`serve_access_lines` instead of
+    stderr. Blocks (GIL released) while the sockets are opened.
+
+    Returns:
+        ``(server id, [address])``, the addresses as bound (a port 0 resolved).
+
+    Raises:
+        OSError: an address is in use or cannot be listened on.
+        ValueError: an address that is not ``HOST:PORT``, ``unix:PATH`` or ``fd://N``.
+        TypeError: ``listen`` or ``statics`` is not a list of the right items.
+    """
+
+def serve_access_lines(id: int, timeout: float | None, /) -> tuple[list[str], int] | None:
+    """The access-log lines of server ``id`` written since the last call, waiting
+    (GIL released) up to ``timeout`` seconds for the first.
+
+    Returns:
+        ``([line], dropped)`` (``dropped``: lines lost meanwhile because too many were
+        waiting; ``[]`` on timeout), or None once the server is closed and every line
+        was taken (or it sends none to Python).
+    """
+
+def serve_requests() -> list[tuple[int, str, str, float]]:
+    """The requests being answered now in this process, longest-running first:
+    ``[(interpreter id, thread name, "METHOD /path?query", seconds)]``. Never waits."""
+
+def serve_listen(listen: list[str], /) -> list[tuple[int, str]]:
+    """Open listening sockets without a server (the supervisor's). ``listen`` as for
+    :func:`serve_bind`. Blocks (GIL released) while they are opened.
+
+    Returns:
+        ``[(fd, address)]``: the caller owns each descriptor (close-on-exec).
+
+    Raises:
+        OSError, ValueError, TypeError: as :func:`serve_bind`.
+    """
+
+def serve_start(id: int, /) -> None:
+    """Start accepting connections on server ``id``. Never waits.
+
+    Raises:
+        ValueError: no server ``id``.
+    """
+
+def serve_shutdown(id: int, grace: float | None, /) -> tuple[bool, int]:
+    """Stop accepting, let in-flight requests finish for ``grace`` seconds (None: no
+    limit), then cancel the rest. Blocks (GIL released) until then; Ctrl-C does not
+    interrupt it.
+
+    Returns:
+        ``(graceful, cancelled)``: whether every request finished in time, and how many
+        were cancelled.
+
+    Raises:
+        ValueError: no server ``id``.
+    """
+
+def serve_close(id: int, /) -> None:
+    """Forget server ``id``, shutting it down at once if it still runs (blocks, GIL
+    released, while its threads stop). An unknown id is ignored."""
+
+def serve_stats(id: int, /) -> tuple[int, int]:
+    """``(requests in flight, requests queued)`` of server ``id``. Never waits.
+
+    Raises:
+        ValueError: no server ``id``.
+    """
+
 def serve_next(
     id: int, timeout: float | None, /
-) -> tuple[int, dict[str, Any]] | Literal[False] | None: ...
-def serve_done(rid: int, /) -> None: ...
-def serve_thread_exit() -> None: ...
-def serve_read(rid: int, size: int | None, /) -> bytes: ...
-def serve_readline(rid: int, size: int | None, /) -> bytes: ...
-def serve_respond(
-    rid: int, status: str, headers: list[tuple[str, str]], body: bytes, /
-) -> bool: ...
-def serve_start_stream(rid: int, status: str, headers: list[tuple[str, str]], /) -> bool: ...
-def serve_write(rid: int, data: bytes, /) -> bool: ...
-def serve_finish(rid: int, /) -> bool: ...
-def serve_abort(rid: int, /) -> None: ...
-def serve_status(rid: int, /) -> tuple[str | None, str | None]: ...
+) -> tuple[int, dict[str, Any]] | Literal[False] | None:
+    """Worker thread: wait (GIL released) up to ``timeout`` seconds for the next request
+    of server ``id``. The calling thread then answers it (``serve_read``,
+    ``serve_respond``...) until ``serve_done``; interrupts (``--timeout``, shutdown) reach
+    it while it does.
+
+    Returns:
+        ``(request id, WSGI environ without its file objects)``; False on timeout; None
+        once the server is closed or this interpreter was retired.
+
+    Raises:
+        ValueError: no server ``id``.
+    """
+
+def serve_done(rid: int, /) -> None:
+    """The worker is done with request ``rid``: an unanswered one gets 500, an
+    unfinished streamed body is cut, an open WebSocket is closed (1000), an interrupt
+    not yet delivered is cancelled. Never waits; an unknown id is ignored."""
+
+def serve_thread_exit() -> None:
+    """The calling thread leaves its serve loop (interrupts no longer target it)."""
+
+def serve_read(rid: int, size: int | None, /) -> bytes:
+    """Up to ``size`` bytes of request ``rid``'s body (None or < 0: the rest), waiting
+    (GIL released) for the client to send them; ``b""`` at its end.
+
+    Raises:
+        OSError: the body could not be read (too large for ``max_body``, timed out,
+            cancelled, malformed, connection broken); ``serve_status`` says which.
+        ValueError: no request ``rid``.
+    """
+
+def serve_readline(rid: int, size: int | None, /) -> bytes:
+    """One line of request ``rid``'s body (at most ``size`` bytes; None or < 0: no
+    limit), waiting as :func:`serve_read` does.
+
+    Raises:
+        OSError, ValueError: as :func:`serve_read`.
+    """
+
+def serve_respond(rid: int, status: str, headers: list[tuple[str, str]], body: bytes, /) -> bool:
+    """Send the whole response to request ``rid`` (a WSGI status line and headers,
+    values latin-1). Never waits for the client.
+
+    Returns:
+        False if the client can no longer receive it.
+
+    Raises:
+        RuntimeError: the response was already sent.
+        ValueError: an invalid status or header, or no request ``rid``.
+        TypeError: ``headers`` is not a list of (str, str).
+    """
+
+def serve_start_stream(rid: int, status: str, headers: list[tuple[str, str]], /) -> bool:
+    """Send the response head of request ``rid``; the body follows by ``serve_write``.
+
+    Returns:
+        False if the client is gone.
+
+    Raises:
+        RuntimeError, ValueError, TypeError: as :func:`serve_respond`.
+    """
+
+def serve_write(rid: int, data: bytes, /) -> bool:
+    """Send one body chunk, blocking (GIL released) while the client is slow to read.
+
+    Returns:
+        False if the client is gone.
+
+    Raises:
+        RuntimeError: the response head was not sent (``serve_start_stream``).
+        ValueError: no request ``rid``.
+    """
+
+def serve_finish(rid: int, /) -> bool:
+    """End a streamed body (may block, GIL released, for the last bytes).
+
+    Returns:
+        False if the client is gone (or nothing was streamed).
+
+    Raises:
+        ValueError: no request ``rid``.
+    """
+
+def serve_abort(rid: int, /) -> None:
+    """Cut a streamed body (the application failed mid-body): the client sees the
+    connection end early. Never waits.
+
+    Raises:
+        ValueError: no request ``rid``.
+    """
+
+def serve_status(rid: int, /) -> tuple[str | None, str | None]:
+    """Why request ``rid`` was cancelled (``"timeout"``, ``"shutdown"``,
+    ``"client_gone"`` or None) and how its body read failed (``"too_large"``,
+    ``"timeout"``, ``"cancelled"``, ``"malformed"``, ``"broken"`` or None).
+
+    Raises:
+        ValueError: no request ``rid``.
+    """
+
 def serve_asgi_next(
     id: int, timeout: float | None, /
-) -> tuple[int, dict[str, Any], bool] | bool | None: ...
-def serve_asgi_read(rid: int, size: int, /) -> tuple[bytes, bool]: ...
-def serve_asgi_start(rid: int, status: int, headers: Any, bodiless: bool, /) -> int | None: ...
-def serve_asgi_respond(rid: int, body: bytes, /) -> bool: ...
-def serve_asgi_stream(rid: int, /) -> bool: ...
-def serve_asgi_events(timeout: float | None, /) -> list[tuple[int, str]] | None: ...
-def serve_asgi_close() -> None: ...
-def serve_asgi_feed_fd() -> int: ...
-def serve_asgi_feed_close() -> None: ...
-def serve_asgi_feed(id: int, /) -> Literal[False] | None: ...
-def serve_asgi_want(id: int, /) -> None: ...
-def serve_asgi_feed_stop() -> None: ...
-def serve_asgi_woken() -> None: ...
-def serve_ws_fd() -> int: ...
-def serve_ws_fd_close() -> None: ...
-def serve_ws_ready() -> list[int]: ...
+) -> tuple[int, dict[str, Any], bool] | bool | None:
+    """ASGI worker: wait (GIL released) up to ``timeout`` seconds for the next request
+    of server ``id``.
+
+    Returns:
+        ``(request id, ASGI scope without state, more_body)`` (``more_body``: a body is
+        still to be read); False on timeout; None once the server is closed or this
+        interpreter was retired.
+
+    Raises:
+        ValueError: no server ``id``.
+    """
+
+def serve_asgi_read(rid: int, size: int, /) -> tuple[bytes, bool]:
+    """What the client sent of request ``rid``'s body, up to ``size`` bytes (at least 1
+    unless the body ended), waiting (GIL released) until it sends something.
+
+    Returns:
+        ``(data, more_body)``: ``more_body`` is False once the body is complete.
+
+    Raises:
+        OSError, ValueError: as :func:`serve_read`.
+    """
+
+def serve_asgi_start(rid: int, status: int, headers: Any, bodiless: bool, /) -> int | None:
+    """Build the head of request ``rid``'s ``http.response.start`` message (``headers``:
+    ``(name, value)`` pairs of ``bytes``) and keep it until its body follows
+    (:func:`serve_asgi_respond`, :func:`serve_asgi_stream`). Never waits.
+
+    Returns:
+        The declared Content-Length, or None without one or when ``bodiless`` (a HEAD
+        request, a 304).
+
+    Raises:
+        TypeError: a header that is not a pair of ``bytes``, or a status not an int.
+        ValueError: an invalid status, header name or value, or Content-Length.
+        RuntimeError: no request ``rid``.
+    """
+
+def serve_asgi_respond(rid: int, body: bytes, /) -> bool:
+    """Answer request ``rid`` at once with the head :func:`serve_asgi_start` kept and
+    ``body``. Never waits.
+
+    Returns:
+        False if the client can no longer receive it.
+
+    Raises:
+        RuntimeError: no head kept, or the response was already sent.
+    """
+
+def serve_asgi_stream(rid: int, /) -> bool:
+    """Send the head :func:`serve_asgi_start` kept for request ``rid``; its body follows
+    by :func:`serve_write`. Never waits.
+
+    Returns:
+        False if the client is gone.
+
+    Raises:
+        RuntimeError: no head kept, or the response was already sent.
+    """
+
+def serve_asgi_events(timeout: float | None, /) -> list[tuple[int, str]] | None:
+    """This interpreter's request cancellations since the last call, waiting (GIL
+    released) up to ``timeout`` seconds (None: no limit) for one.
+
+    Returns:
+        ``[(request id, reason)]`` (reasons as :func:`serve_status` names them), ``[]``
+        on timeout, None once the inbox is closed (``serve_asgi_close``).
+    """
+
+def serve_asgi_close() -> None:
+    """Close this interpreter's cancellation inbox: a waiting ``serve_asgi_events``
+    returns None, and so does every later call."""
+
+def serve_asgi_feed_fd() -> int:
+    """Make this interpreter's request feed (replacing an earlier one): a thread running
+    ``serve_asgi_feed`` takes requests for the event loop while it is idle, so the loop
+    never blocks in ``serve_asgi_next``.
+
+    Returns:
+        The descriptor the loop watches: readable once a request is parked for it
+        (``serve_asgi_pending``); valid until ``serve_asgi_feed_close``.
+
+    Raises:
+        OSError: the feed's socket pair cannot be made.
+    """
+
+def serve_asgi_feed_close() -> None:
+    """Forget this interpreter's feed (its loop stopped watching): a request still
+    parked is dropped, which the front answers with 500."""
+
+def serve_asgi_feed(id: int, /) -> Literal[False] | None:
+    """Wait in the calling thread, with the GIL released, until server ``id`` closes or
+    this interpreter is retired, or the loop stops taking requests. Requests reach the
+    loop without this thread (see :func:`serve_asgi_want`). Blocks until the end.
+
+    Returns:
+        None once the server is closed or this interpreter retired; False once the loop
+        stopped the feed (``serve_asgi_feed_stop``).
+
+    Raises:
+        ValueError: no server ``id``, or this interpreter has no feed
+            (``serve_asgi_feed_fd`` first).
+    """
+
+def serve_asgi_want(id: int, /) -> None:
+    """The loop found no request of server ``id`` to take: the I/O thread that queues the
+    next one wakes the loop (its feed descriptor turns readable; at once if one is
+    already waiting). Never waits.
+
+    Raises:
+        ValueError: no server ``id``, or this interpreter has no feed.
+    """
+
+def serve_asgi_feed_stop() -> None:
+    """The loop takes no more requests (its quota is reached): ``serve_asgi_feed``
+    returns False. Never waits; without a feed it does nothing."""
+
+def serve_asgi_woken() -> None:
+    """The loop's feed descriptor turned readable: read it and drop the wake-up still
+    registered (the loop then looks at the queue itself). Never waits; without a feed it
+    does nothing."""
+
+def serve_ws_fd() -> int:
+    """The descriptor this interpreter's event loop watches for WebSocket wake-ups
+    (readable when ``serve_ws_ready`` has ids); valid until ``serve_ws_fd_close``."""
+
+def serve_ws_fd_close() -> None:
+    """This interpreter's loop stopped watching: the wake-up socket pair closes once
+    its open connections are gone."""
+
+def serve_ws_ready() -> list[int]:
+    """Request ids of this interpreter's WebSockets that can go on (a message came, or
+    room to send) since the last call. Never waits."""
+
 def serve_ws_accept(
     rid: int, subprotocol: str | None, headers: list[tuple[bytes | str, bytes | str]], /
-) -> bool: ...
-def serve_ws_recv(rid: int, /) -> str | bytes | tuple[int, str] | None: ...
-def serve_ws_send(rid: int, data: str | bytes, /) -> bool | None: ...
-def serve_ws_close(rid: int, code: int, reason: str, /) -> bool: ...
-def serve_stuck(after: float | None, /) -> list[int]: ...
-def serve_retire(interp_id: int, /) -> None: ...
-def serve_retired() -> bool: ...
-def serve_watch(roots: list[bytes], include: list[str], quiet: float | None, /) -> int: ...
-def serve_watch_next(id: int, timeout: float | None, /) -> list[bytes] | bool | None: ...
-def serve_watch_close(id: int, /) -> None: ...
-def serve_release_memory() -> bool: ...
+) -> bool:
+    """Accept WebSocket request ``rid``: the client gets ``101 Switching Protocols``
+    with ``subprotocol`` and the extra ``headers``. Never blocks.
+
+    Returns:
+        False if the client is gone or already got an answer (504 at ``--timeout``).
+
+    Raises:
+        ValueError: an invalid header, or no request ``rid``.
+        TypeError: ``headers`` is not a list of pairs of bytes or str.
+    """
+
+def serve_ws_recv(rid: int, /) -> str | bytes | tuple[int, str] | None:
+    """The next message of WebSocket ``rid``. Never blocks.
+
+    Returns:
+        A text (str) or binary (bytes) message; None if none is there yet (the
+        connection is armed: its id comes from ``serve_ws_ready`` when one arrives);
+        ``(code, reason)`` once the connection ended.
+    """
+
+def serve_ws_send(rid: int, data: str | bytes, /) -> bool | None:
+    """Queue a text (str) or binary (bytes) message on WebSocket ``rid``. Never blocks.
+
+    Returns:
+        True once queued; False if the client is behind (armed: try again when its id
+        comes from ``serve_ws_ready``); None if the connection is over.
+    """
+
+def serve_ws_close(rid: int, code: int, reason: str, /) -> bool:
+    """Close WebSocket ``rid`` once the messages already queued are sent. Never blocks.
+
+    Returns:
+        False if it was already over.
+
+    Raises:
+        ValueError: a code that may not be sent, or a reason over 123 bytes of UTF-8.
+    """
+
+def serve_stuck(after: float | None, /) -> list[int]:
+    """Ids of the interpreters with a request thread still busy ``after`` seconds after
+    its request was interrupted (None: none). Never waits."""
+
+def serve_retire(interp_id: int, /) -> None:
+    """Interpreter ``interp_id``'s threads take no further request (``serve_next``
+    returns None there). Never waits.
+
+    Raises:
+        ValueError: a negative id.
+    """
+
+def serve_retired() -> bool:
+    """Whether the calling interpreter was retired (its worker finishes what it has,
+    then ends)."""
+
+def serve_watch(roots: list[bytes], include: list[str], quiet: float | None, /) -> int:
+    """Watch the directory trees ``roots`` (bytes paths) for changes to files whose name
+    matches one of ``include`` (fnmatch patterns); a burst of changes ends after
+    ``quiet`` seconds without one.
+
+    Returns:
+        The watcher's id.
+
+    Raises:
+        OSError: a root is not a directory or cannot be watched (named).
+        TypeError: ``roots`` or ``include`` is not a list of the right items.
+    """
+
+def serve_watch_next(id: int, timeout: float | None, /) -> list[bytes] | bool | None:
+    """Wait (GIL released) up to ``timeout`` seconds for the next burst of changes of
+    watcher ``id``.
+
+    Returns:
+        The changed files (bytes paths); False on timeout; None once the watcher is
+        closed (also when it was closed before the call).
+
+    Raises:
+        ValueError: ``id`` was never a watcher's.
+    """
+
+def serve_watch_close(id: int, /) -> None:
+    """Stop watcher ``id``: a waiting ``serve_watch_next`` returns None. An unknown id is
+    ignored."""
+
+def serve_release_memory() -> bool:
+    """Give the C allocator's free memory back to the system (after the workers
+    imported the application). Blocks (GIL released) while it does.
+
+    Returns:
+        True if any was released.
+    """

@@ -120,7 +120,7 @@ class _Refusals:
     def __enter__(self) -> _Refusals:
         import importlib.machinery
 
-        from manygil._refusal import search
+        from ._wire.refusal import search
 
         self.names: list[str] = []
         self._loader = loader = importlib.machinery.ExtensionFileLoader
@@ -158,7 +158,7 @@ def _probe(module: str) -> tuple:
     import io
     import warnings
 
-    from manygil._refusal import refused_extension
+    from ._wire.refusal import refused_extension
 
     sink = io.StringIO()
     caught: list = []
@@ -192,7 +192,7 @@ def _probe_extension(name: str) -> tuple[str, str | None]:
     refused: ``name``, or another one it (or its package) imports first."""
     import importlib
 
-    from manygil._refusal import refused_extension
+    from ._wire.refusal import refused_extension
 
     with _Refusals() as refusals:
         try:
@@ -207,7 +207,7 @@ def _probe_extension(name: str) -> tuple[str, str | None]:
 
 def _refusal_text(exc: BaseException) -> str:
     """CPython's own refusal line, found along the chain (libraries wrap it in long texts)."""
-    from manygil._refusal import chain, search
+    from ._wire.refusal import chain, search
 
     for e in chain(exc):
         m = search(str(e))
@@ -391,7 +391,7 @@ def _child_main() -> None:
 
     # The parent's import path, so the child finds what the parent would.
     sys.path[:] = json.loads(os.environ.pop("MANYGIL_CHECK_PATH", "null")) or sys.path
-    import manygil
+    from .interpreters import create
 
     out = os.fdopen(os.dup(1), "w", buffering=1)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -402,7 +402,7 @@ def _child_main() -> None:
         module = line.strip()
         if not module:
             continue
-        it = manygil.create()
+        it = create()
         try:
             status, extension, error, refused, texts = it.call(_probe, module)
         except BaseException as exc:
@@ -425,7 +425,7 @@ def _child_main() -> None:
                     if extensions.get(r, "refused") == "refused"
                 ):
                     continue  # its package is refused: importing it alone tells nothing
-                ext = manygil.create()
+                ext = create()
                 try:
                     outcome, refuser = ext.call(_probe_extension, name)
                 finally:
@@ -687,7 +687,7 @@ def check_modules(
         t.start()
     finished = (done.get() for _ in names)
     if progress:
-        from ._progress import track
+        from ._pool.progress import track
 
         finished = track(finished, len(names))
     results = {r.module: r for r in finished}

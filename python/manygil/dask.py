@@ -42,16 +42,16 @@ from distributed.core import error_message
 from distributed.sizeof import safe_sizeof
 from distributed.worker import _run_task_simple
 
-from ._calls import (
+from ._errors import NotShareableError
+from ._pool.calls import (
     by_value,
     call_node_timed_pickled,
     call_timed,
     call_timed_pickled,
     value_copy,
 )
-from ._errors import NotShareableError
-from ._refusal import UNRESOLVED_ATTR, refused_extension
-from ._remote import RemoteTraceback
+from ._wire.refusal import UNRESOLVED_ATTR, refused_extension
+from ._wire.remote import RemoteTraceback
 from .pool import Pool, _check_timeout
 
 __all__ = ["PoolPlugin", "PoolExecutor", "dask_setup", "TASK_TIMEOUT_ANNOTATION"]
@@ -250,7 +250,7 @@ class PoolExecutor(cf.Executor):
 def _fallback_key(args):
     """What identifies a task's function: the first argument of its call_timed* wrapper
     (the function, or its by-value pickle), keyed as the process fallback keys functions."""
-    from ._fallback import _key
+    from ._pool.fallback import _key
 
     return _key(args[0])
 

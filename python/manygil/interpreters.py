@@ -22,8 +22,8 @@ from ._errors import (
     NotShareableError,
 )
 from ._queue import Queue, QueueEmpty, QueueError, QueueFull
-from ._remote import excinfo as _excinfo
-from ._remote import rebuild as _rebuild
+from ._wire.remote import excinfo as _excinfo
+from ._wire.remote import rebuild as _rebuild
 
 __all__ = [
     "InterpreterConfig",
@@ -283,7 +283,7 @@ class Interpreter:
         ``callable`` is the object that runs, never a namesake found in the interpreter:
         functions and classes importable from a module travel by reference (module and
         name); those of ``__main__`` (a script, ``-c``, the REPL, Jupyter), lambdas,
-        closures and local functions travel by value (``manygil._pickle``), carrying a
+        closures and local functions travel by value (``manygil._wire.pickle``), carrying a
         snapshot of the globals and closure variables they use as they are at this call
         (as Dask and loky do); values travel natively or by pickle, and manygil handles
         anywhere inside them are the same objects there. The script is never run again.

@@ -47,8 +47,8 @@ from joblib._parallel_backends import (
 )
 from joblib.parallel import register_parallel_backend
 
-from ._calls import by_value, call_batch_indexed, call_batch_pickled, value_copy
 from ._errors import NotShareableError
+from ._pool.calls import by_value, call_batch_indexed, call_batch_pickled, value_copy
 from .pool import Pool
 
 __all__ = ["ManygilBackend", "BACKEND_NAME"]
@@ -91,7 +91,7 @@ def _shutdown_shared_pool() -> None:
 def _pickled(items) -> bytes:
     """The batch as one pickle, functions by value (manygil's own encoding: the worker
     needs no cloudpickle to load it)."""
-    from ._pickle import pickle_bytes
+    from ._wire.pickle import pickle_bytes
 
     return pickle_bytes(list(items))
 

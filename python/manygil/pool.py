@@ -3,7 +3,7 @@ interpreters in this process.
 
 Tasks travel as Rust-owned copies (importable functions by module and name; functions,
 lambdas and closures of ``__main__`` or local to a function by value with manygil's own
-encoding (``manygil._pickle``), encoded once per function object and decoded once per
+encoding (``manygil._wire.pickle``), encoded once per function object and decoded once per
 worker; data natively or by pickle,
 with manygil handles inside it as the same objects), run truly in parallel, and complete real ``concurrent.futures.Future`` objects
 (so ``as_completed``, ``wait``, ``asyncio.wrap_future`` and ``loop.run_in_executor`` work).
@@ -36,11 +36,12 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 
-from . import _exit, _native
+from . import _native
 from ._config import InterpreterConfig
 from ._config import coerce as _coerce_config
 from ._errors import BrokenPool
-from ._remote import rebuild
+from ._pool import exit as _exit
+from ._wire.remote import rebuild
 
 __all__ = ["Pool", "BrokenPool"]
 
@@ -185,7 +186,7 @@ class Pool(cf.Executor):
             interpreter's loggers of the same names, at the root level this interpreter
             has when the pool is created, with ``threadName`` the worker thread's
             (``manygil-w<id>``) and ``manygil_interpreter`` the worker's name (see
-            ``manygil._logs``). ``False``: each worker's ``logging`` stays its own.
+            ``manygil._observe.logs``). ``False``: each worker's ``logging`` stays its own.
         config: how every worker's interpreter is set up (replacements of stuck or
             recycled workers too): an :class:`~manygil.InterpreterConfig` or a preset
             name; ``None`` is ``"isolated"``. Under ``"legacy"`` (shared GIL, extensions
@@ -204,7 +205,7 @@ class Pool(cf.Executor):
     process's ``sys.path``. Any function can be submitted: importable ones are found by module
     and name in the workers; those of ``__main__`` (script, ``-c``, REPL, Jupyter), lambdas and
     closures are sent by value, with a snapshot of the globals and closure variables they
-    use as they are at submission (as Dask and loky do; ``manygil._pickle`` tells how the
+    use as they are at submission (as Dask and loky do; ``manygil._wire.pickle`` tells how the
     encoding is reused without going stale). The script is never run again in a worker,
     so no ``if __name__ == "__main__":`` guard is needed.
     """
@@ -257,14 +258,16 @@ class Pool(cf.Executor):
         worker_init, worker_args = initializer, tuple(initargs)
         self._logs = None
         if forward_logging:
-            from . import _logs
+            from ._observe import logs as _logs
             from ._queue import Queue
 
             self._logs = _logs.Dispatcher(Queue())
             # A pool dropped without shutdown(wait=True) ends its dispatcher when collected.
             weakref.finalize(self, self._logs.close, False)
             level = _logs.Dispatcher.root_level()
-            worker_init = _logs.install
+            from ._wire.hooks import forward_logging
+
+            worker_init = forward_logging
             worker_args = (self._logs.queue, level, initializer, tuple(initargs))
         try:
             self._core = _native.PoolCore(
@@ -280,12 +283,12 @@ class Pool(cf.Executor):
             if self._logs is not None:
                 self._logs.close(wait=False)
             raise
-        from . import _inspect
+        from ._observe import inspect as _inspect
 
         _inspect.register_pool(self)
         self._fallback = None
         if fallback == "process":
-            from ._fallback import ProcessFallback
+            from ._pool.fallback import ProcessFallback
 
             self._fallback = ProcessFallback(
                 max_workers,
@@ -317,7 +320,7 @@ class Pool(cf.Executor):
             return f
         profile = self._profile
         if profile is not None:
-            from ._profiling import call
+            from ._observe.profiling import call
 
             fn, args = call, (profile.queue, fn, *args)
         f._core = self._core
@@ -361,7 +364,7 @@ class Pool(cf.Executor):
         end_time = None if timeout is None else time.monotonic() + timeout
         chunks = _chunks(zip(*iterables, strict=False), chunksize)
         if self._fallback is not None:
-            from ._fallback import map_results
+            from ._pool.fallback import map_results
 
             results = map_results(self, self._fallback, fn, chunks, end_time, buffersize)
         else:
@@ -369,12 +372,12 @@ class Pool(cf.Executor):
             if profile is not None:
                 import functools
 
-                from ._profiling import call
+                from ._observe.profiling import call
 
                 fn = functools.partial(call, profile.queue, fn)
             results = self._map_results(fn, chunks, end_time, buffersize)
         if progress:
-            from ._progress import track
+            from ._pool.progress import track
 
             results = track(results, total)
         return results
@@ -443,7 +446,7 @@ class Pool(cf.Executor):
         ``prof.tasks`` their number. Results and exceptions are unchanged; profiling costs
         what cProfile costs, inside the block only. Tasks that go to the process fallback
         are not profiled. Raises RuntimeError if a block is already open on this pool."""
-        from ._profiling import Collector
+        from ._observe.profiling import Collector
 
         if self._profile is not None:
             raise RuntimeError("this pool is already being profiled")
@@ -546,7 +549,7 @@ class Pool(cf.Executor):
         GIL — gets ``answered`` False, ``threads`` None and a ``note`` saying so, with its
         last known ``task``. Workers stuck in a task that ignored its interrupt, not yet
         gone, are listed too. Tasks in the process fallback are not shown."""
-        from ._inspect import pool_snapshot
+        from ._observe.inspect import pool_snapshot
 
         return pool_snapshot(self, timeout)
 

@@ -16,7 +16,7 @@ Command line::
         [--interpreter-config isolated|legacy]
 
 From the command line the server runs in a child process of a small supervisor
-(``manygil._supervisor``) that holds the listening sockets, restarts the server process if
+(``manygil._serve.supervisor``) that holds the listening sockets, restarts the server process if
 it dies and replaces it on SIGHUP or once too many interpreters are stuck;
 ``--no-supervise`` serves in this process.
 """
@@ -32,34 +32,23 @@ import sys
 import threading
 import time
 
-from . import _native, _serve_worker
+from . import _native
 from ._config import InterpreterConfig
 from ._config import coerce as _coerce_config
+from ._serve import worker as _serve_worker
+from ._serve.options import (
+    DEFAULT_BIND,
+    EXIT_STUCK,
+    STUCK_AFTER,
+    WS_MAX_SIZE,
+    StartupError,
+    StuckLimitError,
+    serve_kwargs,
+)
+from ._serve.options import listen_list as _listen_list
 from .interpreters import Interpreter, create
 
 __all__ = ["serve", "StartupError", "StuckLimitError", "EXIT_STUCK", "main"]
-
-DEFAULT_BIND = "127.0.0.1:8000"
-# Default of --stuck-after: seconds a request thread may stay busy after its request was
-# interrupted (past --timeout) before its worker interpreter is replaced.
-STUCK_AFTER = 2.0
-# Exit status of a server process that stopped because more than --max-stuck worker
-# interpreters were stuck (EX_TEMPFAIL: start it again). The supervisor starts a fresh one.
-EXIT_STUCK = 75
-# Default of --ws-max-size (uvicorn's): the largest WebSocket message a client may send.
-WS_MAX_SIZE = 16 * 1024 * 1024
-
-
-class StartupError(RuntimeError):
-    """The server could not start (bad option, address in use, application that does
-    not import in an own-GIL interpreter, ...). The message is one line naming the cause."""
-
-
-class StuckLimitError(RuntimeError):
-    """:func:`serve` stopped (gracefully) because more than ``max_stuck`` worker
-    interpreters were stuck in handlers that never returned: only a fresh process gets
-    their memory and threads back. ``python -m manygil serve`` exits with
-    :data:`EXIT_STUCK` then."""
 
 
 def _usable_cpus() -> int:
@@ -94,7 +83,7 @@ def _load_in(
     """A new interpreter (called ``name``, set up by ``config``; or ``interp``, made ahead
     and unused) with the application loaded, or the reason it failed (then the
     interpreter is closed). ``logs``: ``(queue, level)`` to forward its log records to
-    (``_logs``)."""
+    (``manygil._wire.hooks.forward_logging``)."""
     if interp is None:
         try:
             interp = create(name=name, config=config, _origin="serve")
@@ -102,9 +91,9 @@ def _load_in(
             return None, f"cannot create an interpreter: {e}"
     try:
         if logs is not None:
-            from . import _logs
+            from ._wire.hooks import forward_logging
 
-            interp.call(_logs.install, *logs)
+            interp.call(forward_logging, *logs)
         error = interp.call(_serve_worker.load, spec, interface, traceback_in_error)
     except Exception as e:  # noqa: BLE001
         error = f"loading {spec!r} failed: {e}"
@@ -130,25 +119,6 @@ def _load_many(load, n: int, interps=()) -> list[tuple[Interpreter | None, str |
     for t in loaders:
         t.join()
     return loaded
-
-
-def _listen_list(bind: str | list[str] | None, uds: str | None) -> list[str]:
-    """What to listen on, as ``_native.serve_bind`` and ``serve_listen`` take it."""
-    listen = []
-    binds = [bind] if isinstance(bind, str) else list(bind or [])
-    if not binds and not uds:
-        binds = [DEFAULT_BIND]
-    for b in binds:
-        if b.startswith(("unix:", "fd://")):
-            listen.append(b)
-            continue
-        host, sep, port = b.rpartition(":")
-        if not sep or not port.isdigit() or int(port) > 65535:
-            raise StartupError(f"--bind {b!r}: expected HOST:PORT, e.g. 127.0.0.1:8000")
-        listen.append(f"{host or '0.0.0.0'}:{port}")
-    if uds:
-        listen.append(f"unix:{uds}")
-    return listen
 
 
 def _static_list(static) -> list[tuple[str, bytes]]:
@@ -228,7 +198,7 @@ class _Server:
         # reloads (a recycle that loaded its new interpreter before a reload is dropped).
         self.reloaded: set[int] = set()
         self.generation = 0
-        # The file watcher of --reload (manygil._reload.Reloader), if any.
+        # The file watcher of --reload (manygil._serve.reload.Reloader), if any.
         self.reloader = None
         # Every worker interpreter's InterpreterConfig (replacements and reloads too).
         self.config: InterpreterConfig | None = None
@@ -496,7 +466,7 @@ def serve(
     ``unix:path``) once every worker has loaded the application and the server accepts.
 
     ``forward_logging`` (default True): what the application logs in the workers goes to
-    this interpreter's loggers of the same names (``manygil._logs``, at the root level
+    this interpreter's loggers of the same names (``manygil._observe.logs``, at the root level
     this interpreter has when ``serve`` starts), and with ``access_log`` the access-log
     lines go to the ``manygil.serve.access`` logger (INFO) when that logger's records would
     be written somewhere (else to stderr, as without forwarding). See docs/serve.md.
@@ -513,7 +483,7 @@ def serve(
     default: where its top-level module is found; ``*.py`` and ``reload_include`` globs)
     and, on a change, load it afresh in new worker interpreters, then swap them in; the
     workers replaced finish their requests. If the new code fails to import, the error is
-    printed on stderr and the current workers keep serving. See ``manygil._reload``.
+    printed on stderr and the current workers keep serving. See ``manygil._serve.reload``.
 
     Raises StartupError (a RuntimeError), before serving anything, if an option is invalid,
     an address cannot be bound, a static directory does not exist, or the application cannot be loaded in a worker
@@ -543,13 +513,13 @@ def serve(
     if profile is not None:
         _check_profile_path(profile)
     if reload:
-        from . import _reload
+        from ._serve import reload as _reload
 
         watch = (_reload.watched_dirs(app, reload_dirs), _reload.check_include(reload_include))
     listen = _listen_list(bind, uds)
     to_python = False
     if forward_logging and access_log:
-        from . import _serve_logs
+        from ._serve import logs as _serve_logs
 
         to_python = _serve_logs.access_to_python()
     statics = _static_list(static)
@@ -584,11 +554,11 @@ def serve(
     server.graceful_timeout = graceful_timeout
     access = dispatcher = None
     if to_python:
-        from . import _serve_logs
+        from ._serve import logs as _serve_logs
 
         access = _serve_logs.AccessLog(server_id)
     if forward_logging:
-        from . import _logs
+        from ._observe import logs as _logs
         from ._queue import Queue
 
         dispatcher = _logs.Dispatcher(Queue())
@@ -598,7 +568,7 @@ def serve(
 
         server.profile_queue = Queue()
         server.profile_path = profile
-    from . import _inspect
+    from ._observe import inspect as _inspect
 
     _inspect.register_server(server)
     try:
@@ -642,7 +612,7 @@ def _check_profile_path(path) -> None:
 
 
 def _write_profile(server: _Server, path: str) -> None:
-    from . import _profiling
+    from ._observe import profiling as _profiling
 
     count = _profiling.write_merged(server.profile_queue, path)
     if count:
@@ -933,16 +903,16 @@ def main(argv: list[str] | None = None) -> int:
     if (args.reload_dir or args.reload_include) and not args.reload:
         parser.error("--reload-dir and --reload-include go with --reload")
     if args.supervise and args.supervisor_fd is None:
-        from . import _supervisor
+        from ._serve import supervisor as _supervisor
 
-        return _supervisor.main(parser, args)
+        return _supervisor.main(parser, args, main)
     link = None
     stop = threading.Event()
     if args.forward_logging:
-        from . import _serve_logs
+        from ._serve import logs as _serve_logs
 
         _serve_logs.configure_cli(args.log_level)
-    from . import _inspect
+    from ._observe import inspect as _inspect
 
     # kill -USR1 <server process> prints what every worker runs (the supervisor passes
     # SIGUSR1 on to its server processes).
@@ -977,30 +947,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         serve(
             args.app,
-            workers=args.workers,
-            threads=args.threads,
-            bind=args.bind,
-            uds=args.uds,
-            timeout=args.timeout,
-            stuck_after=args.stuck_after,
-            max_stuck=args.max_stuck,
-            graceful_timeout=args.graceful_timeout,
-            max_body=args.max_body,
-            max_requests_per_worker=args.max_requests_per_worker,
-            access_log=args.access_log,
+            **serve_kwargs(args),
             ready=ready,
             stop=stop,
             past_max_stuck=None if link is None else lambda: tell(b"replace\n"),
-            interface=args.interface,
             loaded=lambda interface: chosen.__setitem__(0, interface),
-            forward_logging=args.forward_logging,
-            profile=args.profile,
-            ws_max_size=args.ws_max_size,
-            static=args.static,
-            reload=args.reload,
-            reload_dirs=args.reload_dir,
-            reload_include=args.reload_include,
-            interpreter_config=args.interpreter_config,
         )
     except StartupError as e:
         print(f"manygil serve: {e}", file=sys.stderr)

@@ -144,36 +144,33 @@ class Interpreters(Backend):
 
 
 class ManyGil(Backend):
-    """``manygil.Pool``; inputs go in a ``manygil.SharedBuffer`` when it exists."""
+    """``manygil.Pool``; inputs go in a ``manygil.SharedBuffer``."""
 
     name = "manygil"
     note = "manygil.Pool"
 
     def __init__(self):
-        self._module = None
+        self._pool = self._shared_buffer = None
         self._reason = None
         try:
-            import manygil
+            from .._native import SharedBuffer
+            from ..pool import Pool
         except Exception as exc:  # ImportError, or an error while loading the extension
             self._reason = f"not available: import manygil failed: {exc}"
             return
-        if not hasattr(manygil, "Pool"):
-            self._reason = "not available: manygil has no Pool yet"
-            return
-        self._module = manygil
-        self.shares_memory = hasattr(manygil, "SharedBuffer")
-        if self.shares_memory:
-            self.note = "manygil.Pool + SharedBuffer"
+        self._pool, self._shared_buffer = Pool, SharedBuffer
+        self.shares_memory = True
+        self.note = "manygil.Pool + SharedBuffer"
 
     def unavailable(self):
         return self._reason
 
     def start(self, workers):
-        return self._module.Pool(max_workers=workers)
+        return self._pool(max_workers=workers)
 
     def share(self, data):
         if self.shares_memory:
-            return self._module.SharedBuffer.from_bytes(data)
+            return self._shared_buffer.from_bytes(data)
         return data
 
 

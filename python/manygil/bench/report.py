@@ -75,9 +75,9 @@ def machine_facts():
     else:
         usable = os.cpu_count()
     try:
-        import manygil
+        from importlib.metadata import version
 
-        manygil_version = getattr(manygil, "__version__", None)
+        manygil_version = version("manygil")
     except Exception:
         manygil_version = None
     gil_enabled = sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True

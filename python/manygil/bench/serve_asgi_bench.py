@@ -34,6 +34,7 @@ from manygil.bench.serve_bench import (
     compile_app_package,
     running,
 )
+from manygil.bench.serve_bench import _command as peer_command
 
 APP = "manygil.bench.asgi_app:app"
 ROUTES = {"hello": "/", "json": "/json", "cpu": "/cpu"}
@@ -50,19 +51,8 @@ LABELS = {
 def _command(server: str, workers: int, port: int) -> list[str] | None:
     """The command line of ``server`` serving APP on 127.0.0.1:``port``, or None when it
     is not installed."""
-    if server == "manygil":
-        return [
-            sys.executable, "-m", "manygil", "serve", APP, "--workers", str(workers),
-            "--bind", f"127.0.0.1:{port}",
-        ]  # fmt: skip
-    if server == "granian":
-        granian = _bin("granian")
-        if granian is None:
-            return None
-        return [
-            granian, "--interface", "asgi", "--workers", str(workers), "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", APP,
-        ]  # fmt: skip
+    if server in ("manygil", "granian"):  # serve_bench's commands, with the ASGI app
+        return peer_command(server, workers, 1, port, app=APP, interface="asgi")
     if server == "hypercorn":
         hypercorn = _bin("hypercorn")
         if hypercorn is None:

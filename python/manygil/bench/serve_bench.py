@@ -45,7 +45,21 @@ def _bin(name: str) -> str | None:
     return here if os.path.exists(here) else shutil.which(name)
 
 
-def _command(server: str, workers: int, threads: int, port: int) -> list[str] | None:
+def _command(
+    server: str,
+    workers: int,
+    threads: int,
+    port: int,
+    *,
+    app: str = APP,
+    interface: str = "wsgi",
+    manygil_args: tuple[str, ...] = (),
+    granian_args: tuple[str, ...] = (),
+) -> list[str] | None:
+    """The command line of ``server`` (gunicorn, gunicorn-gthread, granian or manygil)
+    serving ``app`` on 127.0.0.1:``port``, or None when it is not installed. ``interface``
+    is granian's ("wsgi" or "asgi"); ``manygil_args`` and ``granian_args`` go at the end of
+    those two servers' options (static routes, for example)."""
     addr = f"127.0.0.1:{port}"
     if server.startswith("gunicorn"):
         gunicorn = _bin("gunicorn")
@@ -54,18 +68,18 @@ def _command(server: str, workers: int, threads: int, port: int) -> list[str] | 
         cmd = [gunicorn, "--workers", str(workers), "--bind", addr, "--log-level", "warning"]
         if server == "gunicorn-gthread":
             cmd += ["--worker-class", "gthread", "--threads", str(threads)]
-        return [*cmd, APP]
+        return [*cmd, app]
     if server == "granian":
         granian = _bin("granian")
         if granian is None:
             return None
         return [
-            granian, "--interface", "wsgi", "--workers", str(workers), "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", APP,
+            granian, "--interface", interface, "--workers", str(workers), "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning", *granian_args, app,
         ]  # fmt: skip
     return [
-        sys.executable, "-m", "manygil", "serve", APP, "--workers", str(workers),
-        "--bind", addr,
+        sys.executable, "-m", "manygil", "serve", app, "--workers", str(workers),
+        "--bind", addr, *manygil_args,
     ]  # fmt: skip
 
 
@@ -242,9 +256,8 @@ def compile_app_package() -> bool:
     worker, and manygil serve also its own modules. Returns whether it was needed."""
     if not sys.dont_write_bytecode:
         return False
-    import manygil
-
-    compileall.compile_dir(os.path.dirname(manygil.__file__), quiet=1)
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # manygil/
+    compileall.compile_dir(package, quiet=1)
     return True
 
 

@@ -9,8 +9,7 @@ use crate::ffi::values::{
     new_frozenset, new_function, new_set, str_from_surrogatepass,
 };
 use crate::ffi::{
-    boolean, import_attr, new_dict, new_int, new_list, new_str, new_tuple, new_uint, none,
-    Attached, Owned,
+    boolean, new_dict, new_int, new_list, new_str, new_tuple, new_uint, none, Attached, Owned,
 };
 
 use super::refs;
@@ -197,7 +196,7 @@ fn decode_pickle<'py>(py: Attached<'py>, p: &Pickled) -> PyResult<Owned<'py>> {
         None => none(py),
     };
     if p.key.is_some() {
-        let cached = import_attr(py, c"manygil._unpickle", c"cached")?;
+        let cached = crate::runtime::py_names::UNPICKLE_CACHED.get(py)?;
         let hit = cached.borrow().call(&[key.borrow()])?;
         if !hit.borrow().is_none() {
             return Ok(hit);
@@ -210,7 +209,7 @@ fn decode_pickle<'py>(py: Attached<'py>, p: &Pickled) -> PyResult<Owned<'py>> {
         .collect::<PyResult<Vec<_>>>()?;
     let handles = new_tuple(py, handles)?;
     let data = new_bytes(py, &p.data)?;
-    let loads = import_attr(py, c"manygil._unpickle", c"loads")?;
+    let loads = crate::runtime::py_names::UNPICKLE_LOADS.get(py)?;
     loads
         .borrow()
         .call(&[data.borrow(), handles.borrow(), key.borrow()])
@@ -227,7 +226,7 @@ fn decode_code<'py>(
     st: &mut State<'py>,
 ) -> PyResult<Owned<'py>> {
     let code = marshal_loads(py, code)?;
-    let helper = import_attr(py, c"manygil._codeglobals", c"globals_for")?;
+    let helper = crate::runtime::py_names::CODE_GLOBALS.get(py)?;
     let module_name = new_str(py, module)?;
     let globals = helper.borrow().call(&[module_name.borrow()])?;
     let func = new_function(code.borrow(), globals.borrow())?;

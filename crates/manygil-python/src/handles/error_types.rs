@@ -189,7 +189,7 @@ impl ErrorTypes {
             return Ok(tp);
         }
         let looked_up = match exc {
-            Exc::BrokenPool => import_attr(py, c"manygil._errors", c"BrokenPool")?,
+            Exc::BrokenPool => crate::runtime::py_names::BROKEN_POOL.get(py)?,
             Exc::BrokenBarrier => import_attr(py, c"threading", c"BrokenBarrierError")?,
             _ if MADE[MADE_AT_EXEC..].iter().any(|m| m.0 == exc) => {
                 let made = MADE[MADE_AT_EXEC..].iter().filter(|m| m.0 == exc);

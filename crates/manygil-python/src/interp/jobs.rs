@@ -180,11 +180,11 @@ fn stdlib_traceback(py: Attached<'_>, exc: Borrowed<'_, '_>) -> PyResult<String>
 }
 
 /// Capture the current exception (there must be one) as an exception record, using
-/// `manygil._remote.capture`; if even that fails, a minimal record built here.
+/// `manygil._wire.remote.capture`; if even that fails, a minimal record built here.
 pub(crate) fn capture_exception(py: Attached<'_>) -> Value {
     let exc = err::take(py);
     let captured = (|| -> PyResult<Value> {
-        let capture = import_attr(py, c"manygil._remote", c"capture")?;
+        let capture = crate::runtime::py_names::REMOTE_CAPTURE.get(py)?;
         let record = capture.borrow().call(&[exc.borrow()])?;
         encode(record.borrow(), EncodeMode::Full)
     })();

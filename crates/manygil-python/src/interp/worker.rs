@@ -566,10 +566,10 @@ fn worker_main(
 }
 
 /// Give this worker thread its name in the interpreter's `threading` once that is imported
-/// (`manygil._names.install`), before anything else runs there. Errors are dropped (a
+/// (`manygil._wire.hooks.start`), before anything else runs there. Errors are dropped (a
 /// worker whose `sys.path` cannot reach manygil keeps `threading`'s default name).
 fn name_in_threading(py: Attached<'_>, thread_name: &str) {
-    let r = import_attr(py, c"manygil._names", c"install").and_then(|f| {
+    let r = crate::runtime::py_names::HOOKS_START.get(py).and_then(|f| {
         let name = new_str(py, thread_name)?;
         f.borrow().call(&[name.borrow()])
     });
@@ -581,11 +581,12 @@ fn name_in_threading(py: Attached<'_>, thread_name: &str) {
 /// What `Py_EndInterpreter` would wait for — threads the tasks left running, the
 /// interpreter's `atexit` callbacks — done first, while no process-wide lock is held:
 /// ending stays serialized with creation (`lifecycle::end`), but an interpreter slow to
-/// end never makes another's creation wait (`manygil._lifecycle.before_end`). Errors are
+/// end never makes another's creation wait (`manygil._wire.hooks.before_end`). Errors are
 /// dropped: the end must happen anyway.
 fn before_end(py: Attached<'_>) {
-    let r =
-        import_attr(py, c"manygil._lifecycle", c"before_end").and_then(|f| f.borrow().call(&[]));
+    let r = crate::runtime::py_names::HOOKS_BEFORE_END
+        .get(py)
+        .and_then(|f| f.borrow().call(&[]));
     if r.is_err() {
         err::clear(py);
     }

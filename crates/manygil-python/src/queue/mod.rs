@@ -20,6 +20,7 @@ use crate::ffi::entry::guard;
 use crate::handles::blocking::block_on;
 use crate::handles::errors::{self, Exc};
 use crate::handles::handle_type;
+use crate::runtime::py_names::{PyName, QUEUE_AGET, QUEUE_APUT};
 
 handle_type! {
     name: c"manygil.Queue",
@@ -224,21 +225,22 @@ fn n_subscribed<'py>(py: Attached<'py>, q: &Queue<Value>) -> PyResult<Owned<'py>
     new_int(py, q.n_subscribed() as i64)
 }
 
-/// Call `manygil._queue.<helper>(self, *rest)` (the asyncio side lives in Python).
+/// Call `helper(self, *rest)`, a function of `manygil._queue` (the asyncio side lives in
+/// Python).
 fn delegate<'py>(
     py: Attached<'py>,
-    helper: &std::ffi::CStr,
+    helper: PyName,
     slf: Borrowed<'_, 'py>,
     rest: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    let f = import_attr(py, c"manygil._queue", helper)?;
+    let f = helper.get(py)?;
     let args: Vec<Borrowed<'_, '_>> = std::iter::once(slf).chain(rest.iter().copied()).collect();
     f.borrow().call(&args)
 }
 
 fn aget<'py>(py: Attached<'py>, slf: Borrowed<'_, 'py>) -> PyResult<Owned<'py>> {
     queue_of(py, slf)?;
-    delegate(py, c"_aget", slf, &[])
+    delegate(py, QUEUE_AGET, slf, &[])
 }
 
 fn aput<'py>(
@@ -248,7 +250,7 @@ fn aput<'py>(
 ) -> PyResult<Owned<'py>> {
     let [obj] = call.bind(py, "aput", [c"obj"], 1)?;
     queue_of(py, slf)?;
-    delegate(py, c"_aput", slf, &[obj.ok_or(PyErrSet)?])
+    delegate(py, QUEUE_APUT, slf, &[obj.ok_or(PyErrSet)?])
 }
 
 fn subscribe<'py>(

@@ -70,7 +70,7 @@ fn name_in_main(m: Attached<'_>) {
     let Some(name) = super::worker_name::get() else {
         return;
     };
-    let r = import_attr(m, c"manygil._names", c"name_thread").and_then(|f| {
+    let r = super::py_names::HOOKS_NAME_THREAD.get(m).and_then(|f| {
         let name = new_str(m, &name)?;
         f.borrow().call(&[name.borrow()])
     });

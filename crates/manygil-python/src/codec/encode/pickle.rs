@@ -5,18 +5,19 @@ use manygil_core::Value;
 
 use crate::ffi::err;
 use crate::ffi::values::ExactType;
-use crate::ffi::{import_attr, Borrowed};
+use crate::ffi::Borrowed;
+use crate::runtime::py_names::PICKLE_DUMPS;
 
 use super::{EncResult, Encoder};
 
 impl<'py> Encoder<'py> {
-    /// By pickle: `manygil._pickle.dumps(obj)` gives the bytes, the handles they refer to
+    /// By pickle: `manygil._wire.pickle.dumps(obj)` gives the bytes, the handles they refer to
     /// by persistent ID (each becomes a [`Shared`](manygil_core::value::Shared) owned by
     /// the value) and, for functions, the key receivers may cache them under. A failure is
     /// raised by `dumps` as `NotShareableError` naming the path to the culprit.
     pub(super) fn pickle(&mut self, obj: Borrowed<'_, 'py>) -> EncResult<Value> {
         let py = self.py;
-        let dumps = import_attr(py, c"manygil._pickle", c"dumps")?;
+        let dumps = PICKLE_DUMPS.get(py)?;
         let out = dumps.borrow().call(&[obj])?;
         let out = out.borrow();
         // Check the shape `dumps` returns, a 3-tuple (bytes, tuple, int | None), before
@@ -34,9 +35,11 @@ impl<'py> Encoder<'py> {
                 .then_some(parts)
         };
         let Some((data, handles, key)) = shape() else {
-            return Err(
-                err::type_error(py, "manygil._pickle.dumps returned a malformed result").into(),
-            );
+            return Err(err::type_error(
+                py,
+                &format!("{} returned a malformed result", PICKLE_DUMPS.dotted()),
+            )
+            .into());
         };
         let data = err::try_copy(py, data.bytes_data()?)?.into_boxed_slice();
         let n = handles.tuple_len()?;
@@ -46,9 +49,11 @@ impl<'py> Encoder<'py> {
             match crate::handles::encode_handle(py, h)? {
                 Some(s) => shared.push(s),
                 None => {
-                    return Err(
-                        err::type_error(py, "manygil._pickle.dumps returned a non-handle").into(),
+                    return Err(err::type_error(
+                        py,
+                        &format!("{} returned a non-handle", PICKLE_DUMPS.dotted()),
                     )
+                    .into())
                 }
             }
         }

@@ -16,7 +16,7 @@ or a wake-up (a cancel) — with no polling. So:
 - the counters (:meth:`ProcessWorkers.counts`) are changed under one lock, so a snapshot
   always adds up: ``submitted == done + failed + cancelled + running + queued``.
 
-The child side is :func:`manygil._process.serve`.
+The child side is :func:`manygil._pool.process.serve`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import weakref
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import connection
 
-from . import _process
-from ._pickle import dumps_for_process
+from .._wire.pickle import dumps_for_process
+from . import process as _process
 
 # Serializes child starts while the script is hidden from multiprocessing.
 _START_LOCK = threading.Lock()

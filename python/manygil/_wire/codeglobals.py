@@ -2,7 +2,7 @@
 namespace when that module can be imported in the receiving interpreter.
 
 Only functions of modules other than ``__main__`` travel this way; ``__main__`` functions
-travel by value (see ``manygil._pickle``), so the user's script never runs again.
+travel by value (see ``manygil._wire.pickle``), so the user's script never runs again.
 """
 
 from __future__ import annotations

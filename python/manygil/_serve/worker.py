@@ -12,7 +12,7 @@ import importlib
 import sys
 import threading
 
-from . import _native
+from .. import _native
 
 _app = None
 _spec = ""
@@ -176,7 +176,7 @@ def load(spec: str, interface: str = "auto", traceback_in_error: bool = False) -
     _spec = spec
     _interface = interface
     if interface == "asgi":
-        from . import _serve_asgi
+        from . import asgi as _serve_asgi
 
         return _serve_asgi.start(obj, spec)
     return None
@@ -208,7 +208,7 @@ def warm(interface: str = "auto") -> None:
     import traceback  # noqa: F401 - _import_traceback
 
     if interface == "asgi":
-        from . import _serve_asgi  # noqa: F401 - asyncio and the loop's machinery
+        from . import asgi as _serve_asgi  # noqa: F401 - asyncio and the loop's machinery
 
 
 class _Quota:
@@ -239,7 +239,7 @@ def run(server_id: int, threads: int, max_requests: int, profile_queue=None, gra
         raise RuntimeError("manygil serve: run() before load()")
     profiler = None
     if profile_queue is not None:
-        from . import _profiling
+        from .._observe import profiling as _profiling
 
         profiler = _profiling.start_worker()
     try:
@@ -251,7 +251,7 @@ def run(server_id: int, threads: int, max_requests: int, profile_queue=None, gra
 
 def _run(server_id: int, threads: int, max_requests: int, grace=None) -> str:
     if _interface == "asgi":
-        from . import _serve_asgi
+        from . import asgi as _serve_asgi
 
         return _serve_asgi.run(server_id, max_requests, grace)
     quota = _Quota(max_requests)

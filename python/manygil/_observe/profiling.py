@@ -47,7 +47,7 @@ class Collector:
     ends); ``prof.tasks`` is how many were merged."""
 
     def __init__(self):
-        from ._queue import Queue
+        from .._queue import Queue
 
         self.queue = Queue()
         self.stats = None
@@ -56,7 +56,7 @@ class Collector:
     def finish(self):
         import pstats
 
-        from ._queue import QueueError
+        from .._queue import QueueError
 
         self.queue.close()
         merged = pstats.Stats()
@@ -109,7 +109,7 @@ def write_merged(queue, path: str) -> int:
     statistics were merged (0: nothing written)."""
     import pstats
 
-    from ._queue import QueueError
+    from .._queue import QueueError
 
     queue.close()
     merged = None

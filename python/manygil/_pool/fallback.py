@@ -8,7 +8,7 @@ such a refusal is retried in a process, so nothing the task did is done twice. A
 fails later (say, it imports numpy inside its body) is reported as it failed. Once a
 function has been refused, its later tasks go straight to the processes.
 
-The process workers (``manygil._procworkers``), as many as the pool's ``max_workers``,
+The process workers (``manygil._pool.procworkers``), as many as the pool's ``max_workers``,
 start as tasks arrive with the ``forkserver`` start method (``spawn`` where unavailable):
 ``fork`` is refused while manygil interpreters live. A process that dies (``kill -9``,
 ``os._exit``, a segfault) fails only the task it ran, naming the signal or exit code, and is
@@ -24,9 +24,10 @@ import threading
 import time
 import warnings
 
-from . import _process, _procworkers
-from ._errors import FallbackWarning
-from ._refusal import UNRESOLVED_ATTR, refused_extension, top_level
+from .._errors import FallbackWarning
+from .._wire.refusal import UNRESOLVED_ATTR, refused_extension, top_level
+from . import process as _process
+from . import procworkers as _procworkers
 
 #: Functions remembered as loading fine in interpreters (oldest forgotten first).
 _MAX_KNOWN = 1024
@@ -117,9 +118,9 @@ class ProcessFallback:
     def _probe(self, fn) -> str | None:
         import sys
 
-        from . import _native
-        from ._refusal import resolved
-        from ._remote import rebuild
+        from .. import _native
+        from .._wire.refusal import resolved
+        from .._wire.remote import rebuild
 
         with self._probe_lock:
             if self._probe_id is None:
@@ -250,7 +251,7 @@ class ProcessFallback:
     def shutdown(self, wait: bool, cancel_futures: bool) -> None:
         """Stop the process workers (after the interpreters: a task failing there may
         still be rerouted until then) and close the probe interpreter."""
-        from . import _native
+        from .. import _native
 
         with self._lock:
             self._closed = True
@@ -303,7 +304,7 @@ class ProcessCall:
 
 def map_results(pool, fallback: ProcessFallback, fn, chunks, end_time, buffersize):
     """``Pool.map``'s result iterator for a fallback pool (see ``Pool._map_results``)."""
-    from ._remote import rebuild
+    from .._wire.remote import rebuild
 
     pending: collections.deque = collections.deque()
     core = pool._core

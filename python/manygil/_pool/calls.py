@@ -114,7 +114,7 @@ def call_node_timed_pickled(blob: bytes, values: dict) -> tuple:
 
 
 def call_batch_pickled(blob: bytes) -> list:
-    """:func:`call_batch` over items pickled by value (``manygil._pickle.pickle_bytes``)."""
+    """:func:`call_batch` over items pickled by value (``manygil._wire.pickle.pickle_bytes``)."""
     import pickle
 
     return call_batch(pickle.loads(blob))

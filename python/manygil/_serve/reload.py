@@ -25,8 +25,8 @@ import sys
 import threading
 import time
 
-from . import _native
-from .serve import StartupError
+from .. import _native
+from .options import StartupError
 
 # Seconds without a further change that end a burst of changes.
 QUIET = 0.05
@@ -170,8 +170,8 @@ class Reloader:
     def _make_ahead(self):
         """A new interpreter with the worker's side imported, not the application; None
         if it cannot be made (then none is made again: reloads create their own)."""
-        from . import _serve_worker
-        from .interpreters import create
+        from ..interpreters import create
+        from . import worker as _serve_worker
 
         try:
             interp = create(

@@ -27,7 +27,7 @@ supervisor's (upgrading manygil itself needs a new supervisor).
 - SIGTERM / SIGINT: close the sockets (new connections are refused), pass the signal on to
   the server process(es), wait for them, exit 0.
 - SIGUSR1: passed on to the server process(es), which print a snapshot of what each worker
-  interpreter runs (``manygil._inspect``) on their stderr.
+  interpreter runs (``manygil._observe.inspect``) on their stderr.
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ import subprocess
 import sys
 import time
 
-from . import _exit, _native
-from .serve import EXIT_STUCK, StartupError, _listen_list
+from .. import _native
+from .._pool import exit as _exit
+from .options import EXIT_STUCK, StartupError, listen_list, passed_to_server
 
 # A server process that ran this long (seconds, since it was ready) before dying resets
 # the crash count: the next restart is immediate.
@@ -52,10 +53,9 @@ HEALTHY = 10.0
 # Delay before the second restart of a crash loop; doubled each time, up to BACKOFF_MAX.
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 10.0
+
+
 # Options not passed on to the server process (it gets the sockets instead).
-_NOT_PASSED = {"help", "app", "bind", "uds", "supervise", "supervisor_fd"}
-
-
 def _log(msg: str) -> None:
     print(f"manygil serve: {msg}", file=sys.stderr, flush=True)
 
@@ -124,8 +124,9 @@ class _Child:
 class Supervisor:
     """Starts, watches, restarts and reloads server processes on sockets it holds."""
 
-    def __init__(self, command: list[str], fds: list[int], unix_paths: list[str]):
+    def __init__(self, command: list[str], fds: list[int], unix_paths: list[str], serve_main):
         self.command = command  # the server process's command, without sockets
+        self.serve_main = serve_main  # manygil.serve.main, run by a forked server process
         # What ``manygil.serve.main`` parses in a forked server process: ``command``
         # after ``python [flags] -m manygil serve``.
         self.server_args = command[len(_server_head()) :]
@@ -205,9 +206,7 @@ class Supervisor:
             for c in self.children:
                 c.close_link()
             theirs.detach()  # its descriptor is now the server's (--supervisor-fd)
-            from . import serve
-
-            status = serve.main(args)
+            status = self.serve_main(args)
         except SystemExit as e:
             if isinstance(e.code, int) or e.code is None:
                 status = e.code or 0
@@ -318,7 +317,7 @@ class Supervisor:
             for c in self.children:
                 c.signal(sig)
         elif sig == signal.SIGUSR1:
-            # A snapshot of what every worker runs (manygil._inspect), from each server.
+            # A snapshot of what every worker runs (manygil._observe.inspect), from each server.
             for c in self.children:
                 c.signal(sig)
         elif sig == signal.SIGHUP and not self.stopping:
@@ -398,17 +397,18 @@ class Supervisor:
                 self.spawn("restart")
 
 
-def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    """Supervise ``python -m manygil serve`` with the options ``args``: the exit status."""
+def main(parser: argparse.ArgumentParser, args: argparse.Namespace, serve_main) -> int:
+    """Supervise ``python -m manygil serve`` with the options ``args``: the exit status.
+    ``serve_main(argv)`` (``manygil.serve.main``) runs in each forked server process."""
     try:
-        listen = _listen_list(args.bind, args.uds)
+        listen = listen_list(args.bind, args.uds)
         opened = _native.serve_listen(listen)
     except (StartupError, OSError, ValueError) as e:
         print(f"manygil serve: {e}", file=sys.stderr)
         return 1
     command = [*_server_head(), args.app, "--no-supervise"]
     for action in parser._actions:
-        if not action.option_strings or action.dest in _NOT_PASSED:
+        if not action.option_strings or not passed_to_server(action.dest):
             continue
         value = getattr(args, action.dest)
         if value is None or value == action.default:
@@ -418,7 +418,7 @@ def main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             if action.nargs != 0:
                 command.append(str(v))
     unix_paths = [b.removeprefix("unix:") for b in listen if b.startswith("unix:")]
-    return Supervisor(command, [fd for fd, _ in opened], unix_paths).run()
+    return Supervisor(command, [fd for fd, _ in opened], unix_paths, serve_main).run()
 
 
 def _server_head() -> list[str]:

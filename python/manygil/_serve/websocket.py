@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from . import _native, _serve_asgi
+from .. import _native
+from . import asgi as _serve_asgi
 
 # Connection states.
 HANDSHAKE = "handshake"  # websocket.connect not answered yet

@@ -1,10 +1,10 @@
-"""The receiving side of :mod:`manygil._pickle`: what the codec calls to rebuild an object
+"""The receiving side of :mod:`manygil._wire.pickle`: what the codec calls to rebuild an object
 that travelled by pickle, the interpreter's cache of decoded functions, and the
 reconstructors that functions and classes sent by value name in their pickles.
 
 Kept apart from the sending side, and free of cloudpickle, so that an interpreter that
 receives a function of a script, a lambda or a closure imports ``pickle`` and this module
-alone. (What only cloudpickle could encode — see ``manygil._pickle`` — imports cloudpickle
+alone. (What only cloudpickle could encode — see ``manygil._wire.pickle`` — imports cloudpickle
 by itself when it is loaded.)
 
 Reconstruction of a function sent by value, in two steps as pickle allows for cycles:
@@ -72,7 +72,7 @@ except ImportError:  # pragma: no cover - a CPython built without _pickle
 
 
 class _Unpickler(_StdUnpickler):
-    """Resolves the persistent IDs of :class:`manygil._pickle._Pickler` (indices into the
+    """Resolves the persistent IDs of :class:`manygil._wire.pickle._Pickler` (indices into the
     handles that travelled with the data) to this interpreter's handle objects."""
 
     def __init__(self, file, handles):
@@ -84,7 +84,7 @@ class _Unpickler(_StdUnpickler):
 
 
 def loads(data: bytes, handles=(), key: int | None = None):
-    """Decode what :func:`manygil._pickle.dumps` produced in any interpreter (``handles``
+    """Decode what :func:`manygil._wire.pickle.dumps` produced in any interpreter (``handles``
     are this interpreter's objects for the persistent IDs); remembers keyed objects."""
     if handles:
         obj = _Unpickler(BytesIO(data), handles).load()
@@ -118,7 +118,7 @@ def _function(code: bytes, base_globals: dict, name: str, ncells: int):
 
 
 def _function_setstate(fn, state: dict):
-    """Fill what :func:`_function` left out (see ``manygil._pickle._function_reduce``)."""
+    """Fill what :func:`_function` left out (see ``manygil._wire.pickle._function_reduce``)."""
     fn.__globals__.update(state["globals"])
     for module in state["submodules"]:
         __import__(module)

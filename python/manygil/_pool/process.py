@@ -1,5 +1,5 @@
 """What a process worker of ``Pool(fallback="process")`` runs (a forkserver/spawn child of
-``manygil._procworkers``).
+``manygil._pool.procworkers``).
 
 :func:`serve` runs the pool's initializer, then one task at a time from its pipe. A task's
 timeout is enforced in the child with ``SIGALRM`` (the parent also fails the future at the
@@ -33,7 +33,7 @@ def serve(conn, cancel, setup: bytes) -> None:
     """The child's main loop: ``(call, args)`` pickled in, ``(ok, value)`` pickled out; an
     empty message (or the parent's end of the pipe closing) ends it. ``setup`` is the
     pickled ``(initializer, initargs)``. Functions and classes of the parent's script come
-    by value (``manygil._pickle.dumps_for_process``): this process never imports it."""
+    by value (``manygil._wire.pickle.dumps_for_process``): this process never imports it."""
     global _cancel
     _cancel = cancel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -70,7 +70,7 @@ def serve(conn, cancel, setup: bytes) -> None:
 def _send(conn, ok, value) -> None:
     # By value, as the tasks came: a result of a class of the parent's script goes back
     # as that class (its tracker id), which pickling by name could not find here.
-    from manygil._pickle import dumps_for_process
+    from .._wire.pickle import dumps_for_process
 
     if ok is not True:
         value = _with_traceback(value)

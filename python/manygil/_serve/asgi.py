@@ -22,7 +22,7 @@ import concurrent.futures
 import sys
 import threading
 
-from . import _native
+from .. import _native
 
 # Requests one worker interpreter serves at once at most (a request holds its slot until
 # its response is complete); more wait in the server's queue for any worker.
@@ -370,7 +370,7 @@ class _Request:
         """Run the application for this request; answer 500 / cut the body on failure."""
         scope = self.scope
         if scope["type"] == "websocket":
-            from . import _serve_websocket
+            from . import websocket as _serve_websocket
 
             await _serve_websocket.serve(self, app)
             return

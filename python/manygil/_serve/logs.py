@@ -1,8 +1,8 @@
 """Logging of ``manygil serve`` (issue 24, item 6): what the application logs in the worker
 interpreters and the access log reach the main interpreter's ``logging`` together.
 
-- Each worker runs ``_logs.install`` before it imports the application: its log records
-  go to the main interpreter's loggers of the same names (``manygil._logs``), with
+- Each worker runs ``manygil._wire.hooks.forward_logging`` before it imports the application: its log records
+  go to the main interpreter's loggers of the same names (``manygil._observe.logs``), with
   ``threadName`` the request thread (``manygil-s<interpreter id>.<n>``) and
   ``manygil_interpreter`` the worker's name (``serve-1.worker-2``).
 - With ``--access-log``, the HTTP front hands each access-log line to :class:`AccessLog`,
@@ -23,7 +23,7 @@ import logging
 import sys
 import threading
 
-from . import _native
+from .. import _native
 
 ACCESS_LOGGER = "manygil.serve.access"
 SERVE_LOGGER = "manygil.serve"

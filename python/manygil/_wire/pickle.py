@@ -1,6 +1,6 @@
 """What the codec sends when it cannot copy an object natively: pickle protocol 5, with
 functions and classes of scripts encoded by manygil itself and every manygil handle as a
-persistent ID. (The receiving side is :mod:`manygil._unpickle`.)
+persistent ID. (The receiving side is :mod:`manygil._wire.unpickle`.)
 
 - **By reference** (module and name): functions and classes importable by name in a module
   other than ``__main__``; the receiver imports the module.
@@ -15,7 +15,7 @@ persistent ID. (The receiving side is :mod:`manygil._unpickle`.)
   along for the receiver's ``linecache``. A class travels as its bases and class
   dictionary, under a tracker id: an instance that comes back to the interpreter its
   class came from is of that very class. The user's script is never run again in
-  another interpreter. The receiver needs only ``pickle`` and ``manygil._unpickle``.
+  another interpreter. The receiver needs only ``pickle`` and ``manygil._wire.unpickle``.
 - **cloudpickle, as a fallback** (imported on first need): what the native encoding does
   not express — a class of ``__main__`` with a metaclass other than ``type`` (an
   ``Enum``, an ``ABC``), a module that cannot be imported by name, any object the plain
@@ -61,7 +61,8 @@ from _io import BytesIO, TextIOWrapper
 from _pickle import Pickler as _StdPickler
 from operator import is_ as _is
 
-from . import _native, _unpickle
+from .. import _native
+from . import unpickle as _unpickle
 
 try:  # the bare module: hashlib would load OpenSSL too (~4 MiB), for one digest
     from _blake2 import blake2b
@@ -492,7 +493,7 @@ def _dump(obj) -> tuple[bytes, tuple]:
 def dumps_for_process(obj) -> bytes:
     """Pickle ``obj`` for a process worker of ``Pool(fallback="process")``: functions and
     classes of scripts by value with this module's encoding (the process never imports the
-    main script: it needs only ``manygil._unpickle``), everything else as
+    main script: it needs only ``manygil._wire.unpickle``), everything else as
     ``multiprocessing`` pickles it (a ``SharedBuffer`` as its memory file's descriptor).
     Raises NotShareableError naming what cannot be sent."""
     f = BytesIO()
@@ -810,7 +811,7 @@ def _label(obj) -> str:
 
 def _refusal(obj, error: BaseException) -> Exception:
     """NotShareableError naming the path from ``obj`` to the part that cannot be sent."""
-    from ._errors import NotShareableError
+    from .._errors import NotShareableError
 
     if isinstance(error, NotShareableError):
         return error

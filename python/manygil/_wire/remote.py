@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import types
 
-from ._errors import ExecutionFailed
-from ._refusal import explain as _explain_refusal
+from .._errors import ExecutionFailed
+from .refusal import explain as _explain_refusal
 
 
 def capture(exc: BaseException) -> tuple:
@@ -24,7 +24,7 @@ def capture(exc: BaseException) -> tuple:
     formatted = "".join(traceback.format_exception_only(tp, exc)).rstrip("\n")
     errdisplay = "".join(traceback.format_exception(tp, exc, exc.__traceback__)).rstrip("\n")
     try:
-        from ._pickle import pickle_bytes
+        from .pickle import pickle_bytes
 
         pickled = pickle_bytes(exc)
     except Exception:
@@ -63,7 +63,7 @@ def rebuild(record: tuple) -> BaseException:
     exc = None
     if pickled is not None:
         try:
-            from ._unpickle import loads
+            from .unpickle import loads
 
             exc = loads(pickled)
         except Exception:

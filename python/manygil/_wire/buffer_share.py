@@ -40,7 +40,7 @@ def reduce(buf):
 
 def rebuild(dupfd, size: int, readonly: bool):
     """A ``SharedBuffer`` on the memory file received through ``dupfd``."""
-    from . import SharedBuffer
+    from .._native import SharedBuffer
 
     fd = dupfd.detach()
     try:

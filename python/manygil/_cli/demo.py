@@ -47,7 +47,7 @@ def _in_threads(fn, args: list) -> list:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    import manygil
+    from ..interpreters import create
 
     argparse.ArgumentParser(
         prog="python -m manygil demo",
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     threads_t, threaded = _timed(lambda: _in_threads(count_primes, jobs))
     print(f"  threads (one shared GIL)    {threads_t:6.2f} s   {serial_t / threads_t:4.2f}x")
 
-    interps = [manygil.create() for _ in range(workers)]
+    interps = [create() for _ in range(workers)]
     try:
         for i in interps:  # warm-up: import the kernel's module in each interpreter
             i.call(count_primes, 10)

@@ -18,7 +18,7 @@ import sys
 import time
 import weakref
 
-from . import _native
+from .. import _native
 
 __all__ = [
     "snapshot_all",

@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 
-from . import _native
+from .. import _native
 
 
 def at_exit() -> None:
