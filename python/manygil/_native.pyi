@@ -1149,8 +1149,8 @@ def serve_asgi_start(rid: int, status: int, headers: Any, bodiless: bool, /) -> 
 
     Raises:
         TypeError: a header that is not a pair of ``bytes``, or a status not an int.
-        ValueError: an invalid status, header name or value, or Content-Length.
-        RuntimeError: no request ``rid``.
+        ValueError: an invalid status, header name or value, or Content-Length; no
+            request ``rid``.
     """
 
 def serve_asgi_respond(rid: int, body: bytes, /) -> bool:
@@ -1162,6 +1162,7 @@ def serve_asgi_respond(rid: int, body: bytes, /) -> bool:
 
     Raises:
         RuntimeError: no head kept, or the response was already sent.
+        ValueError: no request ``rid``.
     """
 
 def serve_asgi_stream(rid: int, /) -> bool:
@@ -1173,6 +1174,7 @@ def serve_asgi_stream(rid: int, /) -> bool:
 
     Raises:
         RuntimeError: no head kept, or the response was already sent.
+        ValueError: no request ``rid``.
     """
 
 def serve_asgi_events(timeout: float | None, /) -> list[tuple[int, str]] | None:
