@@ -38,8 +38,9 @@ pub struct RequestQueue {
     pub(crate) idle: Arc<IdleWaiters>,
 }
 
-/// A wake-up of an idle consumer (it then takes from the queue itself).
-pub type Wake = Arc<dyn Fn() + Send + Sync>;
+/// A wake-up of an idle consumer (it then takes from the queue itself); returns false if
+/// that consumer takes nothing any more (stopped, retired): the next one is woken instead.
+pub type Wake = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// Consumers that wait on something of their own (an ASGI event loop on its descriptor)
 /// and want one wake-up when a request is queued: the I/O thread that queues it wakes
@@ -71,14 +72,17 @@ impl IdleWaiters {
         if self.count.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let woken = {
-            let mut list = self.list.lock();
-            let w = list.pop_front();
-            self.count.store(list.len(), Ordering::Relaxed);
-            w
-        };
-        if let Some((_, wake)) = woken {
-            wake();
+        loop {
+            let woken = {
+                let mut list = self.list.lock();
+                let w = list.pop_front();
+                self.count.store(list.len(), Ordering::Relaxed);
+                w
+            };
+            match woken {
+                Some((_, wake)) if !wake() => {}
+                _ => return,
+            }
         }
     }
 }
@@ -187,6 +191,13 @@ impl RequestQueue {
         // Pairs with the fence in `IdleWaiters::wake_one`.
         fence(Ordering::SeqCst);
         (id, !self.requests.is_empty())
+    }
+
+    /// Wake an idle consumer registered by [`Self::wake_me`], if any: for a consumer that
+    /// was woken but will take nothing (it was stopped meanwhile), so that the request it
+    /// was woken for is not left waiting.
+    pub fn wake_idle(&self) {
+        self.idle.wake_one();
     }
 
     /// Drop the wake-up `id` registered by [`Self::wake_me`] if it was not called.

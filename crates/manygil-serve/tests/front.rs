@@ -1270,6 +1270,8 @@ fn a_registered_wake_up_is_called_once_by_the_next_queued_request_and_forgotten_
         let tx = woke_tx.clone();
         queue.wake_me(Arc::new(move || {
             let _ = tx.send(tag);
+            // Tag 0 declines: the next one is woken instead.
+            tag != 0
         }))
     };
     let answer = |r: Box<Request>| {
@@ -1281,11 +1283,15 @@ fn a_registered_wake_up_is_called_once_by_the_next_queued_request_and_forgotten_
     let (forgotten, waiting) = register(1);
     assert!(!waiting);
     queue.forget_wake(forgotten);
+    let (_, waiting) = register(0);
+    assert!(!waiting);
     let (_, waiting) = register(2);
     assert!(!waiting);
-    // A client's request wakes the registered consumer (not the forgotten one), which
-    // then takes it from the queue itself.
+    // A client's request wakes the first registered consumer (not the forgotten one);
+    // it declines (it takes no more), so the next is woken, and takes the request from
+    // the queue itself.
     let client = std::thread::spawn(move || get(addr, "/woken"));
+    assert_eq!(woke_rx.recv_timeout(IO_BOUND), Ok(0));
     assert_eq!(woke_rx.recv_timeout(IO_BOUND), Ok(2));
     let Recv::Request(r) = queue.recv(Some(IO_BOUND)) else {
         panic!("the queued request")

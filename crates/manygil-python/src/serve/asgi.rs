@@ -93,7 +93,16 @@ pub(super) fn next<'py>(
 ) -> PyResult<Owned<'py>> {
     match requests::take(py, "serve_asgi_next", a)? {
         Ok((request, thread)) => hand_out(py, request, thread),
-        Err(nothing) => Ok(nothing),
+        Err(nothing) => {
+            if nothing.borrow().is_none() {
+                // This loop takes no more (retired, or the server closed): a wake-up it
+                // accepted just before goes to another idle loop.
+                server(py, id_arg(py, "server id", a[0])?)?
+                    .queue()
+                    .wake_idle();
+            }
+            Ok(nothing)
+        }
     }
 }
 
@@ -429,10 +438,17 @@ pub(super) fn want<'py>(
     }
     st.want = true;
     let weak = Arc::downgrade(&feed);
+    let interp = current_interpreter_id(py);
+    // Declined (the next idle loop is woken instead) once this loop takes no more.
     let ring: Wake = Arc::new(move || {
-        if let Some(feed) = weak.upgrade() {
-            feed.ring();
+        let Some(feed) = weak.upgrade() else {
+            return false;
+        };
+        if feed.state.lock().stopped || interrupt::is_retired_id(interp) {
+            return false;
         }
+        feed.ring();
+        true
     });
     let (id, waiting) = queue.wake_me(ring);
     st.registered = Some((queue, id));
@@ -498,8 +514,9 @@ pub(super) fn feed<'py>(
                 return true;
             }
             if interrupt::is_retired(&thread) || queue.is_closed() {
-                // The loop takes no more (`serve_asgi_next` says so): wake it, so that it
-                // looks.
+                // The loop takes no more (`serve_asgi_next` says so): no wake-up for it
+                // any more; wake it, so that it looks.
+                st.forget();
                 feed.ring();
                 return false;
             }
