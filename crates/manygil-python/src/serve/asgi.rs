@@ -1,4 +1,4 @@
-//! The native side of ASGI workers (`manygil/_serve_asgi.py`): an interpreter's event loop
+//! The native side of ASGI workers (`manygil/_serve/asgi.py`): an interpreter's event loop
 //! serves many requests at once, so a request is not tied to the thread that took it.
 //!
 //! - `serve_asgi_next` takes a request like `serve_next` (GIL released while waiting) and
