@@ -973,6 +973,12 @@ fn endless_stream(tx: mpsc::Sender<Option<CancelReason>>) -> impl Fn(Box<Request
             sent += 1;
             assert!(sent < 100_000, "writes never failed");
         }
+        // The front may cut the connection (its write-stall limit) a moment before it
+        // records why: the reason, once recorded (None if it never is).
+        let deadline = std::time::Instant::now() + IO_BOUND;
+        while r.cancel.reason().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         tx.lock().unwrap().send(r.cancel.reason()).unwrap();
     }
 }
