@@ -25,7 +25,7 @@ import tempfile
 import urllib.request
 
 from manygil.bench.serve_bench import _command as peer_command
-from manygil.bench.serve_bench import _free_port, _tree_memory, _wrk, running
+from manygil.bench.serve_bench import _free_port, _tree_cpu, _tree_memory, _wrk, running
 
 APP = "manygil.bench.asgi_app:app"
 FILES = {"1 KiB": ("small.css", 1024), "100 KiB": ("medium.js", 100 * 1024)}
@@ -77,31 +77,6 @@ def _command(server: str, workers: int, port: int, root: str, tmp: str) -> list[
     with open(conf, "w") as f:
         f.write(NGINX_CONF.format(workers=workers, tmp=tmp, port=port, root=root))
     return [nginx, "-p", tmp, "-c", conf, "-e", os.path.join(tmp, "error.log")]
-
-
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by ``pid`` and its descendants."""
-    parent: dict[int, int] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parent[int(entry)] = int(fields[1])
-        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
-    total = 0.0
-    for p, t in times.items():
-        q = p
-        while q > 1 and q != pid:
-            q = parent.get(q, 0)
-        if q == pid:
-            total += t
-    return total
 
 
 def measure(server: str, workers: int, duration: float, connections: int, root: str, tmp: str):

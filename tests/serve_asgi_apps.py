@@ -132,6 +132,20 @@ async def app(scope, receive, send):
         raise RuntimeError("boom mid-stream")
     elif path == "/no-response":
         return
+    elif path == "/header-kinds":
+        # Header pairs as lists and tuples of bytes-like objects, from a generator.
+        headers = (
+            h
+            for h in (
+                [bytearray(b"x-bytearray"), memoryview(b"yes")],
+                (b"x-bytes", b"1"),
+                (b"content-length", bytearray(b"2")),
+            )
+        )
+        await send({"type": "http.response.start", "status": 299, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+    elif path == "/str-header":
+        await send({"type": "http.response.start", "status": 200, "headers": [("x-a", "b")]})
     elif path == "/too-long":
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"3")]}

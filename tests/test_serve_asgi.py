@@ -97,6 +97,20 @@ def test_hello_keep_alive_and_json_scope(served):
     assert scope["state"]["greeting"] == "hello from lifespan"
 
 
+def test_response_headers_as_any_bytes_like_pairs_and_str_ones_refused(served):
+    s = served("--workers", "1", app=APP)
+    status, headers, body = s.request("GET", "/header-kinds")
+    assert (status, body) == (299, b"ok")
+    got = {k.lower(): v for k, v in headers.items()}
+    assert (got["x-bytearray"], got["x-bytes"], got["content-length"]) == ("yes", "1", "2")
+    status, _, _ = s.request("GET", "/str-header")
+    assert status == 500
+    assert s.get("/hello") == (200, b"hello")
+    s.stop()
+    assert "a response header name must be bytes, not str" in s.err
+    assert "GET /str-header" in s.err
+
+
 def test_repeated_headers_stay_separate_and_http_10(served):
     s = served("--workers", "1", app=APP)
     sock = socket.create_connection((s.host, s.port), timeout=60)

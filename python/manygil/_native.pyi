@@ -1138,6 +1138,45 @@ def serve_asgi_read(rid: int, size: int, /) -> tuple[bytes, bool]:
         OSError, ValueError: as :func:`serve_read`.
     """
 
+def serve_asgi_start(rid: int, status: int, headers: Any, bodiless: bool, /) -> int | None:
+    """Build the head of request ``rid``'s ``http.response.start`` message (``headers``:
+    ``(name, value)`` pairs of ``bytes``) and keep it until its body follows
+    (:func:`serve_asgi_respond`, :func:`serve_asgi_stream`). Never waits.
+
+    Returns:
+        The declared Content-Length, or None without one or when ``bodiless`` (a HEAD
+        request, a 304).
+
+    Raises:
+        TypeError: a header that is not a pair of ``bytes``, or a status not an int.
+        ValueError: an invalid status, header name or value, or Content-Length; no
+            request ``rid``.
+    """
+
+def serve_asgi_respond(rid: int, body: bytes, /) -> bool:
+    """Answer request ``rid`` at once with the head :func:`serve_asgi_start` kept and
+    ``body``. Never waits.
+
+    Returns:
+        False if the client can no longer receive it.
+
+    Raises:
+        RuntimeError: no head kept, or the response was already sent.
+        ValueError: no request ``rid``.
+    """
+
+def serve_asgi_stream(rid: int, /) -> bool:
+    """Send the head :func:`serve_asgi_start` kept for request ``rid``; its body follows
+    by :func:`serve_write`. Never waits.
+
+    Returns:
+        False if the client is gone.
+
+    Raises:
+        RuntimeError: no head kept, or the response was already sent.
+        ValueError: no request ``rid``.
+    """
+
 def serve_asgi_events(timeout: float | None, /) -> list[tuple[int, str]] | None:
     """This interpreter's request cancellations since the last call, waiting (GIL
     released) up to ``timeout`` seconds (None: no limit) for one.
@@ -1169,10 +1208,9 @@ def serve_asgi_feed_close() -> None:
     parked is dropped, which the front answers with 500."""
 
 def serve_asgi_feed(id: int, /) -> Literal[False] | None:
-    """Run this interpreter's feed for server ``id`` in the calling thread, with the GIL
-    released throughout: whenever the loop wants a request (``serve_asgi_want``) and has
-    adopted the last one, take the next from the server's queue and park it for the
-    loop. Blocks until the end.
+    """Wait in the calling thread, with the GIL released, until server ``id`` closes or
+    this interpreter is retired, or the loop stops taking requests. Requests reach the
+    loop without this thread (see :func:`serve_asgi_want`). Blocks until the end.
 
     Returns:
         None once the server is closed or this interpreter retired; False once the loop
@@ -1183,22 +1221,23 @@ def serve_asgi_feed(id: int, /) -> Literal[False] | None:
             (``serve_asgi_feed_fd`` first).
     """
 
-def serve_asgi_want() -> None:
-    """The loop found no request to take: arm the feed (it takes the next one for the
-    loop). Never waits.
+def serve_asgi_want(id: int, /) -> None:
+    """The loop found no request of server ``id`` to take: the I/O thread that queues the
+    next one wakes the loop (its feed descriptor turns readable; at once if one is
+    already waiting). Never waits.
 
     Raises:
-        ValueError: this interpreter has no feed.
+        ValueError: no server ``id``, or this interpreter has no feed.
     """
 
 def serve_asgi_feed_stop() -> None:
-    """The loop takes no more requests (its quota is reached): the feed returns False
-    once it has parked what it took. Never waits; without a feed it does nothing."""
+    """The loop takes no more requests (its quota is reached): ``serve_asgi_feed``
+    returns False. Never waits; without a feed it does nothing."""
 
-def serve_asgi_pending() -> tuple[int, dict[str, Any], bool] | None:
-    """The request the feed parked for this loop, as ``serve_asgi_next`` gives it
-    (``(request id, ASGI scope, more_body)``), or None (none parked, or no feed). Never
-    waits."""
+def serve_asgi_woken() -> None:
+    """The loop's feed descriptor turned readable: read it and drop the wake-up still
+    registered (the loop then looks at the queue itself). Never waits; without a feed it
+    does nothing."""
 
 def serve_ws_fd() -> int:
     """The descriptor this interpreter's event loop watches for WebSocket wake-ups

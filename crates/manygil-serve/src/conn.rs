@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     /// requests is bounded by the number of open connections, hyper reads one request
     /// per connection at a time).
     pub(crate) queue: crossbeam_channel::Sender<Box<Request>>,
+    /// Idle consumers to wake when a request is queued.
+    pub(crate) idle: Arc<crate::queue::IdleWaiters>,
     /// Cancellation of every request dispatched and not yet fully answered, by id.
     pub(crate) inflight: Mutex<HashMap<u64, Arc<Cancel>>>,
     /// Next request id.
@@ -644,7 +646,9 @@ async fn handle(
         head,
     });
     let mut inflight = Inflight::new(&shared, id, &cancel);
-    if shared.queue.send(request).is_err() {
+    let sent = shared.queue.send(request);
+    shared.idle.wake_one();
+    if sent.is_err() {
         inflight.answered = true;
         let status = StatusCode::SERVICE_UNAVAILABLE;
         log(&shared, &info, &line, status, None);

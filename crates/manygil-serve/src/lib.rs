@@ -49,7 +49,7 @@ pub use body::{BodyError, BodyReader};
 pub use cancel::{Cancel, CancelHook, CancelReason, CancelWatcher};
 pub use config::{AccessLogSink, Config, Listen};
 pub use memory::release_free_memory;
-pub use queue::{Recv, RequestQueue};
+pub use queue::{Recv, RequestQueue, Wake};
 pub use request::{percent_decode, Peer, Request, RequestHead};
 pub use response::{BodyWriter, HeadError, Responder, ResponseHead, SendError};
 pub use server::{open_listener, BindError, BoundAddr, Server, ShutdownReport};

@@ -1,8 +1,12 @@
 //! Requests on their way from the I/O threads to the workers.
 
+use std::collections::VecDeque;
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use parking_lot::Mutex;
 
 use crate::request::Request;
 
@@ -30,6 +34,57 @@ pub struct RequestQueue {
     /// Into `requests`: where a request taken by a worker that was stopped meanwhile
     /// goes back (see [`RequestQueue::recv_unless`]).
     pub(crate) requeue: Sender<Box<Request>>,
+    /// Idle consumers waiting elsewhere than on the queue (see [`RequestQueue::wake_me`]).
+    pub(crate) idle: Arc<IdleWaiters>,
+}
+
+/// A wake-up of an idle consumer (it then takes from the queue itself); returns false if
+/// that consumer takes nothing any more (stopped, retired): the next one is woken instead.
+pub type Wake = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Consumers that wait on something of their own (an ASGI event loop on its descriptor)
+/// and want one wake-up when a request is queued: the I/O thread that queues it wakes
+/// one of them directly, with no thread in between.
+#[derive(Default)]
+pub(crate) struct IdleWaiters {
+    /// `list.len()`, read without the lock by every send.
+    count: AtomicUsize,
+    /// (id, wake) in the order they came idle.
+    list: Mutex<VecDeque<(u64, Wake)>>,
+    /// Source of ids.
+    next: AtomicU64,
+}
+
+impl std::fmt::Debug for IdleWaiters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdleWaiters")
+            .field("count", &self.count.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdleWaiters {
+    /// After a request was queued: wake the consumer idle the longest, if any.
+    pub(crate) fn wake_one(&self) {
+        // Pairs with the fence in `RequestQueue::wake_me`: either that consumer's look at
+        // the queue sees the request, or this sees its registration.
+        fence(Ordering::SeqCst);
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        loop {
+            let woken = {
+                let mut list = self.list.lock();
+                let w = list.pop_front();
+                self.count.store(list.len(), Ordering::Relaxed);
+                w
+            };
+            match woken {
+                Some((_, wake)) if !wake() => {}
+                _ => return,
+            }
+        }
+    }
 }
 
 /// How long an idle worker keeps polling before it parks: a request arriving within this
@@ -61,6 +116,7 @@ impl RequestQueue {
                     // request taken with `stop` disconnected is put back, unmarked.
                     if is_disconnected(stop) {
                         let _ = self.requeue.send(r);
+                        self.idle.wake_one();
                         return Recv::Closed;
                     }
                     // Marked before the check: see `Cancel::taken`.
@@ -117,6 +173,39 @@ impl RequestQueue {
             recv(self.closed) -> _ => Recv::Closed,
             default(left) => Recv::Timeout,
         }
+    }
+
+    /// Call `wake` once, from the thread queueing it, when a request is queued (a
+    /// consumer idle elsewhere, e.g. an ASGI loop waiting on its own descriptor, which
+    /// then takes from the queue itself; another consumer may take the request first).
+    /// Returns an id for [`Self::forget_wake`], and whether a request is already waiting
+    /// (then `wake` may never be called for it: look again).
+    pub fn wake_me(&self, wake: Wake) -> (u64, bool) {
+        let idle = &self.idle;
+        let id = idle.next.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut list = idle.list.lock();
+            list.push_back((id, wake));
+            idle.count.store(list.len(), Ordering::Relaxed);
+        }
+        // Pairs with the fence in `IdleWaiters::wake_one`.
+        fence(Ordering::SeqCst);
+        (id, !self.requests.is_empty())
+    }
+
+    /// Wake an idle consumer registered by [`Self::wake_me`], if any: for a consumer that
+    /// was woken but will take nothing (it was stopped meanwhile), so that the request it
+    /// was woken for is not left waiting.
+    pub fn wake_idle(&self) {
+        self.idle.wake_one();
+    }
+
+    /// Drop the wake-up `id` registered by [`Self::wake_me`] if it was not called.
+    pub fn forget_wake(&self, id: u64) {
+        let idle = &self.idle;
+        let mut list = idle.list.lock();
+        list.retain(|(i, _)| *i != id);
+        idle.count.store(list.len(), Ordering::Relaxed);
     }
 
     /// Whether the server has shut down (no request will come again).

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::cancel::CancelReason;
 use crate::config::{Config, Listen};
 use crate::conn::{self, Shared};
-use crate::queue::RequestQueue;
+use crate::queue::{IdleWaiters, RequestQueue};
 use crate::request::Peer;
 use crate::static_files::StaticFiles;
 
@@ -265,11 +265,13 @@ impl Server {
         }
         let (queue_tx, queue_rx) = crossbeam_channel::unbounded();
         let (closed_tx, closed_rx) = crossbeam_channel::bounded(0);
+        let idle = Arc::new(IdleWaiters::default());
         let shared = Arc::new(Shared {
             config,
             statics,
             http,
             queue: queue_tx.clone(),
+            idle: idle.clone(),
             inflight: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             handle: runtime.handle().clone(),
@@ -287,6 +289,7 @@ impl Server {
                 requests: queue_rx,
                 closed: closed_rx,
                 requeue: queue_tx,
+                idle,
             },
             closed_tx: Mutex::new(Some(closed_tx)),
             unix_paths,

@@ -973,6 +973,12 @@ fn endless_stream(tx: mpsc::Sender<Option<CancelReason>>) -> impl Fn(Box<Request
             sent += 1;
             assert!(sent < 100_000, "writes never failed");
         }
+        // The front may cut the connection (its write-stall limit) a moment before it
+        // records why: the reason, once recorded (None if it never is).
+        let deadline = std::time::Instant::now() + IO_BOUND;
+        while r.cancel.reason().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         tx.lock().unwrap().send(r.cancel.reason()).unwrap();
     }
 }
@@ -1259,4 +1265,65 @@ fn an_http_1_1_request_without_host_gets_400_and_never_reaches_a_worker() {
     assert_eq!(c.response().unwrap().status, 200);
     assert_eq!(seen.load(Ordering::SeqCst), 2);
     stop(server, ws);
+}
+
+#[test]
+fn a_registered_wake_up_is_called_once_by_the_next_queued_request_and_forgotten_ones_never() {
+    let (server, addr) = start(config());
+    let queue = server.queue();
+    let (woke_tx, woke_rx) = mpsc::channel::<u32>();
+    let register = |tag: u32| {
+        let tx = woke_tx.clone();
+        queue.wake_me(Arc::new(move || {
+            let _ = tx.send(tag);
+            // Tag 0 declines: the next one is woken instead.
+            tag != 0
+        }))
+    };
+    let answer = |r: Box<Request>| {
+        r.responder
+            .send_full(ResponseHead::new(200).unwrap(), Bytes::from_static(b"ok"))
+            .unwrap();
+    };
+    // Nothing queued yet: no request waiting.
+    let (forgotten, waiting) = register(1);
+    assert!(!waiting);
+    queue.forget_wake(forgotten);
+    let (_, waiting) = register(0);
+    assert!(!waiting);
+    let (_, waiting) = register(2);
+    assert!(!waiting);
+    // A client's request wakes the first registered consumer (not the forgotten one);
+    // it declines (it takes no more), so the next is woken, and takes the request from
+    // the queue itself.
+    let client = std::thread::spawn(move || get(addr, "/woken"));
+    assert_eq!(woke_rx.recv_timeout(IO_BOUND), Ok(0));
+    assert_eq!(woke_rx.recv_timeout(IO_BOUND), Ok(2));
+    let Recv::Request(r) = queue.recv(Some(IO_BOUND)) else {
+        panic!("the queued request")
+    };
+    assert_eq!(r.head.path, "/woken");
+    answer(r);
+    assert_eq!(client.join().unwrap().status, 200);
+    // Called once: the next request, queued with nobody registered, wakes no one; and
+    // registering while it waits says so (the consumer then looks again itself).
+    let client = std::thread::spawn(move || get(addr, "/second"));
+    let deadline = std::time::Instant::now() + IO_BOUND;
+    while queue.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second request never queued"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (id, waiting) = register(3);
+    assert!(waiting);
+    queue.forget_wake(id);
+    assert!(woke_rx.try_recv().is_err());
+    let Recv::Request(r) = queue.recv(Some(IO_BOUND)) else {
+        panic!("the second request")
+    };
+    answer(r);
+    assert_eq!(client.join().unwrap().status, 200);
+    stop(server, Vec::new());
 }

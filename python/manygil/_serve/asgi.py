@@ -2,9 +2,11 @@
 
 Each worker interpreter runs one asyncio event loop (in its own thread) serving many
 requests at once. The loop takes queued requests itself between its tasks (a look that
-never waits); once it finds none, it arms the *feed*, run natively (GIL released
-throughout) by the thread that ``run`` is called in: the feed takes the next request off
-the server's queue, parks it and wakes the loop through a socket pair the loop watches.
+never waits), a few at a time, each task started eagerly (a small request runs to its
+end at once); once it finds none, it arms the *feed*: the server's I/O thread that queues
+the next request wakes the loop directly, through a socket pair the loop watches (no
+thread in between). The thread that ``run`` is called in waits (natively, GIL released)
+for the server to close, the interpreter to be retired or the loop's quota to be reached.
 A third thread waits (natively) for cancellations of this interpreter's requests
 (timeout, shutdown, the client leaving) and hands them to the loop too. Body reads and streamed writes, which can block
 on the client, run in a small thread pool; a whole answer is handed over without blocking.
@@ -33,6 +35,8 @@ STARTUP_TIMEOUT = 60.0
 SHUTDOWN_TIMEOUT = 30.0
 # See _Worker.early.
 EARLY_KEEP = 64
+# Requests the loop takes from the queue in one go when it finds them waiting.
+TAKE_BATCH = 8
 # Largest chunk of request body per ``http.request`` message.
 READ_CHUNK = 64 * 1024
 
@@ -228,7 +232,7 @@ class _Request:
         self.more_body: bool | None = more_body
         self.gone = False  # the client left
         self.gone_waiter: asyncio.Future | None = None
-        self.head = None  # (status line, headers) held until the first body message
+        self.head = None  # the status of http.response.start (its head is kept natively)
         self.streaming = False  # head sent natively, body chunks follow
         self.complete = False  # the whole response was handed over
         # A native call running in the pool (the thread's own future: it stays running
@@ -300,16 +304,21 @@ class _Request:
             status = message["status"]
             if not isinstance(status, int) or isinstance(status, bool):
                 raise TypeError(f"status must be an int, not {type(status).__name__}")
-            headers = []
-            for n, v in message.get("headers", ()):
-                name = bytes(n).decode("latin-1")
-                value = bytes(v).decode("latin-1")
-                if name.lower() == "content-length" and not self._bodiless(status):
-                    if not value.strip().isdigit():
-                        raise ValueError(f"invalid Content-Length {value!r}")
-                    self.declared = int(value)
-                headers.append((name, value))
-            self.head = (str(int(status)), headers)
+            headers = message.get("headers", ())
+            if type(headers) is not list and type(headers) is not tuple:
+                headers = [(bytes(n), bytes(v)) for n, v in headers]
+            bodiless = self._bodiless(status)
+            try:
+                # The head is built natively and kept there until the body follows.
+                self.declared = _native.serve_asgi_start(self.rid, status, headers, bodiless)
+            except TypeError as e:
+                # Headers as other bytes-like objects (else the native error stands).
+                try:
+                    headers = [(bytes(n), bytes(v)) for n, v in headers]
+                except (TypeError, ValueError):
+                    raise e from None
+                self.declared = _native.serve_asgi_start(self.rid, status, headers, bodiless)
+            self.head = status
             return
         if kind == "http.response.body":
             if self.complete:
@@ -341,10 +350,10 @@ class _Request:
                 if not more:
                     # The usual case: the whole answer at once (never blocks).
                     self.complete = True
-                    if not _native.serve_respond(self.rid, *self.head, body):
+                    if not _native.serve_asgi_respond(self.rid, body):
                         self.client_gone()
                     return
-                if not _native.serve_start_stream(self.rid, *self.head):
+                if not _native.serve_asgi_stream(self.rid):
                     self.client_gone()
                     raise ClientDisconnected("the client is gone")
                 self.streaming = True
@@ -415,6 +424,13 @@ class _Request:
         )
 
 
+def _eager_task(coro, loop: asyncio.AbstractEventLoop) -> asyncio.Task:
+    """A task of ``coro`` that runs its first step now, in the caller (as with
+    ``asyncio.eager_task_factory``, for these tasks only: the application's own tasks
+    start as usual)."""
+    return asyncio.Task(coro, loop=loop, eager_start=True)
+
+
 class _Worker:
     """The requests of one worker interpreter."""
 
@@ -435,7 +451,7 @@ class _Worker:
         self.taken = 0
         self.try_scheduled = False
         self.taking = True  # False once the worker drains: the loop takes no more
-        self.armed = False  # the feed takes the next request for the loop
+        self.armed = False  # the next queued request wakes the loop
         self.full = False  # MAX_CONCURRENT requests run: take more once one ends
         self.tasks: set[asyncio.Task] = set()
 
@@ -445,19 +461,27 @@ class _Worker:
         return bool(self.max_requests) and self.taken >= self.max_requests
 
     def begin(self, rid: int, scope: dict, more_body: bool) -> None:
-        # Counted against the quota: one the feed took as the loop took the last one may
-        # pass it, and is served all the same.
+        # Counted against the quota (a batch may pass it by a few: served all the same).
         self.taken += 1
         if _lifespan is not None and not _lifespan.unsupported:
             scope["state"] = dict(_lifespan.state)
-        req = _Request(self, rid, scope, more_body)
-        self.active[rid] = req
-        req.task = task = self.loop.create_task(self._run(req))
-        self.tasks.add(task)
         self.begun += 1
         early = self.early.pop(rid, None)
-        if early is not None:
-            self.cancel(req, early[0])
+        if early is not None and early[0] != "client_gone":
+            # Timed out or shut down before it began: the front answered it (504/503).
+            _native.serve_done(rid)
+        else:
+            req = _Request(self, rid, scope, more_body)
+            # The client left before it began: the application sees http.disconnect.
+            req.gone = early is not None
+            self.active[rid] = req
+            # Started eagerly: its first steps (usually the whole of a small request:
+            # its receive and send never wait) run now, not after a trip through the
+            # loop's queue.
+            task = _eager_task(self._run(req), self.loop)
+            if not task.done():
+                req.task = task
+                self.tasks.add(task)
         if len(self.early) > EARLY_KEEP:
             self.early = {r: e for r, e in self.early.items() if e[1] >= self.begun - EARLY_KEEP}
         if not self.try_scheduled:
@@ -468,7 +492,7 @@ class _Worker:
 
     def try_take(self) -> None:
         """Take a queued request from the loop thread if one is waiting (never waits); if
-        none is, arm the feed, which wakes the loop with the next one."""
+        none is, arm the feed: the next one queued wakes the loop."""
         self.try_scheduled = False
         if not self.taking:
             return
@@ -478,26 +502,34 @@ class _Worker:
         if len(self.active) >= MAX_CONCURRENT:
             self.full = True
             return
-        got = _native.serve_asgi_next(self.server_id, 0)
-        if type(got) is tuple:
+        # A few at once (each runs eagerly until it first waits, most to their end), so
+        # that a busy loop goes through its poll of the sockets once per batch, not once
+        # per request; then what else is ready runs.
+        for _ in range(TAKE_BATCH):
+            got = _native.serve_asgi_next(self.server_id, 0)
+            if type(got) is not tuple:
+                if got is False and not self.armed:
+                    self.armed = True
+                    _native.serve_asgi_want(self.server_id)
+                return
             self.begin(*got)
-        elif got is False and not self.armed:
-            self.armed = True
-            _native.serve_asgi_want()
+            if not self.taking or self.quota_reached() or len(self.active) >= MAX_CONCURRENT:
+                return
 
     def on_feed(self) -> None:
-        """The feed parked a request for this loop (the loop's reader callback)."""
-        got = _native.serve_asgi_pending()
-        if got is not None:
-            self.armed = False
-            self.begin(*got)
+        """The loop was woken: a request was queued (the loop's reader callback)."""
+        _native.serve_asgi_woken()
+        self.armed = False
+        if not self.try_scheduled:
+            self.try_take()
 
     async def _run(self, req: _Request) -> None:
         try:
             await req.run(self.app)
         finally:
             self.active.pop(req.rid, None)
-            self.tasks.discard(req.task)
+            if req.task is not None:
+                self.tasks.discard(req.task)
             if self.full and not self.try_scheduled:
                 self.full = False
                 self.try_scheduled = True
@@ -520,7 +552,8 @@ class _Worker:
         elif req.cancelled is None:
             req.cancelled = reason
             req.client_gone()
-            req.task.cancel()
+            if req.task is not None:
+                req.task.cancel()
 
     def give_up(self, req: _Request) -> None:
         """End ``req``, still running when a recycled worker's grace period ran out: an
@@ -547,7 +580,8 @@ class _Worker:
                     _ERROR_HEADERS,
                     b"Service Unavailable\n",
                 )
-        req.task.cancel()
+        if req.task is not None:
+            req.task.cancel()
 
     def on_ws_ready(self) -> None:
         """The front has something for these WebSockets (the loop's reader callback)."""
@@ -575,8 +609,6 @@ class _Worker:
         seconds (``--graceful-timeout``; None: no limit), then does the same and ends
         the requests still running (see :meth:`give_up`)."""
         self.taking = False
-        # A request the feed parked just before it returned is served like the others.
-        self.on_feed()
         if not closed and _native.serve_retired():
             for req in list(self.active.values()):
                 if req.ws is not None:
@@ -604,11 +636,9 @@ class _Worker:
     # -- in threads of their own
 
     def take(self) -> bool:
-        """Run the feed (natively, GIL released) until the server closes (returns True),
-        the quota is reached or this interpreter is retired (False). The feed takes a
-        request only when the loop asked for one and adopted the last: a loop busy running
-        Python takes nothing new before it gets back to its queue, leaving the request to
-        another worker."""
+        """Wait (natively, GIL released) until the server closes (returns True), the
+        quota is reached or this interpreter is retired (False). Requests reach the loop
+        without this thread: see :meth:`try_take`."""
         if _native.serve_asgi_feed(self.server_id) is False:
             return False  # the loop reached its quota
         # Retired (replaced: a reload, a stuck worker): what runs gets to finish, as when
@@ -641,14 +671,14 @@ def run(server_id: int, max_requests: int, grace: float | None = None) -> str:
         finally:
             _native.serve_thread_exit()
 
-    # WebSocket wake-ups and the feed's requests come straight to the loop (added before it
+    # WebSocket wake-ups and the feed's come straight to the loop (added before it
     # runs: add_reader is not thread-safe).
     ws_fd = _native.serve_ws_fd()
     loop.add_reader(ws_fd, worker.on_ws_ready)
     feed_fd = _native.serve_asgi_feed_fd()
     loop.add_reader(feed_fd, worker.on_feed)
     worker.armed = True
-    _native.serve_asgi_want()
+    _native.serve_asgi_want(server_id)
     looper = threading.Thread(target=run_loop, name="manygil-asgi-loop")
     watcher = threading.Thread(target=worker.watch, name="manygil-asgi-events")
     looper.start()

@@ -28,6 +28,7 @@ import time
 from manygil.bench.serve_bench import (
     _bin,
     _free_port,
+    _tree_cpu,
     _tree_memory,
     _wrk,
     compile_app_package,
@@ -85,7 +86,11 @@ def measure(server: str, workers: int, duration: float, connections: int) -> dic
         mem = dict.fromkeys(("rss", "pss"), 0.0)
         for route, path in ROUTES.items():
             _wrk(base + path, min(1.0, duration), connections, 2)  # warm-up
-            result["routes"][route] = _wrk(base + path, duration, connections, 2)
+            cpu = _tree_cpu(proc.pid)
+            result["routes"][route] = m = _wrk(base + path, duration, connections, 2)
+            # CPU per request of the whole process tree: on a busy machine req/s follows
+            # each server's share of the CPUs, CPU per request is its own cost.
+            m["cpu_us"] = (_tree_cpu(proc.pid) - cpu) / max(m["rps"] * duration, 1) * 1e6
             now = _tree_memory(proc.pid)
             mem = {k: max(v, now[k]) for k, v in mem.items()}
         result.update({f"{k}_mib": v for k, v in mem.items()})
@@ -189,31 +194,41 @@ def table(data: dict, workers: int, duration: float, connections: int, repeat: i
         f"serve (ASGI): the raw ASGI app of manygil/bench/asgi_app.py, {workers} workers, "
         f"wrk -t2 -c{connections} -d{duration:g}s on 127.0.0.1, best of {repeat} per route",
         "",
-        "| server | " + " | ".join(f"{r} req/s | p50 / p99 ms" for r in ROUTES) + " | PSS MiB |",
-        "| --- |" + " ---: | ---: |" * len(ROUTES) + " ---: |",
+        "| server | "
+        + " | ".join(f"{r} req/s | p50 / p99 ms | CPU us/req" for r in ROUTES)
+        + " | PSS MiB |",
+        "| --- |" + " ---: | ---: | ---: |" * len(ROUTES) + " ---: |",
     ]
     for server, r in res.items():
         cells = []
         for route in ROUTES:
             m = r["routes"][route]
             flag = f" ({m['errors']} non-2xx)" if m["errors"] else ""
-            cells.append(f"{m['rps']:,.0f}{flag} | {m['p50_ms']:.1f} / {m['p99_ms']:.1f}")
+            cells.append(
+                f"{m['rps']:,.0f}{flag} | {m['p50_ms']:.1f} / {m['p99_ms']:.1f} | {m['cpu_us']:.0f}"
+            )
         lines.append(f"| {LABELS[server]} | " + " | ".join(cells) + f" | {r['pss_mib']:.0f} |")
     ours = res.get("manygil")
     peers = {k: v for k, v in res.items() if k != "manygil"}
     if ours and peers:
         lines += ["", "manygil serve against the best peer on each route:", ""]
-        lines += ["| route | req/s ratio | best peer (req/s) | p99 ratio | lowest p99 peer |"]
-        lines += ["| --- | ---: | --- | ---: | --- |"]
+        lines += [
+            "| route | req/s ratio | best peer (req/s) | p99 ratio | lowest p99 peer "
+            "| CPU/req ratio | leanest peer (CPU us/req) |"
+        ]
+        lines += ["| --- | ---: | --- | ---: | --- | ---: | --- |"]
         for route in ROUTES:
             fast = max(peers, key=lambda s: peers[s]["routes"][route]["rps"])
             low = min(peers, key=lambda s: peers[s]["routes"][route]["p99_ms"])
+            lean = min(peers, key=lambda s: peers[s]["routes"][route]["cpu_us"])
             m = ours["routes"][route]
             f, lo = peers[fast]["routes"][route], peers[low]["routes"][route]
+            le = peers[lean]["routes"][route]
             lines.append(
                 f"| {route} | {_ratio(m['rps'], f['rps'])} | {LABELS[fast]} "
                 f"({f['rps']:,.0f}) | {_ratio(m['p99_ms'], lo['p99_ms'])} | {LABELS[low]} "
-                f"({lo['p99_ms']:.1f} ms) |"
+                f"({lo['p99_ms']:.1f} ms) | {_ratio(m['cpu_us'], le['cpu_us'])} | "
+                f"{LABELS[lean]} ({le['cpu_us']:.0f}) |"
             )
     ws = data.get("ws") or {}
     if ws:

@@ -23,7 +23,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::ffi::err;
 use crate::ffi::interp_config::InterpConfig;
 use crate::ffi::tstate::{self, Interp, ThreadState};
-use crate::ffi::{current_thread_ident, import_attr, new_str, Attached, Detached};
+use crate::ffi::{current_thread_ident, new_str, Attached, Detached};
 
 use super::lifecycle;
 

@@ -13,7 +13,7 @@ use manygil_core::Value;
 use crate::codec::{decode, encode, EncodeMode};
 use crate::ffi::err::{self, PyErrSet, PyResult};
 use crate::ffi::raw::{PyExc_OSError, PyObject, Py_tp_iter, Py_tp_iternext};
-use crate::ffi::{boolean, import_attr, new_int, none, Attached, Borrowed, Owned};
+use crate::ffi::{boolean, new_int, none, Attached, Borrowed, Owned};
 
 use crate::ffi::args::{self, Call};
 use crate::ffi::entry::guard;

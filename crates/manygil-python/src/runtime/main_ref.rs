@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 
 use crate::ffi::raw::PyObject;
 use crate::ffi::tstate::{self, Interp, ThreadState};
-use crate::ffi::{import_attr, new_str, Attached, Borrowed, Detached, Owned};
+use crate::ffi::{new_str, Attached, Borrowed, Detached, Owned};
 
 thread_local! {
     /// This thread's thread state for the main interpreter (`None` until first needed).

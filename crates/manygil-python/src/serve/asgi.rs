@@ -1,4 +1,4 @@
-//! The native side of ASGI workers (`manygil/_serve_asgi.py`): an interpreter's event loop
+//! The native side of ASGI workers (`manygil/_serve/asgi.py`): an interpreter's event loop
 //! serves many requests at once, so a request is not tied to the thread that took it.
 //!
 //! - `serve_asgi_next` takes a request like `serve_next` (GIL released while waiting) and
@@ -9,14 +9,18 @@
 //!   the worker hands them to the loop (which cancels the request's task, or answers
 //!   `http.disconnect`).
 //! - `serve_asgi_close` closes the inbox (the waiting thread returns None).
-//! - The *feed* hands requests to an idle loop without Python in between: the worker's
-//!   taker thread runs `serve_asgi_feed` (GIL released throughout). Once the loop found
-//!   the queue empty it arms the feed (`serve_asgi_want`); the feed then takes the next
-//!   request, parks it and writes a byte to a socket pair the loop watches
-//!   (`serve_asgi_feed_fd`); the loop's reader adopts it with `serve_asgi_pending`
-//!   (building its scope there). A busy loop takes queued requests itself
-//!   (`serve_asgi_next` with timeout 0: one look, no wait) and leaves the feed unarmed,
-//!   so under load neither the GIL nor a wake-up goes between the two threads.
+//! - The *feed* wakes an idle loop without a thread in between: once the loop found the
+//!   queue empty it arms the feed (`serve_asgi_want`), which registers a wake-up with the
+//!   server's queue; the I/O thread that queues the next request writes a byte to a
+//!   socket pair the loop watches (`serve_asgi_feed_fd`), and the loop takes from the
+//!   queue itself (`serve_asgi_woken`, then `serve_asgi_next` with timeout 0: one look, no
+//!   wait). A busy loop leaves the feed unarmed: under load nothing goes between threads
+//!   but the request and its answer. The worker's taker thread waits in `serve_asgi_feed`
+//!   (GIL released) for the server to close, the interpreter to be retired or the loop to
+//!   stop taking requests (`serve_asgi_feed_stop`).
+//! - `serve_asgi_start`, `serve_asgi_respond`, `serve_asgi_stream`: an answer's head is
+//!   built natively from the `http.response.start` message's bytes headers and kept until
+//!   its body follows.
 //!
 //! The body and answer functions (`serve_read`, `serve_respond`, ...) are shared with WSGI.
 
@@ -27,11 +31,14 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use manygil_serve::{CancelReason, CancelWatcher, Peer, Recv, RequestHead};
+use bytes::Bytes;
+use manygil_serve::{
+    CancelReason, CancelWatcher, Peer, RequestHead, RequestQueue, ResponseHead, Wake,
+};
 use parking_lot::{Condvar, Mutex};
 
 use crate::ffi::args;
-use crate::ffi::err::PyResult;
+use crate::ffi::err::{self, PyResult};
 use crate::ffi::tstate;
 use crate::ffi::values::new_bytes;
 use crate::ffi::{
@@ -39,7 +46,7 @@ use crate::ffi::{
     Attached, Borrowed, Owned,
 };
 
-use super::args::{id_arg, os_error, seconds_arg};
+use super::args::{id_arg, os_error, seconds_arg, tuple_of};
 use super::interrupt::{self, ServeThread};
 use super::requests;
 use super::servers::server;
@@ -86,7 +93,16 @@ pub(super) fn next<'py>(
 ) -> PyResult<Owned<'py>> {
     match requests::take(py, "serve_asgi_next", a)? {
         Ok((request, thread)) => hand_out(py, request, thread),
-        Err(nothing) => Ok(nothing),
+        Err(nothing) => {
+            if nothing.borrow().is_none() {
+                // This loop takes no more (retired, or the server closed): a wake-up it
+                // accepted just before goes to another idle loop.
+                server(py, id_arg(py, "server id", a[0])?)?
+                    .queue()
+                    .wake_idle();
+            }
+            Ok(nothing)
+        }
     }
 }
 
@@ -129,6 +145,93 @@ pub(super) fn read<'py>(
     let max = args::count(py, "size", a[1])?.max(1);
     let (data, more) = requests::read_some(py, rid, max)?;
     new_tuple(py, vec![data, boolean(py, more)])
+}
+
+/// `serve_asgi_start(rid, status, headers, bodiless) -> int | None`: the head of an
+/// `http.response.start` message (`headers` pairs of bytes), kept for request `rid` until
+/// its body follows (`serve_asgi_respond`, `serve_asgi_stream`); returns the declared
+/// Content-Length (None without one, or when `bodiless`: a HEAD request, a 304). Raises
+/// TypeError for a header that is not a pair of bytes, ValueError for an invalid one.
+pub(super) fn start<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_asgi_start", a, 4, 4)?;
+    let rid = id_arg(py, "request id", a[0])?;
+    let status = args::int(py, "status", a[1])?;
+    let bodiless = a[3].is_true()?;
+    let bad_status = || err::value_error(py, &format!("invalid HTTP status {status}"));
+    let code = u16::try_from(status).map_err(|_| bad_status())?;
+    // The line form: a code without a standard reason phrase gets an empty one.
+    let mut head =
+        ResponseHead::from_status_line(code.to_string().as_bytes()).map_err(|_| bad_status())?;
+    let items = tuple_of(py, a[2])?;
+    let items = items.borrow().tuple_items().unwrap_or_default();
+    let mut declared = None;
+    for (i, &item) in items.iter().enumerate() {
+        let pair = tuple_of(py, item)?;
+        let Some(&[name, value]) = pair.borrow().tuple_items() else {
+            return Err(err::type_error(
+                py,
+                &format!("response header {i} must be a (name, value) pair"),
+            ));
+        };
+        // Bytes only: the Python side converts other bytes-like objects and calls again.
+        let name = args::bytes(py, "a response header name", name)?;
+        let value = args::bytes(py, "a response header value", value)?;
+        let value = value.as_slice();
+        let name: String = name.iter().map(|&b| char::from(b)).collect();
+        if !bodiless && name.eq_ignore_ascii_case("content-length") {
+            let text = value.trim_ascii();
+            let n = (!text.is_empty() && text.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(text).ok()?.parse::<u64>().ok())
+                .flatten();
+            let Some(n) = n else {
+                let shown: String = value.iter().map(|&b| char::from(b)).collect();
+                return Err(err::value_error(
+                    py,
+                    &format!("invalid Content-Length {shown:?}"),
+                ));
+            };
+            declared = Some(n);
+        }
+        head.push_header(&name, value)
+            .map_err(|e| err::value_error(py, &e.to_string()))?;
+    }
+    requests::hold_head(py, rid, head)?;
+    match declared {
+        Some(n) => new_int(py, i64::try_from(n).unwrap_or(i64::MAX)),
+        None => Ok(none(py)),
+    }
+}
+
+/// `serve_asgi_respond(rid, body) -> bool`: answer request `rid` at once with the head
+/// `serve_asgi_start` kept and `body`; False if the client can no longer receive it.
+/// Never blocks.
+pub(super) fn respond<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_asgi_respond", a, 2, 2)?;
+    let rid = id_arg(py, "request id", a[0])?;
+    let body = Bytes::from(args::bytes(py, "the response body", a[1])?);
+    let ok = requests::respond_held(py, rid, body)?;
+    Ok(boolean(py, ok))
+}
+
+/// `serve_asgi_stream(rid) -> bool`: send the head `serve_asgi_start` kept for request
+/// `rid`; its body follows by `serve_write`. False if the client is gone. Never blocks.
+pub(super) fn stream<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_asgi_stream", a, 1, 1)?;
+    let rid = id_arg(py, "request id", a[0])?;
+    let ok = requests::stream_held(py, rid)?;
+    Ok(boolean(py, ok))
 }
 
 fn reason_name(r: CancelReason) -> &'static str {
@@ -203,32 +306,47 @@ pub(super) fn close<'py>(
     Ok(none(py))
 }
 
-// ---- the feed: requests for an idle loop -------------------------------------------
+// ---- the feed: wake-ups of an idle loop --------------------------------------------
 
-/// How often a feed waiting to be armed, or for a request, looks whether the server closed,
-/// the interpreter was retired or the loop stopped it.
+/// How often the feed thread looks whether the server closed or the interpreter was
+/// retired.
 const FEED_POLL: Duration = Duration::from_millis(200);
 
 /// What the feed of one interpreter holds.
 #[derive(Default)]
 struct FeedState {
-    /// The loop found nothing to take: the feed may take one request for it.
+    /// The loop found nothing to take and waits for a wake-up (until `serve_asgi_woken`).
     want: bool,
-    /// The loop will take no more (its quota is reached): the feed returns False.
+    /// The loop will take no more (its quota is reached): the feed thread returns False.
     stopped: bool,
-    /// A request taken for the loop, with the thread that took it, until adopted.
-    pending: Option<(manygil_serve::Request, Arc<ServeThread>)>,
+    /// The queue the wake-up is registered with, and its id there.
+    registered: Option<(RequestQueue, u64)>,
+}
+
+impl FeedState {
+    /// Drop the wake-up still registered, if any.
+    fn forget(&mut self) {
+        if let Some((queue, id)) = self.registered.take() {
+            queue.forget_wake(id);
+        }
+    }
 }
 
 /// The feed of one interpreter: its state and the socket pair that wakes its loop.
 struct Feed {
     state: Mutex<FeedState>,
-    /// Signalled when the loop arms or stops the feed.
+    /// Signalled when the loop stops the feed.
     cv: Condvar,
-    /// Written (one byte, non-blocking) when a request is parked for the loop.
+    /// Written (one byte, non-blocking) to wake the loop.
     wake: UnixStream,
     /// The loop's end: readable while a byte is unread.
     watch: UnixStream,
+}
+
+impl Feed {
+    fn ring(&self) {
+        let _ = (&self.wake).write(&[1]);
+    }
 }
 
 /// Feeds by interpreter id (ids are never reused).
@@ -276,14 +394,15 @@ pub(super) fn feed_fd<'py>(
         .lock()
         .get_or_insert_with(HashMap::new)
         .insert(current_interpreter_id(py), feed);
+    if let Some(old) = &old {
+        old.state.lock().forget();
+    }
     // Dropped outside the map lock.
     drop(old);
     new_int(py, i64::from(fd))
 }
 
-/// `serve_asgi_feed_close()`: forget this interpreter's feed (its loop stopped watching;
-/// the loop adopts what is parked before: a request still parked is dropped, which the
-/// front answers 500).
+/// `serve_asgi_feed_close()`: forget this interpreter's feed (its loop stopped watching).
 pub(super) fn feed_close<'py>(
     py: Attached<'py>,
     _m: Borrowed<'_, 'py>,
@@ -294,6 +413,7 @@ pub(super) fn feed_close<'py>(
     let gone = FEEDS.lock().as_mut().and_then(|m| m.remove(&id));
     if let Some(feed) = &gone {
         let mut st = feed.state.lock();
+        st.forget();
         st.stopped = true;
         feed.cv.notify_all();
     }
@@ -301,25 +421,65 @@ pub(super) fn feed_close<'py>(
     Ok(none(py))
 }
 
-/// `serve_asgi_want()`: the loop found no request to take: arm the feed (it takes the next
-/// one for the loop). Never waits.
+/// `serve_asgi_want(id)`: the loop found no request of server `id` to take: the I/O
+/// thread that queues the next one wakes the loop (its descriptor turns readable; at once
+/// if one is already waiting). Never waits.
 pub(super) fn want<'py>(
     py: Attached<'py>,
     _m: Borrowed<'_, 'py>,
     a: &[Borrowed<'_, 'py>],
 ) -> PyResult<Owned<'py>> {
-    args::positional(py, "serve_asgi_want", a, 0, 0)?;
+    args::positional(py, "serve_asgi_want", a, 1, 1)?;
+    let queue = server(py, id_arg(py, "server id", a[0])?)?.queue();
     let feed = feed_of(py).ok_or_else(|| no_feed(py))?;
     let mut st = feed.state.lock();
-    if !st.want {
-        st.want = true;
-        feed.cv.notify_all();
+    if st.want || st.stopped {
+        return Ok(none(py));
+    }
+    st.want = true;
+    let weak = Arc::downgrade(&feed);
+    let interp = current_interpreter_id(py);
+    // Declined (the next idle loop is woken instead) once this loop takes no more.
+    let ring: Wake = Arc::new(move || {
+        let Some(feed) = weak.upgrade() else {
+            return false;
+        };
+        if feed.state.lock().stopped || interrupt::is_retired_id(interp) {
+            return false;
+        }
+        feed.ring();
+        true
+    });
+    let (id, waiting) = queue.wake_me(ring);
+    st.registered = Some((queue, id));
+    drop(st);
+    if waiting {
+        feed.ring();
+    }
+    Ok(none(py))
+}
+
+/// `serve_asgi_woken()`: the loop's descriptor turned readable: read it and drop the
+/// wake-up still registered (the loop looks at the queue next). Never waits.
+pub(super) fn woken<'py>(
+    py: Attached<'py>,
+    _m: Borrowed<'_, 'py>,
+    a: &[Borrowed<'_, 'py>],
+) -> PyResult<Owned<'py>> {
+    args::positional(py, "serve_asgi_woken", a, 0, 0)?;
+    if let Some(feed) = feed_of(py) {
+        // The bytes first: a wake-up after this finds them read and writes again.
+        let mut buf = [0u8; 64];
+        while matches!((&feed.watch).read(&mut buf), Ok(n) if n > 0) {}
+        let mut st = feed.state.lock();
+        st.want = false;
+        st.forget();
     }
     Ok(none(py))
 }
 
 /// `serve_asgi_feed_stop()`: the loop takes no more requests (its quota is reached): the
-/// feed returns False once it has parked what it took. Never waits.
+/// feed thread returns False. Never waits.
 pub(super) fn feed_stop<'py>(
     py: Attached<'py>,
     _m: Borrowed<'_, 'py>,
@@ -328,36 +488,16 @@ pub(super) fn feed_stop<'py>(
     args::positional(py, "serve_asgi_feed_stop", a, 0, 0)?;
     if let Some(feed) = feed_of(py) {
         let mut st = feed.state.lock();
+        st.forget();
         st.stopped = true;
         feed.cv.notify_all();
     }
     Ok(none(py))
 }
 
-/// `serve_asgi_pending() -> (rid, scope, more_body) | None`: the request the feed parked
-/// for this loop (as `serve_asgi_next` gives it), or None. Never waits.
-pub(super) fn pending<'py>(
-    py: Attached<'py>,
-    _m: Borrowed<'_, 'py>,
-    a: &[Borrowed<'_, 'py>],
-) -> PyResult<Owned<'py>> {
-    args::positional(py, "serve_asgi_pending", a, 0, 0)?;
-    let Some(feed) = feed_of(py) else {
-        return Ok(none(py));
-    };
-    // The bytes first: a request parked after this finds them read and writes again.
-    let mut buf = [0u8; 64];
-    while matches!((&feed.watch).read(&mut buf), Ok(n) if n > 0) {}
-    let parked = feed.state.lock().pending.take();
-    match parked {
-        Some((request, thread)) => hand_out(py, request, thread),
-        None => Ok(none(py)),
-    }
-}
-
-/// `serve_asgi_feed(id) -> None | False`: run this interpreter's feed for server `id` in
-/// the calling thread (GIL released throughout) until the server closes or the
-/// interpreter is retired (None), or the loop stops it (False).
+/// `serve_asgi_feed(id) -> None | False`: wait in the calling thread (GIL released) until
+/// server `id` closes or this interpreter is retired (None), or the loop stops taking
+/// requests (False).
 pub(super) fn feed<'py>(
     py: Attached<'py>,
     _m: Borrowed<'_, 'py>,
@@ -368,40 +508,19 @@ pub(super) fn feed<'py>(
     let feed = feed_of(py).ok_or_else(|| no_feed(py))?;
     let thread = interrupt::this_thread(py);
     let stopped = tstate::detached(py, || {
+        let mut st = feed.state.lock();
         loop {
-            // Wait until the loop wants a request and has adopted the last one.
-            {
-                let mut st = feed.state.lock();
-                loop {
-                    if st.stopped {
-                        return true;
-                    }
-                    if st.want && st.pending.is_none() {
-                        break;
-                    }
-                    if interrupt::is_retired(&thread) || queue.is_closed() {
-                        return false;
-                    }
-                    feed.cv.wait_for(&mut st, FEED_POLL);
-                }
+            if st.stopped {
+                return true;
             }
-            // Take one (the loop may take others meanwhile: both pull from the queue).
-            let request = loop {
-                if feed.state.lock().stopped {
-                    return true;
-                }
-                match queue.recv_unless(Some(FEED_POLL), &thread.retired) {
-                    Recv::Request(r) => break r,
-                    Recv::Timeout => {}
-                    Recv::Closed => return false,
-                }
-            };
-            {
-                let mut st = feed.state.lock();
-                st.want = false;
-                st.pending = Some((*request, thread.clone()));
+            if interrupt::is_retired(&thread) || queue.is_closed() {
+                // The loop takes no more (`serve_asgi_next` says so): no wake-up for it
+                // any more; wake it, so that it looks.
+                st.forget();
+                feed.ring();
+                return false;
             }
-            let _ = (&feed.wake).write(&[1]);
+            feed.cv.wait_for(&mut st, FEED_POLL);
         }
     });
     Ok(if stopped {

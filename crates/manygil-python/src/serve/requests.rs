@@ -35,6 +35,8 @@ struct Active {
     body: manygil_serve::BodyReader,
     /// Set until the answer head is sent.
     responder: Option<Responder>,
+    /// An ASGI answer's head, from `http.response.start` until its first body message.
+    head: Option<ResponseHead>,
     /// Set while a streamed answer is being written.
     writer: Option<BodyWriter>,
     /// The request's cancellation (shared with the front).
@@ -186,6 +188,7 @@ pub(super) fn activate(rid: u64, request: manygil_serve::Request, thread: Arc<Se
     let act = Active {
         body: request.body,
         responder: Some(request.responder),
+        head: None,
         writer: None,
         cancel: request.cancel,
         body_error: None,
@@ -339,6 +342,48 @@ pub(super) fn respond<'py>(
         return Err(err::runtime_error(py, "the response was already sent"));
     };
     Ok(boolean(py, responder.send_full(head, body).is_ok()))
+}
+
+/// Keep `head` as request `rid`'s answer head until its body follows
+/// ([`respond_held`], [`stream_held`]).
+pub(super) fn hold_head(py: Attached<'_>, rid: u64, head: ResponseHead) -> PyResult<()> {
+    active(py, rid)?.lock().head = Some(head);
+    Ok(())
+}
+
+/// Answer request `rid` at once with its held head and `body`; false if the client can no
+/// longer receive it.
+pub(super) fn respond_held(py: Attached<'_>, rid: u64, body: Bytes) -> PyResult<bool> {
+    let act = active(py, rid)?;
+    let mut act = act.lock();
+    let (Some(head), Some(responder)) = (act.head.take(), act.responder.take()) else {
+        return Err(err::runtime_error(
+            py,
+            "no response head held, or the response was already sent",
+        ));
+    };
+    drop(act);
+    Ok(responder.send_full(head, body).is_ok())
+}
+
+/// Send request `rid`'s held head; its body follows by `serve_write`. False if the client
+/// is gone.
+pub(super) fn stream_held(py: Attached<'_>, rid: u64) -> PyResult<bool> {
+    let act = active(py, rid)?;
+    let mut act = act.lock();
+    let (Some(head), Some(responder)) = (act.head.take(), act.responder.take()) else {
+        return Err(err::runtime_error(
+            py,
+            "no response head held, or the response was already sent",
+        ));
+    };
+    match responder.start_stream(head) {
+        Ok(w) => {
+            act.writer = Some(w);
+            Ok(true)
+        }
+        Err(_) => Ok(false),
+    }
 }
 
 /// `serve_start_stream(rid, status, headers) -> bool`: send the head; the body follows by
