@@ -1,8 +1,8 @@
 """manygil.dask on real Dask clusters on loopback: PoolPlugin on a LocalCluster of worker
 processes, and ``dask worker --preload manygil.dask`` started from the command line.
 
-Marked ``cluster``: ``make test`` runs them on one Python version (they start processes
-and take tens of seconds). Every wait is bounded.
+Marked ``cluster`` (they start processes and take tens of seconds); ``make test`` runs them
+on every version. Every wait is bounded.
 """
 
 from __future__ import annotations

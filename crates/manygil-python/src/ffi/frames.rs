@@ -174,3 +174,149 @@ fn bootstrapped_thread_name(py: Attached<'_>, frame: Borrowed<'_, '_>) -> Option
     let name = str_attr(this.borrow(), c"name");
     (!name.is_empty()).then_some(name)
 }
+
+/// CPython 3.13's `sys._current_frames()` and `sys._current_exceptions()` walk the thread
+/// states of *every* interpreter, without their GILs, and make frame objects of other
+/// interpreters' running frames with the calling interpreter's allocator (or hand back
+/// their exception objects). When the other interpreter pops that frame it frees the frame
+/// object with its own allocator: glibc aborts (`double free or corruption`, `free():
+/// invalid size`) or the process segfaults. Dask's profiler calls `sys._current_frames()`
+/// every few milliseconds, so a Dask worker running a pool died within seconds. 3.14 walks
+/// the calling interpreter only. These are the 3.14 behaviour for 3.13: the attached
+/// interpreter's threads only, keyed by `threading.get_ident()` like the originals.
+#[cfg(not(Py_3_14))]
+pub(crate) mod own_interpreter {
+    use std::ffi::{c_int, c_uint, c_ulong, c_void};
+
+    use super::super::err::PyResult;
+    use super::super::owned::{Attached, Owned};
+    use super::super::values::{new_dict, new_uint};
+    use pyo3_ffi::*;
+
+    /// The head of CPython 3.13's `struct _ts` (Include/cpython/pystate.h, a public header
+    /// whose layout is fixed within a minor version), up to `thread_id`. Checked against the
+    /// running interpreter by [`layout_ok`] before anything reads it.
+    #[repr(C)]
+    struct Ts313 {
+        prev: *mut PyThreadState,
+        next: *mut PyThreadState,
+        interp: *mut PyInterpreterState,
+        eval_breaker: usize,
+        status: c_uint,
+        whence: c_int,
+        state: c_int,
+        py_recursion_remaining: c_int,
+        py_recursion_limit: c_int,
+        c_recursion_remaining: c_int,
+        recursion_headroom: c_int,
+        tracing: c_int,
+        what_event: c_int,
+        current_frame: *mut c_void,
+        c_profilefunc: *mut c_void,
+        c_tracefunc: *mut c_void,
+        c_profileobj: *mut PyObject,
+        c_traceobj: *mut PyObject,
+        current_exception: *mut PyObject,
+        exc_info: *mut ErrStackItem,
+        dict: *mut PyObject,
+        gilstate_counter: c_int,
+        async_exc: *mut PyObject,
+        thread_id: c_ulong,
+    }
+
+    /// `_PyErr_StackItem` (Include/cpython/pystate.h).
+    #[repr(C)]
+    struct ErrStackItem {
+        exc_value: *mut PyObject,
+        previous_item: *mut ErrStackItem,
+    }
+
+    /// Whether [`Ts313`] matches the running CPython: the calling thread's state names its
+    /// interpreter, its neighbours and its thread ident where the struct says.
+    pub(crate) fn layout_ok(_py: Attached<'_>) -> bool {
+        // SAFETY: attached: the current thread state is valid and stays so for the call;
+        // `Ts313` is a prefix of `struct _ts` no larger than it (checked field by field
+        // against values known independently before any other use).
+        unsafe {
+            let ts = PyThreadState_Get();
+            let head = &*(ts.cast::<Ts313>());
+            head.interp == PyInterpreterState_Get()
+                && head.thread_id == PyThread_get_thread_ident()
+                && (head.prev.is_null() || (*head.prev.cast::<Ts313>()).next == ts)
+                && (head.next.is_null() || (*head.next.cast::<Ts313>()).prev == ts)
+                && !head.exc_info.is_null()
+        }
+    }
+
+    /// `{thread ident: innermost frame}` for the attached interpreter's threads that run
+    /// Python code (3.14's `sys._current_frames()`). The caller checked [`layout_ok`].
+    pub(crate) fn frames(py: Attached<'_>) -> PyResult<Owned<'_>> {
+        walk(py, |ts| {
+            // SAFETY: `ts` is a live thread state of the attached interpreter (see `walk`);
+            // a new reference to its current frame object, made with this interpreter's
+            // allocator (the frame's own), or NULL without an exception if it runs none.
+            unsafe { PyThreadState_GetFrame(ts).cast() }
+        })
+    }
+
+    /// `{thread ident: exception being handled, or None}` for the attached interpreter's
+    /// threads (3.14's `sys._current_exceptions()`). The caller checked [`layout_ok`].
+    pub(crate) fn exceptions(py: Attached<'_>) -> PyResult<Owned<'_>> {
+        walk(py, |ts| {
+            // SAFETY: `ts` is a live thread state of the attached interpreter, whose GIL we
+            // hold, so its exception stack is stable; the walk is CPython's
+            // `_PyErr_GetTopmostException`. A new reference, or NULL to leave `ts` out.
+            unsafe {
+                let mut item = (*ts.cast::<Ts313>()).exc_info;
+                while !item.is_null()
+                    && ((*item).exc_value.is_null() || (*item).exc_value == Py_None())
+                    && !(*item).previous_item.is_null()
+                {
+                    item = (*item).previous_item;
+                }
+                if item.is_null() {
+                    return std::ptr::null_mut();
+                }
+                let exc = match (*item).exc_value {
+                    e if e.is_null() => Py_None(),
+                    e => e,
+                };
+                Py_INCREF(exc);
+                exc
+            }
+        })
+    }
+
+    /// A dict of `{thread ident: value(ts)}` over the attached interpreter's thread states,
+    /// skipping those where `value` gives NULL (a new reference otherwise).
+    fn walk<'py>(
+        py: Attached<'py>,
+        value: impl Fn(*mut PyThreadState) -> *mut PyObject,
+    ) -> PyResult<Owned<'py>> {
+        let out = new_dict(py)?;
+        // Collect first (nothing here runs Python code, so the GIL is held throughout and
+        // the thread list cannot change under us: see `interpreter_stacks`), then fill the
+        // dict (which may run Python code: a key's hash is not, but stay uniform).
+        let mut found: Vec<(u64, Owned<'py>)> = Vec::new();
+        // SAFETY: attached (py): the current interpreter is valid.
+        let interp = unsafe { PyInterpreterState_Get() };
+        // SAFETY: attached to `interp`, whose thread list we walk with its GIL held.
+        let mut ts = unsafe { PyInterpreterState_ThreadHead(interp) };
+        while !ts.is_null() {
+            let v = value(ts);
+            if !v.is_null() {
+                // SAFETY: `ts` is live; the caller checked the layout.
+                let id = unsafe { (*ts.cast::<Ts313>()).thread_id } as u64;
+                // SAFETY: `v` is a new reference.
+                found.push((id, unsafe { Owned::from_new(py, v)? }));
+            }
+            // SAFETY: `ts` is live (see above).
+            ts = unsafe { PyThreadState_Next(ts) };
+        }
+        for (id, v) in found {
+            let key = new_uint(py, id)?;
+            out.borrow().dict_set(key.borrow(), v.borrow())?;
+        }
+        Ok(out)
+    }
+}

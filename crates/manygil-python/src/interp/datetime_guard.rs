@@ -16,13 +16,13 @@
 //! (as it does for every builtin static type), and the main interpreter, which ends after
 //! every worker (every worker is joined before it finalizes), frees them last.
 
-use crate::ffi::{import_module, Attached};
+use crate::ffi::Attached;
 
 /// Import `_datetime` in the main interpreter on 3.13 (a no-op elsewhere). Called from the
 /// main interpreter's module exec, before any manygil interpreter can exist.
 pub(crate) fn prime(py: Attached<'_>) {
     #[cfg(not(Py_3_14))]
-    if import_module(py, c"_datetime").is_err() {
+    if crate::ffi::import_module(py, c"_datetime").is_err() {
         // A build without `_datetime`: `datetime` is pure Python everywhere, there are no
         // static types to own, and nothing to protect.
         drop(crate::ffi::err::take(py));

@@ -22,6 +22,7 @@ pub(crate) mod config;
 pub(crate) mod convert;
 pub(crate) mod datetime_guard;
 pub(crate) mod fork_guard;
+pub(crate) mod frames_guard;
 pub(crate) mod inspect;
 pub(crate) mod jobs;
 pub(crate) mod lifecycle;

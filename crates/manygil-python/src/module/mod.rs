@@ -55,6 +55,7 @@ unsafe extern "C" fn module_exec(module: *mut PyObject) -> c_int {
         add_type(module, cache_type.borrow())?;
         methods::add_constants(module)?;
         crate::serve::add_functions(module)?;
+        crate::interp::frames_guard::install(py, module)?;
         if is_main_interpreter(py) {
             crate::interp::fork_guard::install(py)?;
             crate::interp::datetime_guard::prime(py);
