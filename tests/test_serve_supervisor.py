@@ -26,11 +26,12 @@ def no_core_dumps():
 
 
 def _gone(pid: int) -> bool:
-    """Whether process ``pid`` has exited (a zombie counts)."""
+    """Whether process ``pid`` has exited (a zombie counts). Reaped between opening its
+    stat file and reading it, the read fails with ESRCH: gone too."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return True
 
 
@@ -247,7 +248,7 @@ def _tree(root: int) -> list[int]:
         try:
             with open(f"/proc/{pids[i]}/task/{pids[i]}/children") as f:
                 pids += [int(p) for p in f.read().split()]
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # gone meanwhile
             pass
         i += 1
     return pids
@@ -260,7 +261,7 @@ def _rss_and_threads(pids: list[int]) -> tuple[int, int]:
         try:
             with open(f"/proc/{pid}/status") as f:
                 fields = dict(line.split(":", 1) for line in f)
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # gone meanwhile
             continue
         if "VmRSS" in fields:  # not a zombie
             rss += int(fields["VmRSS"].split()[0])
