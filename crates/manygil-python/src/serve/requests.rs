@@ -351,17 +351,23 @@ pub(super) fn hold_head(py: Attached<'_>, rid: u64, head: ResponseHead) -> PyRes
     Ok(())
 }
 
+/// The held head of an ASGI answer and the responder that sends it (both taken).
+fn take_held(py: Attached<'_>, act: &mut Active) -> PyResult<(ResponseHead, Responder)> {
+    match (act.head.take(), act.responder.take()) {
+        (Some(head), Some(responder)) => Ok((head, responder)),
+        _ => Err(err::runtime_error(
+            py,
+            "no response head held, or the response was already sent",
+        )),
+    }
+}
+
 /// Answer request `rid` at once with its held head and `body`; false if the client can no
 /// longer receive it.
 pub(super) fn respond_held(py: Attached<'_>, rid: u64, body: Bytes) -> PyResult<bool> {
     let act = active(py, rid)?;
     let mut act = act.lock();
-    let (Some(head), Some(responder)) = (act.head.take(), act.responder.take()) else {
-        return Err(err::runtime_error(
-            py,
-            "no response head held, or the response was already sent",
-        ));
-    };
+    let (head, responder) = take_held(py, &mut act)?;
     drop(act);
     Ok(responder.send_full(head, body).is_ok())
 }
@@ -371,12 +377,7 @@ pub(super) fn respond_held(py: Attached<'_>, rid: u64, body: Bytes) -> PyResult<
 pub(super) fn stream_held(py: Attached<'_>, rid: u64) -> PyResult<bool> {
     let act = active(py, rid)?;
     let mut act = act.lock();
-    let (Some(head), Some(responder)) = (act.head.take(), act.responder.take()) else {
-        return Err(err::runtime_error(
-            py,
-            "no response head held, or the response was already sent",
-        ));
-    };
+    let (head, responder) = take_held(py, &mut act)?;
     match responder.start_stream(head) {
         Ok(w) => {
             act.writer = Some(w);
