@@ -83,29 +83,40 @@ def _command(
     ]  # fmt: skip
 
 
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by ``pid`` and its descendants."""
-    parent: dict[int, int] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
+def _proc_stats() -> dict[int, list[str]]:
+    """Every live process's ``/proc/PID/stat`` fields after its command name."""
+    stats: dict[int, list[str]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                stats[int(entry)] = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        parent[int(entry)] = int(fields[1])
-        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
-    total = 0.0
-    for p, t in times.items():
-        q = p
-        while q > 1 and q != pid:
-            q = parent.get(q, 0)
-        if q == pid:
-            total += t
-    return total
+    return stats
+
+
+def _tree(pid: int, stats: dict[int, list[str]]) -> list[int]:
+    """``pid`` and all its descendants among ``stats``."""
+    children: dict[int, list[int]] = {}
+    for p, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(p)
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its descendants."""
+    stats = _proc_stats()
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum(
+        (int(stats[p][11]) + int(stats[p][12])) / tick for p in _tree(pid, stats) if p in stats
+    )
 
 
 def _tree_memory(pid: int) -> dict:
@@ -115,16 +126,6 @@ def _tree_memory(pid: int) -> dict:
     python binary, libc), so it moves with what else runs; ``anon`` is the anonymous part
     of PSS (heap, stacks: what the server allocated, shared only by forking), which
     does not; USS counts only the pages of one process."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(entry))
-        except OSError:
-            continue
     kib = {"rss": 0, "pss": 0, "anon": 0, "uss": 0}
     fields = {
         "Rss": "rss",
@@ -133,10 +134,7 @@ def _tree_memory(pid: int) -> dict:
         "Private_Clean": "uss",
         "Private_Dirty": "uss",
     }
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        todo.extend(children.get(p, []))
+    for p in _tree(pid, _proc_stats()):
         try:
             with open(f"/proc/{p}/smaps_rollup") as f:
                 for line in f:
